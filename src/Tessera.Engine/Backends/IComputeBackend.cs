@@ -1,0 +1,25 @@
+using Tessera.Engine.Tensors;
+
+namespace Tessera.Engine.Backends;
+
+/// <summary>
+/// The seam between model code and kernels. The model calls only these operations, so a GPU backend
+/// can be added without touching the model. Activations are row-major float32: <c>tokens x width</c>.
+/// </summary>
+public interface IComputeBackend : IDisposable
+{
+    /// <summary>Short name for logs and benchmarks, e.g. "cpu-avx512 (2 threads)".</summary>
+    string Name { get; }
+
+    /// <summary>Threads the backend computes with.</summary>
+    int Threads { get; }
+
+    /// <summary>
+    /// y[t, r] = sum_k W[r, k] * x[t, k] for t in [0, tokens). <paramref name="x"/> holds
+    /// tokens x w.Cols floats, <paramref name="y"/> tokens x w.Rows floats.
+    /// </summary>
+    void MatMul(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int tokens);
+
+    /// <summary>Dequantizes rows <paramref name="rows"/> of <paramref name="w"/> (embedding lookup) into rows.Length x w.Cols floats.</summary>
+    void GetRows(in WeightMatrix w, ReadOnlySpan<int> rows, Span<float> output);
+}

@@ -1,0 +1,1 @@
+namespace Tessera.Pool; internal static class Placeholder { }

@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>Every top-level command group of the CLI; each group lives in its own file.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return VersionCommand.Create();
+    }
+}
