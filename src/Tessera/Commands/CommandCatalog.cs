@@ -7,6 +7,9 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return GenerateCommand.Create();
+        yield return ModelCommands.Create();
+        yield return BenchCommand.Create();
         yield return VersionCommand.Create();
     }
 }
