@@ -25,7 +25,7 @@ public sealed unsafe class GgufFile : IDisposable
     private byte* _base;
 
     private GgufFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePointer, long length,
-        uint version, GgufMetadata metadata, List<GgufTensorInfo> tensors, long dataOffset, uint alignment)
+        uint version, GgufMetadata metadata, List<GgufTensorInfo> tensors, long tensorInfoOffset, long dataOffset, uint alignment)
     {
         FilePath = path;
         _map = map;
@@ -35,6 +35,7 @@ public sealed unsafe class GgufFile : IDisposable
         Version = version;
         Metadata = metadata;
         Tensors = tensors;
+        TensorInfoOffset = tensorInfoOffset;
         DataOffset = dataOffset;
         Alignment = alignment;
         _tensorsByName = new Dictionary<string, GgufTensorInfo>(tensors.Count, StringComparer.Ordinal);
@@ -52,6 +53,9 @@ public sealed unsafe class GgufFile : IDisposable
 
     public IReadOnlyList<GgufTensorInfo> Tensors { get; }
 
+    /// <summary>Absolute file offset where the tensor infos start (just after the metadata).</summary>
+    public long TensorInfoOffset { get; }
+
     /// <summary>Absolute file offset where tensor data starts.</summary>
     public long DataOffset { get; }
 
@@ -60,39 +64,57 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>general.architecture, e.g. "llama".</summary>
     public string Architecture => Metadata.GetString("general.architecture");
 
-    /// <summary>Opens and validates <paramref name="path"/>.</summary>
+    /// <summary>
+    /// Opens and validates <paramref name="path"/>. Any problem with the file (missing, a directory, unreadable,
+    /// truncated, corrupt, unsupported) is a <see cref="GgufFormatException"/>; nothing else escapes for bad input.
+    /// </summary>
     public static GgufFile Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path))
+            throw new GgufFormatException(path, "is a directory, not a GGUF file.");
         FileStream stream;
         try
         {
             stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new GgufFormatException(path, "file not found.");
         }
-        catch (DirectoryNotFoundException)
-        {
-            throw new GgufFormatException(path, "file not found.");
-        }
-        catch (UnauthorizedAccessException e)
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException or NotSupportedException or ArgumentException)
         {
             throw new GgufFormatException(path, "cannot be read: " + e.Message);
         }
 
-        var length = stream.Length;
-        if (length < 24)
+        long length;
+        try
+        {
+            length = stream.CanSeek ? stream.Length : -1;
+        }
+        catch (Exception e) when (e is IOException or NotSupportedException)
+        {
+            length = -1;
+        }
+
+        if (length <= 0)
         {
             stream.Dispose();
-            throw new GgufFormatException(path, 0, $"file is {length} bytes, too short to be a GGUF file (the header alone is 24 bytes).");
+            throw length == 0
+                ? new GgufFormatException(path, 0, "file is empty (0 bytes); the download or copy did not complete.")
+                : new GgufFormatException(path, "is not a regular file; a GGUF model must be a file on disk.");
         }
 
         MemoryMappedFile map;
+        MemoryMappedViewAccessor view;
         try
         {
             map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stream.Dispose();
+            throw new GgufFormatException(path, "cannot be memory-mapped: " + e.Message);
         }
         catch
         {
@@ -100,7 +122,21 @@ public sealed unsafe class GgufFile : IDisposable
             throw;
         }
 
-        var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        try
+        {
+            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            map.Dispose();
+            throw new GgufFormatException(path, "cannot be memory-mapped: " + e.Message);
+        }
+        catch
+        {
+            map.Dispose();
+            throw;
+        }
+
         byte* pointer = null;
         view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
         pointer += view.PointerOffset;
@@ -108,7 +144,8 @@ public sealed unsafe class GgufFile : IDisposable
         {
             var parser = new GgufHeaderParser(path, pointer, length);
             var header = parser.Parse();
-            return new GgufFile(path, map, view, pointer, length, header.Version, header.Metadata, header.Tensors, header.DataOffset, header.Alignment);
+            return new GgufFile(path, map, view, pointer, length, header.Version, header.Metadata, header.Tensors,
+                header.TensorInfoOffset, header.DataOffset, header.Alignment);
         }
         catch
         {

@@ -12,6 +12,7 @@ public sealed class GgufMetadata
     private readonly Dictionary<string, object> _values = new(StringComparer.Ordinal);
     private readonly List<string> _keys = new();
     private readonly Dictionary<string, GgufValueType> _types = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _offsets = new(StringComparer.Ordinal);
 
     internal GgufMetadata(string path) => FilePath = path;
 
@@ -23,14 +24,18 @@ public sealed class GgufMetadata
 
     public int Count => _keys.Count;
 
-    internal bool TryAdd(string key, GgufValueType type, object value)
+    internal bool TryAdd(string key, GgufValueType type, object value, long valueOffset = -1)
     {
         if (!_values.TryAdd(key, value))
             return false;
         _keys.Add(key);
         _types[key] = type;
+        _offsets[key] = valueOffset;
         return true;
     }
+
+    /// <summary>File offset of a key's value, or -1 when unknown.</summary>
+    internal long GetValueOffset(string key) => _offsets.GetValueOrDefault(key, -1);
 
     public bool ContainsKey(string key) => _values.ContainsKey(key);
 
@@ -64,6 +69,7 @@ public sealed class GgufMetadata
             uint ui => ui,
             int i => i,
             ulong ul when ul <= long.MaxValue => (long)ul,
+            ulong ul => throw OutOfRange(key, Describe(ul), "a 64-bit signed integer"),
             long l => l,
             _ => throw WrongType(key, "an integer"),
         };
@@ -79,10 +85,12 @@ public sealed class GgufMetadata
         {
             float f => f,
             double d => (float)d,
-            _ when TryGetInteger(key) is { } l => l,
+            byte or sbyte or ushort or short or uint or int or ulong or long => ToSingle(v),
             _ => throw WrongType(key, "a number"),
         };
     }
+
+    public bool GetBool(string key) => TryGetBool(key) ?? throw Missing(key, "a boolean");
 
     public bool? TryGetBool(string key)
     {
@@ -117,9 +125,11 @@ public sealed class GgufMetadata
             return null;
         if (array.Values is float[] f)
             return f;
+        if (array.ElementType is GgufValueType.String or GgufValueType.Array or GgufValueType.Bool)
+            throw WrongType(key, "an array of numbers");
         var result = new float[array.Length];
         for (var i = 0; i < result.Length; i++)
-            result[i] = Convert.ToSingle(array.Values.GetValue(i) ?? throw WrongType(key, "an array of numbers"), CultureInfo.InvariantCulture);
+            result[i] = ToSingle(array.Values.GetValue(i)!);
         return result;
     }
 
@@ -131,13 +141,21 @@ public sealed class GgufMetadata
             return null;
         if (array.Values is int[] i32)
             return i32;
+        if (array.ElementType is GgufValueType.String or GgufValueType.Array or GgufValueType.Bool
+            or GgufValueType.Float32 or GgufValueType.Float64)
+            throw WrongType(key, "an array of integers");
         var result = new int[array.Length];
         for (var i = 0; i < result.Length; i++)
         {
-            var v = array.Values.GetValue(i);
-            if (v is float or double or bool or string or GgufArray or null)
-                throw WrongType(key, "an array of integers");
-            result[i] = Convert.ToInt32(v, CultureInfo.InvariantCulture);
+            var v = array.Values.GetValue(i)!;
+            var value = v switch
+            {
+                ulong ul => ul > int.MaxValue ? (long?)null : (long)ul,
+                _ => Convert.ToInt64(v, CultureInfo.InvariantCulture),
+            };
+            if (value is not { } l || l is < int.MinValue or > int.MaxValue)
+                throw OutOfRange(key, $"element {i} ({Describe(v)})", "a 32-bit integer");
+            result[i] = (int)l;
         }
         return result;
     }
@@ -170,9 +188,32 @@ public sealed class GgufMetadata
         return $"{a.ElementType.ToString().ToLowerInvariant()}[{a.Length}] [" + string.Join(", ", items) + "]";
     }
 
+    private static float ToSingle(object v) => v switch
+    {
+        ulong ul => ul,
+        _ => (float)Convert.ToDouble(v, CultureInfo.InvariantCulture),
+    };
+
     private GgufFormatException Missing(string key, string? what = null) =>
         new(FilePath, $"required metadata key '{key}'{(what == null ? "" : $" ({what})")} is missing; the file is incomplete or not a supported model.");
 
     private GgufFormatException WrongType(string key, string expected) =>
-        new(FilePath, $"metadata key '{key}' should be {expected} but is {_types.GetValueOrDefault(key)}.");
+        At(key, $"metadata key '{key}' should be {expected} but is {DescribeType(key)}.");
+
+    private GgufFormatException OutOfRange(string key, string what, string expected) =>
+        At(key, $"metadata key '{key}': {what} does not fit in {expected}.");
+
+    private string DescribeType(string key)
+    {
+        var type = _types.GetValueOrDefault(key);
+        return type == GgufValueType.Array && _values.GetValueOrDefault(key) is GgufArray a
+            ? $"an array of {a.ElementType}"
+            : type.ToString();
+    }
+
+    private GgufFormatException At(string key, string problem)
+    {
+        var offset = GetValueOffset(key);
+        return offset >= 0 ? new GgufFormatException(FilePath, offset, problem) : new GgufFormatException(FilePath, problem);
+    }
 }

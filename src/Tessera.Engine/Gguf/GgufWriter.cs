@@ -12,6 +12,7 @@ public sealed class GgufWriter
     private readonly List<(string Key, GgufValueType Type, object Value)> _metadata = new();
     private readonly List<PendingTensor> _tensors = new();
     private readonly HashSet<string> _keys = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _tensorNames = new(StringComparer.Ordinal);
 
     public GgufWriter(uint alignment = GgufFile.DefaultAlignment)
     {
@@ -42,31 +43,69 @@ public sealed class GgufWriter
     /// <summary>Adds a tensor whose bytes are produced by <paramref name="writeData"/> (exactly the tensor's size).</summary>
     public GgufWriter AddTensor(string name, GgmlType type, long[] dimensions, Action<Stream> writeData)
     {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(dimensions);
+        ArgumentNullException.ThrowIfNull(writeData);
+        if (dimensions.Length is 0 or > GgufFile.MaxDimensions)
+            throw new ArgumentException($"Tensor '{name}' has {dimensions.Length} dimensions (1 to {GgufFile.MaxDimensions} allowed).", nameof(dimensions));
+        if (!GgmlTypeInfo.IsKnown(type))
+            throw new ArgumentException($"Tensor '{name}' has unknown type {(uint)type}.", nameof(type));
         long elements = 1;
         foreach (var d in dimensions)
+        {
+            if (d <= 0 || d > GgufHeaderParser.MaxDimension || elements > GgufHeaderParser.MaxElements / d)
+                throw new ArgumentException($"Tensor '{name}' has an invalid shape {string.Join(" x ", dimensions)}.", nameof(dimensions));
             elements *= d;
+        }
+        if (_tensorNames.Contains(name))
+            throw new ArgumentException($"Tensor '{name}' was already added.", nameof(name));
         var size = elements / GgmlTypeInfo.BlockSize(type) * GgmlTypeInfo.TypeSize(type);
         GgmlTypeInfo.RowBytes(type, dimensions[0]); // checks whole blocks
-        _tensors.Add(new PendingTensor(name, type, dimensions, size, writeData));
+        _tensors.Add(new PendingTensor(name, type, (long[])dimensions.Clone(), size, writeData));
+        _tensorNames.Add(name);
         return this;
     }
 
     public GgufWriter AddTensor(string name, GgmlType type, long[] dimensions, byte[] data)
     {
+        ArgumentNullException.ThrowIfNull(data);
         AddTensor(name, type, dimensions, s => s.Write(data));
         var t = _tensors[^1];
         if (t.ByteSize != data.Length)
+        {
+            _tensors.RemoveAt(_tensors.Count - 1);
+            _tensorNames.Remove(name);
             throw new ArgumentException($"Tensor '{name}' needs {t.ByteSize} bytes, got {data.Length}.");
+        }
         return this;
     }
 
-    /// <summary>Writes the file to <paramref name="path"/> (through a temporary file, renamed when complete).</summary>
+    /// <summary>
+    /// Writes the file to <paramref name="path"/> through a temporary file beside it, renamed when complete: if
+    /// anything fails, the temporary file is deleted and an existing file at <paramref name="path"/> is untouched.
+    /// </summary>
     public void WriteFile(string path)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
         var temp = path + ".partial";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-            Write(stream);
-        File.Move(temp, path, overwrite: true);
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+                Write(stream);
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            try
+            {
+                File.Delete(temp);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Best effort: the original failure is the one to report.
+            }
+            throw;
+        }
     }
 
     public void Write(Stream stream)
