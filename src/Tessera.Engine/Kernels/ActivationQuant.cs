@@ -1,0 +1,130 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Tessera.Engine.Kernels;
+
+/// <summary>
+/// Activation rows quantized for the integer dot products, one token per region of <c>Stride</c> bytes.
+/// The result is the same whichever kernel path runs (max-abs scale, round half to even), so every path sees the
+/// same activations.
+/// </summary>
+/// <remarks>
+/// Q8_0 layout of one token (nb = cols / 32 blocks), every part 64-byte aligned:
+/// qs: cols x i8; d: nb x f32; dv: nb x 8 x f32 (d repeated, for 512-bit scale vectors);
+/// sv: nb x 8 x i32 (sum of the block's 32 quants, then 7 zeros, for offset corrections).
+/// Q8_K layout of one token (nb = cols / 256 super-blocks): qs: cols x i8; d: nb x f32; bsums: nb x 16 x i16.
+/// </remarks>
+internal static unsafe class ActivationQuant
+{
+    public static nint Q8_0Stride(int cols)
+    {
+        var nb = cols / 32;
+        return Align(cols) + Align(nb * 4) + Align(nb * 32) + Align(nb * 32);
+    }
+
+    public static sbyte* Q8_0Qs(byte* token) => (sbyte*)token;
+    public static float* Q8_0D(byte* token, int cols) => (float*)(token + Align(cols));
+    public static float* Q8_0Dv(byte* token, int cols) => (float*)(token + Align(cols) + Align(cols / 32 * 4));
+    public static int* Q8_0Sv(byte* token, int cols) =>
+        (int*)(token + Align(cols) + Align(cols / 32 * 4) + Align(cols / 32 * 32));
+
+    public static nint Q8_KStride(int cols)
+    {
+        var nb = cols / 256;
+        return Align(cols) + Align(nb * 4) + Align(nb * 32);
+    }
+
+    public static sbyte* Q8_KQs(byte* token) => (sbyte*)token;
+    public static float* Q8_KD(byte* token, int cols) => (float*)(token + Align(cols));
+    public static short* Q8_KBsums(byte* token, int cols) => (short*)(token + Align(cols) + Align(cols / 256 * 4));
+
+    /// <summary>Quantizes one row of <paramref name="cols"/> floats (a multiple of 32) to the Q8_0 layout.</summary>
+    public static void QuantizeQ8_0(float* x, int cols, byte* token)
+    {
+        var qs = Q8_0Qs(token);
+        var d = Q8_0D(token, cols);
+        var dv = Q8_0Dv(token, cols);
+        var sv = Q8_0Sv(token, cols);
+        for (var b = 0; b < cols / 32; b++)
+        {
+            var scale = QuantizeGroup(x + 32 * b, 32, qs + 32 * b);
+            d[b] = scale;
+            var sum = 0;
+            for (var j = 0; j < 32; j++)
+                sum += qs[32 * b + j];
+            for (var j = 0; j < 8; j++)
+            {
+                dv[8 * b + j] = scale;
+                sv[8 * b + j] = j == 0 ? sum : 0;
+            }
+        }
+    }
+
+    /// <summary>Quantizes one row of <paramref name="cols"/> floats (a multiple of 256) to the Q8_K layout.</summary>
+    public static void QuantizeQ8_K(float* x, int cols, byte* token)
+    {
+        var qs = Q8_KQs(token);
+        var d = Q8_KD(token, cols);
+        var bsums = Q8_KBsums(token, cols);
+        for (var b = 0; b < cols / 256; b++)
+        {
+            d[b] = QuantizeGroup(x + 256 * b, 256, qs + 256 * b);
+            for (var g = 0; g < 16; g++)
+            {
+                var sum = 0;
+                for (var j = 0; j < 16; j++)
+                    sum += qs[256 * b + 16 * g + j];
+                bsums[16 * b + g] = (short)sum;
+            }
+        }
+    }
+
+    /// <summary>
+    /// q = round_half_even(x / d) with d = max|x| / 127; returns d. Vectorized and scalar code give identical results
+    /// (max is exact, the rounding is the same).
+    /// </summary>
+    private static float QuantizeGroup(float* x, int n, sbyte* q)
+    {
+        float amax = 0;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vmax = Vector256<float>.Zero;
+            for (; i + 8 <= n; i += 8)
+                vmax = Vector256.Max(vmax, Vector256.Abs(Vector256.Load(x + i)));
+            amax = MaxLane(vmax);
+        }
+        for (; i < n; i++)
+            amax = MathF.Max(amax, MathF.Abs(x[i]));
+
+        var d = amax / 127f;
+        var id = d != 0 ? 1f / d : 0f;
+        i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vid = Vector256.Create(id);
+            for (; i + 8 <= n; i += 8)
+            {
+                var r = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i) * vid));
+                r = Vector256.Clamp(r, Vector256.Create(-127), Vector256.Create(127));
+                var s16 = Vector256.Narrow(r, r); // order-preserving: elements 0..7 are r
+                var s8 = Vector256.Narrow(s16, s16);
+                *(long*)(q + i) = s8.AsInt64().ToScalar();
+            }
+        }
+        for (; i < n; i++)
+            q[i] = (sbyte)Math.Clamp((int)MathF.Round(x[i] * id), -127, 127);
+        return d;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float MaxLane(Vector256<float> v)
+    {
+        var m = Vector128.Max(v.GetLower(), v.GetUpper());
+        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(2, 3, 0, 1)));
+        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(1, 0, 3, 2)));
+        return m.ToScalar();
+    }
+
+    private static int Align(int bytes) => (bytes + 63) & ~63;
+}

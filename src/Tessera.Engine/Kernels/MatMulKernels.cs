@@ -1,0 +1,71 @@
+using Tessera.Engine.Tensors;
+
+namespace Tessera.Engine.Kernels;
+
+/// <summary>How a weight type wants its activations.</summary>
+internal enum ActivationFormat
+{
+    /// <summary>Float activations as given.</summary>
+    F32,
+
+    /// <summary>Q8_0 layout of <see cref="ActivationQuant"/> (32-value blocks).</summary>
+    Q8_0,
+
+    /// <summary>Q8_K layout of <see cref="ActivationQuant"/> (256-value super-blocks).</summary>
+    Q8_K,
+}
+
+/// <summary>
+/// The dot-product kernels of one weight type on one path: <see cref="Dot"/> computes one (row, token) pair,
+/// <see cref="Dot4"/> one row against four tokens (the weight row is unpacked once). Both give bit-identical results
+/// for the same (row, token).
+/// </summary>
+internal readonly unsafe struct MatMulKernel
+{
+    public MatMulKernel(ActivationFormat format, delegate*<byte*, byte*, int, float> dot, delegate*<byte*, byte*, nint, int, float*, nint, void> dot4)
+    {
+        Format = format;
+        Dot = dot;
+        Dot4 = dot4;
+    }
+
+    public ActivationFormat Format { get; }
+
+    /// <summary>(weight row, activation token, cols) -> y.</summary>
+    public delegate*<byte*, byte*, int, float> Dot { get; }
+
+    /// <summary>(weight row, first activation token, token stride in bytes, cols, y of the first token, y stride in floats).</summary>
+    public delegate*<byte*, byte*, nint, int, float*, nint, void> Dot4 { get; }
+
+    /// <summary>The kernels for <paramref name="type"/> on <paramref name="path"/> (a resolved path).</summary>
+    public static MatMulKernel For(GgmlType type, KernelPath path) => (type, path) switch
+    {
+        (GgmlType.F32, KernelPath.Scalar) => new(ActivationFormat.F32, &FloatDot<F32Weights>.Scalar, &FloatDot<F32Weights>.Scalar4),
+        (GgmlType.F32, KernelPath.Avx2) => new(ActivationFormat.F32, &FloatDot<F32Weights>.Avx2Dot, &FloatDot<F32Weights>.Avx2Dot4),
+        (GgmlType.F32, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<F32Weights>.Avx512Dot, &FloatDot<F32Weights>.Avx512Dot4),
+        (GgmlType.F16, KernelPath.Scalar) => new(ActivationFormat.F32, &FloatDot<F16Weights>.Scalar, &FloatDot<F16Weights>.Scalar4),
+        (GgmlType.F16, KernelPath.Avx2) => new(ActivationFormat.F32, &FloatDot<F16Weights>.Avx2Dot, &FloatDot<F16Weights>.Avx2Dot4),
+        (GgmlType.F16, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<F16Weights>.Avx512Dot, &FloatDot<F16Weights>.Avx512Dot4),
+        (GgmlType.BF16, KernelPath.Scalar) => new(ActivationFormat.F32, &FloatDot<BF16Weights>.Scalar, &FloatDot<BF16Weights>.Scalar4),
+        (GgmlType.BF16, KernelPath.Avx2) => new(ActivationFormat.F32, &FloatDot<BF16Weights>.Avx2Dot, &FloatDot<BF16Weights>.Avx2Dot4),
+        (GgmlType.BF16, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<BF16Weights>.Avx512Dot, &FloatDot<BF16Weights>.Avx512Dot4),
+
+        (GgmlType.Q8_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Scalar, &BlockDot<Q8_0Block>.Scalar4),
+        (GgmlType.Q8_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx2Dot, &BlockDot<Q8_0Block>.Avx2Dot4),
+        (GgmlType.Q8_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx512Dot, &BlockDot<Q8_0Block>.Avx512Dot4),
+        (GgmlType.Q4_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q4_0Block>.Scalar, &BlockDot<Q4_0Block>.Scalar4),
+        (GgmlType.Q4_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q4_0Block>.Avx2Dot, &BlockDot<Q4_0Block>.Avx2Dot4),
+        (GgmlType.Q4_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q4_0Block>.Avx512Dot, &BlockDot<Q4_0Block>.Avx512Dot4),
+        (GgmlType.Q5_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Scalar, &BlockDot<Q5_0Block>.Scalar4),
+        (GgmlType.Q5_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx2Dot, &BlockDot<Q5_0Block>.Avx2Dot4),
+        (GgmlType.Q5_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx512Dot, &BlockDot<Q5_0Block>.Avx512Dot4),
+
+        (GgmlType.Q4_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KQuantDot.Q4KScalar, &KQuantDot.Q4KScalar4),
+        (GgmlType.Q4_K, _) => new(ActivationFormat.Q8_K, &KQuantDot.Q4KAvx2, &KQuantDot.Q4KAvx2x4),
+        (GgmlType.Q5_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KQuantDot.Q5KScalar, &KQuantDot.Q5KScalar4),
+        (GgmlType.Q5_K, _) => new(ActivationFormat.Q8_K, &KQuantDot.Q5KAvx2, &KQuantDot.Q5KAvx2x4),
+        (GgmlType.Q6_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KQuantDot.Q6KScalar, &KQuantDot.Q6KScalar4),
+        (GgmlType.Q6_K, _) => new(ActivationFormat.Q8_K, &KQuantDot.Q6KAvx2, &KQuantDot.Q6KAvx2x4),
+        _ => throw new NotSupportedException($"Matrix products with {type} weights are not supported."),
+    };
+}
