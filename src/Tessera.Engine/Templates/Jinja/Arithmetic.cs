@@ -22,7 +22,7 @@ internal static class Arithmetic
 
     public static object? Negate(object? value) => value switch
     {
-        long l => checked(-l),
+        long l => (object)checked(-l),
         bool b => b ? -1L : 0L,
         double d => -d,
         JinjaUndefined u => throw u.Error(),
@@ -87,7 +87,7 @@ internal static class Arithmetic
                 throw new JinjaRuntimeError("float division by zero");
             return op switch
             {
-                BinaryOperator.Add => a + b,
+                BinaryOperator.Add => (object)(a + b),
                 BinaryOperator.Subtract => a - b,
                 BinaryOperator.Multiply => a * b,
                 BinaryOperator.FloorDivide => Math.Floor(a / b),
@@ -102,12 +102,12 @@ internal static class Arithmetic
         {
             return op switch
             {
-                BinaryOperator.Add => checked(x + y),
+                BinaryOperator.Add => (object)checked(x + y),
                 BinaryOperator.Subtract => checked(x - y),
                 BinaryOperator.Multiply => checked(x * y),
                 BinaryOperator.FloorDivide => y == 0 ? throw new JinjaRuntimeError("integer division by zero") : FloorDiv(x, y),
                 BinaryOperator.Modulo => y == 0 ? throw new JinjaRuntimeError("integer modulo by zero") : x - y * FloorDiv(x, y),
-                BinaryOperator.Power => y < 0 ? Math.Pow(x, y) : IntegerPower(x, y),
+                BinaryOperator.Power => y < 0 ? Math.Pow(x, y) : (object)IntegerPower(x, y),
                 _ => throw Unsupported(op, left, right),
             };
         }

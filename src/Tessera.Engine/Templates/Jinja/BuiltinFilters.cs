@@ -13,7 +13,7 @@ internal static partial class BuiltinFilters
     {
         ["abs"] = (v, _, _) => v switch
         {
-            long l => Math.Abs(l),
+            long l => (object)Math.Abs(l),
             double d => Math.Abs(d),
             bool b => b ? 1L : 0L,
             _ => throw Expected("abs", "a number", v),
@@ -223,7 +223,7 @@ internal static partial class BuiltinFilters
         var scale = Math.Pow(10, precision);
         return method switch
         {
-            "common" when value is long or bool => JinjaValues.ToLong(value),
+            "common" when value is long or bool => (object)JinjaValues.ToLong(value),
             "common" => Math.Round(x, Math.Clamp(precision, 0, 15), MidpointRounding.ToEven),
             "ceil" => Math.Ceiling(x * scale) / scale,
             "floor" => Math.Floor(x * scale) / scale,
