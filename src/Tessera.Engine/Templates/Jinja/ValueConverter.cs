@@ -58,7 +58,7 @@ internal static class ValueConverter
 
     private static object? FromJson(JsonElement json) => json.ValueKind switch
     {
-        JsonValueKind.Object => json.EnumerateObject().ToDictionary(p => p.Name, p => FromJson(p.Value), StringComparer.Ordinal),
+        JsonValueKind.Object => FromJsonObject(json),
         JsonValueKind.Array => json.EnumerateArray().Select(FromJson).ToList(),
         JsonValueKind.String => json.GetString(),
         JsonValueKind.Number => json.TryGetInt64(out var l) ? (object)l : json.GetDouble(),
@@ -66,4 +66,12 @@ internal static class ValueConverter
         JsonValueKind.False => false,
         _ => null,
     };
+
+    private static Dictionary<string, object?> FromJsonObject(JsonElement json)
+    {
+        var result = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var property in json.EnumerateObject())
+            result[property.Name] = FromJson(property.Value);
+        return result;
+    }
 }
