@@ -64,6 +64,7 @@ internal static class BuiltinTests
         return d != 0 ? JinjaValues.ToLong(value) % d == 0 : throw new JinjaRuntimeError("divisibleby(0) is undefined");
     }
 
+    /// <summary>Python's <c>is</c>: identity, with none, booleans, integers and strings compared by value.</summary>
     private static bool SameAs(object? value, object? other) =>
-        value is null || value is bool || other is null || other is bool ? Equals(value, other) : ReferenceEquals(value, other) || (value is long or string && Equals(value, other));
+        ReferenceEquals(value, other) || (value is null or bool or long or string && Equals(value, other));
 }

@@ -11,8 +11,6 @@ internal sealed class CallArguments(IReadOnlyList<object?> positional, IReadOnly
 
     public IReadOnlyDictionary<string, object?> Keyword { get; } = keyword;
 
-    public static CallArguments Of(params object?[] positional) => new(positional, NoKeywords);
-
     /// <summary>The argument at <paramref name="index"/> or named <paramref name="name"/>, if given.</summary>
     public bool TryGet(int index, string name, out object? value)
     {
