@@ -23,6 +23,7 @@ internal sealed class BytePairTokenizer : Tokenizer
     private int _cacheCount;
 
     public BytePairTokenizer(GgufMetadata metadata)
+        // llama.cpp defaults BOS and EOS to 11 for BPE vocabularies that name neither.
         : base(metadata, TokenizerKind.BytePairEncoding, escapesWhitespace: false, defaultBos: 11, defaultEos: 11, defaultUnknown: NoToken)
     {
         var merges = metadata.TryGetStringArray("tokenizer.ggml.merges")
@@ -52,10 +53,10 @@ internal sealed class BytePairTokenizer : Tokenizer
     public override bool AddSpacePrefix { get; }
 
     /// <summary>The pre-tokenizer name from <c>tokenizer.ggml.pre</c> ("" when absent).</summary>
-    public string PreTokenizerName => _pre.Name;
+    public override string PreTokenizerName => _pre.Name;
 
     /// <summary>Whether the pre-tokenizer name is one llama.cpp knows (others get the Llama 3 pattern).</summary>
-    public bool PreTokenizerRecognized => _pre.Recognized;
+    public override bool PreTokenizerRecognized => _pre.Recognized;
 
     private protected override bool CleanSpaces => _pre.CleanSpaces;
 

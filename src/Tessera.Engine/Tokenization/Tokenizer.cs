@@ -44,8 +44,9 @@ public abstract class Tokenizer
     {
         ArgumentNullException.ThrowIfNull(metadata);
         Kind = kind;
-        _texts = metadata.TryGetStringArray("tokenizer.ggml.tokens")
+        var texts = metadata.TryGetStringArray("tokenizer.ggml.tokens")
             ?? throw new GgufFormatException(metadata.FilePath, "metadata key 'tokenizer.ggml.tokens' is missing; the file has no vocabulary to tokenize with.");
+        _texts = (string[])texts.Clone();
         var n = _texts.Length;
         Scores = metadata.TryGetFloatArray("tokenizer.ggml.scores") ?? new float[n];
         if (Scores.Length < n)
@@ -145,6 +146,15 @@ public abstract class Tokenizer
 
     /// <summary>Whether text gets a leading space before SentencePiece (and decoding drops it again).</summary>
     public abstract bool AddSpacePrefix { get; }
+
+    /// <summary>The byte-level BPE pre-tokenizer (<c>tokenizer.ggml.pre</c>); empty for SentencePiece.</summary>
+    public virtual string PreTokenizerName => "";
+
+    /// <summary>
+    /// False when <see cref="PreTokenizerName"/> is a name llama.cpp does not know; the Llama 3 pattern is used then,
+    /// and a host may want to warn that token ids can differ from the model's training.
+    /// </summary>
+    public virtual bool PreTokenizerRecognized => true;
 
     /// <summary>Tokens that end generation: EOS, EOT, EOM and those llama.cpp recognises by text.</summary>
     public IReadOnlyCollection<int> EndOfGenerationIds => _endOfGeneration;

@@ -117,6 +117,30 @@ public sealed class StreamingDetokenizerTests
         Assert.All(chunks, AssertWellFormed);
     }
 
+    [Fact]
+    public void Add_PendingBytes_AllocatesNothingUntilACharacterCompletes()
+    {
+        var tokenizer = VocabTestData.Tokenizer(VocabTestData.LlamaSpm);
+        var lead = Id(tokenizer, "<0xE4>");
+        var continuation = Id(tokenizer, "<0xB8>");
+        var last = Id(tokenizer, "<0x96>");
+        var stream = new StreamingDetokenizer(tokenizer, startOfText: false);
+        stream.Add(lead);
+        stream.Add(continuation);
+        Assert.Equal("世", stream.Add(last)); // warm up
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            stream.Add(lead);
+            stream.Add(continuation);
+            stream.Reset();
+        }
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+    }
+
     private static int Id(Tokenizer tokenizer, string text)
     {
         Assert.True(tokenizer.TryGetTokenId(text, out var id), $"token '{text}' not in vocabulary");

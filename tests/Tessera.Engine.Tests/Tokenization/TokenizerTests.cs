@@ -173,12 +173,12 @@ public sealed class TokenizerTests
     {
         // arrange: let the JIT settle, then time prompts the word cache has not seen
         var tokenizer = VocabTestData.Tokenizer(vocab);
-        for (var seed = 100; seed < 106; seed++)
+        for (var seed = 100; seed < 112; seed++)
             tokenizer.Encode(Prompt(seed), addSpecial: true);
         var best = double.MaxValue;
 
         // act
-        for (var seed = 1; seed <= 3; seed++)
+        for (var seed = 1; seed <= 5; seed++)
         {
             var prompt = Prompt(seed);
             Assert.True(Encoding.UTF8.GetByteCount(prompt) >= 4096);
@@ -190,7 +190,7 @@ public sealed class TokenizerTests
         }
 
         // assert
-        Assert.True(best < 50, $"best of three took {best:F1} ms");
+        Assert.True(best < 50, $"best of five took {best:F1} ms");
     }
 
     private static string Prompt(int seed)
