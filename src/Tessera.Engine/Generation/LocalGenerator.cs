@@ -77,7 +77,7 @@ public sealed class LocalGenerator
                 yield break;
             }
 
-            var text = detokenizer.Push(id);
+            var text = detokenizer.Add(id);
             var last = step == maxTokens - 1 || cache.Length + 1 > cache.MaxTokens;
             if (last)
                 text += detokenizer.Flush();

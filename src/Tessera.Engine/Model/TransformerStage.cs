@@ -131,6 +131,7 @@ public sealed class TransformerStage
 
             var normed = _h.AsSpan(0, rows * d);
             _backend.RmsNorm(source, Weights.OutputNorm, normed, rows, c.RmsNormEps);
+            RoundForFloatWeights(Weights.Head!.Value, normed);
             _backend.MatMul(Weights.Head!.Value, normed, output[..(rows * c.VocabSize)], rows);
         }
 
@@ -151,6 +152,7 @@ public sealed class TransformerStage
         var att = _att.AsSpan(0, n * c.QueryWidth);
 
         _backend.RmsNorm(x, w.AttentionNorm, h, n, c.RmsNormEps);
+        RoundForFloatWeights(w.Query, h);
         _backend.MatMul(w.Query, h, q, n);
         _backend.MatMul(w.Key, h, k, n);
         _backend.MatMul(w.Value, h, v, n);
@@ -176,11 +178,14 @@ public sealed class TransformerStage
             var values = cache.Values(index, start + count);
             ks.CopyTo(keys[(start * c.KvWidth)..]);
             v.Slice(row * c.KvWidth, count * c.KvWidth).CopyTo(values[(start * c.KvWidth)..]);
+            FloatKernels.RoundToHalf(keys.Slice(start * c.KvWidth, count * c.KvWidth));
+            FloatKernels.RoundToHalf(values.Slice(start * c.KvWidth, count * c.KvWidth));
             var shape = new AttentionShape(count, start, c.HeadCount, c.HeadCountKv, c.HeadDim, scale);
             _backend.Attention(qs, keys, values, att.Slice(row * c.QueryWidth, count * c.QueryWidth), shape);
             row += count;
         }
 
+        RoundForFloatWeights(w.Output, att);
         _backend.MatMul(w.Output, att, h, n);
         System.Numerics.Tensors.TensorPrimitives.Add(x, h, x);
 
@@ -188,11 +193,25 @@ public sealed class TransformerStage
         var ff = c.FeedForwardLength;
         var gate = _gate.AsSpan(0, n * ff);
         var up = _up.AsSpan(0, n * ff);
+        RoundForFloatWeights(w.Gate, h);
         _backend.MatMul(w.Gate, h, gate, n);
         _backend.MatMul(w.Up, h, up, n);
         _backend.SwiGlu(gate, up, gate);
+        RoundForFloatWeights(w.Down, gate);
         _backend.MatMul(w.Down, gate, h, n);
         System.Numerics.Tensors.TensorPrimitives.Add(x, h, x);
+    }
+
+    /// <summary>
+    /// llama.cpp multiplies f16 (bf16) weights with activations converted to f16 (bf16); doing the same keeps
+    /// results within its tolerance. Every matrix fed from one buffer has the same type in real files.
+    /// </summary>
+    private static void RoundForFloatWeights(in Tensors.WeightMatrix w, Span<float> input)
+    {
+        if (w.Type == Tensors.GgmlType.F16)
+            FloatKernels.RoundToHalf(input);
+        else if (w.Type == Tensors.GgmlType.BF16)
+            FloatKernels.RoundToBFloat16(input);
     }
 
     private static void AddBias(Span<float> rows, float[] bias, int n)

@@ -63,11 +63,11 @@ internal static class GenerateCommand
             if (system != null)
                 messages.Add(new ChatMessage("system", system));
             messages.Add(new ChatMessage("user", prompt));
-            tokens = model.Tokenizer.Encode(model.ApplyChatTemplate(messages), addBos: false, parseSpecial: true);
+            tokens = model.Tokenizer.Encode(model.ApplyChatTemplate(messages), addSpecial: false, parseSpecial: true);
         }
         else
         {
-            tokens = model.Tokenizer.Encode(prompt, addBos: model.Tokenizer.AddBosByDefault, parseSpecial: false);
+            tokens = model.Tokenizer.Encode(prompt, addSpecial: true, parseSpecial: false);
         }
 
         var stats = new GenerationStats();
