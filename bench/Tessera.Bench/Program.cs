@@ -1,1 +1,7 @@
+if (args.Length > 0 && args[0] == "quick")
+{
+    Tessera.Bench.QuickBench.Run(args);
+    return;
+}
+
 BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

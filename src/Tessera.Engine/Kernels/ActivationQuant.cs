@@ -22,9 +22,13 @@ internal static unsafe class ActivationQuant
         return Align(cols) + Align(nb * 4) + Align(nb * 32) + Align(nb * 32);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static sbyte* Q8_0Qs(byte* token) => (sbyte*)token;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float* Q8_0D(byte* token, int cols) => (float*)(token + Align(cols));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float* Q8_0Dv(byte* token, int cols) => (float*)(token + Align(cols) + Align(cols / 32 * 4));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int* Q8_0Sv(byte* token, int cols) =>
         (int*)(token + Align(cols) + Align(cols / 32 * 4) + Align(cols / 32 * 32));
 
@@ -34,8 +38,11 @@ internal static unsafe class ActivationQuant
         return Align(cols) + Align(nb * 4) + Align(nb * 32);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static sbyte* Q8_KQs(byte* token) => (sbyte*)token;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float* Q8_KD(byte* token, int cols) => (float*)(token + Align(cols));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static short* Q8_KBsums(byte* token, int cols) => (short*)(token + Align(cols) + Align(cols / 256 * 4));
 
     /// <summary>Quantizes one row of <paramref name="cols"/> floats (a multiple of 32) to the Q8_0 layout.</summary>

@@ -21,6 +21,9 @@ internal unsafe interface IBlock32
 
     /// <summary>The 32 weights, in order (signed, or unsigned before the offset).</summary>
     static abstract Vector256<byte> Unpack(byte* block);
+
+    /// <summary>The weights of two consecutive blocks (64 bytes).</summary>
+    static abstract Vector512<byte> UnpackPair(byte* block);
 }
 
 internal readonly unsafe struct Q8_0Block : IBlock32
@@ -32,6 +35,10 @@ internal readonly unsafe struct Q8_0Block : IBlock32
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unpack(byte* block) => Vector256.Load(block + 2);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> UnpackPair(byte* block) =>
+        Avx512F.InsertVector256(Vector256.Load(block + 2).ToVector512Unsafe(), Vector256.Load(block + 36), 1);
 }
 
 internal readonly unsafe struct Q4_0Block : IBlock32
@@ -49,6 +56,16 @@ internal readonly unsafe struct Q4_0Block : IBlock32
         var raw = Vector128.Load(block + 2);
         var both = Vector256.Create(raw, Vector128.ShiftRightLogical(raw.AsUInt16(), 4).AsByte());
         return both & Vector256.Create((byte)0x0F);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> UnpackPair(byte* block)
+    {
+        // [raw0 | raw1] and the same shifted right by 4, interleaved by 128-bit lanes: [lo0, hi0, lo1, hi1].
+        var raw = Avx2.InsertVector128(Vector128.Load(block + 2).ToVector256Unsafe(), Vector128.Load(block + 20), 1);
+        var shifted = Vector256.ShiftRightLogical(raw.AsUInt64(), 4);
+        var both = Avx512F.PermuteVar8x64x2(raw.AsUInt64().ToVector512Unsafe(), Vector512.Create(0UL, 1, 8, 9, 2, 3, 10, 11), shifted.ToVector512Unsafe());
+        return both.AsByte() & Vector512.Create((byte)0x0F);
     }
 }
 
@@ -78,28 +95,49 @@ internal readonly unsafe struct Q5_0Block : IBlock32
         var high = Vector256.Equals(spread & bit, bit) & Vector256.Create((byte)0x10);
         return nibbles | high;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> UnpackPair(byte* block) =>
+        Avx512F.InsertVector256(Unpack(block).ToVector512Unsafe(), Unpack(block + 22), 1);
+}
+
+/// <summary>Pointers into one token's Q8_0 activations (<see cref="ActivationQuant"/>).</summary>
+internal readonly unsafe struct Q8Act
+{
+    public readonly sbyte* Qs;
+    public readonly float* D;
+    public readonly float* Dv;
+    public readonly int* Sv;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Q8Act(byte* token, int cols)
+    {
+        Qs = ActivationQuant.Q8_0Qs(token);
+        D = ActivationQuant.Q8_0D(token, cols);
+        Dv = ActivationQuant.Q8_0Dv(token, cols);
+        Sv = ActivationQuant.Q8_0Sv(token, cols);
+    }
 }
 
 /// <summary>
 /// Dot products of 32-weight blocks with Q8_0-quantized activations (<see cref="ActivationQuant"/>). Per block the
-/// integer products are exact; the float order is fixed per path: two accumulators over alternating blocks, then one
-/// reduction, identical in the one-token and four-token kernels.
+/// integer products are exact; the float order is fixed per path: two accumulators over alternating blocks (256-bit)
+/// or block pairs (512-bit), then one reduction, identical in the one-token and four-token kernels.
 /// </summary>
 internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
 {
     public static float Scalar(byte* w, byte* act, int cols)
     {
         var nb = cols / 32;
-        var xq = ActivationQuant.Q8_0Qs(act);
-        var xd = ActivationQuant.Q8_0D(act, cols);
+        var a = new Q8Act(act, cols);
         float sum = 0;
         for (var b = 0; b < nb; b++)
         {
             var blk = w + b * TB.Bytes;
             var isum = 0;
             for (var j = 0; j < 32; j++)
-                isum += TB.Weight(blk, j) * xq[32 * b + j];
-            sum += Fp16.ToSingle(*(ushort*)blk) * xd[b] * isum;
+                isum += TB.Weight(blk, j) * a.Qs[32 * b + j];
+            sum += Fp16.ToSingle(*(ushort*)blk) * a.D[b] * isum;
         }
         return sum;
     }
@@ -121,31 +159,36 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Step256(Vector256<byte> q, Vector256<sbyte> sign, byte* act, int cols, int b, float dw, ref Vector256<float> acc)
+    private static Vector256<float> Step256(Vector256<byte> q, Vector256<sbyte> sign, in Q8Act a, int b, float dw, Vector256<float> acc)
     {
-        var x = Vector256.Load(ActivationQuant.Q8_0Qs(act) + 32 * b);
+        var x = Vector256.Load(a.Qs + 32 * b);
         if (TB.Signed)
             x = Avx2.Sign(x, sign);
         var p32 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, x), Vector256<short>.One);
         if (!TB.Signed)
-            p32 -= Vector256.ShiftLeft(Vector256.Load(ActivationQuant.Q8_0Sv(act, cols) + 8 * b), TB.OffsetShift);
-        var scale = Vector256.Create(dw * ActivationQuant.Q8_0D(act, cols)[b]);
-        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), scale, acc);
+            p32 -= Vector256.ShiftLeft(Vector256.Load(a.Sv + 8 * b), TB.OffsetShift);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), Vector256.Create(dw * a.D[b]), acc);
     }
 
     public static float Avx2Dot(byte* w, byte* act, int cols)
     {
         var nb = cols / 32;
+        var a = new Q8Act(act, cols);
         Vector256<float> a0 = default, a1 = default;
-        for (var b = 0; b < nb; b++)
+        var b = 0;
+        for (; b + 2 <= nb; b += 2)
         {
             var blk = w + b * TB.Bytes;
-            var q = Prepare256(blk, out var sign);
-            var dw = Fp16.ToSingle(*(ushort*)blk);
-            if ((b & 1) == 0)
-                Step256(q, sign, act, cols, b, dw, ref a0);
-            else
-                Step256(q, sign, act, cols, b, dw, ref a1);
+            var q0 = Prepare256(blk, out var s0);
+            var q1 = Prepare256(blk + TB.Bytes, out var s1);
+            a0 = Step256(q0, s0, a, b, Fp16.ToSingle(*(ushort*)blk), a0);
+            a1 = Step256(q1, s1, a, b + 1, Fp16.ToSingle(*(ushort*)(blk + TB.Bytes)), a1);
+        }
+        if (b < nb)
+        {
+            var blk = w + b * TB.Bytes;
+            var q0 = Prepare256(blk, out var s0);
+            a0 = Step256(q0, s0, a, b, Fp16.ToSingle(*(ushort*)blk), a0);
         }
         return Vector256.Sum(a0 + a1);
     }
@@ -153,28 +196,35 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
     public static void Avx2Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         var nb = cols / 32;
-        byte* x0 = act, x1 = act + actStride, x2 = act + 2 * actStride, x3 = act + 3 * actStride;
+        Q8Act x0 = new(act, cols), x1 = new(act + actStride, cols), x2 = new(act + 2 * actStride, cols), x3 = new(act + 3 * actStride, cols);
         Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
         Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
-        for (var b = 0; b < nb; b++)
+        var b = 0;
+        for (; b + 2 <= nb; b += 2)
         {
             var blk = w + b * TB.Bytes;
-            var q = Prepare256(blk, out var sign);
-            var dw = Fp16.ToSingle(*(ushort*)blk);
-            if ((b & 1) == 0)
-            {
-                Step256(q, sign, x0, cols, b, dw, ref a00);
-                Step256(q, sign, x1, cols, b, dw, ref a10);
-                Step256(q, sign, x2, cols, b, dw, ref a20);
-                Step256(q, sign, x3, cols, b, dw, ref a30);
-            }
-            else
-            {
-                Step256(q, sign, x0, cols, b, dw, ref a01);
-                Step256(q, sign, x1, cols, b, dw, ref a11);
-                Step256(q, sign, x2, cols, b, dw, ref a21);
-                Step256(q, sign, x3, cols, b, dw, ref a31);
-            }
+            var q0 = Prepare256(blk, out var s0);
+            var d0 = Fp16.ToSingle(*(ushort*)blk);
+            a00 = Step256(q0, s0, x0, b, d0, a00);
+            a10 = Step256(q0, s0, x1, b, d0, a10);
+            a20 = Step256(q0, s0, x2, b, d0, a20);
+            a30 = Step256(q0, s0, x3, b, d0, a30);
+            var q1 = Prepare256(blk + TB.Bytes, out var s1);
+            var d1 = Fp16.ToSingle(*(ushort*)(blk + TB.Bytes));
+            a01 = Step256(q1, s1, x0, b + 1, d1, a01);
+            a11 = Step256(q1, s1, x1, b + 1, d1, a11);
+            a21 = Step256(q1, s1, x2, b + 1, d1, a21);
+            a31 = Step256(q1, s1, x3, b + 1, d1, a31);
+        }
+        if (b < nb)
+        {
+            var blk = w + b * TB.Bytes;
+            var q0 = Prepare256(blk, out var s0);
+            var d0 = Fp16.ToSingle(*(ushort*)blk);
+            a00 = Step256(q0, s0, x0, b, d0, a00);
+            a10 = Step256(q0, s0, x1, b, d0, a10);
+            a20 = Step256(q0, s0, x2, b, d0, a20);
+            a30 = Step256(q0, s0, x3, b, d0, a30);
         }
         y[0] = Vector256.Sum(a00 + a01);
         y[yStride] = Vector256.Sum(a10 + a11);
@@ -182,54 +232,56 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         y[3 * yStride] = Vector256.Sum(a30 + a31);
     }
 
-    // ---- 512-bit: two blocks per vector; an odd last block goes through the 256-bit step ----
+    // ---- 512-bit: two blocks per vector; alternating pairs feed two accumulators; an odd last block goes through
+    // the 256-bit step into its own accumulator ----
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<byte> Prepare512(byte* blk, out Vector512<sbyte> negative)
+    private static Vector512<byte> Prepare512(byte* blk, out Vector512<sbyte> negative, out Vector512<float> dw)
     {
-        var q = Vector512.Create(TB.Unpack(blk), TB.Unpack(blk + TB.Bytes));
+        var q = TB.UnpackPair(blk);
         negative = TB.Signed ? Vector512.LessThan(q.AsSByte(), Vector512<sbyte>.Zero) : default;
+        dw = Avx512F.InsertVector256(Vector512.Create(Fp16.ToSingle(*(ushort*)blk)), Vector256.Create(Fp16.ToSingle(*(ushort*)(blk + TB.Bytes))), 1);
         return TB.Signed ? Avx512BW.Abs(q.AsSByte()) : q;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Step512(Vector512<byte> q, Vector512<sbyte> negative, byte* act, int cols, int b, Vector512<float> dw, ref Vector512<float> acc)
+    private static Vector512<float> Step512(Vector512<byte> q, Vector512<sbyte> negative, in Q8Act a, int b, Vector512<float> dw, Vector512<float> acc)
     {
-        var x = Vector512.Load(ActivationQuant.Q8_0Qs(act) + 32 * b);
+        var x = Vector512.Load(a.Qs + 32 * b);
         if (TB.Signed)
             x = Vector512.ConditionalSelect(negative, Vector512<sbyte>.Zero - x, x);
         var p32 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, x), Vector512<short>.One);
         if (!TB.Signed)
-            p32 -= Vector512.ShiftLeft(Vector512.Load(ActivationQuant.Q8_0Sv(act, cols) + 8 * b), TB.OffsetShift);
-        var scale = dw * Vector512.Load(ActivationQuant.Q8_0Dv(act, cols) + 8 * b);
-        acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), scale, acc);
+            p32 -= Vector512.ShiftLeft(Vector512.Load(a.Sv + 8 * b), TB.OffsetShift);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * Vector512.Load(a.Dv + 8 * b), acc);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> PairScales(byte* blk) =>
-        Vector512.Create(Vector256.Create(Fp16.ToSingle(*(ushort*)blk)), Vector256.Create(Fp16.ToSingle(*(ushort*)(blk + TB.Bytes))));
 
     public static float Avx512Dot(byte* w, byte* act, int cols)
     {
         var nb = cols / 32;
+        var a = new Q8Act(act, cols);
         Vector512<float> a0 = default, a1 = default;
         var b = 0;
-        for (; b + 2 <= nb; b += 2)
+        for (; b + 4 <= nb; b += 4)
         {
             var blk = w + b * TB.Bytes;
-            var q = Prepare512(blk, out var neg);
-            var dw = PairScales(blk);
-            if ((b & 2) == 0)
-                Step512(q, neg, act, cols, b, dw, ref a0);
-            else
-                Step512(q, neg, act, cols, b, dw, ref a1);
+            var q0 = Prepare512(blk, out var n0, out var d0);
+            var q1 = Prepare512(blk + 2 * TB.Bytes, out var n1, out var d1);
+            a0 = Step512(q0, n0, a, b, d0, a0);
+            a1 = Step512(q1, n1, a, b + 2, d1, a1);
+        }
+        if (b + 2 <= nb)
+        {
+            var q0 = Prepare512(w + b * TB.Bytes, out var n0, out var d0);
+            a0 = Step512(q0, n0, a, b, d0, a0);
+            b += 2;
         }
         Vector256<float> tail = default;
         if (b < nb)
         {
             var blk = w + b * TB.Bytes;
             var q = Prepare256(blk, out var sign);
-            Step256(q, sign, act, cols, b, Fp16.ToSingle(*(ushort*)blk), ref tail);
+            tail = Step256(q, sign, a, b, Fp16.ToSingle(*(ushort*)blk), tail);
         }
         return Vector512.Sum(a0 + a1) + Vector256.Sum(tail);
     }
@@ -237,29 +289,32 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
     public static void Avx512Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         var nb = cols / 32;
-        byte* x0 = act, x1 = act + actStride, x2 = act + 2 * actStride, x3 = act + 3 * actStride;
+        Q8Act x0 = new(act, cols), x1 = new(act + actStride, cols), x2 = new(act + 2 * actStride, cols), x3 = new(act + 3 * actStride, cols);
         Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default;
         Vector512<float> a20 = default, a21 = default, a30 = default, a31 = default;
         var b = 0;
-        for (; b + 2 <= nb; b += 2)
+        for (; b + 4 <= nb; b += 4)
         {
             var blk = w + b * TB.Bytes;
-            var q = Prepare512(blk, out var neg);
-            var dw = PairScales(blk);
-            if ((b & 2) == 0)
-            {
-                Step512(q, neg, x0, cols, b, dw, ref a00);
-                Step512(q, neg, x1, cols, b, dw, ref a10);
-                Step512(q, neg, x2, cols, b, dw, ref a20);
-                Step512(q, neg, x3, cols, b, dw, ref a30);
-            }
-            else
-            {
-                Step512(q, neg, x0, cols, b, dw, ref a01);
-                Step512(q, neg, x1, cols, b, dw, ref a11);
-                Step512(q, neg, x2, cols, b, dw, ref a21);
-                Step512(q, neg, x3, cols, b, dw, ref a31);
-            }
+            var q0 = Prepare512(blk, out var n0, out var d0);
+            a00 = Step512(q0, n0, x0, b, d0, a00);
+            a10 = Step512(q0, n0, x1, b, d0, a10);
+            a20 = Step512(q0, n0, x2, b, d0, a20);
+            a30 = Step512(q0, n0, x3, b, d0, a30);
+            var q1 = Prepare512(blk + 2 * TB.Bytes, out var n1, out var d1);
+            a01 = Step512(q1, n1, x0, b + 2, d1, a01);
+            a11 = Step512(q1, n1, x1, b + 2, d1, a11);
+            a21 = Step512(q1, n1, x2, b + 2, d1, a21);
+            a31 = Step512(q1, n1, x3, b + 2, d1, a31);
+        }
+        if (b + 2 <= nb)
+        {
+            var q0 = Prepare512(w + b * TB.Bytes, out var n0, out var d0);
+            a00 = Step512(q0, n0, x0, b, d0, a00);
+            a10 = Step512(q0, n0, x1, b, d0, a10);
+            a20 = Step512(q0, n0, x2, b, d0, a20);
+            a30 = Step512(q0, n0, x3, b, d0, a30);
+            b += 2;
         }
         Vector256<float> t0 = default, t1 = default, t2 = default, t3 = default;
         if (b < nb)
@@ -267,10 +322,10 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
             var blk = w + b * TB.Bytes;
             var q = Prepare256(blk, out var sign);
             var dw = Fp16.ToSingle(*(ushort*)blk);
-            Step256(q, sign, x0, cols, b, dw, ref t0);
-            Step256(q, sign, x1, cols, b, dw, ref t1);
-            Step256(q, sign, x2, cols, b, dw, ref t2);
-            Step256(q, sign, x3, cols, b, dw, ref t3);
+            t0 = Step256(q, sign, x0, b, dw, t0);
+            t1 = Step256(q, sign, x1, b, dw, t1);
+            t2 = Step256(q, sign, x2, b, dw, t2);
+            t3 = Step256(q, sign, x3, b, dw, t3);
         }
         y[0] = Vector512.Sum(a00 + a01) + Vector256.Sum(t0);
         y[yStride] = Vector512.Sum(a10 + a11) + Vector256.Sum(t1);

@@ -142,7 +142,7 @@ public sealed unsafe class WorkerPool : IDisposable
 
     private void WorkerLoop()
     {
-        var seen = Volatile.Read(ref _generation);
+        var seen = 0; // the generation before any loop (a worker may start after the first loop was published)
         while (true)
         {
             seen = WaitForGeneration(seen);

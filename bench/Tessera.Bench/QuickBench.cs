@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using Tessera.Engine.Kernels;
+using Tessera.Engine.Tensors;
+
+namespace Tessera.Bench;
+
+/// <summary>
+/// A fast side-by-side run in one process: each type's 2048 x 5632 product on each kernel path (timings interleaved,
+/// medians), next to the memory read rate measured between them.
+/// <c>dotnet run -c Release --project bench/Tessera.Bench -- quick [threads] [paths,comma,separated|best] [types...]</c>
+/// </summary>
+public static class QuickBench
+{
+    public static void Run(string[] args)
+    {
+        var threads = args.Length > 1 ? int.Parse(args[1]) : 0;
+        var paths = args.Length > 2 && args[2] != "best"
+            ? args[2].Split(',').Select(p => Enum.Parse<KernelPath>(p, ignoreCase: true)).Where(KernelPaths.IsSupported).ToArray()
+            : [KernelPaths.Best];
+        var types = args.Length > 3
+            ? args.Skip(3).Select(a => Enum.Parse<GgmlType>(a, ignoreCase: true)).ToArray()
+            : [GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q5_0, GgmlType.Q5_K, GgmlType.BF16];
+
+        using var pool = new WorkerPool(threads);
+        var bandwidth = new List<double>();
+        void MeasureBandwidth() => bandwidth.Add(MemoryBandwidth.MeasureReadGBps(pool, 512L << 20, 5));
+        MeasureBandwidth();
+
+        foreach (var type in types)
+        {
+            foreach (var tokens in new[] { 1, 128 })
+            {
+                var fixtures = paths.Select(p => new MatMulFixture(type, 2048, 5632, tokens, threads, path: p)).ToArray();
+                try
+                {
+                    var reps = tokens == 1 ? 300 : 5;
+                    var times = new double[fixtures.Length][];
+                    for (var f = 0; f < fixtures.Length; f++)
+                    {
+                        times[f] = new double[reps];
+                        for (var i = 0; i < Math.Min(fixtures[f].Copies, 60); i++)
+                            fixtures[f].Run();
+                    }
+                    for (var i = 0; i < reps; i++)
+                        for (var f = 0; f < fixtures.Length; f++)
+                        {
+                            var start = Stopwatch.GetTimestamp();
+                            fixtures[f].Run();
+                            times[f][i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                        }
+                    for (var f = 0; f < fixtures.Length; f++)
+                    {
+                        Array.Sort(times[f]);
+                        var median = times[f][reps / 2];
+                        var gbps = fixtures[f].MatrixBytes / median / 1e9;
+                        var gops = 2.0 * 2048 * 5632 * tokens / median / 1e9;
+                        Console.WriteLine($"{type,-5} tokens={tokens,-4} {paths[f],-7} {median * 1e6,9:F1} us  {gbps,6:F1} GB/s  {gops,7:F1} GFLOP/s");
+                    }
+                }
+                finally
+                {
+                    foreach (var f in fixtures)
+                        f.Dispose();
+                }
+            }
+            MeasureBandwidth();
+        }
+        bandwidth.Sort();
+        Console.WriteLine($"memory read (median of {bandwidth.Count}): {bandwidth[bandwidth.Count / 2]:F1} GB/s, range {bandwidth[0]:F1}..{bandwidth[^1]:F1} ({pool.Threads} threads)");
+    }
+}

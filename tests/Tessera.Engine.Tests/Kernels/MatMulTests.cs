@@ -1,0 +1,135 @@
+using Tessera.Engine.Backends;
+using Tessera.Engine.Kernels;
+using Tessera.Engine.Tensors;
+
+namespace Tessera.Engine.Tests.Kernels;
+
+public class MatMulTests
+{
+    private const int Rows = 37;
+
+    public static TheoryData<GgmlType> Types() => KernelTestData.AllMatMulTypes();
+
+    public static TheoryData<GgmlType, KernelPath> TypesAndVectorPaths()
+    {
+        var data = new TheoryData<GgmlType, KernelPath>();
+        foreach (var type in KernelTestData.MatMulTypes)
+            foreach (var path in new[] { KernelPath.Avx2, KernelPath.Avx512 })
+                data.Add(type, path);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void MatMul_MatchesFloatReferenceOfDequantizedOperands(GgmlType type)
+    {
+        var cols = KernelTestData.ColsFor(type);
+        using var m = new KernelTestData.Matrix(type, Rows, cols, seed: 11);
+        using var backend = new CpuBackend(2);
+        foreach (var tokens in new[] { 1, 3, 17 })
+        {
+            var x = KernelTestData.Random(tokens * cols, seed: 100 + tokens);
+            var y = new float[tokens * Rows];
+
+            backend.MatMul(m.Weights, x, y, tokens);
+
+            var (expected, scale) = KernelTestData.Reference(m.Dequantized, KernelTestData.EffectiveActivations(type, x, cols), Rows, cols, tokens);
+            for (var i = 0; i < y.Length; i++)
+                Assert.True(Math.Abs(y[i] - expected[i]) <= 2e-5 * scale[i] + 1e-6,
+                    $"{type} tokens={tokens} [{i}]: {y[i]} vs {expected[i]} (scale {scale[i]})");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TypesAndVectorPaths))]
+    public void VectorPath_MatchesScalarPath(GgmlType type, KernelPath path)
+    {
+        if (!KernelPaths.IsSupported(path))
+            return; // nothing to compare on this CPU
+        var cols = KernelTestData.ColsFor(type);
+        using var m = new KernelTestData.Matrix(type, Rows, cols, seed: 12);
+        using var scalar = new CpuBackend(1, KernelPath.Scalar);
+        using var vector = new CpuBackend(2, path);
+        const int tokens = 6;
+        var x = KernelTestData.Random(tokens * cols, seed: 7);
+        var ys = new float[tokens * Rows];
+        var yv = new float[tokens * Rows];
+
+        scalar.MatMul(m.Weights, x, ys, tokens);
+        vector.MatMul(m.Weights, x, yv, tokens);
+
+        var exactInteger = type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+        var (_, scale) = KernelTestData.Reference(m.Dequantized, x, Rows, cols, tokens);
+        for (var i = 0; i < ys.Length; i++)
+        {
+            if (exactInteger)
+                Assert.Equal(ys[i], yv[i]);
+            else
+                Assert.True(Math.Abs(ys[i] - yv[i]) <= 1e-5 * scale[i] + 1e-7, $"{type} {path} [{i}]: {yv[i]} vs scalar {ys[i]}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void MatMul_IsBitIdenticalAcrossThreadCountsAndBatchSizes(GgmlType type)
+    {
+        var cols = KernelTestData.ColsFor(type);
+        using var m = new KernelTestData.Matrix(type, Rows, cols, seed: 13);
+        const int tokens = 17;
+        var x = KernelTestData.Random(tokens * cols, seed: 9);
+
+        float[] Run(int threads, int batch, int firstToken)
+        {
+            using var backend = new CpuBackend(threads);
+            var y = new float[batch * Rows];
+            backend.MatMul(m.Weights, x.AsSpan(firstToken * cols, batch * cols), y, batch);
+            return y;
+        }
+
+        var reference = Run(1, tokens, 0);
+        Assert.Equal(reference, Run(2, tokens, 0));
+        Assert.Equal(reference, Run(3, tokens, 0));
+        // Every token alone (decode) equals its row inside the batch (prefill); so do odd sub-batches.
+        for (var t = 0; t < tokens; t++)
+            Assert.Equal(reference.AsSpan(t * Rows, Rows).ToArray(), Run(2, 1, t));
+        Assert.Equal(reference.AsSpan(2 * Rows, 5 * Rows).ToArray(), Run(3, 5, 2));
+    }
+
+    [Fact]
+    public void MatMul_LargeMatrixManyChunks_IsBitIdenticalAcrossThreadCounts()
+    {
+        using var m = new KernelTestData.Matrix(GgmlType.Q4_0, 1001, 512, seed: 21);
+        var x = KernelTestData.Random(40 * 512, seed: 22);
+        var y1 = new float[40 * 1001];
+        var y3 = new float[40 * 1001];
+        using (var b1 = new CpuBackend(1))
+            b1.MatMul(m.Weights, x, y1, 40);
+        using (var b3 = new CpuBackend(3))
+            b3.MatMul(m.Weights, x, y3, 40);
+        Assert.Equal(y1, y3);
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void GetRows_ReturnsDequantizedRows(GgmlType type)
+    {
+        var cols = KernelTestData.ColsFor(type);
+        using var m = new KernelTestData.Matrix(type, Rows, cols, seed: 14);
+        using var backend = new CpuBackend(1);
+        int[] rows = [5, 0, 36, 5];
+        var output = new float[rows.Length * cols];
+
+        backend.GetRows(m.Weights, rows, output);
+
+        for (var i = 0; i < rows.Length; i++)
+            Assert.Equal(m.Dequantized.AsSpan(rows[i] * cols, cols).ToArray(), output.AsSpan(i * cols, cols).ToArray());
+    }
+
+    [Fact]
+    public void MatMul_TooSmallOutput_Throws()
+    {
+        using var m = new KernelTestData.Matrix(GgmlType.Q8_0, 4, 64, seed: 1);
+        using var backend = new CpuBackend(1);
+        Assert.Throws<ArgumentException>(() => backend.MatMul(m.Weights, new float[64], new float[3], 1));
+    }
+}
