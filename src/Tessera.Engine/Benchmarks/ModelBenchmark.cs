@@ -72,7 +72,7 @@ public static class ModelBenchmark
 
         var bandwidthRuns = new double[options.Runs];
         for (var r = 0; r < bandwidthRuns.Length; r++)
-            bandwidthRuns[r] = 1; // TEMP-BW
+            bandwidthRuns[r] = MemoryBandwidth.MeasureReadGBps(backend.Pool);
         log?.Invoke($"memory read bandwidth: {Median(bandwidthRuns):F1} GB/s");
 
         return new ModelBenchmarkReport(path, backend.Name, backend.Threads, prefill, options.DecodeTokens, Median(decodeRuns), decodeRuns,
