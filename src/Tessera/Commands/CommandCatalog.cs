@@ -8,5 +8,11 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return VersionCommand.Create();
+        yield return PoolCommand.Create();
+        yield return JoinCommand.Create();
+        yield return TokenCommand.Create();
+        yield return NodesCommand.Create();
+        yield return NodeCommand.Create();
+        yield return PoolEventsCommand.Create();
     }
 }
