@@ -47,8 +47,7 @@ internal static class JoinCommand
             {
                 if (parsed is null)
                     throw new PoolException($"{dir.Root} holds no pool membership yet: pass the join token printed by `tessera pool start` or `tessera token create` on the coordinator.", exitCode: 2);
-                Directory.CreateDirectory(dir.Root);
-                hardware = HardwareDiscovery.Discover(dir.Root, result.GetValue(probe));
+                hardware = HardwareDiscovery.Discover(ExistingAncestor(dir.Root), result.GetValue(probe));
                 var nodeName = result.GetValue(name) ?? Environment.MachineName;
                 identity = await JoinClient.JoinAsync(parsed, agentDir, nodeName, hardware, time, cancellationToken).ConfigureAwait(false);
                 Console.WriteLine($"Joined pool {identity.File.PoolId} as node {identity.File.Name} ({identity.NodeId}). Identity stored in {agentDir}.");
@@ -72,5 +71,13 @@ internal static class JoinCommand
             }
         }));
         return command;
+    }
+
+    private static string ExistingAncestor(string path)
+    {
+        var dir = new DirectoryInfo(path);
+        while (dir is not null && !dir.Exists)
+            dir = dir.Parent;
+        return dir?.FullName ?? Path.GetTempPath();
     }
 }

@@ -21,11 +21,7 @@ internal static class NodesCommand
             if (result.GetValue(output) == "json")
                 PoolCli.WriteJson(nodes);
             else
-            {
-                if (Console.IsOutputRedirected)
-                    AnsiConsole.Profile.Width = 200;
-                AnsiConsole.Write(Render(nodes));
-            }
+                PoolCli.WriteTable(Render(nodes));
             return 0;
         }));
         return command;

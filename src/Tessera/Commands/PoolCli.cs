@@ -80,6 +80,14 @@ internal static class PoolCli
         });
     });
 
+    /// <summary>Writes a table; when stdout is redirected, wide enough not to wrap every cell.</summary>
+    public static void WriteTable(Spectre.Console.Table table)
+    {
+        if (Console.IsOutputRedirected)
+            Spectre.Console.AnsiConsole.Profile.Width = 200;
+        Spectre.Console.AnsiConsole.Write(table);
+    }
+
     public static void WriteJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, Json));
 
     public static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("0.0", CultureInfo.InvariantCulture);

@@ -41,7 +41,7 @@ internal static class PoolEventsCommand
                 var transition = e.ToState is null ? string.Empty : $"{e.FromState ?? "-"} -> {NodesCommand.StateMarkup(e.ToState)}";
                 table.AddRow(e.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{e.At:yyyy-MM-dd HH:mm:ss}", e.Kind, e.NodeId ?? string.Empty, transition, Markup.Escape(e.Message));
             }
-            AnsiConsole.Write(table);
+            PoolCli.WriteTable(table);
             return 0;
         }));
         return command;

@@ -63,7 +63,7 @@ internal static class TokenCommand
                 var status = t.Status switch { "valid" => "[green]valid[/]", "expired" => "[grey]expired[/]", _ => "[red]revoked[/]" };
                 table.AddRow(t.Id, status, $"{t.CreatedAt:u}", $"{t.ExpiresAt:u}", t.Uses.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(t.Description));
             }
-            AnsiConsole.Write(table);
+            PoolCli.WriteTable(table);
             return 0;
         }));
         return command;
