@@ -44,22 +44,22 @@ public sealed class AgentRunner
                     return exit;
                 reason = "the coordinator closed the stream";
             }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
             catch (RpcException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.Unauthenticated)
             {
                 logger.LogStopped(ex.Status.Detail);
                 return new AgentExit(AgentExitReason.Refused, ex.Status.Detail);
             }
-            catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+            catch (RpcException ex)
             {
                 reason = string.IsNullOrEmpty(ex.Status.Detail) ? ex.StatusCode.ToString() : ex.Status.Detail;
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is IOException or HttpRequestException or OperationCanceledException or TimeoutException or InvalidOperationException)
+            catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException or TimeoutException or InvalidOperationException)
             {
                 reason = ex.Message;
-            }
-            catch (OperationCanceledException)
-            {
-                break;
             }
             if (session.Welcomed)
             {
@@ -89,6 +89,7 @@ public sealed class AgentRunner
         private readonly SemaphoreSlim _writeLock = new(1, 1);
         private readonly long[] _sentTimestamps = new long[64];
         private long _lastAck;
+        private Exception? _heartbeatFailure;
         private TimeSpan _interval = DefaultInterval;
 
         public bool Welcomed { get; private set; }
@@ -105,7 +106,7 @@ public sealed class AgentRunner
             }, session.Token).ConfigureAwait(false);
             _lastAck = Stopwatch.GetTimestamp();
 
-            var heartbeats = HeartbeatLoopAsync(call.RequestStream, session.Token);
+            var heartbeats = HeartbeatLoopAsync(call.RequestStream, session);
             AgentExit? exit = null;
             try
             {
@@ -134,39 +135,45 @@ public sealed class AgentRunner
                                 return exit;
                             break;
                     }
-                    if (heartbeats.IsFaulted)
-                        break;
                 }
+            }
+            catch (Exception) when (Volatile.Read(ref _heartbeatFailure) is { } failure && !cancellationToken.IsCancellationRequested)
+            {
+                // The heartbeat side failed first (no acknowledgements, broken write): report that, not the cancellation it caused.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
             }
             finally
             {
                 await session.CancelAsync().ConfigureAwait(false);
-                try
-                {
-                    await heartbeats.ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (exit is not null || !heartbeats.IsFaulted)
-                {
-                }
+                await heartbeats.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
             }
             return exit;
         }
 
-        private async Task HeartbeatLoopAsync(IClientStreamWriter<AgentMessage> stream, CancellationToken cancellationToken)
+        private async Task HeartbeatLoopAsync(IClientStreamWriter<AgentMessage> stream, CancellationTokenSource session)
         {
-            long sequence = 0;
-            while (!cancellationToken.IsCancellationRequested)
+            try
             {
-                await Task.Delay(_interval, owner.time, cancellationToken).ConfigureAwait(false);
-                var silentFor = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastAck));
-                if (silentFor > _interval * owner.options.MissedAcksBeforeReconnect)
-                    throw new TimeoutException($"no acknowledgement from the coordinator for {silentFor.TotalSeconds:0.0} s");
-                sequence++;
-                _sentTimestamps[sequence % _sentTimestamps.Length] = Stopwatch.GetTimestamp();
-                await WriteAsync(stream, new AgentMessage
+                long sequence = 0;
+                while (!session.IsCancellationRequested)
                 {
-                    Heartbeat = new Heartbeat { Sequence = sequence, SentUnixMs = owner.time.GetUtcNow().ToUnixTimeMilliseconds(), Metrics = owner.options.Metrics() },
-                }, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(_interval, owner.time, session.Token).ConfigureAwait(false);
+                    var silentFor = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastAck));
+                    if (silentFor > _interval * owner.options.MissedAcksBeforeReconnect)
+                        throw new TimeoutException($"no acknowledgement from the coordinator for {silentFor.TotalSeconds:0.0} s");
+                    sequence++;
+                    _sentTimestamps[sequence % _sentTimestamps.Length] = Stopwatch.GetTimestamp();
+                    await WriteAsync(stream, new AgentMessage
+                    {
+                        Heartbeat = new Heartbeat { Sequence = sequence, SentUnixMs = owner.time.GetUtcNow().ToUnixTimeMilliseconds(), Metrics = owner.options.Metrics() },
+                    }, session.Token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (!session.IsCancellationRequested)
+            {
+                Volatile.Write(ref _heartbeatFailure, ex);
+                await session.CancelAsync().ConfigureAwait(false);
+                throw;
             }
         }
 

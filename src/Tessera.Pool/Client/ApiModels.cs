@@ -48,3 +48,5 @@ public sealed record LinkView(string FromNodeId, string ToNodeId, double RttMs, 
 public sealed record HealthView(string Status, string PoolId, string CaSha256, string JoinAddress);
 
 public sealed record ErrorView(string Error);
+
+public sealed record StatsView(int Nodes, long HeartbeatsApplied);

@@ -70,6 +70,8 @@ public sealed class PoolApiClient : IDisposable
     public Task<List<EventView>> GetEventsAsync(long after, int limit, string? node, CancellationToken ct) =>
         GetAsync<List<EventView>>($"api/events?after={after}&limit={limit}" + (node is null ? string.Empty : "&node=" + Uri.EscapeDataString(node)), ct);
 
+    public Task<StatsView> GetStatsAsync(CancellationToken ct) => GetAsync<StatsView>("api/stats", ct);
+
     public Task<HealthView> GetHealthAsync(CancellationToken ct) => GetAsync<HealthView>("api/health", ct);
 
     private Task<T> GetAsync<T>(string path, CancellationToken ct) => SendAsync<T>(HttpMethod.Get, path, null, ct);

@@ -51,6 +51,8 @@ public sealed class MembershipService : IAsyncDisposable
 
     public long HeartbeatsApplied => Interlocked.Read(ref _heartbeats);
 
+    public int NodeCount => _nodes.Count;
+
     /// <summary>Starts the detector and flush loops.</summary>
     public void Start(TimeSpan tick, TimeSpan flushInterval)
     {
