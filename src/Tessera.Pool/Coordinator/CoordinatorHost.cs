@@ -137,6 +137,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(context);
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, ExternalLifetime>();
         builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -226,15 +227,17 @@ public sealed class CoordinatorHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Membership first: it writes the last heartbeats and ends the agents' streams, so the
+        // web host then stops at once instead of waiting for open streams.
+        await Context.Membership.DisposeAsync().ConfigureAwait(false);
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
             await _app.StopAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
         }
-        await Context.Membership.DisposeAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
         _store.Dispose();
         _authority.Dispose();

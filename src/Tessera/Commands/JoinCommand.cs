@@ -21,8 +21,10 @@ internal static class JoinCommand
         command.Arguments.Add(token);
         foreach (var option in new Option[] { name, dataDir, probe, verbose })
             command.Options.Add(option);
-        command.SetAction((result, cancellationToken) => PoolCli.RunAsync(async () =>
+        command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
+            using var stopping = PoolCli.OnStopSignal(invocationToken);
+            var cancellationToken = stopping.Token;
             var tokenText = result.GetValue(token);
             var parsed = string.IsNullOrWhiteSpace(tokenText) ? null : JoinToken.Parse(tokenText);
             var dir = new PoolDataDirectory(result.GetValue(dataDir));

@@ -64,6 +64,41 @@ internal static class PoolCli
         }
     }
 
+    /// <summary>
+    /// A token cancelled by <paramref name="token"/> or by SIGINT/SIGTERM, for long-running commands
+    /// (pool start, join) so they stop gracefully: agents close their streams, the coordinator
+    /// writes its last heartbeats.
+    /// </summary>
+    public static StoppingSignal OnStopSignal(CancellationToken token) => new(token);
+
+    internal sealed class StoppingSignal : IDisposable
+    {
+        private readonly CancellationTokenSource _source;
+        private readonly List<System.Runtime.InteropServices.PosixSignalRegistration> _registrations = [];
+
+        public StoppingSignal(CancellationToken token)
+        {
+            _source = CancellationTokenSource.CreateLinkedTokenSource(token);
+            foreach (var signal in new[] { System.Runtime.InteropServices.PosixSignal.SIGINT, System.Runtime.InteropServices.PosixSignal.SIGTERM })
+            {
+                _registrations.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, context =>
+                {
+                    context.Cancel = true;
+                    _source.Cancel();
+                }));
+            }
+        }
+
+        public CancellationToken Token => _source.Token;
+
+        public void Dispose()
+        {
+            foreach (var registration in _registrations)
+                registration.Dispose();
+            _source.Dispose();
+        }
+    }
+
     public static ILoggerFactory CreateLogging(bool verbose) => LoggerFactory.Create(builder =>
     {
         builder.AddSimpleConsole(o =>

@@ -32,8 +32,10 @@ internal static class PoolCommand
         var command = new Command("start", "Start the coordinator of a pool (creating the pool on first start) and an agent for this machine.");
         foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, probe, verbose })
             command.Options.Add(option);
-        command.SetAction((result, cancellationToken) => PoolCli.RunAsync(async () =>
+        command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
+            using var stopping = PoolCli.OnStopSignal(invocationToken);
+            var cancellationToken = stopping.Token;
             var dir = new PoolDataDirectory(result.GetValue(dataDir));
             var tokenTtl = DurationParser.Parse(result.GetValue(ttl)!);
             using var logging = PoolCli.CreateLogging(result.GetValue(verbose));
@@ -56,13 +58,14 @@ internal static class PoolCommand
                 var runner = new AgentRunner(identity, LocalAgent.StandardOptions(dir.AgentDirectory, result.GetValue(name), hardware, time), time, logging.CreateLogger<AgentRunner>());
                 agent = runner.RunAsync(cancellationToken);
                 await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
+                Console.WriteLine("Coordinator stopping; the pool's state is in " + dir.Database);
                 await agent.ConfigureAwait(false);
             }
             else
             {
                 await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
+                Console.WriteLine("Coordinator stopping; the pool's state is in " + dir.Database);
             }
-            Console.WriteLine("Coordinator stopping; the pool's state is in " + dir.Database);
             return 0;
         }));
         return command;
