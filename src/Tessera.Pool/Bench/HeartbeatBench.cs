@@ -155,13 +155,17 @@ public static class HeartbeatBench
             {
                 await Task.WhenAll(runners).WaitAsync(TimeSpan.FromSeconds(20), CancellationToken.None).ConfigureAwait(false);
             }
-            catch (TimeoutException)
+            catch (Exception)
             {
+                // Agents failing while they stop must not leave the coordinator running.
             }
-            if (!coordinator.HasExited)
+            finally
             {
-                coordinator.Kill(entireProcessTree: true);
-                await coordinator.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                if (!coordinator.HasExited)
+                {
+                    coordinator.Kill(entireProcessTree: true);
+                    await coordinator.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                }
             }
         }
     }
