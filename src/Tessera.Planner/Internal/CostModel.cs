@@ -13,6 +13,9 @@ internal sealed class CostModel
     private readonly double[] _flops;
     private readonly long _kvPerLayer;
     private readonly double _kvReadPerLayer;
+    private readonly long[] _memory;   // [first * (L + 1) + last]
+    private readonly double[] _read;   // bytes read per token, same layout
+    private readonly double[] _work;   // FLOPs per token, same layout
 
     public CostModel(PlanRequest request, PlannerOptions options)
     {
@@ -27,6 +30,29 @@ internal sealed class CostModel
         _kvPerLayer = checked(Model.KvBytesPerTokenPerLayer * (long)request.ContextLength * request.MaxSessions);
         _kvReadPerLayer = Model.KvBytesPerTokenPerLayer * (double)request.ContextLength * Math.Clamp(options.PredictionContextFill, 0, 1);
         ActivationBytes = Model.ActivationBytesPerToken(request.ActivationBytesPerElement);
+
+        // Device-independent costs of every range, so the split's inner loop is two array reads and a division.
+        var n = (L + 1) * (L + 1);
+        _memory = new long[n];
+        _read = new double[n];
+        _work = new double[n];
+        for (var first = 0; first < L; first++)
+        {
+            for (var last = first + 1; last <= L; last++)
+            {
+                var i = first * (L + 1) + last;
+                _memory[i] = Weights(first, last) + Kv(first, last) + Scratch(first, last);
+                var read = (double)(_bytes[last] - _bytes[first]) + (last - first) * _kvReadPerLayer;
+                var flops = _flops[last] - _flops[first];
+                if (last == L)
+                {
+                    read += Model.HeadBytes;
+                    flops += Model.HeadFlopsPerToken;
+                }
+                _read[i] = read;
+                _work[i] = flops;
+            }
+        }
     }
 
     public PlanRequest Request { get; }
@@ -50,7 +76,7 @@ internal sealed class CostModel
     public long Scratch(int first, int last) =>
         Options.StageScratchBytes + (last == L ? 4L * Model.VocabSize * Request.MaxSessions : 0);
 
-    public long Memory(int first, int last) => Weights(first, last) + Kv(first, last) + Scratch(first, last);
+    public long Memory(int first, int last) => _memory[first * (L + 1) + last];
 
     /// <summary>The least memory the whole model needs on one device.</summary>
     public long WholeModelBytes => Memory(0, L);
@@ -67,17 +93,10 @@ internal sealed class CostModel
     /// </summary>
     public double Compute(DeviceInfo d, int first, int last)
     {
-        var isLast = last == L;
-        var read = (double)(_bytes[last] - _bytes[first]) + (last - first) * _kvReadPerLayer;
-        var flops = _flops[last] - _flops[first];
-        if (isLast)
-        {
-            read += Model.HeadBytes;
-            flops += Model.HeadFlopsPerToken;
-        }
-        var t = read / (d.MemoryBandwidthGBps * 1e9);
+        var i = first * (L + 1) + last;
+        var t = _read[i] / (d.MemoryBandwidthGBps * 1e9);
         if (d.FlopsPerSecond is > 0 and var f)
-            t = Math.Max(t, flops / f);
+            t = Math.Max(t, _work[i] / f);
         return t;
     }
 
