@@ -19,6 +19,7 @@ internal static unsafe class Q4_0Dot
         public readonly sbyte* Qsq;
         public readonly float* Dq;
         public readonly int* Sq;
+        public readonly float* D;
         public readonly byte* Token;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -28,6 +29,7 @@ internal static unsafe class Q4_0Dot
             Qsq = ActivationQuant.Q8_0Qsq(token, cols);
             Dq = ActivationQuant.Q8_0Dq(token, cols);
             Sq = ActivationQuant.Q8_0Sq(token, cols);
+            D = ActivationQuant.Q8_0D(token, cols);
         }
     }
 
@@ -109,27 +111,61 @@ internal static unsafe class Q4_0Dot
 
     // ---- 512-bit: four blocks per step; alternating quads feed two accumulators ----
 
+    private const float Pow2To112 = 5.192296858534828e33f;
+
+    // vpermt2b control (NibbleIndex): output byte 16k + j takes nibble byte j of block k (offset 18k + 2 + j); block 3 comes from the
+    // second load (at +8), so neither load reads past the quad's 72 bytes.
+    // vpermb control (ScaleIndex): dword k holds block k's f16 scale in its high half (the low half is masked off later).
+    // Constant vectors as expressions (not static fields), so fully optimized code embeds them.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void UnpackQuad(byte* blk, out Vector512<byte> lo, out Vector512<byte> hi, out Vector512<float> dw)
+    private static Vector512<byte> NibbleIndex() => Vector512.Create(
+        (byte)2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+        20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
+        38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53,
+        112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> ScaleIndex() => Vector512.Create(
+        (byte)0, 0, 0, 1, 0, 0, 18, 19, 0, 0, 36, 37, 0, 0, 54, 55,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+
+    /// <summary>Nibbles of 4 blocks as [lo0 lo1 lo2 lo3] / [hi0 hi1 hi2 hi3] and their 4 scales (f32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void UnpackQuad(byte* blk, out Vector512<byte> lo, out Vector512<byte> hi, out Vector128<float> dw)
     {
-        var raw = Avx512F.InsertVector128(Avx512F.InsertVector128(Avx512F.InsertVector128(
-            Vector128.Load(blk + 2).ToVector256Unsafe().ToVector512Unsafe(), Vector128.Load(blk + Bytes + 2), 1),
-            Vector128.Load(blk + 2 * Bytes + 2), 2), Vector128.Load(blk + 3 * Bytes + 2), 3);
+        Vector512<byte> raw;
+        if (Avx512Vbmi.IsSupported)
+        {
+            var first = Vector512.Load(blk);
+            raw = Avx512Vbmi.PermuteVar64x8x2(first, NibbleIndex(), Vector512.Load(blk + 8));
+            // f16 -> f32 exactly for finite values: sign-extend from the high half, move exponent and mantissa into
+            // place, rescale the exponent bias by 2^112 (subnormals included).
+            var h = Avx512Vbmi.PermuteVar64x8(first, ScaleIndex()).AsInt32().GetLower().GetLower();
+            dw = (Vector128.ShiftRightArithmetic(h, 3) & Vector128.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector128.Create(Pow2To112);
+        }
+        else
+        {
+            raw = Avx512F.InsertVector128(Avx512F.InsertVector128(Avx512F.InsertVector128(
+                Vector128.Load(blk + 2).ToVector256Unsafe().ToVector512Unsafe(), Vector128.Load(blk + Bytes + 2), 1),
+                Vector128.Load(blk + 2 * Bytes + 2), 2), Vector128.Load(blk + 3 * Bytes + 2), 3);
+            dw = Vector128.Create(Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + Bytes)),
+                Fp16.ToSingle(*(ushort*)(blk + 2 * Bytes)), Fp16.ToSingle(*(ushort*)(blk + 3 * Bytes)));
+        }
         var mask = Vector512.Create((byte)0x0F);
         lo = raw & mask;
         hi = Vector512.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & mask;
-        var d = Vector128.Create(Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + Bytes)),
-            Fp16.ToSingle(*(ushort*)(blk + 2 * Bytes)), Fp16.ToSingle(*(ushort*)(blk + 3 * Bytes)));
-        dw = Avx512F.PermuteVar16x32(d.ToVector256Unsafe().ToVector512Unsafe(), Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> StepQuad(Vector512<byte> lo, Vector512<byte> hi, Vector512<float> dw, in Act a, int q, Vector512<float> acc)
+    private static Vector512<float> StepQuad(Vector512<byte> lo, Vector512<byte> hi, Vector128<float> dw, in Act a, int q, Vector512<float> acc)
     {
         var x = a.Qsq + 128 * q;
         var p16 = Avx512BW.MultiplyAddAdjacent(lo, Vector512.Load(x)) + Avx512BW.MultiplyAddAdjacent(hi, Vector512.Load(x + 64));
         var p32 = Avx512BW.MultiplyAddAdjacent(p16, Vector512<short>.One) - Vector512.Load(a.Sq + 16 * q);
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * Vector512.Load(a.Dq + 16 * q), acc);
+        var scale4 = dw * Vector128.Load(a.D + 4 * q);
+        var scale = Avx512F.PermuteVar16x32(scale4.ToVector256Unsafe().ToVector512Unsafe(), Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), scale, acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
