@@ -1,3 +1,4 @@
+using Tessera.Engine.Model;
 using Tessera.Engine.Tensors;
 
 namespace Tessera.Engine.Backends;
@@ -22,4 +23,19 @@ public interface IComputeBackend : IDisposable
 
     /// <summary>Dequantizes rows <paramref name="rows"/> of <paramref name="w"/> (embedding lookup) into rows.Length x w.Cols floats.</summary>
     void GetRows(in WeightMatrix w, ReadOnlySpan<int> rows, Span<float> output);
+
+    /// <summary>y = x / sqrt(mean(x^2) + eps) * weight, for each of <paramref name="tokens"/> rows.</summary>
+    void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, int tokens, float eps);
+
+    /// <summary>output = silu(gate) * up, element-wise.</summary>
+    void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output);
+
+    /// <summary>Rotates the heads of <paramref name="tokens"/> rows in place, row t at position startPosition + t.</summary>
+    void Rope(Span<float> x, int tokens, int heads, int headDim, int startPosition, RopeTable table);
+
+    /// <summary>
+    /// Causal (grouped-query) attention for one sequence. <paramref name="queries"/>: Tokens x QueryWidth;
+    /// <paramref name="keys"/>, <paramref name="values"/>: (StartPosition + Tokens) x KvWidth; output: Tokens x QueryWidth.
+    /// </summary>
+    void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, in AttentionShape shape);
 }

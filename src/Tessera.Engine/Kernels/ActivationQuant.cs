@@ -69,7 +69,7 @@ internal static unsafe class ActivationQuant
         var sv = Q8_0Sv(token, cols);
         for (var b = 0; b < cols / 32; b++)
         {
-            var scale = QuantizeGroup(x + 32 * b, 32, qs + 32 * b);
+            var scale = QuantizeGroup(x + 32 * b, 32, qs + 32 * b, kQuant: false);
             d[b] = scale;
             var sum = 0;
             for (var j = 0; j < 32; j++)
@@ -103,7 +103,7 @@ internal static unsafe class ActivationQuant
         var bsums = Q8_KBsums(token, cols);
         for (var b = 0; b < cols / 256; b++)
         {
-            d[b] = QuantizeGroup(x + 256 * b, 256, qs + 256 * b);
+            d[b] = QuantizeGroup(x + 256 * b, 256, qs + 256 * b, kQuant: true);
             for (var g = 0; g < 16; g++)
             {
                 var sum = 0;
@@ -115,26 +115,43 @@ internal static unsafe class ActivationQuant
     }
 
     /// <summary>
-    /// q = round_half_even(x / d) with d = max|x| / 127; returns d. Vectorized and scalar code give identical results
-    /// (max is exact, the rounding is the same).
+    /// Quantizes a group the way llama.cpp does, so results agree with it closely: Q8_0 uses
+    /// id = 127 / max|x| and keeps the scale rounded to f16 (block_q8_0 stores it as f16); Q8_K uses
+    /// iscale = -127 / x_max (the signed value of largest magnitude) and d = 1 / iscale. Rounding is half to
+    /// even in both, as the SIMD paths of llama.cpp round. Vectorized and scalar code give identical results.
     /// </summary>
-    private static float QuantizeGroup(float* x, int n, sbyte* q)
+    private static float QuantizeGroup(float* x, int n, sbyte* q, bool kQuant)
     {
         float amax = 0;
-        var i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        float max = 0;
+        for (var j = 0; j < n; j++)
         {
-            var vmax = Vector256<float>.Zero;
-            for (; i + 8 <= n; i += 8)
-                vmax = Vector256.Max(vmax, Vector256.Abs(Vector256.Load(x + i)));
-            amax = MaxLane(vmax);
+            var ax = MathF.Abs(x[j]);
+            if (ax > amax)
+            {
+                amax = ax;
+                max = x[j];
+            }
         }
-        for (; i < n; i++)
-            amax = MathF.Max(amax, MathF.Abs(x[i]));
 
-        var d = amax / 127f;
-        var id = d != 0 ? 1f / d : 0f;
-        i = 0;
+        float id, d;
+        if (amax == 0)
+        {
+            id = 0;
+            d = 0;
+        }
+        else if (kQuant)
+        {
+            id = -127f / max;
+            d = 1f / id;
+        }
+        else
+        {
+            id = 127f / amax;
+            d = (float)(Half)(amax / 127f);
+        }
+
+        var i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
             var vid = Vector256.Create(id);

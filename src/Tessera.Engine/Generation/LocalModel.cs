@@ -1,0 +1,69 @@
+using Tessera.Engine.Backends;
+using Tessera.Engine.Gguf;
+using Tessera.Engine.Model;
+using Tessera.Engine.Templates;
+using Tessera.Engine.Tokenization;
+
+namespace Tessera.Engine.Generation;
+
+/// <summary>A whole model loaded in this process: file, backend, stage, tokenizer and chat template.</summary>
+public sealed class LocalModel : IDisposable
+{
+    private LocalModel(GgufFile file, CpuBackend backend, TransformerStage stage, Tokenizer tokenizer, ChatTemplate? template)
+    {
+        File = file;
+        Backend = backend;
+        Stage = stage;
+        Tokenizer = tokenizer;
+        ChatTemplate = template;
+        Generator = new LocalGenerator(stage, tokenizer);
+    }
+
+    public GgufFile File { get; }
+    public CpuBackend Backend { get; }
+    public TransformerStage Stage { get; }
+    public Tokenizer Tokenizer { get; }
+    public ChatTemplate? ChatTemplate { get; }
+    public LocalGenerator Generator { get; }
+
+    public static LocalModel Load(string path, int threads = 0, int? contextLength = null)
+    {
+        var file = GgufFile.Open(path);
+        CpuBackend? backend = null;
+        try
+        {
+            backend = new CpuBackend(threads <= 0 ? Environment.ProcessorCount : threads);
+            var config = ModelConfig.FromGguf(file);
+            var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend, contextLength);
+            var tokenizer = Tokenizer.FromGguf(file.Metadata);
+            var source = file.Metadata.TryGetString("tokenizer.chat_template");
+            var template = source == null ? null : Templates.ChatTemplate.Parse(source);
+            return new LocalModel(file, backend, stage, tokenizer, template);
+        }
+        catch
+        {
+            backend?.Dispose();
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Renders <paramref name="messages"/> with the model's chat template (ending with the assistant's turn).</summary>
+    public string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages)
+    {
+        if (ChatTemplate == null)
+            throw new InvalidOperationException($"{File.FilePath} has no tokenizer.chat_template; use a plain prompt instead of chat.");
+        return ChatTemplate.Render(messages, new ChatTemplateOptions
+        {
+            AddGenerationPrompt = true,
+            BosToken = Tokenizer.TokenText(Tokenizer.BosId),
+            EosToken = Tokenizer.TokenText(Tokenizer.EosId),
+        });
+    }
+
+    public void Dispose()
+    {
+        Backend.Dispose();
+        File.Dispose();
+    }
+}

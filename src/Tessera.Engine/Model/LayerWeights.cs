@@ -1,0 +1,21 @@
+using Tessera.Engine.Tensors;
+
+namespace Tessera.Engine.Model;
+
+/// <summary>The weights of one transformer block; matrices point into the memory map, norms and biases are small float copies.</summary>
+public sealed record LayerWeights(
+    WeightMatrix Query,
+    WeightMatrix Key,
+    WeightMatrix Value,
+    WeightMatrix Output,
+    WeightMatrix Gate,
+    WeightMatrix Up,
+    WeightMatrix Down,
+    float[] AttentionNorm,
+    float[] FeedForwardNorm,
+    float[]? QueryBias,
+    float[]? KeyBias,
+    float[]? ValueBias)
+{
+    public long MatrixBytes => Query.ByteSize + Key.ByteSize + Value.ByteSize + Output.ByteSize + Gate.ByteSize + Up.ByteSize + Down.ByteSize;
+}

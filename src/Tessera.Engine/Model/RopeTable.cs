@@ -1,0 +1,77 @@
+namespace Tessera.Engine.Model;
+
+/// <summary>
+/// Precomputed rotary cos/sin per position and pair, computed the way llama.cpp does (theta multiplied by
+/// base^(-2/n) step by step in float), so results match it closely.
+/// </summary>
+public sealed class RopeTable
+{
+    private readonly float[] _cos;
+    private readonly float[] _sin;
+
+    public RopeTable(int positions, int ropeDimensions, float freqBase, float freqScale, RopeKind kind, float[]? freqFactors = null)
+    {
+        Positions = positions;
+        Pairs = ropeDimensions / 2;
+        Dimensions = ropeDimensions;
+        Kind = kind;
+        _cos = new float[(long)positions * Pairs];
+        _sin = new float[(long)positions * Pairs];
+        var thetaScale = MathF.Pow(freqBase, -2.0f / ropeDimensions);
+        for (var p = 0; p < positions; p++)
+        {
+            float theta = p;
+            for (var i = 0; i < Pairs; i++)
+            {
+                var t = freqScale * theta;
+                if (freqFactors != null)
+                    t /= freqFactors[i];
+                _cos[(long)p * Pairs + i] = MathF.Cos(t);
+                _sin[(long)p * Pairs + i] = MathF.Sin(t);
+                theta *= thetaScale;
+            }
+        }
+    }
+
+    public int Positions { get; }
+
+    public int Pairs { get; }
+
+    public int Dimensions { get; }
+
+    public RopeKind Kind { get; }
+
+    /// <summary>Rotates <paramref name="heads"/> heads of <paramref name="headDim"/> values at <paramref name="position"/>, in place.</summary>
+    public void Apply(Span<float> vector, int heads, int headDim, int position)
+    {
+        if ((uint)position >= (uint)Positions)
+            throw new ArgumentOutOfRangeException(nameof(position), $"Position {position} is beyond the rotary table ({Positions}).");
+        var cos = _cos.AsSpan(position * Pairs, Pairs);
+        var sin = _sin.AsSpan(position * Pairs, Pairs);
+        for (var h = 0; h < heads; h++)
+        {
+            var head = vector.Slice(h * headDim, headDim);
+            if (Kind == RopeKind.Normal)
+            {
+                for (var i = 0; i < Pairs; i++)
+                {
+                    var x0 = head[2 * i];
+                    var x1 = head[2 * i + 1];
+                    head[2 * i] = x0 * cos[i] - x1 * sin[i];
+                    head[2 * i + 1] = x0 * sin[i] + x1 * cos[i];
+                }
+            }
+            else
+            {
+                var half = Dimensions / 2;
+                for (var i = 0; i < Pairs; i++)
+                {
+                    var x0 = head[i];
+                    var x1 = head[i + half];
+                    head[i] = x0 * cos[i] - x1 * sin[i];
+                    head[i + half] = x0 * sin[i] + x1 * cos[i];
+                }
+            }
+        }
+    }
+}

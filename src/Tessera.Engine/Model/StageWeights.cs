@@ -1,0 +1,111 @@
+using Tessera.Engine.Backends;
+using Tessera.Engine.Gguf;
+using Tessera.Engine.Tensors;
+
+namespace Tessera.Engine.Model;
+
+/// <summary>
+/// The tensors one stage needs: its blocks, plus the embedding when it is first and the output norm and
+/// head when it is last. Shapes and types are checked here so a bad file fails at load with the tensor's name.
+/// </summary>
+public sealed class StageWeights
+{
+    private StageWeights(LayerWeights[] layers, WeightMatrix? embedding, WeightMatrix? head, float[]? outputNorm, float[]? ropeFactors)
+    {
+        Layers = layers;
+        Embedding = embedding;
+        Head = head;
+        OutputNorm = outputNorm;
+        RopeFreqFactors = ropeFactors;
+    }
+
+    public IReadOnlyList<LayerWeights> Layers { get; }
+
+    public WeightMatrix? Embedding { get; }
+
+    public WeightMatrix? Head { get; }
+
+    public float[]? OutputNorm { get; }
+
+    /// <summary>Per-pair rotary frequency divisors (Llama 3 style rope_freqs), when the file has them.</summary>
+    public float[]? RopeFreqFactors { get; }
+
+    /// <summary>Bytes of weights read per token by this stage (what decode streams from memory).</summary>
+    public long BytesPerToken
+    {
+        get
+        {
+            long total = 0;
+            foreach (var l in Layers)
+                total += l.MatrixBytes;
+            if (Head is { } h)
+                total += h.ByteSize;
+            return total;
+        }
+    }
+
+    public static StageWeights Load(GgufFile file, ModelConfig config, LayerRange range, IComputeBackend backend)
+    {
+        if (range.Last > config.BlockCount)
+            throw new ArgumentOutOfRangeException(nameof(range), $"Layer range {range} exceeds the model's {config.BlockCount} blocks.");
+        var d = config.EmbeddingLength;
+        var layers = new LayerWeights[range.Count];
+        for (var i = 0; i < range.Count; i++)
+        {
+            var p = $"blk.{range.First + i}.";
+            layers[i] = new LayerWeights(
+                Matrix(file, p + "attn_q.weight", config.QueryWidth, d),
+                Matrix(file, p + "attn_k.weight", config.KvWidth, d),
+                Matrix(file, p + "attn_v.weight", config.KvWidth, d),
+                Matrix(file, p + "attn_output.weight", d, config.QueryWidth),
+                Matrix(file, p + "ffn_gate.weight", config.FeedForwardLength, d),
+                Matrix(file, p + "ffn_up.weight", config.FeedForwardLength, d),
+                Matrix(file, p + "ffn_down.weight", d, config.FeedForwardLength),
+                Vector(file, backend, p + "attn_norm.weight", d)!,
+                Vector(file, backend, p + "ffn_norm.weight", d)!,
+                Vector(file, backend, p + "attn_q.bias", config.QueryWidth, optional: true),
+                Vector(file, backend, p + "attn_k.bias", config.KvWidth, optional: true),
+                Vector(file, backend, p + "attn_v.bias", config.KvWidth, optional: true));
+        }
+
+        WeightMatrix? embedding = range.First == 0 ? Matrix(file, "token_embd.weight", config.VocabSize, d) : null;
+        WeightMatrix? head = null;
+        float[]? outputNorm = null;
+        if (range.Last == config.BlockCount)
+        {
+            outputNorm = Vector(file, backend, "output_norm.weight", d);
+            head = file.TryGetTensor("output.weight", out _)
+                ? Matrix(file, "output.weight", config.VocabSize, d)
+                : Matrix(file, "token_embd.weight", config.VocabSize, d); // tied embeddings
+        }
+
+        var ropeFactors = Vector(file, backend, "rope_freqs.weight", config.RopeDimensions / 2, optional: true);
+        return new StageWeights(layers, embedding, head, outputNorm, ropeFactors);
+    }
+
+    private static WeightMatrix Matrix(GgufFile file, string name, int rows, int cols)
+    {
+        var tensor = file.GetTensor(name);
+        var dims = tensor.Dimensions;
+        if (dims.Length != 2 || dims[0] != cols || dims[1] != rows)
+            throw new GgufFormatException(file.FilePath, tensor.FileOffset,
+                $"tensor '{name}' has shape {tensor.ShapeText}, expected {cols} x {rows} from the model's metadata.");
+        if (!GgmlTypeInfo.IsComputeSupported(tensor.Type))
+            throw new GgufFormatException(file.FilePath, tensor.FileOffset,
+                $"tensor '{name}' has type {tensor.Type}, which tessera cannot compute yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K); convert the model to one of them.");
+        return file.GetMatrix(tensor);
+    }
+
+    private static float[]? Vector(GgufFile file, IComputeBackend backend, string name, int length, bool optional = false)
+    {
+        if (!file.TryGetTensor(name, out var tensor))
+            return optional ? null : throw new GgufFormatException(file.FilePath, $"required tensor '{name}' is missing.");
+        if (tensor.ElementCount != length || tensor.Dimensions[0] != length)
+            throw new GgufFormatException(file.FilePath, tensor.FileOffset, $"tensor '{name}' has shape {tensor.ShapeText}, expected {length}.");
+        if (!GgmlTypeInfo.IsComputeSupported(tensor.Type))
+            throw new GgufFormatException(file.FilePath, tensor.FileOffset, $"tensor '{name}' has type {tensor.Type}, which tessera cannot read.");
+        var result = new float[length];
+        backend.GetRows(file.GetMatrix(tensor), [0], result);
+        return result;
+    }
+}

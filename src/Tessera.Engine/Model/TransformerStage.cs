@@ -1,0 +1,254 @@
+using Tessera.Engine.Backends;
+using Tessera.Engine.Gguf;
+
+namespace Tessera.Engine.Model;
+
+/// <summary>
+/// Runs a contiguous range of a Llama-family model's blocks on one backend: the unit a pool places on a
+/// device. The first stage takes token ids, others take hidden states; the last stage returns logits,
+/// others hidden states. Several sessions can share one call (continuous batching); each has its own
+/// <see cref="KvCache"/>. Not thread-safe: one forward pass at a time.
+/// </summary>
+public sealed class TransformerStage
+{
+    private readonly IComputeBackend _backend;
+    private readonly RopeTable _rope;
+    private readonly int _maxContext;
+    private float[] _x = [];
+    private float[] _h = [];
+    private float[] _q = [];
+    private float[] _k = [];
+    private float[] _v = [];
+    private float[] _att = [];
+    private float[] _gate = [];
+    private float[] _up = [];
+    private float[] _last = [];
+    private int _capacity;
+
+    public TransformerStage(GgufFile file, LayerRange range, IComputeBackend backend, int? contextLength = null)
+    {
+        Config = ModelConfig.FromGguf(file);
+        Range = range;
+        _backend = backend;
+        Weights = StageWeights.Load(file, Config, range, backend);
+        _maxContext = contextLength ?? Config.ContextLength;
+        if (_maxContext <= 0)
+            throw new ArgumentOutOfRangeException(nameof(contextLength), "Context length must be positive.");
+        _rope = new RopeTable(_maxContext, Config.RopeDimensions, Config.RopeFreqBase, Config.RopeFreqScale, Config.RopeKind, Weights.RopeFreqFactors);
+    }
+
+    public ModelConfig Config { get; }
+
+    public LayerRange Range { get; }
+
+    public StageWeights Weights { get; }
+
+    public IComputeBackend Backend => _backend;
+
+    public int ContextLength => _maxContext;
+
+    public bool IsFirst => Range.First == 0;
+
+    public bool IsLast => Range.Last == Config.BlockCount;
+
+    public KvCache CreateCache(int? maxTokens = null) =>
+        new(Range, Config.KvWidth, Math.Min(maxTokens ?? _maxContext, _maxContext));
+
+    /// <summary>Floats this stage writes for a batch: hidden states, or logits when it is the last stage.</summary>
+    public int OutputLength(ReadOnlySpan<BatchSequence> batch, LogitsMode mode = LogitsMode.LastPerSequence)
+    {
+        var tokens = TotalTokens(batch);
+        if (!IsLast)
+            return tokens * Config.EmbeddingLength;
+        return (mode == LogitsMode.All ? tokens : batch.Length) * Config.VocabSize;
+    }
+
+    /// <summary>
+    /// Runs the stage on a batch. First stage: <paramref name="tokens"/> holds the new token ids of all
+    /// sequences in order and <paramref name="hidden"/> is empty; other stages: <paramref name="hidden"/>
+    /// holds tokens x embedding floats. Writes <see cref="OutputLength"/> floats to <paramref name="output"/>.
+    /// </summary>
+    public void Forward(ReadOnlySpan<BatchSequence> batch, ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden, Span<float> output,
+        LogitsMode mode = LogitsMode.LastPerSequence)
+    {
+        var n = TotalTokens(batch);
+        if (n == 0)
+            return;
+        var c = Config;
+        var d = c.EmbeddingLength;
+        if (output.Length < OutputLength(batch, mode))
+            throw new ArgumentException($"Output needs {OutputLength(batch, mode)} floats.", nameof(output));
+        foreach (var s in batch)
+        {
+            if (s.Cache.Range != Range)
+                throw new ArgumentException($"A cache for layers {s.Cache.Range} was passed to the stage for {Range}.");
+            s.Cache.Reserve(s.TokenCount);
+        }
+
+        EnsureCapacity(n);
+        var x = _x.AsSpan(0, n * d);
+        if (IsFirst)
+        {
+            if (tokens.Length != n)
+                throw new ArgumentException($"Expected {n} token ids, got {tokens.Length}.", nameof(tokens));
+            foreach (var id in tokens)
+            {
+                if ((uint)id >= (uint)c.VocabSize)
+                    throw new ArgumentOutOfRangeException(nameof(tokens), $"Token id {id} is outside the vocabulary (0..{c.VocabSize - 1}).");
+            }
+            _backend.GetRows(Weights.Embedding!.Value, tokens, x);
+        }
+        else
+        {
+            if (hidden.Length != n * d)
+                throw new ArgumentException($"Expected {n * d} hidden-state floats, got {hidden.Length}.", nameof(hidden));
+            hidden.CopyTo(x);
+        }
+
+        for (var i = 0; i < Weights.Layers.Count; i++)
+            RunLayer(i, batch, n);
+
+        if (!IsLast)
+        {
+            x.CopyTo(output);
+        }
+        else
+        {
+            var rows = mode == LogitsMode.All ? n : batch.Length;
+            ReadOnlySpan<float> source = x;
+            if (mode == LogitsMode.LastPerSequence)
+            {
+                var last = _last.AsSpan(0, rows * d);
+                var row = 0;
+                var offset = 0;
+                foreach (var s in batch)
+                {
+                    offset += s.TokenCount;
+                    x.Slice((offset - 1) * d, d).CopyTo(last.Slice(row++ * d, d));
+                }
+                source = last;
+            }
+
+            var normed = _h.AsSpan(0, rows * d);
+            _backend.RmsNorm(source, Weights.OutputNorm, normed, rows, c.RmsNormEps);
+            RoundForFloatWeights(Weights.Head!.Value, normed);
+            _backend.MatMul(Weights.Head!.Value, normed, output[..(rows * c.VocabSize)], rows);
+        }
+
+        foreach (var s in batch)
+            s.Cache.Advance(s.TokenCount);
+    }
+
+    private void RunLayer(int index, ReadOnlySpan<BatchSequence> batch, int n)
+    {
+        var c = Config;
+        var w = Weights.Layers[index];
+        var d = c.EmbeddingLength;
+        var x = _x.AsSpan(0, n * d);
+        var h = _h.AsSpan(0, n * d);
+        var q = _q.AsSpan(0, n * c.QueryWidth);
+        var k = _k.AsSpan(0, n * c.KvWidth);
+        var v = _v.AsSpan(0, n * c.KvWidth);
+        var att = _att.AsSpan(0, n * c.QueryWidth);
+
+        _backend.RmsNorm(x, w.AttentionNorm, h, n, c.RmsNormEps);
+        RoundForFloatWeights(w.Query, h);
+        _backend.MatMul(w.Query, h, q, n);
+        _backend.MatMul(w.Key, h, k, n);
+        _backend.MatMul(w.Value, h, v, n);
+        if (w.QueryBias != null)
+            AddBias(q, w.QueryBias, n);
+        if (w.KeyBias != null)
+            AddBias(k, w.KeyBias, n);
+        if (w.ValueBias != null)
+            AddBias(v, w.ValueBias, n);
+
+        var scale = 1f / MathF.Sqrt(c.HeadDim);
+        var row = 0;
+        foreach (var s in batch)
+        {
+            var cache = s.Cache;
+            var start = cache.Length;
+            var count = s.TokenCount;
+            var qs = q.Slice(row * c.QueryWidth, count * c.QueryWidth);
+            var ks = k.Slice(row * c.KvWidth, count * c.KvWidth);
+            _backend.Rope(qs, count, c.HeadCount, c.HeadDim, start, _rope);
+            _backend.Rope(ks, count, c.HeadCountKv, c.HeadDim, start, _rope);
+            var keys = cache.Keys(index, start + count);
+            var values = cache.Values(index, start + count);
+            ks.CopyTo(keys[(start * c.KvWidth)..]);
+            v.Slice(row * c.KvWidth, count * c.KvWidth).CopyTo(values[(start * c.KvWidth)..]);
+            FloatKernels.RoundToHalf(keys.Slice(start * c.KvWidth, count * c.KvWidth));
+            FloatKernels.RoundToHalf(values.Slice(start * c.KvWidth, count * c.KvWidth));
+            var shape = new AttentionShape(count, start, c.HeadCount, c.HeadCountKv, c.HeadDim, scale);
+            _backend.Attention(qs, keys, values, att.Slice(row * c.QueryWidth, count * c.QueryWidth), shape);
+            row += count;
+        }
+
+        RoundForFloatWeights(w.Output, att);
+        _backend.MatMul(w.Output, att, h, n);
+        System.Numerics.Tensors.TensorPrimitives.Add(x, h, x);
+
+        _backend.RmsNorm(x, w.FeedForwardNorm, h, n, c.RmsNormEps);
+        var ff = c.FeedForwardLength;
+        var gate = _gate.AsSpan(0, n * ff);
+        var up = _up.AsSpan(0, n * ff);
+        RoundForFloatWeights(w.Gate, h);
+        _backend.MatMul(w.Gate, h, gate, n);
+        _backend.MatMul(w.Up, h, up, n);
+        _backend.SwiGlu(gate, up, gate);
+        RoundForFloatWeights(w.Down, gate);
+        _backend.MatMul(w.Down, gate, h, n);
+        System.Numerics.Tensors.TensorPrimitives.Add(x, h, x);
+    }
+
+    /// <summary>
+    /// llama.cpp multiplies f16 (bf16) weights with activations converted to f16 (bf16); doing the same keeps
+    /// results within its tolerance. Every matrix fed from one buffer has the same type in real files.
+    /// </summary>
+    private static void RoundForFloatWeights(in Tensors.WeightMatrix w, Span<float> input)
+    {
+        if (w.Type == Tensors.GgmlType.F16)
+            FloatKernels.RoundToHalf(input);
+        else if (w.Type == Tensors.GgmlType.BF16)
+            FloatKernels.RoundToBFloat16(input);
+    }
+
+    private static void AddBias(Span<float> rows, float[] bias, int n)
+    {
+        for (var t = 0; t < n; t++)
+        {
+            var r = rows.Slice(t * bias.Length, bias.Length);
+            System.Numerics.Tensors.TensorPrimitives.Add(r, bias, r);
+        }
+    }
+
+    private static int TotalTokens(ReadOnlySpan<BatchSequence> batch)
+    {
+        var n = 0;
+        foreach (var s in batch)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(s.TokenCount);
+            n += s.TokenCount;
+        }
+        return n;
+    }
+
+    private void EnsureCapacity(int n)
+    {
+        if (n <= _capacity)
+            return;
+        var c = Config;
+        var cap = Math.Max(n, Math.Min(_capacity * 2, 4096));
+        _x = new float[cap * c.EmbeddingLength];
+        _h = new float[cap * c.EmbeddingLength];
+        _q = new float[cap * c.QueryWidth];
+        _k = new float[cap * c.KvWidth];
+        _v = new float[cap * c.KvWidth];
+        _att = new float[cap * c.QueryWidth];
+        _gate = new float[cap * c.FeedForwardLength];
+        _up = new float[cap * c.FeedForwardLength];
+        _last = new float[cap * c.EmbeddingLength];
+        _capacity = cap;
+    }
+}

@@ -1,0 +1,4 @@
+namespace Tessera.Engine.Templates;
+
+/// <summary>One turn of a conversation: a role ("system", "user", "assistant", "tool", ...) and its text.</summary>
+public sealed record ChatMessage(string Role, string Content);

@@ -1,0 +1,77 @@
+using System.Collections;
+using System.Text.Json;
+
+namespace Tessera.Engine.Templates.Jinja;
+
+/// <summary>Turns .NET values handed to a render into template values (see <see cref="JinjaValues"/>).</summary>
+internal static class ValueConverter
+{
+    public static object? FromDotNet(object? value, string path) => value switch
+    {
+        null => null,
+        string or long or double or bool => value,
+        int i => (long)i,
+        short s => (long)s,
+        byte b => (long)b,
+        sbyte sb => (long)sb,
+        uint ui => (long)ui,
+        ushort us => (long)us,
+        ulong ul => ul <= long.MaxValue ? (object)(long)ul : (double)ul,
+        float f => (double)f,
+        decimal m => (double)m,
+        char c => c.ToString(),
+        Enum e => e.ToString(),
+        JinjaUndefined or JinjaNamespace or IJinjaCallable => value,
+        JsonElement json => FromJson(json),
+        ChatMessage message => new Dictionary<string, object?>(StringComparer.Ordinal)
+        {
+            ["role"] = message.Role,
+            ["content"] = message.Content,
+        },
+        IDictionary<string, object?> dict => dict.ToDictionary(e => e.Key, e => FromDotNet(e.Value, $"{path}.{e.Key}"), StringComparer.Ordinal),
+        IReadOnlyDictionary<string, object?> dict => dict.ToDictionary(e => e.Key, e => FromDotNet(e.Value, $"{path}.{e.Key}"), StringComparer.Ordinal),
+        IDictionary dict => FromDictionary(dict, path),
+        IEnumerable items => FromSequence(items, path),
+        _ => throw new ArgumentException(
+            $"Template variable '{path}' has type {value.GetType().FullName}, which templates cannot use; pass a string, number, bool, null, list, dictionary or JsonElement.",
+            nameof(value)),
+    };
+
+    private static Dictionary<string, object?> FromDictionary(IDictionary dict, string path)
+    {
+        var result = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (DictionaryEntry entry in dict)
+        {
+            var key = Convert.ToString(entry.Key, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+            result[key] = FromDotNet(entry.Value, $"{path}.{key}");
+        }
+        return result;
+    }
+
+    private static List<object?> FromSequence(IEnumerable items, string path)
+    {
+        var result = new List<object?>();
+        foreach (var item in items)
+            result.Add(FromDotNet(item, $"{path}[{result.Count}]"));
+        return result;
+    }
+
+    private static object? FromJson(JsonElement json) => json.ValueKind switch
+    {
+        JsonValueKind.Object => FromJsonObject(json),
+        JsonValueKind.Array => json.EnumerateArray().Select(FromJson).ToList(),
+        JsonValueKind.String => json.GetString(),
+        JsonValueKind.Number => json.TryGetInt64(out var l) ? (object)l : json.GetDouble(),
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        _ => null,
+    };
+
+    private static Dictionary<string, object?> FromJsonObject(JsonElement json)
+    {
+        var result = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var property in json.EnumerateObject())
+            result[property.Name] = FromJson(property.Value);
+        return result;
+    }
+}

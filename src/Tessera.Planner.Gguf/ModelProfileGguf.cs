@@ -1,0 +1,30 @@
+using Tessera.Engine.Gguf;
+using Tessera.Engine.Model;
+
+namespace Tessera.Planner;
+
+/// <summary>Builds a <see cref="ModelProfile"/> from an open GGUF file: <c>ModelProfile.FromGguf(file)</c>.</summary>
+public static class ModelProfileGguf
+{
+    extension(ModelProfile)
+    {
+        /// <summary>
+        /// Profiles the model in <paramref name="file"/>: per-layer bytes and FLOPs from its tensor table, KV width and
+        /// hidden size from its metadata (through <see cref="ModelConfig.FromGguf"/>, so unsupported architectures are
+        /// refused the same way the engine refuses them). The engine caches keys and values as f32.
+        /// </summary>
+        public static ModelProfile FromGguf(GgufFile file, string? name = null)
+        {
+            ArgumentNullException.ThrowIfNull(file);
+            var config = ModelConfig.FromGguf(file);
+            var shape = new ModelShape(
+                name ?? file.Metadata.TryGetString("general.name") ?? Path.GetFileNameWithoutExtension(file.FilePath),
+                config.BlockCount,
+                config.EmbeddingLength,
+                config.KvWidth,
+                config.VocabSize,
+                KvBytesPerElement: sizeof(float));
+            return ModelProfile.FromTensors(shape, file.Tensors.Select(t => new TensorSize(t.Name, t.ElementCount, t.ByteSize)));
+        }
+    }
+}

@@ -1,0 +1,7 @@
+namespace Tessera.Planner;
+
+public enum DeviceKind
+{
+    Cpu,
+    Gpu,
+}

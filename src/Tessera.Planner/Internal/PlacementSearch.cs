@@ -1,0 +1,157 @@
+namespace Tessera.Planner.Internal;
+
+/// <summary>
+/// Chooses which devices hold one pipeline, in which order, and hands each order to <see cref="SplitSolver"/>.
+/// <para>
+/// Complexity, for N usable devices, L layers and k stages: prefiltering sorts the devices twice, O(N log N), and
+/// keeps the <see cref="PlannerOptions.CandidateDevices"/> fastest and the as many with the most memory (more when
+/// the model needs more devices); nothing after that depends on N. For each stage count k from the fewest that can
+/// hold the model to <see cref="PlannerOptions.ExtraStagesTried"/> more, and each speed threshold (at most
+/// <see cref="MaxThresholds"/>), the k largest devices at least that fast form a set; each set is ordered from at
+/// most <see cref="MaxStarts"/> starting nodes by cheapest next link and split in O(k x L^2). A pool of thousands of
+/// devices plans in milliseconds; the cost is dominated by the split for large k.
+/// </para>
+/// </summary>
+internal static class PlacementSearch
+{
+    public const int MaxThresholds = 16;
+    public const int MaxStarts = 4;
+
+    public sealed record Outcome(PipelinePlan Pipeline, int CandidatesConsidered);
+
+    public static Outcome? Search(CostModel cost, ClusterDescription cluster, IReadOnlyList<DeviceInfo> eligible, int replica)
+    {
+        if (eligible.Count == 0)
+            return null;
+        var options = cost.Options;
+        var candidates = Prefilter(cost, eligible, options.CandidateDevices);
+
+        // Fewest stages that could hold the model: the largest devices first.
+        var byCapacity = candidates.OrderByDescending(cost.Available).ThenBy(d => d.Id, StringComparer.Ordinal).ToArray();
+        var kMin = 0;
+        long cumulative = 0;
+        while (kMin < byCapacity.Length)
+        {
+            cumulative += cost.Available(byCapacity[kMin]);
+            kMin++;
+            if (cumulative >= cost.TotalBytes(kMin))
+                break;
+        }
+        if (cumulative < cost.TotalBytes(kMin))
+            return null;
+
+        var bySpeed = candidates.OrderByDescending(d => d.MemoryBandwidthGBps).ThenBy(d => d.Id, StringComparer.Ordinal).ToArray();
+        var thresholds = Thresholds(bySpeed);
+        var kMax = Math.Min(Math.Min(kMin + options.ExtraStagesTried, candidates.Count), cost.L);
+        PipelinePlan? best = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var k = kMin; k <= kMax; k++)
+        {
+            var foundForK = false;
+            foreach (var tau in thresholds)
+            {
+                var set = byCapacity.Where(d => d.MemoryBandwidthGBps >= tau).Take(k).ToArray();
+                if (set.Length < k || set.Sum(cost.Available) < cost.TotalBytes(k))
+                    continue;
+                if (!seen.Add(string.Join('\n', set.Select(d => d.Id).Order(StringComparer.Ordinal))))
+                    continue;
+                foreach (var order in Orders(cost, cluster, set))
+                {
+                    var spans = SplitSolver.Solve(cost, order);
+                    if (spans is null)
+                        continue;
+                    foundForK = true;
+                    var pipeline = cost.Build(cluster, replica, order, spans);
+                    if (best is null || CostModel.Compare(pipeline, best) < 0)
+                        best = pipeline;
+                }
+            }
+            // A larger k only helps when memory forced slow devices in; stop once a k finds nothing better.
+            if (foundForK && best is not null && best.Stages.Count < k)
+                break;
+        }
+        return best is null ? null : new Outcome(best, candidates.Count);
+    }
+
+    /// <summary>The devices that matter: the fastest, the largest, and enough of the largest to hold the model.</summary>
+    private static List<DeviceInfo> Prefilter(CostModel cost, IReadOnlyList<DeviceInfo> eligible, int keep)
+    {
+        if (eligible.Count <= 2 * keep)
+            return eligible.OrderBy(d => d.Id, StringComparer.Ordinal).ToList();
+        var chosen = new SortedDictionary<string, DeviceInfo>(StringComparer.Ordinal);
+        foreach (var d in eligible.OrderByDescending(d => d.MemoryBandwidthGBps).ThenBy(d => d.Id, StringComparer.Ordinal).Take(keep))
+            chosen[d.Id] = d;
+        long cumulative = 0;
+        var count = 0;
+        foreach (var d in eligible.OrderByDescending(cost.Available).ThenByDescending(d => d.MemoryBandwidthGBps).ThenBy(d => d.Id, StringComparer.Ordinal))
+        {
+            // The largest devices, and past `keep` as many more as it takes to hold the model twice over.
+            if (count >= keep && cumulative >= 2 * cost.TotalBytes(count))
+                break;
+            chosen[d.Id] = d;
+            cumulative += cost.Available(d);
+            count++;
+        }
+        return chosen.Values.ToList();
+    }
+
+    private static double[] Thresholds(DeviceInfo[] bySpeed)
+    {
+        var distinct = bySpeed.Select(d => d.MemoryBandwidthGBps).Distinct().ToArray(); // already descending
+        if (distinct.Length <= MaxThresholds)
+            return distinct;
+        var picked = new double[MaxThresholds];
+        for (var i = 0; i < MaxThresholds; i++)
+            picked[i] = distinct[(int)((long)i * (distinct.Length - 1) / (MaxThresholds - 1))];
+        return picked; // always includes the fastest and the slowest
+    }
+
+    /// <summary>
+    /// Orders a set for a pipeline: devices of one node stay together (their link is free), nodes follow the cheapest
+    /// next link from a start node. The start is the coordinator's node when the set has a device there, otherwise
+    /// each of the first <see cref="MaxStarts"/> nodes by id is tried.
+    /// </summary>
+    private static IEnumerable<DeviceInfo[]> Orders(CostModel cost, ClusterDescription cluster, DeviceInfo[] set)
+    {
+        if (set.Length == 1)
+        {
+            yield return set;
+            yield break;
+        }
+        var nodes = set.GroupBy(d => d.NodeId, StringComparer.Ordinal)
+            .Select(g => (Node: g.Key, Devices: g.OrderByDescending(d => d.MemoryBandwidthGBps).ThenBy(d => d.Id, StringComparer.Ordinal).ToArray()))
+            .OrderBy(n => n.Node, StringComparer.Ordinal)
+            .ToArray();
+        IEnumerable<int> starts = cluster.CoordinatorNodeId is { } coordinator && nodes.Any(n => n.Node == coordinator)
+            ? [Array.FindIndex(nodes, n => n.Node == coordinator)]
+            : Enumerable.Range(0, Math.Min(MaxStarts, nodes.Length));
+        foreach (var start in starts)
+        {
+            var order = new List<DeviceInfo>(set.Length);
+            var used = new bool[nodes.Length];
+            var current = start;
+            for (var step = 0; step < nodes.Length; step++)
+            {
+                used[current] = true;
+                order.AddRange(nodes[current].Devices);
+                var next = -1;
+                var nextCost = double.PositiveInfinity;
+                for (var i = 0; i < nodes.Length; i++)
+                {
+                    if (used[i])
+                        continue;
+                    var c = cost.Options.HopCost.HopSeconds(cost.Options.LinkBetween(cluster, nodes[current].Node, nodes[i].Node), cost.ActivationBytes);
+                    if (c < nextCost)
+                    {
+                        nextCost = c;
+                        next = i;
+                    }
+                }
+                if (next < 0)
+                    break;
+                current = next;
+            }
+            yield return order.ToArray();
+        }
+    }
+}

@@ -1,0 +1,45 @@
+namespace Tessera.Planner;
+
+/// <summary>What to place: a model, the sessions it must hold, and the user's constraints.</summary>
+public sealed record PlanRequest
+{
+    public required ModelProfile Model { get; init; }
+
+    /// <summary>Context length C: every session's KV cache is sized for C positions.</summary>
+    public required int ContextLength { get; init; }
+
+    /// <summary>Sessions S served at once: every stage holds a KV cache of C positions for each.</summary>
+    public int MaxSessions { get; init; } = 1;
+
+    /// <summary>Independent copies of the pipeline, on disjoint devices.</summary>
+    public int Replicas { get; init; } = 1;
+
+    /// <summary>Bytes per activation element between stages: 2 for f16 (default), 4 for f32, 1 for q8.</summary>
+    public int ActivationBytesPerElement { get; init; } = 2;
+
+    /// <summary>Devices to use when the model fits on them alone; others are used only when it does not.</summary>
+    public IReadOnlyList<string> PreferredDevices { get; init; } = [];
+
+    /// <summary>Devices never to use.</summary>
+    public IReadOnlyList<string> ExcludedDevices { get; init; } = [];
+
+    /// <summary>Fraction of each device's free memory left unused (0.10 keeps 10% free for the OS and other programs).</summary>
+    public double MemoryHeadroomFraction { get; init; } = 0.10;
+
+    /// <summary>Throws <see cref="ArgumentException"/> with a message naming the bad field.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Model);
+        Model.Validate();
+        if (ContextLength < 1)
+            throw new ArgumentException($"The context length must be at least 1 (got {ContextLength}).");
+        if (MaxSessions < 1)
+            throw new ArgumentException($"The number of sessions must be at least 1 (got {MaxSessions}).");
+        if (Replicas < 1)
+            throw new ArgumentException($"The number of replicas must be at least 1 (got {Replicas}).");
+        if (ActivationBytesPerElement < 1)
+            throw new ArgumentException($"Activations need at least 1 byte per element (got {ActivationBytesPerElement}).");
+        if (!(MemoryHeadroomFraction >= 0 && MemoryHeadroomFraction < 1))
+            throw new ArgumentException($"The memory headroom must be a fraction in [0, 1) (got {MemoryHeadroomFraction}).");
+    }
+}

@@ -1,0 +1,54 @@
+namespace Tessera.Planner;
+
+/// <summary>Tunables of the planner. The defaults are what <c>tessera deploy</c> uses.</summary>
+public sealed record PlannerOptions
+{
+    public static PlannerOptions Default { get; } = new();
+
+    /// <summary>
+    /// A link between two nodes that the pool has not measured: 2 ms RTT, 2 ms p99 jitter, 12.5 MB/s (100 Mbit/s).
+    /// Deliberately pessimistic (home Wi-Fi), so a measured link is always preferred to an unknown one.
+    /// </summary>
+    public LinkInfo UnknownLink { get; init; } = new(LinkInfo.AnyNode, LinkInfo.AnyNode, 2.0, 2.0, 12.5e6);
+
+    /// <summary>Two devices of one node: 0.05 ms RTT, no jitter, 10 GB/s (loopback or PCIe).</summary>
+    public LinkInfo SameNodeLink { get; init; } = new(LinkInfo.AnyNode, LinkInfo.AnyNode, 0.05, 0, 10e9);
+
+    /// <summary>How hops are costed; replace to make the planner network-aware.</summary>
+    public IHopCostModel HopCost { get; init; } = HopCostModel.Default;
+
+    /// <summary>Working memory every stage needs besides weights and KV cache (buffers, runtime): 64 MiB.</summary>
+    public long StageScratchBytes { get; init; } = 64L << 20;
+
+    /// <summary>
+    /// Fraction of the context that is filled, on average, when predicting decode speed: each token reads this much
+    /// KV cache besides the weights. 0.5 = the middle of a full-length conversation.
+    /// </summary>
+    public double PredictionContextFill { get; init; } = 0.5;
+
+    /// <summary>
+    /// Devices kept after prefiltering by speed and by memory (each). The search only looks at these, which keeps
+    /// planning fast for pools of thousands of devices; more are added when the model needs more devices.
+    /// </summary>
+    public int CandidateDevices { get; init; } = 48;
+
+    /// <summary>Most extra stages tried beyond the fewest that can hold the model.</summary>
+    public int ExtraStagesTried { get; init; } = 3;
+
+    /// <summary><see cref="PoolPlanner.Improve"/> changes a plan only when it is at least this much faster (0.20 = 20%).</summary>
+    public double ImproveMinSpeedGain { get; init; } = 0.20;
+
+    /// <summary>
+    /// Extra gain <see cref="PoolPlanner.Improve"/> demands for moving the whole model (scaled by the fraction of the
+    /// model's bytes that would move): with the defaults, moving everything needs 20% + 15% = 35% more speed.
+    /// </summary>
+    public double ImproveGainPerMovedModel { get; init; } = 0.15;
+
+    /// <summary>The link between two nodes (<see cref="SameNodeLink"/> when they are one).</summary>
+    public LinkInfo LinkBetween(ClusterDescription cluster, string nodeA, string nodeB)
+    {
+        if (string.Equals(nodeA, nodeB, StringComparison.Ordinal))
+            return SameNodeLink;
+        return cluster.FindLink(nodeA, nodeB) ?? UnknownLink;
+    }
+}

@@ -1,0 +1,149 @@
+using System.Text;
+using Tessera.Planner.Internal;
+
+namespace Tessera.Planner;
+
+/// <summary>
+/// Decides where a model's layers run. Pure and deterministic: no I/O, no clock, no randomness; the same request
+/// and cluster give the same plan (ties are broken by device id, ordinal). See docs/planner.md.
+/// </summary>
+public static class PoolPlanner
+{
+    /// <summary>
+    /// Places <paramref name="request"/>'s model on <paramref name="cluster"/>: as few stages as the memory needs
+    /// (fewer hops, lower latency), more only when they make decoding faster; with several stages, layers go in
+    /// proportion to measured speed as memory allows, stages ordered along the cheapest links.
+    /// </summary>
+    /// <returns>The plan, or a failure saying how much memory is missing and where.</returns>
+    /// <exception cref="ArgumentException">The request or model profile is malformed.</exception>
+    public static PlanResult Plan(PlanRequest request, ClusterDescription cluster, PlannerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(cluster);
+        request.Validate();
+        options ??= PlannerOptions.Default;
+        var cost = new CostModel(request, options);
+        var eligible = Eligible(cost, cluster);
+        var preferred = request.PreferredDevices.ToHashSet(StringComparer.Ordinal);
+        var pipelines = new List<PipelinePlan>(request.Replicas);
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        var notes = new StringBuilder();
+        var considered = 0;
+        for (var r = 0; r < request.Replicas; r++)
+        {
+            var pool = eligible.Where(d => !used.Contains(d.Id)).ToList();
+            PlacementSearch.Outcome? outcome = null;
+            if (preferred.Count > 0)
+            {
+                outcome = PlacementSearch.Search(cost, cluster, pool.Where(d => preferred.Contains(d.Id)).ToList(), r);
+                if (outcome is null)
+                    notes.Append(r == 0 ? "The preferred devices cannot hold it alone, so other devices are used too. " : $"Replica {r + 1} also uses devices that are not preferred. ");
+            }
+            outcome ??= PlacementSearch.Search(cost, cluster, pool, r);
+            if (outcome is null)
+            {
+                var prefix = request.Replicas > 1 ? $"Replica {r + 1} of {request.Replicas} does not fit on the devices the others leave: " : null;
+                return PlanResult.Fail(FailureAnalyzer.Explain(cost, pool, cluster.Devices.Count, prefix));
+            }
+            considered = Math.Max(considered, outcome.CandidatesConsidered);
+            pipelines.Add(outcome.Pipeline);
+            foreach (var s in outcome.Pipeline.Stages)
+                used.Add(s.DeviceId);
+        }
+
+        var explanation = ExplainPlacement(cost, cluster, eligible, pipelines[0], considered) + notes.ToString().TrimEnd();
+        return PlanResult.Success(new Plan
+        {
+            ModelName = request.Model.Name,
+            LayerCount = request.Model.LayerCount,
+            Pipelines = pipelines,
+            Explanation = explanation.TrimEnd(),
+        });
+    }
+
+    /// <summary>
+    /// Repairs <paramref name="current"/> after devices were lost, drained or shrank: stages whose device is still
+    /// usable and still has room keep their layers; the orphaned layers go to one spare device or to the neighbouring
+    /// stages (whichever predicts faster), so only the orphaned layers move. When neither works, the pipeline is
+    /// planned afresh on the devices left. The result lists every move.
+    /// </summary>
+    public static ReplanResult Replan(Plan current, PlanRequest request, ClusterDescription cluster, ReplanReason reason, PlannerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(current);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(cluster);
+        request.Validate();
+        var cost = new CostModel(request, options ?? PlannerOptions.Default);
+        return Replanner.Replan(current, cost, cluster, reason);
+    }
+
+    /// <summary>
+    /// Looks for a better plan (a node came back, a faster one joined) and returns it only when it is worth the move:
+    /// its predicted single-stream speed must beat the current plan's (re-predicted on today's cluster) by
+    /// <see cref="PlannerOptions.ImproveMinSpeedGain"/> plus <see cref="PlannerOptions.ImproveGainPerMovedModel"/>
+    /// times the fraction of the model that would move. The margin is the hysteresis: two plans of nearly equal
+    /// speed never alternate. A current plan that no longer fits is repaired with <see cref="Replan"/> instead.
+    /// </summary>
+    public static ReplanResult Improve(Plan current, PlanRequest request, ClusterDescription cluster, PlannerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(current);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(cluster);
+        request.Validate();
+        options ??= PlannerOptions.Default;
+        var cost = new CostModel(request, options);
+        return Replanner.Improve(current, cost, cluster);
+    }
+
+    /// <summary>Devices that may take a stage: usable node, not excluded, a measured bandwidth, room left after headroom; sorted by id.</summary>
+    internal static List<DeviceInfo> Eligible(CostModel cost, ClusterDescription cluster)
+    {
+        var excluded = cost.Request.ExcludedDevices.ToHashSet(StringComparer.Ordinal);
+        return cluster.Devices
+            .Where(d => cluster.IsUsable(d) && !excluded.Contains(d.Id) && d.MemoryBandwidthGBps > 0 && double.IsFinite(d.MemoryBandwidthGBps) && cost.Available(d) > 0)
+            .OrderBy(d => d.Id, StringComparer.Ordinal)
+            .ToList();
+    }
+
+    private static string ExplainPlacement(CostModel cost, ClusterDescription cluster, List<DeviceInfo> eligible, PipelinePlan pipeline, int considered)
+    {
+        var request = cost.Request;
+        var sb = new StringBuilder();
+        var whole = cost.WholeModelBytes;
+        sb.Append(request.Model.Name).Append(" needs ").Append(Bytes.Format(whole)).Append(" on one device (weights ")
+            .Append(Bytes.Format(request.Model.TotalWeightBytes)).Append(", KV cache ").Append(Bytes.Format(cost.Kv(0, cost.L)))
+            .Append(" for ").Append(request.ContextLength).Append(" tokens x ").Append(request.MaxSessions)
+            .Append(request.MaxSessions == 1 ? " session" : " sessions").Append(", scratch). ");
+        var roomy = eligible.Count(d => cost.Available(d) >= whole);
+        if (pipeline.Stages.Count == 1)
+        {
+            var s = pipeline.Stages[0];
+            sb.Append("It fits on ").Append(s.DeviceId).Append(" on ").Append(s.NodeName).Append(", the fastest of ").Append(roomy)
+                .Append(roomy == 1 ? " device" : " devices").Append(" with room for it, so it runs as one stage with no network hops. ");
+        }
+        else
+        {
+            if (roomy == 0)
+            {
+                var largest = eligible.Max(cost.Available);
+                sb.Append("No device has room for it (the largest has ").Append(Bytes.Format(largest)).Append(" free after headroom), so it is split over ");
+            }
+            else
+            {
+                sb.Append("Splitting it predicts faster decoding than any single device with room for it, so it is split over ");
+            }
+            sb.Append(pipeline.Stages.Count).Append(" devices, layers in proportion to measured speed as memory allows (");
+            sb.AppendJoin(", ", pipeline.Stages.Select(st =>
+            {
+                var d = cluster.FindDevice(st.DeviceId)!;
+                return $"{st.DeviceId} {Bytes.F(d.MemoryBandwidthGBps)} GB/s: {st.Layers.Count} layers";
+            }));
+            sb.Append("); stages follow the cheapest links (").Append(Bytes.Ms(pipeline.Stages.Sum(st => st.HopSeconds))).Append(" of hops per token). ");
+        }
+        sb.Append("Considered ").Append(considered).Append(" of ").Append(eligible.Count).Append(" usable devices");
+        if (eligible.Count != cluster.Devices.Count)
+            sb.Append(" (").Append(cluster.Devices.Count).Append(" in the pool)");
+        sb.Append(". ");
+        return sb.ToString();
+    }
+}

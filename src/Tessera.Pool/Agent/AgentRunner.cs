@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Tessera.Pool.Protocol;
+
+namespace Tessera.Pool.Agent;
+
+/// <summary>
+/// Keeps one agent connected: opens the mutual-TLS stream, says hello, heartbeats, runs commands,
+/// and reconnects with exponential backoff (with jitter) after any failure: network loss,
+/// coordinator restart, or a connection that stopped acknowledging heartbeats.
+/// </summary>
+public sealed class AgentRunner
+{
+    private static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(1);
+    private readonly AgentIdentity identity;
+    private readonly AgentOptions options;
+    private readonly TimeProvider time;
+    private readonly ILogger logger;
+
+    public AgentRunner(AgentIdentity identity, AgentOptions options, TimeProvider time, ILogger logger)
+    {
+        this.identity = identity;
+        this.options = options;
+        this.time = time;
+        this.logger = logger;
+    }
+
+    public async Task<AgentExit> RunAsync(CancellationToken cancellationToken)
+    {
+        var hardware = options.Hardware();
+        var backoff = options.InitialBackoff;
+        var attempt = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            attempt++;
+            logger.LogConnecting(identity.File.Coordinator, attempt);
+            var session = new Session(this, hardware);
+            string reason;
+            try
+            {
+                var exit = await session.RunAsync(cancellationToken).ConfigureAwait(false);
+                if (exit is not null)
+                    return exit;
+                reason = "the coordinator closed the stream";
+            }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.Unauthenticated)
+            {
+                logger.LogStopped(ex.Status.Detail);
+                return new AgentExit(AgentExitReason.Refused, ex.Status.Detail);
+            }
+            catch (RpcException ex)
+            {
+                reason = string.IsNullOrEmpty(ex.Status.Detail) ? ex.StatusCode.ToString() : ex.Status.Detail;
+            }
+            catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException or TimeoutException or InvalidOperationException)
+            {
+                reason = ex.Message;
+            }
+            if (session.Welcomed)
+            {
+                backoff = options.InitialBackoff;
+                attempt = 0;
+            }
+            var delay = Jitter(backoff);
+            logger.LogConnectionLost(identity.File.Coordinator, reason, (int)delay.TotalMilliseconds);
+            try
+            {
+                await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.MaxBackoff.Ticks));
+        }
+        return new AgentExit(AgentExitReason.Stopped, "stopped");
+    }
+
+    private static TimeSpan Jitter(TimeSpan delay) => delay * (0.8 + (Random.Shared.NextDouble() * 0.4));
+
+    /// <summary>One connection: from dialling to the end of the stream.</summary>
+    private sealed class Session(AgentRunner owner, Protocol.Hardware hardware)
+    {
+        private readonly SemaphoreSlim _writeLock = new(1, 1);
+        private readonly long[] _sentTimestamps = new long[64];
+        private long _lastAck;
+        private Exception? _heartbeatFailure;
+        private TimeSpan _interval = DefaultInterval;
+
+        public bool Welcomed { get; private set; }
+
+        public async Task<AgentExit?> RunAsync(CancellationToken cancellationToken)
+        {
+            using var channel = CoordinatorChannel.Create(owner.identity.File.Coordinator, owner.identity.CaCertificate, owner.identity.Certificate, owner.time);
+            var client = new PoolAgent.PoolAgentClient(channel);
+            using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var call = client.Connect(cancellationToken: session.Token);
+            await WriteAsync(call.RequestStream, new AgentMessage
+            {
+                Hello = new Hello { Name = owner.options.Name ?? owner.identity.File.Name, Hardware = hardware },
+            }, session.Token).ConfigureAwait(false);
+            _lastAck = Stopwatch.GetTimestamp();
+
+            var heartbeats = HeartbeatLoopAsync(call.RequestStream, session);
+            AgentExit? exit = null;
+            try
+            {
+                await foreach (var message in call.ResponseStream.ReadAllAsync(session.Token).ConfigureAwait(false))
+                {
+                    switch (message.KindCase)
+                    {
+                        case CoordinatorMessage.KindOneofCase.Welcome:
+                            Welcomed = true;
+                            if (message.Welcome.HeartbeatIntervalMs > 0)
+                                _interval = TimeSpan.FromMilliseconds(message.Welcome.HeartbeatIntervalMs);
+                            Volatile.Write(ref _lastAck, Stopwatch.GetTimestamp());
+                            owner.logger.LogConnected(message.Welcome.PoolId, owner.identity.File.Coordinator, message.Welcome.NodeId, message.Welcome.State);
+                            owner.options.OnWelcome?.Invoke(message.Welcome);
+                            break;
+                        case CoordinatorMessage.KindOneofCase.HeartbeatAck:
+                            var now = Stopwatch.GetTimestamp();
+                            Volatile.Write(ref _lastAck, now);
+                            var sent = _sentTimestamps[message.HeartbeatAck.Sequence % _sentTimestamps.Length];
+                            if (sent != 0)
+                                owner.options.OnHeartbeatAcknowledged?.Invoke(Stopwatch.GetElapsedTime(sent, now));
+                            break;
+                        case CoordinatorMessage.KindOneofCase.Command:
+                            exit = await HandleCommandAsync(call.RequestStream, message.Command, session.Token).ConfigureAwait(false);
+                            if (exit is not null)
+                                return exit;
+                            break;
+                    }
+                }
+            }
+            catch (Exception) when (Volatile.Read(ref _heartbeatFailure) is { } failure && !cancellationToken.IsCancellationRequested)
+            {
+                // The heartbeat side failed first (no acknowledgements, broken write): report that, not the cancellation it caused.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            }
+            finally
+            {
+                await session.CancelAsync().ConfigureAwait(false);
+                await heartbeats.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            }
+            return exit;
+        }
+
+        private async Task HeartbeatLoopAsync(IClientStreamWriter<AgentMessage> stream, CancellationTokenSource session)
+        {
+            try
+            {
+                long sequence = 0;
+                while (!session.IsCancellationRequested)
+                {
+                    await Task.Delay(_interval, owner.time, session.Token).ConfigureAwait(false);
+                    var silentFor = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastAck));
+                    if (silentFor > _interval * owner.options.MissedAcksBeforeReconnect)
+                        throw new TimeoutException($"no acknowledgement from the coordinator for {silentFor.TotalSeconds:0.0} s");
+                    sequence++;
+                    _sentTimestamps[sequence % _sentTimestamps.Length] = Stopwatch.GetTimestamp();
+                    await WriteAsync(stream, new AgentMessage
+                    {
+                        Heartbeat = new Heartbeat { Sequence = sequence, SentUnixMs = owner.time.GetUtcNow().ToUnixTimeMilliseconds(), Metrics = owner.options.Metrics() },
+                    }, session.Token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (!session.IsCancellationRequested)
+            {
+                Volatile.Write(ref _heartbeatFailure, ex);
+                await session.CancelAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        private async Task<AgentExit?> HandleCommandAsync(IClientStreamWriter<AgentMessage> stream, Command command, CancellationToken cancellationToken)
+        {
+            owner.logger.LogCommand(command.CommandId, command.KindCase.ToString());
+            var result = new CommandResult { CommandId = command.CommandId, Ok = true };
+            AgentExit? exit = null;
+            switch (command.KindCase)
+            {
+                case Command.KindOneofCase.Drain:
+                    break;
+                case Command.KindOneofCase.Leave:
+                    AgentIdentity.Retire(owner.options.DataDirectory);
+                    exit = new AgentExit(AgentExitReason.Removed, $"This node was removed from the pool ({command.Leave.Reason}). Its identity was retired; to come back, join again with a new token.");
+                    break;
+                default:
+                    result.Ok = false;
+                    result.Error = $"this agent does not support the command {command.KindCase}";
+                    break;
+            }
+            await WriteAsync(stream, new AgentMessage { CommandResult = result }, cancellationToken).ConfigureAwait(false);
+            return exit;
+        }
+
+        private async Task WriteAsync(IClientStreamWriter<AgentMessage> stream, AgentMessage message, CancellationToken cancellationToken)
+        {
+            await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await stream.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _writeLock.Release();
+            }
+        }
+    }
+}

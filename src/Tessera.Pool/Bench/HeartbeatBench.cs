@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tessera.Pool.Agent;
+using Tessera.Pool.Client;
+using Tessera.Pool.Protocol;
+using Tessera.Pool.Security;
+
+namespace Tessera.Pool.Bench;
+
+public sealed record HeartbeatBenchOptions
+{
+    public int Agents { get; init; } = 1000;
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(30);
+    public int JoinConcurrency { get; init; } = 16;
+    public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(180);
+}
+
+public sealed record HeartbeatBenchResult(
+    int Agents,
+    TimeSpan JoinTime,
+    TimeSpan ReadyTime,
+    TimeSpan Measured,
+    double CoordinatorCores,
+    long CoordinatorRssBytes,
+    long CoordinatorPeakRssBytes,
+    double HeartbeatsPerSecond,
+    int AcksMeasured,
+    double P50Ms,
+    double P90Ms,
+    double P99Ms,
+    double MaxMs,
+    int ReadyAtEnd)
+{
+    public string ToMarkdown()
+    {
+        var s = new StringBuilder();
+        var c = CultureInfo.InvariantCulture;
+        s.AppendLine(c, $"| agents | {Agents} |");
+        s.AppendLine(c, $"| join (token, CSR, certificate) for all | {JoinTime.TotalSeconds:0.0} s |");
+        s.AppendLine(c, $"| all ready after connecting | {ReadyTime.TotalSeconds:0.0} s |");
+        s.AppendLine(c, $"| measured window | {Measured.TotalSeconds:0} s |");
+        s.AppendLine(c, $"| coordinator CPU | {CoordinatorCores:0.00} cores |");
+        s.AppendLine(c, $"| coordinator memory (RSS, end / peak) | {CoordinatorRssBytes / 1048576.0:0} MB / {CoordinatorPeakRssBytes / 1048576.0:0} MB |");
+        s.AppendLine(c, $"| heartbeats applied | {HeartbeatsPerSecond:0} /s |");
+        s.AppendLine(c, $"| heartbeat sent -> state applied -> ack received (n={AcksMeasured}) | p50 {P50Ms:0.0} ms, p90 {P90Ms:0.0} ms, p99 {P99Ms:0.0} ms, max {MaxMs:0.0} ms |");
+        s.AppendLine(c, $"| nodes ready at the end | {ReadyAtEnd} / {Agents} |");
+        return s.ToString();
+    }
+}
+
+/// <summary>
+/// Starts a coordinator as a child process and many lightweight in-process agents that speak the
+/// real protocol (token join with CSR, mutual-TLS stream per agent, one heartbeat a second), then
+/// measures the coordinator's CPU and memory and the heartbeat round trip.
+/// </summary>
+public static class HeartbeatBench
+{
+    public static async Task<HeartbeatBenchResult> RunAsync(HeartbeatBenchOptions options, ProcessStartInfo coordinatorCommand, string dataDirectory, Action<string> progress, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Agents, 1);
+        var time = TimeProvider.System;
+        using var coordinator = Process.Start(coordinatorCommand) ?? throw new PoolException("Could not start the coordinator process.");
+        coordinator.OutputDataReceived += (_, _) => { };
+        coordinator.ErrorDataReceived += (_, _) => { };
+        if (coordinatorCommand.RedirectStandardOutput)
+            coordinator.BeginOutputReadLine();
+        if (coordinatorCommand.RedirectStandardError)
+            coordinator.BeginErrorReadLine();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var runners = new List<Task>();
+        try
+        {
+            var dir = new PoolDataDirectory(dataDirectory);
+            var ready = Stopwatch.StartNew();
+            while (CoordinatorInfo.TryLoad(dir.CoordinatorInfo) is null)
+            {
+                if (coordinator.HasExited)
+                    throw new PoolException($"The coordinator exited with code {coordinator.ExitCode} during start.");
+                if (ready.Elapsed > TimeSpan.FromSeconds(60))
+                    throw new PoolException("The coordinator did not start within 60 s.");
+                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+            }
+            using var api = PoolApiClient.Create(dir, null, null, time);
+            var token = JoinToken.Parse((await api.CreateTokenAsync("2h", "bench", cancellationToken).ConfigureAwait(false)).Token);
+
+            progress($"Joining {options.Agents} agents...");
+            var joinClock = Stopwatch.StartNew();
+            var identities = new AgentIdentity[options.Agents];
+            var hardware = new Protocol.Hardware { CpuModel = "simulated", LogicalCores = 4, RamTotalBytes = 16L << 30, RamFreeBytes = 8L << 30, CpuSpeedGbps = 20 };
+            hardware.Simd.Add("avx2");
+            await Parallel.ForAsync(0, options.Agents, new ParallelOptions { MaxDegreeOfParallelism = options.JoinConcurrency, CancellationToken = cancellationToken }, async (i, ct) =>
+            {
+                identities[i] = await JoinClient.JoinAsync(token, Path.Combine(dataDirectory, "bench-agents", $"a{i:D4}"), $"sim-{i:D4}", hardware, time, ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            var joinTime = joinClock.Elapsed;
+
+            progress($"Connecting {options.Agents} agents...");
+            var latencies = new LatencyRecorder();
+            var metrics = new Metrics { RamFreeBytes = 8L << 30, DiskFreeBytes = 100L << 30, CpuBusyPercent = 5 };
+            var readyClock = Stopwatch.StartNew();
+            for (var i = 0; i < options.Agents; i++)
+            {
+                var agentOptions = new AgentOptions
+                {
+                    DataDirectory = Path.Combine(dataDirectory, "bench-agents", $"a{i:D4}"),
+                    Hardware = () => hardware,
+                    Metrics = () => metrics,
+                    OnHeartbeatAcknowledged = latencies.Record,
+                    MaxBackoff = TimeSpan.FromSeconds(2),
+                };
+                var runner = new AgentRunner(identities[i], agentOptions, time, NullLogger.Instance);
+                runners.Add(Task.Run(() => runner.RunAsync(stop.Token), CancellationToken.None));
+                if (i % 50 == 49)
+                    await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            }
+            while (true)
+            {
+                var nodes = await api.GetNodesAsync(cancellationToken).ConfigureAwait(false);
+                if (nodes.Count(n => n.State == "ready") == options.Agents)
+                    break;
+                if (readyClock.Elapsed > options.ReadyTimeout)
+                    throw new PoolException($"Only {nodes.Count(n => n.State == "ready")} of {options.Agents} agents were ready after {options.ReadyTimeout.TotalSeconds:0} s.");
+                await Task.Delay(500, cancellationToken).ConfigureAwait(false);
+            }
+            var readyTime = readyClock.Elapsed;
+
+            progress($"All {options.Agents} ready after {readyTime.TotalSeconds:0.0} s; measuring for {options.Duration.TotalSeconds:0} s...");
+            await Task.Delay(TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false); // settle
+            var beatsBefore = await HeartbeatsAsync(api, cancellationToken).ConfigureAwait(false);
+            var cpuBefore = ProcessSampler.CpuTime(coordinator.Id);
+            latencies.Enabled = true;
+            var window = Stopwatch.StartNew();
+            long peak = 0;
+            while (window.Elapsed < options.Duration)
+            {
+                peak = Math.Max(peak, ProcessSampler.ResidentBytes(coordinator.Id));
+                await Task.Delay(1000, cancellationToken).ConfigureAwait(false);
+            }
+            latencies.Enabled = false;
+            var elapsed = window.Elapsed;
+            var cpu = ProcessSampler.CpuTime(coordinator.Id) - cpuBefore;
+            var rss = ProcessSampler.ResidentBytes(coordinator.Id);
+            var beats = await HeartbeatsAsync(api, cancellationToken).ConfigureAwait(false) - beatsBefore;
+            var readyAtEnd = (await api.GetNodesAsync(cancellationToken).ConfigureAwait(false)).Count(n => n.State == "ready");
+            return new HeartbeatBenchResult(options.Agents, joinTime, readyTime, elapsed, cpu / elapsed, rss, Math.Max(peak, rss),
+                beats / elapsed.TotalSeconds, latencies.Count, latencies.Percentile(50), latencies.Percentile(90), latencies.Percentile(99), latencies.Percentile(100), readyAtEnd);
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAll(runners).WaitAsync(TimeSpan.FromSeconds(20), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Agents failing while they stop must not leave the coordinator running.
+            }
+            finally
+            {
+                if (!coordinator.HasExited)
+                {
+                    coordinator.Kill(entireProcessTree: true);
+                    await coordinator.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    private static async Task<long> HeartbeatsAsync(PoolApiClient api, CancellationToken cancellationToken)
+    {
+        var stats = await api.GetStatsAsync(cancellationToken).ConfigureAwait(false);
+        return stats.HeartbeatsApplied;
+    }
+}

@@ -1,0 +1,124 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using Tessera.Pool.Agent;
+using Tessera.Pool.Security;
+
+namespace Tessera.Pool.Client;
+
+/// <summary>
+/// Client of the coordinator's REST API, used by the CLI. It trusts only the pool CA (ca.crt in the
+/// data directory) and authenticates with the admin key (admin.key in the data directory,
+/// --admin-key, or $TESSERA_ADMIN_KEY).
+/// </summary>
+public sealed class PoolApiClient : IDisposable
+{
+    private readonly HttpClient _http;
+    private readonly X509Certificate2 _ca;
+
+    private PoolApiClient(HttpClient http, X509Certificate2 ca, string baseUrl)
+    {
+        _http = http;
+        _ca = ca;
+        BaseUrl = baseUrl;
+    }
+
+    public string BaseUrl { get; }
+
+    public static PoolApiClient Create(PoolDataDirectory dir, string? coordinatorUrl, string? adminKey, TimeProvider time)
+    {
+        var url = coordinatorUrl ?? CoordinatorInfo.TryLoad(dir.CoordinatorInfo)?.ApiUrl
+            ?? throw new PoolException($"No coordinator is known in {dir.Root} (no coordinator.json). Start one with `tessera pool start`, or pass --coordinator https://HOST:PORT and --data-dir with the pool's ca.crt and admin.key.", exitCode: 2);
+        if (!url.Contains("://", StringComparison.Ordinal))
+            url = "https://" + url;
+        var key = adminKey ?? Environment.GetEnvironmentVariable("TESSERA_ADMIN_KEY");
+        if (string.IsNullOrWhiteSpace(key))
+        {
+            if (!File.Exists(dir.AdminKey))
+                throw new PoolException($"No admin key: {dir.AdminKey} does not exist. Run this on the coordinator's machine, pass --data-dir with the pool's files, --admin-key, or set TESSERA_ADMIN_KEY.", exitCode: 2);
+            key = File.ReadAllText(dir.AdminKey).Trim();
+        }
+        if (!File.Exists(dir.CaCertificate))
+            throw new PoolException($"The pool CA certificate {dir.CaCertificate} is missing; the CLI needs it to trust the coordinator. Copy ca.crt from the coordinator's data directory.", exitCode: 2);
+        using var pem = X509Certificate2.CreateFromPem(File.ReadAllText(dir.CaCertificate));
+        var ca = X509CertificateLoader.LoadCertificate(pem.RawData);
+        var handler = CoordinatorChannel.Handler(ca, null, time);
+        var http = new HttpClient(handler, disposeHandler: true) { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(15) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return new PoolApiClient(http, ca, url);
+    }
+
+    public Task<List<NodeView>> GetNodesAsync(CancellationToken ct) => GetAsync<List<NodeView>>("api/nodes", ct);
+
+    public Task<NodeView> GetNodeAsync(string node, CancellationToken ct) => GetAsync<NodeView>($"api/nodes/{Uri.EscapeDataString(node)}", ct);
+
+    public Task<List<DeviceView>> GetDevicesAsync(CancellationToken ct) => GetAsync<List<DeviceView>>("api/devices", ct);
+
+    public Task<NodeView> DrainAsync(string node, CancellationToken ct) => SendAsync<NodeView>(HttpMethod.Post, $"api/nodes/{Uri.EscapeDataString(node)}/drain", null, ct);
+
+    public Task<NodeView> RemoveAsync(string node, CancellationToken ct) => SendAsync<NodeView>(HttpMethod.Delete, $"api/nodes/{Uri.EscapeDataString(node)}", null, ct);
+
+    public Task<List<TokenView>> GetTokensAsync(CancellationToken ct) => GetAsync<List<TokenView>>("api/tokens", ct);
+
+    public Task<CreatedTokenView> CreateTokenAsync(string ttl, string? description, CancellationToken ct) =>
+        SendAsync<CreatedTokenView>(HttpMethod.Post, "api/tokens", JsonContent.Create(new CreateTokenRequest(ttl, description), options: JsonSerializerOptions.Web), ct);
+
+    public Task<TokenView> RevokeTokenAsync(string id, CancellationToken ct) => SendAsync<TokenView>(HttpMethod.Delete, $"api/tokens/{Uri.EscapeDataString(id)}", null, ct);
+
+    public Task<List<EventView>> GetEventsAsync(long after, int limit, string? node, CancellationToken ct) =>
+        GetAsync<List<EventView>>($"api/events?after={after}&limit={limit}" + (node is null ? string.Empty : "&node=" + Uri.EscapeDataString(node)), ct);
+
+    public Task<StatsView> GetStatsAsync(CancellationToken ct) => GetAsync<StatsView>("api/stats", ct);
+
+    public Task<HealthView> GetHealthAsync(CancellationToken ct) => GetAsync<HealthView>("api/health", ct);
+
+    private Task<T> GetAsync<T>(string path, CancellationToken ct) => SendAsync<T>(HttpMethod.Get, path, null, ct);
+
+    private async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new PoolException($"Cannot reach the coordinator at {BaseUrl}: {ex.InnerException?.Message ?? ex.Message}. Is `tessera pool start` running?", exitCode: 4, inner: ex);
+        }
+        catch (TaskCanceledException ex) when (!ct.IsCancellationRequested)
+        {
+            throw new PoolException($"The coordinator at {BaseUrl} did not answer in time.", exitCode: 4, inner: ex);
+        }
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                var error = await TryReadErrorAsync(response, ct).ConfigureAwait(false);
+                throw new PoolException(error ?? $"The coordinator answered {(int)response.StatusCode} {response.ReasonPhrase}.", exitCode: response.StatusCode == HttpStatusCode.Unauthorized ? 5 : 1);
+            }
+            return await response.Content.ReadFromJsonAsync<T>(JsonSerializerOptions.Web, ct).ConfigureAwait(false)
+                ?? throw new PoolException("The coordinator sent an empty answer.");
+        }
+    }
+
+    private static async Task<string?> TryReadErrorAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        try
+        {
+            return (await response.Content.ReadFromJsonAsync<ErrorView>(JsonSerializerOptions.Web, ct).ConfigureAwait(false))?.Error;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        _ca.Dispose();
+    }
+}

@@ -1,0 +1,67 @@
+using System.Security.Cryptography.X509Certificates;
+using Tessera.Pool.Membership;
+using Tessera.Pool.Protocol;
+using Tessera.Pool.Security;
+using Tessera.Pool.State;
+
+namespace Tessera.Pool.Coordinator;
+
+/// <summary>What the coordinator's endpoints share: the store, the CA, membership, and the pool's identity.</summary>
+public sealed class CoordinatorContext
+{
+    public required string PoolId { get; init; }
+    public required PoolStore Store { get; init; }
+    public required PoolCertificateAuthority Authority { get; init; }
+    public required MembershipService Membership { get; init; }
+    public required TimeProvider Time { get; init; }
+    public required string AdminKeyHash { get; init; }
+    public required string AdminKeyPath { get; init; }
+
+    /// <summary>The address written into join tokens (host:port), known once the server is listening.</summary>
+    public string JoinAddress { get; set; } = string.Empty;
+
+    /// <summary>Creates a join token, stores its hash, and returns the token text.</summary>
+    public (TokenRecord Record, string Token) CreateToken(TimeSpan ttl, string description)
+    {
+        if (ttl <= TimeSpan.Zero)
+            throw new PoolException("A token's time to live must be positive, e.g. --ttl 24h.", exitCode: 2);
+        var now = Time.GetUtcNow();
+        var secret = Secrets.NewSecret();
+        var record = new TokenRecord(Secrets.NewId("tok_"), Secrets.Hash(secret), now, now + ttl, null, description, 0);
+        Store.InsertToken(record);
+        var token = new JoinToken(JoinAddress, Authority.Fingerprint, record.Id, secret).Encode();
+        return (record, token);
+    }
+
+    /// <summary>Admits a node: signs its key's request (CN = new node id), stores it as joining, and returns its certificate.</summary>
+    public JoinResponse AdmitNode(ReadOnlySpan<byte> csrDer, string requestedName, Protocol.Hardware? hardware, string address, string? tokenId)
+    {
+        var nodeId = Secrets.NewId("node_");
+        using var certificate = Authority.SignNodeRequest(csrDer, nodeId, Time);
+        var name = UniqueName(string.IsNullOrWhiteSpace(requestedName) ? nodeId : requestedName.Trim());
+        var node = new NodeRecord(nodeId, name, NodeState.Joining, false, address, Time.GetUtcNow(), null,
+            CertificateChecks.Fingerprint(certificate), hardware ?? new Protocol.Hardware(), null);
+        Store.InsertNode(node, tokenId);
+        Membership.AddJoined(node);
+        return new JoinResponse
+        {
+            NodeId = nodeId,
+            Name = name,
+            PoolId = PoolId,
+            CertificateDer = Google.Protobuf.ByteString.CopyFrom(certificate.RawData),
+            CaCertificateDer = Google.Protobuf.ByteString.CopyFrom(Authority.Certificate.RawData),
+        };
+    }
+
+    private string UniqueName(string name)
+    {
+        if (!Membership.IsNameTaken(name))
+            return name;
+        for (var i = 2; ; i++)
+        {
+            var candidate = $"{name}-{i}";
+            if (!Membership.IsNameTaken(candidate))
+                return candidate;
+        }
+    }
+}

@@ -1,0 +1,22 @@
+using Tessera.Pool.Membership;
+
+namespace Tessera.Pool.Coordinator;
+
+public sealed record CoordinatorOptions
+{
+    public const int DefaultPort = 7470;
+
+    public required PoolDataDirectory DataDirectory { get; init; }
+
+    /// <summary>ADDR:PORT to listen on; null reuses the last one stored in the pool (first start: 0.0.0.0:7470). Port 0 picks a free port, kept for later starts.</summary>
+    public string? Listen { get; init; }
+
+    /// <summary>host:port written into join tokens; null picks the listen address, or this machine's first LAN address when listening on all interfaces.</summary>
+    public string? Advertise { get; init; }
+
+    public FailureDetectorOptions FailureDetector { get; init; } = FailureDetectorOptions.Default;
+
+    public TimeSpan DetectorTick { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    public TimeSpan HeartbeatFlushInterval { get; init; } = TimeSpan.FromSeconds(2);
+}

@@ -1,0 +1,38 @@
+using System.Threading.Channels;
+using Tessera.Pool.Membership;
+using Tessera.Pool.Protocol;
+
+namespace Tessera.Pool.Coordinator;
+
+/// <summary>The coordinator's in-memory view of one node. Guarded by its own lock (<see cref="Gate"/>).</summary>
+internal sealed class LiveNode
+{
+    public LiveNode(string id, string name, NodeState state, bool drained, DateTimeOffset joinedAt, string certificateFingerprint, Protocol.Hardware hardware)
+    {
+        Id = id;
+        Name = name;
+        State = state;
+        Drained = drained;
+        JoinedAt = joinedAt;
+        CertificateFingerprint = certificateFingerprint;
+        Hardware = hardware;
+    }
+
+    public Lock Gate { get; } = new();
+    public string Id { get; }
+    public string Name { get; set; }
+    public NodeState State { get; set; }
+    public bool Drained { get; set; }
+    public DateTimeOffset JoinedAt { get; }
+    public string CertificateFingerprint { get; }
+    public Protocol.Hardware Hardware { get; set; }
+    public Metrics? Metrics { get; set; }
+    public string Address { get; set; } = string.Empty;
+    public DateTimeOffset? LastHeartbeat { get; set; }
+    public PhiAccrualFailureDetector? Detector { get; set; }
+    public bool Dirty { get; set; }
+
+    /// <summary>Messages to the agent over its current stream; null while it is not connected.</summary>
+    public ChannelWriter<CoordinatorMessage>? Outbox { get; set; }
+    public long ConnectionId { get; set; }
+}

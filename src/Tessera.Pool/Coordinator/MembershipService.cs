@@ -1,0 +1,287 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Tessera.Pool.Client;
+using Tessera.Pool.Membership;
+using Tessera.Pool.Protocol;
+using Tessera.Pool.State;
+
+namespace Tessera.Pool.Coordinator;
+
+/// <summary>
+/// Membership: who is in the pool and in which state. Heartbeats update memory (and are written to
+/// SQLite in batches); the failure detector is evaluated on a timer; every state transition is
+/// written at once, with an event. After a coordinator restart every node that was alive gets a
+/// fresh detector, so it is declared down within the bound unless its agent reconnects.
+/// </summary>
+public sealed class MembershipService : IAsyncDisposable
+{
+    private readonly PoolStore _store;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly FailureDetectorOptions _detectorOptions;
+    private readonly ConcurrentDictionary<string, LiveNode> _nodes = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _loops = [];
+    private long _connectionIds;
+    private long _heartbeats;
+
+    public MembershipService(PoolStore store, TimeProvider time, ILogger logger, FailureDetectorOptions detectorOptions)
+    {
+        _store = store;
+        _time = time;
+        _logger = logger;
+        _detectorOptions = detectorOptions;
+        var now = time.GetUtcNow();
+        foreach (var record in store.ListNodes())
+        {
+            var node = new LiveNode(record.Id, record.Name, record.State, record.Drained, record.JoinedAt, record.CertificateFingerprint, record.Hardware)
+            {
+                Metrics = record.Metrics,
+                Address = record.Address,
+                LastHeartbeat = record.LastHeartbeat,
+            };
+            if (NodeLifecycle.IsMonitored(record.State))
+                node.Detector = new PhiAccrualFailureDetector(detectorOptions, now);
+            _nodes[record.Id] = node;
+        }
+    }
+
+    public FailureDetectorOptions DetectorOptions => _detectorOptions;
+
+    public long HeartbeatsApplied => Interlocked.Read(ref _heartbeats);
+
+    public int NodeCount => _nodes.Count;
+
+    /// <summary>Starts the detector and flush loops.</summary>
+    public void Start(TimeSpan tick, TimeSpan flushInterval)
+    {
+        _loops.Add(RunLoopAsync(tick, () => Evaluate(_time.GetUtcNow())));
+        _loops.Add(RunLoopAsync(flushInterval, Flush));
+    }
+
+    private async Task RunLoopAsync(TimeSpan period, Action action)
+    {
+        using var timer = new PeriodicTimer(period, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                try
+                {
+                    action();
+                }
+                catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+                {
+                    _logger.LogHeartbeatFlushFailed(ex);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    internal void AddJoined(NodeRecord record)
+    {
+        var node = new LiveNode(record.Id, record.Name, record.State, record.Drained, record.JoinedAt, record.CertificateFingerprint, record.Hardware)
+        {
+            Address = record.Address,
+            Detector = new PhiAccrualFailureDetector(_detectorOptions, _time.GetUtcNow()),
+        };
+        _nodes[record.Id] = node;
+    }
+
+    internal LiveNode? Get(string nodeId) => _nodes.GetValueOrDefault(nodeId);
+
+    internal bool IsNameTaken(string name) => _nodes.Values.Any(n => n.Name == name && n.State != NodeState.Left);
+
+    /// <summary>Registers the agent's stream; returns the connection id to pass back on disconnect.</summary>
+    internal long Connect(LiveNode node, Hello hello, string address, ChannelWriter<CoordinatorMessage> outbox)
+    {
+        var id = Interlocked.Increment(ref _connectionIds);
+        ChannelWriter<CoordinatorMessage>? previous;
+        lock (node.Gate)
+        {
+            previous = node.Outbox;
+            node.Outbox = outbox;
+            node.ConnectionId = id;
+            if (!string.IsNullOrWhiteSpace(hello.Name))
+                node.Name = hello.Name;
+            if (hello.Hardware is not null)
+                node.Hardware = hello.Hardware;
+            node.Address = address;
+            _store.UpdateNodeHardware(node.Id, node.Name, address, node.Hardware);
+        }
+        previous?.TryComplete();
+        _logger.LogNodeConnected(node.Name, node.Id, address);
+        Heartbeat(node, null, address);
+        return id;
+    }
+
+    internal void Disconnect(LiveNode node, long connectionId, string reason)
+    {
+        lock (node.Gate)
+        {
+            if (node.ConnectionId != connectionId)
+                return;
+            node.Outbox = null;
+        }
+        _logger.LogNodeDisconnected(node.Id, reason);
+    }
+
+    /// <summary>Applies a heartbeat; returns the node's state after it.</summary>
+    internal NodeState Heartbeat(LiveNode node, Metrics? metrics, string address)
+    {
+        var now = _time.GetUtcNow();
+        Interlocked.Increment(ref _heartbeats);
+        lock (node.Gate)
+        {
+            if (node.State == NodeState.Left)
+                return node.State;
+            node.Detector ??= new PhiAccrualFailureDetector(_detectorOptions, now);
+            node.Detector.Heartbeat(now);
+            node.LastHeartbeat = now;
+            if (metrics is not null)
+                node.Metrics = metrics;
+            node.Address = address;
+            node.Dirty = true;
+            var next = NodeLifecycle.OnHeartbeat(node.State, node.Drained);
+            if (next != node.State)
+                TransitionLocked(node, next, now, node.State == NodeState.Joining ? "first heartbeat" : "heartbeats resumed");
+            return node.State;
+        }
+    }
+
+    /// <summary>Evaluates the failure detector of every monitored node at <paramref name="now"/>.</summary>
+    public void Evaluate(DateTimeOffset now)
+    {
+        foreach (var node in _nodes.Values)
+        {
+            lock (node.Gate)
+            {
+                if (node.Detector is null || !NodeLifecycle.IsMonitored(node.State))
+                    continue;
+                var verdict = node.Detector.Evaluate(now);
+                var next = NodeLifecycle.OnVerdict(node.State, verdict);
+                if (next != node.State)
+                {
+                    var silence = now - node.Detector.LastHeartbeat;
+                    var phi = node.Detector.Phi(now);
+                    TransitionLocked(node, next, now, $"no heartbeat for {silence.TotalSeconds:0.0} s (phi {phi:0.0})");
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes the latest heartbeat of every node that had one since the last flush.</summary>
+    public void Flush()
+    {
+        var batch = new List<HeartbeatUpdate>();
+        foreach (var node in _nodes.Values)
+        {
+            lock (node.Gate)
+            {
+                if (!node.Dirty || node.LastHeartbeat is null)
+                    continue;
+                node.Dirty = false;
+                batch.Add(new HeartbeatUpdate(node.Id, node.LastHeartbeat.Value, node.Address, node.Metrics));
+            }
+        }
+        _store.WriteHeartbeats(batch);
+    }
+
+    /// <summary>Asks a node to drain: no new work is placed on it.</summary>
+    public NodeView Drain(string nodeId)
+    {
+        var node = Get(nodeId) ?? throw new PoolException($"No node {nodeId}.");
+        lock (node.Gate)
+        {
+            if (node.State == NodeState.Left)
+                throw new PoolException($"Node {node.Name} ({node.Id}) has left the pool; it cannot be drained.");
+            node.Drained = true;
+            var next = NodeLifecycle.OnDrain(node.State);
+            if (next != node.State)
+                TransitionLocked(node, next, _time.GetUtcNow(), "drained by an administrator");
+            else
+                _store.TransitionNode(node.Id, node.State, node.State, true, _time.GetUtcNow(), "drained");
+            node.Outbox?.TryWrite(new CoordinatorMessage { Command = new Command { CommandId = Security.Secrets.NewId("cmd_"), Drain = new DrainCommand() } });
+            return View(node);
+        }
+    }
+
+    /// <summary>Removes a node: it becomes 'left', its certificate is refused from now on and its agent is told to exit.</summary>
+    public NodeView Remove(string nodeId)
+    {
+        var node = Get(nodeId) ?? throw new PoolException($"No node {nodeId}.");
+        lock (node.Gate)
+        {
+            if (node.State != NodeState.Left)
+                TransitionLocked(node, NodeState.Left, _time.GetUtcNow(), "removed by an administrator");
+            node.Detector = null;
+            var outbox = node.Outbox;
+            if (outbox is not null)
+            {
+                outbox.TryWrite(new CoordinatorMessage { Command = new Command { CommandId = Security.Secrets.NewId("cmd_"), Leave = new LeaveCommand { Reason = "removed by an administrator" } } });
+                outbox.TryComplete();
+            }
+            return View(node);
+        }
+    }
+
+    private void TransitionLocked(LiveNode node, NodeState next, DateTimeOffset now, string reason)
+    {
+        var previous = node.State;
+        node.State = next;
+        _store.TransitionNode(node.Id, previous, next, node.Drained, now, reason);
+        _logger.LogNodeStateChanged(node.Name, node.Id, previous.ToWire(), next.ToWire(), reason);
+    }
+
+    public IReadOnlyList<NodeView> ListNodes() =>
+        _nodes.Values.Select(n => { lock (n.Gate) return View(n); }).OrderBy(n => n.JoinedAt).ThenBy(n => n.Id).ToList();
+
+    public NodeView? FindNode(string idOrName)
+    {
+        if (_nodes.TryGetValue(idOrName, out var byId))
+        {
+            lock (byId.Gate)
+                return View(byId);
+        }
+        var matches = ListNodes().Where(n => n.Name == idOrName && n.State != NodeState.Left.ToWire()).ToList();
+        if (matches.Count > 1)
+            throw new PoolException($"More than one node is named '{idOrName}' ({string.Join(", ", matches.Select(n => n.Id))}); use the node id.");
+        return matches.SingleOrDefault();
+    }
+
+    private static NodeView View(LiveNode n)
+    {
+        var hw = n.Hardware;
+        var metrics = n.Metrics;
+        var gpus = hw.Gpus.Select(g =>
+        {
+            var live = metrics?.Gpus.FirstOrDefault(m => m.Index == g.Index);
+            return new GpuView(g.Index, g.Name, g.MemoryTotalBytes, live?.MemoryFreeBytes ?? g.MemoryFreeBytes, g.ComputeCapability,
+                g.DriverVersion, live?.UtilizationPercent ?? g.UtilizationPercent, g.SpeedGbps);
+        }).ToList();
+        return new NodeView(n.Id, n.Name, n.State.ToWire(), n.Drained, n.Address, n.JoinedAt, n.LastHeartbeat, n.Outbox is not null,
+            new CpuView(hw.CpuModel, hw.LogicalCores, hw.Simd.ToList(), hw.CpuSpeedGbps, metrics?.CpuBusyPercent ?? 0),
+            hw.RamTotalBytes, metrics?.RamFreeBytes ?? hw.RamFreeBytes, metrics?.DiskFreeBytes ?? hw.DiskFreeBytes, gpus, hw.Os, hw.AgentVersion);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_loops).ConfigureAwait(false);
+        try
+        {
+            Flush();
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException ex)
+        {
+            _logger.LogHeartbeatFlushFailed(ex);
+        }
+        foreach (var node in _nodes.Values)
+            node.Outbox?.TryComplete();
+        _stopping.Dispose();
+    }
+}

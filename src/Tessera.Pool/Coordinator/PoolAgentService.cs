@@ -1,0 +1,142 @@
+using System.Threading.Channels;
+using Grpc.Core;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Tessera.Pool.Membership;
+using Tessera.Pool.Protocol;
+using Tessera.Pool.Security;
+
+namespace Tessera.Pool.Coordinator;
+
+/// <summary>The gRPC endpoint agents dial: Join (token, TLS pinned to the CA) and Connect (mutual TLS stream).</summary>
+public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentService> logger) : PoolAgent.PoolAgentBase
+{
+    private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(15);
+
+    public override Task<JoinResponse> Join(JoinRequest request, ServerCallContext context)
+    {
+        var address = RemoteAddress(context);
+        var record = pool.Store.GetToken(request.TokenId ?? string.Empty);
+        var verdict = TokenValidator.Validate(record, request.TokenSecret, pool.Time.GetUtcNow());
+        if (verdict != TokenVerdict.Valid)
+        {
+            logger.LogJoinRefused(address, verdict.ToString(), request.TokenId ?? string.Empty);
+            throw new RpcException(new Status(StatusCode.PermissionDenied, TokenValidator.Explain(verdict, request.TokenId ?? string.Empty, record)));
+        }
+
+        JoinResponse response;
+        try
+        {
+            response = pool.AdmitNode(request.CsrDer.Span, request.Name, request.Hardware, address, record!.Id);
+        }
+        catch (PoolException ex)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+        }
+        logger.LogNodeJoined(response.Name, response.NodeId, address, record.Id);
+        return Task.FromResult(response);
+    }
+
+    public override async Task Connect(IAsyncStreamReader<AgentMessage> requestStream, IServerStreamWriter<CoordinatorMessage> responseStream, ServerCallContext context)
+    {
+        var address = RemoteAddress(context);
+        var node = Authenticate(context, address);
+
+        using var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        helloTimeout.CancelAfter(HelloTimeout);
+        if (!await requestStream.MoveNext(helloTimeout.Token).ConfigureAwait(false) || requestStream.Current.KindCase != AgentMessage.KindOneofCase.Hello)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "The first message on the stream must be Hello."));
+
+        var outbox = Channel.CreateBounded<CoordinatorMessage>(new BoundedChannelOptions(64) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+        var connectionId = pool.Membership.Connect(node, requestStream.Current.Hello, address, outbox.Writer);
+        NodeState state;
+        lock (node.Gate)
+            state = node.State;
+        outbox.Writer.TryWrite(new CoordinatorMessage
+        {
+            Welcome = new Welcome
+            {
+                NodeId = node.Id,
+                PoolId = pool.PoolId,
+                HeartbeatIntervalMs = (int)pool.Membership.DetectorOptions.HeartbeatInterval.TotalMilliseconds,
+                State = state.ToWire(),
+            },
+        });
+
+        var writer = PumpAsync(outbox.Reader, responseStream, context.CancellationToken);
+        var reason = "stream ended";
+        try
+        {
+            while (await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
+            {
+                var message = requestStream.Current;
+                switch (message.KindCase)
+                {
+                    case AgentMessage.KindOneofCase.Heartbeat:
+                        var after = pool.Membership.Heartbeat(node, message.Heartbeat.Metrics, address);
+                        outbox.Writer.TryWrite(new CoordinatorMessage { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence, State = after.ToWire() } });
+                        if (after == NodeState.Left)
+                            return;
+                        break;
+                    case AgentMessage.KindOneofCase.CommandResult when !message.CommandResult.Ok:
+                        logger.LogCommandFailed(node.Id, message.CommandResult.CommandId, message.CommandResult.Error);
+                        break;
+                }
+                if (writer.IsCompleted)
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or RpcException)
+        {
+            reason = ex.Message;
+        }
+        finally
+        {
+            pool.Membership.Disconnect(node, connectionId, reason);
+            outbox.Writer.TryComplete();
+        }
+        try
+        {
+            await writer.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        {
+        }
+    }
+
+    private static async Task PumpAsync(ChannelReader<CoordinatorMessage> reader, IServerStreamWriter<CoordinatorMessage> stream, CancellationToken cancellationToken)
+    {
+        await foreach (var message in reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            await stream.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+    }
+
+    private LiveNode Authenticate(ServerCallContext context, string address)
+    {
+        var certificate = context.GetHttpContext().Connection.ClientCertificate;
+        if (certificate is null)
+            throw Refuse(address, StatusCode.Unauthenticated, "This stream needs the node certificate: join the pool first with `tessera join TOKEN`.");
+        var (nodeId, error) = CertificateChecks.CheckNode(certificate, pool.Authority.Certificate, pool.Time.GetUtcNow());
+        if (nodeId is null)
+            throw Refuse(address, StatusCode.Unauthenticated, $"The node certificate was refused: {error}.");
+        var node = pool.Membership.Get(nodeId);
+        if (node is null || node.CertificateFingerprint != CertificateChecks.Fingerprint(certificate))
+            throw Refuse(address, StatusCode.PermissionDenied, $"Node {nodeId} is not a member of this pool. Join again with a new token (`tessera join TOKEN` with a fresh --data-dir).");
+        if (node.State == NodeState.Left)
+            throw Refuse(address, StatusCode.PermissionDenied, $"Node {node.Name} ({nodeId}) was removed from the pool. To come back, join again with a new token and a fresh --data-dir.");
+        return node;
+    }
+
+    private RpcException Refuse(string address, StatusCode code, string message)
+    {
+        logger.LogConnectRefused(address, message);
+        return new RpcException(new Status(code, message));
+    }
+
+    private static string RemoteAddress(ServerCallContext context)
+    {
+        var ip = context.GetHttpContext().Connection.RemoteIpAddress;
+        if (ip is null)
+            return string.Empty;
+        return (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString();
+    }
+}

@@ -1,1 +1,0 @@
-namespace Tessera.Pool; internal static class Placeholder { }

@@ -1,0 +1,85 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Tessera.Pool;
+using Tessera.Pool.Agent;
+using Tessera.Pool.Hardware;
+using Tessera.Pool.Security;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary><c>tessera join TOKEN</c>: join a pool and keep this machine's agent connected.</summary>
+internal static class JoinCommand
+{
+    public static Command Create()
+    {
+        var token = new Argument<string?>("TOKEN") { Description = "Join token from `tessera pool start` or `tessera token create`. Not needed once this machine has joined.", Arity = ArgumentArity.ZeroOrOne };
+        var name = new Option<string?>("--name") { Description = "Name of this node (default: the host name)." };
+        var dataDir = PoolCli.DataDirOption();
+        var probe = new Option<int>("--speed-probe-mb") { Description = "Buffer size of the memory speed measurement (0 skips it).", DefaultValueFactory = _ => 256 };
+        var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
+        var command = new Command("join", "Join this machine to a pool and contribute its devices. Runs until stopped; reconnects by itself.");
+        command.Arguments.Add(token);
+        foreach (var option in new Option[] { name, dataDir, probe, verbose })
+            command.Options.Add(option);
+        command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
+        {
+            using var stopping = PoolCli.OnStopSignal(invocationToken);
+            var cancellationToken = stopping.Token;
+            var tokenText = result.GetValue(token);
+            var parsed = string.IsNullOrWhiteSpace(tokenText) ? null : JoinToken.Parse(tokenText);
+            var dir = new PoolDataDirectory(result.GetValue(dataDir));
+            var agentDir = dir.AgentDirectory;
+            var time = TimeProvider.System;
+            using var logging = PoolCli.CreateLogging(result.GetValue(verbose));
+
+            AgentIdentity identity;
+            Tessera.Pool.Protocol.Hardware hardware;
+            if (AgentIdentity.Exists(agentDir))
+            {
+                identity = AgentIdentity.Load(agentDir);
+                if (parsed is not null && parsed.CaSha256 != identity.File.CaSha256)
+                {
+                    identity.Dispose();
+                    throw new PoolException($"{dir.Root} already belongs to pool {identity.File.PoolId}, not to the pool of this token. Use another --data-dir to join a second pool.", exitCode: 2);
+                }
+                Console.WriteLine($"Already a member of pool {identity.File.PoolId} as node {identity.File.Name} ({identity.NodeId}); reconnecting to {identity.File.Coordinator}.");
+                hardware = HardwareDiscovery.Discover(dir.Root, result.GetValue(probe));
+            }
+            else
+            {
+                if (parsed is null)
+                    throw new PoolException($"{dir.Root} holds no pool membership yet: pass the join token printed by `tessera pool start` or `tessera token create` on the coordinator.", exitCode: 2);
+                hardware = HardwareDiscovery.Discover(ExistingAncestor(dir.Root), result.GetValue(probe));
+                var nodeName = result.GetValue(name) ?? Environment.MachineName;
+                identity = await JoinClient.JoinAsync(parsed, agentDir, nodeName, hardware, time, cancellationToken).ConfigureAwait(false);
+                Console.WriteLine($"Joined pool {identity.File.PoolId} as node {identity.File.Name} ({identity.NodeId}). Identity stored in {agentDir}.");
+            }
+
+            using (identity)
+            {
+                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(agentDir, result.GetValue(name), hardware, time), time, logging.CreateLogger<AgentRunner>());
+                var exit = await runner.RunAsync(cancellationToken).ConfigureAwait(false);
+                switch (exit.Reason)
+                {
+                    case AgentExitReason.Removed:
+                        Console.WriteLine(exit.Message);
+                        return 0;
+                    case AgentExitReason.Refused:
+                        await Console.Error.WriteLineAsync("error: " + exit.Message).ConfigureAwait(false);
+                        return 3;
+                    default:
+                        return 0;
+                }
+            }
+        }));
+        return command;
+    }
+
+    private static string ExistingAncestor(string path)
+    {
+        var dir = new DirectoryInfo(path);
+        while (dir is not null && !dir.Exists)
+            dir = dir.Parent;
+        return dir?.FullName ?? Path.GetTempPath();
+    }
+}

@@ -1,0 +1,142 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Tessera.Pool;
+using Tessera.Pool.Client;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>Options and helpers shared by the pool commands (pool, join, token, nodes, node, events).</summary>
+internal static class PoolCli
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerOptions.Web) { WriteIndented = true };
+
+    public static Option<string?> DataDirOption() => new("--data-dir")
+    {
+        Description = "Directory of the pool's files (default: $TESSERA_HOME or ~/.tessera).",
+    };
+
+    public static Option<string?> CoordinatorOption() => new("--coordinator")
+    {
+        Description = "API address of the coordinator, e.g. https://10.0.0.5:7470 (default: from coordinator.json in the data directory).",
+    };
+
+    public static Option<string?> AdminKeyOption() => new("--admin-key")
+    {
+        Description = "Admin key (default: $TESSERA_ADMIN_KEY, else admin.key in the data directory).",
+    };
+
+    public static Option<string> OutputOption()
+    {
+        var option = new Option<string>("--output", "-o") { Description = "Output format: table or json.", DefaultValueFactory = _ => "table" };
+        option.AcceptOnlyFromAmong("table", "json");
+        return option;
+    }
+
+    /// <summary>Adds --data-dir, --coordinator and --admin-key; returns a factory of API clients from a parse result.</summary>
+    public static Func<ParseResult, PoolApiClient> AddClientOptions(Command command)
+    {
+        var dataDir = DataDirOption();
+        var coordinator = CoordinatorOption();
+        var adminKey = AdminKeyOption();
+        command.Options.Add(dataDir);
+        command.Options.Add(coordinator);
+        command.Options.Add(adminKey);
+        return result => PoolApiClient.Create(new PoolDataDirectory(result.GetValue(dataDir)), result.GetValue(coordinator), result.GetValue(adminKey), TimeProvider.System);
+    }
+
+    /// <summary>Runs a command body, turning <see cref="PoolException"/> into a message on stderr and its exit code.</summary>
+    public static async Task<int> RunAsync(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body().ConfigureAwait(false);
+        }
+        catch (PoolException ex)
+        {
+            await Console.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
+            return ex.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            return 130;
+        }
+    }
+
+    /// <summary>
+    /// A token cancelled by <paramref name="token"/> or by SIGINT/SIGTERM, for long-running commands
+    /// (pool start, join) so they stop gracefully: agents close their streams, the coordinator
+    /// writes its last heartbeats.
+    /// </summary>
+    public static StoppingSignal OnStopSignal(CancellationToken token) => new(token);
+
+    internal sealed class StoppingSignal : IDisposable
+    {
+        private readonly CancellationTokenSource _source;
+        private readonly List<System.Runtime.InteropServices.PosixSignalRegistration> _registrations = [];
+
+        public StoppingSignal(CancellationToken token)
+        {
+            _source = CancellationTokenSource.CreateLinkedTokenSource(token);
+            foreach (var signal in new[] { System.Runtime.InteropServices.PosixSignal.SIGINT, System.Runtime.InteropServices.PosixSignal.SIGTERM })
+            {
+                _registrations.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, context =>
+                {
+                    context.Cancel = true;
+                    _source.Cancel();
+                }));
+            }
+        }
+
+        public CancellationToken Token => _source.Token;
+
+        public void Dispose()
+        {
+            foreach (var registration in _registrations)
+                registration.Dispose();
+            _source.Dispose();
+        }
+    }
+
+    public static ILoggerFactory CreateLogging(bool verbose) => LoggerFactory.Create(builder =>
+    {
+        builder.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.AddFilter((category, level) =>
+        {
+            if (category is not null && (category.StartsWith("Microsoft", StringComparison.Ordinal) || category.StartsWith("Grpc", StringComparison.Ordinal)))
+                return level >= LogLevel.Warning;
+            return level >= (verbose ? LogLevel.Debug : LogLevel.Information);
+        });
+    });
+
+    /// <summary>Writes a table; when stdout is redirected, wide enough not to wrap every cell.</summary>
+    public static void WriteTable(Spectre.Console.Table table)
+    {
+        if (Console.IsOutputRedirected)
+            Spectre.Console.AnsiConsole.Profile.Width = 200;
+        Spectre.Console.AnsiConsole.Write(table);
+    }
+
+    public static void WriteJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, Json));
+
+    public static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("0.0", CultureInfo.InvariantCulture);
+
+    public static string Ago(DateTimeOffset? at)
+    {
+        if (at is null)
+            return "never";
+        var age = DateTimeOffset.UtcNow - at.Value;
+        if (age < TimeSpan.Zero)
+            age = TimeSpan.Zero;
+        return age.TotalSeconds < 90 ? $"{age.TotalSeconds:0.0} s ago"
+            : age.TotalMinutes < 90 ? $"{age.TotalMinutes:0} min ago"
+            : age.TotalHours < 48 ? $"{age.TotalHours:0} h ago"
+            : $"{at.Value:yyyy-MM-dd HH:mm}";
+    }
+}

@@ -1,0 +1,98 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Tessera.Pool;
+using Tessera.Pool.Agent;
+using Tessera.Pool.Coordinator;
+using Tessera.Pool.Hardware;
+using Tessera.Pool.Security;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary><c>tessera pool start</c> (coordinator and local agent) and <c>tessera pool bench-heartbeats</c>.</summary>
+internal static class PoolCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("pool", "Start and inspect a pool of machines.");
+        command.Subcommands.Add(CreateStart());
+        command.Subcommands.Add(PoolBenchCommand.Create());
+        return command;
+    }
+
+    private static Command CreateStart()
+    {
+        var dataDir = PoolCli.DataDirOption();
+        var listen = new Option<string?>("--listen") { Description = $"ADDR:PORT for agents and the API (first start: 0.0.0.0:{CoordinatorOptions.DefaultPort}; later starts reuse the stored address). Port 0 picks a free port." };
+        var advertise = new Option<string?>("--advertise") { Description = "HOST:PORT written into join tokens, when agents reach this machine by another address (NAT, DNS name)." };
+        var noAgent = new Option<bool>("--no-agent") { Description = "Run only the coordinator; this machine contributes no devices." };
+        var name = new Option<string?>("--name") { Description = "Name of this machine's node (default: the host name)." };
+        var ttl = new Option<string>("--token-ttl") { Description = "Validity of the join token printed at start.", DefaultValueFactory = _ => "24h" };
+        var probe = new Option<int>("--speed-probe-mb") { Description = "Buffer size of the memory speed measurement (0 skips it).", DefaultValueFactory = _ => 256 };
+        var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
+        var command = new Command("start", "Start the coordinator of a pool (creating the pool on first start) and an agent for this machine.");
+        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, probe, verbose })
+            command.Options.Add(option);
+        command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
+        {
+            using var stopping = PoolCli.OnStopSignal(invocationToken);
+            var cancellationToken = stopping.Token;
+            var dir = new PoolDataDirectory(result.GetValue(dataDir));
+            var tokenTtl = DurationParser.Parse(result.GetValue(ttl)!);
+            using var logging = PoolCli.CreateLogging(result.GetValue(verbose));
+            var time = TimeProvider.System;
+            await using var host = await CoordinatorHost.StartAsync(new CoordinatorOptions
+            {
+                DataDirectory = dir,
+                Listen = result.GetValue(listen),
+                Advertise = result.GetValue(advertise),
+            }, logging, time, cancellationToken).ConfigureAwait(false);
+            var (record, token) = host.Context.CreateToken(tokenTtl, "printed by pool start");
+            PrintBanner(host, dir, record.Id, tokenTtl, token);
+
+            Task<AgentExit>? agent = null;
+            if (!result.GetValue(noAgent))
+            {
+                var nodeName = result.GetValue(name) ?? Environment.MachineName;
+                var hardware = HardwareDiscovery.Discover(dir.Root, result.GetValue(probe));
+                using var identity = LocalAgent.EnsureIdentity(host, dir.AgentDirectory, nodeName, hardware);
+                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(dir.AgentDirectory, result.GetValue(name), hardware, time), time, logging.CreateLogger<AgentRunner>());
+                agent = runner.RunAsync(cancellationToken);
+                await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
+                Console.WriteLine("Coordinator stopping; the pool's state is in " + dir.Database);
+                await agent.ConfigureAwait(false);
+            }
+            else
+            {
+                await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
+                Console.WriteLine("Coordinator stopping; the pool's state is in " + dir.Database);
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    private static void PrintBanner(CoordinatorHost host, PoolDataDirectory dir, string tokenId, TimeSpan ttl, string token)
+    {
+        var info = host.Info;
+        Console.WriteLine($"Pool {info.PoolId} is running ({(host.Created ? "created now" : "resumed")}), listening on {info.Listen}.");
+        Console.WriteLine($"  API        {info.ApiUrl}/api   (OpenAPI: {info.ApiUrl}/api/openapi.json)");
+        Console.WriteLine($"  Admin key  {dir.AdminKey}   (send as 'Authorization: Bearer <key>')");
+        Console.WriteLine($"  Pool CA    {dir.CaCertificate}   (sha256 {info.CaSha256})");
+        Console.WriteLine($"  State      {dir.Database}");
+        Console.WriteLine();
+        Console.WriteLine($"Join another machine with (token {tokenId}, valid {ttl.TotalHours:0.#} h; more with `tessera token create`):");
+        Console.WriteLine($"  tessera join {token}");
+        Console.WriteLine();
+    }
+
+    private static async Task WaitForCancellationAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

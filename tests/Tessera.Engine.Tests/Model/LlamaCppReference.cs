@@ -1,0 +1,40 @@
+using System.Text.Json;
+using Tessera.Testing;
+
+namespace Tessera.Engine.Tests.Model;
+
+/// <summary>llama.cpp's outputs for the tiny real model (../shared/testdata/models/tiny-a.reference.json).</summary>
+internal static class LlamaCppReference
+{
+    internal sealed record Step(int Id, float LogProb, (int Id, float LogProb)[] Top);
+
+    internal sealed record Case(string Prompt, int[] PromptTokens, Step[] Generated, string Content);
+
+    private static readonly Lazy<Dictionary<string, Case[]>> All = new(Load);
+
+    public static Case[] For(string file) => All.Value[file];
+
+    private static Dictionary<string, Case[]> Load()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(TestPaths.Model("tiny-a.reference.json")));
+        var result = new Dictionary<string, Case[]>();
+        foreach (var file in doc.RootElement.EnumerateObject())
+        {
+            var cases = new List<Case>();
+            foreach (var c in file.Value.EnumerateArray())
+            {
+                var steps = c.GetProperty("generated").EnumerateArray().Select(g => new Step(
+                    g.GetProperty("id").GetInt32(),
+                    g.GetProperty("logprob").GetSingle(),
+                    g.GetProperty("top").EnumerateArray().Select(t => (t[0].GetInt32(), t[1].GetSingle())).ToArray())).ToArray();
+                cases.Add(new Case(
+                    c.GetProperty("prompt").GetString()!,
+                    c.GetProperty("prompt_tokens").EnumerateArray().Select(t => t.GetInt32()).ToArray(),
+                    steps,
+                    c.TryGetProperty("content", out var content) ? content.GetString() ?? "" : ""));
+            }
+            result[file.Name] = cases.ToArray();
+        }
+        return result;
+    }
+}

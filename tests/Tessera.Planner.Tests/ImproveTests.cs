@@ -1,0 +1,100 @@
+using Tessera.Planner;
+using Xunit.Abstractions;
+using static Tessera.Planner.Tests.Fixtures;
+
+namespace Tessera.Planner.Tests;
+
+public sealed class ImproveTests(ITestOutputHelper output)
+{
+    private static readonly PlanRequest Req = Request(Model());
+
+    [Fact]
+    public void Improve_SmallGain_KeepsTheCurrentPlan()
+    {
+        // arrange: a node 10% faster joins
+        var current = PlanOrFail(Req, Cluster(Device("a", 8, 100)));
+        var cluster = Cluster(Device("a", 8, 100), Device("b", 8, 110));
+
+        // act
+        var result = PoolPlanner.Improve(current, Req, cluster, NoScratch);
+
+        // assert
+        Assert.False(result.Changed);
+        Assert.Equal("a", Assert.Single(result.Plan!.Stages).DeviceId);
+        Assert.Contains("keeping the current plan", result.Explanation);
+        output.WriteLine(result.Explanation);
+    }
+
+    [Fact]
+    public void Improve_LargeGain_SwitchesAndReportsTheMove()
+    {
+        // arrange: a node three times as fast joins
+        var current = PlanOrFail(Req, Cluster(Device("a", 8, 100)));
+        var cluster = Cluster(Device("a", 8, 100), Device("b", 8, 300));
+
+        // act
+        var result = PoolPlanner.Improve(current, Req, cluster, NoScratch);
+
+        // assert
+        Assert.True(result.Changed);
+        Assert.Equal("b", Assert.Single(result.Plan!.Stages).DeviceId);
+        Assert.InRange(result.SpeedRatio, 2.9, 3.1);
+        var move = Assert.Single(result.Moves);
+        Assert.Equal(new LayerSpan(0, 32), move.Layers);
+        output.WriteLine(result.Explanation);
+    }
+
+    [Fact]
+    public void Improve_AfterASwitch_DoesNotFlap()
+    {
+        // arrange: switch once, then let the old device measure slightly faster than the new one
+        var current = PlanOrFail(Req, Cluster(Device("a", 8, 100)));
+        var switched = PoolPlanner.Improve(current, Req, Cluster(Device("a", 8, 100), Device("b", 8, 300)), NoScratch).Plan!;
+        var drifted = Cluster(Device("a", 8, 310), Device("b", 8, 300));
+
+        // act
+        var again = PoolPlanner.Improve(switched, Req, drifted, NoScratch);
+
+        // assert
+        Assert.False(again.Changed);
+        Assert.Equal("b", Assert.Single(again.Plan!.Stages).DeviceId);
+    }
+
+    [Fact]
+    public void Improve_BestPlanAlready_ChangesNothing()
+    {
+        var cluster = Cluster(Device("a", 8, 100), Device("b", 8, 50));
+        var current = PlanOrFail(Req, cluster);
+
+        var result = PoolPlanner.Improve(current, Req, cluster, NoScratch);
+
+        Assert.False(result.Changed);
+        Assert.Empty(result.Moves);
+    }
+
+    [Fact]
+    public void Improve_MovingEverything_NeedsMoreGainThanTheMinimum()
+    {
+        // 30% faster clears the 20% minimum but not the 35% that moving the whole model asks
+        var current = PlanOrFail(Req, Cluster(Device("a", 8, 100)));
+
+        var result = PoolPlanner.Improve(current, Req, Cluster(Device("a", 8, 100), Device("b", 8, 130)), NoScratch);
+
+        Assert.False(result.Changed);
+        Assert.Contains("needs 35% faster", result.Explanation);
+    }
+
+    [Fact]
+    public void Improve_WhenTheCurrentPlanNoLongerFits_Repairs()
+    {
+        var devices = new[] { Device("a", 1.2, 100), Device("b", 1.2, 100), Device("c", 1.2, 100), Device("d", 1.2, 100) };
+        var current = PlanOrFail(Req, Cluster(devices));
+        var shrunk = devices.Select(d => d.Id == current.Stages[0].DeviceId ? d with { FreeMemoryBytes = 100 * MB } : d).ToArray();
+
+        var result = PoolPlanner.Improve(current, Req, Cluster(shrunk), NoScratch);
+
+        Assert.True(result.Changed);
+        Assert.DoesNotContain(current.Stages[0].DeviceId, result.Plan!.DeviceIds);
+        AssertValid(result.Plan, Cluster(shrunk));
+    }
+}

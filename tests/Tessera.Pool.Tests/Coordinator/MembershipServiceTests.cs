@@ -1,0 +1,150 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Tessera.Pool.Coordinator;
+using Tessera.Pool.Membership;
+using Tessera.Pool.Security;
+using Tessera.Pool.State;
+
+namespace Tessera.Pool.Tests.Coordinator;
+
+public sealed class MembershipServiceTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("tessera-membership-");
+    private readonly ManualTime _time = new(new DateTimeOffset(2025, 3, 1, 8, 0, 0, TimeSpan.Zero));
+
+    private sealed class ManualTime(DateTimeOffset start) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = start;
+        public override DateTimeOffset GetUtcNow() => Now;
+        public void Advance(TimeSpan by) => Now += by;
+    }
+
+    private PoolStore OpenStore() => PoolStore.Open(Path.Combine(_dir.FullName, "pool.db"));
+
+    private NodeRecord Joined(PoolStore store, MembershipService membership, string id)
+    {
+        var record = new NodeRecord(id, id, NodeState.Joining, false, "10.0.0.9", _time.Now, null, "fp", new Protocol.Hardware(), null);
+        store.InsertNode(record, null);
+        membership.AddJoined(record);
+        return record;
+    }
+
+    private void Beat(MembershipService membership, string id, int times)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            membership.Heartbeat(membership.Get(id)!, null, "10.0.0.9");
+            membership.Evaluate(_time.Now);
+        }
+    }
+
+    [Fact]
+    public async Task SilentNode_GoesSuspectThenDown_AndEveryTransitionIsAnEvent()
+    {
+        using var store = OpenStore();
+        await using var membership = new MembershipService(store, _time, NullLogger.Instance, FailureDetectorOptions.Default);
+        Joined(store, membership, "node_a");
+
+        Beat(membership, "node_a", 10);
+        Assert.Equal("ready", membership.FindNode("node_a")!.State);
+
+        var silence = TimeSpan.Zero;
+        while (membership.FindNode("node_a")!.State != "down")
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(250));
+            silence += TimeSpan.FromMilliseconds(250);
+            membership.Evaluate(_time.Now);
+        }
+
+        Assert.InRange(silence.TotalSeconds, 2.0, 3.5);
+        var transitions = store.ListEvents(nodeId: "node_a").Where(e => e.Kind == "node-state").Select(e => e.ToState).ToList();
+        Assert.Equal(["ready", "suspect", "down"], transitions);
+        Assert.Equal(NodeState.Down, store.GetNode("node_a")!.State);
+    }
+
+    [Fact]
+    public async Task ReturningNode_IsReadyAgain_AsTheSameNode()
+    {
+        using var store = OpenStore();
+        await using var membership = new MembershipService(store, _time, NullLogger.Instance, FailureDetectorOptions.Default);
+        Joined(store, membership, "node_a");
+        Beat(membership, "node_a", 5);
+        _time.Advance(TimeSpan.FromSeconds(15));
+        membership.Evaluate(_time.Now);
+        Assert.Equal("down", membership.FindNode("node_a")!.State);
+
+        Beat(membership, "node_a", 1);
+
+        Assert.Equal("ready", membership.FindNode("node_a")!.State);
+        Assert.Single(membership.ListNodes());
+    }
+
+    [Fact]
+    public async Task AfterARestart_NodesThatDoNotReconnect_GoDownWithinTheBound()
+    {
+        using (var store = OpenStore())
+        {
+            await using var membership = new MembershipService(store, _time, NullLogger.Instance, FailureDetectorOptions.Default);
+            Joined(store, membership, "node_a");
+            Joined(store, membership, "node_b");
+            for (var i = 0; i < 3; i++)
+            {
+                _time.Advance(TimeSpan.FromSeconds(1));
+                membership.Heartbeat(membership.Get("node_a")!, null, "10.0.0.9");
+                membership.Heartbeat(membership.Get("node_b")!, null, "10.0.0.9");
+            }
+        }
+
+        _time.Advance(TimeSpan.FromMinutes(5));
+        using var reopened = OpenStore();
+        await using var restarted = new MembershipService(reopened, _time, NullLogger.Instance, FailureDetectorOptions.Default);
+        Assert.Equal(["ready", "ready"], restarted.ListNodes().Select(n => n.State));
+
+        for (var i = 0; i < 5; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            restarted.Heartbeat(restarted.Get("node_a")!, null, "10.0.0.9");
+            restarted.Evaluate(_time.Now);
+        }
+
+        Assert.Equal("ready", restarted.FindNode("node_a")!.State);
+        Assert.Equal("down", restarted.FindNode("node_b")!.State);
+    }
+
+    [Fact]
+    public async Task Drain_ThenRemove_KeepTheDrainAcrossHeartbeatsAndEndInLeft()
+    {
+        using var store = OpenStore();
+        await using var membership = new MembershipService(store, _time, NullLogger.Instance, FailureDetectorOptions.Default);
+        Joined(store, membership, "node_a");
+        Beat(membership, "node_a", 2);
+
+        membership.Drain("node_a");
+        Beat(membership, "node_a", 2);
+        Assert.Equal("draining", membership.FindNode("node_a")!.State);
+
+        membership.Remove("node_a");
+        Beat(membership, "node_a", 2);
+        Assert.Equal("left", membership.FindNode("node_a")!.State);
+        Assert.Equal(NodeState.Left, store.GetNode("node_a")!.State);
+    }
+
+    [Fact]
+    public async Task Flush_WritesTheLatestHeartbeatOfEachNode()
+    {
+        using var store = OpenStore();
+        await using var membership = new MembershipService(store, _time, NullLogger.Instance, FailureDetectorOptions.Default);
+        Joined(store, membership, "node_a");
+        Beat(membership, "node_a", 3);
+
+        membership.Flush();
+
+        Assert.Equal(_time.Now, store.GetNode("node_a")!.LastHeartbeat);
+    }
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        _dir.Delete(true);
+    }
+}

@@ -1,0 +1,49 @@
+using Tessera.Pool.Coordinator;
+using Tessera.Pool.Security;
+
+namespace Tessera.Pool.Tests.Coordinator;
+
+public sealed class ParsingTests
+{
+    [Theory]
+    [InlineData("90s", 90)]
+    [InlineData("30m", 1800)]
+    [InlineData("24h", 86400)]
+    [InlineData("7d", 604800)]
+    [InlineData("1.5h", 5400)]
+    public void Duration_WithAUnit_IsParsed(string text, int seconds)
+    {
+        Assert.Equal(TimeSpan.FromSeconds(seconds), DurationParser.Parse(text));
+    }
+
+    [Theory]
+    [InlineData("24")]
+    [InlineData("-1h")]
+    [InlineData("soon")]
+    [InlineData("")]
+    public void Duration_WithoutAUnitOrNegative_IsRefusedWithAnExample(string text)
+    {
+        Assert.Contains("24h", Assert.Throws<PoolException>(() => DurationParser.Parse(text)).Message);
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0:7470", "0.0.0.0:7470")]
+    [InlineData("127.0.0.1:0", "127.0.0.1:0")]
+    [InlineData(":8000", "0.0.0.0:8000")]
+    [InlineData("8000", "0.0.0.0:8000")]
+    [InlineData("localhost:9000", "127.0.0.1:9000")]
+    [InlineData("[::]:7470", "[::]:7470")]
+    public void ListenAddress_IsParsed(string text, string expected)
+    {
+        Assert.Equal(expected, CoordinatorHost.ParseEndpoint(text).ToString());
+    }
+
+    [Theory]
+    [InlineData("example.com:80")]
+    [InlineData("127.0.0.1")]
+    [InlineData("1.2.3.4:99999")]
+    public void ListenAddress_ThatIsNotAnIpAndPort_IsRefused(string text)
+    {
+        Assert.Contains("ADDR:PORT", Assert.Throws<PoolException>(() => CoordinatorHost.ParseEndpoint(text)).Message);
+    }
+}
