@@ -30,7 +30,10 @@ public static class QuickBench
         {
             foreach (var tokens in new[] { 1, 128 })
             {
-                var fixtures = paths.Select(p => new MatMulFixture(type, 2048, 5632, tokens, threads, path: p)).ToArray();
+                // TESSERA_BENCH_ROWS / TESSERA_BENCH_MB: a smaller, cache-resident matrix measures compute alone.
+                var rows = int.TryParse(Environment.GetEnvironmentVariable("TESSERA_BENCH_ROWS"), out var r) ? r : 2048;
+                var mb = long.TryParse(Environment.GetEnvironmentVariable("TESSERA_BENCH_MB"), out var m) ? m : 384;
+                var fixtures = paths.Select(p => new MatMulFixture(type, rows, 5632, tokens, threads, mb << 20, p)).ToArray();
                 try
                 {
                     var reps = tokens == 1 ? 300 : 5;
@@ -38,7 +41,8 @@ public static class QuickBench
                     for (var f = 0; f < fixtures.Length; f++)
                     {
                         times[f] = new double[reps];
-                        for (var i = 0; i < Math.Min(fixtures[f].Copies, 60); i++)
+                        var warm = Stopwatch.GetTimestamp();
+                        while (Stopwatch.GetElapsedTime(warm).TotalMilliseconds < 300)
                             fixtures[f].Run();
                     }
                     for (var i = 0; i < reps; i++)
@@ -53,8 +57,9 @@ public static class QuickBench
                         Array.Sort(times[f]);
                         var median = times[f][reps / 2];
                         var gbps = fixtures[f].MatrixBytes / median / 1e9;
-                        var gops = 2.0 * 2048 * 5632 * tokens / median / 1e9;
-                        Console.WriteLine($"{type,-5} tokens={tokens,-4} {paths[f],-7} {median * 1e6,9:F1} us  {gbps,6:F1} GB/s  {gops,7:F1} GFLOP/s");
+                        var gops = 2.0 * rows * 5632 * tokens / median / 1e9;
+                        var best = fixtures[f].MatrixBytes / times[f][0] / 1e9;
+                        Console.WriteLine($"{type,-5} tokens={tokens,-4} {paths[f],-7} {median * 1e6,9:F1} us  {gbps,6:F1} GB/s (best {best,5:F1})  {gops,7:F1} GFLOP/s");
                     }
                 }
                 finally

@@ -125,14 +125,22 @@ public sealed unsafe partial class CpuBackend
             var t1 = Math.Min(Tokens, t0 + TokenBlock);
             var dot = Kernel.Dot;
             var dot4 = Kernel.Dot4;
-            for (var r = r0; r < r1; r++)
+            // Token quads outside, rows inside: one quad's activations stay in L1 while the rows (a few KB each)
+            // come from L2. The order of (row, token) pairs does not change any single dot product.
+            var t = t0;
+            for (; t + 4 <= t1; t += 4)
             {
-                var row = Weights + r * RowBytes;
-                var t = t0;
-                for (; t + 4 <= t1; t += 4)
-                    dot4(row, Act + t * ActStride, ActStride, Cols, Y + (nint)t * Rows + r, Rows);
-                for (; t < t1; t++)
-                    Y[(nint)t * Rows + r] = dot(row, Act + t * ActStride, Cols);
+                var act = Act + t * ActStride;
+                var y = Y + (nint)t * Rows;
+                for (var r = r0; r < r1; r++)
+                    dot4(Weights + r * RowBytes, act, ActStride, Cols, y + r, Rows);
+            }
+            for (; t < t1; t++)
+            {
+                var act = Act + t * ActStride;
+                var y = Y + (nint)t * Rows;
+                for (var r = r0; r < r1; r++)
+                    y[r] = dot(Weights + r * RowBytes, act, Cols);
             }
         }
     }

@@ -35,6 +35,7 @@ public sealed unsafe partial class CpuBackend : IComputeBackend
     private CpuBackend(WorkerPool pool, KernelPath path, bool ownsPool)
     {
         ArgumentNullException.ThrowIfNull(pool);
+        Fp16.EnsureInitialized(); // before the kernels are compiled, so they embed the table's address
         Pool = pool;
         Path = KernelPaths.Resolve(path);
         _ownsPool = ownsPool;

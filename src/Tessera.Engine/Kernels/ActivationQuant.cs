@@ -11,7 +11,10 @@ namespace Tessera.Engine.Kernels;
 /// <remarks>
 /// Q8_0 layout of one token (nb = cols / 32 blocks), every part 64-byte aligned:
 /// qs: cols x i8; d: nb x f32; dv: nb x 8 x f32 (d repeated, for 512-bit scale vectors);
-/// sv: nb x 8 x i32 (sum of the block's 32 quants, then 7 zeros, for offset corrections).
+/// sv: nb x 8 x i32 (sum of the block's 32 quants, then 7 zeros, for offset corrections);
+/// then, for each group of 4 blocks (quad; nq = nb / 4, a remainder has no quad): qsq: 128 bytes
+/// [lo0 lo1 lo2 lo3 hi0 hi1 hi2 hi3] (lo_k = first 16 quants of block k, hi_k the last 16), so nibble vectors of 2 or
+/// 4 consecutive Q4_0 blocks multiply without shuffles; dq: 16 x f32 [d_k x 4]; sq: 16 x i32 [2 * sum_k x 4].
 /// Q8_K layout of one token (nb = cols / 256 super-blocks): qs: cols x i8; d: nb x f32; bsums: nb x 16 x i16.
 /// </remarks>
 internal static unsafe class ActivationQuant
@@ -19,8 +22,19 @@ internal static unsafe class ActivationQuant
     public static nint Q8_0Stride(int cols)
     {
         var nb = cols / 32;
-        return Align(cols) + Align(nb * 4) + Align(nb * 32) + Align(nb * 32);
+        var nq = nb / 4;
+        return Align(cols) + Align(nb * 4) + Align(nb * 32) + Align(nb * 32) + nq * 128 + nq * 64 + nq * 64;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static sbyte* Q8_0Qsq(byte* token, int cols) =>
+        (sbyte*)(token + Align(cols) + Align(cols / 32 * 4) + Align(cols / 32 * 32) + Align(cols / 32 * 32));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float* Q8_0Dq(byte* token, int cols) => (float*)((byte*)Q8_0Qsq(token, cols) + cols / 128 * 128);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int* Q8_0Sq(byte* token, int cols) => (int*)((byte*)Q8_0Qsq(token, cols) + cols / 128 * 192);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static sbyte* Q8_0Qs(byte* token) => (sbyte*)token;
@@ -46,6 +60,7 @@ internal static unsafe class ActivationQuant
     public static short* Q8_KBsums(byte* token, int cols) => (short*)(token + Align(cols) + Align(cols / 256 * 4));
 
     /// <summary>Quantizes one row of <paramref name="cols"/> floats (a multiple of 32) to the Q8_0 layout.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeQ8_0(float* x, int cols, byte* token)
     {
         var qs = Q8_0Qs(token);
@@ -64,10 +79,23 @@ internal static unsafe class ActivationQuant
                 dv[8 * b + j] = scale;
                 sv[8 * b + j] = j == 0 ? sum : 0;
             }
+            if (b < cols / 128 * 4)
+            {
+                int quad = b / 4, k = b % 4;
+                var qsq = Q8_0Qsq(token, cols) + 128 * quad;
+                new ReadOnlySpan<sbyte>(qs + 32 * b, 16).CopyTo(new Span<sbyte>(qsq + 16 * k, 16));
+                new ReadOnlySpan<sbyte>(qs + 32 * b + 16, 16).CopyTo(new Span<sbyte>(qsq + 64 + 16 * k, 16));
+                for (var j = 0; j < 4; j++)
+                {
+                    Q8_0Dq(token, cols)[16 * quad + 4 * k + j] = scale;
+                    Q8_0Sq(token, cols)[16 * quad + 4 * k + j] = 2 * sum;
+                }
+            }
         }
     }
 
     /// <summary>Quantizes one row of <paramref name="cols"/> floats (a multiple of 256) to the Q8_K layout.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeQ8_K(float* x, int cols, byte* token)
     {
         var qs = Q8_KQs(token);

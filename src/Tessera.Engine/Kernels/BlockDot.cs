@@ -126,6 +126,7 @@ internal readonly unsafe struct Q8Act
 /// </summary>
 internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Scalar(byte* w, byte* act, int cols)
     {
         var nb = cols / 32;
@@ -142,6 +143,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         for (var t = 0; t < 4; t++)
@@ -170,6 +172,16 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), Vector256.Create(dw * a.D[b]), acc);
     }
 
+    /// <summary>One block's contribution on its own (used for remainders by the interleaved kernels).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static float Avx2Single(byte* blk, byte* act, int cols, int b)
+    {
+        var a = new Q8Act(act, cols);
+        var q = Prepare256(blk, out var sign);
+        return Vector256.Sum(Step256(q, sign, a, b, Fp16.ToSingle(*(ushort*)blk), Vector256<float>.Zero));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Avx2Dot(byte* w, byte* act, int cols)
     {
         var nb = cols / 32;
@@ -193,6 +205,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         return Vector256.Sum(a0 + a1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Avx2Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         var nb = cols / 32;
@@ -256,6 +269,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * Vector512.Load(a.Dv + 8 * b), acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Avx512Dot(byte* w, byte* act, int cols)
     {
         var nb = cols / 32;
@@ -286,6 +300,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         return Vector512.Sum(a0 + a1) + Vector256.Sum(tail);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Avx512Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         var nb = cols / 32;

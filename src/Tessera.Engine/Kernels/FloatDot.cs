@@ -67,6 +67,7 @@ internal readonly unsafe struct BF16Weights : IFloatWeights
 /// </summary>
 internal static unsafe class FloatDot<TW> where TW : struct, IFloatWeights
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Scalar(byte* w, byte* act, int cols)
     {
         var x = (float*)act;
@@ -76,6 +77,7 @@ internal static unsafe class FloatDot<TW> where TW : struct, IFloatWeights
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         for (var t = 0; t < 4; t++)
@@ -83,6 +85,7 @@ internal static unsafe class FloatDot<TW> where TW : struct, IFloatWeights
     }
 
     // ---- 256-bit ----
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Avx2Dot(byte* w, byte* act, int cols)
     {
         var x = (float*)act;
@@ -99,6 +102,7 @@ internal static unsafe class FloatDot<TW> where TW : struct, IFloatWeights
         return Vector256.Sum(a0 + a1) + tail;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Avx2Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         float* x0 = (float*)act, x1 = (float*)(act + actStride), x2 = (float*)(act + 2 * actStride), x3 = (float*)(act + 3 * actStride);
@@ -134,6 +138,7 @@ internal static unsafe class FloatDot<TW> where TW : struct, IFloatWeights
     }
 
     // ---- 512-bit ----
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Avx512Dot(byte* w, byte* act, int cols)
     {
         var x = (float*)act;
@@ -150,6 +155,7 @@ internal static unsafe class FloatDot<TW> where TW : struct, IFloatWeights
         return Vector512.Sum(a0 + a1) + tail;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Avx512Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         float* x0 = (float*)act, x1 = (float*)(act + actStride), x2 = (float*)(act + 2 * actStride), x3 = (float*)(act + 3 * actStride);

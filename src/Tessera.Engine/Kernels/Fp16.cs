@@ -8,6 +8,12 @@ internal static unsafe class Fp16
     // 65536 floats (256 KiB): the f16 -> f32 table used for block scales in the hot loops.
     private static readonly float* Table = BuildTable();
 
+    /// <summary>
+    /// Runs the class initializer. Call before any kernel is first compiled: fully optimized code compiled while the
+    /// class is still uninitialized keeps an initialization check (a helper call) inside its loops.
+    /// </summary>
+    public static void EnsureInitialized() => _ = Table;
+
     /// <summary>Converts IEEE half bits to float (exact; table lookup).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ToSingle(ushort bits) => Table[bits];

@@ -36,6 +36,7 @@ internal static unsafe class KQuantDot
 
     // ======================= Q4_K =======================
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4KScalar(byte* w, byte* act, int cols)
     {
         var nb = cols / 256;
@@ -67,6 +68,7 @@ internal static unsafe class KQuantDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4KScalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         for (var t = 0; t < 4; t++)
@@ -90,6 +92,7 @@ internal static unsafe class KQuantDot
         Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, Vector256.Load(x)), slo)
         + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, Vector256.Load(x + 32)), shi);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4KAvx2(byte* w, byte* act, int cols)
     {
         var nb = cols / 256;
@@ -115,6 +118,7 @@ internal static unsafe class KQuantDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         var nb = cols / 256;
@@ -154,6 +158,7 @@ internal static unsafe class KQuantDot
 
     // ======================= Q5_K =======================
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5KScalar(byte* w, byte* act, int cols)
     {
         var nb = cols / 256;
@@ -186,6 +191,7 @@ internal static unsafe class KQuantDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5KScalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         for (var t = 0; t < 4; t++)
@@ -204,6 +210,7 @@ internal static unsafe class KQuantDot
         hi = (Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & mask) | (Vector256.Equals(qh & bitHi, bitHi) & sixteen);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5KAvx2(byte* w, byte* act, int cols)
     {
         var nb = cols / 256;
@@ -228,6 +235,7 @@ internal static unsafe class KQuantDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         // Q5_K is rare in practice: the tile reuses the one-token kernel (same arithmetic per token).
@@ -237,6 +245,7 @@ internal static unsafe class KQuantDot
 
     // ======================= Q6_K =======================
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q6KScalar(byte* w, byte* act, int cols)
     {
         var nb = cols / 256;
@@ -274,6 +283,7 @@ internal static unsafe class KQuantDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q6KScalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         for (var t = 0; t < 4; t++)
@@ -310,6 +320,7 @@ internal static unsafe class KQuantDot
     private static Vector256<int> Q6KOffset(Vector128<sbyte> scales, short* bsums) =>
         Vector256.ShiftLeft(Avx2.MultiplyAddAdjacent(Vector256.Load(bsums), Avx2.ConvertToVector256Int16(scales)), 5);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q6KAvx2(byte* w, byte* act, int cols)
     {
         var nb = cols / 256;
@@ -336,6 +347,7 @@ internal static unsafe class KQuantDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q6KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         var nb = cols / 256;
