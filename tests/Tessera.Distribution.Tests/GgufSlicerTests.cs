@@ -9,7 +9,7 @@ namespace Tessera.Distribution.Tests;
 public sealed class GgufSlicerTests : IDisposable
 {
     private static readonly string Source = TestPaths.Model("tiny-a-q8_0.gguf");
-    private static readonly Lazy<ContentHash> SourceHash = new(() => ContentHash.OfFileAsync(Source).GetAwaiter().GetResult());
+    private static readonly Lazy<ContentHash> SourceHash = new(() => ContentHash.OfFile(Source));
 
     private readonly TempDirectory _dir = new();
 
@@ -54,6 +54,8 @@ public sealed class GgufSlicerTests : IDisposable
                 Assert.Equal(original.Dimensions, t.Dimensions);
                 Assert.True(original.ByteSize == t.ByteSize && source.GetData(original).SequenceEqual(slice.GetData(t)), $"tensor {t.Name} differs");
             }
+            foreach (var key in source.Metadata.Keys)
+                Assert.Equal(source.Metadata.GetValueType(key), slice.Metadata.GetValueType(key));
             foreach (var key in source.Metadata.Keys)
                 Assert.Equal(GgufMetadata.Describe(source.Metadata[key], 1_000_000), GgufMetadata.Describe(slice.Metadata[key], 1_000_000));
             Assert.Equal(SourceHash.Value.Hex, slice.Metadata.GetString(GgufSlicer.SourceKey));
