@@ -1,9 +1,10 @@
+using Tessera.Engine.Kernels;
 using Tessera.Engine.Model;
 
 namespace Tessera.Engine.Backends;
 
 /// <summary>The float operations of <see cref="CpuBackend"/>: norm, activation, rotary embedding, attention.</summary>
-public sealed partial class CpuBackend
+public sealed unsafe partial class CpuBackend
 {
     private float[] _scores = [];
 
@@ -16,11 +17,48 @@ public sealed partial class CpuBackend
     public void Rope(Span<float> x, int tokens, int heads, int headDim, int startPosition, RopeTable table) =>
         FloatKernels.Rope(x, tokens, heads, headDim, startPosition, table);
 
+    /// <summary>Heads are independent: each work item computes one head for every query row, with its own score buffer.</summary>
     public void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, in AttentionShape shape)
     {
         var visible = shape.StartPosition + shape.Tokens;
-        if (_scores.Length < visible)
-            _scores = new float[Math.Max(visible, _scores.Length * 2)];
-        FloatKernels.Attention(queries, keys, values, output, shape, 0, shape.Heads, _scores);
+        var needed = visible * shape.Heads;
+        if (_scores.Length < needed)
+            _scores = new float[Math.Max(needed, _scores.Length * 2)];
+        fixed (float* q = queries)
+        fixed (float* k = keys)
+        fixed (float* v = values)
+        fixed (float* o = output)
+        fixed (float* s = _scores)
+        {
+            var job = new AttentionJob
+            {
+                Q = q, K = k, V = v, O = o, Scores = s, Shape = shape,
+                QueryLength = queries.Length, KeyLength = keys.Length, OutputLength = output.Length,
+            };
+            if (shape.Tokens * visible < 256 || Threads == 1)
+            {
+                for (var h = 0; h < shape.Heads; h++)
+                    job.Execute(h);
+            }
+            else
+            {
+                Pool.For(shape.Heads, job);
+            }
+        }
+    }
+
+    private struct AttentionJob : IParallelJob
+    {
+        public float* Q, K, V, O, Scores;
+        public int QueryLength, KeyLength, OutputLength;
+        public AttentionShape Shape;
+
+        public readonly void Execute(int head)
+        {
+            var visible = Shape.StartPosition + Shape.Tokens;
+            FloatKernels.Attention(
+                new ReadOnlySpan<float>(Q, QueryLength), new ReadOnlySpan<float>(K, KeyLength), new ReadOnlySpan<float>(V, KeyLength),
+                new Span<float>(O, OutputLength), Shape, head, 1, new Span<float>(Scores + (long)head * visible, visible));
+        }
     }
 }

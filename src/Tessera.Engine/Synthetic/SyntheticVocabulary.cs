@@ -51,6 +51,28 @@ public static class SyntheticVocabulary
         for (var c = '0'; c <= '9'; c++)
             AddPiece(c.ToString());
         AddPiece("▁");
+        // Fill with letter pairs and triples (with and without a leading space) so random weights still
+        // print readable gibberish rather than nothing.
+        const string letters = "etaoinshrdlcumwfgypbvkjxqz";
+        foreach (var a in letters)
+        {
+            foreach (var b in letters)
+            {
+                AddPiece($"▁{a}{b}");
+                AddPiece($"{a}{b}");
+            }
+        }
+        foreach (var a in letters)
+        {
+            foreach (var b in letters)
+            {
+                foreach (var c in letters)
+                {
+                    AddPiece($"▁{a}{b}{c}");
+                    AddPiece($"{a}{b}{c}");
+                }
+            }
+        }
         for (var i = 0; tokens.Count < vocabSize; i++)
         {
             tokens.Add($"<unused{i}>");

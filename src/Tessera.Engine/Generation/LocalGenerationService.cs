@@ -1,0 +1,296 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using Tessera.Engine.Model;
+using Tessera.Engine.Sampling;
+using Tessera.Engine.Templates;
+using Tessera.Engine.Tokenization;
+
+namespace Tessera.Engine.Generation;
+
+/// <summary>Limits of a <see cref="LocalGenerationService"/>.</summary>
+public sealed record LocalGenerationServiceOptions
+{
+    /// <summary>Sessions computed together (continuous batching).</summary>
+    public int MaxActiveSessions { get; init; } = 8;
+
+    /// <summary>Sessions waiting for a slot before new requests are refused with <see cref="CapacityExceededException"/>.</summary>
+    public int MaxQueuedSessions { get; init; } = 32;
+
+    /// <summary>Prompt tokens prefilled per step across all sessions, so decoding sessions keep a steady pace.</summary>
+    public int PrefillTokensPerStep { get; init; } = 256;
+
+    /// <summary>Context per session (default: the model's).</summary>
+    public int? ContextLength { get; init; }
+}
+
+/// <summary>
+/// Serves a whole model in this process to many concurrent sessions with continuous batching: each step
+/// runs one forward pass over every active session (one decode token each, plus a bounded chunk of
+/// pending prompts), samples each session's next token and streams it. New sessions join at any step;
+/// finished or cancelled ones leave at the next. One thread computes; callers only wait on channels.
+/// </summary>
+public sealed class LocalGenerationService : ITextGenerationService, IDisposable
+{
+    /// <summary>ChatML, used (as llama.cpp does) when a model carries no chat template.</summary>
+    public const string FallbackChatTemplate =
+        "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}" +
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+    private readonly LocalModel _model;
+    private readonly ServedModel _served;
+    private readonly LocalGenerationServiceOptions _options;
+    private readonly ChatTemplate _template;
+    private readonly object _gate = new();
+    private readonly Queue<Session> _waiting = new();
+    private readonly List<Session> _active = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Thread _worker;
+    private float[] _logits = [];
+
+    public LocalGenerationService(LocalModel model, string? id = null, LocalGenerationServiceOptions? options = null)
+    {
+        _model = model;
+        _options = options ?? new LocalGenerationServiceOptions();
+        _template = model.ChatTemplate ?? ChatTemplate.Parse(FallbackChatTemplate);
+        var name = id ?? Path.GetFileNameWithoutExtension(model.File.FilePath);
+        _served = new ServedModel(name, _options.ContextLength ?? model.Stage.ContextLength, "tessera", DateTimeOffset.UtcNow);
+        _worker = new Thread(Run) { IsBackground = true, Name = $"tessera-generation-{name}" };
+        _worker.Start();
+    }
+
+    /// <summary>Sessions being computed now.</summary>
+    public int ActiveSessions
+    {
+        get
+        {
+            lock (_gate)
+                return _active.Count;
+        }
+    }
+
+    /// <summary>Sessions waiting for a slot.</summary>
+    public int QueuedSessions
+    {
+        get
+        {
+            lock (_gate)
+                return _waiting.Count;
+        }
+    }
+
+    public IReadOnlyList<ServedModel> ListModels() => [_served];
+
+    public ServedModel? FindModel(string id) => string.Equals(id, _served.Id, StringComparison.Ordinal) ? _served : null;
+
+    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages)
+    {
+        Require(model);
+        var tokenizer = _model.Tokenizer;
+        var text = _template.Render(messages, new ChatTemplateOptions
+        {
+            AddGenerationPrompt = true,
+            BosToken = tokenizer.BosId >= 0 ? tokenizer.TokenText(tokenizer.BosId) : "",
+            EosToken = tokenizer.EosId >= 0 ? tokenizer.TokenText(tokenizer.EosId) : "",
+        });
+        return tokenizer.Encode(text, addSpecial: true, parseSpecial: true);
+    }
+
+    public int[] TokenizePrompt(string model, string prompt)
+    {
+        Require(model);
+        return _model.Tokenizer.Encode(prompt, addSpecial: true, parseSpecial: false);
+    }
+
+    public async IAsyncEnumerable<GeneratedToken> GenerateAsync(string model, int[] prompt, GenerationOptions options,
+        [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        Require(model);
+        options.Sampling.Validate();
+        if (options.MaxTokens < 1)
+            throw new ArgumentException($"max_tokens must be at least 1, got {options.MaxTokens}.");
+        if (prompt.Length == 0)
+            throw new ArgumentException("The prompt has no tokens.", nameof(prompt));
+        if (prompt.Length + 1 > _served.ContextLength)
+            throw new ContextFullException(prompt.Length + 1, _served.ContextLength);
+
+        var session = new Session(prompt, options, _model.Stage.Config.VocabSize, _model.Tokenizer,
+            Math.Min(_served.ContextLength, prompt.Length + Math.Max(1, options.MaxTokens)));
+        lock (_gate)
+        {
+            if (_active.Count >= _options.MaxActiveSessions && _waiting.Count >= _options.MaxQueuedSessions)
+                throw new CapacityExceededException(TimeSpan.FromSeconds(2), $"{_active.Count} sessions running and {_waiting.Count} waiting");
+            _waiting.Enqueue(session);
+        }
+        _wake.Release();
+
+        try
+        {
+            await foreach (var token in session.Output.Reader.ReadAllAsync(cancellation).ConfigureAwait(false))
+                yield return token;
+        }
+        finally
+        {
+            // The consumer stopped (done, cancelled or gone): the worker drops the session at its next step.
+            session.Cancelled = true;
+            _wake.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _wake.Release();
+        _worker.Join();
+        _wake.Dispose();
+        _stopping.Dispose();
+    }
+
+    private void Require(string model)
+    {
+        if (FindModel(model) == null)
+            throw new UnknownModelException(model);
+    }
+
+    private void Run()
+    {
+        var stage = _model.Stage;
+        var batch = new List<BatchSequence>();
+        var tokens = new List<int>();
+        var members = new List<(Session Session, bool Samples)>();
+        while (!_stopping.IsCancellationRequested)
+        {
+            Admit(stage);
+            if (_active.Count == 0)
+            {
+                _wake.Wait();
+                continue;
+            }
+
+            batch.Clear();
+            tokens.Clear();
+            members.Clear();
+            var prefillBudget = _options.PrefillTokensPerStep;
+            foreach (var s in _active)
+            {
+                if (s.PrefillOffset < s.Prompt.Length)
+                {
+                    if (prefillBudget <= 0)
+                        continue;
+                    var count = Math.Min(prefillBudget, s.Prompt.Length - s.PrefillOffset);
+                    tokens.AddRange(s.Prompt.AsSpan(s.PrefillOffset, count));
+                    batch.Add(new BatchSequence(s.Cache!, count));
+                    s.PrefillOffset += count;
+                    prefillBudget -= count;
+                    members.Add((s, s.PrefillOffset == s.Prompt.Length));
+                }
+                else
+                {
+                    tokens.Add(s.History[^1]);
+                    batch.Add(new BatchSequence(s.Cache!, 1));
+                    members.Add((s, true));
+                }
+            }
+
+            var vocab = stage.Config.VocabSize;
+            if (_logits.Length < batch.Count * vocab)
+                _logits = new float[batch.Count * vocab];
+            try
+            {
+                stage.Forward(CollectionsMarshal.AsSpan(batch), CollectionsMarshal.AsSpan(tokens), default, _logits);
+            }
+            catch (Exception e)
+            {
+                foreach (var (s, _) in members)
+                    Finish(s, e);
+                continue;
+            }
+
+            for (var i = 0; i < members.Count; i++)
+            {
+                var (s, samples) = members[i];
+                if (samples && !s.Cancelled)
+                    Emit(s, _logits.AsSpan(i * vocab, vocab));
+            }
+        }
+
+        lock (_gate)
+        {
+            foreach (var s in _active.Concat(_waiting))
+                s.Output.Writer.TryComplete(new ObjectDisposedException(nameof(LocalGenerationService)));
+            _active.Clear();
+            _waiting.Clear();
+        }
+    }
+
+    private void Admit(TransformerStage stage)
+    {
+        lock (_gate)
+        {
+            _active.RemoveAll(s =>
+            {
+                if (!s.Cancelled && !s.Done)
+                    return false;
+                s.Output.Writer.TryComplete();
+                s.Cache = null;
+                return true;
+            });
+            while (_active.Count < _options.MaxActiveSessions && _waiting.TryDequeue(out var next))
+            {
+                if (next.Cancelled)
+                {
+                    next.Output.Writer.TryComplete();
+                    continue;
+                }
+                next.Cache = stage.CreateCache(next.MaxPositions);
+                _active.Add(next);
+            }
+        }
+    }
+
+    private void Emit(Session s, ReadOnlySpan<float> logits)
+    {
+        var step = s.History.Count - s.Prompt.Length;
+        var id = s.Sampler.Sample(logits, CollectionsMarshal.AsSpan(s.History), step);
+        var logProb = Sampler.LogProbability(logits, id);
+        var top = s.Options.TopLogProbs > 0 ? Sampler.TopLogProbabilities(logits, s.Options.TopLogProbs) : null;
+        s.History.Add(id);
+        if (_model.Tokenizer.IsEndOfGeneration(id))
+        {
+            s.Output.Writer.TryWrite(new GeneratedToken(id, s.Detokenizer.Flush(), logProb, top));
+            Finish(s, null);
+            return;
+        }
+
+        var text = s.Detokenizer.Add(id);
+        var generated = step + 1;
+        var last = generated >= s.Options.MaxTokens || s.Cache!.Length + 1 > s.Cache.MaxTokens;
+        if (last)
+            text += s.Detokenizer.Flush();
+        s.Output.Writer.TryWrite(new GeneratedToken(id, text, logProb, top));
+        if (last)
+            Finish(s, null);
+    }
+
+    private static void Finish(Session s, Exception? error)
+    {
+        s.Done = true;
+        s.Output.Writer.TryComplete(error);
+    }
+
+    private sealed class Session(int[] prompt, GenerationOptions options, int vocab, Tokenizer tokenizer, int maxPositions)
+    {
+        public int[] Prompt { get; } = prompt;
+        public GenerationOptions Options { get; } = options;
+        public Sampler Sampler { get; } = new(options.Sampling, vocab);
+        public StreamingDetokenizer Detokenizer { get; } = new(tokenizer);
+        public List<int> History { get; } = new(prompt);
+        public int MaxPositions { get; } = maxPositions;
+        public Channel<GeneratedToken> Output { get; } = Channel.CreateUnbounded<GeneratedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        public KvCache? Cache { get; set; }
+        public int PrefillOffset { get; set; }
+        public volatile bool Cancelled;
+        public volatile bool Done;
+    }
+}
