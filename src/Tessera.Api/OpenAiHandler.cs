@@ -58,12 +58,12 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
     });
 
     public Task ModelsAsync(HttpContext http) => HandleAsync(http, () =>
-        WriteJsonAsync(http, new ModelList(generation.ListModels().Select(ToObject).ToList()), OpenAiJsonContext.Default.ModelList));
+        WriteJsonAsync(http, new ModelList(generation.ListModels().Select(ToObject).ToList()), OpenAiJsonContext.Relaxed.ModelList));
 
     public Task ModelAsync(HttpContext http) => HandleAsync(http, () =>
     {
         var id = (string?)http.Request.RouteValues["id"] ?? string.Empty;
-        return WriteJsonAsync(http, ToObject(Find(id)), OpenAiJsonContext.Default.ModelObject);
+        return WriteJsonAsync(http, ToObject(Find(id)), OpenAiJsonContext.Relaxed.ModelObject);
     });
 
     public Task UnknownPathAsync(HttpContext http) => HandleAsync(http, () =>
@@ -105,6 +105,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         CapacityExceededException busy => OpenAiError.Busy(busy.RetryAfter, busy.Message),
         ChatTemplateException template => OpenAiError.Invalid($"The model's chat template rejects these messages: {template.Message}", "messages"),
         BadHttpRequestException bad => new OpenAiError((HttpStatusCode)bad.StatusCode, bad.Message, "invalid_request_error"),
+        ArgumentException invalid => OpenAiError.Invalid(invalid.Message),
         _ => OpenAiError.Internal(),
     };
 
@@ -130,8 +131,6 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
 
     private static async Task<JsonElement> ReadJsonAsync(HttpContext http)
     {
-        if (http.Request.ContentType is { } type && !type.Contains("json", StringComparison.OrdinalIgnoreCase))
-            throw OpenAiError.Invalid($"The body must be JSON (Content-Type: application/json), got '{type}'.");
         try
         {
             using var document = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted).ConfigureAwait(false);
@@ -199,12 +198,12 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         if (kind == Kind.Chat)
         {
             var choice = new ChatChoice(0, new ChatMessageOut("assistant", text.ToString()), logprobs?.Chat(), run.FinishReason);
-            await WriteJsonAsync(http, new ChatCompletion(id, created, model.Id, [choice], usage), OpenAiJsonContext.Default.ChatCompletion).ConfigureAwait(false);
+            await WriteJsonAsync(http, new ChatCompletion(id, created, model.Id, [choice], usage), OpenAiJsonContext.Relaxed.ChatCompletion).ConfigureAwait(false);
         }
         else
         {
             var choice = new CompletionChoice(text.ToString(), 0, logprobs?.Completion(), run.FinishReason);
-            await WriteJsonAsync(http, new Completion(id, created, model.Id, [choice], usage), OpenAiJsonContext.Default.Completion).ConfigureAwait(false);
+            await WriteJsonAsync(http, new Completion(id, created, model.Id, [choice], usage), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
         }
     }
 
@@ -224,9 +223,9 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         }
 
         if (kind == Kind.Chat)
-            await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta("assistant", ""), null, null)], null), OpenAiJsonContext.Default.ChatCompletionChunk).ConfigureAwait(false);
+            await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta("assistant", ""), null, null)], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
         else if (request.Echo)
-            await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(request.Prompt!, 0, null, null)], null), OpenAiJsonContext.Default.Completion).ConfigureAwait(false);
+            await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(request.Prompt!, 0, null, null)], null), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
 
         var offset = request.Echo ? request.Prompt!.Length : 0;
         try
@@ -239,9 +238,9 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
                 if (piece.Text.Length == 0 && logprobs is null)
                     continue;
                 if (kind == Kind.Chat)
-                    await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, piece.Text), logprobs?.Chat(), null)], null), OpenAiJsonContext.Default.ChatCompletionChunk).ConfigureAwait(false);
+                    await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, piece.Text), logprobs?.Chat(), null)], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
                 else
-                    await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(piece.Text, 0, logprobs?.Completion(), null)], null), OpenAiJsonContext.Default.Completion).ConfigureAwait(false);
+                    await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(piece.Text, 0, logprobs?.Completion(), null)], null), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -250,21 +249,21 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
             var error = Translate(e);
             if (error.Status == HttpStatusCode.InternalServerError)
                 logger.LogStreamFailed(e, id);
-            await SendAsync(Envelope(error), OpenAiJsonContext.Default.ErrorEnvelope).ConfigureAwait(false);
+            await SendAsync(Envelope(error), OpenAiJsonContext.Relaxed.ErrorEnvelope).ConfigureAwait(false);
             return;
         }
 
         if (kind == Kind.Chat)
-            await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, null), null, run.FinishReason)], null), OpenAiJsonContext.Default.ChatCompletionChunk).ConfigureAwait(false);
+            await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, null), null, run.FinishReason)], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
         else
-            await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(string.Empty, 0, null, run.FinishReason)], null), OpenAiJsonContext.Default.Completion).ConfigureAwait(false);
+            await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(string.Empty, 0, null, run.FinishReason)], null), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
         if (request.IncludeUsage)
         {
             var usage = new Usage(prompt.Length, run.CompletionTokens, prompt.Length + run.CompletionTokens);
             if (kind == Kind.Chat)
-                await SendAsync(new ChatCompletionChunk(id, created, model.Id, [], usage), OpenAiJsonContext.Default.ChatCompletionChunk).ConfigureAwait(false);
+                await SendAsync(new ChatCompletionChunk(id, created, model.Id, [], usage), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
             else
-                await SendAsync(new Completion(id, created, model.Id, [], usage), OpenAiJsonContext.Default.Completion).ConfigureAwait(false);
+                await SendAsync(new Completion(id, created, model.Id, [], usage), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
         }
         await response.Body.WriteAsync(ServerSentEvents.Done, ct).ConfigureAwait(false);
         await response.Body.FlushAsync(ct).ConfigureAwait(false);
@@ -283,7 +282,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         http.Response.StatusCode = (int)error.Status;
         if (error.RetryAfter is { } retry)
             http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-        return http.Response.WriteAsJsonAsync(Envelope(error), OpenAiJsonContext.Default.ErrorEnvelope, "application/json", CancellationToken.None);
+        return http.Response.WriteAsJsonAsync(Envelope(error), OpenAiJsonContext.Relaxed.ErrorEnvelope, "application/json", CancellationToken.None);
     }
 
     /// <summary>Log-probabilities of released tokens, in the chat or the completions format.</summary>

@@ -1,3 +1,5 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Tessera.Api.Protocol;
@@ -11,11 +13,13 @@ internal sealed record ErrorBody(string Message, string Type, [property: JsonIgn
 
 internal sealed record ModelObject(string Id, long Created, string OwnedBy, int ContextLength)
 {
+    [JsonPropertyOrder(-1)]
     public string Object => "model";
 }
 
 internal sealed record ModelList(IReadOnlyList<ModelObject> Data)
 {
+    [JsonPropertyOrder(-1)]
     public string Object => "list";
 }
 
@@ -41,6 +45,7 @@ internal sealed record ChatChoice(int Index, ChatMessageOut Message, [property: 
 
 internal sealed record ChatCompletion(string Id, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage Usage)
 {
+    [JsonPropertyOrder(-1)]
     public string Object => "chat.completion";
 
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
@@ -56,6 +61,7 @@ internal sealed record ChatChunkChoice(int Index, ChatDelta Delta,
 internal sealed record ChatCompletionChunk(string Id, long Created, string Model, IReadOnlyList<ChatChunkChoice> Choices,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] Usage? Usage)
 {
+    [JsonPropertyOrder(-1)]
     public string Object => "chat.completion.chunk";
 
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
@@ -72,6 +78,7 @@ internal sealed record CompletionChoice(string Text, int Index,
 internal sealed record Completion(string Id, long Created, string Model, IReadOnlyList<CompletionChoice> Choices,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Usage? Usage)
 {
+    [JsonPropertyOrder(-1)]
     public string Object => "text_completion";
 
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
@@ -85,4 +92,13 @@ internal sealed record Completion(string Id, long Created, string Model, IReadOn
 [JsonSerializable(typeof(ChatCompletion))]
 [JsonSerializable(typeof(ChatCompletionChunk))]
 [JsonSerializable(typeof(Completion))]
-internal sealed partial class OpenAiJsonContext : JsonSerializerContext;
+internal sealed partial class OpenAiJsonContext : JsonSerializerContext
+{
+    /// <summary>Writes non-ASCII text as UTF-8 rather than \u escapes, as OpenAI does.</summary>
+    public static OpenAiJsonContext Relaxed { get; } = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}

@@ -8,6 +8,7 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return GenerateCommand.Create();
+        yield return ServeCommand.Create();
         yield return ModelCommands.Create();
         yield return BenchCommand.Create();
         yield return VersionCommand.Create();
