@@ -15,6 +15,7 @@ internal static class CommandCatalog
         yield return PoolCommand.Create();
         yield return JoinCommand.Create();
         yield return TokenCommand.Create();
+        yield return KeyCommands.Create();
         yield return NodesCommand.Create();
         yield return NodeCommand.Create();
         yield return PoolEventsCommand.Create();
