@@ -125,20 +125,9 @@ public sealed unsafe partial class CpuBackend
             var t1 = Math.Min(Tokens, t0 + TokenBlock);
             var dot = Kernel.Dot;
             var dot4 = Kernel.Dot4;
-            var dot8 = Kernel.Dot8;
-            // Token groups outside, rows inside: one group's activations stay in L1/L2 while the rows (a few KB each)
+            // Token quads outside, rows inside: one quad's activations stay in L1 while the rows (a few KB each)
             // come from L2. The order of (row, token) pairs does not change any single dot product.
             var t = t0;
-            if (dot8 != null)
-            {
-                for (; t + 8 <= t1; t += 8)
-                {
-                    var act = Act + t * ActStride;
-                    var y = Y + (nint)t * Rows;
-                    for (var r = r0; r < r1; r++)
-                        dot8(Weights + r * RowBytes, act, ActStride, Cols, y + r, Rows);
-                }
-            }
             for (; t + 4 <= t1; t += 4)
             {
                 var act = Act + t * ActStride;

@@ -17,18 +17,16 @@ internal enum ActivationFormat
 
 /// <summary>
 /// The dot-product kernels of one weight type on one path: <see cref="Dot"/> computes one (row, token) pair,
-/// <see cref="Dot4"/> one row against four tokens (the weight row is unpacked once), <see cref="Dot8"/> against eight. All give bit-identical results
+/// <see cref="Dot4"/> one row against four tokens (the weight row is unpacked once). Both give bit-identical results
 /// for the same (row, token).
 /// </summary>
 internal readonly unsafe struct MatMulKernel
 {
-    public MatMulKernel(ActivationFormat format, delegate*<byte*, byte*, int, float> dot, delegate*<byte*, byte*, nint, int, float*, nint, void> dot4,
-        delegate*<byte*, byte*, nint, int, float*, nint, void> dot8 = null)
+    public MatMulKernel(ActivationFormat format, delegate*<byte*, byte*, int, float> dot, delegate*<byte*, byte*, nint, int, float*, nint, void> dot4)
     {
         Format = format;
         Dot = dot;
         Dot4 = dot4;
-        Dot8 = dot8;
     }
 
     public ActivationFormat Format { get; }
@@ -38,9 +36,6 @@ internal readonly unsafe struct MatMulKernel
 
     /// <summary>(weight row, first activation token, token stride in bytes, cols, y of the first token, y stride in floats).</summary>
     public delegate*<byte*, byte*, nint, int, float*, nint, void> Dot4 { get; }
-
-    /// <summary>As <see cref="Dot4"/> for eight tokens, where a type has such a kernel (else null).</summary>
-    public delegate*<byte*, byte*, nint, int, float*, nint, void> Dot8 { get; }
 
     /// <summary>The kernels for <paramref name="type"/> on <paramref name="path"/> (a resolved path).</summary>
     public static MatMulKernel For(GgmlType type, KernelPath path) => (type, path) switch
@@ -60,7 +55,7 @@ internal readonly unsafe struct MatMulKernel
         (GgmlType.Q8_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx512Dot, &BlockDot<Q8_0Block>.Avx512Dot4),
         (GgmlType.Q4_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q4_0Block>.Scalar, &BlockDot<Q4_0Block>.Scalar4),
         (GgmlType.Q4_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &Q4_0Dot.Avx2Dot, &Q4_0Dot.Avx2Dot4),
-        (GgmlType.Q4_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &Q4_0Dot.Avx512Dot, &Q4_0Dot.Avx512Dot4, &Q4_0Dot.Avx512Dot8),
+        (GgmlType.Q4_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &Q4_0Dot.Avx512Dot, &Q4_0Dot.Avx512Dot4),
         (GgmlType.Q5_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Scalar, &BlockDot<Q5_0Block>.Scalar4),
         (GgmlType.Q5_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx2Dot, &BlockDot<Q5_0Block>.Avx2Dot4),
         (GgmlType.Q5_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx512Dot, &BlockDot<Q5_0Block>.Avx512Dot4),

@@ -132,10 +132,9 @@ internal static unsafe class Q4_0Dot
 
     /// <summary>Nibbles of 4 blocks as [lo0 lo1 lo2 lo3] / [hi0 hi1 hi2 hi3] and their 4 scales (f32).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void UnpackQuad(byte* blk, out Vector512<byte> lo, out Vector512<byte> hi, out Vector512<float> dw16)
+    private static void UnpackQuad(byte* blk, out Vector512<byte> lo, out Vector512<byte> hi, out Vector128<float> dw)
     {
         Vector512<byte> raw;
-        Vector128<float> dw;
         if (Avx512Vbmi.IsSupported)
         {
             var first = Vector512.Load(blk);
@@ -156,18 +155,17 @@ internal static unsafe class Q4_0Dot
         var mask = Vector512.Create((byte)0x0F);
         lo = raw & mask;
         hi = Vector512.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & mask;
-        // Each block's scale in its 4 lanes, once per quad (not once per token).
-        dw16 = Avx512F.PermuteVar16x32(dw.ToVector256Unsafe().ToVector512Unsafe(), Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
     }
 
-    /// <summary>acc + (int dot of the quad - offset) * (d_w * d_x), lane-wise; d_x from the activation's 16-lane copy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> StepQuad(Vector512<byte> lo, Vector512<byte> hi, Vector512<float> dw16, in Act a, int q, Vector512<float> acc)
+    private static Vector512<float> StepQuad(Vector512<byte> lo, Vector512<byte> hi, Vector128<float> dw, in Act a, int q, Vector512<float> acc)
     {
         var x = a.Qsq + 128 * q;
         var p16 = Avx512BW.MultiplyAddAdjacent(lo, Vector512.Load(x)) + Avx512BW.MultiplyAddAdjacent(hi, Vector512.Load(x + 64));
         var p32 = Avx512BW.MultiplyAddAdjacent(p16, Vector512<short>.One) - Vector512.Load(a.Sq + 16 * q);
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw16 * Vector512.Load(a.Dq + 16 * q), acc);
+        var scale4 = dw * Vector128.Load(a.D + 4 * q);
+        var scale = Avx512F.PermuteVar16x32(scale4.ToVector256Unsafe().ToVector512Unsafe(), Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), scale, acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -227,59 +225,5 @@ internal static unsafe class Q4_0Dot
         y[yStride] = Vector512.Sum(a10 + a11) + Tail(w, x1.Token, cols, nq, nb);
         y[2 * yStride] = Vector512.Sum(a20 + a21) + Tail(w, x2.Token, cols, nq, nb);
         y[3 * yStride] = Vector512.Sum(a30 + a31) + Tail(w, x3.Token, cols, nq, nb);
-    }
-
-    /// <summary>One row against eight tokens: each unpacked quad serves eight tokens (same float order per token as <see cref="Avx512Dot"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Avx512Dot8(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
-    {
-        int nb = cols / 32, nq = nb / 4;
-        Act x0 = new(act, cols), x1 = new(act + actStride, cols), x2 = new(act + 2 * actStride, cols), x3 = new(act + 3 * actStride, cols);
-        Act x4 = new(act + 4 * actStride, cols), x5 = new(act + 5 * actStride, cols), x6 = new(act + 6 * actStride, cols), x7 = new(act + 7 * actStride, cols);
-        Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
-        Vector512<float> a40 = default, a41 = default, a50 = default, a51 = default, a60 = default, a61 = default, a70 = default, a71 = default;
-        var q = 0;
-        for (; q + 2 <= nq; q += 2)
-        {
-            var blk = w + 4 * q * Bytes;
-            UnpackQuad(blk, out var lo0, out var hi0, out var d0);
-            a00 = StepQuad(lo0, hi0, d0, x0, q, a00);
-            a10 = StepQuad(lo0, hi0, d0, x1, q, a10);
-            a20 = StepQuad(lo0, hi0, d0, x2, q, a20);
-            a30 = StepQuad(lo0, hi0, d0, x3, q, a30);
-            a40 = StepQuad(lo0, hi0, d0, x4, q, a40);
-            a50 = StepQuad(lo0, hi0, d0, x5, q, a50);
-            a60 = StepQuad(lo0, hi0, d0, x6, q, a60);
-            a70 = StepQuad(lo0, hi0, d0, x7, q, a70);
-            UnpackQuad(blk + 4 * Bytes, out var lo1, out var hi1, out var d1);
-            a01 = StepQuad(lo1, hi1, d1, x0, q + 1, a01);
-            a11 = StepQuad(lo1, hi1, d1, x1, q + 1, a11);
-            a21 = StepQuad(lo1, hi1, d1, x2, q + 1, a21);
-            a31 = StepQuad(lo1, hi1, d1, x3, q + 1, a31);
-            a41 = StepQuad(lo1, hi1, d1, x4, q + 1, a41);
-            a51 = StepQuad(lo1, hi1, d1, x5, q + 1, a51);
-            a61 = StepQuad(lo1, hi1, d1, x6, q + 1, a61);
-            a71 = StepQuad(lo1, hi1, d1, x7, q + 1, a71);
-        }
-        if (q < nq)
-        {
-            UnpackQuad(w + 4 * q * Bytes, out var lo0, out var hi0, out var d0);
-            a00 = StepQuad(lo0, hi0, d0, x0, q, a00);
-            a10 = StepQuad(lo0, hi0, d0, x1, q, a10);
-            a20 = StepQuad(lo0, hi0, d0, x2, q, a20);
-            a30 = StepQuad(lo0, hi0, d0, x3, q, a30);
-            a40 = StepQuad(lo0, hi0, d0, x4, q, a40);
-            a50 = StepQuad(lo0, hi0, d0, x5, q, a50);
-            a60 = StepQuad(lo0, hi0, d0, x6, q, a60);
-            a70 = StepQuad(lo0, hi0, d0, x7, q, a70);
-        }
-        y[0] = Vector512.Sum(a00 + a01) + Tail(w, x0.Token, cols, nq, nb);
-        y[yStride] = Vector512.Sum(a10 + a11) + Tail(w, x1.Token, cols, nq, nb);
-        y[2 * yStride] = Vector512.Sum(a20 + a21) + Tail(w, x2.Token, cols, nq, nb);
-        y[3 * yStride] = Vector512.Sum(a30 + a31) + Tail(w, x3.Token, cols, nq, nb);
-        y[4 * yStride] = Vector512.Sum(a40 + a41) + Tail(w, x4.Token, cols, nq, nb);
-        y[5 * yStride] = Vector512.Sum(a50 + a51) + Tail(w, x5.Token, cols, nq, nb);
-        y[6 * yStride] = Vector512.Sum(a60 + a61) + Tail(w, x6.Token, cols, nq, nb);
-        y[7 * yStride] = Vector512.Sum(a70 + a71) + Tail(w, x7.Token, cols, nq, nb);
     }
 }
