@@ -8,9 +8,28 @@ namespace Tessera.Bench;
 /// A fast side-by-side run in one process: each type's 2048 x 5632 product on each kernel path (timings interleaved,
 /// medians), next to the memory read rate measured between them.
 /// <c>dotnet run -c Release --project bench/Tessera.Bench -- quick [threads] [paths,comma,separated|best] [types...]</c>
+/// With <c>TESSERA_BENCH_CPUTIME=1</c> (use with 1 thread) each run is timed by the thread's CPU time, not wall time,
+/// which keeps time the thread spent descheduled on a busy machine out of the figures.
 /// </summary>
-public static class QuickBench
+public static unsafe class QuickBench
 {
+    private static readonly bool CpuTime = Environment.GetEnvironmentVariable("TESSERA_BENCH_CPUTIME") == "1";
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, long* timespec);
+
+    private static long Now()
+    {
+        if (!CpuTime)
+            return Stopwatch.GetTimestamp();
+        long* ts = stackalloc long[2];
+        ClockGetTime(3, ts); // CLOCK_THREAD_CPUTIME_ID
+        return ts[0] * 1_000_000_000 + ts[1];
+    }
+
+    private static double Seconds(long start) =>
+        CpuTime ? (Now() - start) / 1e9 : Stopwatch.GetElapsedTime(start).TotalSeconds;
+
     public static void Run(string[] args)
     {
         var threads = args.Length > 1 ? int.Parse(args[1]) : 0;
@@ -36,7 +55,7 @@ public static class QuickBench
                 var fixtures = paths.Select(p => new MatMulFixture(type, rows, 5632, tokens, threads, mb << 20, p)).ToArray();
                 try
                 {
-                    var reps = tokens == 1 ? 300 : 5;
+                    var reps = int.TryParse(Environment.GetEnvironmentVariable(tokens == 1 ? "TESSERA_BENCH_REPS1" : "TESSERA_BENCH_REPS"), out var n) ? n : tokens == 1 ? 300 : 5;
                     var times = new double[fixtures.Length][];
                     for (var f = 0; f < fixtures.Length; f++)
                     {
@@ -48,9 +67,9 @@ public static class QuickBench
                     for (var i = 0; i < reps; i++)
                         for (var f = 0; f < fixtures.Length; f++)
                         {
-                            var start = Stopwatch.GetTimestamp();
+                            var start = Now();
                             fixtures[f].Run();
-                            times[f][i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                            times[f][i] = Seconds(start);
                         }
                     for (var f = 0; f < fixtures.Length; f++)
                     {

@@ -21,7 +21,8 @@ public sealed unsafe partial class CpuBackend
     public void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, in AttentionShape shape)
     {
         var visible = shape.StartPosition + shape.Tokens;
-        var needed = visible * shape.Heads;
+        var perHead = FloatKernels.AttentionQueryBlock * visible; // room for a block of queries' scores
+        var needed = perHead * shape.Heads;
         if (_scores.Length < needed)
             _scores = new float[Math.Max(needed, _scores.Length * 2)];
         fixed (float* q = queries)
@@ -55,10 +56,10 @@ public sealed unsafe partial class CpuBackend
 
         public readonly void Execute(int head)
         {
-            var visible = Shape.StartPosition + Shape.Tokens;
+            var perHead = FloatKernels.AttentionQueryBlock * (Shape.StartPosition + Shape.Tokens);
             FloatKernels.Attention(
                 new ReadOnlySpan<float>(Q, QueryLength), new ReadOnlySpan<float>(K, KeyLength), new ReadOnlySpan<float>(V, KeyLength),
-                new Span<float>(O, OutputLength), Shape, head, 1, new Span<float>(Scores + (long)head * visible, visible));
+                new Span<float>(O, OutputLength), Shape, head, 1, new Span<float>(Scores + (long)head * perHead, perHead));
         }
     }
 }

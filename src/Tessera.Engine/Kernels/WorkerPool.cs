@@ -27,8 +27,9 @@ public sealed unsafe class WorkerPool : IDisposable
     private int _count;
 
     private int _next;       // next index to claim
-    private int _pending;    // workers that have not finished the current generation
-    private int _generation; // bumped once per parallel loop
+    private int _active;     // workers inside a loop's items (or checking whether they may enter)
+    private long _generation; // bumped once per parallel loop (64 bits: never wraps)
+    private long _open;      // the generation workers may still join; 0 once the caller has finished its own share
     private int _sleepers;   // workers blocked on _sleepLock
     private int _busy;       // 1 while a For is running
     private volatile bool _disposed;
@@ -76,7 +77,7 @@ public sealed unsafe class WorkerPool : IDisposable
             _job = Unsafe.AsPointer(ref local);
             _count = count;
             _next = 0;
-            _pending = _workers.Length;
+            Volatile.Write(ref _open, _generation + 1);
             Interlocked.Increment(ref _generation); // full fence: publishes the fields above
             if (Volatile.Read(ref _sleepers) > 0)
             {
@@ -86,8 +87,11 @@ public sealed unsafe class WorkerPool : IDisposable
 
             RunItems();
 
+            // Every item is claimed. Close the loop, then wait only for workers that entered it: a worker that is
+            // asleep or late sees the loop closed and never touches this job.
+            Interlocked.Exchange(ref _open, 0);
             var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) != 0)
+            while (Volatile.Read(ref _active) != 0)
                 spin.SpinOnce(sleep1Threshold: -1);
 
             _runner = null;
@@ -142,18 +146,22 @@ public sealed unsafe class WorkerPool : IDisposable
 
     private void WorkerLoop()
     {
-        var seen = 0; // the generation before any loop (a worker may start after the first loop was published)
+        var seen = 0L; // the generation before any loop (a worker may start after the first loop was published)
         while (true)
         {
             seen = WaitForGeneration(seen);
             if (_disposed)
                 return;
-            RunItems();
-            Interlocked.Decrement(ref _pending);
+            // Enter, then check the loop is still open (both full fences, so the caller either sees this worker
+            // active or this worker sees the loop closed).
+            Interlocked.Increment(ref _active);
+            if (Volatile.Read(ref _open) == seen)
+                RunItems();
+            Interlocked.Decrement(ref _active);
         }
     }
 
-    private int WaitForGeneration(int seen)
+    private long WaitForGeneration(long seen)
     {
         var start = Stopwatch.GetTimestamp();
         var spins = 0;
@@ -176,7 +184,7 @@ public sealed unsafe class WorkerPool : IDisposable
         lock (_sleepLock)
         {
             Interlocked.Increment(ref _sleepers); // full fence, pairs with the caller's generation bump
-            int generation;
+            long generation;
             while ((generation = Volatile.Read(ref _generation)) == seen)
                 Monitor.Wait(_sleepLock);
             Interlocked.Decrement(ref _sleepers);

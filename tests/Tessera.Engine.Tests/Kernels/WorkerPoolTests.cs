@@ -54,6 +54,26 @@ public unsafe class WorkerPoolTests
     }
 
     [Fact]
+    public void For_WorkersWakingLate_NeverTouchAFinishedLoop()
+    {
+        // Pauses around the spin period make workers wake while (or after) the caller finishes alone; each loop's
+        // job lives on the caller's stack, so a late worker must skip it, and every index still runs exactly once.
+        using var pool = new WorkerPool(3);
+        var counts = new int[8];
+        fixed (int* p = counts)
+        {
+            for (var rep = 0; rep < 300; rep++)
+            {
+                pool.For(1 + rep % counts.Length, new CountJob { Counts = p });
+                if (rep % 3 == 0)
+                    Thread.Sleep(rep % 4);
+            }
+        }
+        for (var i = 0; i < counts.Length; i++)
+            Assert.Equal(Enumerable.Range(0, 300).Count(rep => 1 + rep % counts.Length > i), counts[i]);
+    }
+
+    [Fact]
     public void For_AfterWorkersFellAsleep_StillRunsEveryIndex()
     {
         using var pool = new WorkerPool(3);
