@@ -70,6 +70,13 @@ public sealed class PoolApiClient : IDisposable
     public Task<List<EventView>> GetEventsAsync(long after, int limit, string? node, CancellationToken ct) =>
         GetAsync<List<EventView>>($"api/events?after={after}&limit={limit}" + (node is null ? string.Empty : "&node=" + Uri.EscapeDataString(node)), ct);
 
+    public Task<List<ApiKeyView>> GetApiKeysAsync(CancellationToken ct) => GetAsync<List<ApiKeyView>>("api/keys", ct);
+
+    public Task<CreatedApiKeyView> CreateApiKeyAsync(string? name, CancellationToken ct) =>
+        SendAsync<CreatedApiKeyView>(HttpMethod.Post, "api/keys", JsonContent.Create(new CreateApiKeyRequest(name), options: JsonSerializerOptions.Web), ct);
+
+    public Task<ApiKeyView> RevokeApiKeyAsync(string id, CancellationToken ct) => SendAsync<ApiKeyView>(HttpMethod.Delete, $"api/keys/{Uri.EscapeDataString(id)}", null, ct);
+
     public Task<StatsView> GetStatsAsync(CancellationToken ct) => GetAsync<StatsView>("api/stats", ct);
 
     public Task<HealthView> GetHealthAsync(CancellationToken ct) => GetAsync<HealthView>("api/health", ct);

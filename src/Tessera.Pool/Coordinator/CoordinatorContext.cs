@@ -17,6 +17,9 @@ public sealed class CoordinatorContext
     public required string AdminKeyHash { get; init; }
     public required string AdminKeyPath { get; init; }
 
+    /// <summary>Keys of the OpenAI-compatible API (/v1), in the pool's database; managed under /api/keys.</summary>
+    public required Tessera.Api.Keys.ApiKeyStore ApiKeys { get; init; }
+
     /// <summary>The address written into join tokens (host:port), known once the server is listening.</summary>
     public string JoinAddress { get; set; } = string.Empty;
 

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Tessera.Api;
 using Tessera.Pool.Client;
 using Tessera.Pool.Security;
 using Tessera.Pool.State;
@@ -99,6 +100,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
                 Time = time,
                 AdminKeyHash = adminKeyHash,
                 AdminKeyPath = dir.AdminKey,
+                ApiKeys = Tessera.Api.Keys.ApiKeyStore.Open(store.Path, time),
             };
             var serverCertificate = authority.IssueServerCertificate(["localhost", Dns.GetHostName()], LocalAddresses().Append(listen.Address), time);
             var app = Build(options, loggerFactory, context, authority, serverCertificate, listen, time);
@@ -165,6 +167,8 @@ public sealed class CoordinatorHost : IAsyncDisposable
         var app = builder.Build();
         app.MapGrpcService<PoolAgentService>();
         PoolApi.Map(app, context);
+        if (options.Generation is { } generation)
+            app.MapOpenAiApi(generation(context), context.ApiKeys, new Tessera.Api.OpenAiApiOptions { Time = time });
         return app;
     }
 
@@ -239,6 +243,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
         {
         }
         await _app.DisposeAsync().ConfigureAwait(false);
+        Context.ApiKeys.Dispose();
         _store.Dispose();
         _authority.Dispose();
     }

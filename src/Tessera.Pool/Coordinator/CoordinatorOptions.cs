@@ -19,4 +19,10 @@ public sealed record CoordinatorOptions
     public TimeSpan DetectorTick { get; init; } = TimeSpan.FromMilliseconds(250);
 
     public TimeSpan HeartbeatFlushInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// What runs models for the OpenAI-compatible API: when set, the coordinator serves /v1 (keys from
+    /// <see cref="CoordinatorContext.ApiKeys"/>) with the service this makes from the coordinator's context.
+    /// </summary>
+    public Func<CoordinatorContext, Tessera.Engine.Generation.ITextGenerationService>? Generation { get; init; }
 }

@@ -9,12 +9,14 @@ internal static class CommandCatalog
     {
         yield return GenerateCommand.Create();
         yield return ChatCommand.Create();
+        yield return ServeCommand.Create();
         yield return ModelCommands.Create();
         yield return BenchCommand.Create();
         yield return VersionCommand.Create();
         yield return PoolCommand.Create();
         yield return JoinCommand.Create();
         yield return TokenCommand.Create();
+        yield return KeyCommands.Create();
         yield return NodesCommand.Create();
         yield return NodeCommand.Create();
         yield return PoolEventsCommand.Create();

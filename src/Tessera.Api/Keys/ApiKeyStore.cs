@@ -1,0 +1,164 @@
+using System.Collections.Concurrent;
+using Microsoft.Data.Sqlite;
+
+namespace Tessera.Api.Keys;
+
+/// <summary>
+/// API keys in a table <c>api_keys</c> of a SQLite file (the pool's state database, beside its own tables),
+/// through a connection of its own. Keys are stored hashed; validating one is a lookup by hash, and
+/// a revoked key is refused from the next request on.
+/// </summary>
+public sealed class ApiKeyStore : IApiKeyValidator, IDisposable
+{
+    private static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
+    private readonly SqliteConnection _connection;
+    private readonly TimeProvider _time;
+    private readonly Lock _lock = new();
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _lastUsedWritten = new(StringComparer.Ordinal);
+
+    private ApiKeyStore(SqliteConnection connection, TimeProvider time)
+    {
+        _connection = connection;
+        _time = time;
+    }
+
+    /// <summary>Opens (creating the table if needed) the key store in the SQLite file at <paramref name="databasePath"/>.</summary>
+    public static ApiKeyStore Open(string databasePath, TimeProvider? time = null)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = databasePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+        }.ToString());
+        connection.Open();
+        try
+        {
+            var store = new ApiKeyStore(connection, time ?? TimeProvider.System);
+            store.Execute("PRAGMA busy_timeout=5000;");
+            store.Execute("PRAGMA journal_mode=WAL;");
+            store.Execute("""
+                CREATE TABLE IF NOT EXISTS api_keys (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', key_hash TEXT NOT NULL UNIQUE, hint TEXT NOT NULL,
+                    created_at INTEGER NOT NULL, revoked_at INTEGER, last_used_at INTEGER);
+                """);
+            return store;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates a key; the returned key text is shown once and never stored.</summary>
+    public (ApiKeyRecord Record, string Key) Create(string? name)
+    {
+        var key = ApiKeyFormat.NewKey();
+        var record = new ApiKeyRecord(ApiKeyFormat.NewId(), name?.Trim() ?? string.Empty, ApiKeyFormat.Hint(key), _time.GetUtcNow(), null, null);
+        lock (_lock)
+        {
+            using var command = Command("INSERT INTO api_keys(id, name, key_hash, hint, created_at) VALUES ($id, $n, $h, $hint, $c)",
+                ("$id", record.Id), ("$n", record.Name), ("$h", ApiKeyFormat.Hash(key)), ("$hint", record.Hint), ("$c", Ms(record.CreatedAt)));
+            command.ExecuteNonQuery();
+        }
+        return (record with { CreatedAt = FromMs(Ms(record.CreatedAt)) }, key);
+    }
+
+    public IReadOnlyList<ApiKeyRecord> List()
+    {
+        lock (_lock)
+        {
+            using var command = Command(Select + " ORDER BY created_at, id");
+            using var reader = command.ExecuteReader();
+            var list = new List<ApiKeyRecord>();
+            while (reader.Read())
+                list.Add(Read(reader));
+            return list;
+        }
+    }
+
+    public ApiKeyRecord? Get(string id)
+    {
+        lock (_lock)
+        {
+            using var command = Command(Select + " WHERE id = $id", ("$id", id));
+            using var reader = command.ExecuteReader();
+            return reader.Read() ? Read(reader) : null;
+        }
+    }
+
+    /// <summary>Revokes a key; null when no such key. Revoking twice keeps the first instant.</summary>
+    public ApiKeyRecord? Revoke(string id)
+    {
+        lock (_lock)
+        {
+            using var command = Command("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $at) WHERE id = $id", ("$id", id), ("$at", Ms(_time.GetUtcNow())));
+            if (command.ExecuteNonQuery() == 0)
+                return null;
+        }
+        return Get(id);
+    }
+
+    /// <summary>True for a key that exists and is not revoked. Records when it was last used (to the minute).</summary>
+    public ValueTask<bool> ValidateAsync(string? apiKey, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(apiKey) || !apiKey.StartsWith(ApiKeyFormat.Prefix, StringComparison.Ordinal) || apiKey.Length > 200)
+            return ValueTask.FromResult(false);
+        var hash = ApiKeyFormat.Hash(apiKey);
+        string? id;
+        lock (_lock)
+        {
+            using var command = Command("SELECT id FROM api_keys WHERE key_hash = $h AND revoked_at IS NULL", ("$h", hash));
+            id = command.ExecuteScalar() as string;
+        }
+        if (id is null)
+            return ValueTask.FromResult(false);
+        var now = _time.GetUtcNow();
+        if (!_lastUsedWritten.TryGetValue(id, out var written) || now - written >= LastUsedResolution)
+        {
+            _lastUsedWritten[id] = now;
+            lock (_lock)
+            {
+                using var command = Command("UPDATE api_keys SET last_used_at = $at WHERE id = $id", ("$id", id), ("$at", Ms(now)));
+                command.ExecuteNonQuery();
+            }
+        }
+        return ValueTask.FromResult(true);
+    }
+
+    private const string Select = "SELECT id, name, hint, created_at, revoked_at, last_used_at FROM api_keys";
+
+    private static ApiKeyRecord Read(SqliteDataReader r) => new(
+        r.GetString(0), r.GetString(1), r.GetString(2), FromMs(r.GetInt64(3)),
+        r.IsDBNull(4) ? null : FromMs(r.GetInt64(4)), r.IsDBNull(5) ? null : FromMs(r.GetInt64(5)));
+
+    private void Execute(string sql)
+    {
+        lock (_lock)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = sql;
+            command.ExecuteNonQuery();
+        }
+    }
+
+    private SqliteCommand Command(string sql, params (string Name, object Value)[] parameters)
+    {
+        var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+            command.Parameters.AddWithValue(name, value);
+        return command;
+    }
+
+    private static long Ms(DateTimeOffset at) => at.ToUnixTimeMilliseconds();
+
+    private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    public void Dispose()
+    {
+        lock (_lock)
+            _connection.Dispose();
+    }
+}

@@ -1,0 +1,29 @@
+using Tessera.Engine.Sampling;
+
+namespace Tessera.Api;
+
+/// <summary>How the OpenAI-compatible endpoints behave where a request leaves things open.</summary>
+public sealed record OpenAiApiOptions
+{
+    /// <summary>
+    /// Sampling used for what a request does not set: OpenAI's temperature 1 and top_p 1, with llama.cpp's
+    /// top_k 40 and min_p 0.05 (requests may set top_k and min_p, 0 turns them off). The seed is random per request.
+    /// </summary>
+    public SamplingParameters DefaultSampling { get; init; } = new() { Temperature = 1, TopK = 40, TopP = 1, MinP = 0.05f };
+
+    /// <summary>max_tokens of /v1/completions when the request has none (OpenAI's default is 16). Chat defaults to the rest of the context.</summary>
+    public int DefaultCompletionMaxTokens { get; init; } = 16;
+
+    /// <summary>Clock for the <c>created</c> fields.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Spells token ids as bytes, for the alternatives of log-probabilities (the generation service reports them by
+    /// id). Without one, the generation service is asked if it implements <see cref="ITokenDecoder"/>; failing
+    /// that, alternatives read <c>&lt;token 123&gt;</c>.
+    /// </summary>
+    public ITokenDecoder? TokenDecoder { get; init; }
+
+    /// <summary>Value of the <c>owned_by</c> field when the service gives none.</summary>
+    public string OwnedBy { get; init; } = "tessera";
+}

@@ -1,0 +1,342 @@
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Tessera.Api.Protocol;
+using Tessera.Api.Streaming;
+using Tessera.Engine.Generation;
+using Tessera.Engine.Model;
+using Tessera.Engine.Templates;
+
+namespace Tessera.Api;
+
+/// <summary>The request handlers behind <see cref="OpenAiApiEndpoints.MapOpenAiApi"/>.</summary>
+internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyValidator keys, OpenAiApiOptions options, ILogger logger)
+{
+    private readonly ITokenDecoder? _decoder = options.TokenDecoder ?? generation as ITokenDecoder;
+
+    private enum Kind
+    {
+        Chat,
+        Completion,
+    }
+
+    public Task ChatCompletionsAsync(HttpContext http) => HandleAsync(http, async () =>
+    {
+        var body = await ReadJsonAsync(http).ConfigureAwait(false);
+        var request = RequestParser.ParseChat(body, options.DefaultSampling);
+        var model = Find(request.Model);
+        int[] prompt;
+        try
+        {
+            prompt = generation.TokenizeChat(model.Id, request.Messages!);
+        }
+        catch (ChatTemplateException e)
+        {
+            throw OpenAiError.Invalid($"The model's chat template rejects these messages: {e.Message}", "messages");
+        }
+        catch (InvalidOperationException e)
+        {
+            throw OpenAiError.Invalid($"The model '{model.Id}' cannot chat: {e.Message}", "model");
+        }
+        await GenerateAsync(http, Kind.Chat, request, model, prompt).ConfigureAwait(false);
+    });
+
+    public Task CompletionsAsync(HttpContext http) => HandleAsync(http, async () =>
+    {
+        var body = await ReadJsonAsync(http).ConfigureAwait(false);
+        var request = RequestParser.ParseCompletion(body, options.DefaultSampling);
+        var model = Find(request.Model);
+        if (request.Echo && request.Prompt is null)
+            throw OpenAiError.Invalid("echo needs the prompt as text, not token ids.", "echo");
+        var prompt = request.PromptTokens ?? generation.TokenizePrompt(model.Id, request.Prompt!);
+        await GenerateAsync(http, Kind.Completion, request, model, prompt).ConfigureAwait(false);
+    });
+
+    public Task ModelsAsync(HttpContext http) => HandleAsync(http, () =>
+        WriteJsonAsync(http, new ModelList(generation.ListModels().Select(ToObject).ToList()), OpenAiJsonContext.Relaxed.ModelList));
+
+    public Task ModelAsync(HttpContext http) => HandleAsync(http, () =>
+    {
+        var id = (string?)http.Request.RouteValues["id"] ?? string.Empty;
+        return WriteJsonAsync(http, ToObject(Find(id)), OpenAiJsonContext.Relaxed.ModelObject);
+    });
+
+    public Task UnknownPathAsync(HttpContext http) => HandleAsync(http, () =>
+        throw new OpenAiError(HttpStatusCode.NotFound, $"Invalid URL ({http.Request.Method} {http.Request.Path}). This server has POST /v1/chat/completions, POST /v1/completions, GET /v1/models and GET /v1/models/{{id}}.",
+            "invalid_request_error"));
+
+    private ModelObject ToObject(ServedModel m) =>
+        new(m.Id, m.Created.ToUnixTimeSeconds(), string.IsNullOrEmpty(m.OwnedBy) ? options.OwnedBy : m.OwnedBy, m.ContextLength);
+
+    private ServedModel Find(string id) => generation.FindModel(id) ?? throw OpenAiError.ModelNotFound(id);
+
+    /// <summary>Checks the key, runs <paramref name="body"/>, and answers any error in OpenAI's shape (never with a stack trace).</summary>
+    private async Task HandleAsync(HttpContext http, Func<Task> body)
+    {
+        try
+        {
+            await AuthorizeAsync(http).ConfigureAwait(false);
+            await body().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; nothing to answer.
+        }
+        catch (Exception e)
+        {
+            var error = Translate(e);
+            if (error.Status == HttpStatusCode.InternalServerError)
+                logger.LogRequestFailed(e, http.Request.Method, http.Request.Path);
+            if (!http.Response.HasStarted)
+                await WriteErrorAsync(http, error).ConfigureAwait(false);
+        }
+    }
+
+    private static OpenAiError Translate(Exception e) => e switch
+    {
+        OpenAiError error => error,
+        UnknownModelException unknown => OpenAiError.ModelNotFound(unknown.Model),
+        ContextFullException full => ContextTooLong(full.Needed - 1, full.ContextLength),
+        CapacityExceededException busy => OpenAiError.Busy(busy.RetryAfter, busy.Message),
+        ChatTemplateException template => OpenAiError.Invalid($"The model's chat template rejects these messages: {template.Message}", "messages"),
+        BadHttpRequestException bad => new OpenAiError((HttpStatusCode)bad.StatusCode, bad.Message, "invalid_request_error"),
+        ArgumentException invalid => OpenAiError.Invalid(invalid.Message),
+        _ => OpenAiError.Internal(),
+    };
+
+    private static OpenAiError ContextTooLong(int promptTokens, int contextLength) =>
+        OpenAiError.Invalid($"This model's maximum context length is {contextLength} tokens, but the prompt has {promptTokens} tokens and at least one more is needed for the answer. Shorten the prompt or the messages.",
+            "messages", "context_length_exceeded");
+
+    private async Task AuthorizeAsync(HttpContext http)
+    {
+        var header = http.Request.Headers.Authorization.ToString();
+        string? key = null;
+        if (header.Length > 0)
+        {
+            const string scheme = "Bearer ";
+            key = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : header.Trim();
+            if (key.Length == 0)
+                key = null;
+        }
+        if (await keys.ValidateAsync(key, http.RequestAborted).ConfigureAwait(false))
+            return;
+        throw key is null ? OpenAiError.MissingKey() : OpenAiError.WrongKey();
+    }
+
+    private static async Task<JsonElement> ReadJsonAsync(HttpContext http)
+    {
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted).ConfigureAwait(false);
+            return document.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            throw OpenAiError.Invalid($"We could not parse the JSON body of your request: {e.Message} (The body must be a JSON object; see https://platform.openai.com/docs/api-reference.)");
+        }
+    }
+
+    private async Task GenerateAsync(HttpContext http, Kind kind, ParsedRequest request, ServedModel model, int[] prompt)
+    {
+        if (prompt.Length == 0)
+            throw OpenAiError.Invalid("The prompt is empty.", kind == Kind.Chat ? "messages" : "prompt");
+        if (prompt.Length + 1 > model.ContextLength)
+        {
+            var tooLong = ContextTooLong(prompt.Length, model.ContextLength);
+            throw kind == Kind.Chat ? tooLong : OpenAiError.Invalid(tooLong.Message, "prompt", tooLong.Code);
+        }
+        var room = model.ContextLength - prompt.Length;
+        var maxTokens = Math.Min(request.MaxTokens ?? (kind == Kind.Chat ? room : options.DefaultCompletionMaxTokens), room);
+
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs), cancel.Token)
+            .GetAsyncEnumerator(cancel.Token);
+        try
+        {
+            // The first token decides the status code: errors before it (capacity, context) are still 4xx.
+            var hasFirst = await tokens.MoveNextAsync().ConfigureAwait(false);
+            var run = new GenerationRun(tokens, hasFirst, maxTokens, request.Stop);
+            var id = (kind == Kind.Chat ? "chatcmpl-" : "cmpl-") + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            var created = options.Time.GetUtcNow().ToUnixTimeSeconds();
+            if (request.Stream)
+                await StreamAsync(http, kind, request, model, prompt, run, id, created).ConfigureAwait(false);
+            else
+                await CompleteAsync(http, kind, request, model, prompt, run, id, created).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Ends the session at once, whether it finished, hit a stop string, or the client left.
+            await cancel.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await tokens.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private async Task CompleteAsync(HttpContext http, Kind kind, ParsedRequest request, ServedModel model, int[] prompt, GenerationRun run, string id, long created)
+    {
+        var text = new StringBuilder();
+        if (request.Echo)
+            text.Append(request.Prompt);
+        var logprobs = request.LogProbs ? new LogProbCollector(this, model.Id, request.TopLogProbs, text.Length) : null;
+        await foreach (var piece in run.PiecesAsync().ConfigureAwait(false))
+        {
+            text.Append(piece.Text);
+            logprobs?.Add(piece.Tokens);
+        }
+        var usage = new Usage(prompt.Length, run.CompletionTokens, prompt.Length + run.CompletionTokens);
+        if (kind == Kind.Chat)
+        {
+            var choice = new ChatChoice(0, new ChatMessageOut("assistant", text.ToString()), logprobs?.Chat(), run.FinishReason);
+            await WriteJsonAsync(http, new ChatCompletion(id, created, model.Id, [choice], usage), OpenAiJsonContext.Relaxed.ChatCompletion).ConfigureAwait(false);
+        }
+        else
+        {
+            var choice = new CompletionChoice(text.ToString(), 0, logprobs?.Completion(), run.FinishReason);
+            await WriteJsonAsync(http, new Completion(id, created, model.Id, [choice], usage), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
+        }
+    }
+
+    private async Task StreamAsync(HttpContext http, Kind kind, ParsedRequest request, ServedModel model, int[] prompt, GenerationRun run, string id, long created)
+    {
+        var response = http.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = ServerSentEvents.ContentType;
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        var ct = http.RequestAborted;
+
+        async Task SendAsync<T>(T value, JsonTypeInfo<T> type)
+        {
+            await response.Body.WriteAsync(ServerSentEvents.Event(JsonSerializer.SerializeToUtf8Bytes(value, type)), ct).ConfigureAwait(false);
+            await response.Body.FlushAsync(ct).ConfigureAwait(false);
+        }
+
+        if (kind == Kind.Chat)
+            await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta("assistant", ""), null, null)], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
+        else if (request.Echo)
+            await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(request.Prompt!, 0, null, null)], null), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
+
+        var offset = request.Echo ? request.Prompt!.Length : 0;
+        try
+        {
+            await foreach (var piece in run.PiecesAsync().ConfigureAwait(false))
+            {
+                var logprobs = request.LogProbs && piece.Tokens.Count > 0 ? new LogProbCollector(this, model.Id, request.TopLogProbs, offset) : null;
+                logprobs?.Add(piece.Tokens);
+                offset += piece.Text.Length;
+                if (piece.Text.Length == 0 && logprobs is null)
+                    continue;
+                if (kind == Kind.Chat)
+                    await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, piece.Text), logprobs?.Chat(), null)], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
+                else
+                    await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(piece.Text, 0, logprobs?.Completion(), null)], null), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // Headers are sent: report the error as an event, as OpenAI does, and end the stream.
+            var error = Translate(e);
+            if (error.Status == HttpStatusCode.InternalServerError)
+                logger.LogStreamFailed(e, id);
+            await SendAsync(Envelope(error), OpenAiJsonContext.Relaxed.ErrorEnvelope).ConfigureAwait(false);
+            return;
+        }
+
+        if (kind == Kind.Chat)
+            await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, null), null, run.FinishReason)], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
+        else
+            await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(string.Empty, 0, null, run.FinishReason)], null), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
+        if (request.IncludeUsage)
+        {
+            var usage = new Usage(prompt.Length, run.CompletionTokens, prompt.Length + run.CompletionTokens);
+            if (kind == Kind.Chat)
+                await SendAsync(new ChatCompletionChunk(id, created, model.Id, [], usage), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
+            else
+                await SendAsync(new Completion(id, created, model.Id, [], usage), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
+        }
+        await response.Body.WriteAsync(ServerSentEvents.Done, ct).ConfigureAwait(false);
+        await response.Body.FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    private static Task WriteJsonAsync<T>(HttpContext http, T value, JsonTypeInfo<T> type)
+    {
+        http.Response.StatusCode = StatusCodes.Status200OK;
+        return http.Response.WriteAsJsonAsync(value, type, "application/json", http.RequestAborted);
+    }
+
+    internal static ErrorEnvelope Envelope(OpenAiError error) => new(new ErrorBody(error.Message, error.Type, error.Param, error.Code));
+
+    private static Task WriteErrorAsync(HttpContext http, OpenAiError error)
+    {
+        http.Response.StatusCode = (int)error.Status;
+        if (error.RetryAfter is { } retry)
+            http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        return http.Response.WriteAsJsonAsync(Envelope(error), OpenAiJsonContext.Relaxed.ErrorEnvelope, "application/json", CancellationToken.None);
+    }
+
+    /// <summary>Log-probabilities of released tokens, in the chat or the completions format.</summary>
+    private sealed class LogProbCollector(OpenAiHandler owner, string model, int top, int textOffset)
+    {
+        private readonly List<(GeneratedToken Token, int Offset)> _tokens = [];
+        private int _offset = textOffset;
+
+        public void Add(IReadOnlyList<GeneratedToken> tokens)
+        {
+            foreach (var token in tokens)
+            {
+                _tokens.Add((token, _offset));
+                _offset += token.Text.Length;
+            }
+        }
+
+        public ChatLogProbs Chat() => new(_tokens.Select(t => new TokenLogProb(
+            t.Token.Text, Finite(t.Token.LogProb), Bytes(Encoding.UTF8.GetBytes(t.Token.Text)),
+            (t.Token.TopLogProbs ?? []).Take(top).Select(a =>
+            {
+                var bytes = owner.Spell(model, a.Id);
+                return new TopLogProb(Text(bytes, a.Id), Finite(a.LogProb), bytes is null ? null : Bytes(bytes));
+            }).ToList())).ToList());
+
+        public CompletionLogProbs Completion() => new(
+            _tokens.Select(t => t.Token.Text).ToList(),
+            _tokens.Select(t => Finite(t.Token.LogProb)).ToList(),
+            _tokens.Select(t =>
+            {
+                var alternatives = new Dictionary<string, float>(StringComparer.Ordinal);
+                foreach (var a in (t.Token.TopLogProbs ?? []).Take(top))
+                    alternatives.TryAdd(Text(owner.Spell(model, a.Id), a.Id), Finite(a.LogProb));
+                return alternatives;
+            }).ToList(),
+            _tokens.Select(t => t.Offset).ToList());
+
+        private static int[] Bytes(byte[] bytes) => Array.ConvertAll(bytes, b => (int)b);
+
+        private static string Text(byte[]? bytes, int id) => bytes is null ? $"<token {id}>" : Encoding.UTF8.GetString(bytes);
+
+        /// <summary>JSON has no infinities: an impossible token gets OpenAI's floor of -9999.</summary>
+        private static float Finite(float logProb) => float.IsFinite(logProb) ? logProb : -9999f;
+    }
+
+    private byte[]? Spell(string model, int tokenId)
+    {
+        try
+        {
+            return _decoder?.TokenBytes(model, tokenId);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Tessera.Engine.Generation;
+
+namespace Tessera.Api;
+
+/// <summary>
+/// A plain-HTTP Kestrel server with only the OpenAI endpoints: <c>tessera serve</c> on one machine, and tests.
+/// (The pool's coordinator maps the same endpoints into its own TLS server instead.)
+/// </summary>
+public sealed class OpenAiServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private OpenAiServer(WebApplication app, Uri baseAddress)
+    {
+        _app = app;
+        BaseAddress = baseAddress;
+    }
+
+    /// <summary>The server's root, e.g. <c>http://127.0.0.1:8080/</c>; OpenAI clients take <c>BaseAddress + "v1"</c>.</summary>
+    public Uri BaseAddress { get; }
+
+    /// <summary>Starts listening on <paramref name="endpoint"/> (port 0 picks a free one).</summary>
+    public static async Task<OpenAiServer> StartAsync(IPEndPoint endpoint, ITextGenerationService generation, IApiKeyValidator keys,
+        OpenAiApiOptions? options = null, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        if (loggerFactory is not null)
+            builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, NoConsoleLifetime>();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(endpoint);
+        });
+        var app = builder.Build();
+        app.MapOpenAiApi(generation, keys, options);
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var uri = new Uri(address.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("[::]", "[::1]", StringComparison.Ordinal));
+        return new OpenAiServer(app, new Uri(uri.GetLeftPart(UriPartial.Authority) + "/"));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _app.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The host stops when its owner says so, not on Ctrl+C by itself (the CLI handles signals).</summary>
+    private sealed class NoConsoleLifetime : Microsoft.Extensions.Hosting.IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
