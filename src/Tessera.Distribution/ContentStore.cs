@@ -1,0 +1,421 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace Tessera.Distribution;
+
+/// <summary>
+/// A content-addressed cache of model files in a directory: each blob lives at <c>blobs/sha256/&lt;hex&gt;</c>
+/// and is published there only after its whole SHA-256 was verified (an atomic rename from <c>partial/</c>,
+/// where transfers in progress keep what they have so they can resume). Sizes are accounted and, over the byte
+/// budget, the least recently used blobs that are not pinned are evicted. Safe for concurrent use within one
+/// process; <see cref="LockAsync"/> serialises writers of the same blob.
+/// </summary>
+public sealed class ContentStore
+{
+    private readonly object _gate = new();
+    private readonly Dictionary<ContentHash, Entry> _entries = new();
+    private readonly Dictionary<ContentHash, int> _pins = new();
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+    private readonly ILogger? _logger;
+    private long _totalBytes;
+
+    /// <param name="root">The cache directory; created when missing.</param>
+    /// <param name="maxBytes">Byte budget for published blobs; beyond it the least recently used are evicted.</param>
+    public ContentStore(string root, long maxBytes = long.MaxValue, TimeProvider? timeProvider = null, ILogger? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(root);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxBytes);
+        Root = Path.GetFullPath(root);
+        MaxBytes = maxBytes;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = logger;
+        BlobDirectory = Path.Combine(Root, "blobs", "sha256");
+        PartialDirectory = Path.Combine(Root, "partial");
+        ManifestDirectory = Path.Combine(Root, "manifests");
+        RefDirectory = Path.Combine(Root, "refs");
+        Directory.CreateDirectory(BlobDirectory);
+        Directory.CreateDirectory(PartialDirectory);
+        Directory.CreateDirectory(ManifestDirectory);
+        Directory.CreateDirectory(RefDirectory);
+        Scan();
+    }
+
+    public string Root { get; }
+
+    public long MaxBytes { get; }
+
+    internal string BlobDirectory { get; }
+
+    internal string PartialDirectory { get; }
+
+    internal string ManifestDirectory { get; }
+
+    internal string RefDirectory { get; }
+
+    /// <summary>Bytes of published blobs.</summary>
+    public long TotalBytes
+    {
+        get
+        {
+            lock (_gate)
+                return _totalBytes;
+        }
+    }
+
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+                return _entries.Count;
+        }
+    }
+
+    /// <summary>The default cache: $TESSERA_CACHE_DIR, else $TESSERA_HOME/cache, else ~/.tessera/cache.</summary>
+    public static string DefaultRoot()
+    {
+        var cache = Environment.GetEnvironmentVariable("TESSERA_CACHE_DIR");
+        if (!string.IsNullOrWhiteSpace(cache))
+            return cache;
+        var home = Environment.GetEnvironmentVariable("TESSERA_HOME");
+        if (string.IsNullOrWhiteSpace(home))
+            home = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".tessera");
+        return Path.Combine(home, "cache");
+    }
+
+    /// <summary>Where a blob is (or would be) published.</summary>
+    public string GetBlobPath(ContentHash hash) => Path.Combine(BlobDirectory, hash.Hex);
+
+    /// <summary>The partial file of a transfer in progress for <paramref name="hash"/>.</summary>
+    public string GetPartialPath(ContentHash hash) => Path.Combine(PartialDirectory, hash.Hex);
+
+    /// <summary>The partial file for a download whose hash is not known yet, named from <paramref name="key"/>.</summary>
+    public string GetPartialPath(string key) => Path.Combine(PartialDirectory, "k-" + ContentHash.Of(Encoding.UTF8.GetBytes(key)).Hex);
+
+    public bool Contains(ContentHash hash)
+    {
+        lock (_gate)
+            return _entries.ContainsKey(hash);
+    }
+
+    /// <summary>The path of a published blob, marking it as just used; false when the store does not hold it.</summary>
+    public bool TryGet(ContentHash hash, [NotNullWhen(true)] out string? path)
+    {
+        path = null;
+        if (hash.IsEmpty)
+            return false;
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            if (!_entries.TryGetValue(hash, out var entry))
+                return false;
+            path = GetBlobPath(hash);
+            if (!File.Exists(path))
+            {
+                // Removed behind our back: forget it.
+                _entries.Remove(hash);
+                _totalBytes -= entry.Size;
+                path = null;
+                return false;
+            }
+            entry.LastUsed = now;
+        }
+        TouchFile(path, now);
+        return true;
+    }
+
+    /// <summary>Size of a published blob, or -1.</summary>
+    public long GetSize(ContentHash hash)
+    {
+        lock (_gate)
+            return _entries.TryGetValue(hash, out var e) ? e.Size : -1;
+    }
+
+    /// <summary>Every published blob, least recently used first.</summary>
+    public IReadOnlyList<ContentStoreEntry> List()
+    {
+        lock (_gate)
+        {
+            return _entries.OrderBy(kv => kv.Value.LastUsed).ThenBy(kv => kv.Key.Hex, StringComparer.Ordinal)
+                .Select(kv => new ContentStoreEntry(kv.Key, kv.Value.Size, GetBlobPath(kv.Key), kv.Value.LastUsed)).ToList();
+        }
+    }
+
+    /// <summary>Serialises writers of one blob (or partial key) within this process.</summary>
+    public async Task<IDisposable> LockAsync(string key, CancellationToken cancellationToken = default)
+    {
+        var gate = _locks.GetOrAdd(key, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new Releaser(gate);
+    }
+
+    /// <summary>Keeps a blob from eviction until the returned handle is disposed (a loaded stage pins its file).</summary>
+    public IDisposable Pin(ContentHash hash)
+    {
+        lock (_gate)
+            _pins[hash] = _pins.GetValueOrDefault(hash) + 1;
+        return new PinHandle(this, hash);
+    }
+
+    /// <summary>
+    /// Verifies <paramref name="partialPath"/> (its whole SHA-256 must equal <paramref name="expected"/> when given)
+    /// and moves it atomically to its place under blobs/. On a mismatch the partial file is deleted and a
+    /// <see cref="ChecksumMismatchException"/> thrown: nothing unverified is ever published.
+    /// </summary>
+    public async Task<ContentHash> PublishAsync(string partialPath, ContentHash? expected, string what, CancellationToken cancellationToken = default)
+    {
+        var actual = await ContentHash.OfFileAsync(partialPath, cancellationToken).ConfigureAwait(false);
+        if (expected is { IsEmpty: false } e && e != actual)
+        {
+            TryDelete(partialPath);
+            Log.ChecksumMismatch(_logger, what, e.Hex, actual.Hex);
+            throw new ChecksumMismatchException(what, e, actual);
+        }
+        PublishVerified(partialPath, actual);
+        return actual;
+    }
+
+    /// <summary>Copies a local file into the store (hashing it) and returns its hash; a no-op copy when already held.</summary>
+    public async Task<ContentHash> ImportAsync(string sourcePath, CancellationToken cancellationToken = default)
+    {
+        var hash = await ContentHash.OfFileAsync(sourcePath, cancellationToken).ConfigureAwait(false);
+        if (TryGet(hash, out _))
+            return hash;
+        using (await LockAsync(hash.Hex, cancellationToken).ConfigureAwait(false))
+        {
+            if (Contains(hash))
+                return hash;
+            var partial = GetPartialPath(hash) + ".import";
+            await using (var source = new FileStream(sourcePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan))
+            await using (var target = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous))
+                await source.CopyToAsync(target, cancellationToken).ConfigureAwait(false);
+            return await PublishAsync(partial, hash, sourcePath, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The chunk manifest of a held blob, computed once per chunk size and kept under manifests/.
+    /// Throws <see cref="FileNotFoundException"/> when the blob is not held.
+    /// </summary>
+    public async Task<ChunkManifest> GetManifestAsync(ContentHash hash, int chunkSize = ChunkManifest.DefaultChunkSize, CancellationToken cancellationToken = default)
+    {
+        if (!TryGet(hash, out var path))
+            throw new FileNotFoundException($"This cache holds no blob sha256:{hash}.");
+        var manifestPath = Path.Combine(ManifestDirectory, $"{hash.Hex}.{chunkSize}.json");
+        if (File.Exists(manifestPath))
+        {
+            try
+            {
+                var cached = ChunkManifest.FromJson(await File.ReadAllTextAsync(manifestPath, cancellationToken).ConfigureAwait(false));
+                if (cached.Hash == hash && cached.ChunkSize == chunkSize)
+                    return cached;
+            }
+            catch (Exception e) when (e is FormatException or IOException)
+            {
+                // Recompute below.
+            }
+        }
+        var manifest = await ChunkManifest.ComputeAsync(path, chunkSize, cancellationToken).ConfigureAwait(false);
+        if (manifest.Hash != hash)
+        {
+            // The blob changed on disk after it was published: it can no longer be trusted.
+            Remove(hash);
+            throw new ChecksumMismatchException($"cached blob {path}", hash, manifest.Hash);
+        }
+        var temp = manifestPath + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        await File.WriteAllTextAsync(temp, manifest.ToJson(), cancellationToken).ConfigureAwait(false);
+        File.Move(temp, manifestPath, overwrite: true);
+        return manifest;
+    }
+
+    /// <summary>Removes a blob (and its manifests); false when it was not held.</summary>
+    public bool Remove(ContentHash hash)
+    {
+        lock (_gate)
+        {
+            if (!_entries.Remove(hash, out var entry))
+                return false;
+            _totalBytes -= entry.Size;
+        }
+        DeleteBlobFiles(hash);
+        return true;
+    }
+
+    /// <summary>
+    /// Evicts least recently used, unpinned blobs until <paramref name="bytesNeeded"/> more bytes fit in the budget.
+    /// Returns the bytes freed. Blobs that are pinned are never evicted, so the store may stay over budget.
+    /// </summary>
+    public long EnsureSpace(long bytesNeeded = 0, ContentHash? keep = null)
+    {
+        var victims = new List<(ContentHash Hash, long Size)>();
+        lock (_gate)
+        {
+            var excess = _totalBytes + bytesNeeded - MaxBytes;
+            if (excess <= 0)
+                return 0;
+            foreach (var (hash, entry) in _entries.OrderBy(kv => kv.Value.LastUsed).ThenBy(kv => kv.Key.Hex, StringComparer.Ordinal))
+            {
+                if (excess <= 0)
+                    break;
+                if (_pins.ContainsKey(hash) || hash == keep)
+                    continue;
+                victims.Add((hash, entry.Size));
+                excess -= entry.Size;
+            }
+            foreach (var (hash, size) in victims)
+            {
+                _entries.Remove(hash);
+                _totalBytes -= size;
+            }
+        }
+        long freed = 0;
+        foreach (var (hash, size) in victims)
+        {
+            DeleteBlobFiles(hash);
+            Log.Evicted(_logger, hash.Hex, size);
+            freed += size;
+        }
+        return freed;
+    }
+
+    /// <summary>Records that <paramref name="name"/> (an hf:// address, a slice key) resolves to <paramref name="hash"/>.</summary>
+    public void SetRef(string name, ContentHash hash)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        var path = RefPath(name);
+        var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        File.WriteAllText(temp, hash.Hex + "\n" + name + "\n");
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>The hash recorded for <paramref name="name"/>; the blob itself may since have been evicted.</summary>
+    public bool TryGetRef(string name, out ContentHash hash)
+    {
+        hash = default;
+        var path = RefPath(name);
+        try
+        {
+            var lines = File.ReadAllLines(path);
+            return lines.Length >= 2 && lines[1] == name && ContentHash.TryParse(lines[0], out hash);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    internal void PublishVerified(string partialPath, ContentHash hash)
+    {
+        var target = GetBlobPath(hash);
+        var size = new FileInfo(partialPath).Length;
+        lock (_gate)
+        {
+            if (_entries.ContainsKey(hash))
+            {
+                TryDelete(partialPath);
+                _entries[hash].LastUsed = _time.GetUtcNow();
+                return;
+            }
+            File.Move(partialPath, target, overwrite: true);
+            _entries[hash] = new Entry(size, _time.GetUtcNow());
+            _totalBytes += size;
+        }
+        TouchFile(target, _time.GetUtcNow());
+        Log.Published(_logger, hash.Hex, size);
+        EnsureSpace(0, hash);
+    }
+
+    private string RefPath(string name) => Path.Combine(RefDirectory, ContentHash.Of(Encoding.UTF8.GetBytes(name)).Hex);
+
+    private void Scan()
+    {
+        foreach (var file in new DirectoryInfo(BlobDirectory).EnumerateFiles())
+        {
+            if (!ContentHash.TryParse(file.Name, out var hash) || hash.Hex != file.Name)
+                continue;
+            _entries[hash] = new Entry(file.Length, new DateTimeOffset(file.LastAccessTimeUtc, TimeSpan.Zero));
+            _totalBytes += file.Length;
+        }
+        // Leftovers of imports and manifest writes interrupted by a crash; download partials stay for resume.
+        foreach (var file in new DirectoryInfo(PartialDirectory).EnumerateFiles("*.import"))
+            TryDelete(file.FullName);
+        foreach (var file in new DirectoryInfo(ManifestDirectory).EnumerateFiles("*.tmp"))
+            TryDelete(file.FullName);
+    }
+
+    private void DeleteBlobFiles(ContentHash hash)
+    {
+        TryDelete(GetBlobPath(hash));
+        foreach (var manifest in Directory.EnumerateFiles(ManifestDirectory, hash.Hex + ".*"))
+            TryDelete(manifest);
+    }
+
+    private static void TouchFile(string path, DateTimeOffset now)
+    {
+        try
+        {
+            File.SetLastAccessTimeUtc(path, now.UtcDateTime);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: the in-memory order is what eviction uses while the process lives.
+        }
+    }
+
+    internal static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort.
+        }
+    }
+
+    private void Unpin(ContentHash hash)
+    {
+        lock (_gate)
+        {
+            if (!_pins.TryGetValue(hash, out var n))
+                return;
+            if (n <= 1)
+                _pins.Remove(hash);
+            else
+                _pins[hash] = n - 1;
+        }
+    }
+
+    private sealed class Entry(long size, DateTimeOffset lastUsed)
+    {
+        public long Size { get; } = size;
+
+        public DateTimeOffset LastUsed { get; set; } = lastUsed;
+    }
+
+    private sealed class Releaser(SemaphoreSlim gate) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+                gate.Release();
+        }
+    }
+
+    private sealed class PinHandle(ContentStore store, ContentHash hash) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+                store.Unpin(hash);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Net.Http.Headers;
+
+namespace Tessera.Distribution;
+
+/// <summary>
+/// Serves a <see cref="ContentStore"/> over HTTP so the coordinator and every agent can hand out what they hold:
+/// <c>GET|HEAD /blobs/{sha256}</c> (Range requests, ETag = the hash) and <c>GET /blobs/{sha256}/manifest</c>
+/// (a <see cref="ChunkManifest"/> as JSON). Authentication is the host's business (the pool adds mTLS).
+/// </summary>
+public static class ContentStoreEndpoints
+{
+    /// <summary>Maps the blob endpoints; returns the group so the host can add authorization or filters.</summary>
+    public static RouteGroupBuilder MapContentStore(this IEndpointRouteBuilder endpoints, ContentStore store, int chunkSize = ChunkManifest.DefaultChunkSize)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, ChunkManifest.MinChunkSize);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(chunkSize, ChunkManifest.MaxChunkSize);
+        var defaultChunkSize = chunkSize;
+        var group = endpoints.MapGroup("/blobs");
+
+        group.MapMethods("/{sha256}", [HttpMethods.Get, HttpMethods.Head], (string sha256) =>
+        {
+            if (!ContentHash.TryParse(sha256, out var hash))
+                return BadHash(sha256);
+            if (!store.TryGet(hash, out var path))
+                return NotHeld(hash);
+            return Results.File(path, "application/octet-stream", fileDownloadName: null, lastModified: null,
+                entityTag: new EntityTagHeaderValue("\"" + hash.Hex + "\""), enableRangeProcessing: true);
+        });
+
+        group.MapGet("/{sha256}/manifest", async (string sha256, int? chunkSize, CancellationToken cancellationToken) =>
+        {
+            if (!ContentHash.TryParse(sha256, out var hash))
+                return BadHash(sha256);
+            var size = chunkSize ?? defaultChunkSize;
+            if (size is < ChunkManifest.MinChunkSize or > ChunkManifest.MaxChunkSize)
+                return Results.BadRequest(new { error = $"chunkSize must be between {ChunkManifest.MinChunkSize} and {ChunkManifest.MaxChunkSize}." });
+            if (!store.Contains(hash))
+                return NotHeld(hash);
+            try
+            {
+                var manifest = await store.GetManifestAsync(hash, size, cancellationToken).ConfigureAwait(false);
+                return Results.Text(manifest.ToJson(), "application/json");
+            }
+            catch (Exception e) when (e is FileNotFoundException or ChecksumMismatchException)
+            {
+                return NotHeld(hash);
+            }
+        });
+
+        return group;
+    }
+
+    private static IResult BadHash(string text) =>
+        Results.BadRequest(new { error = $"'{text}' is not a SHA-256 hash (64 hex digits)." });
+
+    private static IResult NotHeld(ContentHash hash) =>
+        Results.NotFound(new { error = $"This node holds no blob sha256:{hash}." });
+}

@@ -1,0 +1,174 @@
+using Tessera.Distribution;
+
+namespace Tessera.Distribution.Tests;
+
+public sealed class ContentStoreTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task Publish_WithMatchingHash_MovesTheFileUnderBlobsAndCountsItsSize()
+    {
+        // Arrange
+        var store = new ContentStore(_dir.Combine("cache"));
+        var data = TestData.Bytes(100_000);
+        var partial = store.GetPartialPath(ContentHash.Of(data));
+        await File.WriteAllBytesAsync(partial, data);
+
+        // Act
+        var hash = await store.PublishAsync(partial, ContentHash.Of(data), "test");
+
+        // Assert
+        Assert.Equal(ContentHash.Of(data), hash);
+        Assert.True(store.TryGet(hash, out var path));
+        Assert.Equal(Path.Combine(store.Root, "blobs", "sha256", hash.Hex), path);
+        Assert.Equal(data, await File.ReadAllBytesAsync(path));
+        Assert.False(File.Exists(partial));
+        Assert.Equal(data.Length, store.TotalBytes);
+        Assert.Equal(1, store.Count);
+    }
+
+    [Fact]
+    public async Task Publish_WithWrongHash_ThrowsAndKeepsNothing()
+    {
+        var store = new ContentStore(_dir.Combine("cache"));
+        var data = TestData.Bytes(5000);
+        var claimed = ContentHash.Of(TestData.Bytes(5000, seed: 2));
+        var partial = store.GetPartialPath(claimed);
+        await File.WriteAllBytesAsync(partial, data);
+
+        var error = await Assert.ThrowsAsync<ChecksumMismatchException>(() => store.PublishAsync(partial, claimed, "test"));
+
+        Assert.Equal(claimed, error.Expected);
+        Assert.Equal(ContentHash.Of(data), error.Actual);
+        Assert.False(File.Exists(partial));
+        Assert.False(store.TryGet(claimed, out _));
+        Assert.False(store.TryGet(ContentHash.Of(data), out _));
+        Assert.Equal(0, store.TotalBytes);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(store.Root, "blobs", "sha256")));
+    }
+
+    [Fact]
+    public async Task Reopen_FindsPublishedBlobsAndTheirSizes()
+    {
+        var root = _dir.Combine("cache");
+        var first = new ContentStore(root);
+        var a = await TestData.PublishAsync(first, _dir, TestData.Bytes(3000, 1));
+        var b = await TestData.PublishAsync(first, _dir, TestData.Bytes(7000, 2));
+
+        var second = new ContentStore(root);
+
+        Assert.True(second.Contains(a));
+        Assert.True(second.Contains(b));
+        Assert.Equal(10_000, second.TotalBytes);
+    }
+
+    [Fact]
+    public async Task OverBudget_EvictsLeastRecentlyUsedFirst()
+    {
+        // Arrange: a budget of 25 000 bytes and three 10 000-byte blobs, the first used again before the third arrives.
+        var time = new ManualTimeProvider();
+        var store = new ContentStore(_dir.Combine("cache"), maxBytes: 25_000, timeProvider: time);
+        var a = await TestData.PublishAsync(store, _dir, TestData.Bytes(10_000, 1));
+        time.Advance(TimeSpan.FromMinutes(1));
+        var b = await TestData.PublishAsync(store, _dir, TestData.Bytes(10_000, 2));
+        time.Advance(TimeSpan.FromMinutes(1));
+        Assert.True(store.TryGet(a, out _));
+        time.Advance(TimeSpan.FromMinutes(1));
+
+        // Act
+        var c = await TestData.PublishAsync(store, _dir, TestData.Bytes(10_000, 3));
+
+        // Assert: b was the least recently used.
+        Assert.True(store.Contains(a));
+        Assert.False(store.Contains(b));
+        Assert.True(store.Contains(c));
+        Assert.False(File.Exists(store.GetBlobPath(b)));
+        Assert.Equal(20_000, store.TotalBytes);
+    }
+
+    [Fact]
+    public async Task PinnedBlob_IsNotEvicted()
+    {
+        var time = new ManualTimeProvider();
+        var store = new ContentStore(_dir.Combine("cache"), maxBytes: 15_000, timeProvider: time);
+        var a = await TestData.PublishAsync(store, _dir, TestData.Bytes(10_000, 1));
+        time.Advance(TimeSpan.FromMinutes(1));
+        using (store.Pin(a))
+        {
+            var b = await TestData.PublishAsync(store, _dir, TestData.Bytes(10_000, 2));
+
+            // Over budget, but a is pinned and b is the newest: both stay.
+            Assert.True(store.Contains(a));
+            Assert.True(store.Contains(b));
+        }
+
+        time.Advance(TimeSpan.FromMinutes(1));
+        store.EnsureSpace();
+        Assert.False(store.Contains(a));
+        Assert.Equal(10_000, store.TotalBytes);
+    }
+
+    [Fact]
+    public async Task ConcurrentImportsOfTheSameContent_PublishOneBlob()
+    {
+        var store = new ContentStore(_dir.Combine("cache"));
+        var data = TestData.Bytes(200_000);
+        var paths = Enumerable.Range(0, 8).Select(i => TestData.WriteFile(_dir, $"copy{i}", data)).ToList();
+
+        var hashes = await Task.WhenAll(paths.Select(p => Task.Run(() => store.ImportAsync(p))));
+
+        Assert.All(hashes, h => Assert.Equal(ContentHash.Of(data), h));
+        Assert.Equal(1, store.Count);
+        Assert.Equal(data.Length, store.TotalBytes);
+    }
+
+    [Fact]
+    public async Task Manifest_HashesEveryChunkAndRoundTripsThroughJson()
+    {
+        var store = new ContentStore(_dir.Combine("cache"));
+        var data = TestData.Bytes(10_000 * 3 + 1234);
+        var hash = await TestData.PublishAsync(store, _dir, data);
+
+        var manifest = await store.GetManifestAsync(hash, chunkSize: 10_000);
+        var again = ChunkManifest.FromJson(manifest.ToJson());
+
+        Assert.Equal(hash, manifest.Hash);
+        Assert.Equal(data.Length, manifest.Size);
+        Assert.Equal(4, manifest.ChunkCount);
+        for (var i = 0; i < 4; i++)
+        {
+            var (offset, length) = manifest.GetChunk(i);
+            Assert.Equal(ContentHash.Of(data.AsSpan((int)offset, length)), manifest.Chunks[i]);
+        }
+        Assert.Equal(1234, manifest.GetChunk(3).Length);
+        Assert.Equal(manifest.Chunks, again.Chunks);
+        Assert.Equal(manifest.Hash, again.Hash);
+    }
+
+    [Fact]
+    public void Refs_RecordWhichHashANameResolvesTo()
+    {
+        var store = new ContentStore(_dir.Combine("cache"));
+        var hash = ContentHash.Of([1, 2, 3]);
+
+        store.SetRef("hf://owner/repo/model.gguf", hash);
+
+        Assert.True(store.TryGetRef("hf://owner/repo/model.gguf", out var found));
+        Assert.Equal(hash, found);
+        Assert.False(store.TryGetRef("hf://owner/repo/other.gguf", out _));
+    }
+
+    [Theory]
+    [InlineData("sha256:ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789", true)]
+    [InlineData("abcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678", false)]
+    [InlineData("zzcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", false)]
+    public void ContentHash_ParsesSha256HexOnly(string text, bool valid)
+    {
+        Assert.Equal(valid, ContentHash.TryParse(text, out var hash));
+        if (valid)
+            Assert.Equal(text[7..].ToLowerInvariant(), hash.Hex);
+    }
+}
