@@ -20,5 +20,9 @@ internal static class CommandCatalog
         yield return NodesCommand.Create();
         yield return NodeCommand.Create();
         yield return PoolEventsCommand.Create();
+        yield return DeployCommand.Create();
+        yield return DeployListCommand.Create();
+        yield return DeployUndeployCommand.Create();
+        yield return DemoCommand.Create();
     }
 }
