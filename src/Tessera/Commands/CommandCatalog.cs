@@ -17,5 +17,6 @@ internal static class CommandCatalog
         yield return NodesCommand.Create();
         yield return NodeCommand.Create();
         yield return PoolEventsCommand.Create();
+        yield return StageCommand.Create();
     }
 }
