@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using System.Net.Security;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -100,8 +101,6 @@ public sealed class StageServer : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(host);
-        if (options.Tls is not null)
-            builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -116,12 +115,19 @@ public sealed class StageServer : IAsyncDisposable
                 listen.Protocols = HttpProtocols.Http2;
                 if (options.Tls is { } tls)
                 {
-                    listen.UseHttps(new HttpsConnectionAdapterOptions
+                    // Node certificates are issued for client authentication; Kestrel refuses such a certificate as a
+                    // ServerCertificate, so the TLS options are handed to SslStream directly. Both ends check the
+                    // other's certificate against the pool CA (StageTls.Check).
+                    listen.UseHttps(new TlsHandshakeCallbackOptions
                     {
-                        ServerCertificate = tls.Certificate,
-                        ClientCertificateMode = ClientCertificateMode.RequireCertificate,
-                        CheckCertificateRevocation = false,
-                        ClientCertificateValidation = (certificate, _, _) => tls.Check(certificate) is null,
+                        OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
+                        {
+                            ServerCertificateContext = SslStreamCertificateContext.Create(tls.Certificate, additionalCertificates: null),
+                            ClientCertificateRequired = true,
+                            CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+                            RemoteCertificateValidationCallback = (_, certificate, _, _) => tls.Check(certificate) is null,
+                            ApplicationProtocols = [SslApplicationProtocol.Http2],
+                        }),
                     });
                 }
             });

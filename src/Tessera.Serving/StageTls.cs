@@ -74,5 +74,22 @@ public static class StageChannels
         PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
         EnableMultipleHttp2Connections = true,
         SslOptions = new SslClientAuthenticationOptions(),
+        ConnectCallback = ConnectAsync,
     };
+
+    /// <summary>Connects with Nagle off: a sampled token is a few bytes and must not wait for an ACK.</summary>
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellation)
+    {
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(context.DnsEndPoint, cancellation).ConfigureAwait(false);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
 }

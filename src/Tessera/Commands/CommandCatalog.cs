@@ -24,5 +24,6 @@ internal static class CommandCatalog
         yield return DeployListCommand.Create();
         yield return DeployUndeployCommand.Create();
         yield return DemoCommand.Create();
+        yield return StageCommand.Create();
     }
 }
