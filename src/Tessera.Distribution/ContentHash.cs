@@ -65,6 +65,13 @@ public readonly record struct ContentHash
         return await OfStreamAsync(stream, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The SHA-256 of a file's whole content, synchronously.</summary>
+    public static ContentHash OfFile(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
+        return FromBytes(SHA256.HashData(stream));
+    }
+
     /// <summary>The SHA-256 of a stream from its current position to its end.</summary>
     public static async Task<ContentHash> OfStreamAsync(Stream stream, CancellationToken cancellationToken = default)
     {

@@ -55,6 +55,29 @@ public static class ContentStoreEndpoints
         return group;
     }
 
+    /// <summary>
+    /// Maps <c>GET {pattern}</c>: the transfers of <paramref name="tracker"/> as JSON (id, state, bytesDone, totalBytes,
+    /// bytesPerSecond, fraction, error), for the pool API's progress view.
+    /// </summary>
+    public static RouteHandlerBuilder MapTransferProgress(this IEndpointRouteBuilder endpoints, TransferTracker tracker, string pattern = "/transfers")
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentNullException.ThrowIfNull(tracker);
+        return endpoints.MapGet(pattern, () => Results.Json(tracker.Snapshot().Select(t => new
+        {
+            id = t.Id,
+            node = t.Node,
+            state = t.State.ToString().ToLowerInvariant(),
+            bytesDone = t.BytesDone,
+            totalBytes = t.TotalBytes,
+            bytesPerSecond = Math.Round(t.BytesPerSecond),
+            fraction = Math.Round(t.Fraction, 4),
+            error = t.Error,
+            startedAt = t.StartedAt,
+            updatedAt = t.UpdatedAt,
+        })));
+    }
+
     private static IResult BadHash(string text) =>
         Results.BadRequest(new { error = $"'{text}' is not a SHA-256 hash (64 hex digits)." });
 

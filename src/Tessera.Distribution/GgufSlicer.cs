@@ -66,7 +66,7 @@ public static class GgufSlicer
         ArgumentNullException.ThrowIfNull(source);
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
         var tensors = SelectTensors(source, range, includeEmbedding, includeHead);
-        var hash = sourceHash ?? ContentHash.OfFileAsync(source.FilePath).GetAwaiter().GetResult();
+        var hash = sourceHash ?? ContentHash.OfFile(source.FilePath);
 
         var writer = new GgufWriter(source.Alignment);
         foreach (var key in source.Metadata.Keys)

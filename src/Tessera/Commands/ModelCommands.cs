@@ -13,6 +13,7 @@ internal static class ModelCommands
         var model = new Command("model", "Inspect GGUF model files and make synthetic ones for benchmarks.");
         model.Subcommands.Add(CreateInspect());
         model.Subcommands.Add(ModelSynthCommand.Create());
+        model.Subcommands.Add(ModelPullCommand.Create());
         return model;
     }
 

@@ -1,0 +1,119 @@
+using System.CommandLine;
+using Spectre.Console;
+using Tessera.Distribution;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>
+/// <c>tessera model pull</c>: brings a model file into the local content-addressed cache, from Hugging Face
+/// (<c>hf://owner/repo/file.gguf</c>), from content servers by hash (<c>sha256:HEX --from URL</c>) or from a local
+/// path, with a progress bar; interrupted pulls resume where they stopped. Prints the cached path and SHA-256.
+/// </summary>
+internal static class ModelPullCommand
+{
+    public static Command Create()
+    {
+        var source = new Argument<string>("MODEL")
+        {
+            Description = "hf://owner/repo/file.gguf (optionally hf://owner/repo@revision/file.gguf), sha256:HEX with --from, or a local GGUF path.",
+        };
+        var cacheDir = new Option<string?>("--cache-dir") { Description = "Cache directory (default $TESSERA_CACHE_DIR, else $TESSERA_HOME/cache, else ~/.tessera/cache)." };
+        var from = new Option<string[]>("--from")
+        {
+            Description = "Content server (coordinator or agent) to fetch a sha256: blob from; repeat for alternatives, preferred first.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var command = new Command("pull", "Download a model into the local cache (resumable, verified by SHA-256) and print its path and hash.")
+        {
+            source, cacheDir, from,
+        };
+        command.SetAction((result, cancellationToken) => CliErrors.RunAsync(() =>
+            PullAsync(result.GetValue(source)!, result.GetValue(cacheDir), result.GetValue(from) ?? [], cancellationToken)));
+        return command;
+    }
+
+    private static async Task<int> PullAsync(string model, string? cacheDir, string[] from, CancellationToken cancellationToken)
+    {
+        var store = new ContentStore(string.IsNullOrWhiteSpace(cacheDir) ? ContentStore.DefaultRoot() : cacheDir);
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        DownloadResult result;
+        try
+        {
+            result = await WithProgressAsync(console, model, progress => PullCoreAsync(store, model, from, progress, cancellationToken)).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            console.MarkupLine($"[yellow]Cancelled.[/] What was received and verified is kept in {Markup.Escape(store.Root)}; run the same command again to resume.");
+            return 130;
+        }
+
+        Console.WriteLine(result.Path);
+        Console.WriteLine("sha256:" + result.Hash);
+        console.MarkupLine($"[green]{(result.FromCache ? "already cached" : "pulled")}[/] {Markup.Escape(model)} ({Format.Bytes(result.Size)})");
+        return 0;
+    }
+
+    private static async Task<DownloadResult> PullCoreAsync(ContentStore store, string model, string[] from, IProgress<TransferProgress> progress,
+        CancellationToken cancellationToken)
+    {
+        if (HuggingFaceUri.IsHuggingFace(model))
+        {
+            using var downloader = new HuggingFaceDownloader(store, HuggingFaceOptions.FromEnvironment());
+            return await downloader.DownloadAsync(HuggingFaceUri.Parse(model), progress, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (ContentHash.TryParse(model, out var hash) && model.StartsWith("sha256:", StringComparison.OrdinalIgnoreCase))
+        {
+            var wasCached = store.Contains(hash);
+            var sources = from.Select(ParseSource).ToList();
+            using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+            var client = new TransferClient(http, store);
+            var path = await client.FetchAsync(hash, sources, progress, cancellationToken).ConfigureAwait(false);
+            return new DownloadResult(path, hash, new FileInfo(path).Length, wasCached);
+        }
+
+        if (!File.Exists(model))
+            throw new FileNotFoundException($"'{model}' is neither an hf:// address, a sha256: hash nor an existing file.");
+        var imported = await store.ImportAsync(model, cancellationToken).ConfigureAwait(false);
+        var blob = store.GetBlobPath(imported);
+        return new DownloadResult(blob, imported, new FileInfo(blob).Length, FromCache: false);
+    }
+
+    private static Uri ParseSource(string text) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+            ? uri
+            : throw new ArgumentException($"--from '{text}' is not an http(s) address of a content server.");
+
+    private static async Task<T> WithProgressAsync<T>(IAnsiConsole console, string what, Func<IProgress<TransferProgress>, Task<T>> action)
+    {
+        T result = default!;
+        await console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape(ShortName(what)), maxValue: 1);
+                var progress = new InlineProgress(p =>
+                {
+                    if (p.TotalBytes > 0)
+                        task.MaxValue = p.TotalBytes;
+                    task.Value = p.BytesDone;
+                });
+                result = await action(progress).ConfigureAwait(false);
+                task.MaxValue = Math.Max(1, task.MaxValue);
+                task.Value = task.MaxValue;
+            }).ConfigureAwait(false);
+        return result;
+    }
+
+    private static string ShortName(string what)
+    {
+        var slash = what.LastIndexOf('/');
+        return slash >= 0 && slash < what.Length - 1 ? what[(slash + 1)..] : what.Length > 24 ? what[..24] + "…" : what;
+    }
+
+    private sealed class InlineProgress(Action<TransferProgress> report) : IProgress<TransferProgress>
+    {
+        public void Report(TransferProgress value) => report(value);
+    }
+}

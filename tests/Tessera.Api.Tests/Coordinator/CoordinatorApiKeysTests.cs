@@ -1,0 +1,80 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tessera.Api.Tests.Unit;
+using Tessera.Pool;
+using Tessera.Pool.Client;
+using Tessera.Pool.Coordinator;
+
+namespace Tessera.Api.Tests.Coordinator;
+
+/// <summary>The coordinator with a generation service: /v1 behind keys made and revoked through /api/keys.</summary>
+public sealed class CoordinatorApiKeysTests : IAsyncLifetime
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("tessera-coordinator-keys-");
+    private CoordinatorHost _host = null!;
+    private PoolDataDirectory _data = null!;
+
+    public async Task InitializeAsync()
+    {
+        _data = new PoolDataDirectory(_dir.FullName);
+        _host = await CoordinatorHost.StartAsync(new CoordinatorOptions
+        {
+            DataDirectory = _data,
+            Listen = "127.0.0.1:0",
+            Generation = _ => new FakeGenerationService(),
+        }, NullLoggerFactory.Instance, TimeProvider.System, CancellationToken.None);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        _dir.Delete(recursive: true);
+    }
+
+    private HttpClient V1Client(string? key)
+    {
+        // The coordinator's certificate is issued by the pool CA; this test only checks the API, not TLS trust.
+        var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator };
+        var http = new HttpClient(handler) { BaseAddress = new Uri(_host.Info.ApiUrl.TrimEnd('/') + "/") };
+        if (key is not null)
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return http;
+    }
+
+    [Fact]
+    public async Task KeyCreatedThroughAdminApi_OpensV1_UntilRevoked()
+    {
+        using var admin = PoolApiClient.Create(_data, null, null, TimeProvider.System);
+        var created = await admin.CreateApiKeyAsync("ci", CancellationToken.None);
+        Assert.StartsWith("tsk_", created.Key);
+
+        using (var anonymous = V1Client(null))
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("v1/models")).StatusCode);
+        using (var admin401 = V1Client(File.ReadAllText(_data.AdminKey).Trim()))
+            Assert.Equal(HttpStatusCode.Unauthorized, (await admin401.GetAsync("v1/models")).StatusCode);
+
+        using var client = V1Client(created.Key);
+        var models = await client.GetAsync("v1/models");
+        Assert.Equal(HttpStatusCode.OK, models.StatusCode);
+        Assert.Contains(FakeGenerationService.Model, await models.Content.ReadAsStringAsync());
+
+        var listed = Assert.Single(await admin.GetApiKeysAsync(CancellationToken.None));
+        Assert.Equal(("ci", "active"), (listed.Name, listed.Status));
+        Assert.DoesNotContain(created.Key, listed.Hint);
+
+        var revoked = await admin.RevokeApiKeyAsync(created.Id, CancellationToken.None);
+        Assert.Equal("revoked", revoked.Status);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("v1/models")).StatusCode);
+
+        var missing = await Assert.ThrowsAsync<PoolException>(() => admin.RevokeApiKeyAsync("key_missing", CancellationToken.None));
+        Assert.Contains("key_missing", missing.Message);
+    }
+
+    [Fact]
+    public async Task KeysEndpoints_NeedTheAdminKey()
+    {
+        using var http = V1Client("tsk_not-admin");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("api/keys")).StatusCode);
+    }
+}

@@ -1,0 +1,58 @@
+using System.Runtime.CompilerServices;
+using Tessera.Engine.Generation;
+using Tessera.Engine.Model;
+using Tessera.Engine.Templates;
+
+namespace Tessera.Api.Tests.Unit;
+
+/// <summary>A generation service that streams scripted token texts: for HTTP-level tests without a model.</summary>
+internal sealed class FakeGenerationService : ITextGenerationService
+{
+    public const string Model = "fake";
+    private readonly ServedModel _model = new(Model, 64, "tests", DateTimeOffset.FromUnixTimeSeconds(1_700_000_000));
+
+    /// <summary>Texts of the tokens to stream; an empty text at the end is the end-of-generation token.</summary>
+    public string[] Script { get; set; } = ["Hello", ",", " world", ""];
+
+    /// <summary>Delay before each token.</summary>
+    public TimeSpan TokenDelay { get; set; }
+
+    public Exception? FailWith { get; set; }
+
+    public TaskCompletionSource Cancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public GenerationOptions? LastOptions { get; private set; }
+
+    public IReadOnlyList<ServedModel> ListModels() => [_model];
+
+    public ServedModel? FindModel(string id) => id == Model ? _model : null;
+
+    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages) =>
+        FindModel(model) is null ? throw new UnknownModelException(model) : Tokens(string.Concat(messages.Select(m => m.Content)));
+
+    public int[] TokenizePrompt(string model, string prompt) =>
+        FindModel(model) is null ? throw new UnknownModelException(model) : Tokens(prompt);
+
+    // One token per character: prompt lengths are easy to control.
+    private static int[] Tokens(string text) => [1, .. text.Select(c => (int)c)];
+
+    public async IAsyncEnumerable<GeneratedToken> GenerateAsync(string model, int[] prompt, GenerationOptions options, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        LastOptions = options;
+        using var registration = cancellation.Register(() => Cancelled.TrySetResult());
+        if (FailWith is not null)
+            throw FailWith;
+        if (prompt.Length + 1 > _model.ContextLength)
+            throw new ContextFullException(prompt.Length + 1, _model.ContextLength);
+        for (var i = 0; i < Script.Length && i < options.MaxTokens; i++)
+        {
+            if (TokenDelay > TimeSpan.Zero)
+                await Task.Delay(TokenDelay, cancellation).ConfigureAwait(false);
+            cancellation.ThrowIfCancellationRequested();
+            var top = options.TopLogProbs > 0 ? Enumerable.Range(0, options.TopLogProbs).Select(k => (100 + k, -1f - k)).ToArray() : null;
+            yield return new GeneratedToken(i + 10, Script[i], -0.25f * (i + 1), top);
+            if (Script[i].Length == 0)
+                yield break;
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using System.Text.Json;
+using Tessera.Api.Protocol;
+using Tessera.Engine.Sampling;
+
+namespace Tessera.Api.Tests.Unit;
+
+public sealed class RequestParserTests
+{
+    private static readonly SamplingParameters Defaults = new OpenAiApiOptions().DefaultSampling;
+
+    private static ParsedRequest Chat(string json) => RequestParser.ParseChat(JsonDocument.Parse(json).RootElement, Defaults);
+
+    private static ParsedRequest Completion(string json) => RequestParser.ParseCompletion(JsonDocument.Parse(json).RootElement, Defaults);
+
+    private static OpenAiError ChatError(string json) => Assert.Throws<OpenAiError>(() => Chat(json));
+
+    [Fact]
+    public void Chat_ReadsEveryHonouredField()
+    {
+        var r = Chat("""
+            {"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"Hel"},{"type":"text","text":"lo"}]}],
+             "max_completion_tokens":7,"temperature":0.5,"top_p":0.9,"seed":-3,"stop":["a","b"],"stream":true,"stream_options":{"include_usage":true},
+             "n":1,"presence_penalty":0.1,"frequency_penalty":0.2,"logprobs":true,"top_logprobs":3,"top_k":5,"min_p":0.1,"repetition_penalty":1.1,"user":"ignored"}
+            """);
+        Assert.Equal("m", r.Model);
+        Assert.Equal(["system", "user"], r.Messages!.Select(m => m.Role));
+        Assert.Equal("Hello", r.Messages![1].Content);
+        Assert.Equal(7, r.MaxTokens);
+        Assert.Equal(0.5f, r.Sampling.Temperature);
+        Assert.Equal(0.9f, r.Sampling.TopP);
+        Assert.Equal(unchecked((ulong)-3L), r.Sampling.Seed);
+        Assert.Equal(["a", "b"], r.Stop);
+        Assert.True(r.Stream);
+        Assert.True(r.IncludeUsage);
+        Assert.Equal(0.1f, r.Sampling.PresencePenalty);
+        Assert.Equal(0.2f, r.Sampling.FrequencyPenalty);
+        Assert.True(r.LogProbs);
+        Assert.Equal(3, r.TopLogProbs);
+        Assert.Equal(5, r.Sampling.TopK);
+        Assert.Equal(0.1f, r.Sampling.MinP);
+        Assert.Equal(1.1f, r.Sampling.RepetitionPenalty);
+    }
+
+    [Fact]
+    public void Chat_MaxTokensAndStopString_AreAccepted_DeveloperRoleIsSystem()
+    {
+        var r = Chat("""{"model":"m","messages":[{"role":"developer","content":"x"}],"max_tokens":3,"stop":"\n"}""");
+        Assert.Equal(3, r.MaxTokens);
+        Assert.Equal(["\n"], r.Stop);
+        Assert.Equal("system", r.Messages![0].Role);
+        Assert.Null(Chat("""{"model":"m","messages":[{"role":"user","content":"x"}]}""").MaxTokens);
+    }
+
+    [Theory]
+    [InlineData("""{"messages":[{"role":"user","content":"x"}]}""", "model")]
+    [InlineData("""{"model":"m"}""", "messages")]
+    [InlineData("""{"model":"m","messages":[]}""", "messages")]
+    [InlineData("""{"model":"m","messages":"hi"}""", "messages")]
+    [InlineData("""{"model":"m","messages":[{"content":"x"}]}""", "messages[0].role")]
+    [InlineData("""{"model":"m","messages":[{"role":"wizard","content":"x"}]}""", "messages[0].role")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}""", "messages[0].content[0].type")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}""", "n")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3}""", "temperature")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}""", "temperature")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0}""", "top_p")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"presence_penalty":5}""", "presence_penalty")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0}""", "max_tokens")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1.5}""", "max_tokens")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}""", "stop")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"stop":5}""", "stop")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":2}""", "top_logprobs")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":21}""", "top_logprobs")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}""", "stream")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}""", "tools")]
+    public void Chat_InvalidFields_Are400NamingTheField(string json, string param)
+    {
+        var error = ChatError(json);
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, error.Status);
+        Assert.Equal("invalid_request_error", error.Type);
+        Assert.Equal(param, error.Param);
+        Assert.False(string.IsNullOrWhiteSpace(error.Message));
+    }
+
+    [Fact]
+    public void Chat_BodyThatIsNotAnObject_Is400()
+    {
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, ChatError("[1,2]").Status);
+    }
+
+    [Fact]
+    public void Completion_PromptForms()
+    {
+        Assert.Equal("hi", Completion("""{"model":"m","prompt":"hi"}""").Prompt);
+        Assert.Equal("hi", Completion("""{"model":"m","prompt":["hi"]}""").Prompt);
+        Assert.Equal([1, 2, 3], Completion("""{"model":"m","prompt":[1,2,3]}""").PromptTokens!);
+        Assert.Equal([4, 5], Completion("""{"model":"m","prompt":[[4,5]]}""").PromptTokens!);
+        Assert.Equal("prompt", Assert.Throws<OpenAiError>(() => Completion("""{"model":"m","prompt":["a","b"]}""")).Param);
+        Assert.Equal("prompt", Assert.Throws<OpenAiError>(() => Completion("""{"model":"m"}""")).Param);
+    }
+
+    [Fact]
+    public void Completion_LogprobsIsTheNumberOfAlternatives()
+    {
+        var r = Completion("""{"model":"m","prompt":"x","logprobs":3,"max_tokens":4,"echo":true}""");
+        Assert.True(r.LogProbs);
+        Assert.Equal(3, r.TopLogProbs);
+        Assert.Equal(4, r.MaxTokens);
+        Assert.True(r.Echo);
+        Assert.False(Completion("""{"model":"m","prompt":"x"}""").LogProbs);
+        Assert.True(Completion("""{"model":"m","prompt":"x","logprobs":0}""").LogProbs);
+        Assert.Equal("logprobs", Assert.Throws<OpenAiError>(() => Completion("""{"model":"m","prompt":"x","logprobs":30}""")).Param);
+    }
+
+    [Fact]
+    public void NoSeed_GivesARandomSeed_DefaultsComeFromOptions()
+    {
+        var a = Completion("""{"model":"m","prompt":"x"}""");
+        var b = Completion("""{"model":"m","prompt":"x"}""");
+        Assert.NotEqual(a.Sampling.Seed, b.Sampling.Seed);
+        Assert.Equal(Defaults.Temperature, a.Sampling.Temperature);
+        Assert.Equal(0f, Completion("""{"model":"m","prompt":"x","temperature":0}""").Sampling.Temperature);
+    }
+}

@@ -1,0 +1,96 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Tessera.Distribution;
+
+namespace Tessera.Distribution.Tests;
+
+/// <summary>
+/// Answers like huggingface.co: <c>/{owner}/{repo}/resolve/{revision}/{path}</c> redirects LFS files (302) to a
+/// separate CDN server with <c>X-Linked-Etag</c> (the SHA-256), <c>X-Linked-Size</c> and <c>X-Repo-Commit</c>, and
+/// serves small git files directly with a git-blob ETag. Both honour Range; the CDN can drop connections.
+/// </summary>
+internal sealed class FakeHuggingFace : IAsyncDisposable
+{
+    public const string Commit = "0123456789abcdef0123456789abcdef01234567";
+
+    private readonly ConcurrentDictionary<string, HubFile> _files = new(StringComparer.Ordinal);
+    private LocalServer _hub = null!;
+    private LocalServer _cdn = null!;
+
+    public sealed record HubFile(byte[] Data, bool Lfs, string? AdvertisedSha256 = null);
+
+    public Uri Endpoint => _hub.Address;
+
+    public Uri CdnAddress => _cdn.Address;
+
+    /// <summary>A token the hub requires when set.</summary>
+    public string? RequiredToken { get; set; }
+
+    /// <summary>Called per CDN GET with the range start; a stream returned replaces the response body.</summary>
+    public Func<HttpContext, long, Stream?>? CdnFault { get; set; }
+
+    public ConcurrentQueue<string> HubRequests { get; } = new();
+
+    /// <summary>Range header ("" when none) and Authorization ("" when none) of each CDN GET.</summary>
+    public ConcurrentQueue<(string Range, string Authorization)> CdnRequests { get; } = new();
+
+    public static async Task<FakeHuggingFace> StartAsync()
+    {
+        var fake = new FakeHuggingFace();
+        fake._cdn = await LocalServer.StartAsync(app => app.MapGet("/cdn/{sha}", fake.Cdn));
+        fake._hub = await LocalServer.StartAsync(app =>
+            app.MapMethods("/{owner}/{repo}/resolve/{revision}/{**file}", [HttpMethods.Get, HttpMethods.Head], fake.Resolve));
+        return fake;
+    }
+
+    public void Add(string repo, string revision, string file, HubFile content) => _files[$"{repo}/{revision}/{file}"] = content;
+
+    private IResult Resolve(HttpContext context, string owner, string repo, string revision, string file)
+    {
+        HubRequests.Enqueue($"{context.Request.Method} {context.Request.Path} auth={context.Request.Headers.Authorization}");
+        if (RequiredToken != null && context.Request.Headers.Authorization.ToString() != "Bearer " + RequiredToken)
+        {
+            context.Response.Headers["X-Error-Code"] = "GatedRepo";
+            context.Response.Headers["X-Error-Message"] = "Access to model " + owner + "/" + repo + " is restricted.";
+            return Results.StatusCode(StatusCodes.Status401Unauthorized);
+        }
+        if (!_files.TryGetValue($"{owner}/{repo}/{revision}/{file}", out var hubFile))
+        {
+            context.Response.Headers["X-Error-Code"] = "EntryNotFound";
+            return Results.StatusCode(StatusCodes.Status404NotFound);
+        }
+        context.Response.Headers["X-Repo-Commit"] = Commit;
+        if (!hubFile.Lfs)
+        {
+            var gitOid = Convert.ToHexStringLower(System.Security.Cryptography.SHA1.HashData(hubFile.Data));
+            return Results.Bytes(hubFile.Data, "application/octet-stream", entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{gitOid}\""),
+                enableRangeProcessing: true);
+        }
+        var sha = hubFile.AdvertisedSha256 ?? ContentHash.Of(hubFile.Data).Hex;
+        context.Response.Headers["X-Linked-Etag"] = $"\"{sha}\"";
+        context.Response.Headers["X-Linked-Size"] = hubFile.Data.Length.ToString();
+        context.Response.Headers.ETag = $"\"{sha}\"";
+        var key = Uri.EscapeDataString($"{owner}/{repo}/{revision}/{file}");
+        return Results.Redirect(new Uri(_cdn.Address, $"cdn/{sha}?key={key}&X-Amz-Signature=abc").AbsoluteUri);
+    }
+
+    private IResult Cdn(HttpContext context, string sha, string key)
+    {
+        var range = context.Request.Headers.Range.ToString();
+        CdnRequests.Enqueue((range, context.Request.Headers.Authorization.ToString()));
+        if (!_files.TryGetValue(key, out var hubFile))
+            return Results.StatusCode(StatusCodes.Status404NotFound);
+        var from = range.StartsWith("bytes=", StringComparison.Ordinal) ? long.Parse(range[6..range.IndexOf('-')]) : 0;
+        if (CdnFault?.Invoke(context, from) is { } wrapped)
+            context.Response.Body = wrapped;
+        return Results.Bytes(hubFile.Data, "application/octet-stream", entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{sha}\""),
+            enableRangeProcessing: true);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _hub.DisposeAsync();
+        await _cdn.DisposeAsync();
+    }
+}
