@@ -23,6 +23,13 @@ public sealed record PlanRequest
     /// <summary>Devices never to use.</summary>
     public IReadOnlyList<string> ExcludedDevices { get; init; } = [];
 
+    /// <summary>
+    /// Fewest stages per pipeline (1 by default: as few as memory needs). More than one splits a model that would fit
+    /// on one device, e.g. to spread it over the pool's machines or to test a pipeline; capped by the usable devices
+    /// and the model's layers.
+    /// </summary>
+    public int MinStages { get; init; } = 1;
+
     /// <summary>Fraction of each device's free memory left unused (0.10 keeps 10% free for the OS and other programs).</summary>
     public double MemoryHeadroomFraction { get; init; } = 0.10;
 
@@ -37,6 +44,8 @@ public sealed record PlanRequest
             throw new ArgumentException($"The number of sessions must be at least 1 (got {MaxSessions}).");
         if (Replicas < 1)
             throw new ArgumentException($"The number of replicas must be at least 1 (got {Replicas}).");
+        if (MinStages < 1)
+            throw new ArgumentException($"The minimum number of stages must be at least 1 (got {MinStages}).");
         if (ActivationBytesPerElement < 1)
             throw new ArgumentException($"Activations need at least 1 byte per element (got {ActivationBytesPerElement}).");
         if (!(MemoryHeadroomFraction >= 0 && MemoryHeadroomFraction < 1))

@@ -39,6 +39,7 @@ internal static class PlacementSearch
         }
         if (cumulative < cost.TotalBytes(kMin))
             return null;
+        kMin = Math.Max(kMin, Math.Min(Math.Min(cost.Request.MinStages, candidates.Count), cost.L));
 
         var bySpeed = candidates.OrderByDescending(d => d.MemoryBandwidthGBps).ThenBy(d => d.Id, StringComparer.Ordinal).ToArray();
         var thresholds = Thresholds(bySpeed);

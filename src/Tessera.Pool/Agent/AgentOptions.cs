@@ -26,6 +26,9 @@ public sealed record AgentOptions
     /// <summary>Called with the round trip of each acknowledged heartbeat (sent to state applied and acknowledged).</summary>
     public Action<TimeSpan>? OnHeartbeatAcknowledged { get; init; }
 
+    /// <summary>Runs the commands this agent does not handle itself (deployments' stages); null refuses them.</summary>
+    public IAgentCommandHandler? CommandHandler { get; init; }
+
     /// <summary>Called on every welcome (first connection and each reconnection).</summary>
     public Action<Welcome>? OnWelcome { get; init; }
 }

@@ -17,6 +17,7 @@ public sealed class AgentRunner
     private readonly AgentOptions options;
     private readonly TimeProvider time;
     private readonly ILogger logger;
+    private Session? current;
 
     public AgentRunner(AgentIdentity identity, AgentOptions options, TimeProvider time, ILogger logger)
     {
@@ -24,6 +25,23 @@ public sealed class AgentRunner
         this.options = options;
         this.time = time;
         this.logger = logger;
+        options.CommandHandler?.Attach(SendToCurrentAsync);
+    }
+
+    /// <summary>Writes to the stream of the current connection; dropped while there is none.</summary>
+    private async Task SendToCurrentAsync(AgentMessage message, CancellationToken cancellationToken)
+    {
+        var session = Volatile.Read(ref current);
+        if (session is null)
+            return;
+        try
+        {
+            await session.SendAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The connection is going away; the handler's snapshot is resent after the next welcome.
+        }
     }
 
     public async Task<AgentExit> RunAsync(CancellationToken cancellationToken)
@@ -36,6 +54,7 @@ public sealed class AgentRunner
             attempt++;
             logger.LogConnecting(identity.File.Coordinator, attempt);
             var session = new Session(this, hardware);
+            Volatile.Write(ref current, session);
             string reason;
             try
             {
@@ -91,8 +110,18 @@ public sealed class AgentRunner
         private long _lastAck;
         private Exception? _heartbeatFailure;
         private TimeSpan _interval = DefaultInterval;
+        private IClientStreamWriter<AgentMessage>? _stream;
+        private CancellationToken _token;
 
         public bool Welcomed { get; private set; }
+
+        public Task SendAsync(AgentMessage message, CancellationToken cancellationToken)
+        {
+            var stream = _stream;
+            if (stream is null || !Welcomed || _token.IsCancellationRequested)
+                return Task.CompletedTask;
+            return WriteAsync(stream, message, cancellationToken);
+        }
 
         public async Task<AgentExit?> RunAsync(CancellationToken cancellationToken)
         {
@@ -105,6 +134,8 @@ public sealed class AgentRunner
                 Hello = new Hello { Name = owner.options.Name ?? owner.identity.File.Name, Hardware = hardware },
             }, session.Token).ConfigureAwait(false);
             _lastAck = Stopwatch.GetTimestamp();
+            _token = session.Token;
+            _stream = call.RequestStream;
 
             var heartbeats = HeartbeatLoopAsync(call.RequestStream, session);
             AgentExit? exit = null;
@@ -121,6 +152,11 @@ public sealed class AgentRunner
                             Volatile.Write(ref _lastAck, Stopwatch.GetTimestamp());
                             owner.logger.LogConnected(message.Welcome.PoolId, owner.identity.File.Coordinator, message.Welcome.NodeId, message.Welcome.State);
                             owner.options.OnWelcome?.Invoke(message.Welcome);
+                            if (owner.options.CommandHandler is { } handler)
+                            {
+                                foreach (var report in handler.Snapshot())
+                                    await WriteAsync(call.RequestStream, report, session.Token).ConfigureAwait(false);
+                            }
                             break;
                         case CoordinatorMessage.KindOneofCase.HeartbeatAck:
                             var now = Stopwatch.GetTimestamp();
@@ -191,6 +227,15 @@ public sealed class AgentRunner
                     exit = new AgentExit(AgentExitReason.Removed, $"This node was removed from the pool ({command.Leave.Reason}). Its identity was retired; to come back, join again with a new token.");
                     break;
                 default:
+                    var handled = owner.options.CommandHandler is { } handler
+                        ? await handler.HandleAsync(command, cancellationToken).ConfigureAwait(false)
+                        : null;
+                    if (handled is not null)
+                    {
+                        result = handled;
+                        result.CommandId = command.CommandId;
+                        break;
+                    }
                     result.Ok = false;
                     result.Error = $"this agent does not support the command {command.KindCase}";
                     break;

@@ -20,6 +20,12 @@ public sealed class CoordinatorContext
     /// <summary>Keys of the OpenAI-compatible API (/v1), in the pool's database; managed under /api/keys.</summary>
     public required Tessera.Api.Keys.ApiKeyStore ApiKeys { get; init; }
 
+    /// <summary>
+    /// Receives what agents report beyond membership (stage statuses, failed command results), with the node id.
+    /// Called on the agent's stream: must not block.
+    /// </summary>
+    public Action<string, AgentMessage>? AgentMessageObserver { get; set; }
+
     /// <summary>The address written into join tokens (host:port), known once the server is listening.</summary>
     public string JoinAddress { get; set; } = string.Empty;
 

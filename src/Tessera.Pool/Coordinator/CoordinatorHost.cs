@@ -167,6 +167,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
         var app = builder.Build();
         app.MapGrpcService<PoolAgentService>();
         PoolApi.Map(app, context);
+        options.MapEndpoints?.Invoke(app, context);
         if (options.Generation is { } generation)
             app.MapOpenAiApi(generation(context), context.ApiKeys, new Tessera.Api.OpenAiApiOptions { Time = time });
         return app;

@@ -25,4 +25,7 @@ public sealed record CoordinatorOptions
     /// <see cref="CoordinatorContext.ApiKeys"/>) with the service this makes from the coordinator's context.
     /// </summary>
     public Func<CoordinatorContext, Tessera.Engine.Generation.ITextGenerationService>? Generation { get; init; }
+
+    /// <summary>Maps more endpoints on the coordinator's port (deployments, the model store), after /api and before /v1.</summary>
+    public Action<Microsoft.AspNetCore.Routing.IEndpointRouteBuilder, CoordinatorContext>? MapEndpoints { get; init; }
 }

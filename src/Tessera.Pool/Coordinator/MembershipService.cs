@@ -191,6 +191,16 @@ public sealed class MembershipService : IAsyncDisposable
         _store.WriteHeartbeats(batch);
     }
 
+    /// <summary>Sends a command to a node's agent; false when it is not connected.</summary>
+    public bool TrySendCommand(string nodeId, Command command)
+    {
+        var node = Get(nodeId);
+        if (node is null)
+            return false;
+        lock (node.Gate)
+            return node.Outbox?.TryWrite(new CoordinatorMessage { Command = command }) ?? false;
+    }
+
     /// <summary>Asks a node to drain: no new work is placed on it.</summary>
     public NodeView Drain(string nodeId)
     {

@@ -80,6 +80,10 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
                         break;
                     case AgentMessage.KindOneofCase.CommandResult when !message.CommandResult.Ok:
                         logger.LogCommandFailed(node.Id, message.CommandResult.CommandId, message.CommandResult.Error);
+                        pool.AgentMessageObserver?.Invoke(node.Id, message);
+                        break;
+                    case AgentMessage.KindOneofCase.StageStatus:
+                        pool.AgentMessageObserver?.Invoke(node.Id, message);
                         break;
                 }
                 if (writer.IsCompleted)

@@ -78,7 +78,7 @@ public sealed class PoolCertificateAuthority : IDisposable
 
     /// <summary>
     /// Verifies an agent's PKCS#10 signing request and issues a node certificate (CN = node id,
-    /// client authentication only) for the key in it. The agent's private key never leaves the agent.
+    /// client authentication, and server authentication for the stages it hosts) for the key in it. The agent's private key never leaves the agent.
     /// </summary>
     public X509Certificate2 SignNodeRequest(ReadOnlySpan<byte> csrDer, string nodeId, TimeProvider time)
     {
@@ -96,7 +96,7 @@ public sealed class PoolCertificateAuthority : IDisposable
         var request = new CertificateRequest(new X500DistinguishedName($"CN={nodeId}"), csr.PublicKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ClientAuthOid)], false));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ClientAuthOid), new Oid(ServerAuthOid)], false));
         var now = time.GetUtcNow();
         return Sign(request, now.AddMinutes(-5), now.AddYears(5));
     }

@@ -20,5 +20,10 @@ internal static class CommandCatalog
         yield return NodesCommand.Create();
         yield return NodeCommand.Create();
         yield return PoolEventsCommand.Create();
+        yield return DeployCommand.Create();
+        yield return DeployListCommand.Create();
+        yield return DeployUndeployCommand.Create();
+        yield return DemoCommand.Create();
+        yield return StageCommand.Create();
     }
 }

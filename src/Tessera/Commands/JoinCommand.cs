@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Tessera.Deploy;
 using Microsoft.Extensions.Logging;
 using Tessera.Pool;
 using Tessera.Pool.Agent;
@@ -57,7 +58,8 @@ internal static class JoinCommand
 
             using (identity)
             {
-                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(agentDir, result.GetValue(name), hardware, time), time, logging.CreateLogger<AgentRunner>());
+                await using var stages = DeploymentHosting.CreateSupervisor(identity, agentDir, logging, time);
+                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(agentDir, result.GetValue(name), hardware, time).WithStages(stages), time, logging.CreateLogger<AgentRunner>());
                 var exit = await runner.RunAsync(cancellationToken).ConfigureAwait(false);
                 switch (exit.Reason)
                 {

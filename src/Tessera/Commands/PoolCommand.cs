@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
+using Tessera.Deploy;
 using Tessera.Pool;
 using Tessera.Pool.Agent;
 using Tessera.Pool.Coordinator;
@@ -40,12 +41,15 @@ internal static class PoolCommand
             var tokenTtl = DurationParser.Parse(result.GetValue(ttl)!);
             using var logging = PoolCli.CreateLogging(result.GetValue(verbose));
             var time = TimeProvider.System;
+            var deployments = new DeploymentController(dir.Root, logging, time);
             await using var host = await CoordinatorHost.StartAsync(new CoordinatorOptions
             {
                 DataDirectory = dir,
                 Listen = result.GetValue(listen),
                 Advertise = result.GetValue(advertise),
-            }, logging, time, cancellationToken).ConfigureAwait(false);
+            }.WithDeployments(deployments), logging, time, cancellationToken).ConfigureAwait(false);
+            await using var deploymentsLifetime = deployments;
+            deployments.Start();
             var (record, token) = host.Context.CreateToken(tokenTtl, "printed by pool start");
             PrintBanner(host, dir, record.Id, tokenTtl, token);
 
@@ -55,7 +59,8 @@ internal static class PoolCommand
                 var nodeName = result.GetValue(name) ?? Environment.MachineName;
                 var hardware = HardwareDiscovery.Discover(dir.Root, result.GetValue(probe));
                 using var identity = LocalAgent.EnsureIdentity(host, dir.AgentDirectory, nodeName, hardware);
-                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(dir.AgentDirectory, result.GetValue(name), hardware, time), time, logging.CreateLogger<AgentRunner>());
+                await using var stages = DeploymentHosting.CreateSupervisor(identity, dir.AgentDirectory, logging, time);
+                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(dir.AgentDirectory, result.GetValue(name), hardware, time).WithStages(stages), time, logging.CreateLogger<AgentRunner>());
                 agent = runner.RunAsync(cancellationToken);
                 await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
                 Console.WriteLine("Coordinator stopping; the pool's state is in " + dir.Database);

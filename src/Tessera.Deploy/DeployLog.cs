@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Logging;
+
+namespace Tessera.Deploy;
+
+internal static partial class DeployLog
+{
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Stage {Index} of {Deployment} (layers {First}-{Last}) serves on {Endpoint}")]
+    public static partial void LogStageReady(this ILogger logger, int index, string deployment, int first, int last, string endpoint);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Stage {Index} of {Deployment} failed: {Error}")]
+    public static partial void LogStageFailed(this ILogger logger, int index, string deployment, string error);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Stage {Index} of {Deployment} stopped")]
+    public static partial void LogStageStopped(this ILogger logger, int index, string deployment);
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Information, Message = "Deployment {Name} ({Id}): {Stages} stages planned")]
+    public static partial void LogDeploymentCreated(this ILogger logger, string name, string id, int stages);
+
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Information, Message = "Deployment {Name} is ready: pipeline {Endpoints}")]
+    public static partial void LogDeploymentReady(this ILogger logger, string name, string endpoints);
+
+    [LoggerMessage(EventId = 4012, Level = LogLevel.Warning, Message = "Deployment {Name}: {Problem}")]
+    public static partial void LogDeploymentProblem(this ILogger logger, string name, string problem);
+
+    [LoggerMessage(EventId = 4013, Level = LogLevel.Information, Message = "Deployment {Name} removed")]
+    public static partial void LogDeploymentRemoved(this ILogger logger, string name);
+}

@@ -1,0 +1,110 @@
+namespace Tessera.Deploy;
+
+/// <summary>The body of <c>POST /api/deployments</c>: what to deploy and how (every field but the model is optional).</summary>
+/// <param name="Model">A GGUF path on the coordinator's machine, or <c>hf://owner/repo/file.gguf</c>.</param>
+/// <param name="Name">The model id clients use at /v1 (default: the file name without .gguf).</param>
+/// <param name="Replicas">Independent copies of the pipeline, on disjoint devices (default 1).</param>
+/// <param name="Context">Context length per session (default: the model's, at most 4096).</param>
+/// <param name="MaxSessions">Sessions served at once; each stage reserves a KV cache per session (default 4).</param>
+/// <param name="Activations">Between stages: f16 (default), f32 (exact) or q8.</param>
+/// <param name="MinStages">Fewest stages per pipeline (default 1: as few as memory needs).</param>
+/// <param name="Threads">Compute threads per stage (default 0: all processors of the agent's machine).</param>
+/// <param name="Fetch">Agents always fetch the model over the network, even when they can see the coordinator's file.</param>
+/// <param name="Slice">Send each stage only its own tensors (default: when there is more than one stage).</param>
+public sealed record DeploymentRequest(
+    string? Model,
+    string? Name = null,
+    int? Replicas = null,
+    int? Context = null,
+    int? MaxSessions = null,
+    string? Activations = null,
+    int? MinStages = null,
+    int? Threads = null,
+    bool? Fetch = null,
+    bool? Slice = null);
+
+/// <summary>A deployment as the API shows it.</summary>
+public sealed record DeploymentView(
+    string Id,
+    string Name,
+    string Model,
+    string ModelSha256,
+    long ModelBytes,
+    string State,
+    string? Error,
+    int ContextLength,
+    int MaxSessions,
+    string Activations,
+    double PredictedTokensPerSecond,
+    string Explanation,
+    IReadOnlyList<StageView> Stages,
+    DateTimeOffset CreatedAt);
+
+/// <summary>One stage of a deployment: where it runs, what it holds and where it stands.</summary>
+public sealed record StageView(
+    int Replica,
+    int Index,
+    string NodeId,
+    string NodeName,
+    int FirstLayer,
+    int LastLayer,
+    long WeightBytes,
+    long KvBytes,
+    double PredictedTokensPerSecond,
+    string State,
+    string? Endpoint,
+    string? Error,
+    long BytesDone,
+    long BytesTotal);
+
+/// <summary>Stage states: pending (not yet sent), starting (sent), fetching, loading, ready, failed, waiting (node gone), stopped.</summary>
+public static class StageStates
+{
+    public const string Pending = "pending";
+    public const string Starting = "starting";
+    public const string Fetching = "fetching";
+    public const string Loading = "loading";
+    public const string Ready = "ready";
+    public const string Failed = "failed";
+    public const string Waiting = "waiting";
+    public const string Stopped = "stopped";
+}
+
+/// <summary>Deployment states: deploying until every stage is ready and the pipeline is connected, then ready; failed when a stage failed.</summary>
+public static class DeploymentStates
+{
+    public const string Deploying = "deploying";
+    public const string Ready = "ready";
+    public const string Failed = "failed";
+}
+
+/// <summary>What is stored in the deployments table's spec column: the request, the resolved model and the plan.</summary>
+internal sealed record StoredDeployment(
+    string Id,
+    string Name,
+    DeploymentRequest Spec,
+    string ModelPath,
+    string ModelSha256,
+    long ModelBytes,
+    int ContextLength,
+    int MaxSessions,
+    string Activations,
+    double PredictedTokensPerSecond,
+    string Explanation,
+    IReadOnlyList<StoredStage> Stages,
+    DateTimeOffset CreatedAt);
+
+/// <summary>A planned stage and the file its agent loads (the whole model or a slice), by hash.</summary>
+internal sealed record StoredStage(
+    int Replica,
+    int Index,
+    string NodeId,
+    string NodeName,
+    int FirstLayer,
+    int LastLayer,
+    long WeightBytes,
+    long KvBytes,
+    double PredictedTokensPerSecond,
+    string FileSha256,
+    long FileBytes,
+    string FilePath);

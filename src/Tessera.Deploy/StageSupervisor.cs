@@ -1,0 +1,273 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Tessera.Distribution;
+using Tessera.Engine.Model;
+using Tessera.Pool.Agent;
+using Tessera.Pool.Protocol;
+using Tessera.Serving;
+using ActivationFormat = Tessera.Serving.Protocol.ActivationFormat;
+using StageStatus = Tessera.Pool.Protocol.StageStatus;
+
+namespace Tessera.Deploy;
+
+/// <summary>
+/// The agent's side of deployments: on <see cref="StartStageCommand"/> it fetches the stage's file into the agent's
+/// content store (verified by SHA-256, resumable), or uses the coordinator's file in place when this machine sees it
+/// with the right hash, starts a <see cref="StageServer"/> with mutual TLS (the node certificate, trusting the pool
+/// CA) and reports each step with <see cref="StageStatus"/>. Stages keep running while the coordinator is away; after
+/// a reconnection their statuses are sent again, so a restarted coordinator reattaches to them.
+/// </summary>
+public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
+{
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
+    private readonly AgentIdentity _identity;
+    private readonly ContentStore _store;
+    private readonly IPAddress _listen;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<(string Deployment, int Index), RunningStage> _stages = new();
+    private readonly ConcurrentDictionary<string, (long Size, DateTime Modified, string Hash)> _localHashes = new(StringComparer.Ordinal);
+    private Func<AgentMessage, CancellationToken, Task> _send = static (_, _) => Task.CompletedTask;
+
+    /// <param name="identity">The agent's certificates: the stage serves and fetches with them.</param>
+    /// <param name="dataDirectory">The agent's data directory; the content store is its <c>content</c> folder.</param>
+    /// <param name="listen">Address the stage servers listen on (port chosen per stage); any address by default.</param>
+    public StageSupervisor(AgentIdentity identity, string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time, IPAddress? listen = null)
+    {
+        _identity = identity;
+        _store = new ContentStore(Path.Combine(dataDirectory, "content"), timeProvider: time, logger: loggerFactory.CreateLogger<ContentStore>());
+        _listen = listen ?? IPAddress.Any;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<StageSupervisor>();
+        _time = time;
+    }
+
+    public ContentStore Store => _store;
+
+    public void Attach(Func<AgentMessage, CancellationToken, Task> send) => _send = send;
+
+    public IReadOnlyList<AgentMessage> Snapshot() =>
+        _stages.Values.Select(s => new AgentMessage { StageStatus = s.Status.Clone() }).ToList();
+
+    public Task<CommandResult?> HandleAsync(Command command, CancellationToken cancellationToken)
+    {
+        switch (command.KindCase)
+        {
+            case Command.KindOneofCase.StartStage:
+                Start(command.StartStage);
+                return Task.FromResult<CommandResult?>(new CommandResult { Ok = true });
+            case Command.KindOneofCase.StopStage:
+                var stop = command.StopStage;
+                foreach (var key in _stages.Keys.Where(k => k.Deployment == stop.DeploymentId && (stop.StageIndex < 0 || k.Index == stop.StageIndex)))
+                {
+                    if (_stages.TryRemove(key, out var stage))
+                        _ = StopAsync(stage, report: true);
+                }
+                return Task.FromResult<CommandResult?>(new CommandResult { Ok = true });
+            default:
+                return Task.FromResult<CommandResult?>(null);
+        }
+    }
+
+    private void Start(StartStageCommand command)
+    {
+        var key = (command.DeploymentId, command.StageIndex);
+        if (_stages.TryGetValue(key, out var existing))
+        {
+            var same = existing.Command.ModelSha256 == command.ModelSha256 && existing.Command.FirstLayer == command.FirstLayer
+                && existing.Command.LastLayer == command.LastLayer && existing.Command.Activations == command.Activations;
+            if (same && existing.Status.State != StageStates.Failed)
+            {
+                _ = ReportAsync(existing);
+                return;
+            }
+            if (_stages.TryRemove(key, out var old))
+                _ = StopAsync(old, report: false);
+        }
+        var stage = new RunningStage(command);
+        _stages[key] = stage;
+        stage.Run = Task.Run(() => RunAsync(stage));
+    }
+
+    private async Task RunAsync(RunningStage stage)
+    {
+        var command = stage.Command;
+        var token = stage.Stopping.Token;
+        try
+        {
+            var path = await ResolveFileAsync(stage, token).ConfigureAwait(false);
+            stage.Update(StageStates.Loading);
+            await ReportAsync(stage).ConfigureAwait(false);
+            var server = await StageServer.StartAsync(new StageServerOptions
+            {
+                ModelPath = path,
+                Layers = new LayerRange(command.FirstLayer, command.LastLayer),
+                Listen = new IPEndPoint(_listen, 0),
+                Activations = ParseActivations(command.Activations),
+                Threads = command.Threads,
+                ContextLength = command.ContextLength > 0 ? command.ContextLength : null,
+                Tls = new StageTls(_identity.Certificate, _identity.CaCertificate, _time),
+            }, _loggerFactory, token).ConfigureAwait(false);
+            stage.Server = server;
+            if (token.IsCancellationRequested)
+                return;
+            stage.Update(StageStates.Ready, endpoint: server.Address);
+            _logger.LogStageReady(command.StageIndex, command.DeploymentName, command.FirstLayer, command.LastLayer, server.Address);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            return;
+        }
+        catch (Exception ex)
+        {
+            _logger.LogStageFailed(command.StageIndex, command.DeploymentName, ex.Message);
+            stage.Update(StageStates.Failed, error: ex.Message);
+        }
+        await ReportAsync(stage).ConfigureAwait(false);
+    }
+
+    /// <summary>The local path of the stage's file: the coordinator's file in place when it is here and intact, else the content store's copy.</summary>
+    private async Task<string> ResolveFileAsync(RunningStage stage, CancellationToken token)
+    {
+        var command = stage.Command;
+        var hash = ContentHash.Parse(command.ModelSha256);
+        if (!string.IsNullOrEmpty(command.LocalPath) && File.Exists(command.LocalPath)
+            && await LocalHashAsync(command.LocalPath, token).ConfigureAwait(false) == hash.Hex)
+        {
+            stage.Update(StageStates.Fetching, done: command.ModelBytes, total: command.ModelBytes);
+            return command.LocalPath;
+        }
+        if (_store.TryGet(hash, out var cached))
+        {
+            stage.Pin = _store.Pin(hash);
+            return cached;
+        }
+        stage.Update(StageStates.Fetching, done: 0, total: command.ModelBytes);
+        await ReportAsync(stage).ConfigureAwait(false);
+        var sources = command.Sources.Select(s => new Uri(s)).ToList();
+        using var http = new HttpClient(CoordinatorChannel.Handler(_identity.CaCertificate, _identity.Certificate, _time), disposeHandler: true)
+        {
+            Timeout = TimeSpan.FromMinutes(10),
+        };
+        var client = new TransferClient(http, _store, logger: _loggerFactory.CreateLogger<TransferClient>(), timeProvider: _time);
+        var lastReport = Stopwatch.StartNew();
+        var progress = new Progress<TransferProgress>(p =>
+        {
+            stage.Update(StageStates.Fetching, done: p.BytesDone, total: p.TotalBytes);
+            if (lastReport.Elapsed >= ProgressInterval)
+            {
+                lastReport.Restart();
+                _ = ReportAsync(stage);
+            }
+        });
+        var path = await client.FetchAsync(hash, sources, progress, token).ConfigureAwait(false);
+        stage.Pin = _store.Pin(hash);
+        stage.Update(StageStates.Fetching, done: command.ModelBytes, total: command.ModelBytes);
+        return path;
+    }
+
+    private async Task<string> LocalHashAsync(string path, CancellationToken token)
+    {
+        var info = new FileInfo(path);
+        if (_localHashes.TryGetValue(path, out var known) && known.Size == info.Length && known.Modified == info.LastWriteTimeUtc)
+            return known.Hash;
+        var hash = (await ContentHash.OfFileAsync(path, token).ConfigureAwait(false)).Hex;
+        _localHashes[path] = (info.Length, info.LastWriteTimeUtc, hash);
+        return hash;
+    }
+
+    internal static ActivationFormat ParseActivations(string? text) => text?.ToLowerInvariant() switch
+    {
+        null or "" or "f16" => ActivationFormat.F16,
+        "f32" => ActivationFormat.F32,
+        "q8" => ActivationFormat.Q8,
+        _ => throw new ArgumentException($"Unknown activation format '{text}': use f16, f32 or q8."),
+    };
+
+    private async Task ReportAsync(RunningStage stage)
+    {
+        try
+        {
+            await _send(new AgentMessage { StageStatus = stage.Status.Clone() }, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
+        {
+            // Resent with the snapshot after the next welcome.
+        }
+    }
+
+    private async Task StopAsync(RunningStage stage, bool report)
+    {
+        await stage.Stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            if (stage.Run is { } run)
+                await run.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+        }
+        if (stage.Server is { } server)
+            await server.DisposeAsync().ConfigureAwait(false);
+        stage.Pin?.Dispose();
+        stage.Stopping.Dispose();
+        _logger.LogStageStopped(stage.Command.StageIndex, stage.Command.DeploymentName);
+        if (report)
+        {
+            stage.Update(StageStates.Stopped);
+            await ReportAsync(stage).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var key in _stages.Keys.ToList())
+        {
+            if (_stages.TryRemove(key, out var stage))
+                await StopAsync(stage, report: false).ConfigureAwait(false);
+        }
+    }
+
+    private sealed class RunningStage(StartStageCommand command)
+    {
+        private readonly Lock _gate = new();
+        private StageStatus _status = new()
+        {
+            DeploymentId = command.DeploymentId,
+            StageIndex = command.StageIndex,
+            State = StageStates.Starting,
+            ModelSha256 = command.ModelSha256,
+            FirstLayer = command.FirstLayer,
+            LastLayer = command.LastLayer,
+            BytesTotal = command.ModelBytes,
+        };
+
+        public StartStageCommand Command { get; } = command;
+        public CancellationTokenSource Stopping { get; } = new();
+        public Task? Run { get; set; }
+        public StageServer? Server { get; set; }
+        public IDisposable? Pin { get; set; }
+
+        public StageStatus Status
+        {
+            get { lock (_gate) return _status.Clone(); }
+        }
+
+        public void Update(string state, string? endpoint = null, string? error = null, long? done = null, long? total = null)
+        {
+            lock (_gate)
+            {
+                _status.State = state;
+                _status.Endpoint = endpoint ?? _status.Endpoint;
+                _status.Error = error ?? string.Empty;
+                if (done is { } d)
+                    _status.BytesDone = d;
+                if (total is { } t)
+                    _status.BytesTotal = t;
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+using System.Runtime.CompilerServices;
+using Tessera.Engine.Generation;
+using Tessera.Engine.Gguf;
+using Tessera.Engine.Templates;
+using Tessera.Engine.Tokenization;
+
+namespace Tessera.Serving;
+
+/// <summary>Limits and identity of a <see cref="PipelineGenerationService"/>.</summary>
+public sealed record PipelineGenerationServiceOptions
+{
+    /// <summary>The model id clients use (default: the GGUF file name without extension).</summary>
+    public string? Id { get; init; }
+
+    /// <summary>Sessions in flight through the pipeline at once.</summary>
+    public int MaxActiveSessions { get; init; } = 16;
+
+    /// <summary>Sessions waiting for a slot before new requests are refused with <see cref="CapacityExceededException"/>.</summary>
+    public int MaxQueuedSessions { get; init; } = 64;
+
+    /// <summary>Mutual TLS to the stages; null for h2c on loopback.</summary>
+    public StageTls? Tls { get; init; }
+}
+
+/// <summary>
+/// Serves a model split over a chain of stages (a deployment) to API front ends: tokenizer and chat template
+/// come from the GGUF file on this side; a <see cref="PipelineDriver"/> runs the sessions through the stages.
+/// Output is token-for-token what <see cref="LocalGenerationService"/> gives with f32 activations.
+/// </summary>
+public sealed class PipelineGenerationService : ITextGenerationService, IAsyncDisposable
+{
+    private readonly PipelineDriver _driver;
+    private readonly Tokenizer _tokenizer;
+    private readonly ChatTemplate _template;
+    private readonly ServedModel _served;
+    private readonly PipelineGenerationServiceOptions _options;
+    private readonly SemaphoreSlim _slots;
+    private readonly Lock _gate = new();
+    private int _queued;
+
+    public PipelineGenerationService(PipelineDriver driver, Tokenizer tokenizer, ChatTemplate? template, string id, PipelineGenerationServiceOptions? options = null)
+    {
+        _driver = driver;
+        _tokenizer = tokenizer;
+        _template = template ?? ChatTemplate.Parse(LocalGenerationService.FallbackChatTemplate);
+        _options = options ?? new PipelineGenerationServiceOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxActiveSessions, 1);
+        _served = new ServedModel(id, driver.ContextLength, "tessera", DateTimeOffset.UtcNow);
+        _slots = new SemaphoreSlim(_options.MaxActiveSessions);
+    }
+
+    public PipelineDriver Driver => _driver;
+
+    public Tokenizer Tokenizer => _tokenizer;
+
+    /// <summary>
+    /// Reads the tokenizer and chat template from <paramref name="modelPath"/> (metadata only) and connects to
+    /// the stages at <paramref name="endpoints"/>, in pipeline order.
+    /// </summary>
+    public static async Task<PipelineGenerationService> ConnectAsync(string modelPath, IReadOnlyList<string> endpoints,
+        PipelineGenerationServiceOptions? options = null, CancellationToken cancellation = default)
+    {
+        options ??= new PipelineGenerationServiceOptions();
+        Tokenizer tokenizer;
+        ChatTemplate? template;
+        using (var file = GgufFile.Open(modelPath))
+        {
+            tokenizer = Tokenizer.FromGguf(file.Metadata);
+            var source = file.Metadata.TryGetString("tokenizer.chat_template");
+            template = source is null ? null : ChatTemplate.Parse(source);
+        }
+        var driver = await PipelineDriver.ConnectAsync(endpoints, options.Tls, cancellation).ConfigureAwait(false);
+        return new PipelineGenerationService(driver, tokenizer, template, options.Id ?? Path.GetFileNameWithoutExtension(modelPath), options);
+    }
+
+    public IReadOnlyList<ServedModel> ListModels() => [_served];
+
+    public ServedModel? FindModel(string id) => string.Equals(id, _served.Id, StringComparison.Ordinal) ? _served : null;
+
+    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages)
+    {
+        Require(model);
+        var text = _template.Render(messages, new ChatTemplateOptions
+        {
+            AddGenerationPrompt = true,
+            BosToken = _tokenizer.BosId >= 0 ? _tokenizer.TokenText(_tokenizer.BosId) : "",
+            EosToken = _tokenizer.EosId >= 0 ? _tokenizer.TokenText(_tokenizer.EosId) : "",
+        });
+        return _tokenizer.Encode(text, addSpecial: true, parseSpecial: true);
+    }
+
+    public int[] TokenizePrompt(string model, string prompt)
+    {
+        Require(model);
+        return _tokenizer.Encode(prompt, addSpecial: true, parseSpecial: false);
+    }
+
+    public async IAsyncEnumerable<GeneratedToken> GenerateAsync(string model, int[] prompt, GenerationOptions options,
+        [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        Require(model);
+        options.Sampling.Validate();
+        if (options.MaxTokens < 1)
+            throw new ArgumentException($"max_tokens must be at least 1, got {options.MaxTokens}.");
+        if (prompt.Length == 0)
+            throw new ArgumentException("The prompt has no tokens.", nameof(prompt));
+        if (prompt.Length + 1 > _served.ContextLength)
+            throw new Engine.Model.ContextFullException(prompt.Length + 1, _served.ContextLength);
+
+        lock (_gate)
+        {
+            if (_slots.CurrentCount == 0 && _queued >= _options.MaxQueuedSessions)
+                throw new CapacityExceededException(TimeSpan.FromSeconds(2), $"{_options.MaxActiveSessions} sessions running and {_queued} waiting");
+            _queued++;
+        }
+        try
+        {
+            await _slots.WaitAsync(cancellation).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_gate)
+                _queued--;
+        }
+
+        try
+        {
+            var detokenizer = new StreamingDetokenizer(_tokenizer);
+            var request = new PipelineRequest(prompt, options.Sampling, options.MaxTokens)
+            {
+                TopLogProbs = options.TopLogProbs,
+                IsEndOfGeneration = _tokenizer.IsEndOfGeneration,
+            };
+            await foreach (var t in _driver.GenerateAsync(request, cancellation).ConfigureAwait(false))
+            {
+                string text;
+                if (t.FinishReason == "stop")
+                {
+                    text = detokenizer.Flush();
+                }
+                else
+                {
+                    text = detokenizer.Add(t.Id);
+                    if (t.IsLast)
+                        text += detokenizer.Flush();
+                }
+                yield return new GeneratedToken(t.Id, text, t.LogProb, t.TopLogProbs);
+            }
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _driver.DisposeAsync().ConfigureAwait(false);
+        _slots.Dispose();
+    }
+
+    private void Require(string model)
+    {
+        if (FindModel(model) is null)
+            throw new UnknownModelException(model);
+    }
+}

@@ -1,0 +1,27 @@
+using Tessera.Engine.Sampling;
+
+namespace Tessera.Serving;
+
+/// <summary>
+/// One session for a <see cref="PipelineDriver"/>: a prompt, how to sample, and a token budget. The session
+/// ends at a token <see cref="IsEndOfGeneration"/> accepts, after <see cref="MaxTokens"/> tokens, or when the
+/// context is full.
+/// </summary>
+public sealed record PipelineRequest(int[] Prompt, SamplingParameters Sampling, int MaxTokens)
+{
+    /// <summary>Alternatives reported with each token (0 to 20).</summary>
+    public int TopLogProbs { get; init; }
+
+    /// <summary>Tokens that end the session (the model's end-of-generation ids); null: none do.</summary>
+    public Func<int, bool>? IsEndOfGeneration { get; init; }
+}
+
+/// <summary>
+/// A token sampled by the last stage: its id, its index in the generation, its log-probability and, when
+/// asked for, the most likely alternatives. <see cref="FinishReason"/> is set on the session's last token:
+/// "stop" (end of generation) or "length" (budget or context).
+/// </summary>
+public readonly record struct PipelineToken(int Id, int Step, float LogProb, (int Id, float LogProb)[]? TopLogProbs, string? FinishReason)
+{
+    public bool IsLast => FinishReason is not null;
+}

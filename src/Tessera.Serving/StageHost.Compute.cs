@@ -1,0 +1,423 @@
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using Google.Protobuf;
+using Tessera.Engine.Model;
+using Tessera.Engine.Sampling;
+using Tessera.Serving.Protocol;
+
+namespace Tessera.Serving;
+
+public sealed partial class StageHost
+{
+    private readonly List<Slice> _slices = [];
+    private readonly List<Lane> _touched = [];
+    private readonly List<(Lane Lane, ulong Session)> _closeAfter = [];
+    private readonly HashSet<(Lane, ulong)> _inBatch = [];
+    private readonly HashSet<(Lane, ulong)> _blocked = [];
+    private float[] _input = [];
+    private float[] _output = [];
+    private int[] _tokens = [];
+    private readonly List<BatchSequence> _batch = [];
+
+    private void Run()
+    {
+        while (true)
+        {
+            lock (_gate)
+            {
+                while (_pending.Count == 0 && !_stopping)
+                    Monitor.Wait(_gate);
+                if (_stopping)
+                    return;
+                Collect();
+            }
+
+            if (_slices.Count > 0)
+                Compute();
+
+            lock (_gate)
+            {
+                foreach (var (lane, id) in _closeAfter)
+                {
+                    lane.Sessions.Remove(id);
+                    Touch(lane).Closes.Add(id);
+                }
+            }
+            _closeAfter.Clear();
+            Flush();
+        }
+    }
+
+    /// <summary>Takes ready work off the queue, in order, up to the token budget; applies opens and closes that need no compute. Under the lock.</summary>
+    private void Collect()
+    {
+        _slices.Clear();
+        _inBatch.Clear();
+        _blocked.Clear();
+        var budget = _options.MaxBatchTokens;
+        for (var node = _pending.First; node != null;)
+        {
+            var following = node.Next;
+            var item = node.Value;
+            var key = (item.Lane, item.Session);
+            switch (item.Kind)
+            {
+                case PendingKind.Open:
+                    _pending.Remove(node);
+                    Open(item);
+                    break;
+                case PendingKind.Close:
+                    if (_blocked.Contains(key))
+                        break;
+                    _pending.Remove(node);
+                    if (_inBatch.Contains(key))
+                    {
+                        _closeAfter.Add(key);
+                    }
+                    else
+                    {
+                        item.Lane.Sessions.Remove(item.Session);
+                        Touch(item.Lane).Closes.Add(item.Session);
+                    }
+                    break;
+                case PendingKind.Work:
+                    if (budget == 0 || _inBatch.Contains(key) || _blocked.Contains(key))
+                    {
+                        _blocked.Add(key);
+                        break;
+                    }
+                    if (!item.Lane.Sessions.TryGetValue(item.Session, out var session))
+                    {
+                        _pending.Remove(node);
+                        Fail(item.Lane, item.Session, $"session {item.Session} is not open on the stage for layers {_stage.Range}");
+                        break;
+                    }
+                    var count = Math.Min(item.Tokens.Length - item.Done, budget);
+                    var final = item.Done + count == item.Tokens.Length;
+                    _slices.Add(new Slice(item, session, item.Start + item.Done, item.Done, count, final ? item.SampleStep : -1));
+                    _inBatch.Add(key);
+                    item.Done += count;
+                    budget -= count;
+                    if (final)
+                        _pending.Remove(node);
+                    break;
+            }
+            node = following;
+        }
+    }
+
+    private void Open(Pending item)
+    {
+        var open = item.Open!;
+        if (item.Lane.Sessions.ContainsKey(item.Session))
+        {
+            Fail(item.Lane, item.Session, $"session {item.Session} is already open on this lane");
+            return;
+        }
+        var positions = open.MaxPositions <= 0 ? _stage.ContextLength : Math.Min(open.MaxPositions, _stage.ContextLength);
+        Sampler? sampler = null;
+        if (_stage.IsLast)
+        {
+            try
+            {
+                sampler = new Sampler(SamplingWire.FromWire(open.Sampling), _stage.Config.VocabSize);
+            }
+            catch (ArgumentException e)
+            {
+                Fail(item.Lane, item.Session, e.Message);
+                return;
+            }
+        }
+        item.Lane.Sessions[item.Session] = new Session(_stage.CreateCache(positions), sampler, open.TopLogprobs);
+        Touch(item.Lane).Opens.Add(open);
+    }
+
+    private void Compute()
+    {
+        var c = _stage.Config;
+        var d = c.EmbeddingLength;
+
+        // Positions must continue each session's cache (or rewind it, for a replay); anything else fails that session only.
+        var valid = 0;
+        for (var i = 0; i < _slices.Count; i++)
+        {
+            var s = _slices[i];
+            var error = Check(s);
+            if (error is not null)
+            {
+                lock (_gate)
+                {
+                    s.Item.Lane.Sessions.Remove(s.Item.Session);
+                    Fail(s.Item.Lane, s.Item.Session, error);
+                    Touch(s.Item.Lane).Closes.Add(s.Item.Session);
+                }
+                continue;
+            }
+            if (s.Start < s.Session.Cache.Length)
+            {
+                s.Session.Cache.Truncate(s.Start);
+                if (s.Session.History.Count > s.Start)
+                    s.Session.History.RemoveRange(s.Start, s.Session.History.Count - s.Start);
+            }
+            _slices[valid++] = s;
+        }
+        _slices.RemoveRange(valid, _slices.Count - valid);
+        if (_slices.Count == 0)
+            return;
+
+        var n = 0;
+        _batch.Clear();
+        foreach (var s in _slices)
+        {
+            _batch.Add(new BatchSequence(s.Session.Cache, s.Count));
+            n += s.Count;
+        }
+        if (_tokens.Length < n)
+            _tokens = new int[Math.Max(n, _tokens.Length * 2)];
+        if (!_stage.IsFirst && _input.Length < n * d)
+            _input = new float[Math.Max(n * d, _input.Length * 2)];
+        var offset = 0;
+        foreach (var s in _slices)
+        {
+            s.Item.Tokens.AsSpan(s.TokenOffset, s.Count).CopyTo(_tokens.AsSpan(offset));
+            if (!_stage.IsFirst)
+                s.Item.Hidden.AsSpan((s.Item.HiddenRow + s.TokenOffset) * d, s.Count * d).CopyTo(_input.AsSpan(offset * d));
+            offset += s.Count;
+        }
+        var batch = CollectionsMarshal.AsSpan(_batch);
+        var outputLength = _stage.OutputLength(batch);
+        if (_output.Length < outputLength)
+            _output = new float[Math.Max(outputLength, _output.Length * 2)];
+
+        try
+        {
+            _stage.Forward(batch, _tokens.AsSpan(0, n), _stage.IsFirst ? default : _input.AsSpan(0, n * d), _output);
+        }
+        catch (Exception e)
+        {
+            LogForwardFailed(e, _slices.Count);
+            lock (_gate)
+            {
+                foreach (var s in _slices)
+                {
+                    s.Item.Lane.Sessions.Remove(s.Item.Session);
+                    Fail(s.Item.Lane, s.Item.Session, $"the stage for layers {_stage.Range} failed: {e.Message}");
+                    Touch(s.Item.Lane).Closes.Add(s.Item.Session);
+                }
+            }
+            return;
+        }
+        Interlocked.Increment(ref _forwardCalls);
+        Interlocked.Add(ref _tokensProcessed, n);
+
+        if (_stage.IsLast)
+            Sample();
+        else
+            Forward(d);
+    }
+
+    private string? Check(Slice s)
+    {
+        var cache = s.Session.Cache;
+        if (s.Start > cache.Length)
+            return $"session {s.Item.Session} sent position {s.Start} but the stage for layers {_stage.Range} holds {cache.Length} positions";
+        if (s.Start < 0)
+            return $"session {s.Item.Session} sent negative position {s.Start}";
+        if (s.Start + s.Count > cache.MaxTokens)
+            return new ContextFullException(s.Start + s.Count, cache.MaxTokens).Message;
+        if (_stage.IsFirst)
+        {
+            foreach (var id in s.Item.Tokens.AsSpan(s.TokenOffset, s.Count))
+            {
+                if ((uint)id >= (uint)_stage.Config.VocabSize)
+                    return $"token id {id} is outside the vocabulary (0..{_stage.Config.VocabSize - 1})";
+            }
+        }
+        return null;
+    }
+
+    private void Sample()
+    {
+        var vocab = _stage.Config.VocabSize;
+        for (var i = 0; i < _slices.Count; i++)
+        {
+            var s = _slices[i];
+            var session = s.Session;
+            session.History.AddRange(s.Item.Tokens.AsSpan(s.TokenOffset, s.Count));
+            if (s.SampleStep < 0)
+                continue;
+            var logits = _output.AsSpan(i * vocab, vocab);
+            var id = session.Sampler!.Sample(logits, CollectionsMarshal.AsSpan(session.History), s.SampleStep);
+            var token = new SampledToken
+            {
+                Session = s.Item.Session,
+                Step = s.SampleStep,
+                Token = id,
+                LogProb = Sampler.LogProbability(logits, id),
+            };
+            if (session.TopLogProbs > 0)
+            {
+                foreach (var (topId, logProb) in Sampler.TopLogProbabilities(logits, session.TopLogProbs))
+                {
+                    token.TopIds.Add(topId);
+                    token.TopLogProbs.Add(logProb);
+                }
+            }
+            lock (_gate)
+                Touch(s.Item.Lane).Tokens.Add(token);
+        }
+    }
+
+    private void Forward(int d)
+    {
+        var row = 0;
+        lock (_gate)
+        {
+            foreach (var s in _slices)
+            {
+                var entry = new WorkEntry { Session = s.Item.Session, Start = s.Start, SampleStep = s.SampleStep };
+                entry.Tokens.Add(new ArraySegment<int>(s.Item.Tokens, s.TokenOffset, s.Count));
+                var outgoing = Touch(s.Item.Lane);
+                outgoing.Work.Add(entry);
+                outgoing.Rows.Add((row, s.Count));
+                row += s.Count;
+            }
+        }
+    }
+
+    /// <summary>The outgoing message of <paramref name="lane"/> for this step. Under the lock.</summary>
+    private Outgoing Touch(Lane lane)
+    {
+        if (lane.Outgoing is null)
+        {
+            lane.Outgoing = new Outgoing();
+            _touched.Add(lane);
+        }
+        return lane.Outgoing;
+    }
+
+    /// <summary>Reports a session's failure up its lane. Under the lock.</summary>
+    private void Fail(Lane lane, ulong session, string message)
+    {
+        var output = new StageOutput();
+        output.Failures.Add(new SessionFailure { Session = session, Message = message });
+        lane.Up.Writer.TryWrite(output);
+    }
+
+    /// <summary>Sends every touched lane its share of this step: downstream (hidden states, opens, closes) or upstream (tokens).</summary>
+    private void Flush()
+    {
+        List<Lane> lanes;
+        lock (_gate)
+        {
+            lanes = [.. _touched];
+            _touched.Clear();
+        }
+        var d = _stage.Config.EmbeddingLength;
+        foreach (var lane in lanes)
+        {
+            Outgoing outgoing;
+            lock (_gate)
+            {
+                outgoing = lane.Outgoing!;
+                lane.Outgoing = null;
+                if (lane.Closed)
+                    continue;
+            }
+            if (_stage.IsLast)
+            {
+                if (outgoing.Tokens.Count > 0)
+                {
+                    var message = new StageOutput();
+                    message.Tokens.Add(outgoing.Tokens);
+                    lane.Up.Writer.TryWrite(message);
+                }
+                continue;
+            }
+
+            var input = new StageInput { Format = _options.Activations };
+            input.Opens.Add(outgoing.Opens);
+            input.Work.Add(outgoing.Work);
+            input.Closes.Add(outgoing.Closes);
+            if (outgoing.Rows.Count > 0)
+            {
+                var total = outgoing.Rows.Sum(r => r.Count);
+                var values = new float[total * d];
+                var at = 0;
+                foreach (var (row, count) in outgoing.Rows)
+                {
+                    _output.AsSpan(row * d, count * d).CopyTo(values.AsSpan(at * d));
+                    at += count;
+                }
+                input.Activations = UnsafeByteOperations.UnsafeWrap(ActivationCodec.Encode(_options.Activations, values, d));
+            }
+            lane.Down?.Writer.TryWrite(input);
+        }
+    }
+
+    private enum PendingKind
+    {
+        Open,
+        Work,
+        Close,
+    }
+
+    /// <summary>A queued open, close or piece of work of one session.</summary>
+    private sealed class Pending(PendingKind kind, Lane lane, ulong session)
+    {
+        public PendingKind Kind { get; } = kind;
+        public Lane Lane { get; } = lane;
+        public ulong Session { get; } = session;
+        public SessionOpen? Open { get; init; }
+        public int Start { get; init; }
+        public int[] Tokens { get; init; } = [];
+        public long SampleStep { get; init; } = -1;
+        public float[]? Hidden { get; init; }
+        public int HiddenRow { get; init; }
+
+        /// <summary>Positions already taken into a batch (a long prompt goes in chunks).</summary>
+        public int Done { get; set; }
+    }
+
+    private readonly record struct Slice(Pending Item, Session Session, int Start, int TokenOffset, int Count, long SampleStep);
+
+    private sealed class Session(KvCache cache, Sampler? sampler, int topLogProbs)
+    {
+        public KvCache Cache { get; } = cache;
+        public Sampler? Sampler { get; } = sampler;
+        public int TopLogProbs { get; } = Math.Clamp(topLogProbs, 0, 20);
+
+        /// <summary>Token ids of the positions so far (for repetition penalties at the last stage).</summary>
+        public List<int> History { get; } = [];
+    }
+
+    private sealed class Outgoing
+    {
+        public List<SessionOpen> Opens { get; } = [];
+        public List<WorkEntry> Work { get; } = [];
+        public List<ulong> Closes { get; } = [];
+        public List<(int Row, int Count)> Rows { get; } = [];
+        public List<SampledToken> Tokens { get; } = [];
+    }
+
+    /// <summary>One upstream stream and, unless this is the last stage, its continuation to the next stage.</summary>
+    private sealed class Lane(long id, CancellationTokenSource cancellation)
+    {
+        public long Id { get; } = id;
+        public Dictionary<ulong, Session> Sessions { get; } = [];
+        public Channel<StageOutput> Up { get; } = System.Threading.Channels.Channel.CreateUnbounded<StageOutput>(new UnboundedChannelOptions { SingleReader = true });
+        public Channel<StageInput>? Down { get; set; }
+        public string? Next { get; set; }
+        public volatile bool Closed;
+        public Outgoing? Outgoing { get; set; }
+        public volatile string? Failure;
+
+        public void Fail(string reason)
+        {
+            if (Closed || Failure is not null)
+                return;
+            Failure = reason;
+            cancellation.Cancel();
+        }
+    }
+}

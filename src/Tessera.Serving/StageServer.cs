@@ -1,0 +1,161 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using System.Net.Security;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tessera.Engine.Backends;
+using Tessera.Engine.Gguf;
+using Tessera.Engine.Model;
+
+namespace Tessera.Serving;
+
+/// <summary>
+/// A stage host as a network service: loads a layer range of a GGUF file and serves the stage protocol
+/// (stage.proto) over HTTP/2, with mutual TLS under the pool CA, or h2c on loopback when allowed.
+/// The same host runs from <c>tessera stage serve</c> and, later, inside an agent on the controller's command.
+/// </summary>
+public sealed class StageServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly GgufFile _file;
+    private readonly CpuBackend _backend;
+
+    private StageServer(WebApplication app, GgufFile file, CpuBackend backend, StageHost host, IPEndPoint endpoint)
+    {
+        _app = app;
+        _file = file;
+        _backend = backend;
+        Host = host;
+        Endpoint = endpoint;
+    }
+
+    public StageHost Host { get; }
+
+    /// <summary>The address it listens on, with the port chosen when 0 was asked for.</summary>
+    public IPEndPoint Endpoint { get; }
+
+    /// <summary>HOST:PORT for other stages and drivers.</summary>
+    public string Address => Endpoint.ToString();
+
+    public static async Task<StageServer> StartAsync(StageServerOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellation = default)
+    {
+        loggerFactory ??= NullLoggerFactory.Instance;
+        if (options.Tls is null && !(options.AllowPlaintext && IPAddress.IsLoopback(options.Listen.Address)))
+            throw new ArgumentException(options.AllowPlaintext
+                ? $"Plain (unencrypted) stage traffic is only allowed on a loopback address, not {options.Listen.Address}; give the node's certificates instead."
+                : "A stage needs the pool's certificates for mutual TLS (an agent's data directory), or an explicit plaintext flag on a loopback address.");
+
+        var file = GgufFile.Open(options.ModelPath);
+        CpuBackend? backend = null;
+        StageHost? host = null;
+        try
+        {
+            var config = ModelConfig.FromGguf(file);
+            if (options.Layers.Last > config.BlockCount || options.Layers.Count == 0)
+                throw new ArgumentException($"Layers {options.Layers} are not a non-empty range of the model's {config.BlockCount} blocks (0-{config.BlockCount}).");
+            backend = new CpuBackend(options.Threads <= 0 ? Environment.ProcessorCount : options.Threads);
+            var stage = new TransformerStage(file, options.Layers, backend, options.ContextLength);
+            if (!stage.IsLast && options.Next is null)
+                loggerFactory.CreateLogger<StageServer>().LogInformation("No --next: lanes must name their route");
+            host = new StageHost(stage, new StageHostOptions
+            {
+                Activations = options.Activations,
+                MaxBatchTokens = options.MaxBatchTokens,
+                Next = options.Next,
+                Tls = options.Tls,
+                ModelName = Path.GetFileName(options.ModelPath),
+            }, loggerFactory.CreateLogger<StageHost>());
+
+            var app = Build(options, host, loggerFactory);
+            try
+            {
+                await app.StartAsync(cancellation).ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
+                await app.DisposeAsync().ConfigureAwait(false);
+                throw new IOException($"Cannot listen on {options.Listen}: {e.Message}", e);
+            }
+            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
+            var port = addresses?.Select(a => new Uri(a.Replace("0.0.0.0", "127.0.0.1").Replace("[::]", "[::1]")).Port).FirstOrDefault() ?? options.Listen.Port;
+            return new StageServer(app, file, backend, host, new IPEndPoint(options.Listen.Address, port));
+        }
+        catch
+        {
+            host?.Dispose();
+            backend?.Dispose();
+            file.Dispose();
+            throw;
+        }
+    }
+
+    private static WebApplication Build(StageServerOptions options, StageHost host, ILoggerFactory loggerFactory)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton(host);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(5);
+            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(10);
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
+            kestrel.Limits.Http2.InitialStreamWindowSize = 8 * 1024 * 1024;
+            kestrel.Listen(options.Listen, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                if (options.Tls is { } tls)
+                {
+                    // Node certificates are issued for client authentication; Kestrel refuses such a certificate as a
+                    // ServerCertificate, so the TLS options are handed to SslStream directly. Both ends check the
+                    // other's certificate against the pool CA (StageTls.Check).
+                    listen.UseHttps(new TlsHandshakeCallbackOptions
+                    {
+                        OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
+                        {
+                            ServerCertificateContext = SslStreamCertificateContext.Create(tls.Certificate, additionalCertificates: null),
+                            ClientCertificateRequired = true,
+                            CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+                            RemoteCertificateValidationCallback = (_, certificate, _, _) => tls.Check(certificate) is null,
+                            ApplicationProtocols = [SslApplicationProtocol.Http2],
+                        }),
+                    });
+                }
+            });
+        });
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.EnableDetailedErrors = false;
+            grpc.MaxReceiveMessageSize = StageChannels.MaxMessageBytes;
+            grpc.MaxSendMessageSize = StageChannels.MaxMessageBytes;
+        });
+        var app = builder.Build();
+        app.MapGrpcService<StageService>();
+        return app;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _app.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            await _app.DisposeAsync().ConfigureAwait(false);
+            Host.Dispose();
+            _backend.Dispose();
+            _file.Dispose();
+        }
+    }
+}

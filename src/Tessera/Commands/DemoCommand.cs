@@ -1,0 +1,202 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Tessera.Deploy;
+using Tessera.Pool;
+using Tessera.Pool.Client;
+
+namespace Tessera.Cli.Commands;
+
+/// <summary>
+/// <c>tessera demo</c>: a whole pool on this machine in one command. It starts a coordinator (with its own agent) and
+/// extra agents as child processes on 127.0.0.1, each with its data directory under the tessera home's demo/ folder,
+/// deploys the default synthetic model split over them, prints the API address, a key and a sample request, and
+/// serves until Ctrl+C, when it stops every child.
+/// </summary>
+internal static class DemoCommand
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
+
+    public static Command Create()
+    {
+        var agents = new Option<int>("--agents") { Description = "Agents besides the coordinator's own.", DefaultValueFactory = _ => 2 };
+        var stages = new Option<int?>("--stages") { Description = "Stages to split the model over (default: one per node)." };
+        var model = new Option<string?>("--model", "-m") { Description = "GGUF file to deploy (default: a small synthetic model made once)." };
+        var activations = new Option<string?>("--activations") { Description = "Activations between stages: f16 (default), f32 or q8." };
+        var command = new Command("demo", "Start a local pool (a coordinator and agents as child processes on 127.0.0.1), deploy a model split across them and serve it until Ctrl+C.");
+        foreach (var option in new Option[] { agents, stages, model, activations })
+            command.Options.Add(option);
+        command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
+        {
+            using var stopping = PoolCli.OnStopSignal(invocationToken);
+            var token = stopping.Token;
+            var extra = Math.Max(0, result.GetValue(agents));
+            var modelPath = Path.GetFullPath(result.GetValue(model) ?? DefaultModel.EnsureExists());
+            var root = Path.Combine(DefaultModel.Home, "demo");
+            // The demo pool is made afresh each run: ports change, and agents of an old run would dial the old one.
+            if (Directory.Exists(root))
+                Directory.Delete(root, recursive: true);
+            Directory.CreateDirectory(Path.Combine(root, "logs"));
+            var coordinatorDir = new PoolDataDirectory(Path.Combine(root, "coordinator"));
+            var children = new List<Child>();
+            try
+            {
+                Console.WriteLine($"Starting a coordinator and {extra} agent(s) on 127.0.0.1 (state and logs in {root}) ...");
+                children.Add(Child.Start("coordinator", root, ["pool", "start", "--data-dir", coordinatorDir.Root, "--listen", "127.0.0.1:0", "--name", "demo-0", "--speed-probe-mb", "16"]));
+                using var pool = await WaitForCoordinatorAsync(coordinatorDir, children[0], token).ConfigureAwait(false);
+                var joinToken = (await pool.CreateTokenAsync("1h", "demo agents", token).ConfigureAwait(false)).Token;
+                for (var i = 1; i <= extra; i++)
+                    children.Add(Child.Start($"agent-{i}", root, ["join", joinToken, "--name", $"demo-{i}", "--data-dir", Path.Combine(root, $"agent-{i}"), "--speed-probe-mb", "16"]));
+                await WaitForNodesAsync(pool, extra + 1, children, token).ConfigureAwait(false);
+
+                using var api = DeployClient.Create(coordinatorDir, null, null);
+                var stageCount = result.GetValue(stages) ?? extra + 1;
+                var created = await api.CreateAsync(new DeploymentRequest(modelPath, "demo", Context: 1024, MaxSessions: 4,
+                    Activations: result.GetValue(activations), MinStages: stageCount), token).ConfigureAwait(false);
+                DeployCommand.PrintPlan(created);
+                var ready = await DeployCommand.WaitReadyAsync(api, created.Name, StartTimeout, token).ConfigureAwait(false);
+                if (ready.State != DeploymentStates.Ready)
+                    throw new PoolException($"The demo deployment failed: {ready.Error}. Logs are in {Path.Combine(root, "logs")}.");
+                var key = await api.CreateApiKeyAsync("demo", token).ConfigureAwait(false);
+                DeployCommand.PrintUsage(api, ready.Name, key.Key);
+                Console.WriteLine();
+                Console.WriteLine($"API key {key.Key}; admin key in {coordinatorDir.AdminKey}. Other commands: `tessera deployments --data-dir {coordinatorDir.Root}`.");
+                Console.WriteLine("Serving until Ctrl+C.");
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                Console.WriteLine("Stopping the demo pool ...");
+                return 0;
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                Console.WriteLine("Stopping the demo pool ...");
+                return 130;
+            }
+            finally
+            {
+                // Agents first, so the coordinator sees them leave; then the coordinator.
+                for (var i = children.Count - 1; i >= 0; i--)
+                    await children[i].StopAsync().ConfigureAwait(false);
+            }
+        }));
+        return command;
+    }
+
+    private static async Task<PoolApiClient> WaitForCoordinatorAsync(PoolDataDirectory dir, Child coordinator, CancellationToken token)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            token.ThrowIfCancellationRequested();
+            if (coordinator.HasExited)
+                throw new PoolException($"The coordinator exited early; see {coordinator.LogPath}.");
+            if (File.Exists(dir.CoordinatorInfo) && File.Exists(dir.AdminKey))
+            {
+                var client = PoolApiClient.Create(dir, null, null, TimeProvider.System);
+                try
+                {
+                    await client.GetHealthAsync(token).ConfigureAwait(false);
+                    return client;
+                }
+                catch (PoolException)
+                {
+                    client.Dispose();
+                }
+            }
+            if (clock.Elapsed > StartTimeout)
+                throw new PoolException($"The coordinator did not start within {StartTimeout.TotalSeconds:0} s; see {coordinator.LogPath}.");
+            await Task.Delay(200, token).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WaitForNodesAsync(PoolApiClient pool, int count, List<Child> children, CancellationToken token)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var nodes = await pool.GetNodesAsync(token).ConfigureAwait(false);
+            var ready = nodes.Count(n => n.State == "ready" && n.Connected);
+            if (ready >= count)
+            {
+                Console.WriteLine($"{ready} nodes ready: {string.Join(", ", nodes.Select(n => n.Name))}.");
+                return;
+            }
+            if (children.FirstOrDefault(c => c.HasExited) is { } dead)
+                throw new PoolException($"{dead.Name} exited early; see {dead.LogPath}.");
+            if (clock.Elapsed > StartTimeout)
+                throw new PoolException($"Only {ready} of {count} nodes became ready within {StartTimeout.TotalSeconds:0} s; logs are in {Path.GetDirectoryName(children[0].LogPath)}.");
+            await Task.Delay(200, token).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A child tessera process whose output goes to a log file.</summary>
+    private sealed class Child
+    {
+        private readonly Process _process;
+        private readonly Task _pump;
+
+        private Child(string name, Process process, string logPath, Task pump)
+        {
+            Name = name;
+            _process = process;
+            LogPath = logPath;
+            _pump = pump;
+        }
+
+        public string Name { get; }
+
+        public string LogPath { get; }
+
+        public bool HasExited => _process.HasExited;
+
+        public static Child Start(string name, string root, IEnumerable<string> arguments)
+        {
+            var start = new ProcessStartInfo { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+            var self = Environment.ProcessPath ?? "dotnet";
+            start.FileName = self;
+            if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+                start.ArgumentList.Add(typeof(DemoCommand).Assembly.Location);
+            foreach (var a in arguments)
+                start.ArgumentList.Add(a);
+            var logPath = Path.Combine(root, "logs", name + ".log");
+            var process = Process.Start(start) ?? throw new PoolException($"Cannot start {self}.");
+            var log = new StreamWriter(logPath, append: false) { AutoFlush = true };
+            var pump = Task.WhenAll(Pump(process.StandardOutput, log), Pump(process.StandardError, log)).ContinueWith(_ => log.Dispose(), TaskScheduler.Default);
+            return new Child(name, process, logPath, pump);
+        }
+
+        private static async Task Pump(StreamReader reader, StreamWriter log)
+        {
+            string? line;
+            while ((line = await reader.ReadLineAsync().ConfigureAwait(false)) is not null)
+            {
+                lock (log)
+                    log.WriteLine(line);
+            }
+        }
+
+        public async Task StopAsync()
+        {
+            if (!_process.HasExited)
+            {
+                try
+                {
+                    using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+                        await term.WaitForExitAsync().ConfigureAwait(false);
+                    using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                    await _process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or System.ComponentModel.Win32Exception or InvalidOperationException)
+                {
+                    _process.Kill(entireProcessTree: true);
+                }
+            }
+            await _pump.ConfigureAwait(false);
+            _process.Dispose();
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using Tessera.Engine.Model;
+using Tessera.Serving;
+using Tessera.Serving.Protocol;
+
+namespace Tessera.Serving.Tests;
+
+/// <summary>Stage servers in this process on loopback ports chosen at run time, chained by a driver's route.</summary>
+internal sealed class InProcessPipeline : IAsyncDisposable
+{
+    private InProcessPipeline(List<StageServer> servers) => Servers = servers;
+
+    public List<StageServer> Servers { get; }
+
+    public IReadOnlyList<string> Endpoints => Servers.Select(s => s.Address).ToList();
+
+    public static async Task<InProcessPipeline> StartAsync(string model, ActivationFormat format, params string[] ranges)
+    {
+        var servers = new List<StageServer>();
+        try
+        {
+            foreach (var range in ranges)
+            {
+                servers.Add(await StageServer.StartAsync(new StageServerOptions
+                {
+                    ModelPath = model,
+                    Layers = LayerRange.Parse(range),
+                    Activations = format,
+                    Threads = 1,
+                    ContextLength = 512,
+                    AllowPlaintext = true,
+                }));
+            }
+            return new InProcessPipeline(servers);
+        }
+        catch
+        {
+            foreach (var s in servers)
+                await s.DisposeAsync();
+            throw;
+        }
+    }
+
+    public int LiveSessions => Servers.Sum(s => s.Host.LiveSessions);
+
+    /// <summary>Waits until no stage holds a session (closes travel asynchronously).</summary>
+    public async Task WaitForNoSessionsAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (LiveSessions != 0)
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"Stages still hold sessions: {string.Join(", ", Servers.Select(s => s.Host.LiveSessions))}");
+            await Task.Delay(20);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var s in Servers)
+            await s.DisposeAsync();
+    }
+}

@@ -1,0 +1,68 @@
+using System.Net.Http.Headers;
+using System.Security.Cryptography.X509Certificates;
+using Tessera.Cli.Commands;
+using Tessera.Pool;
+using Tessera.Pool.Agent;
+using Tessera.Pool.Client;
+using Tessera.Tests.Pool;
+
+namespace Tessera.Tests.Deploy;
+
+/// <summary>A coordinator (no agent of its own) and three agents as real processes on 127.0.0.1, shared by the deploy tests.</summary>
+public sealed class DeployPoolFixture : IAsyncLifetime
+{
+    internal PoolTestHarness Harness { get; } = new();
+
+    public string CoordinatorDir => Harness.CoordinatorDir;
+
+    internal List<TesseraProcess> Agents { get; } = [];
+
+    public string ApiUrl { get; private set; } = string.Empty;
+
+    public string ApiKey { get; private set; } = string.Empty;
+
+    public async Task InitializeAsync()
+    {
+        await Harness.StartCoordinatorAsync("--no-agent");
+        var token = await Harness.CreateTokenAsync();
+        foreach (var name in new[] { "agent-a", "agent-b", "agent-c" })
+            Agents.Add(Harness.StartAgent(name, token));
+        await Harness.WaitForNodesAsync(nodes => nodes.Count(n => n.State == "ready" && n.Connected) == 3, PoolTestHarness.StartTimeout, "three ready agents");
+        ApiUrl = CoordinatorInfo.TryLoad(new PoolDataDirectory(CoordinatorDir).CoordinatorInfo)!.ApiUrl;
+        using var client = Client();
+        ApiKey = (await client.CreateApiKeyAsync("deploy-tests", CancellationToken.None)).Key;
+    }
+
+    internal DeployClient Client() => DeployClient.Create(new PoolDataDirectory(CoordinatorDir), null, null, TimeSpan.FromSeconds(60));
+
+    /// <summary>An HTTP client of the coordinator's /v1 that trusts the pool CA and sends the API key.</summary>
+    public HttpClient OpenAi()
+    {
+        var dir = new PoolDataDirectory(CoordinatorDir);
+        using var pem = X509Certificate2.CreateFromPem(File.ReadAllText(dir.CaCertificate));
+        var ca = X509CertificateLoader.LoadCertificate(pem.RawData);
+        var http = new HttpClient(CoordinatorChannel.Handler(ca, null, TimeProvider.System), disposeHandler: true)
+        {
+            BaseAddress = new Uri(ApiUrl + "/"),
+            Timeout = TimeSpan.FromSeconds(60),
+        };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
+        return http;
+    }
+
+    /// <summary>Runs a CLI command against this pool (adds --data-dir).</summary>
+    public Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args) =>
+        TesseraProcess.RunAsync([.. args, "--data-dir", CoordinatorDir], TimeSpan.FromSeconds(90));
+
+    /// <summary>Every process's output, for failure messages.</summary>
+    public string Logs => string.Join("\n", Agents.Prepend(Harness.Coordinator!).Select(p => p.Output));
+
+    /// <summary>Agents whose output contains <paramref name="text"/>.</summary>
+    public int AgentsSaying(string text) => Agents.Count(a => a.Output.Contains(text, StringComparison.Ordinal));
+
+    public Task DisposeAsync()
+    {
+        Harness.Dispose();
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Tessera.Deploy;
+using Tessera.Testing;
+using Tessera.Tests.Pool;
+
+namespace Tessera.Tests.Deploy;
+
+/// <summary>
+/// <c>tessera deploy</c> end to end with real processes: a coordinator and three agents on 127.0.0.1, a model split
+/// over three stages that fetch their slices from the coordinator, served at the coordinator's /v1.
+/// </summary>
+[Trait("Category", "Process")]
+public sealed class DeployProcessTests(DeployPoolFixture pool) : IClassFixture<DeployPoolFixture>
+{
+    private const string Prompt = "Once upon a time";
+    private const int Tokens = 12;
+
+    [Fact]
+    public async Task Deploy_OverThreeAgentsWithF32Activations_GivesTheGreedyTokensOfOneProcess_AndUndeployFreesTheStages()
+    {
+        // Arrange: the reference, the whole model in one process.
+        var model = TestPaths.Model("tiny-a-q8_0.gguf");
+        var reference = await TesseraProcess.RunAsync(["generate", "-m", model, "-p", Prompt, "-n", Tokens.ToString(CultureInfo.InvariantCulture),
+            "--temperature", "0", "--threads", "1", "-o", "json"], TimeSpan.FromSeconds(60));
+        Assert.True(reference.ExitCode == 0, reference.Stderr);
+        var expected = reference.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => JsonDocument.Parse(line).RootElement)
+            .Where(e => e.TryGetProperty("id", out _))
+            .Select(e => (Text: e.GetProperty("text").GetString()!, LogProb: e.GetProperty("logprob").GetDouble()))
+            .ToList();
+        Assert.Equal(Tokens, expected.Count);
+
+        // Act: deploy over three stages; the agents fetch their slices over mTLS even though the file is on this machine.
+        var deploy = await pool.RunAsync("deploy", model, "--name", "tiny", "--min-stages", "3", "--activations", "f32", "--threads", "1",
+            "--context", "256", "--max-sessions", "2", "--fetch", "--timeout", "60s");
+
+        // Assert: three ready stages on three nodes, in plan order.
+        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
+        Assert.Contains("Predicted tokens/s", deploy.Stdout);
+        Assert.Contains("is ready at", deploy.Stdout);
+        using var api = pool.Client();
+        var view = await api.GetAsync("tiny", CancellationToken.None);
+        Assert.Equal(DeploymentStates.Ready, view.State);
+        Assert.Equal(3, view.Stages.Count);
+        Assert.All(view.Stages, s => Assert.Equal(StageStates.Ready, s.State));
+        Assert.Equal(3, view.Stages.Select(s => s.NodeId).Distinct().Count());
+        Assert.Equal(0, view.Stages[0].FirstLayer);
+        for (var i = 1; i < 3; i++)
+            Assert.Equal(view.Stages[i - 1].LastLayer, view.Stages[i].FirstLayer);
+
+        // The same greedy tokens through the coordinator's /v1, with log-probabilities.
+        using var http = pool.OpenAi();
+        using var response = await http.PostAsJsonAsync("v1/completions", new
+        {
+            model = "tiny",
+            prompt = Prompt,
+            max_tokens = Tokens,
+            temperature = 0,
+            logprobs = 1,
+        });
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        var choice = JsonDocument.Parse(body).RootElement.GetProperty("choices")[0];
+        Assert.Equal(string.Concat(expected.Select(e => e.Text)), choice.GetProperty("text").GetString());
+        var actual = choice.GetProperty("logprobs").GetProperty("token_logprobs").EnumerateArray().Select(e => e.GetDouble()).ToList();
+        Assert.Equal(expected.Count, actual.Count);
+        for (var i = 0; i < actual.Count; i++)
+            Assert.True(Math.Abs(expected[i].LogProb - actual[i]) < 1e-4, $"token {i}: {expected[i].LogProb} vs {actual[i]}");
+
+        // A chat request works too.
+        using var chat = await http.PostAsJsonAsync("v1/chat/completions", new
+        {
+            model = "tiny",
+            messages = new[] { new { role = "user", content = "Hello" } },
+            max_tokens = 4,
+            temperature = 0,
+        });
+        Assert.True(chat.StatusCode == HttpStatusCode.OK, await chat.Content.ReadAsStringAsync());
+
+        // Undeploy: gone from the list and from /v1; every agent stops its stage.
+        var undeploy = await pool.RunAsync("undeploy", "tiny");
+        Assert.True(undeploy.ExitCode == 0, undeploy.Stderr);
+        Assert.DoesNotContain(await api.ListAsync(CancellationToken.None), d => d.Name == "tiny");
+        using var after = await http.PostAsJsonAsync("v1/completions", new { model = "tiny", prompt = Prompt, max_tokens = 1 });
+        Assert.Equal(HttpStatusCode.NotFound, after.StatusCode);
+        await WaitUntilAsync(() => pool.AgentsSaying("of tiny stopped") == 3, TimeSpan.FromSeconds(15), "every agent to stop its stage");
+    }
+
+    [Fact]
+    public async Task Deploy_ModelLargerThanThePool_IsRefusedWithThePlannersMessage_AndStoresNothing()
+    {
+        var model = TestPaths.Model("tiny-a-q8_0.gguf");
+
+        var deploy = await pool.RunAsync("deploy", model, "--name", "too-big", "--context", "1000000", "--max-sessions", "1000", "--timeout", "30s");
+
+        Assert.Equal(3, deploy.ExitCode);
+        Assert.Contains("missing", deploy.Stderr + deploy.Stdout, StringComparison.OrdinalIgnoreCase);
+        using var api = pool.Client();
+        Assert.DoesNotContain(await api.ListAsync(CancellationToken.None), d => d.Name == "too-big");
+    }
+
+    [Fact]
+    public async Task UnknownDeployment_Gives404_InOpenAisErrorShape_AndInTheAdminApi()
+    {
+        using var http = pool.OpenAi();
+
+        using var response = await http.PostAsJsonAsync("v1/chat/completions", new
+        {
+            model = "no-such-deployment",
+            messages = new[] { new { role = "user", content = "Hello" } },
+        });
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+        Assert.Equal("model_not_found", error.GetProperty("code").GetString());
+        Assert.Contains("no-such-deployment", error.GetProperty("message").GetString());
+        var undeploy = await pool.RunAsync("undeploy", "no-such-deployment");
+        Assert.NotEqual(0, undeploy.ExitCode);
+        Assert.Contains("No deployment named", undeploy.Stderr);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"Timed out waiting for {what}.");
+            await Task.Delay(100);
+        }
+    }
+}
