@@ -14,6 +14,7 @@ internal static class ChatCommand
         var deployment = new Argument<string?>("DEPLOYMENT") { Description = "Model or deployment name at the endpoint (default: the first the endpoint lists).", Arity = ArgumentArity.ZeroOrOne };
         var url = new Option<string?>("--url") { Description = "OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 (default: $TESSERA_API_URL)." };
         var key = new Option<string?>("--api-key") { Description = "API key (default: $TESSERA_API_KEY)." };
+        var caCert = new Option<string?>("--cacert") { Description = "PEM certificate to trust for an https endpoint (a pool's ca.crt)." };
         var model = new Option<string?>("--model", "-m") { Description = "Chat with a GGUF file in this process instead of an endpoint." };
         var system = new Option<string?>("--system") { Description = "System message." };
         var maxTokens = new Option<int>("--max-tokens", "-n") { DefaultValueFactory = _ => 512 };
@@ -23,26 +24,26 @@ internal static class ChatCommand
         var threads = new Option<int>("--threads", "-t") { DefaultValueFactory = _ => 0 };
         var command = new Command("chat", "Chat in the terminal with a deployment (or a local GGUF with --model); replies stream as they are generated. /reset starts over, /exit leaves.")
         {
-            deployment, url, key, model, system, maxTokens, temperature, topP, seed, threads,
+            deployment, url, key, caCert, model, system, maxTokens, temperature, topP, seed, threads,
         };
         command.SetAction((result, ct) => CliErrors.RunAsync(async () =>
         {
             using var backend = await OpenBackendAsync(result.GetValue(deployment), result.GetValue(url), result.GetValue(key),
-                result.GetValue(model), result.GetValue(threads), ct).ConfigureAwait(false);
+                result.GetValue(caCert), result.GetValue(model), result.GetValue(threads), ct).ConfigureAwait(false);
             var settings = new ChatSettings(result.GetValue(maxTokens), result.GetValue(temperature), result.GetValue(topP), result.GetValue(seed));
             return await RunAsync(backend, result.GetValue(system), settings, Console.In, Console.Out, ct).ConfigureAwait(false);
         }));
         return command;
     }
 
-    private static async Task<IChatBackend> OpenBackendAsync(string? deployment, string? url, string? key, string? modelFile, int threads, CancellationToken ct)
+    private static async Task<IChatBackend> OpenBackendAsync(string? deployment, string? url, string? key, string? caCert, string? modelFile, int threads, CancellationToken ct)
     {
         if (modelFile != null)
             return new LocalChatBackend(modelFile, threads, null);
         url ??= Environment.GetEnvironmentVariable("TESSERA_API_URL")
             ?? throw new ArgumentException("Give the endpoint with --url http://HOST:PORT/v1 (or set TESSERA_API_URL), or a local model with --model FILE.");
         key ??= Environment.GetEnvironmentVariable("TESSERA_API_KEY");
-        var http = new HttpClient();
+        var http = caCert == null ? new HttpClient() : new HttpClient(TrustingOnly(caCert), disposeHandler: true);
         if (deployment == null)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, url.TrimEnd('/') + "/models");
@@ -56,6 +57,28 @@ internal static class ChatCommand
                 : throw new InvalidOperationException($"{url} serves no model yet; deploy one with `tessera deploy`.");
         }
         return new OpenAiChatBackend(http, url, deployment!, key);
+    }
+
+    /// <summary>An HTTP handler that accepts only server certificates chaining to the given CA (a pool's own CA).</summary>
+    private static SocketsHttpHandler TrustingOnly(string caPath)
+    {
+        var ca = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(caPath));
+        return new SocketsHttpHandler
+        {
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                {
+                    if (certificate is null)
+                        return false;
+                    using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                    chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.Add(ca);
+                    chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                    return chain.Build(new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate));
+                },
+            },
+        };
     }
 
     /// <summary>The read-reply loop, over any reader and writer (tests drive it with strings).</summary>

@@ -149,6 +149,6 @@ internal static class DeployCommand
         Console.WriteLine($"  curl --cacert {api.Directory.CaCertificate} {api.BaseUrl}/v1/chat/completions \\");
         Console.WriteLine($"    -H \"Authorization: Bearer {key}\" -H \"Content-Type: application/json\" \\");
         Console.WriteLine($"    -d '{{\"model\": \"{name}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello\"}}]}}'");
-        Console.WriteLine($"  SSL_CERT_FILE={api.Directory.CaCertificate} tessera chat {name} --url {api.BaseUrl}/v1 --api-key {key}");
+        Console.WriteLine($"  tessera chat {name} --url {api.BaseUrl}/v1 --api-key {key} --cacert {api.Directory.CaCertificate}");
     }
 }
