@@ -478,8 +478,9 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                 }
                 return;
             }
-            catch (Exception e) when (e is not OperationCanceledException || timeout.IsCancellationRequested)
+            catch (Exception e)
             {
+                // Whatever the recovery or the new stages threw is one failed try; the bound decides what follows.
                 last = e.Message;
                 LogReplaceFailed(attempt, e.Message);
             }
