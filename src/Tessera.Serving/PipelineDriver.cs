@@ -1,8 +1,10 @@
-using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Tessera.Engine.Model;
 using Tessera.Serving.Protocol;
 
@@ -12,58 +14,119 @@ namespace Tessera.Serving;
 /// Drives sessions through a chain of stages (see stage.proto): keeps each session's state (prompt, tokens so
 /// far, sampling, step), sends prompts and then each sampled token to the first stage over one lane, and
 /// streams the tokens the last stage samples. Many sessions share the lane, so every stage batches whatever is
-/// ready. The tokens it keeps are what a replacement stage needs to rebuild a session's KV cache by replaying
-/// its prefix. Thread-safe.
+/// ready. When the lane breaks (a stage died) and an <see cref="IPipelineRecovery"/> is configured, the sessions
+/// pause, the recovery supplies a replacement pipeline, and every live session is replayed on it (its prompt and
+/// tokens so far, from position 0) and continues at the same step: the client sees a pause, not a failure, and
+/// the same tokens. Thread-safe.
 /// </summary>
-public sealed class PipelineDriver : IAsyncDisposable
+public sealed partial class PipelineDriver : IAsyncDisposable
 {
-    private readonly GrpcChannel[] _channels;
-    private readonly AsyncDuplexStreamingCall<StageInput, StageOutput> _call;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<ulong, DriverSession> _sessions = new();
-    private readonly Channel<Outbound> _outbound = Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Task _writer;
-    private readonly Task _reader;
-    private long _nextSession;
-    private volatile string? _broken;
+    private static readonly Meter Meter = new("Tessera.Serving");
+    private static readonly Counter<long> RecoveryCounter = Meter.CreateCounter<long>("tessera.pipeline.recoveries", description: "Pipelines replaced after a stage failed");
+    private static readonly Histogram<double> PauseHistogram = Meter.CreateHistogram<double>("tessera.pipeline.pause", "ms", "Time from a pipeline failure to a paused session's next token");
 
-    private PipelineDriver(IReadOnlyList<string> endpoints, GrpcChannel[] channels, IReadOnlyList<StageStatus> stages)
+    private readonly PipelineDriverOptions _options;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _gate = new();
+    private readonly Dictionary<ulong, DriverSession> _sessions = [];
+    private Lane _lane;
+    private Task _recovery = Task.CompletedTask;
+    private bool _recovering;
+    private bool _disposing;
+    private long _nextSession;
+    private int _laneGeneration;
+    private string? _broken;
+    private int _recoveries;
+    private int _failedRecoveries;
+    private int _sessionsResumed;
+    private TimeSpan _lastPause;
+    private TimeSpan _maxPause;
+
+    private PipelineDriver(IReadOnlyList<string> endpoints, GrpcChannel[] channels, IReadOnlyList<StageStatus> stages, PipelineDriverOptions options)
     {
-        Endpoints = endpoints;
-        _channels = channels;
-        Stages = stages;
+        _options = options;
+        _logger = options.Logger ?? NullLogger.Instance;
         ContextLength = stages.Min(s => s.ContextLength);
         VocabSize = stages[^1].VocabSize;
-        _call = new Stage.StageClient(channels[0]).Run(cancellationToken: _stopping.Token);
-        var route = new StageInput();
-        route.Route.AddRange(endpoints.Skip(1));
-        _outbound.Writer.TryWrite(new Outbound(route));
-        _writer = WriteAsync();
-        _reader = ReadAsync();
+        _lane = new Lane(++_laneGeneration, endpoints, channels, stages, _stopping.Token);
+        StartLane(_lane);
     }
 
-    public IReadOnlyList<string> Endpoints { get; }
+    /// <summary>The stages in use now (they change when a failed pipeline is replaced).</summary>
+    public IReadOnlyList<string> Endpoints
+    {
+        get
+        {
+            lock (_gate)
+                return _lane.Endpoints;
+        }
+    }
 
-    /// <summary>Each stage's status when the driver connected, in pipeline order.</summary>
-    public IReadOnlyList<StageStatus> Stages { get; }
+    /// <summary>Each stage's status when the driver connected to the pipeline in use, in pipeline order.</summary>
+    public IReadOnlyList<StageStatus> Stages
+    {
+        get
+        {
+            lock (_gate)
+                return _lane.Stages;
+        }
+    }
 
     /// <summary>Positions a session can reach: the smallest context of the stages.</summary>
     public int ContextLength { get; }
 
     public int VocabSize { get; }
 
-    /// <summary>Sessions generating now.</summary>
-    public int ActiveSessions => _sessions.Count;
+    /// <summary>Sessions generating now (paused ones included).</summary>
+    public int ActiveSessions
+    {
+        get
+        {
+            lock (_gate)
+                return _sessions.Count;
+        }
+    }
 
-    /// <summary>Why the lane broke, or null while it works.</summary>
-    public string? Failure => _broken;
+    /// <summary>Why the driver stopped working, or null while it works (a recovery in progress is not a failure).</summary>
+    public string? Failure
+    {
+        get
+        {
+            lock (_gate)
+                return _broken;
+        }
+    }
+
+    /// <summary>Recoveries so far and the pauses they caused.</summary>
+    public PipelineRecoveryStatistics RecoveryStatistics
+    {
+        get
+        {
+            lock (_gate)
+                return new PipelineRecoveryStatistics(_recoveries, _failedRecoveries, _sessionsResumed, _lastPause, _maxPause);
+        }
+    }
 
     /// <summary>
     /// Connects to the stages at <paramref name="endpoints"/> (HOST:PORT, in pipeline order), checks that
     /// their layer ranges cover the model from first to last block, and opens a lane through them.
     /// </summary>
     /// <exception cref="PipelineException">A stage cannot be reached or the ranges do not form a pipeline.</exception>
-    public static async Task<PipelineDriver> ConnectAsync(IReadOnlyList<string> endpoints, StageTls? tls = null, CancellationToken cancellation = default)
+    public static Task<PipelineDriver> ConnectAsync(IReadOnlyList<string> endpoints, StageTls? tls = null, CancellationToken cancellation = default) =>
+        ConnectAsync(endpoints, new PipelineDriverOptions { Tls = tls }, cancellation);
+
+    /// <inheritdoc cref="ConnectAsync(IReadOnlyList{string}, StageTls?, CancellationToken)"/>
+    public static async Task<PipelineDriver> ConnectAsync(IReadOnlyList<string> endpoints, PipelineDriverOptions options, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxRecoveriesPerSession);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxReplaceAttempts, 1);
+        var (channels, stages) = await OpenAsync(endpoints, options.Tls, cancellation).ConfigureAwait(false);
+        return new PipelineDriver(endpoints, channels, stages, options);
+    }
+
+    private static async Task<(GrpcChannel[] Channels, StageStatus[] Stages)> OpenAsync(IReadOnlyList<string> endpoints, StageTls? tls, CancellationToken cancellation)
     {
         if (endpoints.Count == 0)
             throw new ArgumentException("A pipeline needs at least one stage endpoint.", nameof(endpoints));
@@ -84,7 +147,7 @@ public sealed class PipelineDriver : IAsyncDisposable
                 }
             }
             CheckChain(endpoints, stages);
-            return new PipelineDriver(endpoints, channels, stages);
+            return (channels, stages);
         }
         catch
         {
@@ -111,9 +174,12 @@ public sealed class PipelineDriver : IAsyncDisposable
             throw new PipelineException($"The stages end at layer {expected} of {stages[0].BlockCount}: the last stage must run up to the model's last block.");
     }
 
-    /// <summary>Streams the tokens of one session. Cancelling (or not reading to the end) frees the session on every stage.</summary>
+    /// <summary>
+    /// Streams the tokens of one session. Cancelling (or not reading to the end) frees the session on every stage.
+    /// A stage failure pauses the stream while the pipeline is replaced (when a recovery is configured).
+    /// </summary>
     /// <exception cref="ContextFullException">The prompt plus one token does not fit the context.</exception>
-    /// <exception cref="PipelineException">A stage failed or refused the session.</exception>
+    /// <exception cref="PipelineException">A stage failed or refused the session; <see cref="PipelineException.IsRetryable"/> when recovery gave up.</exception>
     public async IAsyncEnumerable<PipelineToken> GenerateAsync(PipelineRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -123,24 +189,18 @@ public sealed class PipelineDriver : IAsyncDisposable
         request.Sampling.Validate();
         if (request.Prompt.Length + 1 > ContextLength)
             throw new ContextFullException(request.Prompt.Length + 1, ContextLength);
-        if (_broken is { } broken)
-            throw new PipelineException(broken);
 
         var id = (ulong)Interlocked.Increment(ref _nextSession);
         var session = new DriverSession(id, request, Math.Min(ContextLength, request.Prompt.Length + request.MaxTokens));
-        _sessions[id] = session;
-        var open = new SessionOpen
+        lock (_gate)
         {
-            Session = id,
-            MaxPositions = session.MaxPositions,
-            Sampling = SamplingWire.ToWire(request.Sampling),
-            TopLogprobs = Math.Clamp(request.TopLogProbs, 0, 20),
-        };
-        var work = new WorkEntry { Session = id, Start = 0, SampleStep = 0 };
-        work.Tokens.Add(request.Prompt);
-        _outbound.Writer.TryWrite(new Outbound(open, work));
-        if (_broken is not null)
-            Fail(session, _broken);
+            if (_broken is { } broken)
+                throw new PipelineException(broken) { IsRetryable = true };
+            _sessions[id] = session;
+            // While a recovery runs the session waits: the replay on the new pipeline opens it.
+            if (!_recovering)
+                Open(_lane, session, new WorkEntry { Session = id, Start = 0, SampleStep = 0, Tokens = { request.Prompt } });
+        }
 
         try
         {
@@ -149,10 +209,10 @@ public sealed class PipelineDriver : IAsyncDisposable
         }
         finally
         {
-            if (session.Finish())
+            lock (_gate)
             {
-                _sessions.TryRemove(id, out _);
-                _outbound.Writer.TryWrite(Outbound.Close(id));
+                if (session.Finish() && _sessions.Remove(id) && !_recovering)
+                    _lane.Outbound.Writer.TryWrite(Outbound.Close(id));
             }
         }
     }
@@ -160,37 +220,80 @@ public sealed class PipelineDriver : IAsyncDisposable
     /// <summary>Each stage's status now, in pipeline order.</summary>
     public async Task<StageStatus[]> StatusAsync(CancellationToken cancellation = default)
     {
-        var result = new StageStatus[_channels.Length];
-        for (var i = 0; i < _channels.Length; i++)
-            result[i] = await new Stage.StageClient(_channels[i]).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: cancellation).ResponseAsync.ConfigureAwait(false);
+        GrpcChannel[] channels;
+        lock (_gate)
+            channels = _lane.Channels;
+        var result = new StageStatus[channels.Length];
+        for (var i = 0; i < channels.Length; i++)
+            result[i] = await new Stage.StageClient(channels[i]).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: cancellation).ResponseAsync.ConfigureAwait(false);
         return result;
     }
 
     public async ValueTask DisposeAsync()
     {
-        _outbound.Writer.TryComplete();
+        Lane lane;
+        lock (_gate)
+        {
+            _disposing = true;
+            lane = _lane;
+        }
+        lane.Outbound.Writer.TryComplete();
         try
         {
-            await _writer.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            await _reader.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            await lane.Writer.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            await lane.Reader.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
         }
         await _stopping.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(_writer, _reader).ConfigureAwait(false);
-        _call.Dispose();
-        foreach (var channel in _channels)
-            channel.Dispose();
+        await _recovery.ConfigureAwait(false);
+        await CloseLaneAsync(lane).ConfigureAwait(false);
         _stopping.Dispose();
     }
 
-    private async Task WriteAsync()
+    private void StartLane(Lane lane)
     {
-        var reader = _outbound.Reader;
+        lane.Call = new Stage.StageClient(lane.Channels[0]).Run(cancellationToken: lane.Stopping.Token);
+        var route = new StageInput();
+        route.Route.AddRange(lane.Endpoints.Skip(1));
+        lane.Outbound.Writer.TryWrite(new Outbound(route));
+        lane.Writer = WriteAsync(lane);
+        lane.Reader = ReadAsync(lane);
+    }
+
+    private static void Open(Lane lane, DriverSession session, WorkEntry work)
+    {
+        var request = session.Request;
+        var open = new SessionOpen
+        {
+            Session = session.Id,
+            MaxPositions = session.MaxPositions,
+            Sampling = SamplingWire.ToWire(request.Sampling),
+            TopLogprobs = Math.Clamp(request.TopLogProbs, 0, 20),
+        };
+        lane.Outbound.Writer.TryWrite(new Outbound(open, work));
+    }
+
+    private static async Task CloseLaneAsync(Lane lane)
+    {
+        if (!lane.MarkClosed())
+            return;
+        lane.Outbound.Writer.TryComplete();
+        await lane.Stopping.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(lane.Writer, lane.Reader).ConfigureAwait(false);
+        lane.Call.Dispose();
+        foreach (var channel in lane.Channels)
+            channel.Dispose();
+        lane.Stopping.Dispose();
+    }
+
+    private async Task WriteAsync(Lane lane)
+    {
+        var reader = lane.Outbound.Reader;
         try
         {
-            while (await reader.WaitToReadAsync(_stopping.Token).ConfigureAwait(false))
+            while (await reader.WaitToReadAsync(lane.Stopping.Token).ConfigureAwait(false))
             {
                 // Everything queued goes in one message: opens first, then work, then closes.
                 var message = new StageInput();
@@ -208,51 +311,68 @@ public sealed class PipelineDriver : IAsyncDisposable
                     if (item.CloseId is { } close)
                         message.Closes.Add(close);
                 }
-                await _call.RequestStream.WriteAsync(message).ConfigureAwait(false);
+                await lane.Call.RequestStream.WriteAsync(message).ConfigureAwait(false);
             }
-            await _call.RequestStream.CompleteAsync().ConfigureAwait(false);
+            await lane.Call.RequestStream.CompleteAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (e is RpcException or IOException or OperationCanceledException or InvalidOperationException)
         {
-            Break($"the first stage ({Endpoints[0]}) cannot be reached: {e.Message}");
+            Break(lane, $"the first stage ({lane.Endpoints[0]}) cannot be reached: {e.Message}");
         }
     }
 
-    private async Task ReadAsync()
+    private async Task ReadAsync(Lane lane)
     {
         try
         {
-            await foreach (var message in _call.ResponseStream.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
+            await foreach (var message in lane.Call.ResponseStream.ReadAllAsync(lane.Stopping.Token).ConfigureAwait(false))
             {
-                foreach (var t in message.Tokens)
-                    OnToken(t);
-                foreach (var f in message.Failures)
+                lock (_gate)
                 {
-                    if (_sessions.TryRemove(f.Session, out var session))
+                    if (lane.Broken || lane != _lane)
+                        continue;
+                    foreach (var t in message.Tokens)
+                        OnToken(lane, t);
+                    foreach (var f in message.Failures)
                     {
-                        _outbound.Writer.TryWrite(Outbound.Close(f.Session));
-                        Fail(session, f.Message);
+                        if (_sessions.Remove(f.Session, out var session))
+                        {
+                            lane.Outbound.Writer.TryWrite(Outbound.Close(f.Session));
+                            Fail(session, f.Message, retryable: false);
+                        }
                     }
                 }
             }
-            Break("the pipeline closed the lane");
+            Break(lane, "the pipeline closed the lane");
         }
         catch (RpcException e)
         {
-            Break(e.StatusCode == StatusCode.Cancelled && _stopping.IsCancellationRequested
+            Break(lane, e.StatusCode == StatusCode.Cancelled && _stopping.IsCancellationRequested
                 ? "the driver was stopped"
                 : $"the pipeline failed: {e.Status.Detail}");
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
         {
-            Break($"the pipeline failed: {e.Message}");
+            Break(lane, $"the pipeline failed: {e.Message}");
         }
     }
 
-    private void OnToken(SampledToken t)
+    /// <summary>A token from the lane in use; called under the gate.</summary>
+    private void OnToken(Lane lane, SampledToken t)
     {
         if (!_sessions.TryGetValue(t.Session, out var session) || t.Step != session.Generated.Count)
             return;
+        if (session.PausedSince != 0)
+        {
+            var pause = _options.Time.GetElapsedTime(session.PausedSince);
+            session.PausedSince = 0;
+            _sessionsResumed++;
+            _lastPause = pause;
+            if (pause > _maxPause)
+                _maxPause = pause;
+            PauseHistogram.Record(pause.TotalMilliseconds);
+            LogSessionResumed(t.Session, (long)t.Step, pause.TotalMilliseconds);
+        }
         var request = session.Request;
         session.Generated.Add(t.Token);
         string? finish = null;
@@ -273,7 +393,7 @@ public sealed class PipelineDriver : IAsyncDisposable
         {
             var work = new WorkEntry { Session = t.Session, Start = request.Prompt.Length + (int)t.Step, SampleStep = t.Step + 1 };
             work.Tokens.Add(t.Token);
-            _outbound.Writer.TryWrite(new Outbound(null, work));
+            lane.Outbound.Writer.TryWrite(new Outbound(null, work));
             session.Output.Writer.TryWrite(new PipelineToken(t.Token, (int)t.Step, t.LogProb, top, null));
             return;
         }
@@ -281,26 +401,145 @@ public sealed class PipelineDriver : IAsyncDisposable
         session.Output.Writer.TryWrite(new PipelineToken(t.Token, (int)t.Step, t.LogProb, top, finish));
         if (session.Finish())
         {
-            _sessions.TryRemove(t.Session, out _);
-            _outbound.Writer.TryWrite(Outbound.Close(t.Session));
+            _sessions.Remove(t.Session);
+            lane.Outbound.Writer.TryWrite(Outbound.Close(t.Session));
             session.Output.Writer.TryComplete();
         }
     }
 
-    private void Break(string reason)
+    /// <summary>The lane broke: fail its sessions, or pause them and start a recovery.</summary>
+    private void Break(Lane lane, string reason)
     {
-        _broken ??= reason;
-        foreach (var session in _sessions.Values)
+        lock (_gate)
         {
-            if (_sessions.TryRemove(session.Id, out _))
-                Fail(session, reason);
+            if (lane.Broken)
+                return;
+            lane.Broken = true;
+            if (lane != _lane)
+                return;
+            if (_options.Recovery is null || _disposing || _stopping.IsCancellationRequested)
+            {
+                _broken ??= reason;
+                FailAll(reason, retryable: false);
+                return;
+            }
+            _recovering = true;
+            var now = _options.Time.GetTimestamp();
+            foreach (var session in _sessions.Values)
+            {
+                if (session.PausedSince == 0)
+                    session.PausedSince = now;
+            }
+            LogPipelineBroken(string.Join(",", lane.Endpoints), reason, _sessions.Count);
+            _recovery = Task.Run(() => RecoverAsync(lane, reason));
         }
     }
 
-    private static void Fail(DriverSession session, string reason)
+    private async Task RecoverAsync(Lane old, string reason)
+    {
+        await CloseLaneAsync(old).ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        timeout.CancelAfter(_options.RecoveryTimeout);
+        var last = reason;
+        for (var attempt = 1; attempt <= _options.MaxReplaceAttempts && !timeout.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                var endpoints = await _options.Recovery!.ReplaceAsync(new PipelineFailure(old.Endpoints, reason, attempt), timeout.Token).ConfigureAwait(false);
+                var (channels, stages) = await OpenAsync(endpoints, _options.Tls, timeout.Token).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    if (_disposing || _stopping.IsCancellationRequested)
+                    {
+                        foreach (var channel in channels)
+                            channel.Dispose();
+                        _recovering = false;
+                        FailAll("the driver was stopped", retryable: true);
+                        return;
+                    }
+                    _lane = new Lane(++_laneGeneration, endpoints, channels, stages, _stopping.Token);
+                    StartLane(_lane);
+                    _recovering = false;
+                    _recoveries++;
+                    RecoveryCounter.Add(1);
+                    var context = stages.Min(s => s.ContextLength);
+                    foreach (var session in _sessions.Values.ToList())
+                    {
+                        if (SessionReplay.Refusal(session.Recoveries, _options.MaxRecoveriesPerSession, session.MaxPositions, context, reason) is { } refusal)
+                        {
+                            _sessions.Remove(session.Id);
+                            Fail(session, refusal, retryable: true);
+                            continue;
+                        }
+                        session.Recoveries++;
+                        Open(_lane, session, SessionReplay.Entry(session.Id, session.Request.Prompt, session.Generated));
+                    }
+                    LogPipelineReplaced(string.Join(",", endpoints), _sessions.Count, attempt);
+                }
+                return;
+            }
+            catch (Exception e)
+            {
+                // Whatever the recovery or the new stages threw is one failed try; the bound decides what follows.
+                last = e.Message;
+                LogReplaceFailed(attempt, e.Message);
+            }
+        }
+
+        lock (_gate)
+        {
+            _recovering = false;
+            _failedRecoveries++;
+            _broken = $"The pipeline failed ({reason}) and no replacement could be started ({last}); retry the request.";
+            FailAll(_broken, retryable: true);
+        }
+    }
+
+    private void FailAll(string reason, bool retryable)
+    {
+        foreach (var session in _sessions.Values)
+            Fail(session, reason, retryable);
+        _sessions.Clear();
+    }
+
+    private static void Fail(DriverSession session, string reason, bool retryable)
     {
         session.Finish();
-        session.Output.Writer.TryComplete(new PipelineException(reason));
+        session.Output.Writer.TryComplete(new PipelineException(reason) { IsRetryable = retryable });
+    }
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "The pipeline {Endpoints} broke ({Reason}); {Sessions} sessions paused while it is replaced")]
+    private partial void LogPipelineBroken(string endpoints, string reason, int sessions);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "Continuing on pipeline {Endpoints} (try {Attempt}); {Sessions} sessions replayed")]
+    private partial void LogPipelineReplaced(string endpoints, int sessions, int attempt);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Replacement pipeline, try {Attempt}, failed: {Reason}")]
+    private partial void LogReplaceFailed(int attempt, string reason);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Session {Session} resumed at step {Step} after a pause of {PauseMs:F0} ms")]
+    private partial void LogSessionResumed(ulong session, long step, double pauseMs);
+
+    /// <summary>One lane through one pipeline; a replaced pipeline gets a new lane.</summary>
+    private sealed class Lane(int generation, IReadOnlyList<string> endpoints, GrpcChannel[] channels, IReadOnlyList<StageStatus> stages, CancellationToken stopping)
+    {
+        public int Generation { get; } = generation;
+        public IReadOnlyList<string> Endpoints { get; } = endpoints;
+        public GrpcChannel[] Channels { get; } = channels;
+        public IReadOnlyList<StageStatus> Stages { get; } = stages;
+        public CancellationTokenSource Stopping { get; } = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        public Channel<Outbound> Outbound { get; } = Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true });
+        public AsyncDuplexStreamingCall<StageInput, StageOutput> Call { get; set; } = null!;
+        public Task Writer { get; set; } = Task.CompletedTask;
+        public Task Reader { get; set; } = Task.CompletedTask;
+
+        private int _closed;
+
+        /// <summary>Set under the driver's gate when the lane broke or was replaced.</summary>
+        public bool Broken { get; set; }
+
+        /// <summary>True for the first caller only: that one releases the lane.</summary>
+        public bool MarkClosed() => Interlocked.Exchange(ref _closed, 1) == 0;
     }
 
     private sealed class DriverSession(ulong id, PipelineRequest request, int maxPositions)
@@ -313,6 +552,12 @@ public sealed class PipelineDriver : IAsyncDisposable
 
         /// <summary>Tokens sampled so far: with the prompt, what a replay needs.</summary>
         public List<int> Generated { get; } = [];
+
+        /// <summary>Times this session was replayed on a replacement pipeline.</summary>
+        public int Recoveries { get; set; }
+
+        /// <summary>Timestamp of the failure that paused the session; 0 while it runs.</summary>
+        public long PausedSince { get; set; }
 
         public Channel<PipelineToken> Output { get; } = Channel.CreateUnbounded<PipelineToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
 

@@ -1,4 +1,8 @@
 namespace Tessera.Serving;
 
 /// <summary>A pipeline could not run a session: a stage is unreachable, failed, or refused the session. The message says which and why.</summary>
-public sealed class PipelineException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class PipelineException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>True when the same request may succeed if sent again (the pipeline failed and could not be recovered in time).</summary>
+    public bool IsRetryable { get; init; }
+}

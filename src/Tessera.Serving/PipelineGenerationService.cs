@@ -20,6 +20,20 @@ public sealed record PipelineGenerationServiceOptions
 
     /// <summary>Mutual TLS to the stages; null for h2c on loopback.</summary>
     public StageTls? Tls { get; init; }
+
+    /// <summary>
+    /// Replacement pipelines when a stage fails (the deployment controller's re-planning); null: a stage failure
+    /// fails the sessions in flight. With one, sessions pause and continue with the same text.
+    /// </summary>
+    public IPipelineRecovery? Recovery { get; init; }
+
+    /// <summary>Recoveries one session may go through before it fails with a retryable <see cref="PipelineException"/>.</summary>
+    public int MaxRecoveriesPerSession { get; init; } = 3;
+
+    /// <summary>Bound on one recovery, from the failure to the replay.</summary>
+    public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    public Microsoft.Extensions.Logging.ILogger? Logger { get; init; }
 }
 
 /// <summary>
@@ -69,7 +83,14 @@ public sealed class PipelineGenerationService : ITextGenerationService, IAsyncDi
             var source = file.Metadata.TryGetString("tokenizer.chat_template");
             template = source is null ? null : ChatTemplate.Parse(source);
         }
-        var driver = await PipelineDriver.ConnectAsync(endpoints, options.Tls, cancellation).ConfigureAwait(false);
+        var driver = await PipelineDriver.ConnectAsync(endpoints, new PipelineDriverOptions
+        {
+            Tls = options.Tls,
+            Recovery = options.Recovery,
+            MaxRecoveriesPerSession = options.MaxRecoveriesPerSession,
+            RecoveryTimeout = options.RecoveryTimeout,
+            Logger = options.Logger,
+        }, cancellation).ConfigureAwait(false);
         return new PipelineGenerationService(driver, tokenizer, template, options.Id ?? Path.GetFileNameWithoutExtension(modelPath), options);
     }
 

@@ -143,11 +143,16 @@ public sealed class StageServer : IAsyncDisposable
         return app;
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => StopAsync(TimeSpan.FromSeconds(5));
+
+    /// <summary>Stops at once, aborting every lane as a crash would (tests of failure handling).</summary>
+    internal ValueTask AbortAsync() => StopAsync(TimeSpan.Zero);
+
+    private async ValueTask StopAsync(TimeSpan grace)
     {
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            using var timeout = new CancellationTokenSource(grace);
             await _app.StopAsync(timeout.Token).ConfigureAwait(false);
         }
         finally

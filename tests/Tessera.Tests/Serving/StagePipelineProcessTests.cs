@@ -151,4 +151,80 @@ public sealed class StagePipelineProcessTests(ITestOutputHelper output)
             await Task.Delay(50);
         Assert.Equal(0, (await first.StatusAsync(new Tessera.Serving.Protocol.StatusRequest())).LiveSessions);
     }
+
+    /// <summary>Starts a `tessera stage serve` process for the lost stage's range and puts it in the chain.</summary>
+    private sealed class ReplaceStageProcess(string range, int index) : IPipelineRecovery, IDisposable
+    {
+        private readonly List<StageProcesses> _started = [];
+
+        public int Calls { get; private set; }
+
+        public async Task<IReadOnlyList<string>> ReplaceAsync(PipelineFailure failure, CancellationToken cancellation)
+        {
+            Calls++;
+            var replacement = await StageProcesses.StartAsync(Model, "f32", range);
+            _started.Add(replacement);
+            var endpoints = failure.Endpoints.ToList();
+            endpoints[index] = replacement.Endpoints[0];
+            return endpoints;
+        }
+
+        public void Dispose()
+        {
+            foreach (var p in _started)
+                p.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task AMiddleStageProcessKilledMidGeneration_SessionsPauseAndFinishWithTheTextOfARunWithoutFailure()
+    {
+        // arrange: three stage processes, a recovery that starts a replacement for layers 1-3
+        using var stages = await StageProcesses.StartAsync(Model, "f32", ThreeStages);
+        using var recovery = new ReplaceStageProcess(ThreeStages[1], 1);
+        await using var service = await PipelineGenerationService.ConnectAsync(Model, stages.Endpoints,
+            new PipelineGenerationServiceOptions { Id = "tiny", Recovery = recovery, RecoveryTimeout = TimeSpan.FromSeconds(45) });
+        const int n = 40;
+        var sessions = new (string Prompt, GenerationOptions Options)[]
+        {
+            (Prompts[0], Greedy(n)),
+            (Prompts[1], Greedy(n)),
+            (Prompts[3], new GenerationOptions(new SamplingParameters { Temperature = 0.8f, Seed = 1234 }, n, 0)),
+        };
+        async Task<List<int>> RunAsync(int i, Action<int>? afterToken = null)
+        {
+            var ids = new List<int>();
+            await foreach (var t in service.GenerateAsync("tiny", service.TokenizePrompt("tiny", sessions[i].Prompt), sessions[i].Options, CancellationToken.None))
+            {
+                ids.Add(t.Id);
+                afterToken?.Invoke(ids.Count);
+            }
+            return ids;
+        }
+        var reference = await Task.WhenAll(Enumerable.Range(0, sessions.Length).Select(i => RunAsync(i)));
+
+        // act: kill -9 the middle stage after the first session's 10th token
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        var runs = Enumerable.Range(0, sessions.Length).Select(i => RunAsync(i, count =>
+        {
+            if (i == 0 && count == 10)
+                stages.Processes[1].Kill();
+        })).ToList();
+        var actual = await Task.WhenAll(runs).WaitAsync(TimeSpan.FromSeconds(60));
+
+        // assert: every session completed with the tokens of the run without failure
+        var stats = service.Driver.RecoveryStatistics;
+        output.WriteLine($"{sessions.Length} sessions of up to {n} tokens, middle stage killed after 10 tokens: recoveries {stats.Recoveries}, sessions resumed {stats.SessionsResumed}, " +
+            $"pause (failure to next token) max {stats.MaxPause.TotalMilliseconds:F0} ms, last {stats.LastPause.TotalMilliseconds:F0} ms; whole run {stopwatch.ElapsedMilliseconds} ms");
+        Assert.True(stages.Processes[1].HasExited);
+        Assert.Equal(1, recovery.Calls);
+        Assert.Equal(1, stats.Recoveries);
+        Assert.True(stats.SessionsResumed >= 1);
+        for (var i = 0; i < sessions.Length; i++)
+        {
+            Assert.True(reference[i].Count > 10, $"session {i} is long enough to be cut");
+            Assert.Equal(reference[i], actual[i]);
+        }
+        Assert.NotEqual(stages.Endpoints[1], service.Driver.Endpoints[1]);
+    }
 }

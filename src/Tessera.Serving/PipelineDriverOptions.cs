@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Logging;
+
+namespace Tessera.Serving;
+
+/// <summary>How a <see cref="PipelineDriver"/> connects and what it does when a stage fails.</summary>
+public sealed record PipelineDriverOptions
+{
+    /// <summary>Mutual TLS to the stages; null for h2c on loopback.</summary>
+    public StageTls? Tls { get; init; }
+
+    /// <summary>Replacement pipelines after a failure; null: a failure ends the sessions with a <see cref="PipelineException"/>.</summary>
+    public IPipelineRecovery? Recovery { get; init; }
+
+    /// <summary>Recoveries one session may go through before it fails (retryable).</summary>
+    public int MaxRecoveriesPerSession { get; init; } = 3;
+
+    /// <summary>Tries to obtain and connect a replacement pipeline after one failure.</summary>
+    public int MaxReplaceAttempts { get; init; } = 3;
+
+    /// <summary>Bound on one recovery, from the failure to the replay being sent (all tries together).</summary>
+    public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    public ILogger? Logger { get; init; }
+
+    /// <summary>Clock for pause measurements.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
+
+/// <summary>What recoveries a driver has gone through: counts and the pauses its sessions saw (failure to next token).</summary>
+public sealed record PipelineRecoveryStatistics(int Recoveries, int FailedRecoveries, int SessionsResumed, TimeSpan LastPause, TimeSpan MaxPause);
