@@ -101,13 +101,7 @@ public sealed class PipelineGenerationService : ITextGenerationService, IAsyncDi
     public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages)
     {
         Require(model);
-        var text = _template.Render(messages, new ChatTemplateOptions
-        {
-            AddGenerationPrompt = true,
-            BosToken = _tokenizer.BosId >= 0 ? _tokenizer.TokenText(_tokenizer.BosId) : "",
-            EosToken = _tokenizer.EosId >= 0 ? _tokenizer.TokenText(_tokenizer.EosId) : "",
-        });
-        return _tokenizer.Encode(text, addSpecial: true, parseSpecial: true);
+        return ChatPrompt.Tokenize(_template, _tokenizer, messages);
     }
 
     public int[] TokenizePrompt(string model, string prompt)

@@ -87,14 +87,7 @@ public sealed class LocalGenerationService : ITextGenerationService, IDisposable
     public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages)
     {
         Require(model);
-        var tokenizer = _model.Tokenizer;
-        var text = _template.Render(messages, new ChatTemplateOptions
-        {
-            AddGenerationPrompt = true,
-            BosToken = tokenizer.BosId >= 0 ? tokenizer.TokenText(tokenizer.BosId) : "",
-            EosToken = tokenizer.EosId >= 0 ? tokenizer.TokenText(tokenizer.EosId) : "",
-        });
-        return tokenizer.Encode(text, addSpecial: true, parseSpecial: true);
+        return ChatPrompt.Tokenize(_template, _model.Tokenizer, messages);
     }
 
     public int[] TokenizePrompt(string model, string prompt)

@@ -49,17 +49,13 @@ public sealed class LocalModel : IDisposable
     }
 
     /// <summary>Renders <paramref name="messages"/> with the model's chat template (ending with the assistant's turn).</summary>
-    public string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages)
-    {
-        if (ChatTemplate == null)
-            throw new InvalidOperationException($"{File.FilePath} has no tokenizer.chat_template; use a plain prompt instead of chat.");
-        return ChatTemplate.Render(messages, new ChatTemplateOptions
-        {
-            AddGenerationPrompt = true,
-            BosToken = Tokenizer.TokenText(Tokenizer.BosId),
-            EosToken = Tokenizer.TokenText(Tokenizer.EosId),
-        });
-    }
+    public string ApplyChatTemplate(IReadOnlyList<ChatMessage> messages) => ChatPrompt.Render(RequireTemplate(), Tokenizer, messages);
+
+    /// <summary>The prompt tokens of <paramref name="messages"/> under the model's chat template.</summary>
+    public int[] TokenizeChat(IReadOnlyList<ChatMessage> messages) => ChatPrompt.Tokenize(RequireTemplate(), Tokenizer, messages);
+
+    private ChatTemplate RequireTemplate() => ChatTemplate
+        ?? throw new InvalidOperationException($"{File.FilePath} has no tokenizer.chat_template; use a plain prompt instead of chat.");
 
     public void Dispose()
     {

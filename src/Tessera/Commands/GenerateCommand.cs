@@ -63,7 +63,7 @@ internal static class GenerateCommand
             if (system != null)
                 messages.Add(new ChatMessage("system", system));
             messages.Add(new ChatMessage("user", prompt));
-            tokens = model.Tokenizer.Encode(model.ApplyChatTemplate(messages), addSpecial: false, parseSpecial: true);
+            tokens = model.TokenizeChat(messages);
         }
         else
         {

@@ -1,0 +1,28 @@
+using Tessera.Engine.Templates;
+using Tessera.Engine.Tokenization;
+
+namespace Tessera.Engine.Generation;
+
+/// <summary>Turns a conversation into prompt tokens with a model's chat template: one place for every service.</summary>
+public static class ChatPrompt
+{
+    /// <summary>Renders <paramref name="messages"/> ending with the assistant's turn, with the model's BOS/EOS texts.</summary>
+    public static string Render(ChatTemplate template, Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages) =>
+        template.Render(messages, new ChatTemplateOptions
+        {
+            AddGenerationPrompt = true,
+            BosToken = tokenizer.BosId >= 0 ? tokenizer.TokenText(tokenizer.BosId) : "",
+            EosToken = tokenizer.EosId >= 0 ? tokenizer.TokenText(tokenizer.EosId) : "",
+        });
+
+    /// <summary>
+    /// Renders and tokenizes, parsing special tokens the template wrote (e.g. &lt;|im_start|&gt;). The model's
+    /// BOS is added where it wants one, but not twice when the template already starts with it.
+    /// </summary>
+    public static int[] Tokenize(ChatTemplate template, Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages)
+    {
+        var tokens = tokenizer.Encode(Render(template, tokenizer, messages), addSpecial: true, parseSpecial: true);
+        var bos = tokenizer.BosId;
+        return tokens.Length >= 2 && bos >= 0 && tokens[0] == bos && tokens[1] == bos ? tokens[1..] : tokens;
+    }
+}
