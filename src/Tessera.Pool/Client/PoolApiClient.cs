@@ -29,6 +29,18 @@ public sealed class PoolApiClient : IDisposable
 
     public static PoolApiClient Create(PoolDataDirectory dir, string? coordinatorUrl, string? adminKey, TimeProvider time)
     {
+        var (url, http, ca) = CreateAdminHttpClient(dir, coordinatorUrl, adminKey, time, TimeSpan.FromSeconds(15));
+        return new PoolApiClient(http, ca, url);
+    }
+
+    /// <summary>
+    /// An HTTP client for the coordinator's admin API: finds its address (coordinator.json or
+    /// <paramref name="coordinatorUrl"/>), the admin key (argument, $TESSERA_ADMIN_KEY or admin.key) and
+    /// trusts only the pool CA in the data directory. Errors say which file is missing and what to do.
+    /// </summary>
+    public static (string Url, HttpClient Http, X509Certificate2 Ca) CreateAdminHttpClient(PoolDataDirectory dir, string? coordinatorUrl,
+        string? adminKey, TimeProvider time, TimeSpan timeout)
+    {
         var url = coordinatorUrl ?? CoordinatorInfo.TryLoad(dir.CoordinatorInfo)?.ApiUrl
             ?? throw new PoolException($"No coordinator is known in {dir.Root} (no coordinator.json). Start one with `tessera pool start`, or pass --coordinator https://HOST:PORT and --data-dir with the pool's ca.crt and admin.key.", exitCode: 2);
         if (!url.Contains("://", StringComparison.Ordinal))
@@ -44,10 +56,13 @@ public sealed class PoolApiClient : IDisposable
             throw new PoolException($"The pool CA certificate {dir.CaCertificate} is missing; the CLI needs it to trust the coordinator. Copy ca.crt from the coordinator's data directory.", exitCode: 2);
         using var pem = X509Certificate2.CreateFromPem(File.ReadAllText(dir.CaCertificate));
         var ca = X509CertificateLoader.LoadCertificate(pem.RawData);
-        var handler = CoordinatorChannel.Handler(ca, null, time);
-        var http = new HttpClient(handler, disposeHandler: true) { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(15) };
+        var http = new HttpClient(CoordinatorChannel.Handler(ca, null, time), disposeHandler: true)
+        {
+            BaseAddress = new Uri(url.TrimEnd('/') + "/"),
+            Timeout = timeout,
+        };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        return new PoolApiClient(http, ca, url);
+        return (url, http, ca);
     }
 
     public Task<List<NodeView>> GetNodesAsync(CancellationToken ct) => GetAsync<List<NodeView>>("api/nodes", ct);

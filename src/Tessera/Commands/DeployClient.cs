@@ -29,27 +29,7 @@ internal sealed class DeployClient : IDisposable
 
     public static DeployClient Create(PoolDataDirectory dir, string? coordinatorUrl, string? adminKey, TimeSpan? timeout = null)
     {
-        var url = coordinatorUrl ?? CoordinatorInfo.TryLoad(dir.CoordinatorInfo)?.ApiUrl
-            ?? throw new PoolException($"No coordinator is known in {dir.Root} (no coordinator.json). Start one with `tessera pool start`, or pass --coordinator https://HOST:PORT and --data-dir with the pool's ca.crt and admin.key.", exitCode: 2);
-        if (!url.Contains("://", StringComparison.Ordinal))
-            url = "https://" + url;
-        var key = adminKey ?? Environment.GetEnvironmentVariable("TESSERA_ADMIN_KEY");
-        if (string.IsNullOrWhiteSpace(key))
-        {
-            if (!File.Exists(dir.AdminKey))
-                throw new PoolException($"No admin key: {dir.AdminKey} does not exist. Run this on the coordinator's machine, pass --data-dir with the pool's files, --admin-key, or set TESSERA_ADMIN_KEY.", exitCode: 2);
-            key = File.ReadAllText(dir.AdminKey).Trim();
-        }
-        if (!File.Exists(dir.CaCertificate))
-            throw new PoolException($"The pool CA certificate {dir.CaCertificate} is missing; the CLI needs it to trust the coordinator.", exitCode: 2);
-        using var pem = X509Certificate2.CreateFromPem(File.ReadAllText(dir.CaCertificate));
-        var ca = X509CertificateLoader.LoadCertificate(pem.RawData);
-        var http = new HttpClient(CoordinatorChannel.Handler(ca, null, TimeProvider.System), disposeHandler: true)
-        {
-            BaseAddress = new Uri(url.TrimEnd('/') + "/"),
-            Timeout = timeout ?? TimeSpan.FromMinutes(30),
-        };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        var (url, http, _) = PoolApiClient.CreateAdminHttpClient(dir, coordinatorUrl, adminKey, TimeProvider.System, timeout ?? TimeSpan.FromMinutes(30));
         return new DeployClient(http, url.TrimEnd('/'), dir);
     }
 
