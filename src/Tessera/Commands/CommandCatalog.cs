@@ -7,23 +7,23 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return DemoCommand.Create();
         yield return GenerateCommand.Create();
         yield return ChatCommand.Create();
         yield return ServeCommand.Create();
-        yield return ModelCommands.Create();
-        yield return BenchCommand.Create();
-        yield return VersionCommand.Create();
-        yield return PoolCommand.Create();
-        yield return JoinCommand.Create();
-        yield return TokenCommand.Create();
-        yield return KeyCommands.Create();
-        yield return NodesCommand.Create();
-        yield return NodeCommand.Create();
-        yield return PoolEventsCommand.Create();
         yield return DeployCommand.Create();
         yield return DeployListCommand.Create();
         yield return DeployUndeployCommand.Create();
-        yield return DemoCommand.Create();
+        yield return PoolCommand.Create();
+        yield return JoinCommand.Create();
+        yield return NodesCommand.Create();
+        yield return NodeCommand.Create();
+        yield return PoolEventsCommand.Create();
+        yield return TokenCommand.Create();
+        yield return KeyCommands.Create();
+        yield return ModelCommands.Create();
+        yield return BenchCommand.Create();
         yield return StageCommand.Create();
+        yield return VersionCommand.Create();
     }
 }
