@@ -143,7 +143,7 @@ public sealed partial class DeploymentController
             for (var i = 0; i < old.Length; i++)
             {
                 if (lostNodes.Contains(old[i].Stored.NodeId))
-                    words.Append(CultureInfo.InvariantCulture, $"stage {i} (layers {Layers(old[i].Stored)}) lost with node {old[i].Stored.NodeName}; ");
+                    words.Append(CultureInfo.InvariantCulture, $"stage {i} ({LayerWords(old[i].Stored.FirstLayer, old[i].Stored.LastLayer)}) lost with node {old[i].Stored.NodeName}; ");
             }
             var stages = new StageRuntime[newStored.Count];
             for (var i = 0; i < stages.Length; i++)
@@ -173,7 +173,7 @@ public sealed partial class DeploymentController
         Store.Update(runtime.Stored, _time.GetUtcNow());
 
         var moves = result.Moves
-            .Select(m => $"moved layers {m.Layers.First}-{m.Layers.Last - 1} to node {cluster.FindDevice(m.ToDeviceId)?.NodeName ?? m.ToDeviceId}")
+            .Select(m => $"moved {LayerWords(m.Layers.First, m.Layers.Last)} to node {cluster.FindDevice(m.ToDeviceId)?.NodeName ?? m.ToDeviceId}")
             .ToList();
         words.Append(moves.Count == 0 ? "no layers moved" : string.Join(", ", moves));
         return words.ToString();
@@ -263,7 +263,8 @@ public sealed partial class DeploymentController
             MaxSessions = stored.MaxSessions,
             Replicas = stored.Spec.Replicas ?? 1,
             ActivationBytesPerElement = stored.Activations switch { "f32" => 4, "q8" => 1, _ => 2 },
-            MinStages = 1, // a re-plan moves as few layers as it can; neighbours may take a lost stage's layers
+            // A repair moves as few layers as it can: neighbours that take a lost stage's layers leave fewer stages.
+            MinStages = stored.Spec.MinStages ?? 1,
         };
     }
 
@@ -281,10 +282,10 @@ public sealed partial class DeploymentController
             .ToList(),
     };
 
-    /// <summary>A stage's layers as people count them: 2-3 for the third and fourth block.</summary>
-    private static string Layers(StoredStage s) => s.LastLayer - s.FirstLayer == 1
-        ? s.FirstLayer.ToString(CultureInfo.InvariantCulture)
-        : string.Create(CultureInfo.InvariantCulture, $"{s.FirstLayer}-{s.LastLayer - 1}");
+    /// <summary>Layers [first, end) as people count them: "layers 2-3" for the third and fourth block, "layer 2" for one.</summary>
+    private static string LayerWords(int first, int end) => end - first == 1
+        ? string.Create(CultureInfo.InvariantCulture, $"layer {first}")
+        : string.Create(CultureInfo.InvariantCulture, $"layers {first}-{end - 1}");
 
     private static string Seconds(double seconds) => seconds.ToString("0.0", CultureInfo.InvariantCulture) + " s";
 }

@@ -63,7 +63,7 @@ public sealed class DeployRecoveryProcessTests(RecoveryPoolFixture pool, ITestOu
         Assert.True(victim.HasExited);
         var killed = await killedAt.Task;
         var longestGap = results.Max(r => r.LongestGapAfter(killed));
-        output.WriteLine($"middle stage (layers {middle.FirstLayer}-{middle.LastLayer - 1}) on {middle.NodeName} killed; longest pause a client saw: {longestGap.TotalSeconds:F2} s");
+        output.WriteLine($"middle stage (layers [{middle.FirstLayer}, {middle.LastLayer})) on {middle.NodeName} killed; longest pause a client saw: {longestGap.TotalSeconds:F2} s");
         for (var i = 0; i < Prompts.Length; i++)
         {
             Assert.True(results[i].Error is null, $"stream {i}: {results[i].Error}\n{pool.Logs}");
@@ -72,7 +72,7 @@ public sealed class DeployRecoveryProcessTests(RecoveryPoolFixture pool, ITestOu
 
         // the deployment no longer uses the lost node, still covers the model, and the events say what happened in words
         var after = await api.GetAsync("tiny-r", CancellationToken.None);
-        output.WriteLine("after: " + string.Join(", ", after.Stages.Select(s => $"{s.NodeName} {s.FirstLayer}-{s.LastLayer} {s.State}")));
+        output.WriteLine("after: " + string.Join(", ", after.Stages.Select(s => $"{s.NodeName} [{s.FirstLayer}, {s.LastLayer}) {s.State}")));
         Assert.DoesNotContain(after.Stages, s => s.NodeId == middle.NodeId);
         Assert.All(after.Stages, s => Assert.Equal(StageStates.Ready, s.State));
         Assert.Equal(0, after.Stages[0].FirstLayer);
@@ -82,7 +82,7 @@ public sealed class DeployRecoveryProcessTests(RecoveryPoolFixture pool, ITestOu
         var events = await WaitForEventsAsync("sessions resumed after", TimeSpan.FromSeconds(10));
         output.WriteLine(events);
         Assert.Contains($"lost with node {middle.NodeName}", events);
-        Assert.Contains("moved layers", events);
+        Assert.Contains("moved layer", events);
         Assert.Contains("sessions resumed after", events);
 
         // a new request is served by the new pipeline
