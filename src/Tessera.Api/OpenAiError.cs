@@ -29,7 +29,7 @@ public sealed class OpenAiError : Exception
     /// <summary>A machine-readable code: invalid_api_key, model_not_found, context_length_exceeded, ...</summary>
     public string? Code { get; }
 
-    /// <summary>For 429: when to retry (sent as the Retry-After header).</summary>
+    /// <summary>For 429 and 503: when to retry (sent as the Retry-After header).</summary>
     public TimeSpan? RetryAfter { get; }
 
     public static OpenAiError Invalid(string message, string? param = null, string? code = null) =>
@@ -49,6 +49,11 @@ public sealed class OpenAiError : Exception
 
     public static OpenAiError Busy(TimeSpan retryAfter, string message) =>
         new(HttpStatusCode.TooManyRequests, message, "requests", null, "rate_limit_exceeded", retryAfter);
+
+    /// <summary>503: the model could not finish this request because part of the pool failed; the same request sent again will succeed once it recovers.</summary>
+    public static OpenAiError Unavailable(TimeSpan retryAfter, string message) =>
+        new(HttpStatusCode.ServiceUnavailable, $"{message} Send the same request again after {Math.Max(1, Math.Ceiling(retryAfter.TotalSeconds))} s; with a seed (or temperature 0) the text is the same.",
+            "server_error", null, "service_unavailable", retryAfter);
 
     public static OpenAiError Internal() =>
         new(HttpStatusCode.InternalServerError, "The server had an error while processing your request. Retry it; if the error persists, see the server's log.",

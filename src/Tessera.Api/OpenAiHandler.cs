@@ -103,6 +103,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         UnknownModelException unknown => OpenAiError.ModelNotFound(unknown.Model),
         ContextFullException full => ContextTooLong(full.Needed - 1, full.ContextLength),
         CapacityExceededException busy => OpenAiError.Busy(busy.RetryAfter, busy.Message),
+        IRetryableError { IsRetryable: true } transient => OpenAiError.Unavailable(transient.RetryAfter, e.Message),
         ChatTemplateException template => OpenAiError.Invalid($"The model's chat template rejects these messages: {template.Message}", "messages"),
         BadHttpRequestException bad => new OpenAiError((HttpStatusCode)bad.StatusCode, bad.Message, "invalid_request_error"),
         ArgumentException invalid => OpenAiError.Invalid(invalid.Message),

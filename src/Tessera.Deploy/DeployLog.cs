@@ -24,4 +24,7 @@ internal static partial class DeployLog
 
     [LoggerMessage(EventId = 4013, Level = LogLevel.Information, Message = "Deployment {Name} removed")]
     public static partial void LogDeploymentRemoved(this ILogger logger, string name);
+
+    [LoggerMessage(EventId = 4014, Level = LogLevel.Information, Message = "{Message}")]
+    public static partial void LogDeploymentEvent(this ILogger logger, string message);
 }

@@ -270,23 +270,27 @@ public sealed partial class DeploymentController : IAsyncDisposable
     }
 
     /// <summary>The pool as the planner sees it: each ready, connected, undrained node's CPU with its free RAM (less what stages of deployments hold there).</summary>
-    private ClusterDescription BuildCluster()
+    private ClusterDescription BuildCluster(Runtime? except = null, IReadOnlySet<string>? lostNodes = null)
     {
         var reserved = new Dictionary<string, long>(StringComparer.Ordinal);
         lock (_gate)
         {
-            foreach (var stage in _byName.Values.SelectMany(r => r.Stages))
+            foreach (var stage in _byName.Values.Where(r => r != except).SelectMany(r => r.Stages))
                 reserved[stage.Stored.NodeId] = reserved.GetValueOrDefault(stage.Stored.NodeId) + stage.Stored.WeightBytes + stage.Stored.KvBytes;
         }
         var devices = new List<DeviceInfo>();
         foreach (var node in Pool.Membership.ListNodes())
         {
-            if (node.State != "ready" || !node.Connected || node.Drained)
+            if (node.State != "ready" || !node.Connected || node.Drained || lostNodes?.Contains(node.Id) == true)
                 continue;
             var free = Math.Max(0, node.RamFreeBytes - reserved.GetValueOrDefault(node.Id));
             devices.Add(new DeviceInfo(node.Id + "/cpu", node.Id, node.Name, DeviceKind.Cpu, free, node.Cpu.SpeedGBps > 0 ? node.Cpu.SpeedGBps : 5));
         }
-        return new ClusterDescription { Devices = devices };
+        return new ClusterDescription
+        {
+            Devices = devices,
+            NodeStates = lostNodes?.ToDictionary(id => id, _ => NodeStatus.Lost, StringComparer.Ordinal) ?? new Dictionary<string, NodeStatus>(),
+        };
     }
 
     // ---------------------------------------------------------------- commands and reports
@@ -337,16 +341,21 @@ public sealed partial class DeploymentController : IAsyncDisposable
             return;
         var status = message.StageStatus;
         Runtime? runtime;
+        StageRuntime? stage = null;
         lock (_gate)
-            runtime = _byName.Values.FirstOrDefault(r => r.Stored.Id == status.DeploymentId);
-        if (runtime is null || status.StageIndex < 0 || status.StageIndex >= runtime.Stages.Length)
         {
-            // A stage of a deployment that no longer exists (removed while the coordinator was away): stop it.
+            runtime = _byName.Values.FirstOrDefault(r => r.Stored.Id == status.DeploymentId);
+            if (runtime is not null && status.StageIndex >= 0 && status.StageIndex < runtime.Stages.Length)
+                stage = runtime.Stages[status.StageIndex];
+        }
+        if (runtime is null || stage is null)
+        {
+            // A stage of a deployment that no longer exists (removed while the coordinator was away), or that a
+            // re-plan dropped: stop it.
             if (status.State != StageStates.Stopped)
-                Pool.Membership.TrySendCommand(nodeId, new Command { CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"), StopStage = new StopStageCommand { DeploymentId = status.DeploymentId, StageIndex = -1 } });
+                Pool.Membership.TrySendCommand(nodeId, new Command { CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"), StopStage = new StopStageCommand { DeploymentId = status.DeploymentId, StageIndex = runtime is null ? -1 : status.StageIndex } });
             return;
         }
-        var stage = runtime.Stages[status.StageIndex];
         lock (_gate)
         {
             if (stage.Stored.NodeId != nodeId || stage.Stored.FileSha256 != status.ModelSha256 || stage.Stored.FirstLayer != status.FirstLayer || stage.Stored.LastLayer != status.LastLayer)
@@ -442,9 +451,11 @@ public sealed partial class DeploymentController : IAsyncDisposable
             }
             foreach (var replica in runtime.Replicas)
             {
-                if (replica.Service is { } service && (replica.Broken is not null || service.Driver.Failure is not null))
+                // A broken stage is the driver's to handle: it pauses its sessions and asks the recovery for a new
+                // pipeline. Only when that gave up is the service dropped and the pipeline connected afresh.
+                if (replica.Service is { } service && service.Driver.Failure is not null)
                 {
-                    _logger.LogDeploymentProblem(runtime.Stored.Name, $"replica {replica.Index} lost its pipeline ({replica.Broken ?? service.Driver.Failure}); reconnecting");
+                    _logger.LogDeploymentProblem(runtime.Stored.Name, $"replica {replica.Index} lost its pipeline ({service.Driver.Failure}); reconnecting");
                     toDrop.Add(service);
                     replica.Service = null;
                     foreach (var stage in runtime.Stages.Where(s => s.Stored.Replica == replica.Index && s.State == StageStates.Ready))
@@ -483,6 +494,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
                 Id = runtime.Stored.Name,
                 Tls = _driverTls,
                 MaxActiveSessions = runtime.Stored.MaxSessions,
+                Recovery = new DeploymentRecovery(this, runtime, replica.Index),
             }, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -630,8 +642,15 @@ public sealed partial class DeploymentController : IAsyncDisposable
             Replicas = Enumerable.Range(0, stored.Stages.Count == 0 ? 0 : stored.Stages.Max(s => s.Replica) + 1).Select(i => new ReplicaRuntime(i)).ToArray();
         }
 
-        public StoredDeployment Stored { get; }
-        public StageRuntime[] Stages { get; }
+        /// <summary>The stored deployment; replaced (with <see cref="Stages"/>) when a recovery re-plans it.</summary>
+        public StoredDeployment Stored { get; set; }
+        public StageRuntime[] Stages { get; set; }
+
+        /// <summary>One recovery at a time per deployment (replicas that break together take turns).</summary>
+        public SemaphoreSlim RecoveryGate { get; } = new(1, 1);
+
+        /// <summary>The model as the planner sees it, read from the GGUF on the first re-plan.</summary>
+        public ModelProfile? Profile { get; set; }
         public ReplicaRuntime[] Replicas { get; }
         public string State { get; set; } = DeploymentStates.Deploying;
         public string? Error { get; set; }

@@ -74,6 +74,20 @@ internal sealed class DeploymentStore : IDisposable
         }
     }
 
+    /// <summary>Replaces the stored plan (after a re-plan): the spec column, keeping the state.</summary>
+    public void Update(StoredDeployment deployment, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "UPDATE deployments SET spec = $spec, updated_at = $at WHERE id = $id";
+            command.Parameters.AddWithValue("$id", deployment.Id);
+            command.Parameters.AddWithValue("$spec", JsonSerializer.Serialize(deployment, Json));
+            command.Parameters.AddWithValue("$at", now.ToUnixTimeMilliseconds());
+            command.ExecuteNonQuery();
+        }
+    }
+
     public bool Delete(string id)
     {
         lock (_lock)

@@ -1,8 +1,13 @@
+using Tessera.Engine.Generation;
+
 namespace Tessera.Serving;
 
 /// <summary>A pipeline could not run a session: a stage is unreachable, failed, or refused the session. The message says which and why.</summary>
-public sealed class PipelineException(string message, Exception? inner = null) : Exception(message, inner)
+public sealed class PipelineException(string message, Exception? inner = null) : Exception(message, inner), IRetryableError
 {
     /// <summary>True when the same request may succeed if sent again (the pipeline failed and could not be recovered in time).</summary>
     public bool IsRetryable { get; init; }
+
+    /// <summary>When to send a retryable request again (the pool re-plans in the background meanwhile).</summary>
+    public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(2);
 }

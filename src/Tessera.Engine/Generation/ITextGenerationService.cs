@@ -54,3 +54,16 @@ public sealed class CapacityExceededException(TimeSpan retryAfter, string detail
 {
     public TimeSpan RetryAfter { get; } = retryAfter;
 }
+
+/// <summary>
+/// An error that may pass: a service whose failure is transient (a pipeline lost a stage and could not be replaced in
+/// time) marks it so, and the HTTP layer answers 503 with <see cref="RetryAfter"/> instead of a server error.
+/// </summary>
+public interface IRetryableError
+{
+    /// <summary>True when the same request may succeed if sent again.</summary>
+    bool IsRetryable { get; }
+
+    /// <summary>How long a client should wait before sending it again.</summary>
+    TimeSpan RetryAfter { get; }
+}

@@ -19,6 +19,9 @@ internal sealed class FakeGenerationService : ITextGenerationService
 
     public Exception? FailWith { get; set; }
 
+    /// <summary>Tokens to stream before <see cref="FailWith"/> is thrown (0: before the first).</summary>
+    public int FailAfterTokens { get; set; }
+
     public TaskCompletionSource Cancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public GenerationOptions? LastOptions { get; private set; }
@@ -40,12 +43,14 @@ internal sealed class FakeGenerationService : ITextGenerationService
     {
         LastOptions = options;
         using var registration = cancellation.Register(() => Cancelled.TrySetResult());
-        if (FailWith is not null)
+        if (FailWith is not null && FailAfterTokens == 0)
             throw FailWith;
         if (prompt.Length + 1 > _model.ContextLength)
             throw new ContextFullException(prompt.Length + 1, _model.ContextLength);
         for (var i = 0; i < Script.Length && i < options.MaxTokens; i++)
         {
+            if (FailWith is not null && i == FailAfterTokens)
+                throw FailWith;
             if (TokenDelay > TimeSpan.Zero)
                 await Task.Delay(TokenDelay, cancellation).ConfigureAwait(false);
             cancellation.ThrowIfCancellationRequested();
@@ -55,4 +60,12 @@ internal sealed class FakeGenerationService : ITextGenerationService
                 yield break;
         }
     }
+}
+
+/// <summary>A transient failure, as a pipeline that lost a stage and could not be replaced in time reports it.</summary>
+internal sealed class TransientFailure(string message, TimeSpan retryAfter) : Exception(message), IRetryableError
+{
+    public bool IsRetryable => true;
+
+    public TimeSpan RetryAfter { get; } = retryAfter;
 }

@@ -116,6 +116,28 @@ public sealed class HttpBehaviourTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RetryableFailure_BeforeTheStream_Is503WithRetryAfter_InOpenAisShape()
+    {
+        _service.FailWith = new TransientFailure("The pipeline failed and no replacement could be started.", TimeSpan.FromSeconds(2));
+        var response = await PostAsync("v1/chat/completions", Chat[..^1] + ""","stream":true}""");
+        var error = await ErrorOf(response, HttpStatusCode.ServiceUnavailable, "service_unavailable");
+        Assert.Equal(TimeSpan.FromSeconds(2), response.Headers.RetryAfter?.Delta);
+        Assert.Contains("Send the same request again", error.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task RetryableFailure_AfterTheStreamStarted_IsAnErrorEventInOpenAisShape()
+    {
+        _service.FailWith = new TransientFailure("The pipeline failed.", TimeSpan.FromSeconds(2));
+        _service.FailAfterTokens = 2;
+        var response = await PostAsync("v1/completions", """{"model":"fake","prompt":"x","stream":true}""");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Contains("\"code\":\"service_unavailable\"", body);
+        Assert.DoesNotContain("[DONE]", body);
+    }
+
+    [Fact]
     public async Task UnexpectedFailure_Is500WithoutDetails()
     {
         _service.FailWith = new InvalidCastException("secret internals");

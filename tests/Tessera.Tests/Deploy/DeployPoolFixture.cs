@@ -9,7 +9,7 @@ using Tessera.Tests.Pool;
 namespace Tessera.Tests.Deploy;
 
 /// <summary>A coordinator (no agent of its own) and three agents as real processes on 127.0.0.1, shared by the deploy tests.</summary>
-public sealed class DeployPoolFixture : IAsyncLifetime
+public class DeployPoolFixture : IAsyncLifetime
 {
     internal PoolTestHarness Harness { get; } = new();
 
@@ -21,13 +21,17 @@ public sealed class DeployPoolFixture : IAsyncLifetime
 
     public string ApiKey { get; private set; } = string.Empty;
 
+    /// <summary>The agents to start (a subclass may start more).</summary>
+    protected virtual IReadOnlyList<string> AgentNames => ["agent-a", "agent-b", "agent-c"];
+
     public async Task InitializeAsync()
     {
         await Harness.StartCoordinatorAsync("--no-agent");
         var token = await Harness.CreateTokenAsync();
-        foreach (var name in new[] { "agent-a", "agent-b", "agent-c" })
+        foreach (var name in AgentNames)
             Agents.Add(Harness.StartAgent(name, token));
-        await Harness.WaitForNodesAsync(nodes => nodes.Count(n => n.State == "ready" && n.Connected) == 3, PoolTestHarness.StartTimeout, "three ready agents");
+        await Harness.WaitForNodesAsync(nodes => nodes.Count(n => n.State == "ready" && n.Connected) == AgentNames.Count, PoolTestHarness.StartTimeout,
+            $"{AgentNames.Count} ready agents");
         ApiUrl = CoordinatorInfo.TryLoad(new PoolDataDirectory(CoordinatorDir).CoordinatorInfo)!.ApiUrl;
         using var client = Client();
         ApiKey = (await client.CreateApiKeyAsync("deploy-tests", CancellationToken.None)).Key;
@@ -59,6 +63,9 @@ public sealed class DeployPoolFixture : IAsyncLifetime
 
     /// <summary>Agents whose output contains <paramref name="text"/>.</summary>
     public int AgentsSaying(string text) => Agents.Count(a => a.Output.Contains(text, StringComparison.Ordinal));
+
+    /// <summary>The agent process named <paramref name="name"/>.</summary>
+    internal TesseraProcess Agent(string name) => Agents[AgentNames.ToList().IndexOf(name)];
 
     public Task DisposeAsync()
     {
