@@ -38,8 +38,11 @@ public interface ITextGenerationService
 /// <summary>A model as clients see it (OpenAI's /v1/models).</summary>
 public sealed record ServedModel(string Id, int ContextLength, string OwnedBy, DateTimeOffset Created);
 
-/// <summary>How to generate: sampling, a token budget and how many alternatives to report per token.</summary>
-public sealed record GenerationOptions(SamplingParameters Sampling, int MaxTokens, int TopLogProbs = 0);
+/// <summary>
+/// How to generate: sampling, a token budget, how many alternatives to report per token, and whether to keep
+/// going past end-of-generation tokens (llama.cpp's ignore_eos; benchmarks and tests use it for fixed lengths).
+/// </summary>
+public sealed record GenerationOptions(SamplingParameters Sampling, int MaxTokens, int TopLogProbs = 0, bool IgnoreEndOfGeneration = false);
 
 /// <summary>The requested model is not served.</summary>
 public sealed class UnknownModelException(string model)

@@ -112,7 +112,8 @@ public sealed class LocalGenerationService : ITextGenerationService, IDisposable
             Math.Min(_served.ContextLength, prompt.Length + Math.Max(1, options.MaxTokens)));
         lock (_gate)
         {
-            if (_active.Count >= _options.MaxActiveSessions && _waiting.Count >= _options.MaxQueuedSessions)
+            // Count waiting and running together: the worker admits from the queue on its own schedule.
+            if (_active.Count + _waiting.Count >= _options.MaxActiveSessions + _options.MaxQueuedSessions)
                 throw new CapacityExceededException(TimeSpan.FromSeconds(2), $"{_active.Count} sessions running and {_waiting.Count} waiting");
             _waiting.Enqueue(session);
         }
@@ -249,7 +250,7 @@ public sealed class LocalGenerationService : ITextGenerationService, IDisposable
         var logProb = Sampler.LogProbability(logits, id);
         var top = s.Options.TopLogProbs > 0 ? Sampler.TopLogProbabilities(logits, s.Options.TopLogProbs) : null;
         s.History.Add(id);
-        if (_model.Tokenizer.IsEndOfGeneration(id))
+        if (!s.Options.IgnoreEndOfGeneration && _model.Tokenizer.IsEndOfGeneration(id))
         {
             s.Output.Writer.TryWrite(new GeneratedToken(id, s.Detokenizer.Flush(), logProb, top));
             Finish(s, null);

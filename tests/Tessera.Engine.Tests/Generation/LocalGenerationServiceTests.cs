@@ -79,8 +79,10 @@ public sealed class LocalGenerationServiceTests : IDisposable
         using var service = new LocalGenerationService(_model, "tiny", new LocalGenerationServiceOptions { MaxActiveSessions = 1, MaxQueuedSessions = 1 });
         var prompt = service.TokenizePrompt("tiny", "Hello");
         using var cts = new CancellationTokenSource();
-        var long1 = Collect(service, "tiny", prompt, new GenerationOptions(SamplingParameters.Greedy, 3000), cts.Token);
-        var long2 = Collect(service, "tiny", prompt, new GenerationOptions(SamplingParameters.Greedy, 3000), cts.Token);
+        // Sessions that cannot end early (no end-of-generation stop) hold the one slot and the one queue place.
+        var endless = new GenerationOptions(SamplingParameters.Greedy, 3000, IgnoreEndOfGeneration: true);
+        var long1 = Collect(service, "tiny", prompt, endless, cts.Token);
+        var long2 = Collect(service, "tiny", prompt, endless, cts.Token);
         while (service.ActiveSessions + service.QueuedSessions < 2)
             await Task.Delay(5);
 
@@ -98,6 +100,15 @@ public sealed class LocalGenerationServiceTests : IDisposable
         await Assert.ThrowsAsync<UnknownModelException>(() => Collect(service, "nope", [1, 2], new GenerationOptions(SamplingParameters.Greedy, 2)));
         await Assert.ThrowsAsync<Tessera.Engine.Model.ContextFullException>(() => Collect(service, "tiny", Enumerable.Repeat(100, 16).ToArray(), new GenerationOptions(SamplingParameters.Greedy, 2)));
         await Assert.ThrowsAsync<ArgumentException>(() => Collect(service, "tiny", [1, 2], new GenerationOptions(SamplingParameters.Greedy with { TopP = 3 }, 2)));
+    }
+
+    [Fact]
+    public async Task IgnoreEndOfGeneration_RunsToTheTokenBudget()
+    {
+        using var service = new LocalGenerationService(_model, "tiny");
+        var prompt = service.TokenizePrompt("tiny", "Hello");
+        var tokens = await Collect(service, "tiny", prompt, new GenerationOptions(SamplingParameters.Greedy, 300, IgnoreEndOfGeneration: true));
+        Assert.Equal(300, tokens.Count);
     }
 
     [Fact]
