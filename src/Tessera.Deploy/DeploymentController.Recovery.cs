@@ -46,7 +46,7 @@ public sealed partial class DeploymentController
             var lostNodes = await WaitForLostNodesAsync(runtime, cancellationToken).ConfigureAwait(false);
             string summary;
             if (lostNodes.Count > 0)
-                summary = await ReplanAsync(runtime, lostNodes, cancellationToken).ConfigureAwait(false);
+                summary = await ReplanAsync(runtime, lostNodes, ReplanReason.NodeLost, null, cancellationToken).ConfigureAwait(false);
             else
             {
                 // No node is gone: a stage restarted or its process died on a live node. Start what is not running.
@@ -99,16 +99,25 @@ public sealed partial class DeploymentController
         }
     }
 
-    /// <summary>Re-plans without <paramref name="lostNodes"/>, swaps in the new stages, starts them and stores the plan; returns what happened, in words.</summary>
-    private async Task<string> ReplanAsync(Runtime runtime, HashSet<string> lostNodes, CancellationToken cancellationToken)
+    /// <summary>
+    /// Re-plans without <paramref name="lostNodes"/> (lost or draining, as <paramref name="reason"/> says), swaps in the new
+    /// stages, starts them and stores the plan; returns what happened, in words. Old stages on live nodes that the new plan
+    /// drops are stopped at once, or, when <paramref name="deferredStops"/> is given, listed there for the caller to stop
+    /// once the pipeline has moved off them.
+    /// </summary>
+    private async Task<string> ReplanAsync(Runtime runtime, HashSet<string> lostNodes, ReplanReason reason, List<(string NodeId, int Index)>? deferredStops,
+        CancellationToken cancellationToken)
     {
         var stored = runtime.Stored;
         var request = PlanRequestOf(runtime);
-        var cluster = BuildCluster(runtime, lostNodes);
+        var draining = reason == ReplanReason.NodeDrained;
+        var cluster = BuildCluster(runtime, lostNodes, draining ? NodeStatus.Draining : NodeStatus.Lost);
         var current = CurrentPlan(stored);
-        var result = PoolPlanner.Replan(current, request with { ExcludedDevices = [.. lostNodes.Select(n => n + "/cpu")] }, cluster, ReplanReason.NodeLost);
+        var result = PoolPlanner.Replan(current, request with { ExcludedDevices = [.. lostNodes.Select(n => n + "/cpu")] }, cluster, reason);
         if (!result.Succeeded)
-            throw new PipelineException($"the pool cannot hold the model without the lost node: {result.Failure.Message}") { IsRetryable = true };
+            throw new PipelineException(draining
+                ? $"the pool cannot hold the model without the drained node: {result.Failure.Message}"
+                : $"the pool cannot hold the model without the lost node: {result.Failure.Message}") { IsRetryable = true };
 
         var slice = stored.Stages.Any(s => s.FileSha256 != stored.ModelSha256);
         var newStored = new List<StoredStage>();
@@ -142,7 +151,7 @@ public sealed partial class DeploymentController
             var old = runtime.Stages;
             for (var i = 0; i < old.Length; i++)
             {
-                if (lostNodes.Contains(old[i].Stored.NodeId))
+                if (lostNodes.Contains(old[i].Stored.NodeId) && !draining)
                     words.Append(CultureInfo.InvariantCulture, $"stage {i} ({LayerWords(old[i].Stored.FirstLayer, old[i].Stored.LastLayer)}) lost with node {old[i].Stored.NodeName}; ");
             }
             var stages = new StageRuntime[newStored.Count];
@@ -156,7 +165,9 @@ public sealed partial class DeploymentController
             {
                 var replaced = i >= stages.Length || stages[i] != old[i];
                 var startsThere = i < stages.Length && stages[i].Stored.NodeId == old[i].Stored.NodeId;
-                if (replaced && !startsThere && !lostNodes.Contains(old[i].Stored.NodeId))
+                if (replaced && !startsThere && (draining || !lostNodes.Contains(old[i].Stored.NodeId)) && deferredStops is not null)
+                    deferredStops.Add((old[i].Stored.NodeId, i));
+                else if (replaced && !startsThere && !lostNodes.Contains(old[i].Stored.NodeId))
                     Pool.Membership.TrySendCommand(old[i].Stored.NodeId, new Command { CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"), StopStage = new StopStageCommand { DeploymentId = stored.Id, StageIndex = i } });
             }
             runtime.Stages = stages;

@@ -270,7 +270,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
     }
 
     /// <summary>The pool as the planner sees it: each ready, connected, undrained node's CPU with its free RAM (less what stages of deployments hold there).</summary>
-    private ClusterDescription BuildCluster(Runtime? except = null, IReadOnlySet<string>? lostNodes = null)
+    private ClusterDescription BuildCluster(Runtime? except = null, IReadOnlySet<string>? lostNodes = null, NodeStatus lostStatus = NodeStatus.Lost)
     {
         var reserved = new Dictionary<string, long>(StringComparer.Ordinal);
         lock (_gate)
@@ -289,7 +289,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
         return new ClusterDescription
         {
             Devices = devices,
-            NodeStates = lostNodes?.ToDictionary(id => id, _ => NodeStatus.Lost, StringComparer.Ordinal) ?? new Dictionary<string, NodeStatus>(),
+            NodeStates = lostNodes?.ToDictionary(id => id, _ => lostStatus, StringComparer.Ordinal) ?? new Dictionary<string, NodeStatus>(),
         };
     }
 
@@ -431,6 +431,11 @@ public sealed partial class DeploymentController : IAsyncDisposable
         {
             if (runtime.Removed)
                 return;
+            // Stages on a drained node move away while it still serves them.
+            StartDrain(runtime, runtime.Stages
+                .Where(s => nodes.TryGetValue(s.Stored.NodeId, out var n) && n.Drained && n.Connected)
+                .Select(s => s.Stored.NodeId)
+                .ToHashSet(StringComparer.Ordinal));
             foreach (var stage in runtime.Stages)
             {
                 var connected = nodes.TryGetValue(stage.Stored.NodeId, out var node) && node.Connected && node.State is "ready" or "draining";
@@ -655,6 +660,12 @@ public sealed partial class DeploymentController : IAsyncDisposable
         public string State { get; set; } = DeploymentStates.Deploying;
         public string? Error { get; set; }
         public bool Removed { get; set; }
+
+        /// <summary>The move off drained nodes under way or last done, if any.</summary>
+        public Task? Draining { get; set; }
+
+        /// <summary>Timestamp before which a failed drain is not tried again.</summary>
+        public long DrainRetryAt { get; set; }
     }
 
     private sealed class StageRuntime(StoredStage stored)

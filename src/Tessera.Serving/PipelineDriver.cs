@@ -39,6 +39,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
     private string? _broken;
     private int _recoveries;
     private int _failedRecoveries;
+    private int _moves;
     private int _sessionsResumed;
     private TimeSpan _lastPause;
     private TimeSpan _maxPause;
@@ -98,13 +99,13 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         }
     }
 
-    /// <summary>Recoveries so far and the pauses they caused.</summary>
+    /// <summary>Recoveries and planned moves so far and the pauses they caused.</summary>
     public PipelineRecoveryStatistics RecoveryStatistics
     {
         get
         {
             lock (_gate)
-                return new PipelineRecoveryStatistics(_recoveries, _failedRecoveries, _sessionsResumed, _lastPause, _maxPause);
+                return new PipelineRecoveryStatistics(_recoveries, _failedRecoveries, _sessionsResumed, _lastPause, _maxPause) { Moves = _moves };
         }
     }
 
@@ -215,6 +216,60 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                     _lane.Outbound.Writer.TryWrite(Outbound.Close(id));
             }
         }
+    }
+
+    /// <summary>
+    /// A planned switch to the pipeline at <paramref name="endpoints"/> (a drain, a better plan): connects to the new
+    /// stages while the old ones still serve, then pauses every live session, opens a lane through the new stages,
+    /// replays each session's prompt and tokens so far on it (as a recovery does), and closes the old lane. Tokens the
+    /// old lane still sends are dropped, so a session continues at the step it had reached with the same text.
+    /// Returns false, having changed nothing, when the driver is recovering from a failure or stopping; the caller
+    /// leaves the move to that recovery.
+    /// </summary>
+    /// <exception cref="PipelineException">The new stages cannot be reached or do not form a pipeline of the same model.</exception>
+    public async Task<bool> MoveToAsync(IReadOnlyList<string> endpoints, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        var (channels, stages) = await OpenAsync(endpoints, _options.Tls, cancellation).ConfigureAwait(false);
+        Lane old;
+        lock (_gate)
+        {
+            if (_recovering || _broken is not null || _disposing || _stopping.IsCancellationRequested)
+            {
+                foreach (var channel in channels)
+                    channel.Dispose();
+                return false;
+            }
+            if (stages[0].BlockCount != _lane.Stages[0].BlockCount || stages[^1].VocabSize != VocabSize)
+            {
+                foreach (var channel in channels)
+                    channel.Dispose();
+                throw new PipelineException($"The pipeline {string.Join(" -> ", endpoints)} serves another model than the one in use.");
+            }
+            old = _lane;
+            // The old lane is retired first: whatever it still reads or breaks with is ignored from here on.
+            old.Broken = true;
+            _lane = new Lane(++_laneGeneration, endpoints, channels, stages, _stopping.Token);
+            StartLane(_lane);
+            _moves++;
+            var now = _options.Time.GetTimestamp();
+            var context = stages.Min(s => s.ContextLength);
+            foreach (var session in _sessions.Values.ToList())
+            {
+                if (session.MaxPositions > context)
+                {
+                    _sessions.Remove(session.Id);
+                    Fail(session, $"The pipeline moved to stages that hold {context} positions, fewer than the session's {session.MaxPositions}; retry the request.", retryable: true);
+                    continue;
+                }
+                if (session.PausedSince == 0)
+                    session.PausedSince = now;
+                Open(_lane, session, SessionReplay.Entry(session.Id, session.Request.Prompt, session.Generated));
+            }
+            LogPipelineMoved(string.Join(",", old.Endpoints), string.Join(",", endpoints), _sessions.Count);
+        }
+        await CloseLaneAsync(old).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>Each stage's status now, in pipeline order.</summary>
@@ -519,6 +574,9 @@ public sealed partial class PipelineDriver : IAsyncDisposable
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Session {Session} resumed at step {Step} after a pause of {PauseMs:F0} ms")]
     private partial void LogSessionResumed(ulong session, long step, double pauseMs);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "Moving from pipeline {From} to {To} as planned; {Sessions} sessions replayed")]
+    private partial void LogPipelineMoved(string from, string to, int sessions);
 
     /// <summary>One lane through one pipeline; a replaced pipeline gets a new lane.</summary>
     private sealed class Lane(int generation, IReadOnlyList<string> endpoints, GrpcChannel[] channels, IReadOnlyList<StageStatus> stages, CancellationToken stopping)

@@ -26,5 +26,9 @@ public sealed record PipelineDriverOptions
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
-/// <summary>What recoveries a driver has gone through: counts and the pauses its sessions saw (failure to next token).</summary>
-public sealed record PipelineRecoveryStatistics(int Recoveries, int FailedRecoveries, int SessionsResumed, TimeSpan LastPause, TimeSpan MaxPause);
+/// <summary>What recoveries and planned moves a driver has gone through: counts and the pauses its sessions saw (failure or move to next token).</summary>
+public sealed record PipelineRecoveryStatistics(int Recoveries, int FailedRecoveries, int SessionsResumed, TimeSpan LastPause, TimeSpan MaxPause)
+{
+    /// <summary>Planned switches to another pipeline (<see cref="PipelineDriver.MoveToAsync"/>).</summary>
+    public int Moves { get; init; }
+}

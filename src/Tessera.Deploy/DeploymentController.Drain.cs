@@ -1,0 +1,103 @@
+using System.Globalization;
+using Tessera.Planner;
+using Tessera.Pool.Protocol;
+using Tessera.Serving;
+
+namespace Tessera.Deploy;
+
+/// <summary>
+/// Moving a deployment off drained nodes (`tessera node drain`) without failing a request: the reconcile loop sees a
+/// stage on a drained node and starts <see cref="DrainAsync"/>, which re-plans without those nodes
+/// (<see cref="ReplanReason.NodeDrained"/>), starts the new stages while the old ones still serve, waits until they
+/// are ready, switches each replica's driver to them (<see cref="PipelineDriver.MoveToAsync"/>: sessions pause, are
+/// replayed on the new pipeline and go on) and only then stops the old stages.
+/// </summary>
+public sealed partial class DeploymentController
+{
+    /// <summary>How long after a drain that could not be done the controller tries again (the pool may have grown).</summary>
+    private static readonly TimeSpan DrainRetry = TimeSpan.FromSeconds(30);
+
+    /// <summary>Starts moving the deployment off <paramref name="drained"/> unless a move is under way or failed recently; caller holds the gate.</summary>
+    private void StartDrain(Runtime runtime, HashSet<string> drained)
+    {
+        if (drained.Count == 0 || runtime.Draining is { IsCompleted: false } || _time.GetTimestamp() < runtime.DrainRetryAt)
+            return;
+        runtime.Draining = Task.Run(() => DrainAsync(runtime, drained, _stopping.Token));
+    }
+
+    private async Task DrainAsync(Runtime runtime, HashSet<string> drained, CancellationToken cancellationToken)
+    {
+        var name = runtime.Stored.Name;
+        var nodeNames = string.Join(", ", drained.Select(id => Pool.Membership.FindNode(id)?.Name ?? id).Order(StringComparer.Ordinal));
+        var started = _time.GetTimestamp();
+        var stops = new List<(string NodeId, int Index)>();
+        var moved = new List<(PipelineDriver Driver, PipelineRecoveryStatistics Before)>();
+        string summary;
+        await runtime.RecoveryGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            summary = await ReplanAsync(runtime, drained, ReplanReason.NodeDrained, stops, cancellationToken).ConfigureAwait(false);
+            int replicas;
+            lock (_gate)
+                replicas = runtime.Replicas.Length;
+            for (var replica = 0; replica < replicas; replica++)
+            {
+                var endpoints = await WaitForReplicaAsync(runtime, replica, cancellationToken).ConfigureAwait(false);
+                PipelineDriver? driver;
+                lock (_gate)
+                    driver = runtime.Replicas[replica].Service?.Driver;
+                // A replica not serving yet connects to the new stages through the reconcile loop; one recovering from a
+                // failure gets them from its recovery (the stages are in place).
+                if (driver is null || driver.Endpoints.SequenceEqual(endpoints))
+                    continue;
+                var before = driver.RecoveryStatistics;
+                if (await driver.MoveToAsync(endpoints, cancellationToken).ConfigureAwait(false))
+                    moved.Add((driver, before));
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            runtime.DrainRetryAt = _time.GetTimestamp() + (long)(DrainRetry.TotalSeconds * _time.TimestampFrequency);
+            AddEvent("drain-failed", drained.First(),
+                $"Deployment {name}: cannot move off drained node {nodeNames} yet ({ex.Message}); trying again in {DrainRetry.TotalSeconds:0} s. Its stages keep serving meanwhile.");
+            return;
+        }
+        finally
+        {
+            runtime.RecoveryGate.Release();
+        }
+
+        // The pipeline runs on the new stages: the old ones on drained nodes (and any the new plan dropped) stop.
+        foreach (var (nodeId, index) in stops)
+            Pool.Membership.TrySendCommand(nodeId, new Command
+            {
+                CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"),
+                StopStage = new StopStageCommand { DeploymentId = runtime.Stored.Id, StageIndex = index },
+            });
+        var switched = _time.GetElapsedTime(started).TotalSeconds;
+        var pause = await WaitForResumeAsync(moved, cancellationToken).ConfigureAwait(false);
+        AddEvent("node-drained", drained.First(), string.Create(CultureInfo.InvariantCulture,
+            $"Deployment {name}: drained node {nodeNames}: {summary}; the new stages were serving after {Seconds(switched)}; ") + pause);
+    }
+
+    /// <summary>Waits (bounded) for the moved drivers' sessions to produce their next token; says the pause they saw, in words.</summary>
+    private async Task<string> WaitForResumeAsync(List<(PipelineDriver Driver, PipelineRecoveryStatistics Before)> moved, CancellationToken cancellationToken)
+    {
+        if (moved.Count == 0)
+            return "no session was running.";
+        var deadline = _time.GetTimestamp() + (long)(PauseWatch.TotalSeconds * _time.TimestampFrequency);
+        while (_time.GetTimestamp() < deadline)
+        {
+            var resumed = moved.Select(m => (m.Before, Now: m.Driver.RecoveryStatistics)).ToList();
+            if (resumed.All(r => r.Now.SessionsResumed > r.Before.SessionsResumed))
+            {
+                var pause = resumed.Max(r => r.Now.LastPause);
+                return string.Create(CultureInfo.InvariantCulture, $"sessions resumed after {pause.TotalMilliseconds:0} ms.");
+            }
+            if (moved.All(m => m.Driver.ActiveSessions == 0))
+                return "the sessions had finished.";
+            await Task.Delay(RecoveryPoll, _time, cancellationToken).ConfigureAwait(false);
+        }
+        return "sessions had not resumed after " + Seconds(PauseWatch.TotalSeconds) + ".";
+    }
+}

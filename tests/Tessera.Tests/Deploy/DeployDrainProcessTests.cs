@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Tessera.Deploy;
+using Tessera.Testing;
+using Tessera.Tests.Pool;
+using Xunit.Abstractions;
+
+namespace Tessera.Tests.Deploy;
+
+/// <summary>A coordinator and four agents: three hold the stages, one is spare to take a drained node's layers.</summary>
+public sealed class DrainPoolFixture : DeployPoolFixture
+{
+    protected override IReadOnlyList<string> AgentNames => ["agent-a", "agent-b", "agent-c", "agent-d"];
+}
+
+/// <summary>
+/// A drained node costs a pause, not a request: `tessera node drain` the node of the middle stage while two streams run
+/// through the coordinator's /v1; the controller starts the replacement stage first, moves the pipeline onto it and stops
+/// the old one, and both streams finish with the text of a run without the drain.
+/// </summary>
+[Trait("Category", "Process")]
+public sealed class DeployDrainProcessTests(DrainPoolFixture pool, ITestOutputHelper output) : IClassFixture<DrainPoolFixture>
+{
+    private const int Tokens = 40;
+    private static readonly string[] Prompts = ["Once upon a time", "The little dog"];
+
+    [Fact]
+    public async Task NodeOfTheMiddleStageDrainedMidStream_BothStreamsFinishWithTheDrainFreeText_AndNoStageStaysOnIt()
+    {
+        var timer = Stopwatch.StartNew();
+        // arrange: the drain-free reference (one process, greedy), and a deployment over three of the four agents
+        var model = TestPaths.Model("tiny-a-q8_0.gguf");
+        var expected = new string[Prompts.Length];
+        for (var i = 0; i < Prompts.Length; i++)
+            expected[i] = await ReferenceAsync(model, Prompts[i]);
+        var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-d", "--min-stages", "3", "--activations", "f32", "--threads", "1",
+            "--context", "256", "--max-sessions", "4", "--timeout", "60s");
+        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
+        using var api = pool.Client();
+        var before = await api.GetAsync("tiny-d", CancellationToken.None);
+        Assert.Equal(3, before.Stages.Count);
+        var middle = before.Stages[1];
+        var drained = pool.Agent(middle.NodeName);
+
+        // act: two greedy streams; drain the middle stage's node after the first stream's third piece of text
+        using var http = pool.OpenAi();
+        var drainStarted = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<(int ExitCode, string Stdout, string Stderr)>? drain = null;
+        var streams = Enumerable.Range(0, Prompts.Length).Select(i => StreamAsync(http, Prompts[i], pieces =>
+        {
+            if (i == 0 && pieces == 3 && drainStarted.TrySetResult(Stopwatch.GetTimestamp()))
+                drain = pool.RunAsync("node", "drain", middle.NodeName);
+        })).ToList();
+        var results = await Task.WhenAll(streams).WaitAsync(TimeSpan.FromSeconds(60));
+
+        // assert: the drain happened mid-stream, both streams finished with the reference text
+        Assert.True(drainStarted.Task.IsCompleted, "the first stream ended before the drain");
+        var drainRun = await drain!;
+        Assert.True(drainRun.ExitCode == 0, drainRun.Stdout + drainRun.Stderr);
+        var drainedAt = await drainStarted.Task;
+        var longestGap = results.Max(r => r.LongestGapAfter(drainedAt));
+        output.WriteLine($"middle stage (layers [{middle.FirstLayer}, {middle.LastLayer})) on {middle.NodeName} drained; longest gap a client saw after: {longestGap.TotalSeconds:F2} s");
+        for (var i = 0; i < Prompts.Length; i++)
+        {
+            Assert.True(results[i].Error is null, $"stream {i}: {results[i].Error}\n{pool.Logs}");
+            Assert.Equal(expected[i], results[i].Text);
+        }
+
+        // the stages leave the drained node (which stays up), the pipeline still covers the model, the events say it in words
+        var events = await WaitForEventsAsync("drained node", TimeSpan.FromSeconds(20));
+        output.WriteLine(events);
+        var after = await api.GetAsync("tiny-d", CancellationToken.None);
+        output.WriteLine("after: " + string.Join(", ", after.Stages.Select(s => $"{s.NodeName} [{s.FirstLayer}, {s.LastLayer}) {s.State}")));
+        Assert.False(drained.HasExited);
+        Assert.DoesNotContain(after.Stages, s => s.NodeId == middle.NodeId);
+        Assert.All(after.Stages, s => Assert.Equal(StageStates.Ready, s.State));
+        Assert.Equal(0, after.Stages[0].FirstLayer);
+        Assert.Equal(before.Stages[^1].LastLayer, after.Stages[^1].LastLayer);
+        for (var i = 1; i < after.Stages.Count; i++)
+            Assert.Equal(after.Stages[i - 1].LastLayer, after.Stages[i].FirstLayer);
+        Assert.Contains($"drained node {middle.NodeName}: moved layer", events);
+        Assert.Contains("sessions resumed after", events);
+
+        // a new request is served by the new pipeline
+        var again = await StreamAsync(http, Prompts[0], null);
+        Assert.Equal(expected[0], again.Text);
+        output.WriteLine($"whole test {timer.Elapsed.TotalSeconds:F1} s");
+        Assert.True(timer.Elapsed < TimeSpan.FromSeconds(60), $"took {timer.Elapsed}");
+    }
+
+    private static async Task<string> ReferenceAsync(string model, string prompt)
+    {
+        var reference = await TesseraProcess.RunAsync(["generate", "-m", model, "-p", prompt, "-n", Tokens.ToString(CultureInfo.InvariantCulture),
+            "--temperature", "0", "--threads", "1", "-o", "json"], TimeSpan.FromSeconds(60));
+        Assert.True(reference.ExitCode == 0, reference.Stderr);
+        return string.Concat(reference.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => JsonDocument.Parse(line).RootElement)
+            .Where(e => e.TryGetProperty("id", out _))
+            .Select(e => e.GetProperty("text").GetString()));
+    }
+
+    private async Task<string> WaitForEventsAsync(string text, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var events = await pool.RunAsync("events", "--limit", "30");
+            if (events.Stdout.Contains(text, StringComparison.Ordinal) || deadline.Elapsed > timeout)
+                return events.Stdout + events.Stderr;
+            await Task.Delay(200);
+        }
+    }
+
+    private sealed record StreamResult(string Text, string? Error, List<long> Arrivals)
+    {
+        /// <summary>The longest wait between two pieces of text around <paramref name="timestamp"/> (the pause the failure caused).</summary>
+        public TimeSpan LongestGapAfter(long timestamp)
+        {
+            var gap = TimeSpan.Zero;
+            for (var i = 1; i < Arrivals.Count; i++)
+            {
+                if (Arrivals[i] >= timestamp)
+                    gap = TimeSpan.FromTicks(Math.Max(gap.Ticks, Stopwatch.GetElapsedTime(Arrivals[i - 1], Arrivals[i]).Ticks));
+            }
+            return gap;
+        }
+    }
+
+    /// <summary>A streaming greedy completion through /v1; <paramref name="onPiece"/> sees the count of pieces so far.</summary>
+    private static async Task<StreamResult> StreamAsync(HttpClient http, string prompt, Action<int>? onPiece)
+    {
+        var body = JsonSerializer.Serialize(new { model = "tiny-d", prompt, max_tokens = Tokens, temperature = 0, stream = true });
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        if (response.StatusCode != HttpStatusCode.OK)
+            return new StreamResult("", $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}", []);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var text = new StringBuilder();
+        var arrivals = new List<long>();
+        string? error = null;
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (!line.StartsWith("data: ", StringComparison.Ordinal))
+                continue;
+            var data = line["data: ".Length..];
+            if (data == "[DONE]")
+                break;
+            var root = JsonDocument.Parse(data).RootElement;
+            if (root.TryGetProperty("error", out var e))
+            {
+                error = e.GetRawText();
+                break;
+            }
+            var piece = root.GetProperty("choices").EnumerateArray().Select(c => c.GetProperty("text").GetString()).FirstOrDefault();
+            if (string.IsNullOrEmpty(piece))
+                continue;
+            text.Append(piece);
+            arrivals.Add(Stopwatch.GetTimestamp());
+            onPiece?.Invoke(arrivals.Count);
+        }
+        return new StreamResult(text.ToString(), error, arrivals);
+    }
+}
