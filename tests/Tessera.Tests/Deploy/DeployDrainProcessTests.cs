@@ -70,7 +70,7 @@ public sealed class DeployDrainProcessTests(DrainPoolFixture pool, ITestOutputHe
         }
 
         // the stages leave the drained node (which stays up), the pipeline still covers the model, the events say it in words
-        var events = await WaitForEventsAsync("drained node", TimeSpan.FromSeconds(20));
+        var events = await pool.WaitForEventsAsync(TimeSpan.FromSeconds(30), "drained node", "sessions resumed after");
         output.WriteLine(events);
         var after = await api.GetAsync("tiny-d", CancellationToken.None);
         output.WriteLine("after: " + string.Join(", ", after.Stages.Select(s => $"{s.NodeName} [{s.FirstLayer}, {s.LastLayer}) {s.State}")));
@@ -100,18 +100,6 @@ public sealed class DeployDrainProcessTests(DrainPoolFixture pool, ITestOutputHe
             .Select(line => JsonDocument.Parse(line).RootElement)
             .Where(e => e.TryGetProperty("id", out _))
             .Select(e => e.GetProperty("text").GetString()));
-    }
-
-    private async Task<string> WaitForEventsAsync(string text, TimeSpan timeout)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            var events = await pool.RunAsync("events", "--limit", "30");
-            if (events.Stdout.Contains(text, StringComparison.Ordinal) || deadline.Elapsed > timeout)
-                return events.Stdout + events.Stderr;
-            await Task.Delay(200);
-        }
     }
 
     private sealed record StreamResult(string Text, string? Error, List<long> Arrivals)

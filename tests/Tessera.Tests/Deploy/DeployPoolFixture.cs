@@ -55,6 +55,22 @@ public class DeployPoolFixture : IAsyncLifetime
     }
 
     /// <summary>Runs a CLI command against this pool (adds --data-dir).</summary>
+    /// <summary>
+    /// Polls `tessera events --output json` (no table wrapping) until every one of <paramref name="texts"/>
+    /// appears or <paramref name="timeout"/> passes; returns the last output either way.
+    /// </summary>
+    public async Task<string> WaitForEventsAsync(TimeSpan timeout, params string[] texts)
+    {
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var events = await RunAsync("events", "--limit", "50", "--output", "json");
+            if (texts.All(t => events.Stdout.Contains(t, StringComparison.Ordinal)) || deadline.Elapsed > timeout)
+                return events.Stdout + events.Stderr;
+            await Task.Delay(200);
+        }
+    }
+
     public Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args) =>
         TesseraProcess.RunAsync([.. args, "--data-dir", CoordinatorDir], TimeSpan.FromSeconds(90));
 

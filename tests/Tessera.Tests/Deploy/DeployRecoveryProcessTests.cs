@@ -79,7 +79,7 @@ public sealed class DeployRecoveryProcessTests(RecoveryPoolFixture pool, ITestOu
         Assert.Equal(before.Stages[^1].LastLayer, after.Stages[^1].LastLayer);
         for (var i = 1; i < after.Stages.Count; i++)
             Assert.Equal(after.Stages[i - 1].LastLayer, after.Stages[i].FirstLayer);
-        var events = await WaitForEventsAsync("sessions resumed after", TimeSpan.FromSeconds(10));
+        var events = await pool.WaitForEventsAsync(TimeSpan.FromSeconds(30), "sessions resumed after");
         output.WriteLine(events);
         Assert.Contains($"lost with node {middle.NodeName}", events);
         Assert.Contains("moved layer", events);
@@ -101,18 +101,6 @@ public sealed class DeployRecoveryProcessTests(RecoveryPoolFixture pool, ITestOu
             .Select(line => JsonDocument.Parse(line).RootElement)
             .Where(e => e.TryGetProperty("id", out _))
             .Select(e => e.GetProperty("text").GetString()));
-    }
-
-    private async Task<string> WaitForEventsAsync(string text, TimeSpan timeout)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            var events = await pool.RunAsync("events", "--limit", "30");
-            if (events.Stdout.Contains(text, StringComparison.Ordinal) || deadline.Elapsed > timeout)
-                return events.Stdout + events.Stderr;
-            await Task.Delay(200);
-        }
     }
 
     private sealed record StreamResult(string Text, string? Error, List<long> Arrivals)
