@@ -24,7 +24,8 @@ public sealed class DrainPoolFixture : DeployPoolFixture
 [Trait("Category", "Process")]
 public sealed class DeployDrainProcessTests(DrainPoolFixture pool, ITestOutputHelper output) : IClassFixture<DrainPoolFixture>
 {
-    private const int Tokens = 40;
+    // Long enough that the streams are still running when the drained stages are switched (tiny-a decodes fast).
+    private const int Tokens = 200;
     private static readonly string[] Prompts = ["Once upon a time", "The little dog"];
 
     [Fact]
@@ -88,7 +89,7 @@ public sealed class DeployDrainProcessTests(DrainPoolFixture pool, ITestOutputHe
         var again = await StreamAsync(http, Prompts[0], null);
         Assert.Equal(expected[0], again.Text);
         output.WriteLine($"whole test {timer.Elapsed.TotalSeconds:F1} s");
-        Assert.True(timer.Elapsed < TimeSpan.FromSeconds(60), $"took {timer.Elapsed}");
+        Assert.True(timer.Elapsed < TimeSpan.FromSeconds(180), $"took {timer.Elapsed}"); // a bound against hangs, not a speed target
     }
 
     private static async Task<string> ReferenceAsync(string model, string prompt)
