@@ -55,7 +55,7 @@ public sealed class DeployDrainProcessTests(DrainPoolFixture pool, ITestOutputHe
             if (i == 0 && pieces == 3 && drainStarted.TrySetResult(Stopwatch.GetTimestamp()))
                 drain = pool.RunAsync("node", "drain", middle.NodeName);
         })).ToList();
-        var results = await Task.WhenAll(streams).WaitAsync(TimeSpan.FromSeconds(60));
+        var results = await Task.WhenAll(streams).WaitAsync(TimeSpan.FromSeconds(150));
 
         // assert: the drain happened mid-stream, both streams finished with the reference text
         Assert.True(drainStarted.Task.IsCompleted, "the first stream ended before the drain");
