@@ -35,7 +35,7 @@ public sealed class DeployRecoveryProcessTests(RecoveryPoolFixture pool, ITestOu
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
         var expected = new string[Prompts.Length];
         for (var i = 0; i < Prompts.Length; i++)
-            expected[i] = await ReferenceAsync(model, Prompts[i]);
+            expected[i] = await CompletionStreams.ReferenceAsync(model, Prompts[i], Tokens);
         var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-r", "--min-stages", "3", "--activations", "f32", "--threads", "1",
             "--context", "256", "--max-sessions", "4", "--timeout", "60s");
         Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
@@ -48,7 +48,7 @@ public sealed class DeployRecoveryProcessTests(RecoveryPoolFixture pool, ITestOu
         // act: two greedy streams; kill -9 the middle stage's agent after the first stream's third piece of text
         using var http = pool.OpenAi();
         var killedAt = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var streams = Enumerable.Range(0, Prompts.Length).Select(i => StreamAsync(http, Prompts[i], pieces =>
+        var streams = Enumerable.Range(0, Prompts.Length).Select(i => CompletionStreams.StreamAsync(http, "tiny-r", Prompts[i], Tokens, pieces =>
         {
             if (i == 0 && pieces == 3 && !killedAt.Task.IsCompleted)
             {
@@ -86,70 +86,9 @@ public sealed class DeployRecoveryProcessTests(RecoveryPoolFixture pool, ITestOu
         Assert.Contains("sessions resumed after", events);
 
         // a new request is served by the new pipeline
-        var again = await StreamAsync(http, Prompts[0], null);
+        var again = await CompletionStreams.StreamAsync(http, "tiny-r", Prompts[0], Tokens, null);
         Assert.Equal(expected[0], again.Text);
         output.WriteLine($"whole test {timer.Elapsed.TotalSeconds:F1} s");
-        Assert.True(timer.Elapsed < TimeSpan.FromSeconds(90), $"took {timer.Elapsed}");
-    }
-
-    private static async Task<string> ReferenceAsync(string model, string prompt)
-    {
-        var reference = await TesseraProcess.RunAsync(["generate", "-m", model, "-p", prompt, "-n", Tokens.ToString(CultureInfo.InvariantCulture),
-            "--temperature", "0", "--threads", "1", "-o", "json"], TimeSpan.FromSeconds(60));
-        Assert.True(reference.ExitCode == 0, reference.Stderr);
-        return string.Concat(reference.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(line => JsonDocument.Parse(line).RootElement)
-            .Where(e => e.TryGetProperty("id", out _))
-            .Select(e => e.GetProperty("text").GetString()));
-    }
-
-    private sealed record StreamResult(string Text, string? Error, List<long> Arrivals)
-    {
-        /// <summary>The longest wait between two pieces of text around <paramref name="timestamp"/> (the pause the failure caused).</summary>
-        public TimeSpan LongestGapAfter(long timestamp)
-        {
-            var gap = TimeSpan.Zero;
-            for (var i = 1; i < Arrivals.Count; i++)
-            {
-                if (Arrivals[i] >= timestamp)
-                    gap = TimeSpan.FromTicks(Math.Max(gap.Ticks, Stopwatch.GetElapsedTime(Arrivals[i - 1], Arrivals[i]).Ticks));
-            }
-            return gap;
-        }
-    }
-
-    /// <summary>A streaming greedy completion through /v1; <paramref name="onPiece"/> sees the count of pieces so far.</summary>
-    private static async Task<StreamResult> StreamAsync(HttpClient http, string prompt, Action<int>? onPiece)
-    {
-        var body = JsonSerializer.Serialize(new { model = "tiny-r", prompt, max_tokens = Tokens, temperature = 0, stream = true });
-        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        if (response.StatusCode != HttpStatusCode.OK)
-            return new StreamResult("", $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}", []);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        var text = new StringBuilder();
-        var arrivals = new List<long>();
-        string? error = null;
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            if (!line.StartsWith("data: ", StringComparison.Ordinal))
-                continue;
-            var data = line["data: ".Length..];
-            if (data == "[DONE]")
-                break;
-            var root = JsonDocument.Parse(data).RootElement;
-            if (root.TryGetProperty("error", out var e))
-            {
-                error = e.GetRawText();
-                break;
-            }
-            var piece = root.GetProperty("choices").EnumerateArray().Select(c => c.GetProperty("text").GetString()).FirstOrDefault();
-            if (string.IsNullOrEmpty(piece))
-                continue;
-            text.Append(piece);
-            arrivals.Add(Stopwatch.GetTimestamp());
-            onPiece?.Invoke(arrivals.Count);
-        }
-        return new StreamResult(text.ToString(), error, arrivals);
+        Assert.True(timer.Elapsed < TimeSpan.FromSeconds(180), $"took {timer.Elapsed}"); // a bound against hangs, not a speed target
     }
 }
