@@ -10,19 +10,13 @@ using Xunit.Abstractions;
 
 namespace Tessera.Tests.Deploy;
 
-/// <summary>A coordinator and four agents: three hold the stages, one is spare to take a drained node's layers.</summary>
-public sealed class DrainPoolFixture : DeployPoolFixture
-{
-    protected override IReadOnlyList<string> AgentNames => ["agent-a", "agent-b", "agent-c", "agent-d"];
-}
-
 /// <summary>
 /// A drained node costs a pause, not a request: `tessera node drain` the node of the middle stage while two streams run
 /// through the coordinator's /v1; the controller starts the replacement stage first, moves the pipeline onto it and stops
 /// the old one, and both streams finish with the text of a run without the drain.
 /// </summary>
 [Trait("Category", "Process")]
-public sealed class DeployDrainProcessTests(DrainPoolFixture pool, ITestOutputHelper output) : IClassFixture<DrainPoolFixture>
+public sealed class DeployDrainProcessTests(SpareAgentPoolFixture pool, ITestOutputHelper output) : IClassFixture<SpareAgentPoolFixture>
 {
     // Long enough that the streams are still running when the drained stages are switched (tiny-a decodes fast).
     private const int Tokens = 200;

@@ -89,3 +89,12 @@ public class DeployPoolFixture : IAsyncLifetime
         return Task.CompletedTask;
     }
 }
+
+/// <summary>
+/// A coordinator and four agents: three hold the stages, one is spare to take a lost or drained node's layers.
+/// xunit makes one instance per test class, so each class that uses it gets a pool of its own.
+/// </summary>
+public sealed class SpareAgentPoolFixture : DeployPoolFixture
+{
+    protected override IReadOnlyList<string> AgentNames => ["agent-a", "agent-b", "agent-c", "agent-d"];
+}

@@ -10,19 +10,13 @@ using Xunit.Abstractions;
 
 namespace Tessera.Tests.Deploy;
 
-/// <summary>A coordinator and four agents: three hold the stages, one is spare for the planner.</summary>
-public sealed class RecoveryPoolFixture : DeployPoolFixture
-{
-    protected override IReadOnlyList<string> AgentNames => ["agent-a", "agent-b", "agent-c", "agent-d"];
-}
-
 /// <summary>
 /// A lost agent costs a pause, not a request: kill -9 the agent holding the middle stage while two streams run through
 /// the coordinator's /v1; the controller re-plans without the lost node and both streams finish with the text of a run
 /// without failure.
 /// </summary>
 [Trait("Category", "Process")]
-public sealed class DeployRecoveryProcessTests(RecoveryPoolFixture pool, ITestOutputHelper output) : IClassFixture<RecoveryPoolFixture>
+public sealed class DeployRecoveryProcessTests(SpareAgentPoolFixture pool, ITestOutputHelper output) : IClassFixture<SpareAgentPoolFixture>
 {
     private const int Tokens = 40;
     private static readonly string[] Prompts = ["Once upon a time", "The little dog"];
