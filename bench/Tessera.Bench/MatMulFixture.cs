@@ -30,7 +30,9 @@ public sealed unsafe class MatMulFixture : IDisposable
         }
         Copies = (int)Math.Max(1, (minTotalBytes + one.Length - 1) / one.Length);
         MatrixBytes = one.Length;
-        _data = (byte*)NativeMemory.AlignedAlloc((nuint)(MatrixBytes * Copies), 4096);
+        _data = (byte*)NativeMemory.AlignedAlloc((nuint)(MatrixBytes * Copies), 2 << 20);
+        if (Environment.GetEnvironmentVariable("TT_HUGE") == "1")
+            Console.WriteLine($"madvise: {Madvise(_data, (nuint)(MatrixBytes * Copies), 14)}");
         for (var c = 0; c < Copies; c++)
             one.CopyTo(new Span<byte>(_data + c * MatrixBytes, one.Length));
         Matrices = new WeightMatrix[Copies];
@@ -43,6 +45,9 @@ public sealed unsafe class MatMulFixture : IDisposable
         _y = new float[tokens * rows];
         Backend = new CpuBackend(threads, path);
     }
+
+    [DllImport("libc", EntryPoint = "madvise")]
+    private static extern int Madvise(void* addr, nuint length, int advice);
 
     public CpuBackend Backend { get; }
     public WeightMatrix[] Matrices { get; }

@@ -4,6 +4,12 @@ if (args.Length > 0 && args[0] == "quick")
     return;
 }
 
+if (args.Length > 1 && args[0] == "profile")
+{
+    Tessera.Bench.ProfileBench.Run(args);
+    return;
+}
+
 if (args.Length > 0 && args[0] == "attention")
 {
     Tessera.Bench.AttentionBench.Run(args);

@@ -52,7 +52,8 @@ public static unsafe class QuickBench
                 // TESSERA_BENCH_ROWS / TESSERA_BENCH_MB: a smaller, cache-resident matrix measures compute alone.
                 var rows = int.TryParse(Environment.GetEnvironmentVariable("TESSERA_BENCH_ROWS"), out var r) ? r : 2048;
                 var mb = long.TryParse(Environment.GetEnvironmentVariable("TESSERA_BENCH_MB"), out var m) ? m : 384;
-                var fixtures = paths.Select(p => new MatMulFixture(type, rows, 5632, tokens, threads, mb << 20, p)).ToArray();
+                var cols = int.TryParse(Environment.GetEnvironmentVariable("TESSERA_BENCH_COLS"), out var c) ? c : 5632;
+                var fixtures = paths.Select(p => new MatMulFixture(type, rows, cols, tokens, threads, mb << 20, p)).ToArray();
                 try
                 {
                     var reps = int.TryParse(Environment.GetEnvironmentVariable(tokens == 1 ? "TESSERA_BENCH_REPS1" : "TESSERA_BENCH_REPS"), out var n) ? n : tokens == 1 ? 300 : 5;
@@ -76,7 +77,7 @@ public static unsafe class QuickBench
                         Array.Sort(times[f]);
                         var median = times[f][reps / 2];
                         var gbps = fixtures[f].MatrixBytes / median / 1e9;
-                        var gops = 2.0 * rows * 5632 * tokens / median / 1e9;
+                        var gops = 2.0 * rows * cols * tokens / median / 1e9;
                         var best = fixtures[f].MatrixBytes / times[f][0] / 1e9;
                         Console.WriteLine($"{type,-5} tokens={tokens,-4} {paths[f],-7} {median * 1e6,9:F1} us  {gbps,6:F1} GB/s (best {best,5:F1})  {gops,7:F1} GFLOP/s");
                     }

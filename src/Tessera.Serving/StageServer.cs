@@ -89,6 +89,7 @@ public sealed class StageServer : IAsyncDisposable
         catch
         {
             host?.Dispose();
+            host?.Stage.Dispose();
             backend?.Dispose();
             file.Dispose();
             throw;
@@ -158,7 +159,8 @@ public sealed class StageServer : IAsyncDisposable
         finally
         {
             await _app.DisposeAsync().ConfigureAwait(false);
-            Host.Dispose();
+            Host.Dispose(); // joins the compute thread, so the stage's weights can go
+            Host.Stage.Dispose();
             _backend.Dispose();
             _file.Dispose();
         }

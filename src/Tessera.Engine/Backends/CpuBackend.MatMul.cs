@@ -9,58 +9,106 @@ public sealed unsafe partial class CpuBackend
     /// <summary>Tokens per tile in prefill: each job takes a block of rows against a block of tokens.</summary>
     private const int TokenBlock = 16;
 
-    public void MatMul(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int tokens)
+    public void MatMul(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int tokens) =>
+        MatMulGroup(new ReadOnlySpan<WeightMatrix>(in w), x, y, tokens);
+
+    /// <summary>
+    /// Products of one input with up to <see cref="MaxGroup"/> matrices in one parallel pass: the input is quantized
+    /// once per activation format and the threads take rows of all matrices from one counter, so small matrices (K, V)
+    /// cost no separate synchronisation. Each (row, token) is computed exactly as <see cref="MatMul"/> would.
+    /// </summary>
+    public void MatMulGroup(ReadOnlySpan<WeightMatrix> weights, ReadOnlySpan<float> x, Span<float> y, int tokens)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(tokens);
-        if (x.Length < (long)tokens * w.Cols)
-            ThrowSize(nameof(x), x.Length, (long)tokens * w.Cols);
-        if (y.Length < (long)tokens * w.Rows)
-            ThrowSize(nameof(y), y.Length, (long)tokens * w.Rows);
-        if (w.Data == 0)
-            throw new ArgumentException($"Weight matrix {w.Name} has no data.", nameof(w));
+        if (weights.Length is 0 or > MaxGroup)
+            throw new ArgumentException($"A group holds 1 to {MaxGroup} matrices, not {weights.Length}.", nameof(weights));
+        var cols = weights[0].Cols;
+        long outputs = 0;
+        foreach (ref readonly var w in weights)
+        {
+            if (w.Cols != cols)
+                throw new ArgumentException($"Matrices of one group share their input: {w.Name} has {w.Cols} columns, {weights[0].Name} {cols}.", nameof(weights));
+            if (w.Data == 0)
+                throw new ArgumentException($"Weight matrix {w.Name} has no data.", nameof(weights));
+            outputs += (long)tokens * w.Rows;
+        }
+        if (x.Length < (long)tokens * cols)
+            ThrowSize(nameof(x), x.Length, (long)tokens * cols);
+        if (y.Length < outputs)
+            ThrowSize(nameof(y), y.Length, outputs);
 
-        var kernel = MatMulKernel.For(w.Type, Path);
+        var segments = stackalloc MatMulSegment[MaxGroup];
         fixed (float* xp = x)
         fixed (float* yp = y)
         {
-            byte* act;
-            nint actStride;
-            switch (kernel.Format)
+            // Quantize once per format the group needs (Q8_0 and Q8_K side by side when types are mixed).
+            nint q80Stride = 0, q8KStride = 0;
+            foreach (ref readonly var w in weights)
             {
-                case ActivationFormat.F32:
-                    act = (byte*)xp;
-                    actStride = (nint)w.Cols * sizeof(float);
-                    break;
-                case ActivationFormat.Q8_0:
-                    actStride = ActivationQuant.Q8_0Stride(w.Cols);
-                    act = ActivationBuffer(actStride * tokens);
-                    QuantizeActivations(xp, w.Cols, tokens, act, actStride, q8K: false);
-                    break;
-                default:
-                    actStride = ActivationQuant.Q8_KStride(w.Cols);
-                    act = ActivationBuffer(actStride * tokens);
-                    QuantizeActivations(xp, w.Cols, tokens, act, actStride, q8K: true);
-                    break;
+                var format = MatMulKernel.For(w.Type, Path).Format;
+                if (format == ActivationFormat.Q8_0)
+                    q80Stride = ActivationQuant.Q8_0Stride(cols);
+                else if (format == ActivationFormat.Q8_K)
+                    q8KStride = ActivationQuant.Q8_KStride(cols);
             }
+            var buffer = q80Stride + q8KStride > 0 ? ActivationBuffer((q80Stride + q8KStride) * tokens) : null;
+            var q80 = buffer;
+            var q8K = buffer + q80Stride * tokens;
+            if (q80Stride > 0)
+                QuantizeActivations(xp, cols, tokens, q80, q80Stride, q8K: false);
+            if (q8KStride > 0)
+                QuantizeActivations(xp, cols, tokens, q8K, q8KStride, q8K: true);
 
-            var job = new MatMulJob
-            {
-                Kernel = kernel,
-                Weights = (byte*)w.Data,
-                RowBytes = (nint)w.RowBytes,
-                Rows = w.Rows,
-                Cols = w.Cols,
-                Tokens = tokens,
-                Act = act,
-                ActStride = actStride,
-                Y = yp,
-            };
-            job.RowsPerJob = RowsPerJob(w.Rows, tokens, Threads);
-            job.RowJobs = (w.Rows + job.RowsPerJob - 1) / job.RowsPerJob;
+            var items = 0;
+            var offset = 0L;
             var tokenJobs = (tokens + TokenBlock - 1) / TokenBlock;
-            Pool.For(job.RowJobs * tokenJobs, job);
+            for (var i = 0; i < weights.Length; i++)
+            {
+                ref readonly var w = ref weights[i];
+                var kernel = MatMulKernel.For(w.Type, Path);
+                byte* act;
+                nint actStride;
+                switch (kernel.Format)
+                {
+                    case ActivationFormat.F32:
+                        act = (byte*)xp;
+                        actStride = (nint)cols * sizeof(float);
+                        break;
+                    case ActivationFormat.Q8_0:
+                        act = q80;
+                        actStride = q80Stride;
+                        break;
+                    default:
+                        act = q8K;
+                        actStride = q8KStride;
+                        break;
+                }
+                var rowsPerJob = RowsPerJob(w.Rows, tokens, Threads);
+                var rowJobs = (w.Rows + rowsPerJob - 1) / rowsPerJob;
+                segments[i] = new MatMulSegment
+                {
+                    Kernel = kernel,
+                    Weights = (byte*)w.Data,
+                    RowBytes = (nint)w.RowBytes,
+                    Rows = w.Rows,
+                    Cols = cols,
+                    Tokens = tokens,
+                    Act = act,
+                    ActStride = actStride,
+                    Y = yp + offset,
+                    RowsPerJob = rowsPerJob,
+                    RowJobs = rowJobs,
+                    FirstItem = items,
+                };
+                items += rowJobs * tokenJobs;
+                offset += (long)tokens * w.Rows;
+            }
+            Pool.For(items, new MatMulJob { Segments = segments, Count = weights.Length });
         }
     }
+
+    /// <summary>The most matrices <see cref="MatMulGroup"/> takes at once (Q, K, V).</summary>
+    public const int MaxGroup = 4;
 
     /// <summary>Rows per work item: enough items to balance threads, few enough to keep claims cheap.</summary>
     private static int RowsPerJob(int rows, int tokens, int threads)
@@ -101,7 +149,8 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    private struct MatMulJob : IParallelJob
+    /// <summary>One matrix of a group: its rows x token blocks are items [FirstItem, FirstItem + RowJobs x token blocks).</summary>
+    private struct MatMulSegment
     {
         public MatMulKernel Kernel;
         public byte* Weights;
@@ -114,33 +163,53 @@ public sealed unsafe partial class CpuBackend
         public float* Y;
         public int RowsPerJob;
         public int RowJobs;
+        public int FirstItem;
+    }
+
+    private struct MatMulJob : IParallelJob
+    {
+        public MatMulSegment* Segments;
+        public int Count;
 
         public readonly void Execute(int index)
         {
-            var rowJob = index % RowJobs;
-            var tokenJob = index / RowJobs;
-            var r0 = rowJob * RowsPerJob;
-            var r1 = Math.Min(Rows, r0 + RowsPerJob);
+            var s = Segments;
+            for (var i = 1; i < Count && index >= Segments[i].FirstItem; i++)
+                s = Segments + i;
+            Run(s, index - s->FirstItem);
+        }
+
+        private static void Run(MatMulSegment* s, int index)
+        {
+            var rowJob = index % s->RowJobs;
+            var tokenJob = index / s->RowJobs;
+            var r0 = rowJob * s->RowsPerJob;
+            var r1 = Math.Min(s->Rows, r0 + s->RowsPerJob);
             var t0 = tokenJob * TokenBlock;
-            var t1 = Math.Min(Tokens, t0 + TokenBlock);
-            var dot = Kernel.Dot;
-            var dot4 = Kernel.Dot4;
+            var t1 = Math.Min(s->Tokens, t0 + TokenBlock);
+            var dot = s->Kernel.Dot;
+            var dot4 = s->Kernel.Dot4;
+            var weights = s->Weights;
+            var rowBytes = s->RowBytes;
+            var rows = s->Rows;
+            var cols = s->Cols;
+            var actStride = s->ActStride;
             // Token quads outside, rows inside: one quad's activations stay in L1 while the rows (a few KB each)
             // come from L2. The order of (row, token) pairs does not change any single dot product.
             var t = t0;
             for (; t + 4 <= t1; t += 4)
             {
-                var act = Act + t * ActStride;
-                var y = Y + (nint)t * Rows;
+                var act = s->Act + t * actStride;
+                var y = s->Y + (nint)t * rows;
                 for (var r = r0; r < r1; r++)
-                    dot4(Weights + r * RowBytes, act, ActStride, Cols, y + r, Rows);
+                    dot4(weights + r * rowBytes, act, actStride, cols, y + r, rows);
             }
             for (; t < t1; t++)
             {
-                var act = Act + t * ActStride;
-                var y = Y + (nint)t * Rows;
+                var act = s->Act + t * actStride;
+                var y = s->Y + (nint)t * rows;
                 for (var r = r0; r < r1; r++)
-                    y[r] = dot(Weights + r * RowBytes, act, Cols);
+                    y[r] = dot(weights + r * rowBytes, act, cols);
             }
         }
     }

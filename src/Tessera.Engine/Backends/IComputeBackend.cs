@@ -21,6 +21,22 @@ public interface IComputeBackend : IDisposable
     /// </summary>
     void MatMul(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int tokens);
 
+    /// <summary>
+    /// Products of one input with several matrices of the same column count (attention's Q, K and V; the feed-forward
+    /// gate and up): <paramref name="y"/> holds the outputs one after the other, tokens x rows of each matrix in order.
+    /// Results equal separate <see cref="MatMul"/> calls; a backend may share the input's preparation and run all rows
+    /// in one parallel pass.
+    /// </summary>
+    void MatMulGroup(ReadOnlySpan<WeightMatrix> weights, ReadOnlySpan<float> x, Span<float> y, int tokens)
+    {
+        var offset = 0;
+        foreach (var w in weights)
+        {
+            MatMul(w, x, y.Slice(offset, tokens * w.Rows), tokens);
+            offset += tokens * w.Rows;
+        }
+    }
+
     /// <summary>Dequantizes rows <paramref name="rows"/> of <paramref name="w"/> (embedding lookup) into rows.Length x w.Cols floats.</summary>
     void GetRows(in WeightMatrix w, ReadOnlySpan<int> rows, Span<float> output);
 

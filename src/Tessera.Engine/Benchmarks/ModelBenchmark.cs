@@ -6,7 +6,7 @@ using Tessera.Engine.Model;
 
 namespace Tessera.Engine.Benchmarks;
 
-public sealed record ModelBenchmarkOptions(int Threads, int Runs, int DecodeTokens, int[] PrefillLengths);
+public sealed record ModelBenchmarkOptions(int Threads, int Runs, int DecodeTokens, int[] PrefillLengths, WeightStorage Weights = WeightStorage.Auto);
 
 public sealed record PrefillResult(int Tokens, double TokensPerSecond, double[] Runs);
 
@@ -20,7 +20,8 @@ public sealed record ModelBenchmarkReport(
     double[] DecodeRuns,
     double BandwidthGBps,
     double[] BandwidthRuns,
-    long WeightBytesPerToken)
+    long WeightBytesPerToken,
+    WeightStorage Weights)
 {
     /// <summary>Tokens/s if decode read every weight byte once at the measured bandwidth.</summary>
     public double BandwidthBoundTokensPerSecond => BandwidthGBps * 1e9 / WeightBytesPerToken;
@@ -41,8 +42,8 @@ public static class ModelBenchmark
         using var backend = new CpuBackend(options.Threads <= 0 ? Environment.ProcessorCount : options.Threads);
         var config = ModelConfig.FromGguf(file);
         var maxPrompt = options.PrefillLengths.Length == 0 ? 16 : options.PrefillLengths.Max();
-        var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend,
-            Math.Min(config.ContextLength, Math.Max(maxPrompt, 16 + options.DecodeTokens) + 1));
+        using var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend,
+            Math.Min(config.ContextLength, Math.Max(maxPrompt, 16 + options.DecodeTokens) + 1), options.Weights);
         var random = new Random(1234);
         var logits = new float[stage.OutputLength([new BatchSequence(stage.CreateCache(1), 1)])];
 
@@ -76,7 +77,7 @@ public static class ModelBenchmark
         log?.Invoke($"memory read bandwidth: {Median(bandwidthRuns):F1} GB/s");
 
         return new ModelBenchmarkReport(path, backend.Name, backend.Threads, prefill, options.DecodeTokens, Median(decodeRuns), decodeRuns,
-            Median(bandwidthRuns), bandwidthRuns, stage.Weights.BytesPerToken);
+            Median(bandwidthRuns), bandwidthRuns, stage.Weights.BytesPerToken, stage.Weights.Storage);
     }
 
     private static double RunDecode(TransformerStage stage, Random random, float[] logits, int tokens)

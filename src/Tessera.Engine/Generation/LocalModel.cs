@@ -59,6 +59,7 @@ public sealed class LocalModel : IDisposable
 
     public void Dispose()
     {
+        Stage.Dispose(); // after every generation on it has stopped (services are disposed first)
         Backend.Dispose();
         File.Dispose();
     }

@@ -63,6 +63,60 @@ internal static unsafe class ActivationQuant
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeQ8_0(float* x, int cols, byte* token)
     {
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            QuantizeQ8_0Scalar(x, cols, token);
+            return;
+        }
+
+        // Runs once per matrix product on one thread while the others wait, so it is vectorized: one pass per block
+        // computes the quants, their sum and every derived copy. Bit-identical to QuantizeQ8_0Scalar.
+        var qs = Q8_0Qs(token);
+        var d = Q8_0D(token, cols);
+        var dv = Q8_0Dv(token, cols);
+        var sv = Q8_0Sv(token, cols);
+        var qsq = Q8_0Qsq(token, cols);
+        var dq = Q8_0Dq(token, cols);
+        var sq = Q8_0Sq(token, cols);
+        var quadBlocks = cols / 128 * 4;
+        var min = Vector256.Create(-127);
+        var max = Vector256.Create(127);
+        for (var b = 0; b < cols / 32; b++)
+        {
+            var p = x + 32 * b;
+            Vector256<float> v0 = Vector256.Load(p), v1 = Vector256.Load(p + 8), v2 = Vector256.Load(p + 16), v3 = Vector256.Load(p + 24);
+            var amax = MaxLane(Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3))));
+            float id = 0, scale = 0;
+            if (amax > 0)
+            {
+                id = 127f / amax;
+                scale = (float)(Half)(amax / 127f);
+            }
+            var vid = Vector256.Create(id);
+            var r0 = Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(v0 * vid)), min, max);
+            var r1 = Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(v1 * vid)), min, max);
+            var r2 = Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(v2 * vid)), min, max);
+            var r3 = Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(v3 * vid)), min, max);
+            var q8 = Vector256.Narrow(Vector256.Narrow(r0, r1), Vector256.Narrow(r2, r3)); // order-preserving
+            q8.Store(qs + 32 * b);
+            var sum = Vector256.Sum(r0 + r1 + r2 + r3);
+            d[b] = scale;
+            Vector256.Create(scale).Store(dv + 8 * b);
+            Vector256.CreateScalar(sum).Store(sv + 8 * b);
+            if (b < quadBlocks)
+            {
+                int quad = b / 4, k = b % 4;
+                q8.GetLower().Store(qsq + 128 * quad + 16 * k);
+                q8.GetUpper().Store(qsq + 128 * quad + 64 + 16 * k);
+                Vector128.Create(scale).Store(dq + 16 * quad + 4 * k);
+                Vector128.Create(2 * sum).Store(sq + 16 * quad + 4 * k);
+            }
+        }
+    }
+
+    /// <summary>The portable form of <see cref="QuantizeQ8_0"/> (and its reference in tests).</summary>
+    internal static void QuantizeQ8_0Scalar(float* x, int cols, byte* token)
+    {
         var qs = Q8_0Qs(token);
         var d = Q8_0D(token, cols);
         var dv = Q8_0Dv(token, cols);

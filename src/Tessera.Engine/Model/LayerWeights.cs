@@ -2,7 +2,7 @@ using Tessera.Engine.Tensors;
 
 namespace Tessera.Engine.Model;
 
-/// <summary>The weights of one transformer block; matrices point into the memory map, norms and biases are small float copies.</summary>
+/// <summary>The weights of one transformer block; matrices point into the memory map or a <see cref="WeightArena"/>, norms and biases are small float copies.</summary>
 public sealed record LayerWeights(
     WeightMatrix Query,
     WeightMatrix Key,
@@ -18,4 +18,7 @@ public sealed record LayerWeights(
     float[]? ValueBias)
 {
     public long MatrixBytes => Query.ByteSize + Key.ByteSize + Value.ByteSize + Output.ByteSize + Gate.ByteSize + Up.ByteSize + Down.ByteSize;
+
+    /// <summary>The seven matrices in file order.</summary>
+    public WeightMatrix[] Matrices => [Query, Key, Value, Output, Gate, Up, Down];
 }

@@ -8,10 +8,13 @@ namespace Tessera.Engine.Model;
 /// The tensors one stage needs: its blocks, plus the embedding when it is first and the output norm and
 /// head when it is last. Shapes and types are checked here so a bad file fails at load with the tensor's name.
 /// </summary>
-public sealed class StageWeights
+public sealed class StageWeights : IDisposable
 {
-    private StageWeights(LayerWeights[] layers, WeightMatrix? embedding, WeightMatrix? head, float[]? outputNorm, float[]? ropeFactors)
+    private readonly WeightArena? _arena;
+
+    private StageWeights(LayerWeights[] layers, WeightMatrix? embedding, WeightMatrix? head, float[]? outputNorm, float[]? ropeFactors, WeightArena? arena)
     {
+        _arena = arena;
         Layers = layers;
         Embedding = embedding;
         Head = head;
@@ -30,6 +33,9 @@ public sealed class StageWeights
     /// <summary>Per-pair rotary frequency divisors (Llama 3 style rope_freqs), when the file has them.</summary>
     public float[]? RopeFreqFactors { get; }
 
+    /// <summary>Where the matrices are read from while the stage runs.</summary>
+    public WeightStorage Storage => _arena is null ? WeightStorage.Map : WeightStorage.Copy;
+
     /// <summary>Bytes of weights read per token by this stage (what decode streams from memory).</summary>
     public long BytesPerToken
     {
@@ -44,7 +50,10 @@ public sealed class StageWeights
         }
     }
 
-    public static StageWeights Load(GgufFile file, ModelConfig config, LayerRange range, IComputeBackend backend)
+    /// <summary>Frees the copied matrices (nothing for <see cref="WeightStorage.Map"/>); the stage must not run after.</summary>
+    public void Dispose() => _arena?.Dispose();
+
+    public static StageWeights Load(GgufFile file, ModelConfig config, LayerRange range, IComputeBackend backend, WeightStorage storage = WeightStorage.Auto)
     {
         if (range.Last > config.BlockCount)
             throw new ArgumentOutOfRangeException(nameof(range), $"Layer range {range} exceeds the model's {config.BlockCount} blocks.");
@@ -80,7 +89,33 @@ public sealed class StageWeights
         }
 
         var ropeFactors = Vector(file, backend, "rope_freqs.weight", config.RopeDimensions / 2, optional: true);
-        return new StageWeights(layers, embedding, head, outputNorm, ropeFactors);
+        WeightArena? arena = null;
+        if (WeightStorages.Resolve(storage) == WeightStorage.Copy)
+            (layers, head, arena) = CopyToArena(layers, head);
+        return new StageWeights(layers, embedding, head, outputNorm, ropeFactors, arena);
+    }
+
+    /// <summary>The matrix products' weights (not the embedding, read a few rows per token) copied into one arena.</summary>
+    private static (LayerWeights[] Layers, WeightMatrix? Head, WeightArena Arena) CopyToArena(LayerWeights[] layers, WeightMatrix? head)
+    {
+        long bytes = head is { } h ? WeightArena.Footprint(h) : 0;
+        foreach (var l in layers)
+        {
+            foreach (var m in l.Matrices)
+                bytes += WeightArena.Footprint(m);
+        }
+        var arena = new WeightArena(bytes);
+        var copied = new LayerWeights[layers.Length];
+        for (var i = 0; i < layers.Length; i++)
+        {
+            var l = layers[i];
+            copied[i] = l with
+            {
+                Query = arena.Copy(l.Query), Key = arena.Copy(l.Key), Value = arena.Copy(l.Value), Output = arena.Copy(l.Output),
+                Gate = arena.Copy(l.Gate), Up = arena.Copy(l.Up), Down = arena.Copy(l.Down),
+            };
+        }
+        return (copied, head is { } hm ? arena.Copy(hm) : null, arena);
     }
 
     private static WeightMatrix Matrix(GgufFile file, string name, int rows, int cols)

@@ -7,30 +7,27 @@ namespace Tessera.Engine.Model;
 /// Runs a contiguous range of a Llama-family model's blocks on one backend: the unit a pool places on a
 /// device. The first stage takes token ids, others take hidden states; the last stage returns logits,
 /// others hidden states. Several sessions can share one call (continuous batching); each has its own
-/// <see cref="KvCache"/>. Not thread-safe: one forward pass at a time.
+/// <see cref="KvCache"/>. Not thread-safe: one forward pass at a time. Dispose frees copied weights.
 /// </summary>
-public sealed class TransformerStage
+public sealed class TransformerStage : IDisposable
 {
     private readonly IComputeBackend _backend;
     private readonly RopeTable _rope;
     private readonly int _maxContext;
     private float[] _x = [];
     private float[] _h = [];
-    private float[] _q = [];
-    private float[] _k = [];
-    private float[] _v = [];
+    private float[] _qkv = [];
     private float[] _att = [];
-    private float[] _gate = [];
-    private float[] _up = [];
+    private float[] _gateUp = [];
     private float[] _last = [];
     private int _capacity;
 
-    public TransformerStage(GgufFile file, LayerRange range, IComputeBackend backend, int? contextLength = null)
+    public TransformerStage(GgufFile file, LayerRange range, IComputeBackend backend, int? contextLength = null, WeightStorage storage = WeightStorage.Auto)
     {
         Config = ModelConfig.FromGguf(file);
         Range = range;
         _backend = backend;
-        Weights = StageWeights.Load(file, Config, range, backend);
+        Weights = StageWeights.Load(file, Config, range, backend, storage);
         _maxContext = contextLength ?? Config.ContextLength;
         if (_maxContext <= 0)
             throw new ArgumentOutOfRangeException(nameof(contextLength), "Context length must be positive.");
@@ -50,6 +47,9 @@ public sealed class TransformerStage
     public bool IsFirst => Range.First == 0;
 
     public bool IsLast => Range.Last == Config.BlockCount;
+
+    /// <summary>Frees the stage's copied weights (see <see cref="WeightStorage"/>); the stage must not run after.</summary>
+    public void Dispose() => Weights.Dispose();
 
     public KvCache CreateCache(int? maxTokens = null) =>
         new(Range, Config.KvWidth, Math.Min(maxTokens ?? _maxContext, _maxContext));
@@ -137,6 +137,7 @@ public sealed class TransformerStage
 
         foreach (var s in batch)
             s.Cache.Advance(s.TokenCount);
+        GC.KeepAlive(Weights); // copied weights are native memory freed by a finalizer: keep them alive to the end
     }
 
     private void RunLayer(int index, ReadOnlySpan<BatchSequence> batch, int n)
@@ -146,16 +147,25 @@ public sealed class TransformerStage
         var d = c.EmbeddingLength;
         var x = _x.AsSpan(0, n * d);
         var h = _h.AsSpan(0, n * d);
-        var q = _q.AsSpan(0, n * c.QueryWidth);
-        var k = _k.AsSpan(0, n * c.KvWidth);
-        var v = _v.AsSpan(0, n * c.KvWidth);
+        // Q, K and V (and gate and up) are computed by one grouped product into one buffer, each output after the other.
+        var qkv = _qkv.AsSpan(0, n * (c.QueryWidth + 2 * c.KvWidth));
+        var q = qkv[..(n * c.QueryWidth)];
+        var k = qkv.Slice(n * c.QueryWidth, n * c.KvWidth);
+        var v = qkv.Slice(n * (c.QueryWidth + c.KvWidth), n * c.KvWidth);
         var att = _att.AsSpan(0, n * c.QueryWidth);
 
         _backend.RmsNorm(x, w.AttentionNorm, h, n, c.RmsNormEps);
         RoundForFloatWeights(w.Query, h);
-        _backend.MatMul(w.Query, h, q, n);
-        _backend.MatMul(w.Key, h, k, n);
-        _backend.MatMul(w.Value, h, v, n);
+        if (w.Query.Cols == w.Key.Cols && w.Key.Cols == w.Value.Cols)
+        {
+            _backend.MatMulGroup([w.Query, w.Key, w.Value], h, qkv, n);
+        }
+        else
+        {
+            _backend.MatMul(w.Query, h, q, n);
+            _backend.MatMul(w.Key, h, k, n);
+            _backend.MatMul(w.Value, h, v, n);
+        }
         if (w.QueryBias != null)
             AddBias(q, w.QueryBias, n);
         if (w.KeyBias != null)
@@ -191,11 +201,11 @@ public sealed class TransformerStage
 
         _backend.RmsNorm(x, w.FeedForwardNorm, h, n, c.RmsNormEps);
         var ff = c.FeedForwardLength;
-        var gate = _gate.AsSpan(0, n * ff);
-        var up = _up.AsSpan(0, n * ff);
+        var gateUp = _gateUp.AsSpan(0, 2 * n * ff);
+        var gate = gateUp[..(n * ff)];
+        var up = gateUp[(n * ff)..];
         RoundForFloatWeights(w.Gate, h);
-        _backend.MatMul(w.Gate, h, gate, n);
-        _backend.MatMul(w.Up, h, up, n);
+        _backend.MatMulGroup([w.Gate, w.Up], h, gateUp, n);
         _backend.SwiGlu(gate, up, gate);
         RoundForFloatWeights(w.Down, gate);
         _backend.MatMul(w.Down, gate, h, n);
@@ -242,12 +252,9 @@ public sealed class TransformerStage
         var cap = Math.Max(n, Math.Min(_capacity * 2, 4096));
         _x = new float[cap * c.EmbeddingLength];
         _h = new float[cap * c.EmbeddingLength];
-        _q = new float[cap * c.QueryWidth];
-        _k = new float[cap * c.KvWidth];
-        _v = new float[cap * c.KvWidth];
+        _qkv = new float[cap * (c.QueryWidth + 2 * c.KvWidth)];
         _att = new float[cap * c.QueryWidth];
-        _gate = new float[cap * c.FeedForwardLength];
-        _up = new float[cap * c.FeedForwardLength];
+        _gateUp = new float[cap * 2 * c.FeedForwardLength];
         _last = new float[cap * c.EmbeddingLength];
         _capacity = cap;
     }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Spectre.Console;
 using Tessera.Engine.Benchmarks;
 using Tessera.Engine.Kernels;
+using Tessera.Engine.Model;
 
 namespace Tessera.Cli.Commands;
 
@@ -18,14 +19,21 @@ internal static class BenchCommand
         var prefill = new Option<string>("--prefill") { Description = "Comma-separated prompt lengths to time.", DefaultValueFactory = _ => "128,512" };
         var output = new Option<string>("--output", "-o") { DefaultValueFactory = _ => "table" };
         output.AcceptOnlyFromAmong("table", "json");
+        var weights = new Option<string>("--weights")
+        {
+            Description = "Where matrices live: copy (huge pages, faster decode) or map (read from the file's memory map). Default: copy, or TESSERA_WEIGHTS.",
+            DefaultValueFactory = _ => "auto",
+        };
+        weights.AcceptOnlyFromAmong("auto", "copy", "map");
         var command = new Command("bench", "Measure prefill and decode tokens/s, memory bandwidth and decode efficiency on this machine.")
         {
-            model, threads, runs, decodeTokens, prefill, output,
+            model, threads, runs, decodeTokens, prefill, output, weights,
         };
         command.SetAction(result => CliErrors.Run(() =>
         {
             var lengths = result.GetValue(prefill)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
-            var options = new ModelBenchmarkOptions(result.GetValue(threads), Math.Max(1, result.GetValue(runs)), Math.Max(2, result.GetValue(decodeTokens)), lengths);
+            var options = new ModelBenchmarkOptions(result.GetValue(threads), Math.Max(1, result.GetValue(runs)), Math.Max(2, result.GetValue(decodeTokens)), lengths,
+                Enum.Parse<WeightStorage>(result.GetValue(weights)!, ignoreCase: true));
             var path = result.GetValue(model) ?? DefaultModel.EnsureExists();
             var json = result.GetValue(output) == "json";
             var report = ModelBenchmark.Run(path, options, json ? null : message => Console.Error.WriteLine(message));
@@ -48,7 +56,7 @@ internal static class BenchCommand
         table.AddRow("weight bytes per token", Format.Bytes(r.WeightBytesPerToken), "");
         table.AddRow("decode bandwidth bound", $"{r.BandwidthBoundTokensPerSecond:F1} t/s", "");
         table.AddRow("decode efficiency", $"{r.DecodeEfficiency:P0}", "");
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(r.Model)}[/] ({Markup.Escape(r.Backend)})");
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(r.Model)}[/] ({Markup.Escape(r.Backend)}, weights {r.Weights.ToString().ToLowerInvariant()})");
         AnsiConsole.Write(table);
     }
 }

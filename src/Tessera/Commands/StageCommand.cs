@@ -199,7 +199,7 @@ internal static class StageCommand
                 using var file = GgufFile.Open(path);
                 using var backend = new CpuBackend(result.GetValue(threads) <= 0 ? Environment.ProcessorCount : result.GetValue(threads));
                 var config = ModelConfig.FromGguf(file);
-                var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend, Math.Min(config.ContextLength, result.GetValue(promptTokens) + result.GetValue(decodeTokens) + 8));
+                using var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend, Math.Min(config.ContextLength, result.GetValue(promptTokens) + result.GetValue(decodeTokens) + 8));
                 target = $"one process: {Path.GetFileName(path)}, {backend.Name}";
                 PipelineBenchmark.RunLocal(stage, new PipelineBenchmarkOptions(1, 8, 8));
                 foreach (var count in counts)

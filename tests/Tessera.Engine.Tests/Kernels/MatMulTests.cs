@@ -132,4 +132,52 @@ public class MatMulTests
         using var backend = new CpuBackend(1);
         Assert.Throws<ArgumentException>(() => backend.MatMul(m.Weights, new float[64], new float[3], 1));
     }
+
+    /// <summary>
+    /// A grouped product (Q, K, V; gate and up) must give each matrix exactly what its own product gives, also when
+    /// the group mixes activation formats (Q4_K with Q6_K and Q8_0, as Q4_K_M files do) and for several tokens.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q4_0, GgmlType.Q4_0, GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q4_K, GgmlType.Q4_K, GgmlType.Q6_K)]
+    [InlineData(GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_K)]
+    public void MatMulGroup_EqualsSeparateProducts_BitForBit(GgmlType a, GgmlType b, GgmlType c)
+    {
+        const int cols = 512;
+        using var ma = new KernelTestData.Matrix(a, 67, cols, seed: 21);
+        using var mb = new KernelTestData.Matrix(b, 9, cols, seed: 22);
+        using var mc = new KernelTestData.Matrix(c, 16, cols, seed: 23);
+        using var backend = new CpuBackend(2);
+        foreach (var tokens in new[] { 1, 5, 20 })
+        {
+            var x = KernelTestData.Random(tokens * cols, seed: 30 + tokens);
+            var expected = new List<float>();
+            foreach (var m in new[] { ma, mb, mc })
+            {
+                var y = new float[tokens * m.Weights.Rows];
+                backend.MatMul(m.Weights, x, y, tokens);
+                expected.AddRange(y);
+            }
+            var grouped = new float[expected.Count + 3];
+            grouped[^1] = 42; // past the outputs: untouched
+
+            backend.MatMulGroup([ma.Weights, mb.Weights, mc.Weights], x, grouped, tokens);
+
+            Assert.Equal(expected, grouped[..expected.Count]);
+            Assert.Equal(42, grouped[^1]);
+        }
+    }
+
+    [Fact]
+    public void MatMulGroup_RejectsMatricesWithDifferentInputs_AndShortOutputs()
+    {
+        using var ma = new KernelTestData.Matrix(GgmlType.Q8_0, 4, 64, seed: 1);
+        using var mb = new KernelTestData.Matrix(GgmlType.Q8_0, 4, 96, seed: 2);
+        using var backend = new CpuBackend(1);
+
+        var mixed = Assert.Throws<ArgumentException>(() => backend.MatMulGroup([ma.Weights, mb.Weights], new float[96], new float[8], 1));
+        Assert.Contains("share their input", mixed.Message);
+        Assert.Throws<ArgumentException>(() => backend.MatMulGroup([ma.Weights, ma.Weights], new float[64], new float[7], 1));
+        Assert.Throws<ArgumentException>(() => backend.MatMulGroup([], new float[64], new float[8], 1));
+    }
 }

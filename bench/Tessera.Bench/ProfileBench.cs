@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using Tessera.Engine.Backends;
+using Tessera.Engine.Gguf;
+using Tessera.Engine.Model;
+using Tessera.Engine.Tensors;
+
+namespace Tessera.Bench;
+
+/// <summary>
+/// Where decode time goes: runs greedy decode of a whole model through a backend wrapper that times every operation,
+/// grouped by operation and matrix name, with the weight bytes each matrix product read.
+/// <c>dotnet bench/Tessera.Bench/bin/Release/net10.0/Tessera.Bench.dll profile MODEL.gguf [threads] [tokens]</c>
+/// </summary>
+public static class ProfileBench
+{
+    /// <summary>Wall time, or with TESSERA_BENCH_CPUTIME=1 (one thread) the thread's CPU time.</summary>
+    private static unsafe class Clock
+    {
+        private static readonly bool CpuTime = Environment.GetEnvironmentVariable("TESSERA_BENCH_CPUTIME") == "1";
+
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+        private static extern int ClockGetTime(int clock, long* timespec);
+
+        public static long Frequency => CpuTime ? 1_000_000_000 : Stopwatch.Frequency;
+
+        public static long Now()
+        {
+            if (!CpuTime)
+                return Stopwatch.GetTimestamp();
+            long* ts = stackalloc long[2];
+            ClockGetTime(3, ts); // CLOCK_THREAD_CPUTIME_ID
+            return ts[0] * 1_000_000_000 + ts[1];
+        }
+    }
+
+    public static void Run(string[] args)
+    {
+        var path = args[1];
+        var threads = args.Length > 2 ? int.Parse(args[2]) : Environment.ProcessorCount;
+        var tokens = args.Length > 3 ? int.Parse(args[3]) : 64;
+        using var file = GgufFile.Open(path);
+        using var cpu = new CpuBackend(threads);
+        var timing = new TimingBackend(cpu);
+        var config = ModelConfig.FromGguf(file);
+        var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), timing, 16 + tokens + 8);
+        var cache = stage.CreateCache();
+        var logits = new float[config.VocabSize];
+        var prompt = Enumerable.Range(0, 16).Select(i => 100 + i * 7).ToArray();
+        stage.Forward([new BatchSequence(cache, prompt.Length)], prompt, default, logits);
+        timing.Reset();
+        var one = new int[1];
+        var start = Clock.Now();
+        for (var i = 0; i < tokens; i++)
+        {
+            one[0] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
+            stage.Forward([new BatchSequence(cache, 1)], one, default, logits);
+        }
+        var total = (Clock.Now() - start) * 1000.0 / Clock.Frequency / tokens;
+        Console.WriteLine($"decode {tokens} tokens, {threads} threads: {total:F2} ms/token ({1000 / total:F1} t/s)");
+        var accounted = 0.0;
+        foreach (var (key, entry) in timing.Entries.OrderByDescending(e => e.Value.Ticks))
+        {
+            var ms = entry.Ticks * 1000.0 / Clock.Frequency / tokens;
+            accounted += ms;
+            var gbps = entry.Bytes > 0 ? entry.Bytes / (entry.Ticks / (double)Clock.Frequency) / 1e9 : 0;
+            Console.WriteLine($"{key,-28} {ms,8:F3} ms/token  {entry.Calls / tokens,4} calls  {(gbps > 0 ? $"{gbps,6:F1} GB/s" : "")}");
+        }
+        Console.WriteLine($"{"(outside backend calls)",-28} {total - accounted,8:F3} ms/token");
+    }
+
+    private sealed class Entry
+    {
+        public long Ticks;
+        public long Calls;
+        public long Bytes;
+    }
+
+    private sealed class TimingBackend(IComputeBackend inner) : IComputeBackend
+    {
+        public Dictionary<string, Entry> Entries { get; } = [];
+
+        public string Name => inner.Name;
+        public int Threads => inner.Threads;
+
+        public void Reset() => Entries.Clear();
+
+        private void Add(string key, long start, long bytes = 0)
+        {
+            var ticks = Clock.Now() - start;
+            if (!Entries.TryGetValue(key, out var e))
+                Entries[key] = e = new Entry();
+            e.Ticks += ticks;
+            e.Calls++;
+            e.Bytes += bytes;
+        }
+
+        private static string Short(string name)
+        {
+            var dot = name.IndexOf('.');
+            var rest = dot >= 0 && name.StartsWith("blk.", StringComparison.Ordinal) ? name[(name.IndexOf('.', dot + 1) + 1)..] : name;
+            return rest;
+        }
+
+        public void MatMul(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int tokens)
+        {
+            var s = Clock.Now();
+            inner.MatMul(w, x, y, tokens);
+            Add("matmul " + Short(w.Name), s, w.ByteSize);
+        }
+
+        public void MatMulGroup(ReadOnlySpan<WeightMatrix> weights, ReadOnlySpan<float> x, Span<float> y, int tokens)
+        {
+            var s = Clock.Now();
+            inner.MatMulGroup(weights, x, y, tokens);
+            long bytes = 0;
+            var names = new List<string>();
+            foreach (var w in weights)
+            {
+                bytes += w.ByteSize;
+                names.Add(Short(w.Name).Replace(".weight", ""));
+            }
+            Add("group " + string.Join('+', names), s, bytes);
+        }
+
+        public void GetRows(in WeightMatrix w, ReadOnlySpan<int> rows, Span<float> output)
+        {
+            var s = Clock.Now();
+            inner.GetRows(w, rows, output);
+            Add("getrows", s);
+        }
+
+        public void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, int tokens, float eps)
+        {
+            var s = Clock.Now();
+            inner.RmsNorm(x, weight, y, tokens, eps);
+            Add("rmsnorm", s);
+        }
+
+        public void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
+        {
+            var s = Clock.Now();
+            inner.SwiGlu(gate, up, output);
+            Add("swiglu", s);
+        }
+
+        public void Rope(Span<float> x, int tokens, int heads, int headDim, int startPosition, RopeTable table)
+        {
+            var s = Clock.Now();
+            inner.Rope(x, tokens, heads, headDim, startPosition, table);
+            Add("rope", s);
+        }
+
+        public void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, in AttentionShape shape)
+        {
+            var s = Clock.Now();
+            inner.Attention(queries, keys, values, output, shape);
+            Add("attention", s);
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+}
