@@ -11,8 +11,36 @@ public sealed unsafe partial class CpuBackend
     public void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, int tokens, float eps) =>
         FloatKernels.RmsNorm(x, weight, y, tokens, eps);
 
-    public void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output) =>
-        FloatKernels.SwiGlu(gate, up, output);
+    public void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
+    {
+        if (gate.Length < 2 * SwiGluChunk || Threads == 1)
+        {
+            FloatKernels.SwiGlu(gate, up, output);
+            return;
+        }
+        if (up.Length < gate.Length || output.Length < gate.Length)
+            throw new ArgumentException($"SwiGLU over {gate.Length} values needs as many in up ({up.Length}) and output ({output.Length}).");
+        // Chunks are whole multiples of the kernel's own 256-value steps, so every value is computed as in one call.
+        fixed (float* g = gate)
+        fixed (float* u = up)
+        fixed (float* o = output)
+            Pool.For((gate.Length + SwiGluChunk - 1) / SwiGluChunk, new SwiGluJob { Gate = g, Up = u, Output = o, Length = gate.Length });
+    }
+
+    private const int SwiGluChunk = 1024;
+
+    private struct SwiGluJob : IParallelJob
+    {
+        public float* Gate, Up, Output;
+        public int Length;
+
+        public readonly void Execute(int index)
+        {
+            var start = index * SwiGluChunk;
+            var n = Math.Min(SwiGluChunk, Length - start);
+            FloatKernels.SwiGlu(new ReadOnlySpan<float>(Gate + start, n), new ReadOnlySpan<float>(Up + start, n), new Span<float>(Output + start, n));
+        }
+    }
 
     public void Rope(Span<float> x, int tokens, int heads, int headDim, int startPosition, RopeTable table) =>
         FloatKernels.Rope(x, tokens, heads, headDim, startPosition, table);
@@ -36,7 +64,8 @@ public sealed unsafe partial class CpuBackend
                 Q = q, K = k, V = v, O = o, Scores = s, Shape = shape,
                 QueryLength = queries.Length, KeyLength = keys.Length, OutputLength = output.Length,
             };
-            if (shape.Tokens * visible < 256 || Threads == 1)
+            // Parallel over heads as soon as there is more than a few microseconds of work: decode reaches it at 32 positions.
+            if (shape.Tokens * visible < 32 || Threads == 1)
             {
                 for (var h = 0; h < shape.Heads; h++)
                     job.Execute(h);

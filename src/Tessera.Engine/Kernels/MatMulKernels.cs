@@ -22,11 +22,13 @@ internal enum ActivationFormat
 /// </summary>
 internal readonly unsafe struct MatMulKernel
 {
-    public MatMulKernel(ActivationFormat format, delegate*<byte*, byte*, int, float> dot, delegate*<byte*, byte*, nint, int, float*, nint, void> dot4)
+    public MatMulKernel(ActivationFormat format, delegate*<byte*, byte*, int, float> dot, delegate*<byte*, byte*, nint, int, float*, nint, void> dot4,
+        delegate*<byte*, nint, byte*, nint, int, float*, nint, void> dot2x4 = null)
     {
         Format = format;
         Dot = dot;
         Dot4 = dot4;
+        Dot2x4 = dot2x4;
     }
 
     public ActivationFormat Format { get; }
@@ -37,18 +39,24 @@ internal readonly unsafe struct MatMulKernel
     /// <summary>(weight row, first activation token, token stride in bytes, cols, y of the first token, y stride in floats).</summary>
     public delegate*<byte*, byte*, nint, int, float*, nint, void> Dot4 { get; }
 
+    /// <summary>
+    /// Optional: two consecutive rows against four tokens (first row, row bytes, first token, token stride, cols, y of the
+    /// first row and token, y stride), bit-identical to two <see cref="Dot4"/> calls.
+    /// </summary>
+    public delegate*<byte*, nint, byte*, nint, int, float*, nint, void> Dot2x4 { get; }
+
     /// <summary>The kernels for <paramref name="type"/> on <paramref name="path"/> (a resolved path).</summary>
     public static MatMulKernel For(GgmlType type, KernelPath path) => (type, path) switch
     {
         (GgmlType.F32, KernelPath.Scalar) => new(ActivationFormat.F32, &FloatDot<F32Weights>.Scalar, &FloatDot<F32Weights>.Scalar4),
         (GgmlType.F32, KernelPath.Avx2) => new(ActivationFormat.F32, &FloatDot<F32Weights>.Avx2Dot, &FloatDot<F32Weights>.Avx2Dot4),
-        (GgmlType.F32, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<F32Weights>.Avx512Dot, &FloatDot<F32Weights>.Avx512Dot4),
+        (GgmlType.F32, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<F32Weights>.Avx512Dot, &FloatDot<F32Weights>.Avx512Dot4, &FloatDot<F32Weights>.Avx512Dot2x4),
         (GgmlType.F16, KernelPath.Scalar) => new(ActivationFormat.F32, &FloatDot<F16Weights>.Scalar, &FloatDot<F16Weights>.Scalar4),
         (GgmlType.F16, KernelPath.Avx2) => new(ActivationFormat.F32, &FloatDot<F16Weights>.Avx2Dot, &FloatDot<F16Weights>.Avx2Dot4),
-        (GgmlType.F16, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<F16Weights>.Avx512Dot, &FloatDot<F16Weights>.Avx512Dot4),
+        (GgmlType.F16, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<F16Weights>.Avx512Dot, &FloatDot<F16Weights>.Avx512Dot4, &FloatDot<F16Weights>.Avx512Dot2x4),
         (GgmlType.BF16, KernelPath.Scalar) => new(ActivationFormat.F32, &FloatDot<BF16Weights>.Scalar, &FloatDot<BF16Weights>.Scalar4),
         (GgmlType.BF16, KernelPath.Avx2) => new(ActivationFormat.F32, &FloatDot<BF16Weights>.Avx2Dot, &FloatDot<BF16Weights>.Avx2Dot4),
-        (GgmlType.BF16, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<BF16Weights>.Avx512Dot, &FloatDot<BF16Weights>.Avx512Dot4),
+        (GgmlType.BF16, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<BF16Weights>.Avx512Dot, &FloatDot<BF16Weights>.Avx512Dot4, &FloatDot<BF16Weights>.Avx512Dot2x4),
 
         (GgmlType.Q8_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Scalar, &BlockDot<Q8_0Block>.Scalar4),
         (GgmlType.Q8_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx2Dot, &BlockDot<Q8_0Block>.Avx2Dot4),

@@ -97,4 +97,24 @@ public sealed class FloatKernelTests
         Assert.Throws<FormatException>(() => LayerRange.Parse("5-2"));
         Assert.Throws<ArgumentOutOfRangeException>(() => new LayerRange(3, 1));
     }
+
+    /// <summary>The backend splits long SwiGLU rows over its threads; every value must be what one call computes.</summary>
+    [Theory]
+    [InlineData(5632)]
+    [InlineData(4 * 5632 + 37)]
+    public void SwiGlu_SplitOverThreads_EqualsOneCall_BitForBit(int n)
+    {
+        var rng = new Random(n);
+        var gate = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 12 - 6)).ToArray();
+        var up = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var expected = new float[n];
+        FloatKernels.SwiGlu(gate, up, expected);
+        using var backend = new CpuBackend(2);
+        var actual = new float[n];
+
+        backend.SwiGlu(gate, up, actual);
+
+        Assert.Equal(expected, actual);
+        Assert.Equal(0.5f * (gate[0] / (1 + MathF.Exp(-gate[0]))) * up[0] * 2, actual[0], 1e-5f);
+    }
 }
