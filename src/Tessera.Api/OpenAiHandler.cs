@@ -156,7 +156,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         var maxTokens = Math.Min(request.MaxTokens ?? (kind == Kind.Chat ? room : options.DefaultCompletionMaxTokens), room);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs), cancel.Token)
+        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos), cancel.Token)
             .GetAsyncEnumerator(cancel.Token);
         try
         {

@@ -144,7 +144,7 @@ public sealed class PipelineGenerationService : ITextGenerationService, IAsyncDi
             var request = new PipelineRequest(prompt, options.Sampling, options.MaxTokens)
             {
                 TopLogProbs = options.TopLogProbs,
-                IsEndOfGeneration = _tokenizer.IsEndOfGeneration,
+                IsEndOfGeneration = options.IgnoreEndOfGeneration ? null : _tokenizer.IsEndOfGeneration,
             };
             await foreach (var t in _driver.GenerateAsync(request, cancellation).ConfigureAwait(false))
             {

@@ -16,6 +16,9 @@ internal sealed record ParsedRequest
     public required SamplingParameters Sampling { get; init; }
     public IReadOnlyList<string> Stop { get; init; } = [];
 
+    /// <summary>Keep generating past end-of-generation tokens up to the budget (llama.cpp's and vLLM's <c>ignore_eos</c>; benchmarks use it).</summary>
+    public bool IgnoreEos { get; init; }
+
     /// <summary>Whether to report log-probabilities, and how many alternatives per token.</summary>
     public bool LogProbs { get; init; }
 

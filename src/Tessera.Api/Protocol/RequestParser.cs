@@ -118,6 +118,7 @@ internal static class RequestParser
             IncludeUsage = includeUsage,
             Sampling = sampling,
             Stop = ParseStop(body),
+            IgnoreEos = Bool(body, "ignore_eos") ?? false,
         };
     }
 

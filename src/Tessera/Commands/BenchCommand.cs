@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Spectre.Console;
+using Tessera.Cli.Bench;
 using Tessera.Engine.Benchmarks;
 using Tessera.Engine.Kernels;
 using Tessera.Engine.Model;
@@ -25,12 +26,31 @@ internal static class BenchCommand
             DefaultValueFactory = _ => "auto",
         };
         weights.AcceptOnlyFromAmong("auto", "copy", "map");
-        var command = new Command("bench", "Measure prefill and decode tokens/s, memory bandwidth and decode efficiency on this machine.")
+        var deployment = new Option<string?>("--deployment", "-d") { Description = "Benchmark a deployment through its OpenAI-compatible API instead of a model file here." };
+        var url = new Option<string?>("--url") { Description = "With --deployment: the API's base URL, e.g. https://127.0.0.1:7470/v1 (default: $TESSERA_API_URL)." };
+        var apiKey = new Option<string?>("--api-key") { Description = "With --deployment: API key (default: $TESSERA_API_KEY)." };
+        var caCert = new Option<string?>("--cacert") { Description = "With --deployment: PEM certificate to trust for an https endpoint (a pool's ca.crt)." };
+        var streams = new Option<string>("--streams") { Description = "With --deployment: comma-separated numbers of concurrent streams, e.g. 1,8.", DefaultValueFactory = _ => "1,8" };
+        var promptTokens = new Option<int>("--prompt-tokens") { Description = "With --deployment: prompt length of each stream.", DefaultValueFactory = _ => 16 };
+        var command = new Command("bench", "Measure prefill and decode tokens/s, memory bandwidth and decode efficiency on this machine; or, with --deployment, time to first token, per-token latency and aggregate tokens/s of concurrent streams through the API.")
         {
-            model, threads, runs, decodeTokens, prefill, output, weights,
+            model, threads, runs, decodeTokens, prefill, output, weights, deployment, url, apiKey, caCert, streams, promptTokens,
         };
-        command.SetAction(result => CliErrors.Run(() =>
+        command.SetAction((result, cancellation) => CliErrors.RunAsync(async () =>
         {
+            if (result.GetValue(deployment) is { } name)
+            {
+                var baseUrl = result.GetValue(url) ?? Environment.GetEnvironmentVariable("TESSERA_API_URL")
+                    ?? throw new ArgumentException("Give the endpoint with --url https://HOST:PORT/v1 (or set TESSERA_API_URL).");
+                using var http = ApiTokenSource.CreateClient(baseUrl, result.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("TESSERA_API_KEY"), result.GetValue(caCert));
+                var settings = new StreamBench.Settings(StreamBench.ParseCounts(result.GetValue(streams)!), Math.Max(1, result.GetValue(runs)),
+                    Math.Max(1, result.GetValue(promptTokens)), Math.Max(2, result.GetValue(decodeTokens)), result.GetValue(output) == "json");
+                var source = new ApiTokenSource(http, name);
+                var reports = await StreamBench.RunAsync(source.GenerateAsync, ApiTokenSource.SafeVocabulary, settings, cancellation).ConfigureAwait(false);
+                StreamBench.Print($"deployment {name} at {http.BaseAddress}", reports, settings.Json);
+                return 0;
+            }
+
             var lengths = result.GetValue(prefill)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
             var options = new ModelBenchmarkOptions(result.GetValue(threads), Math.Max(1, result.GetValue(runs)), Math.Max(2, result.GetValue(decodeTokens)), lengths,
                 Enum.Parse<WeightStorage>(result.GetValue(weights)!, ignoreCase: true));

@@ -60,7 +60,7 @@ internal static class ChatCommand
     }
 
     /// <summary>An HTTP handler that accepts only server certificates chaining to the given CA (a pool's own CA).</summary>
-    private static SocketsHttpHandler TrustingOnly(string caPath)
+    internal static SocketsHttpHandler TrustingOnly(string caPath)
     {
         var ca = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(caPath));
         return new SocketsHttpHandler

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Tessera.Cli.Bench;
 using System.Text.Json;
 using Spectre.Console;
 using Tessera.Engine.Backends;
@@ -174,9 +175,9 @@ internal static class StageCommand
         };
         cmd.SetAction((result, cancellation) => CliErrors.RunAsync(async () =>
         {
-            var counts = result.GetValue(streams)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
-            var reports = new List<PipelineBenchmarkReport>();
-            var n = Math.Max(1, result.GetValue(runs));
+            var settings = new StreamBench.Settings(StreamBench.ParseCounts(result.GetValue(streams)!), Math.Max(1, result.GetValue(runs)),
+                result.GetValue(promptTokens), result.GetValue(decodeTokens), result.GetValue(output) == "json");
+            IReadOnlyList<PipelineBenchmarkReport> reports;
             string target;
             if (result.GetValue(stages) is { } list)
             {
@@ -184,14 +185,7 @@ internal static class StageCommand
                 await using var driver = await PipelineDriver.ConnectAsync(SplitStages(list), tls, cancellation).ConfigureAwait(false);
                 target = $"{driver.Stages.Count} stages: " + string.Join(", ", driver.Stages.Select((s, i) => $"{driver.Endpoints[i]} layers {s.FirstLayer}-{s.LastLayer}"));
                 PipelineBenchmark.TokenSource source = (prompt, max, token) => Ids(driver.GenerateAsync(new PipelineRequest(prompt, SamplingParameters.Greedy, max), token));
-                await PipelineBenchmark.RunAsync(source, driver.VocabSize, new PipelineBenchmarkOptions(1, 8, 8), cancellation).ConfigureAwait(false); // warm-up
-                foreach (var count in counts)
-                {
-                    var all = new List<PipelineBenchmarkReport>();
-                    for (var r = 0; r < n; r++)
-                        all.Add(await PipelineBenchmark.RunAsync(source, driver.VocabSize, new PipelineBenchmarkOptions(count, result.GetValue(promptTokens), result.GetValue(decodeTokens), 1234 + r), cancellation).ConfigureAwait(false));
-                    reports.Add(Median(all));
-                }
+                reports = await StreamBench.RunAsync(source, driver.VocabSize, settings, cancellation).ConfigureAwait(false);
             }
             else
             {
@@ -199,36 +193,26 @@ internal static class StageCommand
                 using var file = GgufFile.Open(path);
                 using var backend = new CpuBackend(result.GetValue(threads) <= 0 ? Environment.ProcessorCount : result.GetValue(threads));
                 var config = ModelConfig.FromGguf(file);
-                using var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend, Math.Min(config.ContextLength, result.GetValue(promptTokens) + result.GetValue(decodeTokens) + 8));
+                using var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend, Math.Min(config.ContextLength, settings.PromptTokens + settings.DecodeTokens + 8));
                 target = $"one process: {Path.GetFileName(path)}, {backend.Name}";
                 PipelineBenchmark.RunLocal(stage, new PipelineBenchmarkOptions(1, 8, 8));
-                foreach (var count in counts)
+                var all = new List<PipelineBenchmarkReport>();
+                foreach (var count in settings.StreamCounts)
                 {
-                    var all = new List<PipelineBenchmarkReport>();
-                    for (var r = 0; r < n; r++)
-                        all.Add(PipelineBenchmark.RunLocal(stage, new PipelineBenchmarkOptions(count, result.GetValue(promptTokens), result.GetValue(decodeTokens), 1234 + r)));
-                    reports.Add(Median(all));
+                    var runsOfCount = new List<PipelineBenchmarkReport>();
+                    for (var r = 0; r < settings.Runs; r++)
+                        runsOfCount.Add(PipelineBenchmark.RunLocal(stage, new PipelineBenchmarkOptions(count, settings.PromptTokens, settings.DecodeTokens, 1234 + r)));
+                    all.Add(StreamBench.Median(runsOfCount));
                 }
+                reports = all;
             }
 
-            if (result.GetValue(output) == "json")
-            {
-                Console.WriteLine(JsonSerializer.Serialize(new { target, reports }, CliJson.Options));
-                return 0;
-            }
-            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(target)}[/]");
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("streams", "TTFT p50", "TTFT p99", "token p50", "token p99", "aggregate", "per stream decode");
-            foreach (var r in reports)
-                table.AddRow($"{r.Streams}", $"{r.TimeToFirstTokenP50Ms:F1} ms", $"{r.TimeToFirstTokenP99Ms:F1} ms", $"{r.TokenLatencyP50Ms:F1} ms", $"{r.TokenLatencyP99Ms:F1} ms",
-                    $"{r.AggregateTokensPerSecond:F1} t/s", $"{r.StreamDecodeTokensPerSecond:F1} t/s");
-            PoolCli.WriteTable(table);
+            StreamBench.Print(target, reports, settings.Json);
             return 0;
         }));
         return cmd;
     }
 
-    private static PipelineBenchmarkReport Median(List<PipelineBenchmarkReport> runs) =>
-        runs.OrderBy(r => r.AggregateTokensPerSecond).ElementAt(runs.Count / 2);
 
     private static async IAsyncEnumerable<int> Ids(IAsyncEnumerable<PipelineToken> tokens)
     {

@@ -42,6 +42,15 @@ public sealed class RequestParserTests
     }
 
     [Fact]
+    public void IgnoreEos_IsOffUnlessAsked_AndAcceptedByBothEndpoints()
+    {
+        Assert.False(Completion("""{"model":"m","prompt":"x"}""").IgnoreEos);
+        Assert.True(Completion("""{"model":"m","prompt":[1,2],"ignore_eos":true}""").IgnoreEos);
+        Assert.True(Chat("""{"model":"m","messages":[{"role":"user","content":"x"}],"ignore_eos":true}""").IgnoreEos);
+        Assert.Throws<OpenAiError>(() => Completion("""{"model":"m","prompt":"x","ignore_eos":"yes"}"""));
+    }
+
+    [Fact]
     public void Chat_MaxTokensAndStopString_AreAccepted_DeveloperRoleIsSystem()
     {
         var r = Chat("""{"model":"m","messages":[{"role":"developer","content":"x"}],"max_tokens":3,"stop":"\n"}""");

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Tessera.Deploy;
+using Tessera.Pool;
 using Tessera.Testing;
 using Tessera.Tests.Pool;
 
@@ -120,6 +121,41 @@ public sealed class DeployProcessTests(DeployPoolFixture pool) : IClassFixture<D
         var undeploy = await pool.RunAsync("undeploy", "no-such-deployment");
         Assert.NotEqual(0, undeploy.ExitCode);
         Assert.Contains("No deployment named", undeploy.Stderr);
+    }
+
+    /// <summary>
+    /// <c>tessera bench --deployment</c> drives the coordinator's /v1 with concurrent streams (token-id prompts, greedy,
+    /// ignore_eos) and reports what the issue asks: TTFT, per-token p50/p99 and aggregate tokens/s per stream count.
+    /// </summary>
+    [Fact]
+    public async Task BenchDeployment_DrivesTheApiWithConcurrentStreams_AndReportsLatenciesAndThroughput()
+    {
+        var deploy = await pool.RunAsync("deploy", TestPaths.Model("tiny-a-q4_0.gguf"), "--name", "tiny-bench", "--min-stages", "2", "--threads", "1",
+            "--context", "128", "--max-sessions", "4", "--timeout", "60s");
+        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
+
+        var bench = await TesseraProcess.RunAsync(["bench", "--deployment", "tiny-bench", "--url", pool.ApiUrl + "/v1", "--api-key", pool.ApiKey,
+            "--cacert", new PoolDataDirectory(pool.CoordinatorDir).CaCertificate, "--streams", "1,3", "--prompt-tokens", "5", "--decode-tokens", "7",
+            "--runs", "1", "-o", "json"], TimeSpan.FromSeconds(120));
+
+        Assert.True(bench.ExitCode == 0, $"{bench.Stdout}\n{bench.Stderr}");
+        var root = JsonDocument.Parse(bench.Stdout).RootElement;
+        Assert.Contains("tiny-bench", root.GetProperty("target").GetString());
+        var reports = root.GetProperty("reports").EnumerateArray().ToList();
+        Assert.Equal([1, 3], reports.Select(r => r.GetProperty("streams").GetInt32()));
+        foreach (var r in reports)
+        {
+            Assert.Equal(7, r.GetProperty("decode_tokens").GetInt32());
+            var ttft50 = r.GetProperty("time_to_first_token_p50_ms").GetDouble();
+            Assert.True(ttft50 > 0 && ttft50 <= r.GetProperty("time_to_first_token_p99_ms").GetDouble(), r.ToString());
+            Assert.True(r.GetProperty("token_latency_p50_ms").GetDouble() <= r.GetProperty("token_latency_p99_ms").GetDouble(), r.ToString());
+            // every stream produced all its tokens (ignore_eos): aggregate = streams x tokens / wall time
+            var expected = r.GetProperty("streams").GetInt32() * 7 / r.GetProperty("wall_seconds").GetDouble();
+            Assert.Equal(expected, r.GetProperty("aggregate_tokens_per_second").GetDouble(), expected * 1e-6);
+        }
+
+        var undeploy = await pool.RunAsync("undeploy", "tiny-bench");
+        Assert.True(undeploy.ExitCode == 0, undeploy.Stderr);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
