@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Tessera.Pool;
+using Tessera.Pool.Client;
 
 namespace Tessera.Cli.Commands;
 
@@ -54,6 +55,37 @@ internal sealed class ChildProcess
         {
             lock (log)
                 log.WriteLine(line);
+        }
+    }
+
+    /// <summary>
+    /// For a child that is a coordinator on <paramref name="dir"/>: waits until it has written its coordinator.json (this
+    /// process's, not one left by an earlier run) and its API answers; returns an admin client of it.
+    /// </summary>
+    public async Task<PoolApiClient> WaitForCoordinatorAsync(PoolDataDirectory dir, TimeSpan timeout, CancellationToken token)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            token.ThrowIfCancellationRequested();
+            if (HasExited)
+                throw new PoolException($"The coordinator exited early; see {LogPath}.");
+            if (File.Exists(dir.AdminKey) && CoordinatorInfo.TryLoad(dir.CoordinatorInfo)?.Pid == Id)
+            {
+                var client = PoolApiClient.Create(dir, null, null, TimeProvider.System);
+                try
+                {
+                    await client.GetHealthAsync(token).ConfigureAwait(false);
+                    return client;
+                }
+                catch (PoolException)
+                {
+                    client.Dispose();
+                }
+            }
+            if (clock.Elapsed > timeout)
+                throw new PoolException($"The coordinator did not start within {timeout.TotalSeconds:0} s; see {LogPath}.");
+            await Task.Delay(100, token).ConfigureAwait(false);
         }
     }
 

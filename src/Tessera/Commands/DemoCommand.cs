@@ -42,7 +42,7 @@ internal static class DemoCommand
             {
                 Console.WriteLine($"Starting a coordinator and {extra} agent(s) on 127.0.0.1 (state and logs in {root}) ...");
                 children.Add(ChildProcess.Start("coordinator", Path.Combine(root, "logs"), ["pool", "start", "--data-dir", coordinatorDir.Root, "--listen", "127.0.0.1:0", "--name", "demo-0", "--speed-probe-mb", "16"]));
-                using var pool = await WaitForCoordinatorAsync(coordinatorDir, children[0], token).ConfigureAwait(false);
+                using var pool = await children[0].WaitForCoordinatorAsync(coordinatorDir, StartTimeout, token).ConfigureAwait(false);
                 var joinToken = (await pool.CreateTokenAsync("1h", "demo agents", token).ConfigureAwait(false)).Token;
                 for (var i = 1; i <= extra; i++)
                     children.Add(ChildProcess.Start($"agent-{i}", Path.Combine(root, "logs"), ["join", joinToken, "--name", $"demo-{i}", "--data-dir", Path.Combine(root, $"agent-{i}"), "--speed-probe-mb", "16"]));
@@ -84,33 +84,6 @@ internal static class DemoCommand
             }
         }));
         return command;
-    }
-
-    private static async Task<PoolApiClient> WaitForCoordinatorAsync(PoolDataDirectory dir, ChildProcess coordinator, CancellationToken token)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            token.ThrowIfCancellationRequested();
-            if (coordinator.HasExited)
-                throw new PoolException($"The coordinator exited early; see {coordinator.LogPath}.");
-            if (File.Exists(dir.CoordinatorInfo) && File.Exists(dir.AdminKey))
-            {
-                var client = PoolApiClient.Create(dir, null, null, TimeProvider.System);
-                try
-                {
-                    await client.GetHealthAsync(token).ConfigureAwait(false);
-                    return client;
-                }
-                catch (PoolException)
-                {
-                    client.Dispose();
-                }
-            }
-            if (clock.Elapsed > StartTimeout)
-                throw new PoolException($"The coordinator did not start within {StartTimeout.TotalSeconds:0} s; see {coordinator.LogPath}.");
-            await Task.Delay(200, token).ConfigureAwait(false);
-        }
     }
 
     private static async Task WaitForNodesAsync(PoolApiClient pool, int count, List<ChildProcess> children, CancellationToken token)

@@ -179,33 +179,8 @@ internal sealed class ChaosPool : IAsyncDisposable
         return false;
     }
 
-    private async Task<PoolApiClient> WaitForCoordinatorAsync(CancellationToken cancellationToken)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (_coordinator is null || _coordinator.HasExited)
-                throw new PoolException($"The coordinator exited early; see {Path.Combine(LogDirectory, "coordinator.log")}.");
-            if (File.Exists(CoordinatorDirectory.CoordinatorInfo) && File.Exists(CoordinatorDirectory.AdminKey)
-                && CoordinatorInfo.TryLoad(CoordinatorDirectory.CoordinatorInfo)?.Pid == _coordinator.Id)
-            {
-                var client = PoolApiClient.Create(CoordinatorDirectory, null, null, TimeProvider.System);
-                try
-                {
-                    await client.GetHealthAsync(cancellationToken).ConfigureAwait(false);
-                    return client;
-                }
-                catch (PoolException)
-                {
-                    client.Dispose();
-                }
-            }
-            if (clock.Elapsed > StartTimeout)
-                throw new PoolException($"The coordinator did not start within {StartTimeout.TotalSeconds:0} s; see {Path.Combine(LogDirectory, "coordinator.log")}.");
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-        }
-    }
+    private Task<PoolApiClient> WaitForCoordinatorAsync(CancellationToken cancellationToken) =>
+        (_coordinator ?? throw new InvalidOperationException("The coordinator is not running.")).WaitForCoordinatorAsync(CoordinatorDirectory, StartTimeout, cancellationToken);
 
     private async Task WaitForAgentsAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
