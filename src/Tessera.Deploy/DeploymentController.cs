@@ -71,6 +71,17 @@ public sealed partial class DeploymentController : IAsyncDisposable
         _pool = pool;
         _store = DeploymentStore.Open(pool.Store.Path);
         _content = new ContentStore(Path.Combine(_dataDirectory, "content"), timeProvider: _time, logger: _loggerFactory.CreateLogger<ContentStore>());
+        // The stored deployments are known before the coordinator listens: an agent that reconnects at once after a
+        // coordinator restart reports its running stages, and a report for a deployment not yet loaded would be
+        // answered with a stop (and the stage reloaded later) instead of a reattach.
+        lock (_gate)
+        {
+            foreach (var stored in _store.List())
+            {
+                _byName[stored.Name] = new Runtime(stored) { RestoredAt = _time.GetTimestamp() };
+                Router.Set(stored.Name, []);
+            }
+        }
         pool.AgentMessageObserver = OnAgentMessage;
         _driverTls = IssueDriverCertificate(pool);
     }
@@ -90,7 +101,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
         return new StageTls(certificate, pool.Authority.Certificate, _time);
     }
 
-    /// <summary>Loads the stored deployments and starts the reconcile loop. Call after the coordinator listens.</summary>
+    /// <summary>Repairs the stored deployments' files and starts the reconcile loop. Call after the coordinator listens.</summary>
     public void Start()
     {
         if (_loop is not null)
@@ -104,7 +115,10 @@ public sealed partial class DeploymentController : IAsyncDisposable
 
     private async Task RestoreAsync(CancellationToken cancellationToken)
     {
-        foreach (var stored in Store.List())
+        List<StoredDeployment> restored;
+        lock (_gate)
+            restored = _byName.Values.Select(r => r.Stored).ToList();
+        foreach (var stored in restored)
         {
             try
             {
@@ -120,8 +134,6 @@ public sealed partial class DeploymentController : IAsyncDisposable
             {
                 _logger.LogDeploymentProblem(stored.Name, "cannot restore its files: " + ex.Message);
             }
-            lock (_gate)
-                _byName[stored.Name] = new Runtime(stored);
         }
     }
 
@@ -228,6 +240,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
             var runtime = new Runtime(stored);
             lock (_gate)
                 _byName[name] = runtime;
+            Router.Set(name, []);
             _logger.LogDeploymentCreated(name, stored.Id, stages.Count);
             SendStarts(runtime);
             return new Outcome(201, View(runtime), null);
@@ -365,6 +378,8 @@ public sealed partial class DeploymentController : IAsyncDisposable
             var endpoint = string.IsNullOrEmpty(status.Endpoint) ? null : PeerEndpoint(nodeId, status.Endpoint);
             if (stage.Endpoint is not null && endpoint is not null && stage.Endpoint != endpoint)
                 runtime.Replicas[stage.Stored.Replica].Broken = "a stage moved";
+            if (status.State is StageStates.Fetching or StageStates.Loading)
+                stage.Loaded = true;
             stage.State = status.State;
             stage.Endpoint = endpoint ?? stage.Endpoint;
             stage.Error = string.IsNullOrEmpty(status.Error) ? null : status.Error;
@@ -523,15 +538,46 @@ public sealed partial class DeploymentController : IAsyncDisposable
         {
             PublishRoutes(runtime);
             _logger.LogDeploymentReady(runtime.Stored.Name, string.Join(" -> ", endpoints));
+            ReportReattached(runtime);
         }
+    }
+
+    /// <summary>
+    /// The first pipeline of a deployment restored from the store (the coordinator restarted): tells, once, whether the
+    /// agents kept their stages loaded (the promise of a restart) or some had to load their weights again.
+    /// </summary>
+    private void ReportReattached(Runtime runtime)
+    {
+        int reloaded, total;
+        double seconds;
+        lock (_gate)
+        {
+            if (runtime.RestoredAt is not { } restoredAt)
+                return;
+            runtime.RestoredAt = null;
+            total = runtime.Stages.Length;
+            reloaded = runtime.Stages.Count(s => s.Loaded);
+            seconds = _time.GetElapsedTime(restoredAt).TotalSeconds;
+        }
+        var how = reloaded == 0
+            ? $"reattached to its {total} running stages, which kept their loaded weights"
+            : $"reconnected; {reloaded} of {total} stages had to load their weights again";
+        AddEvent("deployment-reattached", null, $"Deployment {runtime.Stored.Name}: {how}; serving {Seconds(seconds)} after the coordinator started.");
     }
 
     private void PublishRoutes(Runtime runtime)
     {
         List<PipelineGenerationService> services;
+        bool removed;
         lock (_gate)
-            services = runtime.Removed ? [] : runtime.Replicas.Where(r => r.Service is not null).Select(r => r.Service!).ToList();
-        Router.Set(runtime.Stored.Name, services);
+        {
+            removed = runtime.Removed;
+            services = runtime.Replicas.Where(r => r.Service is not null).Select(r => r.Service!).ToList();
+        }
+        if (removed)
+            Router.Remove(runtime.Stored.Name);
+        else
+            Router.Set(runtime.Stored.Name, services);
     }
 
     /// <summary>Recomputes the deployment's state; caller holds the gate.</summary>
@@ -591,7 +637,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
             view = View(runtime) with { State = StageStates.Stopped };
         }
         Store.Delete(runtime.Stored.Id);
-        Router.Set(runtime.Stored.Name, []);
+        Router.Remove(runtime.Stored.Name);
         foreach (var node in runtime.Stages.Select(s => s.Stored.NodeId).Distinct())
             Pool.Membership.TrySendCommand(node, new Command { CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"), StopStage = new StopStageCommand { DeploymentId = runtime.Stored.Id, StageIndex = -1 } });
         foreach (var replica in runtime.Replicas)
@@ -666,6 +712,9 @@ public sealed partial class DeploymentController : IAsyncDisposable
 
         /// <summary>Timestamp before which a failed drain is not tried again.</summary>
         public long DrainRetryAt { get; set; }
+
+        /// <summary>When the coordinator loaded it from the store, until its first pipeline connects (then null).</summary>
+        public long? RestoredAt { get; set; }
     }
 
     private sealed class StageRuntime(StoredStage stored)
@@ -677,6 +726,9 @@ public sealed partial class DeploymentController : IAsyncDisposable
         public long BytesDone { get; set; }
         public long BytesTotal { get; set; }
         public DateTimeOffset? LastSent { get; set; }
+
+        /// <summary>The agent reported fetching or loading this stage's file since this coordinator started.</summary>
+        public bool Loaded { get; set; }
     }
 
     private sealed class ReplicaRuntime(int index)

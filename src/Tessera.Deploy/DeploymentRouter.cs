@@ -8,22 +8,32 @@ namespace Tessera.Deploy;
 
 /// <summary>
 /// The coordinator's /v1 generation service: routes each request by model name to the deployment of that name (the
-/// replica with the fewest sessions in flight). Deployments appear when their pipeline is connected and disappear
-/// when they are removed or break; an unknown name is <see cref="UnknownModelException"/> (404 at /v1).
+/// replica with the fewest sessions in flight). A deployment is known from its creation (or the coordinator's start)
+/// until it is removed; while it has no connected pipeline (deploying, reattaching after a restart, reconnecting) its
+/// requests get <see cref="DeploymentUnavailableException"/> (503 with Retry-After at /v1). An unknown name is
+/// <see cref="UnknownModelException"/> (404 at /v1).
 /// </summary>
 public sealed class DeploymentRouter : ITextGenerationService
 {
     private ImmutableDictionary<string, ImmutableArray<PipelineGenerationService>> _routes =
         ImmutableDictionary.Create<string, ImmutableArray<PipelineGenerationService>>(StringComparer.Ordinal);
 
-    /// <summary>Serves <paramref name="name"/> with these replicas (none: stops serving it).</summary>
+    /// <summary>Serves <paramref name="name"/> with these replicas; none: the deployment exists but cannot serve yet.</summary>
     public void Set(string name, IReadOnlyList<PipelineGenerationService> replicas) =>
-        ImmutableInterlocked.Update(ref _routes, routes => replicas.Count == 0 ? routes.Remove(name) : routes.SetItem(name, [.. replicas]));
+        ImmutableInterlocked.Update(ref _routes, routes => routes.SetItem(name, [.. replicas]));
+
+    /// <summary>Forgets <paramref name="name"/> (the deployment was removed): its requests get 404.</summary>
+    public void Remove(string name) => ImmutableInterlocked.Update(ref _routes, routes => routes.Remove(name));
 
     public IReadOnlyList<ServedModel> ListModels() =>
-        _routes.OrderBy(r => r.Key, StringComparer.Ordinal).SelectMany(r => r.Value[0].ListModels()).ToList();
+        _routes.Where(r => r.Value.Length > 0).OrderBy(r => r.Key, StringComparer.Ordinal).SelectMany(r => r.Value[0].ListModels()).ToList();
 
-    public ServedModel? FindModel(string id) => _routes.TryGetValue(id, out var replicas) ? replicas[0].FindModel(id) : null;
+    public ServedModel? FindModel(string id)
+    {
+        if (!_routes.TryGetValue(id, out var replicas))
+            return null;
+        return replicas.Length > 0 ? replicas[0].FindModel(id) : throw new DeploymentUnavailableException(id);
+    }
 
     public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages) => Pick(model).TokenizeChat(model, messages);
 
@@ -41,6 +51,8 @@ public sealed class DeploymentRouter : ITextGenerationService
     {
         if (!_routes.TryGetValue(model, out var replicas))
             throw new UnknownModelException(model);
+        if (replicas.Length == 0)
+            throw new DeploymentUnavailableException(model);
         var best = replicas[0];
         foreach (var r in replicas)
         {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Tessera.Cli.Commands.Chaos;
 
 namespace Tessera.Cli.Commands;
 
@@ -24,6 +25,7 @@ internal static class CommandCatalog
         yield return ModelCommands.Create();
         yield return BenchCommand.Create();
         yield return StageCommand.Create();
+        yield return ChaosCommand.Create();
         yield return VersionCommand.Create();
     }
 }

@@ -37,15 +37,15 @@ internal static class DemoCommand
                 Directory.Delete(root, recursive: true);
             Directory.CreateDirectory(Path.Combine(root, "logs"));
             var coordinatorDir = new PoolDataDirectory(Path.Combine(root, "coordinator"));
-            var children = new List<Child>();
+            var children = new List<ChildProcess>();
             try
             {
                 Console.WriteLine($"Starting a coordinator and {extra} agent(s) on 127.0.0.1 (state and logs in {root}) ...");
-                children.Add(Child.Start("coordinator", root, ["pool", "start", "--data-dir", coordinatorDir.Root, "--listen", "127.0.0.1:0", "--name", "demo-0", "--speed-probe-mb", "16"]));
-                using var pool = await WaitForCoordinatorAsync(coordinatorDir, children[0], token).ConfigureAwait(false);
+                children.Add(ChildProcess.Start("coordinator", Path.Combine(root, "logs"), ["pool", "start", "--data-dir", coordinatorDir.Root, "--listen", "127.0.0.1:0", "--name", "demo-0", "--speed-probe-mb", "16"]));
+                using var pool = await children[0].WaitForCoordinatorAsync(coordinatorDir, StartTimeout, token).ConfigureAwait(false);
                 var joinToken = (await pool.CreateTokenAsync("1h", "demo agents", token).ConfigureAwait(false)).Token;
                 for (var i = 1; i <= extra; i++)
-                    children.Add(Child.Start($"agent-{i}", root, ["join", joinToken, "--name", $"demo-{i}", "--data-dir", Path.Combine(root, $"agent-{i}"), "--speed-probe-mb", "16"]));
+                    children.Add(ChildProcess.Start($"agent-{i}", Path.Combine(root, "logs"), ["join", joinToken, "--name", $"demo-{i}", "--data-dir", Path.Combine(root, $"agent-{i}"), "--speed-probe-mb", "16"]));
                 await WaitForNodesAsync(pool, extra + 1, children, token).ConfigureAwait(false);
 
                 using var api = DeployClient.Create(coordinatorDir, null, null);
@@ -86,34 +86,7 @@ internal static class DemoCommand
         return command;
     }
 
-    private static async Task<PoolApiClient> WaitForCoordinatorAsync(PoolDataDirectory dir, Child coordinator, CancellationToken token)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            token.ThrowIfCancellationRequested();
-            if (coordinator.HasExited)
-                throw new PoolException($"The coordinator exited early; see {coordinator.LogPath}.");
-            if (File.Exists(dir.CoordinatorInfo) && File.Exists(dir.AdminKey))
-            {
-                var client = PoolApiClient.Create(dir, null, null, TimeProvider.System);
-                try
-                {
-                    await client.GetHealthAsync(token).ConfigureAwait(false);
-                    return client;
-                }
-                catch (PoolException)
-                {
-                    client.Dispose();
-                }
-            }
-            if (clock.Elapsed > StartTimeout)
-                throw new PoolException($"The coordinator did not start within {StartTimeout.TotalSeconds:0} s; see {coordinator.LogPath}.");
-            await Task.Delay(200, token).ConfigureAwait(false);
-        }
-    }
-
-    private static async Task WaitForNodesAsync(PoolApiClient pool, int count, List<Child> children, CancellationToken token)
+    private static async Task WaitForNodesAsync(PoolApiClient pool, int count, List<ChildProcess> children, CancellationToken token)
     {
         var clock = Stopwatch.StartNew();
         while (true)
@@ -130,73 +103,6 @@ internal static class DemoCommand
             if (clock.Elapsed > StartTimeout)
                 throw new PoolException($"Only {ready} of {count} nodes became ready within {StartTimeout.TotalSeconds:0} s; logs are in {Path.GetDirectoryName(children[0].LogPath)}.");
             await Task.Delay(200, token).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>A child tessera process whose output goes to a log file.</summary>
-    private sealed class Child
-    {
-        private readonly Process _process;
-        private readonly Task _pump;
-
-        private Child(string name, Process process, string logPath, Task pump)
-        {
-            Name = name;
-            _process = process;
-            LogPath = logPath;
-            _pump = pump;
-        }
-
-        public string Name { get; }
-
-        public string LogPath { get; }
-
-        public bool HasExited => _process.HasExited;
-
-        public static Child Start(string name, string root, IEnumerable<string> arguments)
-        {
-            var start = new ProcessStartInfo { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-            var self = Environment.ProcessPath ?? "dotnet";
-            start.FileName = self;
-            if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-                start.ArgumentList.Add(typeof(DemoCommand).Assembly.Location);
-            foreach (var a in arguments)
-                start.ArgumentList.Add(a);
-            var logPath = Path.Combine(root, "logs", name + ".log");
-            var process = Process.Start(start) ?? throw new PoolException($"Cannot start {self}.");
-            var log = new StreamWriter(logPath, append: false) { AutoFlush = true };
-            var pump = Task.WhenAll(Pump(process.StandardOutput, log), Pump(process.StandardError, log)).ContinueWith(_ => log.Dispose(), TaskScheduler.Default);
-            return new Child(name, process, logPath, pump);
-        }
-
-        private static async Task Pump(StreamReader reader, StreamWriter log)
-        {
-            string? line;
-            while ((line = await reader.ReadLineAsync().ConfigureAwait(false)) is not null)
-            {
-                lock (log)
-                    log.WriteLine(line);
-            }
-        }
-
-        public async Task StopAsync()
-        {
-            if (!_process.HasExited)
-            {
-                try
-                {
-                    using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-                        await term.WaitForExitAsync().ConfigureAwait(false);
-                    using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                    await _process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is OperationCanceledException or System.ComponentModel.Win32Exception or InvalidOperationException)
-                {
-                    _process.Kill(entireProcessTree: true);
-                }
-            }
-            await _pump.ConfigureAwait(false);
-            _process.Dispose();
         }
     }
 }

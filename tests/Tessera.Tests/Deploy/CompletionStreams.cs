@@ -51,13 +51,17 @@ internal static class CompletionStreams
         var text = new StringBuilder();
         var arrivals = new List<long>();
         string? error = null;
-        while (await reader.ReadLineAsync() is { } line)
+        var done = false;
+        while (await ReadLineAsync(reader) is { } line)
         {
             if (!line.StartsWith("data: ", StringComparison.Ordinal))
                 continue;
             var data = line["data: ".Length..];
             if (data == "[DONE]")
+            {
+                done = true;
                 break;
+            }
             var root = JsonDocument.Parse(data).RootElement;
             if (root.TryGetProperty("error", out var e))
             {
@@ -71,6 +75,20 @@ internal static class CompletionStreams
             arrivals.Add(Stopwatch.GetTimestamp());
             onPiece?.Invoke(arrivals.Count);
         }
-        return new StreamResult(text.ToString(), error, arrivals);
+        // A stream that ends without [DONE] or an error event lost its connection (the coordinator died).
+        return new StreamResult(text.ToString(), error ?? (done ? null : "the connection broke before [DONE]"), arrivals);
+    }
+
+    /// <summary>The next line, or null when the connection ended or broke (a dead server is an end of stream here).</summary>
+    private static async Task<string?> ReadLineAsync(StreamReader reader)
+    {
+        try
+        {
+            return await reader.ReadLineAsync();
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            return null;
+        }
     }
 }

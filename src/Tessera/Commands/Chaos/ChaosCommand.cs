@@ -1,0 +1,184 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Spectre.Console;
+using Tessera.Pool;
+using Tessera.Pool.Security;
+
+namespace Tessera.Cli.Commands.Chaos;
+
+/// <summary>
+/// <c>tessera chaos</c>: proves that a failure costs a pause, never a failed request or a different answer. It starts a
+/// pool on this machine (a coordinator and agents as child processes on 127.0.0.1), deploys a model over several of
+/// them, takes each request's failure-free text first, then runs concurrent streaming clients for a while as agents
+/// are killed (SIGKILL) and started again, and the coordinator once; at the end it fires a burst beyond capacity.
+/// Reports requests started, completed, retried, failed and differing, the pauses kills caused and throughput; exits
+/// with 1 when a target is missed (a failed or differing request, a kill the pool did not heal from, an unbounded burst).
+/// </summary>
+internal static class ChaosCommand
+{
+    private static readonly string[] Prompts = ["Once upon a time", "The little dog", "In the morning the", "She opened the door and"];
+
+    public static Command Create()
+    {
+        var agents = new Option<int>("--agents") { Description = "Agent processes to start (besides the coordinator, which runs none).", DefaultValueFactory = _ => 4 };
+        var stages = new Option<int>("--stages") { Description = "Stages to split the model over; keep it below --agents so a spare can take a lost stage.", DefaultValueFactory = _ => 3 };
+        var clients = new Option<int>("--clients", "-c") { Description = "Concurrent streaming clients.", DefaultValueFactory = _ => 3 };
+        var duration = new Option<string>("--duration", "-t") { Description = "How long clients start requests, e.g. 60s or 5m.", DefaultValueFactory = _ => "60s" };
+        var killEvery = new Option<string>("--kill-every", "-k") { Description = "Time between kills.", DefaultValueFactory = _ => "10s" };
+        var restartAfter = new Option<string>("--restart-after") { Description = "How long a killed agent stays dead before it is started again.", DefaultValueFactory = _ => "2s" };
+        var noCoordinatorKill = new Option<bool>("--no-coordinator-kill") { Description = "Kill only agents (by default the middle kill is the coordinator's)." };
+        var maxKills = new Option<int>("--max-kills") { Description = "At most this many kills.", DefaultValueFactory = _ => 50 };
+        var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens per request.", DefaultValueFactory = _ => 32 };
+        var model = new Option<string?>("--model", "-m") { Description = "GGUF file to deploy (default: the small synthetic model of `tessera demo`)." };
+        var activations = new Option<string>("--activations") { Description = "Activations between stages: f32 (default: exact, so every text must equal the reference), f16 or q8 (rounded at each hop: a re-plan that moves a split point may change the text).", DefaultValueFactory = _ => "f32" };
+        var threads = new Option<int>("--threads") { Description = "Compute threads per stage.", DefaultValueFactory = _ => 1 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the killer's choices and of the seeded requests.", DefaultValueFactory = _ => 1 };
+        var burst = new Option<int>("--burst") { Description = "Requests fired at once after the chaos, beyond capacity (0: none).", DefaultValueFactory = _ => 200 };
+        var burstMemory = new Option<int>("--burst-memory-mb") { Description = "How much the coordinator's resident memory may grow during the burst.", DefaultValueFactory = _ => 256 };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Folder for the pool's state and logs, emptied first (default: chaos/ under $TESSERA_HOME or ~/.tessera)." };
+        var output = PoolCli.OutputOption();
+        var command = new Command("chaos", "Serve a model over local agent processes while agents and the coordinator are killed; report failed and differing requests (targets: 0) and the pauses.");
+        foreach (var option in new Option[] { agents, stages, clients, duration, killEvery, restartAfter, noCoordinatorKill, maxKills, tokens, model, activations, threads, seed, burst, burstMemory, dataDir, output })
+            command.Options.Add(option);
+        command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
+        {
+            var settings = new ChaosSettings(result.GetValue(agents), result.GetValue(stages), result.GetValue(clients), DurationParser.Parse(result.GetValue(duration)!),
+                DurationParser.Parse(result.GetValue(killEvery)!), DurationParser.Parse(result.GetValue(restartAfter)!), !result.GetValue(noCoordinatorKill),
+                result.GetValue(maxKills), result.GetValue(tokens), result.GetValue(activations)!, result.GetValue(threads), result.GetValue(seed),
+                result.GetValue(burst), result.GetValue(burstMemory));
+            settings.Validate();
+            var json = result.GetValue(output) == "json";
+            var modelPath = Path.GetFullPath(result.GetValue(model) ?? DefaultModel.EnsureExists());
+            if (!File.Exists(modelPath))
+                throw new PoolException($"No model file {modelPath}.", exitCode: 2);
+            var root = Path.GetFullPath(result.GetValue(dataDir) ?? Path.Combine(DefaultModel.Home, "chaos"));
+            using var stopping = PoolCli.OnStopSignal(invocationToken);
+            var report = await RunAsync(settings, modelPath, root, stopping.Token).ConfigureAwait(false);
+            if (json)
+                Console.WriteLine(JsonSerializer.Serialize(report, CliJson.Options));
+            else
+                Print(report, settings);
+            return report.TargetsMet ? 0 : 1;
+        }));
+        return command;
+    }
+
+    private static void Log(string message) => Console.Error.WriteLine(message);
+
+    private static async Task<ChaosReport> RunAsync(ChaosSettings settings, string modelPath, string root, CancellationToken cancellationToken)
+    {
+        Log($"Starting a coordinator and {settings.Agents} agents on 127.0.0.1 (state and logs in {root}) ...");
+        await using var pool = await ChaosPool.StartAsync(root, settings.Agents, cancellationToken).ConfigureAwait(false);
+        var deployment = await pool.DeployAsync(modelPath, settings.Stages, settings.Clients + 1, settings.Threads, settings.Activations, cancellationToken).ConfigureAwait(false);
+        Log($"Deployed {Path.GetFileName(modelPath)} over {deployment.Stages.Count} stages: "
+            + string.Join(", ", deployment.Stages.Select(s => $"{s.NodeName} [{s.FirstLayer}, {s.LastLayer})")) + ".");
+        var key = await pool.CreateApiKeyAsync(cancellationToken).ConfigureAwait(false);
+        HttpClient Http() => pool.OpenAiClient(key, TimeSpan.FromSeconds(120));
+
+        // The failure-free reference of every request, through the same deployment before anything is killed.
+        var prompts = Prompts.Select(p => new ChaosPrompt(p, 0, null))
+            .Concat(Prompts.Select((p, i) => new ChaosPrompt(p, 0.9f, (ulong)(settings.Seed * 100 + i))))
+            .ToList();
+        var references = new List<string>();
+        var reference = new ChaosWorkload(Http, ChaosPool.DeploymentName, settings.Tokens, prompts, []);
+        using (var http = Http())
+        {
+            foreach (var prompt in prompts)
+            {
+                var attempts = await reference.SendWithRetriesAsync(http, prompt, cancellationToken).ConfigureAwait(false);
+                if (attempts.Count != 1 || attempts[0].End != AttemptEnd.Done)
+                    throw new PoolException($"The failure-free reference of '{prompt.Prompt}' ({prompt.Sampling}) failed: {attempts[^1].End} {attempts[^1].Error}. Logs are in {pool.LogDirectory}.");
+                references.Add(attempts[0].Text);
+            }
+        }
+        Log($"Took the failure-free text of {prompts.Count} requests (greedy and seeded). Running {settings.Clients} clients for {settings.Duration.TotalSeconds:0} s, "
+            + $"killing every {settings.KillEvery.TotalSeconds:0} s ...");
+
+        // The run: clients and killer side by side; a hard bound against hangs on top of the clients' retry window.
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bound.CancelAfter(settings.Duration + ChaosWorkload.RetryWindow + ChaosKiller.HealTimeout + TimeSpan.FromMinutes(2));
+        var clock = Stopwatch.StartNew();
+        var workload = new ChaosWorkload(Http, ChaosPool.DeploymentName, settings.Tokens, prompts, references);
+        var clientsTask = workload.RunAsync(settings.Clients, () => clock.Elapsed >= settings.Duration, bound.Token);
+        var killer = new ChaosKiller(pool, settings.KillEvery, settings.RestartAfter, settings.KillCoordinator, settings.Seed);
+        var kills = await killer.RunAsync(settings.Duration, settings.MaxKills, Log, bound.Token).ConfigureAwait(false);
+        List<RequestRecord> requests;
+        try
+        {
+            requests = await clientsTask.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new PoolException($"The clients did not finish within the run's bound; the pool hangs. Logs are in {pool.LogDirectory}.");
+        }
+        var elapsed = clock.Elapsed;
+        var report = ChaosReport.From(requests, kills, elapsed) with { BurstMemoryLimitBytes = settings.BurstMemoryMb * 1024L * 1024 };
+
+        if (settings.Burst > 0 && await pool.WaitHealedAsync(ChaosKiller.HealTimeout, cancellationToken).ConfigureAwait(false) && pool.CoordinatorProcessId is { } pid)
+        {
+            Log($"Firing a burst of {settings.Burst} requests at once (capacity: {settings.Clients + 1} sessions and a bounded queue) ...");
+            using var http = Http();
+            report = report with { Burst = await OverloadBurst.RunAsync(http, ChaosPool.DeploymentName, settings.Burst, pid, cancellationToken).ConfigureAwait(false) };
+        }
+        Log($"Stopping the pool (logs stay in {pool.LogDirectory}) ...");
+        return report;
+    }
+
+    private static void Print(ChaosReport r, ChaosSettings s)
+    {
+        static string Mark(bool ok) => ok ? "[green]ok[/]" : "[red]MISSED[/]";
+        static string Sec(Percentiles p) => p.Count == 0 ? "-" : string.Create(CultureInfo.InvariantCulture, $"{p.P50:0.00} / {p.P99:0.00} / {p.Max:0.00} s ({p.Count})");
+        var table = new Table().AddColumns("", "value", "target");
+        table.AddRow("run", Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+            $"{s.Clients} clients, {r.DurationSeconds:0} s, {s.Agents} agents, {s.Stages} stages, {s.Activations} activations, kill every {s.KillEvery.TotalSeconds:0} s")), "");
+        table.AddRow("kills", $"{r.AgentKills} agents, {r.CoordinatorKills} coordinator; {r.KillsNotHealed} not healed", r.KillsNotHealed == 0 ? Mark(true) : Mark(false));
+        table.AddRow("heal after a kill p50 / p99 / max", Sec(r.HealSeconds), "");
+        table.AddRow("requests started", r.Started.ToString(CultureInfo.InvariantCulture), "");
+        table.AddRow("completed", $"{r.Completed} ({r.CompletedFirstTry} at the first try)", "");
+        table.AddRow("retried, then completed", $"{r.Retried} (resent after: {r.RetriesAfterBrokenConnection} broken connections, {r.RetriesAfter503} x 503, "
+            + $"{r.RetriesAfter429} x 429, {r.RetriesAfterErrorEvent} error events)", "counted as completed");
+        table.AddRow("failed", r.Failed.ToString(CultureInfo.InvariantCulture), "0 " + Mark(r.Failed == 0));
+        table.AddRow("texts differing from the failure-free one", r.Differing.ToString(CultureInfo.InvariantCulture), "0 " + Mark(r.Differing == 0));
+        table.AddRow("pause in streams an agent kill hit, p50 / p99 / max", Sec(r.PauseSeconds), "");
+        table.AddRow("longest gap in undisturbed streams, p50 / p99 / max", Sec(r.UndisturbedLongestGapSeconds), "");
+        table.AddRow("resume after a retry (coordinator kill), p50 / p99 / max", Sec(r.ResumeAfterCoordinatorKillSeconds), "");
+        table.AddRow("throughput", string.Create(CultureInfo.InvariantCulture, $"{r.TokensPerSecond:0.0} tokens/s ({r.CompletionTokens} tokens)"), "");
+        if (r.Burst is { } b)
+            table.AddRow("burst beyond capacity", Markup.Escape($"{b.Sent} sent: {b.Served} served, {b.Refused429} x 429 ({b.Refused429WithoutRetryAfter} without Retry-After), {b.Other} other; "
+                + $"coordinator memory {Format.Bytes(b.RssBeforeBytes)} -> peak {Format.Bytes(b.RssPeakBytes)}"),
+                $"only 200/429, growth <= {s.BurstMemoryMb} MiB " + Mark(r.BurstMet));
+        AnsiConsole.Write(table);
+        foreach (var sample in r.FailureSamples)
+            AnsiConsole.MarkupLine("[red]" + Markup.Escape(sample) + "[/]");
+        AnsiConsole.MarkupLine(r.TargetsMet ? "[green]All targets met.[/]" : "[red]Targets missed.[/]");
+    }
+}
+
+/// <summary>The settings of a chaos run, checked before anything starts.</summary>
+internal sealed record ChaosSettings(int Agents, int Stages, int Clients, TimeSpan Duration, TimeSpan KillEvery, TimeSpan RestartAfter, bool KillCoordinator,
+    int MaxKills, int Tokens, string Activations, int Threads, int Seed, int Burst, int BurstMemoryMb)
+{
+    public void Validate()
+    {
+        static void Check(bool ok, string message)
+        {
+            if (!ok)
+                throw new PoolException(message, exitCode: 2);
+        }
+        Check(Agents is >= 2 and <= 32, "--agents must be between 2 and 32.");
+        Check(Stages >= 1 && Stages <= Agents, $"--stages must be between 1 and --agents ({Agents}); below it, a spare agent takes a lost stage.");
+        Check(Clients is >= 1 and <= 64, "--clients must be between 1 and 64.");
+        Check(Duration <= TimeSpan.FromHours(2), "--duration must be at most 2h.");
+        Check(KillEvery >= TimeSpan.FromSeconds(2), "--kill-every must be at least 2s: the pool needs time to heal between kills.");
+        Check(ChaosKiller.SlotsIn(Duration, KillEvery) >= 1, $"--duration ({Duration.TotalSeconds:0} s) leaves no room for a kill every {KillEvery.TotalSeconds:0} s; make it longer than --kill-every.");
+        Check(RestartAfter <= TimeSpan.FromMinutes(5), "--restart-after must be at most 5m.");
+        Check(MaxKills >= 0, "--max-kills must be 0 or more.");
+        Check(Tokens is >= 1 and <= 256, "--tokens must be between 1 and 256 (the deployment's context is 512).");
+        Check(Activations is "f16" or "f32" or "q8", $"Unknown activation format '{Activations}': use f16, f32 or q8.");
+        Check(Threads is >= 0 and <= 256, "--threads must be between 0 (all cores) and 256.");
+        Check(Burst is >= 0 and <= 5000, "--burst must be between 0 and 5000.");
+        Check(BurstMemoryMb >= 1, "--burst-memory-mb must be at least 1.");
+    }
+}

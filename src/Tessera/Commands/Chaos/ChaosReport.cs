@@ -1,0 +1,120 @@
+using System.Diagnostics;
+
+namespace Tessera.Cli.Commands.Chaos;
+
+/// <summary>Seconds at the 50th and 99th percentiles (nearest rank) and the largest, over <see cref="Count"/> samples.</summary>
+internal sealed record Percentiles(int Count, double P50, double P99, double Max)
+{
+    public static Percentiles Of(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        if (sorted.Length == 0)
+            return new Percentiles(0, 0, 0, 0);
+        double At(double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+        return new Percentiles(sorted.Length, At(0.50), At(0.99), sorted[^1]);
+    }
+}
+
+/// <summary>
+/// The outcome of a chaos run, computed from what the clients and the killer recorded (no I/O): requests started,
+/// completed, retried, failed, differing from the failure-free text; the pauses of streams that a kill hit; throughput.
+/// </summary>
+internal sealed record ChaosReport(
+    double DurationSeconds,
+    int Started,
+    int Completed,
+    int CompletedFirstTry,
+    int Retried,
+    int Failed,
+    int Differing,
+    int RetriesAfterBrokenConnection,
+    int RetriesAfter503,
+    int RetriesAfter429,
+    int RetriesAfterErrorEvent,
+    int AgentKills,
+    int CoordinatorKills,
+    int KillsNotHealed,
+    Percentiles PauseSeconds,
+    Percentiles UndisturbedLongestGapSeconds,
+    Percentiles ResumeAfterCoordinatorKillSeconds,
+    Percentiles HealSeconds,
+    long CompletionTokens,
+    double TokensPerSecond,
+    IReadOnlyList<string> FailureSamples)
+{
+    /// <summary>A burst beyond capacity after the chaos, when one was fired.</summary>
+    public BurstResult? Burst { get; init; }
+
+    /// <summary>How far the coordinator's memory may grow during the burst.</summary>
+    public long BurstMemoryLimitBytes { get; init; }
+
+    public bool BurstMet => Burst is null || (Burst.Bounded && Burst.RssPeakBytes - Burst.RssBeforeBytes <= BurstMemoryLimitBytes);
+
+    /// <summary>The targets: no failed request, no differing text, every kill healed, the burst bounded.</summary>
+    public bool TargetsMet => Failed == 0 && Differing == 0 && KillsNotHealed == 0 && BurstMet;
+
+    public static ChaosReport From(IReadOnlyList<RequestRecord> requests, IReadOnlyList<KillRecord> kills, TimeSpan duration)
+    {
+        var agentKills = kills.Where(k => !k.Coordinator).Select(k => k.At).ToList();
+        var coordinatorKills = kills.Where(k => k.Coordinator).Select(k => k.At).ToList();
+        var attempts = requests.SelectMany(r => r.Attempts).ToList();
+        var done = attempts.Where(a => a.End == AttemptEnd.Done).ToList();
+        bool HitBy(Attempt a, IEnumerable<long> at) => at.Any(t => t >= a.Started && t <= a.Ended);
+        var retriedAttempts = requests.SelectMany(r => r.Attempts.Take(r.Attempts.Count - 1)).ToList();
+        var tokens = requests.Where(r => r.Completed).Sum(r => (long)r.Attempts[^1].Tokens);
+        return new ChaosReport(
+            duration.TotalSeconds,
+            requests.Count,
+            requests.Count(r => r.Completed),
+            requests.Count(r => r.Completed && !r.Retried),
+            requests.Count(r => r.Retried),
+            requests.Count(r => !r.Completed),
+            requests.Count(r => r.Differs),
+            retriedAttempts.Count(a => a.End == AttemptEnd.Broken),
+            retriedAttempts.Count(a => a.Status == 503),
+            retriedAttempts.Count(a => a.Status == 429),
+            retriedAttempts.Count(a => a.End == AttemptEnd.ErrorEvent),
+            agentKills.Count,
+            coordinatorKills.Count,
+            kills.Count(k => k.HealedAfter is null),
+            Percentiles.Of(done.Where(a => HitBy(a, agentKills)).Select(LongestGap)),
+            Percentiles.Of(done.Where(a => !HitBy(a, kills.Select(k => k.At))).Select(LongestGap)),
+            Percentiles.Of(requests.Where(r => r.Retried).Select(ResumeSeconds).OfType<double>()),
+            Percentiles.Of(kills.Where(k => k.HealedAfter is not null).Select(k => k.HealedAfter!.Value.TotalSeconds)),
+            tokens,
+            duration.TotalSeconds > 0 ? tokens / duration.TotalSeconds : 0,
+            requests.Where(r => !r.Completed || r.Differs).Take(5)
+                .Select(r => $"client {r.Client}, '{r.Prompt.Prompt}' ({r.Prompt.Sampling}): {r.Attempts.Count} attempts, last: {r.Attempts[^1].End} {r.Attempts[^1].Status} {r.Attempts[^1].Error}"
+                    + (r.Differs ? $"; text differs from the reference ('{Clip(r.Attempts[^1].Text)}' vs '{Clip(r.Reference)}')" : ""))
+                .ToList());
+    }
+
+    /// <summary>The longest wait between two pieces of text of one stream, in seconds.</summary>
+    internal static double LongestGap(Attempt a)
+    {
+        var gap = 0.0;
+        for (var i = 1; i < a.Arrivals.Count; i++)
+            gap = Math.Max(gap, Stopwatch.GetElapsedTime(a.Arrivals[i - 1], a.Arrivals[i]).TotalSeconds);
+        return gap;
+    }
+
+    /// <summary>
+    /// For a request that needed retries: from the last text the client had shown (its cut attempts' furthest piece)
+    /// to the first piece of the final attempt that goes beyond it: the pause a resuming client's user sees.
+    /// </summary>
+    internal static double? ResumeSeconds(RequestRecord r)
+    {
+        var cut = r.Attempts.Take(r.Attempts.Count - 1).ToList();
+        var shown = cut.Max(a => a.Text.Length);
+        var shownAt = cut.Where(a => a.Arrivals.Count > 0).Select(a => a.Arrivals[^1]).DefaultIfEmpty(cut[0].Started).Max();
+        var final = r.Attempts[^1];
+        for (var i = 0; i < final.Arrivals.Count; i++)
+        {
+            if (final.Lengths[i] > shown)
+                return Stopwatch.GetElapsedTime(shownAt, final.Arrivals[i]).TotalSeconds;
+        }
+        return null;
+    }
+
+    private static string Clip(string text) => text.Length > 40 ? text[..40] + "..." : text;
+}
