@@ -37,6 +37,8 @@ public sealed partial class StageHost : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatchTokens, 1);
         _stage = stage;
         _options = options;
+        // f16 hidden states at every layer boundary make the output independent of the split (see RoundHiddenToHalf).
+        stage.RoundHiddenToHalf = options.Activations == ActivationFormat.F16;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _worker = new Thread(Run) { IsBackground = true, Name = $"tessera-stage-{stage.Range}" };
         _worker.Start();

@@ -48,6 +48,32 @@ public sealed class PipelineExactnessTests
         await pipeline.WaitForNoSessionsAsync(TimeSpan.FromSeconds(5));
     }
 
+    /// <summary>
+    /// With f16 activations every stage rounds the hidden state to f16 after each layer, so where the model is split
+    /// changes nothing: a re-plan after a failure (other split points) keeps the text, log-probabilities included.
+    /// </summary>
+    [Fact]
+    public async Task F16Activations_DifferentSplits_GiveTheSameTokensAndLogProbs()
+    {
+        using var local = LocalModel.Load(Model, threads: 1, contextLength: 512);
+        await using var a = await InProcessPipeline.StartAsync(Model, ActivationFormat.F16, "0-1", "1-3", "3-4");
+        await using var b = await InProcessPipeline.StartAsync(Model, ActivationFormat.F16, "0-2", "2-4");
+        await using var one = await InProcessPipeline.StartAsync(Model, ActivationFormat.F16, "0-4");
+        await using var driverA = await PipelineDriver.ConnectAsync(a.Endpoints);
+        await using var driverB = await PipelineDriver.ConnectAsync(b.Endpoints);
+        await using var driverOne = await PipelineDriver.ConnectAsync(one.Endpoints);
+
+        foreach (var prompt in Prompts)
+        {
+            var tokens = local.Tokenizer.Encode(prompt, addSpecial: true);
+            var three = await RunAsync(driverA, tokens, SamplingParameters.Greedy, 32);
+            var two = await RunAsync(driverB, tokens, SamplingParameters.Greedy, 32);
+            var single = await RunAsync(driverOne, tokens, SamplingParameters.Greedy, 32);
+            Assert.Equal(three.Select(t => (t.Id, t.LogProb)), two.Select(t => (t.Id, t.LogProb)));
+            Assert.Equal(three.Select(t => (t.Id, t.LogProb)), single.Select(t => (t.Id, t.LogProb)));
+        }
+    }
+
     [Fact]
     public async Task SeededSampling_AcrossStages_MatchesOneProcess()
     {

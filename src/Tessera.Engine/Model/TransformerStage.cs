@@ -44,6 +44,13 @@ public sealed class TransformerStage : IDisposable
 
     public int ContextLength => _maxContext;
 
+    /// <summary>
+    /// Rounds the hidden state to f16 after every layer. A pipeline that sends f16 activations sets it on every stage:
+    /// hidden states are then f16 values at every layer boundary, so sending them loses nothing and the output does not
+    /// depend on where the model is split (a re-plan after a failure keeps the text).
+    /// </summary>
+    public bool RoundHiddenToHalf { get; set; }
+
     public bool IsFirst => Range.First == 0;
 
     public bool IsLast => Range.Last == Config.BlockCount;
@@ -210,6 +217,8 @@ public sealed class TransformerStage : IDisposable
         RoundForFloatWeights(w.Down, gate);
         _backend.MatMul(w.Down, gate, h, n);
         System.Numerics.Tensors.TensorPrimitives.Add(x, h, x);
+        if (RoundHiddenToHalf)
+            FloatKernels.RoundToHalf(x);
     }
 
     /// <summary>
