@@ -412,6 +412,34 @@ public sealed partial class StageHost
         public Outgoing? Outgoing { get; set; }
         public volatile string? Failure;
 
+        private readonly Lock _unreachableGate = new();
+        private bool _unreachableFromDownstream;
+
+        /// <summary>The stage further down that could not be reached (the next one or one after it), when known.</summary>
+        public string? Unreachable { get; private set; }
+
+        /// <summary>
+        /// Records which stage could not be reached. What the downstream stage answered (<paramref name="fromDownstream"/>)
+        /// wins over a guess from a transport error here, which is what a downstream's own failure also looks like.
+        /// </summary>
+        public void NoteUnreachable(string? endpoint, bool fromDownstream)
+        {
+            lock (_unreachableGate)
+            {
+                if (_unreachableFromDownstream)
+                    return;
+                if (fromDownstream)
+                {
+                    Unreachable = endpoint;
+                    _unreachableFromDownstream = true;
+                }
+                else
+                {
+                    Unreachable ??= endpoint;
+                }
+            }
+        }
+
         public void Fail(string reason)
         {
             if (Closed || Failure is not null)

@@ -123,7 +123,10 @@ public sealed partial class StageHost : IDisposable
         }
         catch (Exception e) when (lane.Failure is not null && e is OperationCanceledException or RpcException or IOException)
         {
-            throw new RpcException(new Grpc.Core.Status(StatusCode.Unavailable, lane.Failure));
+            // The downstream's own answer (which stage it could not reach, if any) settles what a transport error only suggests.
+            if (relay is not null)
+                await Task.WhenAny(relay, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            throw new RpcException(new Grpc.Core.Status(StatusCode.Unavailable, lane.Failure), StageFailure.Trailers(lane.Unreachable));
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
         {
@@ -261,6 +264,10 @@ public sealed partial class StageHost : IDisposable
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or OperationCanceledException or RpcException)
         {
+            if (e is RpcException answer && StageFailure.IsFromStage(answer))
+                lane.NoteUnreachable(StageFailure.Unreachable(answer, lane.Next!), fromDownstream: true);
+            else if (lane.Failure is null)
+                lane.NoteUnreachable(e is RpcException error ? StageFailure.Unreachable(error, lane.Next!) : lane.Next, fromDownstream: false);
             lane.Fail($"the next stage ({lane.Next}) cannot be reached: {e.Message}");
         }
     }
@@ -275,10 +282,15 @@ public sealed partial class StageHost : IDisposable
         }
         catch (RpcException e)
         {
+            // A cancellation this lane caused itself (it failed first) says nothing about the next stage.
+            if (!(e.StatusCode == StatusCode.Cancelled && lane.Failure is not null))
+                lane.NoteUnreachable(StageFailure.Unreachable(e, lane.Next!), fromDownstream: StageFailure.IsFromStage(e));
             lane.Fail($"the next stage ({lane.Next}) failed: {e.Status.Detail}");
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or OperationCanceledException)
         {
+            if (lane.Failure is null)
+                lane.NoteUnreachable(lane.Next, fromDownstream: false);
             lane.Fail($"the next stage ({lane.Next}) failed: {e.Message}");
         }
     }
