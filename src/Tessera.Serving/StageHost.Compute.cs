@@ -408,6 +408,9 @@ public sealed partial class StageHost
         public Channel<StageOutput> Up { get; } = System.Threading.Channels.Channel.CreateUnbounded<StageOutput>(new UnboundedChannelOptions { SingleReader = true });
         public Channel<StageInput>? Down { get; set; }
         public string? Next { get; set; }
+
+        /// <summary>The task relaying the next stage's output up (null at the last stage).</summary>
+        public Task? Relay { get; set; }
         public volatile bool Closed;
         public Outgoing? Outgoing { get; set; }
         public volatile string? Failure;

@@ -113,8 +113,9 @@ public sealed partial class StageHost : IDisposable
                 routeMessage.Route.AddRange(first.Route.Skip(1));
                 await call.RequestStream.WriteAsync(routeMessage).ConfigureAwait(false);
                 lane.Down = System.Threading.Channels.Channel.CreateUnbounded<StageInput>(new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-                down = PumpDownAsync(lane, call);
                 relay = RelayAsync(lane, call);
+                lane.Relay = relay;
+                down = PumpDownAsync(lane, call);
             }
             LogLaneOpened(lane.Id, lane.Next ?? "(last stage)");
             Accept(lane, first);
@@ -264,6 +265,10 @@ public sealed partial class StageHost : IDisposable
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or OperationCanceledException or RpcException)
         {
+            // A write also fails when the next stage ended the call with an answer of its own; failing the lane cancels
+            // the call, which would hide that answer from the relay, so the relay reads it first.
+            if (lane.Relay is { } relay)
+                await Task.WhenAny(relay, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
             if (e is RpcException answer && StageFailure.IsFromStage(answer))
                 lane.NoteUnreachable(StageFailure.Unreachable(answer, lane.Next!), fromDownstream: true);
             else if (lane.Failure is null)
