@@ -19,9 +19,15 @@ public sealed partial class DeploymentController
     /// <summary>How long after a failed move to a better plan the deployment tries again.</summary>
     private static readonly TimeSpan ImproveBackoff = TimeSpan.FromMinutes(5);
 
+    /// <summary>How long a node's arrival names the reason of a move onto it ("node b returned").</summary>
+    private static readonly TimeSpan ArrivalMemory = TimeSpan.FromMinutes(10);
+
     /// <summary>Nodes ready at the last tick (null before the first), and every node seen since the controller started.</summary>
     private HashSet<string>? _readyNodes;
     private readonly HashSet<string> _seenNodes = new(StringComparer.Ordinal);
+
+    /// <summary>When each node last became ready, and how to say it; under the controller's gate.</summary>
+    private readonly Dictionary<string, (TimeSpan At, string Words)> _arrivals = new(StringComparer.Ordinal);
 
     private TimeSpan Now() => TimeSpan.FromSeconds(_time.GetTimestamp() / (double)_time.TimestampFrequency);
 
@@ -38,9 +44,10 @@ public sealed partial class DeploymentController
             foreach (var (id, name) in ready.Where(r => !_readyNodes.Contains(r.Key)))
             {
                 var why = _seenNodes.Contains(id) ? $"node {name} returned" : $"node {name} joined";
-                foreach (var runtime in runtimes)
+                lock (_gate)
                 {
-                    lock (_gate)
+                    _arrivals[id] = (now, why);
+                    foreach (var runtime in runtimes)
                         runtime.Improvement.NodeReady(now, why);
                 }
             }
@@ -117,10 +124,28 @@ public sealed partial class DeploymentController
             SendStop(runtime.Stored.Id, stop);
         var switched = _time.GetElapsedTime(started).TotalSeconds;
         var pause = await WaitForResumeAsync(moved, cancellationToken).ConfigureAwait(false);
+        var why = ArrivalsAmong(result.Moves) ?? trigger ?? "periodic check";
         var after = result.Plan.SingleStreamTokensPerSecond;
         var was = result.SpeedRatio > 0 ? after / result.SpeedRatio : 0;
         AddEvent("plan-improved", null, string.Create(CultureInfo.InvariantCulture,
-            $"Deployment {name}: plan improved: {trigger ?? "periodic check"}; {summary}; predicted {was:0.#} → {after:0.#} tokens/s; the new stages were serving after {Seconds(switched)}; ") + pause);
+            $"Deployment {name}: plan improved: {why}; {summary}; predicted {was:0.#} → {after:0.#} tokens/s; the new stages were serving after {Seconds(switched)}; ") + pause);
+    }
+
+    /// <summary>
+    /// Why a move is worth it, when nodes that receive layers became ready lately: "node b returned". The timer's trigger
+    /// names the node that brought the check forward, which need not be the one the better plan uses.
+    /// </summary>
+    private string? ArrivalsAmong(IReadOnlyList<LayerMove> moves)
+    {
+        var now = Now();
+        lock (_gate)
+        {
+            var words = moves.Select(m => m.ToDeviceId.Split('/')[0]).Distinct(StringComparer.Ordinal)
+                .Where(id => _arrivals.TryGetValue(id, out var a) && now - a.At < ArrivalMemory)
+                .Select(id => _arrivals[id].Words)
+                .ToList();
+            return words.Count == 0 ? null : string.Join(", ", words);
+        }
     }
 
     /// <summary>The deployment's plan and stages before a move, to put back when the move fails.</summary>
