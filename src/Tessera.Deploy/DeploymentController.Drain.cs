@@ -36,7 +36,7 @@ public sealed partial class DeploymentController
         await runtime.RecoveryGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         PlanSnapshot before;
         lock (_gate)
-            before = new PlanSnapshot(runtime.Stored, runtime.Stages);
+            before = new PlanSnapshot(runtime.Stored, runtime.Stages, runtime.Improvement.LastChange);
         try
         {
             summary = await ReplanAsync(runtime, drained, PlanChange.NodeDrained, stops, cancellationToken).ConfigureAwait(false);

@@ -19,9 +19,6 @@ public sealed partial class DeploymentController
     /// <summary>How long after a failed move to a better plan the deployment tries again.</summary>
     private static readonly TimeSpan ImproveBackoff = TimeSpan.FromMinutes(5);
 
-    /// <summary>How long a node's arrival names the reason of a move onto it ("node b returned").</summary>
-    private static readonly TimeSpan ArrivalMemory = TimeSpan.FromMinutes(10);
-
     /// <summary>Nodes ready at the last tick (null before the first), and every node seen since the controller started.</summary>
     private HashSet<string>? _readyNodes;
     private readonly HashSet<string> _seenNodes = new(StringComparer.Ordinal);
@@ -93,6 +90,13 @@ public sealed partial class DeploymentController
             var avoided = AvoidedNodes(runtime);
             var request = PlanRequestOf(runtime) with { ExcludedDevices = [.. avoided.Select(n => n + "/cpu")] };
             var cluster = BuildCluster(runtime, avoided);
+            // A stage's node that is not ready now (suspected after missed heartbeats on a busy machine, or failing) is the
+            // recovery's business, not a reason to move: improving waits until the plan's nodes are all well.
+            if (runtime.Stored.Stages.FirstOrDefault(st => cluster.FindDevice(st.NodeId + "/cpu") is null) is { } unwell)
+            {
+                _logger.LogPlanKept(name, $"node {unwell.NodeName} of the plan is not ready; not looking for a better plan now");
+                return;
+            }
             result = PoolPlanner.Improve(CurrentPlan(runtime.Stored), request, cluster, _options.Planner);
             if (!result.Succeeded || !result.Changed)
             {
@@ -100,7 +104,7 @@ public sealed partial class DeploymentController
                 return;
             }
             lock (_gate)
-                before = new PlanSnapshot(runtime.Stored, runtime.Stages);
+                before = new PlanSnapshot(runtime.Stored, runtime.Stages, runtime.Improvement.LastChange);
             summary = await ApplyPlanAsync(runtime, result, new HashSet<string>(), stops, cancellationToken).ConfigureAwait(false);
             await SwitchReplicasAsync(runtime, moved, cancellationToken).ConfigureAwait(false);
         }
@@ -124,7 +128,7 @@ public sealed partial class DeploymentController
             SendStop(runtime.Stored.Id, stop);
         var switched = _time.GetElapsedTime(started).TotalSeconds;
         var pause = await WaitForResumeAsync(moved, cancellationToken).ConfigureAwait(false);
-        var why = ArrivalsAmong(result.Moves) ?? trigger ?? "periodic check";
+        var why = ArrivalsAmong(result.Moves, before!) ?? trigger ?? "periodic check";
         var after = result.Plan.SingleStreamTokensPerSecond;
         var was = result.SpeedRatio > 0 ? after / result.SpeedRatio : 0;
         AddEvent("plan-improved", null, string.Create(CultureInfo.InvariantCulture,
@@ -132,16 +136,17 @@ public sealed partial class DeploymentController
     }
 
     /// <summary>
-    /// Why a move is worth it, when nodes that receive layers became ready lately: "node b returned". The timer's trigger
-    /// names the node that brought the check forward, which need not be the one the better plan uses.
+    /// Why a move is worth it, when nodes that receive layers, and that the old plan did not use, became ready since
+    /// that plan was made: "node b returned". The timer's trigger names whatever brought the check forward, which need
+    /// not be what the better plan uses (a node of the plan that missed a few heartbeats on a busy machine "returns" too).
     /// </summary>
-    private string? ArrivalsAmong(IReadOnlyList<LayerMove> moves)
+    private string? ArrivalsAmong(IReadOnlyList<LayerMove> moves, PlanSnapshot old)
     {
-        var now = Now();
+        var oldNodes = old.Stored.Stages.Select(s => s.NodeId).ToHashSet(StringComparer.Ordinal);
         lock (_gate)
         {
             var words = moves.Select(m => m.ToDeviceId.Split('/')[0]).Distinct(StringComparer.Ordinal)
-                .Where(id => _arrivals.TryGetValue(id, out var a) && now - a.At < ArrivalMemory)
+                .Where(id => !oldNodes.Contains(id) && _arrivals.TryGetValue(id, out var a) && a.At >= old.MadeAt)
                 .Select(id => _arrivals[id].Words)
                 .ToList();
             return words.Count == 0 ? null : string.Join(", ", words);
@@ -149,7 +154,8 @@ public sealed partial class DeploymentController
     }
 
     /// <summary>The deployment's plan and stages before a move, to put back when the move fails.</summary>
-    private sealed record PlanSnapshot(StoredDeployment Stored, StageRuntime[] Stages);
+    /// <param name="MadeAt">When that plan came into force.</param>
+    private sealed record PlanSnapshot(StoredDeployment Stored, StageRuntime[] Stages, TimeSpan MadeAt);
 
     /// <summary>Puts <paramref name="snapshot"/>'s plan back and stops the stages started for the failed move; false when the deployment is gone.</summary>
     private bool Revert(Runtime runtime, PlanSnapshot snapshot)

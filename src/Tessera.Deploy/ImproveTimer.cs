@@ -34,6 +34,9 @@ internal sealed class ImproveTimer
     /// <summary>What made the next check come early, in words ("node b returned"), or null for a periodic one.</summary>
     public string? Trigger => _triggers.Count == 0 ? null : string.Join(", ", _triggers);
 
+    /// <summary>When the plan last changed (or came into force).</summary>
+    public TimeSpan LastChange => _lastChange;
+
     /// <summary>The earliest time the next check may run.</summary>
     public TimeSpan DueAt => Max(_nextCheck, Max(_lastChange + _interval, _retryAt));
 
