@@ -58,12 +58,22 @@ public sealed partial class DeploymentController
         }
 
         // The pipeline runs on the new stages: the old ones on drained nodes (and any the new plan dropped) stop.
+        var finish = await FinishMoveAsync(runtime, stops, moved, started, cancellationToken).ConfigureAwait(false);
+        AddEvent("node-drained", drained.First(), $"Deployment {name}: drained node {nodeNames}: {summary}; {finish}");
+    }
+
+    /// <summary>
+    /// After a planned move: stops the replaced stages and waits (bounded) for the moved sessions' next token; says how
+    /// long the switch took since <paramref name="started"/> and the pause the sessions saw, in words.
+    /// </summary>
+    private async Task<string> FinishMoveAsync(Runtime runtime, List<StageStop> stops, List<(PipelineDriver Driver, PipelineRecoveryStatistics Before)> moved,
+        long started, CancellationToken cancellationToken)
+    {
         foreach (var stop in stops)
             SendStop(runtime.Stored.Id, stop);
         var switched = _time.GetElapsedTime(started).TotalSeconds;
         var pause = await WaitForResumeAsync(moved, cancellationToken).ConfigureAwait(false);
-        AddEvent("node-drained", drained.First(), string.Create(CultureInfo.InvariantCulture,
-            $"Deployment {name}: drained node {nodeNames}: {summary}; the new stages were serving after {Seconds(switched)}; ") + pause);
+        return $"the new stages were serving after {Seconds(switched)}; " + pause;
     }
 
     /// <summary>

@@ -124,15 +124,12 @@ public sealed partial class DeploymentController
             runtime.RecoveryGate.Release();
         }
 
-        foreach (var stop in stops)
-            SendStop(runtime.Stored.Id, stop);
-        var switched = _time.GetElapsedTime(started).TotalSeconds;
-        var pause = await WaitForResumeAsync(moved, cancellationToken).ConfigureAwait(false);
+        var finish = await FinishMoveAsync(runtime, stops, moved, started, cancellationToken).ConfigureAwait(false);
         var why = ArrivalsAmong(result.Moves, before!) ?? trigger ?? "periodic check";
         var after = result.Plan.SingleStreamTokensPerSecond;
         var was = result.SpeedRatio > 0 ? after / result.SpeedRatio : 0;
         AddEvent("plan-improved", null, string.Create(CultureInfo.InvariantCulture,
-            $"Deployment {name}: plan improved: {why}; {summary}; predicted {was:0.#} → {after:0.#} tokens/s; the new stages were serving after {Seconds(switched)}; ") + pause);
+            $"Deployment {name}: plan improved: {why}; {summary}; predicted {was:0.#} → {after:0.#} tokens/s; ") + finish);
     }
 
     /// <summary>

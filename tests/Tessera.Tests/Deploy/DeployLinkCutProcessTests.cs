@@ -56,9 +56,7 @@ public sealed class DeployLinkCutProcessTests(NamespacePoolFixture pool, ITestOu
         var timer = Stopwatch.StartNew();
         // arrange: references, and a deployment over three of the four hosts
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
-        var expected = new string[Prompts.Length];
-        for (var i = 0; i < Prompts.Length; i++)
-            expected[i] = await CompletionStreams.ReferenceAsync(model, Prompts[i], Tokens);
+        var expected = await CompletionStreams.ReferencesAsync(model, Prompts, Tokens);
         var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-l", "--min-stages", "3", "--activations", "f32", "--threads", "1",
             "--context", "256", "--max-sessions", "4", "--timeout", "90s");
         Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
