@@ -27,4 +27,7 @@ internal static partial class DeployLog
 
     [LoggerMessage(EventId = 4014, Level = LogLevel.Information, Message = "{Message}")]
     public static partial void LogDeploymentEvent(this ILogger logger, string message);
+
+    [LoggerMessage(EventId = 4015, Level = LogLevel.Debug, Message = "Deployment {Name} keeps its plan: {Explanation}")]
+    public static partial void LogPlanKept(this ILogger logger, string name, string explanation);
 }

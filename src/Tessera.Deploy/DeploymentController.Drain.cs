@@ -8,7 +8,7 @@ namespace Tessera.Deploy;
 /// <summary>
 /// Moving a deployment off drained nodes (`tessera node drain`) without failing a request: the reconcile loop sees a
 /// stage on a drained node and starts <see cref="DrainAsync"/>, which re-plans without those nodes
-/// (<see cref="ReplanReason.NodeDrained"/>), starts the new stages while the old ones still serve, waits until they
+/// (<see cref="PlanChange.NodeDrained"/>), starts the new stages while the old ones still serve, waits until they
 /// are ready, switches each replica's driver to them (<see cref="PipelineDriver.MoveToAsync"/>: sessions pause, are
 /// replayed on the new pipeline and go on) and only then stops the old stages.
 /// </summary>
@@ -30,33 +30,23 @@ public sealed partial class DeploymentController
         var name = runtime.Stored.Name;
         var nodeNames = string.Join(", ", drained.Select(id => Pool.Membership.FindNode(id)?.Name ?? id).Order(StringComparer.Ordinal));
         var started = _time.GetTimestamp();
-        var stops = new List<(string NodeId, int Index)>();
+        var stops = new List<StageStop>();
         var moved = new List<(PipelineDriver Driver, PipelineRecoveryStatistics Before)>();
         string summary;
         await runtime.RecoveryGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        PlanSnapshot before;
+        lock (_gate)
+            before = new PlanSnapshot(runtime.Stored, runtime.Stages, runtime.Improvement.LastChange);
         try
         {
-            summary = await ReplanAsync(runtime, drained, ReplanReason.NodeDrained, stops, cancellationToken).ConfigureAwait(false);
-            int replicas;
-            lock (_gate)
-                replicas = runtime.Replicas.Length;
-            for (var replica = 0; replica < replicas; replica++)
-            {
-                var endpoints = await WaitForReplicaAsync(runtime, replica, cancellationToken).ConfigureAwait(false);
-                PipelineDriver? driver;
-                lock (_gate)
-                    driver = runtime.Replicas[replica].Service?.Driver;
-                // A replica not serving yet connects to the new stages through the reconcile loop; one recovering from a
-                // failure gets them from its recovery (the stages are in place).
-                if (driver is null || driver.Endpoints.SequenceEqual(endpoints))
-                    continue;
-                var before = driver.RecoveryStatistics;
-                if (await driver.MoveToAsync(endpoints, cancellationToken).ConfigureAwait(false))
-                    moved.Add((driver, before));
-            }
+            summary = await ReplanAsync(runtime, drained, PlanChange.NodeDrained, stops, cancellationToken).ConfigureAwait(false);
+            await SwitchReplicasAsync(runtime, moved, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            // Nothing switched yet: the old stages never stopped serving, so the old plan stays until the next try.
+            if (moved.Count == 0 && runtime.Stages != before.Stages)
+                Revert(runtime, before);
             runtime.DrainRetryAt = _time.GetTimestamp() + (long)(DrainRetry.TotalSeconds * _time.TimestampFrequency);
             AddEvent("drain-failed", drained.First(),
                 $"Deployment {name}: cannot move off drained node {nodeNames} yet ({ex.Message}); trying again in {DrainRetry.TotalSeconds:0} s. Its stages keep serving meanwhile.");
@@ -68,16 +58,50 @@ public sealed partial class DeploymentController
         }
 
         // The pipeline runs on the new stages: the old ones on drained nodes (and any the new plan dropped) stop.
-        foreach (var (nodeId, index) in stops)
-            Pool.Membership.TrySendCommand(nodeId, new Command
-            {
-                CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"),
-                StopStage = new StopStageCommand { DeploymentId = runtime.Stored.Id, StageIndex = index },
-            });
+        var finish = await FinishMoveAsync(runtime, stops, moved, started, cancellationToken).ConfigureAwait(false);
+        AddEvent("node-drained", drained.First(), $"Deployment {name}: drained node {nodeNames}: {summary}; {finish}");
+    }
+
+    /// <summary>
+    /// After a planned move: stops the replaced stages and waits (bounded) for the moved sessions' next token; says how
+    /// long the switch took since <paramref name="started"/> and the pause the sessions saw, in words.
+    /// </summary>
+    private async Task<string> FinishMoveAsync(Runtime runtime, List<StageStop> stops, List<(PipelineDriver Driver, PipelineRecoveryStatistics Before)> moved,
+        long started, CancellationToken cancellationToken)
+    {
+        foreach (var stop in stops)
+            SendStop(runtime.Stored.Id, stop);
         var switched = _time.GetElapsedTime(started).TotalSeconds;
         var pause = await WaitForResumeAsync(moved, cancellationToken).ConfigureAwait(false);
-        AddEvent("node-drained", drained.First(), string.Create(CultureInfo.InvariantCulture,
-            $"Deployment {name}: drained node {nodeNames}: {summary}; the new stages were serving after {Seconds(switched)}; ") + pause);
+        return $"the new stages were serving after {Seconds(switched)}; " + pause;
+    }
+
+    /// <summary>
+    /// Once every replica's new stages are ready, switches each serving replica's driver to them
+    /// (<see cref="PipelineDriver.MoveToAsync"/>); returns the drivers that moved, with their statistics before. A replica
+    /// not serving yet connects to the new stages through the reconcile loop; one recovering from a failure gets them
+    /// from its recovery (the stages are in place). <paramref name="moved"/> gets each driver that switched as it does, so a
+    /// caller whose move fails half-way knows whether the old plan still serves.
+    /// </summary>
+    private async Task SwitchReplicasAsync(Runtime runtime, List<(PipelineDriver Driver, PipelineRecoveryStatistics Before)> moved, CancellationToken cancellationToken)
+    {
+        int replicas;
+        lock (_gate)
+            replicas = runtime.Replicas.Length;
+        var endpoints = new List<IReadOnlyList<string>>();
+        for (var replica = 0; replica < replicas; replica++)
+            endpoints.Add(await WaitForReplicaAsync(runtime, replica, cancellationToken).ConfigureAwait(false));
+        for (var replica = 0; replica < replicas; replica++)
+        {
+            PipelineDriver? driver;
+            lock (_gate)
+                driver = runtime.Replicas[replica].Service?.Driver;
+            if (driver is null || driver.Endpoints.SequenceEqual(endpoints[replica]))
+                continue;
+            var before = driver.RecoveryStatistics;
+            if (await driver.MoveToAsync(endpoints[replica], cancellationToken).ConfigureAwait(false))
+                moved.Add((driver, before));
+        }
     }
 
     /// <summary>Waits (bounded) for the moved drivers' sessions to produce their next token; says the pause they saw, in words.</summary>

@@ -28,6 +28,29 @@ public sealed partial class DeploymentController
     /// <summary>How long after a recovery the controller watches for the sessions' first token, to report the pause.</summary>
     private static readonly TimeSpan PauseWatch = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long the coordinator waits for a stage that its upstream could not reach to answer it directly.</summary>
+    private static readonly TimeSpan LinkProbeTimeout = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// How long a deployment keeps off a node behind a cut link. The pool does not measure links between agents yet, so
+    /// it cannot see the link mend; after this the node may be planned again (and, if the link is still cut, is routed
+    /// around again).
+    /// </summary>
+    private static readonly TimeSpan LinkAvoidance = TimeSpan.FromMinutes(10);
+
+    /// <summary>What a plan change is for: it decides which replaced stages stop when, and how the change is told.</summary>
+    private enum PlanChange
+    {
+        /// <summary>Nodes were lost: their stages cannot be told to stop; the rest stop at once (the pipeline is broken).</summary>
+        NodeLost,
+
+        /// <summary>Nodes are drained: every replaced stage stops after the pipeline has moved.</summary>
+        NodeDrained,
+
+        /// <summary>A link between two stages is cut: the far node is left out; replaced stages stop at once (the pipeline is broken).</summary>
+        LinkCut,
+    }
+
     /// <summary>The driver's recovery for one replica of a deployment.</summary>
     private sealed class DeploymentRecovery(DeploymentController controller, Runtime runtime, int replica) : IPipelineRecovery
     {
@@ -43,24 +66,41 @@ public sealed partial class DeploymentController
         {
             var name = runtime.Stored.Name;
             _logger.LogDeploymentProblem(name, $"replica {replica}'s pipeline broke ({failure.Reason}); recovering (try {failure.Attempt})");
-            var lostNodes = await WaitForLostNodesAsync(runtime, cancellationToken).ConfigureAwait(false);
             string summary;
-            if (lostNodes.Count > 0)
-                summary = await ReplanAsync(runtime, lostNodes, ReplanReason.NodeLost, null, cancellationToken).ConfigureAwait(false);
+            string? eventNode = null;
+            if (failure.UnreachableEndpoint is { } unreachable && await FindCutLinkAsync(runtime, replica, unreachable, cancellationToken).ConfigureAwait(false) is { } cut)
+            {
+                // Both ends are alive and the coordinator reaches the far one: the link between them is cut. The far node is
+                // treated as failed for this deployment (for a while), and the pipeline is re-planned without it.
+                eventNode = cut.Downstream.NodeId;
+                lock (_gate)
+                    runtime.Avoided[cut.Downstream.NodeId] = _time.GetTimestamp() + (long)(LinkAvoidance.TotalSeconds * _time.TimestampFrequency);
+                var link = $"the link from node {cut.Upstream.NodeName} to node {cut.Downstream.NodeName} is cut: stage {cut.Index} ({LayerWords(cut.Downstream.FirstLayer, cut.Downstream.LastLayer)}) " +
+                    $"on {cut.Downstream.NodeName} answers the coordinator but not stage {cut.Index - 1} on {cut.Upstream.NodeName}";
+                AddEvent("link-cut", eventNode, $"Deployment {name}: {link}; routing around {cut.Downstream.NodeName} for {LinkAvoidance.TotalMinutes:0} min.");
+                summary = link + "; " + await ReplanAsync(runtime, [cut.Downstream.NodeId], PlanChange.LinkCut, null, cancellationToken).ConfigureAwait(false);
+            }
             else
             {
-                // No node is gone: a stage restarted or its process died on a live node. Start what is not running.
-                lock (_gate)
+                var lostNodes = await WaitForLostNodesAsync(runtime, cancellationToken).ConfigureAwait(false);
+                eventNode = lostNodes.FirstOrDefault();
+                if (lostNodes.Count > 0)
+                    summary = await ReplanAsync(runtime, lostNodes, PlanChange.NodeLost, null, cancellationToken).ConfigureAwait(false);
+                else
                 {
-                    foreach (var stage in runtime.Stages.Where(s => s.Stored.Replica == replica && s.State != StageStates.Ready))
-                        Send(runtime, stage);
+                    // No node is gone: a stage restarted or its process died on a live node. Start what is not running.
+                    lock (_gate)
+                    {
+                        foreach (var stage in runtime.Stages.Where(s => s.Stored.Replica == replica && s.State != StageStates.Ready))
+                            Send(runtime, stage);
+                    }
+                    summary = "no node was lost; restarted the stages that were not running";
                 }
-                summary = "no node was lost; restarted the stages that were not running";
             }
 
             var endpoints = await WaitForReplicaAsync(runtime, replica, cancellationToken).ConfigureAwait(false);
             var seconds = _time.GetElapsedTime(started).TotalSeconds;
-            AddEvent("deployment-recovered", lostNodes.FirstOrDefault(),
+            AddEvent("deployment-recovered", eventNode,
                 $"Deployment {name}: {summary}; the pipeline was ready again after {Seconds(seconds)}.");
             _logger.LogDeploymentReady(name, string.Join(" -> ", endpoints));
             WatchPause(runtime, replica);
@@ -77,6 +117,39 @@ public sealed partial class DeploymentController
             runtime.RecoveryGate.Release();
         }
     }
+
+    /// <summary>
+    /// The cut link behind a failure that names <paramref name="unreachable"/>, or null when it is not one: the stage
+    /// before it could not reach it, yet both nodes are connected and the coordinator reaches the stage itself. The
+    /// first stage's upstream is the coordinator, which cannot tell a cut link to it from a dead stage, so it never counts.
+    /// </summary>
+    private async Task<CutLink?> FindCutLinkAsync(Runtime runtime, int replica, string unreachable, CancellationToken cancellationToken)
+    {
+        StoredStage up, down;
+        lock (_gate)
+        {
+            var stages = runtime.Stages.Where(s => s.Stored.Replica == replica).OrderBy(s => s.Stored.Index).ToList();
+            var k = stages.FindIndex(s => s.Endpoint == unreachable);
+            if (k <= 0)
+                return null;
+            up = stages[k - 1].Stored;
+            down = stages[k].Stored;
+        }
+        if (up.NodeId == down.NodeId || !IsConnected(up.NodeId) || !IsConnected(down.NodeId))
+            return null;
+        var problem = await StageProbe.ProblemAsync(unreachable, _driverTls, LinkProbeTimeout, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            _logger.LogDeploymentProblem(runtime.Stored.Name, $"stage {down.Index} at {unreachable} does not answer the coordinator either ({problem}): not a cut link");
+            return null;
+        }
+        return new CutLink(up, down, down.Index);
+    }
+
+    private bool IsConnected(string nodeId) => Pool.Membership.FindNode(nodeId) is { Connected: true, State: "ready" or "draining" };
+
+    /// <summary>A link between the nodes of two consecutive stages that no longer carries traffic; <see cref="Index"/> is the downstream stage's.</summary>
+    private sealed record CutLink(StoredStage Upstream, StoredStage Downstream, int Index);
 
     /// <summary>The nodes of the deployment's stages that the membership no longer sees connected, waiting a bounded time for it to notice.</summary>
     private async Task<HashSet<string>> WaitForLostNodesAsync(Runtime runtime, CancellationToken cancellationToken)
@@ -100,28 +173,61 @@ public sealed partial class DeploymentController
     }
 
     /// <summary>
-    /// Re-plans without <paramref name="lostNodes"/> (lost or draining, as <paramref name="reason"/> says), swaps in the new
-    /// stages, starts them and stores the plan; returns what happened, in words. Old stages on live nodes that the new plan
-    /// drops are stopped at once, or, when <paramref name="deferredStops"/> is given, listed there for the caller to stop
-    /// once the pipeline has moved off them.
+    /// Re-plans without <paramref name="excluded"/> (lost, draining or behind a cut link, as <paramref name="change"/>
+    /// says), swaps in the new stages, starts them and stores the plan; returns what happened, in words. Replaced stages
+    /// on live nodes are stopped at once, or, when <paramref name="deferredStops"/> is given, listed there for the caller
+    /// to stop once the pipeline has moved off them.
     /// </summary>
-    private async Task<string> ReplanAsync(Runtime runtime, HashSet<string> lostNodes, ReplanReason reason, List<(string NodeId, int Index)>? deferredStops,
+    private async Task<string> ReplanAsync(Runtime runtime, HashSet<string> excluded, PlanChange change, List<StageStop>? deferredStops,
         CancellationToken cancellationToken)
     {
         var stored = runtime.Stored;
         var request = PlanRequestOf(runtime);
-        var draining = reason == ReplanReason.NodeDrained;
-        var cluster = BuildCluster(runtime, lostNodes, draining ? NodeStatus.Draining : NodeStatus.Lost);
-        var current = CurrentPlan(stored);
-        var result = PoolPlanner.Replan(current, request with { ExcludedDevices = [.. lostNodes.Select(n => n + "/cpu")] }, cluster, reason);
+        var draining = change == PlanChange.NodeDrained;
+        var left = new HashSet<string>(excluded, StringComparer.Ordinal);
+        left.UnionWith(AvoidedNodes(runtime));
+        var cluster = BuildCluster(runtime, left, draining ? NodeStatus.Draining : NodeStatus.Lost);
+        var result = PoolPlanner.Replan(CurrentPlan(stored), request with { ExcludedDevices = [.. left.Select(n => n + "/cpu")] }, cluster,
+            draining ? ReplanReason.NodeDrained : ReplanReason.NodeLost);
         if (!result.Succeeded)
-            throw new PipelineException(draining
-                ? $"the pool cannot hold the model without the drained node: {result.Failure.Message}"
-                : $"the pool cannot hold the model without the lost node: {result.Failure.Message}") { IsRetryable = true };
+            throw new PipelineException(change switch
+            {
+                PlanChange.NodeDrained => $"the pool cannot hold the model without the drained node: {result.Failure.Message}",
+                PlanChange.LinkCut => $"the pool cannot hold the model without the node behind the cut link: {result.Failure.Message}",
+                _ => $"the pool cannot hold the model without the lost node: {result.Failure.Message}",
+            }) { IsRetryable = true };
 
+        var words = new StringBuilder();
+        if (change == PlanChange.NodeLost)
+        {
+            lock (_gate)
+            {
+                var old = runtime.Stages;
+                for (var i = 0; i < old.Length; i++)
+                {
+                    if (excluded.Contains(old[i].Stored.NodeId))
+                        words.Append(CultureInfo.InvariantCulture, $"stage {i} ({LayerWords(old[i].Stored.FirstLayer, old[i].Stored.LastLayer)}) lost with node {old[i].Stored.NodeName}; ");
+                }
+            }
+        }
+        var dead = change == PlanChange.NodeLost ? excluded : [];
+        words.Append(await ApplyPlanAsync(runtime, result, dead, deferredStops, cancellationToken).ConfigureAwait(false));
+        return words.ToString();
+    }
+
+    /// <summary>
+    /// Makes <paramref name="result"/>'s plan the deployment's: stages that keep their node, layers and index keep
+    /// running, every other one is started; replaced stages are stopped (now, or listed in <paramref name="deferredStops"/>)
+    /// except on <paramref name="deadNodes"/>, which cannot be told. Stores the plan; returns the moves in words.
+    /// </summary>
+    private async Task<string> ApplyPlanAsync(Runtime runtime, ReplanResult result, IReadOnlySet<string> deadNodes, List<StageStop>? deferredStops,
+        CancellationToken cancellationToken)
+    {
+        var stored = runtime.Stored;
+        var plan = result.Plan!;
         var slice = stored.Stages.Any(s => s.FileSha256 != stored.ModelSha256);
         var newStored = new List<StoredStage>();
-        foreach (var s in result.Plan.Pipelines.SelectMany(p => p.Stages))
+        foreach (var s in plan.Pipelines.SelectMany(p => p.Stages))
         {
             var kept = stored.Stages.FirstOrDefault(o => o.Replica == s.Replica && o.NodeId == s.NodeId && o.FirstLayer == s.Layers.First && o.LastLayer == s.Layers.Last);
             if (kept is not null)
@@ -134,7 +240,7 @@ public sealed partial class DeploymentController
             if (slice)
             {
                 var hash = await GgufSlicer.GetOrCreateAsync(Content, ContentHash.Parse(stored.ModelSha256), new LayerRange(s.Layers.First, s.Layers.Last),
-                    s.Layers.First == 0, s.Layers.Last == current.LayerCount, cancellationToken).ConfigureAwait(false);
+                    s.Layers.First == 0, s.Layers.Last == plan.LayerCount, cancellationToken).ConfigureAwait(false);
                 fileSha = hash.Hex;
                 filePath = Content.GetBlobPath(hash);
                 fileBytes = Content.GetSize(hash);
@@ -143,17 +249,11 @@ public sealed partial class DeploymentController
                 s.TokenSeconds > 0 ? 1 / s.TokenSeconds : 0, fileSha, fileBytes, filePath));
         }
 
-        var words = new StringBuilder();
         lock (_gate)
         {
             if (runtime.Removed)
                 throw new PipelineException($"deployment {stored.Name} was removed") { IsRetryable = true };
             var old = runtime.Stages;
-            for (var i = 0; i < old.Length; i++)
-            {
-                if (lostNodes.Contains(old[i].Stored.NodeId) && !draining)
-                    words.Append(CultureInfo.InvariantCulture, $"stage {i} ({LayerWords(old[i].Stored.FirstLayer, old[i].Stored.LastLayer)}) lost with node {old[i].Stored.NodeName}; ");
-            }
             var stages = new StageRuntime[newStored.Count];
             for (var i = 0; i < stages.Length; i++)
             {
@@ -163,32 +263,58 @@ public sealed partial class DeploymentController
             }
             for (var i = 0; i < old.Length; i++)
             {
-                var replaced = i >= stages.Length || stages[i] != old[i];
-                var startsThere = i < stages.Length && stages[i].Stored.NodeId == old[i].Stored.NodeId;
-                if (replaced && !startsThere && (draining || !lostNodes.Contains(old[i].Stored.NodeId)) && deferredStops is not null)
-                    deferredStops.Add((old[i].Stored.NodeId, i));
-                else if (replaced && !startsThere && !lostNodes.Contains(old[i].Stored.NodeId))
-                    Pool.Membership.TrySendCommand(old[i].Stored.NodeId, new Command { CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"), StopStage = new StopStageCommand { DeploymentId = stored.Id, StageIndex = i } });
+                // The agent keys a stage by index and layers, so a replaced stage runs on beside its replacement (even at
+                // the same index on the same node) until it is stopped here.
+                if ((i < stages.Length && stages[i] == old[i]) || deadNodes.Contains(old[i].Stored.NodeId))
+                    continue;
+                var stop = new StageStop(old[i].Stored.NodeId, i, old[i].Stored.FirstLayer, old[i].Stored.LastLayer);
+                if (deferredStops is not null)
+                    deferredStops.Add(stop);
+                else
+                    SendStop(stored.Id, stop);
             }
             runtime.Stages = stages;
             runtime.Stored = stored with
             {
                 Stages = newStored,
                 Explanation = result.Explanation,
-                PredictedTokensPerSecond = double.IsFinite(result.Plan.SingleStreamTokensPerSecond) ? result.Plan.SingleStreamTokensPerSecond : 0,
+                PredictedTokensPerSecond = double.IsFinite(plan.SingleStreamTokensPerSecond) ? plan.SingleStreamTokensPerSecond : 0,
             };
             foreach (var stage in stages.Where(s => s.State == StageStates.Pending))
                 Send(runtime, stage);
             UpdateState(runtime);
         }
         Store.Update(runtime.Stored, _time.GetUtcNow());
-
-        var moves = result.Moves
-            .Select(m => $"moved {LayerWords(m.Layers.First, m.Layers.Last)} to node {cluster.FindDevice(m.ToDeviceId)?.NodeName ?? m.ToDeviceId}")
-            .ToList();
-        words.Append(moves.Count == 0 ? "no layers moved" : string.Join(", ", moves));
-        return words.ToString();
+        runtime.Improvement.PlanChanged(Now());
+        return MoveWords(result.Moves);
     }
+
+    /// <summary>"moved layers 2-3 from node b to node d, ...", or "no layers moved".</summary>
+    private string MoveWords(IReadOnlyList<LayerMove> moves) => moves.Count == 0
+        ? "no layers moved"
+        : string.Join(", ", moves.Select(m => NodeOfDevice(m.FromDeviceId) is { } from
+            ? $"moved {LayerWords(m.Layers.First, m.Layers.Last)} from node {from} to node {NodeOfDevice(m.ToDeviceId) ?? m.ToDeviceId}"
+            : $"moved {LayerWords(m.Layers.First, m.Layers.Last)} to node {NodeOfDevice(m.ToDeviceId) ?? m.ToDeviceId}"));
+
+    /// <summary>The name of the node of a planner device id ("node_x/cpu"), or null for the planner's placeholders.</summary>
+    private string? NodeOfDevice(string deviceId)
+    {
+        var slash = deviceId.IndexOf('/', StringComparison.Ordinal);
+        if (slash <= 0)
+            return null;
+        var id = deviceId[..slash];
+        return Pool.Membership.FindNode(id)?.Name ?? id;
+    }
+
+    /// <summary>A stage to stop: its node, index and layers (the agent may run another stage at that index).</summary>
+    private readonly record struct StageStop(string NodeId, int Index, int FirstLayer, int LastLayer);
+
+    private void SendStop(string deploymentId, StageStop stop) =>
+        Pool.Membership.TrySendCommand(stop.NodeId, new Command
+        {
+            CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"),
+            StopStage = new StopStageCommand { DeploymentId = deploymentId, StageIndex = stop.Index, FirstLayer = stop.FirstLayer, LastLayer = stop.LastLayer },
+        });
 
     /// <summary>Waits until every stage of the replica is ready and returns their endpoints in pipeline order.</summary>
     private async Task<IReadOnlyList<string>> WaitForReplicaAsync(Runtime runtime, int replica, CancellationToken cancellationToken)

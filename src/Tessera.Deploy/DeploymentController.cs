@@ -33,6 +33,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly DeploymentControllerOptions _options;
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _createGate = new(1, 1);
     private readonly Dictionary<string, Runtime> _byName = new(StringComparer.Ordinal);
@@ -43,8 +44,10 @@ public sealed partial class DeploymentController : IAsyncDisposable
     private StageTls? _driverTls;
     private Task? _loop;
 
-    public DeploymentController(string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time)
+    public DeploymentController(string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time, DeploymentControllerOptions? options = null)
     {
+        _options = options ?? DeploymentControllerOptions.Default;
+        _options.Validate();
         _dataDirectory = dataDirectory;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<DeploymentController>();
@@ -78,7 +81,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
         {
             foreach (var stored in _store.List())
             {
-                _byName[stored.Name] = new Runtime(stored) { RestoredAt = _time.GetTimestamp() };
+                _byName[stored.Name] = new Runtime(stored, NewImproveTimer()) { RestoredAt = _time.GetTimestamp() };
                 Router.Set(stored.Name, []);
             }
         }
@@ -237,7 +240,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
                 request with { Name = name, Activations = activations }, modelPath, sha, size, contextLength, planRequest.MaxSessions, activations,
                 double.IsFinite(plan.SingleStreamTokensPerSecond) ? plan.SingleStreamTokensPerSecond : 0, plan.Explanation, stages, _time.GetUtcNow());
             Store.Insert(stored, DeploymentStates.Deploying, _time.GetUtcNow());
-            var runtime = new Runtime(stored);
+            var runtime = new Runtime(stored, NewImproveTimer());
             lock (_gate)
                 _byName[name] = runtime;
             Router.Set(name, []);
@@ -372,7 +375,13 @@ public sealed partial class DeploymentController : IAsyncDisposable
         lock (_gate)
         {
             if (stage.Stored.NodeId != nodeId || stage.Stored.FileSha256 != status.ModelSha256 || stage.Stored.FirstLayer != status.FirstLayer || stage.Stored.LastLayer != status.LastLayer)
+            {
+                // A stage the plan replaced (a node that was cut off and came back, a stop that never arrived). While a
+                // move is under way the old stages still serve and are stopped once the pipeline has switched.
+                if (status.State != StageStates.Stopped && runtime.RecoveryGate.CurrentCount > 0)
+                    SendStop(status.DeploymentId, new StageStop(nodeId, status.StageIndex, status.FirstLayer, status.LastLayer));
                 return;
+            }
             if (status.State == StageStates.Stopped)
                 return;
             var endpoint = string.IsNullOrEmpty(status.Endpoint) ? null : PeerEndpoint(nodeId, status.Endpoint);
@@ -418,11 +427,13 @@ public sealed partial class DeploymentController : IAsyncDisposable
                 List<Runtime> runtimes;
                 lock (_gate)
                     runtimes = _byName.Values.ToList();
+                NoteReadyNodes(runtimes);
                 foreach (var runtime in runtimes)
                 {
                     try
                     {
                         await ReconcileAsync(runtime, cancellationToken).ConfigureAwait(false);
+                        StartImprovementWhenDue(runtime);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
@@ -686,8 +697,9 @@ public sealed partial class DeploymentController : IAsyncDisposable
 
     private sealed class Runtime
     {
-        public Runtime(StoredDeployment stored)
+        public Runtime(StoredDeployment stored, ImproveTimer improvement)
         {
+            Improvement = improvement;
             Stored = stored;
             Stages = stored.Stages.Select(s => new StageRuntime(s)).ToArray();
             Replicas = Enumerable.Range(0, stored.Stages.Count == 0 ? 0 : stored.Stages.Max(s => s.Replica) + 1).Select(i => new ReplicaRuntime(i)).ToArray();
@@ -715,6 +727,15 @@ public sealed partial class DeploymentController : IAsyncDisposable
 
         /// <summary>When the coordinator loaded it from the store, until its first pipeline connects (then null).</summary>
         public long? RestoredAt { get; set; }
+
+        /// <summary>When this deployment next looks for a better plan.</summary>
+        public ImproveTimer Improvement { get; }
+
+        /// <summary>The look for a better plan (and the move to it) under way or last done, if any.</summary>
+        public Task? Improving { get; set; }
+
+        /// <summary>Nodes this deployment keeps off (behind a cut link), with the timestamp until which; under the controller's gate.</summary>
+        public Dictionary<string, long> Avoided { get; } = new(StringComparer.Ordinal);
     }
 
     private sealed class StageRuntime(StoredStage stored)

@@ -28,7 +28,7 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<(string Deployment, int Index), RunningStage> _stages = new();
+    private readonly ConcurrentDictionary<(string Deployment, int Index, int First, int Last), RunningStage> _stages = new();
     private readonly ConcurrentDictionary<string, (long Size, DateTime Modified, string Hash)> _localHashes = new(StringComparer.Ordinal);
     private Func<AgentMessage, CancellationToken, Task> _send = static (_, _) => Task.CompletedTask;
 
@@ -61,7 +61,9 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
                 return Task.FromResult<CommandResult?>(new CommandResult { Ok = true });
             case Command.KindOneofCase.StopStage:
                 var stop = command.StopStage;
-                foreach (var key in _stages.Keys.Where(k => k.Deployment == stop.DeploymentId && (stop.StageIndex < 0 || k.Index == stop.StageIndex)))
+                var anyRange = stop.FirstLayer == 0 && stop.LastLayer == 0;
+                foreach (var key in _stages.Keys.Where(k => k.Deployment == stop.DeploymentId && (stop.StageIndex < 0 || k.Index == stop.StageIndex)
+                    && (anyRange || (k.First == stop.FirstLayer && k.Last == stop.LastLayer))))
                 {
                     if (_stages.TryRemove(key, out var stage))
                         _ = StopAsync(stage, report: true);
@@ -74,7 +76,9 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
 
     private void Start(StartStageCommand command)
     {
-        var key = (command.DeploymentId, command.StageIndex);
+        // The layer range is part of a stage's identity: a planned move starts a stage with new layers at an index whose
+        // old stage keeps serving until the pipeline has switched and the controller stops it.
+        var key = (command.DeploymentId, command.StageIndex, command.FirstLayer, command.LastLayer);
         if (_stages.TryGetValue(key, out var existing))
         {
             var same = existing.Command.ModelSha256 == command.ModelSha256 && existing.Command.FirstLayer == command.FirstLayer

@@ -16,4 +16,12 @@ public interface IPipelineRecovery
 }
 
 /// <summary>What broke: the pipeline that was in use, the driver's reason (naming the stage where it can), and which try this is (1 first).</summary>
-public sealed record PipelineFailure(IReadOnlyList<string> Endpoints, string Reason, int Attempt);
+public sealed record PipelineFailure(IReadOnlyList<string> Endpoints, string Reason, int Attempt)
+{
+    /// <summary>
+    /// The stage (one of <see cref="Endpoints"/>) that the stage before it, or the driver for the first, could not
+    /// reach, when the failure says so; null when the pipeline broke otherwise. A stage that is unreachable from its
+    /// upstream but answers others is behind a cut link rather than dead.
+    /// </summary>
+    public string? UnreachableEndpoint { get; init; }
+}

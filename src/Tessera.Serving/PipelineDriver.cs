@@ -372,7 +372,10 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         }
         catch (Exception e) when (e is RpcException or IOException or OperationCanceledException or InvalidOperationException)
         {
-            Break(lane, $"the first stage ({lane.Endpoints[0]}) cannot be reached: {e.Message}");
+            // A write fails as well when the first stage answered with an error: the reader sees that answer (which
+            // hop broke), so it goes first and this break only counts when the reader has nothing to say.
+            await Task.WhenAny(lane.Reader, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            Break(lane, $"the first stage ({lane.Endpoints[0]}) cannot be reached: {e.Message}", lane.Endpoints[0]);
         }
     }
 
@@ -402,13 +405,13 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         }
         catch (RpcException e)
         {
-            Break(lane, e.StatusCode == StatusCode.Cancelled && _stopping.IsCancellationRequested
-                ? "the driver was stopped"
-                : $"the pipeline failed: {e.Status.Detail}");
+            var stopped = e.StatusCode == StatusCode.Cancelled && (_stopping.IsCancellationRequested || lane.Stopping.IsCancellationRequested);
+            Break(lane, stopped && _stopping.IsCancellationRequested ? "the driver was stopped" : $"the pipeline failed: {e.Status.Detail}",
+                stopped ? null : StageFailure.Unreachable(e, lane.Endpoints[0]));
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
         {
-            Break(lane, $"the pipeline failed: {e.Message}");
+            Break(lane, $"the pipeline failed: {e.Message}", lane.Stopping.IsCancellationRequested ? null : lane.Endpoints[0]);
         }
     }
 
@@ -462,14 +465,15 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         }
     }
 
-    /// <summary>The lane broke: fail its sessions, or pause them and start a recovery.</summary>
-    private void Break(Lane lane, string reason)
+    /// <summary>The lane broke: fail its sessions, or pause them and start a recovery. <paramref name="unreachable"/>: the stage that could not be reached, when known.</summary>
+    private void Break(Lane lane, string reason, string? unreachable = null)
     {
         lock (_gate)
         {
             if (lane.Broken)
                 return;
             lane.Broken = true;
+            lane.Unreachable = unreachable;
             if (lane != _lane)
                 return;
             if (_options.Recovery is null || _disposing || _stopping.IsCancellationRequested)
@@ -500,7 +504,8 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         {
             try
             {
-                var endpoints = await _options.Recovery!.ReplaceAsync(new PipelineFailure(old.Endpoints, reason, attempt), timeout.Token).ConfigureAwait(false);
+                var failure = new PipelineFailure(old.Endpoints, reason, attempt) { UnreachableEndpoint = old.Unreachable };
+                var endpoints = await _options.Recovery!.ReplaceAsync(failure, timeout.Token).ConfigureAwait(false);
                 var (channels, stages) = await OpenAsync(endpoints, _options.Tls, timeout.Token).ConfigureAwait(false);
                 lock (_gate)
                 {
@@ -595,6 +600,9 @@ public sealed partial class PipelineDriver : IAsyncDisposable
 
         /// <summary>Set under the driver's gate when the lane broke or was replaced.</summary>
         public bool Broken { get; set; }
+
+        /// <summary>When the lane broke: the stage that could not be reached from the one before it (or from the driver), if known.</summary>
+        public string? Unreachable { get; set; }
 
         /// <summary>True for the first caller only: that one releases the lane.</summary>
         public bool MarkClosed() => Interlocked.Exchange(ref _closed, 1) == 0;

@@ -408,9 +408,40 @@ public sealed partial class StageHost
         public Channel<StageOutput> Up { get; } = System.Threading.Channels.Channel.CreateUnbounded<StageOutput>(new UnboundedChannelOptions { SingleReader = true });
         public Channel<StageInput>? Down { get; set; }
         public string? Next { get; set; }
+
+        /// <summary>The task relaying the next stage's output up (null at the last stage).</summary>
+        public Task? Relay { get; set; }
         public volatile bool Closed;
         public Outgoing? Outgoing { get; set; }
         public volatile string? Failure;
+
+        private readonly Lock _unreachableGate = new();
+        private bool _unreachableFromDownstream;
+
+        /// <summary>The stage further down that could not be reached (the next one or one after it), when known.</summary>
+        public string? Unreachable { get; private set; }
+
+        /// <summary>
+        /// Records which stage could not be reached. What the downstream stage answered (<paramref name="fromDownstream"/>)
+        /// wins over a guess from a transport error here, which is what a downstream's own failure also looks like.
+        /// </summary>
+        public void NoteUnreachable(string? endpoint, bool fromDownstream)
+        {
+            lock (_unreachableGate)
+            {
+                if (_unreachableFromDownstream)
+                    return;
+                if (fromDownstream)
+                {
+                    Unreachable = endpoint;
+                    _unreachableFromDownstream = true;
+                }
+                else
+                {
+                    Unreachable ??= endpoint;
+                }
+            }
+        }
 
         public void Fail(string reason)
         {

@@ -115,8 +115,9 @@ public sealed partial class StageHost : IDisposable
                 routeMessage.Route.AddRange(first.Route.Skip(1));
                 await call.RequestStream.WriteAsync(routeMessage).ConfigureAwait(false);
                 lane.Down = System.Threading.Channels.Channel.CreateUnbounded<StageInput>(new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-                down = PumpDownAsync(lane, call);
                 relay = RelayAsync(lane, call);
+                lane.Relay = relay;
+                down = PumpDownAsync(lane, call);
             }
             LogLaneOpened(lane.Id, lane.Next ?? "(last stage)");
             Accept(lane, first);
@@ -125,7 +126,10 @@ public sealed partial class StageHost : IDisposable
         }
         catch (Exception e) when (lane.Failure is not null && e is OperationCanceledException or RpcException or IOException)
         {
-            throw new RpcException(new Grpc.Core.Status(StatusCode.Unavailable, lane.Failure));
+            // The downstream's own answer (which stage it could not reach, if any) settles what a transport error only suggests.
+            if (relay is not null)
+                await Task.WhenAny(relay, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            throw new RpcException(new Grpc.Core.Status(StatusCode.Unavailable, lane.Failure), StageFailure.Trailers(lane.Unreachable));
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
         {
@@ -263,6 +267,14 @@ public sealed partial class StageHost : IDisposable
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or OperationCanceledException or RpcException)
         {
+            // A write also fails when the next stage ended the call with an answer of its own; failing the lane cancels
+            // the call, which would hide that answer from the relay, so the relay reads it first.
+            if (lane.Relay is { } relay)
+                await Task.WhenAny(relay, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            if (e is RpcException answer && StageFailure.IsFromStage(answer))
+                lane.NoteUnreachable(StageFailure.Unreachable(answer, lane.Next!), fromDownstream: true);
+            else if (lane.Failure is null)
+                lane.NoteUnreachable(e is RpcException error ? StageFailure.Unreachable(error, lane.Next!) : lane.Next, fromDownstream: false);
             lane.Fail($"the next stage ({lane.Next}) cannot be reached: {e.Message}");
         }
     }
@@ -277,10 +289,15 @@ public sealed partial class StageHost : IDisposable
         }
         catch (RpcException e)
         {
+            // A cancellation this lane caused itself (it failed first) says nothing about the next stage.
+            if (!(e.StatusCode == StatusCode.Cancelled && lane.Failure is not null))
+                lane.NoteUnreachable(StageFailure.Unreachable(e, lane.Next!), fromDownstream: StageFailure.IsFromStage(e));
             lane.Fail($"the next stage ({lane.Next}) failed: {e.Status.Detail}");
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or OperationCanceledException)
         {
+            if (lane.Failure is null)
+                lane.NoteUnreachable(lane.Next, fromDownstream: false);
             lane.Fail($"the next stage ({lane.Next}) failed: {e.Message}");
         }
     }

@@ -85,6 +85,30 @@ public sealed class ImproveTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Improve_AfterARepairWithoutTheFastDevice_ItsReturnGetsItsLayersBack_AndASecondLookChangesNothing()
+    {
+        // arrange: the fast device held part of a two-device plan; it was lost and a slow neighbour took its layers
+        var devices = new[] { Device("slow", 8, 100), Device("fast", 8, 400) };
+        var request = Request(Model()) with { MinStages = 2 };
+        var planned = PlanOrFail(request, Cluster(devices));
+        var lost = Cluster(devices) with { NodeStates = new Dictionary<string, NodeStatus> { ["node-fast"] = NodeStatus.Lost } };
+        var repaired = PoolPlanner.Replan(planned, request, lost, ReplanReason.NodeLost, NoScratch).Plan!;
+        Assert.DoesNotContain("fast", repaired.DeviceIds);
+
+        // act: the fast device is back
+        var result = PoolPlanner.Improve(repaired, request, Cluster(devices), NoScratch);
+        var again = PoolPlanner.Improve(result.Plan!, request, Cluster(devices), NoScratch);
+
+        // assert
+        Assert.True(result.Changed, result.Explanation);
+        Assert.Contains("fast", result.Plan!.DeviceIds);
+        Assert.All(result.Moves, m => Assert.Equal("fast", m.ToDeviceId));
+        Assert.True(result.SpeedRatio > 1.35);
+        Assert.False(again.Changed, again.Explanation);
+        output.WriteLine(result.Explanation);
+    }
+
+    [Fact]
     public void Improve_WhenTheCurrentPlanNoLongerFits_Repairs()
     {
         var devices = new[] { Device("a", 1.2, 100), Device("b", 1.2, 100), Device("c", 1.2, 100), Device("d", 1.2, 100) };

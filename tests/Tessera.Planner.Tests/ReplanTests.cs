@@ -42,6 +42,29 @@ public sealed class ReplanTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Replan_TwoAdjacentStagesLost_TheirLayersMoveAsOneRangeToOneSpare()
+    {
+        // arrange: a and b (stages 0 and 1) go together; only a larger spare can take both ranges
+        var devices = Devices.Append(Device("big", 2.5, 80)).ToArray();
+        var request = Request(Model());
+        var before = PlanOrFail(request, Cluster(Devices));
+        var cluster = Cluster(devices) with { NodeStates = new Dictionary<string, NodeStatus> { ["node-a"] = NodeStatus.Lost, ["node-b"] = NodeStatus.Lost } };
+
+        // act
+        var result = PoolPlanner.Replan(before, request, cluster, ReplanReason.NodeLost, NoScratch);
+
+        // assert: one stage on the spare holds both lost ranges, c keeps its layers; each lost range is one move
+        Assert.True(result.Succeeded, result.Failure?.Message);
+        Assert.Equal(["big", "c"], result.Plan!.Stages.Select(s => s.DeviceId));
+        Assert.Equal(new LayerSpan(0, before.Stages[1].Layers.Last), result.Plan.Stages[0].Layers);
+        Assert.Equal(before.Stages[2].Layers, result.Plan.Stages[1].Layers);
+        Assert.Equal([("a", "big"), ("b", "big")], result.Moves.Select(m => (m.FromDeviceId, m.ToDeviceId)));
+        Assert.Equal(before.Stages[0].Layers.Count + before.Stages[1].Layers.Count, result.LayersMoved);
+        AssertValid(result.Plan, cluster);
+        output.WriteLine(result.Explanation);
+    }
+
+    [Fact]
     public void Replan_WithoutSpare_NeighboursExtendTheirRanges()
     {
         // arrange: planned on small devices; by the time b is lost, a and c have more room

@@ -22,8 +22,8 @@ public sealed class PipelineRecoveryTests
         AllowPlaintext = true,
     });
 
-    /// <summary>Starts a fresh stage for the middle range and returns the chain with it in place of the lost one.</summary>
-    private sealed class ReplaceMiddle(InProcessPipeline pipeline, string range) : IPipelineRecovery
+    /// <summary>Starts a fresh stage for the range of stage <paramref name="index"/> and returns the chain with it in place of the lost one.</summary>
+    private sealed class ReplaceStage(InProcessPipeline pipeline, int index, string range) : IPipelineRecovery
     {
         public List<PipelineFailure> Calls { get; } = [];
 
@@ -32,7 +32,9 @@ public sealed class PipelineRecoveryTests
             Calls.Add(failure);
             var server = await StartStageAsync(range);
             pipeline.Servers.Add(server);
-            return [failure.Endpoints[0], server.Address, failure.Endpoints[2]];
+            var endpoints = failure.Endpoints.ToArray();
+            endpoints[index] = server.Address;
+            return endpoints;
         }
     }
 
@@ -65,7 +67,7 @@ public sealed class PipelineRecoveryTests
         // arrange
         using var local = LocalModel.Load(Model, threads: 1, contextLength: 512);
         await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-1", "1-3", "3-4");
-        var recovery = new ReplaceMiddle(pipeline, "1-3");
+        var recovery = new ReplaceStage(pipeline, 1, "1-3");
         await using var driver = await PipelineDriver.ConnectAsync(pipeline.Endpoints, new PipelineDriverOptions { Recovery = recovery });
         var greedyPrompt = local.Tokenizer.Encode("The quick brown fox", addSpecial: true);
         var seededPrompt = local.Tokenizer.Encode("Once upon a time,", addSpecial: true);
@@ -97,6 +99,34 @@ public sealed class PipelineRecoveryTests
         Assert.True(stats.MaxPause > TimeSpan.Zero);
         Assert.Equal(recovery.Calls[0].Endpoints[0], driver.Endpoints[0]);
         Assert.NotEqual(recovery.Calls[0].Endpoints[1], driver.Endpoints[1]);
+        Assert.Equal(middle.Address, recovery.Calls[0].UnreachableEndpoint);
+    }
+
+    [Fact]
+    public async Task TheLastStageStopped_TheFailureNamesItAsUnreachable_ThroughTheStagesBeforeIt()
+    {
+        // arrange: three stages; the last one's loss is seen by the middle stage and passed up through the first
+        await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-1", "1-3", "3-4");
+        var recovery = new ReplaceStage(pipeline, 2, "3-4");
+        await using var driver = await PipelineDriver.ConnectAsync(pipeline.Endpoints, new PipelineDriverOptions { Recovery = recovery });
+        var expected = await RunAsync(driver, [1, 450, 4996], SamplingParameters.Greedy, 24).WaitAsync(TimeSpan.FromSeconds(60));
+        var last = pipeline.Servers[2];
+
+        // act
+        var ids = await RunAsync(driver, [1, 450, 4996], SamplingParameters.Greedy, 24, async n =>
+        {
+            if (n == 5)
+            {
+                pipeline.Servers.Remove(last);
+                await last.AbortAsync();
+            }
+        }).WaitAsync(TimeSpan.FromSeconds(60));
+
+        // assert
+        Assert.Equal(expected, ids);
+        var failure = Assert.Single(recovery.Calls);
+        Assert.True(last.Address == failure.UnreachableEndpoint, $"{failure.UnreachableEndpoint} named; stages {string.Join(", ", failure.Endpoints)}; {failure.Reason}");
+        Assert.Contains(last.Address, failure.Reason);
     }
 
     [Fact]
@@ -128,7 +158,7 @@ public sealed class PipelineRecoveryTests
     public async Task ASessionPastItsRecoveryBound_FailsRetryably_WhileTheRebuiltPipelineServesNewSessions()
     {
         await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-1", "1-3", "3-4");
-        var recovery = new ReplaceMiddle(pipeline, "1-3");
+        var recovery = new ReplaceStage(pipeline, 1, "1-3");
         await using var driver = await PipelineDriver.ConnectAsync(pipeline.Endpoints, new PipelineDriverOptions { Recovery = recovery, MaxRecoveriesPerSession = 0 });
         var middle = pipeline.Servers[1];
 

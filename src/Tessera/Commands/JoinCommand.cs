@@ -17,10 +17,11 @@ internal static class JoinCommand
         var name = new Option<string?>("--name") { Description = "Name of this node (default: the host name)." };
         var dataDir = PoolCli.DataDirOption();
         var probe = new Option<int>("--speed-probe-mb") { Description = "Buffer size of the memory speed measurement (0 skips it).", DefaultValueFactory = _ => 256 };
+        var speed = PoolCli.SpeedOption();
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
         var command = new Command("join", "Join this machine to a pool and contribute its devices. Runs until stopped; reconnects by itself.");
         command.Arguments.Add(token);
-        foreach (var option in new Option[] { name, dataDir, probe, verbose })
+        foreach (var option in new Option[] { name, dataDir, probe, speed, verbose })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -44,13 +45,13 @@ internal static class JoinCommand
                     throw new PoolException($"{dir.Root} already belongs to pool {identity.File.PoolId}, not to the pool of this token. Use another --data-dir to join a second pool.", exitCode: 2);
                 }
                 Console.WriteLine($"Already a member of pool {identity.File.PoolId} as node {identity.File.Name} ({identity.NodeId}); reconnecting to {identity.File.Coordinator}.");
-                hardware = HardwareDiscovery.Discover(dir.Root, result.GetValue(probe));
+                hardware = PoolCli.Discover(dir.Root, result.GetValue(probe), result.GetValue(speed));
             }
             else
             {
                 if (parsed is null)
                     throw new PoolException($"{dir.Root} holds no pool membership yet: pass the join token printed by `tessera pool start` or `tessera token create` on the coordinator.", exitCode: 2);
-                hardware = HardwareDiscovery.Discover(ExistingAncestor(dir.Root), result.GetValue(probe));
+                hardware = PoolCli.Discover(ExistingAncestor(dir.Root), result.GetValue(probe), result.GetValue(speed));
                 var nodeName = result.GetValue(name) ?? Environment.MachineName;
                 identity = await JoinClient.JoinAsync(parsed, agentDir, nodeName, hardware, time, cancellationToken).ConfigureAwait(false);
                 Console.WriteLine($"Joined pool {identity.File.PoolId} as node {identity.File.Name} ({identity.NodeId}). Identity stored in {agentDir}.");

@@ -17,6 +17,23 @@ internal static class PoolCli
         Description = "Directory of the pool's files (default: $TESSERA_HOME or ~/.tessera).",
     };
 
+    /// <summary>--speed-gbps: a memory bandwidth to report instead of the measured one.</summary>
+    public static Option<double?> SpeedOption() => new("--speed-gbps")
+    {
+        Description = "Memory bandwidth (GB/s) to report for this machine's CPU instead of measuring it: a figure you know, or to make placement predictable.",
+    };
+
+    /// <summary>The machine's hardware, with the declared memory bandwidth in place of a measurement when one is given.</summary>
+    public static Tessera.Pool.Protocol.Hardware Discover(string directory, int probeMegabytes, double? speedGbps)
+    {
+        if (speedGbps is { } declared && !(declared > 0 && double.IsFinite(declared)))
+            throw new PoolException($"--speed-gbps must be a positive number of GB/s (got {declared}).", exitCode: 2);
+        var hardware = Tessera.Pool.Hardware.HardwareDiscovery.Discover(directory, speedGbps is null ? probeMegabytes : 0);
+        if (speedGbps is { } speed)
+            hardware.CpuSpeedGbps = speed;
+        return hardware;
+    }
+
     public static Option<string?> CoordinatorOption() => new("--coordinator")
     {
         Description = "API address of the coordinator, e.g. https://10.0.0.5:7470 (default: from coordinator.json in the data directory).",

@@ -6,6 +6,7 @@ using Tessera.Pool.Agent;
 using Tessera.Pool.Coordinator;
 using Tessera.Pool.Hardware;
 using Tessera.Pool.Security;
+using Tessera.Planner;
 
 namespace Tessera.Cli.Commands;
 
@@ -29,9 +30,14 @@ internal static class PoolCommand
         var name = new Option<string?>("--name") { Description = "Name of this machine's node (default: the host name)." };
         var ttl = new Option<string>("--token-ttl") { Description = "Validity of the join token printed at start.", DefaultValueFactory = _ => "24h" };
         var probe = new Option<int>("--speed-probe-mb") { Description = "Buffer size of the memory speed measurement (0 skips it).", DefaultValueFactory = _ => 256 };
+        var speed = PoolCli.SpeedOption();
+        var noImprove = new Option<bool>("--no-improve") { Description = "Deployments keep their plan when the pool gets better (they still re-plan when a node is lost or drained)." };
+        var improveInterval = new Option<string>("--improve-interval") { Description = "How often a deployment looks for a better plan, and the least time between two changes of its plan.", DefaultValueFactory = _ => "60s" };
+        var improveMinGain = new Option<double>("--improve-min-gain") { Description = "Percent faster (predicted) a new plan must be before a deployment moves to it.", DefaultValueFactory = _ => PlannerOptions.Default.ImproveMinSpeedGain * 100 };
+        var improveMoveGain = new Option<double>("--improve-move-gain") { Description = "Extra percent asked for moving the whole model (scaled by the share that moves).", DefaultValueFactory = _ => PlannerOptions.Default.ImproveGainPerMovedModel * 100 };
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
         var command = new Command("start", "Start the coordinator of a pool (creating the pool on first start) and an agent for this machine.");
-        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, probe, verbose })
+        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, probe, speed, noImprove, improveInterval, improveMinGain, improveMoveGain, verbose })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -41,7 +47,16 @@ internal static class PoolCommand
             var tokenTtl = DurationParser.Parse(result.GetValue(ttl)!);
             using var logging = PoolCli.CreateLogging(result.GetValue(verbose));
             var time = TimeProvider.System;
-            var deployments = new DeploymentController(dir.Root, logging, time);
+            var deployments = new DeploymentController(dir.Root, logging, time, new DeploymentControllerOptions
+            {
+                Improve = !result.GetValue(noImprove),
+                ImproveInterval = DurationParser.Parse(result.GetValue(improveInterval)!),
+                Planner = PlannerOptions.Default with
+                {
+                    ImproveMinSpeedGain = result.GetValue(improveMinGain) / 100,
+                    ImproveGainPerMovedModel = result.GetValue(improveMoveGain) / 100,
+                },
+            });
             await using var host = await CoordinatorHost.StartAsync(new CoordinatorOptions
             {
                 DataDirectory = dir,
@@ -57,7 +72,7 @@ internal static class PoolCommand
             if (!result.GetValue(noAgent))
             {
                 var nodeName = result.GetValue(name) ?? Environment.MachineName;
-                var hardware = HardwareDiscovery.Discover(dir.Root, result.GetValue(probe));
+                var hardware = PoolCli.Discover(dir.Root, result.GetValue(probe), result.GetValue(speed));
                 using var identity = LocalAgent.EnsureIdentity(host, dir.AgentDirectory, nodeName, hardware);
                 await using var stages = DeploymentHosting.CreateSupervisor(identity, dir.AgentDirectory, logging, time);
                 var runner = new AgentRunner(identity, LocalAgent.StandardOptions(dir.AgentDirectory, result.GetValue(name), hardware, time).WithStages(stages), time, logging.CreateLogger<AgentRunner>());

@@ -11,7 +11,7 @@ internal static class PoolEventsCommand
         var node = new Option<string?>("--node") { Description = "Only events of this node id." };
         var limit = new Option<int>("--limit") { Description = "At most this many events (the most recent).", DefaultValueFactory = _ => 50 };
         var output = PoolCli.OutputOption();
-        var command = new Command("events", "Show the pool's events in words: joins, node state changes, tokens and keys, deployments, lost or drained stages and how they were moved.");
+        var command = new Command("events", "Show the pool's events in words: joins, node state changes, tokens and keys, deployments, lost or drained stages, cut links and improved plans, and how stages were moved.");
         command.Options.Add(node);
         command.Options.Add(limit);
         command.Options.Add(output);

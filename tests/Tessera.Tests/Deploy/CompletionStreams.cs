@@ -24,6 +24,15 @@ internal static class CompletionStreams
             .Select(e => e.GetProperty("text").GetString()));
     }
 
+    /// <summary>The failure-free reference of each prompt.</summary>
+    public static async Task<string[]> ReferencesAsync(string model, IReadOnlyList<string> prompts, int tokens)
+    {
+        var expected = new string[prompts.Count];
+        for (var i = 0; i < prompts.Count; i++)
+            expected[i] = await ReferenceAsync(model, prompts[i], tokens);
+        return expected;
+    }
+
     internal sealed record StreamResult(string Text, string? Error, List<long> Arrivals)
     {
         /// <summary>The longest wait between two pieces of text around <paramref name="timestamp"/> (the pause the failure caused).</summary>

@@ -24,12 +24,21 @@ public class DeployPoolFixture : IAsyncLifetime
     /// <summary>The agents to start (a subclass may start more).</summary>
     protected virtual IReadOnlyList<string> AgentNames => ["agent-a", "agent-b", "agent-c"];
 
-    public async Task InitializeAsync()
+    /// <summary>Extra arguments of `tessera pool start` (a subclass may tune the controller).</summary>
+    protected virtual IReadOnlyList<string> CoordinatorArguments => [];
+
+    /// <summary>Extra arguments of the agent's `tessera join` (a subclass may declare speeds).</summary>
+    protected virtual IReadOnlyList<string> AgentArguments(string name) => [];
+
+    /// <summary>The network namespace the agent runs in (null: this one).</summary>
+    protected virtual string? NamespaceOf(string name) => null;
+
+    public virtual async Task InitializeAsync()
     {
-        await Harness.StartCoordinatorAsync("--no-agent");
+        await Harness.StartCoordinatorAsync(["--no-agent", .. CoordinatorArguments]);
         var token = await Harness.CreateTokenAsync();
         foreach (var name in AgentNames)
-            Agents.Add(Harness.StartAgent(name, token));
+            Agents.Add(Harness.StartAgent(name, token, AgentArguments(name), NamespaceOf(name)));
         await Harness.WaitForNodesAsync(nodes => nodes.Count(n => n.State == "ready" && n.Connected) == AgentNames.Count, PoolTestHarness.StartTimeout,
             $"{AgentNames.Count} ready agents");
         ApiUrl = CoordinatorInfo.TryLoad(new PoolDataDirectory(CoordinatorDir).CoordinatorInfo)!.ApiUrl;
@@ -83,7 +92,15 @@ public class DeployPoolFixture : IAsyncLifetime
     /// <summary>The agent process named <paramref name="name"/>.</summary>
     internal TesseraProcess Agent(string name) => Agents[AgentNames.ToList().IndexOf(name)];
 
-    public Task DisposeAsync()
+    /// <summary>Starts the agent named <paramref name="name"/> again (after it was killed): same data directory, so the same node.</summary>
+    internal TesseraProcess RestartAgent(string name)
+    {
+        var process = Harness.StartAgent(name, null, AgentArguments(name), NamespaceOf(name));
+        Agents[AgentNames.ToList().IndexOf(name)] = process;
+        return process;
+    }
+
+    public virtual Task DisposeAsync()
     {
         Harness.Dispose();
         return Task.CompletedTask;

@@ -27,9 +27,7 @@ public sealed class DeployRecoveryProcessTests(SpareAgentPoolFixture pool, ITest
         var timer = Stopwatch.StartNew();
         // arrange: the failure-free reference (one process, greedy), and a deployment over three of the four agents
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
-        var expected = new string[Prompts.Length];
-        for (var i = 0; i < Prompts.Length; i++)
-            expected[i] = await CompletionStreams.ReferenceAsync(model, Prompts[i], Tokens);
+        var expected = await CompletionStreams.ReferencesAsync(model, Prompts, Tokens);
         var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-r", "--min-stages", "3", "--activations", "f32", "--threads", "1",
             "--context", "256", "--max-sessions", "4", "--timeout", "60s");
         Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");

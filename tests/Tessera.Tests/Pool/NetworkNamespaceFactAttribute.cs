@@ -13,6 +13,9 @@ public sealed class NetworkNamespaceFactAttribute : FactAttribute
             Skip = reason;
     }
 
+    /// <summary>Why namespace tests are skipped here, or null when they run (fixtures check it before building networks).</summary>
+    public static string? SkipReason => Reason.Value;
+
     private static string? Probe()
     {
         if (!OperatingSystem.IsLinux())

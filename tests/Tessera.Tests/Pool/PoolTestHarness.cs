@@ -26,7 +26,7 @@ internal sealed class PoolTestHarness : IDisposable
     public async Task<TesseraProcess> StartCoordinatorAsync(params string[] extra)
     {
         var args = new List<string> { "pool", "start", "--data-dir", CoordinatorDir, "--speed-probe-mb", "8" };
-        if (!File.Exists(Path.Combine(CoordinatorDir, "pool.db")))
+        if (!File.Exists(Path.Combine(CoordinatorDir, "pool.db")) && !extra.Contains("--listen"))
             args.AddRange(["--listen", "127.0.0.1:0"]);
         args.AddRange(extra);
         var process = Track(TesseraProcess.Start(args));
@@ -35,13 +35,15 @@ internal sealed class PoolTestHarness : IDisposable
         return process;
     }
 
-    public TesseraProcess StartAgent(string name, string? token)
+    /// <summary>Starts `tessera join` for <paramref name="name"/> (in <paramref name="networkNamespace"/> when given).</summary>
+    public TesseraProcess StartAgent(string name, string? token, IReadOnlyList<string>? extra = null, string? networkNamespace = null)
     {
         var args = new List<string> { "join" };
         if (token is not null)
             args.Add(token);
         args.AddRange(["--name", name, "--data-dir", AgentDir(name), "--speed-probe-mb", "8"]);
-        return Track(TesseraProcess.Start(args));
+        args.AddRange(extra ?? []);
+        return Track(TesseraProcess.Start(args, networkNamespace));
     }
 
     public TesseraProcess Track(TesseraProcess process)

@@ -1,0 +1,33 @@
+using Tessera.Planner;
+
+namespace Tessera.Deploy;
+
+/// <summary>How the deployment controller keeps plans good. The defaults are what <c>tessera pool start</c> uses.</summary>
+public sealed record DeploymentControllerOptions
+{
+    public static DeploymentControllerOptions Default { get; } = new();
+
+    /// <summary>Whether deployments move to a better plan by themselves (a node came back, a faster one joined).</summary>
+    public bool Improve { get; init; } = true;
+
+    /// <summary>
+    /// How often each deployment looks for a better plan, and the least time between two changes of its plan: a
+    /// recovery, a drain or an improvement is followed by at least this long on the new plan before it improves again.
+    /// </summary>
+    public TimeSpan ImproveInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The margins a better plan must clear (<see cref="PlannerOptions.ImproveMinSpeedGain"/>,
+    /// <see cref="PlannerOptions.ImproveGainPerMovedModel"/>); used when looking for improvements.
+    /// </summary>
+    public PlannerOptions Planner { get; init; } = PlannerOptions.Default;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming a bad value.</summary>
+    public void Validate()
+    {
+        if (ImproveInterval <= TimeSpan.Zero)
+            throw new ArgumentException($"The improvement interval must be positive (got {ImproveInterval}).");
+        if (!(Planner.ImproveMinSpeedGain >= 0) || !(Planner.ImproveGainPerMovedModel >= 0))
+            throw new ArgumentException("The improvement margins must be zero or more.");
+    }
+}

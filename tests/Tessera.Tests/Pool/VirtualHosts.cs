@@ -1,0 +1,88 @@
+using System.Globalization;
+
+namespace Tessera.Tests.Pool;
+
+/// <summary>
+/// Hosts with their own addresses on one LAN: a Linux bridge in this (root) network namespace carries the
+/// coordinator's address, and each host is a network namespace joined to the bridge by a veth pair. Every host reaches
+/// the coordinator and every other host; <see cref="Cut"/> cuts the link between two hosts only (a blackhole route on
+/// each side, so packets between them vanish as on a dead cable) while both still reach the coordinator.
+/// Needs root and iproute2 (see <see cref="NetworkNamespaceFactAttribute"/>); everything is removed on dispose.
+/// </summary>
+internal sealed class VirtualHosts : IDisposable
+{
+    private readonly string _suffix = Random.Shared.Next(0x100000, 0xFFFFFF).ToString("x6", CultureInfo.InvariantCulture);
+    private readonly int _subnet = Random.Shared.Next(1, 250);
+    private readonly List<string> _hosts = [];
+    private bool _bridge;
+
+    public VirtualHosts(IEnumerable<string> hosts)
+    {
+        try
+        {
+            Ip("link", "add", Bridge, "type", "bridge");
+            _bridge = true;
+            Ip("addr", "add", CoordinatorIp + "/24", "dev", Bridge);
+            Ip("link", "set", Bridge, "up");
+            foreach (var host in hosts)
+                Add(host);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The coordinator's address (on the bridge, in this namespace).</summary>
+    public string CoordinatorIp => $"10.215.{_subnet}.1";
+
+    private string Bridge => "tsrb" + _suffix;
+
+    public string NamespaceOf(string host) => $"tsr-h{Index(host)}-{_suffix}";
+
+    public string IpOf(string host) => $"10.215.{_subnet}.{Index(host) + 2}";
+
+    private int Index(string host) => _hosts.IndexOf(host) is >= 0 and var i ? i : throw new ArgumentException($"No host {host}.", nameof(host));
+
+    /// <summary>Cuts the link between two hosts in both directions; each still reaches the coordinator and the others.</summary>
+    public void Cut(string a, string b)
+    {
+        Ip("-n", NamespaceOf(a), "route", "add", "blackhole", IpOf(b) + "/32");
+        Ip("-n", NamespaceOf(b), "route", "add", "blackhole", IpOf(a) + "/32");
+    }
+
+    private void Add(string host)
+    {
+        _hosts.Add(host);
+        var i = _hosts.Count - 1;
+        var ns = NamespaceOf(host);
+        string outside = $"tsh{i}{_suffix}", inside = $"tsp{i}{_suffix}";
+        Ip("netns", "add", ns);
+        Ip("-n", ns, "link", "set", "lo", "up");
+        Ip("link", "add", outside, "type", "veth", "peer", "name", inside);
+        Ip("link", "set", inside, "netns", ns);
+        Ip("link", "set", outside, "master", Bridge);
+        Ip("link", "set", outside, "up");
+        Ip("-n", ns, "addr", "add", IpOf(host) + "/24", "dev", inside);
+        Ip("-n", ns, "link", "set", inside, "up");
+    }
+
+    private static void Ip(params string[] args)
+    {
+        var (ok, error) = NetworkNamespaceFactAttribute.Run(["ip", .. args]);
+        if (!ok)
+            throw new InvalidOperationException($"ip {string.Join(' ', args)}: {error}");
+    }
+
+    public void Dispose()
+    {
+        // Deleting a namespace deletes its end of the veth pair, and with it the other end.
+        for (var i = 0; i < _hosts.Count; i++)
+            NetworkNamespaceFactAttribute.Run("ip", "netns", "del", NamespaceOf(_hosts[i]));
+        if (_bridge)
+            NetworkNamespaceFactAttribute.Run("ip", "link", "del", Bridge);
+        _hosts.Clear();
+        _bridge = false;
+    }
+}
