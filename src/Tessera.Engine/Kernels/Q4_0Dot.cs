@@ -175,14 +175,21 @@ internal static unsafe class Q4_0Dot
         var a = new Act(act, cols);
         Vector512<float> a0 = default, a1 = default;
         var q = 0;
-        for (; q + 2 <= nq; q += 2)
+        // Whole chunks of 16 quads unrolled: a row of 2048 inputs is one chunk and needs no loop, whose mispredicted
+        // exit at the end of every short row stalled the next row's loads (~15 % of one thread's time at 2048).
+        for (; q + 16 <= nq; q += 16)
         {
-            var blk = w + 4 * q * Bytes;
-            UnpackQuad(blk, out var lo0, out var hi0, out var d0);
-            UnpackQuad(blk + 4 * Bytes, out var lo1, out var hi1, out var d1);
-            a0 = StepQuad(lo0, hi0, d0, a, q, a0);
-            a1 = StepQuad(lo1, hi1, d1, a, q + 1, a1);
+            Pair(w, a, q, ref a0, ref a1);
+            Pair(w, a, q + 2, ref a0, ref a1);
+            Pair(w, a, q + 4, ref a0, ref a1);
+            Pair(w, a, q + 6, ref a0, ref a1);
+            Pair(w, a, q + 8, ref a0, ref a1);
+            Pair(w, a, q + 10, ref a0, ref a1);
+            Pair(w, a, q + 12, ref a0, ref a1);
+            Pair(w, a, q + 14, ref a0, ref a1);
         }
+        for (; q + 2 <= nq; q += 2)
+            Pair(w, a, q, ref a0, ref a1);
         if (q < nq)
         {
             UnpackQuad(w + 4 * q * Bytes, out var lo0, out var hi0, out var d0);
@@ -225,5 +232,16 @@ internal static unsafe class Q4_0Dot
         y[yStride] = Vector512.Sum(a10 + a11) + Tail(w, x1.Token, cols, nq, nb);
         y[2 * yStride] = Vector512.Sum(a20 + a21) + Tail(w, x2.Token, cols, nq, nb);
         y[3 * yStride] = Vector512.Sum(a30 + a31) + Tail(w, x3.Token, cols, nq, nb);
+    }
+
+    /// <summary>Quads <paramref name="q"/> (into <paramref name="a0"/>) and q + 1 (into <paramref name="a1"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pair(byte* w, in Act a, int q, ref Vector512<float> a0, ref Vector512<float> a1)
+    {
+        var blk = w + 4 * q * Bytes;
+        UnpackQuad(blk, out var lo0, out var hi0, out var d0);
+        UnpackQuad(blk + 4 * Bytes, out var lo1, out var hi1, out var d1);
+        a0 = StepQuad(lo0, hi0, d0, a, q, a0);
+        a1 = StepQuad(lo1, hi1, d1, a, q + 1, a1);
     }
 }
