@@ -32,7 +32,7 @@ internal static class ChaosCommand
         var maxKills = new Option<int>("--max-kills") { Description = "At most this many kills.", DefaultValueFactory = _ => 50 };
         var tokens = new Option<int>("--tokens", "-n") { Description = "Tokens per request.", DefaultValueFactory = _ => 32 };
         var model = new Option<string?>("--model", "-m") { Description = "GGUF file to deploy (default: the small synthetic model of `tessera demo`)." };
-        var activations = new Option<string>("--activations") { Description = "Activations between stages: f32 (default: exact, so every text must equal the reference), f16 or q8 (rounded at each hop: a re-plan that moves a split point may change the text).", DefaultValueFactory = _ => "f32" };
+        var activations = new Option<string>("--activations") { Description = "Activations between stages: f16 (default, as deploy), f32, or q8. With f16 and f32 the text does not depend on where the model is split, so every text must equal the reference; q8 rounds at each hop, so a re-plan that moves a split point may change the text.", DefaultValueFactory = _ => "f16" };
         var threads = new Option<int>("--threads") { Description = "Compute threads per stage.", DefaultValueFactory = _ => 1 };
         var seed = new Option<int>("--seed") { Description = "Seed of the killer's choices and of the seeded requests.", DefaultValueFactory = _ => 1 };
         var burst = new Option<int>("--burst") { Description = "Requests fired at once after the chaos, beyond capacity (0: none).", DefaultValueFactory = _ => 200 };
