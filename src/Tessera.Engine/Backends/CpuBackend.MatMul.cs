@@ -41,23 +41,34 @@ public sealed unsafe partial class CpuBackend
         fixed (float* xp = x)
         fixed (float* yp = y)
         {
-            // Quantize once per format the group needs (Q8_0 and Q8_K side by side when types are mixed).
-            nint q80Stride = 0, q8KStride = 0;
+            // Quantize (or round) once per format the group needs (side by side when types are mixed).
+            nint q80Stride = 0, q8KStride = 0, f16Stride = 0;
             foreach (ref readonly var w in weights)
             {
-                var format = MatMulKernel.For(w.Type, Path).Format;
-                if (format == ActivationFormat.Q8_0)
-                    q80Stride = ActivationQuant.Q8_0Stride(cols);
-                else if (format == ActivationFormat.Q8_K)
-                    q8KStride = ActivationQuant.Q8_KStride(cols);
+                switch (MatMulKernel.For(w.Type, Path).Format)
+                {
+                    case ActivationFormat.Q8_0:
+                        q80Stride = ActivationQuant.Q8_0Stride(cols);
+                        break;
+                    case ActivationFormat.Q8_K:
+                        q8KStride = ActivationQuant.Q8_KStride(cols);
+                        break;
+                    case ActivationFormat.F16:
+                        f16Stride = ActivationQuant.F16Stride(cols);
+                        break;
+                }
             }
-            var buffer = q80Stride + q8KStride > 0 ? ActivationBuffer((q80Stride + q8KStride) * tokens) : null;
+            var total = q80Stride + q8KStride + f16Stride;
+            var buffer = total > 0 ? ActivationBuffer(total * tokens) : null;
             var q80 = buffer;
-            var q8K = buffer + q80Stride * tokens;
+            var q8K = q80 + q80Stride * tokens;
+            var f16 = q8K + q8KStride * tokens;
             if (q80Stride > 0)
-                QuantizeActivations(xp, cols, tokens, q80, q80Stride, q8K: false);
+                QuantizeActivations(xp, cols, tokens, q80, q80Stride, ActivationFormat.Q8_0);
             if (q8KStride > 0)
-                QuantizeActivations(xp, cols, tokens, q8K, q8KStride, q8K: true);
+                QuantizeActivations(xp, cols, tokens, q8K, q8KStride, ActivationFormat.Q8_K);
+            if (f16Stride > 0)
+                QuantizeActivations(xp, cols, tokens, f16, f16Stride, ActivationFormat.F16);
 
             var items = 0;
             var offset = 0L;
@@ -77,6 +88,10 @@ public sealed unsafe partial class CpuBackend
                     case ActivationFormat.Q8_0:
                         act = q80;
                         actStride = q80Stride;
+                        break;
+                    case ActivationFormat.F16:
+                        act = f16;
+                        actStride = f16Stride;
                         break;
                     default:
                         act = q8K;
@@ -119,9 +134,9 @@ public sealed unsafe partial class CpuBackend
         return Math.Clamp(rows / target, tokens == 1 ? 4 : 4, 64);
     }
 
-    private void QuantizeActivations(float* x, int cols, int tokens, byte* act, nint actStride, bool q8K)
+    private void QuantizeActivations(float* x, int cols, int tokens, byte* act, nint actStride, ActivationFormat format)
     {
-        var job = new QuantizeJob { X = x, Cols = cols, Act = act, ActStride = actStride, Q8K = q8K };
+        var job = new QuantizeJob { X = x, Cols = cols, Act = act, ActStride = actStride, Format = format };
         if (tokens == 1)
             job.Execute(0);
         else
@@ -138,14 +153,24 @@ public sealed unsafe partial class CpuBackend
         public int Cols;
         public byte* Act;
         public nint ActStride;
-        public bool Q8K;
+        public ActivationFormat Format;
 
         public readonly void Execute(int index)
         {
-            if (Q8K)
-                ActivationQuant.QuantizeQ8_K(X + (nint)index * Cols, Cols, Act + index * ActStride);
-            else
-                ActivationQuant.QuantizeQ8_0(X + (nint)index * Cols, Cols, Act + index * ActStride);
+            var x = X + (nint)index * Cols;
+            var token = Act + index * ActStride;
+            switch (Format)
+            {
+                case ActivationFormat.Q8_K:
+                    ActivationQuant.QuantizeQ8_K(x, Cols, token);
+                    break;
+                case ActivationFormat.F16:
+                    ActivationQuant.ConvertF16(x, Cols, token);
+                    break;
+                default:
+                    ActivationQuant.QuantizeQ8_0(x, Cols, token);
+                    break;
+            }
         }
     }
 

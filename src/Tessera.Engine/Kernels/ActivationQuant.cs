@@ -46,6 +46,24 @@ internal static unsafe class ActivationQuant
     public static int* Q8_0Sv(byte* token, int cols) =>
         (int*)(token + Align(cols) + Align(cols / 32 * 4) + Align(cols / 32 * 32));
 
+    /// <summary>
+    /// F16 layout of one token (for F16 weights, which meet activations as f16 as in llama.cpp): the values rounded to
+    /// f16, first as f32 (cols x 4 bytes, read by the multi-token float kernels) then as f16 (cols x 2 bytes, read by
+    /// the one-token kernel: half the cache footprint, so a long row's activations stay in L1 while weights stream).
+    /// </summary>
+    public static nint F16Stride(int cols) => Align(cols * 4) + Align(cols * 2);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort* F16Halves(byte* token, int cols) => (ushort*)(token + Align(cols * 4));
+
+    /// <summary>Rounds one row of <paramref name="cols"/> floats to f16 into the F16 layout.</summary>
+    public static void ConvertF16(float* x, int cols, byte* token)
+    {
+        var halves = new Span<Half>(F16Halves(token, cols), cols);
+        System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(new ReadOnlySpan<float>(x, cols), halves);
+        System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(halves, new Span<float>(token, cols));
+    }
+
     public static nint Q8_KStride(int cols)
     {
         var nb = cols / 256;

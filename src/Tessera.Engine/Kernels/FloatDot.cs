@@ -155,6 +155,28 @@ internal static unsafe class FloatDot<TW> where TW : struct, IFloatWeights
         return Vector512.Sum(a0 + a1) + tail;
     }
 
+    /// <summary>
+    /// <see cref="Avx512Dot"/> over the F16 activation layout, reading the activations as f16 (exact: they are f16
+    /// values): same products in the same order, so the same result, with half the activation bytes in cache.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Avx512DotHalves(byte* w, byte* act, int cols)
+    {
+        var h = (byte*)ActivationQuant.F16Halves(act, cols);
+        var x = (float*)act;
+        Vector512<float> a0 = default, a1 = default;
+        var i = 0;
+        for (; i + 32 <= cols; i += 32)
+        {
+            a0 = Avx512F.FusedMultiplyAdd(TW.Load16(w, i), F16Weights.Load16(h, i), a0);
+            a1 = Avx512F.FusedMultiplyAdd(TW.Load16(w, i + 16), F16Weights.Load16(h, i + 16), a1);
+        }
+        float tail = 0;
+        for (; i < cols; i++)
+            tail += TW.Load1(w, i) * x[i];
+        return Vector512.Sum(a0 + a1) + tail;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Avx512Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {

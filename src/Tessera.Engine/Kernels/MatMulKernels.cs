@@ -13,6 +13,9 @@ internal enum ActivationFormat
 
     /// <summary>Q8_K layout of <see cref="ActivationQuant"/> (256-value super-blocks).</summary>
     Q8_K,
+
+    /// <summary>F16 layout of <see cref="ActivationQuant"/>: values rounded to f16, as f32 and as f16.</summary>
+    F16,
 }
 
 /// <summary>
@@ -51,9 +54,9 @@ internal readonly unsafe struct MatMulKernel
         (GgmlType.F32, KernelPath.Scalar) => new(ActivationFormat.F32, &FloatDot<F32Weights>.Scalar, &FloatDot<F32Weights>.Scalar4),
         (GgmlType.F32, KernelPath.Avx2) => new(ActivationFormat.F32, &FloatDot<F32Weights>.Avx2Dot, &FloatDot<F32Weights>.Avx2Dot4),
         (GgmlType.F32, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<F32Weights>.Avx512Dot, &FloatDot<F32Weights>.Avx512Dot4, &FloatDot<F32Weights>.Avx512Dot2x4),
-        (GgmlType.F16, KernelPath.Scalar) => new(ActivationFormat.F32, &FloatDot<F16Weights>.Scalar, &FloatDot<F16Weights>.Scalar4),
-        (GgmlType.F16, KernelPath.Avx2) => new(ActivationFormat.F32, &FloatDot<F16Weights>.Avx2Dot, &FloatDot<F16Weights>.Avx2Dot4),
-        (GgmlType.F16, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<F16Weights>.Avx512Dot, &FloatDot<F16Weights>.Avx512Dot4, &FloatDot<F16Weights>.Avx512Dot2x4),
+        (GgmlType.F16, KernelPath.Scalar) => new(ActivationFormat.F16, &FloatDot<F16Weights>.Scalar, &FloatDot<F16Weights>.Scalar4),
+        (GgmlType.F16, KernelPath.Avx2) => new(ActivationFormat.F16, &FloatDot<F16Weights>.Avx2Dot, &FloatDot<F16Weights>.Avx2Dot4),
+        (GgmlType.F16, KernelPath.Avx512) => new(ActivationFormat.F16, &FloatDot<F16Weights>.Avx512DotHalves, &FloatDot<F16Weights>.Avx512Dot4, &FloatDot<F16Weights>.Avx512Dot2x4),
         (GgmlType.BF16, KernelPath.Scalar) => new(ActivationFormat.F32, &FloatDot<BF16Weights>.Scalar, &FloatDot<BF16Weights>.Scalar4),
         (GgmlType.BF16, KernelPath.Avx2) => new(ActivationFormat.F32, &FloatDot<BF16Weights>.Avx2Dot, &FloatDot<BF16Weights>.Avx2Dot4),
         (GgmlType.BF16, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<BF16Weights>.Avx512Dot, &FloatDot<BF16Weights>.Avx512Dot4, &FloatDot<BF16Weights>.Avx512Dot2x4),

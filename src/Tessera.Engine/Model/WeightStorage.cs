@@ -1,6 +1,7 @@
 namespace Tessera.Engine.Model;
 
 /// <summary>Where a stage's matrices live while it runs.</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<WeightStorage>))]
 public enum WeightStorage
 {
     /// <summary><see cref="Copy"/>, unless the environment variable <c>TESSERA_WEIGHTS=map</c> says otherwise.</summary>

@@ -77,6 +77,8 @@ internal static class KernelTestData
         var format = MatMulKernel.For(type, KernelPath.Scalar).Format;
         if (format == ActivationFormat.F32)
             return x;
+        if (format == ActivationFormat.F16)
+            return x.Select(v => (float)(Half)v).ToArray(); // F16 weights meet activations as f16
         var result = new float[x.Length];
         var stride = format == ActivationFormat.Q8_0 ? ActivationQuant.Q8_0Stride(cols) : ActivationQuant.Q8_KStride(cols);
         var buffer = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)stride, 64);
