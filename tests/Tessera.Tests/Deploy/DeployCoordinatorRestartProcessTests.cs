@@ -5,6 +5,7 @@ using System.Text.Json;
 using Tessera.Deploy;
 using Tessera.Testing;
 using Xunit.Abstractions;
+using Tessera.Tests.Pool;
 
 namespace Tessera.Tests.Deploy;
 
@@ -15,6 +16,7 @@ namespace Tessera.Tests.Deploy;
 /// end broken (their clients resume by sending the request again, as docs/api.md says).
 /// </summary>
 [Trait("Category", "Process")]
+[Collection(ProcessCollection.Name)]
 public sealed class DeployCoordinatorRestartProcessTests(DeployPoolFixture pool, ITestOutputHelper output) : IClassFixture<DeployPoolFixture>
 {
     private const int Tokens = 40;

@@ -16,6 +16,7 @@ namespace Tessera.Tests.Deploy;
 /// the old one, and both streams finish with the text of a run without the drain.
 /// </summary>
 [Trait("Category", "Process")]
+[Collection(ProcessCollection.Name)]
 public sealed class DeployDrainProcessTests(SpareAgentPoolFixture pool, ITestOutputHelper output) : IClassFixture<SpareAgentPoolFixture>
 {
     // Long enough that the streams are still running when the drained stages are switched (tiny-a decodes fast).

@@ -3,6 +3,7 @@ using Tessera.Cli.Commands;
 using Tessera.Deploy;
 using Tessera.Testing;
 using Xunit.Abstractions;
+using Tessera.Tests.Pool;
 
 namespace Tessera.Tests.Deploy;
 
@@ -28,6 +29,7 @@ public sealed class ImprovePoolFixture : DeployPoolFixture
 /// stream keeps the failure-free text.
 /// </summary>
 [Trait("Category", "Process")]
+[Collection(ProcessCollection.Name)]
 public sealed class DeployImproveProcessTests(ImprovePoolFixture pool, ITestOutputHelper output) : IClassFixture<ImprovePoolFixture>
 {
     private const int Tokens = 200;

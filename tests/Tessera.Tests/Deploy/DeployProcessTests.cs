@@ -14,6 +14,7 @@ namespace Tessera.Tests.Deploy;
 /// over three stages that fetch their slices from the coordinator, served at the coordinator's /v1.
 /// </summary>
 [Trait("Category", "Process")]
+[Collection(ProcessCollection.Name)]
 public sealed class DeployProcessTests(DeployPoolFixture pool) : IClassFixture<DeployPoolFixture>
 {
     private const string Prompt = "Once upon a time";

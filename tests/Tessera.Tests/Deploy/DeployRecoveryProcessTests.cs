@@ -16,6 +16,7 @@ namespace Tessera.Tests.Deploy;
 /// without failure.
 /// </summary>
 [Trait("Category", "Process")]
+[Collection(ProcessCollection.Name)]
 public sealed class DeployRecoveryProcessTests(SpareAgentPoolFixture pool, ITestOutputHelper output) : IClassFixture<SpareAgentPoolFixture>
 {
     private const int Tokens = 40;
