@@ -130,8 +130,15 @@ public sealed unsafe partial class CpuBackend
     {
         if (threads == 1)
             return tokens == 1 ? rows : Math.Min(rows, 16);
-        var target = tokens == 1 ? threads * 16 : threads * 4;
-        return Math.Clamp(rows / target, tokens == 1 ? 4 : 4, 64);
+        if (tokens == 1)
+        {
+            // Decode streams weights from memory: long runs of rows keep the hardware prefetcher going and claims on
+            // the shared counter rare; four items per thread still even out a thread that falls behind. (16 items of
+            // at most 64 rows per thread measured 9 % slower whole-model decode here.)
+            var items = threads * 4;
+            return Math.Max(4, (rows + items - 1) / items);
+        }
+        return Math.Clamp(rows / (threads * 4), 4, 64);
     }
 
     private void QuantizeActivations(float* x, int cols, int tokens, byte* act, nint actStride, ActivationFormat format)
