@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using Tessera.Cli.Http;
 using Tessera.Serving;
 
 namespace Tessera.Cli.Bench;
@@ -30,22 +31,10 @@ internal sealed class ApiTokenSource(HttpClient http, string model)
             ["logprobs"] = 0,
         });
         using var request = new HttpRequestMessage(HttpMethod.Post, "completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellation).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
+        using var response = await SseData.SendAsync(http, request, text => text.Length > 300 ? text[..300] : text, cancellation).ConfigureAwait(false);
+        await foreach (var data in SseData.ReadAsync(response, cancellation).ConfigureAwait(false))
         {
-            var text = await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false);
-            throw new InvalidOperationException($"{http.BaseAddress}completions answered {(int)response.StatusCode}: {(text.Length > 300 ? text[..300] : text)}");
-        }
-        using var stream = await response.Content.ReadAsStreamAsync(cancellation).ConfigureAwait(false);
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        while (await reader.ReadLineAsync(cancellation).ConfigureAwait(false) is { } line)
-        {
-            if (!line.StartsWith("data:", StringComparison.Ordinal))
-                continue;
-            var data = line.AsSpan(5).Trim();
-            if (data.SequenceEqual("[DONE]"))
-                yield break;
-            var tokens = TokensIn(data.ToString());
+            var tokens = TokensIn(data);
             for (var i = 0; i < tokens; i++)
                 yield return 0;
         }

@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using Tessera.Cli.Http;
 using Tessera.Engine.Templates;
 
 namespace Tessera.Cli.Chat;
@@ -42,23 +43,10 @@ internal sealed class OpenAiChatBackend : IChatBackend
         {
             Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"),
         };
-        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellation).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
+        using var response = await SseData.SendAsync(_http, request, ErrorMessage, cancellation).ConfigureAwait(false);
+        await foreach (var data in SseData.ReadAsync(response, cancellation).ConfigureAwait(false))
         {
-            var text = await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false);
-            throw new InvalidOperationException($"The server answered {(int)response.StatusCode}: {ErrorMessage(text)}");
-        }
-
-        using var stream = await response.Content.ReadAsStreamAsync(cancellation).ConfigureAwait(false);
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        while (await reader.ReadLineAsync(cancellation).ConfigureAwait(false) is { } line)
-        {
-            if (!line.StartsWith("data:", StringComparison.Ordinal))
-                continue;
-            var data = line.AsSpan(5).Trim();
-            if (data.SequenceEqual("[DONE]"))
-                yield break;
-            var piece = ContentOf(data.ToString());
+            var piece = ContentOf(data);
             if (!string.IsNullOrEmpty(piece))
                 yield return piece;
         }
