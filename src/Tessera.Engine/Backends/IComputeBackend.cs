@@ -17,7 +17,8 @@ public interface IComputeBackend : IDisposable
 
     /// <summary>
     /// y[t, r] = sum_k W[r, k] * x[t, k] for t in [0, tokens). <paramref name="x"/> holds
-    /// tokens x w.Cols floats, <paramref name="y"/> tokens x w.Rows floats.
+    /// tokens x w.Cols floats, <paramref name="y"/> tokens x w.Rows floats. As in llama.cpp, quantized weights meet
+    /// x quantized to 8 bits (Q8_0 or Q8_K) and F16 weights meet x rounded to f16.
     /// </summary>
     void MatMul(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int tokens);
 

@@ -222,14 +222,13 @@ public sealed class TransformerStage : IDisposable
     }
 
     /// <summary>
-    /// llama.cpp multiplies f16 (bf16) weights with activations converted to f16 (bf16); doing the same keeps
-    /// results within its tolerance. Every matrix fed from one buffer has the same type in real files.
+    /// llama.cpp multiplies bf16 weights with activations converted to bf16; doing the same keeps results within its
+    /// tolerance. (F16 weights meet f16 activations inside the backend's product, see IComputeBackend.MatMul.) Every
+    /// matrix fed from one buffer has the same type in real files.
     /// </summary>
     private static void RoundForFloatWeights(in Tensors.WeightMatrix w, Span<float> input)
     {
-        if (w.Type == Tensors.GgmlType.F16)
-            FloatKernels.RoundToHalf(input);
-        else if (w.Type == Tensors.GgmlType.BF16)
+        if (w.Type == Tensors.GgmlType.BF16)
             FloatKernels.RoundToBFloat16(input);
     }
 
