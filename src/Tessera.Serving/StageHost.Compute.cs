@@ -25,6 +25,8 @@ public sealed partial class StageHost
         {
             lock (_gate)
             {
+                if (_pending.Count == 0)
+                    _stage.Backend.Idle(); // the next stage may be on this machine: do not spin on its cores
                 while (_pending.Count == 0 && !_stopping)
                     Monitor.Wait(_gate);
                 if (_stopping)

@@ -51,6 +51,8 @@ public sealed unsafe partial class CpuBackend : IComputeBackend
 
     public int Threads => Pool.Threads;
 
+    public void Idle() => Pool.Rest();
+
     public void GetRows(in WeightMatrix w, ReadOnlySpan<int> rows, Span<float> output)
     {
         if (output.Length != (long)rows.Length * w.Cols)

@@ -16,6 +16,14 @@ public interface IComputeBackend : IDisposable
     int Threads { get; }
 
     /// <summary>
+    /// The caller will not compute for a while (a pipeline stage waiting for its next message): the backend may let
+    /// its threads sleep instead of spinning, leaving the cores to other processes.
+    /// </summary>
+    void Idle()
+    {
+    }
+
+    /// <summary>
     /// y[t, r] = sum_k W[r, k] * x[t, k] for t in [0, tokens). <paramref name="x"/> holds
     /// tokens x w.Cols floats, <paramref name="y"/> tokens x w.Rows floats. As in llama.cpp, quantized weights meet
     /// x quantized to 8 bits (Q8_0 or Q8_K) and F16 weights meet x rounded to f16.

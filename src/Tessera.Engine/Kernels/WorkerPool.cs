@@ -32,6 +32,7 @@ public sealed unsafe class WorkerPool : IDisposable
     private long _open;      // the generation workers may still join; 0 once the caller has finished its own share
     private int _sleepers;   // workers blocked on _sleepLock
     private int _busy;       // 1 while a For is running
+    private volatile bool _resting; // set by Rest: spinning workers block at once; cleared by the next For
     private volatile bool _disposed;
     private ExceptionDispatchInfo? _error;
 
@@ -72,6 +73,7 @@ public sealed unsafe class WorkerPool : IDisposable
                 return;
             }
 
+            _resting = false;
             var local = job; // a stack copy: its address is stable while workers read it
             _runner = &Runner<TJob>.Run;
             _job = Unsafe.AsPointer(ref local);
@@ -108,6 +110,13 @@ public sealed unsafe class WorkerPool : IDisposable
             Volatile.Write(ref _busy, 0);
         }
     }
+
+    /// <summary>
+    /// Tells the pool no loop is coming soon (a pipeline stage waiting for its next message): workers stop spinning
+    /// and block now instead of after ~2 ms, so they leave the cores to another process, such as the next stage on the
+    /// same machine. The next <see cref="For{TJob}(int, in TJob)"/> wakes them as usual.
+    /// </summary>
+    public void Rest() => _resting = true;
 
     /// <summary>Stops the workers (they finish the loop in progress first).</summary>
     public void Dispose()
@@ -176,7 +185,7 @@ public sealed unsafe class WorkerPool : IDisposable
                 continue;
             }
             spins = 0;
-            if (Stopwatch.GetTimestamp() - start > SpinTicks)
+            if (_resting || Stopwatch.GetTimestamp() - start > SpinTicks)
                 break;
             Thread.Yield();
         }

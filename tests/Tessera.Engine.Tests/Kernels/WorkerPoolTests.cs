@@ -87,6 +87,25 @@ public unsafe class WorkerPoolTests
         Assert.All(counts, c => Assert.Equal(2, c));
     }
 
+    /// <summary>Rest between loops (a stage waiting for its next message) sends workers to sleep at once; the next loops still run every index.</summary>
+    [Fact]
+    public void For_AfterRest_StillRunsEveryIndex_LoopAfterLoop()
+    {
+        using var pool = new WorkerPool(3);
+        var counts = new int[256];
+        fixed (int* p = counts)
+        {
+            for (var round = 0; round < 200; round++)
+            {
+                pool.For(256, new CountJob { Counts = p });
+                pool.Rest();
+                if (round % 50 == 0)
+                    Thread.Sleep(5);
+            }
+        }
+        Assert.All(counts, c => Assert.Equal(200, c));
+    }
+
     [Fact]
     public void For_ItemThrows_ExceptionReachesCallerAndPoolStaysUsable()
     {
