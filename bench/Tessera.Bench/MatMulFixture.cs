@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Tessera.Engine.Backends;
 using Tessera.Engine.Kernels;
+using Tessera.Engine.Model;
 using Tessera.Engine.Tensors;
 
 namespace Tessera.Bench;
@@ -12,6 +13,7 @@ namespace Tessera.Bench;
 public sealed unsafe class MatMulFixture : IDisposable
 {
     private readonly byte* _data;
+    private readonly WeightArena? _arena;
     private readonly float[] _x;
     private readonly float[] _y;
     private int _next;
@@ -30,14 +32,27 @@ public sealed unsafe class MatMulFixture : IDisposable
         }
         Copies = (int)Math.Max(1, (minTotalBytes + one.Length - 1) / one.Length);
         MatrixBytes = one.Length;
-        _data = (byte*)NativeMemory.AlignedAlloc((nuint)(MatrixBytes * Copies), 2 << 20);
-        if (Environment.GetEnvironmentVariable("TT_HUGE") == "1")
-            Console.WriteLine($"madvise: {Madvise(_data, (nuint)(MatrixBytes * Copies), 14)}");
-        for (var c = 0; c < Copies; c++)
-            one.CopyTo(new Span<byte>(_data + c * MatrixBytes, one.Length));
+        // The copies live where a stage's weights live: a huge-page arena (TESSERA_WEIGHTS=map: plain 4 KiB pages).
         Matrices = new WeightMatrix[Copies];
-        for (var c = 0; c < Copies; c++)
-            Matrices[c] = new WeightMatrix((nint)(_data + c * MatrixBytes), type, rows, cols, $"bench.{type}.{c}");
+        fixed (byte* source = one)
+        {
+            var matrix = new WeightMatrix((nint)source, type, rows, cols, $"bench.{type}");
+            if (WeightStorages.Resolve(WeightStorage.Auto) == WeightStorage.Copy)
+            {
+                _arena = new WeightArena(WeightArena.Footprint(matrix) * Copies);
+                for (var c = 0; c < Copies; c++)
+                    Matrices[c] = _arena.Copy(matrix);
+            }
+            else
+            {
+                _data = (byte*)NativeMemory.AlignedAlloc((nuint)(MatrixBytes * Copies), 4096);
+                for (var c = 0; c < Copies; c++)
+                {
+                    one.CopyTo(new Span<byte>(_data + c * MatrixBytes, one.Length));
+                    Matrices[c] = new WeightMatrix((nint)(_data + c * MatrixBytes), type, rows, cols, $"bench.{type}.{c}");
+                }
+            }
+        }
         Tokens = tokens;
         _x = new float[tokens * cols];
         for (var i = 0; i < _x.Length; i++)
@@ -45,9 +60,6 @@ public sealed unsafe class MatMulFixture : IDisposable
         _y = new float[tokens * rows];
         Backend = new CpuBackend(threads, path);
     }
-
-    [DllImport("libc", EntryPoint = "madvise")]
-    private static extern int Madvise(void* addr, nuint length, int advice);
 
     public CpuBackend Backend { get; }
     public WeightMatrix[] Matrices { get; }
@@ -66,6 +78,8 @@ public sealed unsafe class MatMulFixture : IDisposable
     public void Dispose()
     {
         Backend.Dispose();
-        NativeMemory.AlignedFree(_data);
+        _arena?.Dispose();
+        if (_data != null)
+            NativeMemory.AlignedFree(_data);
     }
 }

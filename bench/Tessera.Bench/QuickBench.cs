@@ -5,11 +5,13 @@ using Tessera.Engine.Tensors;
 namespace Tessera.Bench;
 
 /// <summary>
-/// A fast side-by-side run in one process: each type's 2048 x 5632 product on each kernel path (timings interleaved,
+/// A fast side-by-side run in one process: each type's 2048 x 5632 product (by default) on each kernel path (timings interleaved,
 /// medians), next to the memory read rate measured between them.
 /// <c>dotnet run -c Release --project bench/Tessera.Bench -- quick [threads] [paths,comma,separated|best] [types...]</c>
 /// With <c>TESSERA_BENCH_CPUTIME=1</c> (use with 1 thread) each run is timed by the thread's CPU time, not wall time,
-/// which keeps time the thread spent descheduled on a busy machine out of the figures.
+/// which keeps time the thread spent descheduled on a busy machine out of the figures. <c>TESSERA_BENCH_ROWS</c> and
+/// <c>TESSERA_BENCH_COLS</c> change the matrix shape (e.g. 5632 x 2048 for a feed-forward gate), <c>TESSERA_BENCH_MB</c>
+/// the total size of its copies; they live on huge pages like a stage's weights (<c>TESSERA_WEIGHTS=map</c>: not).
 /// </summary>
 public static unsafe class QuickBench
 {
