@@ -13,26 +13,6 @@ namespace Tessera.Bench;
 /// </summary>
 public static class ProfileBench
 {
-    /// <summary>Wall time, or with TESSERA_BENCH_CPUTIME=1 (one thread) the thread's CPU time.</summary>
-    private static unsafe class Clock
-    {
-        private static readonly bool CpuTime = Environment.GetEnvironmentVariable("TESSERA_BENCH_CPUTIME") == "1";
-
-        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
-        private static extern int ClockGetTime(int clock, long* timespec);
-
-        public static long Frequency => CpuTime ? 1_000_000_000 : Stopwatch.Frequency;
-
-        public static long Now()
-        {
-            if (!CpuTime)
-                return Stopwatch.GetTimestamp();
-            long* ts = stackalloc long[2];
-            ClockGetTime(3, ts); // CLOCK_THREAD_CPUTIME_ID
-            return ts[0] * 1_000_000_000 + ts[1];
-        }
-    }
-
     public static void Run(string[] args)
     {
         var path = args[1];
@@ -49,20 +29,20 @@ public static class ProfileBench
         stage.Forward([new BatchSequence(cache, prompt.Length)], prompt, default, logits);
         timing.Reset();
         var one = new int[1];
-        var start = Clock.Now();
+        var start = BenchClock.Now();
         for (var i = 0; i < tokens; i++)
         {
             one[0] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
             stage.Forward([new BatchSequence(cache, 1)], one, default, logits);
         }
-        var total = (Clock.Now() - start) * 1000.0 / Clock.Frequency / tokens;
+        var total = (BenchClock.Now() - start) * 1000.0 / BenchClock.Frequency / tokens;
         Console.WriteLine($"decode {tokens} tokens, {threads} threads: {total:F2} ms/token ({1000 / total:F1} t/s)");
         var accounted = 0.0;
         foreach (var (key, entry) in timing.Entries.OrderByDescending(e => e.Value.Ticks))
         {
-            var ms = entry.Ticks * 1000.0 / Clock.Frequency / tokens;
+            var ms = entry.Ticks * 1000.0 / BenchClock.Frequency / tokens;
             accounted += ms;
-            var gbps = entry.Bytes > 0 ? entry.Bytes / (entry.Ticks / (double)Clock.Frequency) / 1e9 : 0;
+            var gbps = entry.Bytes > 0 ? entry.Bytes / (entry.Ticks / (double)BenchClock.Frequency) / 1e9 : 0;
             Console.WriteLine($"{key,-28} {ms,8:F3} ms/token  {entry.Calls / tokens,4} calls  {(gbps > 0 ? $"{gbps,6:F1} GB/s" : "")}");
         }
         Console.WriteLine($"{"(outside backend calls)",-28} {total - accounted,8:F3} ms/token");
@@ -86,7 +66,7 @@ public static class ProfileBench
 
         private void Add(string key, long start, long bytes = 0)
         {
-            var ticks = Clock.Now() - start;
+            var ticks = BenchClock.Now() - start;
             if (!Entries.TryGetValue(key, out var e))
                 Entries[key] = e = new Entry();
             e.Ticks += ticks;
@@ -103,14 +83,14 @@ public static class ProfileBench
 
         public void MatMul(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int tokens)
         {
-            var s = Clock.Now();
+            var s = BenchClock.Now();
             inner.MatMul(w, x, y, tokens);
             Add("matmul " + Short(w.Name), s, w.ByteSize);
         }
 
         public void MatMulGroup(ReadOnlySpan<WeightMatrix> weights, ReadOnlySpan<float> x, Span<float> y, int tokens)
         {
-            var s = Clock.Now();
+            var s = BenchClock.Now();
             inner.MatMulGroup(weights, x, y, tokens);
             long bytes = 0;
             var names = new List<string>();
@@ -124,35 +104,35 @@ public static class ProfileBench
 
         public void GetRows(in WeightMatrix w, ReadOnlySpan<int> rows, Span<float> output)
         {
-            var s = Clock.Now();
+            var s = BenchClock.Now();
             inner.GetRows(w, rows, output);
             Add("getrows", s);
         }
 
         public void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, int tokens, float eps)
         {
-            var s = Clock.Now();
+            var s = BenchClock.Now();
             inner.RmsNorm(x, weight, y, tokens, eps);
             Add("rmsnorm", s);
         }
 
         public void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
         {
-            var s = Clock.Now();
+            var s = BenchClock.Now();
             inner.SwiGlu(gate, up, output);
             Add("swiglu", s);
         }
 
         public void Rope(Span<float> x, int tokens, int heads, int headDim, int startPosition, RopeTable table)
         {
-            var s = Clock.Now();
+            var s = BenchClock.Now();
             inner.Rope(x, tokens, heads, headDim, startPosition, table);
             Add("rope", s);
         }
 
         public void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, in AttentionShape shape)
         {
-            var s = Clock.Now();
+            var s = BenchClock.Now();
             inner.Attention(queries, keys, values, output, shape);
             Add("attention", s);
         }

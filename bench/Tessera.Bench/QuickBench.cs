@@ -15,23 +15,6 @@ namespace Tessera.Bench;
 /// </summary>
 public static unsafe class QuickBench
 {
-    private static readonly bool CpuTime = Environment.GetEnvironmentVariable("TESSERA_BENCH_CPUTIME") == "1";
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, long* timespec);
-
-    private static long Now()
-    {
-        if (!CpuTime)
-            return Stopwatch.GetTimestamp();
-        long* ts = stackalloc long[2];
-        ClockGetTime(3, ts); // CLOCK_THREAD_CPUTIME_ID
-        return ts[0] * 1_000_000_000 + ts[1];
-    }
-
-    private static double Seconds(long start) =>
-        CpuTime ? (Now() - start) / 1e9 : Stopwatch.GetElapsedTime(start).TotalSeconds;
-
     public static void Run(string[] args)
     {
         var threads = args.Length > 1 ? int.Parse(args[1]) : 0;
@@ -70,9 +53,9 @@ public static unsafe class QuickBench
                     for (var i = 0; i < reps; i++)
                         for (var f = 0; f < fixtures.Length; f++)
                         {
-                            var start = Now();
+                            var start = BenchClock.Now();
                             fixtures[f].Run();
-                            times[f][i] = Seconds(start);
+                            times[f][i] = BenchClock.Seconds(start);
                         }
                     for (var f = 0; f < fixtures.Length; f++)
                     {
