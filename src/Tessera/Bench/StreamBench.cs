@@ -13,22 +13,26 @@ internal static class StreamBench
 {
     public sealed record Settings(int[] StreamCounts, int Runs, int PromptTokens, int DecodeTokens, bool Json);
 
-    public static async Task<IReadOnlyList<PipelineBenchmarkReport>> RunAsync(PipelineBenchmark.TokenSource source, int vocabulary, Settings settings,
-        CancellationToken cancellation)
+    public static Task<IReadOnlyList<PipelineBenchmarkReport>> RunAsync(PipelineBenchmark.TokenSource source, int vocabulary, Settings settings,
+        CancellationToken cancellation) =>
+        RunAsync(options => PipelineBenchmark.RunAsync(source, vocabulary, options, cancellation), settings);
+
+    /// <summary>The same runs for any way of running one <see cref="PipelineBenchmarkOptions"/> (a warm-up first).</summary>
+    public static async Task<IReadOnlyList<PipelineBenchmarkReport>> RunAsync(Func<PipelineBenchmarkOptions, Task<PipelineBenchmarkReport>> run, Settings settings)
     {
-        await PipelineBenchmark.RunAsync(source, vocabulary, new PipelineBenchmarkOptions(1, 8, 8), cancellation).ConfigureAwait(false); // warm-up
+        await run(new PipelineBenchmarkOptions(1, 8, 8)).ConfigureAwait(false); // warm-up
         var reports = new List<PipelineBenchmarkReport>();
         foreach (var count in settings.StreamCounts)
         {
             var all = new List<PipelineBenchmarkReport>();
             for (var r = 0; r < settings.Runs; r++)
-                all.Add(await PipelineBenchmark.RunAsync(source, vocabulary, new PipelineBenchmarkOptions(count, settings.PromptTokens, settings.DecodeTokens, 1234 + r), cancellation).ConfigureAwait(false));
+                all.Add(await run(new PipelineBenchmarkOptions(count, settings.PromptTokens, settings.DecodeTokens, 1234 + r)).ConfigureAwait(false));
             reports.Add(Median(all));
         }
         return reports;
     }
 
-    public static PipelineBenchmarkReport Median(List<PipelineBenchmarkReport> runs) =>
+    private static PipelineBenchmarkReport Median(List<PipelineBenchmarkReport> runs) =>
         runs.OrderBy(r => r.AggregateTokensPerSecond).ElementAt(runs.Count / 2);
 
     /// <summary>Stream counts from "1,8".</summary>

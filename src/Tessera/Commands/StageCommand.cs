@@ -195,16 +195,7 @@ internal static class StageCommand
                 var config = ModelConfig.FromGguf(file);
                 using var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend, Math.Min(config.ContextLength, settings.PromptTokens + settings.DecodeTokens + 8));
                 target = $"one process: {Path.GetFileName(path)}, {backend.Name}";
-                PipelineBenchmark.RunLocal(stage, new PipelineBenchmarkOptions(1, 8, 8));
-                var all = new List<PipelineBenchmarkReport>();
-                foreach (var count in settings.StreamCounts)
-                {
-                    var runsOfCount = new List<PipelineBenchmarkReport>();
-                    for (var r = 0; r < settings.Runs; r++)
-                        runsOfCount.Add(PipelineBenchmark.RunLocal(stage, new PipelineBenchmarkOptions(count, settings.PromptTokens, settings.DecodeTokens, 1234 + r)));
-                    all.Add(StreamBench.Median(runsOfCount));
-                }
-                reports = all;
+                reports = await StreamBench.RunAsync(options => Task.FromResult(PipelineBenchmark.RunLocal(stage, options)), settings).ConfigureAwait(false);
             }
 
             StreamBench.Print(target, reports, settings.Json);
