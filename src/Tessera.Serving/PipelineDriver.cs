@@ -317,7 +317,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         lane.Reader = ReadAsync(lane);
     }
 
-    private static void Open(Lane lane, DriverSession session, WorkEntry work)
+    private void Open(Lane lane, DriverSession session, WorkEntry work)
     {
         var request = session.Request;
         var open = new SessionOpen
@@ -326,7 +326,11 @@ public sealed partial class PipelineDriver : IAsyncDisposable
             MaxPositions = session.MaxPositions,
             Sampling = SamplingWire.ToWire(request.Sampling),
             TopLogprobs = Math.Clamp(request.TopLogProbs, 0, 20),
+            FeedBack = _options.FeedBackAtFirstStage,
+            MaxTokens = request.MaxTokens,
         };
+        if (request.EndTokens is { } end)
+            open.EndTokens.Add(end);
         lane.Outbound.Writer.TryWrite(new Outbound(open, work));
     }
 
@@ -433,11 +437,8 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         }
         var request = session.Request;
         session.Generated.Add(t.Token);
-        string? finish = null;
-        if (request.IsEndOfGeneration?.Invoke(t.Token) == true)
-            finish = "stop";
-        else if (session.Generated.Count >= request.MaxTokens || request.Prompt.Length + t.Step + 1 > session.MaxPositions)
-            finish = "length";
+        var finish = GenerationLimits.FinishReason(t.Token, session.Generated.Count, request.Prompt.Length + (int)t.Step,
+            request.MaxTokens, session.MaxPositions, request.EndTokens);
 
         (int, float)[]? top = null;
         if (t.TopIds.Count > 0)
@@ -449,9 +450,13 @@ public sealed partial class PipelineDriver : IAsyncDisposable
 
         if (finish is null)
         {
-            var work = new WorkEntry { Session = t.Session, Start = request.Prompt.Length + (int)t.Step, SampleStep = t.Step + 1 };
-            work.Tokens.Add(t.Token);
-            lane.Outbound.Writer.TryWrite(new Outbound(null, work));
+            // With feed-back the first stage has already queued this token as the next position.
+            if (!_options.FeedBackAtFirstStage)
+            {
+                var work = new WorkEntry { Session = t.Session, Start = request.Prompt.Length + (int)t.Step, SampleStep = t.Step + 1 };
+                work.Tokens.Add(t.Token);
+                lane.Outbound.Writer.TryWrite(new Outbound(null, work));
+            }
             session.Output.Writer.TryWrite(new PipelineToken(t.Token, (int)t.Step, t.LogProb, top, null));
             return;
         }

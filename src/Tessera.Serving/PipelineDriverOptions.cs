@@ -20,6 +20,12 @@ public sealed record PipelineDriverOptions
     /// <summary>Bound on one recovery, from the failure to the replay being sent (all tries together).</summary>
     public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Whether the first stage feeds each sampled token back as the next position itself (one round trip through the
+    /// driver fewer per token); false: the driver sends every position, as benchmarks compare.
+    /// </summary>
+    public bool FeedBackAtFirstStage { get; init; } = true;
+
     public ILogger? Logger { get; init; }
 
     /// <summary>Clock for pause measurements.</summary>

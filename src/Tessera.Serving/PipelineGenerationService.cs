@@ -144,7 +144,7 @@ public sealed class PipelineGenerationService : ITextGenerationService, IAsyncDi
             var request = new PipelineRequest(prompt, options.Sampling, options.MaxTokens)
             {
                 TopLogProbs = options.TopLogProbs,
-                IsEndOfGeneration = options.IgnoreEndOfGeneration ? null : _tokenizer.IsEndOfGeneration,
+                EndTokens = options.IgnoreEndOfGeneration ? null : _tokenizer.EndOfGenerationIds,
             };
             await foreach (var t in _driver.GenerateAsync(request, cancellation).ConfigureAwait(false))
             {

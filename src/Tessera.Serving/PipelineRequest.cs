@@ -4,7 +4,7 @@ namespace Tessera.Serving;
 
 /// <summary>
 /// One session for a <see cref="PipelineDriver"/>: a prompt, how to sample, and a token budget. The session
-/// ends at a token <see cref="IsEndOfGeneration"/> accepts, after <see cref="MaxTokens"/> tokens, or when the
+/// ends at a token of <see cref="EndTokens"/>, after <see cref="MaxTokens"/> tokens, or when the
 /// context is full.
 /// </summary>
 public sealed record PipelineRequest(int[] Prompt, SamplingParameters Sampling, int MaxTokens)
@@ -13,7 +13,7 @@ public sealed record PipelineRequest(int[] Prompt, SamplingParameters Sampling, 
     public int TopLogProbs { get; init; }
 
     /// <summary>Tokens that end the session (the model's end-of-generation ids); null: none do.</summary>
-    public Func<int, bool>? IsEndOfGeneration { get; init; }
+    public IReadOnlySet<int>? EndTokens { get; init; }
 }
 
 /// <summary>

@@ -97,6 +97,11 @@ public sealed partial class StageHost
                     var count = Math.Min(item.Tokens.Length - item.Done, budget);
                     var final = item.Done + count == item.Tokens.Length;
                     _slices.Add(new Slice(item, session, item.Start + item.Done, item.Done, count, final ? item.SampleStep : -1));
+                    if (final && item.SampleStep >= 0)
+                    {
+                        session.AwaitedStep = item.SampleStep;
+                        session.NextPosition = item.Start + item.Tokens.Length;
+                    }
                     _inBatch.Add(key);
                     item.Done += count;
                     budget -= count;
@@ -130,7 +135,10 @@ public sealed partial class StageHost
                 return;
             }
         }
-        item.Lane.Sessions[item.Session] = new Session(_stage.CreateCache(positions), sampler, open.TopLogprobs);
+        var session = new Session(_stage.CreateCache(positions), sampler, open.TopLogprobs);
+        if (_stage.IsFirst && open.FeedBack)
+            session.FeedBack = new FeedBackLimits(open.MaxTokens, positions, [.. open.EndTokens]);
+        item.Lane.Sessions[item.Session] = session;
         Touch(item.Lane).Opens.Add(open);
     }
 
@@ -191,9 +199,11 @@ public sealed partial class StageHost
         if (_output.Length < outputLength)
             _output = new float[Math.Max(outputLength, _output.Length * 2)];
 
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             _stage.Forward(batch, _tokens.AsSpan(0, n), _stage.IsFirst ? default : _input.AsSpan(0, n * d), _output);
+            Interlocked.Add(ref _computeTicks, System.Diagnostics.Stopwatch.GetTimestamp() - started);
         }
         catch (Exception e)
         {
@@ -266,8 +276,33 @@ public sealed partial class StageHost
                 }
             }
             lock (_gate)
+            {
                 Touch(s.Item.Lane).Tokens.Add(token);
+                if (_stage.IsFirst)
+                    FeedBack(s.Item.Lane, token);
+            }
         }
+    }
+
+    /// <summary>
+    /// At the first stage: queues a sampled token as its session's next position, unless the session asked the
+    /// driver to do that, is closing, or has finished by the rule the driver applies too. Under the lock.
+    /// </summary>
+    private void FeedBack(Lane lane, SampledToken token)
+    {
+        if (!lane.Sessions.TryGetValue(token.Session, out var session) || session.FeedBack is not { } limits
+            || session.Closing || session.AwaitedStep != token.Step)
+            return;
+        session.AwaitedStep = -1;
+        if (GenerationLimits.FinishReason(token.Token, (int)token.Step + 1, session.NextPosition, limits.MaxTokens, limits.MaxPositions, limits.EndTokens) is not null)
+            return;
+        _pending.AddLast(new Pending(PendingKind.Work, lane, token.Session)
+        {
+            Start = session.NextPosition,
+            Tokens = [token.Token],
+            SampleStep = token.Step + 1,
+        });
+        Monitor.Pulse(_gate);
     }
 
     private void Forward(int d)
@@ -391,7 +426,20 @@ public sealed partial class StageHost
 
         /// <summary>Token ids of the positions so far (for repetition penalties at the last stage).</summary>
         public List<int> History { get; } = [];
+
+        /// <summary>Set at the first stage when it feeds sampled tokens back itself (SessionOpen.feed_back).</summary>
+        public FeedBackLimits? FeedBack { get; set; }
+
+        /// <summary>The step whose token the session waits for (-1: none), and the position that token will take.</summary>
+        public long AwaitedStep { get; set; } = -1;
+
+        public int NextPosition { get; set; }
+
+        /// <summary>The driver closed the session; its close is queued.</summary>
+        public bool Closing { get; set; }
     }
+
+    private sealed record FeedBackLimits(int MaxTokens, int MaxPositions, HashSet<int> EndTokens);
 
     private sealed class Outgoing
     {

@@ -29,6 +29,7 @@ public sealed partial class StageHost : IDisposable
     private long _nextLaneId;
     private long _forwardCalls;
     private long _tokensProcessed;
+    private long _computeTicks;
     private bool _stopping;
 
     public StageHost(TransformerStage stage, StageHostOptions options, ILogger? logger = null)
@@ -79,6 +80,7 @@ public sealed partial class StageHost : IDisposable
                 KvBytes = _lanes.Sum(l => l.Sessions.Values.Sum(s => s.Cache.ByteSize)),
                 Next = _options.Next ?? "",
                 Backend = _stage.Backend.Name,
+                ComputeSeconds = (double)Interlocked.Read(ref _computeTicks) / System.Diagnostics.Stopwatch.Frequency,
             };
         }
     }
@@ -221,6 +223,8 @@ public sealed partial class StageHost : IDisposable
             }
             foreach (var id in message.Closes)
             {
+                if (lane.Sessions.TryGetValue(id, out var closing))
+                    closing.Closing = true;
                 // Work of a closed session that has not started is dropped: no one wants its result.
                 for (var node = _pending.First; node != null;)
                 {
@@ -279,12 +283,25 @@ public sealed partial class StageHost : IDisposable
         }
     }
 
-    private static async Task RelayAsync(Lane lane, AsyncDuplexStreamingCall<StageInput, StageOutput> call)
+    private async Task RelayAsync(Lane lane, AsyncDuplexStreamingCall<StageInput, StageOutput> call)
     {
         try
         {
             await foreach (var message in call.ResponseStream.ReadAllAsync().ConfigureAwait(false))
+            {
+                if (_stage.IsFirst && message.Tokens.Count > 0)
+                {
+                    lock (_gate)
+                    {
+                        if (!lane.Closed)
+                        {
+                            foreach (var token in message.Tokens)
+                                FeedBack(lane, token);
+                        }
+                    }
+                }
                 lane.Up.Writer.TryWrite(message);
+            }
             lane.Fail($"the next stage ({lane.Next}) ended the lane");
         }
         catch (RpcException e)

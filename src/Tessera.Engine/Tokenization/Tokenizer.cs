@@ -157,7 +157,7 @@ public abstract class Tokenizer
     public virtual bool PreTokenizerRecognized => true;
 
     /// <summary>Tokens that end generation: EOS, EOT, EOM and those llama.cpp recognises by text.</summary>
-    public IReadOnlyCollection<int> EndOfGenerationIds => _endOfGeneration;
+    public IReadOnlySet<int> EndOfGenerationIds => _endOfGeneration;
 
     /// <summary>Token scores (<c>tokenizer.ggml.scores</c>, zeros when absent).</summary>
     private protected float[] Scores { get; }

@@ -17,10 +17,13 @@ internal static class StreamBench
         CancellationToken cancellation) =>
         RunAsync(options => PipelineBenchmark.RunAsync(source, vocabulary, options, cancellation), settings);
 
-    /// <summary>The same runs for any way of running one <see cref="PipelineBenchmarkOptions"/> (a warm-up first).</summary>
+    /// <summary>
+    /// The same runs for any way of running one <see cref="PipelineBenchmarkOptions"/>, after one single-stream warm-up
+    /// run of full length (discarded): the JIT's tiering and each process's first requests settle before anything counts.
+    /// </summary>
     public static async Task<IReadOnlyList<PipelineBenchmarkReport>> RunAsync(Func<PipelineBenchmarkOptions, Task<PipelineBenchmarkReport>> run, Settings settings)
     {
-        await run(new PipelineBenchmarkOptions(1, 8, 8)).ConfigureAwait(false); // warm-up
+        await run(new PipelineBenchmarkOptions(1, settings.PromptTokens, settings.DecodeTokens)).ConfigureAwait(false);
         var reports = new List<PipelineBenchmarkReport>();
         foreach (var count in settings.StreamCounts)
         {

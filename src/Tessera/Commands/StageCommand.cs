@@ -98,13 +98,15 @@ internal static class StageCommand
                 Console.WriteLine(JsonSerializer.Serialize(rows.Select(r => new
                 {
                     r.Model, r.FirstLayer, r.LastLayer, r.BlockCount, r.LiveSessions, r.Lanes, r.ForwardCalls, r.TokensProcessed, r.KvBytes, r.ContextLength, r.Backend,
+                    r.ComputeSeconds,
                 }), CliJson.Options));
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("stage", "model", "layers", "sessions", "lanes", "forward calls", "tokens", "KV");
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("stage", "model", "layers", "sessions", "lanes", "forward calls", "tokens", "ms per call", "KV");
             var i = 0;
             foreach (var r in rows)
-                table.AddRow($"{i++}", Markup.Escape(r.Model), $"{r.FirstLayer}-{r.LastLayer} of {r.BlockCount}", $"{r.LiveSessions}", $"{r.Lanes}", $"{r.ForwardCalls}", $"{r.TokensProcessed}", Format.Bytes(r.KvBytes));
+                table.AddRow($"{i++}", Markup.Escape(r.Model), $"{r.FirstLayer}-{r.LastLayer} of {r.BlockCount}", $"{r.LiveSessions}", $"{r.Lanes}", $"{r.ForwardCalls}", $"{r.TokensProcessed}",
+                    r.ForwardCalls == 0 ? "-" : $"{r.ComputeSeconds * 1000 / r.ForwardCalls:F2}", Format.Bytes(r.KvBytes));
             PoolCli.WriteTable(table);
             return 0;
         }));
@@ -167,11 +169,12 @@ internal static class StageCommand
         var decodeTokens = new Option<int>("--decode-tokens") { DefaultValueFactory = _ => 64 };
         var runs = new Option<int>("--runs", "-r") { Description = "Runs per stream count; the median run (by aggregate tokens/s) is reported.", DefaultValueFactory = _ => 3 };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads of the baseline.", DefaultValueFactory = _ => 0 };
+        var driverFeedback = new Option<bool>("--driver-feedback") { Description = "The driver sends every next position instead of the first stage feeding sampled tokens back (one more round trip per token; for comparison)." };
         var tlsDir = TlsDirOption();
         var output = PoolCli.OutputOption();
         var cmd = new Command("bench", "Drive N concurrent streams through a chain of stages (or the whole model here) and report time to first token, per-token latency p50/p99 and aggregate tokens/s.")
         {
-            stages, model, streams, promptTokens, decodeTokens, runs, threads, tlsDir, output,
+            stages, model, streams, promptTokens, decodeTokens, runs, threads, driverFeedback, tlsDir, output,
         };
         cmd.SetAction((result, cancellation) => CliErrors.RunAsync(async () =>
         {
@@ -182,7 +185,8 @@ internal static class StageCommand
             if (result.GetValue(stages) is { } list)
             {
                 var tls = result.GetValue(tlsDir) is { } dir ? StageTls.FromAgentDirectory(dir) : null;
-                await using var driver = await PipelineDriver.ConnectAsync(SplitStages(list), tls, cancellation).ConfigureAwait(false);
+                var options = new PipelineDriverOptions { Tls = tls, FeedBackAtFirstStage = !result.GetValue(driverFeedback) };
+                await using var driver = await PipelineDriver.ConnectAsync(SplitStages(list), options, cancellation).ConfigureAwait(false);
                 target = $"{driver.Stages.Count} stages: " + string.Join(", ", driver.Stages.Select((s, i) => $"{driver.Endpoints[i]} layers {s.FirstLayer}-{s.LastLayer}"));
                 PipelineBenchmark.TokenSource source = (prompt, max, token) => Ids(driver.GenerateAsync(new PipelineRequest(prompt, SamplingParameters.Greedy, max), token));
                 reports = await StreamBench.RunAsync(source, driver.VocabSize, settings, cancellation).ConfigureAwait(false);
