@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Tessera.Engine.Kernels;
 
@@ -11,7 +12,7 @@ namespace Tessera.Engine.Kernels;
 /// <remarks>
 /// Q8_0 layout of one token (nb = cols / 32 blocks), every part 64-byte aligned:
 /// qs: cols x i8; d: nb x f32; dv: nb x 8 x f32 (d repeated, for 512-bit scale vectors);
-/// sv: nb x 8 x i32 (sum of the block's 32 quants, then 7 zeros, for offset corrections);
+/// sv: nb x 8 x i32 (lane k: the sum of quants 4k..4k+3 of the block, for offset corrections lane by lane);
 /// then, for each group of 4 blocks (quad; nq = nb / 4, a remainder has no quad): qsq: 128 bytes
 /// [lo0 lo1 lo2 lo3 hi0 hi1 hi2 hi3] (lo_k = first 16 quants of block k, hi_k the last 16), so nibble vectors of 2 or
 /// 4 consecutive Q4_0 blocks multiply without shuffles; dq: 16 x f32 [d_k x 4]; sq: 16 x i32 [2 * sum_k x 4].
@@ -120,7 +121,9 @@ internal static unsafe class ActivationQuant
             var sum = Vector256.Sum(r0 + r1 + r2 + r3);
             d[b] = scale;
             Vector256.Create(scale).Store(dv + 8 * b);
-            Vector256.CreateScalar(sum).Store(sv + 8 * b);
+            // Lane k: the sum of quants 4k..4k+3, matching the lanes of the block kernels' integer products.
+            var h = Avx2.HorizontalAdd(Avx2.HorizontalAdd(r0, r1), Avx2.HorizontalAdd(r2, r3));
+            Avx2.PermuteVar8x32(h, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(sv + 8 * b);
             if (b < quadBlocks)
             {
                 int quad = b / 4, k = b % 4;
@@ -149,7 +152,7 @@ internal static unsafe class ActivationQuant
             for (var j = 0; j < 8; j++)
             {
                 dv[8 * b + j] = scale;
-                sv[8 * b + j] = j == 0 ? sum : 0;
+                sv[8 * b + j] = qs[32 * b + 4 * j] + qs[32 * b + 4 * j + 1] + qs[32 * b + 4 * j + 2] + qs[32 * b + 4 * j + 3];
             }
             if (b < cols / 128 * 4)
             {

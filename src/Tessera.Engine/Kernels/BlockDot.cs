@@ -120,27 +120,44 @@ internal readonly unsafe struct Q8Act
 }
 
 /// <summary>
-/// Dot products of 32-weight blocks with Q8_0-quantized activations (<see cref="ActivationQuant"/>). Per block the
-/// integer products are exact; the float order is fixed per path: two accumulators over alternating blocks (256-bit)
-/// or block pairs (512-bit), then one reduction, identical in the one-token and four-token kernels.
+/// Dot products of 32-weight blocks with Q8_0-quantized activations (<see cref="ActivationQuant"/>), in llama.cpp's
+/// float order on every path (so results agree with it bit for bit, not only within rounding): eight lane accumulators
+/// (lane k holds the exact integer products 4k..4k+3 of a block), one fused multiply-add per block and lane with the
+/// block's scale product, blocks in order, then <see cref="Hsum8"/>. The one-token and four-token kernels and all
+/// paths give identical results; four tokens (or consecutive rows) keep four independent chains in flight.
 /// </summary>
 internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
 {
+    /// <summary>llama.cpp's <c>hsum_float_8</c>: ((v0+v4) + (v2+v6)) + ((v1+v5) + (v3+v7)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Hsum8(Vector256<float> v)
+    {
+        var r = v.GetUpper() + v.GetLower();
+        var s = r + Sse.MoveHighToLow(r, r);
+        return s.ToScalar() + s.GetElement(1);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Scalar(byte* w, byte* act, int cols)
     {
         var nb = cols / 32;
         var a = new Q8Act(act, cols);
-        float sum = 0;
+        var lanes = stackalloc float[8];
+        for (var k = 0; k < 8; k++)
+            lanes[k] = 0;
         for (var b = 0; b < nb; b++)
         {
             var blk = w + b * TB.Bytes;
-            var isum = 0;
-            for (var j = 0; j < 32; j++)
-                isum += TB.Weight(blk, j) * a.Qs[32 * b + j];
-            sum += Fp16.ToSingle(*(ushort*)blk) * a.D[b] * isum;
+            var d = Fp16.ToSingle(*(ushort*)blk) * a.D[b];
+            for (var k = 0; k < 8; k++)
+            {
+                var isum = 0;
+                for (var j = 4 * k; j < 4 * k + 4; j++)
+                    isum += TB.Weight(blk, j) * a.Qs[32 * b + j];
+                lanes[k] = MathF.FusedMultiplyAdd(isum, d, lanes[k]);
+            }
         }
-        return sum;
+        return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -186,23 +203,14 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
     {
         var nb = cols / 32;
         var a = new Q8Act(act, cols);
-        Vector256<float> a0 = default, a1 = default;
-        var b = 0;
-        for (; b + 2 <= nb; b += 2)
+        Vector256<float> acc = default;
+        for (var b = 0; b < nb; b++)
         {
             var blk = w + b * TB.Bytes;
-            var q0 = Prepare256(blk, out var s0);
-            var q1 = Prepare256(blk + TB.Bytes, out var s1);
-            a0 = Step256(q0, s0, a, b, Fp16.ToSingle(*(ushort*)blk), a0);
-            a1 = Step256(q1, s1, a, b + 1, Fp16.ToSingle(*(ushort*)(blk + TB.Bytes)), a1);
+            var q = Prepare256(blk, out var sign);
+            acc = Step256(q, sign, a, b, Fp16.ToSingle(*(ushort*)blk), acc);
         }
-        if (b < nb)
-        {
-            var blk = w + b * TB.Bytes;
-            var q0 = Prepare256(blk, out var s0);
-            a0 = Step256(q0, s0, a, b, Fp16.ToSingle(*(ushort*)blk), a0);
-        }
-        return Vector256.Sum(a0 + a1);
+        return Hsum8(acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -210,43 +218,24 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
     {
         var nb = cols / 32;
         Q8Act x0 = new(act, cols), x1 = new(act + actStride, cols), x2 = new(act + 2 * actStride, cols), x3 = new(act + 3 * actStride, cols);
-        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
-        Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
-        var b = 0;
-        for (; b + 2 <= nb; b += 2)
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (var b = 0; b < nb; b++)
         {
             var blk = w + b * TB.Bytes;
-            var q0 = Prepare256(blk, out var s0);
-            var d0 = Fp16.ToSingle(*(ushort*)blk);
-            a00 = Step256(q0, s0, x0, b, d0, a00);
-            a10 = Step256(q0, s0, x1, b, d0, a10);
-            a20 = Step256(q0, s0, x2, b, d0, a20);
-            a30 = Step256(q0, s0, x3, b, d0, a30);
-            var q1 = Prepare256(blk + TB.Bytes, out var s1);
-            var d1 = Fp16.ToSingle(*(ushort*)(blk + TB.Bytes));
-            a01 = Step256(q1, s1, x0, b + 1, d1, a01);
-            a11 = Step256(q1, s1, x1, b + 1, d1, a11);
-            a21 = Step256(q1, s1, x2, b + 1, d1, a21);
-            a31 = Step256(q1, s1, x3, b + 1, d1, a31);
+            var q = Prepare256(blk, out var sign);
+            var dw = Fp16.ToSingle(*(ushort*)blk);
+            a0 = Step256(q, sign, x0, b, dw, a0);
+            a1 = Step256(q, sign, x1, b, dw, a1);
+            a2 = Step256(q, sign, x2, b, dw, a2);
+            a3 = Step256(q, sign, x3, b, dw, a3);
         }
-        if (b < nb)
-        {
-            var blk = w + b * TB.Bytes;
-            var q0 = Prepare256(blk, out var s0);
-            var d0 = Fp16.ToSingle(*(ushort*)blk);
-            a00 = Step256(q0, s0, x0, b, d0, a00);
-            a10 = Step256(q0, s0, x1, b, d0, a10);
-            a20 = Step256(q0, s0, x2, b, d0, a20);
-            a30 = Step256(q0, s0, x3, b, d0, a30);
-        }
-        y[0] = Vector256.Sum(a00 + a01);
-        y[yStride] = Vector256.Sum(a10 + a11);
-        y[2 * yStride] = Vector256.Sum(a20 + a21);
-        y[3 * yStride] = Vector256.Sum(a30 + a31);
+        y[0] = Hsum8(a0);
+        y[yStride] = Hsum8(a1);
+        y[2 * yStride] = Hsum8(a2);
+        y[3 * yStride] = Hsum8(a3);
     }
 
-    // ---- 512-bit: two blocks per vector; alternating pairs feed two accumulators; an odd last block goes through
-    // the 256-bit step into its own accumulator ----
+    // ---- 512-bit: the integer work of two blocks per vector, then the two blocks' steps in order ----
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<byte> Prepare512(byte* blk, out Vector512<sbyte> negative, out Vector512<float> dw)
@@ -258,7 +247,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Step512(Vector512<byte> q, Vector512<sbyte> negative, in Q8Act a, int b, Vector512<float> dw, Vector512<float> acc)
+    private static Vector256<float> Step512(Vector512<byte> q, Vector512<sbyte> negative, in Q8Act a, int b, Vector512<float> dw, Vector256<float> acc)
     {
         var x = Vector512.Load(a.Qs + 32 * b);
         if (TB.Signed)
@@ -266,7 +255,10 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         var p32 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, x), Vector512<short>.One);
         if (!TB.Signed)
             p32 -= Vector512.ShiftLeft(Vector512.Load(a.Sv + 8 * b), TB.OffsetShift);
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * Vector512.Load(a.Dv + 8 * b), acc);
+        var p = Avx512F.ConvertToVector512Single(p32);
+        var d = dw * Vector512.Load(a.Dv + 8 * b);
+        acc = Fma.MultiplyAdd(p.GetLower(), d.GetLower(), acc);
+        return Fma.MultiplyAdd(p.GetUpper(), d.GetUpper(), acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -274,30 +266,60 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
     {
         var nb = cols / 32;
         var a = new Q8Act(act, cols);
-        Vector512<float> a0 = default, a1 = default;
+        Vector256<float> acc = default;
         var b = 0;
-        for (; b + 4 <= nb; b += 4)
+        for (; b + 2 <= nb; b += 2)
         {
-            var blk = w + b * TB.Bytes;
-            var q0 = Prepare512(blk, out var n0, out var d0);
-            var q1 = Prepare512(blk + 2 * TB.Bytes, out var n1, out var d1);
-            a0 = Step512(q0, n0, a, b, d0, a0);
-            a1 = Step512(q1, n1, a, b + 2, d1, a1);
+            var q = Prepare512(w + b * TB.Bytes, out var n, out var d);
+            acc = Step512(q, n, a, b, d, acc);
         }
-        if (b + 2 <= nb)
-        {
-            var q0 = Prepare512(w + b * TB.Bytes, out var n0, out var d0);
-            a0 = Step512(q0, n0, a, b, d0, a0);
-            b += 2;
-        }
-        Vector256<float> tail = default;
         if (b < nb)
         {
             var blk = w + b * TB.Bytes;
             var q = Prepare256(blk, out var sign);
-            tail = Step256(q, sign, a, b, Fp16.ToSingle(*(ushort*)blk), tail);
+            acc = Step256(q, sign, a, b, Fp16.ToSingle(*(ushort*)blk), acc);
         }
-        return Vector512.Sum(a0 + a1) + Vector256.Sum(tail);
+        return Hsum8(acc);
+    }
+
+    /// <summary>
+    /// Two weight rows (<paramref name="w"/> and the next, <paramref name="rowBytes"/> on) against four tokens: eight
+    /// independent chains, so prompt products are not held up by the one chain each dot product is in this order.
+    /// 256-bit steps: one block per step needs no split of wider vectors. Results go to <c>y[t * yStride + r]</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Avx2Dot2x4(byte* w, nint rowBytes, byte* act, nint actStride, int cols, float* y, nint yStride)
+    {
+        var nb = cols / 32;
+        var v = w + rowBytes;
+        Q8Act x0 = new(act, cols), x1 = new(act + actStride, cols), x2 = new(act + 2 * actStride, cols), x3 = new(act + 3 * actStride, cols);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        for (var b = 0; b < nb; b++)
+        {
+            var blk = w + b * TB.Bytes;
+            var q = Prepare256(blk, out var sign);
+            var dw = Fp16.ToSingle(*(ushort*)blk);
+            var vlk = v + b * TB.Bytes;
+            var r = Prepare256(vlk, out var tsign);
+            var dv = Fp16.ToSingle(*(ushort*)vlk);
+            a0 = Step256(q, sign, x0, b, dw, a0);
+            b0 = Step256(r, tsign, x0, b, dv, b0);
+            a1 = Step256(q, sign, x1, b, dw, a1);
+            b1 = Step256(r, tsign, x1, b, dv, b1);
+            a2 = Step256(q, sign, x2, b, dw, a2);
+            b2 = Step256(r, tsign, x2, b, dv, b2);
+            a3 = Step256(q, sign, x3, b, dw, a3);
+            b3 = Step256(r, tsign, x3, b, dv, b3);
+        }
+        y[0] = Hsum8(a0);
+        y[1] = Hsum8(b0);
+        y[yStride] = Hsum8(a1);
+        y[yStride + 1] = Hsum8(b1);
+        y[2 * yStride] = Hsum8(a2);
+        y[2 * yStride + 1] = Hsum8(b2);
+        y[3 * yStride] = Hsum8(a3);
+        y[3 * yStride + 1] = Hsum8(b3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -305,46 +327,29 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
     {
         var nb = cols / 32;
         Q8Act x0 = new(act, cols), x1 = new(act + actStride, cols), x2 = new(act + 2 * actStride, cols), x3 = new(act + 3 * actStride, cols);
-        Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default;
-        Vector512<float> a20 = default, a21 = default, a30 = default, a31 = default;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         var b = 0;
-        for (; b + 4 <= nb; b += 4)
+        for (; b + 2 <= nb; b += 2)
         {
-            var blk = w + b * TB.Bytes;
-            var q0 = Prepare512(blk, out var n0, out var d0);
-            a00 = Step512(q0, n0, x0, b, d0, a00);
-            a10 = Step512(q0, n0, x1, b, d0, a10);
-            a20 = Step512(q0, n0, x2, b, d0, a20);
-            a30 = Step512(q0, n0, x3, b, d0, a30);
-            var q1 = Prepare512(blk + 2 * TB.Bytes, out var n1, out var d1);
-            a01 = Step512(q1, n1, x0, b + 2, d1, a01);
-            a11 = Step512(q1, n1, x1, b + 2, d1, a11);
-            a21 = Step512(q1, n1, x2, b + 2, d1, a21);
-            a31 = Step512(q1, n1, x3, b + 2, d1, a31);
+            var q = Prepare512(w + b * TB.Bytes, out var n, out var d);
+            a0 = Step512(q, n, x0, b, d, a0);
+            a1 = Step512(q, n, x1, b, d, a1);
+            a2 = Step512(q, n, x2, b, d, a2);
+            a3 = Step512(q, n, x3, b, d, a3);
         }
-        if (b + 2 <= nb)
-        {
-            var q0 = Prepare512(w + b * TB.Bytes, out var n0, out var d0);
-            a00 = Step512(q0, n0, x0, b, d0, a00);
-            a10 = Step512(q0, n0, x1, b, d0, a10);
-            a20 = Step512(q0, n0, x2, b, d0, a20);
-            a30 = Step512(q0, n0, x3, b, d0, a30);
-            b += 2;
-        }
-        Vector256<float> t0 = default, t1 = default, t2 = default, t3 = default;
         if (b < nb)
         {
             var blk = w + b * TB.Bytes;
             var q = Prepare256(blk, out var sign);
             var dw = Fp16.ToSingle(*(ushort*)blk);
-            t0 = Step256(q, sign, x0, b, dw, t0);
-            t1 = Step256(q, sign, x1, b, dw, t1);
-            t2 = Step256(q, sign, x2, b, dw, t2);
-            t3 = Step256(q, sign, x3, b, dw, t3);
+            a0 = Step256(q, sign, x0, b, dw, a0);
+            a1 = Step256(q, sign, x1, b, dw, a1);
+            a2 = Step256(q, sign, x2, b, dw, a2);
+            a3 = Step256(q, sign, x3, b, dw, a3);
         }
-        y[0] = Vector512.Sum(a00 + a01) + Vector256.Sum(t0);
-        y[yStride] = Vector512.Sum(a10 + a11) + Vector256.Sum(t1);
-        y[2 * yStride] = Vector512.Sum(a20 + a21) + Vector256.Sum(t2);
-        y[3 * yStride] = Vector512.Sum(a30 + a31) + Vector256.Sum(t3);
+        y[0] = Hsum8(a0);
+        y[yStride] = Hsum8(a1);
+        y[2 * yStride] = Hsum8(a2);
+        y[3 * yStride] = Hsum8(a3);
     }
 }

@@ -62,14 +62,14 @@ internal readonly unsafe struct MatMulKernel
         (GgmlType.BF16, KernelPath.Avx512) => new(ActivationFormat.F32, &FloatDot<BF16Weights>.Avx512Dot, &FloatDot<BF16Weights>.Avx512Dot4, &FloatDot<BF16Weights>.Avx512Dot2x4),
 
         (GgmlType.Q8_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Scalar, &BlockDot<Q8_0Block>.Scalar4),
-        (GgmlType.Q8_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx2Dot, &BlockDot<Q8_0Block>.Avx2Dot4),
-        (GgmlType.Q8_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx512Dot, &BlockDot<Q8_0Block>.Avx512Dot4),
+        (GgmlType.Q8_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx2Dot, &BlockDot<Q8_0Block>.Avx2Dot4, &BlockDot<Q8_0Block>.Avx2Dot2x4),
+        (GgmlType.Q8_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx512Dot, &BlockDot<Q8_0Block>.Avx512Dot4, &BlockDot<Q8_0Block>.Avx2Dot2x4),
         (GgmlType.Q4_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q4_0Block>.Scalar, &BlockDot<Q4_0Block>.Scalar4),
         (GgmlType.Q4_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &Q4_0Dot.Avx2Dot, &Q4_0Dot.Avx2Dot4),
         (GgmlType.Q4_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &Q4_0Dot.Avx512Dot, &Q4_0Dot.Avx512Dot4),
         (GgmlType.Q5_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Scalar, &BlockDot<Q5_0Block>.Scalar4),
-        (GgmlType.Q5_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx2Dot, &BlockDot<Q5_0Block>.Avx2Dot4),
-        (GgmlType.Q5_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx512Dot, &BlockDot<Q5_0Block>.Avx512Dot4),
+        (GgmlType.Q5_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx2Dot, &BlockDot<Q5_0Block>.Avx2Dot4, &BlockDot<Q5_0Block>.Avx2Dot2x4),
+        (GgmlType.Q5_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx512Dot, &BlockDot<Q5_0Block>.Avx512Dot4, &BlockDot<Q5_0Block>.Avx2Dot2x4),
 
         (GgmlType.Q4_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KQuantDot.Q4KScalar, &KQuantDot.Q4KScalar4),
         (GgmlType.Q4_K, _) => new(ActivationFormat.Q8_K, &KQuantDot.Q4KAvx2, &KQuantDot.Q4KAvx2x4),

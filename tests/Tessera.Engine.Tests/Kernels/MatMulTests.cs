@@ -58,7 +58,8 @@ public class MatMulTests
         scalar.MatMul(m.Weights, x, ys, tokens);
         vector.MatMul(m.Weights, x, yv, tokens);
 
-        var exactInteger = type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+        // K-quants sum integers exactly; Q8_0 and Q5_0 follow llama.cpp's one float order on every path.
+        var exactInteger = type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_0 or GgmlType.Q5_0;
         var (_, scale) = KernelTestData.Reference(m.Dequantized, x, Rows, cols, tokens);
         for (var i = 0; i < ys.Length; i++)
         {
