@@ -49,7 +49,7 @@ public sealed unsafe partial class CpuBackend
     public void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, in AttentionShape shape)
     {
         var visible = shape.StartPosition + shape.Tokens;
-        var perHead = FloatKernels.AttentionQueryBlock * visible; // room for a block of queries' scores
+        var perHead = visible; // one row of scores per head
         var needed = perHead * shape.Heads;
         if (_scores.Length < needed)
             _scores = new float[Math.Max(needed, _scores.Length * 2)];
@@ -85,7 +85,7 @@ public sealed unsafe partial class CpuBackend
 
         public readonly void Execute(int head)
         {
-            var perHead = FloatKernels.AttentionQueryBlock * (Shape.StartPosition + Shape.Tokens);
+            var perHead = Shape.StartPosition + Shape.Tokens;
             FloatKernels.Attention(
                 new ReadOnlySpan<float>(Q, QueryLength), new ReadOnlySpan<float>(K, KeyLength), new ReadOnlySpan<float>(V, KeyLength),
                 new Span<float>(O, OutputLength), Shape, head, 1, new Span<float>(Scores + (long)head * perHead, perHead));

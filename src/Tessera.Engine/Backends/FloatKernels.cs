@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics.X86;
+using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -17,27 +19,33 @@ public static class FloatKernels
         for (var t = 0; t < tokens; t++)
         {
             var row = x.Slice(t * width, width);
-            var mean = TensorPrimitives.SumOfSquares(row) / width;
-            var scale = 1f / MathF.Sqrt(mean + eps);
+            var scale = GgmlMath.RmsScale(row, eps);
             var outRow = y.Slice(t * width, width);
             TensorPrimitives.Multiply(row, scale, outRow);
             TensorPrimitives.Multiply(outRow, weight, outRow);
         }
     }
 
-    /// <summary>output = silu(gate) * up; <paramref name="output"/> may be the same memory as <paramref name="gate"/>.</summary>
+    /// <summary>
+    /// output = silu(gate) * up, as llama.cpp computes it (<see cref="GgmlMath.Silu(Vector512{float})"/> over groups of
+    /// 16, its scalar form after them, then the product); <paramref name="output"/> may be the same memory as
+    /// <paramref name="gate"/>.
+    /// </summary>
     public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
     {
-        Span<float> tmp = stackalloc float[256];
-        for (var i = 0; i < gate.Length; i += tmp.Length)
+        if (gate.Length > up.Length || gate.Length > output.Length)
+            throw new ArgumentException("SwiGlu buffers differ in length.");
+        var i = 0;
+        if (Avx512F.IsSupported)
         {
-            var n = Math.Min(tmp.Length, gate.Length - i);
-            var t = tmp[..n];
-            var g = gate.Slice(i, n);
-            TensorPrimitives.Sigmoid(g, t);
-            TensorPrimitives.Multiply(t, g, t);
-            TensorPrimitives.Multiply(t, up.Slice(i, n), output.Slice(i, n));
+            ref var g = ref MemoryMarshal.GetReference(gate);
+            ref var u = ref MemoryMarshal.GetReference(up);
+            ref var o = ref MemoryMarshal.GetReference(output);
+            for (; i + 16 <= gate.Length; i += 16)
+                (GgmlMath.Silu(Vector512.LoadUnsafe(ref g, (nuint)i)) * Vector512.LoadUnsafe(ref u, (nuint)i)).StoreUnsafe(ref o, (nuint)i);
         }
+        for (; i < gate.Length; i++)
+            output[i] = GgmlMath.Silu(gate[i]) * up[i];
     }
 
     public static void Rope(Span<float> x, int tokens, int heads, int headDim, int startPosition, RopeTable table)
@@ -72,246 +80,194 @@ public static class FloatKernels
         }
     }
 
-    /// <summary>Queries computed together by <see cref="Attention"/>: each loaded key or value row serves this many.</summary>
-    public const int AttentionQueryBlock = 4;
-
     /// <summary>
-    /// Attention for the query rows <c>[firstToken, firstToken + tokenCount)</c> and heads <c>[firstHead, firstHead + headCount)</c>.
-    /// <paramref name="scores"/> holds at least <c>StartPosition + Tokens</c> floats; with
-    /// <see cref="AttentionQueryBlock"/> times that, blocks of queries share each key and value row.
+    /// Attention for every query row and heads <c>[firstHead, firstHead + headCount)</c>, in llama.cpp's numerics (its
+    /// non-flash CPU path as it decodes): the query rounded to f16 meets the f16 keys in <see cref="DotF16"/>'s order,
+    /// the scaled scores go through <see cref="SoftMax"/>, the probabilities are rounded to f16 and meet the values in
+    /// <see cref="ValuesF16"/>'s order. llama.cpp pads its view of the KV cache to 32 cells with masked ones; the
+    /// orders below include that padding (masked cells add exact zeros). The result of a query does not depend on
+    /// the other queries of the batch. <paramref name="scores"/> holds at least <c>StartPosition + Tokens</c> floats.
     /// </summary>
-    /// <remarks>
-    /// Every output is bit-identical to <see cref="AttentionPerPair"/> (one <c>TensorPrimitives.Dot</c> per query and
-    /// key): the vectorised score of a pair adds the same products in the same order, and each output element
-    /// accumulates <c>o + v * p</c> over the keys in order, whatever the block.
-    /// </remarks>
     public static void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output,
         in AttentionShape shape, int firstHead, int headCount, Span<float> scores)
     {
         var d = shape.HeadDim;
-        if (!Vector512.IsHardwareAccelerated || d % Vector512<float>.Count != 0 || d > 128 || !DotMatchesBlocked)
-        {
-            AttentionPerPair(queries, keys, values, output, shape, firstHead, headCount, scores);
-            return;
-        }
+        var qWidth = shape.QueryWidth;
+        var kvWidth = shape.KvWidth;
+        var group = shape.Heads / shape.KvHeads;
         var maxVisible = shape.StartPosition + shape.Tokens;
-        var block = scores.Length >= AttentionQueryBlock * maxVisible ? AttentionQueryBlock : 1;
-        var qWidth = shape.QueryWidth;
-        var kvWidth = shape.KvWidth;
-        var group = shape.Heads / shape.KvHeads;
-        if (queries.Length < shape.Tokens * qWidth || output.Length < shape.Tokens * qWidth || keys.Length < maxVisible * kvWidth || values.Length < maxVisible * kvWidth)
+        if (queries.Length < shape.Tokens * qWidth || output.Length < shape.Tokens * qWidth || keys.Length < maxVisible * kvWidth
+            || values.Length < maxVisible * kvWidth || scores.Length < maxVisible)
             throw new ArgumentException("Attention buffers are smaller than the shape needs.");
-        Span<float> qb = stackalloc float[AttentionQueryBlock * d];
-        unsafe
-        {
-            fixed (float* qp = queries)
-            fixed (float* kp = keys)
-            fixed (float* vp = values)
-            fixed (float* op = output)
-            fixed (float* sp = scores)
-            fixed (float* qbp = qb)
-            {
-                for (var h = firstHead; h < firstHead + headCount; h++)
-                {
-                    var kvOffset = h / group * d;
-                    for (var t0 = 0; t0 < shape.Tokens; t0 += block)
-                    {
-                        var n = Math.Min(block, shape.Tokens - t0);
-                        var first = shape.StartPosition + t0 + 1; // keys visible to every query of the block
-                        // As llama.cpp: the query meets the f16 key cache as f16, probabilities meet values as f16.
-                        for (var i = 0; i < n; i++)
-                            queries.Slice((t0 + i) * qWidth + h * d, d).CopyTo(qb.Slice(i * d, d));
-                        RoundToHalf(qb[..(n * d)]);
-                        BlockScores(qbp, n, kp + kvOffset, kvWidth, d, first, sp, maxVisible, shape.Scale);
-                        for (var i = 0; i < n; i++)
-                        {
-                            var s = new Span<float>(sp + i * maxVisible, first + i);
-                            TensorPrimitives.SoftMax(s, s);
-                            RoundToHalf(s);
-                        }
-                        BlockValues(sp, maxVisible, n, vp + kvOffset, kvWidth, d, first, op + (nint)t0 * qWidth + h * d, qWidth);
-                    }
-                }
-            }
-        }
-    }
-
-    /// <summary>One <c>TensorPrimitives.Dot</c> per (query, key) pair: the reference the blocked kernel reproduces.</summary>
-    public static void AttentionPerPair(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output,
-        in AttentionShape shape, int firstHead, int headCount, Span<float> scores)
-    {
-        var qWidth = shape.QueryWidth;
-        var kvWidth = shape.KvWidth;
-        var d = shape.HeadDim;
-        var group = shape.Heads / shape.KvHeads;
         Span<float> qh = stackalloc float[d];
+        var accumulators = d <= 128 ? stackalloc float[ValueLanes * d] : new float[ValueLanes * d];
         for (var t = 0; t < shape.Tokens; t++)
         {
             var visible = shape.StartPosition + t + 1;
             var s = scores[..visible];
             for (var h = firstHead; h < firstHead + headCount; h++)
             {
-                // As llama.cpp: the query meets the f16 key cache as f16, probabilities meet values as f16.
                 queries.Slice(t * qWidth + h * d, d).CopyTo(qh);
                 RoundToHalf(qh);
-                ReadOnlySpan<float> q = qh;
                 var kvOffset = h / group * d;
                 for (var j = 0; j < visible; j++)
-                    s[j] = TensorPrimitives.Dot(q, keys.Slice(j * kvWidth + kvOffset, d)) * shape.Scale;
-                TensorPrimitives.SoftMax(s, s);
+                    s[j] = DotF16(keys.Slice(j * kvWidth + kvOffset, d), qh) * shape.Scale;
+                SoftMax(s);
                 RoundToHalf(s);
-                var o = output.Slice(t * qWidth + h * d, d);
-                o.Clear();
-                for (var j = 0; j < visible; j++)
-                    TensorPrimitives.MultiplyAdd(values.Slice(j * kvWidth + kvOffset, d), s[j], o, o);
+                ValuesF16(s, values[kvOffset..], kvWidth, output.Slice(t * qWidth + h * d, d), accumulators);
             }
         }
     }
 
-    /// <summary>
-    /// Whether <see cref="Dot512"/> reproduces <c>TensorPrimitives.Dot</c> bit for bit on this runtime (checked once on
-    /// values whose sums round differently in different orders); if not, attention takes the per-pair path.
-    /// </summary>
-    internal static readonly bool DotMatchesBlocked = CheckDotOrder();
+    /// <summary>Cells of llama.cpp's KV cache view for <paramref name="visible"/> positions (padded to 32).</summary>
+    private static int PaddedCells(int visible) => (visible + 31) & ~31;
 
-    private static unsafe bool CheckDotOrder()
-    {
-        if (!Vector512.IsHardwareAccelerated)
-            return false;
-        var random = new Random(12345);
-        var a = new float[128];
-        var b = new float[128];
-        for (var trial = 0; trial < 64; trial++)
-        {
-            for (var i = 0; i < a.Length; i++)
-            {
-                a[i] = (float)((random.NextDouble() * 2 - 1) * Math.Pow(2, random.Next(-8, 9)));
-                b[i] = (float)((random.NextDouble() * 2 - 1) * Math.Pow(2, random.Next(-8, 9)));
-            }
-            for (var d = 16; d <= 128; d += 16)
-            {
-                fixed (float* ap = a)
-                fixed (float* bp = b)
-                {
-                    if (BitConverter.SingleToInt32Bits(Dot512(ap, bp, d)) != BitConverter.SingleToInt32Bits(TensorPrimitives.Dot(a.AsSpan(0, d), b.AsSpan(0, d))))
-                        return false;
-                }
-            }
-        }
-        return true;
-    }
+    // ggml_vec_dot_f16 with AVX-512: four accumulators of 16 lanes over each 64 elements, then the tail in double.
+    private const int ValueLanes = 64;
 
     /// <summary>
-    /// The dot product of <paramref name="d"/> (a multiple of 16, at most 128) floats in <c>TensorPrimitives.Dot</c>'s
-    /// order for such lengths: zero plus the products of vector 0, then of vectors 1.. in order added to one accumulator
-    /// (non-fused), then an empty tail (+0), then <c>Vector512.Sum</c>.
+    /// ggml's <c>ggml_vec_dot_f16</c> order (values are f16 already, so every product is exact): the first
+    /// <c>n &amp; ~63</c> products into four 16-lane accumulators by fused multiply-add, reduced as (a0 + a2) + (a1 + a3)
+    /// and then by <see cref="GgmlMath.ReduceAdd"/>; the rest added in double; the sum rounded to float once.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe float Dot512(float* q, float* k, int d)
+    internal static float DotF16(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
-        var acc = Vector512<float>.Zero + Vector512.Load(q) * Vector512.Load(k);
-        for (var c = 16; c < d; c += 16)
-            acc += Vector512.Load(q + c) * Vector512.Load(k + c);
-        return Vector512.Sum(acc + Vector512<float>.Zero);
-    }
-
-    /// <summary>
-    /// Scores of <paramref name="n"/> queries (rows of <paramref name="q"/>, d floats each) against keys
-    /// <c>[0, first + i)</c> for query i, into rows of <paramref name="scoreStride"/> floats. Keys <c>[0, first)</c>
-    /// are loaded once for all queries.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void BlockScores(float* q, int n, float* k, int kStride, int d, int first, float* s, int scoreStride, float scale)
-    {
-        if (n == AttentionQueryBlock && d == 64)
+        var n = x.Length;
+        var np = n & ~(ValueLanes - 1);
+        double sum = 0;
+        if (np > 0)
         {
-            // The common head size: the four queries stay in registers, each key row is loaded once.
-            var q00 = Vector512.Load(q); var q01 = Vector512.Load(q + 16); var q02 = Vector512.Load(q + 32); var q03 = Vector512.Load(q + 48);
-            var q10 = Vector512.Load(q + 64); var q11 = Vector512.Load(q + 80); var q12 = Vector512.Load(q + 96); var q13 = Vector512.Load(q + 112);
-            var q20 = Vector512.Load(q + 128); var q21 = Vector512.Load(q + 144); var q22 = Vector512.Load(q + 160); var q23 = Vector512.Load(q + 176);
-            var q30 = Vector512.Load(q + 192); var q31 = Vector512.Load(q + 208); var q32 = Vector512.Load(q + 224); var q33 = Vector512.Load(q + 240);
-            for (var j = 0; j < first; j++)
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            ref var xr = ref MemoryMarshal.GetReference(x);
+            ref var yr = ref MemoryMarshal.GetReference(y);
+            for (var i = 0; i < np; i += ValueLanes)
             {
-                var kr = k + (nint)j * kStride;
-                var k0 = Vector512.Load(kr); var k1 = Vector512.Load(kr + 16); var k2 = Vector512.Load(kr + 32); var k3 = Vector512.Load(kr + 48);
-                s[j] = Vector512.Sum(Vector512<float>.Zero + q00 * k0 + q01 * k1 + q02 * k2 + q03 * k3 + Vector512<float>.Zero) * scale;
-                s[scoreStride + j] = Vector512.Sum(Vector512<float>.Zero + q10 * k0 + q11 * k1 + q12 * k2 + q13 * k3 + Vector512<float>.Zero) * scale;
-                s[2 * scoreStride + j] = Vector512.Sum(Vector512<float>.Zero + q20 * k0 + q21 * k1 + q22 * k2 + q23 * k3 + Vector512<float>.Zero) * scale;
-                s[3 * scoreStride + j] = Vector512.Sum(Vector512<float>.Zero + q30 * k0 + q31 * k1 + q32 * k2 + q33 * k3 + Vector512<float>.Zero) * scale;
+                var u = (nuint)i;
+                a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, u), Vector512.LoadUnsafe(ref yr, u), a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, u + 16), Vector512.LoadUnsafe(ref yr, u + 16), a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, u + 32), Vector512.LoadUnsafe(ref yr, u + 32), a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, u + 48), Vector512.LoadUnsafe(ref yr, u + 48), a3);
             }
+            sum = GgmlMath.ReduceAdd((a0 + a2) + (a1 + a3));
         }
-        else
-        {
-            for (var j = 0; j < first; j++)
-                for (var i = 0; i < n; i++)
-                    s[i * scoreStride + j] = Dot512(q + i * d, k + (nint)j * kStride, d) * scale;
-        }
-        // The causal triangle: key first + m is visible to queries m + 1 and later.
-        for (var i = 1; i < n; i++)
-            for (var j = first; j < first + i; j++)
-                s[i * scoreStride + j] = Dot512(q + i * d, k + (nint)j * kStride, d) * scale;
+        for (var i = np; i < n; i++)
+            sum += x[i] * y[i];
+        return (float)sum;
     }
 
     /// <summary>
-    /// o_i = sum over keys j &lt; first + i of v_j * p_ij, accumulated in key order (o = o + v * p, from zero) into
-    /// output rows of <paramref name="oStride"/> floats. A chunk of 64 output floats of every query stays in
-    /// registers while the value rows stream.
+    /// ggml's soft max of one row in place (<c>ggml_vec_soft_max_f32</c>): exp(x - max) by <see cref="GgmlMath.Exp"/>
+    /// over groups of 16 of the padded row (masked cells give 0), each group's sum by <see cref="GgmlMath.ReduceAdd"/>
+    /// added in double, then every value times <c>(float)(1 / sum)</c>.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void BlockValues(float* p, int pStride, int n, float* v, int vStride, int d, int first, float* o, int oStride)
+    internal static void SoftMax(Span<float> row)
     {
-        var c = 0;
-        if (n == AttentionQueryBlock)
+        var max = float.NegativeInfinity;
+        foreach (var x in row)
+            max = Math.Max(max, x);
+        // Groups past the visible cells hold only masked cells, whose sums are 0: only groups with a visible cell count.
+        double sum = 0;
+        Span<float> group = stackalloc float[16];
+        for (var g = 0; g < row.Length; g += 16)
         {
-            for (; c + 64 <= d; c += 64)
+            var n = Math.Min(16, row.Length - g);
+            row.Slice(g, n).CopyTo(group);
+            group[n..].Fill(float.NegativeInfinity);
+            var e = GgmlMath.Exp(Vector512.Create((ReadOnlySpan<float>)group) - Vector512.Create(max));
+            e.CopyTo(group);
+            group[..n].CopyTo(row.Slice(g, n));
+            sum += GgmlMath.ReduceAdd(e);
+        }
+        var inverse = (float)(1.0 / sum);
+        TensorPrimitives.Multiply(row, inverse, row);
+    }
+
+    /// <summary>
+    /// o[c] = sum over cells j of v[j][c] * p[j] in <see cref="DotF16"/>'s order over the padded cells (llama.cpp stores
+    /// V transposed, so each output element is one such dot product): cell j feeds accumulator <c>j % 64</c> while
+    /// j &lt; <c>padded &amp; ~63</c>, the rest is added in double. Vectorized across c; <paramref name="accumulators"/>
+    /// holds 64 x d floats.
+    /// </summary>
+    private static void ValuesF16(ReadOnlySpan<float> p, ReadOnlySpan<float> v, int vStride, Span<float> o, Span<float> accumulators)
+    {
+        var d = o.Length;
+        var visible = p.Length;
+        var np = PaddedCells(visible) & ~(ValueLanes - 1);
+        Span<double> sum = stackalloc double[d];
+        sum.Clear();
+        if (np > 0)
+        {
+            var acc = accumulators[..(ValueLanes * d)];
+            acc.Clear();
+            var vectors = d % 16 == 0;
+            ref var ar = ref MemoryMarshal.GetReference(acc);
+            ref var vr = ref MemoryMarshal.GetReference(v);
+            for (var j = 0; j < Math.Min(visible, np); j++)
             {
-                Vector512<float> o00 = default, o01 = default, o02 = default, o03 = default;
-                Vector512<float> o10 = default, o11 = default, o12 = default, o13 = default;
-                Vector512<float> o20 = default, o21 = default, o22 = default, o23 = default;
-                Vector512<float> o30 = default, o31 = default, o32 = default, o33 = default;
-                for (var j = 0; j < first; j++)
+                var a = (nuint)((j & (ValueLanes - 1)) * d);
+                var row = (nuint)(j * vStride);
+                if (vectors)
                 {
-                    var vr = v + (nint)j * vStride + c;
-                    var v0 = Vector512.Load(vr); var v1 = Vector512.Load(vr + 16); var v2 = Vector512.Load(vr + 32); var v3 = Vector512.Load(vr + 48);
-                    var p0 = Vector512.Create(p[j]);
-                    o00 += v0 * p0; o01 += v1 * p0; o02 += v2 * p0; o03 += v3 * p0;
-                    var p1 = Vector512.Create(p[pStride + j]);
-                    o10 += v0 * p1; o11 += v1 * p1; o12 += v2 * p1; o13 += v3 * p1;
-                    var p2 = Vector512.Create(p[2 * pStride + j]);
-                    o20 += v0 * p2; o21 += v1 * p2; o22 += v2 * p2; o23 += v3 * p2;
-                    var p3 = Vector512.Create(p[3 * pStride + j]);
-                    o30 += v0 * p3; o31 += v1 * p3; o32 += v2 * p3; o33 += v3 * p3;
+                    var pj = Vector512.Create(p[j]);
+                    for (nuint c = 0; c < (nuint)d; c += 16)
+                        Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + c), pj, Vector512.LoadUnsafe(ref ar, a + c)).StoreUnsafe(ref ar, a + c);
                 }
-                o00.Store(o + c); o01.Store(o + c + 16); o02.Store(o + c + 32); o03.Store(o + c + 48);
-                o10.Store(o + oStride + c); o11.Store(o + oStride + c + 16); o12.Store(o + oStride + c + 32); o13.Store(o + oStride + c + 48);
-                o20.Store(o + 2 * oStride + c); o21.Store(o + 2 * oStride + c + 16); o22.Store(o + 2 * oStride + c + 32); o23.Store(o + 2 * oStride + c + 48);
-                o30.Store(o + 3 * oStride + c); o31.Store(o + 3 * oStride + c + 16); o32.Store(o + 3 * oStride + c + 32); o33.Store(o + 3 * oStride + c + 48);
+                else
+                {
+                    for (var c = 0; c < d; c++)
+                        acc[(int)a + c] = MathF.FusedMultiplyAdd(v[(int)row + c], p[j], acc[(int)a + c]);
+                }
             }
+            // Lane l of accumulator group k is accumulator 16k + l: (a0 + a2) + (a1 + a3) lane by lane, then the 16-lane
+            // tree of GgmlMath.ReduceAdd (l + 8 onto l, l + 4 onto l, then (0 + 2) + (1 + 3)). In place over acc.
+            for (var l = 0; l < 16; l++)
+                AddRows(acc, l, l + 32, l + 16, l + 48, d);
+            for (var l = 0; l < 8; l++)
+                AddRows(acc, l, l + 8, -1, -1, d);
+            for (var l = 0; l < 4; l++)
+                AddRows(acc, l, l + 4, -1, -1, d);
+            for (var c = 0; c < d; c++)
+                sum[c] = (acc[c] + acc[2 * d + c]) + (acc[d + c] + acc[3 * d + c]);
         }
-        for (var i = 0; i < n; i++)
+        if (d % 8 == 0 && Avx512F.IsSupported)
         {
-            var pi = p + i * pStride;
-            var oi = o + i * oStride;
-            for (var cc = c; cc < d; cc += 16)
+            // The tail in double, 8 outputs at a time: float products (exact for f16 values) widened, then added.
+            ref var vr = ref MemoryMarshal.GetReference(v);
+            ref var sr = ref MemoryMarshal.GetReference(sum);
+            for (nuint c = 0; c < (nuint)d; c += 8)
             {
-                var acc = Vector512<float>.Zero;
-                for (var j = 0; j < first; j++)
-                    acc += Vector512.Load(v + (nint)j * vStride + cc) * Vector512.Create(pi[j]);
-                acc.Store(oi + cc);
+                var total = Vector512.LoadUnsafe(ref sr, c);
+                for (var j = np; j < visible; j++)
+                    total += Avx512F.ConvertToVector512Double(Vector256.LoadUnsafe(ref vr, (nuint)(j * vStride) + c) * Vector256.Create(p[j]));
+                Avx512F.ConvertToVector256Single(total).StoreUnsafe(ref MemoryMarshal.GetReference(o), c);
             }
+            return;
         }
-        // The causal triangle, continuing each query's sum in key order.
-        for (var i = 1; i < n; i++)
+        for (var j = np; j < visible; j++)
         {
-            var pi = p + i * pStride;
-            var oi = o + i * oStride;
-            for (var cc = 0; cc < d; cc += 16)
-            {
-                var acc = Vector512.Load(oi + cc);
-                for (var j = first; j < first + i; j++)
-                    acc += Vector512.Load(v + (nint)j * vStride + cc) * Vector512.Create(pi[j]);
-                acc.Store(oi + cc);
-            }
+            var row = v.Slice(j * vStride, d);
+            for (var c = 0; c < d; c++)
+                sum[c] += row[c] * p[j];
         }
+        for (var c = 0; c < d; c++)
+            o[c] = (float)sum[c];
+    }
+
+    /// <summary>Row x = x + y, or with <paramref name="z"/> &gt;= 0: x = (x + y) + (z + w), rows of d floats in <paramref name="acc"/>.</summary>
+    private static void AddRows(Span<float> acc, int x, int y, int z, int w, int d)
+    {
+        var rx = acc.Slice(x * d, d);
+        var ry = acc.Slice(y * d, d);
+        if (z < 0)
+        {
+            TensorPrimitives.Add(rx, ry, rx);
+            return;
+        }
+        var rz = acc.Slice(z * d, d);
+        var rw = acc.Slice(w * d, d);
+        TensorPrimitives.Add(rx, ry, rx);
+        TensorPrimitives.Add(rz, rw, rz);
+        TensorPrimitives.Add(rx, rz, rx);
     }
 }
