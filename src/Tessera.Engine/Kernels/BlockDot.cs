@@ -177,8 +177,9 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         return TB.Signed ? Avx2.Abs(q.AsSByte()) : q;
     }
 
+    /// <summary>One block of one token: acc + (exact lane sums) x (weight scale x activation scale), fused.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Step256(Vector256<byte> q, Vector256<sbyte> sign, in Q8Act a, int b, float dw, Vector256<float> acc)
+    private static Vector256<float> Step256(Vector256<byte> q, Vector256<sbyte> sign, in Q8Act a, int b, Vector256<float> dw, Vector256<float> acc)
     {
         var x = Vector256.Load(a.Qs + 32 * b);
         if (TB.Signed)
@@ -186,7 +187,8 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         var p32 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, x), Vector256<short>.One);
         if (!TB.Signed)
             p32 -= Vector256.ShiftLeft(Vector256.Load(a.Sv + 8 * b), TB.OffsetShift);
-        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), Vector256.Create(dw * a.D[b]), acc);
+        // dv holds the activation scale eight times, so the product needs no scalar step and broadcast.
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), dw * Vector256.Load(a.Dv + 8 * b), acc);
     }
 
     /// <summary>One block's contribution on its own (used for remainders by the interleaved kernels).</summary>
@@ -195,7 +197,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
     {
         var a = new Q8Act(act, cols);
         var q = Prepare256(blk, out var sign);
-        return Vector256.Sum(Step256(q, sign, a, b, Fp16.ToSingle(*(ushort*)blk), Vector256<float>.Zero));
+        return Vector256.Sum(Step256(q, sign, a, b, Vector256.Create(Fp16.ToSingle(*(ushort*)blk)), Vector256<float>.Zero));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -208,7 +210,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         {
             var blk = w + b * TB.Bytes;
             var q = Prepare256(blk, out var sign);
-            acc = Step256(q, sign, a, b, Fp16.ToSingle(*(ushort*)blk), acc);
+            acc = Step256(q, sign, a, b, Vector256.Create(Fp16.ToSingle(*(ushort*)blk)), acc);
         }
         return Hsum8(acc);
     }
@@ -223,7 +225,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         {
             var blk = w + b * TB.Bytes;
             var q = Prepare256(blk, out var sign);
-            var dw = Fp16.ToSingle(*(ushort*)blk);
+            var dw = Vector256.Create(Fp16.ToSingle(*(ushort*)blk));
             a0 = Step256(q, sign, x0, b, dw, a0);
             a1 = Step256(q, sign, x1, b, dw, a1);
             a2 = Step256(q, sign, x2, b, dw, a2);
@@ -277,7 +279,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         {
             var blk = w + b * TB.Bytes;
             var q = Prepare256(blk, out var sign);
-            acc = Step256(q, sign, a, b, Fp16.ToSingle(*(ushort*)blk), acc);
+            acc = Step256(q, sign, a, b, Vector256.Create(Fp16.ToSingle(*(ushort*)blk)), acc);
         }
         return Hsum8(acc);
     }
@@ -299,10 +301,10 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         {
             var blk = w + b * TB.Bytes;
             var q = Prepare256(blk, out var sign);
-            var dw = Fp16.ToSingle(*(ushort*)blk);
+            var dw = Vector256.Create(Fp16.ToSingle(*(ushort*)blk));
             var vlk = v + b * TB.Bytes;
             var r = Prepare256(vlk, out var tsign);
-            var dv = Fp16.ToSingle(*(ushort*)vlk);
+            var dv = Vector256.Create(Fp16.ToSingle(*(ushort*)vlk));
             a0 = Step256(q, sign, x0, b, dw, a0);
             b0 = Step256(r, tsign, x0, b, dv, b0);
             a1 = Step256(q, sign, x1, b, dw, a1);
@@ -341,7 +343,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         {
             var blk = w + b * TB.Bytes;
             var q = Prepare256(blk, out var sign);
-            var dw = Fp16.ToSingle(*(ushort*)blk);
+            var dw = Vector256.Create(Fp16.ToSingle(*(ushort*)blk));
             a0 = Step256(q, sign, x0, b, dw, a0);
             a1 = Step256(q, sign, x1, b, dw, a1);
             a2 = Step256(q, sign, x2, b, dw, a2);
