@@ -45,7 +45,7 @@ public sealed unsafe partial class CpuBackend
             nint q80Stride = 0, q8KStride = 0, f16Stride = 0;
             foreach (ref readonly var w in weights)
             {
-                switch (MatMulKernel.For(w.Type, Path).Format)
+                switch (MatMulKernel.For(w, Path).Format)
                 {
                     case ActivationFormat.Q8_0:
                         q80Stride = ActivationQuant.Q8_0Stride(cols);
@@ -76,7 +76,7 @@ public sealed unsafe partial class CpuBackend
             for (var i = 0; i < weights.Length; i++)
             {
                 ref readonly var w = ref weights[i];
-                var kernel = MatMulKernel.For(w.Type, Path);
+                var kernel = MatMulKernel.For(w, Path);
                 byte* act;
                 nint actStride;
                 switch (kernel.Format)
@@ -99,6 +99,8 @@ public sealed unsafe partial class CpuBackend
                         break;
                 }
                 var rowsPerJob = RowsPerJob(w.Rows, tokens, Threads);
+                if (kernel.Rows8 != null)
+                    rowsPerJob = (rowsPerJob + Q4_0Rows8.Rows - 1) / Q4_0Rows8.Rows * Q4_0Rows8.Rows; // whole groups
                 var rowJobs = (w.Rows + rowsPerJob - 1) / rowsPerJob;
                 segments[i] = new MatMulSegment
                 {
@@ -226,6 +228,11 @@ public sealed unsafe partial class CpuBackend
             var rows = s->Rows;
             var cols = s->Cols;
             var actStride = s->ActStride;
+            if (s->Kernel.Rows8 != null)
+            {
+                RunGroups(s, r0, r1, t0, t1);
+                return;
+            }
             // Token quads outside, rows inside: one quad's activations stay in L1 while the rows (a few KB each)
             // come from L2. The order of (row, token) pairs does not change any single dot product.
             var dot2x4 = s->Kernel.Dot2x4;
@@ -249,6 +256,25 @@ public sealed unsafe partial class CpuBackend
                 var y = s->Y + (nint)t * rows;
                 for (var r = r0; r < r1; r++)
                     y[r] = dot(weights + r * rowBytes, act, cols);
+            }
+        }
+
+        /// <summary>Rows [r0, r1) (whole groups of eight) of a regrouped matrix against tokens [t0, t1).</summary>
+        private static void RunGroups(MatMulSegment* s, int r0, int r1, int t0, int t1)
+        {
+            var rows = s->Rows;
+            var t = t0;
+            for (; t + 4 <= t1; t += 4)
+            {
+                var act = s->Act + t * s->ActStride;
+                for (var r = r0; r < r1; r += Q4_0Rows8.Rows)
+                    s->Kernel.Rows8x4(s->Weights + r * s->RowBytes, act, s->ActStride, s->Cols, s->Y + (nint)t * rows + r, rows);
+            }
+            for (; t < t1; t++)
+            {
+                var act = s->Act + t * s->ActStride;
+                for (var r = r0; r < r1; r += Q4_0Rows8.Rows)
+                    s->Kernel.Rows8(s->Weights + r * s->RowBytes, act, s->Cols, s->Y + (nint)t * rows + r);
             }
         }
     }

@@ -12,10 +12,7 @@ namespace Tessera.Engine.Kernels;
 /// <remarks>
 /// Q8_0 layout of one token (nb = cols / 32 blocks), every part 64-byte aligned:
 /// qs: cols x i8; d: nb x f32; dv: nb x 8 x f32 (d repeated, for 512-bit scale vectors);
-/// sv: nb x 8 x i32 (lane k: the sum of quants 4k..4k+3 of the block, for offset corrections lane by lane);
-/// then, for each group of 4 blocks (quad; nq = nb / 4, a remainder has no quad): qsq: 128 bytes
-/// [lo0 lo1 lo2 lo3 hi0 hi1 hi2 hi3] (lo_k = first 16 quants of block k, hi_k the last 16), so nibble vectors of 2 or
-/// 4 consecutive Q4_0 blocks multiply without shuffles; dq: 16 x f32 [d_k x 4]; sq: 16 x i32 [2 * sum_k x 4].
+/// sv: nb x 8 x i32 (lane k: the sum of quants 4k..4k+3 of the block, for offset corrections lane by lane).
 /// Q8_K layout of one token (nb = cols / 256 super-blocks): qs: cols x i8; d: nb x f32; bsums: nb x 16 x i16.
 /// </remarks>
 internal static unsafe class ActivationQuant
@@ -23,19 +20,8 @@ internal static unsafe class ActivationQuant
     public static nint Q8_0Stride(int cols)
     {
         var nb = cols / 32;
-        var nq = nb / 4;
-        return Align(cols) + Align(nb * 4) + Align(nb * 32) + Align(nb * 32) + nq * 128 + nq * 64 + nq * 64;
+        return Align(cols) + Align(nb * 4) + Align(nb * 32) + Align(nb * 32);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static sbyte* Q8_0Qsq(byte* token, int cols) =>
-        (sbyte*)(token + Align(cols) + Align(cols / 32 * 4) + Align(cols / 32 * 32) + Align(cols / 32 * 32));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float* Q8_0Dq(byte* token, int cols) => (float*)((byte*)Q8_0Qsq(token, cols) + cols / 128 * 128);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int* Q8_0Sq(byte* token, int cols) => (int*)((byte*)Q8_0Qsq(token, cols) + cols / 128 * 192);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static sbyte* Q8_0Qs(byte* token) => (sbyte*)token;
@@ -89,15 +75,11 @@ internal static unsafe class ActivationQuant
         }
 
         // Runs once per matrix product on one thread while the others wait, so it is vectorized: one pass per block
-        // computes the quants, their sum and every derived copy. Bit-identical to QuantizeQ8_0Scalar.
+        // computes the quants and every derived copy. Bit-identical to QuantizeQ8_0Scalar.
         var qs = Q8_0Qs(token);
         var d = Q8_0D(token, cols);
         var dv = Q8_0Dv(token, cols);
         var sv = Q8_0Sv(token, cols);
-        var qsq = Q8_0Qsq(token, cols);
-        var dq = Q8_0Dq(token, cols);
-        var sq = Q8_0Sq(token, cols);
-        var quadBlocks = cols / 128 * 4;
         var min = Vector256.Create(-127);
         var max = Vector256.Create(127);
         for (var b = 0; b < cols / 32; b++)
@@ -118,20 +100,11 @@ internal static unsafe class ActivationQuant
             var r3 = Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(v3 * vid)), min, max);
             var q8 = Vector256.Narrow(Vector256.Narrow(r0, r1), Vector256.Narrow(r2, r3)); // order-preserving
             q8.Store(qs + 32 * b);
-            var sum = Vector256.Sum(r0 + r1 + r2 + r3);
             d[b] = scale;
             Vector256.Create(scale).Store(dv + 8 * b);
             // Lane k: the sum of quants 4k..4k+3, matching the lanes of the block kernels' integer products.
             var h = Avx2.HorizontalAdd(Avx2.HorizontalAdd(r0, r1), Avx2.HorizontalAdd(r2, r3));
             Avx2.PermuteVar8x32(h, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(sv + 8 * b);
-            if (b < quadBlocks)
-            {
-                int quad = b / 4, k = b % 4;
-                q8.GetLower().Store(qsq + 128 * quad + 16 * k);
-                q8.GetUpper().Store(qsq + 128 * quad + 64 + 16 * k);
-                Vector128.Create(scale).Store(dq + 16 * quad + 4 * k);
-                Vector128.Create(2 * sum).Store(sq + 16 * quad + 4 * k);
-            }
         }
     }
 
@@ -146,25 +119,10 @@ internal static unsafe class ActivationQuant
         {
             var scale = QuantizeGroup(x + 32 * b, 32, qs + 32 * b, kQuant: false);
             d[b] = scale;
-            var sum = 0;
-            for (var j = 0; j < 32; j++)
-                sum += qs[32 * b + j];
             for (var j = 0; j < 8; j++)
             {
                 dv[8 * b + j] = scale;
                 sv[8 * b + j] = qs[32 * b + 4 * j] + qs[32 * b + 4 * j + 1] + qs[32 * b + 4 * j + 2] + qs[32 * b + 4 * j + 3];
-            }
-            if (b < cols / 128 * 4)
-            {
-                int quad = b / 4, k = b % 4;
-                var qsq = Q8_0Qsq(token, cols) + 128 * quad;
-                new ReadOnlySpan<sbyte>(qs + 32 * b, 16).CopyTo(new Span<sbyte>(qsq + 16 * k, 16));
-                new ReadOnlySpan<sbyte>(qs + 32 * b + 16, 16).CopyTo(new Span<sbyte>(qsq + 64 + 16 * k, 16));
-                for (var j = 0; j < 4; j++)
-                {
-                    Q8_0Dq(token, cols)[16 * quad + 4 * k + j] = scale;
-                    Q8_0Sq(token, cols)[16 * quad + 4 * k + j] = 2 * sum;
-                }
             }
         }
     }

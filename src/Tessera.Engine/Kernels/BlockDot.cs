@@ -191,15 +191,6 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), dw * Vector256.Load(a.Dv + 8 * b), acc);
     }
 
-    /// <summary>One block's contribution on its own (used for remainders by the interleaved kernels).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    public static float Avx2Single(byte* blk, byte* act, int cols, int b)
-    {
-        var a = new Q8Act(act, cols);
-        var q = Prepare256(blk, out var sign);
-        return Vector256.Sum(Step256(q, sign, a, b, Vector256.Create(Fp16.ToSingle(*(ushort*)blk)), Vector256<float>.Zero));
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Avx2Dot(byte* w, byte* act, int cols)
     {

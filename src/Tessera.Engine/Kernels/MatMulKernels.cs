@@ -34,6 +34,20 @@ internal readonly unsafe struct MatMulKernel
         Dot2x4 = dot2x4;
     }
 
+    /// <summary>Kernels for matrices regrouped eight rows at a time: only <see cref="Rows8"/> and <see cref="Rows8x4"/> apply.</summary>
+    public MatMulKernel(ActivationFormat format, delegate*<byte*, byte*, int, float*, void> rows8, delegate*<byte*, byte*, nint, int, float*, nint, void> rows8x4)
+    {
+        Format = format;
+        Rows8 = rows8;
+        Rows8x4 = rows8x4;
+    }
+
+    /// <summary>Set for grouped layouts: eight rows (group pointer, token, cols, y of the first row) against one token.</summary>
+    public delegate*<byte*, byte*, int, float*, void> Rows8 { get; }
+
+    /// <summary>Set for grouped layouts: eight rows against four tokens (group, first token, token stride, cols, y, y stride).</summary>
+    public delegate*<byte*, byte*, nint, int, float*, nint, void> Rows8x4 { get; }
+
     public ActivationFormat Format { get; }
 
     /// <summary>(weight row, activation token, cols) -> y.</summary>
@@ -48,7 +62,25 @@ internal readonly unsafe struct MatMulKernel
     /// </summary>
     public delegate*<byte*, nint, byte*, nint, int, float*, nint, void> Dot2x4 { get; }
 
-    /// <summary>The kernels for <paramref name="type"/> on <paramref name="path"/> (a resolved path).</summary>
+    /// <summary>
+    /// The kernels for matrix <paramref name="w"/> on <paramref name="path"/>: by its type, except Q4_0 in eights of rows,
+    /// which llama.cpp multiplies block sum by block sum (<see cref="Q4_0Rows8"/>): regrouped when copied, row by row
+    /// when read from the memory map, the same results either way.
+    /// </summary>
+    public static MatMulKernel For(in WeightMatrix w, KernelPath path)
+    {
+        if (w.Layout == WeightLayout.Q4_0Groups)
+        {
+            return path == KernelPath.Scalar
+                ? new(ActivationFormat.Q8_0, &Q4_0Rows8.ScalarGemv8, &Q4_0Rows8.ScalarGemm8x4)
+                : new(ActivationFormat.Q8_0, &Q4_0Rows8.Gemv8, &Q4_0Rows8.Gemm8x4);
+        }
+        if (w.Type == GgmlType.Q4_0 && w.Rows % Q4_0Rows8.Rows == 0)
+            return new(ActivationFormat.Q8_0, &Q4_0Rows8.RowDot, &Q4_0Rows8.RowDot4);
+        return For(w.Type, path);
+    }
+
+    /// <summary>The kernels for <paramref name="type"/> on <paramref name="path"/> (a resolved path) for matrices in the file's row layout.</summary>
     public static MatMulKernel For(GgmlType type, KernelPath path) => (type, path) switch
     {
         (GgmlType.F32, KernelPath.Scalar) => new(ActivationFormat.F32, &FloatDot<F32Weights>.Scalar, &FloatDot<F32Weights>.Scalar4),
@@ -65,8 +97,9 @@ internal readonly unsafe struct MatMulKernel
         (GgmlType.Q8_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx2Dot, &BlockDot<Q8_0Block>.Avx2Dot4, &BlockDot<Q8_0Block>.Avx2Dot2x4),
         (GgmlType.Q8_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx512Dot, &BlockDot<Q8_0Block>.Avx512Dot4, &BlockDot<Q8_0Block>.Avx2Dot2x4),
         (GgmlType.Q4_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q4_0Block>.Scalar, &BlockDot<Q4_0Block>.Scalar4),
-        (GgmlType.Q4_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &Q4_0Dot.Avx2Dot, &Q4_0Dot.Avx2Dot4),
-        (GgmlType.Q4_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &Q4_0Dot.Avx512Dot, &Q4_0Dot.Avx512Dot4),
+        // Rows not in eights: llama.cpp's plain Q4_0 dot product, in the order BlockDot shares with Q8_0.
+        (GgmlType.Q4_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q4_0Block>.Avx2Dot, &BlockDot<Q4_0Block>.Avx2Dot4, &BlockDot<Q4_0Block>.Avx2Dot2x4),
+        (GgmlType.Q4_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q4_0Block>.Avx512Dot, &BlockDot<Q4_0Block>.Avx512Dot4, &BlockDot<Q4_0Block>.Avx2Dot2x4),
         (GgmlType.Q5_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Scalar, &BlockDot<Q5_0Block>.Scalar4),
         (GgmlType.Q5_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx2Dot, &BlockDot<Q5_0Block>.Avx2Dot4, &BlockDot<Q5_0Block>.Avx2Dot2x4),
         (GgmlType.Q5_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx512Dot, &BlockDot<Q5_0Block>.Avx512Dot4, &BlockDot<Q5_0Block>.Avx2Dot2x4),

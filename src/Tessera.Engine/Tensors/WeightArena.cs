@@ -47,9 +47,15 @@ public sealed unsafe class WeightArena : IDisposable
         if (_used + size > _capacity)
             throw new InvalidOperationException($"The weight arena ({_capacity} bytes) has no room for {source.Name} ({source.ByteSize} bytes).");
         var destination = _base + _used;
-        Buffer.MemoryCopy((void*)source.Data, destination, source.ByteSize, source.ByteSize);
         _used += size;
-        return new WeightMatrix((nint)destination, source.Type, source.Rows, source.Cols, source.Name);
+        // Q4_0 in eights of rows is regrouped for the eight-row kernels (llama.cpp's arithmetic, see Q4_0Rows8).
+        if (source.Type == GgmlType.Q4_0 && source.Layout == WeightLayout.Rows && source.Rows % Kernels.Q4_0Rows8.Rows == 0)
+        {
+            Kernels.Q4_0Rows8.Repack((byte*)source.Data, destination, source.Rows, source.Cols);
+            return new WeightMatrix((nint)destination, source.Type, source.Rows, source.Cols, source.Name, WeightLayout.Q4_0Groups);
+        }
+        Buffer.MemoryCopy((void*)source.Data, destination, source.ByteSize, source.ByteSize);
+        return new WeightMatrix((nint)destination, source.Type, source.Rows, source.Cols, source.Name, source.Layout);
     }
 
     public void Dispose()

@@ -7,7 +7,7 @@ namespace Tessera.Engine.Tensors;
 /// </summary>
 public readonly struct WeightMatrix
 {
-    public WeightMatrix(nint data, GgmlType type, int rows, int cols, string name = "")
+    public WeightMatrix(nint data, GgmlType type, int rows, int cols, string name = "", WeightLayout layout = WeightLayout.Rows)
     {
         Data = data;
         Type = type;
@@ -15,7 +15,11 @@ public readonly struct WeightMatrix
         Cols = cols;
         RowBytes = GgmlTypeInfo.RowBytes(type, cols);
         Name = name;
+        Layout = layout;
     }
+
+    /// <summary>How the rows are laid out: as in the file, or regrouped at load for faster products.</summary>
+    public WeightLayout Layout { get; }
 
     public nint Data { get; }
     public GgmlType Type { get; }
@@ -27,6 +31,16 @@ public readonly struct WeightMatrix
     /// <summary>Total bytes of the matrix.</summary>
     public long ByteSize => RowBytes * Rows;
 
-    /// <summary>Pointer to the first byte of <paramref name="row"/>.</summary>
+    /// <summary>Pointer to the first byte of <paramref name="row"/> (of its group of eight in <see cref="WeightLayout.Q4_0Groups"/>).</summary>
     public nint RowPointer(int row) => Data + (nint)(RowBytes * row);
+}
+
+/// <summary>How a matrix's bytes are arranged.</summary>
+public enum WeightLayout
+{
+    /// <summary>Row after row, as in the GGUF file.</summary>
+    Rows,
+
+    /// <summary>Q4_0 regrouped eight rows at a time (the same bytes per group; see Kernels.Q4_0Rows8).</summary>
+    Q4_0Groups,
 }
