@@ -5,9 +5,11 @@ using System.Runtime.Intrinsics.X86;
 namespace Tessera.Engine.Kernels;
 
 /// <summary>
-/// Dot products of K-quant rows (Q4_K, Q5_K, Q6_K) with Q8_K activations. Each 256-weight super-block reduces to exact
-/// integers (scaled quant products, and min/offset corrections through the activation's 16-value sums) before one
-/// fixed float step, so every path (scalar, AVX2, AVX-512) gives bit-identical results.
+/// Dot products of K-quant rows (Q4_K, Q5_K, Q6_K) with Q8_K activations, in llama.cpp's float order (its AVX2 kernels):
+/// each 256-weight super-block reduces to eight exact integer lanes (lane k: the scaled products of weights 4k..4k+3 of
+/// every 32-weight chunk) that enter eight float accumulators by one fused multiply-add each; Q4_K/Q5_K mins go through
+/// four more lanes. The sums at the end follow llama.cpp too, so every path (scalar, AVX2, AVX-512) gives the same bits
+/// as each other and as llama.cpp.
 /// </summary>
 internal static unsafe class KQuantDot
 {
@@ -15,10 +17,71 @@ internal static unsafe class KQuantDot
     private const int Q5KBytes = 176;
     private const int Q6KBytes = 210;
 
-    /// <summary>The one float step per super-block, shared by all paths.</summary>
+    /// <summary>Float accumulators of one dot product: eight lanes for the scaled products, four for the mins.</summary>
+    private struct Lanes
+    {
+        public Vector256<float> Acc;
+        public Vector128<float> Mins;
+
+        /// <summary>One super-block: <c>acc += (dx * dw) * lanes</c> and <c>mins += (-dx * dmin) * minLanes</c>, fused.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(Vector256<int> lanes, Vector128<int> minLanes, float dx, float dw, float dmin)
+        {
+            Acc = Fma.MultiplyAdd(Vector256.Create(dx * dw), Avx.ConvertToVector256Single(lanes), Acc);
+            Mins = Fma.MultiplyAdd(Vector128.Create(-dx * dmin), Sse2.ConvertToVector128Single(minLanes), Mins);
+        }
+
+        /// <summary>One Q6_K super-block (no mins): <c>acc += (dx * dw) * lanes</c>, fused.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(Vector256<int> lanes, float dx, float dw) =>
+            Acc = Fma.MultiplyAdd(Vector256.Create(dx * dw), Avx.ConvertToVector256Single(lanes), Acc);
+
+        /// <summary>llama.cpp's ending of a Q6_K product: <c>hsum_float_8(acc)</c>.</summary>
+        public readonly float Total8() => BlockDot<Q8_0Block>.Hsum8(Acc);
+
+        /// <summary>llama.cpp's ending: <c>hsum_float_8(acc)</c> plus the mins' (m0 + m2) + (m1 + m3).</summary>
+        public readonly float Total() => BlockDot<Q8_0Block>.Hsum8(Acc) + ((Mins.GetElement(0) + Mins.GetElement(2)) + (Mins.GetElement(1) + Mins.GetElement(3)));
+    }
+
+    /// <summary>The scalar form of <see cref="Lanes"/> (same operations, one value at a time).</summary>
+    private struct ScalarLanes
+    {
+        private fixed float _acc[8];
+        private fixed float _mins[4];
+
+        public void Add(int* lanes, int* minLanes, float dx, float dw, float dmin)
+        {
+            var d = dx * dw;
+            var m = -dx * dmin;
+            for (var k = 0; k < 8; k++)
+                _acc[k] = MathF.FusedMultiplyAdd(d, lanes[k], _acc[k]);
+            for (var k = 0; k < 4; k++)
+                _mins[k] = MathF.FusedMultiplyAdd(m, minLanes[k], _mins[k]);
+        }
+
+        public readonly float Total8() => ((_acc[0] + _acc[4]) + (_acc[2] + _acc[6])) + ((_acc[1] + _acc[5]) + (_acc[3] + _acc[7]));
+
+        public readonly float Total() => Total8() + ((_mins[0] + _mins[2]) + (_mins[1] + _mins[3]));
+    }
+
+    /// <summary>Lane m: mins[2m] * chunk sum 2m + mins[2m+1] * chunk sum 2m+1 (chunk sums from pairs of 16-value sums).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Accumulate(float sum, float dw, float dmin, float dx, int isum, int msum) =>
-        sum + dw * dx * isum - dmin * dx * msum;
+    private static Vector128<int> MinLanes(ulong mins, short* bsums)
+    {
+        var m = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mins).AsByte());
+        var b = Vector256.Load(bsums);
+        return Sse2.MultiplyAddAdjacent(m, Ssse3.HorizontalAdd(b.GetLower(), b.GetUpper()));
+    }
+
+    private static void ScalarMinLanes(ulong mins, short* bsums, int* lanes)
+    {
+        for (var m = 0; m < 4; m++)
+        {
+            var even = bsums[4 * m] + bsums[4 * m + 1];
+            var odd = bsums[4 * m + 2] + bsums[4 * m + 3];
+            lanes[m] = (int)((mins >> (16 * m)) & 0xFF) * even + (int)((mins >> (16 * m + 8)) & 0xFF) * odd;
+        }
+    }
 
     /// <summary>The 8 six-bit scales (bytes of <paramref name="scales"/>) and mins of a Q4_K/Q5_K super-block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -43,29 +106,34 @@ internal static unsafe class KQuantDot
         var xq = ActivationQuant.Q8_KQs(act);
         var xd = ActivationQuant.Q8_KD(act, cols);
         var bsums = ActivationQuant.Q8_KBsums(act, cols);
-        float sum = 0;
+        var acc = new ScalarLanes();
+        var lanes = stackalloc int[8];
+        var minLanes = stackalloc int[4];
         for (var sb = 0; sb < nb; sb++)
         {
             var blk = w + sb * Q4KBytes;
             UnpackScales(blk + 4, out var scales, out var mins);
             var qs = blk + 16;
             var x = xq + 256 * sb;
-            int isum = 0, msum = 0;
-            for (var c = 0; c < 4; c++)
+            for (var k = 0; k < 8; k++)
             {
-                int lo = 0, hi = 0;
-                for (var l = 0; l < 32; l++)
+                var lane = 0;
+                for (var c = 0; c < 4; c++)
                 {
-                    lo += (qs[32 * c + l] & 0xF) * x[64 * c + l];
-                    hi += (qs[32 * c + l] >> 4) * x[64 * c + 32 + l];
+                    int lo = 0, hi = 0;
+                    for (var l = 4 * k; l < 4 * k + 4; l++)
+                    {
+                        lo += (qs[32 * c + l] & 0xF) * x[64 * c + l];
+                        hi += (qs[32 * c + l] >> 4) * x[64 * c + 32 + l];
+                    }
+                    lane += (int)((scales >> (16 * c)) & 0xFF) * lo + (int)((scales >> (16 * c + 8)) & 0xFF) * hi;
                 }
-                isum += (int)((scales >> (16 * c)) & 0xFF) * lo + (int)((scales >> (16 * c + 8)) & 0xFF) * hi;
+                lanes[k] = lane;
             }
-            for (var j = 0; j < 8; j++)
-                msum += (int)((mins >> (8 * j)) & 0xFF) * (bsums[16 * sb + 2 * j] + bsums[16 * sb + 2 * j + 1]);
-            sum = Accumulate(sum, Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)), xd[sb], isum, msum);
+            ScalarMinLanes(mins, bsums + 16 * sb, minLanes);
+            acc.Add(lanes, minLanes, xd[sb], Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)));
         }
-        return sum;
+        return acc.Total();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -77,15 +145,6 @@ internal static unsafe class KQuantDot
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<short> Bcast(ulong packed, int index) => Vector256.Create((short)((packed >> (8 * index)) & 0xFF));
-
-    /// <summary>sum_j m_j * (bsum[2j] + bsum[2j+1]) for the 8 mins of a super-block.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int MinSum(ulong mins, short* bsums)
-    {
-        var m = Vector128.CreateScalar(mins).AsByte();
-        var pairs = Avx2.ConvertToVector256Int16(Sse2.UnpackLow(m, m));
-        return Vector256.Sum(Avx2.MultiplyAddAdjacent(Vector256.Load(bsums), pairs));
-    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Q4KChunk(Vector256<byte> lo, Vector256<byte> hi, sbyte* x, Vector256<short> slo, Vector256<short> shi) =>
@@ -100,7 +159,7 @@ internal static unsafe class KQuantDot
         var xd = ActivationQuant.Q8_KD(act, cols);
         var bsums = ActivationQuant.Q8_KBsums(act, cols);
         var mask = Vector256.Create((byte)0x0F);
-        float sum = 0;
+        var lanes = new Lanes();
         for (var sb = 0; sb < nb; sb++)
         {
             var blk = w + sb * Q4KBytes;
@@ -112,10 +171,9 @@ internal static unsafe class KQuantDot
                 acc += Q4KChunk(raw & mask, Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & mask,
                     xq + 256 * sb + 64 * c, Bcast(scales, 2 * c), Bcast(scales, 2 * c + 1));
             }
-            var msum = MinSum(mins, bsums + 16 * sb);
-            sum = Accumulate(sum, Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)), xd[sb], Vector256.Sum(acc), msum);
+            lanes.Add(acc, MinLanes(mins, bsums + 16 * sb), xd[sb], Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)));
         }
-        return sum;
+        return lanes.Total();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -125,7 +183,7 @@ internal static unsafe class KQuantDot
         byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
         sbyte* q0 = ActivationQuant.Q8_KQs(a0), q1 = ActivationQuant.Q8_KQs(a1), q2 = ActivationQuant.Q8_KQs(a2), q3 = ActivationQuant.Q8_KQs(a3);
         var mask = Vector256.Create((byte)0x0F);
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        Lanes s0 = default, s1 = default, s2 = default, s3 = default;
         for (var sb = 0; sb < nb; sb++)
         {
             var blk = w + sb * Q4KBytes;
@@ -145,15 +203,15 @@ internal static unsafe class KQuantDot
                 c3 += Q4KChunk(lo, hi, q3 + off, slo, shi);
             }
             float dw = Fp16.ToSingle(*(ushort*)blk), dmin = Fp16.ToSingle(*(ushort*)(blk + 2));
-            s0 = Accumulate(s0, dw, dmin, ActivationQuant.Q8_KD(a0, cols)[sb], Vector256.Sum(c0), MinSum(mins, ActivationQuant.Q8_KBsums(a0, cols) + 16 * sb));
-            s1 = Accumulate(s1, dw, dmin, ActivationQuant.Q8_KD(a1, cols)[sb], Vector256.Sum(c1), MinSum(mins, ActivationQuant.Q8_KBsums(a1, cols) + 16 * sb));
-            s2 = Accumulate(s2, dw, dmin, ActivationQuant.Q8_KD(a2, cols)[sb], Vector256.Sum(c2), MinSum(mins, ActivationQuant.Q8_KBsums(a2, cols) + 16 * sb));
-            s3 = Accumulate(s3, dw, dmin, ActivationQuant.Q8_KD(a3, cols)[sb], Vector256.Sum(c3), MinSum(mins, ActivationQuant.Q8_KBsums(a3, cols) + 16 * sb));
+            s0.Add(c0, MinLanes(mins, ActivationQuant.Q8_KBsums(a0, cols) + 16 * sb), ActivationQuant.Q8_KD(a0, cols)[sb], dw, dmin);
+            s1.Add(c1, MinLanes(mins, ActivationQuant.Q8_KBsums(a1, cols) + 16 * sb), ActivationQuant.Q8_KD(a1, cols)[sb], dw, dmin);
+            s2.Add(c2, MinLanes(mins, ActivationQuant.Q8_KBsums(a2, cols) + 16 * sb), ActivationQuant.Q8_KD(a2, cols)[sb], dw, dmin);
+            s3.Add(c3, MinLanes(mins, ActivationQuant.Q8_KBsums(a3, cols) + 16 * sb), ActivationQuant.Q8_KD(a3, cols)[sb], dw, dmin);
         }
-        y[0] = s0;
-        y[yStride] = s1;
-        y[2 * yStride] = s2;
-        y[3 * yStride] = s3;
+        y[0] = s0.Total();
+        y[yStride] = s1.Total();
+        y[2 * yStride] = s2.Total();
+        y[3 * yStride] = s3.Total();
     }
 
     // ======================= Q5_K =======================
@@ -165,7 +223,9 @@ internal static unsafe class KQuantDot
         var xq = ActivationQuant.Q8_KQs(act);
         var xd = ActivationQuant.Q8_KD(act, cols);
         var bsums = ActivationQuant.Q8_KBsums(act, cols);
-        float sum = 0;
+        var acc = new ScalarLanes();
+        var lanes = stackalloc int[8];
+        var minLanes = stackalloc int[4];
         for (var sb = 0; sb < nb; sb++)
         {
             var blk = w + sb * Q5KBytes;
@@ -173,22 +233,25 @@ internal static unsafe class KQuantDot
             var qh = blk + 16;
             var qs = blk + 48;
             var x = xq + 256 * sb;
-            int isum = 0, msum = 0;
-            for (var c = 0; c < 4; c++)
+            for (var k = 0; k < 8; k++)
             {
-                int lo = 0, hi = 0;
-                for (var l = 0; l < 32; l++)
+                var lane = 0;
+                for (var c = 0; c < 4; c++)
                 {
-                    lo += ((qs[32 * c + l] & 0xF) | (((qh[l] >> (2 * c)) & 1) << 4)) * x[64 * c + l];
-                    hi += ((qs[32 * c + l] >> 4) | (((qh[l] >> (2 * c + 1)) & 1) << 4)) * x[64 * c + 32 + l];
+                    int lo = 0, hi = 0;
+                    for (var l = 4 * k; l < 4 * k + 4; l++)
+                    {
+                        lo += ((qs[32 * c + l] & 0xF) | (((qh[l] >> (2 * c)) & 1) << 4)) * x[64 * c + l];
+                        hi += ((qs[32 * c + l] >> 4) | (((qh[l] >> (2 * c + 1)) & 1) << 4)) * x[64 * c + 32 + l];
+                    }
+                    lane += (int)((scales >> (16 * c)) & 0xFF) * lo + (int)((scales >> (16 * c + 8)) & 0xFF) * hi;
                 }
-                isum += (int)((scales >> (16 * c)) & 0xFF) * lo + (int)((scales >> (16 * c + 8)) & 0xFF) * hi;
+                lanes[k] = lane;
             }
-            for (var j = 0; j < 8; j++)
-                msum += (int)((mins >> (8 * j)) & 0xFF) * (bsums[16 * sb + 2 * j] + bsums[16 * sb + 2 * j + 1]);
-            sum = Accumulate(sum, Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)), xd[sb], isum, msum);
+            ScalarMinLanes(mins, bsums + 16 * sb, minLanes);
+            acc.Add(lanes, minLanes, xd[sb], Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)));
         }
-        return sum;
+        return acc.Total();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -217,7 +280,7 @@ internal static unsafe class KQuantDot
         var xq = ActivationQuant.Q8_KQs(act);
         var xd = ActivationQuant.Q8_KD(act, cols);
         var bsums = ActivationQuant.Q8_KBsums(act, cols);
-        float sum = 0;
+        var lanes = new Lanes();
         for (var sb = 0; sb < nb; sb++)
         {
             var blk = w + sb * Q5KBytes;
@@ -229,10 +292,9 @@ internal static unsafe class KQuantDot
                 Q5KUnpack(blk, qh, c, out var lo, out var hi);
                 acc += Q4KChunk(lo, hi, xq + 256 * sb + 64 * c, Bcast(scales, 2 * c), Bcast(scales, 2 * c + 1));
             }
-            var msum = MinSum(mins, bsums + 16 * sb);
-            sum = Accumulate(sum, Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)), xd[sb], Vector256.Sum(acc), msum);
+            lanes.Add(acc, MinLanes(mins, bsums + 16 * sb), xd[sb], Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)));
         }
-        return sum;
+        return lanes.Total();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -251,36 +313,42 @@ internal static unsafe class KQuantDot
         var nb = cols / 256;
         var xq = ActivationQuant.Q8_KQs(act);
         var xd = ActivationQuant.Q8_KD(act, cols);
-        float sum = 0;
+        var acc = new ScalarLanes();
+        var lanes = stackalloc int[8];
+        var none = stackalloc int[4];
+        for (var i = 0; i < 4; i++)
+            none[i] = 0;
         for (var sb = 0; sb < nb; sb++)
         {
             var blk = w + sb * Q6KBytes;
             var sc = (sbyte*)(blk + 192);
             var x = xq + 256 * sb;
-            var isum = 0;
-            for (var h = 0; h < 2; h++)
+            for (var lane = 0; lane < 8; lane++)
             {
-                var ql = blk + 64 * h;
-                var qh = blk + 128 + 32 * h;
-                for (var k = 0; k < 4; k++)
+                var sum = 0;
+                for (var h = 0; h < 2; h++)
                 {
-                    // Weights 128h + 32k + l: low nibble (k < 2) or high nibble of ql[l + 32 (k & 1)], bits 2k of qh[l].
-                    int s0 = 0, s1 = 0;
-                    for (var l = 0; l < 32; l++)
+                    var ql = blk + 64 * h;
+                    var qh = blk + 128 + 32 * h;
+                    for (var k = 0; k < 4; k++)
                     {
-                        var low = k < 2 ? ql[l + 32 * (k & 1)] & 0xF : ql[l + 32 * (k & 1)] >> 4;
-                        var q = (low | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
-                        if (l < 16)
-                            s0 += q * x[128 * h + 32 * k + l];
-                        else
-                            s1 += q * x[128 * h + 32 * k + l];
+                        // Weights 128h + 32k + l: low nibble (k < 2) or high nibble of ql[l + 32 (k & 1)], bits 2k of qh[l];
+                        // the first 16 of a group take scale 2k, the last 16 scale 2k + 1.
+                        var part = 0;
+                        for (var l = 4 * lane; l < 4 * lane + 4; l++)
+                        {
+                            var low = k < 2 ? ql[l + 32 * (k & 1)] & 0xF : ql[l + 32 * (k & 1)] >> 4;
+                            var q = (low | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
+                            part += q * x[128 * h + 32 * k + l];
+                        }
+                        sum += sc[8 * h + 2 * k + (lane >= 4 ? 1 : 0)] * part;
                     }
-                    isum += sc[8 * h + 2 * k] * s0 + sc[8 * h + 2 * k + 1] * s1;
                 }
+                lanes[lane] = sum;
             }
-            sum = Accumulate(sum, Fp16.ToSingle(*(ushort*)(blk + 208)), 0, xd[sb], isum, 0);
+            acc.Add(lanes, none, xd[sb], Fp16.ToSingle(*(ushort*)(blk + 208)), 0);
         }
-        return sum;
+        return acc.Total8();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -311,14 +379,14 @@ internal static unsafe class KQuantDot
         Avx2.ConvertToVector256Int16(Ssse3.Shuffle(scales,
             Vector128.Create((sbyte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1) + Vector128.Create((sbyte)(2 * i))));
 
+    /// <summary>One group's scaled products, the +32 offset taken off pair by pair (as llama.cpp, so the lanes match).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q6KGroup(Vector256<byte> g, sbyte* x, Vector256<short> scales) =>
-        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(g, Vector256.Load(x)), scales);
-
-    /// <summary>32 * sum_j sc_j * bsum_j: the +32 offset of the 16 groups.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Q6KOffset(Vector128<sbyte> scales, short* bsums) =>
-        Vector256.ShiftLeft(Avx2.MultiplyAddAdjacent(Vector256.Load(bsums), Avx2.ConvertToVector256Int16(scales)), 5);
+    private static Vector256<int> Q6KGroup(Vector256<byte> g, sbyte* x, Vector256<short> scales)
+    {
+        var xs = Vector256.Load(x);
+        var p16 = Avx2.MultiplyAddAdjacent(g, xs) - Avx2.MultiplyAddAdjacent(Vector256.Create((byte)32), xs);
+        return Avx2.MultiplyAddAdjacent(p16, scales);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q6KAvx2(byte* w, byte* act, int cols)
@@ -327,12 +395,12 @@ internal static unsafe class KQuantDot
         var xq = ActivationQuant.Q8_KQs(act);
         var xd = ActivationQuant.Q8_KD(act, cols);
         var bsums = ActivationQuant.Q8_KBsums(act, cols);
-        float sum = 0;
+        var lanes = new Lanes();
         for (var sb = 0; sb < nb; sb++)
         {
             var blk = w + sb * Q6KBytes;
             var scales = Vector128.Load((sbyte*)(blk + 192));
-            var acc = -Q6KOffset(scales, bsums + 16 * sb);
+            var acc = Vector256<int>.Zero;
             for (var h = 0; h < 2; h++)
             {
                 Q6KUnpack(blk, h, out var g0, out var g1, out var g2, out var g3);
@@ -342,9 +410,9 @@ internal static unsafe class KQuantDot
                 acc += Q6KGroup(g2, x + 64, Q6KScalePair(scales, 4 * h + 2));
                 acc += Q6KGroup(g3, x + 96, Q6KScalePair(scales, 4 * h + 3));
             }
-            sum = Accumulate(sum, Fp16.ToSingle(*(ushort*)(blk + 208)), 0, xd[sb], Vector256.Sum(acc), 0);
+            lanes.Add(acc, xd[sb], Fp16.ToSingle(*(ushort*)(blk + 208)));
         }
-        return sum;
+        return lanes.Total8();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -353,15 +421,12 @@ internal static unsafe class KQuantDot
         var nb = cols / 256;
         byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
         sbyte* q0 = ActivationQuant.Q8_KQs(a0), q1 = ActivationQuant.Q8_KQs(a1), q2 = ActivationQuant.Q8_KQs(a2), q3 = ActivationQuant.Q8_KQs(a3);
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        Lanes s0 = default, s1 = default, s2 = default, s3 = default;
         for (var sb = 0; sb < nb; sb++)
         {
             var blk = w + sb * Q6KBytes;
             var scales = Vector128.Load((sbyte*)(blk + 192));
-            var c0 = -Q6KOffset(scales, ActivationQuant.Q8_KBsums(a0, cols) + 16 * sb);
-            var c1 = -Q6KOffset(scales, ActivationQuant.Q8_KBsums(a1, cols) + 16 * sb);
-            var c2 = -Q6KOffset(scales, ActivationQuant.Q8_KBsums(a2, cols) + 16 * sb);
-            var c3 = -Q6KOffset(scales, ActivationQuant.Q8_KBsums(a3, cols) + 16 * sb);
+            Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default;
             for (var h = 0; h < 2; h++)
             {
                 Q6KUnpack(blk, h, out var g0, out var g1, out var g2, out var g3);
@@ -376,14 +441,14 @@ internal static unsafe class KQuantDot
                 c3 += Q6KGroup(g0, q3 + off, sp0) + Q6KGroup(g1, q3 + off + 32, sp1) + Q6KGroup(g2, q3 + off + 64, sp2) + Q6KGroup(g3, q3 + off + 96, sp3);
             }
             var dw = Fp16.ToSingle(*(ushort*)(blk + 208));
-            s0 = Accumulate(s0, dw, 0, ActivationQuant.Q8_KD(a0, cols)[sb], Vector256.Sum(c0), 0);
-            s1 = Accumulate(s1, dw, 0, ActivationQuant.Q8_KD(a1, cols)[sb], Vector256.Sum(c1), 0);
-            s2 = Accumulate(s2, dw, 0, ActivationQuant.Q8_KD(a2, cols)[sb], Vector256.Sum(c2), 0);
-            s3 = Accumulate(s3, dw, 0, ActivationQuant.Q8_KD(a3, cols)[sb], Vector256.Sum(c3), 0);
+            s0.Add(c0, ActivationQuant.Q8_KD(a0, cols)[sb], dw);
+            s1.Add(c1, ActivationQuant.Q8_KD(a1, cols)[sb], dw);
+            s2.Add(c2, ActivationQuant.Q8_KD(a2, cols)[sb], dw);
+            s3.Add(c3, ActivationQuant.Q8_KD(a3, cols)[sb], dw);
         }
-        y[0] = s0;
-        y[yStride] = s1;
-        y[2 * yStride] = s2;
-        y[3 * yStride] = s3;
+        y[0] = s0.Total8();
+        y[yStride] = s1.Total8();
+        y[2 * yStride] = s2.Total8();
+        y[3 * yStride] = s3.Total8();
     }
 }

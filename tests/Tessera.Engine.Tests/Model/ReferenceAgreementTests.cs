@@ -17,15 +17,14 @@ public sealed class ReferenceAgreementTests
 
     public ReferenceAgreementTests(ITestOutputHelper output) => _output = output;
 
-    // f16, q8_0 and q4_0 meet the bounds exactly (top-1 at every position; log-probabilities within 0.02 and
-    // 0.1): the engine follows llama.cpp's float order in the Q8_0 and Q4_0 products, RMS norm, SiLU, soft max and
-    // attention, so q8_0 and q4_0 match to about 0.01. The Q4_K/Q6_K products of q4_k_m do not follow it yet, and the
-    // tiny random model turns their one-ulp differences into 8-bit rounding flips: its bounds are what is reached.
+    // Every file meets the bounds: top-1 identical at every position for f16 and q8_0 and at >= 95 % for q4_0
+    // and q4_k_m; log-probabilities within 0.02 (f16) and 0.1 (quantized) everywhere. The engine follows llama.cpp's
+    // float order in every product, the RMS norm, SiLU, soft max and attention, so most positions match to 0.001.
     [Theory]
     [InlineData("tiny-a-f16.gguf", 1.0, 0.02, 1.0)]
     [InlineData("tiny-a-q8_0.gguf", 1.0, 0.1, 1.0)]
     [InlineData("tiny-a-q4_0.gguf", 1.0, 0.1, 1.0)]
-    [InlineData("tiny-a-q4_k_m.gguf", 0.95, 0.1, 0.90)]
+    [InlineData("tiny-a-q4_k_m.gguf", 0.95, 0.1, 1.0)]
     public void TeacherForcing_MatchesLlamaCpp(string file, double minTop1Agreement, double maxLogProbError, double minWithinTolerance)
     {
         using var gguf = GgufFile.Open(TestPaths.Model(file));
