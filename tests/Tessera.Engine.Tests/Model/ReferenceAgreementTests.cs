@@ -41,6 +41,7 @@ public sealed class ReferenceAgreementTests
             var logits = new float[tokens.Length * vocab];
             stage.Forward([new BatchSequence(cache, tokens.Length)], tokens, default, logits, LogitsMode.All);
 
+            var detail = new System.Text.StringBuilder($"  prompt of {c.PromptTokens.Length} tokens, log-prob error by position:");
             for (var i = 0; i < c.Generated.Length; i++)
             {
                 var row = logits.AsSpan((c.PromptTokens.Length - 1 + i) * vocab, vocab);
@@ -53,7 +54,9 @@ public sealed class ReferenceAgreementTests
                 worstLogProbError = Math.Max(worstLogProbError, error);
                 if (error <= maxLogProbError)
                     logProbWithin++;
+                detail.Append(ours.Id == expected.Id ? " " : " top-1 differs:").Append($"{error:F3}");
             }
+            _output.WriteLine(detail.ToString());
         }
 
         var agreement = (double)top1Agree / positions;
