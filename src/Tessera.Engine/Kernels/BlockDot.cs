@@ -206,26 +206,42 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         return Hsum8(acc);
     }
 
+    /// <summary>The accumulators of one weight row against four tokens.</summary>
+    private struct Four
+    {
+        public Vector256<float> A0, A1, A2, A3;
+
+        public readonly void Store(float* y, nint yStride)
+        {
+            y[0] = Hsum8(A0);
+            y[yStride] = Hsum8(A1);
+            y[2 * yStride] = Hsum8(A2);
+            y[3 * yStride] = Hsum8(A3);
+        }
+    }
+
+    /// <summary>Block <paramref name="b"/> of one row (at <paramref name="blk"/>) for four tokens, 256 bits at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Four Step256x4(byte* blk, in Q8Act x0, in Q8Act x1, in Q8Act x2, in Q8Act x3, int b, Four acc)
+    {
+        var q = Prepare256(blk, out var sign);
+        var dw = Vector256.Create(Fp16.ToSingle(*(ushort*)blk));
+        acc.A0 = Step256(q, sign, x0, b, dw, acc.A0);
+        acc.A1 = Step256(q, sign, x1, b, dw, acc.A1);
+        acc.A2 = Step256(q, sign, x2, b, dw, acc.A2);
+        acc.A3 = Step256(q, sign, x3, b, dw, acc.A3);
+        return acc;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Avx2Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
     {
         var nb = cols / 32;
         Q8Act x0 = new(act, cols), x1 = new(act + actStride, cols), x2 = new(act + 2 * actStride, cols), x3 = new(act + 3 * actStride, cols);
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        var acc = new Four();
         for (var b = 0; b < nb; b++)
-        {
-            var blk = w + b * TB.Bytes;
-            var q = Prepare256(blk, out var sign);
-            var dw = Vector256.Create(Fp16.ToSingle(*(ushort*)blk));
-            a0 = Step256(q, sign, x0, b, dw, a0);
-            a1 = Step256(q, sign, x1, b, dw, a1);
-            a2 = Step256(q, sign, x2, b, dw, a2);
-            a3 = Step256(q, sign, x3, b, dw, a3);
-        }
-        y[0] = Hsum8(a0);
-        y[yStride] = Hsum8(a1);
-        y[2 * yStride] = Hsum8(a2);
-        y[3 * yStride] = Hsum8(a3);
+            acc = Step256x4(w + b * TB.Bytes, x0, x1, x2, x3, b, acc);
+        acc.Store(y, yStride);
     }
 
     // ---- 512-bit: the integer work of two blocks per vector, then the two blocks' steps in order ----
@@ -330,19 +346,9 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
             a2 = Step512(q, n, x2, b, d, a2);
             a3 = Step512(q, n, x3, b, d, a3);
         }
+        var acc = new Four { A0 = a0, A1 = a1, A2 = a2, A3 = a3 };
         if (b < nb)
-        {
-            var blk = w + b * TB.Bytes;
-            var q = Prepare256(blk, out var sign);
-            var dw = Vector256.Create(Fp16.ToSingle(*(ushort*)blk));
-            a0 = Step256(q, sign, x0, b, dw, a0);
-            a1 = Step256(q, sign, x1, b, dw, a1);
-            a2 = Step256(q, sign, x2, b, dw, a2);
-            a3 = Step256(q, sign, x3, b, dw, a3);
-        }
-        y[0] = Hsum8(a0);
-        y[yStride] = Hsum8(a1);
-        y[2 * yStride] = Hsum8(a2);
-        y[3 * yStride] = Hsum8(a3);
+            acc = Step256x4(w + b * TB.Bytes, x0, x1, x2, x3, b, acc);
+        acc.Store(y, yStride);
     }
 }
