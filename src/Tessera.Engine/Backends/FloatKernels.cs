@@ -169,12 +169,20 @@ public static class FloatKernels
         // Groups past the visible cells hold only masked cells, whose sums are 0: only groups with a visible cell count.
         double sum = 0;
         Span<float> group = stackalloc float[16];
-        for (var g = 0; g < row.Length; g += 16)
+        var vmax = Vector512.Create(max);
+        var g = 0;
+        for (; g + 16 <= row.Length; g += 16)
         {
-            var n = Math.Min(16, row.Length - g);
+            var e = GgmlMath.Exp(Vector512.Create((ReadOnlySpan<float>)row.Slice(g, 16)) - vmax);
+            e.CopyTo(row.Slice(g, 16));
+            sum += GgmlMath.ReduceAdd(e);
+        }
+        if (g < row.Length)
+        {
+            var n = row.Length - g;
             row.Slice(g, n).CopyTo(group);
             group[n..].Fill(float.NegativeInfinity);
-            var e = GgmlMath.Exp(Vector512.Create((ReadOnlySpan<float>)group) - Vector512.Create(max));
+            var e = GgmlMath.Exp(Vector512.Create((ReadOnlySpan<float>)group) - vmax);
             e.CopyTo(group);
             group[..n].CopyTo(row.Slice(g, n));
             sum += GgmlMath.ReduceAdd(e);
@@ -189,7 +197,7 @@ public static class FloatKernels
     /// j &lt; <c>padded &amp; ~63</c>, the rest is added in double. Vectorized across c; <paramref name="accumulators"/>
     /// holds 64 x d floats.
     /// </summary>
-    private static void ValuesF16(ReadOnlySpan<float> p, ReadOnlySpan<float> v, int vStride, Span<float> o, Span<float> accumulators)
+    internal static void ValuesF16(ReadOnlySpan<float> p, ReadOnlySpan<float> v, int vStride, Span<float> o, Span<float> accumulators)
     {
         var d = o.Length;
         var visible = p.Length;
@@ -199,24 +207,54 @@ public static class FloatKernels
         if (np > 0)
         {
             var acc = accumulators[..(ValueLanes * d)];
-            acc.Clear();
-            var vectors = d % 16 == 0;
+            var upto = Math.Min(visible, np);
             ref var ar = ref MemoryMarshal.GetReference(acc);
             ref var vr = ref MemoryMarshal.GetReference(v);
-            for (var j = 0; j < Math.Min(visible, np); j++)
+            if (d % 64 == 0)
             {
-                var a = (nuint)((j & (ValueLanes - 1)) * d);
-                var row = (nuint)(j * vStride);
-                if (vectors)
+                // Accumulator m takes cells m, m + 64, m + 128, ... in that order: walk them with the accumulator in
+                // registers, 64 outputs at a time (each output's sum is the same sequence of fused multiply-adds).
+                for (var cc = 0; cc < d; cc += 64)
                 {
-                    var pj = Vector512.Create(p[j]);
-                    for (nuint c = 0; c < (nuint)d; c += 16)
-                        Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + c), pj, Vector512.LoadUnsafe(ref ar, a + c)).StoreUnsafe(ref ar, a + c);
+                    for (var m = 0; m < ValueLanes; m++)
+                    {
+                        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+                        for (var j = m; j < upto; j += ValueLanes)
+                        {
+                            var row = (nuint)(j * vStride + cc);
+                            var pj = Vector512.Create(p[j]);
+                            c0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row), pj, c0);
+                            c1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + 16), pj, c1);
+                            c2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + 32), pj, c2);
+                            c3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + 48), pj, c3);
+                        }
+                        var a = (nuint)(m * d + cc);
+                        c0.StoreUnsafe(ref ar, a);
+                        c1.StoreUnsafe(ref ar, a + 16);
+                        c2.StoreUnsafe(ref ar, a + 32);
+                        c3.StoreUnsafe(ref ar, a + 48);
+                    }
                 }
-                else
+            }
+            else
+            {
+                acc.Clear();
+                var vectors = d % 16 == 0;
+                for (var j = 0; j < upto; j++)
                 {
-                    for (var c = 0; c < d; c++)
-                        acc[(int)a + c] = MathF.FusedMultiplyAdd(v[(int)row + c], p[j], acc[(int)a + c]);
+                    var a = (nuint)((j & (ValueLanes - 1)) * d);
+                    var row = (nuint)(j * vStride);
+                    if (vectors)
+                    {
+                        var pj = Vector512.Create(p[j]);
+                        for (nuint c = 0; c < (nuint)d; c += 16)
+                            Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + c), pj, Vector512.LoadUnsafe(ref ar, a + c)).StoreUnsafe(ref ar, a + c);
+                    }
+                    else
+                    {
+                        for (var c = 0; c < d; c++)
+                            acc[(int)a + c] = MathF.FusedMultiplyAdd(v[(int)row + c], p[j], acc[(int)a + c]);
+                    }
                 }
             }
             // Lane l of accumulator group k is accumulator 16k + l: (a0 + a2) + (a1 + a3) lane by lane, then the 16-lane

@@ -82,3 +82,84 @@ public class AttentionKernelTests
         }
     }
 }
+
+/// <summary>The attention sums against ggml's <c>ggml_vec_dot_f16</c> (AVX-512) written out one value at a time.</summary>
+public class GgmlDotOrderTests
+{
+    /// <summary>Four accumulators of 16 lanes over each 64 values (fused), (a0 + a2) + (a1 + a3), the reduce-add tree, the tail in double.</summary>
+    private static float VecDotF16(float[] x, float[] y)
+    {
+        var n = x.Length;
+        var np = n & ~63;
+        double sum = 0;
+        if (np > 0)
+        {
+            var acc = new float[4, 16];
+            for (var i = 0; i < np; i += 64)
+                for (var a = 0; a < 4; a++)
+                    for (var l = 0; l < 16; l++)
+                        acc[a, l] = MathF.FusedMultiplyAdd(x[i + 16 * a + l], y[i + 16 * a + l], acc[a, l]);
+            var r = new float[16];
+            for (var l = 0; l < 16; l++)
+                r[l] = (acc[0, l] + acc[2, l]) + (acc[1, l] + acc[3, l]);
+            var h = new float[8];
+            for (var i = 0; i < 8; i++)
+                h[i] = r[i + 8] + r[i];
+            var q = new float[4];
+            for (var i = 0; i < 4; i++)
+                q[i] = h[i + 4] + h[i];
+            sum = (q[0] + q[2]) + (q[1] + q[3]);
+        }
+        for (var i = np; i < n; i++)
+            sum += x[i] * y[i];
+        return (float)sum;
+    }
+
+    private static float[] Halves(Random random, int n, double scale) =>
+        Enumerable.Range(0, n).Select(_ => (float)(Half)((random.NextDouble() * 2 - 1) * scale)).ToArray();
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    [InlineData(80)]
+    [InlineData(128)]
+    public void Scores_FollowGgmlVecDotF16(int d)
+    {
+        var random = new Random(d);
+        for (var trial = 0; trial < 50; trial++)
+        {
+            var x = Halves(random, d, 4);
+            var y = Halves(random, d, 4);
+            Assert.Equal(BitConverter.SingleToInt32Bits(VecDotF16(x, y)), BitConverter.SingleToInt32Bits(FloatKernels.DotF16(x, y)));
+        }
+    }
+
+    [Theory]
+    [InlineData(32, 5)]
+    [InlineData(64, 33)]
+    [InlineData(64, 64)]
+    [InlineData(64, 130)]
+    [InlineData(128, 70)]
+    [InlineData(80, 100)]
+    public void ValueSums_FollowGgmlVecDotF16_OverThePaddedCells(int d, int visible)
+    {
+        var random = new Random(d * 1000 + visible);
+        var v = Halves(random, visible * d, 2);
+        var p = Halves(random, visible, 0.1).Select(Math.Abs).ToArray();
+        var output = new float[d];
+        FloatKernels.ValuesF16(p, v, d, output, new float[64 * d]);
+
+        var padded = (visible + 31) & ~31;
+        for (var c = 0; c < d; c++)
+        {
+            var column = new float[padded];
+            var probabilities = new float[padded];
+            for (var j = 0; j < visible; j++)
+            {
+                column[j] = v[j * d + c];
+                probabilities[j] = p[j];
+            }
+            Assert.Equal(BitConverter.SingleToInt32Bits(VecDotF16(column, probabilities)), BitConverter.SingleToInt32Bits(output[c]));
+        }
+    }
+}
