@@ -77,6 +77,11 @@ internal readonly unsafe struct MatMulKernel
         }
         if (w.Type == GgmlType.Q4_0 && w.Rows % Q4_0Rows8.Rows == 0)
             return new(ActivationFormat.Q8_0, &Q4_0Rows8.RowDot, &Q4_0Rows8.RowDot4);
+        // One-token F16 products are bound by widening f16 to float. Activations of up to 4096 inputs (16 KiB as floats)
+        // stay in L1 beside the streaming weights, so they are read as floats and only the weights are widened (1.7x the
+        // compute ceiling); longer rows read them as f16 to halve their footprint. Same products, same order, same bits.
+        if (w.Type == GgmlType.F16 && path == KernelPath.Avx512 && w.Cols <= 4096)
+            return new(ActivationFormat.F16, &FloatDot<F16Weights>.Avx512Dot, &FloatDot<F16Weights>.Avx512Dot4, &FloatDot<F16Weights>.Avx512Dot2x4);
         return For(w.Type, path);
     }
 

@@ -182,3 +182,34 @@ public class MatMulTests
         Assert.Throws<ArgumentException>(() => backend.MatMulGroup([], new float[64], new float[8], 1));
     }
 }
+
+/// <summary>F16 one-token products read activations as floats (rows up to 4096 inputs) or as f16: the same bits.</summary>
+public unsafe class F16ActivationReadTests
+{
+    [Theory]
+    [InlineData(2048)]
+    [InlineData(5632)]
+    [InlineData(4136)]
+    public void FloatAndHalfActivations_GiveTheSameBits(int cols)
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            return; // both kernels are AVX-512 only
+        const int rows = 6;
+        using var m = new KernelTestData.Matrix(GgmlType.F16, rows, cols, seed: 31);
+        var x = KernelTestData.Random(cols, seed: 4);
+        var act = new byte[ActivationQuant.F16Stride(cols) + 64];
+        fixed (float* xp = x)
+        fixed (byte* ap = act)
+        {
+            var token = (byte*)(((nint)ap + 63) & ~(nint)63);
+            ActivationQuant.ConvertF16(xp, cols, token);
+            for (var r = 0; r < rows; r++)
+            {
+                var row = (byte*)m.Weights.RowPointer(r);
+                var viaFloats = FloatDot<F16Weights>.Avx512Dot(row, token, cols);
+                var viaHalves = FloatDot<F16Weights>.Avx512DotHalves(row, token, cols);
+                Assert.Equal(BitConverter.SingleToInt32Bits(viaHalves), BitConverter.SingleToInt32Bits(viaFloats));
+            }
+        }
+    }
+}
