@@ -139,37 +139,26 @@ internal static unsafe class FloatDot<TW> where TW : struct, IFloatWeights
 
     // ---- 512-bit ----
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Avx512Dot(byte* w, byte* act, int cols)
-    {
-        var x = (float*)act;
-        Vector512<float> a0 = default, a1 = default;
-        var i = 0;
-        for (; i + 32 <= cols; i += 32)
-        {
-            a0 = Avx512F.FusedMultiplyAdd(TW.Load16(w, i), Vector512.Load(x + i), a0);
-            a1 = Avx512F.FusedMultiplyAdd(TW.Load16(w, i + 16), Vector512.Load(x + i + 16), a1);
-        }
-        float tail = 0;
-        for (; i < cols; i++)
-            tail += TW.Load1(w, i) * x[i];
-        return Vector512.Sum(a0 + a1) + tail;
-    }
+    public static float Avx512Dot(byte* w, byte* act, int cols) => Avx512Dot<F32Weights>(w, act, (float*)act, cols);
 
     /// <summary>
     /// <see cref="Avx512Dot"/> over the F16 activation layout, reading the activations as f16 (exact: they are f16
     /// values): same products in the same order, so the same result, with half the activation bytes in cache.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Avx512DotHalves(byte* w, byte* act, int cols)
+    public static float Avx512DotHalves(byte* w, byte* act, int cols) =>
+        Avx512Dot<F16Weights>(w, (byte*)ActivationQuant.F16Halves(act, cols), (float*)act, cols);
+
+    /// <summary>One token's product; <typeparamref name="TX"/> reads the activation vectors at <paramref name="vectors"/>, the tail reads <paramref name="x"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Avx512Dot<TX>(byte* w, byte* vectors, float* x, int cols) where TX : struct, IFloatWeights
     {
-        var h = (byte*)ActivationQuant.F16Halves(act, cols);
-        var x = (float*)act;
         Vector512<float> a0 = default, a1 = default;
         var i = 0;
         for (; i + 32 <= cols; i += 32)
         {
-            a0 = Avx512F.FusedMultiplyAdd(TW.Load16(w, i), F16Weights.Load16(h, i), a0);
-            a1 = Avx512F.FusedMultiplyAdd(TW.Load16(w, i + 16), F16Weights.Load16(h, i + 16), a1);
+            a0 = Avx512F.FusedMultiplyAdd(TW.Load16(w, i), TX.Load16(vectors, i), a0);
+            a1 = Avx512F.FusedMultiplyAdd(TW.Load16(w, i + 16), TX.Load16(vectors, i + 16), a1);
         }
         float tail = 0;
         for (; i < cols; i++)
