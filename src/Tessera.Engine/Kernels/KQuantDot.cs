@@ -27,7 +27,7 @@ internal static unsafe class KQuantDot
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Add(Vector256<int> lanes, Vector128<int> minLanes, float dx, float dw, float dmin)
         {
-            Acc = Fma.MultiplyAdd(Vector256.Create(dx * dw), Avx.ConvertToVector256Single(lanes), Acc);
+            Add(lanes, dx, dw);
             Mins = Fma.MultiplyAdd(Vector128.Create(-dx * dmin), Sse2.ConvertToVector128Single(minLanes), Mins);
         }
 
@@ -51,12 +51,18 @@ internal static unsafe class KQuantDot
 
         public void Add(int* lanes, int* minLanes, float dx, float dw, float dmin)
         {
-            var d = dx * dw;
+            Add(lanes, dx, dw);
             var m = -dx * dmin;
-            for (var k = 0; k < 8; k++)
-                _acc[k] = MathF.FusedMultiplyAdd(d, lanes[k], _acc[k]);
             for (var k = 0; k < 4; k++)
                 _mins[k] = MathF.FusedMultiplyAdd(m, minLanes[k], _mins[k]);
+        }
+
+        /// <summary>One Q6_K super-block (no mins).</summary>
+        public void Add(int* lanes, float dx, float dw)
+        {
+            var d = dx * dw;
+            for (var k = 0; k < 8; k++)
+                _acc[k] = MathF.FusedMultiplyAdd(d, lanes[k], _acc[k]);
         }
 
         public readonly float Total8() => ((_acc[0] + _acc[4]) + (_acc[2] + _acc[6])) + ((_acc[1] + _acc[5]) + (_acc[3] + _acc[7]));
@@ -315,9 +321,6 @@ internal static unsafe class KQuantDot
         var xd = ActivationQuant.Q8_KD(act, cols);
         var acc = new ScalarLanes();
         var lanes = stackalloc int[8];
-        var none = stackalloc int[4];
-        for (var i = 0; i < 4; i++)
-            none[i] = 0;
         for (var sb = 0; sb < nb; sb++)
         {
             var blk = w + sb * Q6KBytes;
@@ -346,7 +349,7 @@ internal static unsafe class KQuantDot
                 }
                 lanes[lane] = sum;
             }
-            acc.Add(lanes, none, xd[sb], Fp16.ToSingle(*(ushort*)(blk + 208)), 0);
+            acc.Add(lanes, xd[sb], Fp16.ToSingle(*(ushort*)(blk + 208)));
         }
         return acc.Total8();
     }
