@@ -1,4 +1,4 @@
-using Tessera.Engine.Sampling;
+using Tessera.Generation;
 
 namespace Tessera.Api;
 

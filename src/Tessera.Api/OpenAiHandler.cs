@@ -8,9 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Tessera.Api.Protocol;
 using Tessera.Api.Streaming;
-using Tessera.Engine.Generation;
-using Tessera.Engine.Model;
-using Tessera.Engine.Templates;
+using Tessera.Generation;
 
 namespace Tessera.Api;
 
@@ -35,7 +33,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         {
             prompt = generation.TokenizeChat(model.Id, request.Messages!);
         }
-        catch (ChatTemplateException e)
+        catch (ConversationRejectedException e)
         {
             throw OpenAiError.Invalid($"The model's chat template rejects these messages: {e.Message}", "messages");
         }
@@ -104,7 +102,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         ContextFullException full => ContextTooLong(full.Needed - 1, full.ContextLength),
         CapacityExceededException busy => OpenAiError.Busy(busy.RetryAfter, busy.Message),
         IRetryableError { IsRetryable: true } transient => OpenAiError.Unavailable(transient.RetryAfter, e.Message),
-        ChatTemplateException template => OpenAiError.Invalid($"The model's chat template rejects these messages: {template.Message}", "messages"),
+        ConversationRejectedException rejected => OpenAiError.Invalid($"The model's chat template rejects these messages: {rejected.Message}", "messages"),
         BadHttpRequestException bad => new OpenAiError((HttpStatusCode)bad.StatusCode, bad.Message, "invalid_request_error"),
         ArgumentException invalid => OpenAiError.Invalid(invalid.Message),
         _ => OpenAiError.Internal(),
@@ -162,7 +160,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         {
             // The first token decides the status code: errors before it (capacity, context) are still 4xx.
             var hasFirst = await tokens.MoveNextAsync().ConfigureAwait(false);
-            var run = new GenerationRun(tokens, hasFirst, maxTokens, request.Stop);
+            var run = new GenerationRun(tokens, hasFirst, request.Stop);
             var id = (kind == Kind.Chat ? "chatcmpl-" : "cmpl-") + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
             var created = options.Time.GetUtcNow().ToUnixTimeSeconds();
             if (request.Stream)
@@ -198,12 +196,12 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         var usage = new Usage(prompt.Length, run.CompletionTokens, prompt.Length + run.CompletionTokens);
         if (kind == Kind.Chat)
         {
-            var choice = new ChatChoice(0, new ChatMessageOut("assistant", text.ToString()), logprobs?.Chat(), run.FinishReason);
+            var choice = new ChatChoice(0, new ChatMessageOut("assistant", text.ToString()), logprobs?.Chat(), run.FinishReason.ToApiString());
             await WriteJsonAsync(http, new ChatCompletion(id, created, model.Id, [choice], usage), OpenAiJsonContext.Relaxed.ChatCompletion).ConfigureAwait(false);
         }
         else
         {
-            var choice = new CompletionChoice(text.ToString(), 0, logprobs?.Completion(), run.FinishReason);
+            var choice = new CompletionChoice(text.ToString(), 0, logprobs?.Completion(), run.FinishReason.ToApiString());
             await WriteJsonAsync(http, new Completion(id, created, model.Id, [choice], usage), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
         }
     }
@@ -255,9 +253,9 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         }
 
         if (kind == Kind.Chat)
-            await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, null), null, run.FinishReason)], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
+            await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, null), null, run.FinishReason.ToApiString())], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
         else
-            await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(string.Empty, 0, null, run.FinishReason)], null), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
+            await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(string.Empty, 0, null, run.FinishReason.ToApiString())], null), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
         if (request.IncludeUsage)
         {
             var usage = new Usage(prompt.Length, run.CompletionTokens, prompt.Length + run.CompletionTokens);

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using Tessera.Engine.Generation;
 using Tessera.Engine.Templates;
+using Tessera.Generation;
 using Tessera.Serving;
 
 namespace Tessera.Deploy;

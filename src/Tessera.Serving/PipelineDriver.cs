@@ -6,6 +6,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tessera.Engine.Model;
+using Tessera.Generation;
 using Tessera.Serving.Protocol;
 
 namespace Tessera.Serving;
@@ -184,15 +185,10 @@ public sealed partial class PipelineDriver : IAsyncDisposable
     public async IAsyncEnumerable<PipelineToken> GenerateAsync(PipelineRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.Prompt.Length == 0)
-            throw new ArgumentException("The prompt has no tokens.", nameof(request));
-        ArgumentOutOfRangeException.ThrowIfLessThan(request.MaxTokens, 1);
-        request.Sampling.Validate();
-        if (request.Prompt.Length + 1 > ContextLength)
-            throw new ContextFullException(request.Prompt.Length + 1, ContextLength);
+        GenerationRequest.Validate(request.Prompt, request.Options, ContextLength);
 
         var id = (ulong)Interlocked.Increment(ref _nextSession);
-        var session = new DriverSession(id, request, Math.Min(ContextLength, request.Prompt.Length + request.MaxTokens));
+        var session = new DriverSession(id, request, GenerationLimits.For(request.Prompt.Length, request.MaxTokens, ContextLength, request.EndTokens));
         lock (_gate)
         {
             if (_broken is { } broken)
@@ -325,7 +321,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
             Session = session.Id,
             MaxPositions = session.MaxPositions,
             Sampling = SamplingWire.ToWire(request.Sampling),
-            TopLogprobs = Math.Clamp(request.TopLogProbs, 0, 20),
+            TopLogprobs = request.TopLogProbs,
             FeedBack = _options.FeedBackAtFirstStage,
             MaxTokens = request.MaxTokens,
         };
@@ -437,8 +433,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         }
         var request = session.Request;
         session.Generated.Add(t.Token);
-        var finish = GenerationLimits.FinishReason(t.Token, session.Generated.Count, request.Prompt.Length + (int)t.Step,
-            request.MaxTokens, session.MaxPositions, request.EndTokens);
+        var finish = session.Limits.After(t.Token, session.Generated.Count, request.Prompt.Length + (int)t.Step);
 
         (int, float)[]? top = null;
         if (t.TopIds.Count > 0)
@@ -613,13 +608,14 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         public bool MarkClosed() => Interlocked.Exchange(ref _closed, 1) == 0;
     }
 
-    private sealed class DriverSession(ulong id, PipelineRequest request, int maxPositions)
+    private sealed class DriverSession(ulong id, PipelineRequest request, GenerationLimits limits)
     {
         private int _finished;
 
         public ulong Id { get; } = id;
         public PipelineRequest Request { get; } = request;
-        public int MaxPositions { get; } = maxPositions;
+        public GenerationLimits Limits { get; } = limits;
+        public int MaxPositions => Limits.MaxPositions;
 
         /// <summary>Tokens sampled so far: with the prompt, what a replay needs.</summary>
         public List<int> Generated { get; } = [];

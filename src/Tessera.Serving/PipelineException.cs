@@ -1,4 +1,5 @@
 using Tessera.Engine.Generation;
+using Tessera.Generation;
 
 namespace Tessera.Serving;
 

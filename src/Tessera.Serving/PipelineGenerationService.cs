@@ -3,6 +3,7 @@ using Tessera.Engine.Generation;
 using Tessera.Engine.Gguf;
 using Tessera.Engine.Templates;
 using Tessera.Engine.Tokenization;
+using Tessera.Generation;
 
 namespace Tessera.Serving;
 
@@ -41,7 +42,7 @@ public sealed record PipelineGenerationServiceOptions
 /// come from the GGUF file on this side; a <see cref="PipelineDriver"/> runs the sessions through the stages.
 /// Output is token-for-token what <see cref="LocalGenerationService"/> gives with f32 activations.
 /// </summary>
-public sealed class PipelineGenerationService : ITextGenerationService, IAsyncDisposable
+public sealed class PipelineGenerationService : ITextGenerationService, ITokenDecoder, IAsyncDisposable
 {
     private readonly PipelineDriver _driver;
     private readonly Tokenizer _tokenizer;
@@ -56,7 +57,7 @@ public sealed class PipelineGenerationService : ITextGenerationService, IAsyncDi
     {
         _driver = driver;
         _tokenizer = tokenizer;
-        _template = template ?? ChatTemplate.Parse(LocalGenerationService.FallbackChatTemplate);
+        _template = template ?? ChatTemplate.Parse(ChatPrompt.FallbackTemplate);
         _options = options ?? new PipelineGenerationServiceOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxActiveSessions, 1);
         _served = new ServedModel(id, driver.ContextLength, "tessera", DateTimeOffset.UtcNow);
@@ -110,17 +111,14 @@ public sealed class PipelineGenerationService : ITextGenerationService, IAsyncDi
         return _tokenizer.Encode(prompt, addSpecial: true, parseSpecial: false);
     }
 
+    public byte[]? TokenBytes(string model, int tokenId) =>
+        FindModel(model) is not null && tokenId >= 0 && tokenId < _tokenizer.VocabularySize ? _tokenizer.TokenBytes(tokenId) : null;
+
     public async IAsyncEnumerable<GeneratedToken> GenerateAsync(string model, int[] prompt, GenerationOptions options,
         [EnumeratorCancellation] CancellationToken cancellation)
     {
         Require(model);
-        options.Sampling.Validate();
-        if (options.MaxTokens < 1)
-            throw new ArgumentException($"max_tokens must be at least 1, got {options.MaxTokens}.");
-        if (prompt.Length == 0)
-            throw new ArgumentException("The prompt has no tokens.", nameof(prompt));
-        if (prompt.Length + 1 > _served.ContextLength)
-            throw new Engine.Model.ContextFullException(prompt.Length + 1, _served.ContextLength);
+        GenerationRequest.Validate(prompt, options, _served.ContextLength);
 
         lock (_gate)
         {
@@ -140,27 +138,14 @@ public sealed class PipelineGenerationService : ITextGenerationService, IAsyncDi
 
         try
         {
-            var detokenizer = new StreamingDetokenizer(_tokenizer);
+            var text = new GenerationText(_tokenizer, prompt);
             var request = new PipelineRequest(prompt, options.Sampling, options.MaxTokens)
             {
                 TopLogProbs = options.TopLogProbs,
                 EndTokens = options.IgnoreEndOfGeneration ? null : _tokenizer.EndOfGenerationIds,
             };
             await foreach (var t in _driver.GenerateAsync(request, cancellation).ConfigureAwait(false))
-            {
-                string text;
-                if (t.FinishReason == "stop")
-                {
-                    text = detokenizer.Flush();
-                }
-                else
-                {
-                    text = detokenizer.Add(t.Id);
-                    if (t.IsLast)
-                        text += detokenizer.Flush();
-                }
-                yield return new GeneratedToken(t.Id, text, t.LogProb, t.TopLogProbs);
-            }
+                yield return new GeneratedToken(t.Id, text.Next(t.Id, t.Finish), t.LogProb, t.TopLogProbs, t.Finish);
         }
         finally
         {

@@ -1,11 +1,11 @@
-using Tessera.Engine.Sampling;
+using Tessera.Generation;
 
 namespace Tessera.Serving;
 
 /// <summary>
 /// One session for a <see cref="PipelineDriver"/>: a prompt, how to sample, and a token budget. The session
-/// ends at a token of <see cref="EndTokens"/>, after <see cref="MaxTokens"/> tokens, or when the
-/// context is full.
+/// ends as <see cref="GenerationLimits"/> says: at a token of <see cref="EndTokens"/>, after <see cref="MaxTokens"/>
+/// tokens, or when the context is full.
 /// </summary>
 public sealed record PipelineRequest(int[] Prompt, SamplingParameters Sampling, int MaxTokens)
 {
@@ -14,14 +14,16 @@ public sealed record PipelineRequest(int[] Prompt, SamplingParameters Sampling, 
 
     /// <summary>Tokens that end the session (the model's end-of-generation ids); null: none do.</summary>
     public IReadOnlySet<int>? EndTokens { get; init; }
+
+    /// <summary>The request as the generation contract sees it (what <see cref="GenerationRequest.Validate"/> checks).</summary>
+    public GenerationOptions Options => new(Sampling, MaxTokens, TopLogProbs, IgnoreEndOfGeneration: EndTokens is null);
 }
 
 /// <summary>
 /// A token sampled by the last stage: its id, its index in the generation, its log-probability and, when
-/// asked for, the most likely alternatives. <see cref="FinishReason"/> is set on the session's last token:
-/// "stop" (end of generation) or "length" (budget or context).
+/// asked for, the most likely alternatives. <see cref="Finish"/> is set on the session's last token.
 /// </summary>
-public readonly record struct PipelineToken(int Id, int Step, float LogProb, (int Id, float LogProb)[]? TopLogProbs, string? FinishReason)
+public readonly record struct PipelineToken(int Id, int Step, float LogProb, (int Id, float LogProb)[]? TopLogProbs, FinishReason? Finish)
 {
-    public bool IsLast => FinishReason is not null;
+    public bool IsLast => Finish is not null;
 }

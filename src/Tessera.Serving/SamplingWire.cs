@@ -1,4 +1,5 @@
 using Tessera.Engine.Sampling;
+using Tessera.Generation;
 using Tessera.Serving.Protocol;
 
 namespace Tessera.Serving;

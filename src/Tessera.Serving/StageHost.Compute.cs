@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Google.Protobuf;
 using Tessera.Engine.Model;
 using Tessera.Engine.Sampling;
+using Tessera.Generation;
 using Tessera.Serving.Protocol;
 
 namespace Tessera.Serving;
@@ -137,7 +138,7 @@ public sealed partial class StageHost
         }
         var session = new Session(_stage.CreateCache(positions), sampler, open.TopLogprobs);
         if (_stage.IsFirst && open.FeedBack)
-            session.FeedBack = new FeedBackLimits(open.MaxTokens, positions, [.. open.EndTokens]);
+            session.FeedBack = new GenerationLimits(open.MaxTokens, positions, open.EndTokens.Count == 0 ? null : open.EndTokens.ToHashSet());
         item.Lane.Sessions[item.Session] = session;
         Touch(item.Lane).Opens.Add(open);
     }
@@ -294,7 +295,7 @@ public sealed partial class StageHost
             || session.Closing || session.AwaitedStep != token.Step)
             return;
         session.AwaitedStep = -1;
-        if (GenerationLimits.FinishReason(token.Token, (int)token.Step + 1, session.NextPosition, limits.MaxTokens, limits.MaxPositions, limits.EndTokens) is not null)
+        if (limits.After(token.Token, (int)token.Step + 1, session.NextPosition) is not null)
             return;
         _pending.AddLast(new Pending(PendingKind.Work, lane, token.Session)
         {
@@ -428,7 +429,7 @@ public sealed partial class StageHost
         public List<int> History { get; } = [];
 
         /// <summary>Set at the first stage when it feeds sampled tokens back itself (SessionOpen.feed_back).</summary>
-        public FeedBackLimits? FeedBack { get; set; }
+        public GenerationLimits? FeedBack { get; set; }
 
         /// <summary>The step whose token the session waits for (-1: none), and the position that token will take.</summary>
         public long AwaitedStep { get; set; } = -1;
@@ -438,8 +439,6 @@ public sealed partial class StageHost
         /// <summary>The driver closed the session; its close is queued.</summary>
         public bool Closing { get; set; }
     }
-
-    private sealed record FeedBackLimits(int MaxTokens, int MaxPositions, HashSet<int> EndTokens);
 
     private sealed class Outgoing
     {

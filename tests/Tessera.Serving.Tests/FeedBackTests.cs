@@ -1,5 +1,6 @@
 using Tessera.Engine.Generation;
 using Tessera.Engine.Sampling;
+using Tessera.Generation;
 using Tessera.Serving;
 using Tessera.Serving.Protocol;
 using Tessera.Testing;
@@ -41,7 +42,7 @@ public sealed class FeedBackTests
         var before = await TokensAtFirstStageAsync(fedBack);
         var actual = await RunAsync(fedBack, new PipelineRequest(prompt, sampling, 20));
         Assert.Equal(expected.Select(t => (t.Id, t.LogProb)), actual.Select(t => (t.Id, t.LogProb)));
-        Assert.Equal("length", actual[^1].FinishReason);
+        Assert.Equal(FinishReason.Length, actual[^1].Finish);
         await pipeline.WaitForNoSessionsAsync(TimeSpan.FromSeconds(5));
         // The prompt and every generated token but the last went through the first stage, nothing more.
         Assert.Equal(prompt.Length + actual.Count - 1, await TokensAtFirstStageAsync(fedBack) - before);
@@ -63,7 +64,7 @@ public sealed class FeedBackTests
         var before = await TokensAtFirstStageAsync(driver);
         var stopped = await RunAsync(driver, new PipelineRequest(prompt, SamplingParameters.Greedy, 12) { EndTokens = new HashSet<int> { end } });
         Assert.Equal(free.Take(expectedCount).Select(t => t.Id), stopped.Select(t => t.Id));
-        Assert.Equal("stop", stopped[^1].FinishReason);
+        Assert.Equal(FinishReason.Stop, stopped[^1].Finish);
         await pipeline.WaitForNoSessionsAsync(TimeSpan.FromSeconds(5));
         Assert.Equal(prompt.Length + stopped.Count - 1, await TokensAtFirstStageAsync(driver) - before);
     }

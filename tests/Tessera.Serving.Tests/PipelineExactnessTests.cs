@@ -1,5 +1,6 @@
 using Tessera.Engine.Generation;
 using Tessera.Engine.Sampling;
+using Tessera.Generation;
 using Tessera.Serving;
 using Tessera.Serving.Protocol;
 using Tessera.Testing;
@@ -43,7 +44,7 @@ public sealed class PipelineExactnessTests
                 Assert.InRange(Math.Abs(expected[i].LogProb - actual[i].LogProb), 0, 1e-5);
                 Assert.Equal(expected[i].TopLogProbs!.Select(x => x.Id), actual[i].TopLogProbs!.Select(x => x.Id));
             }
-            Assert.Equal("length", actual[^1].FinishReason);
+            Assert.Equal(FinishReason.Length, actual[^1].Finish);
         }
         await pipeline.WaitForNoSessionsAsync(TimeSpan.FromSeconds(5));
     }
@@ -169,6 +170,6 @@ public sealed class PipelineExactnessTests
         await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F16, "0-4");
         await using var driver = await PipelineDriver.ConnectAsync(pipeline.Endpoints);
         var prompt = Enumerable.Repeat(450, 600).ToArray();
-        await Assert.ThrowsAsync<Tessera.Engine.Model.ContextFullException>(async () => await RunAsync(driver, prompt, SamplingParameters.Greedy, 4));
+        await Assert.ThrowsAsync<ContextFullException>(async () => await RunAsync(driver, prompt, SamplingParameters.Greedy, 4));
     }
 }

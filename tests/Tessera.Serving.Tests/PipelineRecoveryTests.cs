@@ -1,6 +1,7 @@
 using Tessera.Engine.Generation;
 using Tessera.Engine.Model;
 using Tessera.Engine.Sampling;
+using Tessera.Generation;
 using Tessera.Serving;
 using Tessera.Serving.Protocol;
 using Tessera.Testing;

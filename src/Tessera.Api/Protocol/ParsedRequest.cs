@@ -1,5 +1,4 @@
-using Tessera.Engine.Sampling;
-using Tessera.Engine.Templates;
+using Tessera.Generation;
 
 namespace Tessera.Api.Protocol;
 

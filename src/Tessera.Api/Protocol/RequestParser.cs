@@ -1,6 +1,5 @@
 using System.Text.Json;
-using Tessera.Engine.Sampling;
-using Tessera.Engine.Templates;
+using Tessera.Generation;
 
 namespace Tessera.Api.Protocol;
 

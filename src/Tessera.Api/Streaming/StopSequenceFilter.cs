@@ -1,5 +1,5 @@
 using System.Text;
-using Tessera.Engine.Generation;
+using Tessera.Generation;
 
 namespace Tessera.Api.Streaming;
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Tessera.Generation;
 
 namespace Tessera.Engine.Generation;
 

@@ -5,6 +5,7 @@ using Tessera.Engine.Model;
 using Tessera.Engine.Sampling;
 using Tessera.Engine.Templates;
 using Tessera.Engine.Tokenization;
+using Tessera.Generation;
 
 namespace Tessera.Engine.Generation;
 
@@ -30,13 +31,8 @@ public sealed record LocalGenerationServiceOptions
 /// pending prompts), samples each session's next token and streams it. New sessions join at any step;
 /// finished or cancelled ones leave at the next. One thread computes; callers only wait on channels.
 /// </summary>
-public sealed class LocalGenerationService : ITextGenerationService, IDisposable
+public sealed class LocalGenerationService : ITextGenerationService, ITokenDecoder, IDisposable
 {
-    /// <summary>ChatML, used (as llama.cpp does) when a model carries no chat template.</summary>
-    public const string FallbackChatTemplate =
-        "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}" +
-        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
-
     private readonly LocalModel _model;
     private readonly ServedModel _served;
     private readonly LocalGenerationServiceOptions _options;
@@ -53,7 +49,7 @@ public sealed class LocalGenerationService : ITextGenerationService, IDisposable
     {
         _model = model;
         _options = options ?? new LocalGenerationServiceOptions();
-        _template = model.ChatTemplate ?? ChatTemplate.Parse(FallbackChatTemplate);
+        _template = model.ChatTemplate ?? ChatTemplate.Parse(ChatPrompt.FallbackTemplate);
         var name = id ?? Path.GetFileNameWithoutExtension(model.File.FilePath);
         _served = new ServedModel(name, _options.ContextLength ?? model.Stage.ContextLength, "tessera", DateTimeOffset.UtcNow);
         _worker = new Thread(Run) { IsBackground = true, Name = $"tessera-generation-{name}" };
@@ -96,20 +92,18 @@ public sealed class LocalGenerationService : ITextGenerationService, IDisposable
         return _model.Tokenizer.Encode(prompt, addSpecial: true, parseSpecial: false);
     }
 
+    public byte[]? TokenBytes(string model, int tokenId) =>
+        FindModel(model) is not null && tokenId >= 0 && tokenId < _model.Tokenizer.VocabularySize ? _model.Tokenizer.TokenBytes(tokenId) : null;
+
     public async IAsyncEnumerable<GeneratedToken> GenerateAsync(string model, int[] prompt, GenerationOptions options,
         [EnumeratorCancellation] CancellationToken cancellation)
     {
         Require(model);
-        options.Sampling.Validate();
-        if (options.MaxTokens < 1)
-            throw new ArgumentException($"max_tokens must be at least 1, got {options.MaxTokens}.");
-        if (prompt.Length == 0)
-            throw new ArgumentException("The prompt has no tokens.", nameof(prompt));
-        if (prompt.Length + 1 > _served.ContextLength)
-            throw new ContextFullException(prompt.Length + 1, _served.ContextLength);
+        GenerationRequest.Validate(prompt, options, _served.ContextLength);
 
-        var session = new Session(prompt, options, _model.Stage.Config.VocabSize, _model.Tokenizer,
-            Math.Min(_served.ContextLength, prompt.Length + Math.Max(1, options.MaxTokens)));
+        var limits = GenerationLimits.For(prompt.Length, options.MaxTokens, _served.ContextLength,
+            options.IgnoreEndOfGeneration ? null : _model.Tokenizer.EndOfGenerationIds);
+        var session = new Session(prompt, options, limits, _model.Stage.Config.VocabSize, _model.Tokenizer);
         lock (_gate)
         {
             // Count waiting and running together: the worker admits from the queue on its own schedule.
@@ -237,7 +231,7 @@ public sealed class LocalGenerationService : ITextGenerationService, IDisposable
                     next.Output.Writer.TryComplete();
                     continue;
                 }
-                next.Cache = stage.CreateCache(next.MaxPositions);
+                next.Cache = stage.CreateCache(next.Limits.MaxPositions);
                 _active.Add(next);
             }
         }
@@ -250,20 +244,9 @@ public sealed class LocalGenerationService : ITextGenerationService, IDisposable
         var logProb = Sampler.LogProbability(logits, id);
         var top = s.Options.TopLogProbs > 0 ? Sampler.TopLogProbabilities(logits, s.Options.TopLogProbs) : null;
         s.History.Add(id);
-        if (!s.Options.IgnoreEndOfGeneration && _model.Tokenizer.IsEndOfGeneration(id))
-        {
-            s.Output.Writer.TryWrite(new GeneratedToken(id, s.Detokenizer.Flush(), logProb, top));
-            Finish(s, null);
-            return;
-        }
-
-        var text = s.Detokenizer.Add(id);
-        var generated = step + 1;
-        var last = generated >= s.Options.MaxTokens || s.Cache!.Length + 1 > s.Cache.MaxTokens;
-        if (last)
-            text += s.Detokenizer.Flush();
-        s.Output.Writer.TryWrite(new GeneratedToken(id, text, logProb, top));
-        if (last)
+        var finish = s.Limits.After(id, step + 1, s.Cache!.Length);
+        s.Output.Writer.TryWrite(new GeneratedToken(id, s.Text.Next(id, finish), logProb, top, finish));
+        if (finish is not null)
             Finish(s, null);
     }
 
@@ -273,14 +256,14 @@ public sealed class LocalGenerationService : ITextGenerationService, IDisposable
         s.Output.Writer.TryComplete(error);
     }
 
-    private sealed class Session(int[] prompt, GenerationOptions options, int vocab, Tokenizer tokenizer, int maxPositions)
+    private sealed class Session(int[] prompt, GenerationOptions options, GenerationLimits limits, int vocab, Tokenizer tokenizer)
     {
         public int[] Prompt { get; } = prompt;
         public GenerationOptions Options { get; } = options;
+        public GenerationLimits Limits { get; } = limits;
         public Sampler Sampler { get; } = new(options.Sampling, vocab);
-        public StreamingDetokenizer Detokenizer { get; } = new(tokenizer);
+        public GenerationText Text { get; } = new(tokenizer, prompt);
         public List<int> History { get; } = new(prompt);
-        public int MaxPositions { get; } = maxPositions;
         public Channel<GeneratedToken> Output { get; } = Channel.CreateUnbounded<GeneratedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         public KvCache? Cache { get; set; }
         public int PrefillOffset { get; set; }

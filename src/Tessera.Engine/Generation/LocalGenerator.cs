@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Tessera.Engine.Model;
 using Tessera.Engine.Sampling;
 using Tessera.Engine.Tokenization;
+using Tessera.Generation;
 
 namespace Tessera.Engine.Generation;
 
@@ -25,21 +27,27 @@ public sealed class LocalGenerator
         _tokenizer = tokenizer;
     }
 
-    /// <summary>Generates up to <paramref name="maxTokens"/> tokens after <paramref name="prompt"/>.</summary>
+    /// <summary>
+    /// Generates up to <paramref name="maxTokens"/> tokens after <paramref name="prompt"/>, ending at an
+    /// end-of-generation token (<see cref="GenerationLimits"/>). <paramref name="maxTokens"/> 0 only prefills the
+    /// prompt (its speed lands in <paramref name="stats"/>).
+    /// </summary>
     public IEnumerable<GeneratedToken> Generate(int[] prompt, SamplingParameters sampling, int maxTokens, GenerationStats stats,
         int topLogProbs = 0, CancellationToken cancellation = default)
     {
-        if (prompt.Length == 0)
-            throw new ArgumentException("The prompt has no tokens.", nameof(prompt));
         ArgumentOutOfRangeException.ThrowIfNegative(maxTokens);
-        var vocab = _stage.Config.VocabSize;
-        if (prompt.Length + 1 > _stage.ContextLength)
-            throw new ContextFullException(prompt.Length + 1, _stage.ContextLength);
+        var options = new GenerationOptions(sampling, Math.Max(1, maxTokens), topLogProbs);
+        GenerationRequest.Validate(prompt, options, _stage.ContextLength);
+        return Run(prompt, options, maxTokens == 0, stats, cancellation);
+    }
 
-        var cache = _stage.CreateCache(Math.Min(_stage.ContextLength, prompt.Length + maxTokens));
-        var sampler = new Sampler(sampling, vocab);
-        var logits = new float[vocab];
-        var history = new List<int>(prompt.Length + maxTokens);
+    private IEnumerable<GeneratedToken> Run(int[] prompt, GenerationOptions options, bool prefillOnly, GenerationStats stats, CancellationToken cancellation)
+    {
+        var limits = GenerationLimits.For(prompt.Length, options.MaxTokens, _stage.ContextLength, _tokenizer.EndOfGenerationIds);
+        var cache = _stage.CreateCache(limits.MaxPositions);
+        var sampler = new Sampler(options.Sampling, _stage.Config.VocabSize);
+        var logits = new float[_stage.Config.VocabSize];
+        var history = new List<int>(prompt.Length + options.MaxTokens);
         history.AddRange(prompt);
         stats.PromptTokens = prompt.Length;
 
@@ -51,11 +59,13 @@ public sealed class LocalGenerator
             cancellation.ThrowIfCancellationRequested();
         }
         stats.PrefillTime = GenerationStats.Since(start);
+        if (prefillOnly)
+            yield break;
 
-        var detokenizer = new StreamingDetokenizer(_tokenizer);
+        var text = new GenerationText(_tokenizer, prompt);
         var decodeStart = Stopwatch.GetTimestamp();
         var token = new int[1];
-        for (var step = 0; step < maxTokens; step++)
+        for (var step = 0; ; step++)
         {
             if (cancellation.IsCancellationRequested)
             {
@@ -63,32 +73,23 @@ public sealed class LocalGenerator
                 yield break;
             }
 
-            var id = sampler.Sample(logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history), step);
+            var id = sampler.Sample(logits, CollectionsMarshal.AsSpan(history), step);
             var logProb = Sampler.LogProbability(logits, id);
-            var top = topLogProbs > 0 ? Sampler.TopLogProbabilities(logits, topLogProbs) : null;
+            var top = options.TopLogProbs > 0 ? Sampler.TopLogProbabilities(logits, options.TopLogProbs) : null;
             history.Add(id);
             stats.GeneratedTokens++;
-            if (_tokenizer.IsEndOfGeneration(id))
+            var finish = limits.After(id, step + 1, cache.Length);
+            if (finish is { } reason)
             {
-                stats.FinishReason = "stop";
+                stats.FinishReason = reason.ToApiString();
                 stats.DecodeTime = GenerationStats.Since(decodeStart);
-                var tail = detokenizer.Flush();
-                yield return new GeneratedToken(id, tail, logProb, top);
-                yield break;
             }
-
-            var text = detokenizer.Add(id);
-            var last = step == maxTokens - 1 || cache.Length + 1 > cache.MaxTokens;
-            if (last)
-                text += detokenizer.Flush();
-            yield return new GeneratedToken(id, text, logProb, top);
-            if (last)
-                break;
+            yield return new GeneratedToken(id, text.Next(id, finish), logProb, top, finish);
+            if (finish is not null)
+                yield break;
 
             token[0] = id;
             _stage.Forward([new BatchSequence(cache, 1)], token, default, logits);
         }
-        stats.DecodeTime = GenerationStats.Since(decodeStart);
-        stats.FinishReason = "length";
     }
 }

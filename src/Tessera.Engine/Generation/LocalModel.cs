@@ -3,6 +3,7 @@ using Tessera.Engine.Gguf;
 using Tessera.Engine.Model;
 using Tessera.Engine.Templates;
 using Tessera.Engine.Tokenization;
+using Tessera.Generation;
 
 namespace Tessera.Engine.Generation;
 

@@ -1,3 +1,5 @@
+using Tessera.Generation;
+
 namespace Tessera.Engine.Model;
 
 /// <summary>

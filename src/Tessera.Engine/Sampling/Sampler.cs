@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Tessera.Generation;
 
 namespace Tessera.Engine.Sampling;
 

@@ -1,4 +1,5 @@
 using Tessera.Engine.Templates.Jinja;
+using Tessera.Generation;
 
 namespace Tessera.Engine.Templates;
 

@@ -58,7 +58,7 @@ internal sealed class BytePairTokenizer : Tokenizer
     /// <summary>Whether the pre-tokenizer name is one llama.cpp knows (others get the Llama 3 pattern).</summary>
     public override bool PreTokenizerRecognized => _pre.Recognized;
 
-    private protected override bool CleanSpaces => _pre.CleanSpaces;
+    internal override bool CleanSpaces => _pre.CleanSpaces;
 
     private struct Symbol
     {

@@ -169,7 +169,7 @@ public abstract class Tokenizer
     private protected bool EscapesWhitespace { get; }
 
     /// <summary>Whether decoding removes spaces before punctuation (llama.cpp's <c>clean_spaces</c>).</summary>
-    private protected virtual bool CleanSpaces => false;
+    internal virtual bool CleanSpaces => false;
 
     /// <summary>The longest piece in bytes (for buffers).</summary>
     internal int MaxPieceLength { get; private set; }
@@ -263,7 +263,11 @@ public abstract class Tokenizer
                 length += piece.Length;
             }
             if (CleanSpaces)
-                length = CleanUpSpaces(buffer.AsSpan(0, length));
+            {
+                var origin = ArrayPool<int>.Shared.Rent(length);
+                length = SpaceCleanup.Apply(buffer.AsSpan(0, length), origin);
+                ArrayPool<int>.Shared.Return(origin);
+            }
             return Encoding.UTF8.GetString(buffer, 0, length);
         }
         finally
@@ -540,51 +544,4 @@ public abstract class Tokenizer
 
     /// <summary>C's <c>isspace</c> in the "C" locale, which llama.cpp uses for lstrip/rstrip.</summary>
     private static bool IsCSpace(char c) => c is ' ' or '\t' or '\n' or '\v' or '\f' or '\r';
-
-    /// <summary>llama.cpp's <c>clean_spaces</c> passes over decoded bytes; returns the new length.</summary>
-    private static int CleanUpSpaces(Span<byte> text)
-    {
-        // " ?", " !", " .", " ,": drop the space.
-        var length = text.Length;
-        var total = length > 0 ? 1 : 0;
-        for (var i = 1; i < length; i++)
-        {
-            var x = text[i];
-            if (text[i - 1] == ' ' && x is (byte)'?' or (byte)'!' or (byte)'.' or (byte)',')
-                total--;
-            text[total++] = x;
-        }
-
-        // " ' ": drop both spaces.
-        length = total;
-        total = length > 0 ? 1 : 0;
-        for (var i = 1; i < length; i++)
-        {
-            var x = text[i];
-            if (x == '\'' && i + 1 < length && text[i - 1] == ' ' && text[i + 1] == ' ')
-            {
-                total--;
-                text[++i] = 0;
-            }
-            text[total++] = x;
-        }
-
-        // " 's", " 'm", " 're", " 've": drop the space.
-        length = total;
-        total = length > 0 ? 1 : 0;
-        for (var i = 1; i < length; i++)
-        {
-            var x = text[i];
-            if (text[i - 1] == ' ' && x == '\'' && i + 1 < length)
-            {
-                var x1 = text[i + 1];
-                if (x1 is (byte)'s' or (byte)'m')
-                    total--;
-                else if (i + 2 < length && ((x1 == 'r' && text[i + 2] == 'e') || (x1 == 'v' && text[i + 2] == 'e')))
-                    total--;
-            }
-            text[total++] = x;
-        }
-        return total;
-    }
 }

@@ -1,3 +1,4 @@
+using Tessera.Generation;
 using Tessera.Pool.Membership;
 
 namespace Tessera.Pool.Coordinator;
@@ -24,7 +25,7 @@ public sealed record CoordinatorOptions
     /// What runs models for the OpenAI-compatible API: when set, the coordinator serves /v1 (keys from
     /// <see cref="CoordinatorContext.ApiKeys"/>) with the service this makes from the coordinator's context.
     /// </summary>
-    public Func<CoordinatorContext, Tessera.Engine.Generation.ITextGenerationService>? Generation { get; init; }
+    public Func<CoordinatorContext, Tessera.Generation.ITextGenerationService>? Generation { get; init; }
 
     /// <summary>Maps more endpoints on the coordinator's port (deployments, the model store), after /api and before /v1.</summary>
     public Action<Microsoft.AspNetCore.Routing.IEndpointRouteBuilder, CoordinatorContext>? MapEndpoints { get; init; }

@@ -1,4 +1,5 @@
 using Tessera.Engine.Templates;
+using Tessera.Generation;
 
 namespace Tessera.Cli.Chat;
 

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using Tessera.Engine.Generation;
 using Tessera.Engine.Sampling;
 using Tessera.Engine.Templates;
+using Tessera.Generation;
 
 namespace Tessera.Cli.Chat;
 

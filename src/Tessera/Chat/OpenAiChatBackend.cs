@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Tessera.Cli.Http;
 using Tessera.Engine.Templates;
+using Tessera.Generation;
 
 namespace Tessera.Cli.Chat;
 

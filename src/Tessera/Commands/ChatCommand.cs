@@ -3,6 +3,7 @@ using System.Text;
 using Spectre.Console;
 using Tessera.Cli.Chat;
 using Tessera.Engine.Templates;
+using Tessera.Generation;
 
 namespace Tessera.Cli.Commands;
 

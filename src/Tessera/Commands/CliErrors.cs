@@ -1,6 +1,7 @@
 using Spectre.Console;
 using Tessera.Engine.Gguf;
 using Tessera.Engine.Model;
+using Tessera.Generation;
 
 namespace Tessera.Cli.Commands;
 

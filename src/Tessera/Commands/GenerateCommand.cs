@@ -3,6 +3,7 @@ using System.Text.Json;
 using Tessera.Engine.Generation;
 using Tessera.Engine.Sampling;
 using Tessera.Engine.Templates;
+using Tessera.Generation;
 
 namespace Tessera.Cli.Commands;
 

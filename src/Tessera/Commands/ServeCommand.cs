@@ -71,7 +71,7 @@ internal static class ServeCommand
         OpenAiServer server;
         try
         {
-            server = await OpenAiServer.StartAsync(listen, service, validator, new OpenAiApiOptions { TokenDecoder = new TokenizerDecoder(local.Tokenizer) },
+            server = await OpenAiServer.StartAsync(listen, service, validator, new OpenAiApiOptions(),
                 logging, signal.Token).ConfigureAwait(false);
         }
         catch (IOException e)

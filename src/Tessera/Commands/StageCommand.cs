@@ -1,11 +1,12 @@
 using System.CommandLine;
-using Tessera.Cli.Bench;
 using System.Text.Json;
 using Spectre.Console;
+using Tessera.Cli.Bench;
 using Tessera.Engine.Backends;
 using Tessera.Engine.Gguf;
 using Tessera.Engine.Model;
 using Tessera.Engine.Sampling;
+using Tessera.Generation;
 using Tessera.Pool.Coordinator;
 using Tessera.Serving;
 
@@ -141,7 +142,7 @@ internal static class StageCommand
                 Console.Write(text);
             var count = 0;
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            await foreach (var t in service.GenerateAsync("model", tokens, new Engine.Generation.GenerationOptions(sampling, result.GetValue(maxTokens)), cancellation).ConfigureAwait(false))
+            await foreach (var t in service.GenerateAsync("model", tokens, new GenerationOptions(sampling, result.GetValue(maxTokens)), cancellation).ConfigureAwait(false))
             {
                 count++;
                 if (json)

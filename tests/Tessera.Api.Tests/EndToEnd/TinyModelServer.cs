@@ -27,8 +27,7 @@ public sealed class TinyModelServer : IAsyncLifetime
     {
         _model = LocalModel.Load(TestPaths.Model(ModelFile), threads: Math.Min(4, Environment.ProcessorCount), contextLength: ContextLength);
         Service = new LocalGenerationService(_model, ModelId, new LocalGenerationServiceOptions { MaxActiveSessions = 4, MaxQueuedSessions = 8, ContextLength = ContextLength });
-        Server = await OpenAiServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), Service, ApiKeyValidators.Single(Key),
-            new OpenAiApiOptions { TokenDecoder = new TokenizerDecoder(_model.Tokenizer) });
+        Server = await OpenAiServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), Service, ApiKeyValidators.Single(Key));
     }
 
     public async Task DisposeAsync()

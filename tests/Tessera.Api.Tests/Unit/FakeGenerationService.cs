@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using Tessera.Engine.Generation;
 using Tessera.Engine.Model;
 using Tessera.Engine.Templates;
+using Tessera.Generation;
 
 namespace Tessera.Api.Tests.Unit;
 
@@ -11,7 +12,7 @@ internal sealed class FakeGenerationService : ITextGenerationService
     public const string Model = "fake";
     private readonly ServedModel _model = new(Model, 64, "tests", DateTimeOffset.FromUnixTimeSeconds(1_700_000_000));
 
-    /// <summary>Texts of the tokens to stream; an empty text at the end is the end-of-generation token.</summary>
+    /// <summary>Texts of the tokens to stream; an empty text at the end is the end-of-generation token (finish "stop").</summary>
     public string[] Script { get; set; } = ["Hello", ",", " world", ""];
 
     /// <summary>Delay before each token.</summary>
@@ -55,8 +56,13 @@ internal sealed class FakeGenerationService : ITextGenerationService
                 await Task.Delay(TokenDelay, cancellation).ConfigureAwait(false);
             cancellation.ThrowIfCancellationRequested();
             var top = options.TopLogProbs > 0 ? Enumerable.Range(0, options.TopLogProbs).Select(k => (100 + k, -1f - k)).ToArray() : null;
-            yield return new GeneratedToken(i + 10, Script[i], -0.25f * (i + 1), top);
-            if (Script[i].Length == 0)
+            // The generation contract: the last token says why the generation ended.
+            FinishReason? finish = Script[i].Length == 0 && i == Script.Length - 1 ? FinishReason.Stop
+                : i == options.MaxTokens - 1 ? FinishReason.Length
+                : i == Script.Length - 1 ? FinishReason.Stop
+                : null;
+            yield return new GeneratedToken(i + 10, Script[i], -0.25f * (i + 1), top, finish);
+            if (finish is not null)
                 yield break;
         }
     }

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Tessera.Api.Streaming;
 using Tessera.Engine.Generation;
+using Tessera.Generation;
 
 namespace Tessera.Api.Tests.Unit;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Tessera.Api.Protocol;
 using Tessera.Engine.Sampling;
+using Tessera.Generation;
 
 namespace Tessera.Api.Tests.Unit;
 

@@ -1,5 +1,6 @@
 using Tessera.Api.Streaming;
 using Tessera.Engine.Generation;
+using Tessera.Generation;
 
 namespace Tessera.Api.Tests.Unit;
 

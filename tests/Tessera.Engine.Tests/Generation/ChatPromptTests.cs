@@ -2,6 +2,7 @@ using Tessera.Engine.Generation;
 using Tessera.Engine.Gguf;
 using Tessera.Engine.Templates;
 using Tessera.Engine.Tokenization;
+using Tessera.Generation;
 using Tessera.Testing;
 
 namespace Tessera.Engine.Tests.Generation;

@@ -1,5 +1,6 @@
 using Tessera.Engine.Generation;
 using Tessera.Engine.Sampling;
+using Tessera.Generation;
 using Tessera.Testing;
 
 namespace Tessera.Engine.Tests.Generation;
@@ -98,7 +99,7 @@ public sealed class LocalGenerationServiceTests : IDisposable
     {
         using var service = new LocalGenerationService(_model, "tiny", new LocalGenerationServiceOptions { ContextLength = 16 });
         await Assert.ThrowsAsync<UnknownModelException>(() => Collect(service, "nope", [1, 2], new GenerationOptions(SamplingParameters.Greedy, 2)));
-        await Assert.ThrowsAsync<Tessera.Engine.Model.ContextFullException>(() => Collect(service, "tiny", Enumerable.Repeat(100, 16).ToArray(), new GenerationOptions(SamplingParameters.Greedy, 2)));
+        await Assert.ThrowsAsync<ContextFullException>(() => Collect(service, "tiny", Enumerable.Repeat(100, 16).ToArray(), new GenerationOptions(SamplingParameters.Greedy, 2)));
         await Assert.ThrowsAsync<ArgumentException>(() => Collect(service, "tiny", [1, 2], new GenerationOptions(SamplingParameters.Greedy with { TopP = 3 }, 2)));
     }
 
@@ -115,7 +116,7 @@ public sealed class LocalGenerationServiceTests : IDisposable
     public void ModelWithoutTemplate_UsesChatMl()
     {
         using var service = new LocalGenerationService(_model, "tiny");
-        var ids = service.TokenizeChat("tiny", [new Tessera.Engine.Templates.ChatMessage("user", "Hi")]);
+        var ids = service.TokenizeChat("tiny", [new ChatMessage("user", "Hi")]);
         var text = _model.Tokenizer.Decode(ids, renderSpecial: true);
         Assert.Contains("<|im_start|>user", text);
         Assert.EndsWith("assistant\n", text);

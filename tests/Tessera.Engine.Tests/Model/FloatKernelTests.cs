@@ -1,5 +1,6 @@
 using Tessera.Engine.Backends;
 using Tessera.Engine.Model;
+using Tessera.Generation;
 
 namespace Tessera.Engine.Tests.Model;
 

@@ -1,4 +1,5 @@
 using Tessera.Engine.Sampling;
+using Tessera.Generation;
 
 namespace Tessera.Engine.Tests.Sampling;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Tessera.Engine.Templates;
+using Tessera.Generation;
 using Tessera.Testing;
 
 namespace Tessera.Engine.Tests.Templates;

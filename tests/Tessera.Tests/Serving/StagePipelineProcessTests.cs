@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Tessera.Engine.Generation;
 using Tessera.Engine.Sampling;
+using Tessera.Generation;
 using Tessera.Serving;
 using Tessera.Testing;
 using Tessera.Tests.Pool;

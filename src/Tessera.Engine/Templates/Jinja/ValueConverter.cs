@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Text.Json;
+using Tessera.Generation;
 
 namespace Tessera.Engine.Templates.Jinja;
 

@@ -1,4 +1,4 @@
-namespace Tessera.Engine.Sampling;
+namespace Tessera.Generation;
 
 /// <summary>
 /// How the next token is chosen. Temperature 0 means greedy. Penalties follow llama.cpp's meaning:

@@ -1,4 +1,4 @@
-namespace Tessera.Engine.Model;
+namespace Tessera.Generation;
 
 /// <summary>A session would exceed its context length.</summary>
 public sealed class ContextFullException : Exception

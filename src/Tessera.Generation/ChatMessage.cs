@@ -1,4 +1,4 @@
-namespace Tessera.Engine.Templates;
+namespace Tessera.Generation;
 
 /// <summary>One turn of a conversation: a role ("system", "user", "assistant", "tool", ...) and its text.</summary>
 public sealed record ChatMessage(string Role, string Content);

@@ -1,4 +1,4 @@
-namespace Tessera.Api;
+namespace Tessera.Generation;
 
 /// <summary>The bytes a model's token stands for, to spell the alternatives reported with log-probabilities.</summary>
 public interface ITokenDecoder

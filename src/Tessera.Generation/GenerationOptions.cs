@@ -1,0 +1,11 @@
+namespace Tessera.Generation;
+
+/// <summary>
+/// How to generate: sampling, a token budget, how many alternatives to report per token, and whether to keep
+/// going past end-of-generation tokens (llama.cpp's ignore_eos; benchmarks and tests use it for fixed lengths).
+/// </summary>
+public sealed record GenerationOptions(SamplingParameters Sampling, int MaxTokens, int TopLogProbs = 0, bool IgnoreEndOfGeneration = false)
+{
+    /// <summary>The most alternatives a token may report (OpenAI's bound on top_logprobs).</summary>
+    public const int MaxTopLogProbs = 20;
+}

@@ -1,0 +1,24 @@
+namespace Tessera.Generation;
+
+/// <summary>The one check of a generation request, made by every service before it starts a session.</summary>
+public static class GenerationRequest
+{
+    /// <summary>
+    /// Throws when <paramref name="prompt"/> and <paramref name="options"/> cannot run in a context of
+    /// <paramref name="contextLength"/> positions: <see cref="ArgumentException"/> naming the bad value, or
+    /// <see cref="ContextFullException"/> when the prompt leaves no room for a token.
+    /// </summary>
+    public static void Validate(ReadOnlySpan<int> prompt, GenerationOptions options, int contextLength)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Sampling.Validate();
+        if (options.MaxTokens < 1)
+            throw new ArgumentException($"max_tokens must be at least 1, got {options.MaxTokens}.");
+        if (options.TopLogProbs is < 0 or > GenerationOptions.MaxTopLogProbs)
+            throw new ArgumentException($"top_logprobs must be between 0 and {GenerationOptions.MaxTopLogProbs}, got {options.TopLogProbs}.");
+        if (prompt.IsEmpty)
+            throw new ArgumentException("The prompt has no tokens.", nameof(prompt));
+        if (prompt.Length + 1 > contextLength)
+            throw new ContextFullException(prompt.Length + 1, contextLength);
+    }
+}
