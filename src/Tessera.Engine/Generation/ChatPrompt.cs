@@ -1,6 +1,7 @@
 using Tessera.Engine.Templates;
 using Tessera.Engine.Tokenization;
 using Tessera.Generation;
+using Tessera.Jinja;
 
 namespace Tessera.Engine.Generation;
 
@@ -25,7 +26,7 @@ public static class ChatPrompt
                 EosToken = tokenizer.EosId >= 0 ? tokenizer.TokenText(tokenizer.EosId) : "",
             });
         }
-        catch (ChatTemplateException e)
+        catch (TemplateException e)
         {
             throw new ConversationRejectedException(e.Message, e);
         }

@@ -1,4 +1,5 @@
 using Tessera.Generation;
+using Tessera.Jinja;
 
 namespace Tessera.Engine.Templates;
 
@@ -24,7 +25,7 @@ public sealed class ChatTemplate
 
     /// <summary>Renders the prompt text for <paramref name="messages"/>.</summary>
     /// <exception cref="TemplateRaisedException">The template rejected the conversation (its own message, e.g. roles must alternate).</exception>
-    /// <exception cref="ChatTemplateException">Rendering failed for another reason; the derived type says why.</exception>
+    /// <exception cref="TemplateException">Rendering failed for another reason; the derived type says why.</exception>
     public string Render(IReadOnlyList<ChatMessage> messages, ChatTemplateOptions options)
     {
         ArgumentNullException.ThrowIfNull(messages);

@@ -1,3 +1,4 @@
+using Tessera.Jinja;
 namespace Tessera.Engine.Templates;
 
 /// <summary>The variables a chat template sees besides <c>messages</c>, and how it is rendered.</summary>

@@ -4,6 +4,7 @@ using Spectre.Console;
 using Tessera.Cli.Chat;
 using Tessera.Engine.Templates;
 using Tessera.Generation;
+using Tessera.Jinja;
 
 namespace Tessera.Cli.Commands;
 
@@ -120,7 +121,7 @@ internal static class ChatCommand
                     await output.FlushAsync(ct).ConfigureAwait(false);
                 }
             }
-            catch (Exception e) when (e is InvalidOperationException or HttpRequestException or ChatTemplateException)
+            catch (Exception e) when (e is InvalidOperationException or HttpRequestException or TemplateException)
             {
                 messages.RemoveAt(messages.Count - 1);
                 await output.WriteLineAsync().ConfigureAwait(false);

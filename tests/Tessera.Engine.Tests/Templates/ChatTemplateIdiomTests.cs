@@ -1,5 +1,7 @@
 using Tessera.Engine.Templates;
 using Tessera.Generation;
+using Tessera.Jinja;
+using Tessera.Testing;
 
 namespace Tessera.Engine.Tests.Templates;
 

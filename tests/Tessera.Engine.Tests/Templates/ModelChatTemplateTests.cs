@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Tessera.Engine.Templates;
 using Tessera.Generation;
+using Tessera.Jinja;
 using Tessera.Testing;
 
 namespace Tessera.Engine.Tests.Templates;
