@@ -2,9 +2,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Tessera.Distribution;
+using Tessera.Identity;
 using Tessera.Pool.Client;
 using Tessera.Pool.Coordinator;
-using Tessera.Pool.Security;
 
 namespace Tessera.Deploy;
 
@@ -42,16 +42,4 @@ public static class DeploymentApi
 
     private static IResult NotFound(string name) =>
         Results.NotFound(new ErrorView($"No deployment named '{name}'. List deployments with `tessera deployments`."));
-
-    private sealed class AdminKeyFilter(CoordinatorContext pool) : IEndpointFilter
-    {
-        public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-        {
-            var header = context.HttpContext.Request.Headers.Authorization.ToString();
-            const string scheme = "Bearer ";
-            if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) || !Secrets.Matches(header[scheme.Length..].Trim(), pool.AdminKeyHash))
-                return Results.Json(new ErrorView($"This endpoint needs the admin key: send 'Authorization: Bearer KEY' with the key stored in {pool.AdminKeyPath} on the coordinator."), statusCode: 401);
-            return await next(context).ConfigureAwait(false);
-        }
-    }
 }

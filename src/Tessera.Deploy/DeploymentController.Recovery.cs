@@ -3,6 +3,7 @@ using System.Text;
 using Tessera.Distribution;
 using Tessera.Engine.Gguf;
 using Tessera.Engine.Model;
+using Tessera.Identity;
 using Tessera.Planner;
 using Tessera.Pool.Protocol;
 using Tessera.Serving;
@@ -312,7 +313,7 @@ public sealed partial class DeploymentController
     private void SendStop(string deploymentId, StageStop stop) =>
         Pool.Membership.TrySendCommand(stop.NodeId, new Command
         {
-            CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"),
+            CommandId = Secrets.NewId("cmd_"),
             StopStage = new StopStageCommand { DeploymentId = deploymentId, StageIndex = stop.Index, FirstLayer = stop.FirstLayer, LastLayer = stop.LastLayer },
         });
 

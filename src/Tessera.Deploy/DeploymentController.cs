@@ -8,6 +8,7 @@ using Tessera.Distribution;
 using Tessera.Engine.Generation;
 using Tessera.Engine.Gguf;
 using Tessera.Engine.Model;
+using Tessera.Identity;
 using Tessera.Planner;
 using Tessera.Pool.Client;
 using Tessera.Pool.Coordinator;
@@ -39,7 +40,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
     private readonly Dictionary<string, Runtime> _byName = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private CoordinatorContext? _pool;
-    private DeploymentStore? _store;
+    private IDeploymentStore? _store;
     private ContentStore? _content;
     private StageTls? _driverTls;
     private Task? _loop;
@@ -62,7 +63,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
 
     private CoordinatorContext Pool => _pool ?? throw NotAttached();
 
-    private DeploymentStore Store => _store ?? throw NotAttached();
+    private IDeploymentStore Store => _store ?? throw NotAttached();
 
     private static InvalidOperationException NotAttached() => new("The deployment controller is not attached to a coordinator yet.");
 
@@ -72,7 +73,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
         if (_pool is not null)
             return;
         _pool = pool;
-        _store = DeploymentStore.Open(pool.Store.Path);
+        _store = new DeploymentStore(pool.Store.Database);
         _content = new ContentStore(Path.Combine(_dataDirectory, "content"), timeProvider: _time, logger: _loggerFactory.CreateLogger<ContentStore>());
         // The stored deployments are known before the coordinator listens: an agent that reconnects at once after a
         // coordinator restart reports its running stages, and a report for a deployment not yet loaded would be
@@ -236,7 +237,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
                         s.TokenSeconds > 0 ? 1 / s.TokenSeconds : 0, fileSha, fileBytes, filePath));
                 }
             }
-            var stored = new StoredDeployment(Tessera.Pool.Security.Secrets.NewId("dep_"), name,
+            var stored = new StoredDeployment(Secrets.NewId("dep_"), name,
                 request with { Name = name, Activations = activations }, modelPath, sha, size, contextLength, planRequest.MaxSessions, activations,
                 double.IsFinite(plan.SingleStreamTokensPerSecond) ? plan.SingleStreamTokensPerSecond : 0, plan.Explanation, stages, _time.GetUtcNow());
             Store.Insert(stored, DeploymentStates.Deploying, _time.GetUtcNow());
@@ -343,7 +344,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
             Threads = d.Spec.Threads ?? 0,
         };
         command.Sources.Add("https://" + Pool.JoinAddress);
-        var sent = Pool.Membership.TrySendCommand(s.NodeId, new Command { CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"), StartStage = command });
+        var sent = Pool.Membership.TrySendCommand(s.NodeId, new Command { CommandId = Secrets.NewId("cmd_"), StartStage = command });
         stage.LastSent = _time.GetUtcNow();
         stage.State = sent ? StageStates.Starting : StageStates.Waiting;
     }
@@ -369,7 +370,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
             // A stage of a deployment that no longer exists (removed while the coordinator was away), or that a
             // re-plan dropped: stop it.
             if (status.State != StageStates.Stopped)
-                Pool.Membership.TrySendCommand(nodeId, new Command { CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"), StopStage = new StopStageCommand { DeploymentId = status.DeploymentId, StageIndex = runtime is null ? -1 : status.StageIndex } });
+                Pool.Membership.TrySendCommand(nodeId, new Command { CommandId = Secrets.NewId("cmd_"), StopStage = new StopStageCommand { DeploymentId = status.DeploymentId, StageIndex = runtime is null ? -1 : status.StageIndex } });
             return;
         }
         lock (_gate)
@@ -650,7 +651,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
         Store.Delete(runtime.Stored.Id);
         Router.Remove(runtime.Stored.Name);
         foreach (var node in runtime.Stages.Select(s => s.Stored.NodeId).Distinct())
-            Pool.Membership.TrySendCommand(node, new Command { CommandId = Tessera.Pool.Security.Secrets.NewId("cmd_"), StopStage = new StopStageCommand { DeploymentId = runtime.Stored.Id, StageIndex = -1 } });
+            Pool.Membership.TrySendCommand(node, new Command { CommandId = Secrets.NewId("cmd_"), StopStage = new StopStageCommand { DeploymentId = runtime.Stored.Id, StageIndex = -1 } });
         foreach (var replica in runtime.Replicas)
         {
             if (replica.Service is { } service)
@@ -690,7 +691,6 @@ public sealed partial class DeploymentController : IAsyncDisposable
             services = _byName.Values.SelectMany(r => r.Replicas).Where(r => r.Service is not null).Select(r => r.Service!).ToList();
         foreach (var service in services)
             await service.DisposeAsync().ConfigureAwait(false);
-        _store?.Dispose();
         _stopping.Dispose();
         _createGate.Dispose();
     }

@@ -4,6 +4,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Tessera.Distribution;
 using Tessera.Engine.Model;
+using Tessera.Identity;
 using Tessera.Pool.Agent;
 using Tessera.Pool.Protocol;
 using Tessera.Serving;
@@ -22,7 +23,7 @@ namespace Tessera.Deploy;
 public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
-    private readonly AgentIdentity _identity;
+    private readonly NodeIdentity _identity;
     private readonly ContentStore _store;
     private readonly IPAddress _listen;
     private readonly ILoggerFactory _loggerFactory;
@@ -35,7 +36,7 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
     /// <param name="identity">The agent's certificates: the stage serves and fetches with them.</param>
     /// <param name="dataDirectory">The agent's data directory; the content store is its <c>content</c> folder.</param>
     /// <param name="listen">Address the stage servers listen on (port chosen per stage); any address by default.</param>
-    public StageSupervisor(AgentIdentity identity, string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time, IPAddress? listen = null)
+    public StageSupervisor(NodeIdentity identity, string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time, IPAddress? listen = null)
     {
         _identity = identity;
         _store = new ContentStore(Path.Combine(dataDirectory, "content"), timeProvider: time, logger: loggerFactory.CreateLogger<ContentStore>());

@@ -1,8 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Grpc.Net.Client;
-using Tessera.Pool.Agent;
-using Tessera.Pool.Security;
+using Tessera.Identity;
 
 namespace Tessera.Serving;
 
@@ -23,7 +22,7 @@ public sealed class StageTls(X509Certificate2 certificate, X509Certificate2 caCe
     /// <summary>Loads an agent's identity directory (node.crt, node.key, ca.crt).</summary>
     public static StageTls FromAgentDirectory(string directory)
     {
-        var identity = AgentIdentity.Load(directory);
+        var identity = NodeIdentity.Load(directory);
         return new StageTls(identity.Certificate, identity.CaCertificate);
     }
 

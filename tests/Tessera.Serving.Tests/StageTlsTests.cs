@@ -3,7 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Tessera.Engine.Model;
 using Tessera.Engine.Sampling;
 using Tessera.Generation;
-using Tessera.Pool.Security;
+using Tessera.Identity;
 using Tessera.Serving;
 using Tessera.Testing;
 

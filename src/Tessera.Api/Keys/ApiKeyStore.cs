@@ -1,62 +1,43 @@
 using System.Collections.Concurrent;
 using Microsoft.Data.Sqlite;
+using Tessera.Storage;
 
 namespace Tessera.Api.Keys;
 
 /// <summary>
-/// API keys in a table <c>api_keys</c> of a SQLite file (the pool's state database, beside its own tables),
-/// through a connection of its own. Keys are stored hashed; validating one is a lookup by hash, and
-/// a revoked key is refused from the next request on.
+/// API keys in the pool database's <c>api_keys</c> table (<see cref="PoolSchema"/>). Keys are stored hashed;
+/// validating one is a lookup by hash, and a revoked key is refused from the next request on.
 /// </summary>
 public sealed class ApiKeyStore : IApiKeyValidator, IDisposable
 {
     private static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
-    private readonly SqliteConnection _connection;
+    private readonly SqliteDatabase _database;
+    private readonly bool _ownsDatabase;
     private readonly TimeProvider _time;
-    private readonly Lock _lock = new();
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastUsedWritten = new(StringComparer.Ordinal);
 
-    private ApiKeyStore(SqliteConnection connection, TimeProvider time)
+    /// <summary>A store over the pool's <paramref name="database"/>, which the caller keeps and disposes.</summary>
+    public ApiKeyStore(SqliteDatabase database, TimeProvider? time = null)
+        : this(database, ownsDatabase: false, time)
     {
-        _connection = connection;
-        _time = time;
     }
 
-    /// <summary>Opens (creating the table if needed) the key store in the SQLite file at <paramref name="databasePath"/>.</summary>
-    public static ApiKeyStore Open(string databasePath, TimeProvider? time = null)
+    private ApiKeyStore(SqliteDatabase database, bool ownsDatabase, TimeProvider? time)
     {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = databasePath,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,
-        }.ToString());
-        connection.Open();
-        try
-        {
-            var store = new ApiKeyStore(connection, time ?? TimeProvider.System);
-            store.Execute("PRAGMA busy_timeout=5000;");
-            store.Execute("PRAGMA journal_mode=WAL;");
-            store.Execute("""
-                CREATE TABLE IF NOT EXISTS api_keys (
-                    id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', key_hash TEXT NOT NULL UNIQUE, hint TEXT NOT NULL,
-                    created_at INTEGER NOT NULL, revoked_at INTEGER, last_used_at INTEGER);
-                """);
-            return store;
-        }
-        catch
-        {
-            connection.Dispose();
-            throw;
-        }
+        _database = database;
+        _ownsDatabase = ownsDatabase;
+        _time = time ?? TimeProvider.System;
     }
+
+    /// <summary>Opens the pool database at <paramref name="databasePath"/> (bringing its schema up to date) for this store alone.</summary>
+    public static ApiKeyStore Open(string databasePath, TimeProvider? time = null) => new(PoolSchema.Open(databasePath), ownsDatabase: true, time);
 
     /// <summary>Creates a key; the returned key text is shown once and never stored.</summary>
     public (ApiKeyRecord Record, string Key) Create(string? name)
     {
         var key = ApiKeyFormat.NewKey();
         var record = new ApiKeyRecord(ApiKeyFormat.NewId(), name?.Trim() ?? string.Empty, ApiKeyFormat.Hint(key), _time.GetUtcNow(), null, null);
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command("INSERT INTO api_keys(id, name, key_hash, hint, created_at) VALUES ($id, $n, $h, $hint, $c)",
                 ("$id", record.Id), ("$n", record.Name), ("$h", ApiKeyFormat.Hash(key)), ("$hint", record.Hint), ("$c", Ms(record.CreatedAt)));
@@ -67,7 +48,7 @@ public sealed class ApiKeyStore : IApiKeyValidator, IDisposable
 
     public IReadOnlyList<ApiKeyRecord> List()
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command(Select + " ORDER BY created_at, id");
             using var reader = command.ExecuteReader();
@@ -80,7 +61,7 @@ public sealed class ApiKeyStore : IApiKeyValidator, IDisposable
 
     public ApiKeyRecord? Get(string id)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command(Select + " WHERE id = $id", ("$id", id));
             using var reader = command.ExecuteReader();
@@ -91,7 +72,7 @@ public sealed class ApiKeyStore : IApiKeyValidator, IDisposable
     /// <summary>Revokes a key; null when no such key. Revoking twice keeps the first instant.</summary>
     public ApiKeyRecord? Revoke(string id)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $at) WHERE id = $id", ("$id", id), ("$at", Ms(_time.GetUtcNow())));
             if (command.ExecuteNonQuery() == 0)
@@ -107,7 +88,7 @@ public sealed class ApiKeyStore : IApiKeyValidator, IDisposable
             return ValueTask.FromResult(false);
         var hash = ApiKeyFormat.Hash(apiKey);
         string? id;
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command("SELECT id FROM api_keys WHERE key_hash = $h AND revoked_at IS NULL", ("$h", hash));
             id = command.ExecuteScalar() as string;
@@ -118,7 +99,7 @@ public sealed class ApiKeyStore : IApiKeyValidator, IDisposable
         if (!_lastUsedWritten.TryGetValue(id, out var written) || now - written >= LastUsedResolution)
         {
             _lastUsedWritten[id] = now;
-            lock (_lock)
+            lock (_database.Gate)
             {
                 using var command = Command("UPDATE api_keys SET last_used_at = $at WHERE id = $id", ("$id", id), ("$at", Ms(now)));
                 command.ExecuteNonQuery();
@@ -133,32 +114,15 @@ public sealed class ApiKeyStore : IApiKeyValidator, IDisposable
         r.GetString(0), r.GetString(1), r.GetString(2), FromMs(r.GetInt64(3)),
         r.IsDBNull(4) ? null : FromMs(r.GetInt64(4)), r.IsDBNull(5) ? null : FromMs(r.GetInt64(5)));
 
-    private void Execute(string sql)
-    {
-        lock (_lock)
-        {
-            using var command = _connection.CreateCommand();
-            command.CommandText = sql;
-            command.ExecuteNonQuery();
-        }
-    }
+    private SqliteCommand Command(string sql, params (string Name, object? Value)[] parameters) => _database.Command(sql, parameters);
 
-    private SqliteCommand Command(string sql, params (string Name, object Value)[] parameters)
-    {
-        var command = _connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-            command.Parameters.AddWithValue(name, value);
-        return command;
-    }
+    private static long Ms(DateTimeOffset at) => SqliteTime.ToMs(at);
 
-    private static long Ms(DateTimeOffset at) => at.ToUnixTimeMilliseconds();
-
-    private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+    private static DateTimeOffset FromMs(long ms) => SqliteTime.FromMs(ms);
 
     public void Dispose()
     {
-        lock (_lock)
-            _connection.Dispose();
+        if (_ownsDatabase)
+            _database.Dispose();
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
+using Tessera.Identity;
 using Tessera.Pool.Protocol;
 
 namespace Tessera.Pool.Agent;
@@ -13,13 +14,13 @@ namespace Tessera.Pool.Agent;
 public sealed class AgentRunner
 {
     private static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(1);
-    private readonly AgentIdentity identity;
+    private readonly NodeIdentity identity;
     private readonly AgentOptions options;
     private readonly TimeProvider time;
     private readonly ILogger logger;
     private Session? current;
 
-    public AgentRunner(AgentIdentity identity, AgentOptions options, TimeProvider time, ILogger logger)
+    public AgentRunner(NodeIdentity identity, AgentOptions options, TimeProvider time, ILogger logger)
     {
         this.identity = identity;
         this.options = options;
@@ -223,7 +224,7 @@ public sealed class AgentRunner
                 case Command.KindOneofCase.Drain:
                     break;
                 case Command.KindOneofCase.Leave:
-                    AgentIdentity.Retire(owner.options.DataDirectory);
+                    NodeIdentity.Retire(owner.options.DataDirectory);
                     exit = new AgentExit(AgentExitReason.Removed, $"This node was removed from the pool ({command.Leave.Reason}). Its identity was retired; to come back, join again with a new token.");
                     break;
                 default:

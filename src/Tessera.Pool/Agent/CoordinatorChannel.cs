@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using Grpc.Net.Client;
-using Tessera.Pool.Security;
+using Tessera.Identity;
 
 namespace Tessera.Pool.Agent;
 

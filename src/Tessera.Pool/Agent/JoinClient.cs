@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
+using Tessera.Identity;
 using Tessera.Pool.Protocol;
 using Tessera.Pool.Security;
 
@@ -14,7 +15,7 @@ namespace Tessera.Pool.Agent;
 /// </summary>
 public static class JoinClient
 {
-    public static async Task<AgentIdentity> JoinAsync(JoinToken token, string directory, string name, Protocol.Hardware hardware, TimeProvider time, CancellationToken cancellationToken)
+    public static async Task<NodeIdentity> JoinAsync(JoinToken token, string directory, string name, Protocol.Hardware hardware, TimeProvider time, CancellationToken cancellationToken)
     {
         var caDer = await FetchCaAsync(token, cancellationToken).ConfigureAwait(false);
         using var ca = X509CertificateLoader.LoadCertificate(caDer);
@@ -43,8 +44,8 @@ public static class JoinClient
         {
             throw Unreachable(token.Address, ex.Status.Detail, ex);
         }
-        var file = new AgentIdentityFile(response.NodeId, response.Name, response.PoolId, token.Address, token.CaSha256, time.GetUtcNow());
-        return AgentIdentity.Save(directory, file, key, response.CertificateDer.ToByteArray(), response.CaCertificateDer.ToByteArray());
+        var file = new NodeIdentityFile(response.NodeId, response.Name, response.PoolId, token.Address, token.CaSha256, time.GetUtcNow());
+        return NodeIdentity.Save(directory, file, key, response.CertificateDer.ToByteArray(), response.CaCertificateDer.ToByteArray());
     }
 
     private static async Task<byte[]> FetchCaAsync(JoinToken token, CancellationToken cancellationToken)

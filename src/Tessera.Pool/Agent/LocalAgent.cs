@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Tessera.Identity;
 using Tessera.Pool.Coordinator;
 using Tessera.Pool.Hardware;
 
@@ -24,11 +25,11 @@ public static class LocalAgent
     /// The identity of the agent that runs beside the coordinator (<c>pool start</c>): admitted
     /// directly by the coordinator (no token), kept in the data directory's agent/ folder.
     /// </summary>
-    public static AgentIdentity EnsureIdentity(CoordinatorHost host, string directory, string name, Protocol.Hardware hardware)
+    public static NodeIdentity EnsureIdentity(CoordinatorHost host, string directory, string name, Protocol.Hardware hardware)
     {
-        if (AgentIdentity.Exists(directory))
+        if (NodeIdentity.Exists(directory))
         {
-            var existing = AgentIdentity.Load(directory);
+            var existing = NodeIdentity.Load(directory);
             if (existing.File.CaSha256 != host.Info.CaSha256)
             {
                 existing.Dispose();
@@ -40,7 +41,7 @@ public static class LocalAgent
         var csr = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256).CreateSigningRequest();
         var response = host.Context.AdmitNode(csr, name, hardware, "127.0.0.1", tokenId: null);
         var address = new Uri(host.Info.ApiUrl).Authority;
-        var file = new AgentIdentityFile(response.NodeId, response.Name, response.PoolId, address, host.Info.CaSha256, host.Context.Time.GetUtcNow());
-        return AgentIdentity.Save(directory, file, key, response.CertificateDer.ToByteArray(), response.CaCertificateDer.ToByteArray());
+        var file = new NodeIdentityFile(response.NodeId, response.Name, response.PoolId, address, host.Info.CaSha256, host.Context.Time.GetUtcNow());
+        return NodeIdentity.Save(directory, file, key, response.CertificateDer.ToByteArray(), response.CaCertificateDer.ToByteArray());
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Tessera.Identity;
 using Tessera.Pool.Agent;
 using Tessera.Pool.Client;
 using Tessera.Pool.Protocol;
@@ -88,7 +89,7 @@ public static class HeartbeatBench
 
             progress($"Joining {options.Agents} agents...");
             var joinClock = Stopwatch.StartNew();
-            var identities = new AgentIdentity[options.Agents];
+            var identities = new NodeIdentity[options.Agents];
             var hardware = new Protocol.Hardware { CpuModel = "simulated", LogicalCores = 4, RamTotalBytes = 16L << 30, RamFreeBytes = 8L << 30, CpuSpeedGbps = 20 };
             hardware.Simd.Add("avx2");
             await Parallel.ForAsync(0, options.Agents, new ParallelOptions { MaxDegreeOfParallelism = options.JoinConcurrency, CancellationToken = cancellationToken }, async (i, ct) =>

@@ -4,7 +4,6 @@ using System.Net.Http.Json;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Tessera.Pool.Agent;
-using Tessera.Pool.Security;
 
 namespace Tessera.Pool.Client;
 

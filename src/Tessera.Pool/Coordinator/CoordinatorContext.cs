@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Tessera.Identity;
 using Tessera.Pool.Membership;
 using Tessera.Pool.Protocol;
 using Tessera.Pool.Security;
@@ -16,9 +17,6 @@ public sealed class CoordinatorContext
     public required TimeProvider Time { get; init; }
     public required string AdminKeyHash { get; init; }
     public required string AdminKeyPath { get; init; }
-
-    /// <summary>Keys of the OpenAI-compatible API (/v1), in the pool's database; managed under /api/keys.</summary>
-    public required Tessera.Api.Keys.ApiKeyStore ApiKeys { get; init; }
 
     /// <summary>
     /// Receives what agents report beyond membership (stage statuses, failed command results), with the node id.

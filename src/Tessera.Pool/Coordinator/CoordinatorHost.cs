@@ -10,10 +10,10 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Tessera.Api;
+using Tessera.Identity;
 using Tessera.Pool.Client;
-using Tessera.Pool.Security;
 using Tessera.Pool.State;
+using Tessera.Storage;
 
 namespace Tessera.Pool.Coordinator;
 
@@ -49,7 +49,8 @@ public sealed class CoordinatorHost : IAsyncDisposable
     {
         var dir = options.DataDirectory;
         dir.EnsureExists();
-        var store = PoolStore.Open(dir.Database);
+        var database = PoolSchema.Open(dir.Database);
+        var store = new PoolStore(database);
         try
         {
             var created = false;
@@ -100,7 +101,6 @@ public sealed class CoordinatorHost : IAsyncDisposable
                 Time = time,
                 AdminKeyHash = adminKeyHash,
                 AdminKeyPath = dir.AdminKey,
-                ApiKeys = Tessera.Api.Keys.ApiKeyStore.Open(store.Path, time),
             };
             var serverCertificate = authority.IssueServerCertificate(["localhost", Dns.GetHostName()], LocalAddresses().Append(listen.Address), time);
             var app = Build(options, loggerFactory, context, authority, serverCertificate, listen, time);
@@ -127,7 +127,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
         }
         catch
         {
-            store.Dispose();
+            database.Dispose();
             throw;
         }
     }
@@ -168,8 +168,6 @@ public sealed class CoordinatorHost : IAsyncDisposable
         app.MapGrpcService<PoolAgentService>();
         PoolApi.Map(app, context);
         options.MapEndpoints?.Invoke(app, context);
-        if (options.Generation is { } generation)
-            app.MapOpenAiApi(generation(context), context.ApiKeys, new Tessera.Api.OpenAiApiOptions { Time = time });
         return app;
     }
 
@@ -244,8 +242,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
         {
         }
         await _app.DisposeAsync().ConfigureAwait(false);
-        Context.ApiKeys.Dispose();
-        _store.Dispose();
+        _store.Database.Dispose();
         _authority.Dispose();
     }
 }

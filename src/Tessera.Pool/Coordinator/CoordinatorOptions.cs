@@ -1,4 +1,3 @@
-using Tessera.Generation;
 using Tessera.Pool.Membership;
 
 namespace Tessera.Pool.Coordinator;
@@ -22,11 +21,8 @@ public sealed record CoordinatorOptions
     public TimeSpan HeartbeatFlushInterval { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// What runs models for the OpenAI-compatible API: when set, the coordinator serves /v1 (keys from
-    /// <see cref="CoordinatorContext.ApiKeys"/>) with the service this makes from the coordinator's context.
+    /// Maps more endpoints on the coordinator's port, after /api: what the executable composes into the coordinator
+    /// (deployments, the model store, the OpenAI API and its keys). Called once, while the host is built.
     /// </summary>
-    public Func<CoordinatorContext, Tessera.Generation.ITextGenerationService>? Generation { get; init; }
-
-    /// <summary>Maps more endpoints on the coordinator's port (deployments, the model store), after /api and before /v1.</summary>
     public Action<Microsoft.AspNetCore.Routing.IEndpointRouteBuilder, CoordinatorContext>? MapEndpoints { get; init; }
 }

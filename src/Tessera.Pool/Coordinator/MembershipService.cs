@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using Tessera.Identity;
 using Tessera.Pool.Client;
 using Tessera.Pool.Membership;
 using Tessera.Pool.Protocol;
@@ -215,7 +216,7 @@ public sealed class MembershipService : IAsyncDisposable
                 TransitionLocked(node, next, _time.GetUtcNow(), "drained by an administrator");
             else
                 _store.TransitionNode(node.Id, node.State, node.State, true, _time.GetUtcNow(), "drained");
-            node.Outbox?.TryWrite(new CoordinatorMessage { Command = new Command { CommandId = Security.Secrets.NewId("cmd_"), Drain = new DrainCommand() } });
+            node.Outbox?.TryWrite(new CoordinatorMessage { Command = new Command { CommandId = Secrets.NewId("cmd_"), Drain = new DrainCommand() } });
             return View(node);
         }
     }
@@ -232,7 +233,7 @@ public sealed class MembershipService : IAsyncDisposable
             var outbox = node.Outbox;
             if (outbox is not null)
             {
-                outbox.TryWrite(new CoordinatorMessage { Command = new Command { CommandId = Security.Secrets.NewId("cmd_"), Leave = new LeaveCommand { Reason = "removed by an administrator" } } });
+                outbox.TryWrite(new CoordinatorMessage { Command = new Command { CommandId = Secrets.NewId("cmd_"), Leave = new LeaveCommand { Reason = "removed by an administrator" } } });
                 outbox.TryComplete();
             }
             return View(node);

@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using Grpc.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Tessera.Identity;
 using Tessera.Pool.Membership;
 using Tessera.Pool.Protocol;
 using Tessera.Pool.Security;
@@ -29,7 +30,7 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
         {
             response = pool.AdmitNode(request.CsrDer.Span, request.Name, request.Hardware, address, record!.Id);
         }
-        catch (PoolException ex)
+        catch (Exception ex) when (ex is PoolException or IdentityException)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
         }

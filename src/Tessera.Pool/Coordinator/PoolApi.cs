@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Tessera.Identity;
 using Tessera.Pool.Client;
 using Tessera.Pool.Security;
 
@@ -38,7 +39,6 @@ internal static class PoolApi
                 .Select(e => new EventView(e.Id, e.At, e.Kind, e.NodeId, e.FromState, e.ToState, e.Message)));
         admin.MapGet("/links", () => pool.Store.ListLinks()
             .Select(l => new LinkView(l.FromNodeId, l.ToNodeId, l.RttMs, l.JitterP99Ms, l.BandwidthMbps, l.MeasuredAt)));
-        ApiKeysApi.Map(admin, pool);
         admin.MapGet("/stats", () => new StatsView(pool.Membership.NodeCount, pool.Membership.HeartbeatsApplied));
     }
 
@@ -59,25 +59,4 @@ internal static class PoolApi
 
     private static TokenView ToView(TokenRecord t, DateTimeOffset now) => new(t.Id, t.Description, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.Uses,
         t.RevokedAt is not null ? "revoked" : now >= t.ExpiresAt ? "expired" : "valid");
-
-    private sealed class AdminKeyFilter(CoordinatorContext pool) : IEndpointFilter
-    {
-        public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-        {
-            var header = context.HttpContext.Request.Headers.Authorization.ToString();
-            const string scheme = "Bearer ";
-            if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
-                return Results.Json(new ErrorView($"This endpoint needs the admin key: send 'Authorization: Bearer KEY' with the key stored in {pool.AdminKeyPath} on the coordinator."), statusCode: 401);
-            if (!Secrets.Matches(header[scheme.Length..].Trim(), pool.AdminKeyHash))
-                return Results.Json(new ErrorView($"The admin key is wrong. Use the key stored in {pool.AdminKeyPath} on the coordinator."), statusCode: 401);
-            try
-            {
-                return await next(context).ConfigureAwait(false);
-            }
-            catch (PoolException ex)
-            {
-                return Results.BadRequest(new ErrorView(ex.Message));
-            }
-        }
-    }
 }

@@ -7,7 +7,8 @@ namespace Tessera.Pool.Hardware;
 /// <summary>Discovers this machine's CPU, memory, disk and NVIDIA GPUs (I/O side; parsing lives in the pure parsers).</summary>
 public static class HardwareDiscovery
 {
-    public static Protocol.Hardware Discover(string dataDirectory, int probeMegabytes)
+    /// <param name="cpuSpeedGbps">The CPU's memory-bound speed, measured by the caller (the engine's probe) or declared; 0 when unknown.</param>
+    public static Protocol.Hardware Discover(string dataDirectory, double cpuSpeedGbps)
     {
         var (ramTotal, ramFree) = ReadMemory();
         var hardware = new Protocol.Hardware
@@ -19,7 +20,7 @@ public static class HardwareDiscovery
             DiskFreeBytes = DiskFree(dataDirectory),
             Os = RuntimeInformation.OSDescription,
             AgentVersion = typeof(HardwareDiscovery).Assembly.GetName().Version?.ToString() ?? "0.0.0",
-            CpuSpeedGbps = MemorySpeedProbe.Measure(probeMegabytes),
+            CpuSpeedGbps = cpuSpeedGbps,
         };
         hardware.Simd.AddRange(SimdFeatures.Detect());
         foreach (var gpu in QueryNvidiaGpus())

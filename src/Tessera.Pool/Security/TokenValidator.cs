@@ -1,3 +1,4 @@
+using Tessera.Identity;
 namespace Tessera.Pool.Security;
 
 /// <summary>Why a join token is accepted or refused.</summary>

@@ -2,88 +2,46 @@ using Google.Protobuf;
 using Microsoft.Data.Sqlite;
 using Tessera.Pool.Membership;
 using Tessera.Pool.Security;
+using Tessera.Storage;
 
 namespace Tessera.Pool.State;
 
 /// <summary>
-/// The pool's state in one SQLite file (WAL mode): meta, tokens, nodes, events, and room for links
-/// and deployments. One connection, serialised by a lock: the coordinator's write rate (state
-/// changes, batched heartbeats) is far below what SQLite sustains.
+/// The pool's own tables in its SQLite file (<see cref="PoolSchema"/>): meta, tokens, nodes, events and links.
+/// Every change that tells a story (a node joined, a token was revoked) writes its event in the same transaction.
 /// </summary>
 public sealed class PoolStore : IDisposable
 {
-    private const int SchemaVersion = 1;
-    private readonly SqliteConnection _connection;
-    private readonly Lock _lock = new();
+    private readonly SqliteDatabase _database;
+    private readonly bool _ownsDatabase;
 
-    private PoolStore(SqliteConnection connection)
+    /// <summary>A store over <paramref name="database"/> (opened with <see cref="PoolSchema.Open"/>), which the caller keeps and disposes.</summary>
+    public PoolStore(SqliteDatabase database)
+        : this(database, ownsDatabase: false)
     {
-        _connection = connection;
     }
 
-    public string Path { get; private init; } = string.Empty;
-
-    public static PoolStore Open(string path)
+    private PoolStore(SqliteDatabase database, bool ownsDatabase)
     {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,
-        }.ToString());
-        connection.Open();
-        var store = new PoolStore(connection) { Path = path };
-        store.Execute("PRAGMA journal_mode=WAL;");
-        store.Execute("PRAGMA synchronous=NORMAL;");
-        store.Execute("PRAGMA busy_timeout=5000;");
-        store.Execute("PRAGMA foreign_keys=ON;");
-        store.Migrate();
-        return store;
+        _database = database;
+        _ownsDatabase = ownsDatabase;
     }
 
-    public string JournalMode()
-    {
-        lock (_lock)
-        {
-            using var command = _connection.CreateCommand();
-            command.CommandText = "PRAGMA journal_mode;";
-            return (string)command.ExecuteScalar()!;
-        }
-    }
+    /// <summary>The database file this store writes; other stores of the pool share its connection.</summary>
+    public SqliteDatabase Database => _database;
 
-    private void Migrate()
-    {
-        Execute("""
-            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS tokens (
-                id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, created_at INTEGER NOT NULL,
-                expires_at INTEGER NOT NULL, revoked_at INTEGER, description TEXT NOT NULL DEFAULT '',
-                uses INTEGER NOT NULL DEFAULT 0);
-            CREATE TABLE IF NOT EXISTS nodes (
-                id TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL, drained INTEGER NOT NULL DEFAULT 0,
-                address TEXT NOT NULL DEFAULT '', joined_at INTEGER NOT NULL, last_heartbeat INTEGER,
-                cert_sha256 TEXT NOT NULL, hardware BLOB NOT NULL, metrics BLOB, token_id TEXT);
-            CREATE INDEX IF NOT EXISTS nodes_name ON nodes(name);
-            CREATE TABLE IF NOT EXISTS events (
-                id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL,
-                node_id TEXT, from_state TEXT, to_state TEXT, message TEXT NOT NULL);
-            CREATE INDEX IF NOT EXISTS events_node ON events(node_id, id);
-            CREATE TABLE IF NOT EXISTS links (
-                from_node TEXT NOT NULL, to_node TEXT NOT NULL, rtt_ms REAL NOT NULL, jitter_p99_ms REAL NOT NULL,
-                bandwidth_mbps REAL NOT NULL, measured_at INTEGER NOT NULL, PRIMARY KEY (from_node, to_node));
-            CREATE TABLE IF NOT EXISTS deployments (
-                id TEXT PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, state TEXT NOT NULL,
-                created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-            """);
-        if (GetMeta("schema_version") is null)
-            SetMeta("schema_version", SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
-    }
+    public string Path => _database.Path;
+
+    /// <summary>Opens the pool's database at <paramref name="path"/> (bringing its schema up to date) for this store alone.</summary>
+    public static PoolStore Open(string path) => new(PoolSchema.Open(path), ownsDatabase: true);
+
+    public string JournalMode() => _database.JournalMode();
 
     // ---- meta ----
 
     public string? GetMeta(string key)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command("SELECT value FROM meta WHERE key = $k", ("$k", key));
             return command.ExecuteScalar() as string;
@@ -92,7 +50,7 @@ public sealed class PoolStore : IDisposable
 
     public void SetMeta(string key, string value)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command("INSERT INTO meta(key, value) VALUES ($k, $v) ON CONFLICT(key) DO UPDATE SET value = excluded.value", ("$k", key), ("$v", value));
             command.ExecuteNonQuery();
@@ -103,9 +61,9 @@ public sealed class PoolStore : IDisposable
 
     public void InsertToken(TokenRecord token)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
-            using var tx = _connection.BeginTransaction();
+            using var tx = _database.BeginTransaction();
             using (var command = Command("INSERT INTO tokens(id, secret_hash, created_at, expires_at, revoked_at, description, uses) VALUES ($id, $h, $c, $e, NULL, $d, 0)",
                 ("$id", token.Id), ("$h", token.SecretHash), ("$c", Ms(token.CreatedAt)), ("$e", Ms(token.ExpiresAt)), ("$d", token.Description)))
             {
@@ -119,7 +77,7 @@ public sealed class PoolStore : IDisposable
 
     public TokenRecord? GetToken(string id)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command("SELECT id, secret_hash, created_at, expires_at, revoked_at, description, uses FROM tokens WHERE id = $id", ("$id", id));
             using var reader = command.ExecuteReader();
@@ -129,7 +87,7 @@ public sealed class PoolStore : IDisposable
 
     public IReadOnlyList<TokenRecord> ListTokens()
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command("SELECT id, secret_hash, created_at, expires_at, revoked_at, description, uses FROM tokens ORDER BY created_at");
             using var reader = command.ExecuteReader();
@@ -143,9 +101,9 @@ public sealed class PoolStore : IDisposable
     /// <summary>Revokes a token; false when no such token exists. Revoking twice keeps the first instant.</summary>
     public bool RevokeToken(string id, DateTimeOffset at)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
-            using var tx = _connection.BeginTransaction();
+            using var tx = _database.BeginTransaction();
             int changed;
             using (var command = Command("UPDATE tokens SET revoked_at = COALESCE(revoked_at, $at) WHERE id = $id", ("$id", id), ("$at", Ms(at))))
             {
@@ -168,9 +126,9 @@ public sealed class PoolStore : IDisposable
     /// <summary>Adds a node that just joined with a token, counting the token's use, in one transaction.</summary>
     public void InsertNode(NodeRecord node, string? tokenId)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
-            using var tx = _connection.BeginTransaction();
+            using var tx = _database.BeginTransaction();
             using (var command = Command("""
                 INSERT INTO nodes(id, name, state, drained, address, joined_at, last_heartbeat, cert_sha256, hardware, metrics, token_id)
                 VALUES ($id, $name, $state, $drained, $addr, $joined, NULL, $cert, $hw, NULL, $tok)
@@ -196,7 +154,7 @@ public sealed class PoolStore : IDisposable
 
     public NodeRecord? GetNode(string id)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command(NodeSelect + " WHERE id = $id", ("$id", id));
             using var reader = command.ExecuteReader();
@@ -218,7 +176,7 @@ public sealed class PoolStore : IDisposable
 
     public IReadOnlyList<NodeRecord> ListNodes()
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command(NodeSelect + " ORDER BY joined_at, id");
             using var reader = command.ExecuteReader();
@@ -232,9 +190,9 @@ public sealed class PoolStore : IDisposable
     /// <summary>Changes a node's state and records the transition as an event, atomically. No-op when unchanged.</summary>
     public bool TransitionNode(string id, NodeState from, NodeState to, bool drained, DateTimeOffset at, string reason)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
-            using var tx = _connection.BeginTransaction();
+            using var tx = _database.BeginTransaction();
             int changed;
             using (var command = Command("UPDATE nodes SET state = $to, drained = $d WHERE id = $id AND (state <> $to OR drained <> $d)",
                 ("$id", id), ("$to", to.ToWire()), ("$d", drained ? 1 : 0)))
@@ -252,7 +210,7 @@ public sealed class PoolStore : IDisposable
     /// <summary>Stores the hardware and name a node reported in its hello.</summary>
     public void UpdateNodeHardware(string id, string name, string address, Protocol.Hardware hardware)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command("UPDATE nodes SET name = $name, address = $addr, hardware = $hw WHERE id = $id",
                 ("$id", id), ("$name", name), ("$addr", address), ("$hw", hardware.ToByteArray()));
@@ -265,12 +223,11 @@ public sealed class PoolStore : IDisposable
     {
         if (updates.Count == 0)
             return;
-        lock (_lock)
+        lock (_database.Gate)
         {
-            using var tx = _connection.BeginTransaction();
-            using var command = _connection.CreateCommand();
+            using var tx = _database.BeginTransaction();
+            using var command = _database.Command("UPDATE nodes SET last_heartbeat = $at, address = $addr, metrics = $m WHERE id = $id");
             command.Transaction = tx;
-            command.CommandText = "UPDATE nodes SET last_heartbeat = $at, address = $addr, metrics = $m WHERE id = $id";
             var pId = command.Parameters.Add("$id", SqliteType.Text);
             var pAt = command.Parameters.Add("$at", SqliteType.Integer);
             var pAddr = command.Parameters.Add("$addr", SqliteType.Text);
@@ -299,9 +256,9 @@ public sealed class PoolStore : IDisposable
 
     public void AddEvent(DateTimeOffset at, string kind, string? nodeId, string message)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
-            using var tx = _connection.BeginTransaction();
+            using var tx = _database.BeginTransaction();
             InsertEvent(tx, at, kind, nodeId, null, null, message);
             tx.Commit();
         }
@@ -309,7 +266,7 @@ public sealed class PoolStore : IDisposable
 
     public IReadOnlyList<EventRecord> ListEvents(long afterId = 0, int limit = 200, string? nodeId = null)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command(
                 "SELECT id, at, kind, node_id, from_state, to_state, message FROM events WHERE id > $after AND ($node IS NULL OR node_id = $node) ORDER BY id LIMIT $limit",
@@ -339,7 +296,7 @@ public sealed class PoolStore : IDisposable
 
     public void UpsertLink(LinkRecord link)
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command("""
                 INSERT INTO links(from_node, to_node, rtt_ms, jitter_p99_ms, bandwidth_mbps, measured_at) VALUES ($f, $t, $r, $j, $b, $at)
@@ -353,7 +310,7 @@ public sealed class PoolStore : IDisposable
 
     public IReadOnlyList<LinkRecord> ListLinks()
     {
-        lock (_lock)
+        lock (_database.Gate)
         {
             using var command = Command("SELECT from_node, to_node, rtt_ms, jitter_p99_ms, bandwidth_mbps, measured_at FROM links ORDER BY from_node, to_node");
             using var reader = command.ExecuteReader();
@@ -366,32 +323,15 @@ public sealed class PoolStore : IDisposable
 
     // ---- helpers ----
 
-    private void Execute(string sql)
-    {
-        lock (_lock)
-        {
-            using var command = _connection.CreateCommand();
-            command.CommandText = sql;
-            command.ExecuteNonQuery();
-        }
-    }
+    private SqliteCommand Command(string sql, params (string Name, object? Value)[] parameters) => _database.Command(sql, parameters);
 
-    private SqliteCommand Command(string sql, params (string Name, object Value)[] parameters)
-    {
-        var command = _connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-            command.Parameters.AddWithValue(name, value);
-        return command;
-    }
+    private static long Ms(DateTimeOffset at) => SqliteTime.ToMs(at);
 
-    private static long Ms(DateTimeOffset at) => at.ToUnixTimeMilliseconds();
-
-    private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+    private static DateTimeOffset FromMs(long ms) => SqliteTime.FromMs(ms);
 
     public void Dispose()
     {
-        lock (_lock)
-            _connection.Dispose();
+        if (_ownsDatabase)
+            _database.Dispose();
     }
 }

@@ -6,7 +6,6 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Tessera.Deploy;
 using Tessera.Pool;
-using Tessera.Pool.Agent;
 using Tessera.Pool.Client;
 
 namespace Tessera.Cli.Commands;

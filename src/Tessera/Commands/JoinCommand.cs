@@ -1,6 +1,7 @@
 using System.CommandLine;
-using Tessera.Deploy;
 using Microsoft.Extensions.Logging;
+using Tessera.Deploy;
+using Tessera.Identity;
 using Tessera.Pool;
 using Tessera.Pool.Agent;
 using Tessera.Pool.Hardware;
@@ -34,11 +35,11 @@ internal static class JoinCommand
             var time = TimeProvider.System;
             using var logging = PoolCli.CreateLogging(result.GetValue(verbose));
 
-            AgentIdentity identity;
+            NodeIdentity identity;
             Tessera.Pool.Protocol.Hardware hardware;
-            if (AgentIdentity.Exists(agentDir))
+            if (NodeIdentity.Exists(agentDir))
             {
-                identity = AgentIdentity.Load(agentDir);
+                identity = NodeIdentity.Load(agentDir);
                 if (parsed is not null && parsed.CaSha256 != identity.File.CaSha256)
                 {
                     identity.Dispose();

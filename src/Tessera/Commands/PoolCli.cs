@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Tessera.Identity;
 using Tessera.Pool;
 using Tessera.Pool.Client;
 
@@ -28,10 +29,7 @@ internal static class PoolCli
     {
         if (speedGbps is { } declared && !(declared > 0 && double.IsFinite(declared)))
             throw new PoolException($"--speed-gbps must be a positive number of GB/s (got {declared}).", exitCode: 2);
-        var hardware = Tessera.Pool.Hardware.HardwareDiscovery.Discover(directory, speedGbps is null ? probeMegabytes : 0);
-        if (speedGbps is { } speed)
-            hardware.CpuSpeedGbps = speed;
-        return hardware;
+        return Tessera.Pool.Hardware.HardwareDiscovery.Discover(directory, speedGbps ?? Tessera.Engine.Kernels.MemorySpeedProbe.Measure(probeMegabytes));
     }
 
     public static Option<string?> CoordinatorOption() => new("--coordinator")
@@ -74,6 +72,11 @@ internal static class PoolCli
         {
             await Console.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
             return ex.ExitCode;
+        }
+        catch (IdentityException ex)
+        {
+            await Console.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
+            return 1;
         }
         catch (OperationCanceledException)
         {

@@ -1,12 +1,13 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
+using Tessera.Cli.Hosting;
 using Tessera.Deploy;
+using Tessera.Planner;
 using Tessera.Pool;
 using Tessera.Pool.Agent;
 using Tessera.Pool.Coordinator;
 using Tessera.Pool.Hardware;
 using Tessera.Pool.Security;
-using Tessera.Planner;
 
 namespace Tessera.Cli.Commands;
 
@@ -47,7 +48,12 @@ internal static class PoolCommand
             var tokenTtl = DurationParser.Parse(result.GetValue(ttl)!);
             using var logging = PoolCli.CreateLogging(result.GetValue(verbose));
             var time = TimeProvider.System;
-            var deployments = new DeploymentController(dir.Root, logging, time, new DeploymentControllerOptions
+            await using var coordinator = await PoolCoordinator.StartAsync(new CoordinatorOptions
+            {
+                DataDirectory = dir,
+                Listen = result.GetValue(listen),
+                Advertise = result.GetValue(advertise),
+            }, new DeploymentControllerOptions
             {
                 Improve = !result.GetValue(noImprove),
                 ImproveInterval = DurationParser.Parse(result.GetValue(improveInterval)!),
@@ -56,15 +62,8 @@ internal static class PoolCommand
                     ImproveMinSpeedGain = result.GetValue(improveMinGain) / 100,
                     ImproveGainPerMovedModel = result.GetValue(improveMoveGain) / 100,
                 },
-            });
-            await using var host = await CoordinatorHost.StartAsync(new CoordinatorOptions
-            {
-                DataDirectory = dir,
-                Listen = result.GetValue(listen),
-                Advertise = result.GetValue(advertise),
-            }.WithDeployments(deployments), logging, time, cancellationToken).ConfigureAwait(false);
-            await using var deploymentsLifetime = deployments;
-            deployments.Start();
+            }, logging, time, cancellationToken).ConfigureAwait(false);
+            var host = coordinator.Host;
             var (record, token) = host.Context.CreateToken(tokenTtl, "printed by pool start");
             PrintBanner(host, dir, record.Id, tokenTtl, token);
 

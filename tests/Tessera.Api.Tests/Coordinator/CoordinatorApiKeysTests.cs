@@ -2,33 +2,34 @@ using System.Net;
 using System.Net.Http.Headers;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tessera.Api.Tests.Unit;
+using Tessera.Cli.Hosting;
+using Tessera.Deploy;
 using Tessera.Pool;
 using Tessera.Pool.Client;
 using Tessera.Pool.Coordinator;
 
 namespace Tessera.Api.Tests.Coordinator;
 
-/// <summary>The coordinator with a generation service: /v1 behind keys made and revoked through /api/keys.</summary>
+/// <summary>The coordinator as `pool start` composes it, with a scripted model at /v1: behind keys made and revoked through /api/keys.</summary>
 public sealed class CoordinatorApiKeysTests : IAsyncLifetime
 {
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("tessera-coordinator-keys-");
-    private CoordinatorHost _host = null!;
+    private PoolCoordinator _coordinator = null!;
     private PoolDataDirectory _data = null!;
 
     public async Task InitializeAsync()
     {
         _data = new PoolDataDirectory(_dir.FullName);
-        _host = await CoordinatorHost.StartAsync(new CoordinatorOptions
+        _coordinator = await PoolCoordinator.StartAsync(new CoordinatorOptions
         {
             DataDirectory = _data,
             Listen = "127.0.0.1:0",
-            Generation = _ => new FakeGenerationService(),
-        }, NullLoggerFactory.Instance, TimeProvider.System, CancellationToken.None);
+        }, DeploymentControllerOptions.Default, NullLoggerFactory.Instance, TimeProvider.System, CancellationToken.None, generation: new FakeGenerationService());
     }
 
     public async Task DisposeAsync()
     {
-        await _host.DisposeAsync();
+        await _coordinator.DisposeAsync();
         _dir.Delete(recursive: true);
     }
 
@@ -36,7 +37,7 @@ public sealed class CoordinatorApiKeysTests : IAsyncLifetime
     {
         // The coordinator's certificate is issued by the pool CA; this test only checks the API, not TLS trust.
         var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator };
-        var http = new HttpClient(handler) { BaseAddress = new Uri(_host.Info.ApiUrl.TrimEnd('/') + "/") };
+        var http = new HttpClient(handler) { BaseAddress = new Uri(_coordinator.Host.Info.ApiUrl.TrimEnd('/') + "/") };
         if (key is not null)
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         return http;

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Tessera.Pool.Coordinator;
 using Tessera.Pool.Membership;
-using Tessera.Pool.Security;
 using Tessera.Pool.State;
 
 namespace Tessera.Pool.Tests.Coordinator;

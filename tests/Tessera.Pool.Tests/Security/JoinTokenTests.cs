@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using System.Text;
+using Tessera.Identity;
 using Tessera.Pool.Security;
 
 namespace Tessera.Pool.Tests.Security;

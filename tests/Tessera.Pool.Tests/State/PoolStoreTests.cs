@@ -1,6 +1,8 @@
+using Tessera.Identity;
 using Tessera.Pool.Membership;
 using Tessera.Pool.Security;
 using Tessera.Pool.State;
+using Tessera.Storage;
 
 namespace Tessera.Pool.Tests.State;
 
@@ -123,7 +125,7 @@ public sealed class PoolStoreTests : IDisposable
 
         using var reopened = PoolStore.Open(DbPath);
         Assert.Equal("pool_x", reopened.GetMeta("pool_id"));
-        Assert.Equal("1", reopened.GetMeta("schema_version"));
+        Assert.Equal(PoolSchema.Version, PoolSchema.VersionOf(reopened.Database));
     }
 
     public void Dispose()

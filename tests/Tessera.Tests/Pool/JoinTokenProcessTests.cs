@@ -1,3 +1,4 @@
+using Tessera.Identity;
 using Tessera.Pool.Security;
 
 namespace Tessera.Tests.Pool;

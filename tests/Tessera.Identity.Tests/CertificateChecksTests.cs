@@ -1,9 +1,9 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Tessera.Pool.Security;
+using Tessera.Identity;
 
-namespace Tessera.Pool.Tests.Security;
+namespace Tessera.Identity.Tests;
 
 public sealed class CertificateChecksTests : IDisposable
 {
@@ -97,7 +97,7 @@ public sealed class CertificateChecksTests : IDisposable
         using var _ = key;
         csr[^5] ^= 0xFF;
 
-        Assert.Throws<PoolException>(() => _ca.SignNodeRequest(csr, "node_1", TimeProvider.System));
+        Assert.Throws<IdentityException>(() => _ca.SignNodeRequest(csr, "node_1", TimeProvider.System));
     }
 
     [Fact]

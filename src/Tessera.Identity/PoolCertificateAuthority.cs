@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Tessera.Pool.Security;
+namespace Tessera.Identity;
 
 /// <summary>
 /// The pool's certificate authority: an ECDSA P-256 key and a self-signed CA certificate created by
@@ -89,10 +89,10 @@ public sealed class PoolCertificateAuthority : IDisposable
         }
         catch (CryptographicException ex)
         {
-            throw new PoolException("The certificate signing request is invalid: " + ex.Message, inner: ex);
+            throw new IdentityException("The certificate signing request is invalid: " + ex.Message, inner: ex);
         }
         if (csr.PublicKey.Oid.Value != "1.2.840.10045.2.1")
-            throw new PoolException("The certificate signing request must be for an ECDSA key.");
+            throw new IdentityException("The certificate signing request must be for an ECDSA key.");
         var request = new CertificateRequest(new X500DistinguishedName($"CN={nodeId}"), csr.PublicKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));

@@ -1,25 +1,24 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
-using Tessera.Pool.Security;
 
-namespace Tessera.Pool.Agent;
+namespace Tessera.Identity;
 
 /// <summary>
 /// What an agent keeps after joining, in its data directory: agent.json (node id, pool, coordinator
 /// address, CA fingerprint), node.key (its private key, owner-only), node.crt and ca.crt. With it
 /// the agent reconnects without the token.
 /// </summary>
-public sealed class AgentIdentity : IDisposable
+public sealed class NodeIdentity : IDisposable
 {
-    private AgentIdentity(AgentIdentityFile file, X509Certificate2 certificate, X509Certificate2 ca)
+    private NodeIdentity(NodeIdentityFile file, X509Certificate2 certificate, X509Certificate2 ca)
     {
         File = file;
         Certificate = certificate;
         CaCertificate = ca;
     }
 
-    public AgentIdentityFile File { get; }
+    public NodeIdentityFile File { get; }
 
     /// <summary>The node certificate with its private key, presented for mutual TLS.</summary>
     public X509Certificate2 Certificate { get; }
@@ -32,23 +31,23 @@ public sealed class AgentIdentity : IDisposable
 
     public static bool Exists(string directory) => System.IO.File.Exists(JsonPath(directory));
 
-    public static AgentIdentity Load(string directory)
+    public static NodeIdentity Load(string directory)
     {
-        var file = JsonSerializer.Deserialize<AgentIdentityFile>(System.IO.File.ReadAllText(JsonPath(directory)), JsonSerializerOptions.Web)
-            ?? throw new PoolException($"{JsonPath(directory)} is empty or damaged; join again with a new token and a fresh --data-dir.");
+        var file = JsonSerializer.Deserialize<NodeIdentityFile>(System.IO.File.ReadAllText(JsonPath(directory)), JsonSerializerOptions.Web)
+            ?? throw new IdentityException($"{JsonPath(directory)} is empty or damaged; join again with a new token and a fresh --data-dir.");
         try
         {
             var certificate = X509Certificate2.CreateFromPemFile(Path.Combine(directory, "node.crt"), Path.Combine(directory, "node.key"));
             using var ca = X509Certificate2.CreateFromPem(System.IO.File.ReadAllText(Path.Combine(directory, "ca.crt")));
-            return new AgentIdentity(file, certificate, X509CertificateLoader.LoadCertificate(ca.RawData));
+            return new NodeIdentity(file, certificate, X509CertificateLoader.LoadCertificate(ca.RawData));
         }
         catch (Exception ex) when (ex is CryptographicException or IOException)
         {
-            throw new PoolException($"The agent's certificate files in {directory} cannot be read ({ex.Message}); join again with a new token and a fresh --data-dir.", inner: ex);
+            throw new IdentityException($"The agent's certificate files in {directory} cannot be read ({ex.Message}); join again with a new token and a fresh --data-dir.", inner: ex);
         }
     }
 
-    public static AgentIdentity Save(string directory, AgentIdentityFile file, ECDsa key, byte[] certificateDer, byte[] caDer)
+    public static NodeIdentity Save(string directory, NodeIdentityFile file, ECDsa key, byte[] certificateDer, byte[] caDer)
     {
         Directory.CreateDirectory(directory);
         using var certificate = X509CertificateLoader.LoadCertificate(certificateDer);
@@ -75,4 +74,4 @@ public sealed class AgentIdentity : IDisposable
     }
 }
 
-public sealed record AgentIdentityFile(string NodeId, string Name, string PoolId, string Coordinator, string CaSha256, DateTimeOffset JoinedAt);
+public sealed record NodeIdentityFile(string NodeId, string Name, string PoolId, string Coordinator, string CaSha256, DateTimeOffset JoinedAt);

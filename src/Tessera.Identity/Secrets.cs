@@ -2,7 +2,7 @@ using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Tessera.Pool.Security;
+namespace Tessera.Identity;
 
 /// <summary>Random identifiers and secrets, and their hashes.</summary>
 public static class Secrets

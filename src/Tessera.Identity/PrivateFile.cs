@@ -1,4 +1,4 @@
-namespace Tessera.Pool.Security;
+namespace Tessera.Identity;
 
 /// <summary>Writes files readable by the owner only (keys, the admin key).</summary>
 public static class PrivateFile

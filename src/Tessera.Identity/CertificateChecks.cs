@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Tessera.Pool.Security;
+namespace Tessera.Identity;
 
 /// <summary>
 /// The checks both ends make on certificates: a coordinator certificate must chain to the pinned

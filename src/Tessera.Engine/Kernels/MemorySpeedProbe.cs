@@ -1,10 +1,8 @@
-using Tessera.Engine.Kernels;
-
-namespace Tessera.Pool.Hardware;
+namespace Tessera.Engine.Kernels;
 
 /// <summary>
-/// The node's memory-bound read speed (GB/s), measured with the engine's bandwidth probe on all cores: what
-/// decode (a chain of matrix-vector products) runs at, so the planner weighs devices by what they do.
+/// This machine's memory-bound read speed (GB/s) on all cores: what decode (a chain of matrix-vector products) runs
+/// at. An agent reports it with its hardware, so the planner weighs devices by what they do.
 /// </summary>
 public static class MemorySpeedProbe
 {

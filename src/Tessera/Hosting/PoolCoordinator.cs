@@ -1,0 +1,71 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Tessera.Api;
+using Tessera.Api.Keys;
+using Tessera.Deploy;
+using Tessera.Generation;
+using Tessera.Pool.Coordinator;
+
+namespace Tessera.Cli.Hosting;
+
+/// <summary>
+/// The coordinator of <c>tessera pool start</c>, composed here so that no library points the wrong way: the pool
+/// (membership, tokens, /api), deployments (/api/deployments, /blobs), the keys of the OpenAI API (/api/keys) and /v1,
+/// served by the deployments' router. One process, one port, one database file.
+/// </summary>
+internal sealed class PoolCoordinator : IAsyncDisposable
+{
+    private PoolCoordinator(CoordinatorHost host, DeploymentController deployments, ApiKeyStore keys)
+    {
+        Host = host;
+        Deployments = deployments;
+        Keys = keys;
+    }
+
+    public CoordinatorHost Host { get; }
+
+    public DeploymentController Deployments { get; }
+
+    public ApiKeyStore Keys { get; }
+
+    /// <summary>
+    /// Starts the coordinator and its deployments' reconcile loop. <paramref name="generation"/> replaces the
+    /// deployments' router at /v1 (tests serve a scripted model there).
+    /// </summary>
+    public static async Task<PoolCoordinator> StartAsync(CoordinatorOptions options, DeploymentControllerOptions deploymentOptions,
+        ILoggerFactory loggerFactory, TimeProvider time, CancellationToken cancellationToken, ITextGenerationService? generation = null)
+    {
+        var deployments = new DeploymentController(options.DataDirectory.Root, loggerFactory, time, deploymentOptions);
+        ApiKeyStore? keys = null;
+        CoordinatorHost host;
+        try
+        {
+            host = await CoordinatorHost.StartAsync(options with
+            {
+                MapEndpoints = (app, pool) =>
+                {
+                    keys = new ApiKeyStore(pool.Store.Database, time);
+                    deployments.Attach(pool);
+                    DeploymentApi.Map(app, deployments, pool);
+                    ApiKeyEndpoints.Map(app.MapGroup("/api").AddEndpointFilter(new AdminKeyFilter(pool)), keys, pool.Store, time);
+                    app.MapOpenAiApi(generation ?? deployments.Router, keys, new OpenAiApiOptions { Time = time });
+                },
+            }, loggerFactory, time, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await deployments.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        deployments.Start();
+        return new PoolCoordinator(host, deployments, keys!);
+    }
+
+    /// <summary>Stops the deployments' pipelines first, then the pool (its last heartbeats, its database).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await Deployments.DisposeAsync().ConfigureAwait(false);
+        await Host.DisposeAsync().ConfigureAwait(false);
+    }
+}
