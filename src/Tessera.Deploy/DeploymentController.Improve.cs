@@ -8,8 +8,8 @@ namespace Tessera.Deploy;
 /// Moving a deployment to a better plan when the pool got better (a node came back, a faster one joined): each
 /// deployment's <see cref="ImproveTimer"/> says when to look; <see cref="PoolPlanner.Improve"/> says whether a new plan
 /// beats the current one by enough to be worth the move (the hysteresis); the move itself goes as a drain's does (new
-/// stages first, then each driver switches with <see cref="PipelineDriver.MoveToAsync"/>, then the old stages stop), so
-/// no session fails. A move that fails before any driver switched puts the old plan back: it never stopped serving.
+/// stages first, then each pipeline switches, then the old stages stop), so no session fails. A move that fails before
+/// any pipeline switched puts the old plan back: it never stopped serving.
 /// </summary>
 public sealed partial class DeploymentController
 {
@@ -33,8 +33,8 @@ public sealed partial class DeploymentController
     /// <summary>Tells every deployment about nodes that became ready since the last tick (joined, or came back).</summary>
     private void NoteReadyNodes(IReadOnlyList<Runtime> runtimes)
     {
-        var nodes = Pool.Membership.ListNodes();
-        var ready = nodes.Where(n => n.State == "ready" && n.Connected && !n.Drained).ToDictionary(n => n.Id, n => n.Name, StringComparer.Ordinal);
+        var nodes = _ports.Nodes.Snapshot();
+        var ready = ReconcileRules.ReadyNodes(nodes);
         if (_readyNodes is not null)
         {
             var now = Now();
@@ -80,7 +80,7 @@ public sealed partial class DeploymentController
             return;
         var name = runtime.Stored.Name;
         var stops = new List<StageStop>();
-        var moved = new List<(PipelineDriver Driver, PipelineRecoveryStatistics Before)>();
+        var moved = new List<(IPipelineService Pipeline, PipelineRecoveryStatistics Before)>();
         PlanSnapshot? before = null;
         ReplanResult result;
         string summary;
@@ -88,16 +88,16 @@ public sealed partial class DeploymentController
         try
         {
             var avoided = AvoidedNodes(runtime);
-            var request = PlanRequestOf(runtime) with { ExcludedDevices = [.. avoided.Select(n => n + "/cpu")] };
-            var cluster = BuildCluster(runtime, avoided);
+            var request = PlanRequests.For(runtime.Stored, FactsOf(runtime).Profile) with { ExcludedDevices = [.. avoided.Select(PoolCluster.CpuDevice)] };
+            var cluster = PoolCluster.Build(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), avoided);
             // A stage's node that is not ready now (suspected after missed heartbeats on a busy machine, or failing) is the
             // recovery's business, not a reason to move: improving waits until the plan's nodes are all well.
-            if (runtime.Stored.Stages.FirstOrDefault(st => cluster.FindDevice(st.NodeId + "/cpu") is null) is { } unwell)
+            if (runtime.Stored.Stages.FirstOrDefault(st => cluster.FindDevice(PoolCluster.CpuDevice(st.NodeId)) is null) is { } unwell)
             {
                 _logger.LogPlanKept(name, $"node {unwell.NodeName} of the plan is not ready; not looking for a better plan now");
                 return;
             }
-            result = PoolPlanner.Improve(CurrentPlan(runtime.Stored), request, cluster, _options.Planner);
+            result = PoolPlanner.Improve(PlanRequests.CurrentPlan(runtime.Stored), request, cluster, _options.Planner);
             if (!result.Succeeded || !result.Changed)
             {
                 _logger.LogPlanKept(name, result.Explanation);
@@ -142,48 +142,11 @@ public sealed partial class DeploymentController
         var oldNodes = old.Stored.Stages.Select(s => s.NodeId).ToHashSet(StringComparer.Ordinal);
         lock (_gate)
         {
-            var words = moves.Select(m => m.ToDeviceId.Split('/')[0]).Distinct(StringComparer.Ordinal)
+            var words = moves.Select(m => PoolCluster.NodeOf(m.ToDeviceId)).OfType<string>().Distinct(StringComparer.Ordinal)
                 .Where(id => !oldNodes.Contains(id) && _arrivals.TryGetValue(id, out var a) && a.At >= old.MadeAt)
                 .Select(id => _arrivals[id].Words)
                 .ToList();
             return words.Count == 0 ? null : string.Join(", ", words);
-        }
-    }
-
-    /// <summary>The deployment's plan and stages before a move, to put back when the move fails.</summary>
-    /// <param name="MadeAt">When that plan came into force.</param>
-    private sealed record PlanSnapshot(StoredDeployment Stored, StageRuntime[] Stages, TimeSpan MadeAt);
-
-    /// <summary>Puts <paramref name="snapshot"/>'s plan back and stops the stages started for the failed move; false when the deployment is gone.</summary>
-    private bool Revert(Runtime runtime, PlanSnapshot snapshot)
-    {
-        List<StageStop> stops;
-        lock (_gate)
-        {
-            if (runtime.Removed)
-                return false;
-            var kept = snapshot.Stages.ToHashSet();
-            stops = runtime.Stages.Select((s, i) => (Stage: s, Index: i)).Where(x => !kept.Contains(x.Stage))
-                .Select(x => new StageStop(x.Stage.Stored.NodeId, x.Index, x.Stage.Stored.FirstLayer, x.Stage.Stored.LastLayer)).ToList();
-            runtime.Stages = snapshot.Stages;
-            runtime.Stored = snapshot.Stored;
-            UpdateState(runtime);
-        }
-        Store.Update(snapshot.Stored, _time.GetUtcNow());
-        foreach (var stop in stops)
-            SendStop(snapshot.Stored.Id, stop);
-        return true;
-    }
-
-    /// <summary>The nodes the deployment keeps off now (behind a cut link); expired entries are dropped.</summary>
-    private HashSet<string> AvoidedNodes(Runtime runtime)
-    {
-        var now = _time.GetTimestamp();
-        lock (_gate)
-        {
-            foreach (var expired in runtime.Avoided.Where(a => a.Value <= now).Select(a => a.Key).ToList())
-                runtime.Avoided.Remove(expired);
-            return [.. runtime.Avoided.Keys];
         }
     }
 }

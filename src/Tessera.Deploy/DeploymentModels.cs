@@ -92,7 +92,16 @@ internal sealed record StoredDeployment(
     double PredictedTokensPerSecond,
     string Explanation,
     IReadOnlyList<StoredStage> Stages,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt)
+{
+    /// <summary>The model's block count: where the last stage ends.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int LayerCount => Stages.Max(s => s.LastLayer);
+
+    /// <summary>The replica count the stages form.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int ReplicaCount => Stages.Count == 0 ? 0 : Stages.Max(s => s.Replica) + 1;
+}
 
 /// <summary>A planned stage and the file its agent loads (the whole model or a slice), by hash.</summary>
 internal sealed record StoredStage(
@@ -107,4 +116,8 @@ internal sealed record StoredStage(
     double PredictedTokensPerSecond,
     string FileSha256,
     long FileBytes,
-    string FilePath);
+    string FilePath)
+{
+    /// <summary>The same stage at another place in the pipeline: node, replica, layers and file unchanged.</summary>
+    public bool SameWorkAs(StoredStage other) => this with { Index = 0 } == other with { Index = 0 };
+}

@@ -95,10 +95,11 @@ public static class GgufSlicer
 
     /// <summary>
     /// The hash of a slice of a blob the store holds, writing and publishing the slice on first use and reusing it
-    /// (through <see cref="SliceKey"/>) afterwards.
+    /// (through <see cref="SliceKey"/>) afterwards. <paramref name="openSource"/>, when given, is that blob already open
+    /// (a deployment cutting all its stages opens the model once).
     /// </summary>
     public static async Task<ContentHash> GetOrCreateAsync(ContentStore store, ContentHash sourceHash, LayerRange range, bool includeEmbedding,
-        bool includeHead, CancellationToken cancellationToken = default)
+        bool includeHead, CancellationToken cancellationToken = default, GgufFile? openSource = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         var key = SliceKey(sourceHash, range, includeEmbedding, includeHead);
@@ -112,8 +113,15 @@ public static class GgufSlicer
             if (store.TryGetRef(key, out known) && store.Contains(known))
                 return known;
             var partial = store.GetPartialPath(key) + ".slice";
-            using (var source = GgufFile.Open(sourcePath))
+            if (openSource is not null)
+            {
+                WriteSlice(openSource, range, includeEmbedding, includeHead, partial, sourceHash);
+            }
+            else
+            {
+                using var source = GgufFile.Open(sourcePath);
                 WriteSlice(source, range, includeEmbedding, includeHead, partial, sourceHash);
+            }
             var hash = await store.PublishAsync(partial, null, key, cancellationToken).ConfigureAwait(false);
             store.SetRef(key, hash);
             return hash;

@@ -13,10 +13,13 @@ public static class ModelProfileGguf
         /// hidden size from its metadata (through <see cref="ModelConfig.FromGguf"/>, so unsupported architectures are
         /// refused the same way the engine refuses them). The engine caches keys and values as f32.
         /// </summary>
-        public static ModelProfile FromGguf(GgufFile file, string? name = null)
+        public static ModelProfile FromGguf(GgufFile file, string? name = null) => FromGguf(file, ModelConfig.FromGguf(file), name);
+
+        /// <summary>Profiles the model in <paramref name="file"/> whose configuration was read already.</summary>
+        public static ModelProfile FromGguf(GgufFile file, ModelConfig config, string? name = null)
         {
             ArgumentNullException.ThrowIfNull(file);
-            var config = ModelConfig.FromGguf(file);
+            ArgumentNullException.ThrowIfNull(config);
             var shape = new ModelShape(
                 name ?? file.Metadata.TryGetString("general.name") ?? Path.GetFileNameWithoutExtension(file.FilePath),
                 config.BlockCount,

@@ -86,21 +86,4 @@ public static class ActivationCodec
                 break;
         }
     }
-
-    /// <summary>Parses f16, f32 or q8 (the CLI's --activations).</summary>
-    public static ActivationFormat Parse(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "f16" => ActivationFormat.F16,
-        "f32" => ActivationFormat.F32,
-        "q8" => ActivationFormat.Q8,
-        _ => throw new FormatException($"'{text}' is not an activation format: use f16, f32 or q8."),
-    };
-
-    public static string Name(ActivationFormat format) => format switch
-    {
-        ActivationFormat.F16 => "f16",
-        ActivationFormat.F32 => "f32",
-        ActivationFormat.Q8 => "q8",
-        _ => format.ToString(),
-    };
 }

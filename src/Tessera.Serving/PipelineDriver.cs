@@ -145,7 +145,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                 }
                 catch (RpcException e)
                 {
-                    throw new PipelineException($"Stage {i} at {endpoints[i]} cannot be reached: {e.Status.Detail}", e);
+                    throw new PipelineException($"Stage {i} at {endpoints[i]} cannot be reached: {e.Status.Detail}", e) { Endpoint = endpoints[i] };
                 }
             }
             CheckChain(endpoints, stages);
@@ -500,11 +500,12 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         timeout.CancelAfter(_options.RecoveryTimeout);
         var last = reason;
+        var unreachable = old.Unreachable;
         for (var attempt = 1; attempt <= _options.MaxReplaceAttempts && !timeout.IsCancellationRequested; attempt++)
         {
             try
             {
-                var failure = new PipelineFailure(old.Endpoints, reason, attempt) { UnreachableEndpoint = old.Unreachable };
+                var failure = new PipelineFailure(old.Endpoints, reason, attempt) { UnreachableEndpoint = unreachable };
                 var endpoints = await _options.Recovery!.ReplaceAsync(failure, timeout.Token).ConfigureAwait(false);
                 var (channels, stages) = await OpenAsync(endpoints, _options.Tls, timeout.Token).ConfigureAwait(false);
                 lock (_gate)
@@ -540,8 +541,11 @@ public sealed partial class PipelineDriver : IAsyncDisposable
             }
             catch (Exception e)
             {
-                // Whatever the recovery or the new stages threw is one failed try; the bound decides what follows.
+                // Whatever the recovery or the new stages threw is one failed try; the bound decides what follows. A
+                // stage of the replacement that could not be reached is named in the next try, so it is planned around.
                 last = e.Message;
+                if (e is PipelineException { Endpoint: { } endpoint })
+                    unreachable = endpoint;
                 LogReplaceFailed(attempt, e.Message);
             }
         }

@@ -9,6 +9,9 @@ public sealed class PipelineException(string message, Exception? inner = null) :
     /// <summary>True when the same request may succeed if sent again (the pipeline failed and could not be recovered in time).</summary>
     public bool IsRetryable { get; init; }
 
+    /// <summary>The stage (HOST:PORT) that could not be reached, when that is what failed.</summary>
+    public string? Endpoint { get; init; }
+
     /// <summary>When to send a retryable request again (the pool re-plans in the background meanwhile).</summary>
     public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(2);
 }

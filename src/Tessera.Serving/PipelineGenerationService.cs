@@ -42,7 +42,7 @@ public sealed record PipelineGenerationServiceOptions
 /// come from the GGUF file on this side; a <see cref="PipelineDriver"/> runs the sessions through the stages.
 /// Output is token-for-token what <see cref="LocalGenerationService"/> gives with f32 activations.
 /// </summary>
-public sealed class PipelineGenerationService : ITextGenerationService, ITokenDecoder, IAsyncDisposable
+public sealed class PipelineGenerationService : IPipelineService
 {
     private readonly PipelineDriver _driver;
     private readonly Tokenizer _tokenizer;
@@ -66,6 +66,16 @@ public sealed class PipelineGenerationService : ITextGenerationService, ITokenDe
 
     public PipelineDriver Driver => _driver;
 
+    public string? Failure => _driver.Failure;
+
+    public IReadOnlyList<string> Endpoints => _driver.Endpoints;
+
+    public int ActiveSessions => _driver.ActiveSessions;
+
+    public PipelineRecoveryStatistics RecoveryStatistics => _driver.RecoveryStatistics;
+
+    public Task<bool> MoveToAsync(IReadOnlyList<string> endpoints, CancellationToken cancellation) => _driver.MoveToAsync(endpoints, cancellation);
+
     public Tokenizer Tokenizer => _tokenizer;
 
     /// <summary>
@@ -75,7 +85,6 @@ public sealed class PipelineGenerationService : ITextGenerationService, ITokenDe
     public static async Task<PipelineGenerationService> ConnectAsync(string modelPath, IReadOnlyList<string> endpoints,
         PipelineGenerationServiceOptions? options = null, CancellationToken cancellation = default)
     {
-        options ??= new PipelineGenerationServiceOptions();
         Tokenizer tokenizer;
         ChatTemplate? template;
         using (var file = GgufFile.Open(modelPath))
@@ -84,6 +93,15 @@ public sealed class PipelineGenerationService : ITextGenerationService, ITokenDe
             var source = file.Metadata.TryGetString("tokenizer.chat_template");
             template = source is null ? null : ChatTemplate.Parse(source);
         }
+        options ??= new PipelineGenerationServiceOptions();
+        return await ConnectAsync(tokenizer, template, endpoints, options with { Id = options.Id ?? Path.GetFileNameWithoutExtension(modelPath) }, cancellation)
+            .ConfigureAwait(false);
+    }
+
+    /// <summary>Connects to the stages at <paramref name="endpoints"/>, in pipeline order, with a tokenizer and chat template already read.</summary>
+    public static async Task<PipelineGenerationService> ConnectAsync(Tokenizer tokenizer, ChatTemplate? template, IReadOnlyList<string> endpoints,
+        PipelineGenerationServiceOptions options, CancellationToken cancellation = default)
+    {
         var driver = await PipelineDriver.ConnectAsync(endpoints, new PipelineDriverOptions
         {
             Tls = options.Tls,
@@ -92,7 +110,7 @@ public sealed class PipelineGenerationService : ITextGenerationService, ITokenDe
             RecoveryTimeout = options.RecoveryTimeout,
             Logger = options.Logger,
         }, cancellation).ConfigureAwait(false);
-        return new PipelineGenerationService(driver, tokenizer, template, options.Id ?? Path.GetFileNameWithoutExtension(modelPath), options);
+        return new PipelineGenerationService(driver, tokenizer, template, options.Id ?? "model", options);
     }
 
     public IReadOnlyList<ServedModel> ListModels() => [_served];

@@ -248,6 +248,13 @@ public sealed class MembershipService : IAsyncDisposable
         _logger.LogNodeStateChanged(node.Name, node.Id, previous.ToWire(), next.ToWire(), reason);
     }
 
+    /// <summary>Every node now, typed (states as <see cref="NodeState"/>), in the order they joined.</summary>
+    public IReadOnlyList<PoolNode> Snapshot() =>
+        _nodes.Values.OrderBy(n => n.JoinedAt).ThenBy(n => n.Id).Select(n => { lock (n.Gate) return Typed(n); }).ToList();
+
+    private static PoolNode Typed(LiveNode n) => new(n.Id, n.Name, n.State, n.Drained, n.Outbox is not null, n.Address,
+        n.Metrics?.RamFreeBytes ?? n.Hardware.RamFreeBytes, n.Hardware.CpuSpeedGbps);
+
     public IReadOnlyList<NodeView> ListNodes() =>
         _nodes.Values.Select(n => { lock (n.Gate) return View(n); }).OrderBy(n => n.JoinedAt).ThenBy(n => n.Id).ToList();
 

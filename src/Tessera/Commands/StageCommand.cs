@@ -54,7 +54,7 @@ internal static class StageCommand
                 Layers = LayerRange.Parse(result.GetValue(layers)!),
                 Listen = ParseListen(result.GetValue(listen)!),
                 Next = result.GetValue(next),
-                Activations = ActivationCodec.Parse(result.GetValue(activations)!),
+                Activations = ActivationFormats.Parse(result.GetValue(activations)!),
                 Threads = result.GetValue(threads),
                 ContextLength = result.GetValue(context),
                 MaxBatchTokens = Math.Max(1, result.GetValue(batch)),
@@ -64,7 +64,7 @@ internal static class StageCommand
             using var logging = PoolCli.CreateLogging(verbose: false);
             await using var server = await StageServer.StartAsync(options, logging, stopping.Token).ConfigureAwait(false);
             var s = server.Host.Stage;
-            Console.WriteLine($"Stage for layers {s.Range} of {s.Config.BlockCount} ({Path.GetFileName(options.ModelPath)}, {s.Backend.Name}, {ActivationCodec.Name(options.Activations)} out) listening on {server.Address}{(tls is null ? " (plaintext)" : " (mTLS)")}");
+            Console.WriteLine($"Stage for layers {s.Range} of {s.Config.BlockCount} ({Path.GetFileName(options.ModelPath)}, {s.Backend.Name}, {ActivationFormats.Name(options.Activations)} out) listening on {server.Address}{(tls is null ? " (plaintext)" : " (mTLS)")}");
             Console.Out.Flush();
             try
             {

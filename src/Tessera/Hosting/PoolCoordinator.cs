@@ -36,29 +36,20 @@ internal sealed class PoolCoordinator : IAsyncDisposable
     public static async Task<PoolCoordinator> StartAsync(CoordinatorOptions options, DeploymentControllerOptions deploymentOptions,
         ILoggerFactory loggerFactory, TimeProvider time, CancellationToken cancellationToken, ITextGenerationService? generation = null)
     {
-        var deployments = new DeploymentController(options.DataDirectory.Root, loggerFactory, time, deploymentOptions);
+        DeploymentController? deployments = null;
         ApiKeyStore? keys = null;
-        CoordinatorHost host;
-        try
+        var host = await CoordinatorHost.StartAsync(options with
         {
-            host = await CoordinatorHost.StartAsync(options with
+            MapEndpoints = (app, pool) =>
             {
-                MapEndpoints = (app, pool) =>
-                {
-                    keys = new ApiKeyStore(pool.Store.Database, time);
-                    deployments.Attach(pool);
-                    DeploymentApi.Map(app, deployments, pool);
-                    ApiKeyEndpoints.Map(app.MapGroup("/api").AddEndpointFilter(new AdminKeyFilter(pool)), keys, pool.Store, time);
-                    app.MapOpenAiApi(generation ?? deployments.Router, keys, new OpenAiApiOptions { Time = time });
-                },
-            }, loggerFactory, time, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await deployments.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-        deployments.Start();
+                keys = new ApiKeyStore(pool.Store.Database, time);
+                deployments = CoordinatorDeployments.Create(pool, options.DataDirectory.Root, loggerFactory, time, deploymentOptions);
+                DeploymentApi.Map(app, deployments, pool);
+                ApiKeyEndpoints.Map(app.MapGroup("/api").AddEndpointFilter(new AdminKeyFilter(pool)), keys, pool.Store, time);
+                app.MapOpenAiApi(generation ?? deployments.Router, keys, new OpenAiApiOptions { Time = time });
+            },
+        }, loggerFactory, time, cancellationToken).ConfigureAwait(false);
+        deployments!.Start();
         return new PoolCoordinator(host, deployments, keys!);
     }
 

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Spectre.Console;
 using Tessera.Pool;
 using Tessera.Pool.Security;
+using Tessera.Serving;
 
 namespace Tessera.Cli.Commands.Chaos;
 
@@ -176,7 +177,14 @@ internal sealed record ChaosSettings(int Agents, int Stages, int Clients, TimeSp
         Check(RestartAfter <= TimeSpan.FromMinutes(5), "--restart-after must be at most 5m.");
         Check(MaxKills >= 0, "--max-kills must be 0 or more.");
         Check(Tokens is >= 1 and <= 256, "--tokens must be between 1 and 256 (the deployment's context is 512).");
-        Check(Activations is "f16" or "f32" or "q8", $"Unknown activation format '{Activations}': use f16, f32 or q8.");
+        try
+        {
+            ActivationFormats.Parse(Activations);
+        }
+        catch (FormatException e)
+        {
+            throw new PoolException(e.Message, exitCode: 2);
+        }
         Check(Threads is >= 0 and <= 256, "--threads must be between 0 (all cores) and 256.");
         Check(Burst is >= 0 and <= 5000, "--burst must be between 0 and 5000.");
         Check(BurstMemoryMb >= 1, "--burst-memory-mb must be at least 1.");

@@ -10,7 +10,8 @@ namespace Tessera.Deploy;
 
 /// <summary>
 /// The deployment endpoints on the coordinator's port: <c>/api/deployments</c> (admin key) and <c>/blobs</c>, the
-/// coordinator's content store, for agents only (mutual TLS: a node certificate of the pool).
+/// coordinator's content store, for agents only (mutual TLS: a node certificate of the pool). The controller's
+/// domain errors become HTTP statuses here, and only here.
 /// </summary>
 public static class DeploymentApi
 {
@@ -23,13 +24,27 @@ public static class DeploymentApi
         {
             if (request is null)
                 return Results.BadRequest(new ErrorView("Send a JSON body: {\"model\": \"PATH or hf://owner/repo/file.gguf\", \"name\": ...}."));
-            var outcome = await controller.CreateAsync(request, cancellationToken).ConfigureAwait(false);
-            return outcome.View is { } view
-                ? Results.Created($"/api/deployments/{Uri.EscapeDataString(view.Name)}", view)
-                : Results.Json(new ErrorView(outcome.Error ?? "failed"), statusCode: outcome.Status);
+            try
+            {
+                var view = await controller.CreateAsync(request, cancellationToken).ConfigureAwait(false);
+                return Results.Created($"/api/deployments/{Uri.EscapeDataString(view.Name)}", view);
+            }
+            catch (DeploymentException ex)
+            {
+                return Error(ex);
+            }
         });
         api.MapDelete("/{name}", async (string name) =>
-            await controller.DeleteAsync(name).ConfigureAwait(false) is { } view ? Results.Ok(view) : NotFound(name));
+        {
+            try
+            {
+                return Results.Ok(await controller.DeleteAsync(name).ConfigureAwait(false));
+            }
+            catch (DeploymentException ex)
+            {
+                return Error(ex);
+            }
+        });
 
         app.MapContentStore(controller.Content).AddEndpointFilter(async (context, next) =>
         {
@@ -39,6 +54,17 @@ public static class DeploymentApi
             return await next(context).ConfigureAwait(false);
         });
     }
+
+    /// <summary>The status each kind of mistake is answered with.</summary>
+    public static int StatusOf(DeploymentErrorKind kind) => kind switch
+    {
+        DeploymentErrorKind.NotFound => StatusCodes.Status404NotFound,
+        DeploymentErrorKind.Conflict => StatusCodes.Status409Conflict,
+        DeploymentErrorKind.DoesNotFit => StatusCodes.Status422UnprocessableEntity,
+        _ => StatusCodes.Status400BadRequest,
+    };
+
+    private static IResult Error(DeploymentException ex) => Results.Json(new ErrorView(ex.Message), statusCode: StatusOf(ex.Kind));
 
     private static IResult NotFound(string name) =>
         Results.NotFound(new ErrorView($"No deployment named '{name}'. List deployments with `tessera deployments`."));

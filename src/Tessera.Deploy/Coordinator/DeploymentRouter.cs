@@ -1,7 +1,5 @@
 using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
-using Tessera.Engine.Generation;
-using Tessera.Engine.Templates;
 using Tessera.Generation;
 using Tessera.Serving;
 
@@ -14,17 +12,20 @@ namespace Tessera.Deploy;
 /// requests get <see cref="DeploymentUnavailableException"/> (503 with Retry-After at /v1). An unknown name is
 /// <see cref="UnknownModelException"/> (404 at /v1).
 /// </summary>
-public sealed class DeploymentRouter : ITextGenerationService
+public sealed class DeploymentRouter : ITextGenerationService, ITokenDecoder
 {
-    private ImmutableDictionary<string, ImmutableArray<PipelineGenerationService>> _routes =
-        ImmutableDictionary.Create<string, ImmutableArray<PipelineGenerationService>>(StringComparer.Ordinal);
+    private ImmutableDictionary<string, ImmutableArray<IPipelineService>> _routes =
+        ImmutableDictionary.Create<string, ImmutableArray<IPipelineService>>(StringComparer.Ordinal);
 
     /// <summary>Serves <paramref name="name"/> with these replicas; none: the deployment exists but cannot serve yet.</summary>
-    public void Set(string name, IReadOnlyList<PipelineGenerationService> replicas) =>
+    public void Set(string name, IReadOnlyList<IPipelineService> replicas) =>
         ImmutableInterlocked.Update(ref _routes, routes => routes.SetItem(name, [.. replicas]));
 
     /// <summary>Forgets <paramref name="name"/> (the deployment was removed): its requests get 404.</summary>
     public void Remove(string name) => ImmutableInterlocked.Update(ref _routes, routes => routes.Remove(name));
+
+    /// <summary>The replicas serving <paramref name="name"/> now (none while it cannot serve).</summary>
+    public IReadOnlyList<IPipelineService> Replicas(string name) => _routes.TryGetValue(name, out var replicas) ? replicas : [];
 
     public IReadOnlyList<ServedModel> ListModels() =>
         _routes.Where(r => r.Value.Length > 0).OrderBy(r => r.Key, StringComparer.Ordinal).SelectMany(r => r.Value[0].ListModels()).ToList();
@@ -40,6 +41,9 @@ public sealed class DeploymentRouter : ITextGenerationService
 
     public int[] TokenizePrompt(string model, string prompt) => Pick(model).TokenizePrompt(model, prompt);
 
+    public byte[]? TokenBytes(string model, int tokenId) =>
+        _routes.TryGetValue(model, out var replicas) && replicas.Length > 0 ? replicas[0].TokenBytes(model, tokenId) : null;
+
     public async IAsyncEnumerable<GeneratedToken> GenerateAsync(string model, int[] prompt, GenerationOptions options,
         [EnumeratorCancellation] CancellationToken cancellation)
     {
@@ -48,7 +52,7 @@ public sealed class DeploymentRouter : ITextGenerationService
             yield return token;
     }
 
-    private PipelineGenerationService Pick(string model)
+    private IPipelineService Pick(string model)
     {
         if (!_routes.TryGetValue(model, out var replicas))
             throw new UnknownModelException(model);
@@ -57,7 +61,7 @@ public sealed class DeploymentRouter : ITextGenerationService
         var best = replicas[0];
         foreach (var r in replicas)
         {
-            if (r.Driver.ActiveSessions < best.Driver.ActiveSessions)
+            if (r.ActiveSessions < best.ActiveSessions)
                 best = r;
         }
         return best;

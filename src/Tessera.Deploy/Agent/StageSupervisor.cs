@@ -8,7 +8,6 @@ using Tessera.Identity;
 using Tessera.Pool.Agent;
 using Tessera.Pool.Protocol;
 using Tessera.Serving;
-using ActivationFormat = Tessera.Serving.Protocol.ActivationFormat;
 using StageStatus = Tessera.Pool.Protocol.StageStatus;
 
 namespace Tessera.Deploy;
@@ -111,7 +110,7 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
                 ModelPath = path,
                 Layers = new LayerRange(command.FirstLayer, command.LastLayer),
                 Listen = new IPEndPoint(_listen, 0),
-                Activations = ParseActivations(command.Activations),
+                Activations = ActivationFormats.Parse(command.Activations),
                 Threads = command.Threads,
                 ContextLength = command.ContextLength > 0 ? command.ContextLength : null,
                 Tls = new StageTls(_identity.Certificate, _identity.CaCertificate, _time),
@@ -183,14 +182,6 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
         _localHashes[path] = (info.Length, info.LastWriteTimeUtc, hash);
         return hash;
     }
-
-    internal static ActivationFormat ParseActivations(string? text) => text?.ToLowerInvariant() switch
-    {
-        null or "" or "f16" => ActivationFormat.F16,
-        "f32" => ActivationFormat.F32,
-        "q8" => ActivationFormat.Q8,
-        _ => throw new ArgumentException($"Unknown activation format '{text}': use f16, f32 or q8."),
-    };
 
     private async Task ReportAsync(RunningStage stage)
     {

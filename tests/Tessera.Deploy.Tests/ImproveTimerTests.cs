@@ -1,6 +1,6 @@
 using Tessera.Deploy;
 
-namespace Tessera.Tests.Deploy;
+namespace Tessera.Deploy.Tests;
 
 /// <summary>When a deployment looks for a better plan: time is stepped by hand (seconds from an arbitrary origin).</summary>
 public sealed class ImproveTimerTests

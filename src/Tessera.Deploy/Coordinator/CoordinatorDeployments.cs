@@ -1,0 +1,94 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Tessera.Distribution;
+using Tessera.Pool.Coordinator;
+using Tessera.Pool.Membership;
+using Tessera.Pool.Protocol;
+using Tessera.Serving;
+
+namespace Tessera.Deploy;
+
+/// <summary>
+/// A coordinator's deployment controller: its ports filled from the coordinator's parts — the membership (node
+/// snapshot, agent commands), the pool database (deployments, events), pipelines driven over mutual TLS with a
+/// certificate the pool CA gives the coordinator, and the coordinator's content store for models and slices.
+/// </summary>
+public static class CoordinatorDeployments
+{
+    /// <summary>
+    /// Creates the controller of <paramref name="pool"/> and subscribes it to agents' reports. Call before the
+    /// coordinator listens, so that agents reconnecting at once find their deployments; then <see cref="DeploymentController.Start"/>.
+    /// </summary>
+    public static DeploymentController Create(CoordinatorContext pool, string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time,
+        DeploymentControllerOptions? options = null)
+    {
+        var tls = IssueDriverCertificate(pool, time);
+        var ports = new DeploymentPorts(
+            new MembershipNodes(pool.Membership),
+            new MembershipCommands(pool.Membership),
+            new DeploymentStore(pool.Store.Database),
+            new PoolEventLog(pool.Store, time),
+            new PipelineConnector(tls, loggerFactory.CreateLogger<PipelineDriver>()),
+            new StageReachability(tls),
+            () => pool.JoinAddress);
+        var content = new ContentStore(Path.Combine(dataDirectory, "content"), timeProvider: time, logger: loggerFactory.CreateLogger<ContentStore>());
+        var controller = new DeploymentController(ports, new ModelFiles(content, loggerFactory, time), loggerFactory, time, options);
+        pool.AgentMessageObserver = (nodeId, message) =>
+        {
+            if (message.KindCase == AgentMessage.KindOneofCase.StageStatus)
+                controller.OnStageStatus(nodeId, message.StageStatus);
+        };
+        return controller;
+    }
+
+    /// <summary>
+    /// The coordinator drives pipelines as a client of the stages: it gives itself a certificate of the pool CA
+    /// (client authentication, like a node's), held in memory only.
+    /// </summary>
+    private static StageTls IssueDriverCertificate(CoordinatorContext pool, TimeProvider time)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = new CertificateRequest("CN=driver", key, HashAlgorithmName.SHA256).CreateSigningRequest();
+        using var issued = pool.Authority.SignNodeRequest(csr, "driver_" + pool.PoolId, time);
+        using var withKey = issued.CopyWithPrivateKey(key);
+        // Through PKCS#12 so the key is usable for TLS on every platform.
+        var certificate = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        return new StageTls(certificate, pool.Authority.Certificate, time);
+    }
+
+    private sealed class MembershipNodes(MembershipService membership) : INodeDirectory
+    {
+        public IReadOnlyList<PoolNode> Snapshot() => membership.Snapshot();
+    }
+
+    private sealed class MembershipCommands(MembershipService membership) : IAgentCommands
+    {
+        public bool TrySend(string nodeId, Command command) => membership.TrySendCommand(nodeId, command);
+    }
+
+    private sealed class PipelineConnector(StageTls tls, ILogger logger) : IPipelineConnector
+    {
+        public async Task<IPipelineService> ConnectAsync(PipelineTarget target, IReadOnlyList<string> endpoints, IPipelineRecovery recovery, CancellationToken cancellation) =>
+            await PipelineGenerationService.ConnectAsync(target.Model.Tokenizer, target.Model.ChatTemplate, endpoints, new PipelineGenerationServiceOptions
+            {
+                Id = target.Name,
+                Tls = tls,
+                MaxActiveSessions = target.MaxSessions,
+                Recovery = recovery,
+                Logger = logger,
+            }, cancellation).ConfigureAwait(false);
+    }
+
+    private sealed class StageReachability(StageTls tls) : IStageReachability
+    {
+        public Task<string?> ProblemAsync(string endpoint, TimeSpan timeout, CancellationToken cancellation) =>
+            StageProbe.ProblemAsync(endpoint, tls, timeout, cancellation);
+    }
+}
+
+/// <summary>The pool's event log in its database, as the deployments' <see cref="IPoolEvents"/>.</summary>
+internal sealed class PoolEventLog(Tessera.Pool.State.PoolStore store, TimeProvider time) : IPoolEvents
+{
+    public void Add(string kind, string? nodeId, string message) => store.AddEvent(time.GetUtcNow(), kind, nodeId, message);
+}

@@ -1,0 +1,53 @@
+using Tessera.Planner;
+using Tessera.Pool.Membership;
+
+namespace Tessera.Deploy;
+
+/// <summary>The pool as the planner sees it, from a snapshot of its nodes. Pure.</summary>
+internal static class PoolCluster
+{
+    /// <summary>Speed assumed for a CPU whose speed was not measured (GB/s).</summary>
+    public const double UnmeasuredSpeedGBps = 5;
+
+    /// <summary>The planner's id of a node's CPU device.</summary>
+    public static string CpuDevice(string nodeId) => nodeId + "/cpu";
+
+    /// <summary>The node of a planner device id, or null for the planner's placeholders (no '/').</summary>
+    public static string? NodeOf(string deviceId)
+    {
+        var slash = deviceId.IndexOf('/', StringComparison.Ordinal);
+        return slash <= 0 ? null : deviceId[..slash];
+    }
+
+    /// <summary>
+    /// Each placeable node's CPU with its free RAM less <paramref name="reserved"/> (what other deployments' stages hold
+    /// there), in the snapshot's order. Nodes in <paramref name="left"/> are left out and reported to the planner with
+    /// <paramref name="leftStatus"/>.
+    /// </summary>
+    public static ClusterDescription Build(IReadOnlyList<PoolNode> nodes, IReadOnlyDictionary<string, long> reserved,
+        IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost)
+    {
+        var devices = new List<DeviceInfo>();
+        foreach (var node in nodes)
+        {
+            if (!node.IsPlaceable || left?.Contains(node.Id) == true)
+                continue;
+            var free = Math.Max(0, node.RamFreeBytes - reserved.GetValueOrDefault(node.Id));
+            devices.Add(new DeviceInfo(CpuDevice(node.Id), node.Id, node.Name, DeviceKind.Cpu, free, node.CpuSpeedGBps > 0 ? node.CpuSpeedGBps : UnmeasuredSpeedGBps));
+        }
+        return new ClusterDescription
+        {
+            Devices = devices,
+            NodeStates = left?.ToDictionary(id => id, _ => leftStatus, StringComparer.Ordinal) ?? new Dictionary<string, NodeStatus>(),
+        };
+    }
+
+    /// <summary>Bytes the stages hold on each node (weights and KV caches).</summary>
+    public static Dictionary<string, long> Reserved(IEnumerable<StoredStage> stages)
+    {
+        var reserved = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var stage in stages)
+            reserved[stage.NodeId] = reserved.GetValueOrDefault(stage.NodeId) + stage.WeightBytes + stage.KvBytes;
+        return reserved;
+    }
+}

@@ -1,0 +1,55 @@
+using Tessera.Pool.Membership;
+using Tessera.Pool.Protocol;
+using Tessera.Serving;
+
+namespace Tessera.Deploy;
+
+/// <summary>The pool's nodes as the deployment controller sees them: a typed snapshot (the membership, in a coordinator).</summary>
+public interface INodeDirectory
+{
+    IReadOnlyList<PoolNode> Snapshot();
+}
+
+/// <summary>Commands to agents (start and stop stages), over their control streams.</summary>
+public interface IAgentCommands
+{
+    /// <summary>Queues <paramref name="command"/> for the node's agent; false when it is not connected.</summary>
+    bool TrySend(string nodeId, Command command);
+}
+
+/// <summary>The pool's event log, where deployments tell what happened to them.</summary>
+public interface IPoolEvents
+{
+    void Add(string kind, string? nodeId, string message);
+}
+
+/// <summary>Connects a deployment's replica to its stages (a pipeline driver over gRPC, in a coordinator).</summary>
+public interface IPipelineConnector
+{
+    /// <param name="recovery">What the pipeline calls when a stage breaks: the controller's re-planning.</param>
+    Task<IPipelineService> ConnectAsync(PipelineTarget target, IReadOnlyList<string> endpoints, IPipelineRecovery recovery, CancellationToken cancellation);
+}
+
+/// <summary>What a replica's pipeline serves: the deployment's name, its session bound and its model's tokenizer and chat template.</summary>
+public sealed record PipelineTarget(string Name, int MaxSessions, ModelFacts Model);
+
+/// <summary>Whether the coordinator itself reaches a stage (it answers a status call).</summary>
+public interface IStageReachability
+{
+    /// <summary>Null when the stage at <paramref name="endpoint"/> answers within <paramref name="timeout"/>; otherwise what went wrong.</summary>
+    Task<string?> ProblemAsync(string endpoint, TimeSpan timeout, CancellationToken cancellation);
+}
+
+/// <summary>
+/// Everything the deployment controller does outside itself goes through these: the node snapshot, agent commands,
+/// the deployment store, the event log, pipelines to stages, probes of stages, and the address agents fetch files
+/// from. A coordinator fills them from its own parts (<see cref="CoordinatorDeployments"/>); tests substitute them.
+/// </summary>
+internal sealed record DeploymentPorts(
+    INodeDirectory Nodes,
+    IAgentCommands Agents,
+    IDeploymentStore Store,
+    IPoolEvents Events,
+    IPipelineConnector Pipelines,
+    IStageReachability Reachability,
+    Func<string> CoordinatorAddress);

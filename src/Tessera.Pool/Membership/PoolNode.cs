@@ -1,0 +1,17 @@
+namespace Tessera.Pool.Membership;
+
+/// <summary>
+/// A node as the pool's other parts (the deployment controller) see it at one instant: its state as an enum, whether
+/// its agent is connected, where it connects from, and what it offers.
+/// </summary>
+/// <param name="Address">The address its agent connects from (empty before its first connection).</param>
+/// <param name="RamFreeBytes">Free memory it reported last.</param>
+/// <param name="CpuSpeedGBps">Its CPU's measured memory-bound speed; 0 when not measured.</param>
+public sealed record PoolNode(string Id, string Name, NodeState State, bool Drained, bool Connected, string Address, long RamFreeBytes, double CpuSpeedGBps)
+{
+    /// <summary>Connected and able to run what it runs (ready, or draining while its work moves away).</summary>
+    public bool IsServing => Connected && State is NodeState.Ready or NodeState.Draining;
+
+    /// <summary>Connected, ready and not drained: new work may be placed on it.</summary>
+    public bool IsPlaceable => Connected && State == NodeState.Ready && !Drained;
+}
