@@ -98,6 +98,17 @@ public sealed class SqliteDatabase : IDisposable
         }
     }
 
+    /// <summary>The first row, read with <paramref name="read"/>, or null when there is none.</summary>
+    public T? QueryFirst<T>(string sql, Func<SqliteDataReader, T> read, params (string Name, object? Value)[] parameters) where T : class
+    {
+        lock (Gate)
+        {
+            using var command = Command(sql, parameters);
+            using var reader = command.ExecuteReader();
+            return reader.Read() ? read(reader) : null;
+        }
+    }
+
     /// <summary>The journal mode in force ("wal").</summary>
     public string JournalMode() => (string)Scalar("PRAGMA journal_mode;")!;
 

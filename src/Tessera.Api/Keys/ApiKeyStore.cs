@@ -46,28 +46,11 @@ public sealed class ApiKeyStore : IApiKeyValidator, IDisposable
         return (record with { CreatedAt = FromMs(Ms(record.CreatedAt)) }, key);
     }
 
-    public IReadOnlyList<ApiKeyRecord> List()
-    {
-        lock (_database.Gate)
-        {
-            using var command = Command(Select + " ORDER BY created_at, id");
-            using var reader = command.ExecuteReader();
-            var list = new List<ApiKeyRecord>();
-            while (reader.Read())
-                list.Add(Read(reader));
-            return list;
-        }
-    }
+    public IReadOnlyList<ApiKeyRecord> List() =>
+        _database.Query(Select + " ORDER BY created_at, id", Read);
 
-    public ApiKeyRecord? Get(string id)
-    {
-        lock (_database.Gate)
-        {
-            using var command = Command(Select + " WHERE id = $id", ("$id", id));
-            using var reader = command.ExecuteReader();
-            return reader.Read() ? Read(reader) : null;
-        }
-    }
+    public ApiKeyRecord? Get(string id) =>
+        _database.QueryFirst(Select + " WHERE id = $id", Read, ("$id", id));
 
     /// <summary>Revokes a key; null when no such key. Revoking twice keeps the first instant.</summary>
     public ApiKeyRecord? Revoke(string id)

@@ -26,9 +26,10 @@ public sealed class PoolApiClient : IDisposable
 
     public string BaseUrl { get; }
 
-    public static PoolApiClient Create(PoolDataDirectory dir, string? coordinatorUrl, string? adminKey, TimeProvider time)
+    /// <param name="timeout">How long one call may take (15 s by default; a deployment waits longer).</param>
+    public static PoolApiClient Create(PoolDataDirectory dir, string? coordinatorUrl, string? adminKey, TimeProvider time, TimeSpan? timeout = null)
     {
-        var (url, http, ca) = CreateAdminHttpClient(dir, coordinatorUrl, adminKey, time, TimeSpan.FromSeconds(15));
+        var (url, http, ca) = CreateAdminHttpClient(dir, coordinatorUrl, adminKey, time, timeout ?? TimeSpan.FromSeconds(15));
         return new PoolApiClient(http, ca, url);
     }
 
@@ -97,7 +98,12 @@ public sealed class PoolApiClient : IDisposable
 
     private Task<T> GetAsync<T>(string path, CancellationToken ct) => SendAsync<T>(HttpMethod.Get, path, null, ct);
 
-    private async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
+    /// <summary>
+    /// Sends a request to the coordinator's API and reads its JSON answer. Failures become a <see cref="PoolException"/>
+    /// with the coordinator's message and an exit code: 4 unreachable, 5 refused (admin key), 3 does not fit (422),
+    /// 6 not found, 1 otherwise.
+    /// </summary>
+    public async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
         HttpResponseMessage response;
@@ -118,7 +124,14 @@ public sealed class PoolApiClient : IDisposable
             if (!response.IsSuccessStatusCode)
             {
                 var error = await TryReadErrorAsync(response, ct).ConfigureAwait(false);
-                throw new PoolException(error ?? $"The coordinator answered {(int)response.StatusCode} {response.ReasonPhrase}.", exitCode: response.StatusCode == HttpStatusCode.Unauthorized ? 5 : 1);
+                var code = response.StatusCode switch
+                {
+                    HttpStatusCode.Unauthorized => 5,
+                    HttpStatusCode.UnprocessableEntity => 3,
+                    HttpStatusCode.NotFound => 6,
+                    _ => 1,
+                };
+                throw new PoolException(error ?? $"The coordinator answered {(int)response.StatusCode} {response.ReasonPhrase}.", exitCode: code);
             }
             return await response.Content.ReadFromJsonAsync<T>(JsonSerializerOptions.Web, ct).ConfigureAwait(false)
                 ?? throw new PoolException("The coordinator sent an empty answer.");

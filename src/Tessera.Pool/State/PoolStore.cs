@@ -39,23 +39,11 @@ public sealed class PoolStore : IDisposable
 
     // ---- meta ----
 
-    public string? GetMeta(string key)
-    {
-        lock (_database.Gate)
-        {
-            using var command = Command("SELECT value FROM meta WHERE key = $k", ("$k", key));
-            return command.ExecuteScalar() as string;
-        }
-    }
+    public string? GetMeta(string key) =>
+        _database.Scalar("SELECT value FROM meta WHERE key = $k", ("$k", key)) as string;
 
-    public void SetMeta(string key, string value)
-    {
-        lock (_database.Gate)
-        {
-            using var command = Command("INSERT INTO meta(key, value) VALUES ($k, $v) ON CONFLICT(key) DO UPDATE SET value = excluded.value", ("$k", key), ("$v", value));
-            command.ExecuteNonQuery();
-        }
-    }
+    public void SetMeta(string key, string value) =>
+        _database.Execute("INSERT INTO meta(key, value) VALUES ($k, $v) ON CONFLICT(key) DO UPDATE SET value = excluded.value", ("$k", key), ("$v", value));
 
     // ---- tokens ----
 
@@ -75,28 +63,11 @@ public sealed class PoolStore : IDisposable
         }
     }
 
-    public TokenRecord? GetToken(string id)
-    {
-        lock (_database.Gate)
-        {
-            using var command = Command("SELECT id, secret_hash, created_at, expires_at, revoked_at, description, uses FROM tokens WHERE id = $id", ("$id", id));
-            using var reader = command.ExecuteReader();
-            return reader.Read() ? ReadToken(reader) : null;
-        }
-    }
+    public TokenRecord? GetToken(string id) =>
+        _database.QueryFirst("SELECT id, secret_hash, created_at, expires_at, revoked_at, description, uses FROM tokens WHERE id = $id", ReadToken, ("$id", id));
 
-    public IReadOnlyList<TokenRecord> ListTokens()
-    {
-        lock (_database.Gate)
-        {
-            using var command = Command("SELECT id, secret_hash, created_at, expires_at, revoked_at, description, uses FROM tokens ORDER BY created_at");
-            using var reader = command.ExecuteReader();
-            var list = new List<TokenRecord>();
-            while (reader.Read())
-                list.Add(ReadToken(reader));
-            return list;
-        }
-    }
+    public IReadOnlyList<TokenRecord> ListTokens() =>
+        _database.Query("SELECT id, secret_hash, created_at, expires_at, revoked_at, description, uses FROM tokens ORDER BY created_at", ReadToken);
 
     /// <summary>Revokes a token; false when no such token exists. Revoking twice keeps the first instant.</summary>
     public bool RevokeToken(string id, DateTimeOffset at)
@@ -152,15 +123,8 @@ public sealed class PoolStore : IDisposable
         }
     }
 
-    public NodeRecord? GetNode(string id)
-    {
-        lock (_database.Gate)
-        {
-            using var command = Command(NodeSelect + " WHERE id = $id", ("$id", id));
-            using var reader = command.ExecuteReader();
-            return reader.Read() ? ReadNode(reader) : null;
-        }
-    }
+    public NodeRecord? GetNode(string id) =>
+        _database.QueryFirst(NodeSelect + " WHERE id = $id", ReadNode, ("$id", id));
 
     /// <summary>Finds a node by id, or by name when exactly one node has it.</summary>
     public NodeRecord? FindNode(string idOrName)
@@ -174,18 +138,8 @@ public sealed class PoolStore : IDisposable
         return byName.SingleOrDefault();
     }
 
-    public IReadOnlyList<NodeRecord> ListNodes()
-    {
-        lock (_database.Gate)
-        {
-            using var command = Command(NodeSelect + " ORDER BY joined_at, id");
-            using var reader = command.ExecuteReader();
-            var list = new List<NodeRecord>();
-            while (reader.Read())
-                list.Add(ReadNode(reader));
-            return list;
-        }
-    }
+    public IReadOnlyList<NodeRecord> ListNodes() =>
+        _database.Query(NodeSelect + " ORDER BY joined_at, id", ReadNode);
 
     /// <summary>Changes a node's state and records the transition as an event, atomically. No-op when unchanged.</summary>
     public bool TransitionNode(string id, NodeState from, NodeState to, bool drained, DateTimeOffset at, string reason)
@@ -264,24 +218,12 @@ public sealed class PoolStore : IDisposable
         }
     }
 
-    public IReadOnlyList<EventRecord> ListEvents(long afterId = 0, int limit = 200, string? nodeId = null)
-    {
-        lock (_database.Gate)
-        {
-            using var command = Command(
-                "SELECT id, at, kind, node_id, from_state, to_state, message FROM events WHERE id > $after AND ($node IS NULL OR node_id = $node) ORDER BY id LIMIT $limit",
-                ("$after", afterId), ("$node", (object?)nodeId ?? DBNull.Value), ("$limit", limit));
-            using var reader = command.ExecuteReader();
-            var list = new List<EventRecord>();
-            while (reader.Read())
-            {
-                list.Add(new EventRecord(reader.GetInt64(0), FromMs(reader.GetInt64(1)), reader.GetString(2),
-                    reader.IsDBNull(3) ? null : reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4),
-                    reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetString(6)));
-            }
-            return list;
-        }
-    }
+    public IReadOnlyList<EventRecord> ListEvents(long afterId = 0, int limit = 200, string? nodeId = null) =>
+        _database.Query(
+            "SELECT id, at, kind, node_id, from_state, to_state, message FROM events WHERE id > $after AND ($node IS NULL OR node_id = $node) ORDER BY id LIMIT $limit",
+            r => new EventRecord(r.GetInt64(0), FromMs(r.GetInt64(1)), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
+                r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetString(6)),
+            ("$after", afterId), ("$node", nodeId), ("$limit", limit));
 
     private void InsertEvent(SqliteTransaction tx, DateTimeOffset at, string kind, string? nodeId, string? from, string? to, string message)
     {
@@ -308,18 +250,9 @@ public sealed class PoolStore : IDisposable
         }
     }
 
-    public IReadOnlyList<LinkRecord> ListLinks()
-    {
-        lock (_database.Gate)
-        {
-            using var command = Command("SELECT from_node, to_node, rtt_ms, jitter_p99_ms, bandwidth_mbps, measured_at FROM links ORDER BY from_node, to_node");
-            using var reader = command.ExecuteReader();
-            var list = new List<LinkRecord>();
-            while (reader.Read())
-                list.Add(new LinkRecord(reader.GetString(0), reader.GetString(1), reader.GetDouble(2), reader.GetDouble(3), reader.GetDouble(4), FromMs(reader.GetInt64(5))));
-            return list;
-        }
-    }
+    public IReadOnlyList<LinkRecord> ListLinks() =>
+        _database.Query("SELECT from_node, to_node, rtt_ms, jitter_p99_ms, bandwidth_mbps, measured_at FROM links ORDER BY from_node, to_node",
+            r => new LinkRecord(r.GetString(0), r.GetString(1), r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), FromMs(r.GetInt64(5))));
 
     // ---- helpers ----
 
