@@ -35,8 +35,7 @@ public sealed class LocalGenerator
     public IEnumerable<GeneratedToken> Generate(int[] prompt, SamplingParameters sampling, int maxTokens, GenerationStats stats,
         int topLogProbs = 0, CancellationToken cancellation = default)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(maxTokens);
-        var options = new GenerationOptions(sampling, Math.Max(1, maxTokens), topLogProbs);
+        var options = new GenerationOptions(sampling, maxTokens == 0 ? 1 : maxTokens, topLogProbs);
         GenerationRequest.Validate(prompt, options, _stage.ContextLength);
         return Run(prompt, options, maxTokens == 0, stats, cancellation);
     }
