@@ -24,6 +24,12 @@ public sealed record OpenAiApiOptions
     /// </summary>
     public ITokenDecoder? TokenDecoder { get; init; }
 
+    /// <summary>
+    /// The largest request body read, in bytes (8 MiB: a full 128k-token context of text with room to spare); a larger
+    /// one is refused with 413 before it is read, or as soon as it passes the bound when it came without a length.
+    /// </summary>
+    public long MaxRequestBodyBytes { get; init; } = 8L << 20;
+
     /// <summary>Value of the <c>owned_by</c> field when the service gives none.</summary>
     public string OwnedBy { get; init; } = "tessera";
 }

@@ -35,6 +35,10 @@ public sealed class OpenAiError : Exception
     public static OpenAiError Invalid(string message, string? param = null, string? code = null) =>
         new(HttpStatusCode.BadRequest, message, "invalid_request_error", param, code);
 
+    public static OpenAiError TooLarge(long limit) =>
+        new(HttpStatusCode.RequestEntityTooLarge, $"The request body is larger than this server reads ({limit} bytes). Send a shorter prompt or fewer messages.",
+            "invalid_request_error", null, "request_too_large");
+
     public static OpenAiError MissingKey() =>
         new(HttpStatusCode.Unauthorized, "You didn't provide an API key. Send it in an Authorization header as 'Authorization: Bearer KEY'; keys are made with `tessera key create`.",
             "invalid_request_error", null, "invalid_api_key");

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Tessera.Api.Protocol;
 using Tessera.Api.Streaming;
@@ -103,6 +104,8 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         CapacityExceededException busy => OpenAiError.Busy(busy.RetryAfter, busy.Message),
         IRetryableError { IsRetryable: true } transient => OpenAiError.Unavailable(transient.RetryAfter, e.Message),
         ConversationRejectedException rejected => OpenAiError.Invalid($"The model's chat template rejects these messages: {rejected.Message}", "messages"),
+        BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => new OpenAiError(HttpStatusCode.RequestEntityTooLarge,
+            "The request body is larger than this server reads. Send a shorter prompt or fewer messages.", "invalid_request_error", null, "request_too_large"),
         BadHttpRequestException bad => new OpenAiError((HttpStatusCode)bad.StatusCode, bad.Message, "invalid_request_error"),
         ArgumentException invalid => OpenAiError.Invalid(invalid.Message),
         _ => OpenAiError.Internal(),
@@ -128,8 +131,13 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         throw key is null ? OpenAiError.MissingKey() : OpenAiError.WrongKey();
     }
 
-    private static async Task<JsonElement> ReadJsonAsync(HttpContext http)
+    private async Task<JsonElement> ReadJsonAsync(HttpContext http)
     {
+        // The bound holds before anything is buffered: a declared length is checked, an undeclared one is cut off by Kestrel.
+        if (http.Request.ContentLength > options.MaxRequestBodyBytes)
+            throw OpenAiError.TooLarge(options.MaxRequestBodyBytes);
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
+            bodySize.MaxRequestBodySize = options.MaxRequestBodyBytes;
         try
         {
             using var document = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted).ConfigureAwait(false);

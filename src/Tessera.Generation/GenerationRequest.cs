@@ -5,10 +5,11 @@ public static class GenerationRequest
 {
     /// <summary>
     /// Throws when <paramref name="prompt"/> and <paramref name="options"/> cannot run in a context of
-    /// <paramref name="contextLength"/> positions: <see cref="ArgumentException"/> naming the bad value, or
+    /// <paramref name="contextLength"/> positions with a vocabulary of <paramref name="vocabularySize"/> tokens:
+    /// <see cref="ArgumentException"/> naming the bad value (a token id outside the vocabulary among them), or
     /// <see cref="ContextFullException"/> when the prompt leaves no room for a token.
     /// </summary>
-    public static void Validate(ReadOnlySpan<int> prompt, GenerationOptions options, int contextLength)
+    public static void Validate(ReadOnlySpan<int> prompt, GenerationOptions options, int contextLength, int vocabularySize)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Sampling.Validate();
@@ -18,6 +19,11 @@ public static class GenerationRequest
             throw new ArgumentException($"top_logprobs must be between 0 and {GenerationOptions.MaxTopLogProbs}, got {options.TopLogProbs}.");
         if (prompt.IsEmpty)
             throw new ArgumentException("The prompt has no tokens.", nameof(prompt));
+        for (var i = 0; i < prompt.Length; i++)
+        {
+            if ((uint)prompt[i] >= (uint)vocabularySize)
+                throw new ArgumentException($"Token id {prompt[i]} at position {i} of the prompt is outside the model's vocabulary (0 to {vocabularySize - 1}).", nameof(prompt));
+        }
         if (prompt.Length + 1 > contextLength)
             throw new ContextFullException(prompt.Length + 1, contextLength);
     }

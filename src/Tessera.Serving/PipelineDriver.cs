@@ -185,7 +185,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
     public async IAsyncEnumerable<PipelineToken> GenerateAsync(PipelineRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        GenerationRequest.Validate(request.Prompt, request.Options, ContextLength);
+        GenerationRequest.Validate(request.Prompt, request.Options, ContextLength, VocabSize);
 
         var id = (ulong)Interlocked.Increment(ref _nextSession);
         var session = new DriverSession(id, request, GenerationLimits.For(request.Prompt.Length, request.MaxTokens, ContextLength, request.EndTokens));

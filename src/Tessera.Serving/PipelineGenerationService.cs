@@ -113,6 +113,9 @@ public sealed class PipelineGenerationService : IPipelineService
         return new PipelineGenerationService(driver, tokenizer, template, options.Id ?? "model", options);
     }
 
+    /// <summary>Token ids a prompt may hold: those of both the tokenizer and the stages' model.</summary>
+    private int VocabularySize => Math.Min(_driver.VocabSize, _tokenizer.VocabularySize);
+
     public IReadOnlyList<ServedModel> ListModels() => [_served];
 
     public ServedModel? FindModel(string id) => string.Equals(id, _served.Id, StringComparison.Ordinal) ? _served : null;
@@ -136,7 +139,7 @@ public sealed class PipelineGenerationService : IPipelineService
         [EnumeratorCancellation] CancellationToken cancellation)
     {
         Require(model);
-        GenerationRequest.Validate(prompt, options, _served.ContextLength);
+        GenerationRequest.Validate(prompt, options, _served.ContextLength, VocabularySize);
 
         lock (_gate)
         {

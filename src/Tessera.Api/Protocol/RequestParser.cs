@@ -11,6 +11,12 @@ namespace Tessera.Api.Protocol;
 internal static class RequestParser
 {
     public const int MaxStopSequences = 4;
+
+    /// <summary>The longest stop string, in characters: stop strings are searched in every token's text.</summary>
+    public const int MaxStopLength = 256;
+
+    /// <summary>The most messages a conversation may hold.</summary>
+    public const int MaxMessages = 4096;
     public const int MaxChatTopLogProbs = 20;
     public const int MaxCompletionLogProbs = 20;
 
@@ -126,7 +132,12 @@ internal static class RequestParser
         if (!body.TryGetProperty("stop", out var stop) || stop.ValueKind == JsonValueKind.Null)
             return [];
         if (stop.ValueKind == JsonValueKind.String)
-            return stop.GetString() is { Length: > 0 } s ? [s] : [];
+        {
+            var only = stop.GetString()!;
+            if (only.Length > MaxStopLength)
+                throw OpenAiError.Invalid($"Each stop sequence may have at most {MaxStopLength} characters, got one of {only.Length}.", "stop");
+            return only.Length > 0 ? [only] : [];
+        }
         if (stop.ValueKind != JsonValueKind.Array)
             throw TypeError("stop", "a string or an array of strings", stop);
         var list = new List<string>();
@@ -137,6 +148,8 @@ internal static class RequestParser
             if (item.GetString() is { Length: > 0 } s)
                 list.Add(s);
         }
+        if (list.FirstOrDefault(s => s.Length > MaxStopLength) is { } tooLong)
+            throw OpenAiError.Invalid($"Each stop sequence may have at most {MaxStopLength} characters, got one of {tooLong.Length}.", "stop");
         if (list.Count > MaxStopSequences)
             throw OpenAiError.Invalid($"stop may hold at most {MaxStopSequences} sequences, got {list.Count}.", "stop");
         return list;
@@ -148,6 +161,8 @@ internal static class RequestParser
             throw OpenAiError.Invalid("Missing required parameter: 'messages'.", "messages");
         if (messages.ValueKind != JsonValueKind.Array)
             throw TypeError("messages", "an array", messages);
+        if (messages.GetArrayLength() > MaxMessages)
+            throw OpenAiError.Invalid($"messages may hold at most {MaxMessages} messages, got {messages.GetArrayLength()}.", "messages");
         var list = new List<ChatMessage>();
         var i = 0;
         foreach (var message in messages.EnumerateArray())

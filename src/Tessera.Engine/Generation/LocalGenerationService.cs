@@ -76,6 +76,9 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
         }
     }
 
+    /// <summary>Token ids a prompt may hold: those of both the tokenizer and the model's embedding.</summary>
+    private int VocabularySize => Math.Min(_model.Stage.Config.VocabSize, _model.Tokenizer.VocabularySize);
+
     public IReadOnlyList<ServedModel> ListModels() => [_served];
 
     public ServedModel? FindModel(string id) => string.Equals(id, _served.Id, StringComparison.Ordinal) ? _served : null;
@@ -99,7 +102,7 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
         [EnumeratorCancellation] CancellationToken cancellation)
     {
         Require(model);
-        GenerationRequest.Validate(prompt, options, _served.ContextLength);
+        GenerationRequest.Validate(prompt, options, _served.ContextLength, VocabularySize);
 
         var limits = GenerationLimits.For(prompt.Length, options.MaxTokens, _served.ContextLength,
             options.IgnoreEndOfGeneration ? null : _model.Tokenizer.EndOfGenerationIds);

@@ -36,7 +36,7 @@ public sealed class LocalGenerator
         int topLogProbs = 0, CancellationToken cancellation = default)
     {
         var options = new GenerationOptions(sampling, maxTokens == 0 ? 1 : maxTokens, topLogProbs);
-        GenerationRequest.Validate(prompt, options, _stage.ContextLength);
+        GenerationRequest.Validate(prompt, options, _stage.ContextLength, Math.Min(_stage.Config.VocabSize, _tokenizer.VocabularySize));
         return Run(prompt, options, maxTokens == 0, stats, cancellation);
     }
 

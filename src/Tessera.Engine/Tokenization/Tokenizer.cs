@@ -204,13 +204,41 @@ public abstract class Tokenizer
         return output.ToArray();
     }
 
+    /// <summary>
+    /// Encodes text with special tokens parsed everywhere but in <paramref name="plainSpans"/>: there the text of a
+    /// control token stays text. A rendered chat is encoded so: the template's markup gives role tokens, the messages'
+    /// contents (the spans) cannot. Elsewhere the ids are those of <see cref="Encode(string, bool, bool)"/>.
+    /// </summary>
+    public int[] Encode(string text, bool addSpecial, IReadOnlyList<Range> plainSpans)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(plainSpans);
+        var output = new List<int>(text.Length / 3 + 4);
+        Encode(text, output, addSpecial, parseSpecial: true, plainSpans);
+        return output.ToArray();
+    }
+
+    /// <summary>The text of the first control token <paramref name="text"/> holds (say "&lt;|im_start|&gt;"), or null when it holds none.</summary>
+    public string? FindControlText(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        foreach (var id in _specialTokens)
+        {
+            if ((_attributes[id] & (TokenAttributes.Control | TokenAttributes.Unknown)) != 0 && text.Contains(_texts[id], StringComparison.Ordinal))
+                return _texts[id];
+        }
+        return null;
+    }
+
     /// <summary>Encodes text, appending the ids to <paramref name="output"/>.</summary>
-    public void Encode(string text, List<int> output, bool addSpecial, bool parseSpecial = false)
+    public void Encode(string text, List<int> output, bool addSpecial, bool parseSpecial = false) => Encode(text, output, addSpecial, parseSpecial, []);
+
+    private void Encode(string text, List<int> output, bool addSpecial, bool parseSpecial, IReadOnlyList<Range> plainSpans)
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(output);
         var fragments = new List<Fragment>();
-        Partition(text, parseSpecial, fragments);
+        Partition(text, parseSpecial, plainSpans, fragments);
 
         if (addSpecial && AddBosByDefault && BosId != NoToken)
             output.Add(BosId);
@@ -483,8 +511,11 @@ public abstract class Tokenizer
 
     private readonly record struct Fragment(int Start, int Length, int Token);
 
-    /// <summary>Splits special tokens out of the text, longest token text first (llama.cpp's <c>tokenizer_st_partition</c>).</summary>
-    private void Partition(string text, bool parseSpecial, List<Fragment> fragments)
+    /// <summary>
+    /// Splits special tokens out of the text, longest token text first (llama.cpp's <c>tokenizer_st_partition</c>);
+    /// a control token's text that overlaps one of <paramref name="plainSpans"/> stays text.
+    /// </summary>
+    private void Partition(string text, bool parseSpecial, IReadOnlyList<Range> plainSpans, List<Fragment> fragments)
     {
         if (text.Length == 0)
             return;
@@ -510,16 +541,22 @@ public abstract class Tokenizer
                 }
                 var pos = fragment.Start;
                 var end = fragment.Start + fragment.Length;
+                var searchFrom = pos;
                 while (true)
                 {
-                    var found = text.AsSpan(pos, end - pos).IndexOf(tokenText.AsSpan(), StringComparison.Ordinal);
+                    var found = text.AsSpan(searchFrom, end - searchFrom).IndexOf(tokenText.AsSpan(), StringComparison.Ordinal);
                     if (found < 0)
                     {
                         if (end > pos)
                             next.Add(new Fragment(pos, end - pos, NoToken));
                         break;
                     }
-                    var match = pos + found;
+                    var match = searchFrom + found;
+                    if ((attr & (TokenAttributes.Control | TokenAttributes.Unknown)) != 0 && Overlaps(plainSpans, text.Length, match, tokenText.Length))
+                    {
+                        searchFrom = match + 1;
+                        continue;
+                    }
                     var leftLength = match - pos;
                     if ((attr & TokenAttributes.LStrip) != 0)
                     {
@@ -535,11 +572,23 @@ public abstract class Tokenizer
                         while (pos < end && IsCSpace(text[pos]))
                             pos++;
                     }
+                    searchFrom = pos;
                 }
             }
             (current, next) = (next, current);
         }
         fragments.AddRange(current);
+    }
+
+    private static bool Overlaps(IReadOnlyList<Range> spans, int textLength, int start, int length)
+    {
+        foreach (var span in spans)
+        {
+            var (spanStart, spanLength) = span.GetOffsetAndLength(textLength);
+            if (start < spanStart + spanLength && spanStart < start + length)
+                return true;
+        }
+        return false;
     }
 
     /// <summary>C's <c>isspace</c> in the "C" locale, which llama.cpp uses for lstrip/rstrip.</summary>

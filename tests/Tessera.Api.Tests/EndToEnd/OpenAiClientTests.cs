@@ -87,6 +87,28 @@ public sealed class OpenAiClientTests(TinyModelServer fixture)
     }
 
     [Fact]
+    public async Task ATokenIdOutsideTheVocabulary_Is400_AndAStreamRunningBesideItIsUntouched()
+    {
+        using var http = new HttpClient { BaseAddress = fixture.Server.BaseAddress };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TinyModelServer.Key);
+        var reference = await http.PostAsync("v1/completions", Json(new { model = TinyModelServer.ModelId, prompt = "The quick brown fox", max_tokens = 24, temperature = 0 }));
+        var expected = JsonDocument.Parse(await reference.Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("text").GetString();
+
+        // a stream runs while bad requests arrive: before, an id past the embedding failed every session batched with it
+        var running = http.PostAsync("v1/completions", Json(new { model = TinyModelServer.ModelId, prompt = "The quick brown fox", max_tokens = 24, temperature = 0 }));
+        for (var i = 0; i < 3; i++)
+        {
+            var bad = await http.PostAsync("v1/completions", Json(new { model = TinyModelServer.ModelId, prompt = new[] { 1, 450, 32000 + i }, max_tokens = 4 }));
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+            Assert.Contains("outside the model's vocabulary", await bad.Content.ReadAsStringAsync());
+        }
+
+        var ran = await running;
+        ran.EnsureSuccessStatusCode();
+        Assert.Equal(expected, JsonDocument.Parse(await ran.Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
+    }
+
+    [Fact]
     public async Task Completions_WithLogprobs_MatchLlamaCppsGreedyStart()
     {
         // The client library keeps its legacy completions client internal: plain HTTP here.

@@ -94,6 +94,39 @@ public sealed class HttpBehaviourTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task BodyLargerThanTheLimit_Is413_WhetherItsLengthIsDeclaredOrNot()
+    {
+        var huge = "{\"model\":\"fake\",\"prompt\":\"" + new string('x', 9 << 20) + "\"}";
+
+        var declared = await PostAsync("v1/completions", huge);
+        await ErrorOf(declared, HttpStatusCode.RequestEntityTooLarge, "request_too_large");
+
+        // chunked: no Content-Length, so the server must stop reading at the bound
+        var chunked = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(huge)));
+        chunked.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = chunked };
+        request.Headers.TransferEncodingChunked = true;
+        await ErrorOf(await _http.SendAsync(request), HttpStatusCode.RequestEntityTooLarge, "request_too_large");
+
+        // and the server still answers
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync("v1/chat/completions", Chat)).StatusCode);
+    }
+
+    [Fact]
+    public async Task TooManyMessages_OrAStopStringTooLong_Is400NamingTheField()
+    {
+        var messages = string.Join(",", Enumerable.Repeat("""{"role":"user","content":"x"}""", 5000));
+        var error = await ErrorOf(await PostAsync("v1/chat/completions", $$"""{"model":"fake","messages":[{{messages}}]}"""), HttpStatusCode.BadRequest, null);
+        Assert.Equal("messages", error.GetProperty("param").GetString());
+
+        var stop = new string('s', 300);
+        error = await ErrorOf(await PostAsync("v1/chat/completions", $$"""{"model":"fake","messages":[{"role":"user","content":"hi"}],"stop":["{{stop}}"]}"""), HttpStatusCode.BadRequest, null);
+        Assert.Equal("stop", error.GetProperty("param").GetString());
+        error = await ErrorOf(await PostAsync("v1/completions", $$"""{"model":"fake","prompt":"hi","stop":"{{stop}}"}"""), HttpStatusCode.BadRequest, null);
+        Assert.Equal("stop", error.GetProperty("param").GetString());
+    }
+
+    [Fact]
     public async Task PromptLongerThanContext_Is400ContextLengthExceeded()
     {
         var prompt = new string('a', 100);
