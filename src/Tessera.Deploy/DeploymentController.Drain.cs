@@ -139,6 +139,7 @@ public sealed partial class DeploymentController
             stops = PlanSwap.Stops(runtime.Stages, snapshot.Stages, s => s.Stored, new HashSet<string>());
             runtime.Stages = snapshot.Stages;
             runtime.Stored = snapshot.Stored;
+            PinFiles(runtime);
             UpdateState(runtime);
         }
         _ports.Store.Update(snapshot.Stored, _time.GetUtcNow());

@@ -252,6 +252,7 @@ public sealed partial class DeploymentController
             };
             foreach (var stage in stages.Where(s => s.State == StageStates.Pending))
                 Send(runtime, stage);
+            PinFiles(runtime);
             UpdateState(runtime);
         }
         _ports.Store.Update(runtime.Stored, _time.GetUtcNow());

@@ -52,7 +52,9 @@ public sealed partial class DeploymentController : IAsyncDisposable
         // answered with a stop (and the stage reloaded later) instead of a reattach.
         foreach (var stored in ports.Store.List())
         {
-            _byName[stored.Name] = new Runtime(stored, NewImproveTimer()) { RestoredAt = _time.GetTimestamp() };
+            var runtime = new Runtime(stored, NewImproveTimer()) { RestoredAt = _time.GetTimestamp() };
+            _byName[stored.Name] = runtime;
+            PinFiles(runtime);
             Router.Set(stored.Name, []);
         }
     }
@@ -138,7 +140,10 @@ public sealed partial class DeploymentController : IAsyncDisposable
             _ports.Store.Insert(stored, DeploymentStates.Deploying, _time.GetUtcNow());
             var runtime = new Runtime(stored, NewImproveTimer()) { Facts = open.Facts };
             lock (_gate)
+            {
                 _byName[name] = runtime;
+                PinFiles(runtime);
+            }
             Router.Set(name, []);
             _logger.LogDeploymentCreated(name, stored.Id, stages.Count);
             lock (_gate)
@@ -200,6 +205,27 @@ public sealed partial class DeploymentController : IAsyncDisposable
         lock (_gate)
             runtime.Facts ??= facts;
         return runtime.Facts;
+    }
+
+    /// <summary>
+    /// Keeps the files the deployment's plan uses (its model and its stages' slices) in the content store whatever its
+    /// size limit; the files of replaced plans are no longer pinned, and are evicted at once when the store is over its
+    /// limit. Caller holds the gate (or owns the runtime alone).
+    /// </summary>
+    private void PinFiles(Runtime runtime)
+    {
+        var pins = new[] { runtime.Stored.ModelSha256 }.Concat(runtime.Stored.Stages.Select(s => s.FileSha256)).Distinct(StringComparer.Ordinal)
+            .Select(sha => _files.Content.Pin(ContentHash.Parse(sha))).ToList();
+        UnpinFiles(runtime);
+        runtime.Pins = pins;
+        _files.Content.EnsureSpace();
+    }
+
+    private static void UnpinFiles(Runtime runtime)
+    {
+        foreach (var pin in runtime.Pins)
+            pin.Dispose();
+        runtime.Pins = [];
     }
 
     // ---------------------------------------------------------------- commands and reports
@@ -332,6 +358,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
                 ?? throw new DeploymentException(DeploymentErrorKind.NotFound, $"No deployment named '{nameOrId}'. List deployments with `tessera deployments`.");
             runtime.Removed = true;
             _byName.Remove(runtime.Stored.Name);
+            UnpinFiles(runtime);
             foreach (var stage in runtime.Stages)
                 stage.State = StageStates.Stopped;
             view = View(runtime) with { State = StageStates.Stopped };
@@ -399,6 +426,9 @@ public sealed partial class DeploymentController : IAsyncDisposable
 
         /// <summary>One plan change at a time per deployment (replicas that break together take turns).</summary>
         public SemaphoreSlim RecoveryGate { get; } = new(1, 1);
+
+        /// <summary>The content store's pins on the files of the current plan.</summary>
+        public List<IDisposable> Pins { get; set; } = [];
 
         /// <summary>The model as the coordinator needs it, read once (at creation, or on first need after a restart).</summary>
         public ModelFacts? Facts { get; set; }

@@ -22,11 +22,20 @@ public sealed record DeploymentControllerOptions
     /// </summary>
     public PlannerOptions Planner { get; init; } = PlannerOptions.Default;
 
+    /// <summary>
+    /// The most bytes the coordinator's model store keeps (models and slices). Beyond it, the least recently used files
+    /// no deployment needs (slices of old plans, models no longer deployed) are deleted; files of deployments are
+    /// kept. Unbounded by default.
+    /// </summary>
+    public long ContentLimitBytes { get; init; } = long.MaxValue;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming a bad value.</summary>
     public void Validate()
     {
         if (ImproveInterval <= TimeSpan.Zero)
             throw new ArgumentException($"The improvement interval must be positive (got {ImproveInterval}).");
+        if (ContentLimitBytes <= 0)
+            throw new ArgumentException($"The model store's size limit must be positive (got {ContentLimitBytes}).");
         if (!(Planner.ImproveMinSpeedGain >= 0) || !(Planner.ImproveGainPerMovedModel >= 0))
             throw new ArgumentException("The improvement margins must be zero or more.");
     }

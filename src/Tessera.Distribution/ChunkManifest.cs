@@ -19,6 +19,15 @@ public sealed class ChunkManifest
 
     public const int MaxChunkSize = 256 << 20;
 
+    /// <summary>What <see cref="IsAllowedChunkSize"/> allows, in words.</summary>
+    public const string ChunkSizeRule = "a chunk size must be a power of two from 4 KiB to 256 MiB";
+
+    /// <summary>
+    /// A power of two from <see cref="MinChunkSize"/> to <see cref="MaxChunkSize"/>: few sizes, so a server computes
+    /// (and caches) few manifests per blob however many sizes clients ask for.
+    /// </summary>
+    public static bool IsAllowedChunkSize(int chunkSize) => chunkSize is >= MinChunkSize and <= MaxChunkSize && int.IsPow2(chunkSize);
+
     public ChunkManifest(ContentHash hash, long size, int chunkSize, IReadOnlyList<ContentHash> chunks)
     {
         if (hash.IsEmpty)

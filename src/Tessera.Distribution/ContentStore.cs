@@ -7,10 +7,12 @@ namespace Tessera.Distribution;
 
 /// <summary>
 /// A content-addressed cache of model files in a directory: each blob lives at <c>blobs/sha256/&lt;hex&gt;</c>
-/// and is published there only after its whole SHA-256 was verified (an atomic rename from <c>partial/</c>,
-/// where transfers in progress keep what they have so they can resume). Sizes are accounted and, over the byte
-/// budget, the least recently used blobs that are not pinned are evicted. Safe for concurrent use within one
-/// process; <see cref="LockAsync"/> serialises writers of the same blob.
+/// and is published there only after its whole SHA-256 was verified and its bytes were flushed to disk (an atomic
+/// rename from <c>partial/</c>, where transfers in progress keep what they have so they can resume). A blob found on
+/// disk when the store opens is trusted again only once its hash has been checked, on its first use
+/// (<see cref="TryGetVerifiedAsync"/>, manifests). Sizes are accounted and, over the byte budget, the least recently
+/// used blobs that are not pinned are evicted. Safe for concurrent use within one process; <see cref="LockAsync"/>
+/// serialises writers of the same blob.
 /// </summary>
 public sealed class ContentStore
 {
@@ -127,6 +129,34 @@ public sealed class ContentStore
         return true;
     }
 
+    /// <summary>
+    /// The path of a published blob whose content is known to match its hash: a blob published by this process, or
+    /// one found on disk at start and checked now (a full read, once). A blob that no longer matches (corrupted on
+    /// disk, changed behind the store's back) is removed, and the answer is null: fetch it again.
+    /// </summary>
+    public async Task<string?> TryGetVerifiedAsync(ContentHash hash, CancellationToken cancellationToken = default)
+    {
+        if (!TryGet(hash, out var path))
+            return null;
+        lock (_gate)
+        {
+            if (_entries.TryGetValue(hash, out var entry) && entry.Verified)
+                return path;
+        }
+        using (Pin(hash))
+        {
+            var actual = await ContentHash.OfFileAsync(path, cancellationToken).ConfigureAwait(false);
+            if (actual != hash)
+            {
+                Log.ChecksumMismatch(_logger, $"cached blob {path}", hash.Hex, actual.Hex);
+                Remove(hash);
+                return null;
+            }
+        }
+        MarkVerified(hash);
+        return path;
+    }
+
     /// <summary>Size of a published blob, or -1.</summary>
     public long GetSize(ContentHash hash)
     {
@@ -204,8 +234,11 @@ public sealed class ContentStore
     {
         if (!TryGet(hash, out var path))
             throw new FileNotFoundException($"This cache holds no blob sha256:{hash}.");
+        if (!ChunkManifest.IsAllowedChunkSize(chunkSize))
+            throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, ChunkManifest.ChunkSizeRule);
         var manifestPath = Path.Combine(ManifestDirectory, $"{hash.Hex}.{chunkSize}.json");
-        if (File.Exists(manifestPath))
+        // A cached manifest is trusted only for a blob checked since the store opened; computing one checks the blob.
+        if (IsVerified(hash) && File.Exists(manifestPath))
         {
             try
             {
@@ -225,6 +258,7 @@ public sealed class ContentStore
             Remove(hash);
             throw new ChecksumMismatchException($"cached blob {path}", hash, manifest.Hash);
         }
+        MarkVerified(hash);
         var temp = manifestPath + "." + Guid.NewGuid().ToString("N") + ".tmp";
         await File.WriteAllTextAsync(temp, manifest.ToJson(), cancellationToken).ConfigureAwait(false);
         File.Move(temp, manifestPath, overwrite: true);
@@ -319,8 +353,10 @@ public sealed class ContentStore
                 _entries[hash].LastUsed = _time.GetUtcNow();
                 return;
             }
+            // On disk before it is published: a power cut never leaves a blob whose name promises bytes it lacks.
+            FlushToDisk(partialPath);
             File.Move(partialPath, target, overwrite: true);
-            _entries[hash] = new Entry(size, _time.GetUtcNow());
+            _entries[hash] = new Entry(size, _time.GetUtcNow()) { Verified = true };
             _totalBytes += size;
         }
         TouchFile(target, _time.GetUtcNow());
@@ -365,6 +401,27 @@ public sealed class ContentStore
         }
     }
 
+    private bool IsVerified(ContentHash hash)
+    {
+        lock (_gate)
+            return _entries.TryGetValue(hash, out var entry) && entry.Verified;
+    }
+
+    private void MarkVerified(ContentHash hash)
+    {
+        lock (_gate)
+        {
+            if (_entries.TryGetValue(hash, out var entry))
+                entry.Verified = true;
+        }
+    }
+
+    private static void FlushToDisk(string path)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        file.Flush(flushToDisk: true);
+    }
+
     internal static void TryDelete(string path)
     {
         try
@@ -395,6 +452,9 @@ public sealed class ContentStore
         public long Size { get; } = size;
 
         public DateTimeOffset LastUsed { get; set; } = lastUsed;
+
+        /// <summary>Its content was hashed by this process (published, or checked after the store opened).</summary>
+        public bool Verified { get; set; }
     }
 
     private sealed class Releaser(SemaphoreSlim gate) : IDisposable

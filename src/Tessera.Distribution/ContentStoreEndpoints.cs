@@ -17,8 +17,8 @@ public static class ContentStoreEndpoints
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         ArgumentNullException.ThrowIfNull(store);
-        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, ChunkManifest.MinChunkSize);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(chunkSize, ChunkManifest.MaxChunkSize);
+        if (!ChunkManifest.IsAllowedChunkSize(chunkSize))
+            throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, ChunkManifest.ChunkSizeRule);
         var defaultChunkSize = chunkSize;
         var group = endpoints.MapGroup("/blobs");
 
@@ -37,8 +37,8 @@ public static class ContentStoreEndpoints
             if (!ContentHash.TryParse(sha256, out var hash))
                 return BadHash(sha256);
             var size = chunkSize ?? defaultChunkSize;
-            if (size is < ChunkManifest.MinChunkSize or > ChunkManifest.MaxChunkSize)
-                return Results.BadRequest(new { error = $"chunkSize must be between {ChunkManifest.MinChunkSize} and {ChunkManifest.MaxChunkSize}." });
+            if (!ChunkManifest.IsAllowedChunkSize(size))
+                return Results.BadRequest(new { error = $"chunkSize {size}: {ChunkManifest.ChunkSizeRule}." });
             if (!store.Contains(hash))
                 return NotHeld(hash);
             try

@@ -53,14 +53,14 @@ public sealed class HuggingFaceDownloader : IDisposable
     {
         ArgumentNullException.ThrowIfNull(file);
         var remote = await WithRetriesAsync(file, () => 0, _ => ResolveAsync(file, cancellationToken), cancellationToken).ConfigureAwait(false);
-        if (remote.Sha256 is { } known && _store.TryGet(known, out var cachedPath))
+        if (remote.Sha256 is { } known && await _store.TryGetVerifiedAsync(known, cancellationToken).ConfigureAwait(false) is { } cachedPath)
             return Cached(file, known, cachedPath, progress);
 
         var partialKey = remote.Sha256?.Hex ?? $"hf:{file}:{remote.Commit}";
         using (await _store.LockAsync(partialKey, cancellationToken).ConfigureAwait(false))
         {
-            if (remote.Sha256 is { } again && _store.TryGet(again, out cachedPath))
-                return Cached(file, again, cachedPath, progress);
+            if (remote.Sha256 is { } again && await _store.TryGetVerifiedAsync(again, cancellationToken).ConfigureAwait(false) is { } held)
+                return Cached(file, again, held, progress);
             var partial = remote.Sha256 is { } h ? _store.GetPartialPath(h) : _store.GetPartialPath(partialKey);
             if (remote.Size is { } size)
                 _store.EnsureSpace(size);

@@ -43,7 +43,7 @@ public sealed class TransferClient
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sources);
-        if (_store.TryGet(hash, out var cached))
+        if (await _store.TryGetVerifiedAsync(hash, cancellationToken).ConfigureAwait(false) is { } cached)
         {
             var size = new FileInfo(cached).Length;
             progress?.Report(new TransferProgress("sha256:" + hash, size, size, 0));
@@ -55,8 +55,8 @@ public sealed class TransferClient
         var bases = sources.Select(NormaliseBase).ToArray();
         using (await _store.LockAsync(hash.Hex, cancellationToken).ConfigureAwait(false))
         {
-            if (_store.TryGet(hash, out cached))
-                return cached;
+            if (await _store.TryGetVerifiedAsync(hash, cancellationToken).ConfigureAwait(false) is { } held)
+                return held;
             var manifest = await FetchManifestAsync(hash, bases, cancellationToken).ConfigureAwait(false);
             _store.EnsureSpace(manifest.Size);
             var partial = _store.GetPartialPath(hash) + ".chunked";

@@ -3,7 +3,7 @@ using Microsoft.Data.Sqlite;
 namespace Tessera.Storage;
 
 /// <summary>
-/// One connection to a SQLite file (WAL, synchronous NORMAL, a busy timeout, foreign keys), serialised by a lock:
+/// One connection to a SQLite file (WAL, synchronous FULL, a busy timeout, foreign keys), serialised by a lock:
 /// the coordinator's write rate (state changes, batched heartbeats) is far below what SQLite sustains, and one
 /// connection shared by every store of the file keeps their writes in one order. Callers hold <see cref="Gate"/>
 /// around <see cref="Command"/> and transactions; <see cref="Execute"/> and <see cref="Query{T}"/> take it themselves.
@@ -38,7 +38,8 @@ public sealed class SqliteDatabase : IDisposable
         try
         {
             database.Execute("PRAGMA journal_mode=WAL;");
-            database.Execute("PRAGMA synchronous=NORMAL;");
+            // FULL: a commit is on disk when it returns (a revocation, a removal, a new key must survive a power cut).
+            database.Execute("PRAGMA synchronous=FULL;");
             database.Execute("PRAGMA busy_timeout=5000;");
             database.Execute("PRAGMA foreign_keys=ON;");
             return database;

@@ -129,10 +129,10 @@ public sealed class ContentStoreTests : IDisposable
     public async Task Manifest_HashesEveryChunkAndRoundTripsThroughJson()
     {
         var store = new ContentStore(_dir.Combine("cache"));
-        var data = TestData.Bytes(10_000 * 3 + 1234);
+        var data = TestData.Bytes(8192 * 3 + 1234);
         var hash = await TestData.PublishAsync(store, _dir, data);
 
-        var manifest = await store.GetManifestAsync(hash, chunkSize: 10_000);
+        var manifest = await store.GetManifestAsync(hash, chunkSize: 8192);
         var again = ChunkManifest.FromJson(manifest.ToJson());
 
         Assert.Equal(hash, manifest.Hash);
@@ -146,6 +146,56 @@ public sealed class ContentStoreTests : IDisposable
         Assert.Equal(1234, manifest.GetChunk(3).Length);
         Assert.Equal(manifest.Chunks, again.Chunks);
         Assert.Equal(manifest.Hash, again.Hash);
+    }
+
+    [Fact]
+    public async Task Manifest_OfAChunkSizeThatIsNotAPowerOfTwo_IsRefused_SoClientsCannotForceEndlessRehashing()
+    {
+        var store = new ContentStore(_dir.Combine("cache"));
+        var hash = await TestData.PublishAsync(store, _dir, TestData.Bytes(50_000));
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.GetManifestAsync(hash, chunkSize: 10_000));
+        Assert.True(ChunkManifest.IsAllowedChunkSize(ChunkManifest.DefaultChunkSize));
+        Assert.Empty(Directory.GetFiles(Path.Combine(store.Root, "manifests")));
+    }
+
+    [Fact]
+    public async Task ABlobCorruptedWhileTheStoreWasClosed_IsCheckedOnFirstUse_AndRemoved_EvenWithACachedManifest()
+    {
+        var root = _dir.Combine("cache");
+        var first = new ContentStore(root);
+        var intact = await TestData.PublishAsync(first, _dir, TestData.Bytes(40_000, seed: 1));
+        var damaged = await TestData.PublishAsync(first, _dir, TestData.Bytes(40_000, seed: 2));
+        await first.GetManifestAsync(damaged, chunkSize: 8192); // cached on disk
+
+        // a bit flips on disk while nothing runs
+        var path = first.GetBlobPath(damaged);
+        var bytes = await File.ReadAllBytesAsync(path);
+        bytes[123] ^= 0x40;
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var reopened = new ContentStore(root);
+        Assert.Equal(first.GetBlobPath(intact), await reopened.TryGetVerifiedAsync(intact));
+        await Assert.ThrowsAsync<ChecksumMismatchException>(() => reopened.GetManifestAsync(damaged, chunkSize: 8192));
+        Assert.False(reopened.Contains(damaged));
+        Assert.False(File.Exists(path));
+
+        var again = new ContentStore(root);
+        Assert.Null(await again.TryGetVerifiedAsync(damaged));
+    }
+
+    [Fact]
+    public async Task TryGetVerified_OfACorruptedBlob_RemovesIt()
+    {
+        var root = _dir.Combine("cache");
+        var hash = await TestData.PublishAsync(new ContentStore(root), _dir, TestData.Bytes(10_000));
+        var path = new ContentStore(root).GetBlobPath(hash);
+        await File.WriteAllBytesAsync(path, TestData.Bytes(10_000, seed: 99));
+
+        var reopened = new ContentStore(root);
+
+        Assert.Null(await reopened.TryGetVerifiedAsync(hash));
+        Assert.False(reopened.Contains(hash));
     }
 
     [Fact]

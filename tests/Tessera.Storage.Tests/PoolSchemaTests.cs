@@ -18,6 +18,7 @@ public sealed class PoolSchemaTests : IDisposable
         Assert.Equal(PoolSchema.Version, PoolSchema.VersionOf(database));
         Assert.Equal(Tables, TableNames(database));
         Assert.Equal("wal", database.JournalMode());
+        Assert.Equal(2L, database.Scalar("PRAGMA synchronous;")); // FULL: a commit is on disk when it returns
     }
 
     [Fact]

@@ -11,6 +11,8 @@ public static class DeploymentHosting
     public static AgentOptions WithStages(this AgentOptions options, StageSupervisor supervisor) => options with { CommandHandler = supervisor };
 
     /// <summary>The stage supervisor of an agent whose identity and data live in <paramref name="dataDirectory"/>.</summary>
-    public static StageSupervisor CreateSupervisor(NodeIdentity identity, string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time) =>
-        new(identity, dataDirectory, loggerFactory, time);
+    /// <param name="cacheLimitBytes">The most bytes its content store keeps (files of running stages are never evicted).</param>
+    public static StageSupervisor CreateSupervisor(NodeIdentity identity, string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time,
+        long cacheLimitBytes = long.MaxValue) =>
+        new(identity, dataDirectory, loggerFactory, time, cacheLimitBytes: cacheLimitBytes);
 }

@@ -35,10 +35,12 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
     /// <param name="identity">The agent's certificates: the stage serves and fetches with them.</param>
     /// <param name="dataDirectory">The agent's data directory; the content store is its <c>content</c> folder.</param>
     /// <param name="listen">Address the stage servers listen on (port chosen per stage); any address by default.</param>
-    public StageSupervisor(NodeIdentity identity, string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time, IPAddress? listen = null)
+    /// <param name="cacheLimitBytes">The most bytes the agent's content store keeps; files of running stages are never evicted.</param>
+    public StageSupervisor(NodeIdentity identity, string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time, IPAddress? listen = null,
+        long cacheLimitBytes = long.MaxValue)
     {
         _identity = identity;
-        _store = new ContentStore(Path.Combine(dataDirectory, "content"), timeProvider: time, logger: loggerFactory.CreateLogger<ContentStore>());
+        _store = new ContentStore(Path.Combine(dataDirectory, "content"), cacheLimitBytes, time, loggerFactory.CreateLogger<ContentStore>());
         _listen = listen ?? IPAddress.Any;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<StageSupervisor>();
@@ -144,7 +146,7 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
             stage.Update(StageStates.Fetching, done: command.ModelBytes, total: command.ModelBytes);
             return command.LocalPath;
         }
-        if (_store.TryGet(hash, out var cached))
+        if (await _store.TryGetVerifiedAsync(hash, token).ConfigureAwait(false) is { } cached)
         {
             stage.Pin = _store.Pin(hash);
             return cached;

@@ -32,7 +32,8 @@ public static class CoordinatorDeployments
             new PipelineConnector(tls, loggerFactory.CreateLogger<PipelineDriver>()),
             new StageReachability(tls),
             () => pool.JoinAddress);
-        var content = new ContentStore(Path.Combine(dataDirectory, "content"), timeProvider: time, logger: loggerFactory.CreateLogger<ContentStore>());
+        var content = new ContentStore(Path.Combine(dataDirectory, "content"), (options ?? DeploymentControllerOptions.Default).ContentLimitBytes, time,
+            loggerFactory.CreateLogger<ContentStore>());
         var controller = new DeploymentController(ports, new ModelFiles(content, loggerFactory, time), loggerFactory, time, options);
         pool.AgentMessageObserver = (nodeId, message) =>
         {

@@ -39,7 +39,7 @@ internal sealed class ModelFiles(ContentStore content, ILoggerFactory loggerFact
                 throw new FileNotFoundException($"No file {full} on the coordinator's machine. Give a GGUF path there, or hf://owner/repo/file.gguf.");
             var info = new FileInfo(full);
             var key = string.Create(CultureInfo.InvariantCulture, $"file:{full}:{info.Length}:{info.LastWriteTimeUtc.Ticks}");
-            if (!content.TryGetRef(key, out var hash) || !content.Contains(hash))
+            if (!content.TryGetRef(key, out var hash) || await content.TryGetVerifiedAsync(hash, cancellationToken).ConfigureAwait(false) is null)
             {
                 hash = await content.ImportAsync(full, cancellationToken).ConfigureAwait(false);
                 content.SetRef(key, hash);

@@ -29,8 +29,12 @@ public sealed class CoordinatorHost : IAsyncDisposable
     private readonly PoolStore _store;
     private readonly PoolCertificateAuthority _authority;
 
-    private CoordinatorHost(WebApplication app, CoordinatorContext context, PoolStore store, PoolCertificateAuthority authority, CoordinatorInfo info, bool created)
+    private readonly DataDirectoryLock _lock;
+
+    private CoordinatorHost(WebApplication app, CoordinatorContext context, PoolStore store, PoolCertificateAuthority authority, CoordinatorInfo info, bool created,
+        DataDirectoryLock held)
     {
+        _lock = held;
         _app = app;
         Context = context;
         _store = store;
@@ -49,7 +53,17 @@ public sealed class CoordinatorHost : IAsyncDisposable
     {
         var dir = options.DataDirectory;
         dir.EnsureExists();
-        var database = PoolSchema.Open(dir.Database);
+        var held = DataDirectoryLock.Acquire(dir);
+        SqliteDatabase database;
+        try
+        {
+            database = PoolSchema.Open(dir.Database);
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
         var store = new PoolStore(database);
         try
         {
@@ -123,11 +137,12 @@ public sealed class CoordinatorHost : IAsyncDisposable
             info.Save(dir.CoordinatorInfo);
             membership.Start(options.DetectorTick, options.HeartbeatFlushInterval);
             loggerFactory.CreateLogger<CoordinatorHost>().LogCoordinatorStarted(poolId, Format(bound));
-            return new CoordinatorHost(app, context, store, authority, info, created);
+            return new CoordinatorHost(app, context, store, authority, info, created, held);
         }
         catch
         {
             database.Dispose();
+            held.Dispose();
             throw;
         }
     }
@@ -244,5 +259,6 @@ public sealed class CoordinatorHost : IAsyncDisposable
         await _app.DisposeAsync().ConfigureAwait(false);
         _store.Database.Dispose();
         _authority.Dispose();
+        _lock.Dispose();
     }
 }

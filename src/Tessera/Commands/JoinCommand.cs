@@ -19,10 +19,11 @@ internal static class JoinCommand
         var dataDir = PoolCli.DataDirOption();
         var probe = new Option<int>("--speed-probe-mb") { Description = "Buffer size of the memory speed measurement (0 skips it).", DefaultValueFactory = _ => 256 };
         var speed = PoolCli.SpeedOption();
+        var cacheLimit = PoolCli.CacheLimitOption();
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
         var command = new Command("join", "Join this machine to a pool and contribute its devices. Runs until stopped; reconnects by itself.");
         command.Arguments.Add(token);
-        foreach (var option in new Option[] { name, dataDir, probe, speed, verbose })
+        foreach (var option in new Option[] { name, dataDir, probe, speed, cacheLimit, verbose })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -60,7 +61,7 @@ internal static class JoinCommand
 
             using (identity)
             {
-                await using var stages = DeploymentHosting.CreateSupervisor(identity, agentDir, logging, time);
+                await using var stages = DeploymentHosting.CreateSupervisor(identity, agentDir, logging, time, PoolCli.CacheLimitBytes(result.GetValue(cacheLimit)));
                 var runner = new AgentRunner(identity, LocalAgent.StandardOptions(agentDir, result.GetValue(name), hardware, time).WithStages(stages), time, logging.CreateLogger<AgentRunner>());
                 var exit = await runner.RunAsync(cancellationToken).ConfigureAwait(false);
                 switch (exit.Reason)

@@ -19,6 +19,15 @@ internal static class PoolCli
     };
 
     /// <summary>--speed-gbps: a memory bandwidth to report instead of the measured one.</summary>
+    /// <summary>--cache-limit: the most bytes a machine's model store keeps; unbounded when not given.</summary>
+    public static Option<string?> CacheLimitOption() => new("--cache-limit")
+    {
+        Description = "Most disk the model store keeps, e.g. 200GB; beyond it the least recently used files no stage or deployment needs are deleted (default: no limit).",
+    };
+
+    /// <summary>The bytes --cache-limit allows.</summary>
+    public static long CacheLimitBytes(string? text) => text is null ? long.MaxValue : Tessera.Pool.Security.SizeParser.Parse(text);
+
     public static Option<double?> SpeedOption() => new("--speed-gbps")
     {
         Description = "Memory bandwidth (GB/s) to report for this machine's CPU instead of measuring it: a figure you know, or to make placement predictable.",

@@ -27,6 +27,23 @@ public sealed class ParsingTests
     }
 
     [Theory]
+    [InlineData("512MB", 512L << 20)]
+    [InlineData("200GB", 200L << 30)]
+    [InlineData("1.5TB", 3L << 39)]
+    [InlineData("2GiB", 2L << 30)]
+    [InlineData("4096", 4096L)]
+    public void Size_WithAUnit_IsParsedInPowersOf1024(string text, long bytes) => Assert.Equal(bytes, SizeParser.Parse(text));
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("-5GB")]
+    [InlineData("lots")]
+    [InlineData("5XB")]
+    [InlineData("99999999999TB")]
+    public void Size_Malformed_IsRefusedWithAnExample(string text) =>
+        Assert.Contains("200GB", Assert.Throws<PoolException>(() => SizeParser.Parse(text)).Message);
+
+    [Theory]
     [InlineData("0.0.0.0:7470", "0.0.0.0:7470")]
     [InlineData("127.0.0.1:0", "127.0.0.1:0")]
     [InlineData(":8000", "0.0.0.0:8000")]
