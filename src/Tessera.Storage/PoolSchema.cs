@@ -40,6 +40,14 @@ public static class PoolSchema
             created_at INTEGER NOT NULL, revoked_at INTEGER, last_used_at INTEGER);
         DELETE FROM meta WHERE key = 'schema_version';
         """,
+
+        // 2: join tokens with a use limit and labels for the nodes they admit (tokens of earlier releases keep no
+        // limit: max_uses NULL); nodes carry those labels.
+        """
+        ALTER TABLE tokens ADD COLUMN max_uses INTEGER;
+        ALTER TABLE tokens ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE nodes ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+        """,
     ];
 
     /// <summary>The version this build writes.</summary>

@@ -39,7 +39,7 @@ public static class LocalAgent
         }
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var csr = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256).CreateSigningRequest();
-        var response = host.Context.AdmitNode(csr, name, hardware, "127.0.0.1", tokenId: null);
+        var response = host.Context.AdmitNode(csr, name, hardware, "127.0.0.1", token: null);
         var address = new Uri(host.Info.ApiUrl).Authority;
         var file = new NodeIdentityFile(response.NodeId, response.Name, response.PoolId, address, host.Info.CaSha256, host.Context.Time.GetUtcNow());
         return NodeIdentity.Save(directory, file, key, response.CertificateDer.ToByteArray(), response.CaCertificateDer.ToByteArray());

@@ -85,7 +85,7 @@ public static class HeartbeatBench
                 await Task.Delay(100, cancellationToken).ConfigureAwait(false);
             }
             using var api = PoolApiClient.Create(dir, null, null, time);
-            var token = JoinToken.Parse((await api.CreateTokenAsync("2h", "bench", cancellationToken).ConfigureAwait(false)).Token);
+            var token = JoinToken.Parse((await api.CreateTokenAsync("2h", "bench", cancellationToken, uses: options.Agents).ConfigureAwait(false)).Token);
 
             progress($"Joining {options.Agents} agents...");
             var joinClock = Stopwatch.StartNew();

@@ -17,7 +17,8 @@ public sealed record NodeView(
     long DiskFreeBytes,
     IReadOnlyList<GpuView> Gpus,
     string Os,
-    string AgentVersion);
+    string AgentVersion,
+    IReadOnlyDictionary<string, string>? Labels = null);
 
 public sealed record CpuView(string Model, int LogicalCores, IReadOnlyList<string> Simd, double SpeedGBps, double BusyPercent);
 
@@ -35,11 +36,15 @@ public sealed record DeviceView(
     long MemoryFreeBytes,
     double SpeedGBps);
 
-public sealed record TokenView(string Id, string Description, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset? RevokedAt, int Uses, string Status);
+/// <summary>A join token as /api/tokens lists it: never its secret. <see cref="MaxUses"/> null: no limit (a token of an earlier release).</summary>
+public sealed record TokenView(string Id, string Description, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset? RevokedAt, int Uses, string Status,
+    int? MaxUses = null, IReadOnlyDictionary<string, string>? Labels = null);
 
-public sealed record CreateTokenRequest(string? Ttl, string? Description);
+/// <summary>The body of POST /api/tokens: lifetime (default 24h, at most 30d), machines it may admit (default 1), labels for them.</summary>
+public sealed record CreateTokenRequest(string? Ttl, string? Description, int? Uses = null, IReadOnlyDictionary<string, string>? Labels = null);
 
-public sealed record CreatedTokenView(string Id, string Token, DateTimeOffset ExpiresAt, string JoinCommand);
+/// <summary>A token just made: the only time its text is shown.</summary>
+public sealed record CreatedTokenView(string Id, string Token, DateTimeOffset ExpiresAt, string JoinCommand, int MaxUses = 1);
 
 public sealed record EventView(long Id, DateTimeOffset At, string Kind, string? NodeId, string? FromState, string? ToState, string Message);
 

@@ -77,8 +77,9 @@ public sealed class PoolApiClient : IDisposable
 
     public Task<List<TokenView>> GetTokensAsync(CancellationToken ct) => GetAsync<List<TokenView>>("api/tokens", ct);
 
-    public Task<CreatedTokenView> CreateTokenAsync(string ttl, string? description, CancellationToken ct) =>
-        SendAsync<CreatedTokenView>(HttpMethod.Post, "api/tokens", JsonContent.Create(new CreateTokenRequest(ttl, description), options: JsonSerializerOptions.Web), ct);
+    /// <summary>Creates a join token admitting at most <paramref name="uses"/> machines, giving each the <paramref name="labels"/>.</summary>
+    public Task<CreatedTokenView> CreateTokenAsync(string ttl, string? description, CancellationToken ct, int uses = 1, IReadOnlyDictionary<string, string>? labels = null) =>
+        SendAsync<CreatedTokenView>(HttpMethod.Post, "api/tokens", JsonContent.Create(new CreateTokenRequest(ttl, description, uses, labels), options: JsonSerializerOptions.Web), ct);
 
     public Task<TokenView> RevokeTokenAsync(string id, CancellationToken ct) => SendAsync<TokenView>(HttpMethod.Delete, $"api/tokens/{Uri.EscapeDataString(id)}", null, ct);
 

@@ -24,31 +24,51 @@ public sealed class CoordinatorContext
     /// </summary>
     public Action<string, AgentMessage>? AgentMessageObserver { get; set; }
 
+    /// <summary>Join attempts per source address (failed ones throttle it).</summary>
+    public required JoinThrottle JoinThrottle { get; init; }
+
     /// <summary>The address written into join tokens (host:port), known once the server is listening.</summary>
     public string JoinAddress { get; set; } = string.Empty;
 
-    /// <summary>Creates a join token, stores its hash, and returns the token text.</summary>
-    public (TokenRecord Record, string Token) CreateToken(TimeSpan ttl, string description)
+    /// <summary>The longest a join token may live: a token is a key to the pool, so it must not lie around for ever.</summary>
+    public static readonly TimeSpan MaxTokenLifetime = TimeSpan.FromDays(30);
+
+    /// <summary>The most machines one token may admit.</summary>
+    public const int MaxTokenUses = 10_000;
+
+    /// <summary>
+    /// Creates a join token that admits at most <paramref name="uses"/> machines within <paramref name="ttl"/>, giving
+    /// each the <paramref name="labels"/>; stores its hash and returns the token text.
+    /// </summary>
+    public (TokenRecord Record, string Token) CreateToken(TimeSpan ttl, string description, int uses = 1, IReadOnlyDictionary<string, string>? labels = null)
     {
-        if (ttl <= TimeSpan.Zero)
-            throw new PoolException("A token's time to live must be positive, e.g. --ttl 24h.", exitCode: 2);
+        if (ttl <= TimeSpan.Zero || ttl > MaxTokenLifetime)
+            throw new PoolException($"A token's time to live must be positive and at most {MaxTokenLifetime.TotalDays:0} days, e.g. --ttl 24h.", exitCode: 2);
+        if (uses is < 1 or > MaxTokenUses)
+            throw new PoolException($"A token may admit from 1 to {MaxTokenUses} machines (--uses), got {uses}.", exitCode: 2);
+        Security.Labels.Validate(labels);
         var now = Time.GetUtcNow();
         var secret = Secrets.NewSecret();
-        var record = new TokenRecord(Secrets.NewId("tok_"), Secrets.Hash(secret), now, now + ttl, null, description, 0);
+        var record = new TokenRecord(Secrets.NewId("tok_"), Secrets.Hash(secret), now, now + ttl, null, description, 0, uses, labels ?? new Dictionary<string, string>());
         Store.InsertToken(record);
         var token = new JoinToken(JoinAddress, Authority.Fingerprint, record.Id, secret).Encode();
         return (record, token);
     }
 
-    /// <summary>Admits a node: signs its key's request (CN = new node id), stores it as joining, and returns its certificate.</summary>
-    public JoinResponse AdmitNode(ReadOnlySpan<byte> csrDer, string requestedName, Protocol.Hardware? hardware, string address, string? tokenId)
+    /// <summary>
+    /// Admits a node: signs its key's request (CN = new node id), stores it as joining with the labels of the
+    /// <paramref name="token"/> that admitted it (counting the token's use), and returns its certificate.
+    /// </summary>
+    /// <exception cref="PoolException">The token has no use left (a concurrent join took the last one).</exception>
+    public JoinResponse AdmitNode(ReadOnlySpan<byte> csrDer, string requestedName, Protocol.Hardware? hardware, string address, TokenRecord? token)
     {
         var nodeId = Secrets.NewId("node_");
         using var certificate = Authority.SignNodeRequest(csrDer, nodeId, Time);
         var name = UniqueName(string.IsNullOrWhiteSpace(requestedName) ? nodeId : requestedName.Trim());
         var node = new NodeRecord(nodeId, name, NodeState.Joining, false, address, Time.GetUtcNow(), null,
-            CertificateChecks.Fingerprint(certificate), hardware ?? new Protocol.Hardware(), null);
-        Store.InsertNode(node, tokenId);
+            CertificateChecks.Fingerprint(certificate), hardware ?? new Protocol.Hardware(), null, token?.Labels);
+        if (!Store.InsertNode(node, token?.Id))
+            throw new PoolException(TokenValidator.Explain(TokenVerdict.UsedUp, token!.Id, Store.GetToken(token.Id)));
         Membership.AddJoined(node);
         return new JoinResponse
         {

@@ -115,6 +115,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
                 Time = time,
                 AdminKeyHash = adminKeyHash,
                 AdminKeyPath = dir.AdminKey,
+                JoinThrottle = new Security.JoinThrottle(time),
             };
             var serverCertificate = authority.IssueServerCertificate(["localhost", Dns.GetHostName()], LocalAddresses().Append(listen.Address), time);
             var app = Build(options, loggerFactory, context, authority, serverCertificate, listen, time);

@@ -26,6 +26,9 @@ internal sealed class LiveNode
     public DateTimeOffset JoinedAt { get; }
     public string CertificateFingerprint { get; }
     public Protocol.Hardware Hardware { get; set; }
+
+    /// <summary>Labels given by the token that admitted it.</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
     public Metrics? Metrics { get; set; }
     public string Address { get; set; } = string.Empty;
     public DateTimeOffset? LastHeartbeat { get; set; }

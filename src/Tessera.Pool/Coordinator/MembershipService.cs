@@ -38,6 +38,7 @@ public sealed class MembershipService : IAsyncDisposable
         {
             var node = new LiveNode(record.Id, record.Name, record.State, record.Drained, record.JoinedAt, record.CertificateFingerprint, record.Hardware)
             {
+                Labels = record.Labels ?? new Dictionary<string, string>(),
                 Metrics = record.Metrics,
                 Address = record.Address,
                 LastHeartbeat = record.LastHeartbeat,
@@ -87,6 +88,7 @@ public sealed class MembershipService : IAsyncDisposable
     {
         var node = new LiveNode(record.Id, record.Name, record.State, record.Drained, record.JoinedAt, record.CertificateFingerprint, record.Hardware)
         {
+            Labels = record.Labels ?? new Dictionary<string, string>(),
             Address = record.Address,
             Detector = new PhiAccrualFailureDetector(_detectorOptions, _time.GetUtcNow()),
         };
@@ -283,7 +285,7 @@ public sealed class MembershipService : IAsyncDisposable
         }).ToList();
         return new NodeView(n.Id, n.Name, n.State.ToWire(), n.Drained, n.Address, n.JoinedAt, n.LastHeartbeat, n.Outbox is not null,
             new CpuView(hw.CpuModel, hw.LogicalCores, hw.Simd.ToList(), hw.CpuSpeedGbps, metrics?.CpuBusyPercent ?? 0),
-            hw.RamTotalBytes, metrics?.RamFreeBytes ?? hw.RamFreeBytes, metrics?.DiskFreeBytes ?? hw.DiskFreeBytes, gpus, hw.Os, hw.AgentVersion);
+            hw.RamTotalBytes, metrics?.RamFreeBytes ?? hw.RamFreeBytes, metrics?.DiskFreeBytes ?? hw.DiskFreeBytes, gpus, hw.Os, hw.AgentVersion, n.Labels);
     }
 
     public async ValueTask DisposeAsync()

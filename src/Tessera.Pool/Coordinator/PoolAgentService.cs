@@ -17,10 +17,17 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
     public override Task<JoinResponse> Join(JoinRequest request, ServerCallContext context)
     {
         var address = RemoteAddress(context);
+        if (pool.JoinThrottle.RetryAfter(address) is { } wait)
+        {
+            logger.LogJoinRefused(address, "throttled", request.TokenId ?? string.Empty);
+            throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                $"Join refused: too many failed join attempts from {address}; try again in {Math.Ceiling(wait.TotalSeconds)} s."));
+        }
         var record = pool.Store.GetToken(request.TokenId ?? string.Empty);
         var verdict = TokenValidator.Validate(record, request.TokenSecret, pool.Time.GetUtcNow());
         if (verdict != TokenVerdict.Valid)
         {
+            pool.JoinThrottle.Failed(address);
             logger.LogJoinRefused(address, verdict.ToString(), request.TokenId ?? string.Empty);
             throw new RpcException(new Status(StatusCode.PermissionDenied, TokenValidator.Explain(verdict, request.TokenId ?? string.Empty, record)));
         }
@@ -28,13 +35,18 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
         JoinResponse response;
         try
         {
-            response = pool.AdmitNode(request.CsrDer.Span, request.Name, request.Hardware, address, record!.Id);
+            response = pool.AdmitNode(request.CsrDer.Span, request.Name, request.Hardware, address, record);
         }
-        catch (Exception ex) when (ex is PoolException or IdentityException)
+        catch (PoolException ex)
         {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, ex.Message));
+        }
+        catch (IdentityException ex)
+        {
+            pool.JoinThrottle.Failed(address);
             throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
         }
-        logger.LogNodeJoined(response.Name, response.NodeId, address, record.Id);
+        logger.LogNodeJoined(response.Name, response.NodeId, address, record!.Id);
         return Task.FromResult(response);
     }
 

@@ -28,8 +28,8 @@ internal static class PoolApi
         admin.MapPost("/tokens", (CreateTokenRequest? request) =>
         {
             var ttl = DurationParser.Parse(string.IsNullOrWhiteSpace(request?.Ttl) ? "24h" : request.Ttl);
-            var (record, token) = pool.CreateToken(ttl, request?.Description ?? string.Empty);
-            return Results.Created($"/api/tokens/{record.Id}", new CreatedTokenView(record.Id, token, record.ExpiresAt, $"tessera join {token}"));
+            var (record, token) = pool.CreateToken(ttl, request?.Description ?? string.Empty, request?.Uses ?? 1, request?.Labels);
+            return Results.Created($"/api/tokens/{record.Id}", new CreatedTokenView(record.Id, token, record.ExpiresAt, $"tessera join {token}", record.MaxUses ?? 0));
         });
         admin.MapDelete("/tokens/{id}", (string id) => pool.Store.RevokeToken(id, pool.Time.GetUtcNow())
             ? Results.Ok(ToView(pool.Store.GetToken(id)!, pool.Time.GetUtcNow()))
@@ -58,5 +58,5 @@ internal static class PoolApi
     }
 
     private static TokenView ToView(TokenRecord t, DateTimeOffset now) => new(t.Id, t.Description, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.Uses,
-        t.RevokedAt is not null ? "revoked" : now >= t.ExpiresAt ? "expired" : "valid");
+        t.RevokedAt is not null ? "revoked" : now >= t.ExpiresAt ? "expired" : !t.HasUsesLeft ? "used" : "valid", t.MaxUses, t.Labels);
 }

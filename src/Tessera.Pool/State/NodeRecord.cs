@@ -13,4 +13,5 @@ public sealed record NodeRecord(
     DateTimeOffset? LastHeartbeat,
     string CertificateFingerprint,
     Protocol.Hardware Hardware,
-    Protocol.Metrics? Metrics);
+    Protocol.Metrics? Metrics,
+    IReadOnlyDictionary<string, string>? Labels = null);

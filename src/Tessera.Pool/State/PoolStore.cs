@@ -52,8 +52,9 @@ public sealed class PoolStore : IDisposable
         lock (_database.Gate)
         {
             using var tx = _database.BeginTransaction();
-            using (var command = Command("INSERT INTO tokens(id, secret_hash, created_at, expires_at, revoked_at, description, uses) VALUES ($id, $h, $c, $e, NULL, $d, 0)",
-                ("$id", token.Id), ("$h", token.SecretHash), ("$c", Ms(token.CreatedAt)), ("$e", Ms(token.ExpiresAt)), ("$d", token.Description)))
+            using (var command = Command("INSERT INTO tokens(id, secret_hash, created_at, expires_at, revoked_at, description, uses, max_uses, labels) VALUES ($id, $h, $c, $e, NULL, $d, 0, $m, $l)",
+                ("$id", token.Id), ("$h", token.SecretHash), ("$c", Ms(token.CreatedAt)), ("$e", Ms(token.ExpiresAt)), ("$d", token.Description),
+                ("$m", token.MaxUses), ("$l", Labels.ToJson(token.Labels))))
             {
                 command.Transaction = tx;
                 command.ExecuteNonQuery();
@@ -64,10 +65,10 @@ public sealed class PoolStore : IDisposable
     }
 
     public TokenRecord? GetToken(string id) =>
-        _database.QueryFirst("SELECT id, secret_hash, created_at, expires_at, revoked_at, description, uses FROM tokens WHERE id = $id", ReadToken, ("$id", id));
+        _database.QueryFirst(TokenSelect + " WHERE id = $id", ReadToken, ("$id", id));
 
     public IReadOnlyList<TokenRecord> ListTokens() =>
-        _database.Query("SELECT id, secret_hash, created_at, expires_at, revoked_at, description, uses FROM tokens ORDER BY created_at", ReadToken);
+        _database.Query(TokenSelect + " ORDER BY created_at", ReadToken);
 
     /// <summary>Revokes a token; false when no such token exists. Revoking twice keeps the first instant.</summary>
     public bool RevokeToken(string id, DateTimeOffset at)
@@ -88,38 +89,45 @@ public sealed class PoolStore : IDisposable
         }
     }
 
+    private const string TokenSelect = "SELECT id, secret_hash, created_at, expires_at, revoked_at, description, uses, max_uses, labels FROM tokens";
+
     private static TokenRecord ReadToken(SqliteDataReader r) => new(
         r.GetString(0), r.GetString(1), FromMs(r.GetInt64(2)), FromMs(r.GetInt64(3)),
-        r.IsDBNull(4) ? null : FromMs(r.GetInt64(4)), r.GetString(5), r.GetInt32(6));
+        r.IsDBNull(4) ? null : FromMs(r.GetInt64(4)), r.GetString(5), r.GetInt32(6), r.IsDBNull(7) ? null : r.GetInt32(7), Labels.FromJson(r.GetString(8)));
 
     // ---- nodes ----
 
-    /// <summary>Adds a node that just joined with a token, counting the token's use, in one transaction.</summary>
-    public void InsertNode(NodeRecord node, string? tokenId)
+    /// <summary>
+    /// Adds a node that just joined with a token, counting the token's use, in one transaction; false (and nothing
+    /// stored) when the token has no use left, even when a concurrent join took the last one a moment ago.
+    /// </summary>
+    public bool InsertNode(NodeRecord node, string? tokenId)
     {
         lock (_database.Gate)
         {
             using var tx = _database.BeginTransaction();
+            if (tokenId is not null)
+            {
+                using var uses = Command("UPDATE tokens SET uses = uses + 1 WHERE id = $id AND (max_uses IS NULL OR uses < max_uses)", ("$id", tokenId));
+                uses.Transaction = tx;
+                if (uses.ExecuteNonQuery() == 0)
+                    return false;
+            }
             using (var command = Command("""
-                INSERT INTO nodes(id, name, state, drained, address, joined_at, last_heartbeat, cert_sha256, hardware, metrics, token_id)
-                VALUES ($id, $name, $state, $drained, $addr, $joined, NULL, $cert, $hw, NULL, $tok)
+                INSERT INTO nodes(id, name, state, drained, address, joined_at, last_heartbeat, cert_sha256, hardware, metrics, token_id, labels)
+                VALUES ($id, $name, $state, $drained, $addr, $joined, NULL, $cert, $hw, NULL, $tok, $labels)
                 """,
                 ("$id", node.Id), ("$name", node.Name), ("$state", node.State.ToWire()), ("$drained", node.Drained ? 1 : 0),
                 ("$addr", node.Address), ("$joined", Ms(node.JoinedAt)), ("$cert", node.CertificateFingerprint),
-                ("$hw", node.Hardware.ToByteArray()), ("$tok", (object?)tokenId ?? DBNull.Value)))
+                ("$hw", node.Hardware.ToByteArray()), ("$tok", tokenId), ("$labels", Labels.ToJson(node.Labels))))
             {
                 command.Transaction = tx;
                 command.ExecuteNonQuery();
             }
-            if (tokenId is not null)
-            {
-                using var uses = Command("UPDATE tokens SET uses = uses + 1 WHERE id = $id", ("$id", tokenId));
-                uses.Transaction = tx;
-                uses.ExecuteNonQuery();
-            }
             InsertEvent(tx, node.JoinedAt, "node-joined", node.Id, null, node.State.ToWire(),
                 $"Node {node.Name} ({node.Id}) joined from {node.Address}" + (tokenId is null ? "." : $" with token {tokenId}."));
             tx.Commit();
+            return true;
         }
     }
 
@@ -198,13 +206,13 @@ public sealed class PoolStore : IDisposable
         }
     }
 
-    private const string NodeSelect = "SELECT id, name, state, drained, address, joined_at, last_heartbeat, cert_sha256, hardware, metrics FROM nodes";
+    private const string NodeSelect = "SELECT id, name, state, drained, address, joined_at, last_heartbeat, cert_sha256, hardware, metrics, labels FROM nodes";
 
     private static NodeRecord ReadNode(SqliteDataReader r) => new(
         r.GetString(0), r.GetString(1), NodeStateNames.Parse(r.GetString(2)), r.GetInt32(3) != 0, r.GetString(4),
         FromMs(r.GetInt64(5)), r.IsDBNull(6) ? null : FromMs(r.GetInt64(6)), r.GetString(7),
         Protocol.Hardware.Parser.ParseFrom((byte[])r.GetValue(8)),
-        r.IsDBNull(9) ? null : Protocol.Metrics.Parser.ParseFrom((byte[])r.GetValue(9)));
+        r.IsDBNull(9) ? null : Protocol.Metrics.Parser.ParseFrom((byte[])r.GetValue(9)), Labels.FromJson(r.GetString(10)));
 
     // ---- events ----
 

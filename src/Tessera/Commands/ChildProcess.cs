@@ -30,10 +30,15 @@ internal sealed class ChildProcess
 
     public bool HasExited => _process.HasExited;
 
-    /// <summary>Starts <c>tessera ARGUMENTS</c>; its output goes to <c>LOGDIRECTORY/NAME.log</c>, appended so a restarted child keeps its history.</summary>
-    public static ChildProcess Start(string name, string logDirectory, IEnumerable<string> arguments)
+    /// <summary>
+    /// Starts <c>tessera ARGUMENTS</c>; its output goes to <c>LOGDIRECTORY/NAME.log</c>, appended so a restarted child keeps
+    /// its history. Secrets go in <paramref name="environment"/>, never in the arguments (which every user sees in ps).
+    /// </summary>
+    public static ChildProcess Start(string name, string logDirectory, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+            start.Environment[key] = value;
         var self = Environment.ProcessPath ?? "dotnet";
         start.FileName = self;
         if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))

@@ -43,9 +43,11 @@ internal static class DemoCommand
                 Console.WriteLine($"Starting a coordinator and {extra} agent(s) on 127.0.0.1 (state and logs in {root}) ...");
                 children.Add(ChildProcess.Start("coordinator", Path.Combine(root, "logs"), ["pool", "start", "--data-dir", coordinatorDir.Root, "--listen", "127.0.0.1:0", "--name", "demo-0", "--speed-probe-mb", "16"]));
                 using var pool = await children[0].WaitForCoordinatorAsync(coordinatorDir, StartTimeout, token).ConfigureAwait(false);
-                var joinToken = (await pool.CreateTokenAsync("1h", "demo agents", token).ConfigureAwait(false)).Token;
+                var joinToken = (await pool.CreateTokenAsync("1h", "demo agents", token, uses: Math.Max(1, extra)).ConfigureAwait(false)).Token;
+                // The token reaches the agents in their environment: arguments are visible to every user in ps.
+                var secret = new Dictionary<string, string> { [JoinCommand.TokenVariable] = joinToken };
                 for (var i = 1; i <= extra; i++)
-                    children.Add(ChildProcess.Start($"agent-{i}", Path.Combine(root, "logs"), ["join", joinToken, "--name", $"demo-{i}", "--data-dir", Path.Combine(root, $"agent-{i}"), "--speed-probe-mb", "16"]));
+                    children.Add(ChildProcess.Start($"agent-{i}", Path.Combine(root, "logs"), ["join", "--name", $"demo-{i}", "--data-dir", Path.Combine(root, $"agent-{i}"), "--speed-probe-mb", "16"], secret));
                 await WaitForNodesAsync(pool, extra + 1, children, token).ConfigureAwait(false);
 
                 using var api = DeployClient.Create(coordinatorDir, null, null);

@@ -12,9 +12,27 @@ namespace Tessera.Cli.Commands;
 /// <summary><c>tessera join TOKEN</c>: join a pool and keep this machine's agent connected.</summary>
 internal static class JoinCommand
 {
+    /// <summary>The environment variable a join token may come in, out of sight of ps.</summary>
+    public const string TokenVariable = "TESSERA_JOIN_TOKEN";
+
+    /// <summary>The token from the argument, else the file (or standard input), else the environment; null when none.</summary>
+    private static string? TokenText(string? argument, string? file)
+    {
+        if (!string.IsNullOrWhiteSpace(argument))
+            return argument;
+        if (file is not null)
+            return (file == "-" ? Console.In.ReadLine() : File.ReadAllText(file))?.Trim();
+        return Environment.GetEnvironmentVariable(TokenVariable) is { Length: > 0 } variable ? variable.Trim() : null;
+    }
+
     public static Command Create()
     {
-        var token = new Argument<string?>("TOKEN") { Description = "Join token from `tessera pool start` or `tessera token create`. Not needed once this machine has joined.", Arity = ArgumentArity.ZeroOrOne };
+        var token = new Argument<string?>("TOKEN")
+        {
+            Description = $"Join token from `tessera pool start` or `tessera token create` (or set {TokenVariable}, or use --token-file, to keep it out of the process list). Not needed once this machine has joined.",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var tokenFile = new Option<string?>("--token-file") { Description = "Read the join token from this file ('-': standard input) instead of the command line." };
         var name = new Option<string?>("--name") { Description = "Name of this node (default: the host name)." };
         var dataDir = PoolCli.DataDirOption();
         var probe = new Option<int>("--speed-probe-mb") { Description = "Buffer size of the memory speed measurement (0 skips it).", DefaultValueFactory = _ => 256 };
@@ -23,13 +41,13 @@ internal static class JoinCommand
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
         var command = new Command("join", "Join this machine to a pool and contribute its devices. Runs until stopped; reconnects by itself.");
         command.Arguments.Add(token);
-        foreach (var option in new Option[] { name, dataDir, probe, speed, cacheLimit, verbose })
+        foreach (var option in new Option[] { tokenFile, name, dataDir, probe, speed, cacheLimit, verbose })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
             using var stopping = PoolCli.OnStopSignal(invocationToken);
             var cancellationToken = stopping.Token;
-            var tokenText = result.GetValue(token);
+            var tokenText = TokenText(result.GetValue(token), result.GetValue(tokenFile));
             var parsed = string.IsNullOrWhiteSpace(tokenText) ? null : JoinToken.Parse(tokenText);
             var dir = new PoolDataDirectory(result.GetValue(dataDir));
             var agentDir = dir.AgentDirectory;

@@ -29,7 +29,8 @@ internal static class PoolCommand
         var advertise = new Option<string?>("--advertise") { Description = "HOST:PORT written into join tokens, when agents reach this machine by another address (NAT, DNS name)." };
         var noAgent = new Option<bool>("--no-agent") { Description = "Run only the coordinator; this machine contributes no devices." };
         var name = new Option<string?>("--name") { Description = "Name of this machine's node (default: the host name)." };
-        var ttl = new Option<string>("--token-ttl") { Description = "Validity of the join token printed at start.", DefaultValueFactory = _ => "24h" };
+        var ttl = new Option<string>("--token-ttl") { Description = "Validity of the join token printed when the pool is created.", DefaultValueFactory = _ => "24h" };
+        var tokenUses = new Option<int>("--token-uses") { Description = "Machines that may join with the token printed when the pool is created.", DefaultValueFactory = _ => 1 };
         var probe = new Option<int>("--speed-probe-mb") { Description = "Buffer size of the memory speed measurement (0 skips it).", DefaultValueFactory = _ => 256 };
         var speed = PoolCli.SpeedOption();
         var cacheLimit = PoolCli.CacheLimitOption();
@@ -39,7 +40,7 @@ internal static class PoolCommand
         var improveMoveGain = new Option<double>("--improve-move-gain") { Description = "Extra percent asked for moving the whole model (scaled by the share that moves).", DefaultValueFactory = _ => PlannerOptions.Default.ImproveGainPerMovedModel * 100 };
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
         var command = new Command("start", "Start the coordinator of a pool (creating the pool on first start) and an agent for this machine.");
-        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, probe, speed, cacheLimit, noImprove, improveInterval, improveMinGain, improveMoveGain, verbose })
+        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, tokenUses, probe, speed, cacheLimit, noImprove, improveInterval, improveMinGain, improveMoveGain, verbose })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -66,8 +67,9 @@ internal static class PoolCommand
                 },
             }, logging, time, cancellationToken).ConfigureAwait(false);
             var host = coordinator.Host;
-            var (record, token) = host.Context.CreateToken(tokenTtl, "printed by pool start");
-            PrintBanner(host, dir, record.Id, tokenTtl, token);
+            // A token is a key to the pool: one is made when the pool is created, not at every start.
+            var joinToken = host.Created ? host.Context.CreateToken(tokenTtl, "printed by pool start", result.GetValue(tokenUses)) : default;
+            PrintBanner(host, dir, joinToken.Record, tokenTtl, joinToken.Token);
 
             Task<AgentExit>? agent = null;
             if (!result.GetValue(noAgent))
@@ -92,7 +94,7 @@ internal static class PoolCommand
         return command;
     }
 
-    private static void PrintBanner(CoordinatorHost host, PoolDataDirectory dir, string tokenId, TimeSpan ttl, string token)
+    private static void PrintBanner(CoordinatorHost host, PoolDataDirectory dir, TokenRecord? token, TimeSpan ttl, string? tokenText)
     {
         var info = host.Info;
         Console.WriteLine($"Pool {info.PoolId} is running ({(host.Created ? "created now" : "resumed")}), listening on {info.Listen}.");
@@ -101,8 +103,16 @@ internal static class PoolCommand
         Console.WriteLine($"  Pool CA    {dir.CaCertificate}   (sha256 {info.CaSha256})");
         Console.WriteLine($"  State      {dir.Database}");
         Console.WriteLine();
-        Console.WriteLine($"Join another machine with (token {tokenId}, valid {ttl.TotalHours:0.#} h; more with `tessera token create`):");
-        Console.WriteLine($"  tessera join {token}");
+        if (token is not null && tokenText is not null)
+        {
+            var machines = token.MaxUses == 1 ? "one machine" : $"{token.MaxUses} machines";
+            Console.WriteLine($"Join another machine with (token {token.Id}, for {machines}, valid {ttl.TotalHours:0.#} h; more with `tessera token create`):");
+            Console.WriteLine($"  tessera join {tokenText}");
+        }
+        else
+        {
+            Console.WriteLine("Join another machine with a token from `tessera token create` (add --uses N for several machines).");
+        }
         Console.WriteLine();
     }
 

@@ -25,8 +25,9 @@ public sealed class JoinTokenProcessTests
         {
             ("malformed", "tsr1_not*base64", "malformed"),
             ("wrong-prefix", "hello", "does not start with 'tsr1_'"),
-            ("forged-secret", (good with { Secret = Secrets.NewSecret() }).Encode(), "altered or forged"),
-            ("unknown-id", (good with { Id = "tok_000000000000" }).Encode(), "has no token with id tok_000000000000"),
+            // an unknown id and a forged secret get the same answer: ids cannot be probed
+            ("forged-secret", (good with { Secret = Secrets.NewSecret() }).Encode(), "not valid for this pool (it is unknown here, or was altered or forged)"),
+            ("unknown-id", (good with { Id = "tok_000000000000" }).Encode(), "not valid for this pool (it is unknown here, or was altered or forged)"),
             ("expired", expired.Encode(), "expired"),
             ("revoked", revoked.Encode(), "was revoked"),
             ("other-pool-ca", (good with { CaSha256 = new string('c', 64) }).Encode(), "expects cccccccccccccccc"),
@@ -47,6 +48,29 @@ public sealed class JoinTokenProcessTests
         using var check = pool.Api();
         Assert.All(await check.GetTokensAsync(CancellationToken.None), t => Assert.Equal(0, t.Uses));
         Assert.DoesNotContain(await check.GetEventsAsync(0, 1000, null, CancellationToken.None), e => e.Kind == "node-joined");
+    }
+
+    [Fact]
+    public async Task ASingleUseToken_AdmitsOneMachine_GivesItTheTokensLabels_AndRefusesTheNext()
+    {
+        using var pool = new PoolTestHarness();
+        await pool.StartCoordinatorAsync("--no-agent");
+        using var api = pool.Api();
+        var created = await api.CreateTokenAsync("1h", "one box", CancellationToken.None, uses: 1, new Dictionary<string, string> { ["site"] = "lab", ["gpu"] = "none" });
+
+        var first = pool.StartAgent("first", created.Token);
+        await first.WaitForStdoutAsync("Joined pool", CommandTimeout);
+        var (exitCode, _, stderr) = await TesseraProcess.RunAsync(
+            ["join", created.Token, "--name", "second", "--data-dir", pool.AgentDir("second"), "--speed-probe-mb", "0"], CommandTimeout);
+
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains($"token {created.Id} already admitted 1 machine(s), as many as it may", stderr);
+        Assert.False(File.Exists(Path.Combine(pool.AgentDir("second"), "agent", "agent.json")));
+        var node = Assert.Single(await pool.NodesAsync());
+        Assert.Equal("first", node.Name);
+        Assert.Equal(new Dictionary<string, string> { ["site"] = "lab", ["gpu"] = "none" }, node.Labels);
+        var token = Assert.Single(await api.GetTokensAsync(CancellationToken.None), t => t.Id == created.Id);
+        Assert.Equal((1, 1, "used"), (token.Uses, token.MaxUses!.Value, token.Status));
     }
 
     [Fact]

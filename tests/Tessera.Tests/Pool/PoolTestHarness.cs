@@ -30,7 +30,7 @@ internal sealed class PoolTestHarness : IDisposable
             args.AddRange(["--listen", "127.0.0.1:0"]);
         args.AddRange(extra);
         var process = Track(TesseraProcess.Start(args));
-        await process.WaitForStdoutAsync("tessera join tsr1_", StartTimeout);
+        await process.WaitForStdoutAsync("Join another machine with", StartTimeout);
         Coordinator = process;
         return process;
     }
@@ -54,10 +54,11 @@ internal sealed class PoolTestHarness : IDisposable
 
     public PoolApiClient Api() => PoolApiClient.Create(new PoolDataDirectory(CoordinatorDir), null, null, TimeProvider.System);
 
-    public async Task<string> CreateTokenAsync(string ttl = "1h")
+    /// <summary>A join token for <paramref name="uses"/> machines (the harness's pools have a few agents).</summary>
+    public async Task<string> CreateTokenAsync(string ttl = "1h", int uses = 16)
     {
         using var api = Api();
-        return (await api.CreateTokenAsync(ttl, "test", CancellationToken.None)).Token;
+        return (await api.CreateTokenAsync(ttl, "test", CancellationToken.None, uses)).Token;
     }
 
     public async Task<List<NodeView>> NodesAsync()

@@ -51,7 +51,7 @@ internal sealed class ChaosPool : IAsyncDisposable
             pool._coordinator = ChildProcess.Start("coordinator", pool.LogDirectory,
                 ["pool", "start", "--data-dir", pool.CoordinatorDirectory.Root, "--listen", "127.0.0.1:0", "--no-agent", "--name", "chaos-coordinator", "--speed-probe-mb", "8"]);
             using (var api = await pool.WaitForCoordinatorAsync(cancellationToken).ConfigureAwait(false))
-                pool._joinToken = (await api.CreateTokenAsync("24h", "chaos agents", cancellationToken).ConfigureAwait(false)).Token;
+                pool._joinToken = (await api.CreateTokenAsync("24h", "chaos agents", cancellationToken, uses: agents).ConfigureAwait(false)).Token;
             for (var i = 0; i < agents; i++)
                 pool.StartAgent(i);
             await pool.WaitForAgentsAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
@@ -67,12 +67,10 @@ internal sealed class ChaosPool : IAsyncDisposable
     private void StartAgent(int index)
     {
         var dir = Path.Combine(_root, AgentName(index));
-        // The token is needed once: after joining, the agent's identity is in its data directory.
-        var args = new List<string> { "join" };
-        if (!Directory.Exists(dir))
-            args.Add(_joinToken);
-        args.AddRange(["--name", AgentName(index), "--data-dir", dir, "--speed-probe-mb", "8"]);
-        _agents[index] = ChildProcess.Start(AgentName(index), LogDirectory, args);
+        // The token is needed once: after joining, the agent's identity is in its data directory. It goes in the
+        // environment, out of sight of ps.
+        var secret = Directory.Exists(dir) ? null : new Dictionary<string, string> { [JoinCommand.TokenVariable] = _joinToken };
+        _agents[index] = ChildProcess.Start(AgentName(index), LogDirectory, ["join", "--name", AgentName(index), "--data-dir", dir, "--speed-probe-mb", "8"], secret);
     }
 
     /// <summary>Deploys <paramref name="model"/> over <paramref name="stages"/> stages and waits until it serves.</summary>
