@@ -44,8 +44,13 @@ public sealed class OpenAiError : Exception
             "invalid_request_error", null, "invalid_api_key");
 
     public static OpenAiError WrongKey() =>
-        new(HttpStatusCode.Unauthorized, "Incorrect API key provided. Make a key with `tessera key create`, or list the valid ones with `tessera key list`.",
+        new(HttpStatusCode.Unauthorized, "Incorrect API key provided, or it was revoked or has expired. Make a key with `tessera key create`, or list the valid ones with `tessera key list`.",
             "invalid_request_error", null, "invalid_api_key");
+
+    /// <summary>429: the key made more requests than its rate allows.</summary>
+    public static OpenAiError RateLimited(TimeSpan retryAfter, int perMinute) =>
+        new(HttpStatusCode.TooManyRequests, $"This key may make {perMinute} requests a minute; retry after {Math.Max(1, Math.Ceiling(retryAfter.TotalSeconds))} s.",
+            "requests", null, "rate_limit_exceeded", retryAfter);
 
     public static OpenAiError ModelNotFound(string model) =>
         new(HttpStatusCode.NotFound, $"The model '{model}' does not exist or is not deployed; list models with GET /v1/models.",

@@ -17,6 +17,7 @@ namespace Tessera.Api;
 internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyValidator keys, OpenAiApiOptions options, ILogger logger)
 {
     private readonly ITokenDecoder? _decoder = options.TokenDecoder ?? generation as ITokenDecoder;
+    private readonly KeyRateLimiter _rates = new(options.Time);
 
     private enum Kind
     {
@@ -24,11 +25,11 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         Completion,
     }
 
-    public Task ChatCompletionsAsync(HttpContext http) => HandleAsync(http, async () =>
+    public Task ChatCompletionsAsync(HttpContext http) => HandleAsync(http, async grant =>
     {
         var body = await ReadJsonAsync(http).ConfigureAwait(false);
         var request = RequestParser.ParseChat(body, options.DefaultSampling);
-        var model = Find(request.Model);
+        var model = Find(request.Model, grant);
         int[] prompt;
         try
         {
@@ -45,42 +46,49 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         await GenerateAsync(http, Kind.Chat, request, model, prompt).ConfigureAwait(false);
     });
 
-    public Task CompletionsAsync(HttpContext http) => HandleAsync(http, async () =>
+    public Task CompletionsAsync(HttpContext http) => HandleAsync(http, async grant =>
     {
         var body = await ReadJsonAsync(http).ConfigureAwait(false);
         var request = RequestParser.ParseCompletion(body, options.DefaultSampling);
-        var model = Find(request.Model);
+        var model = Find(request.Model, grant);
         if (request.Echo && request.Prompt is null)
             throw OpenAiError.Invalid("echo needs the prompt as text, not token ids.", "echo");
         var prompt = request.PromptTokens ?? generation.TokenizePrompt(model.Id, request.Prompt!);
         await GenerateAsync(http, Kind.Completion, request, model, prompt).ConfigureAwait(false);
     });
 
-    public Task ModelsAsync(HttpContext http) => HandleAsync(http, () =>
-        WriteJsonAsync(http, new ModelList(generation.ListModels().Select(ToObject).ToList()), OpenAiJsonContext.Relaxed.ModelList));
+    public Task ModelsAsync(HttpContext http) => HandleAsync(http, grant =>
+        WriteJsonAsync(http, new ModelList(generation.ListModels().Where(m => grant.Allows(m.Id)).Select(ToObject).ToList()), OpenAiJsonContext.Relaxed.ModelList));
 
-    public Task ModelAsync(HttpContext http) => HandleAsync(http, () =>
+    public Task ModelAsync(HttpContext http) => HandleAsync(http, grant =>
     {
         var id = (string?)http.Request.RouteValues["id"] ?? string.Empty;
-        return WriteJsonAsync(http, ToObject(Find(id)), OpenAiJsonContext.Relaxed.ModelObject);
+        return WriteJsonAsync(http, ToObject(Find(id, grant)), OpenAiJsonContext.Relaxed.ModelObject);
     });
 
-    public Task UnknownPathAsync(HttpContext http) => HandleAsync(http, () =>
+    public Task UnknownPathAsync(HttpContext http) => HandleAsync(http, _ =>
         throw new OpenAiError(HttpStatusCode.NotFound, $"Invalid URL ({http.Request.Method} {http.Request.Path}). This server has POST /v1/chat/completions, POST /v1/completions, GET /v1/models and GET /v1/models/{{id}}.",
             "invalid_request_error"));
 
     private ModelObject ToObject(ServedModel m) =>
         new(m.Id, m.Created.ToUnixTimeSeconds(), string.IsNullOrEmpty(m.OwnedBy) ? options.OwnedBy : m.OwnedBy, m.ContextLength);
 
-    private ServedModel Find(string id) => generation.FindModel(id) ?? throw OpenAiError.ModelNotFound(id);
+    /// <summary>The model, when the key may use it: a model outside the key's scope is answered as one that does not exist.</summary>
+    private ServedModel Find(string id, ApiKeyGrant grant) =>
+        (grant.Allows(id) ? generation.FindModel(id) : null) ?? throw OpenAiError.ModelNotFound(id);
 
-    /// <summary>Checks the key, runs <paramref name="body"/>, and answers any error in OpenAI's shape (never with a stack trace).</summary>
-    private async Task HandleAsync(HttpContext http, Func<Task> body)
+    /// <summary>
+    /// Checks the key and its rate, runs <paramref name="body"/> with what the key may do, and answers any error in
+    /// OpenAI's shape (never with a stack trace).
+    /// </summary>
+    private async Task HandleAsync(HttpContext http, Func<ApiKeyGrant, Task> body)
     {
         try
         {
-            await AuthorizeAsync(http).ConfigureAwait(false);
-            await body().ConfigureAwait(false);
+            var grant = await AuthorizeAsync(http).ConfigureAwait(false);
+            if (_rates.TryTake(grant) is { } wait)
+                throw OpenAiError.RateLimited(wait, grant.RequestsPerMinute ?? 0);
+            await body(grant).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
@@ -91,6 +99,8 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
             var error = Translate(e);
             if (error.Status == HttpStatusCode.InternalServerError)
                 logger.LogRequestFailed(e, http.Request.Method, http.Request.Path);
+            else if (e is IRetryableError { IsRetryable: true })
+                logger.LogRequestRetryable(http.Request.Method, http.Request.Path, e.Message);
             if (!http.Response.HasStarted)
                 await WriteErrorAsync(http, error).ConfigureAwait(false);
         }
@@ -102,7 +112,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         UnknownModelException unknown => OpenAiError.ModelNotFound(unknown.Model),
         ContextFullException full => ContextTooLong(full.Needed - 1, full.ContextLength),
         CapacityExceededException busy => OpenAiError.Busy(busy.RetryAfter, busy.Message),
-        IRetryableError { IsRetryable: true } transient => OpenAiError.Unavailable(transient.RetryAfter, e.Message),
+        IRetryableError { IsRetryable: true } transient => OpenAiError.Unavailable(transient.RetryAfter, transient.ClientMessage),
         ConversationRejectedException rejected => OpenAiError.Invalid($"The model's chat template rejects these messages: {rejected.Message}", "messages"),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => new OpenAiError(HttpStatusCode.RequestEntityTooLarge,
             "The request body is larger than this server reads. Send a shorter prompt or fewer messages.", "invalid_request_error", null, "request_too_large"),
@@ -115,7 +125,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         OpenAiError.Invalid($"This model's maximum context length is {contextLength} tokens, but the prompt has {promptTokens} tokens and at least one more is needed for the answer. Shorten the prompt or the messages.",
             "messages", "context_length_exceeded");
 
-    private async Task AuthorizeAsync(HttpContext http)
+    private async Task<ApiKeyGrant> AuthorizeAsync(HttpContext http)
     {
         var header = http.Request.Headers.Authorization.ToString();
         string? key = null;
@@ -126,8 +136,8 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
             if (key.Length == 0)
                 key = null;
         }
-        if (await keys.ValidateAsync(key, http.RequestAborted).ConfigureAwait(false))
-            return;
+        if (await keys.ValidateAsync(key, http.RequestAborted).ConfigureAwait(false) is { } grant)
+            return grant;
         throw key is null ? OpenAiError.MissingKey() : OpenAiError.WrongKey();
     }
 
@@ -256,6 +266,8 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
             var error = Translate(e);
             if (error.Status == HttpStatusCode.InternalServerError)
                 logger.LogStreamFailed(e, id);
+            else if (e is IRetryableError { IsRetryable: true })
+                logger.LogRequestRetryable("stream", id, e.Message);
             await SendAsync(Envelope(error), OpenAiJsonContext.Relaxed.ErrorEnvelope).ConfigureAwait(false);
             return;
         }

@@ -15,4 +15,6 @@ public sealed class DeploymentUnavailableException(string name)
     public bool IsRetryable => true;
 
     public TimeSpan RetryAfter { get; } = TimeSpan.FromSeconds(1);
+
+    public string ClientMessage => Message;
 }

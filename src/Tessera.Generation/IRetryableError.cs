@@ -12,4 +12,10 @@ public interface IRetryableError
 
     /// <summary>How long a client should wait before sending it again.</summary>
     TimeSpan RetryAfter { get; }
+
+    /// <summary>
+    /// What an API client is told: no internal detail (which machine, which address), since the client may be anyone
+    /// with a key. The full message goes to the log.
+    /// </summary>
+    string ClientMessage { get; }
 }

@@ -14,4 +14,7 @@ public sealed class PipelineException(string message, Exception? inner = null) :
 
     /// <summary>When to send a retryable request again (the pool re-plans in the background meanwhile).</summary>
     public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The message names stages and addresses of the pool; API clients get only this.</summary>
+    public string ClientMessage => "The model's pipeline lost a stage and is being repaired; retry in a few seconds.";
 }

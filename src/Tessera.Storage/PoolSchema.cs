@@ -42,11 +42,15 @@ public static class PoolSchema
         """,
 
         // 2: join tokens with a use limit and labels for the nodes they admit (tokens of earlier releases keep no
-        // limit: max_uses NULL); nodes carry those labels.
+        // limit: max_uses NULL); nodes carry those labels. API keys may expire, be limited to one model and to a
+        // request rate (keys of earlier releases: none of these).
         """
         ALTER TABLE tokens ADD COLUMN max_uses INTEGER;
         ALTER TABLE tokens ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
         ALTER TABLE nodes ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+        ALTER TABLE api_keys ADD COLUMN model TEXT;
+        ALTER TABLE api_keys ADD COLUMN requests_per_minute INTEGER;
         """,
     ];
 

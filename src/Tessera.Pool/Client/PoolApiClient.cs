@@ -88,8 +88,10 @@ public sealed class PoolApiClient : IDisposable
 
     public Task<List<ApiKeyView>> GetApiKeysAsync(CancellationToken ct) => GetAsync<List<ApiKeyView>>("api/keys", ct);
 
-    public Task<CreatedApiKeyView> CreateApiKeyAsync(string? name, CancellationToken ct) =>
-        SendAsync<CreatedApiKeyView>(HttpMethod.Post, "api/keys", JsonContent.Create(new CreateApiKeyRequest(name), options: JsonSerializerOptions.Web), ct);
+    public Task<CreatedApiKeyView> CreateApiKeyAsync(string? name, CancellationToken ct) => CreateApiKeyAsync(new CreateApiKeyRequest(name), ct);
+
+    public Task<CreatedApiKeyView> CreateApiKeyAsync(CreateApiKeyRequest request, CancellationToken ct) =>
+        SendAsync<CreatedApiKeyView>(HttpMethod.Post, "api/keys", JsonContent.Create(request, options: JsonSerializerOptions.Web), ct);
 
     public Task<ApiKeyView> RevokeApiKeyAsync(string id, CancellationToken ct) => SendAsync<ApiKeyView>(HttpMethod.Delete, $"api/keys/{Uri.EscapeDataString(id)}", null, ct);
 

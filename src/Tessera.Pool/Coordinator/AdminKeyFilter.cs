@@ -16,9 +16,9 @@ public sealed class AdminKeyFilter(CoordinatorContext pool) : IEndpointFilter
         var header = context.HttpContext.Request.Headers.Authorization.ToString();
         const string scheme = "Bearer ";
         if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
-            return Results.Json(new ErrorView($"This endpoint needs the admin key: send 'Authorization: Bearer KEY' with the key stored in {pool.AdminKeyPath} on the coordinator."), statusCode: 401);
+            return Results.Json(new ErrorView("This endpoint needs the admin key: send 'Authorization: Bearer KEY' with the key in admin.key in the coordinator's data directory."), statusCode: 401);
         if (!Secrets.Matches(header[scheme.Length..].Trim(), pool.AdminKeyHash))
-            return Results.Json(new ErrorView($"The admin key is wrong. Use the key stored in {pool.AdminKeyPath} on the coordinator."), statusCode: 401);
+            return Results.Json(new ErrorView("The admin key is wrong. Use the key in admin.key in the coordinator's data directory."), statusCode: 401);
         try
         {
             return await next(context).ConfigureAwait(false);

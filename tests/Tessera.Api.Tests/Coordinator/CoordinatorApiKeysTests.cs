@@ -73,6 +73,47 @@ public sealed class CoordinatorApiKeysTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ScopedKey_SeesOnlyItsModel_AndARateLimitedKeyGets429WithRetryAfter()
+    {
+        using var admin = PoolApiClient.Create(_data, null, null, TimeProvider.System);
+        var scoped = await admin.CreateApiKeyAsync(new CreateApiKeyRequest("other-team", "7d", "other-model"), CancellationToken.None);
+        Assert.Equal("other-model", scoped.Model);
+        Assert.NotNull(scoped.ExpiresAt);
+        using (var client = V1Client(scoped.Key))
+        {
+            var models = await (await client.GetAsync("v1/models")).Content.ReadAsStringAsync();
+            Assert.DoesNotContain(FakeGenerationService.Model, models);
+            Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"v1/models/{FakeGenerationService.Model}")).StatusCode);
+            var chat = await client.PostAsync("v1/chat/completions", Json($$"""{"model":"{{FakeGenerationService.Model}}","messages":[{"role":"user","content":"hi"}]}"""));
+            Assert.Equal(HttpStatusCode.NotFound, chat.StatusCode);
+            Assert.Contains("model_not_found", await chat.Content.ReadAsStringAsync());
+        }
+
+        var limited = await admin.CreateApiKeyAsync(new CreateApiKeyRequest("slow", RequestsPerMinute: 2), CancellationToken.None);
+        using (var client = V1Client(limited.Key))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("v1/models")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("v1/models")).StatusCode);
+            var third = await client.GetAsync("v1/models");
+            Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
+            Assert.InRange(third.Headers.RetryAfter?.Delta?.TotalSeconds ?? 0, 1, 30);
+            Assert.Contains("rate_limit_exceeded", await third.Content.ReadAsStringAsync());
+        }
+
+        var listed = await admin.GetApiKeysAsync(CancellationToken.None);
+        Assert.Equal(["other-model", null], listed.Select(k => k.Model));
+        Assert.Equal([null, 2], listed.Select(k => k.RequestsPerMinute));
+
+        var badTtl = await Assert.ThrowsAsync<PoolException>(() => admin.CreateApiKeyAsync(new CreateApiKeyRequest("x", "soon"), CancellationToken.None));
+        Assert.Contains("not a duration", badTtl.Message);
+        var badRate = await Assert.ThrowsAsync<PoolException>(() => admin.CreateApiKeyAsync(new CreateApiKeyRequest("x", RequestsPerMinute: 0), CancellationToken.None));
+        Assert.Contains("requests a minute", badRate.Message);
+        Assert.Equal(2, (await admin.GetApiKeysAsync(CancellationToken.None)).Count);
+    }
+
+    private static StringContent Json(string body) => new(body, System.Text.Encoding.UTF8, "application/json");
+
+    [Fact]
     public async Task KeysEndpoints_NeedTheAdminKey()
     {
         using var http = V1Client("tsk_not-admin");

@@ -74,4 +74,6 @@ internal sealed class TransientFailure(string message, TimeSpan retryAfter) : Ex
     public bool IsRetryable => true;
 
     public TimeSpan RetryAfter { get; } = retryAfter;
+
+    public string ClientMessage => "The pipeline is being repaired; retry.";
 }

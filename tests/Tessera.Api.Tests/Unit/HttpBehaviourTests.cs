@@ -152,22 +152,26 @@ public sealed class HttpBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task RetryableFailure_BeforeTheStream_Is503WithRetryAfter_InOpenAisShape()
     {
-        _service.FailWith = new TransientFailure("The pipeline failed and no replacement could be started.", TimeSpan.FromSeconds(2));
+        _service.FailWith = new TransientFailure("Stage 10.0.0.7:7001 failed and no replacement could be started.", TimeSpan.FromSeconds(2));
         var response = await PostAsync("v1/chat/completions", Chat[..^1] + ""","stream":true}""");
         var error = await ErrorOf(response, HttpStatusCode.ServiceUnavailable, "service_unavailable");
         Assert.Equal(TimeSpan.FromSeconds(2), response.Headers.RetryAfter?.Delta);
-        Assert.Contains("Send the same request again", error.GetProperty("message").GetString());
+        var message = error.GetProperty("message").GetString();
+        Assert.Contains("Send the same request again", message);
+        Assert.Contains("being repaired", message);
+        Assert.DoesNotContain("10.0.0.7", message); // the pool's addresses are not the client's business
     }
 
     [Fact]
     public async Task RetryableFailure_AfterTheStreamStarted_IsAnErrorEventInOpenAisShape()
     {
-        _service.FailWith = new TransientFailure("The pipeline failed.", TimeSpan.FromSeconds(2));
+        _service.FailWith = new TransientFailure("Stage 10.0.0.7:7001 failed.", TimeSpan.FromSeconds(2));
         _service.FailAfterTokens = 2;
         var response = await PostAsync("v1/completions", """{"model":"fake","prompt":"x","stream":true}""");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = await response.Content.ReadAsStringAsync();
         Assert.Contains("\"code\":\"service_unavailable\"", body);
+        Assert.DoesNotContain("10.0.0.7", body);
         Assert.DoesNotContain("[DONE]", body);
     }
 
