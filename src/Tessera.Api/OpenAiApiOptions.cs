@@ -30,6 +30,13 @@ public sealed record OpenAiApiOptions
     /// </summary>
     public long MaxRequestBodyBytes { get; init; } = 8L << 20;
 
+    /// <summary>
+    /// Generation requests read, parsed and tokenized at once (64); more get 429 before their body is read. With
+    /// <see cref="MaxRequestBodyBytes"/> this bounds the memory a flood of requests can take. Streams that are already
+    /// generating do not count (the generation service bounds those).
+    /// </summary>
+    public int MaxPreparingRequests { get; init; } = 64;
+
     /// <summary>Value of the <c>owned_by</c> field when the service gives none.</summary>
     public string OwnedBy { get; init; } = "tessera";
 }

@@ -18,6 +18,8 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
 {
     private readonly ITokenDecoder? _decoder = options.TokenDecoder ?? generation as ITokenDecoder;
     private readonly KeyRateLimiter _rates = new(options.Time);
+    private readonly SemaphoreSlim _tokenizing = new(Environment.ProcessorCount, Environment.ProcessorCount);
+    private int _preparing;
 
     private enum Kind
     {
@@ -27,35 +29,95 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
 
     public Task ChatCompletionsAsync(HttpContext http) => HandleAsync(http, async grant =>
     {
-        var body = await ReadJsonAsync(http).ConfigureAwait(false);
-        var request = RequestParser.ParseChat(body, options.DefaultSampling);
-        var model = Find(request.Model, grant);
+        ParsedRequest request;
+        ServedModel model;
         int[] prompt;
-        try
+        using (EnterPreparation())
         {
-            prompt = generation.TokenizeChat(model.Id, request.Messages!);
-        }
-        catch (ConversationRejectedException e)
-        {
-            throw OpenAiError.Invalid($"The model's chat template rejects these messages: {e.Message}", "messages");
-        }
-        catch (InvalidOperationException e)
-        {
-            throw OpenAiError.Invalid($"The model '{model.Id}' cannot chat: {e.Message}", "model");
+            var body = await ReadJsonAsync(http).ConfigureAwait(false);
+            request = RequestParser.ParseChat(body, options.DefaultSampling);
+            model = Find(request.Model, grant);
+            var messages = request.Messages!;
+            prompt = await TokenizeAdmittedAsync(model, () =>
+            {
+                try
+                {
+                    return generation.TokenizeChat(model.Id, messages);
+                }
+                catch (ConversationRejectedException e)
+                {
+                    throw OpenAiError.Invalid($"The model's chat template rejects these messages: {e.Message}", "messages");
+                }
+                catch (InvalidOperationException e)
+                {
+                    throw OpenAiError.Invalid($"The model '{model.Id}' cannot chat: {e.Message}", "model");
+                }
+            }, http.RequestAborted).ConfigureAwait(false);
         }
         await GenerateAsync(http, Kind.Chat, request, model, prompt).ConfigureAwait(false);
     });
 
     public Task CompletionsAsync(HttpContext http) => HandleAsync(http, async grant =>
     {
-        var body = await ReadJsonAsync(http).ConfigureAwait(false);
-        var request = RequestParser.ParseCompletion(body, options.DefaultSampling);
-        var model = Find(request.Model, grant);
-        if (request.Echo && request.Prompt is null)
-            throw OpenAiError.Invalid("echo needs the prompt as text, not token ids.", "echo");
-        var prompt = request.PromptTokens ?? generation.TokenizePrompt(model.Id, request.Prompt!);
+        ParsedRequest request;
+        ServedModel model;
+        int[] prompt;
+        using (EnterPreparation())
+        {
+            var body = await ReadJsonAsync(http).ConfigureAwait(false);
+            request = RequestParser.ParseCompletion(body, options.DefaultSampling);
+            model = Find(request.Model, grant);
+            if (request.Echo && request.Prompt is null)
+                throw OpenAiError.Invalid("echo needs the prompt as text, not token ids.", "echo");
+            var (tokens, text) = (request.PromptTokens, request.Prompt);
+            prompt = await TokenizeAdmittedAsync(model, () => tokens ?? generation.TokenizePrompt(model.Id, text!), http.RequestAborted).ConfigureAwait(false);
+        }
         await GenerateAsync(http, Kind.Completion, request, model, prompt).ConfigureAwait(false);
     });
+
+    /// <summary>
+    /// Counts a request that is being read, parsed or tokenized: at most <see cref="OpenAiApiOptions.MaxPreparingRequests"/>
+    /// at once, so a flood of large bodies costs bounded memory; beyond that, 429 before the body is read.
+    /// </summary>
+    private Preparation EnterPreparation()
+    {
+        if (Interlocked.Increment(ref _preparing) > options.MaxPreparingRequests)
+        {
+            Interlocked.Decrement(ref _preparing);
+            throw OpenAiError.Busy(TimeSpan.FromSeconds(1), $"This server is reading {options.MaxPreparingRequests} requests already; retry in a second.");
+        }
+        return new Preparation(this);
+    }
+
+    private readonly struct Preparation(OpenAiHandler handler) : IDisposable
+    {
+        public void Dispose() => Interlocked.Decrement(ref handler._preparing);
+    }
+
+    /// <summary>
+    /// Renders and tokenizes only for a model with room for the session, and at most one prompt per core at once: a
+    /// full server answers 429 without spending CPU on the request, and tokenizing cannot starve the rest.
+    /// </summary>
+    private async Task<int[]> TokenizeAdmittedAsync(ServedModel model, Func<int[]> tokenize, CancellationToken cancellation)
+    {
+        RequireRoom(model);
+        await _tokenizing.WaitAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            RequireRoom(model); // it may have filled while this request waited
+            return tokenize();
+        }
+        finally
+        {
+            _tokenizing.Release();
+        }
+    }
+
+    private void RequireRoom(ServedModel model)
+    {
+        if (!generation.HasRoom(model.Id))
+            throw OpenAiError.Busy(TimeSpan.FromSeconds(2), $"The model '{model.Id}' is running and queueing as many sessions as it can; retry in a few seconds.");
+    }
 
     public Task ModelsAsync(HttpContext http) => HandleAsync(http, grant =>
         WriteJsonAsync(http, new ModelList(generation.ListModels().Where(m => grant.Allows(m.Id)).Select(ToObject).ToList()), OpenAiJsonContext.Relaxed.ModelList));

@@ -12,6 +12,13 @@ public interface ITextGenerationService
     /// <summary>The model named <paramref name="id"/>, or null.</summary>
     ServedModel? FindModel(string id);
 
+    /// <summary>
+    /// Whether <paramref name="model"/> would take one more session now (a slot free, or room in its queue). Front ends
+    /// ask before they render and tokenize a request, so that a server that is full answers 429 without spending CPU
+    /// on it. A hint: <see cref="GenerateAsync"/> decides, and may still refuse when requests race.
+    /// </summary>
+    bool HasRoom(string model);
+
     /// <summary>Renders <paramref name="messages"/> with the model's chat template (ending with the assistant's turn) and tokenizes.</summary>
     /// <exception cref="UnknownModelException">No such model.</exception>
     /// <exception cref="ConversationRejectedException">The template rejects the conversation (message says why).</exception>

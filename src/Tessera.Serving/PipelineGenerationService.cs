@@ -120,6 +120,12 @@ public sealed class PipelineGenerationService : IPipelineService
 
     public ServedModel? FindModel(string id) => string.Equals(id, _served.Id, StringComparison.Ordinal) ? _served : null;
 
+    public bool HasRoom(string model)
+    {
+        lock (_gate)
+            return _slots.CurrentCount > 0 || _queued < _options.MaxQueuedSessions;
+    }
+
     public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages)
     {
         Require(model);

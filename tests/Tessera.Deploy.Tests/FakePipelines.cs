@@ -118,6 +118,8 @@ internal sealed class FakePipeline(PipelineTarget target, IReadOnlyList<string> 
 
     public ServedModel? FindModel(string id) => id == target.Name ? _model : null;
 
+    public bool HasRoom(string model) => true;
+
     public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages) => [1, 2, 3];
 
     public int[] TokenizePrompt(string model, string prompt) => [1, 2, 3];

@@ -37,6 +37,18 @@ public sealed class DeploymentRouter : ITextGenerationService, ITokenDecoder
         return replicas.Length > 0 ? replicas[0].FindModel(id) : throw new DeploymentUnavailableException(id);
     }
 
+    public bool HasRoom(string model)
+    {
+        if (!_routes.TryGetValue(model, out var replicas))
+            return true; // GenerateAsync answers for an unknown model
+        foreach (var r in replicas)
+        {
+            if (r.HasRoom(model))
+                return true;
+        }
+        return replicas.Length == 0; // not serving yet: that answer (503) is not "full"
+    }
+
     public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages) => Pick(model).TokenizeChat(model, messages);
 
     public int[] TokenizePrompt(string model, string prompt) => Pick(model).TokenizePrompt(model, prompt);

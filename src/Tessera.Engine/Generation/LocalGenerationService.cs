@@ -83,6 +83,12 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
 
     public ServedModel? FindModel(string id) => string.Equals(id, _served.Id, StringComparison.Ordinal) ? _served : null;
 
+    public bool HasRoom(string model)
+    {
+        lock (_gate)
+            return _active.Count + _waiting.Count < _options.MaxActiveSessions + _options.MaxQueuedSessions;
+    }
+
     public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages)
     {
         Require(model);

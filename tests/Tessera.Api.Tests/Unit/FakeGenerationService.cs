@@ -29,6 +29,16 @@ internal sealed class FakeGenerationService : ITextGenerationService
 
     public IReadOnlyList<ServedModel> ListModels() => [_model];
 
+    /// <summary>What <see cref="HasRoom"/> answers.</summary>
+    public bool Full { get; set; }
+
+    /// <summary>Prompts rendered or tokenized so far.</summary>
+    public int Tokenized => _tokenized;
+
+    private int _tokenized;
+
+    public bool HasRoom(string model) => !Full;
+
     public ServedModel? FindModel(string id) => id == Model ? _model : null;
 
     public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages) =>
@@ -38,7 +48,11 @@ internal sealed class FakeGenerationService : ITextGenerationService
         FindModel(model) is null ? throw new UnknownModelException(model) : Tokens(prompt);
 
     // One token per character: prompt lengths are easy to control.
-    private static int[] Tokens(string text) => [1, .. text.Select(c => (int)c)];
+    private int[] Tokens(string text)
+    {
+        Interlocked.Increment(ref _tokenized);
+        return [1, .. text.Select(c => (int)c)];
+    }
 
     public async IAsyncEnumerable<GeneratedToken> GenerateAsync(string model, int[] prompt, GenerationOptions options, [EnumeratorCancellation] CancellationToken cancellation)
     {

@@ -79,6 +79,7 @@ public sealed class LocalGenerationServiceTests : IDisposable
     {
         using var service = new LocalGenerationService(_model, "tiny", new LocalGenerationServiceOptions { MaxActiveSessions = 1, MaxQueuedSessions = 1 });
         var prompt = service.TokenizePrompt("tiny", "Hello");
+        Assert.True(service.HasRoom("tiny"));
         using var cts = new CancellationTokenSource();
         // Sessions that cannot end early (no end-of-generation stop) hold the one slot and the one queue place.
         var endless = new GenerationOptions(SamplingParameters.Greedy, 3000, IgnoreEndOfGeneration: true);
@@ -86,6 +87,7 @@ public sealed class LocalGenerationServiceTests : IDisposable
         var long2 = Collect(service, "tiny", prompt, endless, cts.Token);
         while (service.ActiveSessions + service.QueuedSessions < 2)
             await Task.Delay(5);
+        Assert.False(service.HasRoom("tiny")); // what /v1 asks before it tokenizes a request
 
         var e = await Assert.ThrowsAsync<CapacityExceededException>(() => Collect(service, "tiny", prompt, new GenerationOptions(SamplingParameters.Greedy, 3)));
         Assert.True(e.RetryAfter > TimeSpan.Zero);
