@@ -109,7 +109,10 @@ public sealed partial class DeploymentController
         IPipelineService? service = null;
         try
         {
-            var target = new PipelineTarget(runtime.Stored.Name, runtime.Stored.MaxSessions, FactsOf(runtime));
+            var target = new PipelineTarget(runtime.Stored.Name, runtime.Stored.MaxSessions, FactsOf(runtime))
+            {
+                Tickets = _ports.RouteKeys is { } keys ? new RouteTicketIssuer(keys(runtime.Stored.Id), runtime.Stored.Id, _time) : null,
+            };
             service = await _ports.Pipelines.ConnectAsync(target, endpoints, new DeploymentRecovery(this, runtime, replica.Index), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

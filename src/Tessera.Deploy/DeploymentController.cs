@@ -248,7 +248,10 @@ public sealed partial class DeploymentController : IAsyncDisposable
             Activations = d.Activations,
             ContextLength = d.ContextLength,
             Threads = d.Spec.Threads ?? 0,
+            MaxSessions = d.MaxSessions,
         };
+        if (_ports.RouteKeys is { } keys)
+            command.RouteKey = Google.Protobuf.ByteString.CopyFrom(keys(d.Id));
         command.Sources.Add("https://" + _ports.CoordinatorAddress());
         var sent = _ports.Agents.TrySend(s.NodeId, new Command { CommandId = Secrets.NewId("cmd_"), StartStage = command });
         stage.LastSent = _time.GetUtcNow();

@@ -51,6 +51,23 @@ public sealed class PoolCertificateAuthority : IDisposable
         return new PoolCertificateAuthority(X509CertificateLoader.LoadCertificate(certificate.RawData), key);
     }
 
+    /// <summary>
+    /// A 32-byte secret for <paramref name="purpose"/> (e.g. a deployment's route key), derived from the CA's private
+    /// key: the same for the life of the pool, across coordinator restarts, and new when the CA is replaced.
+    /// </summary>
+    public byte[] DeriveSecret(string purpose)
+    {
+        var seed = SHA256.HashData(_key.ExportPkcs8PrivateKey());
+        try
+        {
+            return HMACSHA256.HashData(seed, System.Text.Encoding.UTF8.GetBytes("tessera/" + purpose));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(seed);
+        }
+    }
+
     public void Save(string certificatePemPath, string keyPemPath)
     {
         File.WriteAllText(certificatePemPath, Certificate.ExportCertificatePem());

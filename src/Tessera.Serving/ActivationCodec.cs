@@ -13,7 +13,7 @@ namespace Tessera.Serving;
 public static class ActivationCodec
 {
     /// <summary>Bytes <paramref name="rows"/> rows of <paramref name="rowLength"/> values take in <paramref name="format"/>.</summary>
-    public static int EncodedLength(ActivationFormat format, int rows, int rowLength) => format switch
+    public static long EncodedLength(ActivationFormat format, long rows, int rowLength) => format switch
     {
         ActivationFormat.F32 => rows * rowLength * sizeof(float),
         ActivationFormat.F16 => rows * rowLength * 2,
@@ -26,7 +26,7 @@ public static class ActivationCodec
         if (rowLength <= 0 || values.Length % rowLength != 0)
             throw new ArgumentException($"{values.Length} values are not whole rows of {rowLength}.", nameof(values));
         var rows = values.Length / rowLength;
-        var bytes = new byte[EncodedLength(format, rows, rowLength)];
+        var bytes = new byte[checked((int)EncodedLength(format, rows, rowLength))];
         switch (format)
         {
             case ActivationFormat.F32:

@@ -308,6 +308,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         lane.Call = new Stage.StageClient(lane.Channels[0]).Run(cancellationToken: lane.Stopping.Token);
         var route = new StageInput();
         route.Route.AddRange(lane.Endpoints.Skip(1));
+        _options.Tickets?.Stamp(route, lane.Endpoints);
         lane.Outbound.Writer.TryWrite(new Outbound(route));
         lane.Writer = WriteAsync(lane);
         lane.Reader = ReadAsync(lane);
@@ -357,6 +358,8 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                     if (item.Message is { } whole)
                     {
                         message.Route.Add(whole.Route);
+                        message.Ticket = whole.Ticket;
+                        message.TicketMac = whole.TicketMac;
                         continue;
                     }
                     if (item.Open is not null)

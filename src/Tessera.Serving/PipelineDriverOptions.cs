@@ -26,6 +26,9 @@ public sealed record PipelineDriverOptions
     /// </summary>
     public bool FeedBackAtFirstStage { get; init; } = true;
 
+    /// <summary>Stamps each lane with a route ticket (stages of a deployment refuse lanes without one); null: none.</summary>
+    public RouteTicketIssuer? Tickets { get; init; }
+
     public ILogger? Logger { get; init; }
 
     /// <summary>Clock for pause measurements.</summary>

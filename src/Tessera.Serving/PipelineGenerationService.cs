@@ -35,6 +35,9 @@ public sealed record PipelineGenerationServiceOptions
     public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     public Microsoft.Extensions.Logging.ILogger? Logger { get; init; }
+
+    /// <summary>Route tickets for the deployment's stages (see <see cref="PipelineDriverOptions.Tickets"/>).</summary>
+    public RouteTicketIssuer? Tickets { get; init; }
 }
 
 /// <summary>
@@ -109,6 +112,7 @@ public sealed class PipelineGenerationService : IPipelineService
             MaxRecoveriesPerSession = options.MaxRecoveriesPerSession,
             RecoveryTimeout = options.RecoveryTimeout,
             Logger = options.Logger,
+            Tickets = options.Tickets,
         }, cancellation).ConfigureAwait(false);
         return new PipelineGenerationService(driver, tokenizer, template, options.Id ?? "model", options);
     }

@@ -36,7 +36,19 @@ public sealed partial class StageHost
             }
 
             if (_slices.Count > 0)
-                Compute();
+            {
+                try
+                {
+                    Compute();
+                }
+                catch (Exception e)
+                {
+                    // A fault that escaped the per-session checks ends the lanes in this batch, not the stage.
+                    LogForwardFailed(e, _slices.Count);
+                    foreach (var s in _slices)
+                        s.Item.Lane.Fail($"the stage for layers {_stage.Range} failed: {e.Message}");
+                }
+            }
 
             lock (_gate)
             {
@@ -66,12 +78,17 @@ public sealed partial class StageHost
             switch (item.Kind)
             {
                 case PendingKind.Open:
-                    _pending.Remove(node);
+                    RemovePending(node);
                     Open(item);
                     break;
                 case PendingKind.Close:
                     if (_blocked.Contains(key))
+                    {
+                        // Its work is still running: the session goes when that is done, and no longer counts against the limit.
+                        if (item.Lane.Sessions.TryGetValue(item.Session, out var closing))
+                            closing.Closing = true;
                         break;
+                    }
                     _pending.Remove(node);
                     if (_inBatch.Contains(key))
                     {
@@ -91,7 +108,7 @@ public sealed partial class StageHost
                     }
                     if (!item.Lane.Sessions.TryGetValue(item.Session, out var session))
                     {
-                        _pending.Remove(node);
+                        RemovePending(node);
                         Fail(item.Lane, item.Session, $"session {item.Session} is not open on the stage for layers {_stage.Range}");
                         break;
                     }
@@ -105,6 +122,7 @@ public sealed partial class StageHost
                     }
                     _inBatch.Add(key);
                     item.Done += count;
+                    _pendingTokens -= count;
                     budget -= count;
                     if (final)
                         _pending.Remove(node);
@@ -120,6 +138,20 @@ public sealed partial class StageHost
         if (item.Lane.Sessions.ContainsKey(item.Session))
         {
             Fail(item.Lane, item.Session, $"session {item.Session} is already open on this lane");
+            return;
+        }
+        var live = 0;
+        foreach (var lane in _lanes)
+        {
+            foreach (var existing in lane.Sessions.Values)
+            {
+                if (!existing.Closing)
+                    live++;
+            }
+        }
+        if (live >= _options.MaxSessions)
+        {
+            Fail(item.Lane, item.Session, $"this stage holds {live} sessions, its limit; retry when one ends");
             return;
         }
         var positions = open.MaxPositions <= 0 ? _stage.ContextLength : Math.Min(open.MaxPositions, _stage.ContextLength);
@@ -238,13 +270,11 @@ public sealed partial class StageHost
             return $"session {s.Item.Session} sent negative position {s.Start}";
         if (s.Start + s.Count > cache.MaxTokens)
             return new ContextFullException(s.Start + s.Count, cache.MaxTokens).Message;
-        if (_stage.IsFirst)
+        // Ids matter at every stage: the first embeds them, the last indexes penalties by them (checked on arrival too).
+        foreach (var id in s.Item.Tokens.AsSpan(s.TokenOffset, s.Count))
         {
-            foreach (var id in s.Item.Tokens.AsSpan(s.TokenOffset, s.Count))
-            {
-                if ((uint)id >= (uint)_stage.Config.VocabSize)
-                    return $"token id {id} is outside the vocabulary (0..{_stage.Config.VocabSize - 1})";
-            }
+            if ((uint)id >= (uint)_stage.Config.VocabSize)
+                return $"token id {id} is outside the vocabulary (0..{_stage.Config.VocabSize - 1})";
         }
         return null;
     }
@@ -260,7 +290,22 @@ public sealed partial class StageHost
             if (s.SampleStep < 0)
                 continue;
             var logits = _output.AsSpan(i * vocab, vocab);
-            var id = session.Sampler!.Sample(logits, CollectionsMarshal.AsSpan(session.History), s.SampleStep);
+            int id;
+            try
+            {
+                id = session.Sampler!.Sample(logits, CollectionsMarshal.AsSpan(session.History), s.SampleStep);
+            }
+            catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or InvalidOperationException)
+            {
+                // A fault of one session's input fails that session, never the compute thread (and so the stage).
+                lock (_gate)
+                {
+                    s.Item.Lane.Sessions.Remove(s.Item.Session);
+                    Fail(s.Item.Lane, s.Item.Session, $"sampling failed: {e.Message}");
+                    Touch(s.Item.Lane).Closes.Add(s.Item.Session);
+                }
+                continue;
+            }
             var token = new SampledToken
             {
                 Session = s.Item.Session,
@@ -297,7 +342,7 @@ public sealed partial class StageHost
         session.AwaitedStep = -1;
         if (limits.After(token.Token, (int)token.Step + 1, session.NextPosition) is not null)
             return;
-        _pending.AddLast(new Pending(PendingKind.Work, lane, token.Session)
+        AddWork(new Pending(PendingKind.Work, lane, token.Session)
         {
             Start = session.NextPosition,
             Tokens = [token.Token],
@@ -339,7 +384,7 @@ public sealed partial class StageHost
     {
         var output = new StageOutput();
         output.Failures.Add(new SessionFailure { Session = session, Message = message });
-        lane.Up.Writer.TryWrite(output);
+        lane.SendUp(output);
     }
 
     /// <summary>Sends every touched lane its share of this step: downstream (hidden states, opens, closes) or upstream (tokens).</summary>
@@ -368,7 +413,7 @@ public sealed partial class StageHost
                 {
                     var message = new StageOutput();
                     message.Tokens.Add(outgoing.Tokens);
-                    lane.Up.Writer.TryWrite(message);
+                    lane.SendUp(message);
                 }
                 continue;
             }
@@ -453,8 +498,22 @@ public sealed partial class StageHost
     private sealed class Lane(long id, CancellationTokenSource cancellation)
     {
         public long Id { get; } = id;
+
+        /// <summary>The caller's certificate fingerprint (null without TLS).</summary>
+        public string? CallerFingerprint { get; init; }
         public Dictionary<ulong, Session> Sessions { get; } = [];
-        public Channel<StageOutput> Up { get; } = System.Threading.Channels.Channel.CreateUnbounded<StageOutput>(new UnboundedChannelOptions { SingleReader = true });
+        /// <summary>Messages waiting to go up: bounded, so an upstream that stops reading cannot grow the stage's memory.</summary>
+        public Channel<StageOutput> Up { get; } = System.Threading.Channels.Channel.CreateBounded<StageOutput>(
+            new BoundedChannelOptions(MaxOutputBacklog) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+
+        public const int MaxOutputBacklog = 65536;
+
+        /// <summary>Queues a message for the upstream; when it has stopped reading, the lane ends instead.</summary>
+        public void SendUp(StageOutput message)
+        {
+            if (!Up.Writer.TryWrite(message) && !Closed)
+                Fail($"the upstream has not read {MaxOutputBacklog} messages");
+        }
         public Channel<StageInput>? Down { get; set; }
         public string? Next { get; set; }
 

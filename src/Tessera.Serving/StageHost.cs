@@ -27,6 +27,8 @@ public sealed partial class StageHost : IDisposable
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly Thread _worker;
     private long _nextLaneId;
+    private long _pendingTokens;
+    private int _pendingOpens;
     private long _forwardCalls;
     private long _tokensProcessed;
     private long _computeTicks;
@@ -36,6 +38,8 @@ public sealed partial class StageHost : IDisposable
     {
         ArgumentNullException.ThrowIfNull(stage);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatchTokens, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxSessions, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxLanes, 1);
         _stage = stage;
         _options = options;
         // f16 hidden states at every layer boundary make the output independent of the split (see RoundHiddenToHalf).
@@ -43,6 +47,22 @@ public sealed partial class StageHost : IDisposable
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _worker = new Thread(Run) { IsBackground = true, Name = $"tessera-stage-{stage.Range}" };
         _worker.Start();
+        if (options.Tls is { } tls)
+            tls.Revocations.Changed += EndRevokedLanes;
+    }
+
+    /// <summary>Ends the lanes of callers whose certificate was just revoked: removal ends access on open connections too.</summary>
+    private void EndRevokedLanes()
+    {
+        var revocations = _options.Tls!.Revocations;
+        lock (_gate)
+        {
+            foreach (var lane in _lanes)
+            {
+                if (lane.CallerFingerprint is { } caller && revocations.IsRevoked(caller))
+                    lane.Fail("the caller's certificate was revoked");
+            }
+        }
     }
 
     public TransformerStage Stage => _stage;
@@ -89,12 +109,20 @@ public sealed partial class StageHost : IDisposable
     /// Serves one lane until the upstream ends it, it breaks, or the next stage fails (then the upstream gets
     /// <see cref="StatusCode.Unavailable"/>). Every session of the lane is freed on return.
     /// </summary>
-    public async Task RunLaneAsync(IAsyncStreamReader<StageInput> input, IServerStreamWriter<StageOutput> output, CancellationToken cancellation)
+    /// <param name="callerFingerprint">The caller's certificate (mutual TLS), by fingerprint; null without TLS.</param>
+    public async Task RunLaneAsync(IAsyncStreamReader<StageInput> input, IServerStreamWriter<StageOutput> output, CancellationToken cancellation,
+        string? callerFingerprint = null)
     {
+        if (callerFingerprint is not null && _options.Tls is { } tls && tls.Revocations.IsRevoked(callerFingerprint))
+            throw new RpcException(new Grpc.Core.Status(StatusCode.PermissionDenied, "Your node was removed from the pool: its certificate is revoked."));
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        var lane = new Lane(Interlocked.Increment(ref _nextLaneId), cts);
+        var lane = new Lane(Interlocked.Increment(ref _nextLaneId), cts) { CallerFingerprint = callerFingerprint };
         lock (_gate)
+        {
+            if (_lanes.Count >= _options.MaxLanes)
+                throw new RpcException(new Grpc.Core.Status(StatusCode.ResourceExhausted, $"This stage serves {_options.MaxLanes} lanes already."));
             _lanes.Add(lane);
+        }
         var up = PumpUpAsync(lane, output);
         Task? down = null;
         Task? relay = null;
@@ -104,6 +132,9 @@ public sealed partial class StageHost : IDisposable
             if (!await input.MoveNext(cts.Token).ConfigureAwait(false))
                 return;
             var first = input.Current;
+            StageInputBounds.CheckRoute(first.Route);
+            if (_options.RouteKey is { } key && RouteTickets.Check(first, key, (_options.Tls?.Time ?? TimeProvider.System).GetUtcNow()) is { } refused)
+                throw new RpcException(new Grpc.Core.Status(StatusCode.PermissionDenied, $"This stage refuses the lane: {refused}."));
             if (!_stage.IsLast)
             {
                 var next = first.Route.Count > 0 ? first.Route[0] : _options.Next;
@@ -113,7 +144,7 @@ public sealed partial class StageHost : IDisposable
                 lane.Next = next;
                 var client = new Stage.StageClient(_channels.GetOrAdd(next, e => StageChannels.Create(e, _options.Tls)));
                 call = client.Run(cancellationToken: cts.Token);
-                var routeMessage = new StageInput();
+                var routeMessage = new StageInput { Ticket = first.Ticket, TicketMac = first.TicketMac };
                 routeMessage.Route.AddRange(first.Route.Skip(1));
                 await call.RequestStream.WriteAsync(routeMessage).ConfigureAwait(false);
                 lane.Down = System.Threading.Channels.Channel.CreateUnbounded<StageInput>(new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
@@ -151,7 +182,7 @@ public sealed partial class StageHost : IDisposable
                 {
                     var following = node.Next;
                     if (node.Value.Lane == lane)
-                        _pending.Remove(node);
+                        RemovePending(node);
                     node = following;
                 }
             }
@@ -170,6 +201,8 @@ public sealed partial class StageHost : IDisposable
 
     public void Dispose()
     {
+        if (_options.Tls is { } tls)
+            tls.Revocations.Changed -= EndRevokedLanes;
         lock (_gate)
         {
             _stopping = true;
@@ -180,22 +213,37 @@ public sealed partial class StageHost : IDisposable
             channel.Dispose();
     }
 
-    /// <summary>Queues a lane's message: opens, work and closes, in that order.</summary>
+    /// <summary>
+    /// Queues a lane's message: opens, work and closes, in that order. Every count and length is checked against the
+    /// stage's bounds before anything is allocated for it: a message that breaks them ends its own lane (its caller's
+    /// sessions), never the stage.
+    /// </summary>
     private void Accept(Lane lane, StageInput message)
     {
         var d = _stage.Config.EmbeddingLength;
+        var rows = StageInputBounds.CheckMessage(message, _stage.ContextLength, _stage.Config.VocabSize, _options.MaxSessions);
+        lock (_gate)
+        {
+            // Work queued but not yet computed is bounded like the KV caches it will fill: sessions x context.
+            if (_pendingTokens + rows > (long)_options.MaxSessions * _stage.ContextLength || _pendingOpens + message.Opens.Count > 2L * _options.MaxSessions)
+                throw new RpcException(new Grpc.Core.Status(StatusCode.ResourceExhausted,
+                    $"This stage has {_pendingTokens} positions and {_pendingOpens} opens waiting; the lane sent more than it may queue."));
+        }
         float[]? hidden = null;
-        var rows = 0;
-        foreach (var w in message.Work)
-            rows += w.Tokens.Count;
         if (!_stage.IsFirst && rows > 0)
         {
+            if (message.Format is not (ActivationFormat.F32 or ActivationFormat.F16 or ActivationFormat.Q8))
+                throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, $"Unknown activation format {(int)message.Format}."));
+            var expected = ActivationCodec.EncodedLength(message.Format, rows, d);
+            if (message.Activations.Length != expected || rows * d > Array.MaxLength)
+                throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument,
+                    $"The message carries {message.Activations.Length} bytes of activations; {rows} positions of {d} values in {message.Format} need {expected}."));
             hidden = new float[rows * d];
             try
             {
                 ActivationCodec.Decode(message.Format, message.Activations.Span, d, hidden);
             }
-            catch (FormatException e)
+            catch (Exception e) when (e is FormatException or ArgumentException)
             {
                 throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, e.Message));
             }
@@ -206,12 +254,15 @@ public sealed partial class StageHost : IDisposable
             if (lane.Closed)
                 return;
             foreach (var open in message.Opens)
+            {
                 _pending.AddLast(new Pending(PendingKind.Open, lane, open.Session) { Open = open });
+                _pendingOpens++;
+            }
             var row = 0;
             foreach (var w in message.Work)
             {
                 var tokens = w.Tokens.ToArray();
-                _pending.AddLast(new Pending(PendingKind.Work, lane, w.Session)
+                AddWork(new Pending(PendingKind.Work, lane, w.Session)
                 {
                     Start = w.Start,
                     Tokens = tokens,
@@ -230,13 +281,31 @@ public sealed partial class StageHost : IDisposable
                 {
                     var following = node.Next;
                     if (node.Value.Lane == lane && node.Value.Session == id && node.Value.Kind == PendingKind.Work)
-                        _pending.Remove(node);
+                        RemovePending(node);
                     node = following;
                 }
                 _pending.AddLast(new Pending(PendingKind.Close, lane, id));
             }
             Monitor.Pulse(_gate);
         }
+    }
+
+    /// <summary>Queues work, counting its positions against the bound. Under the lock.</summary>
+    private void AddWork(Pending work)
+    {
+        _pending.AddLast(work);
+        _pendingTokens += work.Tokens.Length;
+    }
+
+    /// <summary>Drops a queued item, returning what it counted. Under the lock.</summary>
+    private void RemovePending(LinkedListNode<Pending> node)
+    {
+        var item = node.Value;
+        if (item.Kind == PendingKind.Work)
+            _pendingTokens -= item.Tokens.Length - item.Done;
+        else if (item.Kind == PendingKind.Open)
+            _pendingOpens--;
+        _pending.Remove(node);
     }
 
     private async Task PumpUpAsync(Lane lane, IServerStreamWriter<StageOutput> output)
@@ -300,7 +369,7 @@ public sealed partial class StageHost : IDisposable
                         }
                     }
                 }
-                lane.Up.Writer.TryWrite(message);
+                lane.SendUp(message);
             }
             lane.Fail($"the next stage ({lane.Next}) ended the lane");
         }

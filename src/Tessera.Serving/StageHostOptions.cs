@@ -17,6 +17,25 @@ public sealed record StageHostOptions
     /// <summary>Mutual TLS to the next stage; null for h2c (loopback tests).</summary>
     public StageTls? Tls { get; init; }
 
+    /// <summary>
+    /// Sessions the stage holds at once, over all lanes; an open beyond it fails that session. A deployment passes twice
+    /// its max_sessions: the sessions of a lane whose upstream died linger until the lane is torn down, and their
+    /// replays must not be refused meanwhile. Each session's KV cache is bounded by the context, so this bounds the
+    /// memory any caller can make the stage take.
+    /// </summary>
+    public int MaxSessions { get; init; } = DefaultMaxSessions;
+
+    public const int DefaultMaxSessions = 64;
+
+    /// <summary>Lanes (upstream streams) at once; more are refused with ResourceExhausted.</summary>
+    public int MaxLanes { get; init; } = 64;
+
+    /// <summary>
+    /// The deployment's route key (<see cref="RouteTickets"/>): lanes must carry a ticket signed with it. Null: any
+    /// caller the TLS layer admits may open lanes, toward any route (a stage started by hand, tests).
+    /// </summary>
+    public byte[]? RouteKey { get; init; }
+
     /// <summary>A name for the model in status replies (the GGUF file name).</summary>
     public string ModelName { get; init; } = "";
 }

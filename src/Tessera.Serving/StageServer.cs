@@ -1,10 +1,10 @@
 using System.Net;
+using System.Net.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using System.Net.Security;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -67,6 +67,9 @@ public sealed class StageServer : IAsyncDisposable
             {
                 Activations = options.Activations,
                 MaxBatchTokens = options.MaxBatchTokens,
+                MaxSessions = options.MaxSessions,
+                MaxLanes = options.MaxLanes,
+                RouteKey = options.RouteKey,
                 Next = options.Next,
                 Tls = options.Tls,
                 ModelName = Path.GetFileName(options.ModelPath),

@@ -29,6 +29,15 @@ public sealed record StageServerOptions
 
     public int MaxBatchTokens { get; init; } = 256;
 
+    /// <summary>Sessions held at once (see <see cref="StageHostOptions.MaxSessions"/>).</summary>
+    public int MaxSessions { get; init; } = StageHostOptions.DefaultMaxSessions;
+
+    /// <summary>The deployment's route key (see <see cref="StageHostOptions.RouteKey"/>); null: no tickets checked.</summary>
+    public byte[]? RouteKey { get; init; }
+
+    /// <summary>Lanes served at once (see <see cref="StageHostOptions.MaxLanes"/>).</summary>
+    public int MaxLanes { get; init; } = 64;
+
     /// <summary>Mutual TLS with the pool's certificates. Null requires <see cref="AllowPlaintext"/> and a loopback address.</summary>
     public StageTls? Tls { get; init; }
 

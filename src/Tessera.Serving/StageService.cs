@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Tessera.Identity;
 using Tessera.Serving.Protocol;
 
 namespace Tessera.Serving;
@@ -6,8 +7,14 @@ namespace Tessera.Serving;
 /// <summary>The gRPC face of a <see cref="StageHost"/>.</summary>
 internal sealed class StageService(StageHost host) : Stage.StageBase
 {
-    public override Task Run(IAsyncStreamReader<StageInput> requestStream, IServerStreamWriter<StageOutput> responseStream, ServerCallContext context) =>
-        host.RunLaneAsync(requestStream, responseStream, context.CancellationToken);
+    public override Task Run(IAsyncStreamReader<StageInput> requestStream, IServerStreamWriter<StageOutput> responseStream, ServerCallContext context)
+    {
+        // The TLS layer checked the certificate when the connection opened; the host checks it again per lane (it may
+        // have been revoked since, on a connection that stays open).
+        var certificate = context.GetHttpContext().Connection.ClientCertificate;
+        return host.RunLaneAsync(requestStream, responseStream, context.CancellationToken,
+            certificate is null ? null : CertificateChecks.Fingerprint(certificate));
+    }
 
     public override Task<StageStatus> Status(StatusRequest request, ServerCallContext context) => Task.FromResult(host.Status());
 }

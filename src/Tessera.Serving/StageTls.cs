@@ -10,7 +10,7 @@ namespace Tessera.Serving;
 /// by the pool CA when the agent joined) and accepts only node certificates of the same pool. Host names are
 /// not checked; the pool CA is the trust anchor, as for agent-to-coordinator traffic.
 /// </summary>
-public sealed class StageTls(X509Certificate2 certificate, X509Certificate2 caCertificate, TimeProvider? time = null)
+public sealed class StageTls(X509Certificate2 certificate, X509Certificate2 caCertificate, TimeProvider? time = null, CertificateRevocations? revocations = null)
 {
     /// <summary>This node's certificate, with its private key.</summary>
     public X509Certificate2 Certificate { get; } = certificate;
@@ -18,6 +18,9 @@ public sealed class StageTls(X509Certificate2 certificate, X509Certificate2 caCe
     public X509Certificate2 CaCertificate { get; } = caCertificate;
 
     public TimeProvider Time { get; } = time ?? TimeProvider.System;
+
+    /// <summary>Certificates of removed nodes, refused even though the pool CA signed them.</summary>
+    public CertificateRevocations Revocations { get; } = revocations ?? new CertificateRevocations();
 
     /// <summary>Loads an agent's identity directory (node.crt, node.key, ca.crt).</summary>
     public static StageTls FromAgentDirectory(string directory)
@@ -32,7 +35,8 @@ public sealed class StageTls(X509Certificate2 certificate, X509Certificate2 caCe
         if (presented is null)
             return "no certificate was presented";
         var certificate = presented as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(presented.GetRawCertData());
-        return CertificateChecks.CheckNode(certificate, CaCertificate, Time.GetUtcNow()).Error;
+        return CertificateChecks.CheckNode(certificate, CaCertificate, Time.GetUtcNow()).Error
+            ?? (Revocations.IsRevoked(CertificateChecks.Fingerprint(certificate)) ? "the certificate was revoked: its node was removed from the pool" : null);
     }
 
     internal SocketsHttpHandler ClientHandler()

@@ -13,14 +13,18 @@ internal sealed class InProcessPipeline : IAsyncDisposable
 
     public IReadOnlyList<string> Endpoints => Servers.Select(s => s.Address).ToList();
 
-    public static async Task<InProcessPipeline> StartAsync(string model, ActivationFormat format, params string[] ranges)
+    public static Task<InProcessPipeline> StartAsync(string model, ActivationFormat format, params string[] ranges) =>
+        StartWithAsync(model, format, o => o, ranges);
+
+    /// <summary>Like <see cref="StartAsync"/>, with each stage's options changed by <paramref name="configure"/>.</summary>
+    public static async Task<InProcessPipeline> StartWithAsync(string model, ActivationFormat format, Func<StageServerOptions, StageServerOptions> configure, params string[] ranges)
     {
         var servers = new List<StageServer>();
         try
         {
             foreach (var range in ranges)
             {
-                servers.Add(await StageServer.StartAsync(new StageServerOptions
+                servers.Add(await StageServer.StartAsync(configure(new StageServerOptions
                 {
                     ModelPath = model,
                     Layers = LayerRange.Parse(range),
@@ -28,7 +32,7 @@ internal sealed class InProcessPipeline : IAsyncDisposable
                     Threads = 1,
                     ContextLength = 512,
                     AllowPlaintext = true,
-                }));
+                })));
             }
             return new InProcessPipeline(servers);
         }

@@ -11,7 +11,8 @@ namespace Tessera.Serving.Tests;
 
 public sealed class StageTlsTests
 {
-    private static X509Certificate2 NodeCertificate(PoolCertificateAuthority ca, string nodeId)
+    /// <summary>A node certificate of <paramref name="ca"/>'s pool, with its key, usable by SslStream.</summary>
+    internal static X509Certificate2 NodeCertificate(PoolCertificateAuthority ca, string nodeId)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var csr = new CertificateRequest($"CN={nodeId}", key, HashAlgorithmName.SHA256).CreateSigningRequest();

@@ -49,6 +49,9 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
 
     public ContentStore Store => _store;
 
+    /// <summary>Certificates of removed nodes, as the coordinator last sent them: every stage here refuses them.</summary>
+    public CertificateRevocations Revocations { get; } = new();
+
     public void Attach(Func<AgentMessage, CancellationToken, Task> send) => _send = send;
 
     public IReadOnlyList<AgentMessage> Snapshot() =>
@@ -60,6 +63,10 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
         {
             case Command.KindOneofCase.StartStage:
                 Start(command.StartStage);
+                return Task.FromResult<CommandResult?>(new CommandResult { Ok = true });
+            case Command.KindOneofCase.RevokeCertificates:
+                Revocations.Replace(command.RevokeCertificates.Fingerprints);
+                _logger.LogRevocations(Revocations.Count);
                 return Task.FromResult<CommandResult?>(new CommandResult { Ok = true });
             case Command.KindOneofCase.StopStage:
                 var stop = command.StopStage;
@@ -115,7 +122,10 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
                 Activations = ActivationFormats.Parse(command.Activations),
                 Threads = command.Threads,
                 ContextLength = command.ContextLength > 0 ? command.ContextLength : null,
-                Tls = new StageTls(_identity.Certificate, _identity.CaCertificate, _time),
+                Tls = new StageTls(_identity.Certificate, _identity.CaCertificate, _time, Revocations),
+                // Twice the deployment's sessions: a lane whose upstream died still holds its sessions while their replays arrive.
+                MaxSessions = command.MaxSessions > 0 ? 2 * command.MaxSessions : StageHostOptions.DefaultMaxSessions,
+                RouteKey = command.RouteKey.IsEmpty ? null : command.RouteKey.ToByteArray(),
             }, _loggerFactory, token).ConfigureAwait(false);
             stage.Server = server;
             if (token.IsCancellationRequested)

@@ -31,7 +31,8 @@ public static class CoordinatorDeployments
             new PoolEventLog(pool.Store, time),
             new PipelineConnector(tls, loggerFactory.CreateLogger<PipelineDriver>()),
             new StageReachability(tls),
-            () => pool.JoinAddress);
+            () => pool.JoinAddress,
+            deploymentId => pool.Authority.DeriveSecret("stage-routes:" + deploymentId));
         var content = new ContentStore(Path.Combine(dataDirectory, "content"), (options ?? DeploymentControllerOptions.Default).ContentLimitBytes, time,
             loggerFactory.CreateLogger<ContentStore>());
         var controller = new DeploymentController(ports, new ModelFiles(content, loggerFactory, time), loggerFactory, time, options);
@@ -55,7 +56,7 @@ public static class CoordinatorDeployments
         using var withKey = issued.CopyWithPrivateKey(key);
         // Through PKCS#12 so the key is usable for TLS on every platform.
         var certificate = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
-        return new StageTls(certificate, pool.Authority.Certificate, time);
+        return new StageTls(certificate, pool.Authority.Certificate, time, pool.Membership.Revocations);
     }
 
     private sealed class MembershipNodes(MembershipService membership) : INodeDirectory
@@ -78,6 +79,7 @@ public static class CoordinatorDeployments
                 MaxActiveSessions = target.MaxSessions,
                 Recovery = recovery,
                 Logger = logger,
+                Tickets = target.Tickets,
             }, cancellation).ConfigureAwait(false);
     }
 

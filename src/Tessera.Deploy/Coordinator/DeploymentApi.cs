@@ -49,8 +49,9 @@ public static class DeploymentApi
         app.MapContentStore(controller.Content).AddEndpointFilter(async (context, next) =>
         {
             var certificate = context.HttpContext.Connection.ClientCertificate;
-            if (certificate is null || CertificateChecks.CheckNode(certificate, pool.Authority.Certificate, pool.Time.GetUtcNow()).Error is { } _)
-                return Results.Json(new ErrorView("The model store is for the pool's agents: present a node certificate (mutual TLS)."), statusCode: 401);
+            // Membership, not only the CA's signature: a removed node's certificate is still signed, and refused here.
+            if (certificate is null || pool.CheckMember(certificate).Error is not null)
+                return Results.Json(new ErrorView("The model store is for the pool's current members: present the node certificate of a node that was not removed (mutual TLS)."), statusCode: 401);
             return await next(context).ConfigureAwait(false);
         });
     }

@@ -31,7 +31,11 @@ public interface IPipelineConnector
 }
 
 /// <summary>What a replica's pipeline serves: the deployment's name, its session bound and its model's tokenizer and chat template.</summary>
-public sealed record PipelineTarget(string Name, int MaxSessions, ModelFacts Model);
+public sealed record PipelineTarget(string Name, int MaxSessions, ModelFacts Model)
+{
+    /// <summary>Stamps the pipeline's lanes with the deployment's route tickets; null where stages check none.</summary>
+    public RouteTicketIssuer? Tickets { get; init; }
+}
 
 /// <summary>Whether the coordinator itself reaches a stage (it answers a status call).</summary>
 public interface IStageReachability
@@ -52,4 +56,5 @@ internal sealed record DeploymentPorts(
     IPoolEvents Events,
     IPipelineConnector Pipelines,
     IStageReachability Reachability,
-    Func<string> CoordinatorAddress);
+    Func<string> CoordinatorAddress,
+    Func<string, byte[]>? RouteKeys = null);

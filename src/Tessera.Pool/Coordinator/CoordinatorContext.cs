@@ -27,6 +27,26 @@ public sealed class CoordinatorContext
     /// <summary>Join attempts per source address (failed ones throttle it).</summary>
     public required JoinThrottle JoinThrottle { get; init; }
 
+    /// <summary>
+    /// The node id of <paramref name="certificate"/> when it belongs to a current member: signed by the pool CA, the
+    /// very certificate the node joined with, and the node not removed. Otherwise why it is refused.
+    /// </summary>
+    public (string? NodeId, string? Error) CheckMember(X509Certificate2 certificate)
+    {
+        var (nodeId, error) = CertificateChecks.CheckNode(certificate, Authority.Certificate, Time.GetUtcNow());
+        if (nodeId is null)
+            return (null, error);
+        var node = Membership.Get(nodeId);
+        if (node is null || node.CertificateFingerprint != CertificateChecks.Fingerprint(certificate))
+            return (null, $"node {nodeId} is not a member of this pool");
+        lock (node.Gate)
+        {
+            if (node.State == NodeState.Left)
+                return (null, $"node {nodeId} was removed from the pool");
+        }
+        return (nodeId, null);
+    }
+
     /// <summary>The address written into join tokens (host:port), known once the server is listening.</summary>
     public string JoinAddress { get; set; } = string.Empty;
 

@@ -47,6 +47,20 @@ public sealed class MembershipService : IAsyncDisposable
                 node.Detector = new PhiAccrualFailureDetector(detectorOptions, now);
             _nodes[record.Id] = node;
         }
+        RefreshRevocations();
+    }
+
+    /// <summary>Certificates of removed nodes: refused by the coordinator, the stages it drives and, once sent, every agent's stages.</summary>
+    public CertificateRevocations Revocations { get; } = new();
+
+    private void RefreshRevocations() =>
+        Revocations.Replace(_nodes.Values.Where(n => { lock (n.Gate) return n.State == NodeState.Left; }).Select(n => n.CertificateFingerprint));
+
+    private Command RevocationCommand()
+    {
+        var revoke = new RevokeCertificatesCommand();
+        revoke.Fingerprints.Add(Revocations.Fingerprints);
+        return new Command { CommandId = Secrets.NewId("cmd_"), RevokeCertificates = revoke };
     }
 
     public FailureDetectorOptions DetectorOptions => _detectorOptions;
@@ -115,6 +129,9 @@ public sealed class MembershipService : IAsyncDisposable
                 node.Hardware = hello.Hardware;
             node.Address = address;
             _store.UpdateNodeHardware(node.Id, node.Name, address, node.Hardware);
+            // The agent's stages refuse removed nodes from the start (it may have missed changes while away).
+            if (Revocations.Count > 0)
+                outbox.TryWrite(new CoordinatorMessage { Command = RevocationCommand() });
         }
         previous?.TryComplete();
         _logger.LogNodeConnected(node.Name, node.Id, address);
@@ -223,23 +240,36 @@ public sealed class MembershipService : IAsyncDisposable
         }
     }
 
-    /// <summary>Removes a node: it becomes 'left', its certificate is refused from now on and its agent is told to exit.</summary>
+    /// <summary>
+    /// Removes a node: it becomes 'left' (committed durably first), its certificate is revoked everywhere (the
+    /// coordinator at once, every connected agent's stages within a round trip) and its agent is told to exit.
+    /// </summary>
     public NodeView Remove(string nodeId)
     {
         var node = Get(nodeId) ?? throw new PoolException($"No node {nodeId}.");
+        NodeView view;
         lock (node.Gate)
         {
             if (node.State != NodeState.Left)
                 TransitionLocked(node, NodeState.Left, _time.GetUtcNow(), "removed by an administrator");
             node.Detector = null;
             var outbox = node.Outbox;
+            node.Outbox = null;
             if (outbox is not null)
             {
                 outbox.TryWrite(new CoordinatorMessage { Command = new Command { CommandId = Secrets.NewId("cmd_"), Leave = new LeaveCommand { Reason = "removed by an administrator" } } });
                 outbox.TryComplete();
             }
-            return View(node);
+            view = View(node);
         }
+        RefreshRevocations();
+        var command = RevocationCommand();
+        foreach (var other in _nodes.Values)
+        {
+            lock (other.Gate)
+                other.Outbox?.TryWrite(new CoordinatorMessage { Command = command });
+        }
+        return view;
     }
 
     private void TransitionLocked(LiveNode node, NodeState next, DateTimeOffset now, string reason)

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using Tessera.Cli.Commands;
 using Tessera.Deploy;
 using Tessera.Testing;
-using Xunit.Abstractions;
 using Tessera.Tests.Pool;
+using Xunit.Abstractions;
 
 namespace Tessera.Tests.Deploy;
 
@@ -49,6 +49,9 @@ public sealed class DeployImproveProcessTests(ImprovePoolFixture pool, ITestOutp
         // A node that missed heartbeats on this busy machine when the deployment was planned is left out; the improver then
         // moves the deployment onto it within seconds, so either way the plan uses the fast node before the kill.
         var planned = await WaitForPlanAsync(api, d => d.Stages.Any(s => s.NodeName == ImprovePoolFixture.Fast), TimeSpan.FromSeconds(60), "a plan with the fast node");
+        // The improver may still be moving more layers onto the fast node; killing it mid-move would fail that move and
+        // back off for minutes. Wait until the plan stays put over more than one improvement interval (5 s).
+        planned = await WaitForSettledPlanAsync(api, planned, TimeSpan.FromSeconds(60));
         output.WriteLine("planned: " + Describe(planned));
 
         // the fast node is lost: the deployment is re-planned onto the slow nodes
@@ -111,6 +114,24 @@ public sealed class DeployImproveProcessTests(ImprovePoolFixture pool, ITestOutp
     {
         var events = await pool.RunAsync("events", "--limit", "200", "--output", "json");
         return events.Stdout.Split(text).Length - 1;
+    }
+
+    /// <summary>Polls until the plan (nodes and layers) has not changed for 7 s, longer than the improvement interval.</summary>
+    private async Task<DeploymentView> WaitForSettledPlanAsync(DeployClient api, DeploymentView current, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        var stable = Stopwatch.StartNew();
+        while (stable.Elapsed < TimeSpan.FromSeconds(7))
+        {
+            if (deadline.Elapsed > timeout)
+                throw new TimeoutException($"the plan did not settle within {timeout}; last: {Describe(current)}\n{pool.Logs}");
+            await Task.Delay(500);
+            var next = await api.GetAsync("tiny-i", CancellationToken.None);
+            if (Describe(next) != Describe(current) || next.Stages.Any(s => s.State != StageStates.Ready))
+                stable.Restart();
+            current = next;
+        }
+        return current;
     }
 
     /// <summary>Polls the deployment until <paramref name="condition"/> holds with every stage ready.</summary>
