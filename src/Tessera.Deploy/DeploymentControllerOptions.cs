@@ -1,3 +1,4 @@
+using Tessera.Distribution;
 using Tessera.Planner;
 
 namespace Tessera.Deploy;
@@ -29,6 +30,13 @@ public sealed record DeploymentControllerOptions
     /// </summary>
     public long ContentLimitBytes { get; init; } = long.MaxValue;
 
+    /// <summary>
+    /// The largest model file the coordinator downloads from Hugging Face (<c>--max-download</c>); a larger one is
+    /// refused before the download starts, or stopped as soon as the server sends more. A file larger than
+    /// <see cref="ContentLimitBytes"/> is refused too, since it could never stay in the store.
+    /// </summary>
+    public long MaxDownloadBytes { get; init; } = HuggingFaceOptions.DefaultMaxDownloadBytes;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming a bad value.</summary>
     public void Validate()
     {
@@ -36,6 +44,8 @@ public sealed record DeploymentControllerOptions
             throw new ArgumentException($"The improvement interval must be positive (got {ImproveInterval}).");
         if (ContentLimitBytes <= 0)
             throw new ArgumentException($"The model store's size limit must be positive (got {ContentLimitBytes}).");
+        if (MaxDownloadBytes <= 0)
+            throw new ArgumentException($"The download size limit must be positive (got {MaxDownloadBytes}).");
         if (!(Planner.ImproveMinSpeedGain >= 0) || !(Planner.ImproveGainPerMovedModel >= 0))
             throw new ArgumentException("The improvement margins must be zero or more.");
     }

@@ -21,9 +21,8 @@ public static class GgufSlicer
     public const string EmbeddingKey = KeyPrefix + "embedding";
     public const string HeadKey = KeyPrefix + "head";
 
-    /// <summary>The model's block count from <c>{arch}.block_count</c>.</summary>
-    public static int BlockCount(GgufFile source) =>
-        checked((int)source.Metadata.GetInteger(source.Architecture + ".block_count"));
+    /// <summary>The model's block count from <c>{arch}.block_count</c> (<see cref="ModelConfig.ReadBlockCount"/>: range-checked).</summary>
+    public static int BlockCount(GgufFile source) => ModelConfig.ReadBlockCount(source.Metadata, source.Architecture);
 
     /// <summary>The tensors a stage running <paramref name="range"/> needs, in the source's order.</summary>
     public static IReadOnlyList<GgufTensorInfo> SelectTensors(GgufFile source, LayerRange range, bool includeEmbedding, bool includeHead)

@@ -10,7 +10,10 @@ namespace Tessera.Distribution;
 /// SHA-256 (<c>X-Linked-Etag</c> or <c>ETag</c> when it is 64 hex digits) and size (<c>X-Linked-Size</c> or
 /// <c>Content-Length</c>); the GET follows redirects (the token goes only to the hub, never to the CDN), appends to a
 /// partial file in the cache and, when the connection drops, resumes with <c>Range: bytes=N-</c> from the partial
-/// file's length, in this call and in any later one. The file is published only when its SHA-256 matched.
+/// file's length, in this call and in any later one. The file is published only when its SHA-256 matched. A file larger
+/// than <see cref="HuggingFaceOptions.MaxDownloadBytes"/> or than the store may hold is refused before it is downloaded
+/// when its size is announced, and stopped as soon as the server sends more than allowed (or than it announced) when
+/// not: its partial file is deleted and nothing is published.
 /// </summary>
 public sealed class HuggingFaceDownloader : IDisposable
 {
@@ -30,6 +33,7 @@ public sealed class HuggingFaceDownloader : IDisposable
         _store = store;
         _options = options ?? HuggingFaceOptions.FromEnvironment();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxAttempts, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxDownloadBytes, 1);
         _logger = logger;
         _time = timeProvider ?? TimeProvider.System;
         handler ??= new SocketsHttpHandler
@@ -49,9 +53,12 @@ public sealed class HuggingFaceDownloader : IDisposable
     public Task<DownloadResult> DownloadAsync(string address, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default) =>
         DownloadAsync(HuggingFaceUri.Parse(address), progress, cancellationToken);
 
+    /// <exception cref="FormatException">A part of <paramref name="file"/> is not valid (see <see cref="HuggingFaceUri.Validate"/>).</exception>
+    /// <exception cref="DownloadTooLargeException">The file is larger than allowed; nothing of it was kept.</exception>
     public async Task<DownloadResult> DownloadAsync(HuggingFaceUri file, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(file);
+        file.Validate();
         var remote = await WithRetriesAsync(file, () => 0, _ => ResolveAsync(file, cancellationToken), cancellationToken).ConfigureAwait(false);
         if (remote.Sha256 is { } known && await _store.TryGetVerifiedAsync(known, cancellationToken).ConfigureAwait(false) is { } cachedPath)
             return Cached(file, known, cachedPath, progress);
@@ -63,11 +70,27 @@ public sealed class HuggingFaceDownloader : IDisposable
                 return Cached(file, again, held, progress);
             var partial = remote.Sha256 is { } h ? _store.GetPartialPath(h) : _store.GetPartialPath(partialKey);
             if (remote.Size is { } size)
+            {
+                if (size > Limit.Bytes)
+                {
+                    ContentStore.TryDelete(partial);
+                    throw Limit.RefuseAnnounced(file.ToString(), size);
+                }
                 _store.EnsureSpace(size);
+            }
             var meter = new ProgressMeter(file.ToString(), remote.Size ?? 0, PartialLength(partial), progress, _time);
             meter.Report(force: true);
-            await WithRetriesAsync(file, () => PartialLength(partial),
-                _ => DownloadOnceAsync(file, remote, partial, meter, cancellationToken), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await WithRetriesAsync(file, () => PartialLength(partial),
+                    _ => DownloadOnceAsync(file, remote, partial, meter, cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+            catch (DownloadTooLargeException)
+            {
+                // Never resumed: the bytes of a file that may not be kept are not worth keeping.
+                ContentStore.TryDelete(partial);
+                throw;
+            }
 
             var length = PartialLength(partial);
             if (remote.Size is { } expected && length != expected)
@@ -96,7 +119,7 @@ public sealed class HuggingFaceDownloader : IDisposable
             if (status is >= 300 and < 400)
             {
                 var location = response.Headers.Location ?? throw new HuggingFaceException($"{file}: Hugging Face redirected without a Location.", response.StatusCode);
-                var next = location.IsAbsoluteUri ? location : new Uri(url, location);
+                var next = Follow(file, url, location);
                 var linked = LinkedHash(response);
                 if (linked != null || LinkedSize(response) != null)
                     return new RemoteFile(next, linked ?? EtagHash(response), LinkedSize(response), Commit(response)); // LFS: the redirect carries the metadata
@@ -111,10 +134,13 @@ public sealed class HuggingFaceDownloader : IDisposable
 
     public void Dispose() => _http.Dispose();
 
+    private DownloadLimit Limit => new(_options.MaxDownloadBytes, _store.MaxBytes);
+
     private async Task<int> DownloadOnceAsync(HuggingFaceUri file, RemoteFile remote, string partial, ProgressMeter meter, CancellationToken cancellationToken)
     {
         var existing = PartialLength(partial);
-        if (remote.Size is { } size && existing > size)
+        var allowed = Limit.For(remote.Size);
+        if (existing > allowed)
         {
             ContentStore.TryDelete(partial);
             existing = 0;
@@ -137,7 +163,7 @@ public sealed class HuggingFaceDownloader : IDisposable
                 response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
                 if ((int)response.StatusCode is >= 300 and < 400 && response.Headers.Location is { } location)
                 {
-                    url = location.IsAbsoluteUri ? location : new Uri(url, location);
+                    url = Follow(file, url, location);
                     response.Dispose();
                     response = null;
                     continue;
@@ -162,13 +188,22 @@ public sealed class HuggingFaceDownloader : IDisposable
                 existing = 0; // the server ignored the Range header and sends the whole file
                 meter.SetDone(0);
             }
-            if (remote.Size is null && response.Content.Headers.ContentLength is { } contentLength)
-                meter.Total = existing + contentLength;
+            if (response.Content.Headers.ContentLength is { } contentLength)
+            {
+                // Refused before the body is read: a server that says it will send too much is not listened to.
+                if (contentLength > allowed - existing)
+                    throw remote.Size is { } announced
+                        ? Limit.RefuseReceived(file.ToString(), announced, existing + contentLength)
+                        : Limit.RefuseAnnounced(file.ToString(), existing + contentLength);
+                if (remote.Size is null)
+                    meter.Total = existing + contentLength;
+            }
 
             await using var target = new FileStream(partial, append ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
             await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             var buffer = new byte[BufferSize];
             using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var written = existing;
             try
             {
                 while (true)
@@ -177,6 +212,10 @@ public sealed class HuggingFaceDownloader : IDisposable
                     var n = await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
                     if (n == 0)
                         break;
+                    // Checked before writing: not one byte past what the file may have reaches the disk.
+                    written += n;
+                    if (written > allowed)
+                        throw Limit.RefuseReceived(file.ToString(), remote.Size, written);
                     await target.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
                     meter.Add(n);
                 }
@@ -260,6 +299,20 @@ public sealed class HuggingFaceDownloader : IDisposable
         {
             request.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Where a redirect leads. The CDN is on another host by design; but only over http(s), and never from https down to
+    /// plain http, where anyone on the path could change the bytes or read a signed address.
+    /// </summary>
+    private static Uri Follow(HuggingFaceUri file, Uri current, Uri location)
+    {
+        var next = location.IsAbsoluteUri ? location : new Uri(current, location);
+        if (next.Scheme != Uri.UriSchemeHttps && next.Scheme != Uri.UriSchemeHttp)
+            throw new HuggingFaceException($"{file}: the server redirected to '{HuggingFaceNames.Show(next.OriginalString)}', which is not an http(s) address; refused.");
+        if (current.Scheme == Uri.UriSchemeHttps && next.Scheme == Uri.UriSchemeHttp)
+            throw new HuggingFaceException($"{file}: the server redirected from https to plain http ({next.Host}); refused.");
+        return next;
     }
 
     private bool IsHub(Uri url) =>

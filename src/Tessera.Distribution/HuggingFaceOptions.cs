@@ -5,6 +5,12 @@ public sealed class HuggingFaceOptions
 {
     public static readonly Uri DefaultEndpoint = new("https://huggingface.co");
 
+    /// <summary>
+    /// 256 GiB: more than any GGUF file people download today, so the limit stops hostile or broken servers (an endless
+    /// body, a size that is a lie), never a real model.
+    /// </summary>
+    public const long DefaultMaxDownloadBytes = 256L << 30;
+
     /// <summary>The hub's base address: $TESSERA_HF_ENDPOINT, else $HF_ENDPOINT, else https://huggingface.co.</summary>
     public Uri Endpoint { get; set; } = DefaultEndpoint;
 
@@ -21,6 +27,13 @@ public sealed class HuggingFaceOptions
     public TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     public int MaxRedirects { get; set; } = 10;
+
+    /// <summary>
+    /// The largest file a download may bring (default <see cref="DefaultMaxDownloadBytes"/>): refused before it starts
+    /// when its announced size is larger, stopped as soon as the server sends more. The content store's own limit
+    /// (<see cref="ContentStore.MaxBytes"/>) applies as well.
+    /// </summary>
+    public long MaxDownloadBytes { get; set; } = DefaultMaxDownloadBytes;
 
     /// <summary>Options from the environment (TESSERA_HF_ENDPOINT or HF_ENDPOINT, HF_TOKEN or HUGGING_FACE_HUB_TOKEN).</summary>
     public static HuggingFaceOptions FromEnvironment()

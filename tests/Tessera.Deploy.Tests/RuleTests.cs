@@ -29,6 +29,18 @@ public sealed class RuleTests
     }
 
     [Theory]
+    [InlineData("hf://o/r/../../x.gguf")]
+    [InlineData("hf://o/r/%2e%2e/x.gguf")]
+    [InlineData("hf://evil.com@o/r/x.gguf")]
+    public void Validate_RefusesAnHfReferenceThatCouldLeaveItsRepository(string model)
+    {
+        var e = Assert.Throws<DeploymentException>(() => DeploymentRequestRules.Validate(new DeploymentRequest(model)));
+
+        Assert.Equal(DeploymentErrorKind.Invalid, e.Kind);
+        Assert.Contains("a valid reference looks like hf://owner/repo/file.gguf", e.Message);
+    }
+
+    [Theory]
     [InlineData(null, 32768, 4096)]
     [InlineData(null, 2048, 2048)]
     [InlineData(8192, 4096, 8192)]

@@ -8,7 +8,8 @@ namespace Tessera.Distribution.Tests;
 /// <summary>
 /// Answers like huggingface.co: <c>/{owner}/{repo}/resolve/{revision}/{path}</c> redirects LFS files (302) to a
 /// separate CDN server with <c>X-Linked-Etag</c> (the SHA-256), <c>X-Linked-Size</c> and <c>X-Repo-Commit</c>, and
-/// serves small git files directly with a git-blob ETag. Both honour Range; the CDN can drop connections.
+/// serves small git files directly with a git-blob ETag. Both honour Range; the CDN can drop connections, announce a
+/// size that is not the file's, or send a chunked body of unannounced length.
 /// </summary>
 internal sealed class FakeHuggingFace : IAsyncDisposable
 {
@@ -18,7 +19,9 @@ internal sealed class FakeHuggingFace : IAsyncDisposable
     private LocalServer _hub = null!;
     private LocalServer _cdn = null!;
 
-    public sealed record HubFile(byte[] Data, bool Lfs, string? AdvertisedSha256 = null);
+    /// <param name="AdvertisedSize">X-Linked-Size the hub announces instead of the real size; negative: none at all.</param>
+    /// <param name="Chunked">The CDN sends the whole file chunked (no Content-Length), ignoring Range.</param>
+    public sealed record HubFile(byte[] Data, bool Lfs, string? AdvertisedSha256 = null, long? AdvertisedSize = null, bool Chunked = false);
 
     public Uri Endpoint => _hub.Address;
 
@@ -69,7 +72,8 @@ internal sealed class FakeHuggingFace : IAsyncDisposable
         }
         var sha = hubFile.AdvertisedSha256 ?? ContentHash.Of(hubFile.Data).Hex;
         context.Response.Headers["X-Linked-Etag"] = $"\"{sha}\"";
-        context.Response.Headers["X-Linked-Size"] = hubFile.Data.Length.ToString();
+        if ((hubFile.AdvertisedSize ?? hubFile.Data.Length) is var size and >= 0)
+            context.Response.Headers["X-Linked-Size"] = size.ToString(System.Globalization.CultureInfo.InvariantCulture);
         context.Response.Headers.ETag = $"\"{sha}\"";
         var key = Uri.EscapeDataString($"{owner}/{repo}/{revision}/{file}");
         return Results.Redirect(new Uri(_cdn.Address, $"cdn/{sha}?key={key}&X-Amz-Signature=abc").AbsoluteUri);
@@ -82,6 +86,8 @@ internal sealed class FakeHuggingFace : IAsyncDisposable
         if (!_files.TryGetValue(key, out var hubFile))
             return Results.StatusCode(StatusCodes.Status404NotFound);
         var from = range.StartsWith("bytes=", StringComparison.Ordinal) ? long.Parse(range[6..range.IndexOf('-')]) : 0;
+        if (hubFile.Chunked)
+            return Results.Stream(body => body.WriteAsync(hubFile.Data).AsTask(), "application/octet-stream");
         if (CdnFault?.Invoke(context, from) is { } wrapped)
             context.Response.Body = wrapped;
         return Results.Bytes(hubFile.Data, "application/octet-stream", entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{sha}\""),

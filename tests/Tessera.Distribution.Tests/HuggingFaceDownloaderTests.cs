@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Tessera.Distribution;
 
 namespace Tessera.Distribution.Tests;
@@ -16,16 +18,17 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
         _dir.Dispose();
     }
 
-    private HuggingFaceOptions Options(int attempts = 5, string? token = null) => new()
+    private HuggingFaceOptions Options(int attempts = 5, string? token = null, long maxDownload = HuggingFaceOptions.DefaultMaxDownloadBytes) => new()
     {
         Endpoint = _hf.Endpoint,
         Token = token,
         MaxAttempts = attempts,
         RetryDelay = TimeSpan.FromMilliseconds(10),
         StallTimeout = TimeSpan.FromSeconds(10),
+        MaxDownloadBytes = maxDownload,
     };
 
-    private ContentStore Store() => new(_dir.Combine("cache"));
+    private ContentStore Store(long maxBytes = long.MaxValue) => new(_dir.Combine("cache"), maxBytes);
 
     [Fact]
     public async Task Download_OfAnLfsFile_FollowsTheRedirectVerifiesTheSha256AndPublishes()
@@ -172,36 +175,146 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
         Assert.Equal(data, await File.ReadAllBytesAsync(result.Path));
     }
 
-    [Theory]
-    [InlineData("hf://owner/repo/file.gguf", "owner", "repo", "file.gguf", "main")]
-    [InlineData("hf://owner/repo/sub/dir/file.gguf", "owner", "repo", "sub/dir/file.gguf", "main")]
-    [InlineData("hf://owner/repo@v2/file.gguf", "owner", "repo", "file.gguf", "v2")]
-    [InlineData("hf://owner/repo/file.gguf@abc123", "owner", "repo", "file.gguf", "abc123")]
-    [InlineData("hf://owner/repo@refs%2Fpr%2F3/file.gguf", "owner", "repo", "file.gguf", "refs/pr/3")]
-    public void Parse_ReadsOwnerRepositoryPathAndRevision(string text, string owner, string repo, string file, string revision)
+    [Fact]
+    public async Task Download_AnnouncedLargerThanTheLimit_IsRefusedBeforeAnyByteIsRequested()
     {
-        var uri = HuggingFaceUri.Parse(text);
+        // Arrange: the hub announces 300 000 bytes; the limit is 299 999.
+        var data = TestData.Bytes(300_000);
+        _hf.Add("acme/big", "main", "m.gguf", new(data, Lfs: true));
+        var store = Store();
+        using var downloader = new HuggingFaceDownloader(store, Options(maxDownload: data.Length - 1));
 
-        Assert.Equal(new HuggingFaceUri(owner, repo, file, revision), uri);
-    }
+        // Act
+        var error = await Assert.ThrowsAsync<DownloadTooLargeException>(() => downloader.DownloadAsync("hf://acme/big/m.gguf"));
 
-    [Theory]
-    [InlineData("https://huggingface.co/owner/repo/file.gguf")]
-    [InlineData("hf://owner/repo")]
-    [InlineData("hf://owner//file.gguf")]
-    [InlineData("hf://owner/repo/../file.gguf")]
-    public void Parse_RejectsWhatIsNotAFileInARepository(string text)
-    {
-        var error = Assert.Throws<FormatException>(() => HuggingFaceUri.Parse(text));
-        Assert.Contains("hf://owner/repo/file.gguf", error.Message);
+        // Assert: refused from the HEAD's metadata alone; the CDN was never asked.
+        Assert.Contains("hf://acme/big/m.gguf is 300000 bytes, more than the download limit of 299999 bytes (--max-download)", error.Message);
+        Assert.Equal(data.Length, error.Size);
+        Assert.Equal(data.Length - 1, error.Limit);
+        Assert.Empty(_hf.CdnRequests);
+        AssertNothingKept(store);
+
+        // A file exactly at the limit is not over it.
+        using var exact = new HuggingFaceDownloader(store, Options(maxDownload: data.Length));
+        Assert.Equal(data, await File.ReadAllBytesAsync((await exact.DownloadAsync("hf://acme/big/m.gguf")).Path));
     }
 
     [Fact]
-    public void ResolveUrl_EscapesTheRevision()
+    public async Task Download_LargerThanTheStoreCanEverHold_IsRefusedAndSaysWhichLimit()
     {
-        var uri = HuggingFaceUri.Parse("hf://o/r@refs%2Fpr%2F3/a b/f.gguf");
+        var data = TestData.Bytes(300_000);
+        _hf.Add("acme/big", "main", "m.gguf", new(data, Lfs: true));
+        var store = Store(maxBytes: 200_000);
+        using var downloader = new HuggingFaceDownloader(store, Options());
 
-        Assert.Equal("https://huggingface.co/o/r/resolve/refs%2Fpr%2F3/a%20b/f.gguf", uri.ResolveUrl(HuggingFaceOptions.DefaultEndpoint).AbsoluteUri);
+        var error = await Assert.ThrowsAsync<DownloadTooLargeException>(() => downloader.DownloadAsync("hf://acme/big/m.gguf"));
+
+        Assert.Contains("more than the 200000 bytes the content store may hold (--cache-limit): it could never stay there", error.Message);
+        Assert.Equal(200_000, error.Limit);
+        Assert.Empty(_hf.CdnRequests);
+        AssertNothingKept(store);
+    }
+
+    [Fact]
+    public async Task Download_UnannouncedChunkedBodyOverTheLimit_IsStoppedPublishesNothingAndLeavesTheStoreIntact()
+    {
+        // Arrange: one file already in the store; then a file whose size nobody announces, sent chunked, 2 MB against a 300 000-byte limit.
+        var kept = TestData.Bytes(50_000, seed: 2);
+        _hf.Add("acme/small", "main", "s.gguf", new(kept, Lfs: true));
+        _hf.Add("acme/endless", "main", "m.gguf", new(TestData.Bytes(2_000_000), Lfs: true, AdvertisedSize: -1, Chunked: true));
+        var store = Store();
+        using var downloader = new HuggingFaceDownloader(store, Options(maxDownload: 300_000));
+        var before = await downloader.DownloadAsync("hf://acme/small/s.gguf");
+
+        // Act
+        var error = await Assert.ThrowsAsync<DownloadTooLargeException>(() => downloader.DownloadAsync("hf://acme/endless/m.gguf"));
+
+        // Assert: stopped at the limit, not retried, nothing of it kept; the earlier file is untouched.
+        Assert.Contains("the server's response is larger than 300000 bytes, the download limit (--max-download), and the file's size was not announced", error.Message);
+        Assert.InRange(error.Size, 300_001, 2_000_000);
+        Assert.Equal(2, _hf.CdnRequests.Count);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(store.Root, "partial")));
+        Assert.Equal(1, store.Count);
+        Assert.Equal(before.Path, await store.TryGetVerifiedAsync(before.Hash));
+        Assert.Equal(kept, await File.ReadAllBytesAsync(before.Path));
+        Assert.Equal([before.Path], Directory.EnumerateFiles(Path.Combine(store.Root, "blobs", "sha256")));
+    }
+
+    [Fact]
+    public async Task Download_UnannouncedChunkedBodyWithinTheLimit_IsPublished()
+    {
+        var data = TestData.Bytes(200_000);
+        _hf.Add("acme/m", "main", "m.gguf", new(data, Lfs: true, AdvertisedSize: -1, Chunked: true));
+        using var downloader = new HuggingFaceDownloader(Store(), Options(maxDownload: 300_000));
+
+        var result = await downloader.DownloadAsync("hf://acme/m/m.gguf");
+
+        Assert.Equal(data, await File.ReadAllBytesAsync(result.Path));
+    }
+
+    [Fact]
+    public async Task Download_BodyLongerThanAnnounced_IsStoppedAndPublishesNothing()
+    {
+        // The hub announces 100 000 bytes; the CDN streams 1 MB without a Content-Length.
+        _hf.Add("acme/liar", "main", "m.gguf", new(TestData.Bytes(1_000_000), Lfs: true, AdvertisedSize: 100_000, Chunked: true));
+        var store = Store();
+        using var downloader = new HuggingFaceDownloader(store, Options());
+
+        var error = await Assert.ThrowsAsync<DownloadTooLargeException>(() => downloader.DownloadAsync("hf://acme/liar/m.gguf"));
+
+        Assert.Contains("the server's response is larger than the 100000 bytes announced for the file", error.Message);
+        Assert.Equal(100_000, error.Limit);
+        Assert.Single(_hf.CdnRequests);
+        AssertNothingKept(store);
+    }
+
+    [Fact]
+    public async Task Download_ContentLengthLargerThanAnnounced_IsRefusedBeforeTheBodyIsRead()
+    {
+        // The hub announces 1 000 bytes; the CDN answers with Content-Length: 300000.
+        var data = TestData.Bytes(300_000);
+        _hf.Add("acme/liar", "main", "m.gguf", new(data, Lfs: true, AdvertisedSize: 1_000));
+        var store = Store();
+        using var downloader = new HuggingFaceDownloader(store, Options());
+
+        var error = await Assert.ThrowsAsync<DownloadTooLargeException>(() => downloader.DownloadAsync("hf://acme/liar/m.gguf"));
+
+        // The size reported is the one the header declared: the refusal came from the header, not from bytes read.
+        Assert.Contains("the server's response is larger than the 1000 bytes announced", error.Message);
+        Assert.Equal(data.Length, error.Size);
+        AssertNothingKept(store);
+    }
+
+    [Fact]
+    public async Task Download_OfAnInvalidReference_SendsNoRequest()
+    {
+        using var downloader = new HuggingFaceDownloader(Store(), Options());
+
+        await Assert.ThrowsAsync<FormatException>(() => downloader.DownloadAsync("hf://acme/m/%2e%2e/%2e%2e/x.gguf"));
+        await Assert.ThrowsAsync<FormatException>(() => downloader.DownloadAsync(new HuggingFaceUri("acme", "m", "../../x.gguf", "main")));
+
+        Assert.Empty(_hf.HubRequests);
+    }
+
+    [Fact]
+    public async Task Download_RedirectedToANonHttpAddress_IsRefused()
+    {
+        await using var hub = await LocalServer.StartAsync(app =>
+            app.MapMethods("/{**path}", [HttpMethods.Get, HttpMethods.Head], () => Results.Redirect("file:///etc/passwd")));
+        var options = Options();
+        options.Endpoint = hub.Address;
+        using var redirected = new HuggingFaceDownloader(Store(), options);
+
+        var error = await Assert.ThrowsAsync<HuggingFaceException>(() => redirected.DownloadAsync("hf://acme/m/m.gguf"));
+
+        Assert.Contains("not an http(s) address; refused", error.Message);
+    }
+
+    private static void AssertNothingKept(ContentStore store)
+    {
+        Assert.Equal(0, store.Count);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(store.Root, "partial")));
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(store.Root, "blobs", "sha256")));
     }
 
     [Theory]

@@ -33,9 +33,9 @@ public static class CoordinatorDeployments
             new StageReachability(tls),
             () => pool.JoinAddress,
             deploymentId => pool.Authority.DeriveSecret("stage-routes:" + deploymentId));
-        var content = new ContentStore(Path.Combine(dataDirectory, "content"), (options ?? DeploymentControllerOptions.Default).ContentLimitBytes, time,
-            loggerFactory.CreateLogger<ContentStore>());
-        var controller = new DeploymentController(ports, new ModelFiles(content, loggerFactory, time), loggerFactory, time, options);
+        var settings = options ?? DeploymentControllerOptions.Default;
+        var content = new ContentStore(Path.Combine(dataDirectory, "content"), settings.ContentLimitBytes, time, loggerFactory.CreateLogger<ContentStore>());
+        var controller = new DeploymentController(ports, new ModelFiles(content, loggerFactory, time, settings.MaxDownloadBytes), loggerFactory, time, options);
         pool.AgentMessageObserver = (nodeId, message) =>
         {
             if (message.KindCase == AgentMessage.KindOneofCase.StageStatus)

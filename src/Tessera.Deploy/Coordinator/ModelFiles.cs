@@ -18,7 +18,9 @@ internal sealed record ModelFile(string Path, string Sha256, long Bytes);
 /// SHA-256, reads what the coordinator needs of it in one pass (<see cref="ModelFacts"/>), and cuts the slice of each
 /// stage, which agents then fetch from the store (served at /blobs).
 /// </summary>
-internal sealed class ModelFiles(ContentStore content, ILoggerFactory loggerFactory, TimeProvider time)
+/// <param name="maxDownloadBytes">The largest file an hf:// download may bring (<see cref="HuggingFaceOptions.MaxDownloadBytes"/>).</param>
+internal sealed class ModelFiles(ContentStore content, ILoggerFactory loggerFactory, TimeProvider time,
+    long maxDownloadBytes = HuggingFaceOptions.DefaultMaxDownloadBytes)
 {
     public ContentStore Content => content;
 
@@ -30,7 +32,9 @@ internal sealed class ModelFiles(ContentStore content, ILoggerFactory loggerFact
         {
             if (HuggingFaceUri.IsHuggingFace(model))
             {
-                using var downloader = new HuggingFaceDownloader(content, logger: loggerFactory.CreateLogger<HuggingFaceDownloader>(), timeProvider: time);
+                var hub = HuggingFaceOptions.FromEnvironment();
+                hub.MaxDownloadBytes = maxDownloadBytes;
+                using var downloader = new HuggingFaceDownloader(content, hub, logger: loggerFactory.CreateLogger<HuggingFaceDownloader>(), timeProvider: time);
                 var download = await downloader.DownloadAsync(model, null, cancellationToken).ConfigureAwait(false);
                 return new ModelFile(download.Path, download.Hash.Hex, download.Size);
             }

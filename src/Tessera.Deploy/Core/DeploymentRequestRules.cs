@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Tessera.Distribution;
 using Tessera.Serving;
 using Tessera.Serving.Protocol;
 
@@ -19,11 +20,14 @@ internal static partial class DeploymentRequestRules
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     private static partial Regex NamePattern();
 
-    /// <exception cref="DeploymentException">Invalid: no model, an unknown activation format, a count below one, a bad name.</exception>
+    /// <exception cref="DeploymentException">Invalid: no model, an hf:// reference that is not valid, an unknown activation format, a count below one, a bad name.</exception>
     public static ValidatedRequest Validate(DeploymentRequest request)
     {
         if (string.IsNullOrWhiteSpace(request.Model))
             throw Invalid("Give the model to deploy: a GGUF path on the coordinator's machine or hf://owner/repo/file.gguf.");
+        // Refused with the request, before a deployment exists or the hub is asked anything.
+        if (HuggingFaceUri.IsHuggingFace(request.Model.Trim()) && !HuggingFaceUri.TryParse(request.Model.Trim(), out _, out var reference))
+            throw Invalid(reference);
         ActivationFormat activations;
         try
         {

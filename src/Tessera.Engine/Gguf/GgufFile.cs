@@ -182,9 +182,11 @@ public sealed unsafe class GgufFile : IDisposable
         var dims = tensor.Dimensions;
         long rows = 1;
         for (var i = 1; i < dims.Length; i++)
-            rows *= dims[i];
-        if (rows > int.MaxValue || dims[0] > int.MaxValue)
-            throw new GgufFormatException(FilePath, tensor.FileOffset, $"tensor '{tensor.Name}' ({tensor.ShapeText}) is too large for a matrix.");
+            rows = checked(rows * dims[i]); // at most 2^50 for a parsed file
+        // Kernels address a row as one span, so its bytes (not only its elements) must fit in an int.
+        if (rows > int.MaxValue || dims[0] > int.MaxValue || GgmlTypeInfo.RowBytes(tensor.Type, dims[0]) > int.MaxValue)
+            throw new GgufFormatException(FilePath, tensor.FileOffset,
+                $"tensor '{tensor.Name}' ({tensor.ShapeText}, {tensor.Type}) is too large for a matrix (at most {int.MaxValue} rows of at most {int.MaxValue} bytes).");
         return new WeightMatrix(GetDataPointer(tensor), tensor.Type, (int)rows, (int)dims[0], tensor.Name);
     }
 

@@ -60,19 +60,28 @@ public sealed class GgufMetadata
     {
         if (!_values.TryGetValue(key, out var v))
             return null;
-        return v switch
-        {
-            byte b => b,
-            sbyte sb => sb,
-            ushort us => us,
-            short s => s,
-            uint ui => ui,
-            int i => i,
-            ulong ul when ul <= long.MaxValue => (long)ul,
-            ulong ul => throw OutOfRange(key, Describe(ul), "a 64-bit signed integer"),
-            long l => l,
-            _ => throw WrongType(key, "an integer"),
-        };
+        var value = AsInteger(v) ?? throw WrongType(key, "an integer");
+        return value <= long.MaxValue ? (long)value : throw OutOfRange(key, Describe(v), "a 64-bit signed integer");
+    }
+
+    /// <summary>
+    /// An integer that must lie in [<paramref name="min"/>, <paramref name="max"/>] (a count, a length, a size), as an
+    /// int. Values of any integer type are compared exactly, so one that does not fit in an int, or is negative or zero
+    /// where a count must be positive, is a <see cref="GgufFormatException"/> naming the key, its value and the range:
+    /// never an <see cref="OverflowException"/>, and never a wrapped value that fails later somewhere else.
+    /// </summary>
+    public int GetInt32(string key, int min, int max) => TryGetInt32(key, min, max) ?? throw Missing(key, "an integer");
+
+    /// <inheritdoc cref="GetInt32"/>
+    public int? TryGetInt32(string key, int min, int max)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(min, max);
+        if (!_values.TryGetValue(key, out var v))
+            return null;
+        var value = AsInteger(v) ?? throw WrongType(key, "an integer");
+        if (value < min || value > max)
+            throw Invalid(key, string.Create(CultureInfo.InvariantCulture, $"has value {value}, outside the range {min} to {max} that Tessera accepts"));
+        return (int)value;
     }
 
     public float GetFloat(string key) => TryGetFloat(key) ?? throw Missing(key, "a number");
@@ -188,6 +197,20 @@ public sealed class GgufMetadata
         return $"{a.ElementType.ToString().ToLowerInvariant()}[{a.Length}] [" + string.Join(", ", items) + "]";
     }
 
+    /// <summary>Any integer value, exactly (every GGUF integer type fits in 128 bits); null for other values.</summary>
+    private static Int128? AsInteger(object v) => v switch
+    {
+        byte b => b,
+        sbyte sb => sb,
+        ushort us => us,
+        short s => s,
+        uint ui => ui,
+        int i => i,
+        ulong ul => ul,
+        long l => l,
+        _ => null,
+    };
+
     private static float ToSingle(object v) => v switch
     {
         ulong ul => ul,
@@ -199,6 +222,13 @@ public sealed class GgufMetadata
 
     private GgufFormatException WrongType(string key, string expected) =>
         At(key, $"metadata key '{key}' should be {expected} but is {DescribeType(key)}.");
+
+    /// <summary>
+    /// A value that is readable but wrong (out of range, inconsistent with another key), at the key's value offset:
+    /// "metadata key 'K' PROBLEM; the file is corrupt or not a supported model."
+    /// </summary>
+    internal GgufFormatException Invalid(string key, string problem) =>
+        At(key, $"metadata key '{key}' {problem}; the file is corrupt or not a supported model.");
 
     private GgufFormatException OutOfRange(string key, string what, string expected) =>
         At(key, $"metadata key '{key}': {what} does not fit in {expected}.");

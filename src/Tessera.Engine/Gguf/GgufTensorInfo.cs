@@ -8,13 +8,17 @@ namespace Tessera.Engine.Gguf;
 /// </summary>
 public sealed record GgufTensorInfo(string Name, GgmlType Type, long[] Dimensions, long FileOffset, long ByteSize)
 {
+    /// <summary>
+    /// The product of the dimensions. A parsed file's tensors have at most 2^50 elements; checked all the same, because
+    /// anyone can make a record, and a wrapped count would pass as a small tensor.
+    /// </summary>
     public long ElementCount
     {
         get
         {
             long n = 1;
             foreach (var d in Dimensions)
-                n *= d;
+                n = checked(n * d);
             return n;
         }
     }

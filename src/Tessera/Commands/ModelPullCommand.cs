@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using Tessera.Distribution;
+using Tessera.Pool;
 
 namespace Tessera.Cli.Commands;
 
@@ -23,23 +24,37 @@ internal static class ModelPullCommand
             Description = "Content server (coordinator or agent) to fetch a sha256: blob from; repeat for alternatives, preferred first.",
             AllowMultipleArgumentsPerToken = true,
         };
+        var maxDownload = PoolCli.MaxDownloadOption();
         var command = new Command("pull", "Download a model into the local cache (resumable, verified by SHA-256) and print its path and hash.")
         {
-            source, cacheDir, from,
+            source, cacheDir, from, maxDownload,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(() =>
-            PullAsync(result.GetValue(source)!, result.GetValue(cacheDir), result.GetValue(from) ?? [], cancellationToken)));
+            PullAsync(result.GetValue(source)!, result.GetValue(cacheDir), result.GetValue(from) ?? [], MaxDownloadBytes(result.GetValue(maxDownload)), cancellationToken)));
         return command;
     }
 
-    private static async Task<int> PullAsync(string model, string? cacheDir, string[] from, CancellationToken cancellationToken)
+    /// <summary>--max-download as bytes; a size that cannot be read is a usage error (exit code 2), like other bad arguments.</summary>
+    private static long MaxDownloadBytes(string? text)
+    {
+        try
+        {
+            return PoolCli.MaxDownloadBytes(text);
+        }
+        catch (PoolException e)
+        {
+            throw new ArgumentException("--max-download: " + e.Message, e);
+        }
+    }
+
+    private static async Task<int> PullAsync(string model, string? cacheDir, string[] from, long maxDownloadBytes, CancellationToken cancellationToken)
     {
         var store = new ContentStore(string.IsNullOrWhiteSpace(cacheDir) ? ContentStore.DefaultRoot() : cacheDir);
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         DownloadResult result;
         try
         {
-            result = await WithProgressAsync(console, model, progress => PullCoreAsync(store, model, from, progress, cancellationToken)).ConfigureAwait(false);
+            result = await WithProgressAsync(console, model, progress => PullCoreAsync(store, model, from, maxDownloadBytes, progress, cancellationToken)).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -53,12 +68,14 @@ internal static class ModelPullCommand
         return 0;
     }
 
-    private static async Task<DownloadResult> PullCoreAsync(ContentStore store, string model, string[] from, IProgress<TransferProgress> progress,
-        CancellationToken cancellationToken)
+    private static async Task<DownloadResult> PullCoreAsync(ContentStore store, string model, string[] from, long maxDownloadBytes,
+        IProgress<TransferProgress> progress, CancellationToken cancellationToken)
     {
         if (HuggingFaceUri.IsHuggingFace(model))
         {
-            using var downloader = new HuggingFaceDownloader(store, HuggingFaceOptions.FromEnvironment());
+            var hub = HuggingFaceOptions.FromEnvironment();
+            hub.MaxDownloadBytes = maxDownloadBytes;
+            using var downloader = new HuggingFaceDownloader(store, hub);
             return await downloader.DownloadAsync(HuggingFaceUri.Parse(model), progress, cancellationToken).ConfigureAwait(false);
         }
 

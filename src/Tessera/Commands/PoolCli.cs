@@ -28,6 +28,16 @@ internal static class PoolCli
     /// <summary>The bytes --cache-limit allows.</summary>
     public static long CacheLimitBytes(string? text) => text is null ? long.MaxValue : Tessera.Pool.Security.SizeParser.Parse(text);
 
+    /// <summary>--max-download: the largest file a Hugging Face download may bring.</summary>
+    public static Option<string?> MaxDownloadOption() => new("--max-download")
+    {
+        Description = "Largest file to download from Hugging Face, e.g. 300GB; a larger one is refused before it starts, or stopped when the server sends more (default: 256GB).",
+    };
+
+    /// <summary>The bytes --max-download allows.</summary>
+    public static long MaxDownloadBytes(string? text) =>
+        text is null ? Tessera.Distribution.HuggingFaceOptions.DefaultMaxDownloadBytes : Tessera.Pool.Security.SizeParser.Parse(text);
+
     public static Option<double?> SpeedOption() => new("--speed-gbps")
     {
         Description = "Memory bandwidth (GB/s) to report for this machine's CPU instead of measuring it: a figure you know, or to make placement predictable.",

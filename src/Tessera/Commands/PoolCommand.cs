@@ -34,13 +34,14 @@ internal static class PoolCommand
         var probe = new Option<int>("--speed-probe-mb") { Description = "Buffer size of the memory speed measurement (0 skips it).", DefaultValueFactory = _ => 256 };
         var speed = PoolCli.SpeedOption();
         var cacheLimit = PoolCli.CacheLimitOption();
+        var maxDownload = PoolCli.MaxDownloadOption();
         var noImprove = new Option<bool>("--no-improve") { Description = "Deployments keep their plan when the pool gets better (they still re-plan when a node is lost or drained)." };
         var improveInterval = new Option<string>("--improve-interval") { Description = "How often a deployment looks for a better plan, and the least time between two changes of its plan.", DefaultValueFactory = _ => "60s" };
         var improveMinGain = new Option<double>("--improve-min-gain") { Description = "Percent faster (predicted) a new plan must be before a deployment moves to it.", DefaultValueFactory = _ => PlannerOptions.Default.ImproveMinSpeedGain * 100 };
         var improveMoveGain = new Option<double>("--improve-move-gain") { Description = "Extra percent asked for moving the whole model (scaled by the share that moves).", DefaultValueFactory = _ => PlannerOptions.Default.ImproveGainPerMovedModel * 100 };
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
         var command = new Command("start", "Start the coordinator of a pool (creating the pool on first start) and an agent for this machine.");
-        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, tokenUses, probe, speed, cacheLimit, noImprove, improveInterval, improveMinGain, improveMoveGain, verbose })
+        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, tokenUses, probe, speed, cacheLimit, maxDownload, noImprove, improveInterval, improveMinGain, improveMoveGain, verbose })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -58,6 +59,7 @@ internal static class PoolCommand
             }, new DeploymentControllerOptions
             {
                 ContentLimitBytes = PoolCli.CacheLimitBytes(result.GetValue(cacheLimit)),
+                MaxDownloadBytes = PoolCli.MaxDownloadBytes(result.GetValue(maxDownload)),
                 Improve = !result.GetValue(noImprove),
                 ImproveInterval = DurationParser.Parse(result.GetValue(improveInterval)!),
                 Planner = PlannerOptions.Default with

@@ -202,6 +202,28 @@ public sealed class GgufHostileFileTests : IDisposable
     }
 
     [Theory]
+    [InlineData(new long[] { 1L << 40, 1L << 40 })] // 2^80
+    [InlineData(new long[] { 1L << 32, 1L << 32 })] // 2^64: wraps to exactly 0 in 64 bits
+    [InlineData(new long[] { 1L << 21, 1L << 21, 1L << 21, 1L << 21 })] // 2^84
+    [InlineData(new long[] { 5, 1L << 40, 1L << 22 })] // 5 x 2^62: wraps to 2^62, a plausible positive count
+    public void ElementCountThatWouldWrap_IsRefused_NeverRead(long[] dims)
+    {
+        var bytes = GgufBytes.Header(1, 0).TensorInfo("w", dims, F32, 0).Pad().Zeros(64).ToArray();
+        var e = Assert.Throws<GgufFormatException>(() => GgufFile.Open(_dir.Write($"wrap-{Guid.NewGuid():N}.gguf", bytes)).Dispose());
+        Assert.Contains("tensor 'w' has too many elements", e.Problem);
+    }
+
+    [Theory]
+    [InlineData(ulong.MaxValue - 31)] // negative as a long; offset + size wraps
+    [InlineData(1UL << 63)] // long.MinValue as a long
+    [InlineData((ulong)long.MaxValue - 31)] // offset + size overflows a long
+    public void OffsetThatWouldWrap_IsReportedAsPastTheEnd(ulong offset)
+    {
+        var bytes = GgufBytes.Header(1, 0).Str("w").U32(1).U64(8).U32(F32).At(out var at).U64(offset).Pad().Zeros(64).ToArray();
+        GgufAssert.OpenFails(_dir, bytes, at, $"data offset {offset}) extends past the end of the file");
+    }
+
+    [Theory]
     [InlineData(99u)]
     [InlineData(4u)] // removed Q4_2
     [InlineData(uint.MaxValue)]
