@@ -17,6 +17,7 @@ namespace Tessera.Distribution;
 public sealed class ContentStore
 {
     private readonly object _gate = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(ContentHash Hash, int ChunkSize), Task<ChunkManifest>> _manifestBuilds = new();
     private readonly Dictionary<ContentHash, Entry> _entries = new();
     private readonly Dictionary<ContentHash, int> _pins = new();
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
@@ -251,7 +252,23 @@ public sealed class ContentStore
                 // Recompute below.
             }
         }
-        var manifest = await ChunkManifest.ComputeAsync(path, chunkSize, cancellationToken).ConfigureAwait(false);
+        // One computation per blob and chunk size at a time, however many clients ask at once (each would read the whole blob).
+        var key = (hash, chunkSize);
+        var build = _manifestBuilds.GetOrAdd(key, k => Task.Run(() => BuildManifestAsync(k.Hash, path, k.ChunkSize, manifestPath)));
+        try
+        {
+            return await build.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (build.IsCompleted)
+                _manifestBuilds.TryRemove(new KeyValuePair<(ContentHash, int), Task<ChunkManifest>>(key, build));
+        }
+    }
+
+    private async Task<ChunkManifest> BuildManifestAsync(ContentHash hash, string path, int chunkSize, string manifestPath)
+    {
+        var manifest = await ChunkManifest.ComputeAsync(path, chunkSize, CancellationToken.None).ConfigureAwait(false);
         if (manifest.Hash != hash)
         {
             // The blob changed on disk after it was published: it can no longer be trusted.
@@ -260,7 +277,7 @@ public sealed class ContentStore
         }
         MarkVerified(hash);
         var temp = manifestPath + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        await File.WriteAllTextAsync(temp, manifest.ToJson(), cancellationToken).ConfigureAwait(false);
+        await File.WriteAllTextAsync(temp, manifest.ToJson(), CancellationToken.None).ConfigureAwait(false);
         File.Move(temp, manifestPath, overwrite: true);
         return manifest;
     }

@@ -160,6 +160,21 @@ public sealed class ContentStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task ManyClientsAskingForOneManifestAtOnce_GetTheSameOne_FromOneComputation()
+    {
+        var store = new ContentStore(_dir.Combine("cache"));
+        var data = TestData.Bytes(4 << 20);
+        var hash = await TestData.PublishAsync(store, _dir, data);
+
+        var manifests = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Run(() => store.GetManifestAsync(hash, chunkSize: 65536))));
+
+        Assert.All(manifests, m => Assert.Equal(manifests[0].Chunks, m.Chunks));
+        // One computation wrote one file (each computation writes its own temporary file before the rename).
+        Assert.Single(Directory.GetFiles(Path.Combine(store.Root, "manifests")));
+        Assert.Equal(ContentHash.Of(data.AsSpan(0, 65536)), manifests[0].Chunks[0]);
+    }
+
+    [Fact]
     public async Task ABlobCorruptedWhileTheStoreWasClosed_IsCheckedOnFirstUse_AndRemoved_EvenWithACachedManifest()
     {
         var root = _dir.Combine("cache");

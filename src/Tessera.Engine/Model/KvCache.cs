@@ -15,6 +15,10 @@ public sealed class KvCache
     public KvCache(LayerRange range, int kvWidth, int maxTokens, int initialCapacity = 64)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxTokens, 1);
+        // Each layer's keys live in one array: the whole context must fit in one (a hostile context_length must not wrap).
+        if ((long)maxTokens * kvWidth > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(maxTokens), maxTokens,
+                $"A context of {maxTokens} positions x {kvWidth} key values does not fit in memory as one array; use a shorter context.");
         Range = range;
         KvWidth = kvWidth;
         MaxTokens = maxTokens;
