@@ -10,8 +10,13 @@ public static class PrivateFile
         if (!OperatingSystem.IsWindows())
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         using (var stream = new FileStream(temp, options))
-        using (var writer = new StreamWriter(stream))
+        {
+            using var writer = new StreamWriter(stream, leaveOpen: true);
             writer.Write(contents);
+            writer.Flush();
+            // On disk before the rename publishes it: a power cut leaves the old file or the new one, never an empty one.
+            stream.Flush(flushToDisk: true);
+        }
         File.Move(temp, path, overwrite: true);
     }
 }

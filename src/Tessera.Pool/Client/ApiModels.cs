@@ -55,3 +55,6 @@ public sealed record HealthView(string Status, string PoolId, string CaSha256, s
 public sealed record ErrorView(string Error);
 
 public sealed record StatsView(int Nodes, long HeartbeatsApplied);
+
+/// <summary>A new admin key: shown once. <paramref name="Path"/> is where the coordinator wrote it on its machine.</summary>
+public sealed record RotatedAdminKeyView(string Key, string Path);

@@ -95,6 +95,9 @@ public sealed class PoolApiClient : IDisposable
 
     public Task<ApiKeyView> RevokeApiKeyAsync(string id, CancellationToken ct) => SendAsync<ApiKeyView>(HttpMethod.Delete, $"api/keys/{Uri.EscapeDataString(id)}", null, ct);
 
+    /// <summary>Replaces the admin key; this client keeps using the old one, which the coordinator now refuses.</summary>
+    public Task<RotatedAdminKeyView> RotateAdminKeyAsync(CancellationToken ct) => SendAsync<RotatedAdminKeyView>(HttpMethod.Post, "api/admin-key/rotate", null, ct);
+
     public Task<StatsView> GetStatsAsync(CancellationToken ct) => GetAsync<StatsView>("api/stats", ct);
 
     public Task<HealthView> GetHealthAsync(CancellationToken ct) => GetAsync<HealthView>("api/health", ct);

@@ -15,7 +15,29 @@ public sealed class CoordinatorContext
     public required PoolCertificateAuthority Authority { get; init; }
     public required MembershipService Membership { get; init; }
     public required TimeProvider Time { get; init; }
-    public required string AdminKeyHash { get; init; }
+    /// <summary>SHA-256 of the admin key; replaced by <see cref="RotateAdminKey"/>.</summary>
+    public required string AdminKeyHash
+    {
+        get => Volatile.Read(ref _adminKeyHash);
+        init => _adminKeyHash = value;
+    }
+
+    private string _adminKeyHash = string.Empty;
+
+    /// <summary>
+    /// Replaces the admin key: a new one is written to <see cref="AdminKeyPath"/> and its hash to the database (both
+    /// durably), and the old key is refused from the next request on. Returns the new key (shown once).
+    /// </summary>
+    public string RotateAdminKey()
+    {
+        var key = "tsa_" + Secrets.NewSecret();
+        var hash = Secrets.Hash(key);
+        PrivateFile.WriteAllText(AdminKeyPath, key + "\n");
+        Store.SetMeta("admin_key_sha256", hash);
+        Volatile.Write(ref _adminKeyHash, hash);
+        Store.AddEvent(Time.GetUtcNow(), "admin-key-rotated", null, "The admin key was replaced; the old one is refused from now on.");
+        return key;
+    }
     public required string AdminKeyPath { get; init; }
 
     /// <summary>

@@ -39,6 +39,7 @@ internal static class PoolApi
                 .Select(e => new EventView(e.Id, e.At, e.Kind, e.NodeId, e.FromState, e.ToState, e.Message)));
         admin.MapGet("/links", () => pool.Store.ListLinks()
             .Select(l => new LinkView(l.FromNodeId, l.ToNodeId, l.RttMs, l.JitterP99Ms, l.BandwidthMbps, l.MeasuredAt)));
+        admin.MapPost("/admin-key/rotate", () => Results.Ok(new RotatedAdminKeyView(pool.RotateAdminKey(), pool.AdminKeyPath)));
         admin.MapGet("/stats", () => new StatsView(pool.Membership.NodeCount, pool.Membership.HeartbeatsApplied));
     }
 

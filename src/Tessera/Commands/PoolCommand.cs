@@ -19,6 +19,24 @@ internal static class PoolCommand
         var command = new Command("pool", "Start and inspect a pool of machines.");
         command.Subcommands.Add(CreateStart());
         command.Subcommands.Add(PoolBenchCommand.Create());
+        command.Subcommands.Add(CreateRotateAdminKey());
+        return command;
+    }
+
+    private static Command CreateRotateAdminKey()
+    {
+        var command = new Command("rotate-admin-key",
+            "Replace the pool's admin key: the coordinator writes a new admin.key and refuses the old key from now on.");
+        var client = PoolCli.AddClientOptions(command);
+        command.SetAction((result, ct) => PoolCli.RunAsync(async () =>
+        {
+            using var api = client(result);
+            var rotated = await api.RotateAdminKeyAsync(ct).ConfigureAwait(false);
+            Console.WriteLine($"Admin key replaced; the old one is refused from now on. The coordinator wrote the new key to {rotated.Path}:");
+            Console.WriteLine($"  {rotated.Key}");
+            Console.WriteLine("Give it to every tool or person that administers the pool (TESSERA_ADMIN_KEY or --admin-key); on the coordinator's machine the CLI reads admin.key itself.");
+            return 0;
+        }));
         return command;
     }
 

@@ -114,6 +114,26 @@ public sealed class CoordinatorApiKeysTests : IAsyncLifetime
     private static StringContent Json(string body) => new(body, System.Text.Encoding.UTF8, "application/json");
 
     [Fact]
+    public async Task RotatingTheAdminKey_RefusesTheOldKey_AndWritesTheNewOneToAdminKey()
+    {
+        var old = File.ReadAllText(_data.AdminKey).Trim();
+        RotatedAdminKeyView rotated;
+        using (var admin = PoolApiClient.Create(_data, null, null, TimeProvider.System))
+        {
+            rotated = await admin.RotateAdminKeyAsync(CancellationToken.None);
+            Assert.StartsWith("tsa_", rotated.Key);
+            Assert.NotEqual(old, rotated.Key);
+            Assert.Equal(rotated.Key, File.ReadAllText(_data.AdminKey).Trim());
+            // This client still sends the old key: refused from now on (exit code 5: refused).
+            var refused = await Assert.ThrowsAsync<PoolException>(() => admin.GetApiKeysAsync(CancellationToken.None));
+            Assert.Equal(5, refused.ExitCode);
+            Assert.DoesNotContain(_dir.FullName, refused.Message); // no file paths in the error
+        }
+        using (var fresh = PoolApiClient.Create(_data, null, null, TimeProvider.System))
+            Assert.Empty(await fresh.GetApiKeysAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task KeysEndpoints_NeedTheAdminKey()
     {
         using var http = V1Client("tsk_not-admin");
