@@ -185,7 +185,8 @@ public sealed class StagePipelineProcessTests(ITestOutputHelper output)
         using var recovery = new ReplaceStageProcess(ThreeStages[1], 1);
         await using var service = await PipelineGenerationService.ConnectAsync(Model, stages.Endpoints,
             new PipelineGenerationServiceOptions { Id = "tiny", Recovery = recovery, RecoveryTimeout = TimeSpan.FromSeconds(45) });
-        const int n = 40;
+        // Long enough that the stages (the first feeds tokens back by itself) cannot finish before the kill lands.
+        const int n = 160;
         var sessions = new (string Prompt, GenerationOptions Options)[]
         {
             (Prompts[0], Greedy(n)),
