@@ -210,15 +210,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
             throw OpenAiError.TooLarge(options.MaxRequestBodyBytes);
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
             bodySize.MaxRequestBodySize = options.MaxRequestBodyBytes;
-        try
-        {
-            using var document = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted).ConfigureAwait(false);
-            return document.RootElement.Clone();
-        }
-        catch (JsonException e)
-        {
-            throw OpenAiError.Invalid($"We could not parse the JSON body of your request: {e.Message} (The body must be a JSON object; see https://platform.openai.com/docs/api-reference.)");
-        }
+        return await RequestParser.ReadBodyAsync(http.Request.Body, http.RequestAborted).ConfigureAwait(false);
     }
 
     private async Task GenerateAsync(HttpContext http, Kind kind, ParsedRequest request, ServedModel model, int[] prompt)

@@ -100,14 +100,21 @@ public sealed class PoolCertificateAuthority : IDisposable
     public X509Certificate2 SignNodeRequest(ReadOnlySpan<byte> csrDer, string nodeId, TimeProvider time)
     {
         CertificateRequest csr;
+        int read;
         try
         {
-            csr = CertificateRequest.LoadSigningRequest(csrDer, HashAlgorithmName.SHA256, out _, CertificateRequestLoadOptions.Default);
+            csr = CertificateRequest.LoadSigningRequest(csrDer, HashAlgorithmName.SHA256, out read, CertificateRequestLoadOptions.Default);
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or NotSupportedException)
         {
+            // NotSupportedException (and its PlatformNotSupportedException): a signature algorithm or a curve the
+            // loader does not know, which a client's request names as easily as a known one.
             throw new IdentityException("The certificate signing request is invalid: " + ex.Message, inner: ex);
         }
+        // The loader stops at the end of the first DER value and ignores the rest: bytes nothing verified, which a
+        // request that is exactly one CSR never has.
+        if (read != csrDer.Length)
+            throw new IdentityException($"The certificate signing request is invalid: {csrDer.Length - read} bytes follow it; send the DER request alone.");
         if (csr.PublicKey.Oid.Value != "1.2.840.10045.2.1")
             throw new IdentityException("The certificate signing request must be for an ECDSA key.");
         var request = new CertificateRequest(new X500DistinguishedName($"CN={nodeId}"), csr.PublicKey, HashAlgorithmName.SHA256);

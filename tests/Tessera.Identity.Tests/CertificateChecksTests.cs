@@ -100,6 +100,35 @@ public sealed class CertificateChecksTests : IDisposable
         Assert.Throws<IdentityException>(() => _ca.SignNodeRequest(csr, "node_1", TimeProvider.System));
     }
 
+    // Found by the join fuzzer: the loader stops at the end of the first DER value, and the rest was ignored.
+    [Fact]
+    public void SigningRequestWithBytesAfterIt_IsRefused()
+    {
+        var (key, csr) = NodeRequest();
+        using var _ = key;
+
+        var error = Assert.Throws<IdentityException>(() => _ca.SignNodeRequest([.. csr, 0x00, 0x30, 0x00], "node_1", TimeProvider.System));
+
+        Assert.Contains("3 bytes follow it", error.Message);
+    }
+
+    // Found by SigningRequestFuzzTests: these threw NotSupportedException and PlatformNotSupportedException, which the
+    // coordinator answered as gRPC's Unknown.
+    [Theory]
+    [InlineData("2A8648CE3D030107", "2A8648CE3D03015D")] // the P-256 curve's OID made one no platform knows
+    [InlineData("2A8648CE3D040302", "2A8648CE3D045B02")] // ecdsa-with-SHA256 made an unknown signature algorithm
+    public void SigningRequestNamingAnUnknownCurveOrAlgorithm_IsRefused(string oid, string unknown)
+    {
+        var (key, csr) = NodeRequest();
+        using var _ = key;
+        var hex = Convert.ToHexString(csr);
+        Assert.Contains(oid, hex);
+
+        var error = Assert.Throws<IdentityException>(() => _ca.SignNodeRequest(Convert.FromHexString(hex.Replace(oid, unknown)), "node_1", TimeProvider.System));
+
+        Assert.StartsWith("The certificate signing request is invalid", error.Message);
+    }
+
     [Fact]
     public void SavedAuthority_LoadsWithTheSameFingerprintAndStillSigns()
     {

@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Text.Unicode;
 using Tessera.Generation;
 
 namespace Tessera.Api.Protocol;
@@ -22,9 +24,28 @@ internal static class RequestParser
 
     private static readonly HashSet<string> Roles = new(StringComparer.Ordinal) { "system", "developer", "user", "assistant", "tool", "function" };
 
+    /// <summary>
+    /// Reads a request body as JSON: malformed JSON, or nesting deeper than <see cref="JsonDocumentOptions.MaxDepth"/>'s
+    /// default of 64, is a 400. The depth bound is what keeps a body of ten thousand nested arrays from costing more
+    /// than a refusal, here and in the parser's walk over the document.
+    /// </summary>
+    public static async Task<JsonElement> ReadBodyAsync(Stream body, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(body, default, cancellationToken).ConfigureAwait(false);
+            return document.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            throw OpenAiError.Invalid($"We could not parse the JSON body of your request: {e.Message} (The body must be a JSON object; see https://platform.openai.com/docs/api-reference.)");
+        }
+    }
+
     public static ParsedRequest ParseChat(JsonElement body, SamplingParameters defaults)
     {
         RequireObject(body);
+        RequireUnicode(body);
         var common = ParseCommon(body, defaults);
         var messages = ParseMessages(body);
         var logprobs = Bool(body, "logprobs") ?? false;
@@ -44,6 +65,7 @@ internal static class RequestParser
     public static ParsedRequest ParseCompletion(JsonElement body, SamplingParameters defaults)
     {
         RequireObject(body);
+        RequireUnicode(body);
         var common = ParseCommon(body, defaults);
         var (prompt, tokens) = ParsePrompt(body);
         var logprobs = Int(body, "logprobs");
@@ -84,24 +106,24 @@ internal static class RequestParser
         }
 
         var sampling = defaults;
-        if (Number(body, "temperature") is { } temperature)
+        if (Float(body, "temperature") is { } temperature)
         {
             if (temperature is < 0 or > 2)
                 throw OpenAiError.Invalid($"temperature must be between 0 and 2, got {temperature}.", "temperature");
-            sampling = sampling with { Temperature = (float)temperature };
+            sampling = sampling with { Temperature = temperature };
         }
-        if (Number(body, "top_p") is { } topP)
-            sampling = sampling with { TopP = (float)topP };
+        if (Float(body, "top_p") is { } topP)
+            sampling = sampling with { TopP = topP };
         if (Int(body, "top_k") is { } topK)
             sampling = sampling with { TopK = topK };
-        if (Number(body, "min_p") is { } minP)
-            sampling = sampling with { MinP = (float)minP };
-        if (Number(body, "repetition_penalty") is { } repetition)
-            sampling = sampling with { RepetitionPenalty = (float)repetition };
-        if (Number(body, "presence_penalty") is { } presence)
-            sampling = sampling with { PresencePenalty = (float)presence };
-        if (Number(body, "frequency_penalty") is { } frequency)
-            sampling = sampling with { FrequencyPenalty = (float)frequency };
+        if (Float(body, "min_p") is { } minP)
+            sampling = sampling with { MinP = minP };
+        if (Float(body, "repetition_penalty") is { } repetition)
+            sampling = sampling with { RepetitionPenalty = repetition };
+        if (Float(body, "presence_penalty") is { } presence)
+            sampling = sampling with { PresencePenalty = presence };
+        if (Float(body, "frequency_penalty") is { } frequency)
+            sampling = sampling with { FrequencyPenalty = frequency };
         if (Long(body, "seed") is { } seed)
             sampling = sampling with { Seed = unchecked((ulong)seed) };
         else
@@ -225,6 +247,8 @@ internal static class RequestParser
         var only = items[0];
         if (only.ValueKind == JsonValueKind.String)
             return (only.GetString()!, null);
+        if (only.ValueKind == JsonValueKind.Array && only.GetArrayLength() == 0)
+            throw OpenAiError.Invalid("prompt must not be empty.", "prompt");
         if (only.ValueKind == JsonValueKind.Array && only.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number))
             return (null, only.EnumerateArray().Select(e => e.TryGetInt32(out var id) && id >= 0 ? id : throw OpenAiError.Invalid("prompt token ids must be non-negative integers.", "prompt")).ToArray());
         throw TypeError("prompt", "a string, an array of strings or an array of token ids", only);
@@ -253,6 +277,92 @@ internal static class RequestParser
             throw OpenAiError.Invalid("The request body must be a JSON object.");
     }
 
+    /// <summary>
+    /// Refuses text that is not Unicode. The JSON reader lets invalid UTF-8 bytes and unpaired surrogate escapes
+    /// (<c>"\ud800"</c>) through inside strings and names, and throws <see cref="InvalidOperationException"/> only when
+    /// such a string is read, or when a lookup by name passes such a name, which the handler would answer with a 500. One walk
+    /// over the whole body finds them all before any field is read. The walk recurses once per level, which the
+    /// reader's depth bound (64) keeps shallow.
+    /// </summary>
+    private static void RequireUnicode(JsonElement body)
+    {
+        if (FindInvalidText(body) is { } bad)
+        {
+            var where = bad.InName ? (bad.Path.Length == 0 ? "a property name of the body" : $"a property name in '{bad.Path}'") : $"'{bad.Path}'";
+            throw OpenAiError.Invalid($"The request body holds text that is not valid Unicode in {where}: invalid UTF-8, or an unpaired surrogate escape such as \\ud800.",
+                bad.Path.Length == 0 ? null : bad.Path);
+        }
+    }
+
+    /// <summary>Where invalid text is: the path of the string, or of the object with the invalid name ("" for the body).</summary>
+    private readonly record struct InvalidText(string Path, bool InName);
+
+    private static InvalidText? FindInvalidText(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                // The raw value keeps its quotes.
+                var raw = JsonMarshal.GetRawUtf8Value(element)[1..^1];
+                return (HasEscapes(raw) ? Decodes(element) : Utf8.IsValid(raw)) ? null : new InvalidText("", false);
+            case JsonValueKind.Array:
+                var i = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    if (FindInvalidText(item) is { } inner)
+                        return inner with { Path = $"[{i}]" + Dotted(inner.Path) };
+                    i++;
+                }
+                return null;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    var name = JsonMarshal.GetRawUtf8PropertyName(property);
+                    if (!(HasEscapes(name) ? Decodes(property) : Utf8.IsValid(name)))
+                        return new InvalidText("", true);
+                    if (FindInvalidText(property.Value) is { } inner)
+                        return inner with { Path = property.Name + Dotted(inner.Path) };
+                }
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    private static string Dotted(string path) => path.Length == 0 || path[0] == '[' ? path : "." + path;
+
+    /// <summary>
+    /// Text without escapes is checked as UTF-8 in place, with no allocation; text with escapes must be unescaped by
+    /// the reader (<see cref="Decodes(JsonElement)"/>), which is where an unpaired surrogate shows.
+    /// </summary>
+    private static bool HasEscapes(ReadOnlySpan<byte> raw) => raw.IndexOf((byte)'\\') >= 0;
+
+    private static bool Decodes(JsonElement text)
+    {
+        try
+        {
+            _ = text.GetString();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private static bool Decodes(JsonProperty property)
+    {
+        try
+        {
+            _ = property.Name;
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     private static string? Str(JsonElement obj, string name, string? param = null)
     {
         if (!obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
@@ -272,26 +382,41 @@ internal static class RequestParser
         };
     }
 
-    private static double? Number(JsonElement obj, string name)
+    /// <summary>
+    /// A number as the sampler holds it: one that overflows a float (1e39, 1e400) is refused here, as it would
+    /// otherwise reach the sampler as an infinity that no range check below catches (repetition_penalty has no upper bound).
+    /// </summary>
+    private static float? Float(JsonElement obj, string name)
     {
         if (!obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
             return null;
-        return value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var d) && double.IsFinite(d) ? d : throw TypeError(name, "a number", value);
+        if (value.ValueKind != JsonValueKind.Number)
+            throw TypeError(name, "a number", value);
+        return value.TryGetDouble(out var d) && float.IsFinite((float)d)
+            ? (float)d
+            : throw OpenAiError.Invalid($"'{name}' is out of range: it must be a finite number no larger than {float.MaxValue:G3} in magnitude.", name);
     }
 
     private static int? Int(JsonElement obj, string name)
     {
         if (!obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
             return null;
-        return value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var i) ? i : throw TypeError(name, "an integer", value);
+        if (value.ValueKind != JsonValueKind.Number)
+            throw TypeError(name, "an integer", value);
+        return value.TryGetInt32(out var i) ? i : throw NotWhole(name, int.MinValue, int.MaxValue);
     }
 
     private static long? Long(JsonElement obj, string name)
     {
         if (!obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
             return null;
-        return value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var i) ? i : throw TypeError(name, "an integer", value);
+        if (value.ValueKind != JsonValueKind.Number)
+            throw TypeError(name, "an integer", value);
+        return value.TryGetInt64(out var i) ? i : throw NotWhole(name, long.MinValue, long.MaxValue);
     }
+
+    private static OpenAiError NotWhole(string name, long min, long max) =>
+        OpenAiError.Invalid($"'{name}' must be a whole number from {min} to {max}.", name);
 
     private static OpenAiError TypeError(string param, string expected, JsonElement got) =>
         OpenAiError.Invalid($"Invalid type for '{param}': expected {expected}, but got {Describe(got.ValueKind)}.", param);

@@ -25,11 +25,20 @@ internal sealed class LiveNode
     public bool Drained { get; set; }
     public DateTimeOffset JoinedAt { get; }
     public string CertificateFingerprint { get; }
-    public Protocol.Hardware Hardware { get; set; }
+    /// <summary>What the agent reported at join or at its last hello; every reader of it (the API, the planner, the database) reads it here, so it is made finite here.</summary>
+    public Protocol.Hardware Hardware
+    {
+        get;
+        set => field = AgentReports.Finite(value);
+    }
 
     /// <summary>Labels given by the token that admitted it.</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
-    public Metrics? Metrics { get; set; }
+    public Metrics? Metrics
+    {
+        get;
+        set => field = value is null ? null : AgentReports.Finite(value);
+    }
     public string Address { get; set; } = string.Empty;
     public DateTimeOffset? LastHeartbeat { get; set; }
     public PhiAccrualFailureDetector? Detector { get; set; }

@@ -10,16 +10,31 @@ using Tessera.Pool.Security;
 namespace Tessera.Pool.Coordinator;
 
 /// <summary>The gRPC endpoint agents dial: Join (token, TLS pinned to the CA) and Connect (mutual TLS stream).</summary>
+[BindServiceMethod(typeof(PoolAgentService), nameof(BindService))]
 public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentService> logger) : PoolAgent.PoolAgentBase
 {
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Binds the service as the generated <see cref="PoolAgent.BindService(ServiceBinderBase, PoolAgent.PoolAgentBase)"/> does, with
+    /// marshallers that answer bytes that are not a message InvalidArgument instead of Unknown. gRPC finds this method
+    /// through the attribute above and calls it with no instance (each call gets its own); the parameter is typed as
+    /// the generated base, as gRPC takes it to be the type that declares the rpc methods.
+    /// </summary>
+    public static void BindService(ServiceBinderBase binder, PoolAgent.PoolAgentBase? service)
+    {
+        binder.AddMethod(ProtobufMarshaller.Method(PoolAgent.Descriptor, nameof(Join), JoinRequest.Parser, JoinResponse.Parser),
+            service is null ? null : service.Join);
+        binder.AddMethod(ProtobufMarshaller.Method(PoolAgent.Descriptor, nameof(Connect), AgentMessage.Parser, CoordinatorMessage.Parser),
+            service is null ? null : service.Connect);
+    }
 
     public override Task<JoinResponse> Join(JoinRequest request, ServerCallContext context)
     {
         var address = RemoteAddress(context);
         if (pool.JoinThrottle.RetryAfter(address) is { } wait)
         {
-            logger.LogJoinRefused(address, "throttled", request.TokenId ?? string.Empty);
+            logger.LogJoinRefused(address, "throttled", Logged(request.TokenId));
             throw new RpcException(new Status(StatusCode.ResourceExhausted,
                 $"Join refused: too many failed join attempts from {address}; try again in {Math.Ceiling(wait.TotalSeconds)} s."));
         }
@@ -28,8 +43,15 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
         if (verdict != TokenVerdict.Valid)
         {
             pool.JoinThrottle.Failed(address);
-            logger.LogJoinRefused(address, verdict.ToString(), request.TokenId ?? string.Empty);
+            logger.LogJoinRefused(address, verdict.ToString(), Logged(request.TokenId));
             throw new RpcException(new Status(StatusCode.PermissionDenied, TokenValidator.Explain(verdict, request.TokenId ?? string.Empty, record)));
+        }
+
+        if (AgentReports.Problem(request.Name, request.Hardware) is { } problem)
+        {
+            pool.JoinThrottle.Failed(address);
+            logger.LogJoinRefused(address, "description", Logged(request.TokenId));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "Join refused: " + problem));
         }
 
         JoinResponse response;
@@ -59,6 +81,8 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
         helloTimeout.CancelAfter(HelloTimeout);
         if (!await requestStream.MoveNext(helloTimeout.Token).ConfigureAwait(false) || requestStream.Current.KindCase != AgentMessage.KindOneofCase.Hello)
             throw new RpcException(new Status(StatusCode.InvalidArgument, "The first message on the stream must be Hello."));
+        if (AgentReports.Problem(requestStream.Current.Hello.Name, requestStream.Current.Hello.Hardware) is { } problem)
+            throw Refuse(address, StatusCode.InvalidArgument, "The Hello message was refused: " + problem);
 
         var outbox = Channel.CreateBounded<CoordinatorMessage>(new BoundedChannelOptions(64) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
         var connectionId = pool.Membership.Connect(node, requestStream.Current.Hello, address, outbox.Writer);
@@ -148,6 +172,10 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
         logger.LogConnectRefused(address, message);
         return new RpcException(new Status(code, message));
     }
+
+    /// <summary>A token id as logged: whoever sends a join chooses it, up to the 4 MiB of a message, so only its start is written.</summary>
+    private static string Logged(string? tokenId) =>
+        tokenId is null ? string.Empty : tokenId.Length <= 64 ? tokenId : tokenId[..64] + $"... ({tokenId.Length} characters)";
 
     private static string RemoteAddress(ServerCallContext context)
     {

@@ -91,6 +91,61 @@ public sealed class RequestParserTests
         Assert.False(string.IsNullOrWhiteSpace(error.Message));
     }
 
+    // Found by RequestParserFuzzTests: the JSON reader accepts these, and reading them threw InvalidOperationException (a 500).
+    // The bodies are Latin-1, so that 'ÿ' stands for the byte 0xFF, which is never valid UTF-8.
+    [Theory]
+    [InlineData("""{"model":"\ud800","messages":[{"role":"user","content":"x"}]}""", "model")]
+    [InlineData("""{"model":"aÿ","messages":[{"role":"user","content":"x"}]}""", "model")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"a\udc00"}]}""", "messages[0].content")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"\ud83dx"}]}]}""", "messages[0].content[0].text")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x","\ud800":[1]}]}""", "messages[0]")]
+    [InlineData("""{"\udc00x":4097,"model":"m","messages":[{"role":"user","content":"x"}]}""", null)]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["ok","ÿ"]}""", "stop[1]")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"x"}],"user":"\udc00\ud800"}""", "user")]
+    public void Text_ThatIsNotUnicode_AnywhereInTheBody_Is400NamingWhereItIs(string latin1Json, string? param)
+    {
+        var body = JsonDocument.Parse(System.Text.Encoding.Latin1.GetBytes(latin1Json)).RootElement;
+
+        var error = Assert.Throws<OpenAiError>(() => RequestParser.ParseChat(body, Defaults));
+
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, error.Status);
+        Assert.Equal(param, error.Param);
+        Assert.Contains("not valid Unicode", error.Message);
+        var prompt = JsonDocument.Parse("""{"model":"m","prompt":"\udc00"}""").RootElement;
+        Assert.Equal("prompt", Assert.Throws<OpenAiError>(() => RequestParser.ParseCompletion(prompt, Defaults)).Param);
+    }
+
+    [Fact]
+    public void Text_WithEscapedSurrogatePairsAndEscapedNames_IsRead()
+    {
+        var r = Chat("""{"mod\u0065l":"m","messages":[{"role":"user","content":"\ud83d\ude00 \u00e9"}]}""");
+
+        Assert.Equal("m", r.Model);
+        Assert.Equal("\U0001F600 \u00e9", r.Messages![0].Content);
+    }
+
+    // A float overflows at 3.4e38: 1e39 was accepted as an infinite repetition penalty.
+    [Theory]
+    [InlineData("\"repetition_penalty\":1e39", "repetition_penalty")]
+    [InlineData("\"top_p\":1e400", "top_p")]
+    [InlineData("\"temperature\":-1e400", "temperature")]
+    [InlineData("\"max_tokens\":1e10", "max_tokens")]
+    [InlineData("\"seed\":18446744073709551616", "seed")]
+    public void Numbers_BeyondWhatTheFieldHolds_Are400NamingTheField(string field, string param)
+    {
+        var error = ChatError($$"""{"model":"m","messages":[{"role":"user","content":"x"}],{{field}}}""");
+
+        Assert.Equal(param, error.Param);
+        Assert.Contains(param, error.Message);
+    }
+
+    [Fact]
+    public void Completion_EmptyNestedTokenList_Is400LikeAnEmptyOne()
+    {
+        Assert.Equal("prompt", Assert.Throws<OpenAiError>(() => Completion("""{"model":"m","prompt":[[]]}""")).Param);
+        Assert.Equal("prompt", Assert.Throws<OpenAiError>(() => Completion("""{"model":"m","prompt":[]}""")).Param);
+    }
+
     [Fact]
     public void Chat_BodyThatIsNotAnObject_Is400()
     {

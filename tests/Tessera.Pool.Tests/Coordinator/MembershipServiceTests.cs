@@ -61,6 +61,27 @@ public sealed class MembershipServiceTests : IDisposable
         Assert.Equal(NodeState.Down, store.GetNode("node_a")!.State);
     }
 
+    // Found by JoinFuzzTests: a NaN from one agent made every GET /api/nodes break off (JSON has no NaN).
+    [Fact]
+    public async Task MeasurementsThatAreNotFinite_AreKeptAsNotMeasured_SoTheNodeListIsStillJson()
+    {
+        using var store = OpenStore();
+        await using var membership = new MembershipService(store, _time, NullLogger.Instance, FailureDetectorOptions.Default);
+        var hardware = new Protocol.Hardware { CpuSpeedGbps = double.NaN, Gpus = { new Protocol.Gpu { Index = 0, SpeedGbps = double.PositiveInfinity, UtilizationPercent = 40 } } };
+        var record = new NodeRecord("node_a", "a", NodeState.Joining, false, "10.0.0.9", _time.Now, null, "fp", hardware, null);
+        store.InsertNode(record, null);
+        membership.AddJoined(record);
+
+        membership.Heartbeat(membership.Get("node_a")!, new Protocol.Metrics { CpuBusyPercent = double.NaN, Gpus = { new Protocol.GpuMetrics { Index = 0, UtilizationPercent = double.NegativeInfinity } } }, "10.0.0.9");
+
+        var node = Assert.Single(membership.ListNodes());
+        Assert.Equal(0, node.Cpu.SpeedGBps);
+        Assert.Equal(0, node.Cpu.BusyPercent);
+        Assert.Equal((0, 0), (node.Gpus[0].SpeedGBps, node.Gpus[0].UtilizationPercent));
+        Assert.Contains("\"node_a\"", System.Text.Json.JsonSerializer.Serialize(membership.ListNodes(), System.Text.Json.JsonSerializerOptions.Web));
+        Assert.Equal(0, Assert.Single(membership.Snapshot()).CpuSpeedGBps);
+    }
+
     [Fact]
     public async Task ReturningNode_IsReadyAgain_AsTheSameNode()
     {

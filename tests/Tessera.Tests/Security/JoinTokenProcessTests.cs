@@ -1,8 +1,10 @@
 using Tessera.Identity;
 using Tessera.Pool.Security;
+using Tessera.Tests.Pool;
 
-namespace Tessera.Tests.Pool;
+namespace Tessera.Tests.Security;
 
+/// <summary>Join tokens against a real coordinator and agents: bad, forged and expired tokens, and a single-use token used twice.</summary>
 [Trait("Category", "Process")]
 [Collection(ProcessCollection.Name)]
 public sealed class JoinTokenProcessTests
