@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Tessera.Pool.Membership;
 using Tessera.Pool.Protocol;
 
@@ -45,6 +44,6 @@ internal sealed class LiveNode
     public bool Dirty { get; set; }
 
     /// <summary>Messages to the agent over its current stream; null while it is not connected.</summary>
-    public ChannelWriter<CoordinatorMessage>? Outbox { get; set; }
+    public AgentOutbox? Outbox { get; set; }
     public long ConnectionId { get; set; }
 }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Tessera.Identity;
 using Tessera.Pool.Client;
@@ -114,10 +113,10 @@ public sealed class MembershipService : IAsyncDisposable
     internal bool IsNameTaken(string name) => _nodes.Values.Any(n => n.Name == name && n.State != NodeState.Left);
 
     /// <summary>Registers the agent's stream; returns the connection id to pass back on disconnect.</summary>
-    internal long Connect(LiveNode node, Hello hello, string address, ChannelWriter<CoordinatorMessage> outbox)
+    internal long Connect(LiveNode node, Hello hello, string address, AgentOutbox outbox)
     {
         var id = Interlocked.Increment(ref _connectionIds);
-        ChannelWriter<CoordinatorMessage>? previous;
+        AgentOutbox? previous;
         lock (node.Gate)
         {
             previous = node.Outbox;

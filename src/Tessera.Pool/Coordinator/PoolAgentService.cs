@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Grpc.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -84,12 +83,12 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
         if (AgentReports.Problem(requestStream.Current.Hello.Name, requestStream.Current.Hello.Hardware) is { } problem)
             throw Refuse(address, StatusCode.InvalidArgument, "The Hello message was refused: " + problem);
 
-        var outbox = Channel.CreateBounded<CoordinatorMessage>(new BoundedChannelOptions(64) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
-        var connectionId = pool.Membership.Connect(node, requestStream.Current.Hello, address, outbox.Writer);
+        var outbox = new AgentOutbox();
+        var connectionId = pool.Membership.Connect(node, requestStream.Current.Hello, address, outbox);
         NodeState state;
         lock (node.Gate)
             state = node.State;
-        outbox.Writer.TryWrite(new CoordinatorMessage
+        outbox.TryWrite(new CoordinatorMessage
         {
             Welcome = new Welcome
             {
@@ -100,7 +99,7 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
             },
         });
 
-        var writer = PumpAsync(outbox.Reader, responseStream, context.CancellationToken);
+        var writer = PumpAsync(outbox, responseStream, context.CancellationToken);
         var reason = "stream ended";
         try
         {
@@ -111,7 +110,7 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
                 {
                     case AgentMessage.KindOneofCase.Heartbeat:
                         var after = pool.Membership.Heartbeat(node, message.Heartbeat.Metrics, address);
-                        outbox.Writer.TryWrite(new CoordinatorMessage { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence, State = after.ToWire() } });
+                        outbox.TryWrite(new CoordinatorMessage { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence, State = after.ToWire() } });
                         if (after == NodeState.Left)
                             return;
                         break;
@@ -124,7 +123,11 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
                         break;
                 }
                 if (writer.IsCompleted)
+                {
+                    if (writer.Exception?.InnerException is AgentOutboxFullException full)
+                        reason = full.Message;
                     break;
+                }
             }
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or RpcException)
@@ -134,7 +137,7 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
         finally
         {
             pool.Membership.Disconnect(node, connectionId, reason);
-            outbox.Writer.TryComplete();
+            outbox.TryComplete();
         }
         try
         {
@@ -145,9 +148,9 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
         }
     }
 
-    private static async Task PumpAsync(ChannelReader<CoordinatorMessage> reader, IServerStreamWriter<CoordinatorMessage> stream, CancellationToken cancellationToken)
+    private static async Task PumpAsync(AgentOutbox outbox, IServerStreamWriter<CoordinatorMessage> stream, CancellationToken cancellationToken)
     {
-        await foreach (var message in reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var message in outbox.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             await stream.WriteAsync(message, cancellationToken).ConfigureAwait(false);
     }
 
