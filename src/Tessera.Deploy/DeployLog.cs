@@ -33,4 +33,13 @@ internal static partial class DeployLog
 
     [LoggerMessage(EventId = 4016, Level = LogLevel.Information, Message = "Certificates revoked by the coordinator: {Count} (removed nodes); stages here refuse them")]
     public static partial void LogRevocations(this ILogger logger, int count);
+
+    [LoggerMessage(EventId = 4020, Level = LogLevel.Information, Message = "Link probe listens on {Endpoint}")]
+    public static partial void LogLinkProbeListening(this ILogger logger, string endpoint);
+
+    [LoggerMessage(EventId = 4021, Level = LogLevel.Debug, Message = "Measured links to {Count} peers in {Seconds:F2} s")]
+    public static partial void LogLinksMeasured(this ILogger logger, int count, double seconds);
+
+    [LoggerMessage(EventId = 4022, Level = LogLevel.Warning, Message = "Link measurement round failed: {Error}")]
+    public static partial void LogLinkRoundFailed(this ILogger logger, string error);
 }

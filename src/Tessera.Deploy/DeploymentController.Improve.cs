@@ -89,7 +89,7 @@ public sealed partial class DeploymentController
         {
             var avoided = AvoidedNodes(runtime);
             var request = PlanRequests.For(runtime.Stored, FactsOf(runtime).Profile) with { ExcludedDevices = [.. avoided.Select(PoolCluster.CpuDevice)] };
-            var cluster = PoolCluster.Build(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), avoided);
+            var cluster = PoolCluster.Build(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), avoided, links: _ports.Links);
             // A stage's node that is not ready now (suspected after missed heartbeats on a busy machine, or failing) is the
             // recovery's business, not a reason to move: improving waits until the plan's nodes are all well.
             if (runtime.Stored.Stages.FirstOrDefault(st => cluster.FindDevice(PoolCluster.CpuDevice(st.NodeId)) is null) is { } unwell)

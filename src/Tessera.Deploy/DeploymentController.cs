@@ -62,6 +62,9 @@ public sealed partial class DeploymentController : IAsyncDisposable
     /// <summary>What the coordinator serves at /v1.</summary>
     public DeploymentRouter Router { get; } = new();
 
+    /// <summary>The coordinator's link measurement (null where the controller runs without one, as in tests); started and stopped with the controller.</summary>
+    public LinkMonitor? Links { get; internal set; }
+
     /// <summary>The coordinator's content store (models, slices), served to agents at /blobs.</summary>
     public ContentStore Content => _files.Content;
 
@@ -70,6 +73,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
     {
         if (_loop is not null)
             return;
+        Links?.Start();
         _loop = Task.Run(async () =>
         {
             await RestoreAsync(_stopping.Token).ConfigureAwait(false);
@@ -122,7 +126,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
                 model.Path, model.Sha256, model.Bytes, contextLength, request.MaxSessions ?? DeploymentRequestRules.DefaultMaxSessions,
                 ActivationFormats.Name(valid.Activations), 0, string.Empty, [], _time.GetUtcNow());
             var nodes = _ports.Nodes.Snapshot();
-            var cluster = PoolCluster.Build(nodes, ReservedBy(except: null));
+            var cluster = PoolCluster.Build(nodes, ReservedBy(except: null), links: _ports.Links);
             if (cluster.Devices.Count == 0)
                 throw new DeploymentException(DeploymentErrorKind.DoesNotFit, "The pool has no ready node to run stages: start agents with `tessera join TOKEN` (or `tessera pool start` without --no-agent).");
             var result = PoolPlanner.Plan(PlanRequests.For(draft, open.Facts.Profile), cluster);
@@ -341,6 +345,30 @@ public sealed partial class DeploymentController : IAsyncDisposable
             return _byName.Values.OrderBy(r => r.Stored.CreatedAt).ThenBy(r => r.Stored.Name, StringComparer.Ordinal).Select(View).ToList();
     }
 
+    /// <summary>
+    /// Pairs of nodes whose stages are next to each other in a stored pipeline, and the coordinator's node with each first
+    /// stage's when it is known: the links a token crosses, which link measurement keeps fresh.
+    /// </summary>
+    public IReadOnlyList<(string A, string B)> PipelineNeighbours(string? coordinatorNodeId)
+    {
+        var pairs = new List<(string, string)>();
+        lock (_gate)
+        {
+            foreach (var runtime in _byName.Values)
+            {
+                foreach (var replica in runtime.Stored.Stages.GroupBy(s => s.Replica))
+                {
+                    var ordered = replica.OrderBy(s => s.Index).ToList();
+                    if (coordinatorNodeId is not null && ordered.Count > 0)
+                        pairs.Add((coordinatorNodeId, ordered[0].NodeId));
+                    for (var i = 1; i < ordered.Count; i++)
+                        pairs.Add((ordered[i - 1].NodeId, ordered[i].NodeId));
+                }
+            }
+        }
+        return pairs;
+    }
+
     public DeploymentView? Find(string nameOrId)
     {
         lock (_gate)
@@ -393,6 +421,8 @@ public sealed partial class DeploymentController : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Links is not null)
+            await Links.DisposeAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {

@@ -37,6 +37,9 @@ public sealed record DeploymentControllerOptions
     /// </summary>
     public long MaxDownloadBytes { get; init; } = HuggingFaceOptions.DefaultMaxDownloadBytes;
 
+    /// <summary>How the coordinator keeps the pool's links measured (the links deployments plan with).</summary>
+    public LinkMonitorOptions Links { get; init; } = LinkMonitorOptions.Default;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming a bad value.</summary>
     public void Validate()
     {

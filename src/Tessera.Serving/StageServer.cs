@@ -1,11 +1,5 @@
 using System.Net;
-using System.Net.Security;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -76,18 +70,8 @@ public sealed class StageServer : IAsyncDisposable
             }, loggerFactory.CreateLogger<StageHost>());
 
             var app = Build(options, host, loggerFactory);
-            try
-            {
-                await app.StartAsync(cancellation).ConfigureAwait(false);
-            }
-            catch (IOException e)
-            {
-                await app.DisposeAsync().ConfigureAwait(false);
-                throw new IOException($"Cannot listen on {options.Listen}: {e.Message}", e);
-            }
-            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
-            var port = addresses?.Select(a => new Uri(a.Replace("0.0.0.0", "127.0.0.1").Replace("[::]", "[::1]")).Port).FirstOrDefault() ?? options.Listen.Port;
-            return new StageServer(app, file, backend, host, new IPEndPoint(options.Listen.Address, port));
+            var endpoint = await StageKestrel.StartAsync(app, options.Listen, cancellation).ConfigureAwait(false);
+            return new StageServer(app, file, backend, host, endpoint);
         }
         catch
         {
@@ -101,47 +85,8 @@ public sealed class StageServer : IAsyncDisposable
 
     private static WebApplication Build(StageServerOptions options, StageHost host, ILoggerFactory loggerFactory)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(loggerFactory);
+        var builder = StageKestrel.CreateBuilder(options.Listen, options.Tls, loggerFactory);
         builder.Services.AddSingleton(host);
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = null;
-            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(5);
-            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(10);
-            kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
-            kestrel.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
-            kestrel.Limits.Http2.InitialStreamWindowSize = 8 * 1024 * 1024;
-            kestrel.Listen(options.Listen, listen =>
-            {
-                listen.Protocols = HttpProtocols.Http2;
-                if (options.Tls is { } tls)
-                {
-                    // Node certificates are issued for client authentication; Kestrel refuses such a certificate as a
-                    // ServerCertificate, so the TLS options are handed to SslStream directly. Both ends check the
-                    // other's certificate against the pool CA (StageTls.Check).
-                    listen.UseHttps(new TlsHandshakeCallbackOptions
-                    {
-                        OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
-                        {
-                            ServerCertificateContext = SslStreamCertificateContext.Create(tls.Certificate, additionalCertificates: null),
-                            ClientCertificateRequired = true,
-                            CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
-                            RemoteCertificateValidationCallback = (_, certificate, _, _) => tls.Check(certificate) is null,
-                            ApplicationProtocols = [SslApplicationProtocol.Http2],
-                        }),
-                    });
-                }
-            });
-        });
-        builder.Services.AddGrpc(grpc =>
-        {
-            grpc.EnableDetailedErrors = false;
-            grpc.MaxReceiveMessageSize = StageChannels.MaxMessageBytes;
-            grpc.MaxSendMessageSize = StageChannels.MaxMessageBytes;
-        });
         var app = builder.Build();
         app.MapGrpcService<StageService>();
         return app;

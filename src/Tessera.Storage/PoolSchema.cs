@@ -52,6 +52,15 @@ public static class PoolSchema
         ALTER TABLE api_keys ADD COLUMN model TEXT;
         ALTER TABLE api_keys ADD COLUMN requests_per_minute INTEGER;
         """,
+
+        // 3: link measurements as the probes make them: the p99 round trip, loss, how many echoes, and why a link
+        // could not be measured (rtt_ms is the median, jitter_p99_ms Tessera's jitter).
+        """
+        ALTER TABLE links ADD COLUMN rtt_p99_ms REAL NOT NULL DEFAULT 0;
+        ALTER TABLE links ADD COLUMN loss REAL NOT NULL DEFAULT 0;
+        ALTER TABLE links ADD COLUMN samples INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE links ADD COLUMN error TEXT;
+        """,
     ];
 
     /// <summary>The version this build writes.</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Tessera.Distribution;
@@ -33,6 +34,9 @@ internal sealed class DeployHarness : IAsyncDisposable
         Events = new PoolStore(_database);
         Store = new DeploymentStore(_database);
         Pipelines = new FakePipelines(Network);
+        using var ca = Tessera.Identity.PoolCertificateAuthority.Create("pool_deploy_tests", TimeProvider.System);
+        Links = new LinkMonitor(Agents, Agents, Events, DriverTls(ca), () => "10.0.0.100:7470", _ => [], LinkMonitorOptions.Default with { Enabled = false },
+            Clock, NullLogger.Instance);
         Controller = NewController();
     }
 
@@ -48,6 +52,20 @@ internal sealed class DeployHarness : IAsyncDisposable
     public FakeNetwork Network { get; } = new();
 
     public FakePipelines Pipelines { get; }
+
+    /// <summary>
+    /// The links deployments plan with: the coordinator's link monitor over the test's database, never started; tests
+    /// store measurements with <c>Events.UpsertLink</c>.
+    /// </summary>
+    public LinkMonitor Links { get; }
+
+    private static Tessera.Serving.StageTls DriverTls(Tessera.Identity.PoolCertificateAuthority ca)
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var csr = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=driver", key, System.Security.Cryptography.HashAlgorithmName.SHA256).CreateSigningRequest();
+        using var issued = ca.SignNodeRequest(csr, "driver_test", TimeProvider.System);
+        return new Tessera.Serving.StageTls(issued.CopyWithPrivateKey(key), ca.Certificate);
+    }
 
     /// <summary>The pool's event log (real, in the test's SQLite file).</summary>
     public PoolStore Events { get; }
@@ -68,7 +86,7 @@ internal sealed class DeployHarness : IAsyncDisposable
 
     private DeploymentController NewController()
     {
-        var ports = new DeploymentPorts(Agents, Agents, Store, new PoolEventLog(Events, Clock), Pipelines, Network, () => "10.0.0.100:7470");
+        var ports = new DeploymentPorts(Agents, Agents, Store, new PoolEventLog(Events, Clock), Pipelines, Network, () => "10.0.0.100:7470", Links: Links);
         var content = new ContentStore(Path.Combine(_dir.FullName, "content"), Options.ContentLimitBytes, Clock);
         var controller = new DeploymentController(ports, new ModelFiles(content, NullLoggerFactory.Instance, Clock), NullLoggerFactory.Instance, Clock, Options);
         Agents.Report = controller.OnStageStatus;

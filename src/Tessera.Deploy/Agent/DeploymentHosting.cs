@@ -10,6 +10,15 @@ public static class DeploymentHosting
     /// <summary>Agent options that run deployments' stages with <paramref name="supervisor"/>.</summary>
     public static AgentOptions WithStages(this AgentOptions options, StageSupervisor supervisor) => options with { CommandHandler = supervisor };
 
+    /// <summary>Agent options that run deployments' stages with <paramref name="supervisor"/> and measure links with <paramref name="links"/>, whose endpoint every hello advertises.</summary>
+    public static AgentOptions WithStages(this AgentOptions options, StageSupervisor supervisor, LinkProbeAgent links) =>
+        options with { CommandHandler = new CombinedCommandHandler(supervisor, links), AdvertisedEndpoint = () => links.AdvertisedEndpoint };
+
+    /// <summary>Starts the agent's link probe on <paramref name="port"/> of every address (0: any free port); it refuses what <paramref name="supervisor"/>'s stages refuse.</summary>
+    public static Task<LinkProbeAgent> StartLinkProbeAsync(NodeIdentity identity, StageSupervisor supervisor, int port, ILoggerFactory loggerFactory, TimeProvider time,
+        CancellationToken cancellation = default) =>
+        LinkProbeAgent.StartAsync(identity, supervisor.Revocations, new System.Net.IPEndPoint(System.Net.IPAddress.Any, port), loggerFactory, time, cancellation);
+
     /// <summary>The stage supervisor of an agent whose identity and data live in <paramref name="dataDirectory"/>.</summary>
     /// <param name="cacheLimitBytes">The most bytes its content store keeps (files of running stages are never evicted).</param>
     public static StageSupervisor CreateSupervisor(NodeIdentity identity, string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time,

@@ -24,6 +24,10 @@ public static class CoordinatorDeployments
         DeploymentControllerOptions? options = null)
     {
         var tls = IssueDriverCertificate(pool, time);
+        var settings = options ?? DeploymentControllerOptions.Default;
+        DeploymentController? controller = null;
+        var links = new LinkMonitor(new MembershipNodes(pool.Membership), new MembershipCommands(pool.Membership), pool.Store, tls, () => pool.JoinAddress,
+            coordinatorNode => controller?.PipelineNeighbours(coordinatorNode) ?? [], settings.Links, time, loggerFactory.CreateLogger<LinkMonitor>());
         var ports = new DeploymentPorts(
             new MembershipNodes(pool.Membership),
             new MembershipCommands(pool.Membership),
@@ -32,14 +36,17 @@ public static class CoordinatorDeployments
             new PipelineConnector(tls, loggerFactory.CreateLogger<PipelineDriver>()),
             new StageReachability(tls),
             () => pool.JoinAddress,
-            deploymentId => pool.Authority.DeriveSecret("stage-routes:" + deploymentId));
-        var settings = options ?? DeploymentControllerOptions.Default;
+            deploymentId => pool.Authority.DeriveSecret("stage-routes:" + deploymentId),
+            links);
         var content = new ContentStore(Path.Combine(dataDirectory, "content"), settings.ContentLimitBytes, time, loggerFactory.CreateLogger<ContentStore>());
-        var controller = new DeploymentController(ports, new ModelFiles(content, loggerFactory, time, settings.MaxDownloadBytes), loggerFactory, time, options);
+        controller = new DeploymentController(ports, new ModelFiles(content, loggerFactory, time, settings.MaxDownloadBytes), loggerFactory, time, options) { Links = links };
+        var created = controller;
         pool.AgentMessageObserver = (nodeId, message) =>
         {
             if (message.KindCase == AgentMessage.KindOneofCase.StageStatus)
-                controller.OnStageStatus(nodeId, message.StageStatus);
+                created.OnStageStatus(nodeId, message.StageStatus);
+            else if (message.KindCase == AgentMessage.KindOneofCase.LinkReport)
+                links.OnLinkReport(nodeId, message.LinkReport);
         };
         return controller;
     }

@@ -46,6 +46,13 @@ public static class DeploymentApi
             }
         });
 
+        if (controller.Links is { } links)
+        {
+            // Measures every link now and waits for the agents' reports; GET /api/links then lists them.
+            app.MapGroup("/api/links").AddEndpointFilter(new AdminKeyFilter(pool)).MapPost("/measure", async (CancellationToken cancellationToken) =>
+                Results.Ok(await links.RunRoundAsync(everything: true, cancellationToken).ConfigureAwait(false)));
+        }
+
         app.MapContentStore(controller.Content).AddEndpointFilter(async (context, next) =>
         {
             var certificate = context.HttpContext.Connection.ClientCertificate;

@@ -22,10 +22,10 @@ internal static class PoolCluster
     /// <summary>
     /// Each placeable node's CPU with its free RAM less <paramref name="reserved"/> (what other deployments' stages hold
     /// there), in the snapshot's order. Nodes in <paramref name="left"/> are left out and reported to the planner with
-    /// <paramref name="leftStatus"/>.
+    /// <paramref name="leftStatus"/>. The measured links and the coordinator's node come from <paramref name="links"/>.
     /// </summary>
     public static ClusterDescription Build(IReadOnlyList<PoolNode> nodes, IReadOnlyDictionary<string, long> reserved,
-        IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost)
+        IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost, ILinkDirectory? links = null)
     {
         var devices = new List<DeviceInfo>();
         foreach (var node in nodes)
@@ -39,6 +39,8 @@ internal static class PoolCluster
         {
             Devices = devices,
             NodeStates = left?.ToDictionary(id => id, _ => leftStatus, StringComparer.Ordinal) ?? new Dictionary<string, NodeStatus>(),
+            Links = links?.Snapshot() ?? [],
+            CoordinatorNodeId = links?.CoordinatorNodeId,
         };
     }
 

@@ -10,6 +10,16 @@ public interface INodeDirectory
     IReadOnlyList<PoolNode> Snapshot();
 }
 
+/// <summary>What the pool measured of its network, as the planner takes it.</summary>
+public interface ILinkDirectory
+{
+    /// <summary>The latest measurement of each link (a link the probe could not cross has a prohibitive round trip).</summary>
+    IReadOnlyList<Tessera.Planner.LinkInfo> Snapshot();
+
+    /// <summary>The node of the agent on the coordinator's machine, when it runs one: the first stage goes there when that costs nothing.</summary>
+    string? CoordinatorNodeId { get; }
+}
+
 /// <summary>Commands to agents (start and stop stages), over their control streams.</summary>
 public interface IAgentCommands
 {
@@ -57,4 +67,5 @@ internal sealed record DeploymentPorts(
     IPipelineConnector Pipelines,
     IStageReachability Reachability,
     Func<string> CoordinatorAddress,
-    Func<string, byte[]>? RouteKeys = null);
+    Func<string, byte[]>? RouteKeys = null,
+    ILinkDirectory? Links = null);

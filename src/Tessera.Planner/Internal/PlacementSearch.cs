@@ -49,9 +49,8 @@ internal static class PlacementSearch
         for (var k = kMin; k <= kMax; k++)
         {
             var foundForK = false;
-            foreach (var tau in thresholds)
+            foreach (var set in Sets(cost, cluster, byCapacity, thresholds, k))
             {
-                var set = byCapacity.Where(d => d.MemoryBandwidthGBps >= tau).Take(k).ToArray();
                 if (set.Length < k || set.Sum(cost.Available) < cost.TotalBytes(k))
                     continue;
                 if (!seen.Add(string.Join('\n', set.Select(d => d.Id).Order(StringComparer.Ordinal))))
@@ -72,6 +71,45 @@ internal static class PlacementSearch
                 break;
         }
         return best is null ? null : new Outcome(best, candidates.Count);
+    }
+
+    /// <summary>
+    /// The sets of <paramref name="k"/> devices tried: for each speed threshold, the k largest devices at least that fast;
+    /// and, when links were measured, sets grown from each of the <see cref="MaxStarts"/> largest devices by the cheapest
+    /// link to the set so far (among devices at least as fast as the threshold), so that a slow or cut link between two
+    /// equally good devices is left out rather than found only when the set is ordered.
+    /// </summary>
+    private static IEnumerable<DeviceInfo[]> Sets(CostModel cost, ClusterDescription cluster, DeviceInfo[] byCapacity, double[] thresholds, int k)
+    {
+        foreach (var tau in thresholds)
+        {
+            var fast = byCapacity.Where(d => d.MemoryBandwidthGBps >= tau).ToArray();
+            yield return fast.Take(k).ToArray();
+            if (cluster.Links.Count == 0 || fast.Length <= k)
+                continue;
+            for (var start = 0; start < Math.Min(MaxStarts, fast.Length); start++)
+            {
+                var set = new List<DeviceInfo> { fast[start] };
+                while (set.Count < k)
+                {
+                    DeviceInfo? next = null;
+                    var nextCost = double.PositiveInfinity;
+                    foreach (var d in fast)
+                    {
+                        if (set.Contains(d))
+                            continue;
+                        // The cheapest link from the set to d: where d would join the pipeline.
+                        var c = set.Min(m => cost.Options.HopCost.HopSeconds(cost.Options.LinkBetween(cluster, m.NodeId, d.NodeId), cost.ActivationBytes));
+                        if (c < nextCost)
+                            (next, nextCost) = (d, c);
+                    }
+                    if (next is null)
+                        break;
+                    set.Add(next);
+                }
+                yield return [.. set];
+            }
+        }
     }
 
     /// <summary>The devices that matter: the fastest, the largest, and enough of the largest to hold the model.</summary>

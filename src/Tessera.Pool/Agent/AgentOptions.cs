@@ -29,6 +29,9 @@ public sealed record AgentOptions
     /// <summary>Runs the commands this agent does not handle itself (deployments' stages); null refuses them.</summary>
     public IAgentCommandHandler? CommandHandler { get; init; }
 
+    /// <summary>HOST:PORT of the agent's link probe, sent in every hello; null or empty: none.</summary>
+    public Func<string?>? AdvertisedEndpoint { get; init; }
+
     /// <summary>Called on every welcome (first connection and each reconnection).</summary>
     public Action<Welcome>? OnWelcome { get; init; }
 }

@@ -132,7 +132,12 @@ public sealed class AgentRunner
             using var call = client.Connect(cancellationToken: session.Token);
             await WriteAsync(call.RequestStream, new AgentMessage
             {
-                Hello = new Hello { Name = owner.options.Name ?? owner.identity.File.Name, Hardware = hardware },
+                Hello = new Hello
+                {
+                    Name = owner.options.Name ?? owner.identity.File.Name,
+                    Hardware = hardware,
+                    AdvertisedEndpoint = owner.options.AdvertisedEndpoint?.Invoke() ?? string.Empty,
+                },
             }, session.Token).ConfigureAwait(false);
             _lastAck = Stopwatch.GetTimestamp();
             _token = session.Token;

@@ -48,7 +48,16 @@ public sealed record CreatedTokenView(string Id, string Token, DateTimeOffset Ex
 
 public sealed record EventView(long Id, DateTimeOffset At, string Kind, string? NodeId, string? FromState, string? ToState, string Message);
 
-public sealed record LinkView(string FromNodeId, string ToNodeId, double RttMs, double JitterP99Ms, double BandwidthMbps, DateTimeOffset MeasuredAt);
+/// <summary>
+/// A measured link. <paramref name="RttMs"/> is the median round trip, <paramref name="JitterP99Ms"/> the 99th percentile of
+/// |round trip - median| (Tessera's jitter), <paramref name="Loss"/> the fraction of echoes unanswered within 1 s;
+/// <paramref name="Error"/> says why the far end could not be measured (then it is unreachable from the near end).
+/// </summary>
+public sealed record LinkView(string FromNodeId, string ToNodeId, double RttMs, double JitterP99Ms, double BandwidthMbps, DateTimeOffset MeasuredAt,
+    double RttP99Ms = 0, double Loss = 0, int Samples = 0, string? Error = null);
+
+/// <summary>What an on-demand measurement did: links asked for, measured, found unreachable, and agents that did not answer in time.</summary>
+public sealed record LinkRoundView(int Asked, int Measured, int Unreachable, int NotAnswered);
 
 public sealed record HealthView(string Status, string PoolId, string CaSha256, string JoinAddress);
 

@@ -98,6 +98,12 @@ public sealed class PoolApiClient : IDisposable
     /// <summary>Replaces the admin key; this client keeps using the old one, which the coordinator now refuses.</summary>
     public Task<RotatedAdminKeyView> RotateAdminKeyAsync(CancellationToken ct) => SendAsync<RotatedAdminKeyView>(HttpMethod.Post, "api/admin-key/rotate", null, ct);
 
+    /// <summary>The latest measurement of each link.</summary>
+    public Task<List<LinkView>> GetLinksAsync(CancellationToken ct) => GetAsync<List<LinkView>>("api/links", ct);
+
+    /// <summary>Measures every link now (every pair of agents, and each agent from the coordinator) and waits for the results.</summary>
+    public Task<LinkRoundView> MeasureLinksAsync(CancellationToken ct) => SendAsync<LinkRoundView>(HttpMethod.Post, "api/links/measure", null, ct);
+
     public Task<StatsView> GetStatsAsync(CancellationToken ct) => GetAsync<StatsView>("api/stats", ct);
 
     public Task<HealthView> GetHealthAsync(CancellationToken ct) => GetAsync<HealthView>("api/health", ct);

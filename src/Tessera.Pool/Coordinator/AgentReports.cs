@@ -33,6 +33,12 @@ internal static class AgentReports
         return null;
     }
 
+    /// <summary>Why <paramref name="endpoint"/> is not an advertised probe endpoint (empty, or IP:PORT), or null.</summary>
+    public static string? EndpointProblem(string endpoint) =>
+        endpoint.Length == 0 || (endpoint.Length <= 64 && System.Net.IPEndPoint.TryParse(endpoint, out var parsed) && parsed.Port > 0)
+            ? null
+            : "the advertised probe endpoint is not IP:PORT.";
+
     // A measurement that is not a finite number becomes 0, the protocol's "not measured". An agent divides by a zero
     // interval now and then, and a joining machine may send anything; JSON has no NaN, so one such value made every
     // listing of the pool's nodes fail, and the planner cannot compare it with anything. Fixed in place: reports

@@ -39,6 +39,9 @@ internal sealed class LiveNode
         set => field = value is null ? null : AgentReports.Finite(value);
     }
     public string Address { get; set; } = string.Empty;
+
+    /// <summary>HOST:PORT of the agent's link probe, from its last hello; empty: none.</summary>
+    public string ProbeEndpoint { get; set; } = string.Empty;
     public DateTimeOffset? LastHeartbeat { get; set; }
     public PhiAccrualFailureDetector? Detector { get; set; }
     public bool Dirty { get; set; }

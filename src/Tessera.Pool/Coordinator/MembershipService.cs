@@ -127,6 +127,7 @@ public sealed class MembershipService : IAsyncDisposable
             if (hello.Hardware is not null)
                 node.Hardware = hello.Hardware;
             node.Address = address;
+            node.ProbeEndpoint = hello.AdvertisedEndpoint;
             _store.UpdateNodeHardware(node.Id, node.Name, address, node.Hardware);
             // The agent's stages refuse removed nodes from the start (it may have missed changes while away).
             if (Revocations.Count > 0)
@@ -262,6 +263,7 @@ public sealed class MembershipService : IAsyncDisposable
             view = View(node);
         }
         RefreshRevocations();
+        _store.DeleteLinks(nodeId); // the planner must not route through a machine that left
         var command = RevocationCommand();
         foreach (var other in _nodes.Values)
         {
@@ -284,7 +286,7 @@ public sealed class MembershipService : IAsyncDisposable
         _nodes.Values.OrderBy(n => n.JoinedAt).ThenBy(n => n.Id).Select(n => { lock (n.Gate) return Typed(n); }).ToList();
 
     private static PoolNode Typed(LiveNode n) => new(n.Id, n.Name, n.State, n.Drained, n.Outbox is not null, n.Address,
-        n.Metrics?.RamFreeBytes ?? n.Hardware.RamFreeBytes, n.Hardware.CpuSpeedGbps);
+        n.Metrics?.RamFreeBytes ?? n.Hardware.RamFreeBytes, n.Hardware.CpuSpeedGbps) { ProbeEndpoint = n.ProbeEndpoint };
 
     public IReadOnlyList<NodeView> ListNodes() =>
         _nodes.Values.Select(n => { lock (n.Gate) return View(n); }).OrderBy(n => n.JoinedAt).ThenBy(n => n.Id).ToList();

@@ -27,7 +27,7 @@ internal static class OpenApiDocument
       "CreateToken": { "type": "object", "properties": { "ttl": { "type": "string", "example": "24h" }, "description": { "type": "string" } } },
       "CreatedToken": { "type": "object", "properties": { "id": { "type": "string" }, "token": { "type": "string" }, "expiresAt": { "type": "string", "format": "date-time" }, "joinCommand": { "type": "string" } } },
       "Event": { "type": "object", "properties": { "id": { "type": "integer", "format": "int64" }, "at": { "type": "string", "format": "date-time" }, "kind": { "type": "string" }, "nodeId": { "type": "string", "nullable": true }, "fromState": { "type": "string", "nullable": true }, "toState": { "type": "string", "nullable": true }, "message": { "type": "string" } } },
-      "Link": { "type": "object", "properties": { "fromNodeId": { "type": "string" }, "toNodeId": { "type": "string" }, "rttMs": { "type": "number" }, "jitterP99Ms": { "type": "number" }, "bandwidthMbps": { "type": "number" }, "measuredAt": { "type": "string", "format": "date-time" } } }
+      "Link": { "type": "object", "properties": { "fromNodeId": { "type": "string" }, "toNodeId": { "type": "string" }, "rttMs": { "type": "number" }, "jitterP99Ms": { "type": "number" }, "bandwidthMbps": { "type": "number" }, "measuredAt": { "type": "string", "format": "date-time" }, "rttP99Ms": { "type": "number" }, "loss": { "type": "number" }, "samples": { "type": "integer" }, "error": { "type": "string", "nullable": true } } }
     },
     "responses": {
       "Unauthorized": { "description": "Missing or wrong admin key", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
@@ -52,7 +52,7 @@ internal static class OpenApiDocument
     "/api/events": { "get": { "summary": "Events in order (state transitions, joins, token changes)", "security": [{ "adminKey": [] }],
       "parameters": [{ "name": "after", "in": "query", "schema": { "type": "integer", "format": "int64" } }, { "name": "limit", "in": "query", "schema": { "type": "integer", "default": 200 } }, { "name": "node", "in": "query", "schema": { "type": "string" } }],
       "responses": { "200": { "description": "Events", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Event" } } } } }, "401": { "$ref": "#/components/responses/Unauthorized" } } } },
-    "/api/links": { "get": { "summary": "Measured links between nodes (filled once link probes exist)", "security": [{ "adminKey": [] }], "responses": { "200": { "description": "Links", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Link" } } } } }, "401": { "$ref": "#/components/responses/Unauthorized" } } } }
+    "/api/links": { "get": { "summary": "Measured links between nodes: the latest measurement of each, from the node (or the coordinator) that measured it", "security": [{ "adminKey": [] }], "responses": { "200": { "description": "Links", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Link" } } } } }, "401": { "$ref": "#/components/responses/Unauthorized" } } } }
   }
 }
 """;

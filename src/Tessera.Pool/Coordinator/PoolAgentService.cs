@@ -80,7 +80,8 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
         helloTimeout.CancelAfter(HelloTimeout);
         if (!await requestStream.MoveNext(helloTimeout.Token).ConfigureAwait(false) || requestStream.Current.KindCase != AgentMessage.KindOneofCase.Hello)
             throw new RpcException(new Status(StatusCode.InvalidArgument, "The first message on the stream must be Hello."));
-        if (AgentReports.Problem(requestStream.Current.Hello.Name, requestStream.Current.Hello.Hardware) is { } problem)
+        if ((AgentReports.Problem(requestStream.Current.Hello.Name, requestStream.Current.Hello.Hardware)
+            ?? AgentReports.EndpointProblem(requestStream.Current.Hello.AdvertisedEndpoint)) is { } problem)
             throw Refuse(address, StatusCode.InvalidArgument, "The Hello message was refused: " + problem);
 
         var outbox = new AgentOutbox();
@@ -118,7 +119,7 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
                         logger.LogCommandFailed(node.Id, message.CommandResult.CommandId, message.CommandResult.Error);
                         pool.AgentMessageObserver?.Invoke(node.Id, message);
                         break;
-                    case AgentMessage.KindOneofCase.StageStatus:
+                    case AgentMessage.KindOneofCase.StageStatus or AgentMessage.KindOneofCase.LinkReport:
                         pool.AgentMessageObserver?.Invoke(node.Id, message);
                         break;
                 }

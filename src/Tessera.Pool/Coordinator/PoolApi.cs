@@ -38,7 +38,7 @@ internal static class PoolApi
             pool.Store.ListEvents(after ?? 0, Math.Clamp(limit ?? 200, 1, 5000), node)
                 .Select(e => new EventView(e.Id, e.At, e.Kind, e.NodeId, e.FromState, e.ToState, e.Message)));
         admin.MapGet("/links", () => pool.Store.ListLinks()
-            .Select(l => new LinkView(l.FromNodeId, l.ToNodeId, l.RttMs, l.JitterP99Ms, l.BandwidthMbps, l.MeasuredAt)));
+            .Select(l => new LinkView(l.FromNodeId, l.ToNodeId, l.RttMs, l.JitterP99Ms, l.BandwidthMbps, l.MeasuredAt, l.RttP99Ms, l.Loss, l.Samples, l.Error)));
         admin.MapPost("/admin-key/rotate", () => Results.Ok(new RotatedAdminKeyView(pool.RotateAdminKey(), pool.AdminKeyPath)));
         admin.MapGet("/stats", () => new StatsView(pool.Membership.NodeCount, pool.Membership.HeartbeatsApplied));
     }

@@ -9,6 +9,9 @@ namespace Tessera.Pool.Membership;
 /// <param name="CpuSpeedGBps">Its CPU's measured memory-bound speed; 0 when not measured.</param>
 public sealed record PoolNode(string Id, string Name, NodeState State, bool Drained, bool Connected, string Address, long RamFreeBytes, double CpuSpeedGBps)
 {
+    /// <summary>HOST:PORT of its agent's link probe as the agent advertised it (any-address hosts included); empty: none.</summary>
+    public string ProbeEndpoint { get; init; } = string.Empty;
+
     /// <summary>Connected and able to run what it runs (ready, or draining while its work moves away).</summary>
     public bool IsServing => Connected && State is NodeState.Ready or NodeState.Draining;
 

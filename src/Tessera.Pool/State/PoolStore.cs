@@ -242,25 +242,45 @@ public sealed class PoolStore : IDisposable
         command.ExecuteNonQuery();
     }
 
-    // ---- links (seam for the planner) ----
+    // ---- links (what the link probes measured; the planner's input) ----
 
+    /// <summary>Stores the latest measurement of the link from one node to another, replacing the previous one.</summary>
     public void UpsertLink(LinkRecord link)
     {
         lock (_database.Gate)
         {
             using var command = Command("""
-                INSERT INTO links(from_node, to_node, rtt_ms, jitter_p99_ms, bandwidth_mbps, measured_at) VALUES ($f, $t, $r, $j, $b, $at)
+                INSERT INTO links(from_node, to_node, rtt_ms, jitter_p99_ms, bandwidth_mbps, measured_at, rtt_p99_ms, loss, samples, error)
+                VALUES ($f, $t, $r, $j, $b, $at, $p, $l, $n, $e)
                 ON CONFLICT(from_node, to_node) DO UPDATE SET rtt_ms = excluded.rtt_ms, jitter_p99_ms = excluded.jitter_p99_ms,
-                  bandwidth_mbps = excluded.bandwidth_mbps, measured_at = excluded.measured_at
+                  bandwidth_mbps = excluded.bandwidth_mbps, measured_at = excluded.measured_at, rtt_p99_ms = excluded.rtt_p99_ms,
+                  loss = excluded.loss, samples = excluded.samples, error = excluded.error
                 """,
-                ("$f", link.FromNodeId), ("$t", link.ToNodeId), ("$r", link.RttMs), ("$j", link.JitterP99Ms), ("$b", link.BandwidthMbps), ("$at", Ms(link.MeasuredAt)));
+                ("$f", link.FromNodeId), ("$t", link.ToNodeId), ("$r", link.RttMs), ("$j", link.JitterP99Ms), ("$b", link.BandwidthMbps), ("$at", Ms(link.MeasuredAt)),
+                ("$p", link.RttP99Ms), ("$l", link.Loss), ("$n", link.Samples), ("$e", (object?)link.Error ?? DBNull.Value));
+            command.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Forgets every link to or from <paramref name="nodeId"/> (a removed node).</summary>
+    public void DeleteLinks(string nodeId)
+    {
+        lock (_database.Gate)
+        {
+            using var command = Command("DELETE FROM links WHERE from_node = $n OR to_node = $n", ("$n", nodeId));
             command.ExecuteNonQuery();
         }
     }
 
     public IReadOnlyList<LinkRecord> ListLinks() =>
-        _database.Query("SELECT from_node, to_node, rtt_ms, jitter_p99_ms, bandwidth_mbps, measured_at FROM links ORDER BY from_node, to_node",
-            r => new LinkRecord(r.GetString(0), r.GetString(1), r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), FromMs(r.GetInt64(5))));
+        _database.Query("SELECT from_node, to_node, rtt_ms, jitter_p99_ms, bandwidth_mbps, measured_at, rtt_p99_ms, loss, samples, error FROM links ORDER BY from_node, to_node",
+            r => new LinkRecord(r.GetString(0), r.GetString(1), r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), FromMs(r.GetInt64(5)))
+            {
+                RttP99Ms = r.GetDouble(6),
+                Loss = r.GetDouble(7),
+                Samples = r.GetInt32(8),
+                Error = r.IsDBNull(9) ? null : r.GetString(9),
+            });
 
     // ---- helpers ----
 

@@ -18,6 +18,7 @@ internal static class CommandCatalog
         yield return PoolCommand.Create();
         yield return JoinCommand.Create();
         yield return NodesCommand.Create();
+        yield return LinksCommand.Create();
         yield return NodeCommand.Create();
         yield return PoolEventsCommand.Create();
         yield return TokenCommand.Create();

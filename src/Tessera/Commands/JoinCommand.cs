@@ -38,10 +38,11 @@ internal static class JoinCommand
         var probe = new Option<int>("--speed-probe-mb") { Description = "Buffer size of the memory speed measurement (0 skips it).", DefaultValueFactory = _ => 256 };
         var speed = PoolCli.SpeedOption();
         var cacheLimit = PoolCli.CacheLimitOption();
+        var probePort = PoolCli.ProbePortOption();
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
         var command = new Command("join", "Join this machine to a pool and contribute its devices. Runs until stopped; reconnects by itself.");
         command.Arguments.Add(token);
-        foreach (var option in new Option[] { tokenFile, name, dataDir, probe, speed, cacheLimit, verbose })
+        foreach (var option in new Option[] { tokenFile, name, dataDir, probe, speed, cacheLimit, probePort, verbose })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -80,7 +81,8 @@ internal static class JoinCommand
             using (identity)
             {
                 await using var stages = DeploymentHosting.CreateSupervisor(identity, agentDir, logging, time, PoolCli.CacheLimitBytes(result.GetValue(cacheLimit)));
-                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(agentDir, result.GetValue(name), hardware, time).WithStages(stages), time, logging.CreateLogger<AgentRunner>());
+                await using var links = await DeploymentHosting.StartLinkProbeAsync(identity, stages, result.GetValue(probePort), logging, time, cancellationToken).ConfigureAwait(false);
+                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(agentDir, result.GetValue(name), hardware, time).WithStages(stages, links), time, logging.CreateLogger<AgentRunner>());
                 var exit = await runner.RunAsync(cancellationToken).ConfigureAwait(false);
                 switch (exit.Reason)
                 {

@@ -11,7 +11,7 @@ internal static class NodesCommand
     public static Command Create()
     {
         var output = PoolCli.OutputOption();
-        var command = new Command("nodes", "List the pool's nodes: state, address, CPU, SIMD, memory, GPUs, measured speed, last heartbeat.");
+        var command = new Command("nodes", "List the pool's nodes: state, address, whether peers can reach it, CPU, SIMD, memory, GPUs, measured speed, last heartbeat.");
         command.Options.Add(output);
         var client = PoolCli.AddClientOptions(command);
         command.SetAction((result, ct) => PoolCli.RunAsync(async () =>
@@ -21,15 +21,16 @@ internal static class NodesCommand
             if (result.GetValue(output) == "json")
                 PoolCli.WriteJson(nodes);
             else
-                PoolCli.WriteTable(Render(nodes));
+                PoolCli.WriteTable(Render(nodes, await api.GetLinksAsync(ct).ConfigureAwait(false)));
             return 0;
         }));
         return command;
     }
 
-    internal static Table Render(IReadOnlyList<NodeView> nodes)
+    /// <param name="links">The measured links: a node is reachable when the newest measurement of a link to it succeeded.</param>
+    internal static Table Render(IReadOnlyList<NodeView> nodes, IReadOnlyList<LinkView>? links = null)
     {
-        var table = new Table().AddColumns("Name", "State", "Address", "CPU", "SIMD", "RAM free/total GiB", "GPUs (free/total GiB)", "Speed GB/s", "Last heartbeat");
+        var table = new Table().AddColumns("Name", "State", "Address", "Reachable", "CPU", "SIMD", "RAM free/total GiB", "GPUs (free/total GiB)", "Speed GB/s", "Last heartbeat");
         foreach (var n in nodes)
         {
             var gpus = n.Gpus.Count == 0
@@ -39,6 +40,7 @@ internal static class NodesCommand
                 Markup.Escape(n.Name),
                 StateMarkup(n.State),
                 Markup.Escape(n.Address),
+                LinksCommand.Reachable(n.Id, links ?? []) switch { true => "yes", false => "[red]no[/]", null => "-" },
                 Markup.Escape($"{n.Cpu.Model} ({n.Cpu.LogicalCores} threads)"),
                 Markup.Escape(SimdSummary(n.Cpu.Simd)),
                 $"{PoolCli.Gib(n.RamFreeBytes)}/{PoolCli.Gib(n.RamTotalBytes)}",

@@ -29,6 +29,12 @@ internal static class PoolCli
     public static long CacheLimitBytes(string? text) => text is null ? long.MaxValue : Tessera.Pool.Security.SizeParser.Parse(text);
 
     /// <summary>--max-download: the largest file a Hugging Face download may bring.</summary>
+    public static Option<int> ProbePortOption() => new("--probe-port")
+    {
+        Description = "TCP port of this agent's link probe, where peers measure their links to it (0: any free port; open it in a firewall to fix it).",
+        DefaultValueFactory = _ => 0,
+    };
+
     public static Option<string?> MaxDownloadOption() => new("--max-download")
     {
         Description = "Largest file to download from Hugging Face, e.g. 300GB; a larger one is refused before it starts, or stopped when the server sends more (default: 256GB).",

@@ -52,6 +52,7 @@ internal static class PoolCommand
         var probe = new Option<int>("--speed-probe-mb") { Description = "Buffer size of the memory speed measurement (0 skips it).", DefaultValueFactory = _ => 256 };
         var speed = PoolCli.SpeedOption();
         var cacheLimit = PoolCli.CacheLimitOption();
+        var probePort = PoolCli.ProbePortOption();
         var maxDownload = PoolCli.MaxDownloadOption();
         var noImprove = new Option<bool>("--no-improve") { Description = "Deployments keep their plan when the pool gets better (they still re-plan when a node is lost or drained)." };
         var improveInterval = new Option<string>("--improve-interval") { Description = "How often a deployment looks for a better plan, and the least time between two changes of its plan.", DefaultValueFactory = _ => "60s" };
@@ -59,7 +60,7 @@ internal static class PoolCommand
         var improveMoveGain = new Option<double>("--improve-move-gain") { Description = "Extra percent asked for moving the whole model (scaled by the share that moves).", DefaultValueFactory = _ => PlannerOptions.Default.ImproveGainPerMovedModel * 100 };
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
         var command = new Command("start", "Start the coordinator of a pool (creating the pool on first start) and an agent for this machine.");
-        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, tokenUses, probe, speed, cacheLimit, maxDownload, noImprove, improveInterval, improveMinGain, improveMoveGain, verbose })
+        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, tokenUses, probe, speed, cacheLimit, probePort, maxDownload, noImprove, improveInterval, improveMinGain, improveMoveGain, verbose })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -98,7 +99,9 @@ internal static class PoolCommand
                 var hardware = PoolCli.Discover(dir.Root, result.GetValue(probe), result.GetValue(speed));
                 using var identity = LocalAgent.EnsureIdentity(host, dir.AgentDirectory, nodeName, hardware);
                 await using var stages = DeploymentHosting.CreateSupervisor(identity, dir.AgentDirectory, logging, time, PoolCli.CacheLimitBytes(result.GetValue(cacheLimit)));
-                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(dir.AgentDirectory, result.GetValue(name), hardware, time).WithStages(stages), time, logging.CreateLogger<AgentRunner>());
+                await using var links = await DeploymentHosting.StartLinkProbeAsync(identity, stages, result.GetValue(probePort), logging, time, cancellationToken).ConfigureAwait(false);
+                coordinator.Deployments.Links!.CoordinatorNodeId = identity.NodeId;
+                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(dir.AgentDirectory, result.GetValue(name), hardware, time).WithStages(stages, links), time, logging.CreateLogger<AgentRunner>());
                 agent = runner.RunAsync(cancellationToken);
                 await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
                 Console.WriteLine("Coordinator stopping; the pool's state is in " + dir.Database);

@@ -52,6 +52,34 @@ internal sealed class VirtualHosts : IDisposable
         Ip("-n", NamespaceOf(b), "route", "add", "blackhole", IpOf(a) + "/32");
     }
 
+    /// <summary>
+    /// Limits what <paramref name="from"/> sends to <paramref name="to"/> (and only that) to <paramref name="megabitsPerSecond"/>
+    /// (an htb class and a u32 filter on the host's side of its veth); call it both ways for a symmetric link. Kernels
+    /// without sch_netem (this project's machines) cannot delay packets, but htb limits rate everywhere.
+    /// </summary>
+    public void Limit(string from, string to, double megabitsPerSecond)
+    {
+        var ns = NamespaceOf(from);
+        var dev = $"tsp{Index(from)}{_suffix}";
+        if (_limited.Add(from))
+        {
+            Tc("-n", ns, "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "1", "r2q", "100000");
+            Tc("-n", ns, "class", "add", "dev", dev, "parent", "1:", "classid", "1:1", "htb", "rate", "10gbit");
+        }
+        var classId = $"1:{10 + Index(to)}";
+        Tc("-n", ns, "class", "add", "dev", dev, "parent", "1:", "classid", classId, "htb", "rate", $"{megabitsPerSecond * 1000:0}kbit");
+        Tc("-n", ns, "filter", "add", "dev", dev, "protocol", "ip", "parent", "1:0", "prio", "1", "u32", "match", "ip", "dst", IpOf(to) + "/32", "flowid", classId);
+    }
+
+    private readonly HashSet<string> _limited = [];
+
+    private static void Tc(params string[] args)
+    {
+        var (ok, error) = NetworkNamespaceFactAttribute.Run(["tc", .. args]);
+        if (!ok)
+            throw new InvalidOperationException($"tc {string.Join(' ', args)}: {error}");
+    }
+
     private void Add(string host)
     {
         _hosts.Add(host);

@@ -1,0 +1,305 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Tessera.Planner;
+using Tessera.Pool.Membership;
+using Tessera.Pool.Protocol;
+using Tessera.Pool.State;
+using Tessera.Serving;
+
+namespace Tessera.Deploy;
+
+/// <summary>How the coordinator keeps the pool's links measured.</summary>
+public sealed record LinkMonitorOptions
+{
+    public static LinkMonitorOptions Default { get; } = new();
+
+    /// <summary>Whether links are measured in rounds; off, they are measured only on demand (<c>tessera links --measure</c>).</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>Time between rounds. A node's agent also gets measured from the coordinator as soon as it connects.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Bytes pushed per link in a round (a throughput sample; on demand, 1 MiB).</summary>
+    public long PushBytes { get; init; } = 256 * 1024;
+
+    /// <summary>The coordinator's own link to a node older than this is measured again in the next round.</summary>
+    public TimeSpan CoordinatorMaxAge { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Links the coordinator itself measures in one round.</summary>
+    public int CoordinatorPerRound { get; init; } = 8;
+
+    /// <summary>How long a round waits for agents' reports before it gives up on them.</summary>
+    public TimeSpan ReportTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    internal LinkProbeLimits Limits { get; init; } = LinkProbeLimits.Default;
+}
+
+/// <summary>What one round of measurement did.</summary>
+public sealed record LinkRoundSummary(int Asked, int Measured, int Unreachable, int NotAnswered);
+
+/// <summary>
+/// The coordinator's side of link measurement. Each round (a minute by default) it measures its own link to each
+/// agent's probe that is new or stale (which tells whether the agent can be dialled at all), asks agents to measure the
+/// links <see cref="LinkProbePolicy"/> chooses, and stores what comes back in the pool's <c>links</c> table; deployments
+/// plan with those links (<see cref="ILinkDirectory"/>). A report is accepted only for links the coordinator asked the
+/// reporting node to measure.
+/// </summary>
+public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
+{
+    /// <summary>The round trip the planner is given for a link the probe could not cross: no plan routes a token over it.</summary>
+    public const double UnreachableRttMs = 10_000;
+
+    private readonly INodeDirectory _nodes;
+    private readonly IAgentCommands _agents;
+    private readonly PoolStore _store;
+    private readonly StageTls _tls;
+    private readonly Func<string> _coordinatorAddress;
+    private readonly Func<string?, IReadOnlyList<(string A, string B)>> _neighbours;
+    private readonly LinkMonitorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, Asked> _asked = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _oneRound = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _loop;
+    private long _round;
+
+    internal LinkMonitor(INodeDirectory nodes, IAgentCommands agents, PoolStore store, StageTls tls, Func<string> coordinatorAddress,
+        Func<string?, IReadOnlyList<(string A, string B)>> neighbours, LinkMonitorOptions options, TimeProvider time, ILogger logger)
+    {
+        _nodes = nodes;
+        _agents = agents;
+        _store = store;
+        _tls = tls;
+        _coordinatorAddress = coordinatorAddress;
+        _neighbours = neighbours;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <inheritdoc/>
+    public string? CoordinatorNodeId { get; set; }
+
+    /// <summary>The id the coordinator's own measurements are stored under.</summary>
+    private string CoordinatorId => CoordinatorNodeId ?? LinkRecord.Coordinator;
+
+    public IReadOnlyList<LinkInfo> Snapshot() =>
+        [.. _store.ListLinks().Select(l => l.Reachable
+            ? new LinkInfo(l.FromNodeId, l.ToNodeId, l.RttMs, l.JitterP99Ms, l.BandwidthMbps * 1e6 / 8)
+            : new LinkInfo(l.FromNodeId, l.ToNodeId, UnreachableRttMs, 0, 0))];
+
+    /// <summary>Starts the rounds (when enabled).</summary>
+    public void Start()
+    {
+        if (_options.Enabled)
+            _loop = Task.Run(LoopAsync);
+    }
+
+    private async Task LoopAsync()
+    {
+        var token = _stopping.Token;
+        var lastRound = long.MinValue;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                // Checked every few seconds, so a node that just joined is measured then, not a round later.
+                await Task.Delay(NewNodeCheck < _options.Interval ? NewNodeCheck : _options.Interval, _time, token).ConfigureAwait(false);
+                if (lastRound != long.MinValue && _time.GetElapsedTime(lastRound) < _options.Interval && !HasUnmeasuredNode())
+                    continue;
+                lastRound = _time.GetTimestamp();
+                await RunRoundAsync(everything: false, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _logger.LogLinkRoundFailed(e.Message);
+            }
+        }
+    }
+
+    private static readonly TimeSpan NewNodeCheck = TimeSpan.FromSeconds(3);
+
+    /// <summary>A connected agent with a probe that the coordinator has not measured yet (it just joined, or its probe moved).</summary>
+    private bool HasUnmeasuredNode()
+    {
+        var measured = _store.ListLinks().Where(l => l.FromNodeId == CoordinatorId).Select(l => l.ToNodeId).ToHashSet(StringComparer.Ordinal);
+        return _nodes.Snapshot().Any(n => n.Connected && n.ProbeEndpoint.Length > 0 && n.Id != CoordinatorNodeId && !measured.Contains(n.Id));
+    }
+
+    /// <summary>
+    /// One round now. With <paramref name="everything"/> (<c>tessera links --measure</c>) every pair of connected agents
+    /// and every agent from the coordinator is measured, with a 1 MiB transfer, at most 64 links per agent; otherwise
+    /// what <see cref="LinkProbePolicy"/> chooses. Waits for the agents' reports (at most <see cref="LinkMonitorOptions.ReportTimeout"/>).
+    /// </summary>
+    public async Task<LinkRoundSummary> RunRoundAsync(bool everything, CancellationToken cancellation)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _stopping.Token);
+        var token = linked.Token;
+        await _oneRound.WaitAsync(token).ConfigureAwait(false);
+        try
+        {
+            var now = _time.GetUtcNow();
+            var round = Interlocked.Increment(ref _round);
+            var nodes = _nodes.Snapshot().Where(n => n.Connected && n.State != NodeState.Left).ToList();
+            var links = _store.ListLinks();
+            var measuredAt = new Dictionary<(string, string), DateTimeOffset>();
+            foreach (var link in links)
+            {
+                var key = LinkProbePolicy.Pair(link.FromNodeId, link.ToNodeId);
+                if (!measuredAt.TryGetValue(key, out var at) || at < link.MeasuredAt)
+                    measuredAt[key] = link.MeasuredAt;
+            }
+
+            // The coordinator's own links first: they say which agents can be dialled at all.
+            var fromCoordinator = links.Where(l => l.FromNodeId == CoordinatorId).ToDictionary(l => l.ToNodeId, StringComparer.Ordinal);
+            var pushBytes = everything ? 1L << 20 : _options.PushBytes;
+            var coordinatorTargets = nodes.Where(n => n.ProbeEndpoint.Length > 0 && n.Id != CoordinatorNodeId
+                    && (everything || !fromCoordinator.TryGetValue(n.Id, out var last) || now - last.MeasuredAt >= _options.CoordinatorMaxAge))
+                .Take(everything ? int.MaxValue : _options.CoordinatorPerRound).ToList();
+            var unreachable = 0;
+            var measured = 0;
+            foreach (var node in coordinatorTargets)
+            {
+                var m = await LinkMeasurer.MeasureAsync(Endpoint(node), _tls, LinkProbeBudget.Default with { PushBytes = pushBytes }, token).ConfigureAwait(false);
+                Store(CoordinatorId, node.Id, m, _time.GetUtcNow());
+                fromCoordinator[node.Id] = new LinkRecord(CoordinatorId, node.Id, 0, 0, 0, now) { Error = m.Error };
+                if (m.Reachable)
+                    measured++;
+                else
+                    unreachable++;
+            }
+
+            var probeNodes = nodes.Select(n => new ProbeNode(n.Id, n.ProbeEndpoint.Length > 0
+                && (!fromCoordinator.TryGetValue(n.Id, out var c) || c.Reachable))).ToList();
+            var plan = everything
+                ? Everything(probeNodes)
+                : LinkProbePolicy.Choose(probeNodes, _neighbours(CoordinatorNodeId), measuredAt, now, round, _options.Limits);
+            var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
+            var waits = new List<Task<LinkReport?>>();
+            var asked = 0;
+            foreach (var (from, targets) in plan)
+            {
+                var command = new MeasureLinksCommand { PushBytes = pushBytes };
+                command.Targets.AddRange(targets.Select(t => new LinkTarget { NodeId = t, Endpoint = Endpoint(byId[t]) }));
+                var id = Tessera.Identity.Secrets.NewId("cmd_");
+                var entry = new Asked(from, [.. targets], new TaskCompletionSource<LinkReport?>(TaskCreationOptions.RunContinuationsAsynchronously));
+                _asked[id] = entry;
+                if (!_agents.TrySend(from, new Command { CommandId = id, MeasureLinks = command }))
+                {
+                    _asked.TryRemove(id, out _);
+                    continue;
+                }
+                asked += targets.Count;
+                waits.Add(WaitAsync(id, entry, token));
+            }
+            var reports = await Task.WhenAll(waits).ConfigureAwait(false);
+            var notAnswered = 0;
+            foreach (var report in reports)
+            {
+                if (report is null)
+                {
+                    notAnswered++;
+                    continue;
+                }
+                measured += report.Results.Count(r => r.Error.Length == 0);
+                unreachable += report.Results.Count(r => r.Error.Length > 0);
+            }
+            return new LinkRoundSummary(asked + coordinatorTargets.Count, measured, unreachable, notAnswered);
+        }
+        finally
+        {
+            _oneRound.Release();
+        }
+    }
+
+    /// <summary>Every pair, measured by the end with fewer so far that can dial the other, at most <see cref="LinkProbeAgent.MaxTargets"/> each.</summary>
+    private static Dictionary<string, List<string>> Everything(IReadOnlyList<ProbeNode> nodes)
+    {
+        var plan = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        int Count(string id) => plan.TryGetValue(id, out var l) ? l.Count : 0;
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            for (var j = i + 1; j < nodes.Count; j++)
+            {
+                var (a, b) = Count(nodes[i].Id) <= Count(nodes[j].Id) ? (nodes[i], nodes[j]) : (nodes[j], nodes[i]);
+                var (from, to) = b.Targetable ? (a, b) : a.Targetable ? (b, a) : (null, null);
+                if (from is null || to is null || Count(from.Id) >= LinkProbeAgent.MaxTargets)
+                    continue;
+                if (!plan.TryGetValue(from.Id, out var list))
+                    plan[from.Id] = list = [];
+                list.Add(to.Id);
+            }
+        }
+        return plan;
+    }
+
+    private async Task<LinkReport?> WaitAsync(string commandId, Asked entry, CancellationToken token)
+    {
+        try
+        {
+            return await entry.Report.Task.WaitAsync(_options.ReportTimeout, _time, token).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+        finally
+        {
+            _asked.TryRemove(commandId, out _);
+        }
+    }
+
+    /// <summary>An agent's report: stores the links it was asked to measure, and ignores anything else.</summary>
+    public void OnLinkReport(string nodeId, LinkReport report)
+    {
+        if (!_asked.TryGetValue(report.CommandId, out var entry) || entry.From != nodeId)
+            return;
+        var now = _time.GetUtcNow();
+        foreach (var result in report.Results)
+        {
+            if (!entry.Targets.Contains(result.NodeId))
+                continue;
+            var m = new LinkMeasurement(Finite(result.RttP50Ms), Finite(result.RttP99Ms), Finite(result.JitterMs), Math.Clamp(Finite(result.Loss), 0, 1),
+                Finite(result.BandwidthBytesPerSecond), Math.Max(0, result.Samples), result.Error.Length == 0 ? null : Truncate(result.Error));
+            Store(nodeId, result.NodeId, m, now);
+        }
+        entry.Report.TrySetResult(report);
+    }
+
+    private void Store(string from, string to, LinkMeasurement m, DateTimeOffset at) =>
+        _store.UpsertLink(new LinkRecord(from, to, m.RttP50Ms, m.JitterMs, m.BandwidthBytesPerSecond * 8 / 1e6, at)
+        {
+            RttP99Ms = m.RttP99Ms,
+            Loss = m.Loss,
+            Samples = m.Samples,
+            Error = m.Error,
+        });
+
+    private string Endpoint(PoolNode node) => StageEndpoints.Peer(node.ProbeEndpoint, node.Address, _coordinatorAddress());
+
+    private static double Finite(double value) => double.IsFinite(value) && value >= 0 ? value : 0;
+
+    private static string Truncate(string text) => text.Length <= 500 ? text : text[..500];
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private sealed record Asked(string From, HashSet<string> Targets, TaskCompletionSource<LinkReport?> Report);
+}

@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Channels;
+
+namespace Tessera.Testing;
+
+/// <summary>
+/// A loopback TCP relay in front of a real server, for tests of links that are not perfect: it delays every byte by
+/// <see cref="Delay"/> in each direction (so a round trip costs twice that), and it can black-hole the link (stop
+/// relaying while keeping connections open, as a stopped machine or a dropped route does) and restore it.
+/// </summary>
+internal sealed class TcpRelay : IAsyncDisposable
+{
+    private readonly TcpListener _listener;
+    private readonly IPEndPoint _target;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<TcpClient> _clients = [];
+    private readonly Task _accepting;
+    private volatile bool _blackHoled;
+
+    public TcpRelay(IPEndPoint target, TimeSpan delay = default)
+    {
+        _target = target;
+        Delay = delay;
+        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _listener.Start();
+        _accepting = AcceptAsync();
+    }
+
+    /// <summary>HOST:PORT to dial instead of the target.</summary>
+    public string Address => ((IPEndPoint)_listener.LocalEndpoint).ToString();
+
+    /// <summary>Added to each direction of the link.</summary>
+    public TimeSpan Delay { get; set; }
+
+    /// <summary>While true, bytes are read but not passed on, in both directions; connections stay open.</summary>
+    public bool BlackHoled
+    {
+        get => _blackHoled;
+        set => _blackHoled = value;
+    }
+
+    private async Task AcceptAsync()
+    {
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                var inbound = await _listener.AcceptTcpClientAsync(_stop.Token);
+                var outbound = new TcpClient { NoDelay = true };
+                inbound.NoDelay = true;
+                try
+                {
+                    await outbound.ConnectAsync(_target, _stop.Token);
+                }
+                catch (SocketException)
+                {
+                    inbound.Dispose();
+                    outbound.Dispose();
+                    continue;
+                }
+                lock (_clients)
+                    _clients.AddRange([inbound, outbound]);
+                _ = PumpAsync(inbound.GetStream(), outbound.GetStream());
+                _ = PumpAsync(outbound.GetStream(), inbound.GetStream());
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+        {
+        }
+    }
+
+    /// <summary>Reads from <paramref name="from"/> and writes each chunk to <paramref name="to"/> once it is <see cref="Delay"/> old, in order.</summary>
+    private async Task PumpAsync(NetworkStream from, NetworkStream to)
+    {
+        var queue = Channel.CreateUnbounded<(long Due, byte[] Bytes)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var writer = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var (due, bytes) in queue.Reader.ReadAllAsync(_stop.Token))
+                {
+                    var wait = TimeSpan.FromTicks(due - DateTime.UtcNow.Ticks);
+                    if (wait > TimeSpan.Zero)
+                        await Task.Delay(wait, _stop.Token);
+                    await to.WriteAsync(bytes, _stop.Token);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+            {
+            }
+            finally
+            {
+                to.Socket.Dispose();
+            }
+        });
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            while (true)
+            {
+                var read = await from.ReadAsync(buffer, _stop.Token);
+                if (read == 0)
+                    break;
+                if (!_blackHoled)
+                    queue.Writer.TryWrite((DateTime.UtcNow.Ticks + Delay.Ticks, buffer.AsSpan(0, read).ToArray()));
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+        {
+        }
+        queue.Writer.TryComplete();
+        await writer;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Stop();
+        lock (_clients)
+        {
+            foreach (var client in _clients)
+                client.Dispose();
+        }
+        await _accepting;
+        _stop.Dispose();
+    }
+}
