@@ -2,13 +2,16 @@ namespace Tessera.Serving;
 
 /// <summary>
 /// Decides when a pipeline has stopped making progress, from the steps it has completed: a step is work sent into the
-/// pipeline until its sampled token comes back. It learns the step time (the p99 of the last
-/// <see cref="StallDetectorOptions.Window"/> steps, as an interval and per position) and declares a stall when work is
+/// pipeline until its sampled token comes back. It learns the step time (the p99 of the silences between the last
+/// <see cref="StallDetectorOptions.Window"/> answers) and what one position of a prompt costs (the p99 over the last
+/// prompts answered; a whole step until one was), and declares a stall when work is
 /// in flight and nothing has come back for longer than
 /// <c>max(Floor, Multiplier × max(p99 step, p99 per position × positions in flight))</c>. The per-position term scales
 /// the deadline with a long prompt (or a replay) in flight, so a prefill is not taken for a stall; an idle pipeline
 /// (nothing in flight) never stalls, and nothing is declared before <see cref="StallDetectorOptions.MinSamples"/> steps
-/// were measured (a cold pipeline's first steps include loading and connecting, which say nothing about its speed).
+/// were measured. The first answer on each lane is not measured: it includes opening the lane through every stage
+/// and, in a fresh process, compiling the code paths, which say nothing about the step time (one such answer of a
+/// few hundred ms would otherwise be the p99 of the first few hundred steps).
 /// Pure: no I/O, time from the injected <see cref="TimeProvider"/>. Not thread-safe (the driver calls it under its lock).
 /// </summary>
 public sealed class StallDetector
@@ -19,9 +22,12 @@ public sealed class StallDetector
     private readonly double[] _perPosition;
     private int _count;
     private int _next;
+    private int _prefills;
+    private int _nextPrefill;
     private long _inFlight;
     private long _lastProgress;
     private (double Interval, double PerPosition)? _p99;
+    private bool _laneAnswered;
 
     /// <summary>A detector with <paramref name="options"/> (defaults when null) reading <paramref name="time"/>.</summary>
     public StallDetector(StallDetectorOptions? options = null, TimeProvider? time = null)
@@ -60,13 +66,21 @@ public sealed class StallDetector
         if (positions == 0)
             return;
         var now = _time.GetTimestamp();
-        if (_inFlight > 0)
+        if (_inFlight > 0 && !_laneAnswered)
+            _laneAnswered = true;
+        else if (_inFlight > 0)
         {
             var seconds = _time.GetElapsedTime(_lastProgress, now).TotalSeconds;
             _intervals[_next] = seconds;
-            _perPosition[_next] = seconds / positions;
             _next = (_next + 1) % _intervals.Length;
             _count = Math.Min(_count + 1, _intervals.Length);
+            if (positions > 1)
+            {
+                // A prompt (or a replay) answered: what a position costs when many go at once.
+                _perPosition[_nextPrefill] = seconds / positions;
+                _nextPrefill = (_nextPrefill + 1) % _perPosition.Length;
+                _prefills = Math.Min(_prefills + 1, _perPosition.Length);
+            }
             _p99 = null;
         }
         _inFlight = Math.Max(0, _inFlight - positions);
@@ -81,7 +95,11 @@ public sealed class StallDetector
     }
 
     /// <summary>A new lane: nothing is in flight on it yet. The measured steps are kept (same model, similar stages).</summary>
-    public void Reset() => _inFlight = 0;
+    public void Reset()
+    {
+        _inFlight = 0;
+        _laneAnswered = false;
+    }
 
     /// <summary>How long the pipeline may stay silent with the work in flight now; null while nothing is in flight or too few steps were measured.</summary>
     public TimeSpan? Deadline
@@ -90,7 +108,8 @@ public sealed class StallDetector
         {
             if (_inFlight == 0 || _count < _options.MinSamples)
                 return null;
-            var (interval, perPosition) = _p99 ??= (Percentile99(_intervals, _count), Percentile99(_perPosition, _count));
+            // Before any prompt was measured, each position is taken to cost a whole step: slow, so never a false alarm.
+            var (interval, perPosition) = _p99 ??= (Percentile99(_intervals, _count), _prefills > 0 ? Percentile99(_perPosition, _prefills) : Percentile99(_intervals, _count));
             var seconds = _options.Multiplier * Math.Max(interval, perPosition * _inFlight);
             return TimeSpan.FromSeconds(Math.Max(_options.Floor.TotalSeconds, seconds));
         }
@@ -101,9 +120,9 @@ public sealed class StallDetector
     {
         var deadline = Deadline;
         if (deadline is null)
-            return new StallCheck(false, TimeSpan.Zero, null);
+            return new StallCheck(false, TimeSpan.Zero, null, 0);
         var silence = _time.GetElapsedTime(_lastProgress);
-        return new StallCheck(silence > deadline.Value, silence, deadline);
+        return new StallCheck(silence > deadline.Value, silence, deadline, _lastProgress);
     }
 
     /// <summary>The 99th percentile (nearest rank) of the first <paramref name="count"/> values.</summary>
@@ -116,5 +135,8 @@ public sealed class StallDetector
     }
 }
 
-/// <summary>A <see cref="StallDetector"/>'s verdict: stalled or not, how long the pipeline has been silent, and the deadline (null when none applies).</summary>
-public readonly record struct StallCheck(bool Stalled, TimeSpan Silence, TimeSpan? Deadline);
+/// <summary>
+/// A <see cref="StallDetector"/>'s verdict: stalled or not, how long the pipeline has been silent, the deadline (null
+/// when none applies), and the timestamp of the last progress (when the silence began; 0 without a deadline).
+/// </summary>
+public readonly record struct StallCheck(bool Stalled, TimeSpan Silence, TimeSpan? Deadline, long SilentSince);

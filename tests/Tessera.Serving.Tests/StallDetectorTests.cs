@@ -91,6 +91,30 @@ public sealed class StallDetectorTests
     }
 
     [Fact]
+    public void OnceAPromptWasMeasured_ALongPrefillGetsItsPerPositionCostTimesItsLength()
+    {
+        // arrange: decode steps of 20 ms, and a 100-position prompt answered in 200 ms (2 ms a position)
+        var (detector, time) = Create();
+        detector.Sent(1);
+        Decode(detector, time, 50, _ => TimeSpan.FromMilliseconds(20));
+        detector.Completed(1);
+        detector.Sent(100);
+        time.Advance(TimeSpan.FromMilliseconds(200));
+        detector.Completed(100);
+
+        // act
+        detector.Sent(2000);
+        time.Advance(TimeSpan.FromSeconds(39));
+        var during = detector.Check();
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        // assert: 10 x 2 ms x 2000 positions = 40 s
+        Assert.False(during.Stalled);
+        Assert.Equal(TimeSpan.FromSeconds(40), during.Deadline);
+        Assert.True(detector.Check().Stalled);
+    }
+
+    [Fact]
     public void AnIdlePipeline_NeverStalls_HoweverLongItWaits()
     {
         var (detector, time) = Create();
@@ -152,12 +176,27 @@ public sealed class StallDetectorTests
     {
         var (detector, time) = Create();
         detector.Sent(1);
-        Decode(detector, time, 7, _ => TimeSpan.FromMilliseconds(20));
+        Decode(detector, time, 8, _ => TimeSpan.FromMilliseconds(20));
 
         time.Advance(TimeSpan.FromMinutes(1));
 
         Assert.False(detector.Check().Stalled);
         Assert.Equal(7, detector.Samples);
+    }
+
+    [Fact]
+    public void TheFirstAnswerOfALane_IsNotMeasured_SoASlowWarmUpDoesNotWidenTheDeadline()
+    {
+        var (detector, time) = Create();
+        detector.Sent(1);
+        time.Advance(TimeSpan.FromSeconds(3));
+        detector.Completed(1);
+        detector.Sent(1);
+
+        Decode(detector, time, 20, _ => TimeSpan.FromMilliseconds(20));
+
+        Assert.Equal(20, detector.Samples);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), detector.Deadline);
     }
 
     [Fact]
