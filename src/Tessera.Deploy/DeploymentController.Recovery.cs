@@ -7,8 +7,8 @@ namespace Tessera.Deploy;
 
 /// <summary>
 /// Recovery of a deployment whose pipeline lost a stage: the pipeline pauses its sessions and calls
-/// <see cref="DeploymentRecovery.ReplaceAsync"/>; the controller finds what broke (<see cref="RecoveryRules"/>: a cut
-/// link, lost nodes, stages it cannot reach itself, or a stage that merely stopped), re-plans with
+/// <see cref="DeploymentRecovery.ReplaceAsync"/>; the controller finds what broke (<see cref="RecoveryRules"/>: a stalled
+/// stage, a cut link, lost nodes, stages it cannot reach itself, or a stage that merely stopped), re-plans with
 /// <see cref="PoolPlanner.Replan"/> where nodes must be left out (a spare node takes their layers, or neighbours
 /// extend), starts the new or changed stages, waits until they are ready, stores the new plan and returns the
 /// pipeline to continue on.
@@ -79,6 +79,25 @@ public sealed partial class DeploymentController
         List<PlacedStage> placed;
         lock (_gate)
             placed = runtime.Placed(replica);
+
+        // A stall names the stage that did not answer the driver, which runs here: probing it again would only add the
+        // probe's timeout to the clients' pause, and re-planning without its node must not wait for the membership (a
+        // stopped process is marked down seconds later; a black-holed port never is). Returning the same pipeline would
+        // stall again, so the node is always left out.
+        if (RecoveryRules.StalledStage(placed, failure) is { } stalled)
+        {
+            List<StoredStage> stored;
+            lock (_gate)
+                stored = runtime.Stages.Select(s => s.Stored).ToList();
+            if (RecoveryRules.LostNodes(stored, NodesById()).Contains(stalled.NodeId))
+                return (await ReplanAsync(runtime, new HashSet<string> { stalled.NodeId }, PlanChange.NodeLost, null, cancellationToken).ConfigureAwait(false), stalled.NodeId);
+            Avoid(runtime, [stalled.NodeId]);
+            var words = $"stage {stalled.Index} ({DeploymentWords.Layers(stalled.FirstLayer, stalled.LastLayer)}) on {stalled.NodeName} at {failure.UnreachableEndpoint} " +
+                "stopped making progress and does not answer the coordinator";
+            AddEvent("stage-stalled", stalled.NodeId, $"Deployment {name}: {words}; routing around it for {LinkAvoidance.TotalMinutes:0} min.");
+            return (words + "; " + await ReplanAsync(runtime, new HashSet<string> { stalled.NodeId }, PlanChange.Unreachable, null, cancellationToken).ConfigureAwait(false),
+                stalled.NodeId);
+        }
 
         // Both ends of the link the failure names are alive, and the coordinator reaches the far one: the link between
         // them is cut. The far node is left out for this deployment (for a while).

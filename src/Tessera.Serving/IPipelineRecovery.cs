@@ -24,4 +24,11 @@ public sealed record PipelineFailure(IReadOnlyList<string> Endpoints, string Rea
     /// upstream but answers others is behind a cut link rather than dead.
     /// </summary>
     public string? UnreachableEndpoint { get; init; }
+
+    /// <summary>
+    /// True when the lane did not break but stopped making progress (no token back within the stall deadline): then
+    /// <see cref="UnreachableEndpoint"/> is the first stage that did not answer the driver's own status request (a
+    /// stopped process, a black-holed port), or null when every stage answered.
+    /// </summary>
+    public bool Stalled { get; init; }
 }

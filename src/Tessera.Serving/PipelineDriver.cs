@@ -18,7 +18,9 @@ namespace Tessera.Serving;
 /// ready. When the lane breaks (a stage died) and an <see cref="IPipelineRecovery"/> is configured, the sessions
 /// pause, the recovery supplies a replacement pipeline, and every live session is replayed on it (its prompt and
 /// tokens so far, from position 0) and continues at the same step: the client sees a pause, not a failure, and
-/// the same tokens. Thread-safe.
+/// the same tokens. A lane that stops making progress without breaking (a stage's process stopped, its port
+/// black-holed) is treated the same way once a <see cref="StallDetector"/> says it stalled: the driver asks each stage
+/// for its status to find the silent one, abandons the lane without waiting for the transport, and recovers. Thread-safe.
 /// </summary>
 public sealed partial class PipelineDriver : IAsyncDisposable
 {
@@ -44,6 +46,9 @@ public sealed partial class PipelineDriver : IAsyncDisposable
     private int _sessionsResumed;
     private TimeSpan _lastPause;
     private TimeSpan _maxPause;
+    private readonly StallDetector? _stall;
+    private readonly ITimer? _stallTimer;
+    private int _stalls;
 
     private PipelineDriver(IReadOnlyList<string> endpoints, GrpcChannel[] channels, IReadOnlyList<StageStatus> stages, PipelineDriverOptions options)
     {
@@ -53,6 +58,11 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         VocabSize = stages[^1].VocabSize;
         _lane = new Lane(++_laneGeneration, endpoints, channels, stages, _stopping.Token);
         StartLane(_lane);
+        if (options.Stall is { } stall)
+        {
+            _stall = new StallDetector(stall, options.Time);
+            _stallTimer = options.Time.CreateTimer(_ => CheckStall(), null, options.StallCheckInterval, options.StallCheckInterval);
+        }
     }
 
     /// <summary>The stages in use now (they change when a failed pipeline is replaced).</summary>
@@ -106,7 +116,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         get
         {
             lock (_gate)
-                return new PipelineRecoveryStatistics(_recoveries, _failedRecoveries, _sessionsResumed, _lastPause, _maxPause) { Moves = _moves };
+                return new PipelineRecoveryStatistics(_recoveries, _failedRecoveries, _sessionsResumed, _lastPause, _maxPause) { Moves = _moves, Stalls = _stalls };
         }
     }
 
@@ -208,8 +218,12 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         {
             lock (_gate)
             {
-                if (session.Finish() && _sessions.Remove(id) && !_recovering)
-                    _lane.Outbound.Writer.TryWrite(Outbound.Close(id));
+                if (session.Finish() && _sessions.Remove(id))
+                {
+                    Abandon(session);
+                    if (!_recovering)
+                        _lane.Outbound.Writer.TryWrite(Outbound.Close(id));
+                }
             }
         }
     }
@@ -247,6 +261,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
             old.Broken = true;
             _lane = new Lane(++_laneGeneration, endpoints, channels, stages, _stopping.Token);
             StartLane(_lane);
+            ForgetInFlight();
             _moves++;
             var now = _options.Time.GetTimestamp();
             var context = stages.Min(s => s.ContextLength);
@@ -297,6 +312,8 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         catch (TimeoutException)
         {
         }
+        if (_stallTimer is not null)
+            await _stallTimer.DisposeAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _recovery.ConfigureAwait(false);
         await CloseLaneAsync(lane).ConfigureAwait(false);
@@ -328,6 +345,9 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         };
         if (request.EndTokens is { } end)
             open.EndTokens.Add(end);
+        Abandon(session);
+        session.InFlight = work.Tokens.Count;
+        _stall?.Sent(session.InFlight);
         lane.Outbound.Writer.TryWrite(new Outbound(open, work));
     }
 
@@ -398,6 +418,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                     {
                         if (_sessions.Remove(f.Session, out var session))
                         {
+                            Abandon(session);
                             lane.Outbound.Writer.TryWrite(Outbound.Close(f.Session));
                             Fail(session, f.Message, retryable: false);
                         }
@@ -437,6 +458,12 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         var request = session.Request;
         session.Generated.Add(t.Token);
         var finish = session.Limits.After(t.Token, session.Generated.Count, request.Prompt.Length + (int)t.Step);
+        // The token answers every position of the session in flight; unless it ends the session, the next position is
+        // in flight at once (queued by the first stage with feed-back, sent below without).
+        _stall?.Completed(session.InFlight);
+        session.InFlight = finish is null ? 1 : 0;
+        if (finish is null)
+            _stall?.Sent(1);
 
         (int, float)[]? top = null;
         if (t.TopIds.Count > 0)
@@ -468,8 +495,12 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         }
     }
 
-    /// <summary>The lane broke: fail its sessions, or pause them and start a recovery. <paramref name="unreachable"/>: the stage that could not be reached, when known.</summary>
-    private void Break(Lane lane, string reason, string? unreachable = null)
+    /// <summary>
+    /// The lane broke: fail its sessions, or pause them and start a recovery. <paramref name="unreachable"/>: the stage
+    /// that could not be reached, when known. <paramref name="silentSince"/>: for a stall, when the lane went silent
+    /// (the sessions' pause began then, not when the stall was declared).
+    /// </summary>
+    private void Break(Lane lane, string reason, string? unreachable = null, long silentSince = 0)
     {
         lock (_gate)
         {
@@ -477,6 +508,9 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                 return;
             lane.Broken = true;
             lane.Unreachable = unreachable;
+            lane.Stalled = silentSince != 0;
+            if (lane == _lane)
+                ForgetInFlight();
             if (lane != _lane)
                 return;
             if (_options.Recovery is null || _disposing || _stopping.IsCancellationRequested)
@@ -486,7 +520,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                 return;
             }
             _recovering = true;
-            var now = _options.Time.GetTimestamp();
+            var now = silentSince != 0 ? silentSince : _options.Time.GetTimestamp();
             foreach (var session in _sessions.Values)
             {
                 if (session.PausedSince == 0)
@@ -508,7 +542,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         {
             try
             {
-                var failure = new PipelineFailure(old.Endpoints, reason, attempt) { UnreachableEndpoint = unreachable };
+                var failure = new PipelineFailure(old.Endpoints, reason, attempt) { UnreachableEndpoint = unreachable, Stalled = old.Stalled };
                 var endpoints = await _options.Recovery!.ReplaceAsync(failure, timeout.Token).ConfigureAwait(false);
                 var (channels, stages) = await OpenAsync(endpoints, _options.Tls, timeout.Token).ConfigureAwait(false);
                 lock (_gate)
@@ -523,6 +557,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                     }
                     _lane = new Lane(++_laneGeneration, endpoints, channels, stages, _stopping.Token);
                     StartLane(_lane);
+                    ForgetInFlight();
                     _recovering = false;
                     _recoveries++;
                     RecoveryCounter.Add(1);
@@ -567,6 +602,109 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         foreach (var session in _sessions.Values)
             Fail(session, reason, retryable);
         _sessions.Clear();
+        _stall?.Reset();
+    }
+
+    /// <summary>Nothing sent on the lane in use will be answered (it broke or was replaced): the replay counts its positions afresh. Called under the gate.</summary>
+    private void ForgetInFlight()
+    {
+        _stall?.Reset();
+        foreach (var session in _sessions.Values)
+            session.InFlight = 0;
+    }
+
+    /// <summary>The session's positions in flight will not be answered (it ended or was removed); called under the gate.</summary>
+    private void Abandon(DriverSession session)
+    {
+        _stall?.Abandoned(session.InFlight);
+        session.InFlight = 0;
+    }
+
+    /// <summary>
+    /// The stall timer's tick: when the lane in use has been silent past its deadline, finds the silent stage and
+    /// breaks the lane (once per lane). A lane that is already broken or being replaced is left to that.
+    /// </summary>
+    private void CheckStall()
+    {
+        Lane lane;
+        StallCheck check;
+        lock (_gate)
+        {
+            lane = _lane;
+            if (_stall is null || _recovering || _disposing || _broken is not null || lane.Broken || lane.StallSuspected)
+                return;
+            check = _stall.Check();
+            if (!check.Stalled)
+                return;
+            lane.StallSuspected = true;
+        }
+        _ = Task.Run(() => OnStallAsync(lane, check));
+    }
+
+    private async Task OnStallAsync(Lane lane, StallCheck check)
+    {
+        var silent = await FindSilentStageAsync(lane).ConfigureAwait(false);
+        if (silent is null && check.Deadline is { } deadline)
+        {
+            // Every stage answers: a stage wedged in its work, or only an overloaded machine. Breaking the lane then
+            // costs a replay on the same stages, so the silence must last twice the deadline before it counts.
+            var left = deadline + deadline - _options.Time.GetElapsedTime(check.SilentSince);
+            try
+            {
+                if (left > TimeSpan.Zero)
+                    await Task.Delay(left, _options.Time, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            check = check with { Silence = _options.Time.GetElapsedTime(check.SilentSince) };
+        }
+        lock (_gate)
+        {
+            // Tokens came back while the stages were asked: a slow step, not a stall.
+            if (lane != _lane || lane.Broken || _stall is null || !_stall.Check().Stalled)
+            {
+                lane.StallSuspected = false;
+                return;
+            }
+            _stalls++;
+        }
+        var silence = $"no token came back for {check.Silence.TotalMilliseconds:F0} ms (deadline {check.Deadline!.Value.TotalMilliseconds:F0} ms from the measured step time)";
+        var reason = silent is { } s
+            ? $"stage {s.Index} ({s.Endpoint}) stalled: {silence}, and it did not answer a status request within {_options.StallProbeTimeout.TotalMilliseconds:F0} ms"
+            : $"the pipeline stalled: {silence}, though every stage answered a status request";
+        LogPipelineStalled(string.Join(",", lane.Endpoints), reason);
+        Break(lane, reason, silent?.Endpoint, check.SilentSince);
+    }
+
+    /// <summary>Asks every stage of the lane for its status at once; the first, in pipeline order, that does not answer in time, or null.</summary>
+    private async Task<(int Index, string Endpoint)?> FindSilentStageAsync(Lane lane)
+    {
+        var answers = lane.Channels.Select(async channel =>
+        {
+            try
+            {
+                await new Stage.StageClient(channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.Add(_options.StallProbeTimeout),
+                    cancellationToken: _stopping.Token).ResponseAsync.ConfigureAwait(false);
+                return true;
+            }
+            catch (RpcException)
+            {
+                return false;
+            }
+            catch (ObjectDisposedException)
+            {
+                // The lane was closed meanwhile (it broke on its own): nothing to name.
+                return true;
+            }
+        }).ToArray();
+        for (var i = 0; i < answers.Length; i++)
+        {
+            if (!await answers[i].ConfigureAwait(false))
+                return (i, lane.Endpoints[i]);
+        }
+        return null;
     }
 
     private static void Fail(DriverSession session, string reason, bool retryable)
@@ -586,6 +724,9 @@ public sealed partial class PipelineDriver : IAsyncDisposable
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Session {Session} resumed at step {Step} after a pause of {PauseMs:F0} ms")]
     private partial void LogSessionResumed(ulong session, long step, double pauseMs);
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "The pipeline {Endpoints} stopped making progress: {Reason}")]
+    private partial void LogPipelineStalled(string endpoints, string reason);
 
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "Moving from pipeline {From} to {To} as planned; {Sessions} sessions replayed")]
     private partial void LogPipelineMoved(string from, string to, int sessions);
@@ -611,6 +752,12 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         /// <summary>When the lane broke: the stage that could not be reached from the one before it (or from the driver), if known.</summary>
         public string? Unreachable { get; set; }
 
+        /// <summary>Set under the driver's gate when the lane broke because it stalled, not because its connection did.</summary>
+        public bool Stalled { get; set; }
+
+        /// <summary>Set under the driver's gate while the stages are asked which one is silent, so a stall is handled once.</summary>
+        public bool StallSuspected { get; set; }
+
         /// <summary>True for the first caller only: that one releases the lane.</summary>
         public bool MarkClosed() => Interlocked.Exchange(ref _closed, 1) == 0;
     }
@@ -629,6 +776,9 @@ public sealed partial class PipelineDriver : IAsyncDisposable
 
         /// <summary>Times this session was replayed on a replacement pipeline.</summary>
         public int Recoveries { get; set; }
+
+        /// <summary>Positions sent on the lane in use and not yet answered by a token (what the stall detector counts for this session).</summary>
+        public int InFlight { get; set; }
 
         /// <summary>Timestamp of the failure that paused the session; 0 while it runs.</summary>
         public long PausedSince { get; set; }

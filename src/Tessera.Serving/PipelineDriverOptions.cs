@@ -29,9 +29,26 @@ public sealed record PipelineDriverOptions
     /// <summary>Stamps each lane with a route ticket (stages of a deployment refuse lanes without one); null: none.</summary>
     public RouteTicketIssuer? Tickets { get; init; }
 
+    /// <summary>
+    /// When the lane counts as stalled (work in flight, no token back within a deadline learned from the measured step
+    /// time); a stall is handled as a broken lane, without waiting for the transport to notice. Null: only a broken
+    /// connection ends a lane.
+    /// </summary>
+    public StallDetectorOptions? Stall { get; init; } = new();
+
+    /// <summary>How often the driver compares the lane's silence with its stall deadline (what a stall's detection may lag by).</summary>
+    public TimeSpan StallCheckInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// How long each stage has to answer a status request after a stall: the first stage, in pipeline order, that does
+    /// not is the one the failure names (recovery plans around its node). The request travels over the driver's open
+    /// connection to the stage, so a live stage answers in one round trip.
+    /// </summary>
+    public TimeSpan StallProbeTimeout { get; init; } = TimeSpan.FromMilliseconds(500);
+
     public ILogger? Logger { get; init; }
 
-    /// <summary>Clock for pause measurements.</summary>
+    /// <summary>Clock for pause measurements and stall deadlines.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
@@ -40,4 +57,7 @@ public sealed record PipelineRecoveryStatistics(int Recoveries, int FailedRecove
 {
     /// <summary>Planned switches to another pipeline (<see cref="PipelineDriver.MoveToAsync"/>).</summary>
     public int Moves { get; init; }
+
+    /// <summary>Lanes abandoned because they stopped making progress (each also counts as a recovery when one followed).</summary>
+    public int Stalls { get; init; }
 }

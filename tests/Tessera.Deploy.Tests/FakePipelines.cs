@@ -74,13 +74,14 @@ internal sealed class FakePipeline(PipelineTarget target, IReadOnlyList<string> 
 
     /// <summary>
     /// A stage broke (<paramref name="unreachable"/>: the one its upstream could not reach): asks the recovery for a
-    /// new pipeline until one opens, up to <see cref="MaxReplaceAttempts"/> tries; returns whether one did.
+    /// new pipeline until one opens, up to <see cref="MaxReplaceAttempts"/> tries; returns whether one did. <paramref name="stalled"/>:
+    /// the lane stopped making progress and <paramref name="unreachable"/> did not answer the driver.
     /// </summary>
-    public async Task<bool> BreakAsync(string reason, string? unreachable)
+    public async Task<bool> BreakAsync(string reason, string? unreachable, bool stalled = false)
     {
         for (var attempt = 1; attempt <= MaxReplaceAttempts; attempt++)
         {
-            var failure = new PipelineFailure(Endpoints, reason, attempt) { UnreachableEndpoint = unreachable };
+            var failure = new PipelineFailure(Endpoints, reason, attempt) { UnreachableEndpoint = unreachable, Stalled = stalled };
             Failures.Add(failure);
             try
             {

@@ -82,6 +82,43 @@ public sealed class RecoveryTests
     }
 
     [Fact]
+    public async Task AStalledStage_WhoseAgentStaysConnected_IsPlannedAroundAtOnce_WithoutAnotherProbe()
+    {
+        // a black-holed stage port: the driver saw no progress and no answer; the node's control stream is fine, so the
+        // membership never reports it lost, and every stage "runs": without the stall rule, the recovery probed it,
+        // waited for a loss that never came, and probed again before leaving the node out
+        var (pool, view, pipeline) = await DeployedAsync();
+        await using var _ = pool;
+        var victim = view.Stages[1];
+
+        var recovered = await pool.DriveAsync(pipeline.BreakAsync("stage 1 stalled", victim.Endpoint, stalled: true));
+
+        Assert.True(recovered);
+        Assert.Single(pipeline.Failures);
+        Assert.DoesNotContain(victim.Endpoint, pipeline.Endpoints);
+        AssertPlannedAround(pool, view, pipeline, victim.NodeName);
+        Assert.Empty(pool.Network.Probes);
+        Assert.Contains($"on {victim.NodeName} at {victim.Endpoint} stopped making progress", Assert.Single(pool.EventsOf("stage-stalled")));
+        Assert.Empty(pool.EventsOf("link-cut"));
+    }
+
+    [Fact]
+    public async Task AStalledStageWhoseNodeIsAlreadyLost_IsReplacedAsALoss()
+    {
+        var (pool, view, pipeline) = await DeployedAsync();
+        await using var _ = pool;
+        var victim = view.Stages[2];
+
+        pool.Agents.Lose(victim.NodeName);
+        var recovered = await pool.DriveAsync(pipeline.BreakAsync("stage 2 stalled", victim.Endpoint, stalled: true));
+
+        Assert.True(recovered);
+        AssertPlannedAround(pool, view, pipeline, victim.NodeName);
+        Assert.Empty(pool.EventsOf("stage-stalled"));
+        Assert.Contains("lost with node " + victim.NodeName, Assert.Single(pool.EventsOf("deployment-recovered")));
+    }
+
+    [Fact]
     public async Task AStageItsUpstreamCannotReach_ButTheCoordinatorCan_IsACutLink_AndItsNodeIsLeftOut()
     {
         var (pool, view, pipeline) = await DeployedAsync();

@@ -55,6 +55,19 @@ internal static class RecoveryRules
         return (up, down);
     }
 
+    /// <summary>
+    /// The stage of <paramref name="replica"/> that a stalled pipeline names: it stopped making progress and did not
+    /// answer the driver's own status request (the driver runs in the coordinator, so the coordinator has just failed
+    /// to reach it). Null when the failure is not a stall, names no stage, or names one the replica no longer has.
+    /// </summary>
+    public static StoredStage? StalledStage(IReadOnlyList<PlacedStage> replica, Serving.PipelineFailure failure)
+    {
+        if (!failure.Stalled || failure.UnreachableEndpoint is not { } endpoint)
+            return null;
+        var k = IndexOf(replica, endpoint);
+        return k < 0 ? null : replica[k].Stage;
+    }
+
     /// <summary>The endpoints of the stages their agents report ready: what the coordinator probes.</summary>
     public static IReadOnlyList<string> ReadyEndpoints(IReadOnlyList<PlacedStage> replica) =>
         replica.Where(s => s.Ready && s.Endpoint is not null).Select(s => s.Endpoint!).Distinct(StringComparer.Ordinal).ToList();
