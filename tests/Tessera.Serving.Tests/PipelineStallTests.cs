@@ -57,7 +57,7 @@ public sealed class PipelineStallTests
         using var local = LocalModel.Load(Model, threads: 1, contextLength: 512);
         await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-1", "1-3", "3-4", "1-3");
         var spare = pipeline.Servers[3].Address;
-        await using var proxy = new BlackHoleProxy(pipeline.Servers[1].Address);
+        await using var proxy = new TcpRelay(System.Net.IPEndPoint.Parse(pipeline.Servers[1].Address));
         var recovery = new SpareStage(1, spare);
         string[] endpoints = [pipeline.Servers[0].Address, proxy.Address, pipeline.Servers[2].Address];
         await using var driver = await PipelineDriver.ConnectAsync(endpoints, new PipelineDriverOptions { Recovery = recovery });
@@ -72,7 +72,7 @@ public sealed class PipelineStallTests
         var greedyRun = RunAsync(driver, greedyPrompt, SamplingParameters.Greedy, 120, n =>
         {
             if (n == 12)
-                proxy.BlackHole();
+                proxy.BlackHoled = true;
         });
         var results = await Task.WhenAll(greedyRun, seededRun).WaitAsync(TimeSpan.FromSeconds(60));
 
