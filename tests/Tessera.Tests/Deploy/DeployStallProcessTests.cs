@@ -66,8 +66,10 @@ public sealed class DeployStallProcessTests(SpareAgentPoolFixture pool, ITestOut
                 Assert.True(results[i].Error is null, $"stream {i}: {results[i].Error}\n{pool.Logs}");
                 Assert.Equal(expected[i], results[i].Text);
             }
-            // before stall detection the streams waited 17 s for the HTTP/2 keepalive to give up on the stopped stage
-            Assert.True(longestGap < TimeSpan.FromSeconds(8), $"the clients waited {longestGap.TotalSeconds:F2} s\n{pool.Logs}");
+            // Before stall detection the streams waited 17 s for the HTTP/2 keepalive to give up on the stopped stage. The
+            // deadline grows with the p99 step time, so on an overloaded machine (load average 12-15 on 2 cores) the pause
+            // reached 9.5 s; 1.75 s on a quiet one. The bound tells the step deadline from the transport's.
+            Assert.True(longestGap < TimeSpan.FromSeconds(12), $"the clients waited {longestGap.TotalSeconds:F2} s\n{pool.Logs}");
 
             var after = await api.GetAsync("tiny-s", CancellationToken.None);
             output.WriteLine("after: " + string.Join(", ", after.Stages.Select(s => $"{s.NodeName} [{s.FirstLayer}, {s.LastLayer}) {s.State}")));

