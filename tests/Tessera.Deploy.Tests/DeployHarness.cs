@@ -34,9 +34,7 @@ internal sealed class DeployHarness : IAsyncDisposable
         Events = new PoolStore(_database);
         Store = new DeploymentStore(_database);
         Pipelines = new FakePipelines(Network);
-        using var ca = Tessera.Identity.PoolCertificateAuthority.Create("pool_deploy_tests", TimeProvider.System);
-        Links = new LinkMonitor(Agents, Agents, Events, DriverTls(ca), () => "10.0.0.100:7470", _ => [], LinkMonitorOptions.Default with { Enabled = false },
-            Clock, NullLogger.Instance);
+        Links = NewLinkMonitor(LinkMonitorOptions.Default with { Enabled = false });
         Controller = NewController();
     }
 
@@ -59,12 +57,22 @@ internal sealed class DeployHarness : IAsyncDisposable
     /// </summary>
     public LinkMonitor Links { get; }
 
-    private static Tessera.Serving.StageTls DriverTls(Tessera.Identity.PoolCertificateAuthority ca)
+    /// <summary>A link monitor over the harness's agents and database (not started; the harness's own is <see cref="Links"/>).</summary>
+    public LinkMonitor NewLinkMonitor(LinkMonitorOptions options) =>
+        new(Agents, Agents, Events, MemberTls("driver_test"), () => "10.0.0.100:7470", _ => [], options, Clock, NullLogger.Instance);
+
+    /// <summary>The pool CA of the harness, which signs the certificates of <see cref="MemberTls"/>.</summary>
+    public Tessera.Identity.PoolCertificateAuthority Ca { get; } = Tessera.Identity.PoolCertificateAuthority.Create("pool_deploy_tests", TimeProvider.System);
+
+    /// <summary>A member's mutual-TLS identity under <see cref="Ca"/> (for real link probes on loopback).</summary>
+    public Tessera.Serving.StageTls MemberTls(string nodeId)
     {
         using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
-        var csr = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=driver", key, System.Security.Cryptography.HashAlgorithmName.SHA256).CreateSigningRequest();
-        using var issued = ca.SignNodeRequest(csr, "driver_test", TimeProvider.System);
-        return new Tessera.Serving.StageTls(issued.CopyWithPrivateKey(key), ca.Certificate);
+        var csr = new System.Security.Cryptography.X509Certificates.CertificateRequest($"CN={nodeId}", key, System.Security.Cryptography.HashAlgorithmName.SHA256).CreateSigningRequest();
+        using var issued = Ca.SignNodeRequest(csr, nodeId, TimeProvider.System);
+        using var withKey = issued.CopyWithPrivateKey(key);
+        // Through PKCS#12 so the key is usable for TLS on every platform.
+        return new Tessera.Serving.StageTls(X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null), Ca.Certificate);
     }
 
     /// <summary>The pool's event log (real, in the test's SQLite file).</summary>
@@ -142,6 +150,7 @@ internal sealed class DeployHarness : IAsyncDisposable
     {
         await Controller.DisposeAsync();
         _database.Dispose();
+        Ca.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         _dir.Delete(recursive: true);
     }

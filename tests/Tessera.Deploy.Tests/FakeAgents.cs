@@ -32,11 +32,11 @@ internal sealed class FakeAgents : INodeDirectory, IAgentCommands
             return [.. _nodes];
     }
 
-    /// <summary>A node joins, ready and connected, with <paramref name="speedGBps"/> of memory speed and 1 GiB free.</summary>
-    public PoolNode Join(string name, double speedGBps = 5, long ramFreeBytes = 1L << 30)
+    /// <summary>A node joins, ready and connected, with <paramref name="speedGBps"/> of memory speed and 1 GiB free (and a link probe, when given).</summary>
+    public PoolNode Join(string name, double speedGBps = 5, long ramFreeBytes = 1L << 30, string probeEndpoint = "")
     {
         var index = _nodes.Count + 1;
-        var node = new PoolNode("node_" + name, name, NodeState.Ready, false, true, $"10.0.0.{index}", ramFreeBytes, speedGBps);
+        var node = new PoolNode("node_" + name, name, NodeState.Ready, false, true, $"10.0.0.{index}", ramFreeBytes, speedGBps) { ProbeEndpoint = probeEndpoint };
         lock (_gate)
             _nodes.Add(node);
         return node;

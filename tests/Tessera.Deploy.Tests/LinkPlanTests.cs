@@ -43,4 +43,44 @@ public sealed class LinkPlanTests
         Assert.DoesNotContain(hops, hop => hop is ("a", "b") or ("b", "a"));
         Assert.Equal(LinkMonitor.UnreachableRttMs, pool.Links.Snapshot().Single(l => l.RttMs > 1).RttMs);
     }
+
+    [Fact]
+    public async Task AnAgentsReport_IsStoredOnlyForTheLinksThatAgentWasAskedToMeasure()
+    {
+        await using var pool = DeployHarness.Start();
+        // One real probe on loopback stands for the three agents' probes: the coordinator measures each before it asks.
+        await using var probe = await Tessera.Serving.LinkProbeServer.StartAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), pool.MemberTls("node_probe"));
+        foreach (var name in new[] { "a", "b", "c" })
+            pool.Agents.Join(name, probeEndpoint: probe.Endpoint.ToString());
+        await using var monitor = pool.NewLinkMonitor(LinkMonitorOptions.Default with { Enabled = false });
+
+        var round = monitor.RunRoundAsync(everything: true, CancellationToken.None);
+        var asked = new List<(string Node, Tessera.Pool.Protocol.Command Command)>();
+        for (var waited = 0; asked.Count < 3 && waited < 2000; waited++)
+        {
+            await Task.Delay(5);
+            asked = [.. pool.Agents.Commands.Where(c => c.Command.KindCase == Tessera.Pool.Protocol.Command.KindOneofCase.MeasureLinks)];
+        }
+        Assert.Equal(3, asked.Count); // every pair of three, each measured by one end
+        var (node, command) = asked[0];
+        var target = Assert.Single(command.MeasureLinks.Targets).NodeId;
+        var third = new[] { "node_a", "node_b", "node_c" }.Single(n => n != node && n != target);
+        var report = new Tessera.Pool.Protocol.LinkReport { CommandId = command.CommandId };
+        report.Results.Add(new Tessera.Pool.Protocol.LinkResult { NodeId = target, RttP50Ms = 1.5, RttP99Ms = 2, JitterMs = 0.5, Samples = 20, BandwidthBytesPerSecond = 1e8 });
+        // a link it was not asked about, with a value that would make it the best in the pool
+        report.Results.Add(new Tessera.Pool.Protocol.LinkResult { NodeId = third, RttP50Ms = 0.001, Samples = 20, BandwidthBytesPerSecond = 1e12 });
+
+        monitor.OnLinkReport(third, report); // another node answering this command: ignored
+        monitor.OnLinkReport(node, report);
+        foreach (var (other, otherCommand) in asked.Skip(1))
+            monitor.OnLinkReport(other, new Tessera.Pool.Protocol.LinkReport { CommandId = otherCommand.CommandId });
+        var summary = await round.WaitAsync(TimeSpan.FromSeconds(20));
+
+        // The coordinator's three measurements, and of the agents' only the one asked for.
+        var links = pool.Events.ListLinks();
+        Assert.Equal(3, links.Count(l => l.FromNodeId == Tessera.Pool.State.LinkRecord.Coordinator && l.Reachable));
+        var stored = Assert.Single(links, l => l.FromNodeId != Tessera.Pool.State.LinkRecord.Coordinator);
+        Assert.Equal((node, target, 1.5, 800.0), (stored.FromNodeId, stored.ToNodeId, stored.RttMs, stored.BandwidthMbps));
+        Assert.Equal((6, 4, 0, 0), (summary.Asked, summary.Measured, summary.Unreachable, summary.NotAnswered));
+    }
 }

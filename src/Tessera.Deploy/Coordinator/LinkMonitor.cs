@@ -180,14 +180,14 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
                 ? Everything(probeNodes)
                 : LinkProbePolicy.Choose(probeNodes, _neighbours(CoordinatorNodeId), measuredAt, now, round, _options.Limits);
             var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
-            var waits = new List<Task<LinkReport?>>();
+            var waits = new List<Task<Stored?>>();
             var asked = 0;
             foreach (var (from, targets) in plan)
             {
                 var command = new MeasureLinksCommand { PushBytes = pushBytes };
                 command.Targets.AddRange(targets.Select(t => new LinkTarget { NodeId = t, Endpoint = Endpoint(byId[t]) }));
                 var id = Tessera.Identity.Secrets.NewId("cmd_");
-                var entry = new Asked(from, [.. targets], new TaskCompletionSource<LinkReport?>(TaskCreationOptions.RunContinuationsAsynchronously));
+                var entry = new Asked(from, [.. targets], new TaskCompletionSource<Stored?>(TaskCreationOptions.RunContinuationsAsynchronously));
                 _asked[id] = entry;
                 if (!_agents.TrySend(from, new Command { CommandId = id, MeasureLinks = command }))
                 {
@@ -206,8 +206,8 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
                     notAnswered++;
                     continue;
                 }
-                measured += report.Results.Count(r => r.Error.Length == 0);
-                unreachable += report.Results.Count(r => r.Error.Length > 0);
+                measured += report.Value.Measured;
+                unreachable += report.Value.Unreachable;
             }
             return new LinkRoundSummary(asked + coordinatorTargets.Count, measured, unreachable, notAnswered);
         }
@@ -238,7 +238,7 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
         return plan;
     }
 
-    private async Task<LinkReport?> WaitAsync(string commandId, Asked entry, CancellationToken token)
+    private async Task<Stored?> WaitAsync(string commandId, Asked entry, CancellationToken token)
     {
         try
         {
@@ -260,15 +260,17 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
         if (!_asked.TryGetValue(report.CommandId, out var entry) || entry.From != nodeId)
             return;
         var now = _time.GetUtcNow();
+        var stored = new Stored(0, 0);
         foreach (var result in report.Results)
         {
-            if (!entry.Targets.Contains(result.NodeId))
+            if (!entry.Targets.Remove(result.NodeId)) // not asked, or answered twice
                 continue;
             var m = new LinkMeasurement(Finite(result.RttP50Ms), Finite(result.RttP99Ms), Finite(result.JitterMs), Math.Clamp(Finite(result.Loss), 0, 1),
                 Finite(result.BandwidthBytesPerSecond), Math.Max(0, result.Samples), result.Error.Length == 0 ? null : Truncate(result.Error));
             Store(nodeId, result.NodeId, m, now);
+            stored = m.Reachable ? stored with { Measured = stored.Measured + 1 } : stored with { Unreachable = stored.Unreachable + 1 };
         }
-        entry.Report.TrySetResult(report);
+        entry.Report.TrySetResult(stored);
     }
 
     private void Store(string from, string to, LinkMeasurement m, DateTimeOffset at) =>
@@ -301,5 +303,8 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
         }
     }
 
-    private sealed record Asked(string From, HashSet<string> Targets, TaskCompletionSource<LinkReport?> Report);
+    private sealed record Asked(string From, HashSet<string> Targets, TaskCompletionSource<Stored?> Report);
+
+    /// <summary>What one report added: links measured, and links found unreachable.</summary>
+    private readonly record struct Stored(int Measured, int Unreachable);
 }
