@@ -28,8 +28,11 @@ public sealed record LinkMonitorOptions
     /// <summary>Links the coordinator itself measures in one round.</summary>
     public int CoordinatorPerRound { get; init; } = 8;
 
-    /// <summary>How long a round waits for agents' reports before it gives up on them.</summary>
-    public TimeSpan ReportTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// How long a round waits for an agent's report before it gives up on it, besides 6 s per link asked (a peer that
+    /// does not answer costs the 5 s connect timeout).
+    /// </summary>
+    public TimeSpan ReportTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     internal LinkProbeLimits Limits { get; init; } = LinkProbeLimits.Default;
 }
@@ -242,7 +245,8 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
     {
         try
         {
-            return await entry.Report.Task.WaitAsync(_options.ReportTimeout, _time, token).ConfigureAwait(false);
+            var timeout = _options.ReportTimeout + TimeSpan.FromSeconds(6) * entry.Targets.Count;
+            return await entry.Report.Task.WaitAsync(timeout, _time, token).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

@@ -11,12 +11,14 @@ internal static class LinksCommand
     public static Command Create()
     {
         var output = PoolCli.OutputOption();
-        var measure = new Option<bool>("--measure") { Description = "Measure every link now (each pair of agents, and each agent from the coordinator) before listing." };
+        var measure = new Option<bool>("--measure") { Description = "Measure every link now (each pair of agents, at most 64 per agent, and each agent from the coordinator) before listing; takes about a second per agent." };
         var matrix = new Option<bool>("--matrix") { Description = "Print the median round trips as a matrix (rows measure, columns are measured)." };
         var command = new Command("links", "List the measured links between nodes: round trip (median, p99), jitter, loss, throughput, when, and what failed.");
         foreach (var option in new Option[] { output, measure, matrix })
             command.Options.Add(option);
-        var client = PoolCli.AddClientOptions(command);
+        // Measuring every link of a large pool takes a while: the coordinator measures each agent in turn, and each
+        // agent its peers in turn (at most 64).
+        var client = PoolCli.AddClientOptions(command, TimeSpan.FromMinutes(15));
         command.SetAction((result, ct) => PoolCli.RunAsync(async () =>
         {
             using var api = client(result);

@@ -75,7 +75,8 @@ internal static class PoolCli
     }
 
     /// <summary>Adds --data-dir, --coordinator and --admin-key; returns a factory of API clients from a parse result.</summary>
-    public static Func<ParseResult, PoolApiClient> AddClientOptions(Command command)
+    /// <param name="timeout">How long one request may take (default 15 s; longer for commands that wait for work, such as measurements).</param>
+    public static Func<ParseResult, PoolApiClient> AddClientOptions(Command command, TimeSpan? timeout = null)
     {
         var dataDir = DataDirOption();
         var coordinator = CoordinatorOption();
@@ -83,7 +84,7 @@ internal static class PoolCli
         command.Options.Add(dataDir);
         command.Options.Add(coordinator);
         command.Options.Add(adminKey);
-        return result => PoolApiClient.Create(new PoolDataDirectory(result.GetValue(dataDir)), result.GetValue(coordinator), result.GetValue(adminKey), TimeProvider.System);
+        return result => PoolApiClient.Create(new PoolDataDirectory(result.GetValue(dataDir)), result.GetValue(coordinator), result.GetValue(adminKey), TimeProvider.System, timeout);
     }
 
     /// <summary>Runs a command body, turning <see cref="PoolException"/> into a message on stderr and its exit code.</summary>
