@@ -555,7 +555,10 @@ public sealed partial class StageHost
             if (Closed || Failure is not null)
                 return;
             Failure = reason;
-            cancellation.Cancel();
+            // Callers may hold the stage's lock or be iterating its queue (a revocation, a full backlog), and with
+            // Kestrel's inline scheduling a synchronous Cancel would run the lane's teardown right here, on this thread:
+            // the callbacks run on the thread pool instead.
+            _ = cancellation.CancelAsync();
         }
     }
 }
