@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Threading.Channels;
 using Google.Protobuf;
 using Tessera.Engine.Model;
 using Tessera.Engine.Sampling;
@@ -434,7 +433,7 @@ public sealed partial class StageHost
                 }
                 input.Activations = UnsafeByteOperations.UnsafeWrap(ActivationCodec.Encode(_options.Activations, values, d));
             }
-            lane.Down?.Writer.TryWrite(input);
+            lane.Down?.TryWrite(input);
         }
     }
 
@@ -495,7 +494,7 @@ public sealed partial class StageHost
     }
 
     /// <summary>One upstream stream and, unless this is the last stage, its continuation to the next stage.</summary>
-    private sealed class Lane(long id, CancellationTokenSource cancellation)
+    private sealed class Lane(long id, CancellationTokenSource cancellation, StreamSender<StageOutput> up)
     {
         public long Id { get; } = id;
 
@@ -503,18 +502,18 @@ public sealed partial class StageHost
         public string? CallerFingerprint { get; init; }
         public Dictionary<ulong, Session> Sessions { get; } = [];
         /// <summary>Messages waiting to go up: bounded, so an upstream that stops reading cannot grow the stage's memory.</summary>
-        public Channel<StageOutput> Up { get; } = System.Threading.Channels.Channel.CreateBounded<StageOutput>(
-            new BoundedChannelOptions(MaxOutputBacklog) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        public StreamSender<StageOutput> Up { get; } = up;
 
         public const int MaxOutputBacklog = 65536;
 
         /// <summary>Queues a message for the upstream; when it has stopped reading, the lane ends instead.</summary>
         public void SendUp(StageOutput message)
         {
-            if (!Up.Writer.TryWrite(message) && !Closed)
+            if (!Up.TryWrite(message) && !Closed)
                 Fail($"the upstream has not read {MaxOutputBacklog} messages");
         }
-        public Channel<StageInput>? Down { get; set; }
+        /// <summary>The lane's stream to the next stage (null at the last stage).</summary>
+        public StreamSender<StageInput>? Down { get; set; }
         public string? Next { get; set; }
 
         /// <summary>The task relaying the next stage's output up (null at the last stage).</summary>
@@ -556,7 +555,10 @@ public sealed partial class StageHost
             if (Closed || Failure is not null)
                 return;
             Failure = reason;
-            cancellation.Cancel();
+            // Callers may hold the stage's lock or be iterating its queue (a revocation, a full backlog), and with
+            // Kestrel's inline scheduling a synchronous Cancel would run the lane's teardown right here, on this thread:
+            // the callbacks run on the thread pool instead.
+            _ = cancellation.CancelAsync();
         }
     }
 }

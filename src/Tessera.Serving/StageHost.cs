@@ -116,14 +116,16 @@ public sealed partial class StageHost : IDisposable
         if (callerFingerprint is not null && _options.Tls is { } tls && tls.Revocations.IsRevoked(callerFingerprint))
             throw new RpcException(new Grpc.Core.Status(StatusCode.PermissionDenied, "Your node was removed from the pool: its certificate is revoked."));
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        var lane = new Lane(Interlocked.Increment(ref _nextLaneId), cts) { CallerFingerprint = callerFingerprint };
+        // The upstream's stream is written from the thread that has the message (the compute thread, the relay); a
+        // failed write means the upstream is gone, and the lane ends through its reader.
+        var up = new StreamSender<StageOutput>(m => output.WriteAsync(m), Lane.MaxOutputBacklog, merge: MergeUp);
+        var lane = new Lane(Interlocked.Increment(ref _nextLaneId), cts, up) { CallerFingerprint = callerFingerprint };
         lock (_gate)
         {
             if (_lanes.Count >= _options.MaxLanes)
                 throw new RpcException(new Grpc.Core.Status(StatusCode.ResourceExhausted, $"This stage serves {_options.MaxLanes} lanes already."));
             _lanes.Add(lane);
         }
-        var up = PumpUpAsync(lane, output);
         Task? down = null;
         Task? relay = null;
         AsyncDuplexStreamingCall<StageInput, StageOutput>? call = null;
@@ -147,10 +149,11 @@ public sealed partial class StageHost : IDisposable
                 var routeMessage = new StageInput { Ticket = first.Ticket, TicketMac = first.TicketMac };
                 routeMessage.Route.AddRange(first.Route.Skip(1));
                 await call.RequestStream.WriteAsync(routeMessage).ConfigureAwait(false);
-                lane.Down = System.Threading.Channels.Channel.CreateUnbounded<StageInput>(new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+                var downstream = call.RequestStream;
+                lane.Down = new StreamSender<StageInput>(m => downstream.WriteAsync(m), int.MaxValue, downstream.CompleteAsync, e => DownFailedAsync(lane, e));
                 relay = RelayAsync(lane, call);
                 lane.Relay = relay;
-                down = PumpDownAsync(lane, call);
+                down = lane.Down.Completion;
             }
             LogLaneOpened(lane.Id, lane.Next ?? "(last stage)");
             Accept(lane, first);
@@ -187,15 +190,15 @@ public sealed partial class StageHost : IDisposable
                 }
             }
             LogLaneClosed(lane.Id, freed);
-            lane.Down?.Writer.TryComplete();
+            lane.Down?.Complete();
             if (down is not null)
                 await down.ConfigureAwait(false);
             if (relay is not null)
                 await Task.WhenAny(relay, Task.Delay(TimeSpan.FromSeconds(2))).ConfigureAwait(false);
             await cts.CancelAsync().ConfigureAwait(false);
             call?.Dispose();
-            lane.Up.Writer.TryComplete();
-            await up.ConfigureAwait(false);
+            lane.Up.Complete();
+            await lane.Up.Completion.ConfigureAwait(false);
         }
     }
 
@@ -308,48 +311,30 @@ public sealed partial class StageHost : IDisposable
         _pending.Remove(node);
     }
 
-    private async Task PumpUpAsync(Lane lane, IServerStreamWriter<StageOutput> output)
+    /// <summary>One message for everything that waited to go up while a write was in flight.</summary>
+    private static StageOutput MergeUp(Queue<StageOutput> waiting)
     {
-        try
+        var merged = new StageOutput();
+        while (waiting.TryDequeue(out var message))
         {
-            var reader = lane.Up.Reader;
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
-            {
-                var merged = new StageOutput();
-                while (reader.TryRead(out var message))
-                {
-                    merged.Tokens.Add(message.Tokens);
-                    merged.Failures.Add(message.Failures);
-                }
-                await output.WriteAsync(merged).ConfigureAwait(false);
-            }
+            merged.Tokens.Add(message.Tokens);
+            merged.Failures.Add(message.Failures);
         }
-        catch (Exception e) when (e is InvalidOperationException or IOException or OperationCanceledException or RpcException)
-        {
-            // the upstream is gone; the lane ends through its reader
-        }
+        return merged;
     }
 
-    private static async Task PumpDownAsync(Lane lane, AsyncDuplexStreamingCall<StageInput, StageOutput> call)
+    /// <summary>A write to the next stage failed: find out which stage cannot be reached, then fail the lane.</summary>
+    private static async Task DownFailedAsync(Lane lane, Exception e)
     {
-        try
-        {
-            await foreach (var message in lane.Down!.Reader.ReadAllAsync().ConfigureAwait(false))
-                await call.RequestStream.WriteAsync(message).ConfigureAwait(false);
-            await call.RequestStream.CompleteAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is InvalidOperationException or IOException or OperationCanceledException or RpcException)
-        {
-            // A write also fails when the next stage ended the call with an answer of its own; failing the lane cancels
-            // the call, which would hide that answer from the relay, so the relay reads it first.
-            if (lane.Relay is { } relay)
-                await Task.WhenAny(relay, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
-            if (e is RpcException answer && StageFailure.IsFromStage(answer))
-                lane.NoteUnreachable(StageFailure.Unreachable(answer, lane.Next!), fromDownstream: true);
-            else if (lane.Failure is null)
-                lane.NoteUnreachable(e is RpcException error ? StageFailure.Unreachable(error, lane.Next!) : lane.Next, fromDownstream: false);
-            lane.Fail($"the next stage ({lane.Next}) cannot be reached: {e.Message}");
-        }
+        // A write also fails when the next stage ended the call with an answer of its own; failing the lane cancels
+        // the call, which would hide that answer from the relay, so the relay reads it first.
+        if (lane.Relay is { } relay)
+            await Task.WhenAny(relay, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+        if (e is RpcException answer && StageFailure.IsFromStage(answer))
+            lane.NoteUnreachable(StageFailure.Unreachable(answer, lane.Next!), fromDownstream: true);
+        else if (lane.Failure is null)
+            lane.NoteUnreachable(e is RpcException error ? StageFailure.Unreachable(error, lane.Next!) : lane.Next, fromDownstream: false);
+        lane.Fail($"the next stage ({lane.Next}) cannot be reached: {e.Message}");
     }
 
     private async Task RelayAsync(Lane lane, AsyncDuplexStreamingCall<StageInput, StageOutput> call)

@@ -23,6 +23,10 @@ internal static class StageKestrel
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
+        // A lane's messages are small and every one is on a token's critical path: run the gRPC handler's read
+        // continuations on the socket's own thread instead of queueing them to the thread pool (a hand-off per message).
+        // Safe because the stage handlers never block: they queue work under a short lock and return.
+        builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
