@@ -37,7 +37,7 @@ public sealed class FaultEventsTests
     }
 
     [Fact]
-    public void Report_GroupsFaultsByKind_WithThePausesOfTheStreamsEachOverlapped()
+    public void Report_GroupsFaultsByKind_WithEachStreamsLongestGapThatOverlapsTheFault()
     {
         var t = Stopwatch.GetTimestamp();
         var s = Stopwatch.Frequency;
@@ -49,6 +49,7 @@ public sealed class FaultEventsTests
             new RequestRecord(0, prompt, "abc", [Done(t, t + s, t + 4 * s, t + 5 * s)]), // a 3 s gap, across the stop (2-6 s)
             new RequestRecord(1, prompt, "abc", [Done(t + 10 * s, t + 11 * s, t + 12 * s)]), // across the slow spell (10-12 s)
             new RequestRecord(1, prompt, "abc", [Done(t + 20 * s, t + 20 * s + s / 10)]), // no fault
+            new RequestRecord(2, prompt, "abc", [Done(t + 10 * s, t + 10 * s + s / 2, t + 11 * s + s / 2, t + 12 * s + s / 2, t + 16 * s + s / 2)]), // 1 s gaps in the slow spell, 4 s after it
         };
         FaultRecord Window(ChaosFault kind, long from, long to) => new(kind, "chaos-2", false, from, to, T0, T0, TimeSpan.FromSeconds(1), "");
         var faults = new[] { Window(ChaosFault.Stop, t + 2 * s, t + 6 * s), Window(ChaosFault.Slow, t + 10 * s, t + 12 * s) };
@@ -60,6 +61,7 @@ public sealed class FaultEventsTests
         Assert.Equal(1.0, report.FaultKinds[1].PauseSeconds.Max, 3);
         Assert.Equal(new PoolReactions(1, 1, 1, 1), report.FaultKinds[0].Reactions);
         Assert.Equal((1, 3.0), (report.Faults[0].StreamsHit, report.Faults[0].PauseSeconds!.Value));
+        Assert.Equal((2, 1.0), (report.Faults[1].StreamsHit, report.Faults[1].PauseSeconds!.Value));
         Assert.Equal(2.0, report.Faults[0].StartedSeconds, 3);
         Assert.Equal(1, report.UndisturbedLongestGapSeconds.Count);
         Assert.Equal(0, report.FaultsNotHealed);

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using Spectre.Console;
 using Tessera.Pool;
+using Tessera.Pool.Client;
 using Tessera.Pool.Security;
 using Tessera.Serving;
 
@@ -139,7 +140,15 @@ internal static class ChaosCommand
         }
         var elapsed = clock.Elapsed;
         // What the pool did, from its events (written by the coordinator, kept across its restart), fault by fault.
-        var events = await pool.EventsAsync(0, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<EventView> events = [];
+        try
+        {
+            events = await pool.EventsAsync(0, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is PoolException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            Log($"Could not read the pool's events ({ex.Message}); the report counts no downs, moves or replays.");
+        }
         var (reactions, unprovoked) = FaultEvents.Attribute(events, faults, runFrom, DateTimeOffset.UtcNow);
         var report = ChaosReport.From(requests, faults, elapsed, runStarted, reactions) with
         {

@@ -99,9 +99,12 @@ internal sealed record ChaosReport(
         var done = attempts.Where(a => a.End == AttemptEnd.Done).ToList();
         bool HitBy(Attempt a, IEnumerable<long> at) => at.Any(t => t >= a.Started && t <= a.Ended);
         bool Overlaps(Attempt a, FaultRecord f) => a.Started <= f.EndedAt && a.Ended >= f.At;
+        // A stream's pause for a fault is its longest gap that overlaps the fault, not its longest gap: a stream that
+        // runs across a slow spell and then a kill must not charge the kill's pause to the slow spell.
+        List<double> PausesOf(FaultRecord f) => done.Select(a => GapDuring(a, f.At, f.EndedAt)).OfType<double>().ToList();
         var faultReports = faults.Select((f, i) =>
         {
-            var hit = done.Where(a => Overlaps(a, f)).Select(LongestGap).ToList();
+            var hit = PausesOf(f);
             return new FaultReport(f.Kind.Name(), f.Target, f.Detail, runStarted == 0 ? 0 : Stopwatch.GetElapsedTime(runStarted, f.At).TotalSeconds,
                 f.Lasted.TotalSeconds, f.HealedAfter?.TotalSeconds, hit.Count, hit.Count > 0 ? hit.Max() : null,
                 reactions is not null && i < reactions.Count ? reactions[i] : PoolReactions.None);
@@ -109,7 +112,7 @@ internal sealed record ChaosReport(
         var kinds = ChaosFaults.All.Select(kind => (kind, of: faults.Select((f, i) => (f, i)).Where(x => x.f.Kind == kind).ToList()))
             .Where(k => k.of.Count > 0)
             .Select(k => new FaultKindReport(k.kind.Name(), k.of.Count, k.of.Count(x => x.f.HealedAfter is null),
-                Percentiles.Of(done.Where(a => k.of.Any(x => !x.f.Coordinator && Overlaps(a, x.f))).Select(LongestGap)),
+                Percentiles.Of(k.of.Where(x => !x.f.Coordinator).SelectMany(x => PausesOf(x.f))),
                 k.of.Aggregate(PoolReactions.None, (sum, x) => sum + faultReports[x.i].Reactions)))
             .ToList();
         var retriedAttempts = requests.SelectMany(r => r.Attempts.Take(r.Attempts.Count - 1)).ToList();
@@ -152,6 +155,21 @@ internal sealed record ChaosReport(
         var gap = 0.0;
         for (var i = 1; i < a.Arrivals.Count; i++)
             gap = Math.Max(gap, Stopwatch.GetElapsedTime(a.Arrivals[i - 1], a.Arrivals[i]).TotalSeconds);
+        return gap;
+    }
+
+    /// <summary>
+    /// The longest wait between two pieces of text of one stream among those that overlap <paramref name="from"/> to
+    /// <paramref name="to"/> (Stopwatch timestamps; equal for an instant), in seconds; null when none does.
+    /// </summary>
+    internal static double? GapDuring(Attempt a, long from, long to)
+    {
+        double? gap = null;
+        for (var i = 1; i < a.Arrivals.Count; i++)
+        {
+            if (a.Arrivals[i - 1] <= to && a.Arrivals[i] >= from)
+                gap = Math.Max(gap ?? 0, Stopwatch.GetElapsedTime(a.Arrivals[i - 1], a.Arrivals[i]).TotalSeconds);
+        }
         return gap;
     }
 
