@@ -50,16 +50,19 @@ public sealed class FaultEventsTests
             new RequestRecord(1, prompt, "abc", [Done(t + 10 * s, t + 11 * s, t + 12 * s)]), // across the slow spell (10-12 s)
             new RequestRecord(1, prompt, "abc", [Done(t + 20 * s, t + 20 * s + s / 10)]), // no fault
             new RequestRecord(2, prompt, "abc", [Done(t + 10 * s, t + 10 * s + s / 2, t + 11 * s + s / 2, t + 12 * s + s / 2, t + 16 * s + s / 2)]), // 1 s gaps in the slow spell, 4 s after it
+            new RequestRecord(0, prompt, "abc", [Done(t + 29 * s, t + 29 * s + s / 2, t + 30 * s + s / 5, t + 32 * s)]), // a token in flight after the kill at 30 s, then 1.8 s
         };
         FaultRecord Window(ChaosFault kind, long from, long to) => new(kind, "chaos-2", false, from, to, T0, T0, TimeSpan.FromSeconds(1), "");
-        var faults = new[] { Window(ChaosFault.Stop, t + 2 * s, t + 6 * s), Window(ChaosFault.Slow, t + 10 * s, t + 12 * s) };
+        var kill = new FaultRecord(ChaosFault.Kill, "chaos-1", false, t + 30 * s, t + 30 * s, T0, T0, TimeSpan.FromSeconds(3), "");
+        var faults = new[] { Window(ChaosFault.Stop, t + 2 * s, t + 6 * s), Window(ChaosFault.Slow, t + 10 * s, t + 12 * s), kill };
 
-        var report = ChaosReport.From(requests, faults, TimeSpan.FromSeconds(30), t, [new PoolReactions(1, 1, 1, 1), PoolReactions.None]);
+        var report = ChaosReport.From(requests, faults, TimeSpan.FromSeconds(30), t, [new PoolReactions(1, 1, 1, 1), PoolReactions.None, PoolReactions.None]);
 
-        Assert.Equal(["stop", "slow"], report.FaultKinds.Select(k => k.Kind));
-        Assert.Equal(3.0, report.FaultKinds[0].PauseSeconds.Max, 3);
-        Assert.Equal(1.0, report.FaultKinds[1].PauseSeconds.Max, 3);
-        Assert.Equal(new PoolReactions(1, 1, 1, 1), report.FaultKinds[0].Reactions);
+        Assert.Equal(["kill", "stop", "slow"], report.FaultKinds.Select(k => k.Kind));
+        Assert.Equal(1.8, report.Faults[2].PauseSeconds!.Value, 3); // the pause after the kill, though it began after the kill's instant
+        Assert.Equal(3.0, report.FaultKinds[1].PauseSeconds.Max, 3);
+        Assert.Equal(1.0, report.FaultKinds[2].PauseSeconds.Max, 3);
+        Assert.Equal(new PoolReactions(1, 1, 1, 1), report.FaultKinds[1].Reactions);
         Assert.Equal((1, 3.0), (report.Faults[0].StreamsHit, report.Faults[0].PauseSeconds!.Value));
         Assert.Equal((2, 1.0), (report.Faults[1].StreamsHit, report.Faults[1].PauseSeconds!.Value));
         Assert.Equal(2.0, report.Faults[0].StartedSeconds, 3);

@@ -27,6 +27,26 @@ public sealed class FaultScheduleTests
     }
 
     [Fact]
+    public void Resolve_SkipsTheCutOfAllWithoutHostsOfTheirOwn_AndSaysWhy()
+    {
+        var (faults, skipped) = ChaosFaults.Resolve("all", namespaces: false, stages: 3);
+        Assert.Equal("kill,stop,slow", string.Join(',', faults.Select(f => f.Name())));
+        Assert.Contains("cut: needs --namespaces", Assert.Single(skipped));
+
+        var (oneStage, why) = ChaosFaults.Resolve("all", namespaces: true, stages: 1);
+        Assert.DoesNotContain(ChaosFault.Cut, oneStage);
+        Assert.Contains("--stages 2 or more", Assert.Single(why));
+
+        Assert.Equal((4, 0), (ChaosFaults.Resolve("all", namespaces: true, stages: 2).Faults.Count, ChaosFaults.Resolve("all", true, 2).Skipped.Count));
+    }
+
+    [Theory]
+    [InlineData(false, 3, "--faults cut needs --namespaces")]
+    [InlineData(true, 1, "--faults cut needs --stages 2 or more")]
+    public void Resolve_OfACutNamedWhereItCannotRun_IsAnError(bool namespaces, int stages, string message) =>
+        Assert.StartsWith(message, Assert.Throws<FormatException>(() => ChaosFaults.Resolve("stop,cut", namespaces, stages)).Message);
+
+    [Fact]
     public void Plan_WithAsManySlotsAsKinds_InjectsEveryKindOnce_AndTheSameSeedGivesTheSamePlan()
     {
         var plan = FaultSchedule.Plan(ChaosFaults.All, 4, killCoordinator: false, seed: 7);

@@ -243,24 +243,14 @@ internal sealed record ChaosSettings(int Agents, int Stages, int Clients, TimeSp
         Check(Stages >= 1 && Stages <= Agents, $"--stages must be between 1 and --agents ({Agents}); below it, a spare agent takes a lost stage.");
         Check(Clients is >= 1 and <= 64, "--clients must be between 1 and 64.");
         Check(Duration <= TimeSpan.FromHours(2), "--duration must be at most 2h.");
-        IReadOnlyList<ChaosFault> faults;
         try
         {
-            faults = ChaosFaults.Parse(FaultsText);
+            (Faults, FaultsSkipped) = ChaosFaults.Resolve(FaultsText, Namespaces, Stages);
         }
         catch (FormatException e)
         {
             throw new PoolException(e.Message, exitCode: 2);
         }
-        // A cut needs hosts of their own. Named on purpose, that is an error; as part of the default (all), a skip the
-        // report states, so `tessera chaos` runs anywhere.
-        var cutNamed = FaultsText.Split(',', StringSplitOptions.TrimEntries).Contains("cut", StringComparer.OrdinalIgnoreCase);
-        Check(!cutNamed || Namespaces, "--faults cut needs --namespaces (agents on hosts of their own, so the link between two of them can be cut; root and iproute2).");
-        Check(!cutNamed || Stages >= 2, "--faults cut needs --stages 2 or more: it cuts the link between two consecutive stages.");
-        FaultsSkipped = faults.Contains(ChaosFault.Cut) && (!Namespaces || Stages < 2)
-            ? [Stages < 2 ? "cut: one stage has no link to cut (--stages 2 or more)" : "cut: needs --namespaces (agents on hosts of their own; root and iproute2), so the link between two stages can be cut"]
-            : [];
-        Faults = faults.Where(f => f != ChaosFault.Cut || FaultsSkipped.Count == 0).ToList();
         Check(KillEvery >= TimeSpan.FromSeconds(2), "--kill-every must be at least 2s: the pool needs time to heal between faults.");
         Check(Faults.Count == 0 || FaultInjector.SlotsIn(Duration, KillEvery) >= 1,
             $"--duration ({Duration.TotalSeconds:0} s) leaves no room for a kill or other fault every {KillEvery.TotalSeconds:0} s; make it longer than --kill-every.");

@@ -55,4 +55,26 @@ internal static class ChaosFaults
         }
         return All.Where(chosen.Contains).ToList();
     }
+
+    /// <summary>
+    /// The faults a run injects: those <paramref name="text"/> names (<see cref="Parse"/>) that can run with these
+    /// settings, and those that cannot with why. A cut needs agents on hosts of their own and two stages: named on
+    /// purpose without them it is an error; as part of <c>all</c> it is skipped, so a plain <c>tessera chaos</c> runs anywhere.
+    /// </summary>
+    /// <exception cref="FormatException">An unknown name, or a cut named where it cannot run.</exception>
+    public static (IReadOnlyList<ChaosFault> Faults, IReadOnlyList<string> Skipped) Resolve(string text, bool namespaces, int stages)
+    {
+        var faults = Parse(text);
+        if (!faults.Contains(ChaosFault.Cut))
+            return (faults, []);
+        var cutNamed = text.Split(',', StringSplitOptions.TrimEntries).Contains("cut", StringComparer.OrdinalIgnoreCase);
+        string? why = !namespaces ? "needs --namespaces (agents on hosts of their own; root and iproute2), so the link between two of them can be cut"
+            : stages < 2 ? "needs --stages 2 or more: it cuts the link between two consecutive stages"
+            : null;
+        if (why is null)
+            return (faults, []);
+        if (cutNamed)
+            throw new FormatException("--faults cut " + why + ".");
+        return (faults.Where(f => f != ChaosFault.Cut).ToList(), ["cut: " + why]);
+    }
 }

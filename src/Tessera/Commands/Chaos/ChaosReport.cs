@@ -99,9 +99,11 @@ internal sealed record ChaosReport(
         var done = attempts.Where(a => a.End == AttemptEnd.Done).ToList();
         bool HitBy(Attempt a, IEnumerable<long> at) => at.Any(t => t >= a.Started && t <= a.Ended);
         bool Overlaps(Attempt a, FaultRecord f) => a.Started <= f.EndedAt && a.Ended >= f.At;
-        // A stream's pause for a fault is its longest gap that overlaps the fault, not its longest gap: a stream that
-        // runs across a slow spell and then a kill must not charge the kill's pause to the slow spell.
-        List<double> PausesOf(FaultRecord f) => done.Select(a => GapDuring(a, f.At, f.EndedAt)).OfType<double>().ToList();
+        // A stream's pause for a fault is its longest gap that overlaps the fault until the pool had healed, not its
+        // longest gap: a stream that runs across a slow spell and then a kill must not charge the kill's pause to the
+        // slow spell. Until healed, not until the fault ended: after a kill, tokens already on their way still arrive
+        // and the pause begins a moment later.
+        List<double> PausesOf(FaultRecord f) => done.Select(a => GapDuring(a, f.At, f.SettledAt)).OfType<double>().ToList();
         var faultReports = faults.Select((f, i) =>
         {
             var hit = PausesOf(f);

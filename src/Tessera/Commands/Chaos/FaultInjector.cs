@@ -13,6 +13,9 @@ internal sealed record FaultRecord(ChaosFault Kind, string Target, bool Coordina
 {
     /// <summary>How long the fault itself lasted (zero for a kill).</summary>
     public TimeSpan Lasted => Stopwatch.GetElapsedTime(At, EndedAt);
+
+    /// <summary>When the pool had healed (a Stopwatch timestamp), or when the fault ended if it did not heal.</summary>
+    public long SettledAt => HealedAfter is { } healed ? Math.Max(EndedAt, At + (long)(healed.TotalSeconds * Stopwatch.Frequency)) : EndedAt;
 }
 
 /// <summary>
