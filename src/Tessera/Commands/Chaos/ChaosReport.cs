@@ -93,11 +93,10 @@ internal sealed record ChaosReport(
         IReadOnlyList<PoolReactions>? reactions = null)
     {
         var kills = faults.Where(f => f.Kind == ChaosFault.Kill).ToList();
-        var agentKills = kills.Where(k => !k.Coordinator).Select(k => k.At).ToList();
+        var agentKills = kills.Where(k => !k.Coordinator).ToList();
         var coordinatorKills = kills.Where(k => k.Coordinator).Select(k => k.At).ToList();
         var attempts = requests.SelectMany(r => r.Attempts).ToList();
         var done = attempts.Where(a => a.End == AttemptEnd.Done).ToList();
-        bool HitBy(Attempt a, IEnumerable<long> at) => at.Any(t => t >= a.Started && t <= a.Ended);
         bool Overlaps(Attempt a, FaultRecord f) => a.Started <= f.EndedAt && a.Ended >= f.At;
         // A stream's pause for a fault is its longest gap that overlaps the fault until the pool had healed, not its
         // longest gap: a stream that runs across a slow spell and then a kill must not charge the kill's pause to the
@@ -134,7 +133,7 @@ internal sealed record ChaosReport(
             agentKills.Count,
             coordinatorKills.Count,
             kills.Count(k => k.HealedAfter is null),
-            Percentiles.Of(done.Where(a => HitBy(a, agentKills)).Select(LongestGap)),
+            Percentiles.Of(agentKills.SelectMany(PausesOf)),
             Percentiles.Of(done.Where(a => !faults.Any(f => Overlaps(a, f))).Select(LongestGap)),
             Percentiles.Of(requests.Where(r => r.Retried).Select(ResumeSeconds).OfType<double>()),
             Percentiles.Of(kills.Where(k => k.HealedAfter is not null).Select(k => k.HealedAfter!.Value.TotalSeconds)),
