@@ -33,14 +33,23 @@ internal sealed class ChildProcess
     /// <summary>
     /// Starts <c>tessera ARGUMENTS</c>; its output goes to <c>LOGDIRECTORY/NAME.log</c>, appended so a restarted child keeps
     /// its history. Secrets go in <paramref name="environment"/>, never in the arguments (which every user sees in ps).
+    /// With <paramref name="networkNamespace"/> it runs inside that namespace (<c>ip netns exec</c>, which execs in place,
+    /// so <see cref="Id"/> is still the tessera process's: signals reach it).
     /// </summary>
-    public static ChildProcess Start(string name, string logDirectory, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
+    public static ChildProcess Start(string name, string logDirectory, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null,
+        string? networkNamespace = null)
     {
         var start = new ProcessStartInfo { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
             start.Environment[key] = value;
         var self = Environment.ProcessPath ?? "dotnet";
         start.FileName = self;
+        if (networkNamespace is not null)
+        {
+            start.FileName = "ip";
+            foreach (var a in new[] { "netns", "exec", networkNamespace, self })
+                start.ArgumentList.Add(a);
+        }
         if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
             start.ArgumentList.Add(typeof(ChildProcess).Assembly.Location);
         foreach (var a in arguments)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Tessera.Cli.Commands;
 using Tessera.Deploy;
 using Tessera.Testing;
 using Tessera.Tests.Pool;

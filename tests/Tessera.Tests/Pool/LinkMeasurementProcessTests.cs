@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Tessera.Cli.Commands;
 using Tessera.Pool.Client;
 using Tessera.Testing;
 using Xunit.Abstractions;

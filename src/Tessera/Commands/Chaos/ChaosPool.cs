@@ -11,7 +11,9 @@ namespace Tessera.Cli.Commands.Chaos;
 /// <summary>
 /// The pool a chaos run works on: a coordinator (without an agent of its own, so killing it kills no stage) and
 /// agents as child processes on 127.0.0.1, each with its data directory under one root. Any of them can be killed
-/// (SIGKILL) and started again on the same data directory, as a crashed machine that reboots would be.
+/// (SIGKILL) and started again on the same data directory, as a crashed machine that reboots would be. With
+/// <see cref="VirtualHosts"/> each agent runs on a host of its own (a network namespace) and the coordinator on their
+/// bridge, so the link between two agents can be cut.
 /// </summary>
 internal sealed class ChaosPool : IAsyncDisposable
 {
@@ -19,14 +21,19 @@ internal sealed class ChaosPool : IAsyncDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
     private readonly string _root;
     private readonly ChildProcess?[] _agents;
+    private readonly VirtualHosts? _hosts;
     private ChildProcess? _coordinator;
     private string _joinToken = string.Empty;
 
-    private ChaosPool(string root, int agents)
+    private ChaosPool(string root, int agents, VirtualHosts? hosts)
     {
         _root = root;
         _agents = new ChildProcess?[agents];
+        _hosts = hosts;
     }
+
+    /// <summary>The hosts the agents run on, or null when they share this machine's loopback.</summary>
+    public VirtualHosts? Hosts => _hosts;
 
     public PoolDataDirectory CoordinatorDirectory => new(Path.Combine(_root, "coordinator"));
 
@@ -39,17 +46,24 @@ internal sealed class ChaosPool : IAsyncDisposable
     /// <summary>The coordinator's process id (for its memory), or null while it is down.</summary>
     public int? CoordinatorProcessId => _coordinator is { HasExited: false } c ? c.Id : null;
 
-    /// <summary>Starts the coordinator and the agents in a fresh <paramref name="root"/> and waits until every agent is ready.</summary>
-    public static async Task<ChaosPool> StartAsync(string root, int agents, CancellationToken cancellationToken)
+    /// <summary>The process id of agent <paramref name="index"/>, or null while it is down.</summary>
+    public int? AgentProcessId(int index) => _agents[index] is { HasExited: false } agent ? agent.Id : null;
+
+    /// <summary>
+    /// Starts the coordinator and the agents in a fresh <paramref name="root"/> and waits until every agent is ready; with
+    /// <paramref name="namespaces"/>, on hosts of their own (the pool owns them and removes them when disposed).
+    /// </summary>
+    public static async Task<ChaosPool> StartAsync(string root, int agents, bool namespaces, CancellationToken cancellationToken)
     {
         // A chaos pool is made afresh each run: ports change, and agents of an old run would dial the old coordinator.
         if (Directory.Exists(root))
             Directory.Delete(root, recursive: true);
-        var pool = new ChaosPool(root, agents);
+        var pool = new ChaosPool(root, agents, namespaces ? new VirtualHosts(Enumerable.Range(0, agents).Select(AgentName)) : null);
         try
         {
+            var listen = (pool._hosts?.CoordinatorIp ?? "127.0.0.1") + ":0";
             pool._coordinator = ChildProcess.Start("coordinator", pool.LogDirectory,
-                ["pool", "start", "--data-dir", pool.CoordinatorDirectory.Root, "--listen", "127.0.0.1:0", "--no-agent", "--name", "chaos-coordinator", "--speed-probe-mb", "8"]);
+                ["pool", "start", "--data-dir", pool.CoordinatorDirectory.Root, "--listen", listen, "--no-agent", "--name", "chaos-coordinator", "--speed-probe-mb", "8"]);
             using (var api = await pool.WaitForCoordinatorAsync(cancellationToken).ConfigureAwait(false))
                 pool._joinToken = (await api.CreateTokenAsync("24h", "chaos agents", cancellationToken, uses: agents).ConfigureAwait(false)).Token;
             for (var i = 0; i < agents; i++)
@@ -70,7 +84,8 @@ internal sealed class ChaosPool : IAsyncDisposable
         // The token is needed once: after joining, the agent's identity is in its data directory. It goes in the
         // environment, out of sight of ps.
         var secret = Directory.Exists(dir) ? null : new Dictionary<string, string> { [JoinCommand.TokenVariable] = _joinToken };
-        _agents[index] = ChildProcess.Start(AgentName(index), LogDirectory, ["join", "--name", AgentName(index), "--data-dir", dir, "--speed-probe-mb", "8"], secret);
+        _agents[index] = ChildProcess.Start(AgentName(index), LogDirectory, ["join", "--name", AgentName(index), "--data-dir", dir, "--speed-probe-mb", "8"], secret,
+            _hosts?.NamespaceOf(AgentName(index)));
     }
 
     /// <summary>Deploys <paramref name="model"/> over <paramref name="stages"/> stages and waits until it serves.</summary>
@@ -125,6 +140,21 @@ internal sealed class ChaosPool : IAsyncDisposable
         catch (Exception ex) when (ex is PoolException or HttpRequestException or TaskCanceledException)
         {
             return [];
+        }
+    }
+
+    /// <summary>The pool's events after <paramref name="after"/> (an event id; 0: all), oldest first.</summary>
+    public async Task<IReadOnlyList<EventView>> EventsAsync(long after, CancellationToken cancellationToken)
+    {
+        using var api = PoolApiClient.Create(CoordinatorDirectory, null, null, TimeProvider.System);
+        var events = new List<EventView>();
+        while (true)
+        {
+            var page = await api.GetEventsAsync(after, 5000, null, cancellationToken).ConfigureAwait(false);
+            events.AddRange(page);
+            if (page.Count < 5000)
+                return events;
+            after = page[^1].Id;
         }
     }
 
@@ -198,7 +228,7 @@ internal sealed class ChaosPool : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the agents, then the coordinator (gracefully).</summary>
+    /// <summary>Stops the agents, then the coordinator (gracefully), and removes the hosts.</summary>
     public async ValueTask DisposeAsync()
     {
         foreach (var agent in _agents)
@@ -208,5 +238,6 @@ internal sealed class ChaosPool : IAsyncDisposable
         }
         if (_coordinator is not null)
             await _coordinator.StopAsync().ConfigureAwait(false);
+        _hosts?.Dispose();
     }
 }

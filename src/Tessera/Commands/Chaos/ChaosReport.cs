@@ -16,8 +16,19 @@ internal sealed record Percentiles(int Count, double P50, double P99, double Max
 }
 
 /// <summary>
-/// The outcome of a chaos run, computed from what the clients and the killer recorded (no I/O): requests started,
-/// completed, retried, failed, differing from the failure-free text; the pauses of streams that a kill hit; throughput.
+/// One injected fault as the report shows it: when it began (seconds into the run), how long it lasted, how long the pool
+/// took to heal from its start, the longest pause of the streams it hit (null: it hit none), and what the pool did.
+/// </summary>
+internal sealed record FaultReport(string Kind, string Target, string Detail, double StartedSeconds, double LastedSeconds, double? HealedAfterSeconds,
+    int StreamsHit, double? PauseSeconds, PoolReactions Reactions);
+
+/// <summary>The faults of one kind: how many were injected and not healed, the pauses of the streams they hit, what the pool did.</summary>
+internal sealed record FaultKindReport(string Kind, int Injected, int NotHealed, Percentiles PauseSeconds, PoolReactions Reactions);
+
+/// <summary>
+/// The outcome of a chaos run, computed from what the clients and the injector recorded (no I/O): requests started,
+/// completed, retried, failed, differing from the failure-free text; the pauses of streams that a fault hit, per
+/// kind; what the pool did about each fault and what it did with no fault (false alarms); throughput.
 /// </summary>
 internal sealed record ChaosReport(
     double DurationSeconds,
@@ -50,16 +61,61 @@ internal sealed record ChaosReport(
 
     public bool BurstMet => Burst is null || (Burst.Bounded && Burst.RssPeakBytes - Burst.RssBeforeBytes <= BurstMemoryLimitBytes);
 
-    /// <summary>The targets: no failed request, no differing text, every kill healed, the burst bounded.</summary>
-    public bool TargetsMet => Failed == 0 && Differing == 0 && KillsNotHealed == 0 && BurstMet;
+    /// <summary>The faults asked for (<c>--faults</c>), by name.</summary>
+    public IReadOnlyList<string> FaultsRequested { get; init; } = [];
 
-    public static ChaosReport From(IReadOnlyList<RequestRecord> requests, IReadOnlyList<KillRecord> kills, TimeSpan duration)
+    /// <summary>Faults asked for but not injected, each with the reason (a cut without <c>--namespaces</c>, say).</summary>
+    public IReadOnlyList<string> FaultsSkipped { get; init; } = [];
+
+    /// <summary>Every injected fault, in order.</summary>
+    public IReadOnlyList<FaultReport> Faults { get; init; } = [];
+
+    /// <summary>The faults per kind, in the order of <see cref="ChaosFaults.All"/>.</summary>
+    public IReadOnlyList<FaultKindReport> FaultKinds { get; init; } = [];
+
+    /// <summary>Faults the pool did not heal from within the bound, of every kind.</summary>
+    public int FaultsNotHealed { get; init; }
+
+    /// <summary>Busy threads that ran beside the agents (<c>--cpu-hog</c>).</summary>
+    public int CpuHogThreads { get; init; }
+
+    /// <summary>What the pool did during the run outside every fault's window: nodes marked down, stages moved, replays, alarms with nothing injected.</summary>
+    public PoolReactions Unprovoked { get; init; } = PoolReactions.None;
+
+    /// <summary>The targets: no failed request, no differing text, every fault healed, the burst bounded.</summary>
+    public bool TargetsMet => Failed == 0 && Differing == 0 && KillsNotHealed == 0 && FaultsNotHealed == 0 && BurstMet;
+
+    /// <summary>
+    /// The report of a run that began at <paramref name="runStarted"/> (a Stopwatch timestamp); <paramref name="reactions"/>
+    /// holds what the pool did in each fault's window (same order as <paramref name="faults"/>; none when unknown).
+    /// </summary>
+    public static ChaosReport From(IReadOnlyList<RequestRecord> requests, IReadOnlyList<FaultRecord> faults, TimeSpan duration, long runStarted = 0,
+        IReadOnlyList<PoolReactions>? reactions = null)
     {
-        var agentKills = kills.Where(k => !k.Coordinator).Select(k => k.At).ToList();
+        var kills = faults.Where(f => f.Kind == ChaosFault.Kill).ToList();
+        var agentKills = kills.Where(k => !k.Coordinator).ToList();
         var coordinatorKills = kills.Where(k => k.Coordinator).Select(k => k.At).ToList();
         var attempts = requests.SelectMany(r => r.Attempts).ToList();
         var done = attempts.Where(a => a.End == AttemptEnd.Done).ToList();
-        bool HitBy(Attempt a, IEnumerable<long> at) => at.Any(t => t >= a.Started && t <= a.Ended);
+        bool Overlaps(Attempt a, FaultRecord f) => a.Started <= f.EndedAt && a.Ended >= f.At;
+        // A stream's pause for a fault is its longest gap that overlaps the fault until the pool had healed, not its
+        // longest gap: a stream that runs across a slow spell and then a kill must not charge the kill's pause to the
+        // slow spell. Until healed, not until the fault ended: after a kill, tokens already on their way still arrive
+        // and the pause begins a moment later.
+        List<double> PausesOf(FaultRecord f) => done.Select(a => GapDuring(a, f.At, f.SettledAt)).OfType<double>().ToList();
+        var faultReports = faults.Select((f, i) =>
+        {
+            var hit = PausesOf(f);
+            return new FaultReport(f.Kind.Name(), f.Target, f.Detail, runStarted == 0 ? 0 : Stopwatch.GetElapsedTime(runStarted, f.At).TotalSeconds,
+                f.Lasted.TotalSeconds, f.HealedAfter?.TotalSeconds, hit.Count, hit.Count > 0 ? hit.Max() : null,
+                reactions is not null && i < reactions.Count ? reactions[i] : PoolReactions.None);
+        }).ToList();
+        var kinds = ChaosFaults.All.Select(kind => (kind, of: faults.Select((f, i) => (f, i)).Where(x => x.f.Kind == kind).ToList()))
+            .Where(k => k.of.Count > 0)
+            .Select(k => new FaultKindReport(k.kind.Name(), k.of.Count, k.of.Count(x => x.f.HealedAfter is null),
+                Percentiles.Of(k.of.Where(x => !x.f.Coordinator).SelectMany(x => PausesOf(x.f))),
+                k.of.Aggregate(PoolReactions.None, (sum, x) => sum + faultReports[x.i].Reactions)))
+            .ToList();
         var retriedAttempts = requests.SelectMany(r => r.Attempts.Take(r.Attempts.Count - 1)).ToList();
         var tokens = requests.Where(r => r.Completed).Sum(r => (long)r.Attempts[^1].Tokens);
         return new ChaosReport(
@@ -77,8 +133,8 @@ internal sealed record ChaosReport(
             agentKills.Count,
             coordinatorKills.Count,
             kills.Count(k => k.HealedAfter is null),
-            Percentiles.Of(done.Where(a => HitBy(a, agentKills)).Select(LongestGap)),
-            Percentiles.Of(done.Where(a => !HitBy(a, kills.Select(k => k.At))).Select(LongestGap)),
+            Percentiles.Of(agentKills.SelectMany(PausesOf)),
+            Percentiles.Of(done.Where(a => !faults.Any(f => Overlaps(a, f))).Select(LongestGap)),
             Percentiles.Of(requests.Where(r => r.Retried).Select(ResumeSeconds).OfType<double>()),
             Percentiles.Of(kills.Where(k => k.HealedAfter is not null).Select(k => k.HealedAfter!.Value.TotalSeconds)),
             tokens,
@@ -86,7 +142,12 @@ internal sealed record ChaosReport(
             requests.Where(r => !r.Completed || r.Differs).Take(5)
                 .Select(r => $"client {r.Client}, '{r.Prompt.Prompt}' ({r.Prompt.Sampling}): {r.Attempts.Count} attempts, last: {r.Attempts[^1].End} {r.Attempts[^1].Status} {r.Attempts[^1].Error}"
                     + (r.Differs ? $"; text differs from the reference ('{Clip(r.Attempts[^1].Text)}' vs '{Clip(r.Reference)}')" : ""))
-                .ToList());
+                .ToList())
+        {
+            Faults = faultReports,
+            FaultKinds = kinds,
+            FaultsNotHealed = faults.Count(f => f.HealedAfter is null),
+        };
     }
 
     /// <summary>The longest wait between two pieces of text of one stream, in seconds.</summary>
@@ -95,6 +156,21 @@ internal sealed record ChaosReport(
         var gap = 0.0;
         for (var i = 1; i < a.Arrivals.Count; i++)
             gap = Math.Max(gap, Stopwatch.GetElapsedTime(a.Arrivals[i - 1], a.Arrivals[i]).TotalSeconds);
+        return gap;
+    }
+
+    /// <summary>
+    /// The longest wait between two pieces of text of one stream among those that overlap <paramref name="from"/> to
+    /// <paramref name="to"/> (Stopwatch timestamps; equal for an instant), in seconds; null when none does.
+    /// </summary>
+    internal static double? GapDuring(Attempt a, long from, long to)
+    {
+        double? gap = null;
+        for (var i = 1; i < a.Arrivals.Count; i++)
+        {
+            if (a.Arrivals[i - 1] <= to && a.Arrivals[i] >= from)
+                gap = Math.Max(gap ?? 0, Stopwatch.GetElapsedTime(a.Arrivals[i - 1], a.Arrivals[i]).TotalSeconds);
+        }
         return gap;
     }
 

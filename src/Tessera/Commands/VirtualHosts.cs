@@ -1,13 +1,16 @@
+using System.Diagnostics;
 using System.Globalization;
+using Tessera.Pool;
 
-namespace Tessera.Tests.Pool;
+namespace Tessera.Cli.Commands;
 
 /// <summary>
 /// Hosts with their own addresses on one LAN: a Linux bridge in this (root) network namespace carries the
 /// coordinator's address, and each host is a network namespace joined to the bridge by a veth pair. Every host reaches
 /// the coordinator and every other host; <see cref="Cut"/> cuts the link between two hosts only (a blackhole route on
 /// each side, so packets between them vanish as on a dead cable) while both still reach the coordinator.
-/// Needs root and iproute2 (see <see cref="NetworkNamespaceFactAttribute"/>); everything is removed on dispose.
+/// Needs root and iproute2 (<see cref="Unavailable"/> says why not); everything is removed on dispose. `tessera chaos
+/// --namespaces` runs its agents on such hosts to cut links between them; the namespace tests use it the same way.
 /// </summary>
 internal sealed class VirtualHosts : IDisposable
 {
@@ -52,6 +55,50 @@ internal sealed class VirtualHosts : IDisposable
         Ip("-n", NamespaceOf(b), "route", "add", "blackhole", IpOf(a) + "/32");
     }
 
+    /// <summary>Undoes <see cref="Cut"/>: packets between the two hosts flow again (connections that gave up stay closed).</summary>
+    public void Restore(string a, string b)
+    {
+        Ip("-n", NamespaceOf(a), "route", "del", "blackhole", IpOf(b) + "/32");
+        Ip("-n", NamespaceOf(b), "route", "del", "blackhole", IpOf(a) + "/32");
+    }
+
+    /// <summary>
+    /// Cuts <paramref name="host"/> off from the coordinator both ways (a blackhole route in its namespace and one in this
+    /// one): its control stream and the coordinator's stage traffic to it vanish, while it still reaches the other hosts.
+    /// </summary>
+    public void CutFromCoordinator(string host)
+    {
+        Ip("-n", NamespaceOf(host), "route", "add", "blackhole", CoordinatorIp + "/32");
+        Ip("route", "add", "blackhole", IpOf(host) + "/32");
+        _cutFromCoordinator.Add(host);
+    }
+
+    /// <summary>Undoes <see cref="CutFromCoordinator"/>.</summary>
+    public void RestoreToCoordinator(string host)
+    {
+        _cutFromCoordinator.Remove(host);
+        Ip("route", "del", "blackhole", IpOf(host) + "/32");
+        Ip("-n", NamespaceOf(host), "route", "del", "blackhole", CoordinatorIp + "/32");
+    }
+
+    // Routes in this namespace outlive the bridge: dispose removes any a caller did not restore.
+    private readonly HashSet<string> _cutFromCoordinator = [];
+
+    /// <summary>Why hosts cannot be built here (not Linux, not root, no `ip`, namespaces refused), or null when they can.</summary>
+    public static string? Unavailable()
+    {
+        if (!OperatingSystem.IsLinux())
+            return "network namespaces need Linux";
+        if (Environment.UserName != "root" && Environment.GetEnvironmentVariable("USER") != "root")
+            return "network namespaces need root";
+        if (!new[] { "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip" }.Any(File.Exists))
+            return "the `ip` tool (iproute2) is not installed";
+        var name = "tsr-probe-" + Environment.ProcessId;
+        var (ok, error) = Run("ip", "netns", "add", name);
+        Run("ip", "netns", "del", name);
+        return ok ? null : "cannot create a network namespace here: " + error;
+    }
+
     /// <summary>
     /// Limits what <paramref name="from"/> sends to <paramref name="to"/> (and only that) to <paramref name="megabitsPerSecond"/>
     /// (an htb class and a u32 filter on the host's side of its veth); call it both ways for a symmetric link. Kernels
@@ -75,9 +122,9 @@ internal sealed class VirtualHosts : IDisposable
 
     private static void Tc(params string[] args)
     {
-        var (ok, error) = NetworkNamespaceFactAttribute.Run(["tc", .. args]);
+        var (ok, error) = Run(["tc", .. args]);
         if (!ok)
-            throw new InvalidOperationException($"tc {string.Join(' ', args)}: {error}");
+            throw new PoolException($"tc {string.Join(' ', args)}: {error}");
     }
 
     private void Add(string host)
@@ -98,19 +145,35 @@ internal sealed class VirtualHosts : IDisposable
 
     private static void Ip(params string[] args)
     {
-        var (ok, error) = NetworkNamespaceFactAttribute.Run(["ip", .. args]);
+        var (ok, error) = Run(["ip", .. args]);
         if (!ok)
-            throw new InvalidOperationException($"ip {string.Join(' ', args)}: {error}");
+            throw new PoolException($"ip {string.Join(' ', args)}: {error}");
     }
 
     public void Dispose()
     {
+        foreach (var host in _cutFromCoordinator)
+            Run("ip", "route", "del", "blackhole", IpOf(host) + "/32");
+        _cutFromCoordinator.Clear();
         // Deleting a namespace deletes its end of the veth pair, and with it the other end.
         for (var i = 0; i < _hosts.Count; i++)
-            NetworkNamespaceFactAttribute.Run("ip", "netns", "del", NamespaceOf(_hosts[i]));
+            Run("ip", "netns", "del", NamespaceOf(_hosts[i]));
         if (_bridge)
-            NetworkNamespaceFactAttribute.Run("ip", "link", "del", Bridge);
+            Run("ip", "link", "del", Bridge);
         _hosts.Clear();
         _bridge = false;
+    }
+
+    /// <summary>Runs a tool to its end (10 s at most); whether it succeeded and what it wrote to stderr.</summary>
+    internal static (bool Ok, string Error) Run(params string[] args)
+    {
+        var start = new ProcessStartInfo(args[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in args.Skip(1))
+            start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEnd();
+        process.StandardOutput.ReadToEnd();
+        process.WaitForExit(10_000);
+        return (process.ExitCode == 0, error.Trim());
     }
 }
