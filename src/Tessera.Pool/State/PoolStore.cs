@@ -272,6 +272,16 @@ public sealed class PoolStore : IDisposable
         }
     }
 
+    /// <summary>Forgets the failed measurements of links to or from <paramref name="nodeId"/> (it came back on a new probe endpoint).</summary>
+    public void DeleteFailedLinks(string nodeId)
+    {
+        lock (_database.Gate)
+        {
+            using var command = Command("DELETE FROM links WHERE (from_node = $n OR to_node = $n) AND error IS NOT NULL", ("$n", nodeId));
+            command.ExecuteNonQuery();
+        }
+    }
+
     public IReadOnlyList<LinkRecord> ListLinks() =>
         _database.Query("SELECT from_node, to_node, rtt_ms, jitter_p99_ms, bandwidth_mbps, measured_at, rtt_p99_ms, loss, samples, error FROM links ORDER BY from_node, to_node",
             r => new LinkRecord(r.GetString(0), r.GetString(1), r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), FromMs(r.GetInt64(5)))
