@@ -644,21 +644,13 @@ public sealed partial class PipelineDriver : IAsyncDisposable
     private async Task OnStallAsync(Lane lane, StallCheck check)
     {
         var silent = await FindSilentStageAsync(lane).ConfigureAwait(false);
-        if (silent is null && check.Deadline is { } deadline)
+        if (silent is null)
         {
-            // Every stage answers: a stage wedged in its work, or only an overloaded machine. Breaking the lane then
-            // costs a replay on the same stages, so the silence must last twice the deadline before it counts.
-            var left = deadline + deadline - _options.Time.GetElapsedTime(check.SilentSince);
-            try
-            {
-                if (left > TimeSpan.Zero)
-                    await Task.Delay(left, _options.Time, _stopping.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            check = check with { Silence = _options.Time.GetElapsedTime(check.SilentSince) };
+            // Every stage answers the coordinator: the silence is between stages (a cut link) or a stage wedged in its own
+            // work. A replay on the same stages would stall again, so the lane is left to the transport, whose failure
+            // names the stage that cannot be reached (and so the link); the stall check stays off for this lane.
+            LogStallUnattributed(string.Join(",", lane.Endpoints), check.Silence.TotalMilliseconds);
+            return;
         }
         lock (_gate)
         {
@@ -671,11 +663,9 @@ public sealed partial class PipelineDriver : IAsyncDisposable
             _stalls++;
         }
         var silence = $"no token came back for {check.Silence.TotalMilliseconds:F0} ms (deadline {check.Deadline!.Value.TotalMilliseconds:F0} ms from the measured step time)";
-        var reason = silent is { } s
-            ? $"stage {s.Index} ({s.Endpoint}) stalled: {silence}, and it did not answer a status request within {_options.StallProbeTimeout.TotalMilliseconds:F0} ms"
-            : $"the pipeline stalled: {silence}, though every stage answered a status request";
+        var reason = $"stage {silent.Value.Index} ({silent.Value.Endpoint}) stalled: {silence}, and it did not answer a status request within {_options.StallProbeTimeout.TotalMilliseconds:F0} ms";
         LogPipelineStalled(string.Join(",", lane.Endpoints), reason);
-        Break(lane, reason, silent?.Endpoint, check.SilentSince);
+        Break(lane, reason, silent.Value.Endpoint, check.SilentSince);
     }
 
     /// <summary>Asks every stage of the lane for its status at once; the first, in pipeline order, that does not answer in time, or null.</summary>
@@ -724,6 +714,9 @@ public sealed partial class PipelineDriver : IAsyncDisposable
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Session {Session} resumed at step {Step} after a pause of {PauseMs:F0} ms")]
     private partial void LogSessionResumed(ulong session, long step, double pauseMs);
+
+    [LoggerMessage(EventId = 107, Level = LogLevel.Warning, Message = "The pipeline {Endpoints} made no progress for {Milliseconds:F0} ms, yet every stage answers: waiting for the connections to tell which link or stage failed")]
+    private partial void LogStallUnattributed(string endpoints, double milliseconds);
 
     [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "The pipeline {Endpoints} stopped making progress: {Reason}")]
     private partial void LogPipelineStalled(string endpoints, string reason);

@@ -18,10 +18,17 @@ internal sealed class LinkProbeService : LinkProbe.LinkProbeBase
     public override async Task Echo(IAsyncStreamReader<ProbeEcho> requestStream, IServerStreamWriter<ProbeEcho> responseStream, ServerCallContext context)
     {
         var answered = 0;
-        while (answered < MaxEchoesPerCall && await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
+        try
         {
-            await responseStream.WriteAsync(requestStream.Current, context.CancellationToken).ConfigureAwait(false);
-            answered++;
+            while (answered < MaxEchoesPerCall && await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
+            {
+                await responseStream.WriteAsync(requestStream.Current, context.CancellationToken).ConfigureAwait(false);
+                answered++;
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            // The prober went away mid-measurement (it timed out, or its machine did): nothing to answer.
         }
     }
 
