@@ -30,12 +30,8 @@ public sealed class DeployDrainProcessTests(SpareAgentPoolFixture pool, ITestOut
         // arrange: the drain-free reference (one process, greedy), and a deployment over three of the four agents
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
         var expected = await CompletionStreams.ReferencesAsync(model, Prompts, Tokens);
-        var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-d", "--min-stages", "3", "--activations", "f32", "--threads", "1",
-            "--context", "256", "--max-sessions", "4", "--timeout", "60s");
-        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
+        var before = await pool.DeployThreeStagesAsync(model, "tiny-d");
         using var api = pool.Client();
-        var before = await api.GetAsync("tiny-d", CancellationToken.None);
-        Assert.Equal(3, before.Stages.Count);
         var middle = before.Stages[1];
         var drained = pool.Agent(middle.NodeName);
 

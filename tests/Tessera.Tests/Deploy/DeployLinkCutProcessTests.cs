@@ -58,13 +58,9 @@ public sealed class DeployLinkCutProcessTests(NamespacePoolFixture pool, ITestOu
         // arrange: references, and a deployment over three of the four hosts
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
         var expected = await CompletionStreams.ReferencesAsync(model, Prompts, Tokens);
-        var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-l", "--min-stages", "3", "--activations", "f32", "--threads", "1",
-            "--context", "256", "--max-sessions", "4", "--timeout", "90s");
-        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
+        var before = await pool.DeployThreeStagesAsync(model, "tiny-l", "90s");
         using var api = pool.Client();
-        var before = await api.GetAsync("tiny-l", CancellationToken.None);
         output.WriteLine("before: " + string.Join(", ", before.Stages.Select(s => $"{s.NodeName} [{s.FirstLayer}, {s.LastLayer}) at {s.Endpoint}")));
-        Assert.Equal(3, before.Stages.Count);
         string near = before.Stages[0].NodeName, far = before.Stages[1].NodeName;
         Assert.All(before.Stages, s => Assert.StartsWith("10.215.", s.Endpoint));
 

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Security.Cryptography.X509Certificates;
 using Tessera.Cli.Commands;
+using Tessera.Deploy;
 using Tessera.Pool;
 using Tessera.Pool.Agent;
 using Tessera.Pool.Client;
@@ -44,6 +45,22 @@ public class DeployPoolFixture : IAsyncLifetime
         ApiUrl = CoordinatorInfo.TryLoad(new PoolDataDirectory(CoordinatorDir).CoordinatorInfo)!.ApiUrl;
         using var client = Client();
         ApiKey = (await client.CreateApiKeyAsync("deploy-tests", CancellationToken.None)).Key;
+    }
+
+    /// <summary>
+    /// Deploys <paramref name="model"/> as <paramref name="name"/> over three stages as the process tests do (f32
+    /// activations so the text does not depend on the split, one thread, a 256-token context, four sessions), asserts it
+    /// succeeded, and returns its view: three stages, in pipeline order.
+    /// </summary>
+    internal async Task<DeploymentView> DeployThreeStagesAsync(string model, string name, string timeout = "60s")
+    {
+        var deploy = await RunAsync("deploy", model, "--name", name, "--min-stages", "3", "--activations", "f32", "--threads", "1",
+            "--context", "256", "--max-sessions", "4", "--timeout", timeout);
+        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{Logs}");
+        using var api = Client();
+        var view = await api.GetAsync(name, CancellationToken.None);
+        Assert.Equal(3, view.Stages.Count);
+        return view;
     }
 
     internal DeployClient Client() => DeployClient.Create(new PoolDataDirectory(CoordinatorDir), null, null, TimeSpan.FromSeconds(60));

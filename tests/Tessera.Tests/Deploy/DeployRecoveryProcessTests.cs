@@ -29,12 +29,8 @@ public sealed class DeployRecoveryProcessTests(SpareAgentPoolFixture pool, ITest
         // arrange: the failure-free reference (one process, greedy), and a deployment over three of the four agents
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
         var expected = await CompletionStreams.ReferencesAsync(model, Prompts, Tokens);
-        var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-r", "--min-stages", "3", "--activations", "f32", "--threads", "1",
-            "--context", "256", "--max-sessions", "4", "--timeout", "60s");
-        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
+        var before = await pool.DeployThreeStagesAsync(model, "tiny-r");
         using var api = pool.Client();
-        var before = await api.GetAsync("tiny-r", CancellationToken.None);
-        Assert.Equal(3, before.Stages.Count);
         var middle = before.Stages[1];
         var victim = pool.Agent(middle.NodeName);
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Tessera.Cli.Commands.Chaos;
 using Tessera.Deploy;
 using Tessera.Testing;
 using Tessera.Tests.Pool;
@@ -18,13 +19,6 @@ public sealed class DeployStallProcessTests(SpareAgentPoolFixture pool, ITestOut
     private const int Tokens = 60;
     private static readonly string[] Prompts = ["Once upon a time", "The little dog"];
 
-    private static void Signal(int pid, string signal)
-    {
-        using var kill = Process.Start("kill", [signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        if (!kill.WaitForExit(TimeSpan.FromSeconds(10)))
-            throw new TimeoutException($"kill {signal} {pid} did not return");
-    }
-
     [Fact]
     public async Task AgentOfTheMiddleStageStoppedMidStream_IsDetectedAsAStall_AndBothStreamsFinishWithTheFailureFreeText()
     {
@@ -32,12 +26,8 @@ public sealed class DeployStallProcessTests(SpareAgentPoolFixture pool, ITestOut
         // arrange: the failure-free reference, and a deployment over three of the four agents
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
         var expected = await CompletionStreams.ReferencesAsync(model, Prompts, Tokens);
-        var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-s", "--min-stages", "3", "--activations", "f32", "--threads", "1",
-            "--context", "256", "--max-sessions", "4", "--timeout", "60s");
-        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
+        var before = await pool.DeployThreeStagesAsync(model, "tiny-s");
         using var api = pool.Client();
-        var before = await api.GetAsync("tiny-s", CancellationToken.None);
-        Assert.Equal(3, before.Stages.Count);
         var middle = before.Stages[1];
         var victim = pool.Agent(middle.NodeName);
 
@@ -50,7 +40,7 @@ public sealed class DeployStallProcessTests(SpareAgentPoolFixture pool, ITestOut
             {
                 if (i == 0 && pieces == 5 && !stoppedAt.Task.IsCompleted)
                 {
-                    Signal(victim.Id, "-STOP");
+                    Assert.True(ProcessSignals.Stop(victim.Id), "the agent is gone");
                     stoppedAt.TrySetResult(Stopwatch.GetTimestamp());
                 }
             })).ToList();
@@ -83,7 +73,7 @@ public sealed class DeployStallProcessTests(SpareAgentPoolFixture pool, ITestOut
         {
             if (!victim.HasExited)
             {
-                Signal(victim.Id, "-CONT");
+                ProcessSignals.Continue(victim.Id);
                 victim.Kill();
             }
         }

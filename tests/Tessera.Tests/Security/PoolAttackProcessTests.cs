@@ -37,13 +37,9 @@ public sealed class PoolAttackProcessTests(SpareAgentPoolFixture pool, ITestOutp
     {
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
         var expected = await CompletionStreams.ReferenceAsync(model, Prompt, Tokens);
-        var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-s", "--min-stages", "3", "--activations", "f32", "--threads", "1",
-            "--context", "256", "--max-sessions", "4", "--timeout", "60s");
-        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
+        var deployment = await pool.DeployThreeStagesAsync(model, "tiny-s");
         using var api = pool.Client();
-        var deployment = await api.GetAsync("tiny-s", CancellationToken.None);
         var stages = deployment.Stages;
-        Assert.Equal(3, stages.Count);
         var outsider = new[] { "agent-a", "agent-b", "agent-c", "agent-d" }.First(n => stages.All(s => s.NodeName != n));
         var victim = stages[1];
 
