@@ -202,7 +202,7 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
             var probeNodes = nodes.Select(n => new ProbeNode(n.Id, n.ProbeEndpoint.Length > 0
                 && (!fromCoordinator.TryGetValue(n.Id, out var c) || c.Reachable))).ToList();
             var plan = everything
-                ? Everything(probeNodes)
+                ? LinkProbePolicy.Choose(probeNodes, AllPairs(probeNodes), new Dictionary<(string, string), DateTimeOffset>(), now, round, EveryPair)
                 // Links that failed are measured again as often as pipeline neighbours: a cut may have healed.
                 : LinkProbePolicy.Choose(probeNodes, [.. _neighbours(CoordinatorNodeId), .. failed], measuredAt, now, round, _options.Limits);
             var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
@@ -243,25 +243,25 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
         }
     }
 
-    /// <summary>Every pair, measured by the end with fewer so far that can dial the other, at most <see cref="LinkProbeAgent.MaxTargets"/> each.</summary>
-    private static Dictionary<string, List<string>> Everything(IReadOnlyList<ProbeNode> nodes)
+    /// <summary>
+    /// The policy's limits for measuring every pair at once: each pair offered as if pipeline neighbours, by the end with
+    /// fewer so far that can dial the other, at most <see cref="LinkProbeAgent.MaxTargets"/> per agent.
+    /// </summary>
+    private static readonly LinkProbeLimits EveryPair = new()
     {
-        var plan = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        int Count(string id) => plan.TryGetValue(id, out var l) ? l.Count : 0;
+        PerNodePerRound = LinkProbeAgent.MaxTargets,
+        IntoNodePerRound = int.MaxValue,
+        NeighbourMaxAge = TimeSpan.Zero,
+        NewNodePeers = 0,
+    };
+
+    private static IEnumerable<(string, string)> AllPairs(IReadOnlyList<ProbeNode> nodes)
+    {
         for (var i = 0; i < nodes.Count; i++)
         {
             for (var j = i + 1; j < nodes.Count; j++)
-            {
-                var (a, b) = Count(nodes[i].Id) <= Count(nodes[j].Id) ? (nodes[i], nodes[j]) : (nodes[j], nodes[i]);
-                var (from, to) = b.Targetable ? (a, b) : a.Targetable ? (b, a) : (null, null);
-                if (from is null || to is null || Count(from.Id) >= LinkProbeAgent.MaxTargets)
-                    continue;
-                if (!plan.TryGetValue(from.Id, out var list))
-                    plan[from.Id] = list = [];
-                list.Add(to.Id);
-            }
+                yield return (nodes[i].Id, nodes[j].Id);
         }
-        return plan;
     }
 
     private async Task<Stored?> WaitAsync(string commandId, Asked entry, CancellationToken token)
