@@ -4,6 +4,7 @@ using Tessera.Generation;
 using Tessera.Serving;
 using Tessera.Serving.Protocol;
 using Tessera.Testing;
+using Xunit.Abstractions;
 
 namespace Tessera.Serving.Tests;
 
@@ -12,8 +13,9 @@ namespace Tessera.Serving.Tests;
 /// and the pipeline goes on giving honest sessions exactly the tokens it gave them before. Ends with a bounded,
 /// seeded fuzzing pass of mutated valid messages.
 /// </summary>
-public sealed class HostileStageInputTests : IAsyncLifetime
+public sealed class HostileStageInputTests(ITestOutputHelper output) : IAsyncLifetime
 {
+    private readonly ITestOutputHelper _output = output;
     private static readonly string Model = TestPaths.Model("tiny-a-q8_0.gguf");
     private const int MaxSessions = 4;
     private const int MaxLanes = 8;
@@ -211,17 +213,14 @@ public sealed class HostileStageInputTests : IAsyncLifetime
     /// Mutations of valid lanes (field values replaced by extremes, bytes of the encoded message flipped, truncated or
     /// repeated): every lane ends with a status the protocol defines, never Unknown or Internal (an exception the
     /// stage did not expect), and the honest session's tokens are the same at the end. Seeded and bounded in count and
-    /// time; TESSERA_FUZZ_ITERATIONS raises the count for a longer campaign.
+    /// time (<see cref="FuzzBudget"/>: TESSERA_FUZZ_ITERATIONS, TESSERA_FUZZ_SECONDS and TESSERA_FUZZ_SEED for a longer campaign).
     /// </summary>
     [Fact]
     public async Task Fuzz_MutatedStageMessages_EndTheirLaneCleanly_AndHarmNoOne()
     {
-        var iterations = int.TryParse(Environment.GetEnvironmentVariable("TESSERA_FUZZ_ITERATIONS"), out var n) ? n : 300;
-        var random = new Random(15);
-        var deadline = DateTime.UtcNow.AddSeconds(iterations > 300 ? 3600 : 20);
-        var tried = 0;
+        var run = FuzzBudget.FromEnvironment(iterations: 300, TimeSpan.FromSeconds(20), seed: 15).Start();
         var statuses = new Dictionary<StatusCode, int>();
-        for (; tried < iterations && DateTime.UtcNow < deadline; tried++)
+        foreach (var (index, random) in run.Inputs())
         {
             var stage = random.Next(2);
             var messages = new[] { First(stage, Open(1)), Work(1, 0, [1, 450, 4996]), new StageInput { Closes = { 1 } } };
@@ -230,11 +229,11 @@ public sealed class HostileStageInputTests : IAsyncLifetime
             var victim = random.Next(messages.Length);
             messages[victim] = Mutate(messages[victim], random);
             var (status, detail, _) = await SendAsync(stage, messages);
-            Assert.True(status is StatusCode.OK or StatusCode.InvalidArgument or StatusCode.ResourceExhausted or StatusCode.FailedPrecondition or StatusCode.Unavailable,
-                $"iteration {tried}: stage {stage} ended a lane with {status}: {detail}; messages: {string.Join(" | ", messages.Select(m => Truncate(m.ToString())))}");
+            if (status is not (StatusCode.OK or StatusCode.InvalidArgument or StatusCode.ResourceExhausted or StatusCode.FailedPrecondition or StatusCode.Unavailable))
+                run.Fail(index, $"stage {stage} ended a lane with {status}: {detail}; messages: {string.Join(" | ", messages.Select(m => Truncate(m.ToString())))}");
             statuses[status] = statuses.GetValueOrDefault(status) + 1;
         }
-        Assert.True(tried >= Math.Min(iterations, 50), $"only {tried} iterations ran in time");
+        run.AssertNoFailures(_output, "statuses " + string.Join(", ", statuses.Select(p => $"{p.Key}: {p.Value}")), minimum: 50);
         await _pipeline.WaitForNoSessionsAsync(TimeSpan.FromSeconds(10));
         await AssertPipelineUnharmedAsync();
     }
