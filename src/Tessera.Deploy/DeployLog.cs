@@ -42,4 +42,13 @@ internal static partial class DeployLog
 
     [LoggerMessage(EventId = 4022, Level = LogLevel.Warning, Message = "Link measurement round failed: {Error}")]
     public static partial void LogLinkRoundFailed(this ILogger logger, string error);
+
+    [LoggerMessage(EventId = 4030, Level = LogLevel.Information, Message = "Relay listens on {Endpoint} for port {Port} of node {Node}")]
+    public static partial void LogRelayFront(this ILogger logger, string endpoint, int port, string node);
+
+    [LoggerMessage(EventId = 4031, Level = LogLevel.Warning, Message = "Relay: connection for port {Port} of node {Node} dropped: {Reason}")]
+    public static partial void LogRelayDropped(this ILogger logger, int port, string node, string reason);
+
+    [LoggerMessage(EventId = 4032, Level = LogLevel.Warning, Message = "Relay dial-back to {Relay} for port {Port} failed: {Reason}")]
+    public static partial void LogRelayDialFailed(this ILogger logger, string relay, int port, string reason);
 }

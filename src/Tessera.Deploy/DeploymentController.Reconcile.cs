@@ -62,6 +62,7 @@ public sealed partial class DeploymentController
                     case StageAction.Wait:
                         stage.State = StageStates.Waiting;
                         stage.Endpoint = null;
+                        stage.DirectEndpoint = null;
                         runtime.Replicas[stage.Stored.Replica].Broken ??= $"node {stage.Stored.NodeName} is not connected";
                         break;
                     case StageAction.Send:
@@ -103,6 +104,7 @@ public sealed partial class DeploymentController
 
     private async Task ConnectAsync(Runtime runtime, ReplicaRuntime replica, CancellationToken cancellationToken)
     {
+        await RelayUndialableStagesAsync(runtime, replica, cancellationToken).ConfigureAwait(false);
         string[] endpoints;
         lock (_gate)
             endpoints = runtime.Placed(replica.Index).Select(s => s.Endpoint!).ToArray();
@@ -139,6 +141,44 @@ public sealed partial class DeploymentController
             ReportReattached(runtime);
         }
     }
+
+    /// <summary>
+    /// Before a pipeline connects, each stage not already relayed is dialled directly: one that does not answer while
+    /// its agent is connected sits behind NAT or a firewall that the link measurement has not caught yet (a node that
+    /// just joined), and is reached through the relay from then on. Without a relay, nothing changes here: the failed
+    /// connection goes to recovery, which routes around the node.
+    /// </summary>
+    private async Task RelayUndialableStagesAsync(Runtime runtime, ReplicaRuntime replica, CancellationToken cancellationToken)
+    {
+        if (_ports.Relay is not { } relay)
+            return;
+        List<StageRuntime> direct;
+        lock (_gate)
+            direct = runtime.Stages.Where(s => s.Stored.Replica == replica.Index && !s.Relayed && s.DirectEndpoint is not null).ToList();
+        var problems = await Task.WhenAll(direct.Select(s => _ports.Reachability.ProblemAsync(s.DirectEndpoint!, RelayProbeTimeout, cancellationToken))).ConfigureAwait(false);
+        var nodes = NodesById();
+        for (var i = 0; i < direct.Count; i++)
+        {
+            var stage = direct[i];
+            if (problems[i] is null || !nodes.TryGetValue(stage.Stored.NodeId, out var node) || !node.Connected)
+                continue;
+            string? through = null;
+            lock (_gate)
+            {
+                if (stage.DirectEndpoint is { } endpoint && !stage.Relayed)
+                {
+                    SetEndpoint(stage, endpoint, relayed: true);
+                    through = stage.Relayed ? stage.Endpoint : null;
+                }
+            }
+            if (through is not null)
+                AddEvent("stage-relayed", stage.Stored.NodeId, $"Deployment {runtime.Stored.Name}: stage {stage.Stored.Index} on {stage.Stored.NodeName} cannot be dialled at " +
+                    $"{stage.DirectEndpoint} ({problems[i]}) while its agent is connected; reaching it through the relay (via {relay.Via}) at {through}.");
+        }
+    }
+
+    /// <summary>How long the direct dial of a stage before its pipeline connects may take.</summary>
+    private static readonly TimeSpan RelayProbeTimeout = TimeSpan.FromSeconds(3);
 
     /// <summary>
     /// The first pipeline of a deployment restored from the store (the coordinator restarted): tells, once, whether the

@@ -305,17 +305,37 @@ public sealed partial class DeploymentController : IAsyncDisposable
             if (status.State == StageStates.Stopped)
                 return;
             var endpoint = string.IsNullOrEmpty(status.Endpoint) ? null : StageEndpoints.Peer(status.Endpoint, address, _ports.CoordinatorAddress());
-            if (stage.Endpoint is not null && endpoint is not null && stage.Endpoint != endpoint)
+            if (stage.DirectEndpoint is not null && endpoint is not null && stage.DirectEndpoint != endpoint)
                 runtime.Replicas[stage.Stored.Replica].Broken = "a stage moved";
             if (status.State is StageStates.Fetching or StageStates.Loading)
                 stage.Loaded = true;
             stage.State = status.State;
-            stage.Endpoint = endpoint ?? stage.Endpoint;
+            if (endpoint is not null && endpoint != stage.DirectEndpoint)
+                SetEndpoint(stage, endpoint, _ports.Relay is not null && _ports.Links?.IsUnreachable(nodeId) == true);
             stage.Error = string.IsNullOrEmpty(status.Error) ? null : status.Error;
             stage.BytesDone = status.BytesDone;
             stage.BytesTotal = status.BytesTotal;
             if (status.State == StageStates.Failed)
                 _logger.LogDeploymentProblem(runtime.Stored.Name, $"stage {status.StageIndex} on {stage.Stored.NodeName} failed: {status.Error}");
+        }
+    }
+
+    /// <summary>Where the pipeline dials <paramref name="stage"/> listening at <paramref name="direct"/>: there, or through the relay. Caller holds the gate.</summary>
+    private void SetEndpoint(StageRuntime stage, string direct, bool relayed)
+    {
+        stage.DirectEndpoint = direct;
+        stage.Relayed = false;
+        stage.Endpoint = direct;
+        if (!relayed || _ports.Relay is not { } relay)
+            return;
+        try
+        {
+            stage.Endpoint = relay.Through(stage.Stored.NodeId, direct);
+            stage.Relayed = true;
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException or ArgumentException)
+        {
+            _logger.LogDeploymentProblem("(relay)", $"cannot relay to stage {stage.Stored.Index} on {stage.Stored.NodeName}: {e.Message}");
         }
     }
 
@@ -439,6 +459,8 @@ public sealed partial class DeploymentController : IAsyncDisposable
             services = _byName.Values.SelectMany(r => r.Replicas).Where(r => r.Service is not null).Select(r => r.Service!).ToList();
         foreach (var service in services)
             await service.DisposeAsync().ConfigureAwait(false);
+        if (_ports.Relay is IAsyncDisposable relay)
+            await relay.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
         _createGate.Dispose();
     }
@@ -499,7 +521,15 @@ public sealed partial class DeploymentController : IAsyncDisposable
     {
         public StoredStage Stored { get; } = stored;
         public string State { get; set; } = StageStates.Pending;
+        /// <summary>Where the pipeline dials the stage: <see cref="DirectEndpoint"/>, or the relay's front for it when <see cref="Relayed"/>.</summary>
         public string? Endpoint { get; set; }
+
+        /// <summary>Where the stage listens, as others would dial it directly.</summary>
+        public string? DirectEndpoint { get; set; }
+
+        /// <summary>Nobody can dial the stage's node: connections to the stage go through the relay (decided once per endpoint, so a lane never moves).</summary>
+        public bool Relayed { get; set; }
+
         public string? Error { get; set; }
         public long BytesDone { get; set; }
         public long BytesTotal { get; set; }

@@ -10,9 +10,24 @@ public static class DeploymentHosting
     /// <summary>Agent options that run deployments' stages with <paramref name="supervisor"/>.</summary>
     public static AgentOptions WithStages(this AgentOptions options, StageSupervisor supervisor) => options with { CommandHandler = supervisor };
 
-    /// <summary>Agent options that run deployments' stages with <paramref name="supervisor"/> and measure links with <paramref name="links"/>, whose endpoint every hello advertises.</summary>
-    public static AgentOptions WithStages(this AgentOptions options, StageSupervisor supervisor, LinkProbeAgent links) =>
-        options with { CommandHandler = new CombinedCommandHandler(supervisor, links), AdvertisedEndpoint = () => links.AdvertisedEndpoint };
+    /// <summary>
+    /// Agent options that run deployments' stages with <paramref name="supervisor"/>, measure links with
+    /// <paramref name="links"/> (whose endpoint every hello advertises) and, with <paramref name="relay"/>, answer the
+    /// coordinator's relay for the ports of both (see <see cref="CreateRelayDialer"/>).
+    /// </summary>
+    public static AgentOptions WithStages(this AgentOptions options, StageSupervisor supervisor, LinkProbeAgent links, RelayDialer? relay = null) =>
+        options with
+        {
+            CommandHandler = relay is null ? new CombinedCommandHandler(supervisor, links) : new CombinedCommandHandler(supervisor, links, relay),
+            AdvertisedEndpoint = () => links.AdvertisedEndpoint,
+        };
+
+    /// <summary>
+    /// The agent's side of the coordinator's relay: what lets a machine behind NAT host stages. It connects the relay
+    /// only to <paramref name="supervisor"/>'s stages and to <paramref name="links"/>'s probe.
+    /// </summary>
+    public static RelayDialer CreateRelayDialer(NodeIdentity identity, StageSupervisor supervisor, LinkProbeAgent links, ILoggerFactory loggerFactory) =>
+        new(identity.File.Coordinator, port => port == links.Port || supervisor.ServesPort(port), loggerFactory.CreateLogger<RelayDialer>());
 
     /// <summary>Starts the agent's link probe on <paramref name="port"/> of every address (0: any free port); it refuses what <paramref name="supervisor"/>'s stages refuse.</summary>
     public static Task<LinkProbeAgent> StartLinkProbeAsync(NodeIdentity identity, StageSupervisor supervisor, int port, ILoggerFactory loggerFactory, TimeProvider time,

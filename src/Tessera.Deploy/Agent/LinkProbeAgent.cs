@@ -41,6 +41,9 @@ public sealed class LinkProbeAgent : IAgentCommandHandler, IAsyncDisposable
     /// <summary>HOST:PORT peers dial (an any-address host: the coordinator substitutes the address it sees the agent at).</summary>
     public string AdvertisedEndpoint => _server.Endpoint.ToString();
 
+    /// <summary>The port the probe listens on.</summary>
+    public int Port => _server.Endpoint.Port;
+
     /// <param name="revocations">The certificates the agent's stages refuse (the stage supervisor's): the probe refuses them too.</param>
     /// <param name="listen">Address and port to listen on (port 0: any free one).</param>
     public static async Task<LinkProbeAgent> StartAsync(NodeIdentity identity, CertificateRevocations revocations, IPEndPoint listen, ILoggerFactory loggerFactory,

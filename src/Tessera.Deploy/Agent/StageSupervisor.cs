@@ -54,6 +54,9 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
 
     public void Attach(Func<AgentMessage, CancellationToken, Task> send) => _send = send;
 
+    /// <summary>Whether a stage running here listens on <paramref name="port"/> (the relay connects only to those).</summary>
+    public bool ServesPort(int port) => _stages.Values.Any(s => s.Server?.Endpoint.Port == port);
+
     public IReadOnlyList<AgentMessage> Snapshot() =>
         _stages.Values.Select(s => new AgentMessage { StageStatus = s.Status.Clone() }).ToList();
 

@@ -26,8 +26,12 @@ public static class CoordinatorDeployments
         var tls = IssueDriverCertificate(pool, time);
         var settings = options ?? DeploymentControllerOptions.Default;
         DeploymentController? controller = null;
+        var relay = new StageRelay(new MembershipCommands(pool.Membership), () => pool.ListenAddress, () => pool.JoinAddress, loggerFactory.CreateLogger<StageRelay>());
         var links = new LinkMonitor(new MembershipNodes(pool.Membership), new MembershipCommands(pool.Membership), pool.Store, tls, () => pool.JoinAddress,
-            coordinatorNode => controller?.PipelineNeighbours(coordinatorNode) ?? [], settings.Links, time, loggerFactory.CreateLogger<LinkMonitor>());
+            coordinatorNode => controller?.PipelineNeighbours(coordinatorNode) ?? [], settings.Links, time, loggerFactory.CreateLogger<LinkMonitor>())
+        {
+            Relay = relay,
+        };
         var ports = new DeploymentPorts(
             new MembershipNodes(pool.Membership),
             new MembershipCommands(pool.Membership),
@@ -37,7 +41,8 @@ public static class CoordinatorDeployments
             new StageReachability(tls),
             () => pool.JoinAddress,
             deploymentId => pool.Authority.DeriveSecret("stage-routes:" + deploymentId),
-            links);
+            links,
+            relay);
         var content = new ContentStore(Path.Combine(dataDirectory, "content"), settings.ContentLimitBytes, time, loggerFactory.CreateLogger<ContentStore>());
         controller = new DeploymentController(ports, new ModelFiles(content, loggerFactory, time, settings.MaxDownloadBytes), loggerFactory, time, options) { Links = links };
         var created = controller;

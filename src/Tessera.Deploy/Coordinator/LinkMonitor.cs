@@ -88,6 +88,19 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
     /// <inheritdoc/>
     public string? CoordinatorNodeId { get; set; }
 
+    /// <summary>
+    /// The coordinator's relay, when it has one: a node the coordinator cannot dial is then measured through it (what
+    /// its stages' connections cross), and <see cref="Snapshot"/> gives the planner its links as relayed paths.
+    /// </summary>
+    public IStageRelay? Relay { get; init; }
+
+    // Nodes whose probe the coordinator could not dial at its latest attempt, with their measurement through the relay
+    // (null: that failed too, or there is no relay).
+    private readonly ConcurrentDictionary<string, LinkInfo?> _relayed = new(StringComparer.Ordinal);
+
+    /// <inheritdoc/>
+    public bool IsUnreachable(string nodeId) => _relayed.ContainsKey(nodeId);
+
     /// <summary>The id the coordinator's own measurements are stored under.</summary>
     private string CoordinatorId => CoordinatorNodeId ?? LinkRecord.Coordinator;
 
@@ -98,9 +111,9 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
     /// weighs a hop by half of it, which made every plan look hop-bound.
     /// </summary>
     public IReadOnlyList<LinkInfo> Snapshot() =>
-        [.. _store.ListLinks().Select(l => l.Reachable
+        RelayedLinks.Apply([.. _store.ListLinks().Select(l => l.Reachable
             ? new LinkInfo(l.FromNodeId, l.ToNodeId, l.RttMs, 0, l.BandwidthMbps * 1e6 / 8)
-            : new LinkInfo(l.FromNodeId, l.ToNodeId, UnreachableRttMs, 0, 0))];
+            : new LinkInfo(l.FromNodeId, l.ToNodeId, UnreachableRttMs, 0, 0))], _relayed, CoordinatorId, UnreachableRttMs);
 
     /// <summary>Starts the rounds (when enabled).</summary>
     public void Start()
@@ -189,8 +202,13 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
             var measured = 0;
             foreach (var node in coordinatorTargets)
             {
-                var m = await LinkMeasurer.MeasureAsync(Endpoint(node), _tls, LinkProbeBudget.Default with { PushBytes = pushBytes }, token).ConfigureAwait(false);
+                var budget = LinkProbeBudget.Default with { PushBytes = pushBytes };
+                var m = await LinkMeasurer.MeasureAsync(Endpoint(node), _tls, budget, token).ConfigureAwait(false);
                 Store(CoordinatorId, node.Id, m, _time.GetUtcNow());
+                if (m.Reachable)
+                    _relayed.TryRemove(node.Id, out _);
+                else
+                    _relayed[node.Id] = await MeasureThroughRelayAsync(node, budget, token).ConfigureAwait(false);
                 _measuredEndpoint[node.Id] = node.ProbeEndpoint;
                 fromCoordinator[node.Id] = new LinkRecord(CoordinatorId, node.Id, 0, 0, 0, now) { Error = m.Error };
                 if (m.Reachable)
@@ -310,6 +328,20 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
         });
 
     private string Endpoint(PoolNode node) => StageEndpoints.Peer(node.ProbeEndpoint, node.Address, _coordinatorAddress());
+
+    /// <summary>The coordinator's link to a node it cannot dial, as its stages' connections cross it: through the relay. Null when that fails too.</summary>
+    private async Task<LinkInfo?> MeasureThroughRelayAsync(PoolNode node, LinkProbeBudget budget, CancellationToken token)
+    {
+        if (Relay is null)
+            return null;
+        var m = await LinkMeasurer.MeasureAsync(Relay.Through(node.Id, node.ProbeEndpoint), _tls, budget, token).ConfigureAwait(false);
+        if (!m.Reachable)
+        {
+            _logger.LogLinkRoundFailed($"node {node.Name} cannot be dialled and does not answer through the relay either: {m.Error}");
+            return null;
+        }
+        return new LinkInfo(CoordinatorId, node.Id, m.RttP50Ms, 0, m.BandwidthBytesPerSecond);
+    }
 
     private static double Finite(double value) => double.IsFinite(value) && value >= 0 ? value : 0;
 

@@ -18,6 +18,9 @@ public interface ILinkDirectory
 
     /// <summary>The node of the agent on the coordinator's machine, when it runs one: the first stage goes there when that costs nothing.</summary>
     string? CoordinatorNodeId { get; }
+
+    /// <summary>Whether the coordinator's latest attempt to dial the node's link probe failed: nobody can dial it, so its stages are reached through the relay.</summary>
+    bool IsUnreachable(string nodeId);
 }
 
 /// <summary>Commands to agents (start and stop stages), over their control streams.</summary>
@@ -54,6 +57,16 @@ public interface IStageReachability
     Task<string?> ProblemAsync(string endpoint, TimeSpan timeout, CancellationToken cancellation);
 }
 
+/// <summary>A relay that forwards connections to nodes nobody can dial (behind NAT or a firewall).</summary>
+public interface IStageRelay
+{
+    /// <summary>What relays (for words such as "relayed via coordinator").</summary>
+    string Via { get; }
+
+    /// <summary>HOST:PORT that reaches <paramref name="directEndpoint"/>'s port on <paramref name="nodeId"/> through the relay.</summary>
+    string Through(string nodeId, string directEndpoint);
+}
+
 /// <summary>
 /// Everything the deployment controller does outside itself goes through these: the node snapshot, agent commands,
 /// the deployment store, the event log, pipelines to stages, probes of stages, and the address agents fetch files
@@ -68,4 +81,5 @@ internal sealed record DeploymentPorts(
     IStageReachability Reachability,
     Func<string> CoordinatorAddress,
     Func<string, byte[]>? RouteKeys = null,
-    ILinkDirectory? Links = null);
+    ILinkDirectory? Links = null,
+    IStageRelay? Relay = null);

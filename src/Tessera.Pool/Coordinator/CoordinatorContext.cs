@@ -72,6 +72,9 @@ public sealed class CoordinatorContext
     /// <summary>The address written into join tokens (host:port), known once the server is listening.</summary>
     public string JoinAddress { get; set; } = string.Empty;
 
+    /// <summary>The address the coordinator listens on (any address by default): what else it serves, such as the stage relay, binds there.</summary>
+    public System.Net.IPAddress ListenAddress { get; set; } = System.Net.IPAddress.Any;
+
     /// <summary>The longest a join token may live: a token is a key to the pool, so it must not lie around for ever.</summary>
     public static readonly TimeSpan MaxTokenLifetime = TimeSpan.FromDays(30);
 

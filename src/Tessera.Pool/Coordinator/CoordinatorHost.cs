@@ -133,6 +133,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
             var bound = new IPEndPoint(listen.Address, port);
             store.SetMeta("listen", Format(bound));
             context.JoinAddress = options.Advertise ?? AdvertiseAddress(bound);
+            context.ListenAddress = listen.Address;
             var apiHost = listen.Address.Equals(IPAddress.Any) || listen.Address.Equals(IPAddress.IPv6Any) ? "127.0.0.1" : FormatHost(listen.Address);
             var info = new CoordinatorInfo($"https://{apiHost}:{port}", context.JoinAddress, Format(bound), authority.Fingerprint, poolId, Environment.ProcessId);
             info.Save(dir.CoordinatorInfo);

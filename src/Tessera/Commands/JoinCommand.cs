@@ -82,7 +82,8 @@ internal static class JoinCommand
             {
                 await using var stages = DeploymentHosting.CreateSupervisor(identity, agentDir, logging, time, PoolCli.CacheLimitBytes(result.GetValue(cacheLimit)));
                 await using var links = await DeploymentHosting.StartLinkProbeAsync(identity, stages, result.GetValue(probePort), logging, time, cancellationToken).ConfigureAwait(false);
-                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(agentDir, result.GetValue(name), hardware, time).WithStages(stages, links), time, logging.CreateLogger<AgentRunner>());
+                await using var relay = DeploymentHosting.CreateRelayDialer(identity, stages, links, logging);
+                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(agentDir, result.GetValue(name), hardware, time).WithStages(stages, links, relay), time, logging.CreateLogger<AgentRunner>());
                 var exit = await runner.RunAsync(cancellationToken).ConfigureAwait(false);
                 switch (exit.Reason)
                 {

@@ -27,7 +27,10 @@ internal static class NodesCommand
         return command;
     }
 
-    /// <param name="links">The measured links: a node is reachable when the newest measurement of a link to it succeeded.</param>
+    /// <param name="links">
+    /// The measured links: a node is reachable when the newest measurement of a link to it succeeded. One that is not
+    /// (behind NAT or a firewall) still hosts stages: the coordinator relays connections to it.
+    /// </param>
     internal static Table Render(IReadOnlyList<NodeView> nodes, IReadOnlyList<LinkView>? links = null)
     {
         var table = new Table().AddColumns("Name", "State", "Address", "Reachable", "CPU", "SIMD", "RAM free/total GiB", "GPUs (free/total GiB)", "Speed GB/s", "Last heartbeat");
@@ -40,7 +43,7 @@ internal static class NodesCommand
                 Markup.Escape(n.Name),
                 StateMarkup(n.State),
                 Markup.Escape(n.Address),
-                LinksCommand.Reachable(n.Id, links ?? []) switch { true => "yes", false => "[red]no[/]", null => "-" },
+                LinksCommand.Reachable(n.Id, links ?? []) switch { true => "yes", false => "[yellow]no (relayed via coordinator)[/]", null => "-" },
                 Markup.Escape($"{n.Cpu.Model} ({n.Cpu.LogicalCores} threads)"),
                 Markup.Escape(SimdSummary(n.Cpu.Simd)),
                 $"{PoolCli.Gib(n.RamFreeBytes)}/{PoolCli.Gib(n.RamTotalBytes)}",

@@ -101,7 +101,8 @@ internal static class PoolCommand
                 await using var stages = DeploymentHosting.CreateSupervisor(identity, dir.AgentDirectory, logging, time, PoolCli.CacheLimitBytes(result.GetValue(cacheLimit)));
                 await using var links = await DeploymentHosting.StartLinkProbeAsync(identity, stages, result.GetValue(probePort), logging, time, cancellationToken).ConfigureAwait(false);
                 coordinator.Deployments.Links!.CoordinatorNodeId = identity.NodeId;
-                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(dir.AgentDirectory, result.GetValue(name), hardware, time).WithStages(stages, links), time, logging.CreateLogger<AgentRunner>());
+                await using var relay = DeploymentHosting.CreateRelayDialer(identity, stages, links, logging);
+                var runner = new AgentRunner(identity, LocalAgent.StandardOptions(dir.AgentDirectory, result.GetValue(name), hardware, time).WithStages(stages, links, relay), time, logging.CreateLogger<AgentRunner>());
                 agent = runner.RunAsync(cancellationToken);
                 await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
                 Console.WriteLine("Coordinator stopping; the pool's state is in " + dir.Database);

@@ -17,9 +17,16 @@ internal sealed class VirtualHosts : IDisposable
     private readonly string _suffix = Random.Shared.Next(0x100000, 0xFFFFFF).ToString("x6", CultureInfo.InvariantCulture);
     private readonly int _subnet = Random.Shared.Next(1, 250);
     private readonly List<string> _hosts = [];
+    private readonly HashSet<string> _natted = [];
     private bool _bridge;
 
-    public VirtualHosts(IEnumerable<string> hosts)
+    /// <param name="hosts">The hosts, each on the LAN with an address of its own.</param>
+    /// <param name="behindNat">
+    /// Hosts that sit behind a home router instead: a router namespace holds the host's LAN address and masquerades the
+    /// host's own traffic (from a private 172.30.x.0/24 network) out of it, and drops every connection that starts on the
+    /// LAN side, so the host reaches everyone and nobody reaches it. Needs iptables (<see cref="NatUnavailable"/>).
+    /// </param>
+    public VirtualHosts(IEnumerable<string> hosts, IEnumerable<string>? behindNat = null)
     {
         try
         {
@@ -27,8 +34,14 @@ internal sealed class VirtualHosts : IDisposable
             _bridge = true;
             Ip("addr", "add", CoordinatorIp + "/24", "dev", Bridge);
             Ip("link", "set", Bridge, "up");
+            _natted.UnionWith(behindNat ?? []);
             foreach (var host in hosts)
-                Add(host);
+            {
+                if (_natted.Contains(host))
+                    AddBehindNat(host);
+                else
+                    Add(host);
+            }
         }
         catch
         {
@@ -44,7 +57,10 @@ internal sealed class VirtualHosts : IDisposable
 
     public string NamespaceOf(string host) => $"tsr-h{Index(host)}-{_suffix}";
 
+    /// <summary>The host's address on the LAN (for a host behind NAT, its router's: where its connections come from).</summary>
     public string IpOf(string host) => $"10.215.{_subnet}.{Index(host) + 2}";
+
+    private string RouterOf(string host) => $"tsr-r{Index(host)}-{_suffix}";
 
     private int Index(string host) => _hosts.IndexOf(host) is >= 0 and var i ? i : throw new ArgumentException($"No host {host}.", nameof(host));
 
@@ -127,19 +143,66 @@ internal sealed class VirtualHosts : IDisposable
             throw new PoolException($"tc {string.Join(' ', args)}: {error}");
     }
 
+    /// <summary>
+    /// The host in a namespace of its own on a private network, behind a router namespace on the LAN that masquerades
+    /// its outgoing connections and drops incoming ones (conntrack lets only replies through).
+    /// </summary>
+    private void AddBehindNat(string host)
+    {
+        _hosts.Add(host);
+        var i = _hosts.Count - 1;
+        string ns = NamespaceOf(host), router = RouterOf(host);
+        string bridgeSide = $"tsh{i}{_suffix}", lan = $"tsq{i}{_suffix}", inside = $"tsp{i}{_suffix}", routerInside = $"tsn{i}{_suffix}";
+        string privateNet = $"172.30.{i}", privateRouter = privateNet + ".1";
+        OnLan(router, bridgeSide, lan, IpOf(host));
+        Ip("netns", "add", ns);
+        Ip("-n", ns, "link", "set", "lo", "up");
+        Ip("-n", router, "link", "add", routerInside, "type", "veth", "peer", "name", inside);
+        Ip("-n", router, "link", "set", inside, "netns", ns);
+        Ip("-n", router, "addr", "add", privateRouter + "/24", "dev", routerInside);
+        Ip("-n", router, "link", "set", routerInside, "up");
+        Ip("-n", ns, "addr", "add", privateNet + ".2/24", "dev", inside);
+        Ip("-n", ns, "link", "set", inside, "up");
+        Ip("-n", ns, "route", "add", "default", "via", privateRouter);
+        Exec(router, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward");
+        Exec(router, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", privateNet + ".0/24", "-o", lan, "-j", "MASQUERADE");
+        Exec(router, "iptables", "-A", "FORWARD", "-i", lan, "-o", routerInside, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT");
+        Exec(router, "iptables", "-A", "FORWARD", "-i", lan, "-o", routerInside, "-j", "DROP");
+    }
+
+    private static void Exec(string ns, params string[] args) => Ip(["netns", "exec", ns, .. args]);
+
+    /// <summary>Why hosts behind NAT cannot be built here (besides <see cref="Unavailable"/>: no iptables, or no NAT in this kernel), or null when they can.</summary>
+    public static string? NatUnavailable()
+    {
+        if (Unavailable() is { } reason)
+            return reason;
+        if (!new[] { "/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables" }.Any(File.Exists))
+            return "iptables is not installed (apt-get install iptables)";
+        var name = "tsr-nat-" + Environment.ProcessId;
+        Run("ip", "netns", "add", name);
+        var (ok, error) = Run("ip", "netns", "exec", name, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "lo", "-j", "MASQUERADE");
+        Run("ip", "netns", "del", name);
+        return ok ? null : "this kernel cannot masquerade in a network namespace: " + error;
+    }
+
     private void Add(string host)
     {
         _hosts.Add(host);
         var i = _hosts.Count - 1;
-        var ns = NamespaceOf(host);
-        string outside = $"tsh{i}{_suffix}", inside = $"tsp{i}{_suffix}";
+        OnLan(NamespaceOf(host), $"tsh{i}{_suffix}", $"tsp{i}{_suffix}", IpOf(host));
+    }
+
+    /// <summary>A new namespace joined to the LAN bridge by a veth pair (<paramref name="inside"/> in it), with <paramref name="address"/>.</summary>
+    private void OnLan(string ns, string outside, string inside, string address)
+    {
         Ip("netns", "add", ns);
         Ip("-n", ns, "link", "set", "lo", "up");
         Ip("link", "add", outside, "type", "veth", "peer", "name", inside);
         Ip("link", "set", inside, "netns", ns);
         Ip("link", "set", outside, "master", Bridge);
         Ip("link", "set", outside, "up");
-        Ip("-n", ns, "addr", "add", IpOf(host) + "/24", "dev", inside);
+        Ip("-n", ns, "addr", "add", address + "/24", "dev", inside);
         Ip("-n", ns, "link", "set", inside, "up");
     }
 
@@ -157,7 +220,11 @@ internal sealed class VirtualHosts : IDisposable
         _cutFromCoordinator.Clear();
         // Deleting a namespace deletes its end of the veth pair, and with it the other end.
         for (var i = 0; i < _hosts.Count; i++)
+        {
             Run("ip", "netns", "del", NamespaceOf(_hosts[i]));
+            if (_natted.Contains(_hosts[i]))
+                Run("ip", "netns", "del", RouterOf(_hosts[i]));
+        }
         if (_bridge)
             Run("ip", "link", "del", Bridge);
         _hosts.Clear();

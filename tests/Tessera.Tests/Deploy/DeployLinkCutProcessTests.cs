@@ -11,11 +11,17 @@ namespace Tessera.Tests.Deploy;
 /// The coordinator on a bridge in this namespace and four agents on hosts of their own (network namespaces), all on one
 /// LAN, with declared equal speeds. Builds nothing when namespaces are not available here (the test is skipped then).
 /// </summary>
-public sealed class NamespacePoolFixture : DeployPoolFixture
+public class NamespacePoolFixture : DeployPoolFixture
 {
     internal VirtualHosts? Hosts { get; private set; }
 
     protected override IReadOnlyList<string> AgentNames => ["agent-a", "agent-b", "agent-c", "agent-d"];
+
+    /// <summary>Agents on hosts behind NAT (a subclass may put some there).</summary>
+    protected virtual IReadOnlyList<string> BehindNat => [];
+
+    /// <summary>Why this pool cannot be built here (the test is skipped then), or null.</summary>
+    protected virtual string? SkipReason => NetworkNamespaceFactAttribute.SkipReason;
 
     protected override IReadOnlyList<string> CoordinatorArguments => ["--listen", Hosts!.CoordinatorIp + ":0", "--no-improve"];
 
@@ -25,9 +31,9 @@ public sealed class NamespacePoolFixture : DeployPoolFixture
 
     public override async Task InitializeAsync()
     {
-        if (NetworkNamespaceFactAttribute.SkipReason is not null)
+        if (SkipReason is not null)
             return;
-        Hosts = new VirtualHosts(AgentNames);
+        Hosts = new VirtualHosts(AgentNames, BehindNat);
         await base.InitializeAsync();
     }
 
