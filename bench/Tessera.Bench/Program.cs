@@ -10,6 +10,12 @@ if (args.Length > 1 && args[0] == "profile")
     return;
 }
 
+if (args.Length > 0 && args[0] == "relay")
+{
+    Tessera.Bench.RelayBench.Run(args);
+    return;
+}
+
 if (args.Length > 0 && args[0] == "attention")
 {
     Tessera.Bench.AttentionBench.Run(args);
