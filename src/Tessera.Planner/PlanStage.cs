@@ -14,7 +14,7 @@ namespace Tessera.Planner;
 /// <param name="ScratchBytes">Working memory reserved (buffers, the last stage's logits).</param>
 /// <param name="AvailableBytes">The device's memory usable by this plan (free memory less headroom).</param>
 /// <param name="ComputeSeconds">Predicted time per decoded token in this stage: bytes read / bandwidth (or FLOPs / FLOP/s when slower).</param>
-/// <param name="HopSeconds">Predicted time to send the token's activation to the next stage (for the last stage: the sampled token back to the first; 0 with one stage).</param>
+/// <param name="HopSeconds">Predicted time to send the token's activation to the next stage (for the last stage: the sampled token back to the first, relayed upstream by every stage; 0 with one stage).</param>
 public sealed record PlanStage(
     int Replica,
     int Index,

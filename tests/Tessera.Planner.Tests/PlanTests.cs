@@ -254,6 +254,31 @@ public sealed class PlanTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Plan_TheSampledTokenGoesBackThroughEveryStage_NotStraightFromTheLastToTheFirst()
+    {
+        // arrange: a-c and c-b are 0.5 ms links; a-b is 40 ms. The pipeline runs a, c, b; the protocol has no b -> a
+        // connection: b's token goes back on the lanes, b -> c -> a.
+        var cluster = Cluster(Device("a", 1.2, 100), Device("b", 1.2, 100), Device("c", 1.2, 100)) with
+        {
+            CoordinatorNodeId = "node-a",
+            Links =
+            [
+                new LinkInfo("node-a", "node-b", 40, 10, 1e6),
+                new LinkInfo("node-a", "node-c", 0.5, 0.1, 1e9),
+                new LinkInfo("node-c", "node-b", 0.5, 0.1, 1e9),
+            ],
+        };
+
+        var plan = PlanOrFail(Request(Model()), cluster);
+
+        // assert: the last stage's hop is two 0.3 ms one-way crossings (half of RTT plus jitter) and 4 bytes each, not 25 ms
+        var stages = Assert.Single(plan.Pipelines).Stages;
+        Assert.Equal(["a", "c", "b"], stages.Select(s => s.DeviceId));
+        Assert.Equal(2 * (0.0003 + 4 / 1e9), stages[^1].HopSeconds, 9);
+        Assert.Equal(0.0003 + Model().ActivationBytesPerToken(2) / 1e9, stages[0].HopSeconds, 6);
+    }
+
+    [Fact]
     public void Plan_NeverUsesExcludedDrainingOrLostDevices()
     {
         var cluster = Cluster(Device("a", 8, 300), Device("b", 8, 200), Device("c", 8, 150), Device("d", 8, 100)) with

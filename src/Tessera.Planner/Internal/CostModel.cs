@@ -6,7 +6,7 @@ namespace Tessera.Planner.Internal;
 /// </summary>
 internal sealed class CostModel
 {
-    /// <summary>Bytes of the sampled token sent from the last stage back to the first.</summary>
+    /// <summary>Bytes of the sampled token relayed from the last stage back to the first.</summary>
     public const long TokenBytes = 4;
 
     private readonly long[] _bytes;
@@ -100,9 +100,22 @@ internal sealed class CostModel
         return t;
     }
 
-    /// <summary>Seconds to send one token's activation from a stage on <paramref name="from"/> to one on <paramref name="to"/>.</summary>
-    public double Hop(ClusterDescription cluster, DeviceInfo from, DeviceInfo to, bool returnToFirst) =>
-        Options.HopCost.HopSeconds(Options.LinkBetween(cluster, from.NodeId, to.NodeId), returnToFirst ? TokenBytes : ActivationBytes);
+    /// <summary>Seconds to send <paramref name="bytes"/> from a stage on <paramref name="from"/> to one on <paramref name="to"/>.</summary>
+    public double Hop(ClusterDescription cluster, DeviceInfo from, DeviceInfo to, long bytes) =>
+        Options.HopCost.HopSeconds(Options.LinkBetween(cluster, from.NodeId, to.NodeId), bytes);
+
+    /// <summary>
+    /// Seconds the sampled token takes from the last stage back to the first: every stage relays it upstream on the
+    /// lane it came in on (the protocol has no link from the last stage to the first), so it crosses each link of the
+    /// pipeline once more, backwards.
+    /// </summary>
+    public double Return(ClusterDescription cluster, IReadOnlyList<DeviceInfo> devices)
+    {
+        var seconds = 0.0;
+        for (var i = devices.Count - 1; i > 0; i--)
+            seconds += Hop(cluster, devices[i], devices[i - 1], TokenBytes);
+        return seconds;
+    }
 
     /// <summary>The stages of a pipeline over <paramref name="devices"/> (in order) holding <paramref name="spans"/>.</summary>
     public PipelinePlan Build(ClusterDescription cluster, int replica, IReadOnlyList<DeviceInfo> devices, IReadOnlyList<LayerSpan> spans)
@@ -112,7 +125,7 @@ internal sealed class CostModel
         {
             var d = devices[i];
             var s = spans[i];
-            var hop = devices.Count == 1 ? 0 : Hop(cluster, d, devices[(i + 1) % devices.Count], i == devices.Count - 1);
+            var hop = devices.Count == 1 ? 0 : i < devices.Count - 1 ? Hop(cluster, d, devices[i + 1], ActivationBytes) : Return(cluster, devices);
             stages[i] = new PlanStage(replica, i, d.Id, d.NodeId, d.NodeName, s, Weights(s.First, s.Last), Kv(s.First, s.Last),
                 Scratch(s.First, s.Last), Available(d), Compute(d, s.First, s.Last), hop);
         }
