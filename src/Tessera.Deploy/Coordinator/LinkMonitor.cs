@@ -105,15 +105,32 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
     private string CoordinatorId => CoordinatorNodeId ?? LinkRecord.Coordinator;
 
     /// <summary>
-    /// The links as the planner takes them: median round trip, throughput, and reachability. Jitter is measured and
-    /// shown but not passed on yet: from 20 echoes its p99 is the largest sample, which on a loaded machine says more
-    /// about scheduling than about the link (loopback hops that cost 0.3 ms measured 8-26 ms of jitter), and the planner
-    /// weighs a hop by half of it, which made every plan look hop-bound.
+    /// The links as the planner takes them: median round trip, throughput, reachability, and jitter as
+    /// <see cref="PlanningJitter"/> makes it usable (steady over the link's last measurements, beyond the pool's common
+    /// floor). Links of nodes nobody can dial are given as the relay makes them (<see cref="RelayedLinks"/>).
     /// </summary>
-    public IReadOnlyList<LinkInfo> Snapshot() =>
-        RelayedLinks.Apply([.. _store.ListLinks().Select(l => l.Reachable
-            ? new LinkInfo(l.FromNodeId, l.ToNodeId, l.RttMs, 0, l.BandwidthMbps * 1e6 / 8)
+    public IReadOnlyList<LinkInfo> Snapshot()
+    {
+        var links = _store.ListLinks();
+        var recent = new Dictionary<(string, string), IReadOnlyList<double>>();
+        lock (_jitterHistory)
+        {
+            // Only links the pool still has (a removed node's are deleted) set the common floor.
+            foreach (var link in links.Where(l => l.Reachable))
+            {
+                var pair = LinkProbePolicy.Pair(link.FromNodeId, link.ToNodeId);
+                if (_jitterHistory.TryGetValue(pair, out var history))
+                    recent[pair] = [.. history];
+            }
+        }
+        var jitter = PlanningJitter.Excess(recent);
+        return RelayedLinks.Apply([.. links.Select(l => l.Reachable
+            ? new LinkInfo(l.FromNodeId, l.ToNodeId, l.RttMs, jitter.GetValueOrDefault(LinkProbePolicy.Pair(l.FromNodeId, l.ToNodeId)), l.BandwidthMbps * 1e6 / 8)
             : new LinkInfo(l.FromNodeId, l.ToNodeId, UnreachableRttMs, 0, 0))], _relayed, CoordinatorId, UnreachableRttMs);
+    }
+
+    // The jitter of each link's latest measurements (since this coordinator started), oldest first, by pair.
+    private readonly Dictionary<(string, string), Queue<double>> _jitterHistory = [];
 
     /// <summary>Starts the rounds (when enabled).</summary>
     public void Start()
@@ -318,7 +335,9 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
         entry.Report.TrySetResult(stored);
     }
 
-    private void Store(string from, string to, LinkMeasurement m, DateTimeOffset at) =>
+    /// <summary>Stores a measurement of the link from <paramref name="from"/> to <paramref name="to"/> and remembers its jitter for planning.</summary>
+    internal void Store(string from, string to, LinkMeasurement m, DateTimeOffset at)
+    {
         _store.UpsertLink(new LinkRecord(from, to, m.RttP50Ms, m.JitterMs, m.BandwidthBytesPerSecond * 8 / 1e6, at)
         {
             RttP99Ms = m.RttP99Ms,
@@ -326,6 +345,21 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
             Samples = m.Samples,
             Error = m.Error,
         });
+        var pair = LinkProbePolicy.Pair(from, to);
+        lock (_jitterHistory)
+        {
+            if (!m.Reachable)
+            {
+                _jitterHistory.Remove(pair); // a link that comes back starts afresh
+                return;
+            }
+            if (!_jitterHistory.TryGetValue(pair, out var history))
+                _jitterHistory[pair] = history = new Queue<double>(PlanningJitter.Window + 1);
+            history.Enqueue(m.JitterMs);
+            while (history.Count > PlanningJitter.Window)
+                history.Dequeue();
+        }
+    }
 
     private string Endpoint(PoolNode node) => StageEndpoints.Peer(node.ProbeEndpoint, node.Address, _coordinatorAddress());
 
