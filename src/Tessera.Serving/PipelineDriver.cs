@@ -498,9 +498,10 @@ public sealed partial class PipelineDriver : IAsyncDisposable
     /// <summary>
     /// The lane broke: fail its sessions, or pause them and start a recovery. <paramref name="unreachable"/>: the stage
     /// that could not be reached, when known. <paramref name="silentSince"/>: for a stall, when the lane went silent
-    /// (the sessions' pause began then, not when the stall was declared).
+    /// (the sessions' pause began then, not when the stall was declared). <paramref name="stalledStage"/>: the stall names
+    /// a stage that does not answer (false: a silent link into <paramref name="unreachable"/>, whose stage answers).
     /// </summary>
-    private void Break(Lane lane, string reason, string? unreachable = null, long silentSince = 0)
+    private void Break(Lane lane, string reason, string? unreachable = null, long silentSince = 0, bool stalledStage = true)
     {
         lock (_gate)
         {
@@ -508,7 +509,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                 return;
             lane.Broken = true;
             lane.Unreachable = unreachable;
-            lane.Stalled = silentSince != 0;
+            lane.Stalled = silentSince != 0 && stalledStage;
             if (lane == _lane)
                 ForgetInFlight();
             if (lane != _lane)
@@ -643,58 +644,125 @@ public sealed partial class PipelineDriver : IAsyncDisposable
 
     private async Task OnStallAsync(Lane lane, StallCheck check)
     {
-        var silent = await FindSilentStageAsync(lane).ConfigureAwait(false);
+        var (silent, statuses) = await FindSilentStageAsync(lane).ConfigureAwait(false);
         if (silent is null)
         {
-            // Every stage answers the coordinator: the silence is between stages (a cut link) or a stage wedged in its own
-            // work. A replay on the same stages would stall again, so the lane is left to the transport, whose failure
-            // names the stage that cannot be reached (and so the link); the stall check stays off for this lane.
-            LogStallUnattributed(string.Join(",", lane.Endpoints), check.Silence.TotalMilliseconds);
-            return;
-        }
-        lock (_gate)
-        {
-            // Tokens came back while the stages were asked: a slow step, not a stall.
-            if (lane != _lane || lane.Broken || _stall is null || !_stall.Check().Stalled)
+            // Every stage answers the driver: the silence is between stages (a cut link) or a stage wedged in its own work.
+            // The stages' own waits name the link (SilentLink); the lane breaks naming the stage after it, which the
+            // recovery finds alive and so treats as a cut link. When no stage waits, the lane is left to the transport,
+            // whose failure names the stage that cannot be reached; the stall check stays off for this lane.
+            if (SilentLink.Find(statuses, check.Silence) is not { } k)
             {
-                lane.StallSuspected = false;
+                // Nothing to blame yet (a slow step, or a link whose stage has not noticed): look again after another deadline.
+                LogStallUnattributed(string.Join(",", lane.Endpoints), check.Silence.TotalMilliseconds);
+                RearmAfter(lane, check.Deadline ?? TimeSpan.FromSeconds(1));
                 return;
             }
-            _stalls++;
+            // A step that is only slow (a stage's machine busy for a moment) looks the same for a while, and blaming a link
+            // moves stages: look again after half the deadline more, and blame it only if that stage still waits on the same link.
+            var confirm = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(250).Ticks, (check.Deadline ?? TimeSpan.Zero).Ticks / 2));
+            try
+            {
+                await Task.Delay(confirm, _options.Time, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            var again = await FindSilentStageAsync(lane).ConfigureAwait(false);
+            lock (_gate)
+                check = _stall?.Check() ?? check;
+            if (again.Silent is not null || SilentLink.Find(again.Statuses, check.Silence) != k)
+            {
+                lock (_gate)
+                    lane.StallSuspected = false; // it moved again (or something else broke): judge afresh
+                return;
+            }
+            statuses = again.Statuses;
+            if (!StillStalled(lane))
+                return;
+            var linkReason = $"the link from stage {k} ({lane.Endpoints[k]}) to stage {k + 1} ({lane.Endpoints[k + 1]}) carries nothing: no token came back for " +
+                $"{check.Silence.TotalMilliseconds:F0} ms, stage {k} has waited {statuses[k].DownstreamWaitingMs:F0} ms for stage {k + 1}, and every stage answers the driver";
+            LogPipelineStalled(string.Join(",", lane.Endpoints), linkReason);
+            Break(lane, linkReason, lane.Endpoints[k + 1], check.SilentSince, stalledStage: false);
+            return;
         }
+        if (!StillStalled(lane))
+            return;
         var silence = $"no token came back for {check.Silence.TotalMilliseconds:F0} ms (deadline {check.Deadline!.Value.TotalMilliseconds:F0} ms from the measured step time)";
         var reason = $"stage {silent.Value.Index} ({silent.Value.Endpoint}) stalled: {silence}, and it did not answer a status request within {_options.StallProbeTimeout.TotalMilliseconds:F0} ms";
         LogPipelineStalled(string.Join(",", lane.Endpoints), reason);
         Break(lane, reason, silent.Value.Endpoint, check.SilentSince);
     }
 
-    /// <summary>Asks every stage of the lane for its status at once; the first, in pipeline order, that does not answer in time, or null.</summary>
-    private async Task<(int Index, string Endpoint)?> FindSilentStageAsync(Lane lane)
+    /// <summary>Lets the stall check judge <paramref name="lane"/> again after <paramref name="delay"/> (at least a second).</summary>
+    private void RearmAfter(Lane lane, TimeSpan delay)
+    {
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(delay < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : delay, _options.Time, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            lock (_gate)
+                lane.StallSuspected = false;
+        });
+    }
+
+    /// <summary>
+    /// Whether the lane is still the one in use and still silent after the stages were asked (tokens that came back
+    /// meanwhile make it a slow step, not a stall); counts the stall when it is.
+    /// </summary>
+    private bool StillStalled(Lane lane)
+    {
+        lock (_gate)
+        {
+            if (lane != _lane || lane.Broken || _stall is null || !_stall.Check().Stalled)
+            {
+                lane.StallSuspected = false;
+                return false;
+            }
+            _stalls++;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Asks every stage of the lane for its status at once: the first, in pipeline order, that does not answer in time
+    /// (or null), and every answer (an empty status for a stage that gave none).
+    /// </summary>
+    private async Task<((int Index, string Endpoint)? Silent, StageStatus[] Statuses)> FindSilentStageAsync(Lane lane)
     {
         var answers = lane.Channels.Select(async channel =>
         {
             try
             {
-                await new Stage.StageClient(channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.Add(_options.StallProbeTimeout),
+                return await new Stage.StageClient(channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.Add(_options.StallProbeTimeout),
                     cancellationToken: _stopping.Token).ResponseAsync.ConfigureAwait(false);
-                return true;
             }
             catch (RpcException)
             {
-                return false;
+                return null;
             }
             catch (ObjectDisposedException)
             {
                 // The lane was closed meanwhile (it broke on its own): nothing to name.
-                return true;
+                return new StageStatus();
             }
         }).ToArray();
+        var statuses = new StageStatus[answers.Length];
+        (int, string)? silent = null;
         for (var i = 0; i < answers.Length; i++)
         {
-            if (!await answers[i].ConfigureAwait(false))
-                return (i, lane.Endpoints[i]);
+            var status = await answers[i].ConfigureAwait(false);
+            silent ??= status is null ? (i, lane.Endpoints[i]) : null;
+            statuses[i] = status ?? new StageStatus();
         }
-        return null;
+        return (silent, statuses);
     }
 
     private static void Fail(DriverSession session, string reason, bool retryable)
@@ -715,7 +783,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
     [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Session {Session} resumed at step {Step} after a pause of {PauseMs:F0} ms")]
     private partial void LogSessionResumed(ulong session, long step, double pauseMs);
 
-    [LoggerMessage(EventId = 107, Level = LogLevel.Warning, Message = "The pipeline {Endpoints} made no progress for {Milliseconds:F0} ms, yet every stage answers: waiting for the connections to tell which link or stage failed")]
+    [LoggerMessage(EventId = 107, Level = LogLevel.Warning, Message = "The pipeline {Endpoints} made no progress for {Milliseconds:F0} ms, yet every stage answers and none waits on the next: looking again shortly")]
     private partial void LogStallUnattributed(string endpoints, double milliseconds);
 
     [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "The pipeline {Endpoints} stopped making progress: {Reason}")]

@@ -433,7 +433,19 @@ public sealed partial class StageHost
                 }
                 input.Activations = UnsafeByteOperations.UnsafeWrap(ActivationCodec.Encode(_options.Activations, values, d));
             }
-            lane.Down?.TryWrite(input);
+            if (lane.Down is { } down)
+            {
+                // Sampling work gets an answer (a token) from downstream: until one comes, this lane waits on the next stage.
+                foreach (var entry in outgoing.Work)
+                {
+                    if (entry.SampleStep >= 0)
+                    {
+                        lane.NoteForwarded(System.Diagnostics.Stopwatch.GetTimestamp());
+                        break;
+                    }
+                }
+                down.TryWrite(input);
+            }
         }
     }
 
@@ -514,6 +526,29 @@ public sealed partial class StageHost
         }
         /// <summary>The lane's stream to the next stage (null at the last stage).</summary>
         public StreamSender<StageInput>? Down { get; set; }
+
+        // Stopwatch timestamps: since when the lane waits for the next stage's answer to sampling work (0: it does not),
+        // and when it last sent such work. What the stage's status reports, so a driver can name a silent link.
+        private long _downWaitingSince;
+        private long _lastForward;
+
+        public void NoteForwarded(long now)
+        {
+            Volatile.Write(ref _lastForward, now);
+            Interlocked.CompareExchange(ref _downWaitingSince, now, 0);
+        }
+
+        /// <summary>The next stage answered (anything it sends up): the lane no longer waits on it.</summary>
+        public void NoteAnswered() => Volatile.Write(ref _downWaitingSince, 0);
+
+        /// <summary>How long the lane has waited on the next stage, and how long ago it last sent it sampling work (both 0 when it does not wait).</summary>
+        public (TimeSpan Waiting, TimeSpan SinceForward) DownstreamWait(long now)
+        {
+            var since = Volatile.Read(ref _downWaitingSince);
+            return since == 0
+                ? (TimeSpan.Zero, TimeSpan.Zero)
+                : (System.Diagnostics.Stopwatch.GetElapsedTime(since, now), System.Diagnostics.Stopwatch.GetElapsedTime(Volatile.Read(ref _lastForward), now));
+        }
         public string? Next { get; set; }
 
         /// <summary>The task relaying the next stage's output up (null at the last stage).</summary>

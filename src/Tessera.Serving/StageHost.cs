@@ -84,6 +84,13 @@ public sealed partial class StageHost : IDisposable
         lock (_gate)
         {
             var c = _stage.Config;
+            var now = System.Diagnostics.Stopwatch.GetTimestamp();
+            var (waiting, sinceForward) = (TimeSpan.Zero, TimeSpan.Zero);
+            foreach (var lane in _lanes)
+            {
+                if (!lane.Closed && lane.DownstreamWait(now) is var w && w.Waiting > waiting)
+                    (waiting, sinceForward) = w;
+            }
             return new StageStatus
             {
                 Model = _options.ModelName,
@@ -101,6 +108,8 @@ public sealed partial class StageHost : IDisposable
                 Next = _options.Next ?? "",
                 Backend = _stage.Backend.Name,
                 ComputeSeconds = (double)Interlocked.Read(ref _computeTicks) / System.Diagnostics.Stopwatch.Frequency,
+                DownstreamWaitingMs = waiting.TotalMilliseconds,
+                LastForwardMsAgo = sinceForward.TotalMilliseconds,
             };
         }
     }
@@ -343,6 +352,7 @@ public sealed partial class StageHost : IDisposable
         {
             await foreach (var message in call.ResponseStream.ReadAllAsync().ConfigureAwait(false))
             {
+                lane.NoteAnswered();
                 if (_stage.IsFirst && message.Tokens.Count > 0)
                 {
                     lock (_gate)

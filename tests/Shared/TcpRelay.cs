@@ -40,6 +40,27 @@ internal sealed class TcpRelay : IAsyncDisposable
         set => _blackHoled = value;
     }
 
+    private readonly HashSet<int> _blackHoledConnections = [];
+    private int _accepted;
+
+    /// <summary>Connections accepted so far; the first is number 0.</summary>
+    public int Accepted => Volatile.Read(ref _accepted);
+
+    /// <summary>Black-holes one connection only (by the order it was accepted): the others, and new ones, still flow.</summary>
+    public void BlackHole(int connection)
+    {
+        lock (_blackHoledConnections)
+            _blackHoledConnections.Add(connection);
+    }
+
+    private bool Passes(int connection)
+    {
+        if (_blackHoled)
+            return false;
+        lock (_blackHoledConnections)
+            return !_blackHoledConnections.Contains(connection);
+    }
+
     private async Task AcceptAsync()
     {
         try
@@ -61,8 +82,9 @@ internal sealed class TcpRelay : IAsyncDisposable
                 }
                 lock (_clients)
                     _clients.AddRange([inbound, outbound]);
-                _ = PumpAsync(inbound.GetStream(), outbound.GetStream());
-                _ = PumpAsync(outbound.GetStream(), inbound.GetStream());
+                var connection = Interlocked.Increment(ref _accepted) - 1;
+                _ = PumpAsync(inbound.GetStream(), outbound.GetStream(), connection);
+                _ = PumpAsync(outbound.GetStream(), inbound.GetStream(), connection);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
@@ -71,7 +93,7 @@ internal sealed class TcpRelay : IAsyncDisposable
     }
 
     /// <summary>Reads from <paramref name="from"/> and writes each chunk to <paramref name="to"/> once it is <see cref="Delay"/> old, in order.</summary>
-    private async Task PumpAsync(NetworkStream from, NetworkStream to)
+    private async Task PumpAsync(NetworkStream from, NetworkStream to, int connection)
     {
         var queue = Channel.CreateUnbounded<(long Due, byte[] Bytes)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var writer = Task.Run(async () =>
@@ -102,7 +124,7 @@ internal sealed class TcpRelay : IAsyncDisposable
                 var read = await from.ReadAsync(buffer, _stop.Token);
                 if (read == 0)
                     break;
-                if (!_blackHoled)
+                if (Passes(connection))
                     queue.Writer.TryWrite((DateTime.UtcNow.Ticks + Delay.Ticks, buffer.AsSpan(0, read).ToArray()));
             }
         }

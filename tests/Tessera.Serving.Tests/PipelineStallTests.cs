@@ -31,6 +31,34 @@ public sealed class PipelineStallTests
         }
     }
 
+    /// <summary>Three in-process stages, the middle one reached through a relay (by the driver and by the first stage), and a spare for its layers.</summary>
+    private sealed class RelayedMiddle : IAsyncDisposable
+    {
+        private InProcessPipeline _pipeline = null!;
+
+        public TcpRelay Proxy { get; private set; } = null!;
+        public SpareStage Recovery { get; private set; } = null!;
+        public PipelineDriver Driver { get; private set; } = null!;
+        public string Spare => _pipeline.Servers[3].Address;
+
+        public static async Task<RelayedMiddle> StartAsync()
+        {
+            var rig = new RelayedMiddle { _pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-1", "1-3", "3-4", "1-3") };
+            rig.Proxy = new TcpRelay(System.Net.IPEndPoint.Parse(rig._pipeline.Servers[1].Address));
+            rig.Recovery = new SpareStage(1, rig.Spare);
+            string[] endpoints = [rig._pipeline.Servers[0].Address, rig.Proxy.Address, rig._pipeline.Servers[2].Address];
+            rig.Driver = await PipelineDriver.ConnectAsync(endpoints, new PipelineDriverOptions { Recovery = rig.Recovery });
+            return rig;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Driver.DisposeAsync();
+            await Proxy.DisposeAsync();
+            await _pipeline.DisposeAsync();
+        }
+    }
+
     /// <summary>The session's tokens and the longest wait the client saw between two of them.</summary>
     private static async Task<(List<int> Ids, TimeSpan LongestGap)> RunAsync(PipelineDriver driver, int[] prompt, SamplingParameters sampling, int maxTokens,
         Action<int>? afterToken = null)
@@ -55,12 +83,8 @@ public sealed class PipelineStallTests
     {
         // arrange: three stages, the middle one reached through a relay; a spare for its layers waits
         using var local = LocalModel.Load(Model, threads: 1, contextLength: 512);
-        await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-1", "1-3", "3-4", "1-3");
-        var spare = pipeline.Servers[3].Address;
-        await using var proxy = new TcpRelay(System.Net.IPEndPoint.Parse(pipeline.Servers[1].Address));
-        var recovery = new SpareStage(1, spare);
-        string[] endpoints = [pipeline.Servers[0].Address, proxy.Address, pipeline.Servers[2].Address];
-        await using var driver = await PipelineDriver.ConnectAsync(endpoints, new PipelineDriverOptions { Recovery = recovery });
+        await using var rig = await RelayedMiddle.StartAsync();
+        var (proxy, recovery, driver, spare) = (rig.Proxy, rig.Recovery, rig.Driver, rig.Spare);
         var greedyPrompt = local.Tokenizer.Encode("The quick brown fox", addSpecial: true);
         var seededPrompt = local.Tokenizer.Encode("Once upon a time,", addSpecial: true);
         var seeded = new SamplingParameters { Temperature = 0.8f, Seed = 7 };
@@ -93,6 +117,36 @@ public sealed class PipelineStallTests
         Assert.True(stats.MaxPause > TimeSpan.Zero && stats.MaxPause < TimeSpan.FromSeconds(12), $"pause {stats.MaxPause}");
         var gap = TimeSpan.FromTicks(Math.Max(results[0].LongestGap.Ticks, results[1].LongestGap.Ticks));
         Assert.True(gap < TimeSpan.FromSeconds(12), $"the client waited {gap.TotalMilliseconds:F0} ms between two tokens");
+    }
+
+    [Fact]
+    public async Task ALinkBetweenTwoStagesBlackHoled_IsNamedFromTheStagesWaits_AndSessionsResumeWithinTwoSeconds()
+    {
+        // arrange: three stages; the second is reached through a relay, by the driver (its status calls) and by the first
+        // stage (the lane). Only the first stage's lane connection will go dark: every stage keeps answering the driver.
+        using var local = LocalModel.Load(Model, threads: 1, contextLength: 512);
+        await using var rig = await RelayedMiddle.StartAsync();
+        var (proxy, recovery, driver, spare) = (rig.Proxy, rig.Recovery, rig.Driver, rig.Spare);
+        var prompt = local.Tokenizer.Encode("The quick brown fox", addSpecial: true);
+        var expected = local.Generator.Generate(prompt, SamplingParameters.Greedy, 120, new GenerationStats()).Select(t => t.Id).ToList();
+
+        // act: after the 12th token, black-hole the lane from the first stage to the second: the relay's second connection
+        // (the driver opened the first, to check the stage, before it opened its lane)
+        var run = await RunAsync(driver, prompt, SamplingParameters.Greedy, 120, n =>
+        {
+            if (n == 12)
+                proxy.BlackHole(1);
+        }).WaitAsync(TimeSpan.FromSeconds(60));
+
+        // assert: the same tokens; the failure names the far end of the silent link as unreachable, not as a stalled stage
+        Assert.Equal(expected, run.Ids);
+        var failure = Assert.Single(recovery.Calls);
+        Assert.False(failure.Stalled, failure.Reason);
+        Assert.Equal(proxy.Address, failure.UnreachableEndpoint);
+        Assert.Contains("the link from stage 0", failure.Reason);
+        Assert.True(driver.RecoveryStatistics.Stalls == 1, $"{driver.RecoveryStatistics.Stalls} stalls");
+        // Detected from the step deadline as a stage's stall is, not after the transport's keepalive (~15 s).
+        Assert.True(run.LongestGap < TimeSpan.FromSeconds(12), $"the client waited {run.LongestGap.TotalMilliseconds:F0} ms between two tokens");
     }
 
     [Fact]

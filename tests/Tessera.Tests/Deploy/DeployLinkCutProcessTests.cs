@@ -70,12 +70,12 @@ public sealed class DeployLinkCutProcessTests(NamespacePoolFixture pool, ITestOu
         string near = before.Stages[0].NodeName, far = before.Stages[1].NodeName;
         Assert.All(before.Stages, s => Assert.StartsWith("10.215.", s.Endpoint));
 
-        // act: two greedy streams; cut the link between the first two stages' hosts after the first stream's third piece
+        // act: two greedy streams; cut the link between the first two stages' hosts after the first stream's 20th piece (the driver has measured its steps by then)
         using var http = pool.OpenAi();
         var cutAt = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         var streams = Enumerable.Range(0, Prompts.Length).Select(i => CompletionStreams.StreamAsync(http, "tiny-l", Prompts[i], Tokens, pieces =>
         {
-            if (i == 0 && pieces == 3 && !cutAt.Task.IsCompleted)
+            if (i == 0 && pieces == 20 && !cutAt.Task.IsCompleted)
             {
                 pool.Hosts!.Cut(near, far);
                 cutAt.TrySetResult(Stopwatch.GetTimestamp());
@@ -93,6 +93,11 @@ public sealed class DeployLinkCutProcessTests(NamespacePoolFixture pool, ITestOu
             Assert.True(results[i].Error is null, $"stream {i}: {results[i].Error}\n{pool.Logs}");
             Assert.Equal(expected[i], results[i].Text);
         }
+
+        // the driver named the silent link from the stages' own waits, at its step deadline, not after the transport's
+        // keepalive gave up (about 17 s here before): about 1-2 s on a quiet machine, 5-9 s with the machine loaded far past its cores
+        Assert.Contains("carries nothing", pool.Harness.Coordinator!.Output);
+        Assert.True(gap < TimeSpan.FromSeconds(14), $"the clients waited {gap.TotalSeconds:F1} s");
 
         // the events tell a cut link (both nodes stay up), and the pipeline no longer crosses it
         var events = await pool.WaitForEventsAsync(TimeSpan.FromSeconds(30), "is cut", "sessions resumed after");
