@@ -136,6 +136,34 @@ internal sealed class VirtualHosts : IDisposable
 
     private readonly HashSet<string> _limited = [];
 
+    /// <summary>
+    /// Makes the link between <paramref name="a"/> and <paramref name="b"/> slow and jittery (a round trip of about
+    /// <paramref name="delay"/> ± <paramref name="jitter"/>) without netem (see <see cref="EmulateLinks"/>): the two
+    /// emulators to run, one in each host.
+    /// </summary>
+    public IReadOnlyList<(string Namespace, string[] Arguments)> EmulateLink(string a, string b, TimeSpan delay, TimeSpan jitter, int port = 47_990) =>
+        [EmulateLinks(a, [b], delay, jitter, port), EmulateLinks(b, [a], delay, jitter, port)];
+
+    /// <summary>
+    /// Makes <paramref name="host"/>'s connections to <paramref name="peers"/> slow and jittery (a round trip of about
+    /// <paramref name="delay"/> ± <paramref name="jitter"/>) without netem: an iptables rule in its namespace redirects
+    /// them into a <see cref="Chaos.LinkEmulator"/> on <paramref name="port"/>. Returns the emulator to run there, as
+    /// the namespace and the arguments of <c>tessera</c> (the caller starts and stops it); connections the peers open
+    /// need the same on their side. The host still reaches the coordinator and other hosts directly.
+    /// </summary>
+    public (string Namespace, string[] Arguments) EmulateLinks(string host, IEnumerable<string> peers, TimeSpan delay, TimeSpan jitter, int port = 47_990)
+    {
+        var ns = NamespaceOf(host);
+        foreach (var peer in peers)
+        {
+            Exec(ns, "iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", IpOf(peer) + "/32", "-m", "mark", "!", "--mark",
+                Chaos.LinkEmulator.Mark.ToString(CultureInfo.InvariantCulture), "-j", "REDIRECT", "--to-ports", port.ToString(CultureInfo.InvariantCulture));
+        }
+        return (ns, ["chaos", "emulate-link", "--port", port.ToString(CultureInfo.InvariantCulture),
+            "--delay-ms", delay.TotalMilliseconds.ToString(CultureInfo.InvariantCulture), "--jitter-ms", jitter.TotalMilliseconds.ToString(CultureInfo.InvariantCulture),
+            "--seed", (Index(host) + 1).ToString(CultureInfo.InvariantCulture)]);
+    }
+
     private static void Tc(params string[] args)
     {
         var (ok, error) = Run(["tc", .. args]);

@@ -17,9 +17,18 @@ public sealed class ParsingTests
     }
 
     [Theory]
+    [InlineData("40ms", 40)]
+    [InlineData("2.5MS", 2.5)]
+    public void Duration_InMilliseconds_IsParsed_NotTakenForMinutes(string text, double milliseconds)
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), DurationParser.Parse(text));
+    }
+
+    [Theory]
     [InlineData("24")]
     [InlineData("-1h")]
     [InlineData("soon")]
+    [InlineData("-5ms")]
     [InlineData("")]
     public void Duration_WithoutAUnitOrNegative_IsRefusedWithAnExample(string text)
     {

@@ -100,7 +100,22 @@ public sealed class ChaosProcessTests(ITestOutputHelper output)
             unprovoked.GetProperty("replays").GetInt32(), unprovoked.GetProperty("alarms").GetInt32()));
     }
 
+    [NetworkNamespaceFact(BehindNat = true)]
+    public async Task ChaosWithNoFaultButBusyCoresAndJitteryLinks_MarksNoNodeDown_AndMovesNoStage()
+    {
+        // act: every link between agents 40 ms ± 20 ms a round trip, two threads of busy loops, nothing injected
+        using var report = await RunChaosAsync(["--faults", "none", "--namespaces", "--link-delay", "40ms:20ms", "--cpu-hog", "2", "--duration", "20s", "--burst", "0"],
+            TimeSpan.FromMinutes(4));
+
+        // assert: slow, jittery links and a loaded machine are no failure: no false alarm of any kind
+        var unprovoked = report.RootElement.GetProperty("unprovoked");
+        Assert.Equal((0, 0, 0, 0), (unprovoked.GetProperty("downs").GetInt32(), unprovoked.GetProperty("moves").GetInt32(),
+            unprovoked.GetProperty("replays").GetInt32(), unprovoked.GetProperty("alarms").GetInt32()));
+        Assert.True(report.RootElement.GetProperty("completed").GetInt32() > 0, report.RootElement.ToString());
+    }
+
     [Theory]
+    [InlineData("--link-delay", "40ms", "--link-delay needs --namespaces")]
     [InlineData("--faults", "kill,bogus", "Unknown fault 'bogus' in --faults; the faults are kill, stop, slow and cut")]
     [InlineData("--faults", "cut", "--faults cut needs --namespaces")]
     [InlineData("--stages", "5", "--stages must be between 1 and --agents")]

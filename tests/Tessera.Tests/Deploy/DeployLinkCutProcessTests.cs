@@ -20,6 +20,11 @@ public class NamespacePoolFixture : DeployPoolFixture
     /// <summary>Agents on hosts behind NAT (a subclass may put some there).</summary>
     protected virtual IReadOnlyList<string> BehindNat => [];
 
+    /// <summary>Called once the hosts exist, before any agent starts (a subclass may shape their links).</summary>
+    private protected virtual void OnHostsBuilt(VirtualHosts hosts)
+    {
+    }
+
     /// <summary>Why this pool cannot be built here (the test is skipped then), or null.</summary>
     protected virtual string? SkipReason => NetworkNamespaceFactAttribute.SkipReason;
 
@@ -34,6 +39,7 @@ public class NamespacePoolFixture : DeployPoolFixture
         if (SkipReason is not null)
             return;
         Hosts = new VirtualHosts(AgentNames, BehindNat);
+        OnHostsBuilt(Hosts);
         await base.InitializeAsync();
     }
 

@@ -33,6 +33,7 @@ internal static class ChaosCommand
         var duration = new Option<string>("--duration", "-t") { Description = "How long clients start requests, e.g. 60s or 5m.", DefaultValueFactory = _ => "60s" };
         var faults = new Option<string>("--faults", "-f") { Description = "Faults to inject, a comma list of kill, stop, slow, cut; all, or none (a run that counts false alarms). cut needs --namespaces; under the default it is skipped without.", DefaultValueFactory = _ => "all" };
         var namespaces = new Option<bool>("--namespaces") { Description = "Run each agent on a host of its own (a network namespace on a bridge; needs root and iproute2), so cut can cut the link between two stages." };
+        var linkDelay = new Option<string?>("--link-delay") { Description = "With --namespaces: make every link between agents slow and jittery, e.g. 40ms or 40ms:20ms (round trip and ±jitter; emulated by a proxy per host, as these kernels may lack netem). The coordinator's links stay fast." };
         var cpuHog = new Option<int>("--cpu-hog") { Description = "Threads of busy loops beside the agents during the run: a loaded machine must cause no downs and no moves.", DefaultValueFactory = _ => 0 };
         var killEvery = new Option<string>("--kill-every", "-k", "--fault-every") { Description = "Time between faults (kills and the others).", DefaultValueFactory = _ => "10s" };
         var restartAfter = new Option<string>("--restart-after") { Description = "How long a killed agent stays dead before it is started again.", DefaultValueFactory = _ => "2s" };
@@ -48,8 +49,9 @@ internal static class ChaosCommand
         var dataDir = new Option<string?>("--data-dir") { Description = "Folder for the pool's state and logs, emptied first (default: chaos/ under $TESSERA_HOME or ~/.tessera)." };
         var output = PoolCli.OutputOption();
         var command = new Command("chaos", "Serve a model over local agent processes while agents are killed, stopped, slowed and cut off, and the coordinator killed; report failed and differing requests (targets: 0), the pauses and false alarms.");
-        foreach (var option in new Option[] { agents, stages, clients, duration, faults, namespaces, cpuHog, killEvery, restartAfter, noCoordinatorKill, maxKills, tokens, model, activations, threads, seed, burst, burstMemory, dataDir, output })
+        foreach (var option in new Option[] { agents, stages, clients, duration, faults, namespaces, linkDelay, cpuHog, killEvery, restartAfter, noCoordinatorKill, maxKills, tokens, model, activations, threads, seed, burst, burstMemory, dataDir, output })
             command.Options.Add(option);
+        command.Subcommands.Add(LinkEmulator.CreateCommand());
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
             var settings = new ChaosSettings(result.GetValue(agents), result.GetValue(stages), result.GetValue(clients), DurationParser.Parse(result.GetValue(duration)!),
@@ -60,6 +62,7 @@ internal static class ChaosCommand
                 FaultsText = result.GetValue(faults)!,
                 Namespaces = result.GetValue(namespaces),
                 CpuHog = result.GetValue(cpuHog),
+                LinkDelayText = result.GetValue(linkDelay),
             };
             settings.Validate();
             if (settings.Namespaces && VirtualHosts.Unavailable() is { } why)
@@ -85,7 +88,7 @@ internal static class ChaosCommand
     private static async Task<ChaosReport> RunAsync(ChaosSettings settings, string modelPath, string root, CancellationToken cancellationToken)
     {
         Log($"Starting a coordinator and {settings.Agents} agents on 127.0.0.1 (state and logs in {root}) ...");
-        await using var pool = await ChaosPool.StartAsync(root, settings.Agents, settings.Namespaces, cancellationToken).ConfigureAwait(false);
+        await using var pool = await ChaosPool.StartAsync(root, settings.Agents, settings.Namespaces, cancellationToken, settings.LinkDelay).ConfigureAwait(false);
         var deployment = await pool.DeployAsync(modelPath, settings.Stages, settings.Clients + 1, settings.Threads, settings.Activations, cancellationToken).ConfigureAwait(false);
         Log($"Deployed {Path.GetFileName(modelPath)} over {deployment.Stages.Count} stages: "
             + string.Join(", ", deployment.Stages.Select(s => $"{s.NodeName} [{s.FirstLayer}, {s.LastLayer})")) + ".");
@@ -226,6 +229,12 @@ internal sealed record ChaosSettings(int Agents, int Stages, int Clients, TimeSp
     /// <summary>Busy threads beside the agents during the run.</summary>
     public int CpuHog { get; init; }
 
+    /// <summary>The <c>--link-delay</c> as given (DELAY or DELAY:JITTER), or null.</summary>
+    public string? LinkDelayText { get; init; }
+
+    /// <summary>The round trip and ±jitter every link between agents gets (set by <see cref="Validate"/>), or null.</summary>
+    public (TimeSpan Delay, TimeSpan Jitter)? LinkDelay { get; private set; }
+
     /// <summary>The faults the run injects (set by <see cref="Validate"/>: those asked for that can run here).</summary>
     public IReadOnlyList<ChaosFault> Faults { get; private set; } = [];
 
@@ -255,6 +264,21 @@ internal sealed record ChaosSettings(int Agents, int Stages, int Clients, TimeSp
         Check(Faults.Count == 0 || FaultInjector.SlotsIn(Duration, KillEvery) >= 1,
             $"--duration ({Duration.TotalSeconds:0} s) leaves no room for a kill or other fault every {KillEvery.TotalSeconds:0} s; make it longer than --kill-every.");
         Check(CpuHog is >= 0 and <= 64, "--cpu-hog must be between 0 and 64 threads.");
+        if (LinkDelayText is { } linkDelay)
+        {
+            Check(Namespaces, "--link-delay needs --namespaces (the agents on hosts of their own).");
+            var parts = linkDelay.Split(':');
+            try
+            {
+                LinkDelay = (DurationParser.Parse(parts[0]), parts.Length > 1 ? DurationParser.Parse(parts[1]) : TimeSpan.Zero);
+            }
+            catch (PoolException)
+            {
+                parts = [];
+            }
+            Check(parts.Length is 1 or 2 && LinkDelay is { } d && d.Delay <= TimeSpan.FromSeconds(2) && d.Jitter <= d.Delay,
+                "--link-delay must be DELAY or DELAY:JITTER, e.g. 40ms:20ms, with the delay at most 2s and the jitter at most the delay.");
+        }
         Check(RestartAfter <= TimeSpan.FromMinutes(5), "--restart-after must be at most 5m.");
         Check(MaxKills >= 0, "--max-kills must be 0 or more.");
         Check(Tokens is >= 1 and <= 256, "--tokens must be between 1 and 256 (the deployment's context is 512).");

@@ -22,6 +22,7 @@ internal sealed class ChaosPool : IAsyncDisposable
     private readonly string _root;
     private readonly ChildProcess?[] _agents;
     private readonly VirtualHosts? _hosts;
+    private readonly List<ChildProcess> _emulators = [];
     private ChildProcess? _coordinator;
     private string _joinToken = string.Empty;
 
@@ -53,7 +54,9 @@ internal sealed class ChaosPool : IAsyncDisposable
     /// Starts the coordinator and the agents in a fresh <paramref name="root"/> and waits until every agent is ready; with
     /// <paramref name="namespaces"/>, on hosts of their own (the pool owns them and removes them when disposed).
     /// </summary>
-    public static async Task<ChaosPool> StartAsync(string root, int agents, bool namespaces, CancellationToken cancellationToken)
+    /// <param name="linkDelay">With namespaces: the round trip and ±jitter of every link between agents (a <see cref="LinkEmulator"/> per host).</param>
+    public static async Task<ChaosPool> StartAsync(string root, int agents, bool namespaces, CancellationToken cancellationToken,
+        (TimeSpan Delay, TimeSpan Jitter)? linkDelay = null)
     {
         // A chaos pool is made afresh each run: ports change, and agents of an old run would dial the old coordinator.
         if (Directory.Exists(root))
@@ -61,6 +64,15 @@ internal sealed class ChaosPool : IAsyncDisposable
         var pool = new ChaosPool(root, agents, namespaces ? new VirtualHosts(Enumerable.Range(0, agents).Select(AgentName)) : null);
         try
         {
+            if (pool._hosts is { } hosts && linkDelay is { } link)
+            {
+                var names = Enumerable.Range(0, agents).Select(AgentName).ToList();
+                foreach (var name in names)
+                {
+                    var (ns, arguments) = hosts.EmulateLinks(name, names.Where(n => n != name), link.Delay, link.Jitter);
+                    pool._emulators.Add(ChildProcess.Start("link-" + name, pool.LogDirectory, arguments, networkNamespace: ns));
+                }
+            }
             var listen = (pool._hosts?.CoordinatorIp ?? "127.0.0.1") + ":0";
             pool._coordinator = ChildProcess.Start("coordinator", pool.LogDirectory,
                 ["pool", "start", "--data-dir", pool.CoordinatorDirectory.Root, "--listen", listen, "--no-agent", "--name", "chaos-coordinator", "--speed-probe-mb", "8"]);
@@ -238,6 +250,8 @@ internal sealed class ChaosPool : IAsyncDisposable
         }
         if (_coordinator is not null)
             await _coordinator.StopAsync().ConfigureAwait(false);
+        foreach (var emulator in _emulators)
+            await emulator.StopAsync().ConfigureAwait(false);
         _hosts?.Dispose();
     }
 }
