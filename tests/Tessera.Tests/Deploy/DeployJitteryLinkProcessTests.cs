@@ -59,10 +59,13 @@ public sealed class DeployJitteryLinkProcessTests(JitteryLinkPoolFixture pool, I
             .Select(l => (From: nodes.GetValueOrDefault(l.GetProperty("fromNodeId").GetString()!, "coordinator"), To: nodes[l.GetProperty("toNodeId").GetString()!],
                 Rtt: l.GetProperty("rttMs").GetDouble(), Jitter: l.GetProperty("jitterP99Ms").GetDouble()))
             .ToList();
-        var jittery = Assert.Single(links, l => (l.From, l.To) is (JitteryLinkPoolFixture.Near, JitteryLinkPoolFixture.Far) or (JitteryLinkPoolFixture.Far, JitteryLinkPoolFixture.Near));
-        Assert.InRange(jittery.Rtt, 20, 80);
-        Assert.True(jittery.Jitter >= 5, $"jitter {jittery.Jitter} ms");
-        Assert.All(links.Where(l => l != jittery && l.From != "coordinator"), l => Assert.True(l.Rtt < jittery.Rtt / 2, $"{l.From}-{l.To} {l.Rtt} ms"));
+        // (each end may have measured it in one of the rounds: one row per direction measured)
+        var jittery = links.Where(l => (l.From, l.To) is (JitteryLinkPoolFixture.Near, JitteryLinkPoolFixture.Far) or (JitteryLinkPoolFixture.Far, JitteryLinkPoolFixture.Near)).ToList();
+        Assert.InRange(jittery.Count, 1, 2);
+        Assert.All(jittery, j => Assert.InRange(j.Rtt, 20, 120));
+        Assert.All(jittery, j => Assert.True(j.Jitter >= 5, $"jitter {j.Jitter} ms"));
+        var slowest = jittery.Min(j => j.Rtt);
+        Assert.All(links.Where(l => !jittery.Contains(l) && l.From != "coordinator"), l => Assert.True(l.Rtt < slowest / 2, $"{l.From}-{l.To} {l.Rtt} ms"));
 
         // a deployment over three of the four hosts never has the jittery link as a hop, and serves the one-process text
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
