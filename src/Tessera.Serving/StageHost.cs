@@ -32,6 +32,8 @@ public sealed partial class StageHost : IDisposable
     private long _forwardCalls;
     private long _tokensProcessed;
     private long _computeTicks;
+    private long _decodePasses;
+    private long _decodeTicks;
     private bool _stopping;
 
     public StageHost(TransformerStage stage, StageHostOptions options, ILogger? logger = null)
@@ -101,6 +103,8 @@ public sealed partial class StageHost : IDisposable
                 Next = _options.Next ?? "",
                 Backend = _stage.Backend.Name,
                 ComputeSeconds = (double)Interlocked.Read(ref _computeTicks) / System.Diagnostics.Stopwatch.Frequency,
+                DecodePasses = Interlocked.Read(ref _decodePasses),
+                DecodeSeconds = (double)Interlocked.Read(ref _decodeTicks) / System.Diagnostics.Stopwatch.Frequency,
             };
         }
     }
