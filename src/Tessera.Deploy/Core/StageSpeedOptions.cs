@@ -31,8 +31,10 @@ public sealed record StageSpeedOptions
     /// <summary>
     /// A node of a deployment's plan whose speed moved by this factor (either way) since the plan was last weighed
     /// brings the deployment's look for a better plan forward. The planner's own margins still decide whether to move.
+    /// Twice, so that two readings each off by up to 30 % (a busy machine) never bring a check forward; a smaller
+    /// change is still weighed at the next periodic check, which plans with the observed speeds too.
     /// </summary>
-    public double DriftFactor { get; init; } = 1.5;
+    public double DriftFactor { get; init; } = 2;
 
     /// <summary>Throws <see cref="ArgumentException"/> naming a bad value.</summary>
     public void Validate()
