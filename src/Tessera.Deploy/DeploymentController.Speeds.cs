@@ -85,6 +85,8 @@ public sealed partial class DeploymentController
                 }
             }
         }
+        if (targets.Count == 0)
+            return;
         var reads = await Task.WhenAll(targets.Select(async t => (Target: t, Counters: await counters.ReadAsync(t.Endpoint, CountersTimeout, cancellationToken).ConfigureAwait(false))))
             .ConfigureAwait(false);
         // What each stage reads per decoded token, as the planner counts it (outside the gate: the model's facts may be read from its file).
@@ -96,7 +98,12 @@ public sealed partial class DeploymentController
         lock (_gate)
         {
             foreach (var (target, read, perPass) in bytes)
-                _speeds.Observe(target.Key, target.Stage.NodeId, now, read.DecodePasses, read.DecodeSeconds, perPass);
+            {
+                var sample = _speeds.Observe(target.Key, target.Stage.NodeId, now, read.DecodePasses, read.DecodeSeconds, perPass);
+                if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+                    _logger.LogStageCountersRead(target.Key, target.Stage.NodeName, read.DecodePasses, read.DecodeSeconds,
+                        sample is { } gbps ? string.Create(CultureInfo.InvariantCulture, $"sample {gbps:0.###} GB/s") : "no sample yet");
+            }
             _speeds.Retain(targets.Select(t => t.Key).ToHashSet(StringComparer.Ordinal));
         }
         NoticeSpeedChanges(runtimes.Where(r => targets.Exists(t => t.Runtime == r)).ToList(), now);

@@ -176,16 +176,17 @@ public sealed partial class StageHost
 
     /// <summary>
     /// Fault injection (<see cref="StageHostOptions.FaultSlowdown"/>): makes the pass that began at <paramref name="started"/>
-    /// take <paramref name="factor"/> times as long, as a CPU quota would, by waiting out the rest on this thread.
+    /// take at least <paramref name="factor"/> times as long, as a CPU quota would, by waiting out the rest on this thread
+    /// (in whole milliseconds, rounded up: a sleep shorter than one is no sleep at all).
     /// </summary>
     private static void StretchForFault(long started, double factor)
     {
         if (!(factor > 1) || !double.IsFinite(factor))
             return;
         var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-        var extra = elapsed * Math.Min(factor - 1, 1000);
-        if (extra > TimeSpan.Zero)
-            Thread.Sleep(extra);
+        var extra = elapsed.TotalMilliseconds * Math.Min(factor - 1, 1000);
+        if (extra > 0)
+            Thread.Sleep((int)Math.Ceiling(extra));
     }
 
     private void Compute()

@@ -33,14 +33,24 @@ public sealed class ObservedSpeedsTests
         var speeds = new ObservedSpeeds(Options);
         speeds.Observe("s", "b", At(0), 100, 10, Bytes);
 
-        // 10 passes: too few to be a sample; they count toward the next one
-        Assert.Null(speeds.Observe("s", "b", At(1), 110, 11, Bytes));
-        Assert.Equal(10, speeds.Observe("s", "b", At(2), 120, 12, Bytes)!.Value, 6);
-        Assert.Equal(10, speeds.Observe("s", "b", At(3), 140, 14, Bytes)!.Value, 6);
+        // 10 passes in half a second: too few to be a sample; they count toward the next one
+        Assert.Null(speeds.Observe("s", "b", At(1), 110, 10.5, Bytes));
+        Assert.Equal(20, speeds.Observe("s", "b", At(2), 120, 11, Bytes)!.Value, 6);
+        Assert.Equal(20, speeds.Observe("s", "b", At(3), 140, 12, Bytes)!.Value, 6);
         Assert.Null(speeds.Observed("b", At(3))); // two samples of the three needed
 
-        speeds.Observe("s", "b", At(4), 160, 16, Bytes);
-        Assert.Equal(10, speeds.Observed("b", At(4))!.Value, 6);
+        speeds.Observe("s", "b", At(4), 160, 13, Bytes);
+        Assert.Equal(20, speeds.Observed("b", At(4))!.Value, 6);
+    }
+
+    [Fact]
+    public void ASlowStage_MakesASampleFromASecondOfPasses_WithoutWaitingForSixteen()
+    {
+        var speeds = new ObservedSpeeds(Options);
+        speeds.Observe("s", "b", At(0), 0, 0, Bytes);
+
+        Assert.Null(speeds.Observe("s", "b", At(2), 1, 2.0, Bytes)); // one pass, however long, is no sample
+        Assert.Equal(Bytes * 3 / 3.2 / 1e9, speeds.Observe("s", "b", At(4), 3, 3.2, Bytes)!.Value, 6);
     }
 
     [Fact]
@@ -106,6 +116,18 @@ public sealed class ObservedSpeedsTests
     }
 
     [Fact]
+    public void WithTwoNodesObserved_OneOfThemSlow_ANodeNeverObservedIsTakenToBeLikeTheHealthyOne()
+    {
+        var speeds = new ObservedSpeeds(Options);
+        Feed(speeds, "a", 0.1, 0.1, 0.1);
+        Feed(speeds, "b", 0.5, 0.5, 0.5);
+
+        var effective = speeds.Effective(new Dictionary<string, double> { ["a"] = 20, ["b"] = 20, ["c"] = 20 }, At(10));
+
+        Assert.Equal(10, effective["c"], 6);
+    }
+
+    [Fact]
     public void IdenticalDevicesWithUnevenProbes_AreObservedEqual()
     {
         // the probe measured 17.7, 23.3 and 44.4 GB/s on three identical cores; their stages decode at one speed
@@ -134,6 +156,17 @@ public sealed class ObservedSpeedsTests
         var (node, words) = Assert.Single(drift);
         Assert.Equal("b", node);
         Assert.Equal("stage 1 on node node-b is 3.1x slower than planned: 3.2 GB/s from its step times, planned with 10 GB/s (its probe said 20)", words);
+    }
+
+    [Fact]
+    public void SpeedDrift_WaitsUntilEveryNodeOfThePlanIsObserved()
+    {
+        IReadOnlyList<StoredStage> stages = [Stage(0, "a"), Stage(1, "b")];
+        var probed = new Dictionary<string, double> { ["a"] = 20, ["b"] = 20 };
+        var effective = new Dictionary<string, double> { ["a"] = 2, ["b"] = 2 };
+
+        Assert.Empty(SpeedDrift.Find(stages, probed, probed, effective, new HashSet<string> { "b" }, 2));
+        Assert.Equal(2, SpeedDrift.Find(stages, probed, probed, effective, new HashSet<string> { "a", "b" }, 2).Count);
     }
 
     [Fact]

@@ -9,10 +9,10 @@ namespace Tessera.Deploy;
 /// </summary>
 /// <remarks>
 /// Noise is kept from moving stages three ways: a sample spans at least <see cref="StageSpeedOptions.MinPassesPerSample"/>
-/// passes; a node's speed is the median of its last <see cref="StageSpeedOptions.Window"/> samples and is used only once
+/// passes (or, for a slow stage, <see cref="StageSpeedOptions.MinSampleSeconds"/> of them); a node's speed is the median of its last <see cref="StageSpeedOptions.Window"/> samples and is used only once
 /// <see cref="StageSpeedOptions.MinSamples"/> were taken; and the planner moves layers only for a gain beyond its
-/// improvement margins. Nodes without samples keep their probe's figure, scaled by the median ratio of observed to
-/// probed speed over the nodes that have both: without that, a node never observed (its probe measures a burst, not
+/// improvement margins. Nodes without samples keep their probe's figure, scaled by the (upper) median ratio of observed
+/// to probed speed over the nodes that have both: without that, a node never observed (its probe measures a burst, not
 /// decoding with overheads) would look faster than every observed one and attract the whole model, then be observed
 /// slow and lose it again. Pure: the caller passes the time in (any monotonic origin). Not thread-safe.
 /// </remarks>
@@ -45,7 +45,8 @@ internal sealed class ObservedSpeeds
         }
         var passes = decodePasses - last.Passes;
         var seconds = decodeSeconds - last.Seconds;
-        if (passes < _options.MinPassesPerSample || !(seconds > 0) || !(readBytesPerPass > 0) || !double.IsFinite(readBytesPerPass))
+        var enough = passes >= _options.MinPassesPerSample || (passes >= 2 && seconds >= _options.MinSampleSeconds.TotalSeconds);
+        if (!enough || !(seconds > 0) || !(readBytesPerPass > 0) || !double.IsFinite(readBytesPerPass))
             return null;
         _stages[stageKey] = new Baseline(nodeId, decodePasses, decodeSeconds);
         var gbps = readBytesPerPass * passes / seconds / 1e9;
@@ -84,8 +85,9 @@ internal sealed class ObservedSpeeds
     {
         var observed = probed.Keys.Select(id => (Id: id, Speed: Observed(id, now))).Where(o => o.Speed is not null)
             .ToDictionary(o => o.Id, o => o.Speed!.Value, StringComparer.Ordinal);
-        var ratios = observed.Where(o => probed[o.Key] > 0).Select(o => o.Value / probed[o.Key]).ToList();
-        var scale = ratios.Count == 0 ? 1 : Median(ratios);
+        var ratios = observed.Where(o => probed[o.Key] > 0).Select(o => o.Value / probed[o.Key]).Order().ToList();
+        // The upper median: with two observed nodes, one of them made slow, the other says what a healthy node does.
+        var scale = ratios.Count == 0 ? 1 : ratios[ratios.Count / 2];
         var effective = new Dictionary<string, double>(StringComparer.Ordinal);
         foreach (var (id, probe) in probed)
         {

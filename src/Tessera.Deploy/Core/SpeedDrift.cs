@@ -21,6 +21,11 @@ internal static class SpeedDrift
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(factor, 1);
         var found = new List<(string, string)>();
+        // Like is compared with like: until every node of the plan has shown its own speed, the others count with their
+        // probes' figures (calibrated by the one observed), and a check then would weigh guesses. A pipeline's stages make
+        // the same passes, so they are all observed within a reading or two of each other.
+        if (!stages.All(s => observed.Contains(s.NodeId)))
+            return found;
         foreach (var stage in stages.OrderBy(s => s.Replica).ThenBy(s => s.Index))
         {
             var node = stage.NodeId;

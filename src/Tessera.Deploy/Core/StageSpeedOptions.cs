@@ -12,8 +12,15 @@ public sealed record StageSpeedOptions
     /// <summary>How often the coordinator reads its stages' counters; zero turns observing off (plans use probed speeds only).</summary>
     public TimeSpan ObserveInterval { get; init; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Decoding passes a sample spans at least: fewer are added to the next reading, so one slow pass is never a sample.</summary>
+    /// <summary>
+    /// Decoding passes a sample spans at least: fewer are added to the next reading, so one slow pass is never a sample.
+    /// A stage that decodes slowly makes few passes; for it, <see cref="MinSampleSeconds"/> of passes (two at least) make
+    /// a sample too, so the slower a stage, the sooner it is not waited for.
+    /// </summary>
     public int MinPassesPerSample { get; init; } = 16;
+
+    /// <summary>Seconds of decoding (over two passes at least) that make a sample however few the passes.</summary>
+    public TimeSpan MinSampleSeconds { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Samples remembered per node; its speed is their median, so one outlier in either direction moves nothing.</summary>
     public int Window { get; init; } = 5;
@@ -43,6 +50,8 @@ public sealed record StageSpeedOptions
             throw new ArgumentException($"The speed observation interval must be zero (off) or positive (got {ObserveInterval}).");
         if (MinPassesPerSample < 1 || Window < 1 || MinSamples < 1 || MinSamples > Window)
             throw new ArgumentException($"Speed samples need at least one pass and 1 <= min samples <= window (got {MinPassesPerSample}, {MinSamples}, {Window}).");
+        if (MinSampleSeconds <= TimeSpan.Zero)
+            throw new ArgumentException($"The seconds that make a speed sample must be positive (got {MinSampleSeconds}).");
         if (SampleLifetime <= TimeSpan.Zero)
             throw new ArgumentException($"The speed samples' lifetime must be positive (got {SampleLifetime}).");
         if (!(DriftFactor > 1) || !double.IsFinite(DriftFactor))
