@@ -134,8 +134,12 @@ public sealed partial class DeploymentController
         var why = ArrivalsAmong(result.Moves, before!) ?? trigger ?? "periodic check";
         var after = result.Plan.SingleStreamTokensPerSecond;
         var was = result.SpeedRatio > 0 ? after / result.SpeedRatio : 0;
+        // A move that balances stages of equal speed gains nothing for one stream: say what it gains for many.
+        var many = result.ThroughputRatio > result.SpeedRatio * 1.05
+            ? string.Create(CultureInfo.InvariantCulture, $" single-stream, {result.Plan.MaxThroughputTokensPerSecond / result.ThroughputRatio:0.#} → {result.Plan.MaxThroughputTokensPerSecond:0.#} with many sessions")
+            : "";
         AddEvent("plan-improved", null, string.Create(CultureInfo.InvariantCulture,
-            $"Deployment {name}: plan improved: {why}; {summary}; predicted {was:0.#} → {after:0.#} tokens/s; ") + finish);
+            $"Deployment {name}: plan improved: {why}; {summary}; predicted {was:0.#} → {after:0.#} tokens/s{many}; ") + finish);
     }
 
     /// <summary>

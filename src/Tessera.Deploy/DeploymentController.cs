@@ -410,14 +410,16 @@ public sealed partial class DeploymentController : IAsyncDisposable
         return view;
     }
 
-    private static DeploymentView View(Runtime r)
+    /// <summary>The deployment as clients see it; caller holds the gate.</summary>
+    private DeploymentView View(Runtime r)
     {
         var d = r.Stored;
+        var now = Now();
         return new DeploymentView(d.Id, d.Name, d.Spec.Model ?? d.ModelPath, d.ModelSha256, d.ModelBytes, r.State, r.Error, d.ContextLength, d.MaxSessions,
             d.Activations, d.PredictedTokensPerSecond, d.Explanation,
             r.Stages.Select(s => new StageView(s.Stored.Replica, s.Stored.Index, s.Stored.NodeId, s.Stored.NodeName, s.Stored.FirstLayer, s.Stored.LastLayer,
                 s.Stored.WeightBytes, s.Stored.KvBytes, s.Stored.PredictedTokensPerSecond, s.State, s.Endpoint, s.Error, s.BytesDone,
-                s.BytesTotal > 0 ? s.BytesTotal : s.Stored.FileBytes)).ToList(),
+                s.BytesTotal > 0 ? s.BytesTotal : s.Stored.FileBytes) { ObservedGBps = _speeds.Observed(s.Stored.NodeId, now) }).ToList(),
             d.CreatedAt);
     }
 

@@ -9,7 +9,7 @@ namespace Tessera.Tests.Deploy;
 
 /// <summary>
 /// The coordinator on a bridge in this namespace and four agents on hosts of their own (network namespaces), all on one
-/// LAN, with declared equal speeds. Builds nothing when namespaces are not available here (the test is skipped then).
+/// LAN, with declared equal speeds (and no speeds learned from step times, so re-plans depend on the links only). Builds nothing when namespaces are not available here (the test is skipped then).
 /// </summary>
 public sealed class NamespacePoolFixture : DeployPoolFixture
 {
@@ -17,7 +17,7 @@ public sealed class NamespacePoolFixture : DeployPoolFixture
 
     protected override IReadOnlyList<string> AgentNames => ["agent-a", "agent-b", "agent-c", "agent-d"];
 
-    protected override IReadOnlyList<string> CoordinatorArguments => ["--listen", Hosts!.CoordinatorIp + ":0", "--no-improve"];
+    protected override IReadOnlyList<string> CoordinatorArguments => ["--listen", Hosts!.CoordinatorIp + ":0", "--no-improve", "--observe-interval", "off"];
 
     protected override IReadOnlyList<string> AgentArguments(string name) => ["--speed-gbps", "1"];
 
