@@ -46,14 +46,14 @@ public sealed class SlowStageTests
         }
     }
 
-    private static async Task<(DeployHarness Pool, Nodes Nodes)> DeployOnThreeEqualNodesAsync(int seed, double jitter)
+    private static async Task<(DeployHarness Pool, Nodes Nodes)> DeployOnThreeEqualNodesAsync(int seed, double jitter, double probe = Speed)
     {
         var pool = DeployHarness.Start(Options);
         var nodes = new Nodes(pool, seed, jitter);
         foreach (var name in new[] { "a", "b", "c" })
         {
             // 10 MB/s: a layer of the test model then takes about 4 ms, more than a hop, as real layers do on real devices
-            pool.Agents.Join(name, speedGBps: Speed);
+            pool.Agents.Join(name, speedGBps: probe);
             nodes.Speed[name] = Speed;
         }
         await pool.DeployAsync(stages: 3);
@@ -82,6 +82,28 @@ public sealed class SlowStageTests
         Assert.Equal(before, Layout(pool.Controller.Find("m")!));
         Assert.Equal(0, pool.Pipeline("m").RecoveryStatistics.Moves); // no switch of the pipeline either
         Assert.Empty(pool.Agents.Stops("b"));
+    }
+
+    [Fact]
+    public async Task StagesAllSlowerThanTheirProbesSaid_KeepThePlan_AndItsPredictionFollowsWhatWasSeen()
+    {
+        // arrange: probes that said three times what the nodes decode at, alike on every node
+        var (pool, _) = await DeployOnThreeEqualNodesAsync(seed: 3, jitter: 0.05, probe: 3 * Speed);
+        await using var _ = pool;
+        var before = pool.Controller.Find("m")!;
+
+        // act: the stages decode for a while
+        await pool.UntilAsync(() => pool.EventsOf("plan-kept").Count == 1, "the check the speeds seen bring forward");
+
+        // assert: each node was named, nothing moved (no node is faster than another), and the prediction came down
+        Assert.Equal(3, pool.EventsOf("stage-speed").Count);
+        Assert.Contains("no plan is predicted faster by enough to move", pool.EventsOf("plan-kept")[0]);
+        Assert.Empty(pool.EventsOf("plan-improved"));
+        var after = pool.Controller.Find("m")!;
+        Assert.Equal(Layout(before), Layout(after));
+        Assert.True(after.PredictedTokensPerSecond < 0.7 * before.PredictedTokensPerSecond,
+            $"predicted {before.PredictedTokensPerSecond:F1} at deployment, {after.PredictedTokensPerSecond:F1} after");
+        Assert.Equal(after.PredictedTokensPerSecond, pool.Store.List().Single().PredictedTokensPerSecond, 6); // kept across a restart
     }
 
     [Fact]
