@@ -70,9 +70,11 @@ public sealed partial class DeploymentController
     private async Task ImproveAsync(Runtime runtime, CancellationToken cancellationToken)
     {
         string? trigger;
+        bool bySpeed;
         lock (_gate)
         {
             trigger = runtime.Improvement.Trigger;
+            bySpeed = runtime.Improvement.BySpeed;
             runtime.Improvement.Checked(Now());
         }
         // A recovery or drain under way has the deployment: the next check sees the plan it leaves.
@@ -89,7 +91,7 @@ public sealed partial class DeploymentController
         {
             var avoided = AvoidedNodes(runtime);
             var request = PlanRequests.For(runtime.Stored, FactsOf(runtime).Profile) with { ExcludedDevices = [.. avoided.Select(PoolCluster.CpuDevice)] };
-            var cluster = PoolCluster.Build(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), avoided, links: _ports.Links);
+            var cluster = Cluster(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), avoided);
             // A stage's node that is not ready now (suspected after missed heartbeats on a busy machine, or failing) is the
             // recovery's business, not a reason to move: improving waits until the plan's nodes are all well.
             if (runtime.Stored.Stages.FirstOrDefault(st => cluster.FindDevice(PoolCluster.CpuDevice(st.NodeId)) is null) is { } unwell)
@@ -98,9 +100,13 @@ public sealed partial class DeploymentController
                 return;
             }
             result = PoolPlanner.Improve(PlanRequests.CurrentPlan(runtime.Stored), request, cluster, _options.Planner);
+            lock (_gate)
+                runtime.Weighed(cluster);
             if (!result.Succeeded || !result.Changed)
             {
                 _logger.LogPlanKept(name, result.Explanation);
+                if (result.Succeeded)
+                    KeepPrediction(runtime, result.Plan, trigger, bySpeed);
                 return;
             }
             lock (_gate)
@@ -128,8 +134,12 @@ public sealed partial class DeploymentController
         var why = ArrivalsAmong(result.Moves, before!) ?? trigger ?? "periodic check";
         var after = result.Plan.SingleStreamTokensPerSecond;
         var was = result.SpeedRatio > 0 ? after / result.SpeedRatio : 0;
+        // A move that balances stages of equal speed gains nothing for one stream: say what it gains for many.
+        var many = result.ThroughputRatio > result.SpeedRatio * 1.05
+            ? string.Create(CultureInfo.InvariantCulture, $" single-stream, {result.Plan.MaxThroughputTokensPerSecond / result.ThroughputRatio:0.#} → {result.Plan.MaxThroughputTokensPerSecond:0.#} with many sessions")
+            : "";
         AddEvent("plan-improved", null, string.Create(CultureInfo.InvariantCulture,
-            $"Deployment {name}: plan improved: {why}; {summary}; predicted {was:0.#} → {after:0.#} tokens/s; ") + finish);
+            $"Deployment {name}: plan improved: {why}; {summary}; predicted {was:0.#} → {after:0.#} tokens/s{many}; ") + finish);
     }
 
     /// <summary>

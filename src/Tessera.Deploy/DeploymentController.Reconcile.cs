@@ -29,6 +29,7 @@ public sealed partial class DeploymentController
         lock (_gate)
             runtimes = _byName.Values.ToList();
         NoteReadyNodes(runtimes);
+        ObserveSpeedsWhenDue(runtimes);
         foreach (var runtime in runtimes)
         {
             try

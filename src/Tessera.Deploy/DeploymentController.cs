@@ -46,6 +46,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
         _files = files;
         _logger = loggerFactory.CreateLogger<DeploymentController>();
         _time = time;
+        _speeds = new ObservedSpeeds(_options.Speeds);
 
         // The stored deployments are known before the coordinator listens: an agent that reconnects at once after a
         // coordinator restart reports its running stages, and a report for a deployment not yet loaded would be
@@ -126,7 +127,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
                 model.Path, model.Sha256, model.Bytes, contextLength, request.MaxSessions ?? DeploymentRequestRules.DefaultMaxSessions,
                 ActivationFormats.Name(valid.Activations), 0, string.Empty, [], _time.GetUtcNow());
             var nodes = _ports.Nodes.Snapshot();
-            var cluster = PoolCluster.Build(nodes, ReservedBy(except: null), links: _ports.Links);
+            var cluster = Cluster(nodes, ReservedBy(except: null));
             if (cluster.Devices.Count == 0)
                 throw new DeploymentException(DeploymentErrorKind.DoesNotFit, "The pool has no ready node to run stages: start agents with `tessera join TOKEN` (or `tessera pool start` without --no-agent).");
             var result = PoolPlanner.Plan(PlanRequests.For(draft, open.Facts.Profile), cluster);
@@ -145,6 +146,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
             var runtime = new Runtime(stored, NewImproveTimer()) { Facts = open.Facts };
             lock (_gate)
             {
+                runtime.Weighed(cluster);
                 _byName[name] = runtime;
                 PinFiles(runtime);
             }
@@ -428,14 +430,16 @@ public sealed partial class DeploymentController : IAsyncDisposable
         return view;
     }
 
-    private static DeploymentView View(Runtime r)
+    /// <summary>The deployment as clients see it; caller holds the gate.</summary>
+    private DeploymentView View(Runtime r)
     {
         var d = r.Stored;
+        var now = Now();
         return new DeploymentView(d.Id, d.Name, d.Spec.Model ?? d.ModelPath, d.ModelSha256, d.ModelBytes, r.State, r.Error, d.ContextLength, d.MaxSessions,
             d.Activations, d.PredictedTokensPerSecond, d.Explanation,
             r.Stages.Select(s => new StageView(s.Stored.Replica, s.Stored.Index, s.Stored.NodeId, s.Stored.NodeName, s.Stored.FirstLayer, s.Stored.LastLayer,
                 s.Stored.WeightBytes, s.Stored.KvBytes, s.Stored.PredictedTokensPerSecond, s.State, s.Endpoint, s.Error, s.BytesDone,
-                s.BytesTotal > 0 ? s.BytesTotal : s.Stored.FileBytes)).ToList(),
+                s.BytesTotal > 0 ? s.BytesTotal : s.Stored.FileBytes) { ObservedGBps = _speeds.Observed(s.Stored.NodeId, now) }).ToList(),
             d.CreatedAt);
     }
 
@@ -453,6 +457,14 @@ public sealed partial class DeploymentController : IAsyncDisposable
             catch (OperationCanceledException)
             {
             }
+        }
+        try
+        {
+            if (_observing is not null)
+                await _observing.ConfigureAwait(false); // ends once stopping is cancelled; it logs any other failure itself
+        }
+        catch (OperationCanceledException)
+        {
         }
         List<IPipelineService> services;
         lock (_gate)
@@ -507,6 +519,21 @@ public sealed partial class DeploymentController : IAsyncDisposable
 
         /// <summary>The look for a better plan (and the move to it) under way or last done, if any.</summary>
         public Task? Improving { get; set; }
+
+        /// <summary>Node → the speed (GB/s) the plan was last weighed with (created, or checked for a better one); under the controller's gate.</summary>
+        public Dictionary<string, double> WeighedSpeeds { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Nodes whose change of speed was announced since the plan was last weighed (one event each); under the controller's gate.</summary>
+        public HashSet<string> SpeedNoticed { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>The plan was weighed on <paramref name="cluster"/>: its speeds are the new reference for noticing a change. Caller holds the gate.</summary>
+        public void Weighed(Tessera.Planner.ClusterDescription cluster)
+        {
+            WeighedSpeeds.Clear();
+            foreach (var device in cluster.Devices)
+                WeighedSpeeds[device.NodeId] = device.MemoryBandwidthGBps;
+            SpeedNoticed.Clear();
+        }
 
         /// <summary>Nodes this deployment keeps off (behind a cut link, or unreachable), with the timestamp until which; under the controller's gate.</summary>
         public Dictionary<string, long> Avoided { get; } = new(StringComparer.Ordinal);

@@ -40,9 +40,13 @@ public sealed record DeploymentControllerOptions
     /// <summary>How the coordinator keeps the pool's links measured (the links deployments plan with).</summary>
     public LinkMonitorOptions Links { get; init; } = LinkMonitorOptions.Default;
 
+    /// <summary>How the coordinator learns nodes' speeds from their stages' step times, and when a change of speed brings an improvement check forward.</summary>
+    public StageSpeedOptions Speeds { get; init; } = StageSpeedOptions.Default;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming a bad value.</summary>
     public void Validate()
     {
+        Speeds.Validate();
         if (ImproveInterval <= TimeSpan.Zero)
             throw new ArgumentException($"The improvement interval must be positive (got {ImproveInterval}).");
         if (ContentLimitBytes <= 0)

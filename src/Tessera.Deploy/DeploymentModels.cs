@@ -55,7 +55,14 @@ public sealed record StageView(
     string? Endpoint,
     string? Error,
     long BytesDone,
-    long BytesTotal);
+    long BytesTotal)
+{
+    /// <summary>
+    /// The speed (GB/s) of the stage's node as its stages' decoding shows it, which the planner uses over the agent's
+    /// probe; null until observed (see docs/planner.md, "Speeds learned from the stages").
+    /// </summary>
+    public double? ObservedGBps { get; init; }
+}
 
 /// <summary>Stage states: pending (not yet sent), starting (sent), fetching, loading, ready, failed, waiting (node gone), stopped.</summary>
 public static class StageStates

@@ -39,6 +39,15 @@ public sealed record PlannerOptions
     public double ImproveMinSpeedGain { get; init; } = 0.20;
 
     /// <summary>
+    /// <see cref="PoolPlanner.Improve"/> also adopts a plan as fast for one stream (within 1%) when it is at least this
+    /// much faster for many sessions (its slowest stage is faster), plus <see cref="ImproveGainPerMovedModel"/> as for
+    /// any move: over devices of equal speed every split reads each layer once per token, so only this rebalances a
+    /// split that noisy speed measurements made uneven. Higher than <see cref="ImproveMinSpeedGain"/> because a
+    /// stage's pace is known less well than a pipeline's sum (0.50 = 50%).
+    /// </summary>
+    public double ImproveMinBalanceGain { get; init; } = 0.50;
+
+    /// <summary>
     /// Extra gain <see cref="PoolPlanner.Improve"/> demands for moving the whole model (scaled by the fraction of the
     /// model's bytes that would move): with the defaults, moving everything needs 20% + 15% = 35% more speed.
     /// </summary>

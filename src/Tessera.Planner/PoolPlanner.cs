@@ -95,6 +95,21 @@ public static class PoolPlanner
         return Replanner.Improve(current, cost, cluster);
     }
 
+    /// <summary>
+    /// The bytes one decoded token reads in a stage holding <paramref name="layers"/> as the planner counts them (its
+    /// blocks, the KV cache at <see cref="PlannerOptions.PredictionContextFill"/>, the head when last): a stage's
+    /// predicted time per token is this over its device's speed, so this over a stage's <em>observed</em> time per token
+    /// is the device speed that makes the prediction match what was seen.
+    /// </summary>
+    public static double StageReadBytes(PlanRequest request, LayerSpan layers, PlannerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        if (layers.First < 0 || layers.Last > request.Model.LayerCount || layers.Count <= 0)
+            throw new ArgumentOutOfRangeException(nameof(layers), $"Layers {layers} are not a non-empty range of the model's {request.Model.LayerCount}.");
+        return new CostModel(request, options ?? PlannerOptions.Default).ReadBytes(layers.First, layers.Last);
+    }
+
     /// <summary>Devices that may take a stage: usable node, not excluded, a measured bandwidth, room left after headroom; sorted by id.</summary>
     internal static List<DeviceInfo> Eligible(CostModel cost, ClusterDescription cluster)
     {

@@ -28,6 +28,9 @@ public sealed record ReplanResult
     /// <summary>Predicted single-stream speed after / before (1.25 = 25% faster). For a re-plan after a loss, "before" is the old plan as predicted.</summary>
     public double SpeedRatio { get; init; } = 1;
 
+    /// <summary>Predicted pace with many sessions (the slowest stage's) after / before; set by <see cref="PoolPlanner.Improve"/>.</summary>
+    public double ThroughputRatio { get; init; } = 1;
+
     /// <summary>What happened and why, in words.</summary>
     public required string Explanation { get; init; }
 

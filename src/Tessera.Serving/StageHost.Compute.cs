@@ -174,6 +174,21 @@ public sealed partial class StageHost
         Touch(item.Lane).Opens.Add(open);
     }
 
+    /// <summary>
+    /// Fault injection (<see cref="StageHostOptions.FaultSlowdown"/>): makes the pass that began at <paramref name="started"/>
+    /// take at least <paramref name="factor"/> times as long, as a CPU quota would, by waiting out the rest on this thread
+    /// (in whole milliseconds, rounded up: a sleep shorter than one is no sleep at all).
+    /// </summary>
+    private static void StretchForFault(long started, double factor)
+    {
+        if (!(factor > 1) || !double.IsFinite(factor))
+            return;
+        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        var extra = elapsed.TotalMilliseconds * Math.Min(factor - 1, 1000);
+        if (extra > 0)
+            Thread.Sleep((int)Math.Ceiling(extra));
+    }
+
     private void Compute()
     {
         var c = _stage.Config;
@@ -235,7 +250,16 @@ public sealed partial class StageHost
         try
         {
             _stage.Forward(batch, _tokens.AsSpan(0, n), _stage.IsFirst ? default : _input.AsSpan(0, n * d), _output);
-            Interlocked.Add(ref _computeTicks, System.Diagnostics.Stopwatch.GetTimestamp() - started);
+            if (_options.FaultSlowdown is { } slowdown)
+                StretchForFault(started, slowdown());
+            var ticks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
+            Interlocked.Add(ref _computeTicks, ticks);
+            if (n == _slices.Count)
+            {
+                // Every session had one position: a decoding pass, the time the coordinator learns this stage's speed from.
+                Interlocked.Add(ref _decodeTicks, ticks);
+                Interlocked.Increment(ref _decodePasses);
+            }
         }
         catch (Exception e)
         {

@@ -32,6 +32,8 @@ public sealed partial class StageHost : IDisposable
     private long _forwardCalls;
     private long _tokensProcessed;
     private long _computeTicks;
+    private long _decodePasses;
+    private long _decodeTicks;
     private bool _stopping;
 
     public StageHost(TransformerStage stage, StageHostOptions options, ILogger? logger = null)
@@ -110,6 +112,8 @@ public sealed partial class StageHost : IDisposable
                 ComputeSeconds = (double)Interlocked.Read(ref _computeTicks) / System.Diagnostics.Stopwatch.Frequency,
                 DownstreamWaitingMs = waiting.TotalMilliseconds,
                 LastForwardMsAgo = sinceForward.TotalMilliseconds,
+                DecodePasses = Interlocked.Read(ref _decodePasses),
+                DecodeSeconds = (double)Interlocked.Read(ref _decodeTicks) / System.Diagnostics.Stopwatch.Frequency,
             };
         }
     }

@@ -38,4 +38,11 @@ public sealed record StageHostOptions
 
     /// <summary>A name for the model in status replies (the GGUF file name).</summary>
     public string ModelName { get; init; } = "";
+
+    /// <summary>
+    /// Fault injection, for tests and chaos runs only: read before each forward pass, a factor above 1 makes the pass
+    /// take that many times as long (the stage waits out the difference, as under a CPU quota). Null (always, outside
+    /// fault injection): passes run at full speed. See <see cref="FaultSlowdownFile"/>.
+    /// </summary>
+    public Func<double>? FaultSlowdown { get; init; }
 }

@@ -67,6 +67,7 @@ public sealed class StageServer : IAsyncDisposable
                 Next = options.Next,
                 Tls = options.Tls,
                 ModelName = Path.GetFileName(options.ModelPath),
+                FaultSlowdown = options.FaultSlowdown,
             }, loggerFactory.CreateLogger<StageHost>());
 
             var app = Build(options, host, loggerFactory);

@@ -43,4 +43,7 @@ public sealed record StageServerOptions
 
     /// <summary>Serve h2c without TLS: only on a loopback address (tests, benchmarks on one machine).</summary>
     public bool AllowPlaintext { get; init; }
+
+    /// <summary>Fault injection only (see <see cref="StageHostOptions.FaultSlowdown"/>); null in normal use.</summary>
+    public Func<double>? FaultSlowdown { get; init; }
 }

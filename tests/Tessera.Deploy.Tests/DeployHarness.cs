@@ -94,7 +94,7 @@ internal sealed class DeployHarness : IAsyncDisposable
 
     private DeploymentController NewController()
     {
-        var ports = new DeploymentPorts(Agents, Agents, Store, new PoolEventLog(Events, Clock), Pipelines, Network, () => "10.0.0.100:7470", Links: Links);
+        var ports = new DeploymentPorts(Agents, Agents, Store, new PoolEventLog(Events, Clock), Pipelines, Network, () => "10.0.0.100:7470", Links: Links, Counters: Network);
         var content = new ContentStore(Path.Combine(_dir.FullName, "content"), Options.ContentLimitBytes, Clock);
         var controller = new DeploymentController(ports, new ModelFiles(content, NullLoggerFactory.Instance, Clock), NullLoggerFactory.Instance, Clock, Options);
         Agents.Report = controller.OnStageStatus;

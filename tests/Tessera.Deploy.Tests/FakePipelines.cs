@@ -7,10 +7,29 @@ namespace Tessera.Deploy.Tests;
 
 /// <summary>
 /// Which stage endpoints the coordinator reaches: all, but those the test cuts off (a black-holed port, a firewall).
-/// The controller probes through it; substituted pipelines open their stages through it.
+/// The controller probes through it; substituted pipelines open their stages through it. It also answers the
+/// controller's reads of stages' counters: each read of a stage finds <see cref="PassesPerRead"/> more decoding passes,
+/// each taking what <see cref="SecondsPerPass"/> says for that endpoint (none: the stage does not answer).
 /// </summary>
-internal sealed class FakeNetwork : IStageReachability
+internal sealed class FakeNetwork : IStageReachability, IStageCounters
 {
+    private readonly ConcurrentDictionary<string, StageCounters> _counters = new(StringComparer.Ordinal);
+
+    /// <summary>Seconds one decoding pass takes at a stage's endpoint; null (or a null answer): the stage does not answer.</summary>
+    public Func<string, double?>? SecondsPerPass { get; set; }
+
+    /// <summary>Decoding passes a stage makes between two reads of its counters.</summary>
+    public int PassesPerRead { get; set; } = 40;
+
+    public Task<StageCounters?> ReadAsync(string endpoint, TimeSpan timeout, CancellationToken cancellation)
+    {
+        if (!Reaches(endpoint) || SecondsPerPass?.Invoke(endpoint) is not { } seconds)
+            return Task.FromResult<StageCounters?>(null);
+        var now = _counters.AddOrUpdate(endpoint, _ => new StageCounters(0, 0),
+            (_, c) => new StageCounters(c.DecodePasses + PassesPerRead, c.DecodeSeconds + PassesPerRead * seconds));
+        return Task.FromResult<StageCounters?>(now);
+    }
+
     private readonly ConcurrentDictionary<string, bool> _cut = new(StringComparer.Ordinal);
 
     /// <summary>Probes so far, by endpoint.</summary>

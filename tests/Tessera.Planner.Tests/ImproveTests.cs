@@ -26,6 +26,42 @@ public sealed class ImproveTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Improve_IdenticalDevicesSplitUnevenly_RebalancesOnceTheirSpeedsAreKnownEqual()
+    {
+        // arrange: three identical devices whose short probes said 10, 20 and 60 GB/s (one machine's split 1/1/20 that
+        // way); then their stages show one speed: single-stream is the same for any split, the slowest stage is not
+        var req = Req with { MinStages = 3 };
+        var current = PlanOrFail(req, Cluster(Device("a", 8, 10), Device("b", 8, 20), Device("c", 8, 60)));
+        var observed = Cluster(Device("a", 8, 20), Device("b", 8, 20), Device("c", 8, 20));
+
+        // act
+        var result = PoolPlanner.Improve(current, req, observed, NoScratch);
+
+        // assert: the layers are spread evenly (within one layer), and the reason says so
+        output.WriteLine(result.Explanation);
+        Assert.True(result.Changed);
+        var counts = result.Plan!.Stages.Select(s => s.Layers.Count).ToList();
+        Assert.True(counts.Max() - counts.Min() <= 1, string.Join("/", counts));
+        Assert.Contains("for many sessions", result.Explanation);
+    }
+
+    [Fact]
+    public void Improve_EqualSpeedsWithNoise_NeverRebalancesAnEvenSplit()
+    {
+        // arrange: an even split over three identical devices, re-weighed with speeds off by up to 20 % either way
+        var req = Req with { MinStages = 3 };
+        var current = PlanOrFail(req, Cluster(Device("a", 8, 20), Device("b", 8, 20), Device("c", 8, 20)));
+        var random = new Random(5);
+
+        for (var i = 0; i < 200; i++)
+        {
+            double Noisy() => 20 * (1 + 0.2 * (2 * random.NextDouble() - 1));
+            var result = PoolPlanner.Improve(current, req, Cluster(Device("a", 8, Noisy()), Device("b", 8, Noisy()), Device("c", 8, Noisy())), NoScratch);
+            Assert.False(result.Changed, result.Explanation);
+        }
+    }
+
+    [Fact]
     public void Improve_LargeGain_SwitchesAndReportsTheMove()
     {
         // arrange: a node three times as fast joins

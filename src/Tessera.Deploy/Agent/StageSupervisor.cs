@@ -49,6 +49,9 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
 
     public ContentStore Store => _store;
 
+    /// <summary>Fault injection only (tests): passed to every stage this agent runs (see <see cref="StageHostOptions.FaultSlowdown"/>).</summary>
+    public Func<double>? FaultSlowdown { get; init; }
+
     /// <summary>Certificates of removed nodes, as the coordinator last sent them: every stage here refuses them.</summary>
     public CertificateRevocations Revocations { get; } = new();
 
@@ -129,6 +132,7 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
                 // Twice the deployment's sessions: a lane whose upstream died still holds its sessions while their replays arrive.
                 MaxSessions = command.MaxSessions > 0 ? 2 * command.MaxSessions : StageHostOptions.DefaultMaxSessions,
                 RouteKey = command.RouteKey.IsEmpty ? null : command.RouteKey.ToByteArray(),
+                FaultSlowdown = FaultSlowdown,
             }, _loggerFactory, token).ConfigureAwait(false);
             stage.Server = server;
             if (token.IsCancellationRequested)

@@ -42,7 +42,8 @@ public static class CoordinatorDeployments
             () => pool.JoinAddress,
             deploymentId => pool.Authority.DeriveSecret("stage-routes:" + deploymentId),
             links,
-            relay);
+            relay,
+            new StageCounterReader(tls));
         var content = new ContentStore(Path.Combine(dataDirectory, "content"), settings.ContentLimitBytes, time, loggerFactory.CreateLogger<ContentStore>());
         controller = new DeploymentController(ports, new ModelFiles(content, loggerFactory, time, settings.MaxDownloadBytes), loggerFactory, time, options) { Links = links };
         var created = controller;
@@ -99,6 +100,45 @@ public static class CoordinatorDeployments
     {
         public Task<string?> ProblemAsync(string endpoint, TimeSpan timeout, CancellationToken cancellation) =>
             StageProbe.ProblemAsync(endpoint, tls, timeout, cancellation);
+    }
+}
+
+/// <summary>
+/// Reads stages' decoding counters with their status call, over one channel per stage kept between reads (a read every
+/// few seconds would otherwise pay a mutual-TLS handshake each time); a channel whose read fails is dropped.
+/// </summary>
+internal sealed class StageCounterReader(StageTls tls) : IStageCounters
+{
+    /// <summary>More channels than this (stages long gone) are all dropped at once; live ones are made again on the next read.</summary>
+    private const int MaxChannels = 256;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Grpc.Net.Client.GrpcChannel> _channels = new(StringComparer.Ordinal);
+
+    public async Task<StageCounters?> ReadAsync(string endpoint, TimeSpan timeout, CancellationToken cancellation)
+    {
+        if (_channels.Count > MaxChannels)
+        {
+            foreach (var key in _channels.Keys)
+                Drop(key);
+        }
+        var channel = _channels.GetOrAdd(endpoint, e => StageChannels.Create(e, tls));
+        try
+        {
+            var status = await new Tessera.Serving.Protocol.Stage.StageClient(channel)
+                .StatusAsync(new Tessera.Serving.Protocol.StatusRequest(), deadline: DateTime.UtcNow.Add(timeout), cancellationToken: cancellation)
+                .ResponseAsync.ConfigureAwait(false);
+            return new StageCounters(status.DecodePasses, status.DecodeSeconds);
+        }
+        catch (Grpc.Core.RpcException) when (!cancellation.IsCancellationRequested)
+        {
+            Drop(endpoint);
+            return null;
+        }
+    }
+
+    private void Drop(string endpoint)
+    {
+        if (_channels.TryRemove(endpoint, out var channel))
+            channel.Dispose();
     }
 }
 

@@ -3,16 +3,17 @@ namespace Tessera.Deploy;
 /// <summary>
 /// When one deployment looks for a better plan. Pure: no clock of its own, the caller passes the time in (any
 /// monotonic origin). A check comes every <c>interval</c>, and sooner, after <c>settle</c>, when a node becomes
-/// ready; but never within <c>interval</c> of the plan's last change (its deployment, a recovery, a drain or an
+/// ready (after <c>settle</c>) or a node of the plan turns out slower or faster than the plan assumed (at once); but never within <c>interval</c> of the plan's last change (its deployment, a recovery, a drain or an
 /// improvement), nor within <c>backoff</c> of a move that failed. With the planner's margins this is the controller's
 /// guard against flapping: a plan that just changed stays put for a while, whatever the pool does.
 /// </summary>
 internal sealed class ImproveTimer
 {
+    private const string SpeedKey = "speed:";
     private readonly TimeSpan _interval;
     private readonly TimeSpan _settle;
     private readonly TimeSpan _backoff;
-    private readonly List<string> _triggers = [];
+    private readonly List<(string Key, string Words)> _triggers = [];
     private TimeSpan _lastChange;
     private TimeSpan _nextCheck;
     private TimeSpan _retryAt;
@@ -32,7 +33,10 @@ internal sealed class ImproveTimer
     }
 
     /// <summary>What made the next check come early, in words ("node b returned"), or null for a periodic one.</summary>
-    public string? Trigger => _triggers.Count == 0 ? null : string.Join(", ", _triggers);
+    public string? Trigger => _triggers.Count == 0 ? null : string.Join(", ", _triggers.Select(t => t.Words));
+
+    /// <summary>Whether a change of a node's speed (<see cref="SpeedChanged"/>) is among what made the next check come early.</summary>
+    public bool BySpeed => _triggers.Exists(t => t.Key.StartsWith(SpeedKey, StringComparison.Ordinal));
 
     /// <summary>When the plan last changed (or came into force).</summary>
     public TimeSpan LastChange => _lastChange;
@@ -49,10 +53,30 @@ internal sealed class ImproveTimer
     public void NodeReady(TimeSpan now, string why)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(why);
-        if (now + _settle < _nextCheck)
-            _nextCheck = now + _settle;
-        if (!_triggers.Contains(why, StringComparer.Ordinal))
-            _triggers.Add(why);
+        Soon(now + _settle, why, why);
+    }
+
+    /// <summary>
+    /// A node of the plan runs at another speed than the plan assumed (<paramref name="nodeId"/>, <paramref name="why"/>
+    /// in words): check as soon as the interval since the last change allows. A later word for the same node replaces
+    /// the earlier one, so a speed noticed on every reading is named once.
+    /// </summary>
+    public void SpeedChanged(TimeSpan now, string nodeId, string why)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(nodeId);
+        ArgumentException.ThrowIfNullOrWhiteSpace(why);
+        Soon(now, SpeedKey + nodeId, why);
+    }
+
+    private void Soon(TimeSpan at, string key, string words)
+    {
+        if (at < _nextCheck)
+            _nextCheck = at;
+        var i = _triggers.FindIndex(t => string.Equals(t.Key, key, StringComparison.Ordinal));
+        if (i >= 0)
+            _triggers[i] = (key, words);
+        else
+            _triggers.Add((key, words));
     }
 
     /// <summary>A check ran (whatever it found): the next periodic one is an interval away.</summary>

@@ -23,9 +23,12 @@ internal static class PoolCluster
     /// Each placeable node's CPU with its free RAM less <paramref name="reserved"/> (what other deployments' stages hold
     /// there), in the snapshot's order. Nodes in <paramref name="left"/> are left out and reported to the planner with
     /// <paramref name="leftStatus"/>. The measured links and the coordinator's node come from <paramref name="links"/>.
+    /// A node's speed is its entry in <paramref name="speeds"/> where it has one (learned from its stages' step times, see
+    /// <see cref="ObservedSpeeds.Effective"/>), else what its agent measured (or declared).
     /// </summary>
     public static ClusterDescription Build(IReadOnlyList<PoolNode> nodes, IReadOnlyDictionary<string, long> reserved,
-        IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost, ILinkDirectory? links = null)
+        IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost, ILinkDirectory? links = null,
+        IReadOnlyDictionary<string, double>? speeds = null)
     {
         var devices = new List<DeviceInfo>();
         foreach (var node in nodes)
@@ -33,7 +36,9 @@ internal static class PoolCluster
             if (!node.IsPlaceable || left?.Contains(node.Id) == true)
                 continue;
             var free = Math.Max(0, node.RamFreeBytes - reserved.GetValueOrDefault(node.Id));
-            devices.Add(new DeviceInfo(CpuDevice(node.Id), node.Id, node.Name, DeviceKind.Cpu, free, node.CpuSpeedGBps > 0 ? node.CpuSpeedGBps : UnmeasuredSpeedGBps));
+            var speed = speeds is not null && speeds.TryGetValue(node.Id, out var known) && known > 0 ? known
+                : node.CpuSpeedGBps > 0 ? node.CpuSpeedGBps : UnmeasuredSpeedGBps;
+            devices.Add(new DeviceInfo(CpuDevice(node.Id), node.Id, node.Name, DeviceKind.Cpu, free, speed));
         }
         return new ClusterDescription
         {
@@ -43,6 +48,10 @@ internal static class PoolCluster
             CoordinatorNodeId = links?.CoordinatorNodeId,
         };
     }
+
+    /// <summary>Each node's speed as its agent measured (or declared) it, GB/s; 0 when unmeasured.</summary>
+    public static Dictionary<string, double> ProbedSpeeds(IReadOnlyList<PoolNode> nodes) =>
+        nodes.GroupBy(n => n.Id, StringComparer.Ordinal).ToDictionary(g => g.Key, g => Math.Max(0, g.First().CpuSpeedGBps), StringComparer.Ordinal);
 
     /// <summary>Bytes the stages hold on each node (weights and KV caches).</summary>
     public static Dictionary<string, long> Reserved(IEnumerable<StoredStage> stages)

@@ -67,10 +67,22 @@ public interface IStageRelay
     string Through(string nodeId, string directEndpoint);
 }
 
+/// <summary>A running stage's decoding counters since it started (its status): what the coordinator learns the node's speed from.</summary>
+/// <param name="DecodePasses">Forward passes in which every session had one position.</param>
+/// <param name="DecodeSeconds">The time those passes took.</param>
+public readonly record struct StageCounters(long DecodePasses, double DecodeSeconds);
+
+/// <summary>Reads running stages' counters (their status call, in a coordinator).</summary>
+public interface IStageCounters
+{
+    /// <summary>The counters of the stage at <paramref name="endpoint"/>; null when it does not answer within <paramref name="timeout"/>.</summary>
+    Task<StageCounters?> ReadAsync(string endpoint, TimeSpan timeout, CancellationToken cancellation);
+}
+
 /// <summary>
 /// Everything the deployment controller does outside itself goes through these: the node snapshot, agent commands,
-/// the deployment store, the event log, pipelines to stages, probes of stages, and the address agents fetch files
-/// from. A coordinator fills them from its own parts (<see cref="CoordinatorDeployments"/>); tests substitute them.
+/// the deployment store, the event log, pipelines to stages, probes of stages and their counters, and the address
+/// agents fetch files from. A coordinator fills them from its own parts (<see cref="CoordinatorDeployments"/>); tests substitute them.
 /// </summary>
 internal sealed record DeploymentPorts(
     INodeDirectory Nodes,
@@ -82,4 +94,5 @@ internal sealed record DeploymentPorts(
     Func<string> CoordinatorAddress,
     Func<string, byte[]>? RouteKeys = null,
     ILinkDirectory? Links = null,
-    IStageRelay? Relay = null);
+    IStageRelay? Relay = null,
+    IStageCounters? Counters = null);

@@ -86,6 +86,9 @@ internal sealed class CostModel
         WholeModelBytes + (stages - 1) * (Options.StageScratchBytes + Model.SharedBytes) +
         (Model.TiedEmbedding && stages > 1 ? Model.EmbeddingBytes : 0);
 
+    /// <summary>Bytes one decoded token reads in a stage of blocks [first, last): its blocks, the KV cache at the predicted fill, the head when last.</summary>
+    public double ReadBytes(int first, int last) => _read[first * (L + 1) + last];
+
     /// <summary>
     /// Seconds one decoded token spends in a stage on <paramref name="d"/>: the bytes it reads (its blocks, the KV
     /// cache at the predicted fill, the head when last) over the device's bandwidth, or its FLOPs over the device's

@@ -145,7 +145,18 @@ internal static class Replanner
         var summary = $"A new plan predicts {Bytes.Rate(fresh.Plan.SingleStreamTokensPerSecond)} single-stream against {Bytes.Rate(now.SingleStreamTokensPerSecond)} now " +
             $"({Percent(ratio - 1)}) and moves {moves.Sum(m => m.Layers.Count)} layers ({Bytes.Format(bytes)}, {Percent(fraction)} of the model); " +
             $"moving that much needs {Percent(required - 1)} faster";
-        if (ratio < required)
+        // Over devices of equal speed every split reads each layer once per token, so rebalancing layers gains no
+        // single-stream speed; it raises the pace many sessions go at (the slowest stage's). A plan as fast for one
+        // stream and faster for many by a wider margin (a stage's pace is known less well than a pipeline's sum) is
+        // adopted too: identical devices that the probe told apart (one split 1/1/20) get equal shares once their speeds
+        // are known.
+        var throughput = fresh.Plan.MaxThroughputTokensPerSecond / now.MaxThroughputTokensPerSecond;
+        var balanceRequired = required - cost.Options.ImproveMinSpeedGain + cost.Options.ImproveMinBalanceGain;
+        var balances = ratio < required && ratio >= 1 - BalanceTolerance && double.IsFinite(throughput) && throughput >= balanceRequired;
+        if (balances)
+            summary += $"; at the same single-stream speed it predicts {Bytes.Rate(fresh.Plan.MaxThroughputTokensPerSecond)} for many sessions against " +
+                $"{Bytes.Rate(now.MaxThroughputTokensPerSecond)} ({Percent(throughput - 1)})";
+        if (ratio < required && !balances)
             return Unchanged(now, summary + ": keeping the current plan.");
         var explanation = summary + ": switching. " + fresh.Plan.Explanation;
         return new ReplanResult
@@ -154,6 +165,7 @@ internal static class Replanner
             Changed = true,
             Moves = moves,
             SpeedRatio = ratio,
+            ThroughputRatio = double.IsFinite(throughput) ? throughput : 1,
             Explanation = explanation,
         };
     }
@@ -309,6 +321,9 @@ internal static class Replanner
             .Select(p => cost.Build(cluster, p.Replica, p.Stages.Select(s => cluster.FindDevice(s.DeviceId)!).ToArray(), p.Stages.Select(s => s.Layers).ToArray()))
             .ToArray(),
     };
+
+    /// <summary>How much slower for one stream (1%) a plan may be and still count as "as fast" when it balances the stages better.</summary>
+    private const double BalanceTolerance = 0.01;
 
     private static ReplanResult Unchanged(Plan plan, string explanation) => new() { Plan = plan, Changed = false, Explanation = explanation };
 

@@ -36,7 +36,8 @@ internal static class DeployListCommand
 
     internal static Table Render(IReadOnlyList<DeploymentView> deployments)
     {
-        var table = new Table().AddColumns("Name", "State", "Stage", "Node", "Layers", "Weights", "KV cache", "Stage state", "Endpoint");
+        // "Seen GB/s": the node's speed as its stages' decoding shows it, which plans use over the probe (tessera nodes).
+        var table = new Table().AddColumns("Name", "State", "Stage", "Node", "Layers", "Weights", "KV cache", "Seen GB/s", "Stage state", "Endpoint");
         foreach (var d in deployments)
         {
             var first = true;
@@ -50,6 +51,7 @@ internal static class DeployListCommand
                     $"{s.FirstLayer}-{s.LastLayer}",
                     DeployCommand.Bytes(s.WeightBytes),
                     DeployCommand.Bytes(s.KvBytes),
+                    s.ObservedGBps is { } seen ? seen.ToString("0.##", CultureInfo.InvariantCulture) : "-",
                     StateMarkup(s.State) + (s.State == StageStates.Fetching && s.BytesTotal > 0 ? $" {100.0 * s.BytesDone / s.BytesTotal:0}%" : ""),
                     Markup.Escape(s.Endpoint ?? "-"));
                 first = false;

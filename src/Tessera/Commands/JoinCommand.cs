@@ -6,6 +6,7 @@ using Tessera.Pool;
 using Tessera.Pool.Agent;
 using Tessera.Pool.Hardware;
 using Tessera.Pool.Security;
+using Tessera.Serving;
 
 namespace Tessera.Cli.Commands;
 
@@ -40,9 +41,15 @@ internal static class JoinCommand
         var cacheLimit = PoolCli.CacheLimitOption();
         var probePort = PoolCli.ProbePortOption();
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
+        var faultSlowdown = new Option<string?>("--fault-slowdown-file")
+        {
+            // A fault-injection hook for tests and chaos runs: hidden, never needed in normal use.
+            Description = "Fault injection (tests only): a file holding a factor; this agent's stages run that many times slower while it says more than 1.",
+            Hidden = true,
+        };
         var command = new Command("join", "Join this machine to a pool and contribute its devices. Runs until stopped; reconnects by itself.");
         command.Arguments.Add(token);
-        foreach (var option in new Option[] { tokenFile, name, dataDir, probe, speed, cacheLimit, probePort, verbose })
+        foreach (var option in new Option[] { tokenFile, name, dataDir, probe, speed, cacheLimit, probePort, verbose, faultSlowdown })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -80,7 +87,8 @@ internal static class JoinCommand
 
             using (identity)
             {
-                await using var stages = DeploymentHosting.CreateSupervisor(identity, agentDir, logging, time, PoolCli.CacheLimitBytes(result.GetValue(cacheLimit)));
+                await using var stages = DeploymentHosting.CreateSupervisor(identity, agentDir, logging, time, PoolCli.CacheLimitBytes(result.GetValue(cacheLimit)),
+                    result.GetValue(faultSlowdown) is { } slowdownFile ? new FaultSlowdownFile(slowdownFile, time).Factor : null);
                 await using var links = await DeploymentHosting.StartLinkProbeAsync(identity, stages, result.GetValue(probePort), logging, time, cancellationToken).ConfigureAwait(false);
                 await using var relay = DeploymentHosting.CreateRelayDialer(identity, stages, links, logging);
                 var runner = new AgentRunner(identity, LocalAgent.StandardOptions(agentDir, result.GetValue(name), hardware, time).WithStages(stages, links, relay), time, logging.CreateLogger<AgentRunner>());

@@ -58,9 +58,14 @@ internal static class PoolCommand
         var improveInterval = new Option<string>("--improve-interval") { Description = "How often a deployment looks for a better plan, and the least time between two changes of its plan.", DefaultValueFactory = _ => "60s" };
         var improveMinGain = new Option<double>("--improve-min-gain") { Description = "Percent faster (predicted) a new plan must be before a deployment moves to it.", DefaultValueFactory = _ => PlannerOptions.Default.ImproveMinSpeedGain * 100 };
         var improveMoveGain = new Option<double>("--improve-move-gain") { Description = "Extra percent asked for moving the whole model (scaled by the share that moves).", DefaultValueFactory = _ => PlannerOptions.Default.ImproveGainPerMovedModel * 100 };
+        var observeInterval = new Option<string>("--observe-interval")
+        {
+            Description = "How often the coordinator reads its stages' step times to learn each node's speed; 'off': plan with the agents' probes only.",
+            DefaultValueFactory = _ => "2s",
+        };
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
         var command = new Command("start", "Start the coordinator of a pool (creating the pool on first start) and an agent for this machine.");
-        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, tokenUses, probe, speed, cacheLimit, probePort, maxDownload, noImprove, improveInterval, improveMinGain, improveMoveGain, verbose })
+        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, tokenUses, probe, speed, cacheLimit, probePort, maxDownload, noImprove, improveInterval, improveMinGain, improveMoveGain, observeInterval, verbose })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -81,6 +86,7 @@ internal static class PoolCommand
                 MaxDownloadBytes = PoolCli.MaxDownloadBytes(result.GetValue(maxDownload)),
                 Improve = !result.GetValue(noImprove),
                 ImproveInterval = DurationParser.Parse(result.GetValue(improveInterval)!),
+                Speeds = StageSpeedOptions.Default with { ObserveInterval = result.GetValue(observeInterval) is "off" ? TimeSpan.Zero : DurationParser.Parse(result.GetValue(observeInterval)!) },
                 Planner = PlannerOptions.Default with
                 {
                     ImproveMinSpeedGain = result.GetValue(improveMinGain) / 100,

@@ -9,7 +9,7 @@ namespace Tessera.Tests.Deploy;
 
 /// <summary>
 /// The coordinator on a bridge in this namespace and four agents on hosts of their own (network namespaces), all on one
-/// LAN, with declared equal speeds. Builds nothing when namespaces are not available here (the test is skipped then).
+/// LAN, with declared equal speeds (and no speeds learned from step times, so re-plans depend on the links only). Builds nothing when namespaces are not available here (the test is skipped then).
 /// </summary>
 public class NamespacePoolFixture : DeployPoolFixture
 {
@@ -28,7 +28,7 @@ public class NamespacePoolFixture : DeployPoolFixture
     /// <summary>Why this pool cannot be built here (the test is skipped then), or null.</summary>
     protected virtual string? SkipReason => NetworkNamespaceFactAttribute.SkipReason;
 
-    protected override IReadOnlyList<string> CoordinatorArguments => ["--listen", Hosts!.CoordinatorIp + ":0", "--no-improve"];
+    protected override IReadOnlyList<string> CoordinatorArguments => ["--listen", Hosts!.CoordinatorIp + ":0", "--no-improve", "--observe-interval", "off"];
 
     protected override IReadOnlyList<string> AgentArguments(string name) => ["--speed-gbps", "1"];
 

@@ -1,0 +1,112 @@
+namespace Tessera.Deploy;
+
+/// <summary>
+/// Each node's speed as its stages show it, for the planner: a stage's decoding passes read the bytes the planner
+/// counts for its layers (<see cref="Tessera.Planner.PoolPlanner.StageReadBytes"/>), so those bytes over the observed
+/// time per pass is the speed (GB/s) at which the planner's prediction for that stage matches what was seen.
+/// Unlike the agent's memory probe (a short burst at start-up, which on identical cores gave 17.7, 23.3 and 44.4 GB/s),
+/// it is what decoding on that node costs now, so it also sees a node made slow later (a CPU quota, a busy machine).
+/// </summary>
+/// <remarks>
+/// Noise is kept from moving stages three ways: a sample spans at least <see cref="StageSpeedOptions.MinPassesPerSample"/>
+/// passes (or, for a slow stage, <see cref="StageSpeedOptions.MinSampleSeconds"/> of them); a node's speed is the median of its last <see cref="StageSpeedOptions.Window"/> samples and is used only once
+/// <see cref="StageSpeedOptions.MinSamples"/> were taken; and the planner moves layers only for a gain beyond its
+/// improvement margins. Nodes without samples keep their probe's figure, scaled by the (upper) median ratio of observed
+/// to probed speed over the nodes that have both: without that, a node never observed (its probe measures a burst, not
+/// decoding with overheads) would look faster than every observed one and attract the whole model, then be observed
+/// slow and lose it again. Pure: the caller passes the time in (any monotonic origin). Not thread-safe.
+/// </remarks>
+internal sealed class ObservedSpeeds
+{
+    private readonly StageSpeedOptions _options;
+    private readonly Dictionary<string, Baseline> _stages = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<Sample>> _nodes = new(StringComparer.Ordinal);
+
+    public ObservedSpeeds(StageSpeedOptions options)
+    {
+        options.Validate();
+        _options = options;
+    }
+
+    /// <summary>
+    /// A stage's counters read at <paramref name="now"/>: its decoding passes and their seconds since it started.
+    /// <paramref name="stageKey"/> names the running stage (a restarted or moved stage has a new key, or counters that go
+    /// back, and starts afresh); <paramref name="readBytesPerPass"/> is what the planner counts for its layers.
+    /// </summary>
+    /// <returns>The sample taken (GB/s), or null when the passes since the last sample are too few yet.</returns>
+    public double? Observe(string stageKey, string nodeId, TimeSpan now, long decodePasses, double decodeSeconds, double readBytesPerPass)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(stageKey);
+        ArgumentException.ThrowIfNullOrEmpty(nodeId);
+        if (!_stages.TryGetValue(stageKey, out var last) || decodePasses < last.Passes || decodeSeconds < last.Seconds || last.NodeId != nodeId)
+        {
+            _stages[stageKey] = new Baseline(nodeId, decodePasses, decodeSeconds);
+            return null;
+        }
+        var passes = decodePasses - last.Passes;
+        var seconds = decodeSeconds - last.Seconds;
+        var enough = passes >= _options.MinPassesPerSample || (passes >= 2 && seconds >= _options.MinSampleSeconds.TotalSeconds);
+        if (!enough || !(seconds > 0) || !(readBytesPerPass > 0) || !double.IsFinite(readBytesPerPass))
+            return null;
+        _stages[stageKey] = new Baseline(nodeId, decodePasses, decodeSeconds);
+        var gbps = readBytesPerPass * passes / seconds / 1e9;
+        if (!double.IsFinite(gbps))
+            return null;
+        if (!_nodes.TryGetValue(nodeId, out var samples))
+            _nodes[nodeId] = samples = [];
+        samples.Add(new Sample(now, gbps));
+        if (samples.Count > _options.Window)
+            samples.RemoveAt(0);
+        return gbps;
+    }
+
+    /// <summary>Forgets the counters of stages not in <paramref name="running"/> (stopped or moved); their nodes' samples stay until they expire.</summary>
+    public void Retain(IReadOnlySet<string> running)
+    {
+        foreach (var key in _stages.Keys.Where(k => !running.Contains(k)).ToList())
+            _stages.Remove(key);
+    }
+
+    /// <summary>The node's observed speed (GB/s): the median of its live samples; null with fewer than <see cref="StageSpeedOptions.MinSamples"/>.</summary>
+    public double? Observed(string nodeId, TimeSpan now)
+    {
+        if (!_nodes.TryGetValue(nodeId, out var samples))
+            return null;
+        samples.RemoveAll(s => now - s.At > _options.SampleLifetime);
+        return samples.Count < _options.MinSamples ? null : Median(samples.Select(s => s.GBps));
+    }
+
+    /// <summary>
+    /// The speed to plan each node with, from <paramref name="probed"/> (node → the probe's GB/s, 0 when unmeasured):
+    /// the observed speed where there is one; otherwise the probe's, scaled by the median ratio of observed to probed
+    /// over the nodes that have both (unscaled when none has). Nodes with neither are left out.
+    /// </summary>
+    public Dictionary<string, double> Effective(IReadOnlyDictionary<string, double> probed, TimeSpan now)
+    {
+        var observed = probed.Keys.Select(id => (Id: id, Speed: Observed(id, now))).Where(o => o.Speed is not null)
+            .ToDictionary(o => o.Id, o => o.Speed!.Value, StringComparer.Ordinal);
+        var ratios = observed.Where(o => probed[o.Key] > 0).Select(o => o.Value / probed[o.Key]).Order().ToList();
+        // The upper median: with two observed nodes, one of them made slow, the other says what a healthy node does.
+        var scale = ratios.Count == 0 ? 1 : ratios[ratios.Count / 2];
+        var effective = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (id, probe) in probed)
+        {
+            if (observed.TryGetValue(id, out var speed))
+                effective[id] = speed;
+            else if (probe > 0)
+                effective[id] = probe * scale;
+        }
+        return effective;
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        var middle = sorted.Count / 2;
+        return sorted.Count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    }
+
+    private readonly record struct Baseline(string NodeId, long Passes, double Seconds);
+
+    private readonly record struct Sample(TimeSpan At, double GBps);
+}

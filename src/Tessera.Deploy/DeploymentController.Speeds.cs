@@ -1,0 +1,156 @@
+using System.Globalization;
+using Tessera.Planner;
+
+namespace Tessera.Deploy;
+
+/// <summary>
+/// Speeds learned from the stages' own step times: every <see cref="StageSpeedOptions.ObserveInterval"/> the controller
+/// reads each serving stage's decoding counters (<see cref="IStageCounters"/>), turns them into the speed of the stage's
+/// node (<see cref="ObservedSpeeds"/>), plans with those speeds from then on (<see cref="Cluster"/>), and, when a node
+/// of a plan runs at another speed than the plan was weighed with (<see cref="SpeedDrift"/>), brings that deployment's
+/// look for a better plan forward. The move itself is an improvement like any other, with the planner's margins and
+/// the timer's interval between changes: the guards against flapping.
+/// </summary>
+public sealed partial class DeploymentController
+{
+    /// <summary>How long a stage may take to answer a counters read; a stage that does not is the stall detector's business, not this one's.</summary>
+    private static readonly TimeSpan CountersTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>Observed speeds; under the controller's gate.</summary>
+    private readonly ObservedSpeeds _speeds;
+    private Task? _observing;
+    private TimeSpan _observeDue;
+
+    /// <summary>
+    /// The pool as the planner sees it (see <see cref="PoolCluster.Build"/>) with each node's speed as its stages showed
+    /// it, where they did: the one way the controller builds what it plans on.
+    /// </summary>
+    private ClusterDescription Cluster(IReadOnlyList<Tessera.Pool.Membership.PoolNode> nodes, IReadOnlyDictionary<string, long> reserved,
+        IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost) =>
+        PoolCluster.Build(nodes, reserved, left, leftStatus, _ports.Links, EffectiveSpeeds(nodes));
+
+    private Dictionary<string, double> EffectiveSpeeds(IReadOnlyList<Tessera.Pool.Membership.PoolNode> nodes)
+    {
+        var probed = PoolCluster.ProbedSpeeds(nodes);
+        lock (_gate)
+            return _speeds.Effective(probed, Now());
+    }
+
+    /// <summary>Starts a round of counter reads when one is due and the last has finished (the reads run beside the reconcile loop).</summary>
+    private void ObserveSpeedsWhenDue(IReadOnlyList<Runtime> runtimes)
+    {
+        var interval = _options.Speeds.ObserveInterval;
+        if (_ports.Counters is null || interval == TimeSpan.Zero)
+            return;
+        var now = Now();
+        if (now < _observeDue || _observing is { IsCompleted: false })
+            return;
+        _observeDue = now + interval;
+        _observing = Task.Run(async () =>
+        {
+            try
+            {
+                await ObserveSpeedsAsync(runtimes, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _logger.LogDeploymentProblem("(speeds)", "cannot read the stages' counters: " + ex.Message);
+            }
+        });
+    }
+
+    /// <summary>One round of counter reads over every deployment, now (tests step time by hand and call this).</summary>
+    internal Task ObserveSpeedsNowAsync(CancellationToken cancellationToken)
+    {
+        List<Runtime> runtimes;
+        lock (_gate)
+            runtimes = _byName.Values.ToList();
+        return ObserveSpeedsAsync(runtimes, cancellationToken);
+    }
+
+    /// <summary>One round: reads every serving stage's counters, records samples, and tells deployments whose nodes' speeds moved.</summary>
+    private async Task ObserveSpeedsAsync(IReadOnlyList<Runtime> runtimes, CancellationToken cancellationToken)
+    {
+        if (_ports.Counters is not { } counters)
+            return;
+        var targets = new List<(Runtime Runtime, StoredStage Stage, string Endpoint, string Key)>();
+        lock (_gate)
+        {
+            foreach (var runtime in runtimes.Where(r => !r.Removed && r.State == DeploymentStates.Ready))
+            {
+                foreach (var stage in runtime.Stages.Where(s => s.State == StageStates.Ready && s.Endpoint is not null && runtime.Replicas[s.Stored.Replica].Service is not null))
+                {
+                    var s = stage.Stored;
+                    targets.Add((runtime, s, stage.Endpoint!, $"{runtime.Stored.Id}/{GlobalIndex(runtime, stage)}/{s.NodeId}/{s.FirstLayer}-{s.LastLayer}/{stage.Endpoint}"));
+                }
+            }
+        }
+        if (targets.Count == 0)
+            return;
+        var reads = await Task.WhenAll(targets.Select(async t => (Target: t, Counters: await counters.ReadAsync(t.Endpoint, CountersTimeout, cancellationToken).ConfigureAwait(false))))
+            .ConfigureAwait(false);
+        // What each stage reads per decoded token, as the planner counts it (outside the gate: the model's facts may be read from its file).
+        var bytes = reads.Where(r => r.Counters is not null)
+            .Select(r => (r.Target, r.Counters!.Value, Bytes: PoolPlanner.StageReadBytes(PlanRequests.For(r.Target.Runtime.Stored, FactsOf(r.Target.Runtime).Profile),
+                new LayerSpan(r.Target.Stage.FirstLayer, r.Target.Stage.LastLayer), _options.Planner)))
+            .ToList();
+        var now = Now();
+        lock (_gate)
+        {
+            foreach (var (target, read, perPass) in bytes)
+            {
+                var sample = _speeds.Observe(target.Key, target.Stage.NodeId, now, read.DecodePasses, read.DecodeSeconds, perPass);
+                if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+                    _logger.LogStageCountersRead(target.Key, target.Stage.NodeName, read.DecodePasses, read.DecodeSeconds,
+                        sample is { } gbps ? string.Create(CultureInfo.InvariantCulture, $"sample {gbps:0.###} GB/s") : "no sample yet");
+            }
+            _speeds.Retain(targets.Select(t => t.Key).ToHashSet(StringComparer.Ordinal));
+        }
+        NoticeSpeedChanges(runtimes.Where(r => targets.Exists(t => t.Runtime == r)).ToList(), now);
+    }
+
+    /// <summary>Brings forward the improvement check of deployments whose nodes run at another speed than their plan was weighed with, with an event each.</summary>
+    private void NoticeSpeedChanges(IReadOnlyList<Runtime> runtimes, TimeSpan now)
+    {
+        var nodes = _ports.Nodes.Snapshot();
+        var probed = PoolCluster.ProbedSpeeds(nodes);
+        var notices = new List<(string NodeId, string Message)>();
+        lock (_gate)
+        {
+            var effective = _speeds.Effective(probed, now);
+            var observed = probed.Keys.Where(id => _speeds.Observed(id, now) is not null).ToHashSet(StringComparer.Ordinal);
+            foreach (var runtime in runtimes.Where(r => !r.Removed))
+            {
+                foreach (var (nodeId, words) in SpeedDrift.Find(runtime.Stored.Stages, runtime.WeighedSpeeds, probed, effective, observed, _options.Speeds.DriftFactor))
+                {
+                    runtime.Improvement.SpeedChanged(now, nodeId, words);
+                    if (runtime.SpeedNoticed.Add(nodeId))
+                        notices.Add((nodeId, $"Deployment {runtime.Stored.Name}: {words}; looking for a faster plan"));
+                }
+            }
+        }
+        foreach (var (nodeId, message) in notices)
+            AddEvent("stage-speed", nodeId, message);
+    }
+
+    /// <summary>
+    /// The plan stays: its prediction is brought up to date with today's speeds (so what <c>tessera deployments</c>
+    /// predicts is what the stages showed), and a check that a change of speed brought forward says what it decided.
+    /// </summary>
+    private void KeepPrediction(Runtime runtime, Plan current, string? trigger, bool bySpeed)
+    {
+        var predicted = current.SingleStreamTokensPerSecond;
+        StoredDeployment? updated = null;
+        lock (_gate)
+        {
+            var was = runtime.Stored.PredictedTokensPerSecond;
+            if (!runtime.Removed && double.IsFinite(predicted) && predicted > 0 && Math.Abs(predicted - was) > 0.02 * Math.Max(was, predicted))
+                runtime.Stored = updated = runtime.Stored with { PredictedTokensPerSecond = predicted };
+        }
+        if (updated is not null)
+            _ports.Store.Update(updated, _time.GetUtcNow());
+        if (bySpeed)
+            AddEvent("plan-kept", null, string.Create(CultureInfo.InvariantCulture,
+                $"Deployment {runtime.Stored.Name}: plan kept: {trigger}, but no plan is predicted faster by enough to move; the current plan now predicts {predicted:0.#} tokens/s."));
+    }
+}

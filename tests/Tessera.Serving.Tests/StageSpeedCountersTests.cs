@@ -1,0 +1,81 @@
+using Tessera.Engine.Generation;
+using Tessera.Generation;
+using Tessera.Serving;
+using Tessera.Serving.Protocol;
+using Tessera.Testing;
+
+namespace Tessera.Serving.Tests;
+
+/// <summary>
+/// What a stage reports for the coordinator to learn its node's speed from: its decoding passes and their time (a
+/// prompt's pass is not one), and the fault-injection hook that makes a stage slow for tests.
+/// </summary>
+public sealed class StageSpeedCountersTests
+{
+    private static readonly string Model = TestPaths.Model("tiny-a-q8_0.gguf");
+
+    private static async Task GenerateAsync(InProcessPipeline pipeline, int tokens)
+    {
+        using var local = LocalModel.Load(Model, threads: 1, contextLength: 512);
+        await using var driver = await PipelineDriver.ConnectAsync(pipeline.Endpoints);
+        var prompt = local.Tokenizer.Encode("Once upon a time", addSpecial: true);
+        await foreach (var _ in driver.GenerateAsync(new PipelineRequest(prompt, SamplingParameters.Greedy, tokens)))
+        {
+        }
+    }
+
+    [Fact]
+    public async Task EveryStage_CountsItsDecodingPasses_ButNotThePromptsPass()
+    {
+        await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-2", "2-4");
+
+        await GenerateAsync(pipeline, 12);
+
+        foreach (var server in pipeline.Servers)
+        {
+            var status = server.Host.Status();
+            // one pass for the prompt, one per token after the first (the last token is sampled and not fed back)
+            Assert.Equal(status.ForwardCalls - 1, status.DecodePasses);
+            Assert.InRange(status.DecodePasses, 10, 11);
+            Assert.True(status.DecodeSeconds > 0 && status.DecodeSeconds <= status.ComputeSeconds, $"{status.DecodeSeconds} of {status.ComputeSeconds} s");
+        }
+    }
+
+    [Fact]
+    public async Task AStageSlowedByTheFaultHook_TakesThatManyTimesAsLongPerPass()
+    {
+        var slowdown = Path.Combine(Path.GetTempPath(), $"tessera-slowdown-{Guid.NewGuid():N}");
+        await File.WriteAllTextAsync(slowdown, "8");
+        try
+        {
+            var hook = new FaultSlowdownFile(slowdown);
+            await using var pipeline = await InProcessPipeline.StartWithAsync(Model, ActivationFormat.F32,
+                o => o.Layers.First == 2 ? o with { FaultSlowdown = hook.Factor } : o, "0-2", "2-4");
+
+            await GenerateAsync(pipeline, 12);
+
+            var fast = pipeline.Servers[0].Host.Status();
+            var slow = pipeline.Servers[1].Host.Status();
+            var fastPass = fast.DecodeSeconds / fast.DecodePasses;
+            var slowPass = slow.DecodeSeconds / slow.DecodePasses;
+            // at least a millisecond a pass (sleeps are whole milliseconds) and several times the unslowed stage's
+            Assert.True(slowPass >= 0.001 && slowPass > 3 * fastPass, $"slowed {slowPass * 1000:F2} ms a pass, the other {fastPass * 1000:F2} ms");
+        }
+        finally
+        {
+            File.Delete(slowdown);
+        }
+    }
+
+    [Theory]
+    [InlineData("3", 3)]
+    [InlineData(" 2.5\n", 2.5)]
+    [InlineData("1", 1)]
+    [InlineData("0.5", 1)]
+    [InlineData("", 1)]
+    [InlineData("fast", 1)]
+    [InlineData("NaN", 1)]
+    [InlineData(null, 1)]
+    public void TheFaultFile_SaysAFactorAboveOne_OrFullSpeed(string? text, double factor) =>
+        Assert.Equal(factor, FaultSlowdownFile.Parse(text));
+}

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using Tessera.Cli.Commands;
+using Tessera.Deploy;
+using Tessera.Testing;
+using Tessera.Tests.Pool;
+using Xunit.Abstractions;
+
+namespace Tessera.Tests.Deploy;
+
+/// <summary>
+/// A coordinator that may change a plan every 2 s and three agents that declare one speed (so the plan does not depend
+/// on this machine's probe), each started with the fault-injection hook <c>--fault-slowdown-file</c>: writing a factor
+/// to an agent's file makes its stages that many times slower, while its probe still says what it said.
+/// </summary>
+public sealed class SlowStagePoolFixture : DeployPoolFixture
+{
+    protected override IReadOnlyList<string> CoordinatorArguments => ["--improve-interval", "2s", "--observe-interval", "1s"];
+
+    protected override IReadOnlyList<string> AgentArguments(string name) => ["--speed-gbps", "1", "--fault-slowdown-file", SlowdownFile(name)];
+
+    /// <summary>The file the agent named <paramref name="name"/> reads its slowdown from (absent: full speed).</summary>
+    public string SlowdownFile(string name) => Path.Combine(Harness.Root, name + ".slowdown");
+}
+
+/// <summary>
+/// A stage that becomes slow after deployment: one of the two stages' agents is made 5 times slower while streams run.
+/// Its probe still says it is as fast as the others; the coordinator sees it from the stage's own step times, and the
+/// deployment moves its layers to the spare agent through the improvement path (new stage first, then the switch), so
+/// every stream keeps the failure-free text.
+/// </summary>
+[Trait("Category", "Process")]
+[Collection(ProcessCollection.Name)]
+public sealed class DeploySlowStageProcessTests(SlowStagePoolFixture pool, ITestOutputHelper output) : IClassFixture<SlowStagePoolFixture>
+{
+    private const int Tokens = 40;
+    private const string Prompt = "Once upon a time";
+
+    [Fact]
+    public async Task AStageMadeFiveTimesSlowerAfterDeployment_IsNoticedFromItsStepTimes_AndItsLayersMoveOff_WithTheSameText()
+    {
+        var timer = Stopwatch.StartNew();
+        // arrange: the failure-free reference, and a two-stage deployment over two of the three equal agents
+        var model = TestPaths.Model("tiny-a-q8_0.gguf");
+        var expected = await CompletionStreams.ReferenceAsync(model, Prompt, Tokens);
+        var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-slow", "--min-stages", "2", "--activations", "f32", "--threads", "1",
+            "--context", "256", "--max-sessions", "4", "--timeout", "60s");
+        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
+        using var api = pool.Client();
+        var before = await api.GetAsync("tiny-slow", CancellationToken.None);
+        Assert.Equal(2, before.Stages.Count);
+        var slow = before.Stages[1];
+        output.WriteLine($"deployed after {timer.Elapsed.TotalSeconds:F1} s: " + Describe(before));
+
+        // act: streams run back to back; once the coordinator has seen both stages decode (a few readings, one a second),
+        // the agent of the last stage becomes 5 times slower
+        using var http = pool.OpenAi();
+        using var done = new CancellationTokenSource();
+        var results = new List<CompletionStreams.StreamResult>();
+        var client = Task.Run(async () =>
+        {
+            while (!done.IsCancellationRequested)
+                results.Add(await CompletionStreams.StreamAsync(http, "tiny-slow", Prompt, Tokens, null));
+        });
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        await File.WriteAllTextAsync(pool.SlowdownFile(slow.NodeName), "5");
+        var slowedAt = timer.Elapsed;
+        var events = await pool.WaitForEventsAsync(TimeSpan.FromSeconds(25), "plan improved: ", "sessions resumed after");
+        var movedAfter = timer.Elapsed - slowedAt;
+        await done.CancelAsync();
+        await client.WaitAsync(TimeSpan.FromSeconds(30));
+        output.WriteLine(events);
+
+        // assert: the slowness was noticed in words, the layers left the slow node, and every stream kept the reference text
+        Assert.True(events.Contains($"on node {slow.NodeName} is ", StringComparison.Ordinal) && events.Contains("x slower than planned", StringComparison.Ordinal),
+            $"no slow stage noticed; events:\n{events}\n{pool.Logs}");
+        Assert.Contains("plan improved: ", events);
+        Assert.Contains("from its step times", events);
+        var after = await api.GetAsync("tiny-slow", CancellationToken.None);
+        output.WriteLine($"moved {movedAfter.TotalSeconds:F1} s after the slowdown: " + Describe(after));
+        Assert.DoesNotContain(after.Stages, s => s.NodeName == slow.NodeName);
+        Assert.All(after.Stages, s => Assert.Equal(StageStates.Ready, s.State));
+        Assert.NotEmpty(results);
+        foreach (var result in results)
+        {
+            Assert.True(result.Error is null, $"{result.Error}\n{pool.Logs}");
+            Assert.Equal(expected, result.Text);
+        }
+        output.WriteLine($"{results.Count} streams; whole test {timer.Elapsed.TotalSeconds:F1} s");
+        Assert.True(timer.Elapsed < TimeSpan.FromSeconds(60), $"took {timer.Elapsed}"); // a bound against hangs
+    }
+
+    private static string Describe(DeploymentView d) =>
+        $"{d.PredictedTokensPerSecond:F1} tokens/s: " + string.Join(", ", d.Stages.Select(s => $"{s.NodeName} [{s.FirstLayer}, {s.LastLayer}) {s.State}"));
+}
