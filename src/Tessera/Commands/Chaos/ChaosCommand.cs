@@ -87,7 +87,11 @@ internal static class ChaosCommand
 
     private static async Task<ChaosReport> RunAsync(ChaosSettings settings, string modelPath, string root, CancellationToken cancellationToken)
     {
-        Log($"Starting a coordinator and {settings.Agents} agents on 127.0.0.1 (state and logs in {root}) ...");
+        var where = settings.Namespaces ? "hosts of their own (network namespaces on a bridge)" : "127.0.0.1";
+        var links = settings.LinkDelay is { } d
+            ? string.Create(CultureInfo.InvariantCulture, $", every link between agents {d.Delay.TotalMilliseconds:0.#} ± {d.Jitter.TotalMilliseconds:0.#} ms")
+            : "";
+        Log($"Starting a coordinator and {settings.Agents} agents on {where}{links} (state and logs in {root}) ...");
         await using var pool = await ChaosPool.StartAsync(root, settings.Agents, settings.Namespaces, cancellationToken, settings.LinkDelay).ConfigureAwait(false);
         var deployment = await pool.DeployAsync(modelPath, settings.Stages, settings.Clients + 1, settings.Threads, settings.Activations, cancellationToken).ConfigureAwait(false);
         Log($"Deployed {Path.GetFileName(modelPath)} over {deployment.Stages.Count} stages: "
@@ -185,6 +189,8 @@ internal static class ChaosCommand
         var table = new Table().AddColumns("", "value", "target");
         var faults = r.FaultsRequested.Count > 0 ? string.Join(",", r.FaultsRequested) : "none";
         var hog = r.CpuHogThreads > 0 ? $", {r.CpuHogThreads} busy threads" : "";
+        if (s.LinkDelay is { } link)
+            hog += string.Create(CultureInfo.InvariantCulture, $", agent links {link.Delay.TotalMilliseconds:0.#} ± {link.Jitter.TotalMilliseconds:0.#} ms");
         table.AddRow("run", Markup.Escape(string.Create(CultureInfo.InvariantCulture,
             $"{s.Clients} clients, {r.DurationSeconds:0} s, {s.Agents} agents{(s.Namespaces ? " (own hosts)" : "")}, {s.Stages} stages, {s.Activations} activations, faults: {faults} every {s.KillEvery.TotalSeconds:0} s{hog}")), "");
         foreach (var skipped in r.FaultsSkipped)
