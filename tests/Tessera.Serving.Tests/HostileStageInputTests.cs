@@ -169,19 +169,29 @@ public sealed class HostileStageInputTests(ITestOutputHelper output) : IAsyncLif
         var calls = new List<AsyncDuplexStreamingCall<StageInput, StageOutput>>();
         try
         {
-            // The driver holds lanes of its own: fill the rest.
-            for (var i = 0; i < MaxLanes; i++)
+            // The driver holds lanes of its own: fill the rest. A lane opened past the limit may be refused while its first
+            // message is still being written (the stage answers at once): that is the refusal this test looks for.
+            StatusCode? refusedWhileFilling = null;
+            for (var i = 0; i < MaxLanes && refusedWhileFilling is null; i++)
             {
                 var channel = StageChannels.Create(_pipeline.Endpoints[1], null);
                 channels.Add(channel);
                 var call = new Stage.StageClient(channel).Run();
-                await call.RequestStream.WriteAsync(new StageInput());
                 calls.Add(call);
+                try
+                {
+                    await call.RequestStream.WriteAsync(new StageInput());
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted)
+                {
+                    refusedWhileFilling = e.StatusCode;
+                }
             }
             // Lanes register when their stream reaches the stage: wait until the stage holds them all.
             var deadline = DateTime.UtcNow.AddSeconds(10);
             while (_pipeline.Servers[1].Host.Status().Lanes < MaxLanes && DateTime.UtcNow < deadline)
                 await Task.Delay(20);
+            Assert.Equal(MaxLanes, _pipeline.Servers[1].Host.Status().Lanes);
             var refused = await SendAsync(1, new StageInput());
             Assert.Equal(StatusCode.ResourceExhausted, refused.Status);
         }
