@@ -36,11 +36,9 @@ internal static class StageInputBounds
     {
         if (text.Length is 0 or > MaxEndpointLength)
             return false;
-        var colon = text.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
-            || port is < 1 or > 65535)
+        if (!HostPort.TrySplit(text, out var hostText, out _))
             return false;
-        var host = text.AsSpan(0, colon);
+        var host = hostText.AsSpan();
         if (host[0] == '[')
             return host.Length > 2 && host[^1] == ']' && System.Net.IPAddress.TryParse(host[1..^1], out var v6)
                 && v6.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;

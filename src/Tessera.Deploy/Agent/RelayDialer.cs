@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Tessera.Pool.Agent;
 using Tessera.Pool.Protocol;
+using Tessera.Serving;
 using Tessera.Serving.Relay;
 
 namespace Tessera.Deploy;
@@ -30,8 +31,7 @@ public sealed class RelayDialer : IAgentCommandHandler, IAsyncDisposable
     /// <param name="serves">Whether a port on this machine is one the agent serves (a stage's, the link probe's).</param>
     public RelayDialer(string coordinatorAddress, Func<int, bool> serves, ILogger logger)
     {
-        var colon = coordinatorAddress.LastIndexOf(':');
-        _coordinatorHost = (colon > 0 ? coordinatorAddress[..colon] : coordinatorAddress).Trim('[', ']');
+        _coordinatorHost = (HostPort.TrySplit(coordinatorAddress, out var host, out _) ? host : coordinatorAddress).Trim('[', ']');
         _serves = serves;
         _logger = logger;
     }

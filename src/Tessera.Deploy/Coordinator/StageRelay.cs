@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Tessera.Pool.Protocol;
+using Tessera.Serving;
 using Tessera.Serving.Relay;
 
 namespace Tessera.Deploy;
@@ -60,7 +61,7 @@ public sealed class StageRelay : IStageRelay, IAsyncDisposable
     /// <inheritdoc/>
     public string Through(string nodeId, string directEndpoint)
     {
-        if (!TryPort(directEndpoint, out var port))
+        if (!HostPort.TrySplit(directEndpoint, out _, out var port))
             throw new ArgumentException($"Not a HOST:PORT endpoint: {directEndpoint}.", nameof(directEndpoint));
         lock (_gate)
         {
@@ -123,8 +124,7 @@ public sealed class StageRelay : IStageRelay, IAsyncDisposable
     {
         var port = ((IPEndPoint)socket.LocalEndPoint!).Port;
         var advertised = _advertisedAddress();
-        var colon = advertised.LastIndexOf(':');
-        var host = colon > 0 ? advertised[..colon] : advertised;
+        var host = HostPort.TrySplit(advertised, out var advertisedHost, out _) ? advertisedHost : advertised;
         return host + ":" + port.ToString(CultureInfo.InvariantCulture);
     }
 
@@ -253,13 +253,6 @@ public sealed class StageRelay : IStageRelay, IAsyncDisposable
         {
         }
         back.Dispose();
-    }
-
-    private static bool TryPort(string endpoint, out int port)
-    {
-        port = 0;
-        var colon = endpoint.LastIndexOf(':');
-        return colon > 0 && int.TryParse(endpoint.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and <= 65535;
     }
 
     public async ValueTask DisposeAsync()
