@@ -255,12 +255,13 @@ public sealed class StageRelay : IStageRelay, IAsyncDisposable
         back.Dispose();
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Closes every front and the back port; callers waiting for a dial-back are closed, spliced connections end.</summary>
+    public ValueTask DisposeAsync()
     {
         lock (_gate)
         {
             if (_stopping.IsCancellationRequested)
-                return;
+                return ValueTask.CompletedTask;
             _stopping.Cancel();
             foreach (var front in _fronts.Values)
                 front.Socket.Dispose();
@@ -269,7 +270,7 @@ public sealed class StageRelay : IStageRelay, IAsyncDisposable
         }
         foreach (var pending in _pending.Values)
             pending.Back.TrySetCanceled();
-        await Task.CompletedTask.ConfigureAwait(false);
+        return ValueTask.CompletedTask;
     }
 
     private sealed record Front(Socket Socket, long Sequence);
