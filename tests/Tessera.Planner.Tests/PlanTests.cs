@@ -233,11 +233,9 @@ public sealed class PlanTests(ITestOutputHelper output)
         Assert.Equal("b", plan.Stages[0].DeviceId);
     }
 
-    [Fact]
-    public void Plan_OrdersStagesAlongTheCheapestLinks()
-    {
-        // arrange: three nodes; a-c and c-b are fast, a-b is slow: a, c, b beats a, b, c
-        var cluster = Cluster(Device("a", 1.2, 100), Device("b", 1.2, 100), Device("c", 1.2, 100)) with
+    /// <summary>Three equal nodes, the coordinator on a: a-c and c-b are 0.5 ms links, a-b is 40 ms.</summary>
+    private static ClusterDescription ThreeNodesJoinedThroughC() =>
+        Cluster(Device("a", 1.2, 100), Device("b", 1.2, 100), Device("c", 1.2, 100)) with
         {
             CoordinatorNodeId = "node-a",
             Links =
@@ -247,6 +245,12 @@ public sealed class PlanTests(ITestOutputHelper output)
                 new LinkInfo("node-c", "node-b", 0.5, 0.1, 1e9),
             ],
         };
+
+    [Fact]
+    public void Plan_OrdersStagesAlongTheCheapestLinks()
+    {
+        // arrange: three nodes; a-c and c-b are fast, a-b is slow: a, c, b beats a, b, c
+        var cluster = ThreeNodesJoinedThroughC();
 
         var plan = PlanOrFail(Request(Model()), cluster);
 
@@ -258,16 +262,7 @@ public sealed class PlanTests(ITestOutputHelper output)
     {
         // arrange: a-c and c-b are 0.5 ms links; a-b is 40 ms. The pipeline runs a, c, b; the protocol has no b -> a
         // connection: b's token goes back on the lanes, b -> c -> a.
-        var cluster = Cluster(Device("a", 1.2, 100), Device("b", 1.2, 100), Device("c", 1.2, 100)) with
-        {
-            CoordinatorNodeId = "node-a",
-            Links =
-            [
-                new LinkInfo("node-a", "node-b", 40, 10, 1e6),
-                new LinkInfo("node-a", "node-c", 0.5, 0.1, 1e9),
-                new LinkInfo("node-c", "node-b", 0.5, 0.1, 1e9),
-            ],
-        };
+        var cluster = ThreeNodesJoinedThroughC();
 
         var plan = PlanOrFail(Request(Model()), cluster);
 

@@ -43,22 +43,20 @@ public sealed class DeployImproveProcessTests(ImprovePoolFixture pool, ITestOutp
         // arrange: the failure-free references, and a two-stage deployment that uses the fast node
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
         var expected = await CompletionStreams.ReferencesAsync(model, Prompts, Tokens);
-        var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-i", "--min-stages", "2", "--activations", "f32", "--threads", "1",
-            "--context", "256", "--max-sessions", "4", "--timeout", "60s");
-        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
+        await pool.DeployAsync(model, "tiny-i", minStages: 2);
         using var api = pool.Client();
         // A node that missed heartbeats on this busy machine when the deployment was planned is left out; the improver then
         // moves the deployment onto it within seconds, so either way the plan uses the fast node before the kill.
-        var planned = await WaitForPlanAsync(api, d => d.Stages.Any(s => s.NodeName == ImprovePoolFixture.Fast), TimeSpan.FromSeconds(60), "a plan with the fast node");
+        var planned = await pool.WaitForPlanAsync("tiny-i", d => d.Stages.Any(s => s.NodeName == ImprovePoolFixture.Fast), TimeSpan.FromSeconds(60), "a plan with the fast node");
         // The improver may still be moving more layers onto the fast node; killing it mid-move would fail that move and
         // back off for minutes. Wait until the plan stays put over more than one improvement interval (5 s).
-        planned = await WaitForSettledPlanAsync(api, planned, TimeSpan.FromSeconds(60));
-        output.WriteLine("planned: " + Describe(planned));
+        planned = await pool.WaitForSettledPlanAsync("tiny-i", TimeSpan.FromSeconds(7), TimeSpan.FromSeconds(60));
+        output.WriteLine("planned: " + DeployPoolFixture.Describe(planned));
 
         // the fast node is lost: the deployment is re-planned onto the slow nodes
         pool.Agent(ImprovePoolFixture.Fast).Kill();
-        var degraded = await WaitForPlanAsync(api, d => d.Stages.All(s => s.NodeName != ImprovePoolFixture.Fast), TimeSpan.FromSeconds(60), "a plan without the fast node");
-        output.WriteLine("after the kill: " + Describe(degraded));
+        var degraded = await pool.WaitForPlanAsync("tiny-i", d => d.Stages.All(s => s.NodeName != ImprovePoolFixture.Fast), TimeSpan.FromSeconds(60), "a plan without the fast node");
+        output.WriteLine("after the kill: " + DeployPoolFixture.Describe(degraded));
         var improvedBefore = await CountAsync("plan improved");
 
         // act: streams run back to back on two clients; the fast node's agent comes back meanwhile
@@ -94,7 +92,7 @@ public sealed class DeployImproveProcessTests(ImprovePoolFixture pool, ITestOutp
 
         // the plan uses the fast node again, covers the model, and serves new requests
         var after = await api.GetAsync("tiny-i", CancellationToken.None);
-        output.WriteLine("after the return: " + Describe(after));
+        output.WriteLine("after the return: " + DeployPoolFixture.Describe(after));
         Assert.Contains(after.Stages, s => s.NodeName == ImprovePoolFixture.Fast);
         Assert.All(after.Stages, s => Assert.Equal(StageStates.Ready, s.State));
         Assert.Equal(0, after.Stages[0].FirstLayer);
@@ -108,45 +106,9 @@ public sealed class DeployImproveProcessTests(ImprovePoolFixture pool, ITestOutp
         Assert.True(timer.Elapsed < TimeSpan.FromSeconds(300), $"took {timer.Elapsed}"); // a bound against hangs, not a speed target
     }
 
-    private static string Describe(DeploymentView d) =>
-        $"{d.PredictedTokensPerSecond:F1} tokens/s: " + string.Join(", ", d.Stages.Select(s => $"{s.NodeName} [{s.FirstLayer}, {s.LastLayer}) {s.State}"));
-
     private async Task<int> CountAsync(string text)
     {
         var events = await pool.RunAsync("events", "--limit", "200", "--output", "json");
         return events.Stdout.Split(text).Length - 1;
-    }
-
-    /// <summary>Polls until the plan (nodes and layers) has not changed for 7 s, longer than the improvement interval.</summary>
-    private async Task<DeploymentView> WaitForSettledPlanAsync(DeployClient api, DeploymentView current, TimeSpan timeout)
-    {
-        var deadline = Stopwatch.StartNew();
-        var stable = Stopwatch.StartNew();
-        while (stable.Elapsed < TimeSpan.FromSeconds(7))
-        {
-            if (deadline.Elapsed > timeout)
-                throw new TimeoutException($"the plan did not settle within {timeout}; last: {Describe(current)}\n{pool.Logs}");
-            await Task.Delay(500);
-            var next = await api.GetAsync("tiny-i", CancellationToken.None);
-            if (Describe(next) != Describe(current) || next.Stages.Any(s => s.State != StageStates.Ready))
-                stable.Restart();
-            current = next;
-        }
-        return current;
-    }
-
-    /// <summary>Polls the deployment until <paramref name="condition"/> holds with every stage ready.</summary>
-    private async Task<DeploymentView> WaitForPlanAsync(DeployClient api, Func<DeploymentView, bool> condition, TimeSpan timeout, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        DeploymentView? last = null;
-        while (deadline.Elapsed < timeout)
-        {
-            last = await api.GetAsync("tiny-i", CancellationToken.None);
-            if (condition(last) && last.Stages.All(s => s.State == StageStates.Ready) && last.State == DeploymentStates.Ready)
-                return last;
-            await Task.Delay(250);
-        }
-        throw new TimeoutException($"no {what} within {timeout}; last: {(last is null ? "-" : Describe(last))}\n{pool.Logs}");
     }
 }

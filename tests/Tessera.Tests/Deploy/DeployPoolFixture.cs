@@ -54,13 +54,65 @@ public class DeployPoolFixture : IAsyncLifetime
     /// </summary>
     internal async Task<DeploymentView> DeployThreeStagesAsync(string model, string name, string timeout = "60s")
     {
-        var deploy = await RunAsync("deploy", model, "--name", name, "--min-stages", "3", "--activations", "f32", "--threads", "1",
-            "--context", "256", "--max-sessions", "4", "--timeout", timeout);
-        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{Logs}");
-        using var api = Client();
-        var view = await api.GetAsync(name, CancellationToken.None);
+        var view = await DeployAsync(model, name, minStages: 3, timeout);
         Assert.Equal(3, view.Stages.Count);
         return view;
+    }
+
+    /// <summary>
+    /// Deploys <paramref name="model"/> as <paramref name="name"/> over at least <paramref name="minStages"/> stages as the
+    /// process tests do (f32 activations, one thread, a 256-token context, four sessions), asserts it succeeded, and
+    /// returns its view.
+    /// </summary>
+    internal async Task<DeploymentView> DeployAsync(string model, string name, int minStages, string timeout = "60s")
+    {
+        var deploy = await RunAsync("deploy", model, "--name", name, "--min-stages", minStages.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--activations", "f32", "--threads", "1", "--context", "256", "--max-sessions", "4", "--timeout", timeout);
+        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{Logs}");
+        using var api = Client();
+        return await api.GetAsync(name, CancellationToken.None);
+    }
+
+    /// <summary>Where a deployment's stages are, in words: each stage's node, layers and state.</summary>
+    internal static string Placement(DeploymentView d) => string.Join(", ", d.Stages.Select(s => $"{s.NodeName} [{s.FirstLayer}, {s.LastLayer}) {s.State}"));
+
+    /// <summary>A deployment's predicted speed and placement, for test output.</summary>
+    internal static string Describe(DeploymentView d) => $"{d.PredictedTokensPerSecond:F1} tokens/s: " + Placement(d);
+
+    /// <summary>Polls deployment <paramref name="name"/> until <paramref name="condition"/> holds with it and every stage ready.</summary>
+    internal async Task<DeploymentView> WaitForPlanAsync(string name, Func<DeploymentView, bool> condition, TimeSpan timeout, string what)
+    {
+        using var api = Client();
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        DeploymentView? last = null;
+        while (deadline.Elapsed < timeout)
+        {
+            last = await api.GetAsync(name, CancellationToken.None);
+            if (condition(last) && last.Stages.All(s => s.State == StageStates.Ready) && last.State == DeploymentStates.Ready)
+                return last;
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"no {what} within {timeout}; last: {(last is null ? "-" : Describe(last))}\n{Logs}");
+    }
+
+    /// <summary>Polls deployment <paramref name="name"/> every half second until its placement has not changed, with every stage ready, for <paramref name="quiet"/>.</summary>
+    internal async Task<DeploymentView> WaitForSettledPlanAsync(string name, TimeSpan quiet, TimeSpan timeout)
+    {
+        using var api = Client();
+        var current = await api.GetAsync(name, CancellationToken.None);
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        var stable = System.Diagnostics.Stopwatch.StartNew();
+        while (stable.Elapsed < quiet)
+        {
+            if (deadline.Elapsed > timeout)
+                throw new TimeoutException($"the plan did not settle within {timeout}; last: {Describe(current)}\n{Logs}");
+            await Task.Delay(500);
+            var next = await api.GetAsync(name, CancellationToken.None);
+            if (Placement(next) != Placement(current) || next.Stages.Any(s => s.State != StageStates.Ready))
+                stable.Restart();
+            current = next;
+        }
+        return current;
     }
 
     internal DeployClient Client() => DeployClient.Create(new PoolDataDirectory(CoordinatorDir), null, null, TimeSpan.FromSeconds(60));

@@ -42,13 +42,10 @@ public sealed class DeploySlowStageProcessTests(SlowStagePoolFixture pool, ITest
         // arrange: the failure-free reference, and a two-stage deployment over two of the three equal agents
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
         var expected = await CompletionStreams.ReferenceAsync(model, Prompt, Tokens);
-        var deploy = await pool.RunAsync("deploy", model, "--name", "tiny-slow", "--min-stages", "2", "--activations", "f32", "--threads", "1",
-            "--context", "256", "--max-sessions", "4", "--timeout", "60s");
-        Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{pool.Logs}");
+        var deployed = await pool.DeployAsync(model, "tiny-slow", minStages: 2);
         using var api = pool.Client();
-        var deployed = await api.GetAsync("tiny-slow", CancellationToken.None);
         Assert.Equal(2, deployed.Stages.Count);
-        output.WriteLine($"deployed after {timer.Elapsed.TotalSeconds:F1} s: " + Describe(deployed));
+        output.WriteLine($"deployed after {timer.Elapsed.TotalSeconds:F1} s: " + DeployPoolFixture.Describe(deployed));
 
         // act: streams run back to back; once the coordinator has seen both stages decode (a few readings, one a second),
         // the agent of the last stage becomes 5 times slower
@@ -63,16 +60,12 @@ public sealed class DeploySlowStageProcessTests(SlowStagePoolFixture pool, ITest
         await Task.Delay(TimeSpan.FromSeconds(5));
         // The speeds seen may already have moved layers (a busy machine's nodes do not decode equally fast): slow the node
         // of the last stage once the plan stands still.
-        var before = await SettledAsync(api);
+        var before = await pool.WaitForSettledPlanAsync("tiny-slow", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
         var slow = before.Stages[^1];
-        output.WriteLine($"settled after {timer.Elapsed.TotalSeconds:F1} s: " + Describe(before));
+        output.WriteLine($"settled after {timer.Elapsed.TotalSeconds:F1} s: " + DeployPoolFixture.Describe(before));
         await File.WriteAllTextAsync(pool.SlowdownFile(slow.NodeName), "5");
         var slowedAt = timer.Elapsed;
-        var moved = Stopwatch.StartNew();
-        while (moved.Elapsed < TimeSpan.FromSeconds(30)
-            && (await api.GetAsync("tiny-slow", CancellationToken.None)) is var now
-            && (now.Stages.Any(s => s.NodeName == slow.NodeName) || now.Stages.Any(s => s.State != StageStates.Ready)))
-            await Task.Delay(250);
+        await pool.WaitForPlanAsync("tiny-slow", d => d.Stages.All(s => s.NodeName != slow.NodeName), TimeSpan.FromSeconds(30), $"plan without {slow.NodeName}");
         var movedAfter = timer.Elapsed - slowedAt;
         var events = await pool.WaitForEventsAsync(TimeSpan.FromSeconds(10), $"on node {slow.NodeName} is ", "x slower than planned", "plan improved: ");
         await done.CancelAsync();
@@ -85,7 +78,7 @@ public sealed class DeploySlowStageProcessTests(SlowStagePoolFixture pool, ITest
         Assert.Contains("plan improved: ", events);
         Assert.Contains("from its step times", events);
         var after = await api.GetAsync("tiny-slow", CancellationToken.None);
-        output.WriteLine($"moved {movedAfter.TotalSeconds:F1} s after the slowdown: " + Describe(after));
+        output.WriteLine($"moved {movedAfter.TotalSeconds:F1} s after the slowdown: " + DeployPoolFixture.Describe(after));
         Assert.DoesNotContain(after.Stages, s => s.NodeName == slow.NodeName);
         Assert.All(after.Stages, s => Assert.Equal(StageStates.Ready, s.State));
         Assert.NotEmpty(results);
@@ -97,24 +90,4 @@ public sealed class DeploySlowStageProcessTests(SlowStagePoolFixture pool, ITest
         output.WriteLine($"{results.Count} streams; whole test {timer.Elapsed.TotalSeconds:F1} s");
         Assert.True(timer.Elapsed < TimeSpan.FromSeconds(90), $"took {timer.Elapsed}"); // a bound against hangs
     }
-
-    /// <summary>The deployment once two readings a second apart show the same ready stages (at most 20 s).</summary>
-    private static async Task<DeploymentView> SettledAsync(DeployClient api)
-    {
-        var clock = Stopwatch.StartNew();
-        var last = await api.GetAsync("tiny-slow", CancellationToken.None);
-        while (clock.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            await Task.Delay(1000);
-            var now = await api.GetAsync("tiny-slow", CancellationToken.None);
-            if (now.Stages.All(s => s.State == StageStates.Ready) && Placement(now) == Placement(last))
-                return now;
-            last = now;
-        }
-        return last;
-    }
-
-    private static string Describe(DeploymentView d) => $"{d.PredictedTokensPerSecond:F1} tokens/s: " + Placement(d);
-
-    private static string Placement(DeploymentView d) => string.Join(", ", d.Stages.Select(s => $"{s.NodeName} [{s.FirstLayer}, {s.LastLayer}) {s.State}"));
 }
