@@ -56,7 +56,8 @@ public sealed partial class DeploymentController
     /// <summary>Starts looking for a better plan when the deployment's timer says so and nothing else moves it.</summary>
     private void StartImprovementWhenDue(Runtime runtime)
     {
-        if (!_options.Improve)
+        // A placement the user gave is theirs: only a recovery (a lost or drained node) changes it.
+        if (!_options.Improve || runtime.Stored.Spec.Placement is not null)
             return;
         lock (_gate)
         {
@@ -91,7 +92,7 @@ public sealed partial class DeploymentController
         {
             var avoided = AvoidedNodes(runtime);
             var request = PlanRequests.For(runtime.Stored, FactsOf(runtime).Profile) with { ExcludedDevices = [.. avoided.Select(PoolCluster.CpuDevice)] };
-            var cluster = Cluster(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), avoided);
+            var cluster = Cluster(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), avoided, ignoreLinks: runtime.Stored.Spec.IgnoreLinks == true);
             // A stage's node that is not ready now (suspected after missed heartbeats on a busy machine, or failing) is the
             // recovery's business, not a reason to move: improving waits until the plan's nodes are all well.
             if (runtime.Stored.Stages.FirstOrDefault(st => cluster.FindDevice(PoolCluster.CpuDevice(st.NodeId)) is null) is { } unwell)

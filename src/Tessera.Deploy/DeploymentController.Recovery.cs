@@ -205,7 +205,8 @@ public sealed partial class DeploymentController
         var draining = change == PlanChange.NodeDrained;
         var left = new HashSet<string>(excluded, StringComparer.Ordinal);
         left.UnionWith(AvoidedNodes(runtime));
-        var cluster = Cluster(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), left, draining ? NodeStatus.Draining : NodeStatus.Lost);
+        var cluster = Cluster(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), left, draining ? NodeStatus.Draining : NodeStatus.Lost,
+            ignoreLinks: runtime.Stored.Spec.IgnoreLinks == true);
         var request = PlanRequests.For(runtime.Stored, FactsOf(runtime).Profile) with { ExcludedDevices = [.. left.Select(PoolCluster.CpuDevice)] };
         var result = PoolPlanner.Replan(PlanRequests.CurrentPlan(runtime.Stored), request, cluster, draining ? ReplanReason.NodeDrained : ReplanReason.NodeLost);
         if (!result.Succeeded)

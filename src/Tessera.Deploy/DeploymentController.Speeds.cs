@@ -23,11 +23,12 @@ public sealed partial class DeploymentController
 
     /// <summary>
     /// The pool as the planner sees it (see <see cref="PoolCluster.Build"/>) with each node's speed as its stages showed
-    /// it, where they did: the one way the controller builds what it plans on.
+    /// it, where they did: the one way the controller builds what it plans on. With <paramref name="ignoreLinks"/> (a
+    /// deployment that asked to), no link measurement is given to the planner.
     /// </summary>
     private ClusterDescription Cluster(IReadOnlyList<Tessera.Pool.Membership.PoolNode> nodes, IReadOnlyDictionary<string, long> reserved,
-        IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost) =>
-        PoolCluster.Build(nodes, reserved, left, leftStatus, _ports.Links, EffectiveSpeeds(nodes));
+        IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost, bool ignoreLinks = false) =>
+        PoolCluster.Build(nodes, reserved, left, leftStatus, ignoreLinks ? null : _ports.Links, EffectiveSpeeds(nodes));
 
     private Dictionary<string, double> EffectiveSpeeds(IReadOnlyList<Tessera.Pool.Membership.PoolNode> nodes)
     {

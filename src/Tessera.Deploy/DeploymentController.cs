@@ -127,10 +127,13 @@ public sealed partial class DeploymentController : IAsyncDisposable
                 model.Path, model.Sha256, model.Bytes, contextLength, request.MaxSessions ?? DeploymentRequestRules.DefaultMaxSessions,
                 ActivationFormats.Name(valid.Activations), 0, string.Empty, [], _time.GetUtcNow());
             var nodes = _ports.Nodes.Snapshot();
-            var cluster = Cluster(nodes, ReservedBy(except: null));
+            var cluster = Cluster(nodes, ReservedBy(except: null), ignoreLinks: request.IgnoreLinks == true);
             if (cluster.Devices.Count == 0)
                 throw new DeploymentException(DeploymentErrorKind.DoesNotFit, "The pool has no ready node to run stages: start agents with `tessera join TOKEN` (or `tessera pool start` without --no-agent).");
-            var result = PoolPlanner.Plan(PlanRequests.For(draft, open.Facts.Profile), cluster);
+            var planRequest = PlanRequests.For(draft, open.Facts.Profile);
+            var result = valid.Placement is { } placement
+                ? PoolPlanner.Place(planRequest, cluster, PoolCluster.Placement(nodes, placement), _options.Planner)
+                : PoolPlanner.Plan(planRequest, cluster, _options.Planner);
             if (!result.Succeeded)
                 throw new DeploymentException(DeploymentErrorKind.DoesNotFit, result.Failure.Message);
             var plan = result.Plan;

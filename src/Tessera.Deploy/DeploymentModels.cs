@@ -11,6 +11,12 @@ namespace Tessera.Deploy;
 /// <param name="Threads">Compute threads per stage (default 0: all processors of the agent's machine).</param>
 /// <param name="Fetch">Agents always fetch the model over the network, even when they can see the coordinator's file.</param>
 /// <param name="Slice">Send each stage only its own tensors (default: when there is more than one stage).</param>
+/// <param name="Placement">
+/// The stages as the user wants them instead of the planner's choice: <c>NODE:FIRST-LAST</c> per stage in pipeline
+/// order, comma-separated (a node by name or id; layers first inclusive, last exclusive), e.g.
+/// <c>agent-a:0-11,agent-b:11-22</c>. One replica; improvements leave it alone, recovery repairs it as any plan.
+/// </param>
+/// <param name="IgnoreLinks">Plan as if no link had been measured (every hop the planner's default): to compare with a plan that uses them.</param>
 public sealed record DeploymentRequest(
     string? Model,
     string? Name = null,
@@ -21,7 +27,9 @@ public sealed record DeploymentRequest(
     int? MinStages = null,
     int? Threads = null,
     bool? Fetch = null,
-    bool? Slice = null);
+    bool? Slice = null,
+    string? Placement = null,
+    bool? IgnoreLinks = null);
 
 /// <summary>A deployment as the API shows it.</summary>
 public sealed record DeploymentView(

@@ -62,6 +62,83 @@ public static class PoolPlanner
     }
 
     /// <summary>
+    /// Places the model as <paramref name="stages"/> say (a user's own split, e.g. to compare with the planner's or to
+    /// pin stages to machines) and predicts it as the planner predicts its own plans. The stages must cover the
+    /// model's blocks in order, each on its own usable device with room for it; the explanation names the planner's
+    /// own choice and its predicted speed beside this one's.
+    /// </summary>
+    /// <returns>The plan (one pipeline), or a failure saying which stage does not fit or what is wrong with the split.</returns>
+    public static PlanResult Place(PlanRequest request, ClusterDescription cluster, IReadOnlyList<StagePlacement> stages, PlannerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(stages);
+        request.Validate();
+        options ??= PlannerOptions.Default;
+        var cost = new CostModel(request, options);
+        if (CheckPlacement(cost, cluster, stages) is { } problem)
+            return PlanResult.Fail(problem);
+        var devices = stages.Select(s => cluster.FindDevice(s.DeviceId)!).ToList();
+        var pipeline = cost.Build(cluster, 0, devices, stages.Select(s => s.Layers).ToList());
+
+        var sb = new StringBuilder("Placed as asked: ");
+        sb.AppendJoin(", ", pipeline.Stages.Select(st => $"{st.NodeName} layers {st.Layers}"));
+        sb.Append(" (").Append(Bytes.Ms(pipeline.Stages.Sum(st => st.HopSeconds))).Append(" of hops per token). ");
+        var own = Plan(request with { Replicas = 1 }, cluster, options);
+        if (own.Succeeded)
+        {
+            var mine = own.Plan.Pipelines[0];
+            var ratio = pipeline.SingleStreamTokensPerSecond / mine.SingleStreamTokensPerSecond;
+            sb.Append("The planner's own plan (").AppendJoin(", ", mine.Stages.Select(st => $"{st.NodeName} layers {st.Layers}"))
+                .Append(") predicts ").Append(Bytes.Rate(mine.SingleStreamTokensPerSecond)).Append(" single-stream; this one ")
+                .Append(Bytes.Rate(pipeline.SingleStreamTokensPerSecond)).Append(" (")
+                .Append((ratio * 100).ToString("0", System.Globalization.CultureInfo.InvariantCulture)).Append(" %). ");
+        }
+        return PlanResult.Success(new Plan
+        {
+            ModelName = request.Model.Name,
+            LayerCount = request.Model.LayerCount,
+            Pipelines = [pipeline],
+            Explanation = sb.ToString().TrimEnd(),
+        });
+    }
+
+    private static PlanFailure? CheckPlacement(CostModel cost, ClusterDescription cluster, IReadOnlyList<StagePlacement> stages)
+    {
+        PlanFailure Fail(string message, long required = 0, long available = 0) =>
+            new() { RequiredBytes = required, AvailableBytes = available, Message = message };
+        if (stages.Count == 0)
+            return Fail("The placement names no stage.");
+        var next = 0;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var s in stages)
+        {
+            if (s.Layers.First != next || s.Layers.IsEmpty)
+            {
+                return Fail(s.Layers.First > next ? $"The placement leaves layers {next}-{s.Layers.First} to no stage: stages must cover 0-{cost.L} in order, each starting where the one before ends."
+                    : $"Stage layers {s.Layers} do not follow on from layer {next}: stages must cover 0-{cost.L} in order, each non-empty and starting where the one before ends.");
+            }
+            next = s.Layers.Last;
+            if (next > cost.L)
+                return Fail($"Stage layers {s.Layers} go past the model's last layer: it has {cost.L} (0-{cost.L}).");
+            if (!seen.Add(s.DeviceId))
+                return Fail($"The placement puts two stages on {s.DeviceId}: give each stage a device of its own.");
+            var d = cluster.FindDevice(s.DeviceId);
+            if (d is null)
+                return Fail($"The placement names {s.DeviceId}, which is not in the pool.");
+            if (!cluster.IsUsable(d) || cost.Request.ExcludedDevices.Contains(s.DeviceId, StringComparer.Ordinal))
+                return Fail($"The placement names {d.NodeName} ({s.DeviceId}), which cannot take a stage now ({cluster.StatusOf(d.NodeId)}).");
+            var need = cost.Memory(s.Layers.First, s.Layers.Last);
+            if (need > cost.Available(d))
+            {
+                return Fail($"Layers {s.Layers} need {Bytes.Format(need)} on {d.NodeName}, which has {Bytes.Format(cost.Available(d))} free after headroom: " +
+                    "give it fewer layers, or " + FailureAnalyzer.Advice + ".", need, cost.Available(d));
+            }
+        }
+        return next == cost.L ? null : Fail($"The placement leaves layers {next}-{cost.L} to no stage: the last stage must end at layer {cost.L}.");
+    }
+
+    /// <summary>
     /// Repairs <paramref name="current"/> after devices were lost, drained or shrank: stages whose device is still
     /// usable and still has room keep their layers; the orphaned layers go to one spare device or to the neighbouring
     /// stages (whichever predicts faster), so only the orphaned layers move. When neither works, the pipeline is

@@ -21,6 +21,8 @@ internal sealed class DeployHarness : IAsyncDisposable
     {
         var path = Path.Combine(Path.GetTempPath(), $"tessera-deploy-tests-{Environment.ProcessId}.gguf");
         SyntheticModelWriter.Write(path, new ModelShape("deploy-test", 64, 8, 4, 2, 128, 512, 512), GgmlType.Q8_0);
+        // One file per test run: removed when the run ends, so runs do not pile files up in the temp folder.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => File.Delete(path);
         return path;
     });
 

@@ -5,8 +5,11 @@ using Tessera.Serving.Protocol;
 
 namespace Tessera.Deploy;
 
-/// <summary>A deployment request that passed <see cref="DeploymentRequestRules.Validate"/>: the model trimmed, the activation format parsed.</summary>
-internal sealed record ValidatedRequest(DeploymentRequest Request, string Model, ActivationFormat Activations);
+/// <summary>A deployment request that passed <see cref="DeploymentRequestRules.Validate"/>: the model trimmed, the activation format and placement parsed.</summary>
+internal sealed record ValidatedRequest(DeploymentRequest Request, string Model, ActivationFormat Activations, IReadOnlyList<RequestedStage>? Placement = null);
+
+/// <summary>One stage of a user's placement as written: a node (name or id) and its layers, first inclusive, last exclusive.</summary>
+internal sealed record RequestedStage(string Node, int FirstLayer, int LastLayer);
 
 /// <summary>The checks on a deployment request and its name, with errors a user can act on. Pure.</summary>
 internal static partial class DeploymentRequestRules
@@ -41,7 +44,39 @@ internal static partial class DeploymentRequestRules
             throw Invalid("replicas, context, max_sessions and min_stages must be at least 1 (threads at least 0).");
         if (!string.IsNullOrWhiteSpace(request.Name))
             CheckName(request.Name.Trim());
-        return new ValidatedRequest(request, request.Model.Trim(), activations);
+        IReadOnlyList<RequestedStage>? placement = null;
+        if (request.Placement is not null)
+        {
+            if (request.Replicas is > 1 || request.MinStages is > 1)
+                throw Invalid("A placement gives the stages of one pipeline itself: leave out replicas and min_stages.");
+            placement = ParsePlacement(request.Placement);
+        }
+        return new ValidatedRequest(request, request.Model.Trim(), activations, placement);
+    }
+
+    /// <summary>
+    /// Reads a placement, <c>NODE:FIRST-LAST</c> per stage, comma-separated (the node's name may itself hold ':', so
+    /// the layers follow the last one). Checks the form only; whether the ranges cover the model and fit is the
+    /// planner's question.
+    /// </summary>
+    /// <exception cref="DeploymentException">Invalid, naming the part that is not NODE:FIRST-LAST.</exception>
+    public static IReadOnlyList<RequestedStage> ParsePlacement(string placement)
+    {
+        var stages = new List<RequestedStage>();
+        foreach (var raw in placement.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var colon = raw.LastIndexOf(':');
+            var dash = colon < 0 ? -1 : raw.IndexOf('-', colon + 1);
+            if (colon <= 0 || dash < 0
+                || !int.TryParse(raw.AsSpan(colon + 1, dash - colon - 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var first)
+                || !int.TryParse(raw.AsSpan(dash + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var last)
+                || last <= first)
+            {
+                throw Invalid($"'{raw}' in the placement is not NODE:FIRST-LAST (a node's name or id, then its layers, first inclusive, last exclusive, e.g. agent-a:0-11).");
+            }
+            stages.Add(new RequestedStage(raw[..colon].Trim(), first, last));
+        }
+        return stages;
     }
 
     /// <summary>The deployment's name: the one asked for, else the model's file name without .gguf.</summary>

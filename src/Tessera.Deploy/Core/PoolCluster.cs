@@ -49,6 +49,30 @@ internal static class PoolCluster
         };
     }
 
+    /// <summary>
+    /// A user's placement as the planner's stages: each node named by id, or by name where one node has it, becomes
+    /// its CPU device.
+    /// </summary>
+    /// <exception cref="DeploymentException">Invalid: a node no node is, or a name several nodes share.</exception>
+    public static List<StagePlacement> Placement(IReadOnlyList<PoolNode> nodes, IReadOnlyList<RequestedStage> placed)
+    {
+        var stages = new List<StagePlacement>(placed.Count);
+        foreach (var p in placed)
+        {
+            var byId = nodes.FirstOrDefault(n => n.Id == p.Node);
+            var byName = nodes.Where(n => n.Name == p.Node).ToList();
+            var node = byId ?? (byName.Count == 1 ? byName[0] : null);
+            if (node is null)
+            {
+                throw new DeploymentException(DeploymentErrorKind.Invalid, byName.Count > 1
+                    ? $"{byName.Count} nodes are named '{p.Node}': name the node by its id in the placement (see `tessera nodes`)."
+                    : $"No node is named '{p.Node}': the placement must name nodes of the pool by name or id (see `tessera nodes`).");
+            }
+            stages.Add(new StagePlacement(CpuDevice(node.Id), new LayerSpan(p.FirstLayer, p.LastLayer)));
+        }
+        return stages;
+    }
+
     /// <summary>Each node's speed as its agent measured (or declared) it, GB/s; 0 when unmeasured.</summary>
     public static Dictionary<string, double> ProbedSpeeds(IReadOnlyList<PoolNode> nodes) =>
         nodes.GroupBy(n => n.Id, StringComparer.Ordinal).ToDictionary(g => g.Key, g => Math.Max(0, g.First().CpuSpeedGBps), StringComparer.Ordinal);

@@ -22,9 +22,15 @@ internal static class DeployCommand
         var fetch = new Option<bool>("--fetch") { Description = "Agents always fetch the model over the network, even on the coordinator's machine." };
         var noWait = new Option<bool>("--no-wait") { Description = "Return once the stages are sent; do not wait until they are ready." };
         var timeout = new Option<string>("--timeout") { Description = "How long to wait for the stages.", DefaultValueFactory = _ => "30m" };
+        var placement = new Option<string?>("--placement")
+        {
+            Description = "Split the model yourself instead of the planner: NODE:FIRST-LAST per stage, in pipeline order, e.g. agent-a:0-11,agent-b:11-22 " +
+                "(a node's name or id; layers first inclusive, last exclusive). The plan shows the planner's own choice beside it.",
+        };
+        var ignoreLinks = new Option<bool>("--ignore-links") { Description = "Plan as if no link had been measured (every hop the planner's default), to compare with a plan that uses them." };
         var command = new Command("deploy", "Deploy a model on the pool, split over its machines, and serve it at the coordinator's /v1 (OpenAI API).");
         command.Arguments.Add(model);
-        foreach (var option in new Option[] { name, replicas, context, sessions, activations, minStages, threads, fetch, noWait, timeout })
+        foreach (var option in new Option[] { name, replicas, context, sessions, activations, minStages, threads, fetch, placement, ignoreLinks, noWait, timeout })
             command.Options.Add(option);
         var client = DeployClient.AddOptions(command);
         command.SetAction((result, ct) => PoolCli.RunAsync(async () =>
@@ -32,7 +38,8 @@ internal static class DeployCommand
             using var api = client(result);
             var wait = Tessera.Pool.Security.DurationParser.Parse(result.GetValue(timeout)!);
             var request = new DeploymentRequest(ModelArgument(result.GetValue(model)!), result.GetValue(name), result.GetValue(replicas), result.GetValue(context),
-                result.GetValue(sessions), result.GetValue(activations), result.GetValue(minStages), result.GetValue(threads), result.GetValue(fetch) ? true : null);
+                result.GetValue(sessions), result.GetValue(activations), result.GetValue(minStages), result.GetValue(threads), result.GetValue(fetch) ? true : null,
+                Placement: result.GetValue(placement), IgnoreLinks: result.GetValue(ignoreLinks) ? true : null);
             Console.WriteLine($"Planning {request.Model} on the pool at {api.BaseUrl} ...");
             var created = await api.CreateAsync(request, ct).ConfigureAwait(false);
             PrintPlan(created);

@@ -64,10 +64,18 @@ public class DeployPoolFixture : IAsyncLifetime
     /// process tests do (f32 activations, one thread, a 256-token context, four sessions), asserts it succeeded, and
     /// returns its view.
     /// </summary>
-    internal async Task<DeploymentView> DeployAsync(string model, string name, int minStages, string timeout = "60s")
+    internal Task<DeploymentView> DeployAsync(string model, string name, int minStages, string timeout = "60s") =>
+        DeployWithAsync(model, name, timeout, "--min-stages", minStages.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>
+    /// Deploys <paramref name="model"/> as <paramref name="name"/> as the process tests do (f32 activations, one thread, a
+    /// 256-token context, four sessions) with <paramref name="options"/> of <c>deploy</c> besides, asserts it succeeded,
+    /// and returns its view.
+    /// </summary>
+    internal async Task<DeploymentView> DeployWithAsync(string model, string name, string timeout, params string[] options)
     {
-        var deploy = await RunAsync("deploy", model, "--name", name, "--min-stages", minStages.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--activations", "f32", "--threads", "1", "--context", "256", "--max-sessions", "4", "--timeout", timeout);
+        var deploy = await RunAsync(["deploy", model, "--name", name, .. options,
+            "--activations", "f32", "--threads", "1", "--context", "256", "--max-sessions", "4", "--timeout", timeout]);
         Assert.True(deploy.ExitCode == 0, $"{deploy.Stdout}\n{deploy.Stderr}\n{Logs}");
         using var api = Client();
         return await api.GetAsync(name, CancellationToken.None);
