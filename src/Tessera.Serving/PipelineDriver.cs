@@ -659,26 +659,30 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                 return;
             }
             // A step that is only slow (a stage's machine busy for a moment) looks the same for a while, and blaming a link
-            // moves stages: look again after half the deadline more, and blame it only if that stage still waits on the same link.
-            var confirm = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(250).Ticks, (check.Deadline ?? TimeSpan.Zero).Ticks / 2));
-            try
+            // moves stages: unless every stage after the waiting one is idle (the work is nowhere but lost on the link),
+            // look again after half the deadline more, and blame it only if that stage still waits on the same link.
+            if (!SilentLink.WorkIsNowhereAfter(statuses, k))
             {
-                await Task.Delay(confirm, _options.Time, _stopping.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            var again = await FindSilentStageAsync(lane).ConfigureAwait(false);
-            lock (_gate)
-                check = _stall?.Check() ?? check;
-            if (again.Silent is not null || SilentLink.Find(again.Statuses, check.Silence) != k)
-            {
+                var confirm = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(250).Ticks, (check.Deadline ?? TimeSpan.Zero).Ticks / 2));
+                try
+                {
+                    await Task.Delay(confirm, _options.Time, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                var again = await FindSilentStageAsync(lane).ConfigureAwait(false);
                 lock (_gate)
-                    lane.StallSuspected = false; // it moved again (or something else broke): judge afresh
-                return;
+                    check = _stall?.Check() ?? check;
+                if (again.Silent is not null || SilentLink.Find(again.Statuses, check.Silence) != k)
+                {
+                    lock (_gate)
+                        lane.StallSuspected = false; // it moved again (or something else broke): judge afresh
+                    return;
+                }
+                statuses = again.Statuses;
             }
-            statuses = again.Statuses;
             if (!StillStalled(lane))
                 return;
             var linkReason = $"the link from stage {k} ({lane.Endpoints[k]}) to stage {k + 1} ({lane.Endpoints[k + 1]}) carries nothing: no token came back for " +

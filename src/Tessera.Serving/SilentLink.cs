@@ -29,4 +29,20 @@ public static class SilentLink
         }
         return null;
     }
+
+    /// <summary>
+    /// Whether the work stage <paramref name="k"/> waits on is in none of the stages after it: every one of them says it
+    /// is idle (nothing queued, nothing computing, nothing left to send). Then the work, or its answer, was lost on the
+    /// link after stage <paramref name="k"/>, and no slow step can still bring it back: the link needs no second look.
+    /// A stage that does not say it is idle (busy, or too old to say) leaves the question open.
+    /// </summary>
+    public static bool WorkIsNowhereAfter(IReadOnlyList<StageStatus> statuses, int k)
+    {
+        for (var j = k + 1; j < statuses.Count; j++)
+        {
+            if (!statuses[j].Idle)
+                return false;
+        }
+        return k + 1 < statuses.Count;
+    }
 }

@@ -32,6 +32,7 @@ public sealed partial class StageHost
                 if (_stopping)
                     return;
                 Collect();
+                _working = _slices.Count > 0;
             }
 
             if (_slices.Count > 0)
@@ -59,6 +60,7 @@ public sealed partial class StageHost
             }
             _closeAfter.Clear();
             Flush();
+            _working = false;
         }
     }
 

@@ -30,6 +30,7 @@ public sealed partial class StageHost : IDisposable
     private long _pendingTokens;
     private int _pendingOpens;
     private long _forwardCalls;
+    private volatile bool _working; // a forward pass runs, or its output is not handed to the senders yet
     private long _tokensProcessed;
     private long _computeTicks;
     private long _decodePasses;
@@ -114,6 +115,7 @@ public sealed partial class StageHost : IDisposable
                 LastForwardMsAgo = sinceForward.TotalMilliseconds,
                 DecodePasses = Interlocked.Read(ref _decodePasses),
                 DecodeSeconds = (double)Interlocked.Read(ref _decodeTicks) / System.Diagnostics.Stopwatch.Frequency,
+                Idle = _pending.Count == 0 && !_working,
             };
         }
     }

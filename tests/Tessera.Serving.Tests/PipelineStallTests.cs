@@ -13,7 +13,7 @@ namespace Tessera.Serving.Tests;
 /// A stage of an in-process pipeline stops making progress without any connection breaking (its port black-holed by a
 /// relay that keeps every socket open): the driver sees the stall from its step deadline and replays on a spare.
 /// </summary>
-public sealed class PipelineStallTests
+public sealed class PipelineStallTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly string Model = TestPaths.Model("tiny-a-q8_0.gguf");
 
@@ -144,6 +144,7 @@ public sealed class PipelineStallTests
         Assert.False(failure.Stalled, failure.Reason);
         Assert.Equal(proxy.Address, failure.UnreachableEndpoint);
         Assert.Contains("the link from stage 0", failure.Reason);
+        output.WriteLine($"{failure.Reason}; the client waited {run.LongestGap.TotalMilliseconds:F0} ms");
         Assert.True(driver.RecoveryStatistics.Stalls == 1, $"{driver.RecoveryStatistics.Stalls} stalls");
         // Detected from the step deadline as a stage's stall is, not after the transport's keepalive (~15 s).
         Assert.True(run.LongestGap < TimeSpan.FromSeconds(12), $"the client waited {run.LongestGap.TotalMilliseconds:F0} ms between two tokens");

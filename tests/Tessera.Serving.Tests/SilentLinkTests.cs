@@ -52,4 +52,19 @@ public sealed class SilentLinkTests
 
         Assert.Null(SilentLink.Find(statuses, Silence));
     }
+
+    [Fact]
+    public void WorkIsNowhereAfterTheWaitingStage_WhenEveryLaterStageIsIdle()
+    {
+        StageStatus Idle() => new() { Idle = true };
+        StageStatus busy = new() { Idle = false };
+
+        // stage 1 waits on stage 2; 2 and 3 have nothing: the work (or its answer) was lost on the link 1 -> 2
+        Assert.True(SilentLink.WorkIsNowhereAfter([Waiting(1990, 1985), Waiting(1980, 1975), Idle(), Idle()], 1));
+        // stage 3 still computes (a slow step, the work is in the pipeline), or stage 2 does not say: look again later
+        Assert.False(SilentLink.WorkIsNowhereAfter([Waiting(1990, 1985), Waiting(1980, 1975), Idle(), busy], 1));
+        Assert.False(SilentLink.WorkIsNowhereAfter([Waiting(1990, 1985), Waiting(1980, 1975), Answered, Idle()], 1));
+        // the last stage has no stage after it
+        Assert.False(SilentLink.WorkIsNowhereAfter([Waiting(1990, 1985), Idle()], 1));
+    }
 }

@@ -107,7 +107,7 @@ public sealed class DeployJitteryLinkProcessTests(JitteryLinkPoolFixture pool, I
     {
         await MeasureTwiceAsync();
         var model = TestPaths.Model("tiny-a-q8_0.gguf");
-        const int Tokens = 40;
+        const int Tokens = 64;
         string[] prompts = ["The quick brown fox"];
         var expected = await CompletionStreams.ReferencesAsync(model, prompts, Tokens);
         var variants = new (string Name, string Label, string[] Options)[]
