@@ -34,6 +34,9 @@ internal static partial class DeployLog
     [LoggerMessage(EventId = 4017, Level = LogLevel.Debug, Message = "Stage {Stage} on node {Node}: {Passes} decoding passes in {Seconds:F3} s read; {Sample}")]
     public static partial void LogStageCountersRead(this ILogger logger, string stage, string node, long passes, double seconds, string sample);
 
+    [LoggerMessage(EventId = 4033, Level = LogLevel.Debug, Message = "Deployment {Name}: hops seen {Hops}")]
+    public static partial void LogHopsObserved(this ILogger logger, string name, string hops);
+
     [LoggerMessage(EventId = 4016, Level = LogLevel.Information, Message = "Certificates revoked by the coordinator: {Count} (removed nodes); stages here refuse them")]
     public static partial void LogRevocations(this ILogger logger, int count);
 

@@ -18,6 +18,9 @@ public sealed partial class DeploymentController
 
     /// <summary>Observed speeds; under the controller's gate.</summary>
     private readonly ObservedSpeeds _speeds;
+
+    /// <summary>Hop times observed on the pipelines' links; under the controller's gate.</summary>
+    private readonly ObservedHops _hops;
     private Task? _observing;
     private TimeSpan _observeDue;
 
@@ -27,8 +30,16 @@ public sealed partial class DeploymentController
     /// deployment that asked to), no link measurement is given to the planner.
     /// </summary>
     private ClusterDescription Cluster(IReadOnlyList<Tessera.Pool.Membership.PoolNode> nodes, IReadOnlyDictionary<string, long> reserved,
-        IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost, bool ignoreLinks = false) =>
-        PoolCluster.Build(nodes, reserved, left, leftStatus, ignoreLinks ? null : _ports.Links, EffectiveSpeeds(nodes));
+        IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost, bool ignoreLinks = false)
+    {
+        Dictionary<(string, string), double>? hops = null;
+        if (!ignoreLinks)
+        {
+            lock (_gate)
+                hops = _hops.Latencies(Now());
+        }
+        return PoolCluster.Build(nodes, reserved, left, leftStatus, ignoreLinks ? null : _ports.Links, EffectiveSpeeds(nodes), hops);
+    }
 
     private Dictionary<string, double> EffectiveSpeeds(IReadOnlyList<Tessera.Pool.Membership.PoolNode> nodes)
     {
@@ -106,9 +117,38 @@ public sealed partial class DeploymentController
                         sample is { } gbps ? string.Create(CultureInfo.InvariantCulture, $"sample {gbps:0.###} GB/s") : "no sample yet");
             }
             _speeds.Retain(targets.Select(t => t.Key).ToHashSet(StringComparer.Ordinal));
+            ObserveHops(bytes.Select(b => (b.Target.Runtime, b.Target.Stage, b.Target.Key, b.Value)).ToList(), now);
+            _hops.Retain(targets.Select(t => t.Key).ToHashSet(StringComparer.Ordinal));
         }
         NoticeSpeedChanges(runtimes.Where(r => targets.Exists(t => t.Runtime == r)).ToList(), now);
     }
+
+    /// <summary>
+    /// Samples the links of every replica whose stages all answered (see <see cref="ObservedHops"/>): the transfer part
+    /// of a hop comes from the deployment's activation size and the link's measured bandwidth. Caller holds the gate.
+    /// </summary>
+    private void ObserveHops(IReadOnlyList<(Runtime Runtime, StoredStage Stage, string Key, StageCounters Read)> reads, TimeSpan now)
+    {
+        var links = _ports.Links?.Snapshot() ?? [];
+        foreach (var replica in reads.GroupBy(r => (r.Runtime, r.Stage.Replica)))
+        {
+            var runtime = replica.Key.Runtime;
+            var stages = replica.OrderBy(r => r.Stage.Index).ToList();
+            if (stages.Count != runtime.Stored.Stages.Count(s => s.Replica == replica.Key.Replica))
+                continue; // a stage did not answer: no interval covers the whole pipeline
+            var activationBytes = runtime.Facts?.Profile.ActivationBytesPerToken(Tessera.Serving.ActivationFormats.BytesPerElement(Tessera.Serving.ActivationFormats.Parse(runtime.Stored.Activations))) ?? 0;
+            double Transfer(string a, string b) =>
+                links.FirstOrDefault(l => l.Joins(a, b)) is { BandwidthBytesPerSecond: > 0 } link
+                    ? (activationBytes + ReturnedTokenBytes) / link.BandwidthBytesPerSecond
+                    : 0;
+            var sampled = _hops.Observe(stages.Select(s => new ObservedHops.StageRead(s.Key, s.Stage.NodeId, s.Read)).ToList(), now, Transfer);
+            if (sampled.Count > 0 && _logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+                _logger.LogHopsObserved(runtime.Stored.Name, string.Join(", ", sampled.Select(h => string.Create(CultureInfo.InvariantCulture, $"{h.NodeA}-{h.NodeB} {h.LatencyMs:0.###} ms"))));
+        }
+    }
+
+    /// <summary>The bytes of the sampled token on its way back (the planner's count).</summary>
+    private const long ReturnedTokenBytes = 4;
 
     /// <summary>Brings forward the improvement check of deployments whose nodes run at another speed than their plan was weighed with, with an event each.</summary>
     private void NoticeSpeedChanges(IReadOnlyList<Runtime> runtimes, TimeSpan now)

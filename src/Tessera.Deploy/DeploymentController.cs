@@ -47,6 +47,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
         _logger = loggerFactory.CreateLogger<DeploymentController>();
         _time = time;
         _speeds = new ObservedSpeeds(_options.Speeds);
+        _hops = new ObservedHops(_options.Speeds);
 
         // The stored deployments are known before the coordinator listens: an agent that reconnects at once after a
         // coordinator restart reports its running stages, and a report for a deployment not yet loaded would be

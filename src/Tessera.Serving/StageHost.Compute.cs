@@ -17,6 +17,7 @@ public sealed partial class StageHost
     private float[] _input = [];
     private float[] _output = [];
     private int[] _tokens = [];
+    private bool _lastPassDecoded; // the last forward pass had one position per session (read by Flush, on the compute thread)
     private readonly List<BatchSequence> _batch = [];
 
     private void Run()
@@ -256,6 +257,7 @@ public sealed partial class StageHost
                 StretchForFault(started, slowdown());
             var ticks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
             Interlocked.Add(ref _computeTicks, ticks);
+            _lastPassDecoded = n == _slices.Count;
             if (n == _slices.Count)
             {
                 // Every session had one position: a decoding pass, the time the coordinator learns this stage's speed from.
@@ -466,7 +468,7 @@ public sealed partial class StageHost
                 {
                     if (entry.SampleStep >= 0)
                     {
-                        lane.NoteForwarded(System.Diagnostics.Stopwatch.GetTimestamp());
+                        lane.NoteForwarded(System.Diagnostics.Stopwatch.GetTimestamp(), _lastPassDecoded);
                         break;
                     }
                 }
@@ -557,15 +559,26 @@ public sealed partial class StageHost
         // and when it last sent such work. What the stage's status reports, so a driver can name a silent link.
         private long _downWaitingSince;
         private long _lastForward;
+        private volatile bool _waitingOnDecode; // the wait began with a decoding step's work
 
-        public void NoteForwarded(long now)
+        /// <param name="now">A stopwatch timestamp.</param>
+        /// <param name="decoding">The work came from a pass in which every session had one position.</param>
+        public void NoteForwarded(long now, bool decoding)
         {
             Volatile.Write(ref _lastForward, now);
-            Interlocked.CompareExchange(ref _downWaitingSince, now, 0);
+            if (Interlocked.CompareExchange(ref _downWaitingSince, now, 0) == 0)
+                _waitingOnDecode = decoding;
         }
 
-        /// <summary>The next stage answered (anything it sends up): the lane no longer waits on it.</summary>
-        public void NoteAnswered() => Volatile.Write(ref _downWaitingSince, 0);
+        /// <summary>
+        /// The next stage answered (anything it sends up): the lane no longer waits on it. Returns how long it waited
+        /// (stopwatch ticks) when the wait was on a decoding step's work, else 0.
+        /// </summary>
+        public long NoteAnswered(long now)
+        {
+            var since = Interlocked.Exchange(ref _downWaitingSince, 0);
+            return since != 0 && _waitingOnDecode ? Math.Max(0, now - since) : 0;
+        }
 
         /// <summary>How long the lane has waited on the next stage, and how long ago it last sent it sampling work (both 0 when it does not wait).</summary>
         public (TimeSpan Waiting, TimeSpan SinceForward) DownstreamWait(long now)

@@ -35,6 +35,8 @@ public sealed partial class StageHost : IDisposable
     private long _computeTicks;
     private long _decodePasses;
     private long _decodeTicks;
+    private long _decodeWaits;
+    private long _decodeWaitTicks;
     private bool _stopping;
 
     public StageHost(TransformerStage stage, StageHostOptions options, ILogger? logger = null)
@@ -116,6 +118,8 @@ public sealed partial class StageHost : IDisposable
                 DecodePasses = Interlocked.Read(ref _decodePasses),
                 DecodeSeconds = (double)Interlocked.Read(ref _decodeTicks) / System.Diagnostics.Stopwatch.Frequency,
                 Idle = _pending.Count == 0 && !_working,
+                DecodeWaits = Interlocked.Read(ref _decodeWaits),
+                DecodeWaitSeconds = (double)Interlocked.Read(ref _decodeWaitTicks) / System.Diagnostics.Stopwatch.Frequency,
             };
         }
     }
@@ -358,7 +362,11 @@ public sealed partial class StageHost : IDisposable
         {
             await foreach (var message in call.ResponseStream.ReadAllAsync().ConfigureAwait(false))
             {
-                lane.NoteAnswered();
+                if (lane.NoteAnswered(System.Diagnostics.Stopwatch.GetTimestamp()) is > 0 and var waited)
+                {
+                    Interlocked.Add(ref _decodeWaitTicks, waited);
+                    Interlocked.Increment(ref _decodeWaits);
+                }
                 if (_stage.IsFirst && message.Tokens.Count > 0)
                 {
                     lock (_gate)

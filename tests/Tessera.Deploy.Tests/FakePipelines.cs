@@ -18,6 +18,9 @@ internal sealed class FakeNetwork : IStageReachability, IStageCounters
     /// <summary>Seconds one decoding pass takes at a stage's endpoint; null (or a null answer): the stage does not answer.</summary>
     public Func<string, double?>? SecondsPerPass { get; set; }
 
+    /// <summary>Seconds a stage waits for the next one's answer to a decoding step (null: it counts no waits, as the last stage).</summary>
+    public Func<string, double?>? WaitSecondsPerStep { get; set; }
+
     /// <summary>Decoding passes a stage makes between two reads of its counters.</summary>
     public int PassesPerRead { get; set; } = 40;
 
@@ -25,8 +28,10 @@ internal sealed class FakeNetwork : IStageReachability, IStageCounters
     {
         if (!Reaches(endpoint) || SecondsPerPass?.Invoke(endpoint) is not { } seconds)
             return Task.FromResult<StageCounters?>(null);
+        var wait = WaitSecondsPerStep?.Invoke(endpoint);
         var now = _counters.AddOrUpdate(endpoint, _ => new StageCounters(0, 0),
-            (_, c) => new StageCounters(c.DecodePasses + PassesPerRead, c.DecodeSeconds + PassesPerRead * seconds));
+            (_, c) => new StageCounters(c.DecodePasses + PassesPerRead, c.DecodeSeconds + PassesPerRead * seconds,
+                c.DecodeWaits + (wait is null ? 0 : PassesPerRead), c.DecodeWaitSeconds + PassesPerRead * (wait ?? 0)));
         return Task.FromResult<StageCounters?>(now);
     }
 

@@ -42,6 +42,27 @@ public sealed class StageSpeedCountersTests
     }
 
     [Fact]
+    public async Task EveryStageButTheLast_CountsItsWaitsOnTheNext_WhichCoverTheNextStagesPasses()
+    {
+        await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-1", "1-3", "3-4");
+
+        await GenerateAsync(pipeline, 16);
+
+        var statuses = pipeline.Servers.Select(s => s.Host.Status()).ToList();
+        // the decoding steps sent on and answered (the prompt's step is not one); the last stage sends nothing on
+        Assert.All(statuses.Take(2), s => Assert.InRange(s.DecodeWaits, 12, 15));
+        Assert.Equal(0, statuses[2].DecodeWaits);
+        // a stage's wait covers the next stage's pass and that stage's own wait: the link's round trip is the rest
+        for (var k = 0; k < 2; k++)
+        {
+            var wait = statuses[k].DecodeWaitSeconds / statuses[k].DecodeWaits;
+            var next = statuses[k + 1];
+            var inside = next.DecodeSeconds / next.DecodePasses + (next.DecodeWaits > 0 ? next.DecodeWaitSeconds / next.DecodeWaits : 0);
+            Assert.True(wait > inside, $"stage {k} waited {wait * 1000:F3} ms a step; the next stage's pass and wait take {inside * 1000:F3} ms");
+        }
+    }
+
+    [Fact]
     public async Task AStageSlowedByTheFaultHook_TakesThatManyTimesAsLongPerPass()
     {
         var slowdown = Path.Combine(Path.GetTempPath(), $"tessera-slowdown-{Guid.NewGuid():N}");

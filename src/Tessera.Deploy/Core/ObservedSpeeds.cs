@@ -99,7 +99,8 @@ internal sealed class ObservedSpeeds
         return effective;
     }
 
-    private static double Median(IEnumerable<double> values)
+    /// <summary>The median of <paramref name="values"/> (the mean of the middle two for an even count).</summary>
+    internal static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToList();
         var middle = sorted.Count / 2;

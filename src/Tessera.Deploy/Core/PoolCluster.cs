@@ -26,9 +26,12 @@ internal static class PoolCluster
     /// A node's speed is its entry in <paramref name="speeds"/> where it has one (learned from its stages' step times, see
     /// <see cref="ObservedSpeeds.Effective"/>), else what its agent measured (or declared).
     /// </summary>
+    /// <para>Where a pipeline showed how long a token spends on a link (<paramref name="hopLatencyMs"/>, see
+    /// <see cref="ObservedHops"/>), that latency stands for the probe's RTT: the link's RTT given to the planner is the
+    /// latency less the link's planning jitter (which the planner adds back), so its hop cost is what was seen.</para>
     public static ClusterDescription Build(IReadOnlyList<PoolNode> nodes, IReadOnlyDictionary<string, long> reserved,
         IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost, ILinkDirectory? links = null,
-        IReadOnlyDictionary<string, double>? speeds = null)
+        IReadOnlyDictionary<string, double>? speeds = null, IReadOnlyDictionary<(string, string), double>? hopLatencyMs = null)
     {
         var devices = new List<DeviceInfo>();
         foreach (var node in nodes)
@@ -44,7 +47,7 @@ internal static class PoolCluster
         {
             Devices = devices,
             NodeStates = left?.ToDictionary(id => id, _ => leftStatus, StringComparer.Ordinal) ?? new Dictionary<string, NodeStatus>(),
-            Links = links?.Snapshot() ?? [],
+            Links = WithObservedHops(links?.Snapshot() ?? [], hopLatencyMs),
             CoordinatorNodeId = links?.CoordinatorNodeId,
         };
     }
@@ -71,6 +74,37 @@ internal static class PoolCluster
             stages.Add(new StagePlacement(CpuDevice(node.Id), new LayerSpan(p.FirstLayer, p.LastLayer)));
         }
         return stages;
+    }
+
+    /// <summary>
+    /// <paramref name="links"/> with each observed link's RTT replaced by its observed latency less its jitter (links
+    /// observed but never measured are added with that latency, no jitter and no bandwidth: the transfer is in it).
+    /// </summary>
+    internal static IReadOnlyList<LinkInfo> WithObservedHops(IReadOnlyList<LinkInfo> links, IReadOnlyDictionary<(string, string), double>? hopLatencyMs)
+    {
+        if (hopLatencyMs is null || hopLatencyMs.Count == 0)
+            return links;
+        var result = new List<LinkInfo>(links.Count + hopLatencyMs.Count);
+        var seen = new HashSet<(string, string)>();
+        foreach (var link in links)
+        {
+            var key = ObservedHops.Key(link.NodeA, link.NodeB);
+            if (hopLatencyMs.TryGetValue(key, out var latency))
+            {
+                result.Add(link with { RttMs = Math.Max(0, latency - Math.Max(0, link.JitterP99Ms)) });
+                seen.Add(key);
+            }
+            else
+            {
+                result.Add(link);
+            }
+        }
+        foreach (var ((a, b), latency) in hopLatencyMs)
+        {
+            if (!seen.Contains((a, b)))
+                result.Add(new LinkInfo(a, b, latency, 0, 0));
+        }
+        return result;
     }
 
     /// <summary>Each node's speed as its agent measured (or declared) it, GB/s; 0 when unmeasured.</summary>

@@ -67,10 +67,15 @@ public interface IStageRelay
     string Through(string nodeId, string directEndpoint);
 }
 
-/// <summary>A running stage's decoding counters since it started (its status): what the coordinator learns the node's speed from.</summary>
+/// <summary>
+/// A running stage's decoding counters since it started (its status): what the coordinator learns the node's speed
+/// from, and, with its neighbours' counters, the time a token spends on the links between them.
+/// </summary>
 /// <param name="DecodePasses">Forward passes in which every session had one position.</param>
 /// <param name="DecodeSeconds">The time those passes took.</param>
-public readonly record struct StageCounters(long DecodePasses, double DecodeSeconds);
+/// <param name="DecodeWaits">Decoding steps the stage sent to the next one and got the answer for.</param>
+/// <param name="DecodeWaitSeconds">The time it waited for those answers.</param>
+public readonly record struct StageCounters(long DecodePasses, double DecodeSeconds, long DecodeWaits = 0, double DecodeWaitSeconds = 0);
 
 /// <summary>Reads running stages' counters (their status call, in a coordinator).</summary>
 public interface IStageCounters
