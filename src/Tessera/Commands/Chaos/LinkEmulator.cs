@@ -3,7 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Channels;
+using Tessera.Serving.Relay;
 
 namespace Tessera.Cli.Commands.Chaos;
 
@@ -110,40 +110,16 @@ internal sealed class LinkEmulator
         }
     }
 
-    /// <summary>Reads from <paramref name="from"/> and writes each chunk once it is due: in order, never before the previous one.</summary>
+    /// <summary>Copies one direction with this link's delay and jitter on every chunk, then passes the end on as a half-close.</summary>
     private async Task PumpAsync(NetworkStream from, NetworkStream to, Socket toSocket, CancellationToken cancellation)
     {
-        var queue = Channel.CreateUnbounded<(long Due, byte[] Bytes)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var writer = Task.Run(async () =>
-        {
-            await foreach (var (due, bytes) in queue.Reader.ReadAllAsync(cancellation).ConfigureAwait(false))
-            {
-                var wait = TimeSpan.FromTicks(due - DateTime.UtcNow.Ticks);
-                if (wait > TimeSpan.Zero)
-                    await Task.Delay(wait, cancellation).ConfigureAwait(false);
-                await to.WriteAsync(bytes, cancellation).ConfigureAwait(false);
-            }
-            toSocket.Shutdown(SocketShutdown.Send);
-        }, cancellation);
-        var buffer = new byte[64 * 1024];
-        long lastDue = 0;
-        try
-        {
-            int read;
-            while ((read = await from.ReadAsync(buffer, cancellation).ConfigureAwait(false)) > 0)
-            {
-                double oneWay;
-                lock (_random)
-                    oneWay = (_delay.Ticks / 2.0) + ((_random.NextDouble() * 2 - 1) * _jitter.Ticks / 2.0);
-                var due = Math.Max(lastDue, DateTime.UtcNow.Ticks + (long)Math.Max(0, oneWay));
-                lastDue = due;
-                queue.Writer.TryWrite((due, buffer.AsSpan(0, read).ToArray()));
-            }
-        }
-        finally
-        {
-            queue.Writer.TryComplete();
-        }
-        await writer.ConfigureAwait(false);
+        await DelayedCopy.RunAsync(from, to, OneWay, null, cancellation).ConfigureAwait(false);
+        toSocket.Shutdown(SocketShutdown.Send);
+    }
+
+    private TimeSpan OneWay()
+    {
+        lock (_random)
+            return TimeSpan.FromTicks((long)Math.Max(0, (_delay.Ticks / 2.0) + ((_random.NextDouble() * 2 - 1) * _jitter.Ticks / 2.0)));
     }
 }

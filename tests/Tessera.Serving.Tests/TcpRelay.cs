@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Channels;
 
 namespace Tessera.Testing;
 
@@ -92,47 +91,20 @@ internal sealed class TcpRelay : IAsyncDisposable
         }
     }
 
-    /// <summary>Reads from <paramref name="from"/> and writes each chunk to <paramref name="to"/> once it is <see cref="Delay"/> old, in order.</summary>
+    /// <summary>Copies one direction with <see cref="Delay"/> on every chunk, dropping what arrives while the connection is black-holed.</summary>
     private async Task PumpAsync(NetworkStream from, NetworkStream to, int connection)
     {
-        var queue = Channel.CreateUnbounded<(long Due, byte[] Bytes)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var writer = Task.Run(async () =>
-        {
-            try
-            {
-                await foreach (var (due, bytes) in queue.Reader.ReadAllAsync(_stop.Token))
-                {
-                    var wait = TimeSpan.FromTicks(due - DateTime.UtcNow.Ticks);
-                    if (wait > TimeSpan.Zero)
-                        await Task.Delay(wait, _stop.Token);
-                    await to.WriteAsync(bytes, _stop.Token);
-                }
-            }
-            catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
-            {
-            }
-            finally
-            {
-                to.Socket.Dispose();
-            }
-        });
-        var buffer = new byte[64 * 1024];
         try
         {
-            while (true)
-            {
-                var read = await from.ReadAsync(buffer, _stop.Token);
-                if (read == 0)
-                    break;
-                if (Passes(connection))
-                    queue.Writer.TryWrite((DateTime.UtcNow.Ticks + Delay.Ticks, buffer.AsSpan(0, read).ToArray()));
-            }
+            await Tessera.Serving.Relay.DelayedCopy.RunAsync(from, to, () => Delay, () => Passes(connection), _stop.Token);
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
         {
         }
-        queue.Writer.TryComplete();
-        await writer;
+        finally
+        {
+            to.Socket.Dispose();
+        }
     }
 
     public async ValueTask DisposeAsync()
