@@ -147,6 +147,13 @@ public sealed partial class DeploymentController
         }
     }
 
+    /// <summary>Every link's latency as the pipelines showed it (see <see cref="ObservedHops"/>), where it has enough samples.</summary>
+    public IReadOnlyList<Tessera.Pool.Client.ObservedHopView> ObservedHopLatencies()
+    {
+        lock (_gate)
+            return _hops.Latencies(Now()).Select(h => new Tessera.Pool.Client.ObservedHopView(h.Key.Item1, h.Key.Item2, h.Value)).ToList();
+    }
+
     /// <summary>The bytes of the sampled token on its way back (the planner's count).</summary>
     private const long ReturnedTokenBytes = 4;
 

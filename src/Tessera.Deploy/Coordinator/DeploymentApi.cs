@@ -52,6 +52,8 @@ public static class DeploymentApi
             app.MapGroup("/api/links").AddEndpointFilter(new AdminKeyFilter(pool)).MapPost("/measure", async (CancellationToken cancellationToken) =>
                 Results.Ok(await links.RunRoundAsync(everything: true, cancellationToken).ConfigureAwait(false)));
         }
+        // The links' latencies as the deployments' pipelines showed them, which plans use in place of the probe's RTT.
+        app.MapGroup("/api/links").AddEndpointFilter(new AdminKeyFilter(pool)).MapGet("/observed", () => Results.Ok(controller.ObservedHopLatencies()));
 
         app.MapContentStore(controller.Content).AddEndpointFilter(async (context, next) =>
         {

@@ -56,6 +56,12 @@ public sealed record EventView(long Id, DateTimeOffset At, string Kind, string? 
 public sealed record LinkView(string FromNodeId, string ToNodeId, double RttMs, double JitterP99Ms, double BandwidthMbps, DateTimeOffset MeasuredAt,
     double RttP99Ms = 0, double Loss = 0, int Samples = 0, string? Error = null);
 
+/// <summary>
+/// A link as the deployments' pipelines showed it: the latency a decoded token spent on it (both ways, the transfer at
+/// the measured bandwidth excluded), the median of recent samples; what the planner uses in place of the probe's RTT.
+/// </summary>
+public sealed record ObservedHopView(string NodeA, string NodeB, double LatencyMs);
+
 /// <summary>What an on-demand measurement did: links asked for, measured, found unreachable, and agents that did not answer in time.</summary>
 public sealed record LinkRoundView(int Asked, int Measured, int Unreachable, int NotAnswered);
 

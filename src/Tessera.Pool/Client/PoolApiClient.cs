@@ -101,6 +101,9 @@ public sealed class PoolApiClient : IDisposable
     /// <summary>The latest measurement of each link.</summary>
     public Task<List<LinkView>> GetLinksAsync(CancellationToken ct) => GetAsync<List<LinkView>>("api/links", ct);
 
+    /// <summary>The links' latencies as the deployments' pipelines showed them (a coordinator without deployments: none).</summary>
+    public Task<List<ObservedHopView>> GetObservedHopsAsync(CancellationToken ct) => GetAsync<List<ObservedHopView>>("api/links/observed", ct);
+
     /// <summary>Measures every link now (every pair of agents, and each agent from the coordinator) and waits for the results.</summary>
     public Task<LinkRoundView> MeasureLinksAsync(CancellationToken ct) => SendAsync<LinkRoundView>(HttpMethod.Post, "api/links/measure", null, ct);
 

@@ -38,7 +38,7 @@ internal static class LinksCommand
             else if (links.Count == 0)
                 Console.WriteLine("No links measured yet: agents are measured within seconds of joining (or run `tessera links --measure`).");
             else
-                PoolCli.WriteTable(result.GetValue(matrix) ? RenderMatrix(links, nodes) : Render(links, nodes));
+                PoolCli.WriteTable(result.GetValue(matrix) ? RenderMatrix(links, nodes) : Render(links, nodes, await api.GetObservedHopsAsync(ct).ConfigureAwait(false)));
             return 0;
         }));
         return command;
@@ -51,10 +51,14 @@ internal static class LinksCommand
         return id => byId.GetValueOrDefault(id, id);
     }
 
-    internal static Table Render(IReadOnlyList<LinkView> links, IReadOnlyList<NodeView> nodes)
+    internal static Table Render(IReadOnlyList<LinkView> links, IReadOnlyList<NodeView> nodes, IReadOnlyList<ObservedHopView>? observed = null)
     {
         var name = Names(nodes);
-        var table = new Table().AddColumns("From", "To", "RTT p50 ms", "p99 ms", "Jitter ms", "Loss", "Mbit/s", "Measured", "Problem");
+        // what a pipeline's tokens took on the link, both ways; the planner uses it in place of the probe's RTT
+        var seen = (observed ?? []).ToDictionary(h => (h.NodeA, h.NodeB), h => h.LatencyMs);
+        string Seen(LinkView l) =>
+            seen.TryGetValue((l.FromNodeId, l.ToNodeId), out var ms) || seen.TryGetValue((l.ToNodeId, l.FromNodeId), out ms) ? Ms(ms) : "-";
+        var table = new Table().AddColumns("From", "To", "RTT p50 ms", "p99 ms", "Jitter ms", "Loss", "Mbit/s", "Seen by pipelines ms", "Measured", "Problem");
         foreach (var l in links.OrderBy(l => name(l.FromNodeId), StringComparer.Ordinal).ThenBy(l => name(l.ToNodeId), StringComparer.Ordinal))
         {
             var ok = l.Error is null;
@@ -66,6 +70,7 @@ internal static class LinksCommand
                 ok ? Ms(l.JitterP99Ms) : "-",
                 ok ? (l.Loss * 100).ToString("0.#", CultureInfo.InvariantCulture) + " %" : "-",
                 ok && l.BandwidthMbps > 0 ? l.BandwidthMbps.ToString("0", CultureInfo.InvariantCulture) : "-",
+                Seen(l),
                 PoolCli.Ago(l.MeasuredAt),
                 ok ? string.Empty : "[red]" + Markup.Escape(l.Error!) + "[/]");
         }

@@ -87,6 +87,14 @@ public sealed class DeploySlowStageProcessTests(SlowStagePoolFixture pool, ITest
             Assert.True(result.Error is null, $"{result.Error}\n{pool.Logs}");
             Assert.Equal(expected, result.Text);
         }
+        // the pipelines' own hop times were learned too (what plans use in place of the probe's RTT), and `links` shows them
+        using var admin = pool.Harness.Api();
+        var hops = await admin.GetObservedHopsAsync(CancellationToken.None);
+        output.WriteLine("hops seen: " + string.Join(", ", hops.Select(h => $"{h.NodeA}-{h.NodeB} {h.LatencyMs:F2} ms")));
+        Assert.Contains(hops, h => (h.NodeA, h.NodeB) == (before.Stages[0].NodeId, before.Stages[1].NodeId) || (h.NodeB, h.NodeA) == (before.Stages[0].NodeId, before.Stages[1].NodeId));
+        Assert.All(hops, h => Assert.InRange(h.LatencyMs, 0, 1000));
+        var table = await pool.RunAsync("links");
+        Assert.Contains("Seen by pipelines ms", table.Stdout);
         output.WriteLine($"{results.Count} streams; whole test {timer.Elapsed.TotalSeconds:F1} s");
         Assert.True(timer.Elapsed < TimeSpan.FromSeconds(90), $"took {timer.Elapsed}"); // a bound against hangs
     }

@@ -131,6 +131,8 @@ public sealed class PoolMembershipProcessTests
         var openApi = await http.GetStringAsync("/api/openapi.json");
         using var document = System.Text.Json.JsonDocument.Parse(openApi);
         Assert.True(document.RootElement.GetProperty("paths").TryGetProperty("/api/nodes", out _));
+        Assert.True(document.RootElement.GetProperty("paths").TryGetProperty("/api/links/observed", out _));
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/api/links/observed")).StatusCode);
         Assert.Equal(info.CaSha256, (await http.GetFromJsonAsync<HealthView>("/api/health"))!.CaSha256);
     }
 
