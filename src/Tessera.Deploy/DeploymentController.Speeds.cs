@@ -107,6 +107,7 @@ public sealed partial class DeploymentController
                 new LayerSpan(r.Target.Stage.FirstLayer, r.Target.Stage.LastLayer), _options.Planner)))
             .ToList();
         var now = Now();
+        var links = _ports.Links?.Snapshot() ?? []; // the measured bandwidths, read outside the gate
         lock (_gate)
         {
             foreach (var (target, read, perPass) in bytes)
@@ -117,7 +118,7 @@ public sealed partial class DeploymentController
                         sample is { } gbps ? string.Create(CultureInfo.InvariantCulture, $"sample {gbps:0.###} GB/s") : "no sample yet");
             }
             _speeds.Retain(targets.Select(t => t.Key).ToHashSet(StringComparer.Ordinal));
-            ObserveHops(bytes.Select(b => (b.Target.Runtime, b.Target.Stage, b.Target.Key, b.Value)).ToList(), now);
+            ObserveHops(bytes.Select(b => (b.Target.Runtime, b.Target.Stage, b.Target.Key, b.Value)).ToList(), links, now);
             _hops.Retain(targets.Select(t => t.Key).ToHashSet(StringComparer.Ordinal));
         }
         NoticeSpeedChanges(runtimes.Where(r => targets.Exists(t => t.Runtime == r)).ToList(), now);
@@ -127,9 +128,8 @@ public sealed partial class DeploymentController
     /// Samples the links of every replica whose stages all answered (see <see cref="ObservedHops"/>): the transfer part
     /// of a hop comes from the deployment's activation size and the link's measured bandwidth. Caller holds the gate.
     /// </summary>
-    private void ObserveHops(IReadOnlyList<(Runtime Runtime, StoredStage Stage, string Key, StageCounters Read)> reads, TimeSpan now)
+    private void ObserveHops(IReadOnlyList<(Runtime Runtime, StoredStage Stage, string Key, StageCounters Read)> reads, IReadOnlyList<LinkInfo> links, TimeSpan now)
     {
-        var links = _ports.Links?.Snapshot() ?? [];
         foreach (var replica in reads.GroupBy(r => (r.Runtime, r.Stage.Replica)))
         {
             var runtime = replica.Key.Runtime;
