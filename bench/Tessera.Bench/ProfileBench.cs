@@ -145,6 +145,13 @@ public static class ProfileBench
             Add("attention", s);
         }
 
+        public void AttentionBatch(ReadOnlySpan<float> queries, ReadOnlySpan<AttentionSequence> sequences, Span<float> output)
+        {
+            var s = BenchClock.Now();
+            inner.AttentionBatch(queries, sequences, output);
+            Add("attention", s);
+        }
+
         public void Dispose()
         {
         }
