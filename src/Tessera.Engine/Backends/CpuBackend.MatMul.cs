@@ -6,7 +6,10 @@ namespace Tessera.Engine.Backends;
 
 public sealed unsafe partial class CpuBackend
 {
-    /// <summary>Tokens per tile in prefill: each job takes a block of rows against a block of tokens.</summary>
+    /// <summary>
+    /// Tokens per tile in prefill: each job takes a block of rows against a block of tokens. Must stay even: the paired
+    /// Q4_0 activations (<see cref="ActivationPairs"/>) are addressed by pair, so a token block starts at an even token.
+    /// </summary>
     private const int TokenBlock = 16;
 
     public void MatMul(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int tokens) =>
