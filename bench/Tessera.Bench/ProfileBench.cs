@@ -9,7 +9,9 @@ namespace Tessera.Bench;
 /// <summary>
 /// Where decode time goes: runs greedy decode of a whole model through a backend wrapper that times every operation,
 /// grouped by operation and matrix name, with the weight bytes each matrix product read.
-/// <c>dotnet bench/Tessera.Bench/bin/Release/net10.0/Tessera.Bench.dll profile MODEL.gguf [threads] [tokens]</c>
+/// <c>dotnet bench/Tessera.Bench/bin/Release/net10.0/Tessera.Bench.dll profile MODEL.gguf [threads] [tokens] [sessions]</c>
+/// With <c>sessions</c> above 1, that many sessions decode together (one forward pass over all of them per step) and
+/// figures are per step: compare them with one session's to see what batching costs per operation.
 /// </summary>
 public static class ProfileBench
 {
@@ -18,34 +20,40 @@ public static class ProfileBench
         var path = args[1];
         var threads = args.Length > 2 ? int.Parse(args[2]) : Environment.ProcessorCount;
         var tokens = args.Length > 3 ? int.Parse(args[3]) : 64;
+        var sessions = args.Length > 4 ? int.Parse(args[4]) : 1;
         using var file = GgufFile.Open(path);
         using var cpu = new CpuBackend(threads);
         var timing = new TimingBackend(cpu);
         var config = ModelConfig.FromGguf(file);
         var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), timing, 16 + tokens + 8);
-        var cache = stage.CreateCache();
-        var logits = new float[config.VocabSize];
+        var caches = Enumerable.Range(0, sessions).Select(_ => stage.CreateCache()).ToArray();
+        var logits = new float[sessions * config.VocabSize];
         var prompt = Enumerable.Range(0, 16).Select(i => 100 + i * 7).ToArray();
-        stage.Forward([new BatchSequence(cache, prompt.Length)], prompt, default, logits);
+        foreach (var cache in caches)
+            stage.Forward([new BatchSequence(cache, prompt.Length)], prompt, default, logits.AsSpan(0, config.VocabSize));
+        for (var s = 1; s < sessions; s++)
+            logits.AsSpan(0, config.VocabSize).CopyTo(logits.AsSpan(s * config.VocabSize));
         timing.Reset();
-        var one = new int[1];
+        var next = new int[sessions];
+        var batch = caches.Select(c => new BatchSequence(c, 1)).ToArray();
         var start = BenchClock.Now();
         for (var i = 0; i < tokens; i++)
         {
-            one[0] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
-            stage.Forward([new BatchSequence(cache, 1)], one, default, logits);
+            for (var s = 0; s < sessions; s++)
+                next[s] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.AsSpan(s * config.VocabSize, config.VocabSize));
+            stage.Forward(batch, next, default, logits);
         }
         var total = (BenchClock.Now() - start) * 1000.0 / BenchClock.Frequency / tokens;
-        Console.WriteLine($"decode {tokens} tokens, {threads} threads: {total:F2} ms/token ({1000 / total:F1} t/s)");
+        Console.WriteLine($"decode {tokens} steps of {sessions} session(s), {threads} threads: {total:F2} ms/step ({1000 * sessions / total:F1} t/s)");
         var accounted = 0.0;
         foreach (var (key, entry) in timing.Entries.OrderByDescending(e => e.Value.Ticks))
         {
             var ms = entry.Ticks * 1000.0 / BenchClock.Frequency / tokens;
             accounted += ms;
             var gbps = entry.Bytes > 0 ? entry.Bytes / (entry.Ticks / (double)BenchClock.Frequency) / 1e9 : 0;
-            Console.WriteLine($"{key,-28} {ms,8:F3} ms/token  {entry.Calls / tokens,4} calls  {(gbps > 0 ? $"{gbps,6:F1} GB/s" : "")}");
+            Console.WriteLine($"{key,-28} {ms,8:F3} ms/step  {entry.Calls / tokens,4} calls  {(gbps > 0 ? $"{gbps,6:F1} GB/s" : "")}");
         }
-        Console.WriteLine($"{"(outside backend calls)",-28} {total - accounted,8:F3} ms/token");
+        Console.WriteLine($"{"(outside backend calls)",-28} {total - accounted,8:F3} ms/step");
     }
 
     private sealed class Entry
@@ -134,6 +142,13 @@ public static class ProfileBench
         {
             var s = BenchClock.Now();
             inner.Attention(queries, keys, values, output, shape);
+            Add("attention", s);
+        }
+
+        public void AttentionBatch(ReadOnlySpan<float> queries, ReadOnlySpan<AttentionSequence> sequences, Span<float> output)
+        {
+            var s = BenchClock.Now();
+            inner.AttentionBatch(queries, sequences, output);
             Add("attention", s);
         }
 

@@ -11,7 +11,8 @@ namespace Tessera.Bench;
 /// With <c>TESSERA_BENCH_CPUTIME=1</c> (use with 1 thread) each run is timed by the thread's CPU time, not wall time,
 /// which keeps time the thread spent descheduled on a busy machine out of the figures. <c>TESSERA_BENCH_ROWS</c> and
 /// <c>TESSERA_BENCH_COLS</c> change the matrix shape (e.g. 5632 x 2048 for a feed-forward gate), <c>TESSERA_BENCH_MB</c>
-/// the total size of its copies; they live on huge pages like a stage's weights (<c>TESSERA_WEIGHTS=map</c>: not).
+/// the total size of its copies, <c>TESSERA_BENCH_TOKENS</c> the token counts (default 1,128; e.g. 1,8 for batched
+/// decode); they live on huge pages like a stage's weights (<c>TESSERA_WEIGHTS=map</c>: not).
 /// </summary>
 public static unsafe class QuickBench
 {
@@ -25,6 +26,7 @@ public static unsafe class QuickBench
             ? args.Skip(3).Select(a => Enum.Parse<GgmlType>(a, ignoreCase: true)).ToArray()
             : [GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q5_0, GgmlType.Q5_K, GgmlType.BF16];
 
+        var tokenCounts = (Environment.GetEnvironmentVariable("TESSERA_BENCH_TOKENS") ?? "1,128").Split(',').Select(int.Parse).ToArray();
         using var pool = new WorkerPool(threads);
         var bandwidth = new List<double>();
         void MeasureBandwidth() => bandwidth.Add(MemoryBandwidth.MeasureReadGBps(pool, 512L << 20, 5));
@@ -32,7 +34,7 @@ public static unsafe class QuickBench
 
         foreach (var type in types)
         {
-            foreach (var tokens in new[] { 1, 128 })
+            foreach (var tokens in tokenCounts)
             {
                 // TESSERA_BENCH_ROWS / TESSERA_BENCH_MB: a smaller, cache-resident matrix measures compute alone.
                 var rows = int.TryParse(Environment.GetEnvironmentVariable("TESSERA_BENCH_ROWS"), out var r) ? r : 2048;

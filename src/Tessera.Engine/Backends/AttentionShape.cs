@@ -9,3 +9,9 @@ public readonly record struct AttentionShape(int Tokens, int StartPosition, int 
     public int QueryWidth => Heads * HeadDim;
     public int KvWidth => KvHeads * HeadDim;
 }
+
+/// <summary>
+/// One sequence of <see cref="IComputeBackend.AttentionBatch"/>: its keys and values (the cache's positions up to its
+/// last query) and the first of its rows in the batch's queries and output.
+/// </summary>
+public readonly record struct AttentionSequence(ReadOnlyMemory<float> Keys, ReadOnlyMemory<float> Values, int FirstRow, AttentionShape Shape);

@@ -6,7 +6,10 @@ namespace Tessera.Engine.Backends;
 
 public sealed unsafe partial class CpuBackend
 {
-    /// <summary>Tokens per tile in prefill: each job takes a block of rows against a block of tokens.</summary>
+    /// <summary>
+    /// Tokens per tile in prefill: each job takes a block of rows against a block of tokens. Must stay even: the paired
+    /// Q4_0 activations (<see cref="ActivationPairs"/>) are addressed by pair, so a token block starts at an even token.
+    /// </summary>
     private const int TokenBlock = 16;
 
     public void MatMul(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int tokens) =>
@@ -42,13 +45,18 @@ public sealed unsafe partial class CpuBackend
         fixed (float* yp = y)
         {
             // Quantize (or round) once per format the group needs (side by side when types are mixed).
-            nint q80Stride = 0, q8KStride = 0, f16Stride = 0;
+            nint q80Stride = 0, q8KStride = 0, f16Stride = 0, pairStride = 0;
             foreach (ref readonly var w in weights)
             {
-                switch (MatMulKernel.For(w, Path).Format)
+                var kernel = MatMulKernel.For(w, Path);
+                switch (tokens > 1 ? kernel.BatchFormat : kernel.Format)
                 {
                     case ActivationFormat.Q8_0:
                         q80Stride = ActivationQuant.Q8_0Stride(cols);
+                        break;
+                    case ActivationFormat.Q8_0Pairs:
+                        q80Stride = ActivationQuant.Q8_0Stride(cols); // the pairs are built from it
+                        pairStride = ActivationPairs.Stride(cols);
                         break;
                     case ActivationFormat.Q8_K:
                         q8KStride = ActivationQuant.Q8_KStride(cols);
@@ -58,17 +66,21 @@ public sealed unsafe partial class CpuBackend
                         break;
                 }
             }
-            var total = q80Stride + q8KStride + f16Stride;
-            var buffer = total > 0 ? ActivationBuffer(total * tokens) : null;
+            var pairCount = (tokens + 1) / 2;
+            var total = (q80Stride + q8KStride + f16Stride) * tokens + pairStride * pairCount;
+            var buffer = total > 0 ? ActivationBuffer(total) : null;
             var q80 = buffer;
             var q8K = q80 + q80Stride * tokens;
             var f16 = q8K + q8KStride * tokens;
+            var pairs = f16 + f16Stride * tokens;
             if (q80Stride > 0)
                 QuantizeActivations(xp, cols, tokens, q80, q80Stride, ActivationFormat.Q8_0);
             if (q8KStride > 0)
                 QuantizeActivations(xp, cols, tokens, q8K, q8KStride, ActivationFormat.Q8_K);
             if (f16Stride > 0)
                 QuantizeActivations(xp, cols, tokens, f16, f16Stride, ActivationFormat.F16);
+            if (pairStride > 0)
+                ActivationPairs.Pack(q80, q80Stride, tokens, cols, pairs); // a copy of a few KB per token: not worth a pass of the pool
 
             var items = 0;
             var offset = 0L;
@@ -79,7 +91,8 @@ public sealed unsafe partial class CpuBackend
                 var kernel = MatMulKernel.For(w, Path);
                 byte* act;
                 nint actStride;
-                switch (kernel.Format)
+                var format = tokens > 1 ? kernel.BatchFormat : kernel.Format;
+                switch (format)
                 {
                     case ActivationFormat.F32:
                         act = (byte*)xp;
@@ -88,6 +101,10 @@ public sealed unsafe partial class CpuBackend
                     case ActivationFormat.Q8_0:
                         act = q80;
                         actStride = q80Stride;
+                        break;
+                    case ActivationFormat.Q8_0Pairs:
+                        act = pairs;
+                        actStride = pairStride;
                         break;
                     case ActivationFormat.F16:
                         act = f16;
@@ -100,7 +117,13 @@ public sealed unsafe partial class CpuBackend
                 }
                 var rowsPerJob = RowsPerJob(w.Rows, tokens, Threads);
                 if (kernel.Rows8 != null)
-                    rowsPerJob = (rowsPerJob + Q4_0Rows8.Rows - 1) / Q4_0Rows8.Rows * Q4_0Rows8.Rows; // whole groups
+                {
+                    // Whole groups; several tokens: at least eight groups, which the batched kernel runs tile by tile
+                    // so each tile of activations is read from L1 by all of them.
+                    if (tokens > 1)
+                        rowsPerJob = Math.Max(rowsPerJob, Math.Min(w.Rows, GroupedRowsPerJob));
+                    rowsPerJob = (rowsPerJob + Q4_0Rows8.Rows - 1) / Q4_0Rows8.Rows * Q4_0Rows8.Rows;
+                }
                 var rowJobs = (w.Rows + rowsPerJob - 1) / rowsPerJob;
                 segments[i] = new MatMulSegment
                 {
@@ -116,6 +139,7 @@ public sealed unsafe partial class CpuBackend
                     RowsPerJob = rowsPerJob,
                     RowJobs = rowJobs,
                     FirstItem = items,
+                    Paired = format == ActivationFormat.Q8_0Pairs,
                 };
                 items += rowJobs * tokenJobs;
                 offset += (long)tokens * w.Rows;
@@ -123,6 +147,9 @@ public sealed unsafe partial class CpuBackend
             Pool.For(items, new MatMulJob { Segments = segments, Count = weights.Length });
         }
     }
+
+    /// <summary>Rows per work item of a regrouped Q4_0 matrix against several tokens: eight groups of eight.</summary>
+    private const int GroupedRowsPerJob = 64;
 
     /// <summary>The most matrices <see cref="MatMulGroup"/> takes at once (Q, K, V).</summary>
     public const int MaxGroup = 4;
@@ -198,6 +225,9 @@ public sealed unsafe partial class CpuBackend
         public int RowsPerJob;
         public int RowJobs;
         public int FirstItem;
+
+        /// <summary>Act holds pairs of tokens (<see cref="ActivationPairs"/>), ActStride bytes apart.</summary>
+        public bool Paired;
     }
 
     private struct MatMulJob : IParallelJob
@@ -259,23 +289,24 @@ public sealed unsafe partial class CpuBackend
             }
         }
 
-        /// <summary>Rows [r0, r1) (whole groups of eight) of a regrouped matrix against tokens [t0, t1).</summary>
+        /// <summary>
+        /// Rows [r0, r1) (whole groups of eight) of a regrouped matrix against tokens [t0, t1): one pass over each group
+        /// for all the tokens, so a batch of decode positions reads each weight block once.
+        /// </summary>
         private static void RunGroups(MatMulSegment* s, int r0, int r1, int t0, int t1)
         {
             var rows = s->Rows;
-            var t = t0;
-            for (; t + 4 <= t1; t += 4)
+            var y = s->Y + (nint)t0 * rows;
+            // Paired activations hold two tokens per stride; token blocks start at even tokens.
+            var act = s->Act + (s->Paired ? t0 / 2 : t0) * s->ActStride;
+            if (t1 - t0 == 1 && !s->Paired)
             {
-                var act = s->Act + t * s->ActStride;
                 for (var r = r0; r < r1; r += Q4_0Rows8.Rows)
-                    s->Kernel.Rows8x4(s->Weights + r * s->RowBytes, act, s->ActStride, s->Cols, s->Y + (nint)t * rows + r, rows);
+                    s->Kernel.Rows8(s->Weights + r * s->RowBytes, act, s->Cols, y + r);
+                return;
             }
-            for (; t < t1; t++)
-            {
-                var act = s->Act + t * s->ActStride;
-                for (var r = r0; r < r1; r += Q4_0Rows8.Rows)
-                    s->Kernel.Rows8(s->Weights + r * s->RowBytes, act, s->Cols, s->Y + (nint)t * rows + r);
-            }
+            s->Kernel.Rows8xN(s->Weights + r0 * s->RowBytes, Q4_0Rows8.Rows * s->RowBytes, (r1 - r0) / Q4_0Rows8.Rows,
+                act, s->ActStride, t1 - t0, s->Cols, y + r0, rows);
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Tessera.Engine.Kernels;
 using Tessera.Engine.Model;
 
@@ -74,6 +75,95 @@ public sealed unsafe partial class CpuBackend
             {
                 Pool.For(shape.Heads, job);
             }
+        }
+    }
+
+    /// <summary>
+    /// Every (sequence, head) of a batch is one work item of a single parallel pass: a decode step of eight sessions
+    /// pays one pass instead of eight passes of a few microseconds each. Each item runs exactly as in <see cref="Attention"/>.
+    /// </summary>
+    public void AttentionBatch(ReadOnlySpan<float> queries, ReadOnlySpan<AttentionSequence> sequences, Span<float> output)
+    {
+        if (sequences.Length == 1 || Threads == 1)
+        {
+            IComputeBackend.AttentionOneByOne(this, queries, sequences, output);
+            return;
+        }
+        var heads = sequences[0].Shape.Heads;
+        long scores = 0;
+        foreach (var s in sequences)
+        {
+            if (s.Shape.Heads != heads)
+                throw new ArgumentException("Sequences of one attention batch share their head count.", nameof(sequences));
+            var width = s.Shape.QueryWidth;
+            var visible = s.Shape.StartPosition + s.Shape.Tokens;
+            if ((long)(s.FirstRow + s.Shape.Tokens) * width > Math.Min(queries.Length, output.Length)
+                || s.Keys.Length < visible * s.Shape.KvWidth || s.Values.Length < visible * s.Shape.KvWidth)
+                throw new ArgumentException("An attention sequence reaches past its buffers.", nameof(sequences));
+            scores += (long)visible * heads;
+        }
+        if (_scores.Length < scores)
+            _scores = new float[Math.Max(scores, _scores.Length * 2)];
+        if (_pins.Length < 2 * sequences.Length)
+            _pins = new MemoryHandle[Math.Max(2 * sequences.Length, 2 * _pins.Length)];
+        var items = stackalloc BatchedSequence[sequences.Length];
+        try
+        {
+            long offset = 0;
+            for (var i = 0; i < sequences.Length; i++)
+            {
+                var s = sequences[i];
+                _pins[2 * i] = s.Keys.Pin();
+                _pins[2 * i + 1] = s.Values.Pin();
+                items[i] = new BatchedSequence
+                {
+                    K = (float*)_pins[2 * i].Pointer, V = (float*)_pins[2 * i + 1].Pointer, KeyLength = s.Keys.Length,
+                    FirstRow = s.FirstRow, ScoreOffset = offset, Shape = s.Shape,
+                };
+                offset += (long)(s.Shape.StartPosition + s.Shape.Tokens) * heads;
+            }
+            fixed (float* q = queries)
+            fixed (float* o = output)
+            fixed (float* sc = _scores)
+                Pool.For(sequences.Length * heads, new AttentionBatchJob { Q = q, O = o, Scores = sc, Sequences = items, Heads = heads });
+        }
+        finally
+        {
+            for (var i = 0; i < 2 * sequences.Length; i++)
+            {
+                _pins[i].Dispose();
+                _pins[i] = default;
+            }
+        }
+    }
+
+    private MemoryHandle[] _pins = [];
+
+    private struct BatchedSequence
+    {
+        public float* K, V;
+        public int KeyLength, FirstRow;
+        public long ScoreOffset;
+        public AttentionShape Shape;
+    }
+
+    private struct AttentionBatchJob : IParallelJob
+    {
+        public float* Q, O, Scores;
+        public BatchedSequence* Sequences;
+        public int Heads;
+
+        public readonly void Execute(int index)
+        {
+            var s = Sequences + index / Heads;
+            var head = index % Heads;
+            var width = s->Shape.QueryWidth;
+            var rows = s->Shape.Tokens * width;
+            var perHead = s->Shape.StartPosition + s->Shape.Tokens;
+            FloatKernels.Attention(
+                new ReadOnlySpan<float>(Q + (long)s->FirstRow * width, rows), new ReadOnlySpan<float>(s->K, s->KeyLength),
+                new ReadOnlySpan<float>(s->V, s->KeyLength), new Span<float>(O + (long)s->FirstRow * width, rows), s->Shape, head, 1,
+                new Span<float>(Scores + s->ScoreOffset + (long)head * perHead, perHead));
         }
     }
 

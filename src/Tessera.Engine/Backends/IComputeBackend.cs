@@ -63,4 +63,23 @@ public interface IComputeBackend : IDisposable
     /// <paramref name="keys"/>, <paramref name="values"/>: (StartPosition + Tokens) x KvWidth; output: Tokens x QueryWidth.
     /// </summary>
     void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, in AttentionShape shape);
+
+    /// <summary>
+    /// <see cref="Attention"/> for every sequence of a batch (a decode step of many sessions): sequence s reads rows
+    /// [FirstRow, FirstRow + Tokens) of <paramref name="queries"/> and writes them in <paramref name="output"/> (rows of
+    /// QueryWidth floats). Results equal separate calls; a backend may run all sequences in one parallel pass.
+    /// </summary>
+    void AttentionBatch(ReadOnlySpan<float> queries, ReadOnlySpan<AttentionSequence> sequences, Span<float> output) =>
+        AttentionOneByOne(this, queries, sequences, output);
+
+    /// <summary><see cref="AttentionBatch"/> as one <see cref="Attention"/> call of <paramref name="backend"/> per sequence.</summary>
+    internal static void AttentionOneByOne(IComputeBackend backend, ReadOnlySpan<float> queries, ReadOnlySpan<AttentionSequence> sequences, Span<float> output)
+    {
+        foreach (var s in sequences)
+        {
+            var width = s.Shape.QueryWidth;
+            backend.Attention(queries.Slice(s.FirstRow * width, s.Shape.Tokens * width), s.Keys.Span, s.Values.Span,
+                output.Slice(s.FirstRow * width, s.Shape.Tokens * width), s.Shape);
+        }
+    }
 }

@@ -12,7 +12,8 @@ namespace Tessera.Engine.Kernels;
 /// <remarks>
 /// Q8_0 layout of one token (nb = cols / 32 blocks), every part 64-byte aligned:
 /// qs: cols x i8; d: nb x f32; dv: nb x 8 x f32 (d repeated, for 512-bit scale vectors);
-/// sv: nb x 8 x i32 (lane k: the sum of quants 4k..4k+3 of the block, for offset corrections lane by lane).
+/// sv: nb x 8 x i32 (lane k: the sum of quants 4k..4k+3 of the block, for offset corrections lane by lane);
+/// o8: nb x i32 (8 x the sum of the block's quants: Q4_0's nibble offset of 8 taken off a whole block at once).
 /// Q8_K layout of one token (nb = cols / 256 super-blocks): qs: cols x i8; d: nb x f32; bsums: nb x 16 x i16.
 /// </remarks>
 internal static unsafe class ActivationQuant
@@ -20,7 +21,7 @@ internal static unsafe class ActivationQuant
     public static nint Q8_0Stride(int cols)
     {
         var nb = cols / 32;
-        return Align(cols) + Align(nb * 4) + Align(nb * 32) + Align(nb * 32);
+        return Align(cols) + Align(nb * 4) + Align(nb * 32) + Align(nb * 32) + Align(nb * 4);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -32,6 +33,9 @@ internal static unsafe class ActivationQuant
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int* Q8_0Sv(byte* token, int cols) =>
         (int*)(token + Align(cols) + Align(cols / 32 * 4) + Align(cols / 32 * 32));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int* Q8_0O8(byte* token, int cols) =>
+        (int*)(token + Align(cols) + Align(cols / 32 * 4) + 2 * Align(cols / 32 * 32));
 
     /// <summary>
     /// F16 layout of one token (for F16 weights, which meet activations as f16 as in llama.cpp): the values rounded to
@@ -80,6 +84,7 @@ internal static unsafe class ActivationQuant
         var d = Q8_0D(token, cols);
         var dv = Q8_0Dv(token, cols);
         var sv = Q8_0Sv(token, cols);
+        var o8 = Q8_0O8(token, cols);
         var min = Vector256.Create(-127);
         var max = Vector256.Create(127);
         for (var b = 0; b < cols / 32; b++)
@@ -105,6 +110,7 @@ internal static unsafe class ActivationQuant
             // Lane k: the sum of quants 4k..4k+3, matching the lanes of the block kernels' integer products.
             var h = Avx2.HorizontalAdd(Avx2.HorizontalAdd(r0, r1), Avx2.HorizontalAdd(r2, r3));
             Avx2.PermuteVar8x32(h, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(sv + 8 * b);
+            o8[b] = 8 * Vector256.Sum(h);
         }
     }
 
@@ -115,14 +121,17 @@ internal static unsafe class ActivationQuant
         var d = Q8_0D(token, cols);
         var dv = Q8_0Dv(token, cols);
         var sv = Q8_0Sv(token, cols);
+        var o8 = Q8_0O8(token, cols);
         for (var b = 0; b < cols / 32; b++)
         {
             var scale = QuantizeGroup(x + 32 * b, 32, qs + 32 * b, kQuant: false);
             d[b] = scale;
+            o8[b] = 0;
             for (var j = 0; j < 8; j++)
             {
                 dv[8 * b + j] = scale;
                 sv[8 * b + j] = qs[32 * b + 4 * j] + qs[32 * b + 4 * j + 1] + qs[32 * b + 4 * j + 2] + qs[32 * b + 4 * j + 3];
+                o8[b] += 8 * sv[8 * b + j];
             }
         }
     }

@@ -16,6 +16,9 @@ internal enum ActivationFormat
 
     /// <summary>F16 layout of <see cref="ActivationQuant"/>: values rounded to f16, as f32 and as f16.</summary>
     F16,
+
+    /// <summary>Q8_0 of two tokens interleaved (<see cref="ActivationPairs"/>), built from <see cref="Q8_0"/>.</summary>
+    Q8_0Pairs,
 }
 
 /// <summary>
@@ -29,24 +32,41 @@ internal readonly unsafe struct MatMulKernel
         delegate*<byte*, nint, byte*, nint, int, float*, nint, void> dot2x4 = null)
     {
         Format = format;
+        BatchFormat = format;
         Dot = dot;
         Dot4 = dot4;
         Dot2x4 = dot2x4;
     }
 
-    /// <summary>Kernels for matrices regrouped eight rows at a time: only <see cref="Rows8"/> and <see cref="Rows8x4"/> apply.</summary>
-    public MatMulKernel(ActivationFormat format, delegate*<byte*, byte*, int, float*, void> rows8, delegate*<byte*, byte*, nint, int, float*, nint, void> rows8x4)
+    /// <summary>
+    /// Kernels for matrices regrouped eight rows at a time: only <see cref="Rows8"/> and <see cref="Rows8xN"/> apply;
+    /// <see cref="Rows8xN"/> reads its activations in <paramref name="batchFormat"/>.
+    /// </summary>
+    public MatMulKernel(ActivationFormat format, delegate*<byte*, byte*, int, float*, void> rows8, delegate*<byte*, nint, int, byte*, nint, int, int, float*, nint, void> rows8xN,
+        ActivationFormat batchFormat)
     {
         Format = format;
         Rows8 = rows8;
-        Rows8x4 = rows8x4;
+        Rows8xN = rows8xN;
+        BatchFormat = batchFormat;
     }
+
+    /// <summary>
+    /// The activations of products with more than one token: <see cref="Format"/>, or for the 512-bit batched Q4_0
+    /// kernel <see cref="ActivationFormat.Q8_0Pairs"/> (then <see cref="Rows8xN"/> takes the first pair and the stride
+    /// between pairs, and runs every multi-token product, an odd last token included).
+    /// </summary>
+    public ActivationFormat BatchFormat { get; }
 
     /// <summary>Set for grouped layouts: eight rows (group pointer, token, cols, y of the first row) against one token.</summary>
     public delegate*<byte*, byte*, int, float*, void> Rows8 { get; }
 
-    /// <summary>Set for grouped layouts: eight rows against four tokens (group, first token, token stride, cols, y, y stride).</summary>
-    public delegate*<byte*, byte*, nint, int, float*, nint, void> Rows8x4 { get; }
+    /// <summary>
+    /// Set for grouped layouts: groups of eight rows against any number of tokens (first group, bytes between groups,
+    /// groups, first token, token stride, tokens, cols, y of the first row, y stride), each weight block read once for
+    /// all of them (batched decode, prefill tiles).
+    /// </summary>
+    public delegate*<byte*, nint, int, byte*, nint, int, int, float*, nint, void> Rows8xN { get; }
 
     public ActivationFormat Format { get; }
 
@@ -71,9 +91,12 @@ internal readonly unsafe struct MatMulKernel
     {
         if (w.Layout == WeightLayout.Q4_0Groups)
         {
-            return path == KernelPath.Scalar
-                ? new(ActivationFormat.Q8_0, &Q4_0Rows8.ScalarGemv8, &Q4_0Rows8.ScalarGemm8x4)
-                : new(ActivationFormat.Q8_0, &Q4_0Rows8.Gemv8, &Q4_0Rows8.Gemm8x4);
+            return path switch
+            {
+                KernelPath.Scalar => new(ActivationFormat.Q8_0, &Q4_0Rows8.ScalarGemv8, &Q4_0Rows8.ScalarGemmN, ActivationFormat.Q8_0),
+                KernelPath.Avx2 => new(ActivationFormat.Q8_0, &Q4_0Rows8.Gemv8, &Q4_0Rows8.GemmN, ActivationFormat.Q8_0),
+                _ => new(ActivationFormat.Q8_0, &Q4_0Rows8.Gemv8, &Q4_0Rows8Pairs.Gemm, ActivationFormat.Q8_0Pairs),
+            };
         }
         if (w.Type == GgmlType.Q4_0 && w.Rows % Q4_0Rows8.Rows == 0)
             return new(ActivationFormat.Q8_0, &Q4_0Rows8.RowDot, &Q4_0Rows8.RowDot4);

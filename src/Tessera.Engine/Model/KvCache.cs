@@ -63,6 +63,10 @@ public sealed class KvCache
 
     internal Span<float> Values(int layerInRange, int tokens) => _values[layerInRange].AsSpan(0, tokens * KvWidth);
 
+    internal Memory<float> KeysMemory(int layerInRange, int tokens) => _keys[layerInRange].AsMemory(0, tokens * KvWidth);
+
+    internal Memory<float> ValuesMemory(int layerInRange, int tokens) => _values[layerInRange].AsMemory(0, tokens * KvWidth);
+
     /// <summary>Makes room for <paramref name="added"/> more positions.</summary>
     internal void Reserve(int added)
     {

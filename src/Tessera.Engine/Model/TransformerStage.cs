@@ -20,6 +20,7 @@ public sealed class TransformerStage : IDisposable
     private float[] _att = [];
     private float[] _gateUp = [];
     private float[] _last = [];
+    private AttentionSequence[] _sequences = [];
     private int _capacity;
 
     public TransformerStage(GgufFile file, LayerRange range, IComputeBackend backend, int? contextLength = null, WeightStorage storage = WeightStorage.Auto)
@@ -182,11 +183,13 @@ public sealed class TransformerStage : IDisposable
 
         var scale = 1f / MathF.Sqrt(c.HeadDim);
         var row = 0;
-        foreach (var s in batch)
+        if (_sequences.Length < batch.Length)
+            _sequences = new AttentionSequence[Math.Max(batch.Length, 2 * _sequences.Length)];
+        for (var i = 0; i < batch.Length; i++)
         {
-            var cache = s.Cache;
+            var cache = batch[i].Cache;
             var start = cache.Length;
-            var count = s.TokenCount;
+            var count = batch[i].TokenCount;
             var qs = q.Slice(row * c.QueryWidth, count * c.QueryWidth);
             var ks = k.Slice(row * c.KvWidth, count * c.KvWidth);
             _backend.Rope(qs, count, c.HeadCount, c.HeadDim, start, _rope);
@@ -198,9 +201,12 @@ public sealed class TransformerStage : IDisposable
             FloatKernels.RoundToHalf(keys.Slice(start * c.KvWidth, count * c.KvWidth));
             FloatKernels.RoundToHalf(values.Slice(start * c.KvWidth, count * c.KvWidth));
             var shape = new AttentionShape(count, start, c.HeadCount, c.HeadCountKv, c.HeadDim, scale);
-            _backend.Attention(qs, keys, values, att.Slice(row * c.QueryWidth, count * c.QueryWidth), shape);
+            _sequences[i] = new AttentionSequence(cache.KeysMemory(index, start + count), cache.ValuesMemory(index, start + count), row, shape);
             row += count;
         }
+        // All sessions at once: one parallel pass over every (session, head) instead of one small pass per session.
+        _backend.AttentionBatch(q, _sequences.AsSpan(0, batch.Length), att);
+        _sequences.AsSpan(0, batch.Length).Clear(); // drop the caches' arrays
 
         RoundForFloatWeights(w.Output, att);
         _backend.MatMul(w.Output, att, h, n);

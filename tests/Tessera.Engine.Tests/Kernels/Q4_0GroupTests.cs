@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 using Tessera.Engine.Backends;
 using Tessera.Engine.Kernels;
 using Tessera.Engine.Tensors;
@@ -11,13 +12,19 @@ namespace Tessera.Engine.Tests.Kernels;
 public sealed unsafe class Q4_0GroupTests
 {
     [Theory]
-    [InlineData(1)]
-    [InlineData(4)]
-    [InlineData(7)]
-    [InlineData(17)]
-    public void RegroupedAndRowByRow_GiveTheSameBits_OnEveryPath(int tokens)
+    [InlineData(1, 40, 320)]
+    [InlineData(2, 40, 320)]
+    [InlineData(3, 40, 320)]
+    [InlineData(4, 40, 320)]
+    [InlineData(7, 40, 320)]
+    [InlineData(8, 40, 320)]
+    [InlineData(17, 40, 320)]
+    // Batched kernel: more groups than one pass holds (8), several column tiles (32 blocks), odd and full token blocks.
+    [InlineData(8, 136, 1088)]
+    [InlineData(9, 136, 1088)]
+    [InlineData(33, 136, 1088)]
+    public void RegroupedAndRowByRow_GiveTheSameBits_OnEveryPath(int tokens, int rows, int cols)
     {
-        const int rows = 40, cols = 320;
         using var m = new KernelTestData.Matrix(GgmlType.Q4_0, rows, cols, seed: 21);
         using var arena = new WeightArena(WeightArena.Footprint(m.Weights));
         var grouped = arena.Copy(m.Weights);
@@ -40,6 +47,77 @@ public sealed unsafe class Q4_0GroupTests
                 Assert.Equal(BitConverter.SingleToInt32Bits(expected[i]), BitConverter.SingleToInt32Bits(yGroups[i]));
             }
         }
+    }
+
+    /// <summary>
+    /// Every batched kernel, called directly, against the one-token reference kernel: both integer-sum forms (AVX2 and
+    /// AVX-VNNI, whichever this CPU runs) and the 512-bit pair kernel, for any token count, bit for bit.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(5)]
+    [InlineData(16)]
+    [InlineData(19)]
+    public void BatchedKernels_EqualTheOneTokenReference(int tokens)
+    {
+        const int rows = 80, cols = 1120; // ten groups, 35 blocks: two column tiles, a ragged one
+        using var m = new KernelTestData.Matrix(GgmlType.Q4_0, rows, cols, seed: 5);
+        using var arena = new WeightArena(WeightArena.Footprint(m.Weights));
+        var w = arena.Copy(m.Weights);
+        var groupBytes = (nint)w.RowBytes * Q4_0Rows8.Rows;
+        var x = KernelTestData.Random(tokens * cols, seed: 6);
+        var stride = ActivationQuant.Q8_0Stride(cols);
+        var act = new byte[stride * tokens];
+        var pairs = new byte[ActivationPairs.Stride(cols) * ((tokens + 1) / 2)];
+        var expected = new float[tokens * rows];
+        fixed (float* xp = x)
+        fixed (byte* ap = act)
+        fixed (byte* pp = pairs)
+        fixed (float* ep = expected)
+        {
+            for (var t = 0; t < tokens; t++)
+                ActivationQuant.QuantizeQ8_0(xp + t * cols, cols, ap + t * stride);
+            ActivationPairs.Pack(ap, stride, tokens, cols, pp);
+            for (var t = 0; t < tokens; t++)
+            {
+                for (var g = 0; g < rows / 8; g++)
+                    Q4_0Rows8.ScalarGemv8((byte*)w.Data + g * groupBytes, ap + t * stride, cols, ep + t * rows + 8 * g);
+            }
+
+            var data = (byte*)w.Data;
+            var y = new float[tokens * rows];
+            fixed (float* yp = y)
+            {
+                if (Avx2.IsSupported && Fma.IsSupported)
+                {
+                    for (var g = 0; g < rows / 8; g++)
+                        Q4_0Rows8.GemmN<Q4_0Rows8.MaddSums>(data + g * groupBytes, ap, stride, tokens, cols, yp + 8 * g, rows);
+                    AssertSameBits(expected, y, "AVX2");
+                }
+                if (AvxVnni.IsSupported)
+                {
+                    for (var g = 0; g < rows / 8; g++)
+                        Q4_0Rows8.GemmN<Q4_0Rows8.VnniSums>(data + g * groupBytes, ap, stride, tokens, cols, yp + 8 * g, rows);
+                    AssertSameBits(expected, y, "AVX-VNNI");
+                }
+                if (KernelPaths.IsSupported(KernelPath.Avx512))
+                {
+                    Q4_0Rows8Pairs.Gemm(data, groupBytes, rows / 8, pp, ActivationPairs.Stride(cols), tokens, cols, yp, rows);
+                    AssertSameBits(expected, y, "AVX-512 pairs");
+                }
+            }
+        }
+    }
+
+    private static void AssertSameBits(float[] expected, float[] actual, string kernel)
+    {
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                $"{kernel}: output {i} is {actual[i]}, not {expected[i]}");
+        }
+        Array.Clear(actual);
     }
 
     [Fact]

@@ -33,6 +33,48 @@ public class WeightStorageTests
         Assert.Contains(a, v => v != 0);
     }
 
+    /// <summary>
+    /// Sessions decoding together (one pass over eight sessions, one new position each: the batched kernels) give each
+    /// session the logits it gets alone, bit for bit.
+    /// </summary>
+    [Theory]
+    [InlineData("tiny-a-q4_0.gguf")]
+    [InlineData("tiny-a-q4_k_m.gguf")]
+    [InlineData("tiny-a-q8_0.gguf")]
+    public void EightSessionsDecodingTogether_GetTheLogitsEachGetsAlone(string file)
+    {
+        const int sessions = 8;
+        using var gguf = GgufFile.Open(TestPaths.Model(file));
+        using var backend = new CpuBackend(2);
+        var config = ModelConfig.FromGguf(gguf);
+        using var stage = new TransformerStage(gguf, LayerRange.All(config.BlockCount), backend, 64, WeightStorage.Copy);
+        var vocab = config.VocabSize;
+
+        // Different prompts (lengths and tokens), then one decode step with a different token per session.
+        var caches = new KvCache[sessions];
+        var scratch = new float[vocab];
+        for (var s = 0; s < sessions; s++)
+        {
+            caches[s] = stage.CreateCache();
+            var prompt = Enumerable.Range(0, 3 + s).Select(i => 100 + 37 * i + 11 * s).ToArray();
+            stage.Forward([new BatchSequence(caches[s], prompt.Length)], prompt, default, scratch);
+        }
+        var next = Enumerable.Range(0, sessions).Select(s => 500 + 13 * s).ToArray();
+
+        var alone = new float[sessions * vocab];
+        for (var s = 0; s < sessions; s++)
+        {
+            var length = caches[s].Length;
+            stage.Forward([new BatchSequence(caches[s], 1)], [next[s]], default, alone.AsSpan(s * vocab, vocab));
+            caches[s].Truncate(length); // the batched step below writes the same position again
+        }
+        var together = new float[sessions * vocab];
+        stage.Forward(caches.Select(c => new BatchSequence(c, 1)).ToArray(), next, default, together);
+
+        Assert.Equal(alone, together);
+        Assert.Contains(together, v => v != 0);
+    }
+
     [Fact]
     public unsafe void Arena_CopiesBytesExactly_AndRefusesMoreThanItReserved()
     {
