@@ -77,16 +77,24 @@ public sealed class ObservedHopsTests
     }
 
     [Fact]
-    public void ObservedLatency_StandsForTheProbesRtt_LessTheJitterThePlannerAddsBack()
+    public void ObservedLatency_StandsForTheProbesRtt_LessTheJitterThePlannerAddsBack_AndScalesTheLinksNotObserved()
     {
-        LinkInfo[] links = [new("a", "b", 20, 4, 1e8), new("b", "c", 3, 0.5, 1e9)];
-        var observed = new Dictionary<(string, string), double> { [("a", "b")] = 6, [("c", "d")] = 0.7 };
+        // a-b seen at a fifth of its probe's RTT (6 ms less 4 of jitter against 10), c-e at a half (1 against 2); the
+        // upper median of the two ratios (0.5) scales b-c, which no pipeline crossed; an unreachable link stays so
+        LinkInfo[] links =
+        [
+            new("a", "b", 10, 4, 1e8), new("b", "c", 3, 0.5, 1e9), new("c", "e", 2, 0, 1e9),
+            new("a", "z", LinkMonitor.UnreachableRttMs, 0, 0),
+        ];
+        var observed = new Dictionary<(string, string), double> { [("a", "b")] = 6, [("c", "e")] = 1, [("c", "d")] = 0.7 };
 
         var result = PoolCluster.WithObservedHops(links, observed);
 
         Assert.Equal(new LinkInfo("a", "b", 2, 4, 1e8), result[0]);
-        Assert.Equal(links[1], result[1]);
-        Assert.Equal(new LinkInfo("c", "d", 0.7, 0, 0), result[2]);
+        Assert.Equal(new LinkInfo("b", "c", 1.5, 0.5, 1e9), result[1]);
+        Assert.Equal(new LinkInfo("c", "e", 1, 0, 1e9), result[2]);
+        Assert.Equal(links[3], result[3]);
+        Assert.Equal(new LinkInfo("c", "d", 0.7, 0, 0), result[4]);
         Assert.Same(links, PoolCluster.WithObservedHops(links, null));
     }
 

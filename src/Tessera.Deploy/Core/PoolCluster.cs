@@ -78,12 +78,22 @@ internal static class PoolCluster
 
     /// <summary>
     /// <paramref name="links"/> with each observed link's RTT replaced by its observed latency less its jitter (links
-    /// observed but never measured are added with that latency, no jitter and no bandwidth: the transfer is in it).
+    /// observed but never measured are added with that latency, no jitter and no bandwidth: the transfer is in it). The
+    /// other measured links' RTTs are scaled by the (upper) median ratio of that figure to the probe's RTT over the
+    /// links that have both, as <see cref="ObservedSpeeds.Effective"/> scales unobserved nodes' speeds: without it, a
+    /// link a pipeline used would look cheaper than an equal one it did not (the probe's lone echo measures more than
+    /// a token's hop), and plans would keep to the links they already had. Unreachable links stay as they are.
     /// </summary>
     internal static IReadOnlyList<LinkInfo> WithObservedHops(IReadOnlyList<LinkInfo> links, IReadOnlyDictionary<(string, string), double>? hopLatencyMs)
     {
         if (hopLatencyMs is null || hopLatencyMs.Count == 0)
             return links;
+        static bool Probed(LinkInfo link) => link.RttMs > 0 && link.RttMs < LinkMonitor.UnreachableRttMs;
+        double Seen(LinkInfo link, double latency) => Math.Max(0, latency - Math.Max(0, link.JitterP99Ms));
+        var ratios = links.Where(Probed)
+            .Select(l => hopLatencyMs.TryGetValue(ObservedHops.Key(l.NodeA, l.NodeB), out var latency) ? Seen(l, latency) / l.RttMs : (double?)null)
+            .OfType<double>().Order().ToList();
+        var scale = ratios.Count == 0 ? 1 : ratios[ratios.Count / 2];
         var result = new List<LinkInfo>(links.Count + hopLatencyMs.Count);
         var seen = new HashSet<(string, string)>();
         foreach (var link in links)
@@ -91,12 +101,12 @@ internal static class PoolCluster
             var key = ObservedHops.Key(link.NodeA, link.NodeB);
             if (hopLatencyMs.TryGetValue(key, out var latency))
             {
-                result.Add(link with { RttMs = Math.Max(0, latency - Math.Max(0, link.JitterP99Ms)) });
+                result.Add(link with { RttMs = Seen(link, latency) });
                 seen.Add(key);
             }
             else
             {
-                result.Add(link);
+                result.Add(Probed(link) ? link with { RttMs = link.RttMs * scale } : link);
             }
         }
         foreach (var ((a, b), latency) in hopLatencyMs)
