@@ -139,7 +139,7 @@ public sealed partial class DeploymentController
             var activationBytes = runtime.Facts?.Profile.ActivationBytesPerToken(Tessera.Serving.ActivationFormats.BytesPerElement(Tessera.Serving.ActivationFormats.Parse(runtime.Stored.Activations))) ?? 0;
             double Transfer(string a, string b) =>
                 links.FirstOrDefault(l => l.Joins(a, b)) is { BandwidthBytesPerSecond: > 0 } link
-                    ? (activationBytes + ReturnedTokenBytes) / link.BandwidthBytesPerSecond
+                    ? (activationBytes + PoolPlanner.SampledTokenBytes) / link.BandwidthBytesPerSecond
                     : 0;
             var sampled = _hops.Observe(stages.Select(s => new ObservedHops.StageRead(s.Key, s.Stage.NodeId, s.Read)).ToList(), now, Transfer);
             if (sampled.Count > 0 && _logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
@@ -153,9 +153,6 @@ public sealed partial class DeploymentController
         lock (_gate)
             return _hops.Latencies(Now()).Select(h => new Tessera.Pool.Client.ObservedHopView(h.Key.Item1, h.Key.Item2, h.Value)).ToList();
     }
-
-    /// <summary>The bytes of the sampled token on its way back (the planner's count).</summary>
-    private const long ReturnedTokenBytes = 4;
 
     /// <summary>Brings forward the improvement check of deployments whose nodes run at another speed than their plan was weighed with, with an event each.</summary>
     private void NoticeSpeedChanges(IReadOnlyList<Runtime> runtimes, TimeSpan now)

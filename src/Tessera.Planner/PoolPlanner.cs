@@ -9,6 +9,9 @@ namespace Tessera.Planner;
 /// </summary>
 public static class PoolPlanner
 {
+    /// <summary>Bytes the planner counts for the sampled token on its way back from the last stage to the first.</summary>
+    public const long SampledTokenBytes = 4;
+
     /// <summary>
     /// Places <paramref name="request"/>'s model on <paramref name="cluster"/>: as few stages as the memory needs
     /// (fewer hops, lower latency), more only when they make decoding faster; with several stages, layers go in

@@ -258,7 +258,7 @@ public sealed partial class StageHost
             var ticks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
             Interlocked.Add(ref _computeTicks, ticks);
             _lastPassDecoded = n == _slices.Count;
-            if (n == _slices.Count)
+            if (_lastPassDecoded)
             {
                 // Every session had one position: a decoding pass, the time the coordinator learns this stage's speed from.
                 Interlocked.Add(ref _decodeTicks, ticks);

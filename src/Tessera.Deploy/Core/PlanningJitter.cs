@@ -41,19 +41,12 @@ internal static class PlanningJitter
         var result = new Dictionary<TKey, double>();
         if (steady.Count == 0)
             return result;
-        var floor = Median([.. steady.Values]);
+        var floor = ObservedSpeeds.Median(steady.Values);
         foreach (var (link, jitter) in steady)
         {
             if (jitter > floor)
                 result[link] = jitter - floor;
         }
         return result;
-    }
-
-    private static double Median(double[] values)
-    {
-        Array.Sort(values);
-        var n = values.Length;
-        return n % 2 == 1 ? values[n / 2] : (values[(n / 2) - 1] + values[n / 2]) / 2;
     }
 }

@@ -24,11 +24,10 @@ internal static class PoolCluster
     /// there), in the snapshot's order. Nodes in <paramref name="left"/> are left out and reported to the planner with
     /// <paramref name="leftStatus"/>. The measured links and the coordinator's node come from <paramref name="links"/>.
     /// A node's speed is its entry in <paramref name="speeds"/> where it has one (learned from its stages' step times, see
-    /// <see cref="ObservedSpeeds.Effective"/>), else what its agent measured (or declared).
+    /// <see cref="ObservedSpeeds.Effective"/>), else what its agent measured (or declared). Where a pipeline showed how
+    /// long a token spends on a link (<paramref name="hopLatencyMs"/>, see <see cref="ObservedHops"/>), that latency
+    /// stands for the probe's RTT (see <see cref="WithObservedHops"/>).
     /// </summary>
-    /// <para>Where a pipeline showed how long a token spends on a link (<paramref name="hopLatencyMs"/>, see
-    /// <see cref="ObservedHops"/>), that latency stands for the probe's RTT: the link's RTT given to the planner is the
-    /// latency less the link's planning jitter (which the planner adds back), so its hop cost is what was seen.</para>
     public static ClusterDescription Build(IReadOnlyList<PoolNode> nodes, IReadOnlyDictionary<string, long> reserved,
         IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost, ILinkDirectory? links = null,
         IReadOnlyDictionary<string, double>? speeds = null, IReadOnlyDictionary<(string, string), double>? hopLatencyMs = null)

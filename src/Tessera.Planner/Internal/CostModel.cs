@@ -7,7 +7,7 @@ namespace Tessera.Planner.Internal;
 internal sealed class CostModel
 {
     /// <summary>Bytes of the sampled token relayed from the last stage back to the first.</summary>
-    public const long TokenBytes = 4;
+    public const long TokenBytes = PoolPlanner.SampledTokenBytes;
 
     private readonly long[] _bytes;
     private readonly double[] _flops;
