@@ -72,10 +72,19 @@ public sealed partial class DeploymentController
     {
         string? trigger;
         bool bySpeed;
+        var probed = PoolCluster.ProbedSpeeds(_ports.Nodes.Snapshot());
         lock (_gate)
         {
             trigger = runtime.Improvement.Trigger;
             bySpeed = runtime.Improvement.BySpeed;
+            // A periodic check that finds a node running at another speed than the plan was weighed with says so: the
+            // timer may come before the reading that would have brought the check forward.
+            if (trigger is null && DriftOf(runtime, probed, Now()) is { Count: > 0 } drift)
+            {
+                trigger = string.Join(", ", drift.Select(d => d.Words));
+                bySpeed = true;
+                runtime.SpeedNoticed.UnionWith(drift.Select(d => d.NodeId));
+            }
             runtime.Improvement.Checked(Now());
         }
         // A recovery or drain under way has the deployment: the next check sees the plan it leaves.
@@ -100,7 +109,7 @@ public sealed partial class DeploymentController
                 _logger.LogPlanKept(name, $"node {unwell.NodeName} of the plan is not ready; not looking for a better plan now");
                 return;
             }
-            result = PoolPlanner.Improve(PlanRequests.CurrentPlan(runtime.Stored), request, cluster, _options.Planner);
+            result = PoolPlanner.Improve(PlanRequests.CurrentPlan(runtime.Stored), request, cluster, PlannerOptions());
             lock (_gate)
                 runtime.Weighed(cluster);
             if (!result.Succeeded || !result.Changed)

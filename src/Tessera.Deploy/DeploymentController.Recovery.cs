@@ -208,7 +208,8 @@ public sealed partial class DeploymentController
         var cluster = Cluster(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), left, draining ? NodeStatus.Draining : NodeStatus.Lost,
             ignoreLinks: runtime.Stored.Spec.IgnoreLinks == true);
         var request = PlanRequests.For(runtime.Stored, FactsOf(runtime).Profile) with { ExcludedDevices = [.. left.Select(PoolCluster.CpuDevice)] };
-        var result = PoolPlanner.Replan(PlanRequests.CurrentPlan(runtime.Stored), request, cluster, draining ? ReplanReason.NodeDrained : ReplanReason.NodeLost);
+        var result = PoolPlanner.Replan(PlanRequests.CurrentPlan(runtime.Stored), request, cluster, draining ? ReplanReason.NodeDrained : ReplanReason.NodeLost,
+            PlannerOptions());
         if (!result.Succeeded)
             throw new PipelineException(change switch
             {

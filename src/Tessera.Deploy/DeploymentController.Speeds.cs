@@ -41,6 +41,18 @@ public sealed partial class DeploymentController
         return PoolCluster.Build(nodes, reserved, left, leftStatus, ignoreLinks ? null : _ports.Links, EffectiveSpeeds(nodes), hops);
     }
 
+    /// <summary>
+    /// The planner's options with the head's speed factor the last stages showed (<see cref="ObservedSpeeds.HeadSpeedFactor"/>),
+    /// once there is one: node speeds are learned from layers, so the head is weighed with its own efficiency.
+    /// </summary>
+    private PlannerOptions PlannerOptions()
+    {
+        double? factor;
+        lock (_gate)
+            factor = _speeds.HeadSpeedFactor(Now());
+        return factor is { } f ? _options.Planner with { HeadSpeedFactor = f } : _options.Planner;
+    }
+
     private Dictionary<string, double> EffectiveSpeeds(IReadOnlyList<Tessera.Pool.Membership.PoolNode> nodes)
     {
         var probed = PoolCluster.ProbedSpeeds(nodes);
@@ -103,16 +115,21 @@ public sealed partial class DeploymentController
             .ConfigureAwait(false);
         // What each stage reads per decoded token, as the planner counts it (outside the gate: the model's facts may be read from its file).
         var bytes = reads.Where(r => r.Counters is not null)
-            .Select(r => (r.Target, r.Counters!.Value, Bytes: PoolPlanner.StageReadBytes(PlanRequests.For(r.Target.Runtime.Stored, FactsOf(r.Target.Runtime).Profile),
-                new LayerSpan(r.Target.Stage.FirstLayer, r.Target.Stage.LastLayer), _options.Planner)))
+            .Select(r =>
+            {
+                var profile = FactsOf(r.Target.Runtime).Profile;
+                var layers = new LayerSpan(r.Target.Stage.FirstLayer, r.Target.Stage.LastLayer);
+                var read = PoolPlanner.StageReadBytes(PlanRequests.For(r.Target.Runtime.Stored, profile), layers, _options.Planner with { HeadSpeedFactor = 1 });
+                return (r.Target, r.Counters!.Value, Bytes: read, HeadBytes: layers.Last == profile.LayerCount ? (double)profile.HeadBytes : 0);
+            })
             .ToList();
         var now = Now();
         var links = _ports.Links?.Snapshot() ?? []; // the measured bandwidths, read outside the gate
         lock (_gate)
         {
-            foreach (var (target, read, perPass) in bytes)
+            foreach (var (target, read, perPass, headPerPass) in bytes)
             {
-                var sample = _speeds.Observe(target.Key, target.Stage.NodeId, now, read.DecodePasses, read.DecodeSeconds, perPass);
+                var sample = _speeds.Observe(target.Key, target.Stage.NodeId, now, read.DecodePasses, read.DecodeSeconds, perPass, read.DecodeHeadSeconds, headPerPass);
                 if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
                     _logger.LogStageCountersRead(target.Key, target.Stage.NodeName, read.DecodePasses, read.DecodeSeconds,
                         sample is { } gbps ? string.Create(CultureInfo.InvariantCulture, $"sample {gbps:0.###} GB/s") : "no sample yet");
@@ -162,11 +179,9 @@ public sealed partial class DeploymentController
         var notices = new List<(string NodeId, string Message)>();
         lock (_gate)
         {
-            var effective = _speeds.Effective(probed, now);
-            var observed = probed.Keys.Where(id => _speeds.Observed(id, now) is not null).ToHashSet(StringComparer.Ordinal);
             foreach (var runtime in runtimes.Where(r => !r.Removed))
             {
-                foreach (var (nodeId, words) in SpeedDrift.Find(runtime.Stored.Stages, runtime.WeighedSpeeds, probed, effective, observed, _options.Speeds.DriftFactor))
+                foreach (var (nodeId, words) in DriftOf(runtime, probed, now))
                 {
                     runtime.Improvement.SpeedChanged(now, nodeId, words);
                     if (runtime.SpeedNoticed.Add(nodeId))
@@ -176,6 +191,14 @@ public sealed partial class DeploymentController
         }
         foreach (var (nodeId, message) in notices)
             AddEvent("stage-speed", nodeId, message);
+    }
+
+    /// <summary>The nodes of <paramref name="runtime"/>'s plan that run at another speed than it was weighed with, in words (<see cref="SpeedDrift"/>). Caller holds the gate.</summary>
+    private List<(string NodeId, string Words)> DriftOf(Runtime runtime, IReadOnlyDictionary<string, double> probed, TimeSpan now)
+    {
+        var effective = _speeds.Effective(probed, now);
+        var observed = probed.Keys.Where(id => _speeds.Observed(id, now) is not null).ToHashSet(StringComparer.Ordinal);
+        return SpeedDrift.Find(runtime.Stored.Stages, runtime.WeighedSpeeds, probed, effective, observed, _options.Speeds.DriftFactor);
     }
 
     /// <summary>

@@ -133,8 +133,8 @@ public sealed partial class DeploymentController : IAsyncDisposable
                 throw new DeploymentException(DeploymentErrorKind.DoesNotFit, "The pool has no ready node to run stages: start agents with `tessera join TOKEN` (or `tessera pool start` without --no-agent).");
             var planRequest = PlanRequests.For(draft, open.Facts.Profile);
             var result = valid.Placement is { } placement
-                ? PoolPlanner.Place(planRequest, cluster, PoolCluster.Placement(nodes, placement), _options.Planner)
-                : PoolPlanner.Plan(planRequest, cluster, _options.Planner);
+                ? PoolPlanner.Place(planRequest, cluster, PoolCluster.Placement(nodes, placement), PlannerOptions())
+                : PoolPlanner.Plan(planRequest, cluster, PlannerOptions());
             if (!result.Succeeded)
                 throw new DeploymentException(DeploymentErrorKind.DoesNotFit, result.Failure.Message);
             var plan = result.Plan;

@@ -27,6 +27,13 @@ public sealed record PlannerOptions
     public double PredictionContextFill { get; init; } = 0.5;
 
     /// <summary>
+    /// How many times faster than a device's speed (measured on layers) the output head streams its bytes: one wide
+    /// product against a layer's small ones and its overheads. The head's bytes count divided by this. 1 unless learned:
+    /// a coordinator sets it from its last stages' step times (on this CPU engine and a tiny model, about 2).
+    /// </summary>
+    public double HeadSpeedFactor { get; init; } = 1;
+
+    /// <summary>
     /// Devices kept after prefiltering by speed and by memory (each). The search only looks at these, which keeps
     /// planning fast for pools of thousands of devices; more are added when the model needs more devices.
     /// </summary>

@@ -177,7 +177,8 @@ public static class PoolPlanner
 
     /// <summary>
     /// The bytes one decoded token reads in a stage holding <paramref name="layers"/> as the planner counts them (its
-    /// blocks, the KV cache at <see cref="PlannerOptions.PredictionContextFill"/>, the head when last): a stage's
+    /// blocks, the KV cache at <see cref="PlannerOptions.PredictionContextFill"/>, the head when last, over
+    /// <see cref="PlannerOptions.HeadSpeedFactor"/>): a stage's
     /// predicted time per token is this over its device's speed, so this over a stage's <em>observed</em> time per token
     /// is the device speed that makes the prediction match what was seen.
     /// </summary>

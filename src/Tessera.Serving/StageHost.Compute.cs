@@ -179,18 +179,28 @@ public sealed partial class StageHost
 
     /// <summary>
     /// Fault injection (<see cref="StageHostOptions.FaultSlowdown"/>): makes the pass that began at <paramref name="started"/>
-    /// take at least <paramref name="factor"/> times as long, as a CPU quota would, by waiting out the rest on this thread
-    /// (in whole milliseconds, rounded up: a sleep shorter than one is no sleep at all).
+    /// take <paramref name="factor"/> times as long, as a CPU quota would, by sleeping out the rest on this thread. On
+    /// Linux the sleep is to the microsecond (usleep), so a pass of 0.3 ms is stretched by the factor too: whole-millisecond
+    /// sleeps made small stages look slower than the factor said, and spinning would take a core from the other stages,
+    /// which a quota does not.
     /// </summary>
     private static void StretchForFault(long started, double factor)
     {
         if (!(factor > 1) || !double.IsFinite(factor))
             return;
         var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-        var extra = elapsed.TotalMilliseconds * Math.Min(factor - 1, 1000);
-        if (extra > 0)
-            Thread.Sleep((int)Math.Ceiling(extra));
+        var until = started + (long)(elapsed.TotalSeconds * Math.Min(factor, 1001) * System.Diagnostics.Stopwatch.Frequency);
+        var left = (until - System.Diagnostics.Stopwatch.GetTimestamp()) * 1e6 / System.Diagnostics.Stopwatch.Frequency;
+        if (left <= 0)
+            return;
+        if (OperatingSystem.IsLinux())
+            _ = MicrosecondSleep((uint)Math.Min(left, uint.MaxValue));
+        else
+            Thread.Sleep((int)Math.Ceiling(left / 1000));
     }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "usleep")]
+    private static partial int MicrosecondSleep(uint microseconds);
 
     private void Compute()
     {
@@ -253,6 +263,7 @@ public sealed partial class StageHost
         try
         {
             _stage.Forward(batch, _tokens.AsSpan(0, n), _stage.IsFirst ? default : _input.AsSpan(0, n * d), _output);
+            var computed = System.Diagnostics.Stopwatch.GetTimestamp() - started;
             if (_options.FaultSlowdown is { } slowdown)
                 StretchForFault(started, slowdown());
             var ticks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
@@ -261,7 +272,9 @@ public sealed partial class StageHost
             if (_lastPassDecoded)
             {
                 // Every session had one position: a decoding pass, the time the coordinator learns this stage's speed from.
+                // The head's share is counted apart (a stretched pass stretches it alike), so layers and head can be told apart.
                 Interlocked.Add(ref _decodeTicks, ticks);
+                Interlocked.Add(ref _decodeHeadTicks, computed > 0 ? (long)((double)_stage.LastHeadTicks * ticks / computed) : 0);
                 Interlocked.Increment(ref _decodePasses);
             }
         }

@@ -35,6 +35,7 @@ public sealed partial class StageHost : IDisposable
     private long _computeTicks;
     private long _decodePasses;
     private long _decodeTicks;
+    private long _decodeHeadTicks;
     private long _decodeWaits;
     private long _decodeWaitTicks;
     private bool _stopping;
@@ -120,6 +121,7 @@ public sealed partial class StageHost : IDisposable
                 Idle = _pending.Count == 0 && !_working,
                 DecodeWaits = Interlocked.Read(ref _decodeWaits),
                 DecodeWaitSeconds = (double)Interlocked.Read(ref _decodeWaitTicks) / System.Diagnostics.Stopwatch.Frequency,
+                DecodeHeadSeconds = (double)Interlocked.Read(ref _decodeHeadTicks) / System.Diagnostics.Stopwatch.Frequency,
             };
         }
     }

@@ -77,10 +77,24 @@ public sealed class ObservedHopsTests
     }
 
     [Fact]
-    public void ObservedLatency_StandsForTheProbesRtt_LessTheJitterThePlannerAddsBack_AndScalesTheLinksNotObserved()
+    public void OnLoopback_WhereHopsAreSeenFarAboveTheProbesEcho_ALinkNotObservedCostsWhatTheSeenOnesDo()
     {
-        // a-b seen at a fifth of its probe's RTT (6 ms less 4 of jitter against 10), c-e at a half (1 against 2); the
-        // upper median of the two ratios (0.5) scales b-c, which no pipeline crossed; an unreachable link stays so
+        // probes of 0.1 and 0.3 ms (noise), hops seen at 5 ms: the unobserved link is taken at 5.2 ms, not 15 (a ratio
+        // of 50 would make 0.2 ms of probe noise 10 ms, and keep every plan on the one link already seen)
+        LinkInfo[] links = [new("a", "b", 0.1, 0, 1e9), new("b", "c", 0.3, 0, 1e9)];
+        var observed = new Dictionary<(string, string), double> { [("a", "b")] = 5 };
+
+        var result = PoolCluster.WithObservedHops(links, observed);
+
+        Assert.Equal(5, result[0].RttMs, 9);
+        Assert.Equal(5.2, result[1].RttMs, 9);
+    }
+
+    [Fact]
+    public void ObservedLatency_StandsForTheProbesRtt_LessTheJitterThePlannerAddsBack_AndShiftsTheLinksNotObserved()
+    {
+        // a-b seen 8 ms below its probe's RTT (6 ms less 4 of jitter against 10), c-e 1 ms below (1 against 2); the
+        // upper median of the two differences (-1 ms) shifts b-c, which no pipeline crossed; an unreachable link stays so
         LinkInfo[] links =
         [
             new("a", "b", 10, 4, 1e8), new("b", "c", 3, 0.5, 1e9), new("c", "e", 2, 0, 1e9),
@@ -91,7 +105,7 @@ public sealed class ObservedHopsTests
         var result = PoolCluster.WithObservedHops(links, observed);
 
         Assert.Equal(new LinkInfo("a", "b", 2, 4, 1e8), result[0]);
-        Assert.Equal(new LinkInfo("b", "c", 1.5, 0.5, 1e9), result[1]);
+        Assert.Equal(new LinkInfo("b", "c", 2, 0.5, 1e9), result[1]);
         Assert.Equal(new LinkInfo("c", "e", 1, 0, 1e9), result[2]);
         Assert.Equal(links[3], result[3]);
         Assert.Equal(new LinkInfo("c", "d", 0.7, 0, 0), result[4]);

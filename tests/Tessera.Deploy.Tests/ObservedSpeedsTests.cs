@@ -65,15 +65,25 @@ public sealed class ObservedSpeedsTests
     }
 
     [Fact]
-    public void ANodeThatBecomesSlow_IsSeenSlowOnceMostOfTheWindowSaysSo()
+    public void ANodeThatBecomesSlow_IsSeenSlowOnceTwoSamplesInARowSaySo()
     {
         var speeds = new ObservedSpeeds(Options);
-        Feed(speeds, "b", 0.1, 0.1, 0.1, 0.1, 0.1, 0.3, 0.3);
-        Assert.Equal(10, speeds.Observed("b", At(8))!.Value, 6); // two slow samples of five: not yet
+        Feed(speeds, "b", 0.1, 0.1, 0.1, 0.1, 0.1, 0.3);
+        Assert.Equal(10, speeds.Observed("b", At(7))!.Value, 6); // one slow sample: an outlier until the next says so too
 
-        speeds.Observe("dep/0/b", "b", At(9), 160, 20 * (5 * 0.1 + 3 * 0.3), Bytes);
+        speeds.Observe("dep/0/b", "b", At(8), 140, 20 * (5 * 0.1 + 2 * 0.3), Bytes);
 
-        Assert.Equal(10 / 3.0, speeds.Observed("b", At(9))!.Value, 6);
+        // the window's median (three fast of five) still says 10; the last two agree it changed
+        Assert.Equal(10 / 3.0, speeds.Observed("b", At(8))!.Value, 6);
+    }
+
+    [Fact]
+    public void TwoSamplesInARow_ThatMovedLessThanTheDriftFactor_LeaveTheMedian()
+    {
+        var speeds = new ObservedSpeeds(Options);
+        Feed(speeds, "b", 0.1, 0.1, 0.1, 0.15, 0.15); // 1.5x slower twice: busy-machine noise, not a change
+
+        Assert.Equal(10, speeds.Observed("b", At(6))!.Value, 6);
     }
 
     [Fact]
@@ -84,6 +94,39 @@ public sealed class ObservedSpeedsTests
 
         Assert.Null(speeds.Observe("s", "b", At(1), 5, 0.5, Bytes));
         Assert.Equal(10, speeds.Observe("s", "b", At(2), 25, 2.5, Bytes)!.Value, 6);
+    }
+
+    [Fact]
+    public void ALastStageThatTimesItsHead_IsMeasuredOnItsLayers_AndTheHeadsEfficiencyIsLearnedApart()
+    {
+        // a holds three layers (1 GB a pass, 0.1 s: 10 GB/s). b, as fast, holds one layer (0.25 GB, 0.025 s) and the head
+        // (1 GB in 0.05 s: twice as fast per byte). Without the head's time b would show 1.25 GB / 0.075 s = 16.7 GB/s and
+        // look faster than a; with it both are 10, and the head is learned to stream 2x faster.
+        var speeds = new ObservedSpeeds(Options);
+        speeds.Observe("a", "a", At(0), 0, 0, Bytes);
+        speeds.Observe("b", "b", At(0), 0, 0, 1.25e9, 0, 1e9);
+        for (var i = 1; i <= 3; i++)
+        {
+            Assert.Equal(10, speeds.Observe("a", "a", At(i), 20 * i, 2.0 * i, Bytes)!.Value, 6);
+            Assert.Equal(10, speeds.Observe("b", "b", At(i), 20 * i, 1.5 * i, 1.25e9, 1.0 * i, 1e9)!.Value, 6);
+            if (i < 3)
+                Assert.Null(speeds.HeadSpeedFactor(At(i))); // two samples of the three needed
+        }
+        Assert.Equal(2, speeds.HeadSpeedFactor(At(3))!.Value, 6);
+
+        Assert.Equal(10, speeds.Observed("b", At(3))!.Value, 6);
+        Assert.Null(speeds.HeadSpeedFactor(At(3) + Options.SampleLifetime + TimeSpan.FromSeconds(1)));
+    }
+
+    [Fact]
+    public void AStageThatDoesNotTimeItsHead_IsMeasuredWhole_AndTeachesNoHeadFactor()
+    {
+        var speeds = new ObservedSpeeds(Options);
+        speeds.Observe("b", "b", At(0), 0, 0, 1.25e9, 0, 1e9);
+        for (var i = 1; i <= 3; i++)
+            Assert.Equal(1.25e9 * 20 / 1.5 / 1e9, speeds.Observe("b", "b", At(i), 20 * i, 1.5 * i, 1.25e9, 0, 1e9)!.Value, 6);
+
+        Assert.Null(speeds.HeadSpeedFactor(At(3)));
     }
 
     [Fact]

@@ -50,6 +50,22 @@ public sealed class PlanTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Plan_TheHeadsBytes_CountOverTheHeadSpeedFactor()
+    {
+        // 10 layers of 100 MB and a 1000 MB head at 100 GB/s: 20 ms a token; a head that streams 4x faster: 12.5 ms
+        var model = Model(layers: 10, layerMb: 100, headMb: 1000, kvWidth: 0);
+        var cluster = Cluster(Device("a", 8, 100));
+
+        var plain = PlanOrFail(Request(model), cluster);
+        var learned = PlanOrFail(Request(model), cluster, NoScratch with { HeadSpeedFactor = 4 });
+
+        Assert.Equal(50, plain.SingleStreamTokensPerSecond, 6);
+        Assert.Equal(80, learned.SingleStreamTokensPerSecond, 6);
+        Assert.Equal(1250e6, PoolPlanner.StageReadBytes(Request(model), new LayerSpan(0, 10), NoScratch with { HeadSpeedFactor = 4 }), 6);
+        Assert.Equal(100e6, PoolPlanner.StageReadBytes(Request(model), new LayerSpan(0, 1), NoScratch with { HeadSpeedFactor = 4 }), 6);
+    }
+
+    [Fact]
     public void Plan_TooBigForOneDevice_SplitsInProportionToSpeed()
     {
         // arrange: 3.2 GB; each device holds 3 GB, so neither alone; the fast one is twice as fast

@@ -126,7 +126,7 @@ internal sealed class StageCounterReader(StageTls tls) : IStageCounters
             var status = await new Tessera.Serving.Protocol.Stage.StageClient(channel)
                 .StatusAsync(new Tessera.Serving.Protocol.StatusRequest(), deadline: DateTime.UtcNow.Add(timeout), cancellationToken: cancellation)
                 .ResponseAsync.ConfigureAwait(false);
-            return new StageCounters(status.DecodePasses, status.DecodeSeconds, status.DecodeWaits, status.DecodeWaitSeconds);
+            return new StageCounters(status.DecodePasses, status.DecodeSeconds, status.DecodeWaits, status.DecodeWaitSeconds, status.DecodeHeadSeconds);
         }
         catch (Grpc.Core.RpcException) when (!cancellation.IsCancellationRequested)
         {

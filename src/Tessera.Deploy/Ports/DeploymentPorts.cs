@@ -75,7 +75,8 @@ public interface IStageRelay
 /// <param name="DecodeSeconds">The time those passes took.</param>
 /// <param name="DecodeWaits">Decoding steps the stage sent to the next one and got the answer for.</param>
 /// <param name="DecodeWaitSeconds">The time it waited for those answers.</param>
-public readonly record struct StageCounters(long DecodePasses, double DecodeSeconds, long DecodeWaits = 0, double DecodeWaitSeconds = 0);
+/// <param name="DecodeHeadSeconds">The part of <paramref name="DecodeSeconds"/> a last stage spent in the head (0: not last, or not said).</param>
+public readonly record struct StageCounters(long DecodePasses, double DecodeSeconds, long DecodeWaits = 0, double DecodeWaitSeconds = 0, double DecodeHeadSeconds = 0);
 
 /// <summary>Reads running stages' counters (their status call, in a coordinator).</summary>
 public interface IStageCounters

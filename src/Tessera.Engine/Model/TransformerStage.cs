@@ -72,6 +72,13 @@ public sealed class TransformerStage : IDisposable
     }
 
     /// <summary>
+    /// Stopwatch ticks the last <see cref="Forward"/> spent in the output norm and head (0 when not the last stage): the
+    /// head is one wide product that streams memory better than a layer's small ones, so a stage's speed per byte
+    /// depends on whether it holds the head unless the two are timed apart.
+    /// </summary>
+    public long LastHeadTicks { get; private set; }
+
+    /// <summary>
     /// Runs the stage on a batch. First stage: <paramref name="tokens"/> holds the new token ids of all
     /// sequences in order and <paramref name="hidden"/> is empty; other stages: <paramref name="hidden"/>
     /// holds tokens x embedding floats. Writes <see cref="OutputLength"/> floats to <paramref name="output"/>.
@@ -122,6 +129,7 @@ public sealed class TransformerStage : IDisposable
         }
         else
         {
+            var headStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             var rows = mode == LogitsMode.All ? n : batch.Length;
             ReadOnlySpan<float> source = x;
             if (mode == LogitsMode.LastPerSequence)
@@ -141,6 +149,7 @@ public sealed class TransformerStage : IDisposable
             _backend.RmsNorm(source, Weights.OutputNorm, normed, rows, c.RmsNormEps);
             RoundForFloatWeights(Weights.Head!.Value, normed);
             _backend.MatMul(Weights.Head!.Value, normed, output[..(rows * c.VocabSize)], rows);
+            LastHeadTicks = System.Diagnostics.Stopwatch.GetTimestamp() - headStarted;
         }
 
         foreach (var s in batch)

@@ -46,7 +46,7 @@ internal sealed class CostModel
                 var flops = _flops[last] - _flops[first];
                 if (last == L)
                 {
-                    read += Model.HeadBytes;
+                    read += Model.HeadBytes / HeadFactor(options);
                     flops += Model.HeadFlopsPerToken;
                 }
                 _read[i] = read;
@@ -54,6 +54,9 @@ internal sealed class CostModel
             }
         }
     }
+
+    private static double HeadFactor(PlannerOptions options) =>
+        options.HeadSpeedFactor is > 0 and var f && double.IsFinite(f) ? f : 1;
 
     public PlanRequest Request { get; }
 
@@ -86,7 +89,7 @@ internal sealed class CostModel
         WholeModelBytes + (stages - 1) * (Options.StageScratchBytes + Model.SharedBytes) +
         (Model.TiedEmbedding && stages > 1 ? Model.EmbeddingBytes : 0);
 
-    /// <summary>Bytes one decoded token reads in a stage of blocks [first, last): its blocks, the KV cache at the predicted fill, the head when last.</summary>
+    /// <summary>Bytes one decoded token reads in a stage of blocks [first, last): its blocks, the KV cache at the predicted fill, the head when last (over <see cref="PlannerOptions.HeadSpeedFactor"/>: bytes at the device's layer speed).</summary>
     public double ReadBytes(int first, int last) => _read[first * (L + 1) + last];
 
     /// <summary>
