@@ -54,6 +54,27 @@ public sealed class LinkPlanTests
     }
 
     [Fact]
+    public async Task ALinksRoundTrip_IsTheSmallestOfItsRecentMedians_SoOneEchoQueuedOnABusyMachineDoesNotSteerThePlan()
+    {
+        await using var pool = DeployHarness.Start();
+        foreach (var name in new[] { "a", "b" })
+            pool.Agents.Join(name);
+        string Id(string name) => pool.Agents.Node(name).Id;
+        var now = pool.Clock.GetUtcNow();
+        void Measure(double rtt) => pool.Links.Store(Id("a"), Id("b"), new Tessera.Serving.LinkMeasurement(rtt, rtt + 0.2, 0.2, 0, 1e8, 20), now);
+
+        Measure(0.5);
+        Measure(4.5); // a busy moment: the latest figure, which `tessera links` shows
+        Assert.Equal(0.5, pool.Links.Snapshot().Single().RttMs, 9);
+        Assert.Equal(4.5, pool.Events.ListLinks().Single().RttMs, 9);
+
+        // a real change (a longer route) is taken once it is in every remembered measurement
+        Measure(3);
+        Measure(3.2);
+        Assert.Equal(3, pool.Links.Snapshot().Single().RttMs, 9);
+    }
+
+    [Fact]
     public async Task ALinkTheProbeCouldNotCross_IsNeverAHop()
     {
         await using var pool = DeployHarness.Start();

@@ -105,7 +105,8 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
     private string CoordinatorId => CoordinatorNodeId ?? LinkRecord.Coordinator;
 
     /// <summary>
-    /// The links as the planner takes them: median round trip, throughput, reachability, and jitter as
+    /// The links as the planner takes them: the smallest median round trip of the link's last
+    /// <see cref="PlanningJitter.Window"/> measurements, throughput, reachability, and jitter as
     /// <see cref="PlanningJitter"/> makes it usable (steady over the link's last measurements, beyond the pool's common
     /// floor). Links of nodes nobody can dial are given as the relay makes them (<see cref="RelayedLinks"/>).
     /// </summary>
@@ -113,24 +114,34 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
     {
         var links = _store.ListLinks();
         var recent = new Dictionary<(string, string), IReadOnlyList<double>>();
-        lock (_jitterHistory)
+        var steadyRtt = new Dictionary<(string, string), double>();
+        lock (_history)
         {
             // Only links the pool still has (a removed node's are deleted) set the common floor.
             foreach (var link in links.Where(l => l.Reachable))
             {
                 var pair = LinkProbePolicy.Pair(link.FromNodeId, link.ToNodeId);
-                if (_jitterHistory.TryGetValue(pair, out var history))
-                    recent[pair] = [.. history];
+                if (_history.TryGetValue(pair, out var history))
+                {
+                    recent[pair] = [.. history.Select(h => h.JitterMs)];
+                    steadyRtt[pair] = history.Min(h => h.RttMs);
+                }
             }
         }
         var jitter = PlanningJitter.Excess(recent);
-        return RelayedLinks.Apply([.. links.Select(l => l.Reachable
-            ? new LinkInfo(l.FromNodeId, l.ToNodeId, l.RttMs, jitter.GetValueOrDefault(LinkProbePolicy.Pair(l.FromNodeId, l.ToNodeId)), l.BandwidthMbps * 1e6 / 8)
-            : new LinkInfo(l.FromNodeId, l.ToNodeId, UnreachableRttMs, 0, 0))], _relayed, CoordinatorId, UnreachableRttMs);
+        return RelayedLinks.Apply([.. links.Select(l =>
+        {
+            var pair = LinkProbePolicy.Pair(l.FromNodeId, l.ToNodeId);
+            return l.Reachable
+                ? new LinkInfo(l.FromNodeId, l.ToNodeId, steadyRtt.GetValueOrDefault(pair, l.RttMs), jitter.GetValueOrDefault(pair), l.BandwidthMbps * 1e6 / 8)
+                : new LinkInfo(l.FromNodeId, l.ToNodeId, UnreachableRttMs, 0, 0);
+        })], _relayed, CoordinatorId, UnreachableRttMs);
     }
 
-    // The jitter of each link's latest measurements (since this coordinator started), oldest first, by pair.
-    private readonly Dictionary<(string, string), Queue<double>> _jitterHistory = [];
+    // Each link's latest measurements (since this coordinator started), oldest first, by pair: their median round trips
+    // and jitters. The planner takes the smallest of the medians (queueing on a busy machine only adds to an echo: a
+    // loopback link measured 1.9 and 4.5 ms at random under load) and the jitter as PlanningJitter makes it.
+    private readonly Dictionary<(string, string), Queue<(double RttMs, double JitterMs)>> _history = [];
 
     /// <summary>Starts the rounds (when enabled).</summary>
     public void Start()
@@ -335,7 +346,7 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
         entry.Report.TrySetResult(stored);
     }
 
-    /// <summary>Stores a measurement of the link from <paramref name="from"/> to <paramref name="to"/> and remembers its jitter for planning.</summary>
+    /// <summary>Stores a measurement of the link from <paramref name="from"/> to <paramref name="to"/> and remembers its round trip and jitter for planning.</summary>
     internal void Store(string from, string to, LinkMeasurement m, DateTimeOffset at)
     {
         _store.UpsertLink(new LinkRecord(from, to, m.RttP50Ms, m.JitterMs, m.BandwidthBytesPerSecond * 8 / 1e6, at)
@@ -346,16 +357,16 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
             Error = m.Error,
         });
         var pair = LinkProbePolicy.Pair(from, to);
-        lock (_jitterHistory)
+        lock (_history)
         {
             if (!m.Reachable)
             {
-                _jitterHistory.Remove(pair); // a link that comes back starts afresh
+                _history.Remove(pair); // a link that comes back starts afresh
                 return;
             }
-            if (!_jitterHistory.TryGetValue(pair, out var history))
-                _jitterHistory[pair] = history = new Queue<double>(PlanningJitter.Window + 1);
-            history.Enqueue(m.JitterMs);
+            if (!_history.TryGetValue(pair, out var history))
+                _history[pair] = history = new Queue<(double, double)>(PlanningJitter.Window + 1);
+            history.Enqueue((m.RttP50Ms, m.JitterMs));
             while (history.Count > PlanningJitter.Window)
                 history.Dequeue();
         }
