@@ -79,7 +79,7 @@ public sealed partial class DeploymentController
             bySpeed = runtime.Improvement.BySpeed;
             // A periodic check that finds a node running at another speed than the plan was weighed with says so: the
             // timer may come before the reading that would have brought the check forward.
-            if (trigger is null && DriftOf(runtime, probed, Now()) is { Count: > 0 } drift)
+            if (trigger is null && Drifts([runtime], probed, Now()) is { Count: > 0 } drift)
             {
                 trigger = string.Join(", ", drift.Select(d => d.Words));
                 bySpeed = true;

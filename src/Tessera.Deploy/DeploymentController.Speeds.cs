@@ -179,26 +179,27 @@ public sealed partial class DeploymentController
         var notices = new List<(string NodeId, string Message)>();
         lock (_gate)
         {
-            foreach (var runtime in runtimes.Where(r => !r.Removed))
+            foreach (var (runtime, nodeId, words) in Drifts(runtimes.Where(r => !r.Removed), probed, now))
             {
-                foreach (var (nodeId, words) in DriftOf(runtime, probed, now))
-                {
-                    runtime.Improvement.SpeedChanged(now, nodeId, words);
-                    if (runtime.SpeedNoticed.Add(nodeId))
-                        notices.Add((nodeId, $"Deployment {runtime.Stored.Name}: {words}; looking for a faster plan"));
-                }
+                runtime.Improvement.SpeedChanged(now, nodeId, words);
+                if (runtime.SpeedNoticed.Add(nodeId))
+                    notices.Add((nodeId, $"Deployment {runtime.Stored.Name}: {words}; looking for a faster plan"));
             }
         }
         foreach (var (nodeId, message) in notices)
             AddEvent("stage-speed", nodeId, message);
     }
 
-    /// <summary>The nodes of <paramref name="runtime"/>'s plan that run at another speed than it was weighed with, in words (<see cref="SpeedDrift"/>). Caller holds the gate.</summary>
-    private List<(string NodeId, string Words)> DriftOf(Runtime runtime, IReadOnlyDictionary<string, double> probed, TimeSpan now)
+    /// <summary>
+    /// The nodes of each of <paramref name="runtimes"/>' plans that run at another speed than it was weighed with, in
+    /// words (<see cref="SpeedDrift"/>); the speeds are read once for all. Caller holds the gate.
+    /// </summary>
+    private List<(Runtime Runtime, string NodeId, string Words)> Drifts(IEnumerable<Runtime> runtimes, IReadOnlyDictionary<string, double> probed, TimeSpan now)
     {
         var effective = _speeds.Effective(probed, now);
         var observed = probed.Keys.Where(id => _speeds.Observed(id, now) is not null).ToHashSet(StringComparer.Ordinal);
-        return SpeedDrift.Find(runtime.Stored.Stages, runtime.WeighedSpeeds, probed, effective, observed, _options.Speeds.DriftFactor);
+        return [.. runtimes.SelectMany(r => SpeedDrift.Find(r.Stored.Stages, r.WeighedSpeeds, probed, effective, observed, _options.Speeds.DriftFactor)
+            .Select(d => (r, d.NodeId, d.Words)))];
     }
 
     /// <summary>
