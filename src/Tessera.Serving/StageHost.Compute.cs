@@ -17,6 +17,9 @@ public sealed partial class StageHost
     private float[] _input = [];
     private float[] _output = [];
     private int[] _tokens = [];
+    /// <summary>The most decoding sessions of one lane taken into one pass so far (tests of <see cref="MicroBatching"/>).</summary>
+    internal int LargestDecodeGroup { get; private set; }
+
     private bool _lastPassDecoded; // the last forward pass had one position per session (read by Flush, on the compute thread)
     private readonly List<BatchSequence> _batch = [];
 
@@ -72,6 +75,8 @@ public sealed partial class StageHost
         _inBatch.Clear();
         _blocked.Clear();
         var budget = _options.MaxBatchTokens;
+        foreach (var lane in _lanes)
+            lane.DecodingInPass = 0;
         for (var node = _pending.First; node != null;)
         {
             var following = node.Next;
@@ -114,6 +119,15 @@ public sealed partial class StageHost
                         Fail(item.Lane, item.Session, $"session {item.Session} is not open on the stage for layers {_stage.Range}");
                         break;
                     }
+                    var decoding = item.Tokens.Length - item.Done == 1;
+                    if (decoding && _stage.IsFirst && item.Lane.DecodingInPass >= MicroBatching.SessionsPerPass(item.Lane.Sessions.Count, item.Lane.Groups))
+                    {
+                        // This session's group steps next, while the stages after this one compute the group before it.
+                        _blocked.Add(key);
+                        break;
+                    }
+                    if (decoding)
+                        LargestDecodeGroup = Math.Max(LargestDecodeGroup, ++item.Lane.DecodingInPass);
                     var count = Math.Min(item.Tokens.Length - item.Done, budget);
                     var final = item.Done + count == item.Tokens.Length;
                     _slices.Add(new Slice(item, session, item.Start + item.Done, item.Done, count, final ? item.SampleStep : -1));
@@ -602,6 +616,12 @@ public sealed partial class StageHost
                 : (System.Diagnostics.Stopwatch.GetElapsedTime(since, now), System.Diagnostics.Stopwatch.GetElapsedTime(Volatile.Read(ref _lastForward), now));
         }
         public string? Next { get; set; }
+
+        /// <summary>Groups its decoding sessions are split into at the first stage (<see cref="MicroBatching"/>); 1 elsewhere.</summary>
+        public int Groups { get; set; } = 1;
+
+        /// <summary>Decoding sessions of this lane in the pass being collected (under the stage's lock).</summary>
+        public int DecodingInPass { get; set; }
 
         /// <summary>The task relaying the next stage's output up (null at the last stage).</summary>
         public Task? Relay { get; set; }

@@ -131,8 +131,9 @@ public sealed partial class StageHost : IDisposable
     /// <see cref="StatusCode.Unavailable"/>). Every session of the lane is freed on return.
     /// </summary>
     /// <param name="callerFingerprint">The caller's certificate (mutual TLS), by fingerprint; null without TLS.</param>
+    /// <param name="localHost">The address this stage was reached on (how the first stage tells which stages share its machine); null when unknown.</param>
     public async Task RunLaneAsync(IAsyncStreamReader<StageInput> input, IServerStreamWriter<StageOutput> output, CancellationToken cancellation,
-        string? callerFingerprint = null)
+        string? callerFingerprint = null, string? localHost = null)
     {
         if (callerFingerprint is not null && _options.Tls is { } tls && tls.Revocations.IsRevoked(callerFingerprint))
             throw new RpcException(new Grpc.Core.Status(StatusCode.PermissionDenied, "Your node was removed from the pool: its certificate is revoked."));
@@ -176,6 +177,8 @@ public sealed partial class StageHost : IDisposable
                 lane.Relay = relay;
                 down = lane.Down.Completion;
             }
+            if (_stage.IsFirst)
+                lane.Groups = _options.MicroBatches > 0 ? _options.MicroBatches : MicroBatching.Groups(localHost, lane.Next is null ? [] : [lane.Next, .. first.Route.Skip(1)]);
             LogLaneOpened(lane.Id, lane.Next ?? "(last stage)");
             Accept(lane, first);
             while (await input.MoveNext(cts.Token).ConfigureAwait(false))

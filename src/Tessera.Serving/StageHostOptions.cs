@@ -11,6 +11,13 @@ public sealed record StageHostOptions
     /// <summary>Positions per forward pass across all sessions: long prompts are cut into chunks so decoding sessions keep a steady pace.</summary>
     public int MaxBatchTokens { get; init; } = 256;
 
+    /// <summary>
+    /// Groups the first stage splits its decoding sessions into, so the stages of several machines compute at once
+    /// (<see cref="Serving.MicroBatching"/>): 0 (the default) is one group per machine of the lane's pipeline, judged by
+    /// host; 1 keeps every session in one batch. Other stages ignore it.
+    /// </summary>
+    public int MicroBatches { get; init; }
+
     /// <summary>The next stage (HOST:PORT) for lanes that name no route; null for the last stage.</summary>
     public string? Next { get; init; }
 

@@ -63,6 +63,7 @@ public sealed class StageServer : IAsyncDisposable
                 MaxBatchTokens = options.MaxBatchTokens,
                 MaxSessions = options.MaxSessions,
                 MaxLanes = options.MaxLanes,
+                MicroBatches = options.MicroBatches,
                 RouteKey = options.RouteKey,
                 Next = options.Next,
                 Tls = options.Tls,

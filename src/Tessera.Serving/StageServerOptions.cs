@@ -35,6 +35,9 @@ public sealed record StageServerOptions
     /// <summary>The deployment's route key (see <see cref="StageHostOptions.RouteKey"/>); null: no tickets checked.</summary>
     public byte[]? RouteKey { get; init; }
 
+    /// <summary>Decoding groups at the first stage (see <see cref="StageHostOptions.MicroBatches"/>): 0 one per machine of the pipeline, 1 off.</summary>
+    public int MicroBatches { get; init; }
+
     /// <summary>Lanes served at once (see <see cref="StageHostOptions.MaxLanes"/>).</summary>
     public int MaxLanes { get; init; } = 64;
 

@@ -11,9 +11,10 @@ internal sealed class StageService(StageHost host) : Stage.StageBase
     {
         // The TLS layer checked the certificate when the connection opened; the host checks it again per lane (it may
         // have been revoked since, on a connection that stays open).
-        var certificate = context.GetHttpContext().Connection.ClientCertificate;
+        var connection = context.GetHttpContext().Connection;
+        var certificate = connection.ClientCertificate;
         return host.RunLaneAsync(requestStream, responseStream, context.CancellationToken,
-            certificate is null ? null : CertificateChecks.Fingerprint(certificate));
+            certificate is null ? null : CertificateChecks.Fingerprint(certificate), connection.LocalIpAddress?.ToString());
     }
 
     public override Task<StageStatus> Status(StatusRequest request, ServerCallContext context) => Task.FromResult(host.Status());

@@ -106,6 +106,23 @@ public sealed class PipelineExactnessTests
     }
 
     [Fact]
+    public async Task DecodingSessionsSplitIntoGroups_AtTheFirstStage_GiveTheSameOutputAsAlone()
+    {
+        // Two groups (as for two machines): no pass of the first stage takes more than half the decoding sessions.
+        using var local = LocalModel.Load(Model, threads: 1, contextLength: 512);
+        await using var pipeline = await InProcessPipeline.StartWithAsync(Model, ActivationFormat.F32, o => o with { MicroBatches = 2 }, "0-2", "2-4");
+        await using var driver = await PipelineDriver.ConnectAsync(pipeline.Endpoints);
+        var expected = Prompts.Select(p => Local(local, p, SamplingParameters.Greedy, 24).Select(t => t.Id).ToList()).ToList();
+
+        var runs = Prompts.Select(p => RunAsync(driver, local.Tokenizer.Encode(p, addSpecial: true), SamplingParameters.Greedy, 24)).ToList();
+        var results = await Task.WhenAll(runs);
+
+        for (var i = 0; i < Prompts.Length; i++)
+            Assert.Equal(expected[i], results[i].Select(t => t.Id));
+        Assert.InRange(pipeline.Servers[0].Host.LargestDecodeGroup, 1, 2);
+    }
+
+    [Fact]
     public async Task CancellingASession_FreesItsCacheOnEveryStage_AndOthersGoOn()
     {
         await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F16, "0-1", "1-3", "3-4");

@@ -49,7 +49,7 @@ public sealed unsafe partial class CpuBackend
             foreach (ref readonly var w in weights)
             {
                 var kernel = MatMulKernel.For(w, Path);
-                switch (tokens > 1 ? kernel.BatchFormat : kernel.Format)
+                switch (kernel.FormatFor(tokens))
                 {
                     case ActivationFormat.Q8_0:
                         q80Stride = ActivationQuant.Q8_0Stride(cols);
@@ -91,7 +91,7 @@ public sealed unsafe partial class CpuBackend
                 var kernel = MatMulKernel.For(w, Path);
                 byte* act;
                 nint actStride;
-                var format = tokens > 1 ? kernel.BatchFormat : kernel.Format;
+                var format = kernel.FormatFor(tokens);
                 switch (format)
                 {
                     case ActivationFormat.F32:
@@ -115,12 +115,14 @@ public sealed unsafe partial class CpuBackend
                         actStride = q8KStride;
                         break;
                 }
-                var rowsPerJob = RowsPerJob(w.Rows, tokens, Threads);
+                // A few tokens stream the weights as one token does: the same long runs of rows.
+                var few = kernel.UsesFew(tokens);
+                var rowsPerJob = RowsPerJob(w.Rows, few ? 1 : tokens, Threads);
                 if (kernel.Rows8 != null)
                 {
                     // Whole groups; several tokens: at least eight groups, which the batched kernel runs tile by tile
                     // so each tile of activations is read from L1 by all of them.
-                    if (tokens > 1)
+                    if (tokens > 1 && !few)
                         rowsPerJob = Math.Max(rowsPerJob, Math.Min(w.Rows, GroupedRowsPerJob));
                     rowsPerJob = (rowsPerJob + Q4_0Rows8.Rows - 1) / Q4_0Rows8.Rows * Q4_0Rows8.Rows;
                 }
@@ -303,6 +305,12 @@ public sealed unsafe partial class CpuBackend
             {
                 for (var r = r0; r < r1; r += Q4_0Rows8.Rows)
                     s->Kernel.Rows8(s->Weights + r * s->RowBytes, act, s->Cols, y + r);
+                return;
+            }
+            if (!s->Paired && s->Kernel.UsesFew(t1 - t0))
+            {
+                s->Kernel.Rows8Few(s->Weights + r0 * s->RowBytes, Q4_0Rows8.Rows * s->RowBytes, (r1 - r0) / Q4_0Rows8.Rows,
+                    act, s->ActStride, t1 - t0, s->Cols, y + r0, rows);
                 return;
             }
             s->Kernel.Rows8xN(s->Weights + r0 * s->RowBytes, Q4_0Rows8.Rows * s->RowBytes, (r1 - r0) / Q4_0Rows8.Rows,

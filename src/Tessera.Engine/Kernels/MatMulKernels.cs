@@ -43,13 +43,26 @@ internal readonly unsafe struct MatMulKernel
     /// <see cref="Rows8xN"/> reads its activations in <paramref name="batchFormat"/>.
     /// </summary>
     public MatMulKernel(ActivationFormat format, delegate*<byte*, byte*, int, float*, void> rows8, delegate*<byte*, nint, int, byte*, nint, int, int, float*, nint, void> rows8xN,
-        ActivationFormat batchFormat)
+        ActivationFormat batchFormat, delegate*<byte*, nint, int, byte*, nint, int, int, float*, nint, void> rows8Few = null)
     {
         Format = format;
         Rows8 = rows8;
         Rows8xN = rows8xN;
         BatchFormat = batchFormat;
+        Rows8Few = rows8Few;
     }
+
+    /// <summary>
+    /// Optional, for grouped layouts: groups of eight rows against 2 to <see cref="Q4_0Rows8.FewTokens"/> tokens in
+    /// <see cref="Format"/> (arguments as <see cref="Rows8xN"/>), streaming each group as one token's product does.
+    /// </summary>
+    public delegate*<byte*, nint, int, byte*, nint, int, int, float*, nint, void> Rows8Few { get; }
+
+    /// <summary>True when a product with <paramref name="tokens"/> tokens runs <see cref="Rows8Few"/>.</summary>
+    public bool UsesFew(int tokens) => Rows8Few != null && tokens is > 1 and <= Q4_0Rows8.FewTokens;
+
+    /// <summary>The activations a product with <paramref name="tokens"/> tokens reads.</summary>
+    public ActivationFormat FormatFor(int tokens) => tokens == 1 || UsesFew(tokens) ? Format : BatchFormat;
 
     /// <summary>
     /// The activations of products with more than one token: <see cref="Format"/>, or for the 512-bit batched Q4_0
@@ -94,8 +107,8 @@ internal readonly unsafe struct MatMulKernel
             return path switch
             {
                 KernelPath.Scalar => new(ActivationFormat.Q8_0, &Q4_0Rows8.ScalarGemv8, &Q4_0Rows8.ScalarGemmN, ActivationFormat.Q8_0),
-                KernelPath.Avx2 => new(ActivationFormat.Q8_0, &Q4_0Rows8.Gemv8, &Q4_0Rows8.GemmN, ActivationFormat.Q8_0),
-                _ => new(ActivationFormat.Q8_0, &Q4_0Rows8.Gemv8, &Q4_0Rows8Pairs.Gemm, ActivationFormat.Q8_0Pairs),
+                KernelPath.Avx2 => new(ActivationFormat.Q8_0, &Q4_0Rows8.Gemv8, &Q4_0Rows8.GemmN, ActivationFormat.Q8_0, &Q4_0Rows8.GemvFew),
+                _ => new(ActivationFormat.Q8_0, &Q4_0Rows8.Gemv8, &Q4_0Rows8Pairs.Gemm, ActivationFormat.Q8_0Pairs, &Q4_0Rows8.GemvFew),
             };
         }
         if (w.Type == GgmlType.Q4_0 && w.Rows % Q4_0Rows8.Rows == 0)

@@ -38,9 +38,14 @@ internal static class StageCommand
         var batch = new Option<int>("--max-batch-tokens") { Description = "Positions per forward pass; longer prompts go in chunks.", DefaultValueFactory = _ => 256 };
         var tlsDir = new Option<string?>("--tls-dir") { Description = "An agent's data directory (node.crt, node.key, ca.crt): mutual TLS with the pool's certificates." };
         var plaintext = new Option<bool>("--plaintext") { Description = "Serve unencrypted h2c: only on a loopback address, for tests and benchmarks." };
+        var microBatches = new Option<int>("--micro-batches")
+        {
+            Description = "First stage only: groups its decoding sessions are split into so the stages of several machines compute at once (0: one per host in the route, 1: one batch).",
+            DefaultValueFactory = _ => 0,
+        };
         var cmd = new Command("serve", "Host a layer range of a model and serve the stage protocol until stopped (SIGINT/SIGTERM).")
         {
-            model, layers, listen, next, activations, threads, context, batch, tlsDir, plaintext,
+            model, layers, listen, next, activations, threads, context, batch, tlsDir, plaintext, microBatches,
         };
         cmd.SetAction((result, invocation) => CliErrors.RunAsync(async () =>
         {
@@ -58,6 +63,7 @@ internal static class StageCommand
                 Threads = result.GetValue(threads),
                 ContextLength = result.GetValue(context),
                 MaxBatchTokens = Math.Max(1, result.GetValue(batch)),
+                MicroBatches = Math.Max(0, result.GetValue(microBatches)),
                 Tls = tls,
                 AllowPlaintext = result.GetValue(plaintext),
             };

@@ -56,6 +56,8 @@ public sealed unsafe class Q4_0GroupTests
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
     [InlineData(5)]
     [InlineData(16)]
     [InlineData(19)]
@@ -100,6 +102,19 @@ public sealed unsafe class Q4_0GroupTests
                     for (var g = 0; g < rows / 8; g++)
                         Q4_0Rows8.GemmN<Q4_0Rows8.VnniSums>(data + g * groupBytes, ap, stride, tokens, cols, yp + 8 * g, rows);
                     AssertSameBits(expected, y, "AVX-VNNI");
+                }
+                if (tokens <= Q4_0Rows8.FewTokens && Avx2.IsSupported && Fma.IsSupported)
+                {
+                    // A few sessions decoding together: the streaming kernel, both integer-sum forms.
+                    for (var g = 0; g < rows / 8; g++)
+                        Q4_0Rows8.GemvFew<Q4_0Rows8.MaddSums>(data + g * groupBytes, ap, stride, tokens, cols, yp + 8 * g, rows);
+                    AssertSameBits(expected, y, "AVX2, few tokens");
+                    if (AvxVnni.IsSupported)
+                    {
+                        for (var g = 0; g < rows / 8; g++)
+                            Q4_0Rows8.GemvFew<Q4_0Rows8.VnniSums>(data + g * groupBytes, ap, stride, tokens, cols, yp + 8 * g, rows);
+                        AssertSameBits(expected, y, "AVX-VNNI, few tokens");
+                    }
                 }
                 if (KernelPaths.IsSupported(KernelPath.Avx512))
                 {
