@@ -1,0 +1,56 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Tessera.Engine.Tensors;
+
+namespace Tessera.Engine.Gpu;
+
+/// <summary>A weight matrix copied into device memory, in the file's block layout (decode reads the blocks as they are).</summary>
+public sealed class GpuMatrix : IDisposable
+{
+    /// <summary>The tensor types the device kernels compute so far.</summary>
+    public static readonly GgmlType[] SupportedTypes = [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0];
+
+    private GpuMatrix(MemoryBuffer1D<byte, Stride1D.Dense> data, GgmlType type, int rows, int cols, string name)
+    {
+        Data = data;
+        Type = type;
+        Rows = rows;
+        Cols = cols;
+        Name = name;
+    }
+
+    public MemoryBuffer1D<byte, Stride1D.Dense> Data { get; }
+    public GgmlType Type { get; }
+    public int Rows { get; }
+    public int Cols { get; }
+    public string Name { get; }
+
+    /// <summary>
+    /// Copies <paramref name="w"/> to <paramref name="device"/>. Throws <see cref="NotSupportedException"/> naming the
+    /// type and what is supported when the kernels cannot compute it, and for matrices the CPU engine regrouped
+    /// (upload from the file's memory map instead).
+    /// </summary>
+    public static unsafe GpuMatrix Upload(GpuDevice device, in WeightMatrix w)
+    {
+        if (Array.IndexOf(SupportedTypes, w.Type) < 0)
+            throw new NotSupportedException($"Tensor {w.Name} is {w.Type}; the GPU kernels compute {string.Join(", ", SupportedTypes)} so far.");
+        if (w.Layout != WeightLayout.Rows)
+            throw new NotSupportedException($"Tensor {w.Name} is in the CPU engine's {w.Layout} layout; upload the file's rows.");
+        if (w.Type is GgmlType.Q8_0 or GgmlType.Q4_0 && w.Cols % 32 != 0)
+            throw new NotSupportedException($"Tensor {w.Name} has {w.Cols} columns, not whole blocks of 32.");
+        var bytes = w.RowBytes * w.Rows;
+        var buffer = device.Accelerator.Allocate1D<byte>(bytes);
+        try
+        {
+            buffer.View.CopyFromCPU(ref *(byte*)w.Data, bytes);
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+        return new GpuMatrix(buffer, w.Type, w.Rows, w.Cols, w.Name);
+    }
+
+    public void Dispose() => Data.Dispose();
+}

@@ -1,0 +1,97 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Tessera.Engine.Tensors;
+
+namespace Tessera.Engine.Gpu;
+
+/// <summary>
+/// The operations of a transformer layer on one device, over device buffers: the kernels are compiled once here, and
+/// inputs and outputs stay in device memory between calls (only a stage's input and output need cross to the host).
+/// Not thread-safe: one stage's compute thread uses it, as with the CPU backend.
+/// </summary>
+public sealed class GpuOps : IDisposable
+{
+    private readonly GpuDevice _device;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>> _quantize;
+    private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>, int, int, int> _quant;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _f32;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, int> _f16;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> _rmsNorm;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _swiGlu;
+    private MemoryBuffer1D<sbyte, Stride1D.Dense>? _quants;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _scales;
+
+    public GpuOps(GpuDevice device)
+    {
+        if (device.WarpSize != GpuKernels.Lanes)
+            throw new GpuUnavailableException($"The kernels need warps of {GpuKernels.Lanes} threads; {device.Name} has {device.WarpSize}.");
+        _device = device;
+        var a = device.Accelerator;
+        _quantize = a.LoadStreamKernel<ArrayView<float>, ArrayView<sbyte>, ArrayView<float>>(GpuKernels.QuantizeQ8_0);
+        _quant = a.LoadStreamKernel<ArrayView<byte>, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>, int, int, int>(GpuKernels.MatVecQuant);
+        _f32 = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(GpuKernels.MatVecF32);
+        _f16 = a.LoadStreamKernel<ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, int>(GpuKernels.MatVecF16);
+        _rmsNorm = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(GpuKernels.RmsNorm);
+        _swiGlu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GpuKernels.SwiGlu);
+    }
+
+    private static KernelConfig Warps(long groups) => new((int)groups, GpuKernels.Lanes);
+
+    /// <summary>
+    /// y[t, r] = sum_k W[r, k] x[t, k] for <paramref name="tokens"/> rows of <paramref name="x"/> (tokens x Cols) into
+    /// <paramref name="y"/> (tokens x Rows), with the CPU engine's activation rounding for the weight type.
+    /// </summary>
+    public void MatMul(GpuMatrix w, ArrayView<float> x, ArrayView<float> y, int tokens)
+    {
+        if (x.Length < (long)tokens * w.Cols || y.Length < (long)tokens * w.Rows)
+            throw new ArgumentException($"{w.Name} ({w.Rows} x {w.Cols}) against {tokens} tokens needs {tokens * (long)w.Cols} inputs and {tokens * (long)w.Rows} outputs, not {x.Length} and {y.Length}.");
+        var groups = (long)tokens * w.Rows;
+        switch (w.Type)
+        {
+            case GgmlType.F32:
+                _f32(Warps(groups), w.Data.View.AsContiguous().Cast<float>(), x, y, w.Rows, w.Cols);
+                break;
+            case GgmlType.F16:
+                _f16(Warps(groups), w.Data.View.AsContiguous().Cast<ushort>(), x, y, w.Rows, w.Cols);
+                break;
+            case GgmlType.Q8_0:
+            case GgmlType.Q4_0:
+                var (qs, d) = Quantize(x, tokens * w.Cols);
+                _quant(Warps(groups), w.Data.View, qs, d, y, w.Rows, w.Cols, w.Type == GgmlType.Q8_0 ? GpuKernels.KindQ8_0 : GpuKernels.KindQ4_0);
+                break;
+            default:
+                throw new NotSupportedException($"No GPU kernel for {w.Type} yet.");
+        }
+    }
+
+    /// <summary>Q8_0 activations of the first <paramref name="count"/> values of <paramref name="x"/> (a multiple of 32), in scratch buffers.</summary>
+    internal (ArrayView<sbyte> Quants, ArrayView<float> Scales) Quantize(ArrayView<float> x, long count)
+    {
+        if (_quants is null || _quants.Length < count)
+        {
+            _quants?.Dispose();
+            _scales?.Dispose();
+            _quants = _device.Accelerator.Allocate1D<sbyte>(count);
+            _scales = _device.Accelerator.Allocate1D<float>(count / 32);
+        }
+        _quantize(Warps(count / 32), x, _quants.View, _scales!.View);
+        return (_quants.View.SubView(0, count), _scales.View.SubView(0, count / 32));
+    }
+
+    /// <summary>y = x / sqrt(mean(x^2) + eps) * weight for each of <paramref name="tokens"/> rows.</summary>
+    public void RmsNorm(ArrayView<float> x, ArrayView<float> weight, ArrayView<float> y, int tokens, float eps) =>
+        _rmsNorm(Warps(tokens), x, weight, y, eps);
+
+    /// <summary>output = silu(gate) * up over the first <paramref name="count"/> values.</summary>
+    public void SwiGlu(ArrayView<float> gate, ArrayView<float> up, ArrayView<float> output, int count) =>
+        _swiGlu(count, gate, up, output);
+
+    /// <summary>Waits until every kernel queued so far has finished.</summary>
+    public void Synchronize() => _device.Accelerator.Synchronize();
+
+    public void Dispose()
+    {
+        _quants?.Dispose();
+        _scales?.Dispose();
+    }
+}

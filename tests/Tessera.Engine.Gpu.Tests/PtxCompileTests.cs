@@ -1,0 +1,38 @@
+using System.Reflection;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Tessera.Engine.Gpu;
+
+namespace Tessera.Engine.Gpu.Tests;
+
+/// <summary>
+/// Every kernel compiles to PTX, the code CUDA runs, on a machine with no GPU: the CPU stand-in runs the C# as it is,
+/// so it would not notice code that the PTX backend refuses.
+/// </summary>
+public sealed class PtxCompileTests
+{
+    public static TheoryData<string> Kernels() =>
+    [
+        nameof(GpuKernels.QuantizeQ8_0), nameof(GpuKernels.MatVecQuant),
+        nameof(GpuKernels.MatVecF32), nameof(GpuKernels.MatVecF16), nameof(GpuKernels.RmsNorm), nameof(GpuKernels.SwiGlu),
+    ];
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void EveryKernel_CompilesToPtx(string name)
+    {
+        var method = typeof(GpuKernels).GetMethod(name, BindingFlags.Public | BindingFlags.Static)!;
+        using var context = GpuDevice.CreateContext(b => b);
+        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_70, nvvmAPI: null!);
+        var entry = method.GetParameters()[0].ParameterType == typeof(Index1D)
+            ? EntryPointDescription.FromImplicitlyGroupedKernel(method)
+            : EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        var kernel = (PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty);
+        Assert.Contains(".entry", kernel.PTXAssembly);
+        if (name != nameof(GpuKernels.SwiGlu))
+            Assert.Contains("shfl.sync", kernel.PTXAssembly); // the warp's sums and maxima stay in registers
+    }
+}
