@@ -200,6 +200,134 @@ internal static class GpuKernels
             y[start + k] = x[start + k] * scale * weight[k];
     }
 
+    /// <summary>
+    /// Embedding lookup: value i of the output is column i % cols of row <c>ids[i / cols]</c>, dequantized as the
+    /// file's block says (F32, F16 bits, Q8_0 or Q4_0 by <paramref name="type"/>, a <see cref="Tensors.GgmlType"/>):
+    /// one multiplication of scale and quant, the same bits as the CPU's dequantization.
+    /// </summary>
+    public static void GetRows(Index1D i, ArrayView<byte> w, ArrayView<int> ids, ArrayView<float> output, int cols, int rowBytes, int type)
+    {
+        int index = i;
+        var row = (long)ids[index / cols];
+        var col = index % cols;
+        var start = row * rowBytes;
+        float value;
+        if (type == TypeF32)
+        {
+            var o = start + 4L * col;
+            value = Interop.IntAsFloat((uint)(w[o] | (w[o + 1] << 8) | (w[o + 2] << 16) | (w[o + 3] << 24)));
+        }
+        else if (type == TypeF16)
+        {
+            var o = start + 2L * col;
+            value = HalfToFloat(w[o] | (w[o + 1] << 8));
+        }
+        else if (type == TypeQ8_0)
+        {
+            var o = start + (long)(col / 32) * Q8_0BlockBytes;
+            value = HalfToFloat(w[o] | (w[o + 1] << 8)) * (sbyte)w[o + 2 + col % 32];
+        }
+        else
+        {
+            var o = start + (long)(col / 32) * Q4_0BlockBytes;
+            var j = col % 32;
+            int packed = w[o + 2 + j % 16];
+            var q = (j < 16 ? packed & 0xF : packed >> 4) - 8;
+            value = HalfToFloat(w[o] | (w[o + 1] << 8)) * q;
+        }
+        output[i] = value;
+    }
+
+    // The ggml type numbers GetRows reads (Tensors.GgmlType's values).
+    public const int TypeF32 = 0;
+    public const int TypeF16 = 1;
+    public const int TypeQ4_0 = 2;
+    public const int TypeQ8_0 = 8;
+
+    /// <summary>
+    /// Rotary position embedding in place, one pair of one head of one row per index: rows of
+    /// <c>heads * headDim</c> values, row t at position <paramref name="start"/> + t, angles from the host's table
+    /// (<paramref name="cos"/>, <paramref name="sin"/>: positions x pairs). Pairs are adjacent values, or for
+    /// <paramref name="neox"/> != 0 value i with value i + dims / 2, as <c>RopeTable.Apply</c> rotates them.
+    /// </summary>
+    public static void Rope(Index1D i, ArrayView<float> x, ArrayView<float> cos, ArrayView<float> sin, int heads, int headDim, int pairs, int start, int neox)
+    {
+        int index = i;
+        var pair = index % pairs;
+        var head = index / pairs % heads;
+        var t = index / (pairs * heads);
+        var angle = (long)(start + t) * pairs + pair;
+        var c = cos[angle];
+        var s = sin[angle];
+        var first = (long)t * heads * headDim + head * headDim + (neox != 0 ? pair : 2 * pair);
+        var second = first + (neox != 0 ? pairs : 1);
+        var x0 = x[first];
+        var x1 = x[second];
+        x[first] = x0 * c - x1 * s;
+        x[second] = x0 * s + x1 * c;
+    }
+
+    /// <summary>
+    /// Causal grouped-query attention for one sequence, one warp per (query row, head): query row t (at position
+    /// start + t) attends to positions 0..start + t of <paramref name="keys"/> and <paramref name="values"/> (rows of
+    /// kvHeads x headDim). In the CPU engine's numerics (llama.cpp's): the query rounded to f16, the soft max's
+    /// probabilities rounded to f16 before they meet the values. So the scores are computed three times (the maximum,
+    /// the sum, the weighted values) rather than kept: a reference kernel, to be tiled through shared memory for long
+    /// contexts. Each lane keeps up to eight output values (head dimensions up to 256).
+    /// </summary>
+    public static void Attention(ArrayView<float> queries, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> output,
+        int start, int heads, int kvHeads, int headDim, float scale)
+    {
+        var g = Grid.IdxX;
+        var head = g % heads;
+        var t = g / heads;
+        var lane = Group.IdxX;
+        var kvHead = head / (heads / kvHeads);
+        var kvWidth = kvHeads * headDim;
+        var q = (long)t * heads * headDim + head * headDim;
+        var visible = start + t + 1;
+        var max = float.NegativeInfinity;
+        for (var p = 0; p < visible; p++)
+            max = MathF.Max(max, Score(queries, keys, q, (long)p * kvWidth + kvHead * headDim, headDim, lane, scale));
+        var sum = 0f;
+        for (var p = 0; p < visible; p++)
+            sum += MathF.Exp(Score(queries, keys, q, (long)p * kvWidth + kvHead * headDim, headDim, lane, scale) - max);
+        var inverse = 1f / sum;
+        float o0 = 0, o1 = 0, o2 = 0, o3 = 0, o4 = 0, o5 = 0, o6 = 0, o7 = 0;
+        for (var p = 0; p < visible; p++)
+        {
+            var row = (long)p * kvWidth + kvHead * headDim;
+            var w = RoundToHalf(MathF.Exp(Score(queries, keys, q, row, headDim, lane, scale) - max) * inverse);
+            var v = row + lane;
+            o0 += lane < headDim ? w * values[v] : 0;
+            o1 += lane + 32 < headDim ? w * values[v + 32] : 0;
+            o2 += lane + 64 < headDim ? w * values[v + 64] : 0;
+            o3 += lane + 96 < headDim ? w * values[v + 96] : 0;
+            o4 += lane + 128 < headDim ? w * values[v + 128] : 0;
+            o5 += lane + 160 < headDim ? w * values[v + 160] : 0;
+            o6 += lane + 192 < headDim ? w * values[v + 192] : 0;
+            o7 += lane + 224 < headDim ? w * values[v + 224] : 0;
+        }
+        var o = (long)t * heads * headDim + head * headDim + lane;
+        if (lane < headDim) output[o] = o0;
+        if (lane + 32 < headDim) output[o + 32] = o1;
+        if (lane + 64 < headDim) output[o + 64] = o2;
+        if (lane + 96 < headDim) output[o + 96] = o3;
+        if (lane + 128 < headDim) output[o + 128] = o4;
+        if (lane + 160 < headDim) output[o + 160] = o5;
+        if (lane + 192 < headDim) output[o + 192] = o6;
+        if (lane + 224 < headDim) output[o + 224] = o7;
+    }
+
+    /// <summary>One scaled score, in every lane: the query (rounded to f16) against the key row at <paramref name="k"/>.</summary>
+    private static float Score(ArrayView<float> queries, ArrayView<float> keys, long q, long k, int headDim, int lane, float scale)
+    {
+        var dot = 0f;
+        for (var j = lane; j < headDim; j += Lanes)
+            dot += RoundToHalf(queries[q + j]) * keys[k + j];
+        return WarpSum(dot) * scale;
+    }
+
     /// <summary>output = silu(gate) * up, element by element.</summary>
     public static void SwiGlu(Index1D i, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> output)
     {

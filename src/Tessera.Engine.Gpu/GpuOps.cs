@@ -18,6 +18,9 @@ public sealed class GpuOps : IDisposable
     private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, int> _f16;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> _rmsNorm;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _swiGlu;
+    private readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<float>, int, int, int> _getRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int> _rope;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float> _attention;
     private MemoryBuffer1D<sbyte, Stride1D.Dense>? _quants;
     private MemoryBuffer1D<float, Stride1D.Dense>? _scales;
 
@@ -33,6 +36,9 @@ public sealed class GpuOps : IDisposable
         _f16 = a.LoadStreamKernel<ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, int>(GpuKernels.MatVecF16);
         _rmsNorm = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(GpuKernels.RmsNorm);
         _swiGlu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GpuKernels.SwiGlu);
+        _getRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<float>, int, int, int>(GpuKernels.GetRows);
+        _rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(GpuKernels.Rope);
+        _attention = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float>(GpuKernels.Attention);
     }
 
     private static KernelConfig Warps(long groups) => new((int)groups, GpuKernels.Lanes);
@@ -85,6 +91,36 @@ public sealed class GpuOps : IDisposable
     /// <summary>output = silu(gate) * up over the first <paramref name="count"/> values.</summary>
     public void SwiGlu(ArrayView<float> gate, ArrayView<float> up, ArrayView<float> output, int count) =>
         _swiGlu(count, gate, up, output);
+
+    /// <summary>
+    /// Embedding lookup: rows <paramref name="ids"/> (<paramref name="count"/> of them, checked by the caller against
+    /// the matrix's rows) of <paramref name="w"/>, dequantized into <paramref name="output"/> (count x Cols).
+    /// </summary>
+    public void GetRows(GpuMatrix w, ArrayView<int> ids, ArrayView<float> output, int count)
+    {
+        if (output.Length < (long)count * w.Cols)
+            throw new ArgumentException($"{count} rows of {w.Name} need {(long)count * w.Cols} outputs, not {output.Length}.");
+        _getRows((int)((long)count * w.Cols), w.Data.View, ids, output, w.Cols, (int)(w.Data.Length / w.Rows), (int)w.Type);
+    }
+
+    /// <summary>Rotates the heads of <paramref name="tokens"/> rows of <paramref name="x"/> in place, row t at position <paramref name="start"/> + t.</summary>
+    public void Rope(ArrayView<float> x, GpuRopeTable table, int tokens, int heads, int headDim, int start)
+    {
+        if (start < 0 || start + tokens > table.Positions)
+            throw new ArgumentOutOfRangeException(nameof(start), $"Positions {start}..{start + tokens - 1} are beyond the rotary table ({table.Positions}).");
+        _rope(tokens * heads * table.Pairs, x, table.Cos.View, table.Sin.View, heads, headDim, table.Pairs, start, table.NeoX ? 1 : 0);
+    }
+
+    /// <summary>
+    /// Causal attention for one sequence (<see cref="Backends.AttentionShape"/>): <paramref name="queries"/> Tokens x
+    /// QueryWidth, <paramref name="keys"/> and <paramref name="values"/> (StartPosition + Tokens) x KvWidth.
+    /// </summary>
+    public void Attention(ArrayView<float> queries, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> output, in Backends.AttentionShape shape)
+    {
+        if (shape.HeadDim > 8 * GpuKernels.Lanes)
+            throw new NotSupportedException($"Heads of {shape.HeadDim} values; the GPU attention kernel takes up to {8 * GpuKernels.Lanes}.");
+        _attention(Warps((long)shape.Tokens * shape.Heads), queries, keys, values, output, shape.StartPosition, shape.Heads, shape.KvHeads, shape.HeadDim, shape.Scale);
+    }
 
     /// <summary>Waits until every kernel queued so far has finished.</summary>
     public void Synchronize() => _device.Accelerator.Synchronize();

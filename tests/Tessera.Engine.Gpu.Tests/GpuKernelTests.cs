@@ -3,6 +3,7 @@ using ILGPU.Runtime;
 using Tessera.Engine.Backends;
 using Tessera.Engine.Gpu;
 using Tessera.Engine.Kernels;
+using Tessera.Engine.Model;
 using Tessera.Engine.Tensors;
 
 namespace Tessera.Engine.Gpu.Tests;
@@ -140,6 +141,78 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
         _ops.SwiGlu(xs.View, us.View, ys.View, x.Length);
         _ops.Synchronize();
         AssertClose(expected, ys.GetAsArray1D(), 2e-6f, "SwiGLU");
+    }
+
+    [Theory]
+    [InlineData(GgmlType.F32)]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    public void EmbeddingRows_AreTheCpuEnginesBitForBit(GgmlType type)
+    {
+        const int rows = 12, cols = 96;
+        var values = Random(rows * cols, seed: 7);
+        var rowBytes = (int)GgmlTypeInfo.RowBytes(type, cols);
+        var bytes = new byte[rows * rowBytes];
+        for (var r = 0; r < rows; r++)
+            ReferenceQuant.Quantize(type, values.AsSpan(r * cols, cols), bytes.AsSpan(r * rowBytes, rowBytes));
+        int[] ids = [3, 0, 11, 3];
+        var expected = new float[ids.Length * cols];
+        fixed (byte* data = bytes)
+        {
+            var w = new WeightMatrix((nint)data, type, rows, cols, "token_embd.weight");
+            using (var cpu = new CpuBackend(1))
+                cpu.GetRows(w, ids, expected);
+            using var gw = GpuMatrix.Upload(_device, w);
+            using var idBuffer = _device.Accelerator.Allocate1D(ids);
+            using var output = _device.Accelerator.Allocate1D<float>(expected.Length);
+            _ops.GetRows(gw, idBuffer.View, output.View, ids.Length);
+            _ops.Synchronize();
+            var actual = output.GetAsArray1D();
+            for (var i = 0; i < expected.Length; i++)
+                Assert.Equal(BitConverter.SingleToInt32Bits(expected[i]), BitConverter.SingleToInt32Bits(actual[i]));
+        }
+    }
+
+    [Theory]
+    [InlineData(RopeKind.Normal)]
+    [InlineData(RopeKind.NeoX)]
+    public void Rope_AgreesWithTheHostTable(RopeKind kind)
+    {
+        const int tokens = 3, heads = 4, headDim = 32, start = 5;
+        var table = new RopeTable(64, headDim, 10000f, 1f, kind);
+        var x = Random(tokens * heads * headDim, seed: 8);
+        var expected = (float[])x.Clone();
+        FloatKernels.Rope(expected, tokens, heads, headDim, start, table);
+        using var gpuTable = new GpuRopeTable(_device, table);
+        using var xs = _device.Accelerator.Allocate1D(x);
+        _ops.Rope(xs.View, gpuTable, tokens, heads, headDim, start);
+        _ops.Synchronize();
+        AssertClose(expected, xs.GetAsArray1D(), 1e-6f, "RoPE " + kind);
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ops.Rope(xs.View, gpuTable, tokens, heads, headDim, 62));
+    }
+
+    [Theory]
+    [InlineData(1, 9, 64)] // decode: one new position after nine
+    [InlineData(4, 3, 64)] // a prompt chunk after three positions
+    [InlineData(2, 0, 40)] // a head narrower than two warps' lanes
+    public void Attention_AgreesWithTheCpuEngine(int tokens, int start, int headDim)
+    {
+        const int heads = 4, kvHeads = 2;
+        var shape = new AttentionShape(tokens, start, heads, kvHeads, headDim, 1f / MathF.Sqrt(headDim));
+        var q = Random(tokens * shape.QueryWidth, seed: 9);
+        var k = Random((start + tokens) * shape.KvWidth, seed: 10);
+        var v = Random((start + tokens) * shape.KvWidth, seed: 11);
+        var expected = new float[q.Length];
+        using (var cpu = new CpuBackend(1))
+            cpu.Attention(q, k, v, expected, shape);
+        using var qs = _device.Accelerator.Allocate1D(q);
+        using var ks = _device.Accelerator.Allocate1D(k);
+        using var vs = _device.Accelerator.Allocate1D(v);
+        using var output = _device.Accelerator.Allocate1D<float>(q.Length);
+        _ops.Attention(qs.View, ks.View, vs.View, output.View, shape);
+        _ops.Synchronize();
+        AssertClose(expected, output.GetAsArray1D(), 1e-5f, "attention");
     }
 
     [Fact]

@@ -35,6 +35,12 @@ public sealed class RopeTable
 
     public int Positions { get; }
 
+    /// <summary>cos of every angle, positions x pairs (what a device copies instead of computing them again).</summary>
+    internal ReadOnlySpan<float> CosTable => _cos;
+
+    /// <summary>sin of every angle, positions x pairs.</summary>
+    internal ReadOnlySpan<float> SinTable => _sin;
+
     public int Pairs { get; }
 
     public int Dimensions { get; }
