@@ -328,6 +328,143 @@ internal static class GpuKernels
         return WarpSum(dot) * scale;
     }
 
+    // More ggml type numbers (Tensors.GgmlType's values), for the dequantizing product.
+    public const int TypeQ5_0 = 6;
+    public const int TypeQ4_K = 12;
+    public const int TypeQ5_K = 13;
+    public const int TypeQ6_K = 14;
+    public const int TypeBF16 = 30;
+
+    /// <summary>
+    /// Q8_K activations, as values: group b quantizes block b (256 values) of <paramref name="x"/> as the CPU engine
+    /// does (scale -127 / the signed value of largest magnitude, the first such value on ties; halves to even) and
+    /// writes quant x scale for each value into <paramref name="effective"/>. Each lane takes 8 values.
+    /// </summary>
+    public static void EffectiveQ8_K(ArrayView<float> x, ArrayView<float> effective)
+    {
+        var start = (long)Grid.IdxX * 256;
+        var lane = Group.IdxX;
+        var amax = 0f;
+        var max = 0f;
+        var at = 256;
+        for (var j = lane * 8; j < lane * 8 + 8; j++)
+        {
+            var v = x[start + j];
+            if (MathF.Abs(v) > amax)
+            {
+                amax = MathF.Abs(v);
+                max = v;
+                at = j;
+            }
+        }
+        for (var offset = Lanes / 2; offset > 0; offset /= 2)
+        {
+            var otherAmax = Warp.ShuffleXor(amax, offset);
+            var otherMax = Warp.ShuffleXor(max, offset);
+            var otherAt = Warp.ShuffleXor(at, offset);
+            if (otherAmax > amax || (otherAmax == amax && otherAt < at))
+            {
+                amax = otherAmax;
+                max = otherMax;
+                at = otherAt;
+            }
+        }
+        var id = amax == 0 ? 0f : -127f / max;
+        var d = amax == 0 ? 0f : 1f / id;
+        for (var j = lane * 8; j < lane * 8 + 8; j++)
+        {
+            var q = MathF.Min(MathF.Max(RoundEven(x[start + j] * id), -127f), 127f);
+            effective[start + j] = q * d;
+        }
+    }
+
+    /// <summary>Q8_0 activations, as values: quant x its block's scale (from <see cref="QuantizeQ8_0"/>'s output).</summary>
+    public static void EffectiveQ8_0(Index1D i, ArrayView<sbyte> qs, ArrayView<float> d, ArrayView<float> effective)
+    {
+        int index = i;
+        effective[index] = qs[index] * d[index / 32];
+    }
+
+    /// <summary>
+    /// y[t, r] for the types without a kernel of their own yet (Q5_0, Q4_K, Q5_K, Q6_K, BF16): each weight dequantized
+    /// where it is read (<see cref="WeightAt"/>) against activations already rounded as the CPU engine's kernels
+    /// round them (<paramref name="effective"/>: Q8_0 or Q8_K values, or the input itself for BF16). A reference: it
+    /// decodes a block's scales for every value; it agrees with the CPU's integer sums to float rounding.
+    /// </summary>
+    public static void MatVecDequant(ArrayView<byte> w, ArrayView<float> effective, ArrayView<float> y, int rows, int cols, int rowBytes, int type)
+    {
+        var g = Grid.IdxX;
+        var row = g % rows;
+        var t = g / rows;
+        var lane = Group.IdxX;
+        var rowStart = (long)row * rowBytes;
+        var acc = 0f;
+        for (var k = lane; k < cols; k += Lanes)
+            acc = MathF.FusedMultiplyAdd(WeightAt(w, rowStart, k, type), effective[(long)t * cols + k], acc);
+        acc = WarpSum(acc);
+        if (lane == 0)
+            y[(long)t * rows + row] = acc;
+    }
+
+    /// <summary>Weight <paramref name="col"/> of the row at <paramref name="rowStart"/>, dequantized as ReferenceQuant does (same operations, same order).</summary>
+    private static float WeightAt(ArrayView<byte> w, long rowStart, int col, int type)
+    {
+        if (type == TypeBF16)
+        {
+            var o = rowStart + 2L * col;
+            return Interop.IntAsFloat((uint)((w[o] | (w[o + 1] << 8)) << 16));
+        }
+        if (type == TypeQ5_0)
+        {
+            var o = rowStart + (long)(col / 32) * 22;
+            var j = col % 32;
+            var qh = w[o + 2] | (w[o + 3] << 8) | (w[o + 4] << 16) | (w[o + 5] << 24);
+            int packed = w[o + 6 + j % 16];
+            var q = ((j < 16 ? packed & 0xF : packed >> 4) | (((qh >> j) & 1) << 4)) - 16;
+            return q * HalfToFloat(w[o] | (w[o + 1] << 8));
+        }
+        if (type == TypeQ6_K)
+        {
+            var o = rowStart + (long)(col / 256) * 210;
+            var e = col % 256;
+            var h = e / 128;
+            var k = e % 128 / 32;
+            var l = e % 32;
+            int low = w[o + 64 * h + l + 32 * (k & 1)];
+            var nibble = k < 2 ? low & 0xF : low >> 4;
+            var high = (w[o + 128 + 32 * h + l] >> (2 * k)) & 3;
+            var d = HalfToFloat(w[o + 208] | (w[o + 209] << 8));
+            return d * (sbyte)w[o + 192 + e / 16] * ((nibble | (high << 4)) - 32);
+        }
+        // Q4_K and Q5_K: f16 d and dmin, 12 bytes of 6-bit scales and mins, (Q5_K: 32 bytes of fifth bits), quants.
+        var block = rowStart + (long)(col / 256) * (type == TypeQ4_K ? 144 : 176);
+        var v = col % 256;
+        var c = v / 64;
+        var upper = v % 64 >= 32;
+        var lane = v % 32;
+        var sub = 2 * c + (upper ? 1 : 0);
+        var scales = block + 4;
+        int scale, min;
+        if (sub < 4)
+        {
+            scale = w[scales + sub] & 63;
+            min = w[scales + sub + 4] & 63;
+        }
+        else
+        {
+            scale = (w[scales + sub + 4] & 0xF) | ((w[scales + sub - 4] >> 6) << 4);
+            min = (w[scales + sub + 4] >> 4) | ((w[scales + sub] >> 6) << 4);
+        }
+        var quantStart = block + (type == TypeQ4_K ? 16 : 48);
+        int packedK = w[quantStart + 32 * c + lane];
+        var quant = upper ? packedK >> 4 : packedK & 0xF;
+        if (type == TypeQ5_K)
+            quant |= ((w[block + 16 + lane] >> sub) & 1) << 4;
+        var dK = HalfToFloat(w[block] | (w[block + 1] << 8));
+        var dmin = HalfToFloat(w[block + 2] | (w[block + 3] << 8));
+        return dK * scale * quant - dmin * min;
+    }
+
     /// <summary>output = silu(gate) * up, element by element.</summary>
     public static void SwiGlu(Index1D i, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> output)
     {

@@ -7,8 +7,9 @@ namespace Tessera.Engine.Gpu;
 /// <summary>A weight matrix copied into device memory, in the file's block layout (decode reads the blocks as they are).</summary>
 public sealed class GpuMatrix : IDisposable
 {
-    /// <summary>The tensor types the device kernels compute so far.</summary>
-    public static readonly GgmlType[] SupportedTypes = [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0];
+    /// <summary>The tensor types the device kernels compute (Q5_0, the K-quants and BF16 through the dequantizing reference product).</summary>
+    public static readonly GgmlType[] SupportedTypes =
+        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
     private GpuMatrix(MemoryBuffer1D<byte, Stride1D.Dense> data, GgmlType type, int rows, int cols, string name)
     {
@@ -17,7 +18,11 @@ public sealed class GpuMatrix : IDisposable
         Rows = rows;
         Cols = cols;
         Name = name;
+        RowBytes = (int)(data.Length / rows);
     }
+
+    /// <summary>Bytes of one row in the file's layout.</summary>
+    public int RowBytes { get; }
 
     public MemoryBuffer1D<byte, Stride1D.Dense> Data { get; }
     public GgmlType Type { get; }
@@ -36,8 +41,9 @@ public sealed class GpuMatrix : IDisposable
             throw new NotSupportedException($"Tensor {w.Name} is {w.Type}; the GPU kernels compute {string.Join(", ", SupportedTypes)} so far.");
         if (w.Layout != WeightLayout.Rows)
             throw new NotSupportedException($"Tensor {w.Name} is in the CPU engine's {w.Layout} layout; upload the file's rows.");
-        if (w.Type is GgmlType.Q8_0 or GgmlType.Q4_0 && w.Cols % 32 != 0)
-            throw new NotSupportedException($"Tensor {w.Name} has {w.Cols} columns, not whole blocks of 32.");
+        var block = GgmlTypeInfo.BlockSize(w.Type);
+        if (w.Cols % block != 0)
+            throw new NotSupportedException($"Tensor {w.Name} has {w.Cols} columns, not whole blocks of {block}.");
         var bytes = w.RowBytes * w.Rows;
         var buffer = device.Accelerator.Allocate1D<byte>(bytes);
         try

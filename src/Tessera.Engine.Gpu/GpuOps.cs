@@ -21,6 +21,10 @@ public sealed class GpuOps : IDisposable
     private readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<float>, int, int, int> _getRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int> _rope;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float> _attention;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>> _effectiveQ8_K;
+    private readonly Action<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>> _effectiveQ8_0;
+    private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int> _dequant;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _effective;
     private MemoryBuffer1D<sbyte, Stride1D.Dense>? _quants;
     private MemoryBuffer1D<float, Stride1D.Dense>? _scales;
 
@@ -38,6 +42,9 @@ public sealed class GpuOps : IDisposable
         _swiGlu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GpuKernels.SwiGlu);
         _getRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<float>, int, int, int>(GpuKernels.GetRows);
         _rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(GpuKernels.Rope);
+        _effectiveQ8_K = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(GpuKernels.EffectiveQ8_K);
+        _effectiveQ8_0 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>>(GpuKernels.EffectiveQ8_0);
+        _dequant = a.LoadStreamKernel<ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GpuKernels.MatVecDequant);
         _attention = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float>(GpuKernels.Attention);
     }
 
@@ -65,6 +72,28 @@ public sealed class GpuOps : IDisposable
                 var (qs, d) = Quantize(x, tokens * w.Cols);
                 _quant(Warps(groups), w.Data.View, qs, d, y, w.Rows, w.Cols, w.Type == GgmlType.Q8_0 ? GpuKernels.KindQ8_0 : GpuKernels.KindQ4_0);
                 break;
+            case GgmlType.BF16:
+                _dequant(Warps(groups), w.Data.View, x, y, w.Rows, w.Cols, w.RowBytes, (int)w.Type);
+                break;
+            case GgmlType.Q5_0:
+            {
+                var count = (long)tokens * w.Cols;
+                var (q5qs, q5d) = Quantize(x, count);
+                var effective = Effective(count);
+                _effectiveQ8_0((int)count, q5qs, q5d, effective);
+                _dequant(Warps(groups), w.Data.View, effective, y, w.Rows, w.Cols, w.RowBytes, (int)w.Type);
+                break;
+            }
+            case GgmlType.Q4_K:
+            case GgmlType.Q5_K:
+            case GgmlType.Q6_K:
+            {
+                var count = (long)tokens * w.Cols;
+                var effective = Effective(count);
+                _effectiveQ8_K(Warps(count / 256), x, effective);
+                _dequant(Warps(groups), w.Data.View, effective, y, w.Rows, w.Cols, w.RowBytes, (int)w.Type);
+                break;
+            }
             default:
                 throw new NotSupportedException($"No GPU kernel for {w.Type} yet.");
         }
@@ -82,6 +111,17 @@ public sealed class GpuOps : IDisposable
         }
         _quantize(Warps(count / 32), x, _quants.View, _scales!.View);
         return (_quants.View.SubView(0, count), _scales.View.SubView(0, count / 32));
+    }
+
+    /// <summary>A scratch buffer of <paramref name="count"/> activation values as the CPU's kernels round them.</summary>
+    private ArrayView<float> Effective(long count)
+    {
+        if (_effective is null || _effective.Length < count)
+        {
+            _effective?.Dispose();
+            _effective = _device.Accelerator.Allocate1D<float>(count);
+        }
+        return _effective.View.SubView(0, count);
     }
 
     /// <summary>y = x / sqrt(mean(x^2) + eps) * weight for each of <paramref name="tokens"/> rows.</summary>
@@ -127,6 +167,7 @@ public sealed class GpuOps : IDisposable
 
     public void Dispose()
     {
+        _effective?.Dispose();
         _quants?.Dispose();
         _scales?.Dispose();
     }

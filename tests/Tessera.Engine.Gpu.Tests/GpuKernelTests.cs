@@ -91,9 +91,16 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     [InlineData(GgmlType.Q8_0, 4)]
     [InlineData(GgmlType.Q4_0, 1)]
     [InlineData(GgmlType.Q4_0, 5)]
+    [InlineData(GgmlType.BF16, 2)]
+    [InlineData(GgmlType.Q5_0, 2)]
+    [InlineData(GgmlType.Q4_K, 2)]
+    [InlineData(GgmlType.Q5_K, 2)]
+    [InlineData(GgmlType.Q6_K, 2)]
     public void MatMul_AgreesWithTheCpuEngine(GgmlType type, int tokens)
     {
-        const int rows = 40, cols = 1120; // 35 blocks: lanes take one or two each
+        const int rows = 40;
+        // 35 blocks of 32 (lanes take one or two each), or five super-blocks of 256.
+        var cols = GgmlTypeInfo.BlockSize(type) == 256 ? 1280 : 1120;
         var values = Random(rows * cols, seed: 2, scale: 0.05f);
         var rowBytes = (int)GgmlTypeInfo.RowBytes(type, cols);
         var bytes = new byte[rows * rowBytes];
@@ -218,12 +225,12 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     [Fact]
     public void AnUnsupportedType_IsRefusedByName()
     {
-        var bytes = new byte[GgmlTypeInfo.RowBytes(GgmlType.Q6_K, 256)];
+        var bytes = new byte[GgmlTypeInfo.RowBytes(GgmlType.Q8_K, 256)];
         fixed (byte* data = bytes)
         {
-            var w = new WeightMatrix((nint)data, GgmlType.Q6_K, 1, 256, "blk.0.ffn_down.weight");
+            var w = new WeightMatrix((nint)data, GgmlType.Q8_K, 1, 256, "blk.0.ffn_down.weight");
             var e = Assert.Throws<NotSupportedException>(() => GpuMatrix.Upload(_device, w));
-            Assert.Contains("blk.0.ffn_down.weight is Q6_K", e.Message);
+            Assert.Contains("blk.0.ffn_down.weight is Q8_K", e.Message);
             Assert.Contains("Q4_0", e.Message);
         }
     }

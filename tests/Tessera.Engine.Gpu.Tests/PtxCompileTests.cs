@@ -19,6 +19,7 @@ public sealed class PtxCompileTests
         nameof(GpuKernels.QuantizeQ8_0), nameof(GpuKernels.MatVecQuant),
         nameof(GpuKernels.MatVecF32), nameof(GpuKernels.MatVecF16), nameof(GpuKernels.RmsNorm), nameof(GpuKernels.SwiGlu),
         nameof(GpuKernels.GetRows), nameof(GpuKernels.Rope), nameof(GpuKernels.Attention),
+        nameof(GpuKernels.EffectiveQ8_K), nameof(GpuKernels.EffectiveQ8_0), nameof(GpuKernels.MatVecDequant),
     ];
 
     [Theory]
@@ -33,7 +34,7 @@ public sealed class PtxCompileTests
             : EntryPointDescription.FromExplicitlyGroupedKernel(method);
         var kernel = (PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty);
         Assert.Contains(".entry", kernel.PTXAssembly);
-        if (name is not (nameof(GpuKernels.SwiGlu) or nameof(GpuKernels.GetRows) or nameof(GpuKernels.Rope)))
+        if (name is not (nameof(GpuKernels.SwiGlu) or nameof(GpuKernels.GetRows) or nameof(GpuKernels.Rope) or nameof(GpuKernels.EffectiveQ8_0)))
             Assert.Contains("shfl.sync", kernel.PTXAssembly); // the warp's sums and maxima stay in registers
     }
 }
