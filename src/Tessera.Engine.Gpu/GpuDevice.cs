@@ -85,6 +85,31 @@ public sealed class GpuDevice : IDisposable
     internal static Context CreateContext(Func<Context.Builder, Context.Builder> accelerators) =>
         Context.Create(b => accelerators(b).Math(MathMode.Fast32BitOnly).EnableAlgorithms());
 
+    /// <summary>The CUDA GPUs this machine's driver shows (empty without a driver or a GPU): index, name, memory.</summary>
+    public static IReadOnlyList<(int Index, string Name, long MemoryBytes)> ListCuda()
+    {
+        using var context = CreateContext(b => b.Cuda());
+        var devices = context.GetCudaDevices();
+        var list = new List<(int, string, long)>();
+        for (var i = 0; i < devices.Count; i++)
+            list.Add((i, devices[i].Name, devices[i].MemorySize));
+        return list;
+    }
+
+    /// <summary>
+    /// The device a user names: "cuda:N" (or "gpuN"), or "stand-in" for ILGPU's CPU accelerator. Throws
+    /// <see cref="ArgumentException"/> for anything else, <see cref="GpuUnavailableException"/> when it is not there.
+    /// </summary>
+    public static GpuDevice Open(string name)
+    {
+        if (name == "stand-in")
+            return OpenCpuStandIn();
+        var digits = name.StartsWith("cuda:", StringComparison.Ordinal) ? name[5..] : name.StartsWith("gpu", StringComparison.Ordinal) ? name[3..] : null;
+        if (digits is null || !int.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index))
+            throw new ArgumentException($"Unknown device '{name}': name a CUDA GPU as cuda:0 (or gpu0), or stand-in for the CPU accelerator.");
+        return OpenCuda(index);
+    }
+
     public void Dispose()
     {
         Accelerator.Dispose();

@@ -38,7 +38,7 @@ internal static class CliErrors
 
     private static bool IsUserError(Exception e) => e is GgufFormatException or ContextFullException or ArgumentException
         or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or NotSupportedException
-        or FormatException or InvalidOperationException or IOException;
+        or FormatException or InvalidOperationException or IOException or Tessera.Engine.Gpu.GpuUnavailableException;
 
     private static void Report(Exception e)
     {
