@@ -5,7 +5,8 @@
 #   bench/gpu-check.sh remote    # on the GPU machine (the device tool's run, carry [".device"]), figures into $OUT
 #
 # The run command is:  bash bench/gpu-check.sh remote
-# It prints nvidia-smi, the GPUs tessera sees, and `tessera gpu bench` (copy bandwidth, then each decode product's
+# It prints nvidia-smi, the GPUs tessera sees, `tessera gpu check` (every kernel against the CPU engine, on CUDA),
+# and `tessera gpu bench` (copy bandwidth, then each decode product's
 # weight bytes per second against it) for TinyLlama-1.1B and Llama-7B layer shapes in Q4_0, Q8_0 and F16, as text and
 # JSON under $OUT. Bounded: each bench has a timeout, the whole check stays under 8 minutes.
 set -uo pipefail
@@ -30,6 +31,7 @@ case "${1:-}" in
     t=".device/app/tessera.dll"
     nvidia-smi 2>&1 | tee "$out/nvidia-smi.txt"
     timeout 60 dotnet "$t" gpu list 2>&1 | tee "$out/gpu-list.txt"
+    timeout 120 dotnet "$t" gpu check --device cuda:0 2>&1 | tee "$out/gpu-check.txt"
     for shape in tinyllama 7b; do
       timeout 150 dotnet "$t" gpu bench --device cuda:0 --shape "$shape" --types Q4_0,Q8_0,F16 --runs 20 2>&1 | tee "$out/gpu-bench-$shape.txt"
       timeout 150 dotnet "$t" gpu bench --device cuda:0 --shape "$shape" --types Q4_0,Q8_0,F16 --runs 20 --output json > "$out/gpu-bench-$shape.json" 2>&1

@@ -14,7 +14,30 @@ internal static class GpuCommand
         var command = new Command("gpu", "NVIDIA GPUs on this machine: list them, and measure the device kernels on one.");
         command.Subcommands.Add(List());
         command.Subcommands.Add(Bench());
+        command.Subcommands.Add(Check());
         return command;
+    }
+
+    private static Command Check()
+    {
+        var device = new Option<string>("--device", "-d") { Description = "cuda:N (or gpuN), or stand-in (ILGPU's CPU accelerator).", DefaultValueFactory = _ => "cuda:0" };
+        var cmd = new Command("check", "Run every device kernel on random data against the CPU engine and report the largest difference of each; exit 1 if one is out of bounds.")
+        {
+            device,
+        };
+        cmd.SetAction(result => CliErrors.Run(() =>
+        {
+            using var gpu = GpuDevice.Open(result.GetValue(device)!);
+            using var ops = new GpuOps(gpu);
+            var results = GpuSelfCheck.All(gpu, ops);
+            var table = new Table().AddColumns("Check", "Difference", "Bound", "Result");
+            foreach (var r in results)
+                table.AddRow(Markup.Escape(r.Check), $"{r.Error:G3}", $"{r.Bound:G3}", r.Passed ? "[green]ok[/]" : "[red]FAILED[/]");
+            Console.WriteLine($"{gpu.Name}: {results.Count(r => r.Passed)} of {results.Count} checks within their bounds");
+            PoolCli.WriteTable(table);
+            return results.All(r => r.Passed) ? 0 : 1;
+        }));
+        return cmd;
     }
 
     private static Command List()

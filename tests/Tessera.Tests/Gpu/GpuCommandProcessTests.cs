@@ -51,4 +51,13 @@ public sealed class GpuCommandProcessTests
             Assert.True(k.GetProperty("weight_g_bps").GetDouble() > 0);
         });
     }
+
+    [Fact]
+    public async Task GpuCheck_OnTheStandIn_PassesEveryCheck()
+    {
+        var (exitCode, stdout, stderr) = await TesseraProcess.RunAsync(["gpu", "check", "--device", "stand-in"], TimeSpan.FromSeconds(180));
+        Assert.True(exitCode == 0, stdout + stderr);
+        Assert.Matches(@"cpu-stand-in: (\d+) of \1 checks within their bounds", stdout);
+        Assert.Contains("Q4_K product", stdout);
+    }
 }
