@@ -24,6 +24,14 @@ internal static class GpuKernels
         return value;
     }
 
+    /// <summary>Adds the warp's partial sums and lane 0 writes the total to <paramref name="y"/>[<paramref name="at"/>].</summary>
+    private static void StoreWarpSum(ArrayView<float> y, long at, float partial)
+    {
+        var sum = WarpSum(partial);
+        if (Group.IdxX == 0)
+            y[at] = sum;
+    }
+
     private static float WarpMax(float value)
     {
         for (var offset = Lanes / 2; offset > 0; offset /= 2)
@@ -126,9 +134,7 @@ internal static class GpuKernels
             var isum = kind == KindQ8_0 ? Q8_0Sum(w, o + 2, qs, a) : Q4_0Sum(w, o + 2, qs, a);
             acc = MathF.FusedMultiplyAdd(isum, dw * d[(long)t * nb + b], acc);
         }
-        acc = WarpSum(acc);
-        if (lane == 0)
-            y[(long)t * rows + row] = acc;
+        StoreWarpSum(y, (long)t * rows + row, acc);
     }
 
     /// <summary>A Q8_0 block's exact integer sum: its 32 signed quants (from <paramref name="q"/>) times the activations' (from <paramref name="a"/>).</summary>
@@ -162,9 +168,7 @@ internal static class GpuKernels
         var acc = 0f;
         for (var k = lane; k < cols; k += Lanes)
             acc = MathF.FusedMultiplyAdd(w[(long)row * cols + k], x[(long)t * cols + k], acc);
-        acc = WarpSum(acc);
-        if (lane == 0)
-            y[(long)t * rows + row] = acc;
+        StoreWarpSum(y, (long)t * rows + row, acc);
     }
 
     /// <summary>y[t, r] for F16 weights (their bits): the input rounded to f16 first, as llama.cpp and the CPU engine do.</summary>
@@ -177,9 +181,7 @@ internal static class GpuKernels
         var acc = 0f;
         for (var k = lane; k < cols; k += Lanes)
             acc = MathF.FusedMultiplyAdd(HalfToFloat(w[(long)row * cols + k]), RoundToHalf(x[(long)t * cols + k]), acc);
-        acc = WarpSum(acc);
-        if (lane == 0)
-            y[(long)t * rows + row] = acc;
+        StoreWarpSum(y, (long)t * rows + row, acc);
     }
 
     /// <summary>y = x / sqrt(mean(x^2) + eps) * weight for row Grid.IdxX (each group one token's row of <c>weight.Length</c> values).</summary>
@@ -201,48 +203,26 @@ internal static class GpuKernels
     }
 
     /// <summary>
-    /// Embedding lookup: value i of the output is column i % cols of row <c>ids[i / cols]</c>, dequantized as the
-    /// file's block says (F32, F16 bits, Q8_0 or Q4_0 by <paramref name="type"/>, a <see cref="Tensors.GgmlType"/>):
-    /// one multiplication of scale and quant, the same bits as the CPU's dequantization.
+    /// Embedding lookup: value i of the output is column i % cols of row <c>ids[i / cols]</c>, dequantized by
+    /// <see cref="WeightAt"/> (any supported <paramref name="type"/>, a <see cref="Tensors.GgmlType"/>): the same bits
+    /// as the CPU's dequantization.
     /// </summary>
     public static void GetRows(Index1D i, ArrayView<byte> w, ArrayView<int> ids, ArrayView<float> output, int cols, int rowBytes, int type)
     {
         int index = i;
-        var row = (long)ids[index / cols];
-        var col = index % cols;
-        var start = row * rowBytes;
-        float value;
-        if (type == TypeF32)
-        {
-            var o = start + 4L * col;
-            value = Interop.IntAsFloat((uint)(w[o] | (w[o + 1] << 8) | (w[o + 2] << 16) | (w[o + 3] << 24)));
-        }
-        else if (type == TypeF16)
-        {
-            var o = start + 2L * col;
-            value = HalfToFloat(w[o] | (w[o + 1] << 8));
-        }
-        else if (type == TypeQ8_0)
-        {
-            var o = start + (long)(col / 32) * Q8_0BlockBytes;
-            value = HalfToFloat(w[o] | (w[o + 1] << 8)) * (sbyte)w[o + 2 + col % 32];
-        }
-        else
-        {
-            var o = start + (long)(col / 32) * Q4_0BlockBytes;
-            var j = col % 32;
-            int packed = w[o + 2 + j % 16];
-            var q = (j < 16 ? packed & 0xF : packed >> 4) - 8;
-            value = HalfToFloat(w[o] | (w[o + 1] << 8)) * q;
-        }
-        output[i] = value;
+        output[index] = WeightAt(w, (long)ids[index / cols] * rowBytes, index % cols, type);
     }
 
-    // The ggml type numbers GetRows reads (Tensors.GgmlType's values).
+    // The ggml type numbers WeightAt reads (Tensors.GgmlType's values).
     public const int TypeF32 = 0;
     public const int TypeF16 = 1;
     public const int TypeQ4_0 = 2;
     public const int TypeQ8_0 = 8;
+    public const int TypeQ5_0 = 6;
+    public const int TypeQ4_K = 12;
+    public const int TypeQ5_K = 13;
+    public const int TypeQ6_K = 14;
+    public const int TypeBF16 = 30;
 
     /// <summary>
     /// Rotary position embedding in place, one pair of one head of one row per index: rows of
@@ -328,12 +308,6 @@ internal static class GpuKernels
         return WarpSum(dot) * scale;
     }
 
-    // More ggml type numbers (Tensors.GgmlType's values), for the dequantizing product.
-    public const int TypeQ5_0 = 6;
-    public const int TypeQ4_K = 12;
-    public const int TypeQ5_K = 13;
-    public const int TypeQ6_K = 14;
-    public const int TypeBF16 = 30;
 
     /// <summary>
     /// Q8_K activations, as values: group b quantizes block b (256 values) of <paramref name="x"/> as the CPU engine
@@ -401,14 +375,37 @@ internal static class GpuKernels
         var acc = 0f;
         for (var k = lane; k < cols; k += Lanes)
             acc = MathF.FusedMultiplyAdd(WeightAt(w, rowStart, k, type), effective[(long)t * cols + k], acc);
-        acc = WarpSum(acc);
-        if (lane == 0)
-            y[(long)t * rows + row] = acc;
+        StoreWarpSum(y, (long)t * rows + row, acc);
     }
 
-    /// <summary>Weight <paramref name="col"/> of the row at <paramref name="rowStart"/>, dequantized as ReferenceQuant does (same operations, same order).</summary>
+    /// <summary>
+    /// Weight <paramref name="col"/> of the row at <paramref name="rowStart"/>, dequantized as ReferenceQuant does (same
+    /// operations, same order) for every type the kernels support: the embedding lookup and the reference product.
+    /// </summary>
     private static float WeightAt(ArrayView<byte> w, long rowStart, int col, int type)
     {
+        if (type == TypeF32)
+        {
+            var o = rowStart + 4L * col;
+            return Interop.IntAsFloat((uint)(w[o] | (w[o + 1] << 8) | (w[o + 2] << 16) | (w[o + 3] << 24)));
+        }
+        if (type == TypeF16)
+        {
+            var o = rowStart + 2L * col;
+            return HalfToFloat(w[o] | (w[o + 1] << 8));
+        }
+        if (type == TypeQ8_0)
+        {
+            var o = rowStart + (long)(col / 32) * Q8_0BlockBytes;
+            return HalfToFloat(w[o] | (w[o + 1] << 8)) * (sbyte)w[o + 2 + col % 32];
+        }
+        if (type == TypeQ4_0)
+        {
+            var o = rowStart + (long)(col / 32) * Q4_0BlockBytes;
+            var j = col % 32;
+            int packed = w[o + 2 + j % 16];
+            return HalfToFloat(w[o] | (w[o + 1] << 8)) * ((j < 16 ? packed & 0xF : packed >> 4) - 8);
+        }
         if (type == TypeBF16)
         {
             var o = rowStart + 2L * col;

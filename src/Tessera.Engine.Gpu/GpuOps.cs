@@ -102,26 +102,25 @@ public sealed class GpuOps : IDisposable
     /// <summary>Q8_0 activations of the first <paramref name="count"/> values of <paramref name="x"/> (a multiple of 32), in scratch buffers.</summary>
     internal (ArrayView<sbyte> Quants, ArrayView<float> Scales) Quantize(ArrayView<float> x, long count)
     {
-        if (_quants is null || _quants.Length < count)
-        {
-            _quants?.Dispose();
-            _scales?.Dispose();
-            _quants = _device.Accelerator.Allocate1D<sbyte>(count);
-            _scales = _device.Accelerator.Allocate1D<float>(count / 32);
-        }
-        _quantize(Warps(count / 32), x, _quants.View, _scales!.View);
-        return (_quants.View.SubView(0, count), _scales.View.SubView(0, count / 32));
+        var quants = Scratch(ref _quants, count);
+        var scales = Scratch(ref _scales, count / 32);
+        _quantize(Warps(count / 32), x, quants, scales);
+        return (quants, scales);
     }
 
     /// <summary>A scratch buffer of <paramref name="count"/> activation values as the CPU's kernels round them.</summary>
-    private ArrayView<float> Effective(long count)
+    private ArrayView<float> Effective(long count) => Scratch(ref _effective, count);
+
+    /// <summary>The first <paramref name="count"/> values of a scratch buffer, which grows (new device memory) when it is shorter.</summary>
+    private ArrayView<T> Scratch<T>(ref MemoryBuffer1D<T, Stride1D.Dense>? buffer, long count)
+        where T : unmanaged
     {
-        if (_effective is null || _effective.Length < count)
+        if (buffer is null || buffer.Length < count)
         {
-            _effective?.Dispose();
-            _effective = _device.Accelerator.Allocate1D<float>(count);
+            buffer?.Dispose();
+            buffer = _device.Accelerator.Allocate1D<T>(count);
         }
-        return _effective.View.SubView(0, count);
+        return buffer.View.SubView(0, count);
     }
 
     /// <summary>y = x / sqrt(mean(x^2) + eps) * weight for each of <paramref name="tokens"/> rows.</summary>

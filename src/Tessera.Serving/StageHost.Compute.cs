@@ -119,7 +119,8 @@ public sealed partial class StageHost
                         Fail(item.Lane, item.Session, $"session {item.Session} is not open on the stage for layers {_stage.Range}");
                         break;
                     }
-                    var decoding = item.Tokens.Length - item.Done == 1;
+                    var remaining = item.Tokens.Length - item.Done;
+                    var decoding = remaining == 1;
                     if (decoding && _stage.IsFirst && item.Lane.DecodingInPass >= MicroBatching.SessionsPerPass(item.Lane.Sessions.Count, item.Lane.Groups))
                     {
                         // This session's group steps next, while the stages after this one compute the group before it.
@@ -128,7 +129,7 @@ public sealed partial class StageHost
                     }
                     if (decoding)
                         LargestDecodeGroup = Math.Max(LargestDecodeGroup, ++item.Lane.DecodingInPass);
-                    var count = Math.Min(item.Tokens.Length - item.Done, budget);
+                    var count = Math.Min(remaining, budget);
                     var final = item.Done + count == item.Tokens.Length;
                     _slices.Add(new Slice(item, session, item.Start + item.Done, item.Done, count, final ? item.SampleStep : -1));
                     if (final && item.SampleStep >= 0)

@@ -20,7 +20,7 @@ internal static class GpuCommand
 
     private static Command Check()
     {
-        var device = new Option<string>("--device", "-d") { Description = "cuda:N (or gpuN), or stand-in (ILGPU's CPU accelerator).", DefaultValueFactory = _ => "cuda:0" };
+        var device = DeviceOption();
         var cmd = new Command("check", "Run every device kernel on random data against the CPU engine and report the largest difference of each; exit 1 if one is out of bounds.")
         {
             device,
@@ -39,6 +39,13 @@ internal static class GpuCommand
         }));
         return cmd;
     }
+
+    /// <summary>The device a command runs on: what <see cref="GpuDevice.Open"/> takes.</summary>
+    private static Option<string> DeviceOption() => new("--device", "-d")
+    {
+        Description = "cuda:N (or gpuN), or stand-in (ILGPU's CPU accelerator, for a check without a GPU).",
+        DefaultValueFactory = _ => "cuda:0",
+    };
 
     private static Command List()
     {
@@ -68,7 +75,7 @@ internal static class GpuCommand
 
     private static Command Bench()
     {
-        var device = new Option<string>("--device", "-d") { Description = "cuda:N (or gpuN), or stand-in (ILGPU's CPU accelerator, for a check without a GPU).", DefaultValueFactory = _ => "cuda:0" };
+        var device = DeviceOption();
         var shape = new Option<string>("--shape") { Description = "Layer shapes: 7b (4096 wide, 11008 feed-forward), tinyllama (2048, 5632) or tiny (256, 512).", DefaultValueFactory = _ => "7b" };
         shape.AcceptOnlyFromAmong("7b", "tinyllama", "tiny");
         var types = new Option<string>("--types") { Description = "Comma-separated tensor types.", DefaultValueFactory = _ => "Q4_0,Q8_0,F16" };
