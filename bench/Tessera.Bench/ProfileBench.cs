@@ -72,7 +72,7 @@ public static class ProfileBench
 
         public void Reset() => Entries.Clear();
 
-        private void Add(string key, long start, long bytes = 0)
+        private void Record(string key, long start, long bytes = 0)
         {
             var ticks = BenchClock.Now() - start;
             if (!Entries.TryGetValue(key, out var e))
@@ -89,14 +89,43 @@ public static class ProfileBench
             return rest;
         }
 
-        public void MatMul(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int tokens)
+        public BackendBuffer Allocate(int floats) => inner.Allocate(floats);
+
+        public WeightStorage PreferredStorage => inner.PreferredStorage;
+
+        public double MeasureReadBandwidthGBps() => inner.MeasureReadBandwidthGBps();
+
+        public void Prepare(in WeightMatrix w) => inner.Prepare(w);
+
+        public void Upload(ReadOnlySpan<float> source, in BackendTensor destination)
+        {
+            var s = BenchClock.Now();
+            inner.Upload(source, destination);
+            Record("copy", s);
+        }
+
+        public void Download(in BackendTensor source, Span<float> destination)
+        {
+            var s = BenchClock.Now();
+            inner.Download(source, destination);
+            Record("copy", s);
+        }
+
+        public void Copy(in BackendTensor source, in BackendTensor destination)
+        {
+            var s = BenchClock.Now();
+            inner.Copy(source, destination);
+            Record("copy", s);
+        }
+
+        public void MatMul(in WeightMatrix w, in BackendTensor x, in BackendTensor y, int tokens)
         {
             var s = BenchClock.Now();
             inner.MatMul(w, x, y, tokens);
-            Add("matmul " + Short(w.Name), s, w.ByteSize);
+            Record("matmul " + Short(w.Name), s, w.ByteSize);
         }
 
-        public void MatMulGroup(ReadOnlySpan<WeightMatrix> weights, ReadOnlySpan<float> x, Span<float> y, int tokens)
+        public void MatMulGroup(ReadOnlySpan<WeightMatrix> weights, in BackendTensor x, in BackendTensor y, int tokens)
         {
             var s = BenchClock.Now();
             inner.MatMulGroup(weights, x, y, tokens);
@@ -107,49 +136,70 @@ public static class ProfileBench
                 bytes += w.ByteSize;
                 names.Add(Short(w.Name).Replace(".weight", ""));
             }
-            Add("group " + string.Join('+', names), s, bytes);
+            Record("group " + string.Join('+', names), s, bytes);
         }
 
-        public void GetRows(in WeightMatrix w, ReadOnlySpan<int> rows, Span<float> output)
+        public void GetRows(in WeightMatrix w, ReadOnlySpan<int> rows, in BackendTensor output)
         {
             var s = BenchClock.Now();
             inner.GetRows(w, rows, output);
-            Add("getrows", s);
+            Record("getrows", s);
         }
 
-        public void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, int tokens, float eps)
+        public void RmsNorm(in BackendTensor x, in BackendTensor weight, in BackendTensor y, int tokens, float eps)
         {
             var s = BenchClock.Now();
             inner.RmsNorm(x, weight, y, tokens, eps);
-            Add("rmsnorm", s);
+            Record("rmsnorm", s);
         }
 
-        public void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
+        public void SwiGlu(in BackendTensor gate, in BackendTensor up, in BackendTensor output)
         {
             var s = BenchClock.Now();
             inner.SwiGlu(gate, up, output);
-            Add("swiglu", s);
+            Record("swiglu", s);
         }
 
-        public void Rope(Span<float> x, int tokens, int heads, int headDim, int startPosition, RopeTable table)
+        public void Add(in BackendTensor a, in BackendTensor b, in BackendTensor y)
+        {
+            var s = BenchClock.Now();
+            inner.Add(a, b, y);
+            Record("add", s);
+        }
+
+        public void AddBias(in BackendTensor rows, in BackendTensor bias, int tokens)
+        {
+            var s = BenchClock.Now();
+            inner.AddBias(rows, bias, tokens);
+            Record("add", s);
+        }
+
+        public void RoundToHalf(in BackendTensor x)
+        {
+            var s = BenchClock.Now();
+            inner.RoundToHalf(x);
+            Record("round", s);
+        }
+
+        public void RoundToBFloat16(in BackendTensor x)
+        {
+            var s = BenchClock.Now();
+            inner.RoundToBFloat16(x);
+            Record("round", s);
+        }
+
+        public void Rope(in BackendTensor x, int tokens, int heads, int headDim, int startPosition, RopeTable table)
         {
             var s = BenchClock.Now();
             inner.Rope(x, tokens, heads, headDim, startPosition, table);
-            Add("rope", s);
+            Record("rope", s);
         }
 
-        public void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, in AttentionShape shape)
-        {
-            var s = BenchClock.Now();
-            inner.Attention(queries, keys, values, output, shape);
-            Add("attention", s);
-        }
-
-        public void AttentionBatch(ReadOnlySpan<float> queries, ReadOnlySpan<AttentionSequence> sequences, Span<float> output)
+        public void AttentionBatch(in BackendTensor queries, ReadOnlySpan<AttentionSequence> sequences, in BackendTensor output)
         {
             var s = BenchClock.Now();
             inner.AttentionBatch(queries, sequences, output);
-            Add("attention", s);
+            Record("attention", s);
         }
 
         public void Dispose()

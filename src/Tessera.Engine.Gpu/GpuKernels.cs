@@ -468,4 +468,22 @@ internal static class GpuKernels
         var g = gate[i];
         output[i] = g / (1f + MathF.Exp(-g)) * up[i];
     }
+
+    /// <summary>y = a + b, element by element.</summary>
+    public static void Add(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) => y[i] = a[i] + b[i];
+
+    /// <summary>Adds <paramref name="bias"/> to every row (of its length) of <paramref name="rows"/>.</summary>
+    public static void AddBias(Index1D i, ArrayView<float> rows, ArrayView<float> bias) => rows[i] += bias[i % bias.IntLength];
+
+    /// <summary>Rounds each value to the nearest f16 in place (the KV cache's values).</summary>
+    public static void RoundHalfInPlace(Index1D i, ArrayView<float> x) => x[i] = RoundToHalf(x[i]);
+
+    /// <summary>Rounds each value to the nearest bf16 in place, ties to even on the dropped bits, as the CPU engine does.</summary>
+    public static void RoundBFloat16InPlace(Index1D i, ArrayView<float> x)
+    {
+        var bits = Interop.FloatAsInt(x[i]);
+        if ((bits & 0x7F800000u) != 0x7F800000u)
+            bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
+        x[i] = Interop.IntAsFloat(bits);
+    }
 }

@@ -24,6 +24,10 @@ public sealed class GpuOps : IDisposable
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>> _effectiveQ8_K;
     private readonly Action<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>> _effectiveQ8_0;
     private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int> _dequant;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _addBias;
+    private readonly Action<Index1D, ArrayView<float>> _roundHalf;
+    private readonly Action<Index1D, ArrayView<float>> _roundBFloat16;
     private MemoryBuffer1D<float, Stride1D.Dense>? _effective;
     private MemoryBuffer1D<sbyte, Stride1D.Dense>? _quants;
     private MemoryBuffer1D<float, Stride1D.Dense>? _scales;
@@ -45,6 +49,10 @@ public sealed class GpuOps : IDisposable
         _effectiveQ8_K = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(GpuKernels.EffectiveQ8_K);
         _effectiveQ8_0 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>>(GpuKernels.EffectiveQ8_0);
         _dequant = a.LoadStreamKernel<ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GpuKernels.MatVecDequant);
+        _add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GpuKernels.Add);
+        _addBias = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(GpuKernels.AddBias);
+        _roundHalf = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>>(GpuKernels.RoundHalfInPlace);
+        _roundBFloat16 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>>(GpuKernels.RoundBFloat16InPlace);
         _attention = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float>(GpuKernels.Attention);
     }
 
@@ -159,6 +167,34 @@ public sealed class GpuOps : IDisposable
         if (shape.HeadDim > 8 * GpuKernels.Lanes)
             throw new NotSupportedException($"Heads of {shape.HeadDim} values; the GPU attention kernel takes up to {8 * GpuKernels.Lanes}.");
         _attention(Warps((long)shape.Tokens * shape.Heads), queries, keys, values, output, shape.StartPosition, shape.Heads, shape.KvHeads, shape.HeadDim, shape.Scale);
+    }
+
+    /// <summary>y = a + b over the first <paramref name="count"/> values (y may be a or b).</summary>
+    public void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y, int count)
+    {
+        if (count > 0)
+            _add(count, a, b, y);
+    }
+
+    /// <summary>Adds <paramref name="bias"/> to each of the <paramref name="tokens"/> rows (of the bias's length) of <paramref name="rows"/>.</summary>
+    public void AddBias(ArrayView<float> rows, ArrayView<float> bias, int tokens)
+    {
+        if (tokens > 0)
+            _addBias((int)(tokens * bias.Length), rows, bias);
+    }
+
+    /// <summary>Rounds <paramref name="x"/> to f16 values in place.</summary>
+    public void RoundToHalf(ArrayView<float> x)
+    {
+        if (x.Length > 0)
+            _roundHalf((int)x.Length, x);
+    }
+
+    /// <summary>Rounds <paramref name="x"/> to bf16 values in place.</summary>
+    public void RoundToBFloat16(ArrayView<float> x)
+    {
+        if (x.Length > 0)
+            _roundBFloat16((int)x.Length, x);
     }
 
     /// <summary>Waits until every kernel queued so far has finished.</summary>

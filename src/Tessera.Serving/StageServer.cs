@@ -18,9 +18,9 @@ public sealed class StageServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly GgufFile _file;
-    private readonly CpuBackend _backend;
+    private readonly IComputeBackend _backend;
 
-    private StageServer(WebApplication app, GgufFile file, CpuBackend backend, StageHost host, IPEndPoint endpoint)
+    private StageServer(WebApplication app, GgufFile file, IComputeBackend backend, StageHost host, IPEndPoint endpoint)
     {
         _app = app;
         _file = file;
@@ -46,14 +46,14 @@ public sealed class StageServer : IAsyncDisposable
                 : "A stage needs the pool's certificates for mutual TLS (an agent's data directory), or an explicit plaintext flag on a loopback address.");
 
         var file = GgufFile.Open(options.ModelPath);
-        CpuBackend? backend = null;
+        IComputeBackend? backend = null;
         StageHost? host = null;
         try
         {
             var config = ModelConfig.FromGguf(file);
             if (options.Layers.Last > config.BlockCount || options.Layers.Count == 0)
                 throw new ArgumentException($"Layers {options.Layers} are not a non-empty range of the model's {config.BlockCount} blocks (0-{config.BlockCount}).");
-            backend = new CpuBackend(options.Threads <= 0 ? Environment.ProcessorCount : options.Threads);
+            backend = (options.Backends ?? CpuBackendFactory.Instance).Create(options.Device, options.Threads);
             var stage = new TransformerStage(file, options.Layers, backend, options.ContextLength);
             if (!stage.IsLast && options.Next is null)
                 loggerFactory.CreateLogger<StageServer>().LogInformation("No --next: lanes must name their route");

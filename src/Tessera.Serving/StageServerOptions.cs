@@ -1,4 +1,5 @@
 using System.Net;
+using Tessera.Engine.Backends;
 using Tessera.Engine.Model;
 using Tessera.Serving.Protocol;
 
@@ -23,6 +24,12 @@ public sealed record StageServerOptions
 
     /// <summary>Compute threads (0: all processors).</summary>
     public int Threads { get; init; }
+
+    /// <summary>The device the stage computes on: <c>cpu</c> (default), <c>gpu0</c>, ... (see <see cref="ComputeDevices"/>).</summary>
+    public string Device { get; init; } = ComputeDevices.Cpu;
+
+    /// <summary>Creates the backend for <see cref="Device"/> (default: CPU only; the CLI passes one that knows GPUs).</summary>
+    public IBackendFactory? Backends { get; init; }
 
     /// <summary>Context per session (default: the model's).</summary>
     public int? ContextLength { get; init; }

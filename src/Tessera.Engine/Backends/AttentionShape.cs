@@ -14,4 +14,4 @@ public readonly record struct AttentionShape(int Tokens, int StartPosition, int 
 /// One sequence of <see cref="IComputeBackend.AttentionBatch"/>: its keys and values (the cache's positions up to its
 /// last query) and the first of its rows in the batch's queries and output.
 /// </summary>
-public readonly record struct AttentionSequence(ReadOnlyMemory<float> Keys, ReadOnlyMemory<float> Values, int FirstRow, AttentionShape Shape);
+public readonly record struct AttentionSequence(BackendTensor Keys, BackendTensor Values, int FirstRow, AttentionShape Shape);

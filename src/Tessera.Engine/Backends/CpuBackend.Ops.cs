@@ -82,11 +82,18 @@ public sealed unsafe partial class CpuBackend
     /// Every (sequence, head) of a batch is one work item of a single parallel pass: a decode step of eight sessions
     /// pays one pass instead of eight passes of a few microseconds each. Each item runs exactly as in <see cref="Attention"/>.
     /// </summary>
-    public void AttentionBatch(ReadOnlySpan<float> queries, ReadOnlySpan<AttentionSequence> sequences, Span<float> output)
+    public void AttentionBatch(in BackendTensor queryTensor, ReadOnlySpan<AttentionSequence> sequences, in BackendTensor outputTensor)
     {
+        var queries = HostBuffer.Span(queryTensor);
+        var output = HostBuffer.Span(outputTensor);
         if (sequences.Length == 1 || Threads == 1)
         {
-            IComputeBackend.AttentionOneByOne(this, queries, sequences, output);
+            foreach (var s in sequences)
+            {
+                var width = s.Shape.QueryWidth;
+                Attention(queries.Slice(s.FirstRow * width, s.Shape.Tokens * width), HostBuffer.Span(s.Keys), HostBuffer.Span(s.Values),
+                    output.Slice(s.FirstRow * width, s.Shape.Tokens * width), s.Shape);
+            }
             return;
         }
         var heads = sequences[0].Shape.Heads;
@@ -113,8 +120,8 @@ public sealed unsafe partial class CpuBackend
             for (var i = 0; i < sequences.Length; i++)
             {
                 var s = sequences[i];
-                _pins[2 * i] = s.Keys.Pin();
-                _pins[2 * i + 1] = s.Values.Pin();
+                _pins[2 * i] = HostBuffer.Memory(s.Keys).Pin();
+                _pins[2 * i + 1] = HostBuffer.Memory(s.Values).Pin();
                 items[i] = new BatchedSequence
                 {
                     K = (float*)_pins[2 * i].Pointer, V = (float*)_pins[2 * i + 1].Pointer, KeyLength = s.Keys.Length,

@@ -4,8 +4,11 @@ using Tessera.Engine.Tensors;
 namespace Tessera.Engine.Backends;
 
 /// <summary>
-/// The seam between model code and kernels. The model calls only these operations, so a GPU backend
-/// can be added without touching the model. Activations are row-major float32: <c>tokens x width</c>.
+/// The seam between model code and kernels. The model calls only these operations, on tensors the backend allocated
+/// (<see cref="Allocate"/>): hidden states and the KV cache live where the backend computes (host memory for the CPU,
+/// device memory for a GPU) and only a stage's input and output cross over (<see cref="Upload"/>,
+/// <see cref="Download"/>). Activations are row-major float32: <c>tokens x width</c>. Operations may be queued
+/// (a GPU's stream); <see cref="Download"/> waits for them.
 /// </summary>
 public interface IComputeBackend : IDisposable
 {
@@ -24,11 +27,43 @@ public interface IComputeBackend : IDisposable
     }
 
     /// <summary>
+    /// Where a stage keeps the host copy of its matrices when the caller leaves it to the backend: the CPU copies them
+    /// (huge pages, regrouped layouts); a GPU, which holds its own copy on the device, reads them from the memory map once.
+    /// </summary>
+    WeightStorage PreferredStorage => WeightStorage.Auto;
+
+    /// <summary>
+    /// Measures how fast this backend reads the memory its weights live in, GB/s (host memory for the CPU, device
+    /// memory for a GPU): the bound a decode step's speed is compared with. Takes a fraction of a second.
+    /// </summary>
+    double MeasureReadBandwidthGBps();
+
+    /// <summary>A buffer of <paramref name="floats"/> floats in the backend's memory (contents unspecified).</summary>
+    BackendBuffer Allocate(int floats);
+
+    /// <summary>Copies host floats into a backend tensor of the same length.</summary>
+    void Upload(ReadOnlySpan<float> source, in BackendTensor destination);
+
+    /// <summary>Copies a backend tensor to host floats of the same length, after every queued operation has finished.</summary>
+    void Download(in BackendTensor source, Span<float> destination);
+
+    /// <summary>Copies one backend tensor to another of the same length (they must not overlap).</summary>
+    void Copy(in BackendTensor source, in BackendTensor destination);
+
+    /// <summary>
+    /// Makes <paramref name="w"/> ready for products on this backend, called once per matrix when a stage loads (a GPU
+    /// copies it to device memory then rather than at the first product). The caller keeps the matrix's memory alive.
+    /// </summary>
+    void Prepare(in WeightMatrix w)
+    {
+    }
+
+    /// <summary>
     /// y[t, r] = sum_k W[r, k] * x[t, k] for t in [0, tokens). <paramref name="x"/> holds
     /// tokens x w.Cols floats, <paramref name="y"/> tokens x w.Rows floats. As in llama.cpp, quantized weights meet
     /// x quantized to 8 bits (Q8_0 or Q8_K) and F16 weights meet x rounded to f16.
     /// </summary>
-    void MatMul(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int tokens);
+    void MatMul(in WeightMatrix w, in BackendTensor x, in BackendTensor y, int tokens);
 
     /// <summary>
     /// Products of one input with several matrices of the same column count (attention's Q, K and V; the feed-forward
@@ -36,7 +71,7 @@ public interface IComputeBackend : IDisposable
     /// Results equal separate <see cref="MatMul"/> calls; a backend may share the input's preparation and run all rows
     /// in one parallel pass.
     /// </summary>
-    void MatMulGroup(ReadOnlySpan<WeightMatrix> weights, ReadOnlySpan<float> x, Span<float> y, int tokens)
+    void MatMulGroup(ReadOnlySpan<WeightMatrix> weights, in BackendTensor x, in BackendTensor y, int tokens)
     {
         var offset = 0;
         foreach (var w in weights)
@@ -46,40 +81,37 @@ public interface IComputeBackend : IDisposable
         }
     }
 
-    /// <summary>Dequantizes rows <paramref name="rows"/> of <paramref name="w"/> (embedding lookup) into rows.Length x w.Cols floats.</summary>
-    void GetRows(in WeightMatrix w, ReadOnlySpan<int> rows, Span<float> output);
+    /// <summary>
+    /// Dequantizes rows <paramref name="rows"/> of <paramref name="w"/> (embedding lookup) into rows.Length x w.Cols
+    /// floats. Throws <see cref="ArgumentOutOfRangeException"/> for a row outside the matrix.
+    /// </summary>
+    void GetRows(in WeightMatrix w, ReadOnlySpan<int> rows, in BackendTensor output);
 
     /// <summary>y = x / sqrt(mean(x^2) + eps) * weight, for each of <paramref name="tokens"/> rows.</summary>
-    void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, int tokens, float eps);
+    void RmsNorm(in BackendTensor x, in BackendTensor weight, in BackendTensor y, int tokens, float eps);
 
     /// <summary>output = silu(gate) * up, element-wise.</summary>
-    void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output);
+    void SwiGlu(in BackendTensor gate, in BackendTensor up, in BackendTensor output);
+
+    /// <summary>y = a + b, element-wise (y may be a or b).</summary>
+    void Add(in BackendTensor a, in BackendTensor b, in BackendTensor y);
+
+    /// <summary>Adds <paramref name="bias"/> to each of the <paramref name="tokens"/> rows of <paramref name="rows"/>.</summary>
+    void AddBias(in BackendTensor rows, in BackendTensor bias, int tokens);
+
+    /// <summary>Rounds every value to the nearest f16 (round-to-nearest-even), as llama.cpp's f16 KV cache and activations do.</summary>
+    void RoundToHalf(in BackendTensor x);
+
+    /// <summary>Rounds every value to the nearest bf16, as llama.cpp converts activations for bf16 weights.</summary>
+    void RoundToBFloat16(in BackendTensor x);
 
     /// <summary>Rotates the heads of <paramref name="tokens"/> rows in place, row t at position startPosition + t.</summary>
-    void Rope(Span<float> x, int tokens, int heads, int headDim, int startPosition, RopeTable table);
+    void Rope(in BackendTensor x, int tokens, int heads, int headDim, int startPosition, RopeTable table);
 
     /// <summary>
-    /// Causal (grouped-query) attention for one sequence. <paramref name="queries"/>: Tokens x QueryWidth;
-    /// <paramref name="keys"/>, <paramref name="values"/>: (StartPosition + Tokens) x KvWidth; output: Tokens x QueryWidth.
+    /// Causal (grouped-query) attention for every sequence of a batch (a decode step of many sessions): sequence s reads
+    /// rows [FirstRow, FirstRow + Tokens) of <paramref name="queries"/> (rows of QueryWidth floats), its keys and values
+    /// ((StartPosition + Tokens) x KvWidth), and writes the same rows of <paramref name="output"/>.
     /// </summary>
-    void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, in AttentionShape shape);
-
-    /// <summary>
-    /// <see cref="Attention"/> for every sequence of a batch (a decode step of many sessions): sequence s reads rows
-    /// [FirstRow, FirstRow + Tokens) of <paramref name="queries"/> and writes them in <paramref name="output"/> (rows of
-    /// QueryWidth floats). Results equal separate calls; a backend may run all sequences in one parallel pass.
-    /// </summary>
-    void AttentionBatch(ReadOnlySpan<float> queries, ReadOnlySpan<AttentionSequence> sequences, Span<float> output) =>
-        AttentionOneByOne(this, queries, sequences, output);
-
-    /// <summary><see cref="AttentionBatch"/> as one <see cref="Attention"/> call of <paramref name="backend"/> per sequence.</summary>
-    internal static void AttentionOneByOne(IComputeBackend backend, ReadOnlySpan<float> queries, ReadOnlySpan<AttentionSequence> sequences, Span<float> output)
-    {
-        foreach (var s in sequences)
-        {
-            var width = s.Shape.QueryWidth;
-            backend.Attention(queries.Slice(s.FirstRow * width, s.Shape.Tokens * width), s.Keys.Span, s.Values.Span,
-                output.Slice(s.FirstRow * width, s.Shape.Tokens * width), s.Shape);
-        }
-    }
+    void AttentionBatch(in BackendTensor queries, ReadOnlySpan<AttentionSequence> sequences, in BackendTensor output);
 }

@@ -6,7 +6,9 @@ using Tessera.Engine.Model;
 
 namespace Tessera.Engine.Benchmarks;
 
-public sealed record ModelBenchmarkOptions(int Threads, int Runs, int DecodeTokens, int[] PrefillLengths, WeightStorage Weights = WeightStorage.Auto);
+/// <summary>What <see cref="ModelBenchmark.Run"/> measures: <see cref="Device"/> is created by <see cref="Backends"/> (default: CPU only).</summary>
+public sealed record ModelBenchmarkOptions(int Threads, int Runs, int DecodeTokens, int[] PrefillLengths, WeightStorage Weights = WeightStorage.Auto,
+    string Device = ComputeDevices.Cpu, IBackendFactory? Backends = null);
 
 public sealed record PrefillResult(int Tokens, double TokensPerSecond, double[] Runs);
 
@@ -39,13 +41,13 @@ public static class ModelBenchmark
     public static ModelBenchmarkReport Run(string path, ModelBenchmarkOptions options, Action<string>? log = null)
     {
         using var file = GgufFile.Open(path);
-        using var backend = new CpuBackend(options.Threads <= 0 ? Environment.ProcessorCount : options.Threads);
+        using var backend = (options.Backends ?? CpuBackendFactory.Instance).Create(options.Device, options.Threads);
         var config = ModelConfig.FromGguf(file);
         var maxPrompt = options.PrefillLengths.Length == 0 ? 16 : options.PrefillLengths.Max();
         using var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend,
             Math.Min(config.ContextLength, Math.Max(maxPrompt, 16 + options.DecodeTokens) + 1), options.Weights);
         var random = new Random(1234);
-        var logits = new float[stage.OutputLength([new BatchSequence(stage.CreateCache(1), 1)])];
+        var logits = new float[config.VocabSize];
 
         log?.Invoke($"warming up {Path.GetFileName(path)} ({backend.Name})");
         RunDecode(stage, random, logits, 4);
@@ -57,7 +59,7 @@ public static class ModelBenchmark
             for (var r = 0; r < runs.Length; r++)
             {
                 var tokens = RandomTokens(random, config.VocabSize, length);
-                var cache = stage.CreateCache(length);
+                using var cache = stage.CreateCache(length);
                 var start = Stopwatch.GetTimestamp();
                 stage.Forward([new BatchSequence(cache, length)], tokens, default, logits);
                 runs[r] = length / Stopwatch.GetElapsedTime(start).TotalSeconds;
@@ -73,7 +75,7 @@ public static class ModelBenchmark
 
         var bandwidthRuns = new double[options.Runs];
         for (var r = 0; r < bandwidthRuns.Length; r++)
-            bandwidthRuns[r] = MemoryBandwidth.MeasureReadGBps(backend.Pool);
+            bandwidthRuns[r] = backend.MeasureReadBandwidthGBps();
         log?.Invoke($"memory read bandwidth: {Median(bandwidthRuns):F1} GB/s");
 
         return new ModelBenchmarkReport(path, backend.Name, backend.Threads, prefill, options.DecodeTokens, Median(decodeRuns), decodeRuns,
@@ -82,7 +84,7 @@ public static class ModelBenchmark
 
     private static double RunDecode(TransformerStage stage, Random random, float[] logits, int tokens)
     {
-        var cache = stage.CreateCache(16 + tokens);
+        using var cache = stage.CreateCache(16 + tokens);
         var prompt = RandomTokens(random, stage.Config.VocabSize, 16);
         stage.Forward([new BatchSequence(cache, prompt.Length)], prompt, default, logits);
         var one = new int[1];

@@ -10,7 +10,7 @@ namespace Tessera.Engine.Generation;
 /// <summary>A whole model loaded in this process: file, backend, stage, tokenizer and chat template.</summary>
 public sealed class LocalModel : IDisposable
 {
-    private LocalModel(GgufFile file, CpuBackend backend, TransformerStage stage, Tokenizer tokenizer, ChatTemplate? template)
+    private LocalModel(GgufFile file, IComputeBackend backend, TransformerStage stage, Tokenizer tokenizer, ChatTemplate? template)
     {
         File = file;
         Backend = backend;
@@ -21,19 +21,23 @@ public sealed class LocalModel : IDisposable
     }
 
     public GgufFile File { get; }
-    public CpuBackend Backend { get; }
+    public IComputeBackend Backend { get; }
     public TransformerStage Stage { get; }
     public Tokenizer Tokenizer { get; }
     public ChatTemplate? ChatTemplate { get; }
     public LocalGenerator Generator { get; }
 
-    public static LocalModel Load(string path, int threads = 0, int? contextLength = null)
+    /// <summary>
+    /// Opens <paramref name="path"/> and loads every layer onto <paramref name="device"/> (default the CPU), whose
+    /// backend <paramref name="backends"/> creates (default: CPU only).
+    /// </summary>
+    public static LocalModel Load(string path, int threads = 0, int? contextLength = null, string device = ComputeDevices.Cpu, IBackendFactory? backends = null)
     {
         var file = GgufFile.Open(path);
-        CpuBackend? backend = null;
+        IComputeBackend? backend = null;
         try
         {
-            backend = new CpuBackend(threads <= 0 ? Environment.ProcessorCount : threads);
+            backend = (backends ?? CpuBackendFactory.Instance).Create(device, threads);
             var config = ModelConfig.FromGguf(file);
             var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend, contextLength);
             var tokenizer = Tokenizer.FromGguf(file.Metadata);

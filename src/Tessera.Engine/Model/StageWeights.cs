@@ -1,4 +1,4 @@
-using Tessera.Engine.Backends;
+using Tessera.Engine.Kernels;
 using Tessera.Engine.Gguf;
 using Tessera.Engine.Tensors;
 
@@ -53,7 +53,7 @@ public sealed class StageWeights : IDisposable
     /// <summary>Frees the copied matrices (nothing for <see cref="WeightStorage.Map"/>); the stage must not run after.</summary>
     public void Dispose() => _arena?.Dispose();
 
-    public static StageWeights Load(GgufFile file, ModelConfig config, LayerRange range, IComputeBackend backend, WeightStorage storage = WeightStorage.Auto)
+    public static StageWeights Load(GgufFile file, ModelConfig config, LayerRange range, WeightStorage storage = WeightStorage.Auto)
     {
         if (range.Last > config.BlockCount)
             throw new ArgumentOutOfRangeException(nameof(range), $"Layer range {range} exceeds the model's {config.BlockCount} blocks.");
@@ -70,11 +70,11 @@ public sealed class StageWeights : IDisposable
                 Matrix(file, p + "ffn_gate.weight", config.FeedForwardLength, d),
                 Matrix(file, p + "ffn_up.weight", config.FeedForwardLength, d),
                 Matrix(file, p + "ffn_down.weight", d, config.FeedForwardLength),
-                Vector(file, backend, p + "attn_norm.weight", d)!,
-                Vector(file, backend, p + "ffn_norm.weight", d)!,
-                Vector(file, backend, p + "attn_q.bias", config.QueryWidth, optional: true),
-                Vector(file, backend, p + "attn_k.bias", config.KvWidth, optional: true),
-                Vector(file, backend, p + "attn_v.bias", config.KvWidth, optional: true));
+                Vector(file, p + "attn_norm.weight", d)!,
+                Vector(file, p + "ffn_norm.weight", d)!,
+                Vector(file, p + "attn_q.bias", config.QueryWidth, optional: true),
+                Vector(file, p + "attn_k.bias", config.KvWidth, optional: true),
+                Vector(file, p + "attn_v.bias", config.KvWidth, optional: true));
         }
 
         WeightMatrix? embedding = range.First == 0 ? Matrix(file, "token_embd.weight", config.VocabSize, d) : null;
@@ -82,13 +82,13 @@ public sealed class StageWeights : IDisposable
         float[]? outputNorm = null;
         if (range.Last == config.BlockCount)
         {
-            outputNorm = Vector(file, backend, "output_norm.weight", d);
+            outputNorm = Vector(file, "output_norm.weight", d);
             head = file.TryGetTensor("output.weight", out _)
                 ? Matrix(file, "output.weight", config.VocabSize, d)
                 : Matrix(file, "token_embd.weight", config.VocabSize, d); // tied embeddings
         }
 
-        var ropeFactors = Vector(file, backend, "rope_freqs.weight", config.RopeDimensions / 2, optional: true);
+        var ropeFactors = Vector(file, "rope_freqs.weight", config.RopeDimensions / 2, optional: true);
         WeightArena? arena = null;
         if (WeightStorages.Resolve(storage) == WeightStorage.Copy)
             (layers, head, arena) = CopyToArena(layers, head);
@@ -131,7 +131,7 @@ public sealed class StageWeights : IDisposable
         return file.GetMatrix(tensor);
     }
 
-    private static float[]? Vector(GgufFile file, IComputeBackend backend, string name, int length, bool optional = false)
+    private static unsafe float[]? Vector(GgufFile file, string name, int length, bool optional = false)
     {
         if (!file.TryGetTensor(name, out var tensor))
             return optional ? null : throw new GgufFormatException(file.FilePath, $"required tensor '{name}' is missing.");
@@ -140,7 +140,8 @@ public sealed class StageWeights : IDisposable
         if (!GgmlTypeInfo.IsComputeSupported(tensor.Type))
             throw new GgufFormatException(file.FilePath, tensor.FileOffset, $"tensor '{name}' has type {tensor.Type}, which tessera cannot read.");
         var result = new float[length];
-        backend.GetRows(file.GetMatrix(tensor), [0], result);
+        var m = file.GetMatrix(tensor);
+        ReferenceQuant.Dequantize(m.Type, new ReadOnlySpan<byte>((void*)m.Data, checked((int)m.RowBytes)), result);
         return result;
     }
 }

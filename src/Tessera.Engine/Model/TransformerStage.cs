@@ -14,12 +14,10 @@ public sealed class TransformerStage : IDisposable
     private readonly IComputeBackend _backend;
     private readonly RopeTable _rope;
     private readonly int _maxContext;
-    private float[] _x = [];
-    private float[] _h = [];
-    private float[] _qkv = [];
-    private float[] _att = [];
-    private float[] _gateUp = [];
-    private float[] _last = [];
+    private readonly LayerVectors[] _vectors;
+    private readonly BackendTensor _outputNorm;
+    // Activations in the backend's memory (device memory for a GPU), grown to the largest batch seen.
+    private BackendBuffer? _x, _h, _qkv, _att, _gateUp, _last, _logits;
     private AttentionSequence[] _sequences = [];
     private int _capacity;
 
@@ -28,11 +26,26 @@ public sealed class TransformerStage : IDisposable
         Config = ModelConfig.FromGguf(file);
         Range = range;
         _backend = backend;
-        Weights = StageWeights.Load(file, Config, range, backend, storage);
+        Weights = StageWeights.Load(file, Config, range, storage == WeightStorage.Auto ? backend.PreferredStorage : storage);
         _maxContext = contextLength ?? Config.ContextLength;
         if (_maxContext <= 0)
             throw new ArgumentOutOfRangeException(nameof(contextLength), "Context length must be positive.");
         _rope = new RopeTable(_maxContext, Config.RopeDimensions, Config.RopeFreqBase, Config.RopeFreqScale, Config.RopeKind, Weights.RopeFreqFactors);
+        _vectors = new LayerVectors[Weights.Layers.Count];
+        for (var i = 0; i < _vectors.Length; i++)
+        {
+            var l = Weights.Layers[i];
+            _vectors[i] = new LayerVectors(Upload(l.AttentionNorm)!.Value, Upload(l.FeedForwardNorm)!.Value,
+                Upload(l.QueryBias), Upload(l.KeyBias), Upload(l.ValueBias));
+            foreach (var m in l.Matrices)
+                backend.Prepare(m);
+        }
+        if (Weights.Embedding is { } embedding)
+            backend.Prepare(embedding);
+        if (Weights.Head is { } head)
+            backend.Prepare(head);
+        if (Weights.OutputNorm is { } norm)
+            _outputNorm = Upload(norm)!.Value;
     }
 
     public ModelConfig Config { get; }
@@ -57,10 +70,19 @@ public sealed class TransformerStage : IDisposable
     public bool IsLast => Range.Last == Config.BlockCount;
 
     /// <summary>Frees the stage's copied weights (see <see cref="WeightStorage"/>); the stage must not run after.</summary>
-    public void Dispose() => Weights.Dispose();
+    public void Dispose()
+    {
+        foreach (var b in (BackendBuffer?[])[_x, _h, _qkv, _att, _gateUp, _last, _logits])
+            b?.Dispose();
+        foreach (var v in _vectors)
+            v.Dispose();
+        if (!_outputNorm.IsEmpty)
+            _outputNorm.Buffer.Dispose();
+        Weights.Dispose();
+    }
 
     public KvCache CreateCache(int? maxTokens = null) =>
-        new(Range, Config.KvWidth, Math.Min(maxTokens ?? _maxContext, _maxContext));
+        new(Range, Config.KvWidth, Math.Min(maxTokens ?? _maxContext, _maxContext), _backend);
 
     /// <summary>Floats this stage writes for a batch: hidden states, or logits when it is the last stage.</summary>
     public int OutputLength(ReadOnlySpan<BatchSequence> batch, LogitsMode mode = LogitsMode.LastPerSequence)
@@ -101,7 +123,7 @@ public sealed class TransformerStage : IDisposable
         }
 
         EnsureCapacity(n);
-        var x = _x.AsSpan(0, n * d);
+        var x = _x!.Slice(0, n * d);
         if (IsFirst)
         {
             if (tokens.Length != n)
@@ -117,7 +139,7 @@ public sealed class TransformerStage : IDisposable
         {
             if (hidden.Length != n * d)
                 throw new ArgumentException($"Expected {n * d} hidden-state floats, got {hidden.Length}.", nameof(hidden));
-            hidden.CopyTo(x);
+            _backend.Upload(hidden, x);
         }
 
         for (var i = 0; i < Weights.Layers.Count; i++)
@@ -125,30 +147,32 @@ public sealed class TransformerStage : IDisposable
 
         if (!IsLast)
         {
-            x.CopyTo(output);
+            _backend.Download(x, output[..(n * d)]);
         }
         else
         {
             var headStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             var rows = mode == LogitsMode.All ? n : batch.Length;
-            ReadOnlySpan<float> source = x;
-            if (mode == LogitsMode.LastPerSequence)
+            var source = x;
+            if (mode == LogitsMode.LastPerSequence && rows != n)
             {
-                var last = _last.AsSpan(0, rows * d);
+                // Sessions of several new tokens: only each one's last row goes through the head.
                 var row = 0;
                 var offset = 0;
                 foreach (var s in batch)
                 {
                     offset += s.TokenCount;
-                    x.Slice((offset - 1) * d, d).CopyTo(last.Slice(row++ * d, d));
+                    _backend.Copy(x.Slice((offset - 1) * d, d), _last!.Slice(row++ * d, d));
                 }
-                source = last;
+                source = _last!.Slice(0, rows * d);
             }
 
-            var normed = _h.AsSpan(0, rows * d);
-            _backend.RmsNorm(source, Weights.OutputNorm, normed, rows, c.RmsNormEps);
+            var normed = _h!.Slice(0, rows * d);
+            _backend.RmsNorm(source, _outputNorm, normed, rows, c.RmsNormEps);
             RoundForFloatWeights(Weights.Head!.Value, normed);
-            _backend.MatMul(Weights.Head!.Value, normed, output[..(rows * c.VocabSize)], rows);
+            var logits = Logits(rows * c.VocabSize);
+            _backend.MatMul(Weights.Head!.Value, normed, logits, rows);
+            _backend.Download(logits, output[..(rows * c.VocabSize)]);
             LastHeadTicks = System.Diagnostics.Stopwatch.GetTimestamp() - headStarted;
         }
 
@@ -161,17 +185,18 @@ public sealed class TransformerStage : IDisposable
     {
         var c = Config;
         var w = Weights.Layers[index];
+        var vectors = _vectors[index];
         var d = c.EmbeddingLength;
-        var x = _x.AsSpan(0, n * d);
-        var h = _h.AsSpan(0, n * d);
+        var x = _x!.Slice(0, n * d);
+        var h = _h!.Slice(0, n * d);
         // Q, K and V (and gate and up) are computed by one grouped product into one buffer, each output after the other.
-        var qkv = _qkv.AsSpan(0, n * (c.QueryWidth + 2 * c.KvWidth));
+        var qkv = _qkv!.Slice(0, n * (c.QueryWidth + 2 * c.KvWidth));
         var q = qkv[..(n * c.QueryWidth)];
         var k = qkv.Slice(n * c.QueryWidth, n * c.KvWidth);
         var v = qkv.Slice(n * (c.QueryWidth + c.KvWidth), n * c.KvWidth);
-        var att = _att.AsSpan(0, n * c.QueryWidth);
+        var att = _att!.Slice(0, n * c.QueryWidth);
 
-        _backend.RmsNorm(x, w.AttentionNorm, h, n, c.RmsNormEps);
+        _backend.RmsNorm(x, vectors.AttentionNorm, h, n, c.RmsNormEps);
         RoundForFloatWeights(w.Query, h);
         if (w.Query.Cols == w.Key.Cols && w.Key.Cols == w.Value.Cols)
         {
@@ -183,12 +208,12 @@ public sealed class TransformerStage : IDisposable
             _backend.MatMul(w.Key, h, k, n);
             _backend.MatMul(w.Value, h, v, n);
         }
-        if (w.QueryBias != null)
-            AddBias(q, w.QueryBias, n);
-        if (w.KeyBias != null)
-            AddBias(k, w.KeyBias, n);
-        if (w.ValueBias != null)
-            AddBias(v, w.ValueBias, n);
+        if (vectors.QueryBias is { } qb)
+            _backend.AddBias(q, qb, n);
+        if (vectors.KeyBias is { } kb)
+            _backend.AddBias(k, kb, n);
+        if (vectors.ValueBias is { } vb)
+            _backend.AddBias(v, vb, n);
 
         var scale = 1f / MathF.Sqrt(c.HeadDim);
         var row = 0;
@@ -205,25 +230,28 @@ public sealed class TransformerStage : IDisposable
             _backend.Rope(ks, count, c.HeadCountKv, c.HeadDim, start, _rope);
             var keys = cache.Keys(index, start + count);
             var values = cache.Values(index, start + count);
-            ks.CopyTo(keys[(start * c.KvWidth)..]);
-            v.Slice(row * c.KvWidth, count * c.KvWidth).CopyTo(values[(start * c.KvWidth)..]);
-            FloatKernels.RoundToHalf(keys.Slice(start * c.KvWidth, count * c.KvWidth));
-            FloatKernels.RoundToHalf(values.Slice(start * c.KvWidth, count * c.KvWidth));
+            // The cache holds f16 values, as llama.cpp's f16 KV cache does.
+            var newKeys = keys.Slice(start * c.KvWidth, count * c.KvWidth);
+            var newValues = values.Slice(start * c.KvWidth, count * c.KvWidth);
+            _backend.Copy(ks, newKeys);
+            _backend.Copy(v.Slice(row * c.KvWidth, count * c.KvWidth), newValues);
+            _backend.RoundToHalf(newKeys);
+            _backend.RoundToHalf(newValues);
             var shape = new AttentionShape(count, start, c.HeadCount, c.HeadCountKv, c.HeadDim, scale);
-            _sequences[i] = new AttentionSequence(cache.KeysMemory(index, start + count), cache.ValuesMemory(index, start + count), row, shape);
+            _sequences[i] = new AttentionSequence(keys, values, row, shape);
             row += count;
         }
         // All sessions at once: one parallel pass over every (session, head) instead of one small pass per session.
         _backend.AttentionBatch(q, _sequences.AsSpan(0, batch.Length), att);
-        _sequences.AsSpan(0, batch.Length).Clear(); // drop the caches' arrays
+        _sequences.AsSpan(0, batch.Length).Clear(); // drop the caches' buffers
 
         RoundForFloatWeights(w.Output, att);
         _backend.MatMul(w.Output, att, h, n);
-        System.Numerics.Tensors.TensorPrimitives.Add(x, h, x);
+        _backend.Add(x, h, x);
 
-        _backend.RmsNorm(x, w.FeedForwardNorm, h, n, c.RmsNormEps);
+        _backend.RmsNorm(x, vectors.FeedForwardNorm, h, n, c.RmsNormEps);
         var ff = c.FeedForwardLength;
-        var gateUp = _gateUp.AsSpan(0, 2 * n * ff);
+        var gateUp = _gateUp!.Slice(0, 2 * n * ff);
         var gate = gateUp[..(n * ff)];
         var up = gateUp[(n * ff)..];
         RoundForFloatWeights(w.Gate, h);
@@ -231,9 +259,9 @@ public sealed class TransformerStage : IDisposable
         _backend.SwiGlu(gate, up, gate);
         RoundForFloatWeights(w.Down, gate);
         _backend.MatMul(w.Down, gate, h, n);
-        System.Numerics.Tensors.TensorPrimitives.Add(x, h, x);
+        _backend.Add(x, h, x);
         if (RoundHiddenToHalf)
-            FloatKernels.RoundToHalf(x);
+            _backend.RoundToHalf(x);
     }
 
     /// <summary>
@@ -241,18 +269,39 @@ public sealed class TransformerStage : IDisposable
     /// tolerance. (F16 weights meet f16 activations inside the backend's product, see IComputeBackend.MatMul.) Every
     /// matrix fed from one buffer has the same type in real files.
     /// </summary>
-    private static void RoundForFloatWeights(in Tensors.WeightMatrix w, Span<float> input)
+    private void RoundForFloatWeights(in Tensors.WeightMatrix w, in BackendTensor input)
     {
         if (w.Type == Tensors.GgmlType.BF16)
-            FloatKernels.RoundToBFloat16(input);
+            _backend.RoundToBFloat16(input);
     }
 
-    private static void AddBias(Span<float> rows, float[] bias, int n)
+    /// <summary>A copy of <paramref name="values"/> in the backend's memory (null for null).</summary>
+    private BackendTensor? Upload(float[]? values)
     {
-        for (var t = 0; t < n; t++)
+        if (values is null)
+            return null;
+        var tensor = _backend.Allocate(values.Length).All;
+        _backend.Upload(values, tensor);
+        return tensor;
+    }
+
+    private BackendTensor Logits(int floats)
+    {
+        if (_logits is null || _logits.Length < floats)
         {
-            var r = rows.Slice(t * bias.Length, bias.Length);
-            System.Numerics.Tensors.TensorPrimitives.Add(r, bias, r);
+            _logits?.Dispose();
+            _logits = _backend.Allocate(floats);
+        }
+        return _logits.Slice(0, floats);
+    }
+
+    /// <summary>A layer's norms and biases in the backend's memory.</summary>
+    private sealed record LayerVectors(BackendTensor AttentionNorm, BackendTensor FeedForwardNorm, BackendTensor? QueryBias, BackendTensor? KeyBias, BackendTensor? ValueBias)
+    {
+        public void Dispose()
+        {
+            foreach (var t in (BackendTensor?[])[AttentionNorm, FeedForwardNorm, QueryBias, KeyBias, ValueBias])
+                t?.Buffer.Dispose();
         }
     }
 
@@ -273,12 +322,18 @@ public sealed class TransformerStage : IDisposable
             return;
         var c = Config;
         var cap = Math.Max(n, Math.Min(_capacity * 2, 4096));
-        _x = new float[cap * c.EmbeddingLength];
-        _h = new float[cap * c.EmbeddingLength];
-        _qkv = new float[cap * (c.QueryWidth + 2 * c.KvWidth)];
-        _att = new float[cap * c.QueryWidth];
-        _gateUp = new float[cap * 2 * c.FeedForwardLength];
-        _last = new float[cap * c.EmbeddingLength];
+        _x = Reallocate(_x, cap * c.EmbeddingLength);
+        _h = Reallocate(_h, cap * c.EmbeddingLength);
+        _qkv = Reallocate(_qkv, cap * (c.QueryWidth + 2 * c.KvWidth));
+        _att = Reallocate(_att, cap * c.QueryWidth);
+        _gateUp = Reallocate(_gateUp, cap * 2 * c.FeedForwardLength);
+        _last = Reallocate(_last, cap * c.EmbeddingLength);
         _capacity = cap;
+    }
+
+    private BackendBuffer Reallocate(BackendBuffer? old, int floats)
+    {
+        old?.Dispose();
+        return _backend.Allocate(floats);
     }
 }

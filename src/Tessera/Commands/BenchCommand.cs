@@ -3,6 +3,7 @@ using System.Text.Json;
 using Spectre.Console;
 using Tessera.Cli.Bench;
 using Tessera.Engine.Benchmarks;
+using Tessera.Engine.Gpu;
 using Tessera.Engine.Kernels;
 using Tessera.Engine.Model;
 
@@ -26,6 +27,7 @@ internal static class BenchCommand
             DefaultValueFactory = _ => "auto",
         };
         weights.AcceptOnlyFromAmong("auto", "copy", "map");
+        var device = ComputeDeviceOption.Create();
         var deployment = new Option<string?>("--deployment", "-d") { Description = "Benchmark a deployment through its OpenAI-compatible API instead of a model file here." };
         var url = new Option<string?>("--url") { Description = "With --deployment: the API's base URL, e.g. https://127.0.0.1:7470/v1 (default: $TESSERA_API_URL)." };
         var apiKey = new Option<string?>("--api-key") { Description = "With --deployment: API key (default: $TESSERA_API_KEY)." };
@@ -34,7 +36,7 @@ internal static class BenchCommand
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "With --deployment: prompt length of each stream.", DefaultValueFactory = _ => 16 };
         var command = new Command("bench", "Measure prefill and decode tokens/s, memory bandwidth and decode efficiency on this machine; or, with --deployment, time to first token, per-token latency and aggregate tokens/s of concurrent streams through the API.")
         {
-            model, threads, runs, decodeTokens, prefill, output, weights, deployment, url, apiKey, caCert, streams, promptTokens,
+            model, threads, runs, decodeTokens, prefill, output, weights, device, deployment, url, apiKey, caCert, streams, promptTokens,
         };
         command.SetAction((result, cancellation) => CliErrors.RunAsync(async () =>
         {
@@ -53,7 +55,7 @@ internal static class BenchCommand
 
             var lengths = result.GetValue(prefill)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
             var options = new ModelBenchmarkOptions(result.GetValue(threads), Math.Max(1, result.GetValue(runs)), Math.Max(2, result.GetValue(decodeTokens)), lengths,
-                Enum.Parse<WeightStorage>(result.GetValue(weights)!, ignoreCase: true));
+                Enum.Parse<WeightStorage>(result.GetValue(weights)!, ignoreCase: true), result.GetValue(device)!, DeviceBackendFactory.Instance);
             var path = result.GetValue(model) ?? DefaultModel.EnsureExists();
             var json = result.GetValue(output) == "json";
             var report = ModelBenchmark.Run(path, options, json ? null : message => Console.Error.WriteLine(message));

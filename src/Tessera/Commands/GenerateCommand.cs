@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Tessera.Engine.Generation;
+using Tessera.Engine.Gpu;
 using Tessera.Engine.Sampling;
 using Tessera.Engine.Templates;
 using Tessera.Generation;
@@ -28,11 +29,12 @@ internal static class GenerateCommand
         var chat = new Option<bool>("--chat") { Description = "Wrap the prompt with the model's chat template as a user message." };
         var system = new Option<string?>("--system") { Description = "System message when --chat is used." };
         var output = new Option<string>("--output", "-o") { Description = "text, or json: one object per token then a summary.", DefaultValueFactory = _ => "text" };
+        var device = ComputeDeviceOption.Create();
         output.AcceptOnlyFromAmong("text", "json");
 
         var command = new Command("generate", "Generate text from a GGUF model on this machine, streaming tokens as they come.")
         {
-            model, prompt, maxTokens, temperature, topK, topP, minP, repeat, frequency, presence, seed, threads, context, chat, system, output,
+            model, prompt, maxTokens, temperature, topK, topP, minP, repeat, frequency, presence, seed, threads, context, chat, system, output, device,
         };
         command.SetAction((result, cancellation) => CliErrors.RunAsync(() => Task.FromResult(Run(
             result.GetValue(model), result.GetValue(prompt)!, result.GetValue(maxTokens), new SamplingParameters
@@ -46,17 +48,17 @@ internal static class GenerateCommand
                 PresencePenalty = result.GetValue(presence),
                 Seed = result.GetValue(seed) ?? (ulong)Random.Shared.NextInt64(),
             },
-            result.GetValue(threads), result.GetValue(context), result.GetValue(chat), result.GetValue(system), result.GetValue(output) == "json", cancellation))));
+            result.GetValue(threads), result.GetValue(context), result.GetValue(chat), result.GetValue(system), result.GetValue(output) == "json", result.GetValue(device)!, cancellation))));
         return command;
     }
 
     private static int Run(string? modelPath, string prompt, int maxTokens, SamplingParameters sampling, int threads, int? context,
-        bool chat, string? system, bool json, CancellationToken cancellation)
+        bool chat, string? system, bool json, string device, CancellationToken cancellation)
     {
         sampling.Validate();
         if (maxTokens < 0)
             throw new ArgumentException("--max-tokens must be zero or positive.");
-        using var model = LocalModel.Load(modelPath ?? DefaultModel.EnsureExists(), threads, context);
+        using var model = LocalModel.Load(modelPath ?? DefaultModel.EnsureExists(), threads, context, device, DeviceBackendFactory.Instance);
         int[] tokens;
         if (chat)
         {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using Tessera.Api;
 using Tessera.Api.Keys;
+using Tessera.Engine.Gpu;
 using Tessera.Engine.Generation;
 
 namespace Tessera.Cli.Commands;
@@ -21,14 +22,15 @@ internal static class ServeCommand
         var context = new Option<int?>("--context", "-c") { Description = "Context length per session (default: the model's)." };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (default: all cores).", DefaultValueFactory = _ => 0 };
         var sessions = new Option<int>("--max-sessions") { Description = "Sessions computed together; more wait in a queue.", DefaultValueFactory = _ => 8 };
+        var device = ComputeDeviceOption.Create();
         var queue = new Option<int>("--max-queue") { Description = "Sessions that may wait; beyond, requests get 429.", DefaultValueFactory = _ => 32 };
         var command = new Command("serve", "Serve a GGUF model on this machine behind an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models).")
         {
-            model, listen, apiKey, noAuth, name, context, threads, sessions, queue,
+            model, listen, apiKey, noAuth, name, context, threads, sessions, queue, device,
         };
         command.SetAction((result, ct) => CliErrors.RunAsync(() => RunAsync(
             result.GetValue(model), result.GetValue(listen)!, result.GetValue(apiKey), result.GetValue(noAuth), result.GetValue(name),
-            result.GetValue(context), result.GetValue(threads), result.GetValue(sessions), result.GetValue(queue), ct)));
+            result.GetValue(context), result.GetValue(threads), result.GetValue(sessions), result.GetValue(queue), result.GetValue(device)!, ct)));
         return command;
     }
 
@@ -46,7 +48,7 @@ internal static class ServeCommand
     }
 
     private static async Task<int> RunAsync(string? modelPath, string listenText, string? apiKey, bool noAuth, string? name, int? context,
-        int threads, int maxSessions, int maxQueue, CancellationToken cancellation)
+        int threads, int maxSessions, int maxQueue, string device, CancellationToken cancellation)
     {
         var listen = ParseListen(listenText);
         apiKey ??= Environment.GetEnvironmentVariable("TESSERA_API_KEY") is { Length: > 0 } fromEnv ? fromEnv : null;
@@ -58,7 +60,7 @@ internal static class ServeCommand
             throw new ArgumentException("--max-sessions must be at least 1 and --max-queue at least 0.");
         var key = noAuth ? null : apiKey ?? ApiKeyFormat.NewKey();
 
-        using var local = LocalModel.Load(modelPath ?? DefaultModel.EnsureExists(), threads, context);
+        using var local = LocalModel.Load(modelPath ?? DefaultModel.EnsureExists(), threads, context, device, DeviceBackendFactory.Instance);
         using var service = new LocalGenerationService(local, name, new LocalGenerationServiceOptions
         {
             MaxActiveSessions = maxSessions,

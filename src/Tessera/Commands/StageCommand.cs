@@ -3,6 +3,7 @@ using System.Text.Json;
 using Spectre.Console;
 using Tessera.Cli.Bench;
 using Tessera.Engine.Backends;
+using Tessera.Engine.Gpu;
 using Tessera.Engine.Gguf;
 using Tessera.Engine.Model;
 using Tessera.Engine.Sampling;
@@ -35,6 +36,7 @@ internal static class StageCommand
         activations.AcceptOnlyFromAmong("f16", "f32", "q8");
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (default: all cores).", DefaultValueFactory = _ => 0 };
         var context = new Option<int?>("--context", "-c") { Description = "Context per session (default: the model's)." };
+        var device = ComputeDeviceOption.Create();
         var batch = new Option<int>("--max-batch-tokens") { Description = "Positions per forward pass; longer prompts go in chunks.", DefaultValueFactory = _ => 256 };
         var tlsDir = new Option<string?>("--tls-dir") { Description = "An agent's data directory (node.crt, node.key, ca.crt): mutual TLS with the pool's certificates." };
         var plaintext = new Option<bool>("--plaintext") { Description = "Serve unencrypted h2c: only on a loopback address, for tests and benchmarks." };
@@ -45,7 +47,7 @@ internal static class StageCommand
         };
         var cmd = new Command("serve", "Host a layer range of a model and serve the stage protocol until stopped (SIGINT/SIGTERM).")
         {
-            model, layers, listen, next, activations, threads, context, batch, tlsDir, plaintext, microBatches,
+            model, layers, listen, next, activations, threads, context, device, batch, tlsDir, plaintext, microBatches,
         };
         cmd.SetAction((result, invocation) => CliErrors.RunAsync(async () =>
         {
@@ -61,6 +63,8 @@ internal static class StageCommand
                 Next = result.GetValue(next),
                 Activations = ActivationFormats.Parse(result.GetValue(activations)!),
                 Threads = result.GetValue(threads),
+                Device = result.GetValue(device)!,
+                Backends = DeviceBackendFactory.Instance,
                 ContextLength = result.GetValue(context),
                 MaxBatchTokens = Math.Max(1, result.GetValue(batch)),
                 MicroBatches = Math.Max(0, result.GetValue(microBatches)),
@@ -202,7 +206,7 @@ internal static class StageCommand
             {
                 var path = result.GetValue(model) ?? throw new ArgumentException("Give --stages HOST:PORT,... or --model FILE for the one-process baseline.");
                 using var file = GgufFile.Open(path);
-                using var backend = new CpuBackend(result.GetValue(threads) <= 0 ? Environment.ProcessorCount : result.GetValue(threads));
+                using var backend = ComputeDevices.CreateCpu(result.GetValue(threads));
                 var config = ModelConfig.FromGguf(file);
                 using var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend, Math.Min(config.ContextLength, settings.PromptTokens + settings.DecodeTokens + 8));
                 target = $"one process: {Path.GetFileName(path)}, {backend.Name}";

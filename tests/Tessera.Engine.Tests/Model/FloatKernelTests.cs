@@ -80,12 +80,20 @@ public sealed class FloatKernelTests
     }
 
     [Fact]
-    public void KvCache_GrowsOnDemand_AndRefusesPastTheContext()
+    public void KvCache_GrowsOnDemand_KeepsWhatItHolds_AndRefusesPastTheContext()
     {
-        var cache = new KvCache(new LayerRange(0, 2), 8, maxTokens: 100, initialCapacity: 4);
-        cache.Reserve(50);
+        using var backend = new CpuBackend(1);
+        using var cache = new KvCache(new LayerRange(0, 2), 8, maxTokens: 100, backend, initialCapacity: 4);
+        cache.Reserve(3);
+        var written = Enumerable.Range(1, 3 * 8).Select(i => (float)i).ToArray();
+        backend.Upload(written, cache.Values(1, 3));
+        cache.Advance(3);
+        cache.Reserve(47);
         Assert.True(cache.Capacity >= 50);
-        cache.Advance(50);
+        var read = new float[written.Length];
+        backend.Download(cache.Values(1, 3), read);
+        Assert.Equal(written, read);
+        cache.Advance(47);
         Assert.Throws<ContextFullException>(() => cache.Reserve(51));
         cache.Truncate(10);
         Assert.Equal(10, cache.Length);

@@ -1,7 +1,6 @@
 using Tessera.Engine.Backends;
 using Tessera.Engine.Gguf;
 using Tessera.Engine.Model;
-using Tessera.Engine.Sampling;
 using Tessera.Testing;
 using Xunit.Abstractions;
 
@@ -30,38 +29,10 @@ public sealed class ReferenceAgreementTests
         using var gguf = GgufFile.Open(TestPaths.Model(file));
         using var backend = new CpuBackend(2);
         var stage = new TransformerStage(gguf, LayerRange.All(ModelConfig.FromGguf(gguf).BlockCount), backend);
-        var vocab = stage.Config.VocabSize;
-
-        int positions = 0, top1Agree = 0, logProbWithin = 0;
-        double worstLogProbError = 0;
-        foreach (var c in LlamaCppReference.For(file))
-        {
-            var tokens = c.PromptTokens.Concat(c.Generated.Select(g => g.Id)).ToArray();
-            var cache = stage.CreateCache();
-            var logits = new float[tokens.Length * vocab];
-            stage.Forward([new BatchSequence(cache, tokens.Length)], tokens, default, logits, LogitsMode.All);
-
-            var detail = new System.Text.StringBuilder($"  prompt of {c.PromptTokens.Length} tokens, log-prob error by position:");
-            for (var i = 0; i < c.Generated.Length; i++)
-            {
-                var row = logits.AsSpan((c.PromptTokens.Length - 1 + i) * vocab, vocab);
-                var expected = c.Generated[i].Top[0];
-                var ours = Sampler.TopLogProbabilities(row, 1)[0];
-                positions++;
-                if (ours.Id == expected.Id)
-                    top1Agree++;
-                var error = Math.Abs(Sampler.LogProbability(row, expected.Id) - expected.LogProb);
-                worstLogProbError = Math.Max(worstLogProbError, error);
-                if (error <= maxLogProbError)
-                    logProbWithin++;
-                detail.Append(ours.Id == expected.Id ? " " : " top-1 differs:").Append($"{error:F3}");
-            }
-            _output.WriteLine(detail.ToString());
-        }
-
-        var agreement = (double)top1Agree / positions;
-        _output.WriteLine($"{file}: top-1 agreement {top1Agree}/{positions} ({agreement:P1}); log-prob of llama.cpp's top-1 within {maxLogProbError} at {logProbWithin}/{positions}; worst error {worstLogProbError:F4}");
-        Assert.True(agreement >= minTop1Agreement, $"top-1 agreement {agreement:P1} below {minTop1Agreement:P0}");
-        Assert.True((double)logProbWithin / positions >= minWithinTolerance, $"log-prob within {maxLogProbError} at only {logProbWithin}/{positions}");
+        var result = TeacherForcing.Run(stage, file, maxLogProbError);
+        _output.WriteLine(result.Detail);
+        _output.WriteLine(result.Summary(file, maxLogProbError));
+        Assert.True(result.Top1Agreement >= minTop1Agreement, $"top-1 agreement {result.Top1Agreement:P1} below {minTop1Agreement:P0}");
+        Assert.True(result.FractionWithin >= minWithinTolerance, $"log-prob within {maxLogProbError} at only {result.LogProbWithin}/{result.Positions}");
     }
 }

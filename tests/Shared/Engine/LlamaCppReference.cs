@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Tessera.Testing;
 
-namespace Tessera.Engine.Tests.Model;
+namespace Tessera.Testing;
 
 /// <summary>llama.cpp's outputs for the tiny real model (../shared/testdata/models/tiny-a.reference.json).</summary>
 internal static class LlamaCppReference
