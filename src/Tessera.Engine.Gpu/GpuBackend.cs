@@ -90,7 +90,11 @@ public sealed class GpuBackend : IComputeBackend
             return;
         if (_ids is null || _ids.Length < rows.Length)
         {
-            _ids?.Dispose();
+            if (_ids is not null)
+            {
+                _device.Accelerator.Synchronize(); // a queued lookup may still read the old ids
+                _ids.Dispose();
+            }
             _ids = _device.Accelerator.Allocate1D<int>(Math.Max(rows.Length, 2 * (_ids?.Length ?? 0)));
         }
         var ids = _ids.View.AsContiguous().SubView(0, rows.Length);
@@ -179,8 +183,12 @@ public sealed class GpuBackend : IComputeBackend
 
         protected override void Dispose(bool disposing)
         {
-            if (disposing)
-                Memory.Dispose();
+            if (!disposing)
+                return;
+            // Kernels run after they are queued: one may still read or write this memory (a KV cache that grew, a
+            // stage's activations reallocated for a larger batch).
+            accelerator.Synchronize();
+            Memory.Dispose();
         }
     }
 }

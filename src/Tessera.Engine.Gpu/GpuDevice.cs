@@ -40,6 +40,9 @@ public sealed class GpuDevice : IDisposable
     /// <summary>Threads of one warp: every kernel here runs one warp per group.</summary>
     public int WarpSize => Accelerator.WarpSize;
 
+    /// <summary>Warps the device runs at once (every multiprocessor full): the grid of a grid-stride kernel.</summary>
+    public int ResidentWarps => Math.Max(1, Accelerator.MaxNumThreads / Math.Max(1, Accelerator.WarpSize));
+
     /// <summary>
     /// The CUDA GPU with index <paramref name="index"/> (in the driver's order). Throws <see cref="GpuUnavailableException"/>
     /// naming what is missing when there is no CUDA driver or no such GPU.

@@ -24,21 +24,6 @@ internal static class GpuKernels
         return value;
     }
 
-    /// <summary>Adds the warp's partial sums and lane 0 writes the total to <paramref name="y"/>[<paramref name="at"/>].</summary>
-    private static void StoreWarpSum(ArrayView<float> y, long at, float partial)
-    {
-        var sum = WarpSum(partial);
-        if (Group.IdxX == 0)
-            y[at] = sum;
-    }
-
-    private static float WarpMax(float value)
-    {
-        for (var offset = Lanes / 2; offset > 0; offset /= 2)
-            value = MathF.Max(value, Warp.ShuffleXor(value, offset));
-        return value;
-    }
-
     /// <summary>An f16 (its bits) as float: exact for every value.</summary>
     public static float HalfToFloat(int bits)
     {
@@ -90,55 +75,82 @@ internal static class GpuKernels
     }
 
     /// <summary>
-    /// Q8_0 activations: group b quantizes block b (32 values) of <paramref name="x"/>: quants in <paramref name="qs"/>,
-    /// the f16-rounded scale in <paramref name="d"/>, as <c>ActivationQuant.QuantizeQ8_0</c> does.
+    /// Q8_0 activations: index b quantizes block b (32 values) of <paramref name="x"/>: quants in <paramref name="qs"/>,
+    /// the f16-rounded scale in <paramref name="d"/>, as <c>ActivationQuant.QuantizeQ8_0</c> does. One thread per block:
+    /// activations are a few kilobytes, and a block's maximum needs no exchange between threads.
     /// </summary>
-    public static void QuantizeQ8_0(ArrayView<float> x, ArrayView<sbyte> qs, ArrayView<float> d)
+    public static void QuantizeQ8_0(Index1D i, ArrayView<float> x, ArrayView<sbyte> qs, ArrayView<float> d)
     {
-        var block = Grid.IdxX;
-        var lane = Group.IdxX;
-        var v = x[block * Lanes + lane];
-        var amax = WarpMax(MathF.Abs(v));
+        var start = (long)(int)i * 32;
+        var amax = 0f;
+        for (var j = 0; j < 32; j++)
+            amax = MathF.Max(amax, MathF.Abs(x[start + j]));
         var id = amax > 0 ? 127f / amax : 0f;
-        var q = RoundEven(v * id);
-        q = MathF.Min(MathF.Max(q, -127f), 127f);
-        qs[block * Lanes + lane] = (sbyte)(int)q;
-        if (lane == 0)
-            d[block] = amax > 0 ? RoundToHalf(amax / 127f) : 0f;
+        for (var j = 0; j < 32; j++)
+        {
+            var q = RoundEven(x[start + j] * id);
+            qs[start + j] = (sbyte)(int)MathF.Min(MathF.Max(q, -127f), 127f);
+        }
+        d[i] = amax > 0 ? RoundToHalf(amax / 127f) : 0f;
     }
 
-    /// <summary>The quantized weight types of <see cref="MatVecQuant"/>.</summary>
+    /// <summary>Rows of weights one group computes at a time (one per lane when the partial sums are added).</summary>
+    public const int TileRows = 32;
+
+    /// <summary>Tokens one group computes at a time: a batch's tokens read the tile's rows while they are in cache.</summary>
+    public const int TileTokens = 4;
+
+    // Partial sums of one row are 33 floats apart, so the lanes adding rows up read distinct shared-memory banks.
+    private const int PartialStride = Lanes + 1;
+
+    /// <summary>
+    /// y[t, r] = sum_k W[r, k] x[t, k] for every product type, the type's arithmetic in <typeparamref name="TRows"/>.
+    /// A group (one warp) takes tiles of <see cref="TileRows"/> rows x <see cref="TileTokens"/> tokens in turn (a
+    /// grid-stride loop, so any grid size works); each lane computes its share of every dot product of the tile (the
+    /// row's blocks or columns it takes), the shares meet in shared memory, and lane r adds row r's 32 shares in order.
+    /// Two barriers per tile and no shuffles: the CPU stand-in, where each synchronisation costs a millisecond, runs
+    /// whole models in seconds, and a GPU waits once per 32 rows rather than five times per row.
+    /// </summary>
+    public static void MatMulTiles<TRows>(TRows weights, ArrayView<float> y, int rows, int tokens)
+        where TRows : struct, IRowDots
+    {
+        var partials = SharedMemory.Allocate<float>(TileTokens * TileRows * PartialStride);
+        var lane = Group.IdxX;
+        var rowTiles = (rows + TileRows - 1) / TileRows;
+        var items = rowTiles * ((tokens + TileTokens - 1) / TileTokens);
+        for (var item = Grid.IdxX; item < items; item += Grid.DimX)
+        {
+            var firstRow = item % rowTiles * TileRows;
+            var firstToken = item / rowTiles * TileTokens;
+            var rowCount = Math.Min(TileRows, rows - firstRow);
+            var tokenCount = Math.Min(TileTokens, tokens - firstToken);
+            for (var r = 0; r < rowCount; r++)
+            {
+                for (var tt = 0; tt < tokenCount; tt++)
+                    partials[(tt * TileRows + r) * PartialStride + lane] = weights.Partial(firstRow + r, firstToken + tt, lane);
+            }
+            Group.Barrier();
+            if (lane < rowCount)
+            {
+                for (var tt = 0; tt < tokenCount; tt++)
+                {
+                    var at = (tt * TileRows + lane) * PartialStride;
+                    var sum = 0f;
+                    for (var l = 0; l < Lanes; l++)
+                        sum += partials[at + l];
+                    y[(long)(firstToken + tt) * rows + firstRow + lane] = sum;
+                }
+            }
+            Group.Barrier(); // the next tile overwrites the shares
+        }
+    }
+
+    /// <summary>The quantized weight types of <see cref="QuantRows"/>.</summary>
     public const int KindQ8_0 = 0;
     public const int KindQ4_0 = 1;
 
-    /// <summary>
-    /// y[t, r] for Q8_0 or Q4_0 weights (<paramref name="kind"/>) against Q8_0 activations: group g is row g % rows of
-    /// token g / rows; lanes take the row's blocks in turn. The kind is the same for every lane, so its branch costs
-    /// nothing on a GPU.
-    /// </summary>
-    public static void MatVecQuant(ArrayView<byte> w, ArrayView<sbyte> qs, ArrayView<float> d, ArrayView<float> y, int rows, int cols, int kind)
-    {
-        var g = Grid.IdxX;
-        var row = g % rows;
-        var t = g / rows;
-        var lane = Group.IdxX;
-        var nb = cols / 32;
-        var blockBytes = kind == KindQ8_0 ? Q8_0BlockBytes : Q4_0BlockBytes;
-        var rowStart = (long)row * nb * blockBytes;
-        var acc = 0f;
-        for (var b = lane; b < nb; b += Lanes)
-        {
-            var o = rowStart + (long)b * blockBytes;
-            var dw = HalfToFloat(w[o] | (w[o + 1] << 8));
-            var a = (long)t * cols + 32 * b;
-            var isum = kind == KindQ8_0 ? Q8_0Sum(w, o + 2, qs, a) : Q4_0Sum(w, o + 2, qs, a);
-            acc = MathF.FusedMultiplyAdd(isum, dw * d[(long)t * nb + b], acc);
-        }
-        StoreWarpSum(y, (long)t * rows + row, acc);
-    }
-
     /// <summary>A Q8_0 block's exact integer sum: its 32 signed quants (from <paramref name="q"/>) times the activations' (from <paramref name="a"/>).</summary>
-    private static int Q8_0Sum(ArrayView<byte> w, long q, ArrayView<sbyte> qs, long a)
+    internal static int Q8_0Sum(ArrayView<byte> w, long q, ArrayView<sbyte> qs, long a)
     {
         var isum = 0;
         for (var j = 0; j < 32; j++)
@@ -147,7 +159,7 @@ internal static class GpuKernels
     }
 
     /// <summary>A Q4_0 block's: quant j is byte j's low nibble minus 8, quant 16 + j its high nibble minus 8.</summary>
-    private static int Q4_0Sum(ArrayView<byte> w, long q, ArrayView<sbyte> qs, long a)
+    internal static int Q4_0Sum(ArrayView<byte> w, long q, ArrayView<sbyte> qs, long a)
     {
         var isum = 0;
         for (var j = 0; j < 16; j++)
@@ -156,32 +168,6 @@ internal static class GpuKernels
             isum += ((packed & 0xF) - 8) * qs[a + j] + ((packed >> 4) - 8) * qs[a + 16 + j];
         }
         return isum;
-    }
-
-    /// <summary>y[t, r] for F32 weights: lanes take the row's columns in turn.</summary>
-    public static void MatVecF32(ArrayView<float> w, ArrayView<float> x, ArrayView<float> y, int rows, int cols)
-    {
-        var g = Grid.IdxX;
-        var row = g % rows;
-        var t = g / rows;
-        var lane = Group.IdxX;
-        var acc = 0f;
-        for (var k = lane; k < cols; k += Lanes)
-            acc = MathF.FusedMultiplyAdd(w[(long)row * cols + k], x[(long)t * cols + k], acc);
-        StoreWarpSum(y, (long)t * rows + row, acc);
-    }
-
-    /// <summary>y[t, r] for F16 weights (their bits): the input rounded to f16 first, as llama.cpp and the CPU engine do.</summary>
-    public static void MatVecF16(ArrayView<ushort> w, ArrayView<float> x, ArrayView<float> y, int rows, int cols)
-    {
-        var g = Grid.IdxX;
-        var row = g % rows;
-        var t = g / rows;
-        var lane = Group.IdxX;
-        var acc = 0f;
-        for (var k = lane; k < cols; k += Lanes)
-            acc = MathF.FusedMultiplyAdd(HalfToFloat(w[(long)row * cols + k]), RoundToHalf(x[(long)t * cols + k]), acc);
-        StoreWarpSum(y, (long)t * rows + row, acc);
     }
 
     /// <summary>y = x / sqrt(mean(x^2) + eps) * weight for row Grid.IdxX (each group one token's row of <c>weight.Length</c> values).</summary>
@@ -248,104 +234,90 @@ internal static class GpuKernels
     }
 
     /// <summary>
-    /// Causal grouped-query attention for one sequence, one warp per (query row, head): query row t (at position
-    /// start + t) attends to positions 0..start + t of <paramref name="keys"/> and <paramref name="values"/> (rows of
-    /// kvHeads x headDim). In the CPU engine's numerics (llama.cpp's): the query rounded to f16, the soft max's
-    /// probabilities rounded to f16 before they meet the values. So the scores are computed three times (the maximum,
-    /// the sum, the weighted values) rather than kept: a reference kernel, to be tiled through shared memory for long
-    /// contexts. Each lane keeps up to eight output values (head dimensions up to 256).
+    /// Causal grouped-query attention for one sequence: a group (one warp) takes (query row, head) pairs in turn. Query
+    /// row t (at position start + t) attends to positions 0..start + t of <paramref name="keys"/> and
+    /// <paramref name="values"/> (rows of kvHeads x headDim), in the CPU engine's numerics (llama.cpp's): the query rounded
+    /// to f16, the soft max's probabilities rounded to f16 before they meet the values. Lanes take positions in turn for
+    /// the scores (kept in the group's stretch of <paramref name="scratch"/>, start + tokens floats per group), the
+    /// maximum and the sum meet in shared memory, then lanes take head dimensions for the weighted values. Three
+    /// barriers per pair, no shuffles. A reference kernel, to be tiled for long contexts.
     /// </summary>
     public static void Attention(ArrayView<float> queries, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> output,
-        int start, int heads, int kvHeads, int headDim, float scale)
+        ArrayView<float> scratch, int tokens, int start, int heads, int kvHeads, int headDim, float scale)
     {
-        var g = Grid.IdxX;
-        var head = g % heads;
-        var t = g / heads;
+        var maxima = SharedMemory.Allocate<float>(Lanes);
+        var sums = SharedMemory.Allocate<float>(Lanes);
         var lane = Group.IdxX;
-        var kvHead = head / (heads / kvHeads);
         var kvWidth = kvHeads * headDim;
-        var q = (long)t * heads * headDim + head * headDim;
-        var visible = start + t + 1;
-        var max = float.NegativeInfinity;
-        for (var p = 0; p < visible; p++)
-            max = MathF.Max(max, Score(queries, keys, q, (long)p * kvWidth + kvHead * headDim, headDim, lane, scale));
-        var sum = 0f;
-        for (var p = 0; p < visible; p++)
-            sum += MathF.Exp(Score(queries, keys, q, (long)p * kvWidth + kvHead * headDim, headDim, lane, scale) - max);
-        var inverse = 1f / sum;
-        float o0 = 0, o1 = 0, o2 = 0, o3 = 0, o4 = 0, o5 = 0, o6 = 0, o7 = 0;
-        for (var p = 0; p < visible; p++)
+        var mine = (long)Grid.IdxX * (start + tokens);
+        for (var item = Grid.IdxX; item < tokens * heads; item += Grid.DimX)
         {
-            var row = (long)p * kvWidth + kvHead * headDim;
-            var w = RoundToHalf(MathF.Exp(Score(queries, keys, q, row, headDim, lane, scale) - max) * inverse);
-            var v = row + lane;
-            o0 += lane < headDim ? w * values[v] : 0;
-            o1 += lane + 32 < headDim ? w * values[v + 32] : 0;
-            o2 += lane + 64 < headDim ? w * values[v + 64] : 0;
-            o3 += lane + 96 < headDim ? w * values[v + 96] : 0;
-            o4 += lane + 128 < headDim ? w * values[v + 128] : 0;
-            o5 += lane + 160 < headDim ? w * values[v + 160] : 0;
-            o6 += lane + 192 < headDim ? w * values[v + 192] : 0;
-            o7 += lane + 224 < headDim ? w * values[v + 224] : 0;
+            var head = item % heads;
+            var t = item / heads;
+            var kv = head / (heads / kvHeads) * headDim;
+            var q = (long)t * heads * headDim + head * headDim;
+            var visible = start + t + 1;
+            var max = float.NegativeInfinity;
+            for (var p = lane; p < visible; p += Lanes)
+            {
+                var dot = 0f;
+                var k = (long)p * kvWidth + kv;
+                for (var j = 0; j < headDim; j++)
+                    dot += RoundToHalf(queries[q + j]) * keys[k + j];
+                scratch[mine + p] = dot * scale;
+                max = MathF.Max(max, dot * scale);
+            }
+            maxima[lane] = max;
+            Group.Barrier();
+            max = float.NegativeInfinity;
+            for (var l = 0; l < Lanes; l++)
+                max = MathF.Max(max, maxima[l]);
+            var sum = 0f;
+            for (var p = lane; p < visible; p += Lanes)
+            {
+                var e = MathF.Exp(scratch[mine + p] - max);
+                scratch[mine + p] = e;
+                sum += e;
+            }
+            sums[lane] = sum;
+            Group.Barrier(); // also makes every lane's exponentials visible to the others
+            sum = 0f;
+            for (var l = 0; l < Lanes; l++)
+                sum += sums[l];
+            var inverse = 1f / sum;
+            for (var j = lane; j < headDim; j += Lanes)
+            {
+                var acc = 0f;
+                for (var p = 0; p < visible; p++)
+                    acc += RoundToHalf(scratch[mine + p] * inverse) * values[(long)p * kvWidth + kv + j];
+                output[q + j] = acc;
+            }
+            Group.Barrier(); // the next pair overwrites the scratch and the shared values
         }
-        var o = (long)t * heads * headDim + head * headDim + lane;
-        if (lane < headDim) output[o] = o0;
-        if (lane + 32 < headDim) output[o + 32] = o1;
-        if (lane + 64 < headDim) output[o + 64] = o2;
-        if (lane + 96 < headDim) output[o + 96] = o3;
-        if (lane + 128 < headDim) output[o + 128] = o4;
-        if (lane + 160 < headDim) output[o + 160] = o5;
-        if (lane + 192 < headDim) output[o + 192] = o6;
-        if (lane + 224 < headDim) output[o + 224] = o7;
     }
-
-    /// <summary>One scaled score, in every lane: the query (rounded to f16) against the key row at <paramref name="k"/>.</summary>
-    private static float Score(ArrayView<float> queries, ArrayView<float> keys, long q, long k, int headDim, int lane, float scale)
-    {
-        var dot = 0f;
-        for (var j = lane; j < headDim; j += Lanes)
-            dot += RoundToHalf(queries[q + j]) * keys[k + j];
-        return WarpSum(dot) * scale;
-    }
-
 
     /// <summary>
-    /// Q8_K activations, as values: group b quantizes block b (256 values) of <paramref name="x"/> as the CPU engine
-    /// does (scale -127 / the signed value of largest magnitude, the first such value on ties; halves to even) and
-    /// writes quant x scale for each value into <paramref name="effective"/>. Each lane takes 8 values.
+    /// Q8_K activations, as values: index b quantizes block b (256 values) of <paramref name="x"/> as the CPU engine does
+    /// (scale -127 / the signed value of largest magnitude, the first such value on ties; halves to even) and writes
+    /// quant x scale for each value into <paramref name="effective"/>. One thread per block, as for Q8_0.
     /// </summary>
-    public static void EffectiveQ8_K(ArrayView<float> x, ArrayView<float> effective)
+    public static void EffectiveQ8_K(Index1D i, ArrayView<float> x, ArrayView<float> effective)
     {
-        var start = (long)Grid.IdxX * 256;
-        var lane = Group.IdxX;
+        var start = (long)(int)i * 256;
         var amax = 0f;
         var max = 0f;
-        var at = 256;
-        for (var j = lane * 8; j < lane * 8 + 8; j++)
+        for (var j = 0; j < 256; j++)
         {
             var v = x[start + j];
             if (MathF.Abs(v) > amax)
             {
                 amax = MathF.Abs(v);
                 max = v;
-                at = j;
-            }
-        }
-        for (var offset = Lanes / 2; offset > 0; offset /= 2)
-        {
-            var otherAmax = Warp.ShuffleXor(amax, offset);
-            var otherMax = Warp.ShuffleXor(max, offset);
-            var otherAt = Warp.ShuffleXor(at, offset);
-            if (otherAmax > amax || (otherAmax == amax && otherAt < at))
-            {
-                amax = otherAmax;
-                max = otherMax;
-                at = otherAt;
             }
         }
         var id = amax == 0 ? 0f : -127f / max;
         var d = amax == 0 ? 0f : 1f / id;
-        for (var j = lane * 8; j < lane * 8 + 8; j++)
+        for (var j = 0; j < 256; j++)
         {
             var q = MathF.Min(MathF.Max(RoundEven(x[start + j] * id), -127f), 127f);
             effective[start + j] = q * d;
@@ -360,29 +332,10 @@ internal static class GpuKernels
     }
 
     /// <summary>
-    /// y[t, r] for the types without a kernel of their own yet (Q5_0, Q4_K, Q5_K, Q6_K, BF16): each weight dequantized
-    /// where it is read (<see cref="WeightAt"/>) against activations already rounded as the CPU engine's kernels
-    /// round them (<paramref name="effective"/>: Q8_0 or Q8_K values, or the input itself for BF16). A reference: it
-    /// decodes a block's scales for every value; it agrees with the CPU's integer sums to float rounding.
-    /// </summary>
-    public static void MatVecDequant(ArrayView<byte> w, ArrayView<float> effective, ArrayView<float> y, int rows, int cols, int rowBytes, int type)
-    {
-        var g = Grid.IdxX;
-        var row = g % rows;
-        var t = g / rows;
-        var lane = Group.IdxX;
-        var rowStart = (long)row * rowBytes;
-        var acc = 0f;
-        for (var k = lane; k < cols; k += Lanes)
-            acc = MathF.FusedMultiplyAdd(WeightAt(w, rowStart, k, type), effective[(long)t * cols + k], acc);
-        StoreWarpSum(y, (long)t * rows + row, acc);
-    }
-
-    /// <summary>
     /// Weight <paramref name="col"/> of the row at <paramref name="rowStart"/>, dequantized as ReferenceQuant does (same
     /// operations, same order) for every type the kernels support: the embedding lookup and the reference product.
     /// </summary>
-    private static float WeightAt(ArrayView<byte> w, long rowStart, int col, int type)
+    internal static float WeightAt(ArrayView<byte> w, long rowStart, int col, int type)
     {
         if (type == TypeF32)
         {

@@ -12,18 +12,18 @@ namespace Tessera.Engine.Gpu;
 public sealed class GpuOps : IDisposable
 {
     private readonly GpuDevice _device;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>> _quantize;
-    private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>, int, int, int> _quant;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _f32;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, int> _f16;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>> _quantize;
+    private readonly Action<KernelConfig, QuantRows, ArrayView<float>, int, int> _quant;
+    private readonly Action<KernelConfig, F32Rows, ArrayView<float>, int, int> _f32;
+    private readonly Action<KernelConfig, F16Rows, ArrayView<float>, int, int> _f16;
+    private readonly Action<KernelConfig, DequantRows, ArrayView<float>, int, int> _dequant;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> _rmsNorm;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _swiGlu;
     private readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<float>, int, int, int> _getRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int> _rope;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float> _attention;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>> _effectiveQ8_K;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, float> _attention;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _effectiveQ8_K;
     private readonly Action<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>> _effectiveQ8_0;
-    private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int> _dequant;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _addBias;
     private readonly Action<Index1D, ArrayView<float>> _roundHalf;
@@ -31,6 +31,7 @@ public sealed class GpuOps : IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? _effective;
     private MemoryBuffer1D<sbyte, Stride1D.Dense>? _quants;
     private MemoryBuffer1D<float, Stride1D.Dense>? _scales;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _scores;
 
     public GpuOps(GpuDevice device)
     {
@@ -38,25 +39,28 @@ public sealed class GpuOps : IDisposable
             throw new GpuUnavailableException($"The kernels need warps of {GpuKernels.Lanes} threads; {device.Name} has {device.WarpSize}.");
         _device = device;
         var a = device.Accelerator;
-        _quantize = a.LoadStreamKernel<ArrayView<float>, ArrayView<sbyte>, ArrayView<float>>(GpuKernels.QuantizeQ8_0);
-        _quant = a.LoadStreamKernel<ArrayView<byte>, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>, int, int, int>(GpuKernels.MatVecQuant);
-        _f32 = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(GpuKernels.MatVecF32);
-        _f16 = a.LoadStreamKernel<ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, int>(GpuKernels.MatVecF16);
+        _quantize = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<sbyte>, ArrayView<float>>(GpuKernels.QuantizeQ8_0);
+        _quant = a.LoadStreamKernel<QuantRows, ArrayView<float>, int, int>(GpuKernels.MatMulTiles);
+        _f32 = a.LoadStreamKernel<F32Rows, ArrayView<float>, int, int>(GpuKernels.MatMulTiles);
+        _f16 = a.LoadStreamKernel<F16Rows, ArrayView<float>, int, int>(GpuKernels.MatMulTiles);
+        _dequant = a.LoadStreamKernel<DequantRows, ArrayView<float>, int, int>(GpuKernels.MatMulTiles);
         _rmsNorm = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(GpuKernels.RmsNorm);
         _swiGlu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GpuKernels.SwiGlu);
         _getRows = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<float>, int, int, int>(GpuKernels.GetRows);
         _rope = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(GpuKernels.Rope);
-        _effectiveQ8_K = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(GpuKernels.EffectiveQ8_K);
+        _effectiveQ8_K = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(GpuKernels.EffectiveQ8_K);
         _effectiveQ8_0 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>>(GpuKernels.EffectiveQ8_0);
-        _dequant = a.LoadStreamKernel<ArrayView<byte>, ArrayView<float>, ArrayView<float>, int, int, int, int>(GpuKernels.MatVecDequant);
         _add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GpuKernels.Add);
         _addBias = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(GpuKernels.AddBias);
         _roundHalf = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>>(GpuKernels.RoundHalfInPlace);
         _roundBFloat16 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>>(GpuKernels.RoundBFloat16InPlace);
-        _attention = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, float>(GpuKernels.Attention);
+        _attention = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, float>(GpuKernels.Attention);
     }
 
     private static KernelConfig Warps(long groups) => new((int)groups, GpuKernels.Lanes);
+
+    /// <summary>A grid for a grid-stride kernel of <paramref name="items"/> work items: no more groups than the device keeps resident.</summary>
+    private KernelConfig Grid(long items, int cap = int.MaxValue) => Warps(Math.Max(1, Math.Min(items, Math.Min(cap, _device.ResidentWarps))));
 
     /// <summary>
     /// y[t, r] = sum_k W[r, k] x[t, k] for <paramref name="tokens"/> rows of <paramref name="x"/> (tokens x Cols) into
@@ -66,22 +70,26 @@ public sealed class GpuOps : IDisposable
     {
         if (x.Length < (long)tokens * w.Cols || y.Length < (long)tokens * w.Rows)
             throw new ArgumentException($"{w.Name} ({w.Rows} x {w.Cols}) against {tokens} tokens needs {tokens * (long)w.Cols} inputs and {tokens * (long)w.Rows} outputs, not {x.Length} and {y.Length}.");
-        var groups = (long)tokens * w.Rows;
+        var grid = Grid(TileCount(w.Rows, tokens));
         switch (w.Type)
         {
             case GgmlType.F32:
-                _f32(Warps(groups), w.Data.View.AsContiguous().Cast<float>(), x, y, w.Rows, w.Cols);
+                _f32(grid, new F32Rows { Weights = w.Data.View.AsContiguous().Cast<float>(), Input = x, Cols = w.Cols }, y, w.Rows, tokens);
                 break;
             case GgmlType.F16:
-                _f16(Warps(groups), w.Data.View.AsContiguous().Cast<ushort>(), x, y, w.Rows, w.Cols);
+                _f16(grid, new F16Rows { Weights = w.Data.View.AsContiguous().Cast<ushort>(), Input = x, Cols = w.Cols }, y, w.Rows, tokens);
                 break;
             case GgmlType.Q8_0:
             case GgmlType.Q4_0:
                 var (qs, d) = Quantize(x, tokens * w.Cols);
-                _quant(Warps(groups), w.Data.View, qs, d, y, w.Rows, w.Cols, w.Type == GgmlType.Q8_0 ? GpuKernels.KindQ8_0 : GpuKernels.KindQ4_0);
+                _quant(grid, new QuantRows
+                {
+                    Weights = w.Data.View, Quants = qs, Scales = d, Cols = w.Cols,
+                    Kind = w.Type == GgmlType.Q8_0 ? GpuKernels.KindQ8_0 : GpuKernels.KindQ4_0,
+                }, y, w.Rows, tokens);
                 break;
             case GgmlType.BF16:
-                _dequant(Warps(groups), w.Data.View, x, y, w.Rows, w.Cols, w.RowBytes, (int)w.Type);
+                _dequant(grid, Dequant(w, x), y, w.Rows, tokens);
                 break;
             case GgmlType.Q5_0:
             {
@@ -89,7 +97,7 @@ public sealed class GpuOps : IDisposable
                 var (q5qs, q5d) = Quantize(x, count);
                 var effective = Effective(count);
                 _effectiveQ8_0((int)count, q5qs, q5d, effective);
-                _dequant(Warps(groups), w.Data.View, effective, y, w.Rows, w.Cols, w.RowBytes, (int)w.Type);
+                _dequant(grid, Dequant(w, effective), y, w.Rows, tokens);
                 break;
             }
             case GgmlType.Q4_K:
@@ -98,8 +106,8 @@ public sealed class GpuOps : IDisposable
             {
                 var count = (long)tokens * w.Cols;
                 var effective = Effective(count);
-                _effectiveQ8_K(Warps(count / 256), x, effective);
-                _dequant(Warps(groups), w.Data.View, effective, y, w.Rows, w.Cols, w.RowBytes, (int)w.Type);
+                _effectiveQ8_K((int)(count / 256), x, effective);
+                _dequant(grid, Dequant(w, effective), y, w.Rows, tokens);
                 break;
             }
             default:
@@ -107,12 +115,18 @@ public sealed class GpuOps : IDisposable
         }
     }
 
+    private static long TileCount(int rows, int tokens) =>
+        (long)((rows + GpuKernels.TileRows - 1) / GpuKernels.TileRows) * ((tokens + GpuKernels.TileTokens - 1) / GpuKernels.TileTokens);
+
+    private static DequantRows Dequant(GpuMatrix w, ArrayView<float> effective) =>
+        new() { Weights = w.Data.View, Effective = effective, Cols = w.Cols, RowBytes = w.RowBytes, Type = (int)w.Type };
+
     /// <summary>Q8_0 activations of the first <paramref name="count"/> values of <paramref name="x"/> (a multiple of 32), in scratch buffers.</summary>
     internal (ArrayView<sbyte> Quants, ArrayView<float> Scales) Quantize(ArrayView<float> x, long count)
     {
         var quants = Scratch(ref _quants, count);
         var scales = Scratch(ref _scales, count / 32);
-        _quantize(Warps(count / 32), x, quants, scales);
+        _quantize((int)(count / 32), x, quants, scales);
         return (quants, scales);
     }
 
@@ -125,7 +139,11 @@ public sealed class GpuOps : IDisposable
     {
         if (buffer is null || buffer.Length < count)
         {
-            buffer?.Dispose();
+            if (buffer is not null)
+            {
+                _device.Accelerator.Synchronize(); // kernels still queued may read the old buffer
+                buffer.Dispose();
+            }
             buffer = _device.Accelerator.Allocate1D<T>(count);
         }
         return buffer.View.SubView(0, count);
@@ -164,9 +182,11 @@ public sealed class GpuOps : IDisposable
     /// </summary>
     public void Attention(ArrayView<float> queries, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> output, in Backends.AttentionShape shape)
     {
-        if (shape.HeadDim > 8 * GpuKernels.Lanes)
-            throw new NotSupportedException($"Heads of {shape.HeadDim} values; the GPU attention kernel takes up to {8 * GpuKernels.Lanes}.");
-        _attention(Warps((long)shape.Tokens * shape.Heads), queries, keys, values, output, shape.StartPosition, shape.Heads, shape.KvHeads, shape.HeadDim, shape.Scale);
+        // Each group keeps its scores in its own stretch of scratch memory: cap the groups so that stays small.
+        var grid = Grid((long)shape.Tokens * shape.Heads, MaxAttentionGroups);
+        var perGroup = shape.StartPosition + shape.Tokens;
+        var scores = Scratch(ref _scores, (long)grid.GridDim.X * perGroup);
+        _attention(grid, queries, keys, values, output, scores, shape.Tokens, shape.StartPosition, shape.Heads, shape.KvHeads, shape.HeadDim, shape.Scale);
     }
 
     /// <summary>y = a + b over the first <paramref name="count"/> values (y may be a or b).</summary>
@@ -197,12 +217,15 @@ public sealed class GpuOps : IDisposable
             _roundBFloat16((int)x.Length, x);
     }
 
+    private const int MaxAttentionGroups = 1024;
+
     /// <summary>Waits until every kernel queued so far has finished.</summary>
     public void Synchronize() => _device.Accelerator.Synchronize();
 
     public void Dispose()
     {
         _effective?.Dispose();
+        _scores?.Dispose();
         _quants?.Dispose();
         _scales?.Dispose();
     }

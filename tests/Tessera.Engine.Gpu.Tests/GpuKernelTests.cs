@@ -47,6 +47,7 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     [InlineData(GgmlType.Q8_0, 4)]
     [InlineData(GgmlType.Q4_0, 1)]
     [InlineData(GgmlType.Q4_0, 5)]
+    [InlineData(GgmlType.Q8_0, 22)] // a prompt: several chunks of tokens
     [InlineData(GgmlType.BF16, 2)]
     [InlineData(GgmlType.Q5_0, 2)]
     [InlineData(GgmlType.Q4_K, 2)]
@@ -68,6 +69,9 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
         AssertPassed(GpuSelfCheck.SwiGlu(_device, _ops));
     }
 
+    [Fact]
+    public void AddBiasAndRoundings_AreTheCpuEnginesBitForBit() => AssertPassed(GpuSelfCheck.ElementWise(_device, _ops));
+
     [Theory]
     [InlineData(RopeKind.Normal)]
     [InlineData(RopeKind.NeoX)]
@@ -83,6 +87,8 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     [InlineData(1, 9, 64)] // decode: one new position after nine
     [InlineData(4, 3, 64)] // a prompt chunk after three positions
     [InlineData(2, 0, 40)] // a head narrower than two warps' lanes
+    [InlineData(40, 0, 32)] // a prompt longer than a warp: lanes take several positions
+    [InlineData(1, 70, 128)] // a decode step late in a session
     public void Attention_AgreesWithTheCpuEngine(int tokens, int start, int headDim) =>
         AssertPassed(GpuSelfCheck.Attention(_device, _ops, tokens, start, headDim));
 

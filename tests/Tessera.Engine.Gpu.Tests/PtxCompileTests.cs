@@ -16,17 +16,21 @@ public sealed class PtxCompileTests
 {
     public static TheoryData<string> Kernels() =>
     [
-        nameof(GpuKernels.QuantizeQ8_0), nameof(GpuKernels.MatVecQuant),
-        nameof(GpuKernels.MatVecF32), nameof(GpuKernels.MatVecF16), nameof(GpuKernels.RmsNorm), nameof(GpuKernels.SwiGlu),
-        nameof(GpuKernels.GetRows), nameof(GpuKernels.Rope), nameof(GpuKernels.Attention),
-        nameof(GpuKernels.EffectiveQ8_K), nameof(GpuKernels.EffectiveQ8_0), nameof(GpuKernels.MatVecDequant),
+        nameof(GpuKernels.QuantizeQ8_0), nameof(GpuKernels.RmsNorm), nameof(GpuKernels.SwiGlu), nameof(GpuKernels.GetRows),
+        nameof(GpuKernels.Rope), nameof(GpuKernels.Attention), nameof(GpuKernels.EffectiveQ8_K), nameof(GpuKernels.EffectiveQ8_0),
+        nameof(GpuKernels.Add), nameof(GpuKernels.AddBias), nameof(GpuKernels.RoundHalfInPlace), nameof(GpuKernels.RoundBFloat16InPlace),
+        // The product, once per weight type's arithmetic.
+        nameof(QuantRows), nameof(F32Rows), nameof(F16Rows), nameof(DequantRows),
     ];
 
     [Theory]
     [MemberData(nameof(Kernels))]
     public void EveryKernel_CompilesToPtx(string name)
     {
-        var method = typeof(GpuKernels).GetMethod(name, BindingFlags.Public | BindingFlags.Static)!;
+        var rows = typeof(GpuKernels).Assembly.GetType($"Tessera.Engine.Gpu.{name}");
+        var method = rows is null
+            ? typeof(GpuKernels).GetMethod(name, BindingFlags.Public | BindingFlags.Static)!
+            : typeof(GpuKernels).GetMethod(nameof(GpuKernels.MatMulTiles))!.MakeGenericMethod(rows);
         using var context = GpuDevice.CreateContext(b => b);
         using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_70, nvvmAPI: null!);
         var entry = method.GetParameters()[0].ParameterType == typeof(Index1D)
@@ -34,7 +38,9 @@ public sealed class PtxCompileTests
             : EntryPointDescription.FromExplicitlyGroupedKernel(method);
         var kernel = (PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty);
         Assert.Contains(".entry", kernel.PTXAssembly);
-        if (name is not (nameof(GpuKernels.SwiGlu) or nameof(GpuKernels.GetRows) or nameof(GpuKernels.Rope) or nameof(GpuKernels.EffectiveQ8_0)))
-            Assert.Contains("shfl.sync", kernel.PTXAssembly); // the warp's sums and maxima stay in registers
+        if (name == nameof(GpuKernels.RmsNorm))
+            Assert.Contains("shfl.sync", kernel.PTXAssembly); // the warp's sum stays in registers
+        if (rows is not null || name == nameof(GpuKernels.Attention))
+            Assert.Contains("bar.sync", kernel.PTXAssembly); // partial sums meet in shared memory
     }
 }

@@ -21,18 +21,32 @@ internal sealed record TeacherForcingResult(int Positions, int Top1Agree, int Lo
 /// </summary>
 internal static class TeacherForcing
 {
-    public static TeacherForcingResult Run(TransformerStage stage, string file, double maxLogProbError)
+    public static TeacherForcingResult Run(TransformerStage stage, string file, double maxLogProbError) =>
+        Run([stage], file, maxLogProbError);
+
+    /// <summary>
+    /// The same through a pipeline of stages in layer order, hidden states handed from one to the next as host floats
+    /// (as a stage server receives them); only the first <paramref name="maxCases"/> reference cases.
+    /// </summary>
+    public static TeacherForcingResult Run(IReadOnlyList<TransformerStage> pipeline, string file, double maxLogProbError, int maxCases = int.MaxValue)
     {
-        var vocab = stage.Config.VocabSize;
+        var vocab = pipeline[^1].Config.VocabSize;
         int positions = 0, top1Agree = 0, logProbWithin = 0;
         double worst = 0;
         var detail = new StringBuilder();
-        foreach (var c in LlamaCppReference.For(file))
+        foreach (var c in LlamaCppReference.For(file).Take(maxCases))
         {
             var tokens = c.PromptTokens.Concat(c.Generated.Select(g => g.Id)).ToArray();
-            using var cache = stage.CreateCache();
-            var logits = new float[tokens.Length * vocab];
-            stage.Forward([new BatchSequence(cache, tokens.Length)], tokens, default, logits, LogitsMode.All);
+            float[] hidden = [];
+            foreach (var stage in pipeline)
+            {
+                using var cache = stage.CreateCache();
+                BatchSequence[] batch = [new BatchSequence(cache, tokens.Length)];
+                var output = new float[stage.OutputLength(batch, LogitsMode.All)];
+                stage.Forward(batch, stage.IsFirst ? tokens : [], hidden, output, LogitsMode.All);
+                hidden = output;
+            }
+            var logits = hidden;
 
             detail.Append($"  prompt of {c.PromptTokens.Length} tokens, log-prob error by position:");
             for (var i = 0; i < c.Generated.Length; i++)

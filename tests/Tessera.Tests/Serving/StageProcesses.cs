@@ -20,10 +20,15 @@ internal sealed partial class StageProcesses : IDisposable
 
     public string Output => string.Join("\n", Processes.Select(p => p.Output));
 
-    public static async Task<StageProcesses> StartAsync(string model, string activations, params string[] ranges)
+    public static Task<StageProcesses> StartAsync(string model, string activations, params string[] ranges) =>
+        StartOnDevicesAsync(model, activations, ranges.Select(r => (r, "cpu")).ToArray());
+
+    /// <summary>Stages of the given layer ranges, each computing on its device (<c>cpu</c>, <c>stand-in</c>, <c>gpu0</c>).</summary>
+    public static async Task<StageProcesses> StartOnDevicesAsync(string model, string activations, (string Range, string Device)[] stages)
     {
-        var processes = ranges.Select(range => TesseraProcess.Start(
-            ["stage", "serve", "--model", model, "--layers", range, "--listen", "127.0.0.1:0", "--activations", activations, "--threads", "1", "--context", "512", "--plaintext"])).ToList();
+        var processes = stages.Select(stage => TesseraProcess.Start(
+            ["stage", "serve", "--model", model, "--layers", stage.Range, "--device", stage.Device, "--listen", "127.0.0.1:0", "--activations", activations,
+                "--threads", "1", "--context", "512", "--plaintext"])).ToList();
         try
         {
             var endpoints = new List<string>();

@@ -1,0 +1,101 @@
+using Tessera.Engine.Backends;
+using Tessera.Engine.Gguf;
+using Tessera.Engine.Model;
+using Tessera.Testing;
+using Xunit.Abstractions;
+
+namespace Tessera.Engine.Gpu.Tests;
+
+/// <summary>
+/// Whole models on the GPU backend, through ILGPU's CPU accelerator (the same kernels CUDA runs): the teacher-forced
+/// checks against llama.cpp, and agreement with the CPU engine itself.
+/// </summary>
+public sealed class GpuStageTests(ITestOutputHelper output)
+{
+    // F16 and Q8_0 meet the CPU engine's bounds (ReferenceAgreementTests): top-1 identical at every position,
+    // log-probabilities within 0.02 and 0.1. The Q4 files do not, yet: the GPU adds a row's blocks in another order than
+    // llama.cpp's CPU code, so activations differ from the CPU engine's by about 1e-7, and where one of them sits on a
+    // rounding boundary of the 8-bit activation quantization its quant differs by one step; this tiny model carries
+    // such a step to about 0.02-0.05 in the hidden state (measured: 1 to 3 per layer over 28 positions). The CPU engine
+    // avoids it by following llama.cpp's order exactly. Measured on the stand-in: Q4_0 top-1 30/32, worst error 0.22;
+    // Q4_K_M 29/32, 0.14. The bounds below hold those levels so a regression fails.
+    [Theory]
+    [InlineData("tiny-a-f16.gguf", 1.0, 0.02)]
+    [InlineData("tiny-a-q8_0.gguf", 1.0, 0.1)]
+    [InlineData("tiny-a-q4_0.gguf", 0.9, 0.3)]
+    [InlineData("tiny-a-q4_k_m.gguf", 0.9, 0.3)]
+    public void TeacherForcing_GpuStageThenCpuStage_MatchesLlamaCpp(string file, double minTop1Agreement, double maxLogProbError)
+    {
+        using var gguf = GgufFile.Open(TestPaths.Model(file));
+        var blocks = ModelConfig.FromGguf(gguf).BlockCount;
+        using var gpu = new GpuBackend(GpuDevice.OpenCpuStandIn());
+        using var cpu = new CpuBackend(1);
+        // Every block but the last on the GPU; the last and the vocabulary head (32,000 rows, slow on the stand-in) on the CPU.
+        using var body = new TransformerStage(gguf, new LayerRange(0, blocks - 1), gpu);
+        using var head = new TransformerStage(gguf, new LayerRange(blocks - 1, blocks), cpu);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var result = TeacherForcing.Run([body, head], file, maxLogProbError, maxCases: 2);
+        output.WriteLine(result.Detail);
+        output.WriteLine($"{result.Summary(file, maxLogProbError)} ({started.Elapsed.TotalSeconds:F1} s on {gpu.Name})");
+        Assert.True(result.Top1Agreement >= minTop1Agreement, $"top-1 agreement {result.Top1Agreement:P1} below {minTop1Agreement:P0}");
+        Assert.Equal(result.Positions, result.LogProbWithin);
+    }
+
+    /// <summary>
+    /// The whole model on the GPU backend (embedding to vocabulary head) decodes the same greedy tokens as the CPU
+    /// engine, two sessions batched in each step (their attention in one call, the head on each one's last row), and
+    /// the logits stay within 0.05 of the CPU's (logits of about +-10; measured 0.024). F16: no 8-bit activation
+    /// quantization, only f16 rounding of the inputs, where a boundary value moves by one f16 step (about 1e-3).
+    /// </summary>
+    [Fact]
+    public void GreedyDecode_OnTheGpuBackend_IsTheCpuEnginesText()
+    {
+        using var gguf = GgufFile.Open(TestPaths.Model("tiny-a-f16.gguf"));
+        var range = LayerRange.All(ModelConfig.FromGguf(gguf).BlockCount);
+        using var gpu = new GpuBackend(GpuDevice.OpenCpuStandIn());
+        using var cpu = new CpuBackend(1);
+        using var onGpu = new TransformerStage(gguf, range, gpu, contextLength: 64);
+        using var onCpu = new TransformerStage(gguf, range, cpu, contextLength: 64);
+        int[][] prompts = [LlamaCppReference.For("tiny-a-f16.gguf")[0].PromptTokens, LlamaCppReference.For("tiny-a-f16.gguf")[1].PromptTokens];
+        var (gpuTokens, gpuWorst) = Decode(onGpu, prompts, steps: 6, reference: onCpu);
+        var (cpuTokens, _) = Decode(onCpu, prompts, steps: 6, reference: null);
+        output.WriteLine($"GPU: {string.Join(" | ", gpuTokens.Select(t => string.Join(",", t)))}; largest logit difference {gpuWorst:G3}");
+        Assert.Equal(cpuTokens, gpuTokens);
+        Assert.True(gpuWorst < 0.05, $"logits differ from the CPU's by {gpuWorst}");
+    }
+
+    /// <summary>Greedy tokens of every prompt, decoded together; with a reference stage, the largest logit difference from it on the same inputs.</summary>
+    private static (List<int>[] Tokens, double Worst) Decode(TransformerStage stage, int[][] prompts, int steps, TransformerStage? reference)
+    {
+        var vocab = stage.Config.VocabSize;
+        var caches = prompts.Select(_ => stage.CreateCache()).ToArray();
+        var referenceCaches = reference is null ? null : prompts.Select(_ => reference.CreateCache()).ToArray();
+        var tokens = prompts.Select(_ => new List<int>()).ToArray();
+        var worst = 0.0;
+        var input = prompts.SelectMany(p => p).ToArray();
+        var counts = prompts.Select(p => p.Length).ToArray();
+        for (var step = 0; step <= steps; step++)
+        {
+            var batch = caches.Select((c, i) => new BatchSequence(c, counts[i])).ToArray();
+            var logits = new float[prompts.Length * vocab];
+            stage.Forward(batch, input, default, logits);
+            if (reference is not null)
+            {
+                var expected = new float[logits.Length];
+                reference.Forward(referenceCaches!.Select((c, i) => new BatchSequence(c, counts[i])).ToArray(), input, default, expected);
+                for (var i = 0; i < logits.Length; i++)
+                    worst = Math.Max(worst, Math.Abs(logits[i] - expected[i]));
+            }
+            input = new int[prompts.Length];
+            for (var s = 0; s < prompts.Length; s++)
+            {
+                input[s] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.AsSpan(s * vocab, vocab));
+                tokens[s].Add(input[s]);
+                counts[s] = 1;
+            }
+        }
+        foreach (var c in caches.Concat(referenceCaches ?? []))
+            c.Dispose();
+        return (tokens, worst);
+    }
+}
