@@ -19,7 +19,7 @@ namespace Tessera.Tests.Gpu;
 public sealed class GpuStageProcessTests(ITestOutputHelper output)
 {
     // F16: no 8-bit activation quantization, whose rounding boundaries the GPU's other summation order can cross
-    // (see Tessera.Engine.Gpu.Tests.GpuStageTests).
+    // (see GpuStageTests).
     private static readonly string Model = TestPaths.Model("tiny-a-f16.gguf");
     private const string Prompt = "Once upon a time, in a land far away,";
     private const int Tokens = 8;
