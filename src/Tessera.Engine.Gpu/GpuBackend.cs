@@ -20,6 +20,7 @@ public sealed class GpuBackend : IComputeBackend
     private readonly Dictionary<nint, GpuMatrix> _matrices = [];
     private readonly Dictionary<RopeTable, GpuRopeTable> _ropes = new(ReferenceEqualityComparer.Instance);
     private MemoryBuffer1D<int, Stride1D.Dense>? _ids;
+    private GpuMatrix[] _group = new GpuMatrix[3];
 
     /// <summary>A backend on <paramref name="device"/>, which it disposes with itself when <paramref name="ownsDevice"/>.</summary>
     public GpuBackend(GpuDevice device, bool ownsDevice = true)
@@ -48,7 +49,12 @@ public sealed class GpuBackend : IComputeBackend
         ? GpuBenchmark.MeasureCopy(_device, 1L << 20, 1)
         : GpuBenchmark.MeasureCopy(_device, 64L << 20, 5);
 
-    public BackendBuffer Allocate(int floats) => new DeviceBuffer(_device.Accelerator, floats);
+    public BackendBuffer Allocate(int floats) => new DeviceBuffer(this, floats);
+
+    /// <summary>Bytes of device buffers allocated through <see cref="Allocate"/> and not yet freed (activations, KV caches, norms).</summary>
+    public long LiveBufferBytes => Interlocked.Read(ref _liveBufferBytes);
+
+    private long _liveBufferBytes;
 
     public void Upload(ReadOnlySpan<float> source, in BackendTensor destination)
     {
@@ -79,6 +85,15 @@ public sealed class GpuBackend : IComputeBackend
 
     public void MatMul(in WeightMatrix w, in BackendTensor x, in BackendTensor y, int tokens) =>
         _ops.MatMul(Matrix(w), View(x), View(y), tokens);
+
+    public void MatMulGroup(ReadOnlySpan<WeightMatrix> weights, in BackendTensor x, in BackendTensor y, int tokens)
+    {
+        if (_group.Length < weights.Length)
+            _group = new GpuMatrix[weights.Length];
+        for (var i = 0; i < weights.Length; i++)
+            _group[i] = Matrix(weights[i]);
+        _ops.MatMulGroup(_group.AsSpan(0, weights.Length), View(x), View(y), tokens);
+    }
 
     public void GetRows(in WeightMatrix w, ReadOnlySpan<int> rows, in BackendTensor output)
     {
@@ -179,18 +194,31 @@ public sealed class GpuBackend : IComputeBackend
     }
 
     /// <summary>Floats in device memory.</summary>
-    private sealed class DeviceBuffer(Accelerator accelerator, int length) : BackendBuffer(length)
+    private sealed class DeviceBuffer : BackendBuffer
     {
-        // ILGPU refuses empty buffers: an empty tensor still owns one float.
-        public MemoryBuffer1D<float, Stride1D.Dense> Memory { get; } = accelerator.Allocate1D<float>(Math.Max(1, length));
+        private readonly GpuBackend _owner;
+        private bool _freed;
+
+        public DeviceBuffer(GpuBackend owner, int length)
+            : base(length)
+        {
+            _owner = owner;
+            // ILGPU refuses empty buffers: an empty tensor still owns one float.
+            Memory = owner._device.Accelerator.Allocate1D<float>(Math.Max(1, length));
+            Interlocked.Add(ref owner._liveBufferBytes, Memory.LengthInBytes);
+        }
+
+        public MemoryBuffer1D<float, Stride1D.Dense> Memory { get; }
 
         protected override void Dispose(bool disposing)
         {
-            if (!disposing)
+            if (!disposing || _freed)
                 return;
+            _freed = true;
             // Kernels run after they are queued: one may still read or write this memory (a KV cache that grew, a
             // stage's activations reallocated for a larger batch).
-            accelerator.Synchronize();
+            _owner._device.Accelerator.Synchronize();
+            Interlocked.Add(ref _owner._liveBufferBytes, -Memory.LengthInBytes);
             Memory.Dispose();
         }
     }

@@ -68,50 +68,106 @@ public sealed class GpuOps : IDisposable
     /// </summary>
     public void MatMul(GpuMatrix w, ArrayView<float> x, ArrayView<float> y, int tokens)
     {
+        CheckShape(w, x, y, tokens);
+        Launch(w, Prepare(w.Type, x, (long)tokens * w.Cols), y, tokens);
+    }
+
+    /// <summary>
+    /// Products of one input with several matrices of one column count (Q, K and V; gate and up), outputs one after
+    /// the other in <paramref name="y"/>: the input is quantized once when the matrices' types take the same activations
+    /// (they do in real files), then each product runs as in <see cref="MatMul"/>.
+    /// </summary>
+    public void MatMulGroup(ReadOnlySpan<GpuMatrix> weights, ArrayView<float> x, ArrayView<float> y, int tokens)
+    {
+        var shared = true;
+        foreach (var w in weights)
+            shared &= w.Cols == weights[0].Cols && ActivationsOf(w.Type) == ActivationsOf(weights[0].Type);
+        var prepared = shared ? Prepare(weights[0].Type, x, (long)tokens * weights[0].Cols) : default;
+        long offset = 0;
+        foreach (var w in weights)
+        {
+            var output = y.SubView(offset, (long)tokens * w.Rows);
+            CheckShape(w, x, output, tokens);
+            Launch(w, shared ? prepared : Prepare(w.Type, x, (long)tokens * w.Cols), output, tokens);
+            offset += (long)tokens * w.Rows;
+        }
+    }
+
+    private static void CheckShape(GpuMatrix w, ArrayView<float> x, ArrayView<float> y, int tokens)
+    {
         if (x.Length < (long)tokens * w.Cols || y.Length < (long)tokens * w.Rows)
             throw new ArgumentException($"{w.Name} ({w.Rows} x {w.Cols}) against {tokens} tokens needs {tokens * (long)w.Cols} inputs and {tokens * (long)w.Rows} outputs, not {x.Length} and {y.Length}.");
+    }
+
+    /// <summary>How a weight type wants its activations: as they are, Q8_0 quants, or rounded values (Q8_0 or Q8_K).</summary>
+    private enum Activations
+    {
+        Float,
+        Q8_0,
+        Q8_0Values,
+        Q8_KValues,
+    }
+
+    private static Activations ActivationsOf(GgmlType type) => type switch
+    {
+        GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 => Activations.Float,
+        GgmlType.Q8_0 or GgmlType.Q4_0 => Activations.Q8_0,
+        GgmlType.Q5_0 => Activations.Q8_0Values,
+        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => Activations.Q8_KValues,
+        _ => throw new NotSupportedException($"No GPU kernel for {type} yet."),
+    };
+
+    /// <summary>The input of a product with <paramref name="type"/> weights, prepared in scratch memory (valid until the next preparation).</summary>
+    private (ArrayView<float> Values, ArrayView<sbyte> Quants, ArrayView<float> Scales) Prepare(GgmlType type, ArrayView<float> x, long count)
+    {
+        switch (ActivationsOf(type))
+        {
+            case Activations.Q8_0:
+            {
+                var (qs, d) = Quantize(x, count);
+                return (x, qs, d);
+            }
+            case Activations.Q8_0Values:
+            {
+                var (qs, d) = Quantize(x, count);
+                var effective = Effective(count);
+                _effectiveQ8_0((int)count, qs, d, effective);
+                return (effective, qs, d);
+            }
+            case Activations.Q8_KValues:
+            {
+                var effective = Effective(count);
+                _effectiveQ8_K((int)(count / 256), x, effective);
+                return (effective, default, default);
+            }
+            default:
+                return (x, default, default);
+        }
+    }
+
+    private void Launch(GpuMatrix w, (ArrayView<float> Values, ArrayView<sbyte> Quants, ArrayView<float> Scales) input, ArrayView<float> y, int tokens)
+    {
         var grid = Grid(TileCount(w.Rows, tokens));
         switch (w.Type)
         {
             case GgmlType.F32:
-                _f32(grid, new F32Rows { Weights = w.Data.View.AsContiguous().Cast<float>(), Input = x, Cols = w.Cols }, y, w.Rows, tokens);
+                _f32(grid, new F32Rows { Weights = w.Data.View.AsContiguous().Cast<float>(), Input = input.Values, Cols = w.Cols }, y, w.Rows, tokens);
                 break;
             case GgmlType.F16:
-                _f16(grid, new F16Rows { Weights = w.Data.View.AsContiguous().Cast<ushort>(), Input = x, Cols = w.Cols }, y, w.Rows, tokens);
+                _f16(grid, new F16Rows { Weights = w.Data.View.AsContiguous().Cast<ushort>(), Input = input.Values, Cols = w.Cols }, y, w.Rows, tokens);
                 break;
             case GgmlType.Q8_0:
             case GgmlType.Q4_0:
-                var (qs, d) = Quantize(x, tokens * w.Cols);
                 _quant(grid, new QuantRows
                 {
-                    Weights = w.Data.View, Quants = qs, Scales = d, Cols = w.Cols,
+                    Weights = w.Data.View, Quants = input.Quants, Scales = input.Scales, Cols = w.Cols,
                     Kind = w.Type == GgmlType.Q8_0 ? GpuKernels.KindQ8_0 : GpuKernels.KindQ4_0,
                 }, y, w.Rows, tokens);
                 break;
-            case GgmlType.BF16:
-                _dequant(grid, Dequant(w, x), y, w.Rows, tokens);
-                break;
-            case GgmlType.Q5_0:
-            {
-                var count = (long)tokens * w.Cols;
-                var (q5qs, q5d) = Quantize(x, count);
-                var effective = Effective(count);
-                _effectiveQ8_0((int)count, q5qs, q5d, effective);
-                _dequant(grid, Dequant(w, effective), y, w.Rows, tokens);
-                break;
-            }
-            case GgmlType.Q4_K:
-            case GgmlType.Q5_K:
-            case GgmlType.Q6_K:
-            {
-                var count = (long)tokens * w.Cols;
-                var effective = Effective(count);
-                _effectiveQ8_K((int)(count / 256), x, effective);
-                _dequant(grid, Dequant(w, effective), y, w.Rows, tokens);
-                break;
-            }
             default:
-                throw new NotSupportedException($"No GPU kernel for {w.Type} yet.");
+                // BF16 meets the input itself; Q5_0 and the K-quants their rounded activations.
+                _dequant(grid, Dequant(w, input.Values), y, w.Rows, tokens);
+                break;
         }
     }
 

@@ -34,6 +34,8 @@ public static unsafe class GpuSelfCheck
         var results = new List<GpuCheckResult> { QuantizeQ8_0(device, ops) };
         foreach (var type in GpuMatrix.SupportedTypes)
             results.Add(MatMul(device, ops, type, tokens: type is GgmlType.Q8_0 or GgmlType.Q4_0 ? 4 : 2));
+        foreach (var type in new[] { GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.F16 })
+            results.Add(MatMulGroup(device, ops, type));
         foreach (var type in new[] { GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0 })
             results.Add(EmbeddingRows(device, ops, type));
         results.Add(RmsNorm(device, ops));
@@ -122,6 +124,52 @@ public static unsafe class GpuSelfCheck
         for (var i = 0; i < expected.Length; i++)
             error = Math.Max(error, Math.Abs(expected[i] - actual[i]) / scale);
         return new GpuCheckResult($"{type} product, {tokens} tokens (relative)", error, ProductBound);
+    }
+
+    /// <summary>
+    /// Q, K and V of <paramref name="type"/> (40, 24 and 24 rows) from one input, as the GPU runs them (the input
+    /// prepared once), against the CPU's grouped product: relative to the largest output.
+    /// </summary>
+    public static GpuCheckResult MatMulGroup(GpuDevice device, GpuOps ops, GgmlType type)
+    {
+        const int tokens = 3;
+        int[] rows = [40, 24, 24];
+        var cols = GgmlTypeInfo.BlockSize(type) == 256 ? 512 : 160;
+        var bytes = rows.Select((r, i) => Quantized(type, r, cols, seed: 20 + i, scale: 0.05f)).ToArray();
+        var x = Random(tokens * cols, seed: 23);
+        var expected = new float[tokens * rows.Sum()];
+        var actual = new float[expected.Length];
+        var handles = bytes.Select(b => System.Runtime.InteropServices.GCHandle.Alloc(b, System.Runtime.InteropServices.GCHandleType.Pinned)).ToArray();
+        try
+        {
+            var weights = rows.Select((r, i) => new WeightMatrix(handles[i].AddrOfPinnedObject(), type, r, cols, $"check.{type}.{i}")).ToArray();
+            using (var cpu = new CpuBackend(1))
+                cpu.MatMulGroup(weights, x, expected, tokens);
+            var matrices = weights.Select(w => GpuMatrix.Upload(device, w)).ToArray();
+            try
+            {
+                using var xs = device.Accelerator.Allocate1D(x);
+                using var ys = device.Accelerator.Allocate1D<float>(actual.Length);
+                ops.MatMulGroup(matrices, xs.View, ys.View, tokens);
+                ops.Synchronize();
+                ys.CopyToCPU(actual);
+            }
+            finally
+            {
+                foreach (var m in matrices)
+                    m.Dispose();
+            }
+        }
+        finally
+        {
+            foreach (var h in handles)
+                h.Free();
+        }
+        var scale = expected.Max(MathF.Abs);
+        var error = 0.0;
+        for (var i = 0; i < expected.Length; i++)
+            error = Math.Max(error, Math.Abs(expected[i] - actual[i]) / scale);
+        return new GpuCheckResult($"{type} grouped products, {tokens} tokens (relative)", error, ProductBound);
     }
 
     /// <summary>Embedding rows of <paramref name="type"/>: values differing from the CPU's dequantization.</summary>

@@ -120,6 +120,8 @@ public static class PipelineBenchmark
         }
         var wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var decodeSeconds = Stopwatch.GetElapsedTime(decodeStart, previous).TotalSeconds;
+        foreach (var cache in caches)
+            cache.Dispose();
         var g = gaps.ToArray();
         return new PipelineBenchmarkReport(n, options.PromptTokens, options.DecodeTokens, Percentile(firsts, 0.5), Percentile(firsts, 0.99),
             Percentile(g, 0.5), Percentile(g, 0.99), n * options.DecodeTokens / wall, (options.DecodeTokens - 1) / decodeSeconds, wall);

@@ -14,6 +14,9 @@ public sealed partial class StageHost
     private readonly List<(Lane Lane, ulong Session)> _closeAfter = [];
     private readonly HashSet<(Lane, ulong)> _inBatch = [];
     private readonly HashSet<(Lane, ulong)> _blocked = [];
+    // Caches of sessions that ended, freed by the compute thread between passes (a GPU's device memory must not wait for
+    // the garbage collector, and must not be freed while a pass may still use it). Guarded by _gate.
+    private readonly List<KvCache> _retired = [];
     private float[] _input = [];
     private float[] _output = [];
     private int[] _tokens = [];
@@ -23,16 +26,35 @@ public sealed partial class StageHost
     private bool _lastPassDecoded; // the last forward pass had one position per session (read by Flush, on the compute thread)
     private readonly List<BatchSequence> _batch = [];
 
+    /// <summary>Removes a session from its lane; its cache is freed by the compute thread between passes. Caller holds _gate.</summary>
+    private void Retire(Lane lane, ulong id)
+    {
+        if (lane.Sessions.Remove(id, out var session))
+            _retired.Add(session.Cache);
+    }
+
+    /// <summary>Frees the caches of ended sessions: on the compute thread, between passes, holding _gate.</summary>
+    private void FreeRetired()
+    {
+        foreach (var cache in _retired)
+            cache.Dispose();
+        _retired.Clear();
+    }
+
     private void Run()
     {
         while (true)
         {
             lock (_gate)
             {
+                FreeRetired();
                 if (_pending.Count == 0)
                     _stage.Backend.Idle(); // the next stage may be on this machine: do not spin on its cores
                 while (_pending.Count == 0 && !_stopping)
+                {
                     Monitor.Wait(_gate);
+                    FreeRetired();
+                }
                 if (_stopping)
                     return;
                 Collect();
@@ -58,7 +80,7 @@ public sealed partial class StageHost
             {
                 foreach (var (lane, id) in _closeAfter)
                 {
-                    lane.Sessions.Remove(id);
+                    Retire(lane, id);
                     Touch(lane).Closes.Add(id);
                 }
             }
@@ -103,7 +125,7 @@ public sealed partial class StageHost
                     }
                     else
                     {
-                        item.Lane.Sessions.Remove(item.Session);
+                        Retire(item.Lane, item.Session);
                         Touch(item.Lane).Closes.Add(item.Session);
                     }
                     break;
@@ -232,7 +254,7 @@ public sealed partial class StageHost
             {
                 lock (_gate)
                 {
-                    s.Item.Lane.Sessions.Remove(s.Item.Session);
+                    Retire(s.Item.Lane, s.Item.Session);
                     Fail(s.Item.Lane, s.Item.Session, error);
                     Touch(s.Item.Lane).Closes.Add(s.Item.Session);
                 }
@@ -300,7 +322,7 @@ public sealed partial class StageHost
             {
                 foreach (var s in _slices)
                 {
-                    s.Item.Lane.Sessions.Remove(s.Item.Session);
+                    Retire(s.Item.Lane, s.Item.Session);
                     Fail(s.Item.Lane, s.Item.Session, $"the stage for layers {_stage.Range} failed: {e.Message}");
                     Touch(s.Item.Lane).Closes.Add(s.Item.Session);
                 }
@@ -355,7 +377,7 @@ public sealed partial class StageHost
                 // A fault of one session's input fails that session, never the compute thread (and so the stage).
                 lock (_gate)
                 {
-                    s.Item.Lane.Sessions.Remove(s.Item.Session);
+                    Retire(s.Item.Lane, s.Item.Session);
                     Fail(s.Item.Lane, s.Item.Session, $"sampling failed: {e.Message}");
                     Touch(s.Item.Lane).Closes.Add(s.Item.Session);
                 }

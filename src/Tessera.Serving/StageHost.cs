@@ -203,7 +203,10 @@ public sealed partial class StageHost : IDisposable
             {
                 lane.Closed = true;
                 freed = lane.Sessions.Count;
+                foreach (var session in lane.Sessions.Values)
+                    _retired.Add(session.Cache);
                 lane.Sessions.Clear();
+                Monitor.PulseAll(_gate); // the compute thread frees them
                 _lanes.Remove(lane);
                 for (var node = _pending.First; node != null;)
                 {

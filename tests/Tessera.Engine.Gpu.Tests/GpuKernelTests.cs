@@ -56,6 +56,14 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     public void MatMul_AgreesWithTheCpuEngine(GgmlType type, int tokens) => AssertPassed(GpuSelfCheck.MatMul(_device, _ops, type, tokens));
 
     [Theory]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q5_0)]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.F16)]
+    public void GroupedProducts_PrepareTheInputOnce_AndAgreeWithTheCpuEngine(GgmlType type) =>
+        AssertPassed(GpuSelfCheck.MatMulGroup(_device, _ops, type));
+
+    [Theory]
     [InlineData(GgmlType.F32)]
     [InlineData(GgmlType.F16)]
     [InlineData(GgmlType.Q8_0)]

@@ -230,6 +230,7 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
                 if (!s.Cancelled && !s.Done)
                     return false;
                 s.Output.Writer.TryComplete();
+                s.Cache?.Dispose(); // the loop's own thread, between passes: device memory goes back at once
                 s.Cache = null;
                 return true;
             });

@@ -43,7 +43,7 @@ public sealed class LocalGenerator
     private IEnumerable<GeneratedToken> Run(int[] prompt, GenerationOptions options, bool prefillOnly, GenerationStats stats, CancellationToken cancellation)
     {
         var limits = GenerationLimits.For(prompt.Length, options.MaxTokens, _stage.ContextLength, _tokenizer.EndOfGenerationIds);
-        var cache = _stage.CreateCache(limits.MaxPositions);
+        using var cache = _stage.CreateCache(limits.MaxPositions); // freed when the enumeration ends or is abandoned
         var sampler = new Sampler(options.Sampling, _stage.Config.VocabSize);
         var logits = new float[_stage.Config.VocabSize];
         var history = new List<int>(prompt.Length + options.MaxTokens);

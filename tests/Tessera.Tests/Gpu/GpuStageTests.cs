@@ -102,4 +102,31 @@ public sealed class GpuStageTests(ITestOutputHelper output)
             c.Dispose();
         return (tokens, worst);
     }
+
+    /// <summary>
+    /// A generation's KV cache is device memory: it goes back when the generation ends, or when its consumer stops
+    /// reading early, not when the garbage collector gets to it.
+    /// </summary>
+    [Fact]
+    public void AGenerationOnTheGpu_FreesItsKvCache_WhenItEnds_OrIsAbandoned()
+    {
+        using var gguf = GgufFile.Open(TestPaths.Model("tiny-a-q8_0.gguf"));
+        using var gpu = new GpuBackend(GpuDevice.OpenCpuStandIn());
+        using var stage = new TransformerStage(gguf, LayerRange.All(ModelConfig.FromGguf(gguf).BlockCount), gpu, contextLength: 64);
+        var generator = new Tessera.Engine.Generation.LocalGenerator(stage, Tessera.Engine.Tokenization.Tokenizer.FromGguf(gguf.Metadata));
+        int[] prompt = LlamaCppReference.For("tiny-a-q8_0.gguf")[0].PromptTokens;
+        var stats = new Tessera.Engine.Generation.GenerationStats();
+        _ = generator.Generate(prompt, Tessera.Generation.SamplingParameters.Greedy, 2, stats).ToList(); // activations are allocated once
+        var settled = gpu.LiveBufferBytes;
+
+        Assert.Equal(2, generator.Generate(prompt, Tessera.Generation.SamplingParameters.Greedy, 2, stats).Count());
+        Assert.Equal(settled, gpu.LiveBufferBytes);
+
+        using (var abandoned = generator.Generate(prompt, Tessera.Generation.SamplingParameters.Greedy, 8, stats).GetEnumerator())
+        {
+            Assert.True(abandoned.MoveNext());
+            Assert.True(gpu.LiveBufferBytes > settled, "a generation under way holds its cache on the device");
+        }
+        Assert.Equal(settled, gpu.LiveBufferBytes);
+    }
 }
