@@ -42,6 +42,23 @@ public static class GpuBenchmark
 
     private static void Copy(Index1D i, ArrayView<float> source, ArrayView<float> destination) => destination[i] = source[i];
 
+    /// <summary>
+    /// The memory bandwidth of CUDA GPU <paramref name="index"/> (a 64 MiB copy kernel, median of 5), what an agent
+    /// reports for it; null with the reason when the GPU backend cannot open it (no driver, another index order).
+    /// </summary>
+    public static (double? GBps, string? Problem) ProbeCuda(int index)
+    {
+        try
+        {
+            using var device = GpuDevice.OpenCuda(index);
+            return (MeasureCopy(device, 64L << 20, 5), null);
+        }
+        catch (Exception e) when (e is GpuUnavailableException or ILGPU.Runtime.Cuda.CudaException or InvalidOperationException or NotSupportedException)
+        {
+            return (null, e.Message);
+        }
+    }
+
     /// <summary>Median GB/s of a device-to-device copy of <paramref name="bytes"/> (read and written).</summary>
     public static double MeasureCopy(GpuDevice device, long bytes, int runs)
     {

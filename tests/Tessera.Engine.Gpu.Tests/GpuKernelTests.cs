@@ -114,6 +114,15 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     }
 
     [Fact]
+    public void TheJoinProbe_OfAGpuTheBackendCannotOpen_GivesNoSpeedAndTheReason()
+    {
+        var cuda = GpuDevice.ListCuda();
+        var (gbps, problem) = GpuBenchmark.ProbeCuda(cuda.Count); // one past the last: never there
+        Assert.Null(gbps);
+        Assert.Contains(cuda.Count == 0 ? "No CUDA GPU" : $"There is no CUDA GPU {cuda.Count}", problem);
+    }
+
+    [Fact]
     public void ACheckPasses_OnlyWithinItsBound()
     {
         Assert.True(new GpuCheckResult("x", 0, 0).Passed);

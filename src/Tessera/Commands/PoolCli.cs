@@ -54,7 +54,17 @@ internal static class PoolCli
     {
         if (speedGbps is { } declared && !(declared > 0 && double.IsFinite(declared)))
             throw new PoolException($"--speed-gbps must be a positive number of GB/s (got {declared}).", exitCode: 2);
-        return Tessera.Pool.Hardware.HardwareDiscovery.Discover(directory, speedGbps ?? Tessera.Engine.Kernels.MemorySpeedProbe.Measure(probeMegabytes));
+        var hardware = Tessera.Pool.Hardware.HardwareDiscovery.Discover(directory, speedGbps ?? Tessera.Engine.Kernels.MemorySpeedProbe.Measure(probeMegabytes));
+        // Each GPU nvidia-smi shows is measured by the GPU backend's copy kernel: the speed the pool plans with.
+        foreach (var gpu in hardware.Gpus)
+        {
+            var (gbps, problem) = Tessera.Engine.Gpu.GpuBenchmark.ProbeCuda(gpu.Index);
+            if (gbps is { } measured)
+                gpu.SpeedGbps = measured;
+            else
+                Console.Error.WriteLine($"GPU {gpu.Index} ({gpu.Name}): not measured, the GPU backend cannot use it: {problem}");
+        }
+        return hardware;
     }
 
     public static Option<string?> CoordinatorOption() => new("--coordinator")
