@@ -38,6 +38,9 @@ public sealed record ModelBenchmarkReport(
 /// </summary>
 public static class ModelBenchmark
 {
+    /// <summary>Decode steps of the warm-up run (the context must hold them, whatever --decode-tokens says).</summary>
+    private const int WarmUpTokens = 4;
+
     public static ModelBenchmarkReport Run(string path, ModelBenchmarkOptions options, Action<string>? log = null)
     {
         using var file = GgufFile.Open(path);
@@ -45,12 +48,12 @@ public static class ModelBenchmark
         var config = ModelConfig.FromGguf(file);
         var maxPrompt = options.PrefillLengths.Length == 0 ? 16 : options.PrefillLengths.Max();
         using var stage = new TransformerStage(file, LayerRange.All(config.BlockCount), backend,
-            Math.Min(config.ContextLength, Math.Max(maxPrompt, 16 + options.DecodeTokens) + 1), options.Weights);
+            Math.Min(config.ContextLength, Math.Max(maxPrompt, 16 + Math.Max(WarmUpTokens, options.DecodeTokens)) + 1), options.Weights);
         var random = new Random(1234);
         var logits = new float[config.VocabSize];
 
         log?.Invoke($"warming up {Path.GetFileName(path)} ({backend.Name})");
-        RunDecode(stage, random, logits, 4);
+        RunDecode(stage, random, logits, WarmUpTokens);
 
         var prefill = new List<PrefillResult>();
         foreach (var length in options.PrefillLengths)

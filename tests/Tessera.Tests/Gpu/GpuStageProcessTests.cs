@@ -49,6 +49,28 @@ public sealed class GpuStageProcessTests(ITestOutputHelper output)
         Assert.Equal(expected, actual);
     }
 
+    /// <summary>
+    /// `tessera bench` measures a whole model on the device it is given (the stand-in's figures say nothing about a
+    /// GPU's speed, but the path is the one a GPU takes), with fewer decode tokens than its warm-up runs.
+    /// </summary>
+    [Theory]
+    [InlineData("cpu", "cpu-")]
+    [InlineData("stand-in", "gpu cpu-stand-in")]
+    public async Task Bench_OnEachDevice_MeasuresPrefillAndDecode(string device, string backend)
+    {
+        var (code, stdout, stderr) = await TesseraProcess.RunAsync(
+            ["bench", "--model", Model, "--device", device, "--threads", "1", "--runs", "1", "--prefill", "8", "--decode-tokens", "2", "--output", "json"],
+            TimeSpan.FromSeconds(120));
+        Assert.True(code == 0, stderr);
+        using var report = JsonDocument.Parse(stdout);
+        var root = report.RootElement;
+        Assert.StartsWith(backend, root.GetProperty("backend").GetString());
+        Assert.Equal(8, root.GetProperty("prefill")[0].GetProperty("tokens").GetInt32());
+        Assert.True(root.GetProperty("prefill")[0].GetProperty("tokens_per_second").GetDouble() > 0);
+        Assert.True(root.GetProperty("decode_tokens_per_second").GetDouble() > 0);
+        Assert.True(root.GetProperty("bandwidth_g_bps").GetDouble() > 0);
+    }
+
     [Fact]
     public async Task AMissingOrUnknownDevice_IsOneClearError()
     {
