@@ -33,14 +33,14 @@ public sealed class GpuMatrix : IDisposable
     /// <summary>
     /// Copies <paramref name="w"/> to <paramref name="device"/>. Throws <see cref="NotSupportedException"/> naming the
     /// type and what is supported when the kernels cannot compute it, and for matrices the CPU engine regrouped
-    /// (upload from the file's memory map instead).
+    /// (saying to load from the file's memory map instead).
     /// </summary>
     public static unsafe GpuMatrix Upload(GpuDevice device, in WeightMatrix w)
     {
         if (Array.IndexOf(SupportedTypes, w.Type) < 0)
             throw new NotSupportedException($"Tensor {w.Name} is {w.Type}; the GPU kernels compute {string.Join(", ", SupportedTypes)} so far.");
         if (w.Layout != WeightLayout.Rows)
-            throw new NotSupportedException($"Tensor {w.Name} is in the CPU engine's {w.Layout} layout; upload the file's rows.");
+            throw new NotSupportedException($"Tensor {w.Name} was regrouped for the CPU's kernels ({w.Layout}, what --weights copy does); a GPU reads the file's layout and keeps its own copy on the device: leave --weights out, or use --weights map, with a GPU device.");
         var block = GgmlTypeInfo.BlockSize(w.Type);
         if (w.Cols % block != 0)
             throw new NotSupportedException($"Tensor {w.Name} has {w.Cols} columns, not whole blocks of {block}.");

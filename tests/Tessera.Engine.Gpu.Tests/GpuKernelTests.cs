@@ -114,6 +114,19 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     }
 
     [Fact]
+    public void AMatrixRegroupedForTheCpu_IsRefusedWithWhatToDo()
+    {
+        var bytes = new byte[GgmlTypeInfo.RowBytes(GgmlType.Q4_0, 64) * 8];
+        fixed (byte* data = bytes)
+        {
+            var w = new WeightMatrix((nint)data, GgmlType.Q4_0, 8, 64, "blk.3.ffn_up.weight", WeightLayout.Q4_0Groups);
+            var e = Assert.Throws<NotSupportedException>(() => GpuMatrix.Upload(_device, w));
+            Assert.Contains("blk.3.ffn_up.weight was regrouped", e.Message);
+            Assert.Contains("--weights map", e.Message);
+        }
+    }
+
+    [Fact]
     public void TheJoinProbe_OfAGpuTheBackendCannotOpen_GivesNoSpeedAndTheReason()
     {
         var cuda = GpuDevice.ListCuda();
