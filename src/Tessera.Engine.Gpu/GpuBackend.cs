@@ -44,10 +44,7 @@ public sealed class GpuBackend : IComputeBackend
     /// <summary>Bytes of matrices copied to the device so far.</summary>
     public long MatrixBytes { get; private set; }
 
-    /// <summary>A device-to-device copy's GB/s (64 MiB, median of 5); on the stand-in 1 MiB once, which takes seconds there.</summary>
-    public double MeasureReadBandwidthGBps() => _device.Kind == GpuDeviceKind.CpuStandIn
-        ? GpuBenchmark.MeasureCopy(_device, 1L << 20, 1)
-        : GpuBenchmark.MeasureCopy(_device, 64L << 20, 5);
+    public double MeasureReadBandwidthGBps() => GpuBenchmark.MeasureBandwidth(_device);
 
     public BackendBuffer Allocate(int floats) => new DeviceBuffer(this, floats);
 
@@ -58,16 +55,14 @@ public sealed class GpuBackend : IComputeBackend
 
     public void Upload(ReadOnlySpan<float> source, in BackendTensor destination)
     {
-        if (source.Length != destination.Length)
-            throw new ArgumentException($"{source.Length} floats do not fit a tensor of {destination.Length}.", nameof(destination));
+        destination.RequireLength(source.Length, nameof(destination));
         if (source.Length > 0)
             View(destination).CopyFromCPU(source);
     }
 
     public void Download(in BackendTensor source, Span<float> destination)
     {
-        if (destination.Length != source.Length)
-            throw new ArgumentException($"A tensor of {source.Length} floats does not fit {destination.Length}.", nameof(destination));
+        source.RequireLength(destination.Length, nameof(destination));
         _device.Accelerator.Synchronize();
         if (source.Length > 0)
             View(source).CopyToCPU(destination);
@@ -75,8 +70,7 @@ public sealed class GpuBackend : IComputeBackend
 
     public void Copy(in BackendTensor source, in BackendTensor destination)
     {
-        if (source.Length != destination.Length)
-            throw new ArgumentException($"A tensor of {source.Length} floats does not fit one of {destination.Length}.", nameof(destination));
+        destination.RequireLength(source.Length, nameof(destination));
         if (source.Length > 0)
             View(source).CopyTo(View(destination));
     }
@@ -106,16 +100,7 @@ public sealed class GpuBackend : IComputeBackend
         }
         if (rows.Length == 0)
             return;
-        if (_ids is null || _ids.Length < rows.Length)
-        {
-            if (_ids is not null)
-            {
-                _device.Accelerator.Synchronize(); // a queued lookup may still read the old ids
-                _ids.Dispose();
-            }
-            _ids = _device.Accelerator.Allocate1D<int>(Math.Max(rows.Length, 2 * (_ids?.Length ?? 0)));
-        }
-        var ids = _ids.View.AsContiguous().SubView(0, rows.Length);
+        var ids = _ops.Scratch(ref _ids, rows.Length);
         ids.CopyFromCPU(rows);
         _ops.GetRows(Matrix(w), ids, View(output), rows.Length);
     }

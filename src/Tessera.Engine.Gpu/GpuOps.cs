@@ -190,7 +190,7 @@ public sealed class GpuOps : IDisposable
     private ArrayView<float> Effective(long count) => Scratch(ref _effective, count);
 
     /// <summary>The first <paramref name="count"/> values of a scratch buffer, which grows (new device memory) when it is shorter.</summary>
-    private ArrayView<T> Scratch<T>(ref MemoryBuffer1D<T, Stride1D.Dense>? buffer, long count)
+    internal ArrayView<T> Scratch<T>(ref MemoryBuffer1D<T, Stride1D.Dense>? buffer, long count)
         where T : unmanaged
     {
         if (buffer is null || buffer.Length < count)

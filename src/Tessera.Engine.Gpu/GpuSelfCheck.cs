@@ -119,11 +119,7 @@ public static unsafe class GpuSelfCheck
             ops.Synchronize();
             ys.CopyToCPU(actual);
         }
-        var scale = expected.Max(MathF.Abs);
-        var error = 0.0;
-        for (var i = 0; i < expected.Length; i++)
-            error = Math.Max(error, Math.Abs(expected[i] - actual[i]) / scale);
-        return new GpuCheckResult($"{type} product, {tokens} tokens (relative)", error, ProductBound);
+        return CompareToLargest($"{type} product, {tokens} tokens", expected, actual, ProductBound);
     }
 
     /// <summary>
@@ -165,11 +161,7 @@ public static unsafe class GpuSelfCheck
             foreach (var h in handles)
                 h.Free();
         }
-        var scale = expected.Max(MathF.Abs);
-        var error = 0.0;
-        for (var i = 0; i < expected.Length; i++)
-            error = Math.Max(error, Math.Abs(expected[i] - actual[i]) / scale);
-        return new GpuCheckResult($"{type} grouped products, {tokens} tokens (relative)", error, ProductBound);
+        return CompareToLargest($"{type} grouped products, {tokens} tokens", expected, actual, ProductBound);
     }
 
     /// <summary>Embedding rows of <paramref name="type"/>: values differing from the CPU's dequantization.</summary>
@@ -303,6 +295,16 @@ public static unsafe class GpuSelfCheck
         // The probabilities are rounded to f16 (as llama.cpp does) after sums taken in another order than the CPU's: one
         // on a rounding boundary can round the other way, moving the output by one f16 step (2^-11) of that weight.
         return Compare($"attention, {tokens} rows after {start}, heads of {headDim}", expected, output.GetAsArray1D(), 1e-4);
+    }
+
+    /// <summary>The largest difference, relative to the largest expected value (products: small outputs are sums that cancel).</summary>
+    private static GpuCheckResult CompareToLargest(string check, float[] expected, float[] actual, double bound)
+    {
+        var scale = expected.Max(MathF.Abs);
+        var error = 0.0;
+        for (var i = 0; i < expected.Length; i++)
+            error = Math.Max(error, Math.Abs(expected[i] - actual[i]) / scale);
+        return new GpuCheckResult(check + " (relative)", error, bound);
     }
 
     /// <summary>The largest difference, relative to the value (or to 1 below it).</summary>

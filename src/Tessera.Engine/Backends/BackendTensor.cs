@@ -55,6 +55,16 @@ public readonly struct BackendTensor
 
     public bool IsEmpty => Length == 0;
 
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> (for <paramref name="parameter"/>) unless <paramref name="floats"/> is this
+    /// tensor's length: uploads, downloads and copies move whole tensors.
+    /// </summary>
+    public void RequireLength(int floats, string parameter)
+    {
+        if (floats != Length)
+            throw new ArgumentException($"{floats} floats do not fit a tensor of {Length}.", parameter);
+    }
+
     /// <summary>Floats [start, start + length) of this range.</summary>
     public BackendTensor Slice(int start, int length)
     {
@@ -62,9 +72,6 @@ public readonly struct BackendTensor
             throw new ArgumentOutOfRangeException(nameof(length), $"Floats {start}..{(long)start + length} are outside a tensor of {Length}.");
         return new BackendTensor(Buffer, Offset + start, length);
     }
-
-    /// <summary>Floats from <paramref name="start"/> to the end.</summary>
-    public BackendTensor Slice(int start) => Slice(start, Length - start);
 
     /// <summary>The floats of <paramref name="range"/>.</summary>
     public BackendTensor this[Range range]

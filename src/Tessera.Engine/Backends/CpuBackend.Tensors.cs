@@ -15,16 +15,23 @@ public sealed partial class CpuBackend
 
     public double MeasureReadBandwidthGBps() => MemoryBandwidth.MeasureReadGBps(Pool);
 
-    public void Upload(ReadOnlySpan<float> source, in BackendTensor destination) => source.CopyTo(Span(destination, source.Length));
+    public void Upload(ReadOnlySpan<float> source, in BackendTensor destination)
+    {
+        destination.RequireLength(source.Length, nameof(destination));
+        source.CopyTo(HostBuffer.Span(destination));
+    }
 
     public void Download(in BackendTensor source, Span<float> destination)
     {
-        if (destination.Length != source.Length)
-            throw new ArgumentException($"A tensor of {source.Length} floats does not fit {destination.Length}.", nameof(destination));
+        source.RequireLength(destination.Length, nameof(destination));
         HostBuffer.Span(source).CopyTo(destination);
     }
 
-    public void Copy(in BackendTensor source, in BackendTensor destination) => HostBuffer.Span(source).CopyTo(Span(destination, source.Length));
+    public void Copy(in BackendTensor source, in BackendTensor destination)
+    {
+        destination.RequireLength(source.Length, nameof(destination));
+        HostBuffer.Span(source).CopyTo(HostBuffer.Span(destination));
+    }
 
     public void MatMul(in WeightMatrix w, in BackendTensor x, in BackendTensor y, int tokens) =>
         MatMul(w, HostBuffer.Span(x), HostBuffer.Span(y), tokens);
@@ -60,11 +67,4 @@ public sealed partial class CpuBackend
 
     public void Rope(in BackendTensor x, int tokens, int heads, int headDim, int startPosition, RopeTable table) =>
         Rope(HostBuffer.Span(x), tokens, heads, headDim, startPosition, table);
-
-    private static Span<float> Span(in BackendTensor destination, int length)
-    {
-        if (destination.Length != length)
-            throw new ArgumentException($"{length} floats do not fit a tensor of {destination.Length}.", nameof(destination));
-        return HostBuffer.Span(destination);
-    }
 }

@@ -288,10 +288,7 @@ public sealed class TransformerStage : IDisposable
     private BackendTensor Logits(int floats)
     {
         if (_logits is null || _logits.Length < floats)
-        {
-            _logits?.Dispose();
-            _logits = _backend.Allocate(floats);
-        }
+            _logits = Reallocate(_logits, floats);
         return _logits.Slice(0, floats);
     }
 
