@@ -4,8 +4,8 @@ namespace Tessera.Deploy;
 
 internal static partial class DeployLog
 {
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Stage {Index} of {Deployment} (layers {First}-{Last}) serves on {Endpoint}")]
-    public static partial void LogStageReady(this ILogger logger, int index, string deployment, int first, int last, string endpoint);
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Stage {Index} of {Deployment} (layers {First}-{Last}) serves on {Endpoint}, computing on {Backend}")]
+    public static partial void LogStageReady(this ILogger logger, int index, string deployment, int first, int last, string endpoint, string backend);
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Stage {Index} of {Deployment} failed: {Error}")]
     public static partial void LogStageFailed(this ILogger logger, int index, string deployment, string error);

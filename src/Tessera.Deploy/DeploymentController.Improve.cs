@@ -83,7 +83,7 @@ public sealed partial class DeploymentController
             {
                 trigger = string.Join(", ", drift.Select(d => d.Words));
                 bySpeed = true;
-                runtime.SpeedNoticed.UnionWith(drift.Select(d => d.NodeId));
+                runtime.SpeedNoticed.UnionWith(drift.Select(d => d.DeviceId));
             }
             runtime.Improvement.Checked(Now());
         }
@@ -100,11 +100,12 @@ public sealed partial class DeploymentController
         try
         {
             var avoided = AvoidedNodes(runtime);
-            var request = PlanRequests.For(runtime.Stored, FactsOf(runtime).Profile) with { ExcludedDevices = [.. avoided.Select(PoolCluster.CpuDevice)] };
-            var cluster = Cluster(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), avoided, ignoreLinks: runtime.Stored.Spec.IgnoreLinks == true);
+            var nodes = _ports.Nodes.Snapshot();
+            var request = PlanRequests.For(runtime.Stored, FactsOf(runtime).Profile) with { ExcludedDevices = PoolCluster.DevicesOf(avoided, nodes, runtime.Stored.Stages) };
+            var cluster = Cluster(nodes, HoldingsBesides(runtime), avoided, ignoreLinks: runtime.Stored.Spec.IgnoreLinks == true);
             // A stage's node that is not ready now (suspected after missed heartbeats on a busy machine, or failing) is the
             // recovery's business, not a reason to move: improving waits until the plan's nodes are all well.
-            if (runtime.Stored.Stages.FirstOrDefault(st => cluster.FindDevice(PoolCluster.CpuDevice(st.NodeId)) is null) is { } unwell)
+            if (runtime.Stored.Stages.FirstOrDefault(st => cluster.FindDevice(st.DeviceId) is null) is { } unwell)
             {
                 _logger.LogPlanKept(name, $"node {unwell.NodeName} of the plan is not ready; not looking for a better plan now");
                 return;

@@ -205,9 +205,10 @@ public sealed partial class DeploymentController
         var draining = change == PlanChange.NodeDrained;
         var left = new HashSet<string>(excluded, StringComparer.Ordinal);
         left.UnionWith(AvoidedNodes(runtime));
-        var cluster = Cluster(_ports.Nodes.Snapshot(), ReservedBy(except: runtime), left, draining ? NodeStatus.Draining : NodeStatus.Lost,
+        var nodes = _ports.Nodes.Snapshot();
+        var cluster = Cluster(nodes, HoldingsBesides(runtime), left, draining ? NodeStatus.Draining : NodeStatus.Lost,
             ignoreLinks: runtime.Stored.Spec.IgnoreLinks == true);
-        var request = PlanRequests.For(runtime.Stored, FactsOf(runtime).Profile) with { ExcludedDevices = [.. left.Select(PoolCluster.CpuDevice)] };
+        var request = PlanRequests.For(runtime.Stored, FactsOf(runtime).Profile) with { ExcludedDevices = PoolCluster.DevicesOf(left, nodes, runtime.Stored.Stages) };
         var result = PoolPlanner.Replan(PlanRequests.CurrentPlan(runtime.Stored), request, cluster, draining ? ReplanReason.NodeDrained : ReplanReason.NodeLost,
             PlannerOptions());
         if (!result.Succeeded)

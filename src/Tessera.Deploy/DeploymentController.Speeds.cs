@@ -25,11 +25,11 @@ public sealed partial class DeploymentController
     private TimeSpan _observeDue;
 
     /// <summary>
-    /// The pool as the planner sees it (see <see cref="PoolCluster.Build"/>) with each node's speed as its stages showed
+    /// The pool as the planner sees it (see <see cref="PoolCluster.Build"/>) with each device's speed as its stages showed
     /// it, where they did: the one way the controller builds what it plans on. With <paramref name="ignoreLinks"/> (a
     /// deployment that asked to), no link measurement is given to the planner.
     /// </summary>
-    private ClusterDescription Cluster(IReadOnlyList<Tessera.Pool.Membership.PoolNode> nodes, IReadOnlyDictionary<string, long> reserved,
+    private ClusterDescription Cluster(IReadOnlyList<Tessera.Pool.Membership.PoolNode> nodes, DeviceHoldings holdings,
         IReadOnlySet<string>? left = null, NodeStatus leftStatus = NodeStatus.Lost, bool ignoreLinks = false)
     {
         Dictionary<(string, string), double>? hops = null;
@@ -38,7 +38,7 @@ public sealed partial class DeploymentController
             lock (_gate)
                 hops = _hops.Latencies(Now());
         }
-        return PoolCluster.Build(nodes, reserved, left, leftStatus, ignoreLinks ? null : _ports.Links, EffectiveSpeeds(nodes), hops);
+        return PoolCluster.Build(nodes, holdings, left, leftStatus, ignoreLinks ? null : _ports.Links, EffectiveSpeeds(nodes), hops);
     }
 
     /// <summary>
@@ -105,7 +105,7 @@ public sealed partial class DeploymentController
                 foreach (var stage in runtime.Stages.Where(s => s.State == StageStates.Ready && s.Endpoint is not null && runtime.Replicas[s.Stored.Replica].Service is not null))
                 {
                     var s = stage.Stored;
-                    targets.Add((runtime, s, stage.Endpoint!, $"{runtime.Stored.Id}/{GlobalIndex(runtime, stage)}/{s.NodeId}/{s.FirstLayer}-{s.LastLayer}/{stage.Endpoint}"));
+                    targets.Add((runtime, s, stage.Endpoint!, $"{runtime.Stored.Id}/{GlobalIndex(runtime, stage)}/{s.DeviceId}/{s.FirstLayer}-{s.LastLayer}/{stage.Endpoint}"));
                 }
             }
         }
@@ -129,7 +129,7 @@ public sealed partial class DeploymentController
         {
             foreach (var (target, read, perPass, headPerPass) in bytes)
             {
-                var sample = _speeds.Observe(target.Key, target.Stage.NodeId, now, read.DecodePasses, read.DecodeSeconds, perPass, read.DecodeHeadSeconds, headPerPass);
+                var sample = _speeds.Observe(target.Key, target.Stage.DeviceId, now, read.DecodePasses, read.DecodeSeconds, perPass, read.DecodeHeadSeconds, headPerPass);
                 if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
                     _logger.LogStageCountersRead(target.Key, target.Stage.NodeName, read.DecodePasses, read.DecodeSeconds,
                         sample is { } gbps ? string.Create(CultureInfo.InvariantCulture, $"sample {gbps:0.###} GB/s") : "no sample yet");
@@ -176,14 +176,14 @@ public sealed partial class DeploymentController
     {
         var nodes = _ports.Nodes.Snapshot();
         var probed = PoolCluster.ProbedSpeeds(nodes);
-        var notices = new List<(string NodeId, string Message)>();
+        var notices = new List<(string? NodeId, string Message)>();
         lock (_gate)
         {
-            foreach (var (runtime, nodeId, words) in Drifts(runtimes.Where(r => !r.Removed), probed, now))
+            foreach (var (runtime, deviceId, words) in Drifts(runtimes.Where(r => !r.Removed), probed, now))
             {
-                runtime.Improvement.SpeedChanged(now, nodeId, words);
-                if (runtime.SpeedNoticed.Add(nodeId))
-                    notices.Add((nodeId, $"Deployment {runtime.Stored.Name}: {words}; looking for a faster plan"));
+                runtime.Improvement.SpeedChanged(now, deviceId, words);
+                if (runtime.SpeedNoticed.Add(deviceId))
+                    notices.Add((PoolCluster.NodeOf(deviceId), $"Deployment {runtime.Stored.Name}: {words}; looking for a faster plan"));
             }
         }
         foreach (var (nodeId, message) in notices)
@@ -191,15 +191,15 @@ public sealed partial class DeploymentController
     }
 
     /// <summary>
-    /// The nodes of each of <paramref name="runtimes"/>' plans that run at another speed than it was weighed with, in
+    /// The devices of each of <paramref name="runtimes"/>' plans that run at another speed than it was weighed with, in
     /// words (<see cref="SpeedDrift"/>); the speeds are read once for all. Caller holds the gate.
     /// </summary>
-    private List<(Runtime Runtime, string NodeId, string Words)> Drifts(IEnumerable<Runtime> runtimes, IReadOnlyDictionary<string, double> probed, TimeSpan now)
+    private List<(Runtime Runtime, string DeviceId, string Words)> Drifts(IEnumerable<Runtime> runtimes, IReadOnlyDictionary<string, double> probed, TimeSpan now)
     {
         var effective = _speeds.Effective(probed, now);
         var observed = probed.Keys.Where(id => _speeds.Observed(id, now) is not null).ToHashSet(StringComparer.Ordinal);
         return [.. runtimes.SelectMany(r => SpeedDrift.Find(r.Stored.Stages, r.WeighedSpeeds, probed, effective, observed, _options.Speeds.DriftFactor)
-            .Select(d => (r, d.NodeId, d.Words)))];
+            .Select(d => (r, d.DeviceId, d.Words)))];
     }
 
     /// <summary>

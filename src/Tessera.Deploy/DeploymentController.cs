@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Tessera.Distribution;
+using Tessera.Engine.Backends;
 using Tessera.Engine.Model;
 using Tessera.Identity;
 using Tessera.Planner;
@@ -128,7 +129,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
                 model.Path, model.Sha256, model.Bytes, contextLength, request.MaxSessions ?? DeploymentRequestRules.DefaultMaxSessions,
                 ActivationFormats.Name(valid.Activations), 0, string.Empty, [], _time.GetUtcNow());
             var nodes = _ports.Nodes.Snapshot();
-            var cluster = Cluster(nodes, ReservedBy(except: null), ignoreLinks: request.IgnoreLinks == true);
+            var cluster = Cluster(nodes, HoldingsBesides(except: null), ignoreLinks: request.IgnoreLinks == true);
             if (cluster.Devices.Count == 0)
                 throw new DeploymentException(DeploymentErrorKind.DoesNotFit, "The pool has no ready node to run stages: start agents with `tessera join TOKEN` (or `tessera pool start` without --no-agent).");
             var planRequest = PlanRequests.For(draft, open.Facts.Profile);
@@ -184,7 +185,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
             var slice = deployment.Spec.Slice ?? (current.Count > 0 ? current.Any(s => s.FileSha256 != deployment.ModelSha256) : pipeline.Stages.Count > 1);
             foreach (var s in pipeline.Stages)
             {
-                var kept = current.FirstOrDefault(o => o.Replica == s.Replica && o.NodeId == s.NodeId && o.FirstLayer == s.Layers.First && o.LastLayer == s.Layers.Last);
+                var kept = current.FirstOrDefault(o => o.Replica == s.Replica && o.DeviceId == s.DeviceId && o.FirstLayer == s.Layers.First && o.LastLayer == s.Layers.Last);
                 if (kept is not null)
                 {
                     stages.Add(kept with { Index = s.Index });
@@ -192,17 +193,21 @@ public sealed partial class DeploymentController : IAsyncDisposable
                 }
                 var file = await stageFile(new LayerRange(s.Layers.First, s.Layers.Last), plan.LayerCount, slice, cancellationToken).ConfigureAwait(false);
                 stages.Add(new StoredStage(s.Replica, s.Index, s.NodeId, s.NodeName, s.Layers.First, s.Layers.Last, s.WeightBytes, s.KvBytes,
-                    s.TokenSeconds > 0 ? 1 / s.TokenSeconds : 0, file.Sha256, file.Bytes, file.Path));
+                    s.TokenSeconds > 0 ? 1 / s.TokenSeconds : 0, file.Sha256, file.Bytes, file.Path) { Device = ComputeDevices.Local(s.DeviceId) });
             }
         }
         return stages;
     }
 
-    /// <summary>Bytes the stages of every deployment but <paramref name="except"/> hold on each node.</summary>
-    private Dictionary<string, long> ReservedBy(Runtime? except)
+    /// <summary>Bytes the stages hold on each device: those of every deployment but <paramref name="except"/>, and those of all.</summary>
+    private DeviceHoldings HoldingsBesides(Runtime? except)
     {
         lock (_gate)
-            return PoolCluster.Reserved(_byName.Values.Where(r => r != except).SelectMany(r => r.Stages).Select(s => s.Stored));
+        {
+            return new DeviceHoldings(
+                PoolCluster.Reserved(_byName.Values.Where(r => r != except).SelectMany(r => r.Stages).Select(s => s.Stored)),
+                PoolCluster.Reserved(_byName.Values.SelectMany(r => r.Stages).Select(s => s.Stored)));
+        }
     }
 
     /// <summary>The deployment's model facts, read from its file on first need after a restart.</summary>
@@ -259,6 +264,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
             ContextLength = d.ContextLength,
             Threads = d.Spec.Threads ?? 0,
             MaxSessions = d.MaxSessions,
+            Device = s.Device,
         };
         if (_ports.RouteKeys is { } keys)
             command.RouteKey = Google.Protobuf.ByteString.CopyFrom(keys(d.Id));
@@ -272,7 +278,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
         _ports.Agents.TrySend(stop.NodeId, new Command
         {
             CommandId = Secrets.NewId("cmd_"),
-            StopStage = new StopStageCommand { DeploymentId = deploymentId, StageIndex = stop.Index, FirstLayer = stop.FirstLayer, LastLayer = stop.LastLayer },
+            StopStage = new StopStageCommand { DeploymentId = deploymentId, StageIndex = stop.Index, FirstLayer = stop.FirstLayer, LastLayer = stop.LastLayer, Device = stop.Device },
         });
 
     /// <summary>Stages are numbered across replicas (replica 0 first), so each has one index per deployment.</summary>
@@ -300,12 +306,13 @@ public sealed partial class DeploymentController : IAsyncDisposable
         var address = _ports.Nodes.Snapshot().FirstOrDefault(n => n.Id == nodeId)?.Address;
         lock (_gate)
         {
-            if (stage.Stored.NodeId != nodeId || stage.Stored.FileSha256 != status.ModelSha256 || stage.Stored.FirstLayer != status.FirstLayer || stage.Stored.LastLayer != status.LastLayer)
+            if (stage.Stored.NodeId != nodeId || stage.Stored.FileSha256 != status.ModelSha256 || stage.Stored.FirstLayer != status.FirstLayer || stage.Stored.LastLayer != status.LastLayer
+                || stage.Stored.Device != ComputeDevices.Local(status.Device))
             {
                 // A stage the plan replaced (a node that was cut off and came back, a stop that never arrived). While a
                 // move is under way the old stages still serve and are stopped once the pipeline has switched.
                 if (status.State != StageStates.Stopped && runtime.RecoveryGate.CurrentCount > 0)
-                    SendStop(status.DeploymentId, new StageStop(nodeId, status.StageIndex, status.FirstLayer, status.LastLayer));
+                    SendStop(status.DeploymentId, new StageStop(nodeId, status.StageIndex, status.FirstLayer, status.LastLayer, ComputeDevices.Local(status.Device)));
                 return;
             }
             if (status.State == StageStates.Stopped)
@@ -443,7 +450,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
             d.Activations, d.PredictedTokensPerSecond, d.Explanation,
             r.Stages.Select(s => new StageView(s.Stored.Replica, s.Stored.Index, s.Stored.NodeId, s.Stored.NodeName, s.Stored.FirstLayer, s.Stored.LastLayer,
                 s.Stored.WeightBytes, s.Stored.KvBytes, s.Stored.PredictedTokensPerSecond, s.State, s.Endpoint, s.Error, s.BytesDone,
-                s.BytesTotal > 0 ? s.BytesTotal : s.Stored.FileBytes) { ObservedGBps = _speeds.Observed(s.Stored.NodeId, now) }).ToList(),
+                s.BytesTotal > 0 ? s.BytesTotal : s.Stored.FileBytes) { Device = s.Stored.Device, ObservedGBps = _speeds.Observed(s.Stored.DeviceId, now) }).ToList(),
             d.CreatedAt);
     }
 
@@ -524,10 +531,10 @@ public sealed partial class DeploymentController : IAsyncDisposable
         /// <summary>The look for a better plan (and the move to it) under way or last done, if any.</summary>
         public Task? Improving { get; set; }
 
-        /// <summary>Node → the speed (GB/s) the plan was last weighed with (created, or checked for a better one); under the controller's gate.</summary>
+        /// <summary>Device id → the speed (GB/s) the plan was last weighed with (created, or checked for a better one); under the controller's gate.</summary>
         public Dictionary<string, double> WeighedSpeeds { get; } = new(StringComparer.Ordinal);
 
-        /// <summary>Nodes whose change of speed was announced since the plan was last weighed (one event each); under the controller's gate.</summary>
+        /// <summary>Devices whose change of speed was announced since the plan was last weighed (one event each); under the controller's gate.</summary>
         public HashSet<string> SpeedNoticed { get; } = new(StringComparer.Ordinal);
 
         /// <summary>The plan was weighed on <paramref name="cluster"/>: its speeds are the new reference for noticing a change. Caller holds the gate.</summary>
@@ -535,7 +542,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
         {
             WeighedSpeeds.Clear();
             foreach (var device in cluster.Devices)
-                WeighedSpeeds[device.NodeId] = device.MemoryBandwidthGBps;
+                WeighedSpeeds[device.Id] = device.MemoryBandwidthGBps;
             SpeedNoticed.Clear();
         }
 

@@ -65,6 +65,9 @@ public sealed record StageView(
     long BytesDone,
     long BytesTotal)
 {
+    /// <summary>The device of its node it computes on: "cpu", "gpu0", ...</summary>
+    public string Device { get; init; } = "cpu";
+
     /// <summary>
     /// The speed (GB/s) of the stage's node as its stages' decoding shows it, which the planner uses over the agent's
     /// probe; null until observed (see docs/planner.md, "Speeds learned from the stages").
@@ -133,6 +136,13 @@ internal sealed record StoredStage(
     long FileBytes,
     string FilePath)
 {
-    /// <summary>The same stage at another place in the pipeline: node, replica, layers and file unchanged.</summary>
+    /// <summary>The device of its node it computes on: "cpu" (the default, and what plans stored before GPUs hold), "gpu0", ...</summary>
+    public string Device { get; init; } = Tessera.Engine.Backends.ComputeDevices.Cpu;
+
+    /// <summary>The planner's id of its device, NODE/DEVICE.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string DeviceId => PoolCluster.DeviceId(NodeId, Device);
+
+    /// <summary>The same stage at another place in the pipeline: node, device, replica, layers and file unchanged.</summary>
     public bool SameWorkAs(StoredStage other) => this with { Index = 0 } == other with { Index = 0 };
 }

@@ -99,13 +99,16 @@ public sealed class GpuDevice : IDisposable
         return list;
     }
 
+    /// <summary>The device name of ILGPU's CPU accelerator standing in for a GPU.</summary>
+    public const string StandInName = "stand-in";
+
     /// <summary>
     /// The device a user names: "cuda:N" (or "gpuN"), or "stand-in" for ILGPU's CPU accelerator. Throws
     /// <see cref="ArgumentException"/> for anything else, <see cref="GpuUnavailableException"/> when it is not there.
     /// </summary>
     public static GpuDevice Open(string name)
     {
-        if (name == "stand-in")
+        if (name == StandInName)
             return OpenCpuStandIn();
         var digits = name.StartsWith("cuda:", StringComparison.Ordinal) ? name[5..] : name.StartsWith("gpu", StringComparison.Ordinal) ? name[3..] : null;
         if (digits is null || !int.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index))

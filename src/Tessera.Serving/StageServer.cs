@@ -37,6 +37,9 @@ public sealed class StageServer : IAsyncDisposable
     /// <summary>HOST:PORT for other stages and drivers.</summary>
     public string Address => Endpoint.ToString();
 
+    /// <summary>What it computes on, for logs ("cpu-avx512 x 8", "gpu cuda NVIDIA H100 ...").</summary>
+    public string BackendName => _backend.Name;
+
     public static async Task<StageServer> StartAsync(StageServerOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellation = default)
     {
         loggerFactory ??= NullLoggerFactory.Instance;

@@ -14,7 +14,7 @@ internal sealed class FakeAgents : INodeDirectory, IAgentCommands
 {
     private readonly Lock _gate = new();
     private readonly List<PoolNode> _nodes = [];
-    private readonly Dictionary<(string Node, string Deployment, int Index, int First, int Last), string> _running = [];
+    private readonly Dictionary<(string Node, string Deployment, int Index, int First, int Last, string Device), string> _running = [];
     private int _nextPort = 20000;
 
     /// <summary>Where reports go (the controller under test); set by the harness.</summary>
@@ -32,11 +32,15 @@ internal sealed class FakeAgents : INodeDirectory, IAgentCommands
             return [.. _nodes];
     }
 
-    /// <summary>A node joins, ready and connected, with <paramref name="speedGBps"/> of memory speed and 1 GiB free (and a link probe, when given).</summary>
-    public PoolNode Join(string name, double speedGBps = 5, long ramFreeBytes = 1L << 30, string probeEndpoint = "")
+    /// <summary>A node joins, ready and connected, with <paramref name="speedGBps"/> of memory speed and 1 GiB free (and a link probe and GPUs, when given).</summary>
+    public PoolNode Join(string name, double speedGBps = 5, long ramFreeBytes = 1L << 30, string probeEndpoint = "", IReadOnlyList<PoolGpu>? gpus = null)
     {
         var index = _nodes.Count + 1;
-        var node = new PoolNode("node_" + name, name, NodeState.Ready, false, true, $"10.0.0.{index}", ramFreeBytes, speedGBps) { ProbeEndpoint = probeEndpoint };
+        var node = new PoolNode("node_" + name, name, NodeState.Ready, false, true, $"10.0.0.{index}", ramFreeBytes, speedGBps)
+        {
+            ProbeEndpoint = probeEndpoint,
+            Gpus = gpus ?? [],
+        };
         lock (_gate)
             _nodes.Add(node);
         return node;
@@ -65,11 +69,11 @@ internal sealed class FakeAgents : INodeDirectory, IAgentCommands
             return _nodes.Single(n => n.Name == name);
     }
 
-    /// <summary>The stages the node's agent runs now: (deployment id, index, first layer, last layer) to endpoint.</summary>
-    public IReadOnlyDictionary<(string Deployment, int Index, int First, int Last), string> Running(string name)
+    /// <summary>The stages the node's agent runs now: (deployment id, index, first layer, last layer, device) to endpoint.</summary>
+    public IReadOnlyDictionary<(string Deployment, int Index, int First, int Last, string Device), string> Running(string name)
     {
         lock (_gate)
-            return _running.Where(r => r.Key.Node == "node_" + name).ToDictionary(r => (r.Key.Deployment, r.Key.Index, r.Key.First, r.Key.Last), r => r.Value);
+            return _running.Where(r => r.Key.Node == "node_" + name).ToDictionary(r => (r.Key.Deployment, r.Key.Index, r.Key.First, r.Key.Last, r.Key.Device), r => r.Value);
     }
 
     /// <summary>The start commands sent to a node.</summary>
@@ -100,7 +104,8 @@ internal sealed class FakeAgents : INodeDirectory, IAgentCommands
                 lock (_gate)
                 {
                     foreach (var key in _running.Keys.Where(k => k.Node == nodeId && k.Deployment == stop.DeploymentId && (stop.StageIndex < 0 || k.Index == stop.StageIndex)
-                        && ((stop.FirstLayer == 0 && stop.LastLayer == 0) || (k.First == stop.FirstLayer && k.Last == stop.LastLayer))).ToList())
+                        && ((stop.FirstLayer == 0 && stop.LastLayer == 0) || (k.First == stop.FirstLayer && k.Last == stop.LastLayer))
+                        && (stop.Device.Length == 0 || k.Device == stop.Device)).ToList())
                         _running.Remove(key);
                 }
                 break;
@@ -109,16 +114,17 @@ internal sealed class FakeAgents : INodeDirectory, IAgentCommands
     }
 
     /// <summary>After a coordinator restart an agent reconnects and reports every stage it still runs.</summary>
-    public void ReportRunning(string name, IReadOnlyDictionary<(string Deployment, int Index, int First, int Last), string> stages,
-        Func<(string Deployment, int Index, int First, int Last), string> modelSha)
+    public void ReportRunning(string name, IReadOnlyDictionary<(string Deployment, int Index, int First, int Last, string Device), string> stages,
+        Func<(string Deployment, int Index, int First, int Last, string Device), string> modelSha)
     {
         foreach (var (key, endpoint) in stages)
-            Deliver("node_" + name, Status(key.Deployment, key.Index, key.First, key.Last, modelSha(key), "ready", endpoint));
+            Deliver("node_" + name, Status(key.Deployment, key.Index, key.First, key.Last, key.Device, modelSha(key), "ready", endpoint));
     }
 
     private void Start(string nodeId, StartStageCommand start)
     {
-        var key = (nodeId, start.DeploymentId, start.StageIndex, start.FirstLayer, start.LastLayer);
+        var device = start.Device.Length == 0 ? "cpu" : start.Device;
+        var key = (nodeId, start.DeploymentId, start.StageIndex, start.FirstLayer, start.LastLayer, device);
         string? endpoint;
         bool fresh;
         lock (_gate)
@@ -131,15 +137,16 @@ internal sealed class FakeAgents : INodeDirectory, IAgentCommands
                 _running[key] = endpoint;
             }
         }
-        StageStatus Step(string state, string at) => Status(start.DeploymentId, start.StageIndex, start.FirstLayer, start.LastLayer, start.ModelSha256, state, at);
+        StageStatus Step(string state, string at) => Status(start.DeploymentId, start.StageIndex, start.FirstLayer, start.LastLayer, device, start.ModelSha256, state, at);
         if (fresh)
             Deliver(nodeId, Step("fetching", ""), Step("loading", ""), Step("ready", endpoint!));
         else
             Deliver(nodeId, Step("ready", endpoint!));
     }
 
-    private static StageStatus Status(string deployment, int index, int first, int last, string sha, string state, string endpoint) => new()
+    private static StageStatus Status(string deployment, int index, int first, int last, string device, string sha, string state, string endpoint) => new()
     {
+        Device = device,
         DeploymentId = deployment,
         StageIndex = index,
         FirstLayer = first,

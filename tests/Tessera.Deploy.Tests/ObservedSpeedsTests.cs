@@ -159,6 +159,25 @@ public sealed class ObservedSpeedsTests
     }
 
     [Fact]
+    public void DevicesNeverObserved_AreScaledLikeTheObservedOnesOfTheirKind_OrLikeAnyWhereNoneOfTheirKindIs()
+    {
+        // CPUs decode at half their probe; a GPU at a third of its copy kernel's figure
+        var speeds = new ObservedSpeeds(Options);
+        Feed(speeds, "a/cpu", 0.1, 0.1, 0.1); // 10 GB/s
+        Feed(speeds, "g/gpu0", 0.003, 0.003, 0.003); // 333 GB/s
+        var probed = new Dictionary<string, double> { ["a/cpu"] = 20, ["b/cpu"] = 20, ["g/gpu0"] = 1000, ["h/gpu0"] = 1000 };
+
+        var effective = speeds.Effective(probed, At(10));
+
+        Assert.Equal(10, effective["b/cpu"], 6);
+        Assert.Equal(1000 / 3.0, effective["h/gpu0"], 6);
+        // before any GPU was observed, a GPU is scaled like the CPUs
+        var cpusOnly = new ObservedSpeeds(Options);
+        Feed(cpusOnly, "a/cpu", 0.1, 0.1, 0.1);
+        Assert.Equal(500, cpusOnly.Effective(probed, At(10))["h/gpu0"], 6);
+    }
+
+    [Fact]
     public void WithTwoNodesObserved_OneOfThemSlow_ANodeNeverObservedIsTakenToBeLikeTheHealthyOne()
     {
         var speeds = new ObservedSpeeds(Options);
@@ -190,14 +209,14 @@ public sealed class ObservedSpeedsTests
     public void SpeedDrift_NamesANodeThreeTimesSlowerThanPlanned_AndNothingWithinTheFactor()
     {
         IReadOnlyList<StoredStage> stages = [Stage(0, "a"), Stage(1, "b"), Stage(2, "c")];
-        var probed = new Dictionary<string, double> { ["a"] = 20, ["b"] = 20, ["c"] = 20 };
-        var weighed = new Dictionary<string, double> { ["a"] = 10, ["b"] = 10 }; // c: never weighed, counts with its probe
-        var effective = new Dictionary<string, double> { ["a"] = 12, ["b"] = 3.2, ["c"] = 19 };
+        var probed = new Dictionary<string, double> { ["a/cpu"] = 20, ["b/cpu"] = 20, ["c/cpu"] = 20 };
+        var weighed = new Dictionary<string, double> { ["a/cpu"] = 10, ["b/cpu"] = 10 }; // c: never weighed, counts with its probe
+        var effective = new Dictionary<string, double> { ["a/cpu"] = 12, ["b/cpu"] = 3.2, ["c/cpu"] = 19 };
 
-        var drift = SpeedDrift.Find(stages, weighed, probed, effective, new HashSet<string> { "a", "b", "c" }, 1.5);
+        var drift = SpeedDrift.Find(stages, weighed, probed, effective, new HashSet<string> { "a/cpu", "b/cpu", "c/cpu" }, 1.5);
 
         var (node, words) = Assert.Single(drift);
-        Assert.Equal("b", node);
+        Assert.Equal("b/cpu", node);
         Assert.Equal("stage 1 on node node-b is 3.1x slower than planned: 3.2 GB/s from its step times, planned with 10 GB/s (its probe said 20)", words);
     }
 
@@ -205,20 +224,20 @@ public sealed class ObservedSpeedsTests
     public void SpeedDrift_WaitsUntilEveryNodeOfThePlanIsObserved()
     {
         IReadOnlyList<StoredStage> stages = [Stage(0, "a"), Stage(1, "b")];
-        var probed = new Dictionary<string, double> { ["a"] = 20, ["b"] = 20 };
-        var effective = new Dictionary<string, double> { ["a"] = 2, ["b"] = 2 };
+        var probed = new Dictionary<string, double> { ["a/cpu"] = 20, ["b/cpu"] = 20 };
+        var effective = new Dictionary<string, double> { ["a/cpu"] = 2, ["b/cpu"] = 2 };
 
-        Assert.Empty(SpeedDrift.Find(stages, probed, probed, effective, new HashSet<string> { "b" }, 2));
-        Assert.Equal(2, SpeedDrift.Find(stages, probed, probed, effective, new HashSet<string> { "a", "b" }, 2).Count);
+        Assert.Empty(SpeedDrift.Find(stages, probed, probed, effective, new HashSet<string> { "b/cpu" }, 2));
+        Assert.Equal(2, SpeedDrift.Find(stages, probed, probed, effective, new HashSet<string> { "a/cpu", "b/cpu" }, 2).Count);
     }
 
     [Fact]
     public void SpeedDrift_IgnoresSpeedsThatAreOnlyTheProbesCalibrated()
     {
         IReadOnlyList<StoredStage> stages = [Stage(0, "a")];
-        var probed = new Dictionary<string, double> { ["a"] = 40 };
+        var probed = new Dictionary<string, double> { ["a/cpu"] = 40 };
 
-        var drift = SpeedDrift.Find(stages, new Dictionary<string, double>(), probed, new Dictionary<string, double> { ["a"] = 10 }, new HashSet<string>(), 1.5);
+        var drift = SpeedDrift.Find(stages, new Dictionary<string, double>(), probed, new Dictionary<string, double> { ["a/cpu"] = 10 }, new HashSet<string>(), 1.5);
 
         Assert.Empty(drift);
     }

@@ -67,7 +67,7 @@ public sealed class RuleTests
         Assert.Empty(stops); // the replaced stage's node is dead: it cannot be told
 
         var (_, moved) = PlanSwap.Swap([a, b, c], next, o => stored[o], s => new object(), new HashSet<string>());
-        Assert.Equal([new StageStop("n2", 1, 3, 6)], moved);
+        Assert.Equal([new StageStop("n2", 1, 3, 6, "cpu")], moved);
     }
 
     [Fact]
@@ -136,13 +136,14 @@ public sealed class RuleTests
     {
         var nodes = new[] { Node("a"), Node("b", NodeState.Draining, drained: true), Node("c", connected: false), Node("d") with { CpuSpeedGBps = 0 } };
 
-        var cluster = PoolCluster.Build(nodes, new Dictionary<string, long> { ["a"] = 1L << 20 }, new HashSet<string> { "d" });
+        var others = new Dictionary<string, long> { [PoolCluster.CpuDevice("a")] = 1L << 20 };
+        var cluster = PoolCluster.Build(nodes, new DeviceHoldings(others, others), new HashSet<string> { "d" });
 
         var device = Assert.Single(cluster.Devices);
         Assert.Equal(PoolCluster.CpuDevice("a"), device.Id);
         Assert.Equal((1L << 30) - (1L << 20), device.FreeMemoryBytes);
         Assert.Equal(NodeStatus.Lost, cluster.NodeStates["d"]);
-        Assert.Equal(PoolCluster.UnmeasuredSpeedGBps, PoolCluster.Build([nodes[3]], new Dictionary<string, long>()).Devices[0].MemoryBandwidthGBps);
+        Assert.Equal(PoolCluster.UnmeasuredSpeedGBps, PoolCluster.Build([nodes[3]], DeviceHoldings.None).Devices[0].MemoryBandwidthGBps);
         Assert.Equal("a", PoolCluster.NodeOf(PoolCluster.CpuDevice("a")));
         Assert.Null(PoolCluster.NodeOf("spare"));
     }

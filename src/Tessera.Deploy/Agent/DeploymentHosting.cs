@@ -37,7 +37,8 @@ public static class DeploymentHosting
     /// <summary>The stage supervisor of an agent whose identity and data live in <paramref name="dataDirectory"/>.</summary>
     /// <param name="cacheLimitBytes">The most bytes its content store keeps (files of running stages are never evicted).</param>
     /// <param name="faultSlowdown">Fault injection only (tests): the slowdown factor its stages read before each pass (see <see cref="Tessera.Serving.StageHostOptions.FaultSlowdown"/>).</param>
+    /// <param name="backends">Creates each stage's backend for the device the plan gave it (default: the CPU only).</param>
     public static StageSupervisor CreateSupervisor(NodeIdentity identity, string dataDirectory, ILoggerFactory loggerFactory, TimeProvider time,
-        long cacheLimitBytes = long.MaxValue, Func<double>? faultSlowdown = null) =>
-        new(identity, dataDirectory, loggerFactory, time, cacheLimitBytes: cacheLimitBytes) { FaultSlowdown = faultSlowdown };
+        long cacheLimitBytes = long.MaxValue, Func<double>? faultSlowdown = null, Tessera.Engine.Backends.IBackendFactory? backends = null) =>
+        new(identity, dataDirectory, loggerFactory, time, cacheLimitBytes: cacheLimitBytes) { FaultSlowdown = faultSlowdown, Backends = backends };
 }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Tessera.Distribution;
+using Tessera.Engine.Backends;
 using Tessera.Engine.Model;
 using Tessera.Identity;
 using Tessera.Pool.Agent;
@@ -28,7 +29,7 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<(string Deployment, int Index, int First, int Last), RunningStage> _stages = new();
+    private readonly ConcurrentDictionary<(string Deployment, int Index, int First, int Last, string Device), RunningStage> _stages = new();
     private readonly ConcurrentDictionary<string, (long Size, DateTime Modified, string Hash)> _localHashes = new(StringComparer.Ordinal);
     private Func<AgentMessage, CancellationToken, Task> _send = static (_, _) => Task.CompletedTask;
 
@@ -48,6 +49,12 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
     }
 
     public ContentStore Store => _store;
+
+    /// <summary>
+    /// Creates each stage's backend for the device its command names (default: the CPU only). The CLI passes one that
+    /// knows this machine's GPUs; a device it cannot open fails the stage with a message saying why.
+    /// </summary>
+    public IBackendFactory? Backends { get; init; }
 
     /// <summary>Fault injection only (tests): passed to every stage this agent runs (see <see cref="StageHostOptions.FaultSlowdown"/>).</summary>
     public Func<double>? FaultSlowdown { get; init; }
@@ -77,8 +84,9 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
             case Command.KindOneofCase.StopStage:
                 var stop = command.StopStage;
                 var anyRange = stop.FirstLayer == 0 && stop.LastLayer == 0;
+                var anyDevice = string.IsNullOrEmpty(stop.Device);
                 foreach (var key in _stages.Keys.Where(k => k.Deployment == stop.DeploymentId && (stop.StageIndex < 0 || k.Index == stop.StageIndex)
-                    && (anyRange || (k.First == stop.FirstLayer && k.Last == stop.LastLayer))))
+                    && (anyRange || (k.First == stop.FirstLayer && k.Last == stop.LastLayer)) && (anyDevice || k.Device == ComputeDevices.Local(stop.Device))))
                 {
                     if (_stages.TryRemove(key, out var stage))
                         _ = StopAsync(stage, report: true);
@@ -91,9 +99,11 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
 
     private void Start(StartStageCommand command)
     {
-        // The layer range is part of a stage's identity: a planned move starts a stage with new layers at an index whose
-        // old stage keeps serving until the pipeline has switched and the controller stops it.
-        var key = (command.DeploymentId, command.StageIndex, command.FirstLayer, command.LastLayer);
+        // The layer range and the device are part of a stage's identity: a planned move starts a stage with new layers (or
+        // on another device of this machine) at an index whose old stage keeps serving until the pipeline has switched
+        // and the controller stops it.
+        command.Device = ComputeDevices.Local(command.Device);
+        var key = (command.DeploymentId, command.StageIndex, command.FirstLayer, command.LastLayer, command.Device);
         if (_stages.TryGetValue(key, out var existing))
         {
             var same = existing.Command.ModelSha256 == command.ModelSha256 && existing.Command.FirstLayer == command.FirstLayer
@@ -133,12 +143,14 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
                 MaxSessions = command.MaxSessions > 0 ? 2 * command.MaxSessions : StageHostOptions.DefaultMaxSessions,
                 RouteKey = command.RouteKey.IsEmpty ? null : command.RouteKey.ToByteArray(),
                 FaultSlowdown = FaultSlowdown,
+                Device = command.Device,
+                Backends = Backends,
             }, _loggerFactory, token).ConfigureAwait(false);
             stage.Server = server;
             if (token.IsCancellationRequested)
                 return;
             stage.Update(StageStates.Ready, endpoint: server.Address);
-            _logger.LogStageReady(command.StageIndex, command.DeploymentName, command.FirstLayer, command.LastLayer, server.Address);
+            _logger.LogStageReady(command.StageIndex, command.DeploymentName, command.FirstLayer, command.LastLayer, server.Address, server.BackendName);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
@@ -258,6 +270,7 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
             FirstLayer = command.FirstLayer,
             LastLayer = command.LastLayer,
             BytesTotal = command.ModelBytes,
+            Device = command.Device,
         };
 
         public StartStageCommand Command { get; } = command;

@@ -57,15 +57,15 @@ internal sealed class ImproveTimer
     }
 
     /// <summary>
-    /// A node of the plan runs at another speed than the plan assumed (<paramref name="nodeId"/>, <paramref name="why"/>
-    /// in words): check as soon as the interval since the last change allows. A later word for the same node replaces
+    /// A device of the plan runs at another speed than the plan assumed (<paramref name="deviceId"/>, <paramref name="why"/>
+    /// in words): check as soon as the interval since the last change allows. A later word for the same device replaces
     /// the earlier one, so a speed noticed on every reading is named once.
     /// </summary>
-    public void SpeedChanged(TimeSpan now, string nodeId, string why)
+    public void SpeedChanged(TimeSpan now, string deviceId, string why)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(nodeId);
+        ArgumentException.ThrowIfNullOrWhiteSpace(deviceId);
         ArgumentException.ThrowIfNullOrWhiteSpace(why);
-        Soon(now, SpeedKey + nodeId, why);
+        Soon(now, SpeedKey + deviceId, why);
     }
 
     private void Soon(TimeSpan at, string key, string words)

@@ -1,3 +1,5 @@
+using Tessera.Engine.Backends;
+
 namespace Tessera.Deploy;
 
 /// <summary>
@@ -129,24 +131,33 @@ internal sealed class ObservedSpeeds
     }
 
     /// <summary>
-    /// The speed to plan each node with, from <paramref name="probed"/> (node → the probe's GB/s, 0 when unmeasured):
-    /// the observed speed where there is one; otherwise the probe's, scaled by the median ratio of observed to probed
-    /// over the nodes that have both (unscaled when none has). Nodes with neither are left out.
+    /// The speed to plan each device with, from <paramref name="probed"/> (device id → the probe's GB/s, 0 when
+    /// unmeasured): the observed speed where there is one; otherwise the probe's, scaled by the (upper) median ratio of
+    /// observed to probed over the devices of its kind (CPU or GPU) that have both, or over all devices when none of its
+    /// kind has (unscaled when none has). By kind: a GPU's probe is a copy kernel and a CPU's a read loop, and the share
+    /// of either that decoding reaches differs. Devices with neither are left out.
     /// </summary>
     public Dictionary<string, double> Effective(IReadOnlyDictionary<string, double> probed, TimeSpan now)
     {
         var observed = probed.Keys.Select(id => (Id: id, Speed: Observed(id, now))).Where(o => o.Speed is not null)
             .ToDictionary(o => o.Id, o => o.Speed!.Value, StringComparer.Ordinal);
-        var ratios = observed.Where(o => probed[o.Key] > 0).Select(o => o.Value / probed[o.Key]).Order().ToList();
-        // The upper median: with two observed nodes, one of them made slow, the other says what a healthy node does.
-        var scale = ratios.Count == 0 ? 1 : ratios[ratios.Count / 2];
+        var ratios = observed.Where(o => probed[o.Key] > 0).Select(o => (Cpu: ComputeDevices.IsCpu(o.Key), Ratio: o.Value / probed[o.Key])).ToList();
+        // The upper median: with two observed devices, one of them made slow, the other says what a healthy one does.
+        static double Scale(IEnumerable<double> values, double otherwise)
+        {
+            var sorted = values.Order().ToList();
+            return sorted.Count == 0 ? otherwise : sorted[sorted.Count / 2];
+        }
+        var overall = Scale(ratios.Select(r => r.Ratio), 1);
+        var cpuScale = Scale(ratios.Where(r => r.Cpu).Select(r => r.Ratio), overall);
+        var gpuScale = Scale(ratios.Where(r => !r.Cpu).Select(r => r.Ratio), overall);
         var effective = new Dictionary<string, double>(StringComparer.Ordinal);
         foreach (var (id, probe) in probed)
         {
             if (observed.TryGetValue(id, out var speed))
                 effective[id] = speed;
             else if (probe > 0)
-                effective[id] = probe * scale;
+                effective[id] = probe * (ComputeDevices.IsCpu(id) ? cpuScale : gpuScale);
         }
         return effective;
     }

@@ -29,7 +29,7 @@ internal static class PlanRequests
         Explanation = stored.Explanation,
         Pipelines = stored.Stages.GroupBy(s => s.Replica).OrderBy(g => g.Key)
             .Select(g => new PipelinePlan(g.Key, g.OrderBy(s => s.Index)
-                .Select(s => new PlanStage(s.Replica, s.Index, PoolCluster.CpuDevice(s.NodeId), s.NodeId, s.NodeName, new LayerSpan(s.FirstLayer, s.LastLayer),
+                .Select(s => new PlanStage(s.Replica, s.Index, s.DeviceId, s.NodeId, s.NodeName, new LayerSpan(s.FirstLayer, s.LastLayer),
                     s.WeightBytes, s.KvBytes, 0, 0, s.PredictedTokensPerSecond > 0 ? 1 / s.PredictedTokensPerSecond : 0, 0))
                 .ToList()))
             .ToList(),

@@ -1,7 +1,7 @@
 namespace Tessera.Deploy;
 
-/// <summary>A stage to stop: its node, its index in the deployment and its layers (the agent may run another stage at that index).</summary>
-internal readonly record struct StageStop(string NodeId, int Index, int FirstLayer, int LastLayer);
+/// <summary>A stage to stop: its node, its index in the deployment, its layers and device (the agent may run another stage at that index).</summary>
+internal readonly record struct StageStop(string NodeId, int Index, int FirstLayer, int LastLayer, string Device);
 
 /// <summary>
 /// What changes when a deployment's stages are replaced by a new plan's: a stage that keeps its node, replica,
@@ -24,8 +24,8 @@ internal static class PlanSwap
     }
 
     /// <summary>
-    /// The old stages that <paramref name="kept"/> does not hold, by their old position. The agent keys a stage by index
-    /// and layers, so a replaced stage runs on beside its replacement (even at the same index on the same node) until
+    /// The old stages that <paramref name="kept"/> does not hold, by their old position. The agent keys a stage by index,
+    /// layers and device, so a replaced stage runs on beside its replacement (even at the same index on the same node) until
     /// it is stopped.
     /// </summary>
     public static List<StageStop> Stops<T>(IReadOnlyList<T> old, IReadOnlyCollection<T> kept, Func<T, StoredStage> stored, IReadOnlySet<string> deadNodes)
@@ -37,7 +37,7 @@ internal static class PlanSwap
         {
             var s = stored(old[i]);
             if (!keep.Contains(old[i]) && !deadNodes.Contains(s.NodeId))
-                stops.Add(new StageStop(s.NodeId, i, s.FirstLayer, s.LastLayer));
+                stops.Add(new StageStop(s.NodeId, i, s.FirstLayer, s.LastLayer, s.Device));
         }
         return stops;
     }

@@ -11,7 +11,8 @@ public static class LocalAgent
 {
     public static AgentOptions StandardOptions(string dataDirectory, string? name, Protocol.Hardware hardware, TimeProvider time)
     {
-        var sampler = new MetricsSampler(dataDirectory, hardware.Gpus.Count > 0, time);
+        // GPUs without an nvidia-smi index (a test's stand-in) are not sampled.
+        var sampler = new MetricsSampler(dataDirectory, hardware.Gpus.Any(g => g.Index >= 0), time);
         return new AgentOptions
         {
             DataDirectory = dataDirectory,

@@ -22,7 +22,11 @@ public sealed record NodeView(
 
 public sealed record CpuView(string Model, int LogicalCores, IReadOnlyList<string> Simd, double SpeedGBps, double BusyPercent);
 
-public sealed record GpuView(int Index, string Name, long MemoryTotalBytes, long MemoryFreeBytes, string ComputeCapability, string DriverVersion, double UtilizationPercent, double SpeedGBps);
+public sealed record GpuView(int Index, string Name, long MemoryTotalBytes, long MemoryFreeBytes, string ComputeCapability, string DriverVersion, double UtilizationPercent, double SpeedGBps)
+{
+    /// <summary>The name deployments use for it on its node ("gpu0", ...): placements and device ids say NODE/DEVICE.</summary>
+    public string Device { get; init; } = "gpu" + Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}
 
 /// <summary>A device the planner can place work on: a node's CPU (with its RAM) or one of its GPUs.</summary>
 public sealed record DeviceView(
@@ -34,7 +38,11 @@ public sealed record DeviceView(
     string Name,
     long MemoryTotalBytes,
     long MemoryFreeBytes,
-    double SpeedGBps);
+    double SpeedGBps)
+{
+    /// <summary>The pool's id of the device, NODE/DEVICE ("node_x/cpu", "node_x/gpu0"): what plans and placements name.</summary>
+    public string Id { get; init; } = string.Empty;
+}
 
 /// <summary>A join token as /api/tokens lists it: never its secret. <see cref="MaxUses"/> null: no limit (a token of an earlier release).</summary>
 public sealed record TokenView(string Id, string Description, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset? RevokedAt, int Uses, string Status,

@@ -7,7 +7,7 @@ namespace Tessera.Pool.Coordinator;
 /// fit to keep. The coordinator stores it, lists it to every admin and plans with it, for as long as the node exists;
 /// a token admits a machine, not whatever it chooses to describe itself as.
 /// </summary>
-internal static class AgentReports
+internal static partial class AgentReports
 {
     /// <summary>The longest node name: a DNS name's bound, so any host name fits.</summary>
     public const int MaxNameLength = 253;
@@ -43,16 +43,33 @@ internal static class AgentReports
     // interval now and then, and a joining machine may send anything; JSON has no NaN, so one such value made every
     // listing of the pool's nodes fail, and the planner cannot compare it with anything. Fixed in place: reports
     // arrive once a second per node, and are almost always clean.
+    // A GPU's device name becomes part of the pool's device ids and comes back to the agent in its stage commands: one
+    // that is not a plain word, names the CPU, or takes another GPU's index name, becomes "gpu" + its index; a GPU whose
+    // name another has already (two GPUs reported with one index) is dropped, as no command could tell them apart.
     public static Protocol.Hardware Finite(Protocol.Hardware hardware)
     {
         hardware.CpuSpeedGbps = Finite(hardware.CpuSpeedGbps);
-        foreach (var gpu in hardware.Gpus)
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < hardware.Gpus.Count; i++)
         {
+            var gpu = hardware.Gpus[i];
             gpu.UtilizationPercent = Finite(gpu.UtilizationPercent);
             gpu.SpeedGbps = Finite(gpu.SpeedGbps);
+            var own = "gpu" + gpu.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (!IsDeviceName(gpu.Device) || (gpu.Device != own && IndexName().IsMatch(gpu.Device)))
+                gpu.Device = own;
+            if (!names.Add(gpu.Device))
+                hardware.Gpus.RemoveAt(i--);
         }
         return hardware;
     }
+
+    /// <summary>A device name an agent may give a GPU: 1 to 32 lower-case letters, digits or '-', not "cpu".</summary>
+    public static bool IsDeviceName(string name) =>
+        name.Length is > 0 and <= 32 && name != "cpu" && name.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-');
+
+    [System.Text.RegularExpressions.GeneratedRegex("^gpu-?[0-9]+$")]
+    private static partial System.Text.RegularExpressions.Regex IndexName();
 
     public static Metrics Finite(Metrics metrics)
     {

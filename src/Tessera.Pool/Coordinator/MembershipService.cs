@@ -286,7 +286,15 @@ public sealed class MembershipService : IAsyncDisposable
         _nodes.Values.OrderBy(n => n.JoinedAt).ThenBy(n => n.Id).Select(n => { lock (n.Gate) return Typed(n); }).ToList();
 
     private static PoolNode Typed(LiveNode n) => new(n.Id, n.Name, n.State, n.Drained, n.Outbox is not null, n.Address,
-        n.Metrics?.RamFreeBytes ?? n.Hardware.RamFreeBytes, n.Hardware.CpuSpeedGbps) { ProbeEndpoint = n.ProbeEndpoint };
+        n.Metrics?.RamFreeBytes ?? n.Hardware.RamFreeBytes, n.Hardware.CpuSpeedGbps)
+    {
+        ProbeEndpoint = n.ProbeEndpoint,
+        Gpus = n.Hardware.Gpus.Select(g => new PoolGpu(g.Device, g.Name, g.MemoryTotalBytes, GpuFree(g, n.Metrics), g.SpeedGbps)).ToList(),
+    };
+
+    /// <summary>A GPU's free memory as last sampled (heartbeats), else as reported at join or hello.</summary>
+    private static long GpuFree(Protocol.Gpu gpu, Metrics? metrics) =>
+        metrics?.Gpus.FirstOrDefault(m => m.Index == gpu.Index)?.MemoryFreeBytes ?? gpu.MemoryFreeBytes;
 
     public IReadOnlyList<NodeView> ListNodes() =>
         _nodes.Values.Select(n => { lock (n.Gate) return View(n); }).OrderBy(n => n.JoinedAt).ThenBy(n => n.Id).ToList();
@@ -311,8 +319,8 @@ public sealed class MembershipService : IAsyncDisposable
         var gpus = hw.Gpus.Select(g =>
         {
             var live = metrics?.Gpus.FirstOrDefault(m => m.Index == g.Index);
-            return new GpuView(g.Index, g.Name, g.MemoryTotalBytes, live?.MemoryFreeBytes ?? g.MemoryFreeBytes, g.ComputeCapability,
-                g.DriverVersion, live?.UtilizationPercent ?? g.UtilizationPercent, g.SpeedGbps);
+            return new GpuView(g.Index, g.Name, g.MemoryTotalBytes, GpuFree(g, metrics), g.ComputeCapability,
+                g.DriverVersion, live?.UtilizationPercent ?? g.UtilizationPercent, g.SpeedGbps) { Device = g.Device };
         }).ToList();
         return new NodeView(n.Id, n.Name, n.State.ToWire(), n.Drained, n.Address, n.JoinedAt, n.LastHeartbeat, n.Outbox is not null,
             new CpuView(hw.CpuModel, hw.LogicalCores, hw.Simd.ToList(), hw.CpuSpeedGbps, metrics?.CpuBusyPercent ?? 0),

@@ -52,9 +52,9 @@ internal static class PoolApi
     {
         foreach (var node in pool.Membership.ListNodes())
         {
-            yield return new DeviceView(node.Id, node.Name, node.State, "cpu", 0, node.Cpu.Model, node.RamTotalBytes, node.RamFreeBytes, node.Cpu.SpeedGBps);
+            yield return new DeviceView(node.Id, node.Name, node.State, "cpu", 0, node.Cpu.Model, node.RamTotalBytes, node.RamFreeBytes, node.Cpu.SpeedGBps) { Id = node.Id + "/cpu" };
             foreach (var gpu in node.Gpus)
-                yield return new DeviceView(node.Id, node.Name, node.State, "gpu", gpu.Index, gpu.Name, gpu.MemoryTotalBytes, gpu.MemoryFreeBytes, gpu.SpeedGBps);
+                yield return new DeviceView(node.Id, node.Name, node.State, "gpu", gpu.Index, gpu.Name, gpu.MemoryTotalBytes, gpu.MemoryFreeBytes, gpu.SpeedGBps) { Id = node.Id + "/" + gpu.Device };
         }
     }
 

@@ -12,9 +12,17 @@ public sealed record PoolNode(string Id, string Name, NodeState State, bool Drai
     /// <summary>HOST:PORT of its agent's link probe as the agent advertised it (any-address hosts included); empty: none.</summary>
     public string ProbeEndpoint { get; init; } = string.Empty;
 
+    /// <summary>Its GPUs as its agent reported them, with their free memory as last sampled.</summary>
+    public IReadOnlyList<PoolGpu> Gpus { get; init; } = [];
+
     /// <summary>Connected and able to run what it runs (ready, or draining while its work moves away).</summary>
     public bool IsServing => Connected && State is NodeState.Ready or NodeState.Draining;
 
     /// <summary>Connected, ready and not drained: new work may be placed on it.</summary>
     public bool IsPlaceable => Connected && State == NodeState.Ready && !Drained;
 }
+
+/// <summary>A GPU of a node.</summary>
+/// <param name="Device">The name stages use for it on its node ("gpu0", ...): the pool's device id is NODE/DEVICE.</param>
+/// <param name="SpeedGBps">Its measured memory bandwidth; 0 when its agent could not measure it (the backend cannot use it).</param>
+public sealed record PoolGpu(string Device, string Name, long MemoryTotalBytes, long MemoryFreeBytes, double SpeedGBps);

@@ -24,8 +24,8 @@ internal static class DeployCommand
         var timeout = new Option<string>("--timeout") { Description = "How long to wait for the stages.", DefaultValueFactory = _ => "30m" };
         var placement = new Option<string?>("--placement")
         {
-            Description = "Split the model yourself instead of the planner: NODE:FIRST-LAST per stage, in pipeline order, e.g. agent-a:0-11,agent-b:11-22 " +
-                "(a node's name or id; layers first inclusive, last exclusive). The plan shows the planner's own choice beside it.",
+            Description = "Split the model yourself instead of the planner: NODE:FIRST-LAST per stage, in pipeline order, e.g. agent-a/gpu0:0-11,agent-b:11-22 " +
+                "(a node's name or id, on its CPU, or NODE/gpuN on one of its GPUs; layers first inclusive, last exclusive). The plan shows the planner's own choice beside it.",
         };
         var ignoreLinks = new Option<bool>("--ignore-links") { Description = "Plan as if no link had been measured (every hop the planner's default), to compare with a plan that uses them." };
         var command = new Command("deploy", "Deploy a model on the pool, split over its machines, and serve it at the coordinator's /v1 (OpenAI API).");
@@ -65,12 +65,13 @@ internal static class DeployCommand
     {
         Console.WriteLine($"Deployment {d.Name} ({d.Id}): {d.Stages.Count} stage(s), context {d.ContextLength} x {d.MaxSessions} sessions, {d.Activations} activations, " +
             $"predicted {d.PredictedTokensPerSecond.ToString("0.0", CultureInfo.InvariantCulture)} tokens/s single-stream.");
-        var table = new Table().AddColumns("Stage", "Node", "Layers", "Weights", "KV cache", "Predicted tokens/s");
+        var table = new Table().AddColumns("Stage", "Node", "Device", "Layers", "Weights", "KV cache", "Predicted tokens/s");
         foreach (var s in d.Stages)
         {
             table.AddRow(
                 d.Stages.Any(x => x.Replica > 0) ? $"{s.Replica}.{s.Index}" : s.Index.ToString(CultureInfo.InvariantCulture),
                 Markup.Escape(s.NodeName),
+                Markup.Escape(s.Device),
                 $"{s.FirstLayer}-{s.LastLayer}",
                 Bytes(s.WeightBytes),
                 Bytes(s.KvBytes),
@@ -112,7 +113,7 @@ internal static class DeployCommand
                         {
                             if (!tasks.TryGetValue((s.Replica, s.Index), out var task))
                                 tasks[(s.Replica, s.Index)] = task = context.AddTask("", maxValue: 1);
-                            task.Description = Markup.Escape($"stage {s.Index} on {s.NodeName} (layers {s.FirstLayer}-{s.LastLayer}): {s.State}");
+                            task.Description = Markup.Escape($"stage {s.Index} on {Where(s)} (layers {s.FirstLayer}-{s.LastLayer}): {s.State}");
                             task.MaxValue = Math.Max(1, s.BytesTotal);
                             task.Value = s.State == StageStates.Ready ? task.MaxValue : Math.Min(s.BytesDone, task.MaxValue - 1);
                         }
@@ -129,6 +130,9 @@ internal static class DeployCommand
         }
     }
 
+    /// <summary>A stage's node, with its device when that is not the CPU: "gaming-pc (gpu0)".</summary>
+    private static string Where(StageView s) => s.Device == "cpu" ? s.NodeName : $"{s.NodeName} ({s.Device})";
+
     private static async Task<DeploymentView> WaitPlainAsync(DeployClient api, string name, CancellationToken token)
     {
         var printed = new Dictionary<(int, int), string>();
@@ -140,7 +144,7 @@ internal static class DeployCommand
                 if (printed.GetValueOrDefault((s.Replica, s.Index)) == s.State)
                     continue;
                 printed[(s.Replica, s.Index)] = s.State;
-                Console.WriteLine($"  stage {s.Index} on {s.NodeName} (layers {s.FirstLayer}-{s.LastLayer}): {s.State}{(s.Endpoint is null ? "" : " at " + s.Endpoint)}{(s.Error is null ? "" : ": " + s.Error)}");
+                Console.WriteLine($"  stage {s.Index} on {Where(s)} (layers {s.FirstLayer}-{s.LastLayer}): {s.State}{(s.Endpoint is null ? "" : " at " + s.Endpoint)}{(s.Error is null ? "" : ": " + s.Error)}");
             }
             if (d.State is DeploymentStates.Ready or DeploymentStates.Failed)
                 return d;

@@ -36,8 +36,8 @@ internal static class DeployListCommand
 
     internal static Table Render(IReadOnlyList<DeploymentView> deployments)
     {
-        // "Seen GB/s": the node's speed as its stages' decoding shows it, which plans use over the probe (tessera nodes).
-        var table = new Table().AddColumns("Name", "State", "Stage", "Node", "Layers", "Weights", "KV cache", "Seen GB/s", "Stage state", "Endpoint");
+        // "Seen GB/s": the device's speed as its stages' decoding shows it, which plans use over the probe (tessera nodes).
+        var table = new Table().AddColumns("Name", "State", "Stage", "Node", "Device", "Layers", "Weights", "KV cache", "Seen GB/s", "Stage state", "Endpoint");
         foreach (var d in deployments)
         {
             var first = true;
@@ -48,6 +48,7 @@ internal static class DeployListCommand
                     first ? StateMarkup(d.State) + (d.Error is null ? "" : "\n" + Markup.Escape(d.Error)) : "",
                     d.Stages.Any(x => x.Replica > 0) ? $"{s.Replica}.{s.Index}" : s.Index.ToString(CultureInfo.InvariantCulture),
                     Markup.Escape(s.NodeName),
+                    Markup.Escape(s.Device),
                     $"{s.FirstLayer}-{s.LastLayer}",
                     DeployCommand.Bytes(s.WeightBytes),
                     DeployCommand.Bytes(s.KvBytes),

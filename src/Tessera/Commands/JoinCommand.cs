@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Tessera.Deploy;
+using Tessera.Engine.Gpu;
 using Tessera.Identity;
 using Tessera.Pool;
 using Tessera.Pool.Agent;
@@ -47,9 +48,10 @@ internal static class JoinCommand
             Description = "Fault injection (tests only): a file holding a factor; this agent's stages run that many times slower while it says more than 1.",
             Hidden = true,
         };
+        var standInGpu = PoolCli.StandInGpuOption();
         var command = new Command("join", "Join this machine to a pool and contribute its devices. Runs until stopped; reconnects by itself.");
         command.Arguments.Add(token);
-        foreach (var option in new Option[] { tokenFile, name, dataDir, probe, speed, cacheLimit, probePort, verbose, faultSlowdown })
+        foreach (var option in new Option[] { tokenFile, name, dataDir, probe, speed, cacheLimit, probePort, verbose, faultSlowdown, standInGpu })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -73,13 +75,13 @@ internal static class JoinCommand
                     throw new PoolException($"{dir.Root} already belongs to pool {identity.File.PoolId}, not to the pool of this token. Use another --data-dir to join a second pool.", exitCode: 2);
                 }
                 Console.WriteLine($"Already a member of pool {identity.File.PoolId} as node {identity.File.Name} ({identity.NodeId}); reconnecting to {identity.File.Coordinator}.");
-                hardware = PoolCli.Discover(dir.Root, result.GetValue(probe), result.GetValue(speed));
+                hardware = PoolCli.Discover(dir.Root, result.GetValue(probe), result.GetValue(speed), result.GetValue(standInGpu));
             }
             else
             {
                 if (parsed is null)
                     throw new PoolException($"{dir.Root} holds no pool membership yet: pass the join token printed by `tessera pool start` or `tessera token create` on the coordinator.", exitCode: 2);
-                hardware = PoolCli.Discover(ExistingAncestor(dir.Root), result.GetValue(probe), result.GetValue(speed));
+                hardware = PoolCli.Discover(ExistingAncestor(dir.Root), result.GetValue(probe), result.GetValue(speed), result.GetValue(standInGpu));
                 var nodeName = result.GetValue(name) ?? Environment.MachineName;
                 identity = await JoinClient.JoinAsync(parsed, agentDir, nodeName, hardware, time, cancellationToken).ConfigureAwait(false);
                 Console.WriteLine($"Joined pool {identity.File.PoolId} as node {identity.File.Name} ({identity.NodeId}). Identity stored in {agentDir}.");
@@ -88,7 +90,7 @@ internal static class JoinCommand
             using (identity)
             {
                 await using var stages = DeploymentHosting.CreateSupervisor(identity, agentDir, logging, time, PoolCli.CacheLimitBytes(result.GetValue(cacheLimit)),
-                    result.GetValue(faultSlowdown) is { } slowdownFile ? new FaultSlowdownFile(slowdownFile, time).Factor : null);
+                    result.GetValue(faultSlowdown) is { } slowdownFile ? new FaultSlowdownFile(slowdownFile, time).Factor : null, DeviceBackendFactory.Instance);
                 await using var links = await DeploymentHosting.StartLinkProbeAsync(identity, stages, result.GetValue(probePort), logging, time, cancellationToken).ConfigureAwait(false);
                 await using var relay = DeploymentHosting.CreateRelayDialer(identity, stages, links, logging);
                 var runner = new AgentRunner(identity, LocalAgent.StandardOptions(agentDir, result.GetValue(name), hardware, time).WithStages(stages, links, relay), time, logging.CreateLogger<AgentRunner>());

@@ -38,7 +38,7 @@ internal static class NodesCommand
         {
             var gpus = n.Gpus.Count == 0
                 ? "-"
-                : string.Join("\n", n.Gpus.Select(g => $"gpu{g.Index}: {Markup.Escape(g.Name)} {PoolCli.Gib(g.MemoryFreeBytes)}/{PoolCli.Gib(g.MemoryTotalBytes)}{(g.SpeedGBps > 0 ? $", {g.SpeedGBps:F0} GB/s" : "")}"));
+                : string.Join("\n", n.Gpus.Select(g => $"{Markup.Escape(g.Device)}: {Markup.Escape(g.Name)} {PoolCli.Gib(g.MemoryFreeBytes)}/{PoolCli.Gib(g.MemoryTotalBytes)}{(g.SpeedGBps > 0 ? $", {g.SpeedGBps:F0} GB/s" : ", not usable (no speed)")}"));
             table.AddRow(
                 Markup.Escape(n.Name),
                 StateMarkup(n.State),

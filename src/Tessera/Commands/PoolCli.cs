@@ -18,7 +18,6 @@ internal static class PoolCli
         Description = "Directory of the pool's files (default: $TESSERA_HOME or ~/.tessera).",
     };
 
-    /// <summary>--speed-gbps: a memory bandwidth to report instead of the measured one.</summary>
     /// <summary>--cache-limit: the most bytes a machine's model store keeps; unbounded when not given.</summary>
     public static Option<string?> CacheLimitOption() => new("--cache-limit")
     {
@@ -44,13 +43,17 @@ internal static class PoolCli
     public static long MaxDownloadBytes(string? text) =>
         text is null ? Tessera.Distribution.HuggingFaceOptions.DefaultMaxDownloadBytes : Tessera.Pool.Security.SizeParser.Parse(text);
 
+    /// <summary>--speed-gbps: a memory bandwidth to report instead of the measured one.</summary>
     public static Option<double?> SpeedOption() => new("--speed-gbps")
     {
         Description = "Memory bandwidth (GB/s) to report for this machine's CPU instead of measuring it: a figure you know, or to make placement predictable.",
     };
 
-    /// <summary>The machine's hardware, with the declared memory bandwidth in place of a measurement when one is given.</summary>
-    public static Tessera.Pool.Protocol.Hardware Discover(string directory, int probeMegabytes, double? speedGbps)
+    /// <summary>
+    /// The machine's hardware, with the declared memory bandwidth in place of a measurement when one is given, and the
+    /// stand-in GPU <paramref name="standInGpu"/> describes (tests only, see <see cref="StandInGpuOption"/>).
+    /// </summary>
+    public static Tessera.Pool.Protocol.Hardware Discover(string directory, int probeMegabytes, double? speedGbps, string? standInGpu = null)
     {
         if (speedGbps is { } declared && !(declared > 0 && double.IsFinite(declared)))
             throw new PoolException($"--speed-gbps must be a positive number of GB/s (got {declared}).", exitCode: 2);
@@ -64,7 +67,39 @@ internal static class PoolCli
             else
                 Console.Error.WriteLine($"GPU {gpu.Index} ({gpu.Name}): not measured, the GPU backend cannot use it: {problem}");
         }
+        if (standInGpu is not null)
+            AddStandInGpu(hardware, standInGpu);
         return hardware;
+    }
+
+    /// <summary>
+    /// --stand-in-gpu MEMORY:GBPS (tests only): reports ILGPU's CPU accelerator as a GPU named "stand-in" with that memory
+    /// and declared speed, so a pool without GPUs plans, places and runs stages on a GPU device through the path a
+    /// GPU takes (the kernels CUDA runs, computed on the CPU).
+    /// </summary>
+    public static Option<string?> StandInGpuOption() => new("--stand-in-gpu")
+    {
+        Description = "Tests only: report ILGPU's CPU accelerator as a GPU named stand-in, with MEMORY:GBPS (e.g. 2GB:400).",
+        Hidden = true,
+    };
+
+    /// <summary>Adds the stand-in GPU that <paramref name="text"/> (MEMORY:GBPS) describes to <paramref name="hardware"/>.</summary>
+    public static void AddStandInGpu(Tessera.Pool.Protocol.Hardware hardware, string text)
+    {
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !double.TryParse(text.AsSpan(colon + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out var gbps) || !(gbps > 0) || !double.IsFinite(gbps))
+            throw new PoolException($"--stand-in-gpu must be MEMORY:GBPS, e.g. 2GB:400 (got '{text}').", exitCode: 2);
+        var bytes = Tessera.Pool.Security.SizeParser.Parse(text[..colon]);
+        hardware.Gpus.Add(new Tessera.Pool.Protocol.Gpu
+        {
+            // No nvidia-smi index: heartbeats' GPU samples never match it, so its free memory stays the declared one.
+            Index = -1,
+            Name = "ILGPU CPU stand-in",
+            MemoryTotalBytes = bytes,
+            MemoryFreeBytes = bytes,
+            SpeedGbps = gbps,
+            Device = Tessera.Engine.Gpu.GpuDevice.StandInName,
+        });
     }
 
     public static Option<string?> CoordinatorOption() => new("--coordinator")

@@ -104,7 +104,8 @@ internal static class PoolCommand
                 var nodeName = result.GetValue(name) ?? Environment.MachineName;
                 var hardware = PoolCli.Discover(dir.Root, result.GetValue(probe), result.GetValue(speed));
                 using var identity = LocalAgent.EnsureIdentity(host, dir.AgentDirectory, nodeName, hardware);
-                await using var stages = DeploymentHosting.CreateSupervisor(identity, dir.AgentDirectory, logging, time, PoolCli.CacheLimitBytes(result.GetValue(cacheLimit)));
+                await using var stages = DeploymentHosting.CreateSupervisor(identity, dir.AgentDirectory, logging, time, PoolCli.CacheLimitBytes(result.GetValue(cacheLimit)),
+                    backends: Tessera.Engine.Gpu.DeviceBackendFactory.Instance);
                 await using var links = await DeploymentHosting.StartLinkProbeAsync(identity, stages, result.GetValue(probePort), logging, time, cancellationToken).ConfigureAwait(false);
                 coordinator.Deployments.Links!.CoordinatorNodeId = identity.NodeId;
                 await using var relay = DeploymentHosting.CreateRelayDialer(identity, stages, links, logging);

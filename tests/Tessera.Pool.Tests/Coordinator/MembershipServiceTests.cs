@@ -83,6 +83,37 @@ public sealed class MembershipServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task Gpus_ReachThePlannerWithTheirDeviceNames_AndTheFreeMemoryHeartbeatsSample()
+    {
+        using var store = OpenStore();
+        await using var membership = new MembershipService(store, _time, NullLogger.Instance, FailureDetectorOptions.Default);
+        var hardware = new Protocol.Hardware
+        {
+            Gpus =
+            {
+                new Protocol.Gpu { Index = 0, Name = "RTX", MemoryTotalBytes = 24L << 30, MemoryFreeBytes = 23L << 30, SpeedGbps = 900 },
+                // a name that is not a plain word, one that names the CPU, one that takes another's index name: each becomes gpu + index
+                new Protocol.Gpu { Index = 1, Device = "../etc", SpeedGbps = 400 },
+                new Protocol.Gpu { Index = 2, Device = "cpu" },
+                new Protocol.Gpu { Index = 3, Device = "gpu0" },
+                new Protocol.Gpu { Index = 0, Name = "a second GPU 0" }, // dropped: no command could tell it from the first
+                new Protocol.Gpu { Index = -1, Device = "stand-in", MemoryTotalBytes = 1L << 30, MemoryFreeBytes = 1L << 30, SpeedGbps = 50 },
+            },
+        };
+        var record = new NodeRecord("node_a", "a", NodeState.Joining, false, "10.0.0.9", _time.Now, null, "fp", hardware, null);
+        store.InsertNode(record, null);
+        membership.AddJoined(record);
+
+        membership.Heartbeat(membership.Get("node_a")!, new Protocol.Metrics { Gpus = { new Protocol.GpuMetrics { Index = 0, MemoryFreeBytes = 10L << 30 } } }, "10.0.0.9");
+
+        var gpus = Assert.Single(membership.Snapshot()).Gpus;
+        Assert.Equal(["gpu0", "gpu1", "gpu2", "gpu3", "stand-in"], gpus.Select(g => g.Device));
+        Assert.Equal(new PoolGpu("gpu0", "RTX", 24L << 30, 10L << 30, 900), gpus[0]);
+        Assert.Equal(1L << 30, gpus[4].MemoryFreeBytes); // no sample for it: the reported figure
+        Assert.Equal(["gpu0", "gpu1", "gpu2", "gpu3", "stand-in"], Assert.Single(membership.ListNodes()).Gpus.Select(g => g.Device));
+    }
+
+    [Fact]
     public async Task ReturningNode_IsReadyAgain_AsTheSameNode()
     {
         using var store = OpenStore();
