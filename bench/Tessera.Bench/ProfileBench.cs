@@ -160,6 +160,27 @@ public static class ProfileBench
             Record("swiglu", s);
         }
 
+        public void GeGlu(in BackendTensor gate, in BackendTensor up, in BackendTensor output)
+        {
+            var s = BenchClock.Now();
+            inner.GeGlu(gate, up, output);
+            Record("geglu", s);
+        }
+
+        public void Scale(in BackendTensor x, float factor)
+        {
+            var s = BenchClock.Now();
+            inner.Scale(x, factor);
+            Record("scale", s);
+        }
+
+        public void SoftCap(in BackendTensor x, float cap)
+        {
+            var s = BenchClock.Now();
+            inner.SoftCap(x, cap);
+            Record("softcap", s);
+        }
+
         public void Add(in BackendTensor a, in BackendTensor b, in BackendTensor y)
         {
             var s = BenchClock.Now();

@@ -111,6 +111,13 @@ public sealed class GpuBackend : IComputeBackend
     public void SwiGlu(in BackendTensor gate, in BackendTensor up, in BackendTensor output) =>
         _ops.SwiGlu(View(gate), View(up), View(output), gate.Length);
 
+    public void GeGlu(in BackendTensor gate, in BackendTensor up, in BackendTensor output) =>
+        _ops.GeGlu(View(gate), View(up), View(output), gate.Length);
+
+    public void Scale(in BackendTensor x, float factor) => _ops.Scale(View(x), factor);
+
+    public void SoftCap(in BackendTensor x, float cap) => _ops.SoftCap(View(x), cap);
+
     public void Add(in BackendTensor a, in BackendTensor b, in BackendTensor y) =>
         _ops.Add(View(a), View(b), View(y), y.Length);
 

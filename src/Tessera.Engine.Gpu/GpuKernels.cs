@@ -243,29 +243,35 @@ internal static class GpuKernels
     /// barriers per pair, no shuffles. A reference kernel, to be tiled for long contexts.
     /// </summary>
     public static void Attention(ArrayView<float> queries, ArrayView<float> keys, ArrayView<float> values, ArrayView<float> output,
-        ArrayView<float> scratch, int tokens, int start, int heads, int kvHeads, int headDim, float scale)
+        ArrayView<float> scratch, AttentionParameters a)
     {
         var maxima = SharedMemory.Allocate<float>(Lanes);
         var sums = SharedMemory.Allocate<float>(Lanes);
         var lane = Group.IdxX;
-        var kvWidth = kvHeads * headDim;
+        var (tokens, start, heads, headDim) = (a.Tokens, a.Start, a.Heads, a.HeadDim);
+        var kvWidth = a.KvHeads * headDim;
         var mine = (long)Grid.IdxX * (start + tokens);
         for (var item = Grid.IdxX; item < tokens * heads; item += Grid.DimX)
         {
             var head = item % heads;
             var t = item / heads;
-            var kv = head / (heads / kvHeads) * headDim;
+            var kv = head / (heads / a.KvHeads) * headDim;
             var q = (long)t * heads * headDim + head * headDim;
             var visible = start + t + 1;
+            // A sliding window hides the positions before it; they count as the masked cells they are on the CPU.
+            var first = a.Window > 0 ? Math.Max(0, visible - a.Window) : 0;
             var max = float.NegativeInfinity;
-            for (var p = lane; p < visible; p += Lanes)
+            for (var p = first + lane; p < visible; p += Lanes)
             {
                 var dot = 0f;
                 var k = (long)p * kvWidth + kv;
                 for (var j = 0; j < headDim; j++)
                     dot += RoundToHalf(queries[q + j]) * keys[k + j];
-                scratch[mine + p] = dot * scale;
-                max = MathF.Max(max, dot * scale);
+                var score = dot * a.Scale;
+                if (a.SoftCap > 0)
+                    score = MathF.Tanh(score * (1f / a.SoftCap)) * a.SoftCap;
+                scratch[mine + p] = score;
+                max = MathF.Max(max, score);
             }
             maxima[lane] = max;
             Group.Barrier();
@@ -273,7 +279,7 @@ internal static class GpuKernels
             for (var l = 0; l < Lanes; l++)
                 max = MathF.Max(max, maxima[l]);
             var sum = 0f;
-            for (var p = lane; p < visible; p += Lanes)
+            for (var p = first + lane; p < visible; p += Lanes)
             {
                 var e = MathF.Exp(scratch[mine + p] - max);
                 scratch[mine + p] = e;
@@ -288,7 +294,7 @@ internal static class GpuKernels
             for (var j = lane; j < headDim; j += Lanes)
             {
                 var acc = 0f;
-                for (var p = 0; p < visible; p++)
+                for (var p = first; p < visible; p++)
                     acc += RoundToHalf(scratch[mine + p] * inverse) * values[(long)p * kvWidth + kv + j];
                 output[q + j] = acc;
             }
@@ -422,6 +428,34 @@ internal static class GpuKernels
         output[i] = g / (1f + MathF.Exp(-g)) * up[i];
     }
 
+    /// <summary>
+    /// output = gelu(gate) * up with ggml's GELU: 0 at or below -10, x at or above 10, else <paramref name="table"/> (ggml's
+    /// f16 table, as floats) at the gate rounded to f16.
+    /// </summary>
+    public static void GeGlu(Index1D i, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> output, ArrayView<float> table)
+    {
+        var g = gate[i];
+        var y = g <= -10f ? 0f : g >= 10f ? g : table[HalfBits(RoundToHalf(g))];
+        output[i] = y * up[i];
+    }
+
+    /// <summary>The f16 bits of <paramref name="h"/>, a finite value an f16 holds exactly.</summary>
+    public static int HalfBits(float h)
+    {
+        var bits = Interop.FloatAsInt(h);
+        var sign = (int)(bits >> 16) & 0x8000;
+        var magnitude = bits & 0x7FFFFFFFu;
+        if (magnitude < 0x38800000u) // below the smallest normal f16: a multiple of 2^-24
+            return sign | (int)(Interop.IntAsFloat(magnitude) * 16777216f);
+        return sign | (int)(((magnitude >> 23) - 112u) << 10) | (int)((magnitude >> 13) & 0x3FFu);
+    }
+
+    /// <summary>x = x * factor in place.</summary>
+    public static void Scale(Index1D i, ArrayView<float> x, float factor) => x[i] *= factor;
+
+    /// <summary>x = cap * tanh(x * (1 / cap)) in place.</summary>
+    public static void SoftCap(Index1D i, ArrayView<float> x, float cap) => x[i] = MathF.Tanh(x[i] * (1f / cap)) * cap;
+
     /// <summary>y = a + b, element by element.</summary>
     public static void Add(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) => y[i] = a[i] + b[i];
 
@@ -440,3 +474,6 @@ internal static class GpuKernels
         x[i] = Interop.IntAsFloat(bits);
     }
 }
+
+/// <summary>One attention call's shape, as <see cref="GpuKernels.Attention"/> takes it (see <c>AttentionShape</c>).</summary>
+public readonly record struct AttentionParameters(int Tokens, int Start, int Heads, int KvHeads, int HeadDim, float Scale, float SoftCap, int Window);

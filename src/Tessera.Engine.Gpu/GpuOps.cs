@@ -21,7 +21,11 @@ public sealed class GpuOps : IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _swiGlu;
     private readonly Action<Index1D, ArrayView<byte>, ArrayView<int>, ArrayView<float>, int, int, int> _getRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int> _rope;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, float> _attention;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParameters> _attention;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> _geGlu;
+    private readonly Action<Index1D, ArrayView<float>, float> _scale;
+    private readonly Action<Index1D, ArrayView<float>, float> _softCap;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _geluTable;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _effectiveQ8_K;
     private readonly Action<Index1D, ArrayView<sbyte>, ArrayView<float>, ArrayView<float>> _effectiveQ8_0;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -54,7 +58,10 @@ public sealed class GpuOps : IDisposable
         _addBias = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(GpuKernels.AddBias);
         _roundHalf = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>>(GpuKernels.RoundHalfInPlace);
         _roundBFloat16 = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>>(GpuKernels.RoundBFloat16InPlace);
-        _attention = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, float>(GpuKernels.Attention);
+        _attention = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParameters>(GpuKernels.Attention);
+        _geGlu = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(GpuKernels.GeGlu);
+        _scale = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(GpuKernels.Scale);
+        _softCap = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(GpuKernels.SoftCap);
     }
 
     private static KernelConfig Warps(long groups) => new((int)groups, GpuKernels.Lanes);
@@ -213,6 +220,23 @@ public sealed class GpuOps : IDisposable
     public void SwiGlu(ArrayView<float> gate, ArrayView<float> up, ArrayView<float> output, int count) =>
         _swiGlu(count, gate, up, output);
 
+    /// <summary>output = gelu(gate) * up over the first <paramref name="count"/> values (ggml's GELU, its f16 table uploaded on first use).</summary>
+    public void GeGlu(ArrayView<float> gate, ArrayView<float> up, ArrayView<float> output, int count)
+    {
+        if (_geluTable is null)
+        {
+            var table = Array.ConvertAll(Backends.GgmlMath.GeluTable.Value, Kernels.Fp16.ToSingle);
+            _geluTable = _device.Accelerator.Allocate1D(table);
+        }
+        _geGlu(count, gate, up, output, _geluTable.View);
+    }
+
+    /// <summary>x = x * factor in place.</summary>
+    public void Scale(ArrayView<float> x, float factor) => _scale((int)x.Length, x, factor);
+
+    /// <summary>x = cap * tanh(x / cap) in place.</summary>
+    public void SoftCap(ArrayView<float> x, float cap) => _softCap((int)x.Length, x, cap);
+
     /// <summary>
     /// Embedding lookup: rows <paramref name="ids"/> (<paramref name="count"/> of them, checked by the caller against
     /// the matrix's rows) of <paramref name="w"/>, dequantized into <paramref name="output"/> (count x Cols).
@@ -242,7 +266,8 @@ public sealed class GpuOps : IDisposable
         var grid = Grid((long)shape.Tokens * shape.Heads, MaxAttentionGroups);
         var perGroup = shape.StartPosition + shape.Tokens;
         var scores = Scratch(ref _scores, (long)grid.GridDim.X * perGroup);
-        _attention(grid, queries, keys, values, output, scores, shape.Tokens, shape.StartPosition, shape.Heads, shape.KvHeads, shape.HeadDim, shape.Scale);
+        _attention(grid, queries, keys, values, output, scores,
+            new AttentionParameters(shape.Tokens, shape.StartPosition, shape.Heads, shape.KvHeads, shape.HeadDim, shape.Scale, shape.SoftCap, shape.Window));
     }
 
     /// <summary>y = a + b over the first <paramref name="count"/> values (y may be a or b).</summary>
@@ -282,6 +307,7 @@ public sealed class GpuOps : IDisposable
     {
         _effective?.Dispose();
         _scores?.Dispose();
+        _geluTable?.Dispose();
         _quants?.Dispose();
         _scales?.Dispose();
     }

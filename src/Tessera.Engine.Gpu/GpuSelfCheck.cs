@@ -40,6 +40,8 @@ public static unsafe class GpuSelfCheck
             results.Add(EmbeddingRows(device, ops, type));
         results.Add(RmsNorm(device, ops));
         results.Add(SwiGlu(device, ops));
+        results.Add(GeGlu(device, ops));
+        results.Add(ScaleAndSoftCap(device, ops));
         results.Add(ElementWise(device, ops));
         results.Add(Rope(device, ops, RopeKind.Normal));
         results.Add(Rope(device, ops, RopeKind.NeoX));
@@ -49,6 +51,9 @@ public static unsafe class GpuSelfCheck
         // Longer than a warp: lanes take several positions each (a prompt, and a decode step late in a session).
         results.Add(Attention(device, ops, tokens: 40, start: 0, headDim: 32));
         results.Add(Attention(device, ops, tokens: 1, start: 70, headDim: 128));
+        // Gemma 2's attention: scores soft-capped, a sliding window of 16 positions (a prompt past it, and a decode step).
+        results.Add(Attention(device, ops, tokens: 24, start: 0, headDim: 64, softCap: 10, window: 16));
+        results.Add(Attention(device, ops, tokens: 1, start: 40, headDim: 64, softCap: 10, window: 16));
         return results;
     }
 
@@ -254,12 +259,43 @@ public static unsafe class GpuSelfCheck
         var up = Random(gate.Length, seed: 6);
         var expected = new float[gate.Length];
         FloatKernels.SwiGlu(gate, up, expected);
+        return Compare("SwiGLU", expected, Gated(device, ops, gate, up, ops.SwiGlu), 2e-6);
+    }
+
+    /// <summary>GELU-gated product (Gemma 2's feed-forward): the same f16 table, so bit for bit, gates past ±10 included.</summary>
+    public static GpuCheckResult GeGlu(GpuDevice device, GpuOps ops)
+    {
+        var gate = Random(864, seed: 12, scale: 4f);
+        (gate[0], gate[1], gate[2], gate[3]) = (-10f, 10f, -12.5f, 11f);
+        var up = Random(gate.Length, seed: 13);
+        var expected = new float[gate.Length];
+        FloatKernels.GeGlu(gate, up, expected);
+        return new GpuCheckResult("GeGLU (values differing)", Differing(gate.Length, i => expected[i], Gated(device, ops, gate, up, ops.GeGlu)), 0);
+    }
+
+    /// <summary>A gated product on the device: <paramref name="op"/>(gate, up, output, count).</summary>
+    private static float[] Gated(GpuDevice device, GpuOps ops, float[] gate, float[] up, Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, int> op)
+    {
         using var gs = device.Accelerator.Allocate1D(gate);
         using var us = device.Accelerator.Allocate1D(up);
         using var ys = device.Accelerator.Allocate1D<float>(gate.Length);
-        ops.SwiGlu(gs.View, us.View, ys.View, gate.Length);
+        op(gs.View, us.View, ys.View, gate.Length);
         ops.Synchronize();
-        return Compare("SwiGLU", expected, ys.GetAsArray1D(), 2e-6);
+        return ys.GetAsArray1D();
+    }
+
+    /// <summary>Scaling (bit for bit) and soft-capping (tanh: the device's own, within a few ulps).</summary>
+    public static GpuCheckResult ScaleAndSoftCap(GpuDevice device, GpuOps ops)
+    {
+        var x = Random(1000, seed: 14, scale: 30f);
+        var expected = (float[])x.Clone();
+        System.Numerics.Tensors.TensorPrimitives.Multiply(expected, 11.3137085f, expected);
+        FloatKernels.SoftCap(expected, 25f);
+        using var xs = device.Accelerator.Allocate1D(x);
+        ops.Scale(xs.View, 11.3137085f);
+        ops.SoftCap(xs.View, 25f);
+        ops.Synchronize();
+        return Compare("scale then soft cap", expected, xs.GetAsArray1D(), 1e-6);
     }
 
     public static GpuCheckResult Rope(GpuDevice device, GpuOps ops, RopeKind kind)
@@ -276,10 +312,10 @@ public static unsafe class GpuSelfCheck
         return Compare($"RoPE ({kind})", expected, xs.GetAsArray1D(), 1e-6);
     }
 
-    public static GpuCheckResult Attention(GpuDevice device, GpuOps ops, int tokens, int start, int headDim)
+    public static GpuCheckResult Attention(GpuDevice device, GpuOps ops, int tokens, int start, int headDim, float softCap = 0, int window = 0)
     {
         const int heads = 4, kvHeads = 2;
-        var shape = new AttentionShape(tokens, start, heads, kvHeads, headDim, 1f / MathF.Sqrt(headDim));
+        var shape = new AttentionShape(tokens, start, heads, kvHeads, headDim, 1f / MathF.Sqrt(headDim)) { SoftCap = softCap, Window = window };
         var q = Random(tokens * shape.QueryWidth, seed: 9);
         var k = Random((start + tokens) * shape.KvWidth, seed: 10);
         var v = Random((start + tokens) * shape.KvWidth, seed: 11);
@@ -294,7 +330,8 @@ public static unsafe class GpuSelfCheck
         ops.Synchronize();
         // The probabilities are rounded to f16 (as llama.cpp does) after sums taken in another order than the CPU's: one
         // on a rounding boundary can round the other way, moving the output by one f16 step (2^-11) of that weight.
-        return Compare($"attention, {tokens} rows after {start}, heads of {headDim}", expected, output.GetAsArray1D(), 1e-4);
+        var variant = (softCap > 0 ? $", soft cap {softCap}" : "") + (window > 0 ? $", window {window}" : "");
+        return Compare($"attention, {tokens} rows after {start}, heads of {headDim}{variant}", expected, output.GetAsArray1D(), 1e-4);
     }
 
     /// <summary>The largest difference, relative to the largest expected value (products: small outputs are sums that cancel).</summary>

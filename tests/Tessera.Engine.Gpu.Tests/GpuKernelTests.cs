@@ -80,6 +80,15 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     [Fact]
     public void AddBiasAndRoundings_AreTheCpuEnginesBitForBit() => AssertPassed(GpuSelfCheck.ElementWise(_device, _ops));
 
+    [Fact]
+    public void GemmaOperations_AgreeWithTheCpuEngine()
+    {
+        AssertPassed(GpuSelfCheck.GeGlu(_device, _ops));
+        AssertPassed(GpuSelfCheck.ScaleAndSoftCap(_device, _ops));
+        AssertPassed(GpuSelfCheck.Attention(_device, _ops, tokens: 24, start: 0, headDim: 64, softCap: 10, window: 16));
+        AssertPassed(GpuSelfCheck.Attention(_device, _ops, tokens: 1, start: 40, headDim: 64, softCap: 10, window: 16));
+    }
+
     [Theory]
     [InlineData(RopeKind.Normal)]
     [InlineData(RopeKind.NeoX)]

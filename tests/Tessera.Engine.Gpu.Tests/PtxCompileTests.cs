@@ -18,7 +18,7 @@ public sealed class PtxCompileTests
     [
         nameof(GpuKernels.QuantizeQ8_0), nameof(GpuKernels.RmsNorm), nameof(GpuKernels.SwiGlu), nameof(GpuKernels.GetRows),
         nameof(GpuKernels.Rope), nameof(GpuKernels.Attention), nameof(GpuKernels.EffectiveQ8_K), nameof(GpuKernels.EffectiveQ8_0),
-        nameof(GpuKernels.Add), nameof(GpuKernels.AddBias), nameof(GpuKernels.RoundHalfInPlace), nameof(GpuKernels.RoundBFloat16InPlace),
+        nameof(GpuKernels.Add), nameof(GpuKernels.AddBias), nameof(GpuKernels.GeGlu), nameof(GpuKernels.Scale), nameof(GpuKernels.SoftCap), nameof(GpuKernels.RoundHalfInPlace), nameof(GpuKernels.RoundBFloat16InPlace),
         // The product, once per weight type's arithmetic.
         nameof(QuantRows), nameof(F32Rows), nameof(F16Rows), nameof(DequantRows),
     ];

@@ -6,6 +6,15 @@ namespace Tessera.Engine.Backends;
 /// </summary>
 public readonly record struct AttentionShape(int Tokens, int StartPosition, int Heads, int KvHeads, int HeadDim, float Scale)
 {
+    /// <summary>Scores (after <see cref="Scale"/>) are capped to <c>cap * tanh(s / cap)</c> before the soft max; 0: not capped.</summary>
+    public float SoftCap { get; init; }
+
+    /// <summary>A query at position p sees positions p - Window + 1 .. p only; 0: every earlier position.</summary>
+    public int Window { get; init; }
+
+    /// <summary>The first position a query at <paramref name="position"/> sees.</summary>
+    public int FirstVisible(int position) => Window > 0 ? Math.Max(0, position - Window + 1) : 0;
+
     public int QueryWidth => Heads * HeadDim;
     public int KvWidth => KvHeads * HeadDim;
 }

@@ -47,6 +47,13 @@ public sealed partial class CpuBackend
     public void SwiGlu(in BackendTensor gate, in BackendTensor up, in BackendTensor output) =>
         SwiGlu(HostBuffer.Span(gate), HostBuffer.Span(up), HostBuffer.Span(output));
 
+    public void GeGlu(in BackendTensor gate, in BackendTensor up, in BackendTensor output) =>
+        FloatKernels.GeGlu(HostBuffer.Span(gate), HostBuffer.Span(up), HostBuffer.Span(output));
+
+    public void Scale(in BackendTensor x, float factor) => TensorPrimitives.Multiply(HostBuffer.Span(x), factor, HostBuffer.Span(x));
+
+    public void SoftCap(in BackendTensor x, float cap) => FloatKernels.SoftCap(HostBuffer.Span(x), cap);
+
     public void Add(in BackendTensor a, in BackendTensor b, in BackendTensor y) =>
         TensorPrimitives.Add(HostBuffer.Span(a), HostBuffer.Span(b), HostBuffer.Span(y));
 

@@ -85,7 +85,8 @@ public static class FloatKernels
     /// non-flash CPU path as it decodes): the query rounded to f16 meets the f16 keys in <see cref="DotF16"/>'s order,
     /// the scaled scores go through <see cref="SoftMax"/>, the probabilities are rounded to f16 and meet the values in
     /// <see cref="ValuesF16"/>'s order. llama.cpp pads its view of the KV cache to 32 cells with masked ones; the
-    /// orders below include that padding (masked cells add exact zeros). The result of a query does not depend on
+    /// orders below include that padding (masked cells add exact zeros), and so do positions before a sliding window.
+    /// A soft cap is applied as llama.cpp's graph does: times (1 / cap), tanh, times cap. The result of a query does not depend on
     /// the other queries of the batch. <paramref name="scores"/> holds at least <c>StartPosition + Tokens</c> floats.
     /// </summary>
     public static void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output,
@@ -110,13 +111,37 @@ public static class FloatKernels
                 queries.Slice(t * qWidth + h * d, d).CopyTo(qh);
                 RoundToHalf(qh);
                 var kvOffset = h / group * d;
-                for (var j = 0; j < visible; j++)
+                var first = shape.FirstVisible(visible - 1);
+                s[..first].Fill(float.NegativeInfinity);
+                for (var j = first; j < visible; j++)
                     s[j] = DotF16(keys.Slice(j * kvWidth + kvOffset, d), qh) * shape.Scale;
+                if (shape.SoftCap > 0)
+                    SoftCap(s[first..], shape.SoftCap);
                 SoftMax(s);
                 RoundToHalf(s);
                 ValuesF16(s, values[kvOffset..], kvWidth, output.Slice(t * qWidth + h * d, d), accumulators);
             }
         }
+    }
+
+    /// <summary>
+    /// x = cap * tanh(x * (1 / cap)) in place, as llama.cpp's graph computes a soft cap (<c>ggml_scale</c>,
+    /// <c>ggml_tanh</c>, <c>ggml_scale</c>: every step rounded to float).
+    /// </summary>
+    public static void SoftCap(Span<float> x, float cap)
+    {
+        var inverse = 1.0f / cap;
+        foreach (ref var v in x)
+            v = MathF.Tanh(v * inverse) * cap;
+    }
+
+    /// <summary>output = gelu(gate) * up, GELU as llama.cpp evaluates it (<see cref="GgmlMath.Gelu"/>), then the product.</summary>
+    public static void GeGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
+    {
+        if (gate.Length > up.Length || gate.Length > output.Length)
+            throw new ArgumentException("GeGlu buffers differ in length.");
+        for (var i = 0; i < gate.Length; i++)
+            output[i] = GgmlMath.Gelu(gate[i]) * up[i];
     }
 
     /// <summary>Cells of llama.cpp's KV cache view for <paramref name="visible"/> positions (padded to 32).</summary>

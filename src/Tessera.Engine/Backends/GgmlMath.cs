@@ -68,6 +68,35 @@ internal static class GgmlMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Silu(float x) => x / (1.0f + MathF.Exp(-x));
 
+    /// <summary>
+    /// tanh rounded correctly to float (through double), as the C library's <c>tanhf</c> llama.cpp calls gives it
+    /// (glibc 2.41 and later compute it correctly rounded; older ones may be an ulp away).
+    /// </summary>
+    public static float Tanh(float x) => (float)Math.Tanh(x);
+
+    /// <summary>
+    /// ggml's GELU (<c>ggml_vec_gelu_f32</c> with its default f16 table): 0 at or below -10, x at or above 10, else the
+    /// table's value at x rounded to f16.
+    /// </summary>
+    public static float Gelu(float x) => x <= -10f ? 0f : x >= 10f ? x : Kernels.Fp16.ToSingle(GeluTable.Value[Kernels.Fp16.FromSingle(x)]);
+
+    /// <summary>
+    /// <c>ggml_table_gelu_f16</c>: for every f16 value h, f16(gelu(h)) with gelu(x) = (0.5 x) (1 + tanh((c x) fma(a x, x, 1)))
+    /// as GCC compiles ggml's <c>ggml_gelu_f32</c> (it fuses a x x + 1 into one fused multiply-add).
+    /// </summary>
+    public static readonly Lazy<ushort[]> GeluTable = new(() =>
+    {
+        const float a = 0.044715f;
+        const float c = 0.79788456080286535587989211986876f;
+        var table = new ushort[1 << 16];
+        for (var i = 0; i < table.Length; i++)
+        {
+            var x = Kernels.Fp16.ToSingle((ushort)i);
+            table[i] = Kernels.Fp16.FromSingle(0.5f * x * (1.0f + Tanh(c * x * MathF.FusedMultiplyAdd(a * x, x, 1.0f))));
+        }
+        return table;
+    });
+
     /// <summary>GCC's <c>_mm512_reduce_add_ps</c>: halves added (256, then 128 bits), then [0]+[2], [1]+[3], then those two.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ReduceAdd(Vector512<float> v)

@@ -93,6 +93,15 @@ public interface IComputeBackend : IDisposable
     /// <summary>output = silu(gate) * up, element-wise.</summary>
     void SwiGlu(in BackendTensor gate, in BackendTensor up, in BackendTensor output);
 
+    /// <summary>output = gelu(gate) * up, element-wise, GELU as llama.cpp evaluates it (Gemma 2's feed-forward).</summary>
+    void GeGlu(in BackendTensor gate, in BackendTensor up, in BackendTensor output);
+
+    /// <summary>x = x * factor, element-wise, in place.</summary>
+    void Scale(in BackendTensor x, float factor);
+
+    /// <summary>x = cap * tanh(x * (1 / cap)), element-wise, in place (Gemma 2's final logits).</summary>
+    void SoftCap(in BackendTensor x, float cap);
+
     /// <summary>y = a + b, element-wise (y may be a or b).</summary>
     void Add(in BackendTensor a, in BackendTensor b, in BackendTensor y);
 

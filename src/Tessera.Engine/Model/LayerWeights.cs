@@ -17,6 +17,12 @@ public sealed record LayerWeights(
     float[]? KeyBias,
     float[]? ValueBias)
 {
+    /// <summary>Gemma 2's norms of the attention's and the feed-forward's outputs; null for other models.</summary>
+    public float[]? PostAttentionNorm { get; init; }
+
+    /// <inheritdoc cref="PostAttentionNorm"/>
+    public float[]? PostFeedForwardNorm { get; init; }
+
     public long MatrixBytes => Query.ByteSize + Key.ByteSize + Value.ByteSize + Output.ByteSize + Gate.ByteSize + Up.ByteSize + Down.ByteSize;
 
     /// <summary>The seven matrices in file order.</summary>

@@ -4,7 +4,7 @@ using Tessera.Engine.Gguf;
 namespace Tessera.Engine.Model;
 
 /// <summary>
-/// Hyper-parameters of a Llama-family model, all read from GGUF metadata. Every count is read with its range checked
+/// Hyper-parameters of a Llama-family model (Llama, Mistral, Qwen 2, Phi-3, Gemma 2), all read from GGUF metadata. Every count is read with its range checked
 /// and every product the engine forms from them (head widths, key/value widths) is checked to fit, so a corrupt or
 /// hostile file is refused here with the key and its value, not later as an overflow, a wrapped size or an index
 /// out of range inside a kernel.
@@ -40,8 +40,47 @@ public sealed record ModelConfig
     public int QueryWidth => HeadCount * HeadDim;
     public int KvWidth => HeadCountKv * HeadDim;
 
+    /// <summary>The feed-forward's gate activation: SiLU (Llama, Qwen, Phi-3) or GELU in its tanh form (Gemma 2).</summary>
+    public GateActivation GateActivation { get; init; } = GateActivation.Silu;
+
+    /// <summary>What the token embedding is multiplied by (Gemma 2: the square root of its width); 1 for most models.</summary>
+    public float EmbeddingScale { get; init; } = 1;
+
+    /// <summary>
+    /// The query's scale before attention (1/sqrt(head size) unless the model says otherwise). With
+    /// <see cref="ScaleQueryFirst"/> it is applied to the query after RoPE, as llama.cpp does for Phi-3 and Gemma 2 (the
+    /// scores are then not scaled again); else to the scores.
+    /// </summary>
+    public float QueryScale { get; init; }
+
+    /// <inheritdoc cref="QueryScale"/>
+    public bool ScaleQueryFirst { get; init; }
+
+    /// <summary>Attention scores capped to <c>cap * tanh(s / cap)</c> before the soft max (Gemma 2); 0: not capped.</summary>
+    public float AttentionSoftCap { get; init; }
+
+    /// <summary>Logits capped to <c>cap * tanh(z / cap)</c> (Gemma 2); 0: not capped.</summary>
+    public float FinalSoftCap { get; init; }
+
+    /// <summary>Positions a query sees in sliding-window layers (itself included); 0: no sliding window.</summary>
+    public int SlidingWindow { get; init; }
+
+    /// <summary>Which layers use <see cref="SlidingWindow"/>.</summary>
+    public SlidingLayers SlidingLayers { get; init; }
+
+    /// <summary>Gemma 2: the attention's and the feed-forward's outputs are RMS-normed (with their own weights) before the residual add.</summary>
+    public bool PostNorms { get; init; }
+
+    /// <summary>The window layer <paramref name="layer"/> attends within (0: every earlier position).</summary>
+    public int WindowOf(int layer) => SlidingLayers switch
+    {
+        SlidingLayers.All => SlidingWindow,
+        SlidingLayers.Even when layer % 2 == 0 => SlidingWindow,
+        _ => 0,
+    };
+
     /// <summary>Architectures whose GGUF layout this engine runs.</summary>
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "mistral"];
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "mistral", "phi3", "gemma2"];
 
     /// <summary>
     /// <c>{arch}.block_count</c>, between 1 and <see cref="MaxBlockCount"/>; the one reading of it for the engine and
@@ -89,6 +128,16 @@ public sealed record ModelConfig
             throw m.Invalid(Key("context_length"), Invariant(
                 $"has value {contextLength}, which times the {ropeDimensions / 2} rotary pairs of a head is {ropeValues} values, more than one table can hold ({Array.MaxLength})"));
 
+        if (m.TryGetInt32(Key("expert_count"), 0, int.MaxValue) is > 0 and var experts)
+            throw new GgufFormatException(file.FilePath, Invariant(
+                $"this {arch} model is a mixture of experts ({Key("expert_count")} = {experts}), which tessera does not compute yet; use a dense model."));
+        if (m.TryGetInt32(Key("attention.value_length"), 1, int.MaxValue) is { } valueLength && valueLength != headDim)
+            throw m.Invalid(Key("attention.value_length"), Invariant(
+                $"has value {valueLength}, unlike the key width {headDim}: keys and values of different widths are not supported"));
+        if (arch == "phi3" && (file.TryGetTensor("rope_factors_long.weight", out _) || file.TryGetTensor("rope_factors_short.weight", out _)))
+            throw new GgufFormatException(file.FilePath,
+                "this phi3 model uses LongRoPE scaling (rope_factors_long/short), which tessera does not compute yet; use a 4k-context Phi-3 model.");
+
         var scalingType = m.TryGetString(Key("rope.scaling.type"));
         var scale = 1f;
         if (scalingType is "linear" && m.TryGetFloat(Key("rope.scaling.factor")) is { } factor && factor > 0)
@@ -96,11 +145,14 @@ public sealed record ModelConfig
         else if (m.TryGetFloat(Key("rope.scale_linear")) is { } linear && linear > 0)
             scale = 1f / linear;
 
+        var blocks = ReadBlockCount(m, arch);
+        var window = arch is "phi3" or "gemma2" ? OptionalCount("attention.sliding_window") ?? 0 : 0;
+        var gemma = arch == "gemma2";
         return new ModelConfig
         {
             Architecture = arch,
             EmbeddingLength = embedding,
-            BlockCount = ReadBlockCount(m, arch),
+            BlockCount = blocks,
             HeadCount = heads,
             HeadCountKv = kvHeads,
             HeadDim = headDim,
@@ -109,10 +161,29 @@ public sealed record ModelConfig
             RopeFreqBase = m.TryGetFloat(Key("rope.freq_base")) ?? 10000f,
             RopeFreqScale = scale,
             RopeDimensions = ropeDimensions,
-            RopeKind = arch == "qwen2" ? RopeKind.NeoX : RopeKind.Normal,
+            RopeKind = arch is "qwen2" or "phi3" or "gemma2" ? RopeKind.NeoX : RopeKind.Normal,
             ContextLength = contextLength,
             VocabSize = ReadVocabSize(file, Key("vocab_size")),
+            GateActivation = gemma ? GateActivation.Gelu : GateActivation.Silu,
+            EmbeddingScale = gemma ? MathF.Sqrt(embedding) : 1,
+            // llama.cpp's Gemma 2: the 27B model (46 blocks) scales queries by its width per head, the others by the head size.
+            QueryScale = 1f / MathF.Sqrt(gemma && blocks == 46 ? embedding / heads : headDim),
+            ScaleQueryFirst = arch is "phi3" or "gemma2",
+            AttentionSoftCap = gemma ? SoftCap(m, Key("attn_logit_softcapping")) : 0,
+            FinalSoftCap = gemma ? SoftCap(m, Key("final_logit_softcapping")) : 0,
+            SlidingWindow = window,
+            SlidingLayers = window == 0 ? SlidingLayers.None : gemma ? SlidingLayers.Even : SlidingLayers.All,
+            PostNorms = gemma,
         };
+    }
+
+    /// <summary>A soft-cap value: positive and finite when present; 0 (no cap) when absent.</summary>
+    private static float SoftCap(GgufMetadata m, string key)
+    {
+        var cap = m.TryGetFloat(key) ?? 0;
+        if (cap < 0 || !float.IsFinite(cap))
+            throw m.Invalid(key, Invariant($"has value {cap}; a soft cap must be a positive number"));
+        return cap;
     }
 
     /// <summary>The vocabulary size: the token list's length, else <c>{arch}.vocab_size</c>, else the embedding's rows; 0 when none says.</summary>
@@ -141,4 +212,23 @@ public sealed record ModelConfig
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>The activation of a gated feed-forward's gate.</summary>
+public enum GateActivation
+{
+    Silu,
+
+    /// <summary>GELU in its tanh form, as llama.cpp evaluates it (through an f16 table).</summary>
+    Gelu,
+}
+
+/// <summary>Which layers attend within a sliding window.</summary>
+public enum SlidingLayers
+{
+    None,
+    All,
+
+    /// <summary>Layers 0, 2, 4, ... (Gemma 2).</summary>
+    Even,
 }

@@ -62,19 +62,22 @@ public sealed class StageWeights : IDisposable
         for (var i = 0; i < range.Count; i++)
         {
             var p = $"blk.{range.First + i}.";
+            var (q, k, v) = Attention(file, config, p);
+            var (gate, up) = GateAndUp(file, config, p);
             layers[i] = new LayerWeights(
-                Matrix(file, p + "attn_q.weight", config.QueryWidth, d),
-                Matrix(file, p + "attn_k.weight", config.KvWidth, d),
-                Matrix(file, p + "attn_v.weight", config.KvWidth, d),
+                q, k, v,
                 Matrix(file, p + "attn_output.weight", d, config.QueryWidth),
-                Matrix(file, p + "ffn_gate.weight", config.FeedForwardLength, d),
-                Matrix(file, p + "ffn_up.weight", config.FeedForwardLength, d),
+                gate, up,
                 Matrix(file, p + "ffn_down.weight", d, config.FeedForwardLength),
                 Vector(file, p + "attn_norm.weight", d)!,
                 Vector(file, p + "ffn_norm.weight", d)!,
                 Vector(file, p + "attn_q.bias", config.QueryWidth, optional: true),
                 Vector(file, p + "attn_k.bias", config.KvWidth, optional: true),
-                Vector(file, p + "attn_v.bias", config.KvWidth, optional: true));
+                Vector(file, p + "attn_v.bias", config.KvWidth, optional: true))
+            {
+                PostAttentionNorm = config.PostNorms ? Vector(file, p + "post_attention_norm.weight", d) : null,
+                PostFeedForwardNorm = config.PostNorms ? Vector(file, p + "post_ffw_norm.weight", d) : null,
+            };
         }
 
         WeightMatrix? embedding = range.First == 0 ? Matrix(file, "token_embd.weight", config.VocabSize, d) : null;
@@ -93,6 +96,32 @@ public sealed class StageWeights : IDisposable
         if (WeightStorages.Resolve(storage) == WeightStorage.Copy)
             (layers, head, arena) = CopyToArena(layers, head);
         return new StageWeights(layers, embedding, head, outputNorm, ropeFactors, arena);
+    }
+
+    /// <summary>Q, K and V: three tensors, or the rows of one fused <c>attn_qkv</c> (Phi-3) in that order.</summary>
+    private static (WeightMatrix Q, WeightMatrix K, WeightMatrix V) Attention(GgufFile file, ModelConfig config, string prefix)
+    {
+        var d = config.EmbeddingLength;
+        if (!file.TryGetTensor(prefix + "attn_qkv.weight", out _))
+        {
+            return (Matrix(file, prefix + "attn_q.weight", config.QueryWidth, d), Matrix(file, prefix + "attn_k.weight", config.KvWidth, d),
+                Matrix(file, prefix + "attn_v.weight", config.KvWidth, d));
+        }
+        var fused = Matrix(file, prefix + "attn_qkv.weight", config.QueryWidth + 2 * config.KvWidth, d);
+        return (fused.RowRange(0, config.QueryWidth, prefix + "attn_qkv.weight[q]"),
+            fused.RowRange(config.QueryWidth, config.KvWidth, prefix + "attn_qkv.weight[k]"),
+            fused.RowRange(config.QueryWidth + config.KvWidth, config.KvWidth, prefix + "attn_qkv.weight[v]"));
+    }
+
+    /// <summary>The feed-forward's gate and up: two tensors, or one <c>ffn_up</c> of twice the rows holding the gate first (Phi-3).</summary>
+    private static (WeightMatrix Gate, WeightMatrix Up) GateAndUp(GgufFile file, ModelConfig config, string prefix)
+    {
+        var d = config.EmbeddingLength;
+        var ff = config.FeedForwardLength;
+        if (file.TryGetTensor(prefix + "ffn_gate.weight", out _))
+            return (Matrix(file, prefix + "ffn_gate.weight", ff, d), Matrix(file, prefix + "ffn_up.weight", ff, d));
+        var fused = Matrix(file, prefix + "ffn_up.weight", 2 * ff, d);
+        return (fused.RowRange(0, ff, prefix + "ffn_up.weight[gate]"), fused.RowRange(ff, ff, prefix + "ffn_up.weight[up]"));
     }
 
     /// <summary>The matrix products' weights (not the embedding, read a few rows per token) copied into one arena.</summary>

@@ -4,7 +4,7 @@ using Tessera.Engine.Gguf;
 namespace Tessera.Engine.Model;
 
 /// <summary>
-/// Runs a contiguous range of a Llama-family model's blocks on one backend: the unit a pool places on a
+/// Runs a contiguous range of a Llama-family model's blocks (see <see cref="ModelConfig"/> for the variants) on one backend: the unit a pool places on a
 /// device. The first stage takes token ids, others take hidden states; the last stage returns logits,
 /// others hidden states. Several sessions can share one call (continuous batching); each has its own
 /// <see cref="KvCache"/>. Not thread-safe: one forward pass at a time. Dispose frees copied weights.
@@ -36,7 +36,7 @@ public sealed class TransformerStage : IDisposable
         {
             var l = Weights.Layers[i];
             _vectors[i] = new LayerVectors(Upload(l.AttentionNorm)!.Value, Upload(l.FeedForwardNorm)!.Value,
-                Upload(l.QueryBias), Upload(l.KeyBias), Upload(l.ValueBias));
+                Upload(l.QueryBias), Upload(l.KeyBias), Upload(l.ValueBias), Upload(l.PostAttentionNorm), Upload(l.PostFeedForwardNorm));
             foreach (var m in l.Matrices)
                 backend.Prepare(m);
         }
@@ -134,6 +134,8 @@ public sealed class TransformerStage : IDisposable
                     throw new ArgumentOutOfRangeException(nameof(tokens), $"Token id {id} is outside the vocabulary (0..{c.VocabSize - 1}).");
             }
             _backend.GetRows(Weights.Embedding!.Value, tokens, x);
+            if (c.EmbeddingScale != 1)
+                _backend.Scale(x, c.EmbeddingScale);
         }
         else
         {
@@ -172,6 +174,8 @@ public sealed class TransformerStage : IDisposable
             RoundForFloatWeights(Weights.Head!.Value, normed);
             var logits = Logits(rows * c.VocabSize);
             _backend.MatMul(Weights.Head!.Value, normed, logits, rows);
+            if (c.FinalSoftCap > 0)
+                _backend.SoftCap(logits, c.FinalSoftCap);
             _backend.Download(logits, output[..(rows * c.VocabSize)]);
             LastHeadTicks = System.Diagnostics.Stopwatch.GetTimestamp() - headStarted;
         }
@@ -215,7 +219,9 @@ public sealed class TransformerStage : IDisposable
         if (vectors.ValueBias is { } vb)
             _backend.AddBias(v, vb, n);
 
-        var scale = 1f / MathF.Sqrt(c.HeadDim);
+        // Phi-3 and Gemma 2 scale the query itself after RoPE (llama.cpp's graph for them); the others scale the scores.
+        var scale = c.ScaleQueryFirst ? 1f : c.QueryScale;
+        var window = c.WindowOf(Range.First + index);
         var row = 0;
         if (_sequences.Length < batch.Length)
             _sequences = new AttentionSequence[Math.Max(batch.Length, 2 * _sequences.Length)];
@@ -228,6 +234,8 @@ public sealed class TransformerStage : IDisposable
             var ks = k.Slice(row * c.KvWidth, count * c.KvWidth);
             _backend.Rope(qs, count, c.HeadCount, c.HeadDim, start, _rope);
             _backend.Rope(ks, count, c.HeadCountKv, c.HeadDim, start, _rope);
+            if (c.ScaleQueryFirst)
+                _backend.Scale(qs, c.QueryScale);
             var keys = cache.Keys(index, start + count);
             var values = cache.Values(index, start + count);
             // The cache holds f16 values, as llama.cpp's f16 KV cache does.
@@ -237,7 +245,7 @@ public sealed class TransformerStage : IDisposable
             _backend.Copy(v.Slice(row * c.KvWidth, count * c.KvWidth), newValues);
             _backend.RoundToHalf(newKeys);
             _backend.RoundToHalf(newValues);
-            var shape = new AttentionShape(count, start, c.HeadCount, c.HeadCountKv, c.HeadDim, scale);
+            var shape = new AttentionShape(count, start, c.HeadCount, c.HeadCountKv, c.HeadDim, scale) { SoftCap = c.AttentionSoftCap, Window = window };
             _sequences[i] = new AttentionSequence(keys, values, row, shape);
             row += count;
         }
@@ -247,7 +255,7 @@ public sealed class TransformerStage : IDisposable
 
         RoundForFloatWeights(w.Output, att);
         _backend.MatMul(w.Output, att, h, n);
-        _backend.Add(x, h, x);
+        AddResidual(x, h, vectors.PostAttentionNorm, n);
 
         _backend.RmsNorm(x, vectors.FeedForwardNorm, h, n, c.RmsNormEps);
         var ff = c.FeedForwardLength;
@@ -256,12 +264,30 @@ public sealed class TransformerStage : IDisposable
         var up = gateUp[(n * ff)..];
         RoundForFloatWeights(w.Gate, h);
         _backend.MatMulGroup([w.Gate, w.Up], h, gateUp, n);
-        _backend.SwiGlu(gate, up, gate);
+        if (c.GateActivation == GateActivation.Gelu)
+            _backend.GeGlu(gate, up, gate);
+        else
+            _backend.SwiGlu(gate, up, gate);
         RoundForFloatWeights(w.Down, gate);
         _backend.MatMul(w.Down, gate, h, n);
-        _backend.Add(x, h, x);
+        AddResidual(x, h, vectors.PostFeedForwardNorm, n);
         if (RoundHiddenToHalf)
             _backend.RoundToHalf(x);
+    }
+
+    /// <summary>x += y, with y RMS-normed first where the model norms its blocks' outputs (Gemma 2's post-norms).</summary>
+    private void AddResidual(in BackendTensor x, in BackendTensor y, BackendTensor? postNorm, int n)
+    {
+        if (postNorm is { } norm)
+        {
+            var normed = _last!.Slice(0, n * Config.EmbeddingLength);
+            _backend.RmsNorm(y, norm, normed, n, Config.RmsNormEps);
+            _backend.Add(x, normed, x);
+        }
+        else
+        {
+            _backend.Add(x, y, x);
+        }
     }
 
     /// <summary>
@@ -293,11 +319,12 @@ public sealed class TransformerStage : IDisposable
     }
 
     /// <summary>A layer's norms and biases in the backend's memory.</summary>
-    private sealed record LayerVectors(BackendTensor AttentionNorm, BackendTensor FeedForwardNorm, BackendTensor? QueryBias, BackendTensor? KeyBias, BackendTensor? ValueBias)
+    private sealed record LayerVectors(BackendTensor AttentionNorm, BackendTensor FeedForwardNorm, BackendTensor? QueryBias, BackendTensor? KeyBias, BackendTensor? ValueBias,
+        BackendTensor? PostAttentionNorm, BackendTensor? PostFeedForwardNorm)
     {
         public void Dispose()
         {
-            foreach (var t in (BackendTensor?[])[AttentionNorm, FeedForwardNorm, QueryBias, KeyBias, ValueBias])
+            foreach (var t in (BackendTensor?[])[AttentionNorm, FeedForwardNorm, QueryBias, KeyBias, ValueBias, PostAttentionNorm, PostFeedForwardNorm])
                 t?.Buffer.Dispose();
         }
     }

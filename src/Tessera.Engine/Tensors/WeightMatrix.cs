@@ -31,6 +31,20 @@ public readonly struct WeightMatrix
     /// <summary>Total bytes of the matrix.</summary>
     public long ByteSize => RowBytes * Rows;
 
+    /// <summary>
+    /// Rows <c>[first, first + count)</c> as a matrix of their own (the same memory): how a fused tensor (Phi-3's QKV,
+    /// its gate-and-up) gives its parts. Only for <see cref="WeightLayout.Rows"/>.
+    /// </summary>
+    public WeightMatrix RowRange(int first, int count, string name)
+    {
+        if (Layout != WeightLayout.Rows)
+            throw new InvalidOperationException($"Matrix '{Name}' is regrouped; its rows cannot be sliced.");
+        ArgumentOutOfRangeException.ThrowIfNegative(first);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(first + count, Rows);
+        return new WeightMatrix(RowPointer(first), Type, count, Cols, name);
+    }
+
     /// <summary>Pointer to the first byte of <paramref name="row"/> (of its group of eight in <see cref="WeightLayout.Q4_0Groups"/>).</summary>
     public nint RowPointer(int row) => Data + (nint)(RowBytes * row);
 }

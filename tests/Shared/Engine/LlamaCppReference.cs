@@ -3,7 +3,7 @@ using Tessera.Testing;
 
 namespace Tessera.Testing;
 
-/// <summary>llama.cpp's outputs for the tiny real model (../shared/testdata/models/tiny-a.reference.json).</summary>
+/// <summary>llama.cpp's outputs for the tiny real models (../shared/testdata/models/*.reference.json), by file name.</summary>
 internal static class LlamaCppReference
 {
     internal sealed record Step(int Id, float LogProb, (int Id, float LogProb)[] Top);
@@ -16,25 +16,31 @@ internal static class LlamaCppReference
 
     private static Dictionary<string, Case[]> Load()
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(TestPaths.Model("tiny-a.reference.json")));
         var result = new Dictionary<string, Case[]>();
-        foreach (var file in doc.RootElement.EnumerateObject())
+        foreach (var path in Directory.GetFiles(Path.GetDirectoryName(TestPaths.Model("tiny-a.reference.json"))!, "*.reference.json"))
         {
-            var cases = new List<Case>();
-            foreach (var c in file.Value.EnumerateArray())
-            {
-                var steps = c.GetProperty("generated").EnumerateArray().Select(g => new Step(
-                    g.GetProperty("id").GetInt32(),
-                    g.GetProperty("logprob").GetSingle(),
-                    g.GetProperty("top").EnumerateArray().Select(t => (t[0].GetInt32(), t[1].GetSingle())).ToArray())).ToArray();
-                cases.Add(new Case(
-                    c.GetProperty("prompt").GetString()!,
-                    c.GetProperty("prompt_tokens").EnumerateArray().Select(t => t.GetInt32()).ToArray(),
-                    steps,
-                    c.TryGetProperty("content", out var content) ? content.GetString() ?? "" : ""));
-            }
-            result[file.Name] = cases.ToArray();
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            foreach (var file in doc.RootElement.EnumerateObject())
+                result[file.Name] = Cases(file.Value);
         }
         return result;
+    }
+
+    private static Case[] Cases(JsonElement file)
+    {
+        var cases = new List<Case>();
+        foreach (var c in file.EnumerateArray())
+        {
+            var steps = c.GetProperty("generated").EnumerateArray().Select(g => new Step(
+                g.GetProperty("id").GetInt32(),
+                g.GetProperty("logprob").GetSingle(),
+                g.GetProperty("top").EnumerateArray().Select(t => (t[0].GetInt32(), t[1].GetSingle())).ToArray())).ToArray();
+            cases.Add(new Case(
+                c.GetProperty("prompt").GetString()!,
+                c.GetProperty("prompt_tokens").EnumerateArray().Select(t => t.GetInt32()).ToArray(),
+                steps,
+                c.TryGetProperty("content", out var content) ? content.GetString() ?? "" : ""));
+        }
+        return cases.ToArray();
     }
 }

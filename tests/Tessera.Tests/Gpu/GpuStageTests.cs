@@ -28,6 +28,11 @@ public sealed class GpuStageTests(ITestOutputHelper output)
     [InlineData("tiny-a-q8_0.gguf", 1.0, 0.1)]
     [InlineData("tiny-a-q4_0.gguf", 0.9, 0.3)]
     [InlineData("tiny-a-q4_k_m.gguf", 0.9, 0.3)]
+    // Phi-3 (fused QKV and gate-up, query scaled after RoPE) and Gemma 2 (GELU, soft caps, sliding window, post-norms):
+    // their Q8_0 activations meet the same order effect (measured on the stand-in: Phi-3 top-1 31/32, worst 0.13;
+    // Gemma 2, 26 blocks deep, 26/32 and 0.36). Held at those levels.
+    [InlineData("tiny-phi3-q8_0.gguf", 0.95, 0.2)]
+    [InlineData("tiny-gemma2-q8_0.gguf", 0.75, 0.45)]
     public void TeacherForcing_GpuStageThenCpuStage_MatchesLlamaCpp(string file, double minTop1Agreement, double maxLogProbError)
     {
         using var gguf = GgufFile.Open(TestPaths.Model(file));
