@@ -125,6 +125,34 @@ public static class FloatKernels
     }
 
     /// <summary>
+    /// ggml's soft max of a row that is not padded (a router's logits): <c>ggml_vec_soft_max_f32</c> takes exp(x - max)
+    /// by <see cref="GgmlMath.Exp"/> over whole groups of 16, each group's sum by <see cref="GgmlMath.ReduceAdd"/>, and
+    /// the C library's expf for the rest, every sum added in double; then every value times <c>(float)(1 / sum)</c>.
+    /// </summary>
+    public static void SoftMaxRow(Span<float> row)
+    {
+        var max = float.NegativeInfinity;
+        foreach (var x in row)
+            max = Math.Max(max, x);
+        double sum = 0;
+        var i = 0;
+        var vmax = Vector512.Create(max);
+        for (; i + 16 <= row.Length; i += 16)
+        {
+            var e = GgmlMath.Exp(Vector512.Create((ReadOnlySpan<float>)row.Slice(i, 16)) - vmax);
+            e.CopyTo(row.Slice(i, 16));
+            sum += GgmlMath.ReduceAdd(e);
+        }
+        for (; i < row.Length; i++)
+        {
+            var e = MathF.Exp(row[i] - max);
+            sum += e;
+            row[i] = e;
+        }
+        TensorPrimitives.Multiply(row, (float)(1.0 / sum), row);
+    }
+
+    /// <summary>
     /// x = cap * tanh(x * (1 / cap)) in place, as llama.cpp's graph computes a soft cap (<c>ggml_scale</c>,
     /// <c>ggml_tanh</c>, <c>ggml_scale</c>: every step rounded to float).
     /// </summary>

@@ -4,7 +4,7 @@ using Tessera.Engine.Gguf;
 namespace Tessera.Engine.Model;
 
 /// <summary>
-/// Hyper-parameters of a Llama-family model (Llama, Mistral, Qwen 2, Phi-3, Gemma 2), all read from GGUF metadata. Every count is read with its range checked
+/// Hyper-parameters of a Llama-family model (Llama, Mistral, Mixtral, Qwen 2, Qwen2-MoE, Phi-3, Gemma 2), all read from GGUF metadata. Every count is read with its range checked
 /// and every product the engine forms from them (head widths, key/value widths) is checked to fit, so a corrupt or
 /// hostile file is refused here with the key and its value, not later as an overflow, a wrapped size or an index
 /// out of range inside a kernel.
@@ -79,8 +79,28 @@ public sealed record ModelConfig
         _ => 0,
     };
 
+    /// <summary>Experts of a mixture-of-experts block (<c>{arch}.expert_count</c>); 0 for a dense model.</summary>
+    public int ExpertCount { get; init; }
+
+    /// <summary>Experts each token goes through (<c>{arch}.expert_used_count</c>).</summary>
+    public int ExpertUsedCount { get; init; }
+
+    /// <summary>Each expert's inner width (Mixtral: <c>feed_forward_length</c>; Qwen2-MoE: <c>expert_feed_forward_length</c>).</summary>
+    public int ExpertFeedForwardLength { get; init; }
+
+    /// <summary>Qwen2-MoE's shared expert's inner width (<c>expert_shared_feed_forward_length</c>); 0: none.</summary>
+    public int SharedExpertFeedForwardLength { get; init; }
+
+    /// <summary>Whether the chosen experts' weights are divided by their sum (Mixtral) or used as the soft max gave them (Qwen2-MoE).</summary>
+    public bool NormalizeExpertWeights { get; init; }
+
+    public bool IsMixtureOfExperts => ExpertCount > 0;
+
+    /// <summary>Most experts a block may declare (DeepSeek-V3 has 256): bounds per-token routing arrays.</summary>
+    public const int MaxExperts = 1024;
+
     /// <summary>Architectures whose GGUF layout this engine runs.</summary>
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "mistral", "phi3", "gemma2"];
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = ["llama", "qwen2", "mistral", "phi3", "gemma2", "qwen2moe"];
 
     /// <summary>
     /// <c>{arch}.block_count</c>, between 1 and <see cref="MaxBlockCount"/>; the one reading of it for the engine and
@@ -128,9 +148,12 @@ public sealed record ModelConfig
             throw m.Invalid(Key("context_length"), Invariant(
                 $"has value {contextLength}, which times the {ropeDimensions / 2} rotary pairs of a head is {ropeValues} values, more than one table can hold ({Array.MaxLength})"));
 
-        if (m.TryGetInt32(Key("expert_count"), 0, int.MaxValue) is > 0 and var experts)
-            throw new GgufFormatException(file.FilePath, Invariant(
-                $"this {arch} model is a mixture of experts ({Key("expert_count")} = {experts}), which tessera does not compute yet; use a dense model."));
+        var experts = m.TryGetInt32(Key("expert_count"), 0, MaxExperts) ?? 0;
+        if (arch == "qwen2moe" && experts == 0)
+            throw m.Invalid(Key("expert_count"), "is missing or 0: a qwen2moe model has experts");
+        var expertsUsed = experts > 0 ? m.GetInt32(Key("expert_used_count"), 1, experts) : 0;
+        var feedForward = Count("feed_forward_length");
+        var expertFeedForward = experts == 0 ? 0 : OptionalCount("expert_feed_forward_length") ?? feedForward;
         if (m.TryGetInt32(Key("attention.value_length"), 1, int.MaxValue) is { } valueLength && valueLength != headDim)
             throw m.Invalid(Key("attention.value_length"), Invariant(
                 $"has value {valueLength}, unlike the key width {headDim}: keys and values of different widths are not supported"));
@@ -156,12 +179,12 @@ public sealed record ModelConfig
             HeadCount = heads,
             HeadCountKv = kvHeads,
             HeadDim = headDim,
-            FeedForwardLength = Count("feed_forward_length"),
+            FeedForwardLength = feedForward,
             RmsNormEps = m.TryGetFloat(Key("attention.layer_norm_rms_epsilon")) ?? 1e-5f,
             RopeFreqBase = m.TryGetFloat(Key("rope.freq_base")) ?? 10000f,
             RopeFreqScale = scale,
             RopeDimensions = ropeDimensions,
-            RopeKind = arch is "qwen2" or "phi3" or "gemma2" ? RopeKind.NeoX : RopeKind.Normal,
+            RopeKind = arch is "qwen2" or "qwen2moe" or "phi3" or "gemma2" ? RopeKind.NeoX : RopeKind.Normal,
             ContextLength = contextLength,
             VocabSize = ReadVocabSize(file, Key("vocab_size")),
             GateActivation = gemma ? GateActivation.Gelu : GateActivation.Silu,
@@ -174,6 +197,12 @@ public sealed record ModelConfig
             SlidingWindow = window,
             SlidingLayers = window == 0 ? SlidingLayers.None : gemma ? SlidingLayers.Even : SlidingLayers.All,
             PostNorms = gemma,
+            ExpertCount = experts,
+            ExpertUsedCount = expertsUsed,
+            ExpertFeedForwardLength = expertFeedForward,
+            SharedExpertFeedForwardLength = experts > 0 ? OptionalCount("expert_shared_feed_forward_length") ?? 0 : 0,
+            // llama.cpp: Mixtral-style llama models renormalise the chosen experts' weights, Qwen2-MoE does not.
+            NormalizeExpertWeights = arch != "qwen2moe",
         };
     }
 

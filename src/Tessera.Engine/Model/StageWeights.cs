@@ -36,14 +36,17 @@ public sealed class StageWeights : IDisposable
     /// <summary>Where the matrices are read from while the stage runs.</summary>
     public WeightStorage Storage => _arena is null ? WeightStorage.Map : WeightStorage.Copy;
 
-    /// <summary>Bytes of weights read per token by this stage (what decode streams from memory).</summary>
+    /// <summary>Experts each token goes through (0 for a dense model): what <see cref="BytesPerToken"/> counts of a mixture-of-experts block.</summary>
+    public int ExpertsUsed { get; private init; }
+
+    /// <summary>Bytes of weights read per token by this stage (what decode streams from memory; of experts, only the chosen ones).</summary>
     public long BytesPerToken
     {
         get
         {
             long total = 0;
             foreach (var l in Layers)
-                total += l.MatrixBytes;
+                total += l.ActiveBytes(ExpertsUsed);
             if (Head is { } h)
                 total += h.ByteSize;
             return total;
@@ -63,12 +66,12 @@ public sealed class StageWeights : IDisposable
         {
             var p = $"blk.{range.First + i}.";
             var (q, k, v) = Attention(file, config, p);
-            var (gate, up) = GateAndUp(file, config, p);
+            (WeightMatrix? gate, WeightMatrix? up) = config.IsMixtureOfExperts ? ((WeightMatrix?)null, (WeightMatrix?)null) : GateAndUp(file, config, p);
             layers[i] = new LayerWeights(
                 q, k, v,
                 Matrix(file, p + "attn_output.weight", d, config.QueryWidth),
                 gate, up,
-                Matrix(file, p + "ffn_down.weight", d, config.FeedForwardLength),
+                config.IsMixtureOfExperts ? null : Matrix(file, p + "ffn_down.weight", d, config.FeedForwardLength),
                 Vector(file, p + "attn_norm.weight", d)!,
                 Vector(file, p + "ffn_norm.weight", d)!,
                 Vector(file, p + "attn_q.bias", config.QueryWidth, optional: true),
@@ -77,6 +80,7 @@ public sealed class StageWeights : IDisposable
             {
                 PostAttentionNorm = config.PostNorms ? Vector(file, p + "post_attention_norm.weight", d) : null,
                 PostFeedForwardNorm = config.PostNorms ? Vector(file, p + "post_ffw_norm.weight", d) : null,
+                Experts = config.IsMixtureOfExperts ? Experts(file, config, p) : null,
             };
         }
 
@@ -95,7 +99,7 @@ public sealed class StageWeights : IDisposable
         WeightArena? arena = null;
         if (WeightStorages.Resolve(storage) == WeightStorage.Copy)
             (layers, head, arena) = CopyToArena(layers, head);
-        return new StageWeights(layers, embedding, head, outputNorm, ropeFactors, arena);
+        return new StageWeights(layers, embedding, head, outputNorm, ropeFactors, arena) { ExpertsUsed = config.ExpertUsedCount };
     }
 
     /// <summary>Q, K and V: three tensors, or the rows of one fused <c>attn_qkv</c> (Phi-3) in that order.</summary>
@@ -111,6 +115,55 @@ public sealed class StageWeights : IDisposable
         return (fused.RowRange(0, config.QueryWidth, prefix + "attn_qkv.weight[q]"),
             fused.RowRange(config.QueryWidth, config.KvWidth, prefix + "attn_qkv.weight[k]"),
             fused.RowRange(config.QueryWidth + config.KvWidth, config.KvWidth, prefix + "attn_qkv.weight[v]"));
+    }
+
+    /// <summary>
+    /// A mixture-of-experts block's router (<c>ffn_gate_inp</c>, one row per expert) and experts: expert e is rows
+    /// <c>[e x width, (e + 1) x width)</c> of each stacked <c>ffn_*_exps</c> tensor (its last dimension is the expert).
+    /// Qwen2-MoE adds a shared expert and its gate's input vector.
+    /// </summary>
+    private static ExpertWeights Experts(GgufFile file, ModelConfig config, string prefix)
+    {
+        var d = config.EmbeddingLength;
+        var (count, ff) = (config.ExpertCount, config.ExpertFeedForwardLength);
+        var router = Matrix(file, prefix + "ffn_gate_inp.weight", count, d);
+        var gate = Stacked(file, prefix + "ffn_gate_exps.weight", count, ff, d);
+        var up = Stacked(file, prefix + "ffn_up_exps.weight", count, ff, d);
+        var down = Stacked(file, prefix + "ffn_down_exps.weight", count, d, ff);
+        SharedExpert? shared = null;
+        if (config.SharedExpertFeedForwardLength > 0)
+        {
+            var sff = config.SharedExpertFeedForwardLength;
+            shared = new SharedExpert(Matrix(file, prefix + "ffn_gate_shexp.weight", sff, d), Matrix(file, prefix + "ffn_up_shexp.weight", sff, d),
+                Matrix(file, prefix + "ffn_down_shexp.weight", d, sff), VectorMatrix(file, prefix + "ffn_gate_inp_shexp.weight", d));
+        }
+        return new ExpertWeights(router, gate, up, down, shared);
+    }
+
+    /// <summary>The <paramref name="count"/> experts of a stacked tensor {cols, rows, count}, each a matrix of its own.</summary>
+    private static WeightMatrix[] Stacked(GgufFile file, string name, int count, int rows, int cols)
+    {
+        var tensor = file.GetTensor(name);
+        var dims = tensor.Dimensions;
+        if (dims.Length != 3 || dims[0] != cols || dims[1] != rows || dims[2] != count)
+            throw new GgufFormatException(file.FilePath, tensor.FileOffset,
+                $"tensor '{name}' has shape {tensor.ShapeText}, expected {cols} x {rows} x {count} (one {cols} x {rows} matrix per expert) from the model's metadata.");
+        CheckComputable(file, tensor);
+        var all = file.GetMatrix(tensor);
+        var experts = new WeightMatrix[count];
+        for (var e = 0; e < count; e++)
+            experts[e] = all.RowRange(e * rows, rows, $"{name}[{e}]");
+        return experts;
+    }
+
+    /// <summary>A vector used as a one-row matrix (Qwen2-MoE's shared-expert gate: one dot product per token).</summary>
+    private static WeightMatrix VectorMatrix(GgufFile file, string name, int length)
+    {
+        var tensor = file.GetTensor(name);
+        if (tensor.ElementCount != length || tensor.Dimensions[0] != length)
+            throw new GgufFormatException(file.FilePath, tensor.FileOffset, $"tensor '{name}' has shape {tensor.ShapeText}, expected {length}.");
+        CheckComputable(file, tensor);
+        return new WeightMatrix(file.GetMatrix(tensor).Data, tensor.Type, 1, length, name);
     }
 
     /// <summary>The feed-forward's gate and up: two tensors, or one <c>ffn_up</c> of twice the rows holding the gate first (Phi-3).</summary>
@@ -136,14 +189,7 @@ public sealed class StageWeights : IDisposable
         var arena = new WeightArena(bytes);
         var copied = new LayerWeights[layers.Length];
         for (var i = 0; i < layers.Length; i++)
-        {
-            var l = layers[i];
-            copied[i] = l with
-            {
-                Query = arena.Copy(l.Query), Key = arena.Copy(l.Key), Value = arena.Copy(l.Value), Output = arena.Copy(l.Output),
-                Gate = arena.Copy(l.Gate), Up = arena.Copy(l.Up), Down = arena.Copy(l.Down),
-            };
-        }
+            copied[i] = layers[i].MapMatrices(m => arena.Copy(m));
         return (copied, head is { } hm ? arena.Copy(hm) : null, arena);
     }
 
@@ -154,10 +200,15 @@ public sealed class StageWeights : IDisposable
         if (dims.Length != 2 || dims[0] != cols || dims[1] != rows)
             throw new GgufFormatException(file.FilePath, tensor.FileOffset,
                 $"tensor '{name}' has shape {tensor.ShapeText}, expected {cols} x {rows} from the model's metadata.");
+        CheckComputable(file, tensor);
+        return file.GetMatrix(tensor);
+    }
+
+    private static void CheckComputable(GgufFile file, GgufTensorInfo tensor)
+    {
         if (!GgmlTypeInfo.IsComputeSupported(tensor.Type))
             throw new GgufFormatException(file.FilePath, tensor.FileOffset,
-                $"tensor '{name}' has type {tensor.Type}, which tessera cannot compute yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K); convert the model to one of them.");
-        return file.GetMatrix(tensor);
+                $"tensor '{tensor.Name}' has type {tensor.Type}, which tessera cannot compute yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K); convert the model to one of them.");
     }
 
     private static unsafe float[]? Vector(GgufFile file, string name, int length, bool optional = false)

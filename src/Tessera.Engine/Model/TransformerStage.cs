@@ -1,5 +1,6 @@
 using Tessera.Engine.Backends;
 using Tessera.Engine.Gguf;
+using Tessera.Engine.Tensors;
 
 namespace Tessera.Engine.Model;
 
@@ -18,6 +19,12 @@ public sealed class TransformerStage : IDisposable
     private readonly BackendTensor _outputNorm;
     // Activations in the backend's memory (device memory for a GPU), grown to the largest batch seen.
     private BackendBuffer? _x, _h, _qkv, _att, _gateUp, _last, _logits;
+    // Mixture of experts: router outputs, one expert's gathered inputs and outputs, each token's chosen experts' outputs,
+    // their sum, the shared expert's output and gate; and the routing on the host.
+    private BackendBuffer? _routerLogits, _expertIn, _expertOut, _slots, _moeOut, _sharedOut, _sharedGate;
+    private float[] _hostLogits = [];
+    private int[] _selected = [], _rows = [];
+    private float[] _expertWeights = [];
     private AttentionSequence[] _sequences = [];
     private int _capacity;
 
@@ -72,7 +79,7 @@ public sealed class TransformerStage : IDisposable
     /// <summary>Frees the stage's copied weights (see <see cref="WeightStorage"/>); the stage must not run after.</summary>
     public void Dispose()
     {
-        foreach (var b in (BackendBuffer?[])[_x, _h, _qkv, _att, _gateUp, _last, _logits])
+        foreach (var b in (BackendBuffer?[])[_x, _h, _qkv, _att, _gateUp, _last, _logits, _routerLogits, _expertIn, _expertOut, _slots, _moeOut, _sharedOut, _sharedGate])
             b?.Dispose();
         foreach (var v in _vectors)
             v.Dispose();
@@ -258,21 +265,96 @@ public sealed class TransformerStage : IDisposable
         AddResidual(x, h, vectors.PostAttentionNorm, n);
 
         _backend.RmsNorm(x, vectors.FeedForwardNorm, h, n, c.RmsNormEps);
-        var ff = c.FeedForwardLength;
-        var gateUp = _gateUp!.Slice(0, 2 * n * ff);
-        var gate = gateUp[..(n * ff)];
-        var up = gateUp[(n * ff)..];
-        RoundForFloatWeights(w.Gate, h);
-        _backend.MatMulGroup([w.Gate, w.Up], h, gateUp, n);
-        if (c.GateActivation == GateActivation.Gelu)
-            _backend.GeGlu(gate, up, gate);
-        else
-            _backend.SwiGlu(gate, up, gate);
-        RoundForFloatWeights(w.Down, gate);
-        _backend.MatMul(w.Down, gate, h, n);
-        AddResidual(x, h, vectors.PostFeedForwardNorm, n);
+        var ffOut = w.Experts is { } experts
+            ? MixtureOfExperts(experts, h, n)
+            : GatedFeedForward(w.Gate!.Value, w.Up!.Value, w.Down!.Value, h, h, n);
+        AddResidual(x, ffOut, vectors.PostFeedForwardNorm, n);
         if (RoundHiddenToHalf)
             _backend.RoundToHalf(x);
+    }
+
+    /// <summary>
+    /// down(act(gate · input) * (up · input)) for <paramref name="n"/> rows into <paramref name="output"/> (which may be the
+    /// input: it is read before the output is written). The activation is the model's (SiLU, or Gemma 2's GELU).
+    /// </summary>
+    private BackendTensor GatedFeedForward(in WeightMatrix gate, in WeightMatrix up, in WeightMatrix down, in BackendTensor input, in BackendTensor output, int n)
+    {
+        var width = gate.Rows;
+        var gateUp = _gateUp!.Slice(0, 2 * n * width);
+        var g = gateUp[..(n * width)];
+        var u = gateUp[(n * width)..];
+        RoundForFloatWeights(gate, input);
+        _backend.MatMulGroup([gate, up], input, gateUp, n);
+        if (Config.GateActivation == GateActivation.Gelu)
+            _backend.GeGlu(g, u, g);
+        else
+            _backend.SwiGlu(g, u, g);
+        RoundForFloatWeights(down, g);
+        _backend.MatMul(down, g, output, n);
+        return output;
+    }
+
+    /// <summary>
+    /// A mixture-of-experts feed-forward over the normed rows <paramref name="h"/>, in llama.cpp's order: the router's
+    /// logits come to the host and choose each token's experts (<see cref="ExpertRouter"/>); each expert runs once over
+    /// the rows that chose it (so decode reads only the chosen experts); each token's outputs, times their weights, are
+    /// added in the order of the choice; Qwen2-MoE's shared expert, times sigmoid(gate input · x), is added last.
+    /// </summary>
+    private BackendTensor MixtureOfExperts(ExpertWeights e, in BackendTensor h, int n)
+    {
+        var c = Config;
+        var (d, experts, used) = (c.EmbeddingLength, c.ExpertCount, c.ExpertUsedCount);
+        var logits = _routerLogits!.Slice(0, n * experts);
+        RoundForFloatWeights(e.Router, h);
+        _backend.MatMul(e.Router, h, logits, n);
+        _backend.Download(logits, _hostLogits.AsSpan(0, n * experts));
+        ExpertRouter.Route(_hostLogits, n, experts, used, c.NormalizeExpertWeights, _selected, _expertWeights);
+
+        var slots = _slots!.Slice(0, n * used * d);
+        for (var expert = 0; expert < experts; expert++)
+        {
+            var m = 0;
+            for (var i = 0; i < n * used; i++)
+            {
+                if (_selected[i] == expert)
+                    _rows[m++] = i;
+            }
+            if (m == 0)
+                continue;
+            var input = _expertIn!.Slice(0, m * d);
+            for (var j = 0; j < m; j++)
+                _backend.Copy(h.Slice(_rows[j] / used * d, d), input.Slice(j * d, d));
+            var output = GatedFeedForward(e.Gate[expert], e.Up[expert], e.Down[expert], input, _expertOut!.Slice(0, m * d), m);
+            for (var j = 0; j < m; j++)
+            {
+                var slot = slots.Slice(_rows[j] * d, d);
+                _backend.Copy(output.Slice(j * d, d), slot);
+                _backend.Scale(slot, _expertWeights[_rows[j]]);
+            }
+        }
+        var result = _moeOut!.Slice(0, n * d);
+        for (var t = 0; t < n; t++)
+        {
+            var row = result.Slice(t * d, d);
+            _backend.Copy(slots.Slice(t * used * d, d), row);
+            for (var s = 1; s < used; s++)
+                _backend.Add(row, slots.Slice((t * used + s) * d, d), row);
+        }
+        if (e.Shared is { } shared)
+        {
+            var sharedOut = GatedFeedForward(shared.Gate, shared.Up, shared.Down, h, _sharedOut!.Slice(0, n * d), n);
+            var gate = _sharedGate!.Slice(0, n);
+            _backend.MatMul(shared.GateInput, h, gate, n);
+            _backend.Download(gate, _hostLogits.AsSpan(0, n));
+            for (var t = 0; t < n; t++)
+            {
+                // llama.cpp's sigmoid here is silu(g) / g.
+                var g = _hostLogits[t];
+                _backend.Scale(sharedOut.Slice(t * d, d), GgmlMath.Silu(g) / g);
+            }
+            _backend.Add(result, sharedOut, result);
+        }
+        return result;
     }
 
     /// <summary>x += y, with y RMS-normed first where the model norms its blocks' outputs (Gemma 2's post-norms).</summary>
@@ -350,7 +432,24 @@ public sealed class TransformerStage : IDisposable
         _h = Reallocate(_h, cap * c.EmbeddingLength);
         _qkv = Reallocate(_qkv, cap * (c.QueryWidth + 2 * c.KvWidth));
         _att = Reallocate(_att, cap * c.QueryWidth);
-        _gateUp = Reallocate(_gateUp, cap * 2 * c.FeedForwardLength);
+        _gateUp = Reallocate(_gateUp, cap * 2 * Math.Max(c.FeedForwardLength, Math.Max(c.ExpertFeedForwardLength, c.SharedExpertFeedForwardLength)));
+        if (c.IsMixtureOfExperts)
+        {
+            var d = c.EmbeddingLength;
+            var used = c.ExpertUsedCount;
+            _routerLogits = Reallocate(_routerLogits, cap * c.ExpertCount);
+            // An expert runs over at most every row once (a token chooses an expert at most once).
+            _expertIn = Reallocate(_expertIn, cap * d);
+            _expertOut = Reallocate(_expertOut, cap * d);
+            _slots = Reallocate(_slots, cap * used * d);
+            _moeOut = Reallocate(_moeOut, cap * d);
+            _sharedOut = Reallocate(_sharedOut, cap * d);
+            _sharedGate = Reallocate(_sharedGate, cap);
+            _hostLogits = new float[cap * Math.Max(c.ExpertCount, 1)];
+            _selected = new int[cap * used];
+            _rows = new int[cap * used];
+            _expertWeights = new float[cap * used];
+        }
         _last = Reallocate(_last, cap * c.EmbeddingLength);
         _capacity = cap;
     }

@@ -21,7 +21,7 @@ public class WeightStorageTests
         using var copied = new TransformerStage(gguf, LayerRange.All(config.BlockCount), backend, 64, WeightStorage.Copy);
         Assert.Equal(WeightStorage.Map, mapped.Weights.Storage);
         Assert.Equal(WeightStorage.Copy, copied.Weights.Storage);
-        Assert.NotEqual(mapped.Weights.Layers[0].Gate.Data, copied.Weights.Layers[0].Gate.Data);
+        Assert.NotEqual(mapped.Weights.Layers[0].Gate!.Value.Data, copied.Weights.Layers[0].Gate!.Value.Data);
 
         int[] prompt = [1, 15043, 29892, 590, 1024, 338];
         var a = new float[config.VocabSize];

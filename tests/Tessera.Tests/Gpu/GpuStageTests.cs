@@ -33,6 +33,9 @@ public sealed class GpuStageTests(ITestOutputHelper output)
     // Gemma 2, 26 blocks deep, 26/32 and 0.36). Held at those levels.
     [InlineData("tiny-phi3-q8_0.gguf", 0.95, 0.2)]
     [InlineData("tiny-gemma2-q8_0.gguf", 0.75, 0.45)]
+    // Mixtures of experts: the router's choice on the host, each expert over the rows that chose it.
+    [InlineData("tiny-moe-q8_0.gguf", 0.95, 0.2)]
+    [InlineData("tiny-qwen2moe-q8_0.gguf", 0.95, 0.2)]
     public void TeacherForcing_GpuStageThenCpuStage_MatchesLlamaCpp(string file, double minTop1Agreement, double maxLogProbError)
     {
         using var gguf = GgufFile.Open(TestPaths.Model(file));
