@@ -26,7 +26,9 @@ public static class ModelProfileGguf
                 config.EmbeddingLength,
                 config.KvWidth,
                 config.VocabSize,
-                KvBytesPerElement: sizeof(float));
+                KvBytesPerElement: sizeof(float),
+                ExpertCount: config.ExpertCount,
+                ExpertsUsed: config.ExpertUsedCount);
             return ModelProfile.FromTensors(shape, file.Tensors.Select(t => new TensorSize(t.Name, t.ElementCount, t.ByteSize)));
         }
     }

@@ -12,6 +12,7 @@ public sealed record ModelProfile
 {
     private readonly IReadOnlyList<long> _layerWeightBytes = [];
     private readonly long[] _prefixBytes = [0];
+    private long[]? _readPrefix;
 
     /// <summary>A name for logs and messages.</summary>
     public required string Name { get; init; }
@@ -31,7 +32,32 @@ public sealed record ModelProfile
         }
     }
 
-    /// <summary>FLOPs one decoded token costs in each block (about 2 x parameters).</summary>
+    /// <summary>
+    /// Bytes a decoded token reads in each block, where that is less than the block holds: a mixture of experts reads
+    /// only its chosen experts (<c>expert_used_count</c> of <c>expert_count</c>). Null: every byte (dense models).
+    /// </summary>
+    public IReadOnlyList<long>? LayerReadBytes
+    {
+        get;
+        init
+        {
+            field = value;
+            if (value is null)
+            {
+                _readPrefix = null;
+                return;
+            }
+            var prefix = new long[value.Count + 1];
+            for (var i = 0; i < value.Count; i++)
+                prefix[i + 1] = prefix[i] + value[i];
+            _readPrefix = prefix;
+        }
+    }
+
+    /// <summary>Prefix sums of what each block reads per token (<see cref="LayerReadBytes"/>, else its weight bytes).</summary>
+    internal long[] LayerReadPrefixBytes => _readPrefix ?? _prefixBytes;
+
+    /// <summary>FLOPs one decoded token costs in each block (about 2 x parameters; of experts, the chosen ones).</summary>
     public required IReadOnlyList<double> LayerFlopsPerToken { get; init; }
 
     /// <summary>KV cache bytes one token position costs in one block: 2 x KV width x bytes per element.</summary>
@@ -106,6 +132,8 @@ public sealed record ModelProfile
         {
             if (LayerWeightBytes[i] < 0 || !(LayerFlopsPerToken[i] >= 0))
                 throw new ArgumentException($"Model profile '{Name}': layer {i} has negative bytes or FLOPs.");
+            if (LayerReadBytes is { } read && (read.Count != LayerCount || read[i] < 0 || read[i] > LayerWeightBytes[i]))
+                throw new ArgumentException($"Model profile '{Name}': layer {i} reads more bytes per token than it holds, or a negative number.");
         }
         if (KvBytesPerTokenPerLayer < 0 || EmbeddingBytes < 0 || HeadBytes < 0 || SharedBytes < 0 || HiddenSize <= 0 || VocabSize < 0)
             throw new ArgumentException($"Model profile '{Name}' has a negative size.");
@@ -116,7 +144,9 @@ public sealed record ModelProfile
     /// <summary>
     /// Profiles a model from its tensor table. Tensors named blk.N.* belong to layer N; token_embd.weight is the
     /// embedding; output_norm.weight and output.weight the head (token_embd.weight again when output.weight is
-    /// absent); anything else is shared by every stage. FLOPs are 2 x parameters.
+    /// absent); anything else is shared by every stage. FLOPs are 2 x parameters. Stacked expert tensors
+    /// (<c>blk.N.ffn_*_exps.*</c>) are held whole but read, and computed, for <see cref="ModelShape.ExpertsUsed"/> of
+    /// <see cref="ModelShape.ExpertCount"/> experts per token.
     /// </summary>
     public static ModelProfile FromTensors(ModelShape shape, IEnumerable<TensorSize> tensors)
     {
@@ -125,7 +155,9 @@ public sealed record ModelProfile
         ArgumentOutOfRangeException.ThrowIfLessThan(shape.BlockCount, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(shape.EmbeddingLength, 1);
         var layerBytes = new long[shape.BlockCount];
+        var layerRead = new long[shape.BlockCount];
         var layerFlops = new double[shape.BlockCount];
+        var experts = shape.ExpertCount > 0;
         long embedding = 0, head = 0, shared = 0;
         double headFlops = 0;
         var hasOutput = false;
@@ -136,7 +168,9 @@ public sealed record ModelProfile
                 if (block >= shape.BlockCount)
                     throw new ArgumentException($"Tensor '{t.Name}' names block {block} but the model has {shape.BlockCount} blocks.");
                 layerBytes[block] += t.ByteSize;
-                layerFlops[block] += 2.0 * t.ElementCount;
+                var share = experts && t.Name.Contains("_exps.", StringComparison.Ordinal) ? (double)shape.ExpertsUsed / shape.ExpertCount : 1;
+                layerRead[block] += (long)(t.ByteSize * share);
+                layerFlops[block] += 2.0 * t.ElementCount * share;
             }
             else if (t.Name == "token_embd.weight")
             {
@@ -164,6 +198,7 @@ public sealed record ModelProfile
         {
             Name = shape.Name,
             LayerWeightBytes = layerBytes,
+            LayerReadBytes = experts ? layerRead : null,
             LayerFlopsPerToken = layerFlops,
             KvBytesPerTokenPerLayer = 2L * shape.KvWidth * shape.KvBytesPerElement,
             EmbeddingBytes = embedding,

@@ -7,4 +7,7 @@ namespace Tessera.Planner;
 /// <param name="KvWidth">Key (and value) width per layer: key/value heads x head size.</param>
 /// <param name="VocabSize">Vocabulary size (logits buffer of the last stage).</param>
 /// <param name="KvBytesPerElement">Bytes per cached key or value element: 4 (the engine caches f32 today).</param>
-public sealed record ModelShape(string Name, int BlockCount, int EmbeddingLength, int KvWidth, int VocabSize, int KvBytesPerElement = 4);
+/// <param name="ExpertCount">Experts of a mixture-of-experts block (0: dense).</param>
+/// <param name="ExpertsUsed">Experts a token goes through.</param>
+public sealed record ModelShape(string Name, int BlockCount, int EmbeddingLength, int KvWidth, int VocabSize, int KvBytesPerElement = 4,
+    int ExpertCount = 0, int ExpertsUsed = 0);

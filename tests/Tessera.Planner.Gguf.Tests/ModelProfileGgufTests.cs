@@ -45,4 +45,29 @@ public sealed class ModelProfileGgufTests
         Assert.True(result.Succeeded, result.Failure?.Message);
         Assert.Equal(new LayerSpan(0, profile.LayerCount), Assert.Single(result.Plan!.Stages).Layers);
     }
+
+    [Fact]
+    public void FromGguf_AMixtureOfExperts_HoldsEveryExpert_ButReadsAndIsPlannedWithTheChosenOnes()
+    {
+        using var file = GgufFile.Open(TestPaths.Model("tiny-moe-q8_0.gguf"));
+        var config = ModelConfig.FromGguf(file);
+        using var backend = new Tessera.Engine.Backends.CpuBackend(1);
+        using var stage = new TransformerStage(file, new LayerRange(0, config.BlockCount), backend, 64);
+
+        var profile = ModelProfile.FromGguf(file);
+
+        // memory: every expert; per token: attention, router and 2 of the 4 experts, as the engine counts them
+        Assert.Equal(file.Tensors.Sum(t => t.ByteSize), profile.TotalWeightBytes);
+        for (var i = 0; i < profile.LayerCount; i++)
+        {
+            var tensors = file.Tensors.Where(t => t.Name.StartsWith($"blk.{i}.", StringComparison.Ordinal)).ToList();
+            var experts = tensors.Where(t => t.Name.Contains("_exps.", StringComparison.Ordinal)).Sum(t => t.ByteSize);
+            Assert.Equal(tensors.Sum(t => t.ByteSize) - experts / 2, profile.LayerReadBytes![i]);
+        }
+        var norms = file.Tensors.Where(t => t.Name.StartsWith("blk.", StringComparison.Ordinal) && t.Name.EndsWith("norm.weight", StringComparison.Ordinal)).Sum(t => t.ByteSize);
+        Assert.Equal(stage.Weights.BytesPerToken - stage.Weights.Head!.Value.ByteSize, profile.LayerReadBytes!.Sum() - norms);
+        var request = new PlanRequest { Model = profile, ContextLength = 256 };
+        Assert.Equal((double)(profile.LayerReadBytes!.Sum() + profile.HeadBytes),
+            PoolPlanner.StageReadBytes(request, new LayerSpan(0, profile.LayerCount), PlannerOptions.Default with { PredictionContextFill = 0 }));
+    }
 }

@@ -13,6 +13,7 @@ internal sealed class CostModel
     private readonly double[] _flops;
     private readonly long _kvPerLayer;
     private readonly double _kvReadPerLayer;
+    private readonly long[] _readBytes;
     private readonly long[] _memory;   // [first * (L + 1) + last]
     private readonly double[] _read;   // bytes read per token, same layout
     private readonly double[] _work;   // FLOPs per token, same layout
@@ -24,6 +25,7 @@ internal sealed class CostModel
         Model = request.Model;
         L = Model.LayerCount;
         _bytes = Model.LayerPrefixBytes;
+        _readBytes = Model.LayerReadPrefixBytes;
         _flops = new double[L + 1];
         for (var i = 0; i < L; i++)
             _flops[i + 1] = _flops[i] + Model.LayerFlopsPerToken[i];
@@ -42,7 +44,8 @@ internal sealed class CostModel
             {
                 var i = first * (L + 1) + last;
                 _memory[i] = Weights(first, last) + Kv(first, last) + Scratch(first, last);
-                var read = (double)(_bytes[last] - _bytes[first]) + (last - first) * _kvReadPerLayer;
+                // Decode reads what the blocks read per token: of a mixture of experts, the chosen experts only.
+                var read = (double)(_readBytes[last] - _readBytes[first]) + (last - first) * _kvReadPerLayer;
                 var flops = _flops[last] - _flops[first];
                 if (last == L)
                 {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using Tessera.Engine.Gguf;
+using Tessera.Engine.Model;
 using Tessera.Engine.Tensors;
 
 namespace Tessera.Cli.Commands;
@@ -54,9 +55,36 @@ internal static class ModelCommands
         }
         console.Write(tensors);
         console.MarkupLine($"Tensor data: {Format.Bytes(total)} ({string.Join(", ", byType.Select(kv => $"{kv.Key} {Format.Bytes(kv.Value)}"))})");
+        if (Experts(gguf) is { } experts)
+            console.MarkupLine(Markup.Escape(experts));
         var unsupported = gguf.Tensors.Where(t => !GgmlTypeInfo.IsComputeSupported(t.Type)).Select(t => t.Type).Distinct().ToList();
         if (unsupported.Count > 0)
             console.MarkupLine($"[yellow]Types tessera cannot compute yet: {string.Join(", ", unsupported)}[/]");
         return 0;
+    }
+
+    /// <summary>
+    /// A mixture of experts in words: how many experts, how many each token uses, and the bytes of one expert (its gate,
+    /// up and down across the blocks), of all of them, and what a token reads of them; null for a dense model or one whose
+    /// metadata tessera cannot read.
+    /// </summary>
+    internal static string? Experts(GgufFile gguf)
+    {
+        ModelConfig config;
+        try
+        {
+            config = ModelConfig.FromGguf(gguf);
+        }
+        catch (GgufFormatException)
+        {
+            return null;
+        }
+        if (!config.IsMixtureOfExperts)
+            return null;
+        var all = gguf.Tensors.Where(t => t.Name.Contains("_exps.", StringComparison.Ordinal)).Sum(t => t.ByteSize);
+        var one = all / config.ExpertCount;
+        var shared = config.SharedExpertFeedForwardLength > 0 ? $", plus a shared expert of width {config.SharedExpertFeedForwardLength}" : "";
+        return $"Mixture of experts: {config.ExpertCount} experts of width {config.ExpertFeedForwardLength} per block, {config.ExpertUsedCount} used per token{shared}; " +
+            $"one expert {Format.Bytes(one)} over all blocks, all {Format.Bytes(all)}; a token reads {Format.Bytes(one * config.ExpertUsedCount)} of them.";
     }
 }
