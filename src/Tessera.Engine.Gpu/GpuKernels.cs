@@ -205,6 +205,8 @@ internal static class GpuKernels
     public const int TypeQ4_0 = 2;
     public const int TypeQ8_0 = 8;
     public const int TypeQ5_0 = 6;
+    public const int TypeQ4_1 = 3;
+    public const int TypeQ5_1 = 7;
     public const int TypeQ4_K = 12;
     public const int TypeQ5_K = 13;
     public const int TypeQ6_K = 14;
@@ -378,6 +380,18 @@ internal static class GpuKernels
             int packed = w[o + 6 + j % 16];
             var q = ((j < 16 ? packed & 0xF : packed >> 4) | (((qh >> j) & 1) << 4)) - 16;
             return q * HalfToFloat(w[o] | (w[o + 1] << 8));
+        }
+        if (type == TypeQ4_1 || type == TypeQ5_1)
+        {
+            // d, m, (Q5_1: qh,) nibbles: value = q x d + m with q unsigned.
+            var five = type == TypeQ5_1;
+            var o = rowStart + (long)(col / 32) * (five ? 24 : 20);
+            var j = col % 32;
+            int packed = w[o + (five ? 8 : 4) + j % 16];
+            var q = j < 16 ? packed & 0xF : packed >> 4;
+            if (five)
+                q |= (((w[o + 4] | (w[o + 5] << 8) | (w[o + 6] << 16) | (w[o + 7] << 24)) >> j) & 1) << 4;
+            return q * HalfToFloat(w[o] | (w[o + 1] << 8)) + HalfToFloat(w[o + 2] | (w[o + 3] << 8));
         }
         if (type == TypeQ6_K)
         {

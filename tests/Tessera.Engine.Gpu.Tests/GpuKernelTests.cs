@@ -50,6 +50,8 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     [InlineData(GgmlType.Q8_0, 22)] // a prompt: several chunks of tokens
     [InlineData(GgmlType.BF16, 2)]
     [InlineData(GgmlType.Q5_0, 2)]
+    [InlineData(GgmlType.Q4_1, 2)]
+    [InlineData(GgmlType.Q5_1, 3)]
     [InlineData(GgmlType.Q4_K, 2)]
     [InlineData(GgmlType.Q5_K, 2)]
     [InlineData(GgmlType.Q6_K, 2)]
@@ -68,6 +70,8 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     [InlineData(GgmlType.F16)]
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q4_1)]
+    [InlineData(GgmlType.Q5_1)]
     public void EmbeddingRows_AreTheCpuEnginesBitForBit(GgmlType type) => AssertPassed(GpuSelfCheck.EmbeddingRows(_device, _ops, type));
 
     [Fact]

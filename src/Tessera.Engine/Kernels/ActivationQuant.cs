@@ -13,7 +13,8 @@ namespace Tessera.Engine.Kernels;
 /// Q8_0 layout of one token (nb = cols / 32 blocks), every part 64-byte aligned:
 /// qs: cols x i8; d: nb x f32; dv: nb x 8 x f32 (d repeated, for 512-bit scale vectors);
 /// sv: nb x 8 x i32 (lane k: the sum of quants 4k..4k+3 of the block, for offset corrections lane by lane);
-/// o8: nb x i32 (8 x the sum of the block's quants: Q4_0's nibble offset of 8 taken off a whole block at once).
+/// o8: nb x i32 (8 x the sum of the block's quants: Q4_0's nibble offset of 8 taken off a whole block at once);
+/// s: nb x f32 (Q8_1's s: f16(d x the sum of the block's quants), d before its f16 rounding; Q4_1 and Q5_1 weights' minimum meets it).
 /// Q8_K layout of one token (nb = cols / 256 super-blocks): qs: cols x i8; d: nb x f32; bsums: nb x 16 x i16.
 /// </remarks>
 internal static unsafe class ActivationQuant
@@ -21,7 +22,7 @@ internal static unsafe class ActivationQuant
     public static nint Q8_0Stride(int cols)
     {
         var nb = cols / 32;
-        return Align(cols) + Align(nb * 4) + Align(nb * 32) + Align(nb * 32) + Align(nb * 4);
+        return Align(cols) + Align(nb * 4) + Align(nb * 32) + Align(nb * 32) + Align(nb * 4) + Align(nb * 4);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -36,6 +37,9 @@ internal static unsafe class ActivationQuant
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int* Q8_0O8(byte* token, int cols) =>
         (int*)(token + Align(cols) + Align(cols / 32 * 4) + 2 * Align(cols / 32 * 32));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float* Q8_1S(byte* token, int cols) =>
+        (float*)(token + Align(cols) + 2 * Align(cols / 32 * 4) + 2 * Align(cols / 32 * 32));
 
     /// <summary>
     /// F16 layout of one token (for F16 weights, which meet activations as f16 as in llama.cpp): the values rounded to
@@ -85,6 +89,7 @@ internal static unsafe class ActivationQuant
         var dv = Q8_0Dv(token, cols);
         var sv = Q8_0Sv(token, cols);
         var o8 = Q8_0O8(token, cols);
+        var s = Q8_1S(token, cols);
         var min = Vector256.Create(-127);
         var max = Vector256.Create(127);
         for (var b = 0; b < cols / 32; b++)
@@ -111,6 +116,7 @@ internal static unsafe class ActivationQuant
             var h = Avx2.HorizontalAdd(Avx2.HorizontalAdd(r0, r1), Avx2.HorizontalAdd(r2, r3));
             Avx2.PermuteVar8x32(h, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(sv + 8 * b);
             o8[b] = 8 * Vector256.Sum(h);
+            s[b] = (float)(Half)(amax / 127f * Vector256.Sum(h));
         }
     }
 
@@ -122,11 +128,19 @@ internal static unsafe class ActivationQuant
         var dv = Q8_0Dv(token, cols);
         var sv = Q8_0Sv(token, cols);
         var o8 = Q8_0O8(token, cols);
+        var s = Q8_1S(token, cols);
         for (var b = 0; b < cols / 32; b++)
         {
             var scale = QuantizeGroup(x + 32 * b, 32, qs + 32 * b, kQuant: false);
             d[b] = scale;
             o8[b] = 0;
+            float amax = 0;
+            for (var j = 0; j < 32; j++)
+                amax = Math.Max(amax, MathF.Abs(x[32 * b + j]));
+            var sum = 0;
+            for (var j = 0; j < 32; j++)
+                sum += qs[32 * b + j];
+            s[b] = (float)(Half)(amax / 127f * sum);
             for (var j = 0; j < 8; j++)
             {
                 dv[8 * b + j] = scale;

@@ -161,11 +161,8 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Scalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
-    {
-        for (var t = 0; t < 4; t++)
-            y[t * yStride] = Scalar(w, act + t * actStride, cols);
-    }
+    public static void Scalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        TokenLoop.Four(&Scalar, w, act, actStride, cols, y, yStride);
 
     // ---- 256-bit: one block per vector ----
 
@@ -350,5 +347,105 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         if (b < nb)
             acc = Step256x4(w + b * TB.Bytes, x0, x1, x2, x3, b, acc);
         acc.Store(y, yStride);
+    }
+}
+
+/// <summary>
+/// Dot products of Q4_1 and Q5_1 blocks (a scale d and a minimum m per 32 unsigned weights: value = q x d + m) with
+/// Q8_1 activations (<see cref="ActivationQuant"/>'s Q8_0 layout and its s), in llama.cpp's order (its AVX2 kernel):
+/// eight lane accumulators of the exact integer products times d x d_y by fused multiply-add, blocks in order, the
+/// minimum's part m x s accumulated apart by fused multiply-add, then <see cref="BlockDot{TB}.Hsum8"/> of the lanes plus
+/// it. <typeparamref name="TLow"/> is the block without its minimum (Q4_0's layout for Q4_1, Q5_0's for Q5_1): its
+/// unpacking reads the weights two bytes further on.
+/// </summary>
+internal static unsafe class MinBlockDot<TLow> where TLow : struct, IBlock32
+{
+    private static int Bytes => TLow.Bytes + 2;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Scalar(byte* w, byte* act, int cols)
+    {
+        var nb = cols / 32;
+        var a = new Q8Act(act, cols);
+        var s = ActivationQuant.Q8_1S(act, cols);
+        var lanes = stackalloc float[8];
+        for (var k = 0; k < 8; k++)
+            lanes[k] = 0;
+        var mins = 0f;
+        var offset = 1 << TLow.OffsetShift;
+        for (var b = 0; b < nb; b++)
+        {
+            var blk = w + b * Bytes;
+            var d = Fp16.ToSingle(*(ushort*)blk) * a.D[b];
+            mins = MathF.FusedMultiplyAdd(Fp16.ToSingle(*(ushort*)(blk + 2)), s[b], mins);
+            for (var k = 0; k < 8; k++)
+            {
+                var isum = 0;
+                for (var j = 4 * k; j < 4 * k + 4; j++)
+                    isum += (TLow.Weight(blk + 2, j) + offset) * a.Qs[32 * b + j];
+                lanes[k] = MathF.FusedMultiplyAdd(isum, d, lanes[k]);
+            }
+        }
+        return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7])) + mins;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Scalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        TokenLoop.Four(&Scalar, w, act, actStride, cols, y, yStride);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Avx2Dot(byte* w, byte* act, int cols)
+    {
+        var nb = cols / 32;
+        var a = new Q8Act(act, cols);
+        var s = ActivationQuant.Q8_1S(act, cols);
+        Vector256<float> acc = default;
+        var mins = 0f;
+        for (var b = 0; b < nb; b++)
+        {
+            var blk = w + b * Bytes;
+            acc = Step(TLow.Unpack(blk + 2), a, b, Vector256.Create(Fp16.ToSingle(*(ushort*)blk)), acc);
+            mins = MathF.FusedMultiplyAdd(Fp16.ToSingle(*(ushort*)(blk + 2)), s[b], mins);
+        }
+        return BlockDot<TLow>.Hsum8(acc) + mins;
+    }
+
+    /// <summary>One row against four tokens: each block unpacked once, four independent chains (each token's in the one-token order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Avx2Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
+    {
+        var nb = cols / 32;
+        Q8Act x0 = new(act, cols), x1 = new(act + actStride, cols), x2 = new(act + 2 * actStride, cols), x3 = new(act + 3 * actStride, cols);
+        float* s0 = ActivationQuant.Q8_1S(act, cols), s1 = ActivationQuant.Q8_1S(act + actStride, cols),
+            s2 = ActivationQuant.Q8_1S(act + 2 * actStride, cols), s3 = ActivationQuant.Q8_1S(act + 3 * actStride, cols);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+        for (var b = 0; b < nb; b++)
+        {
+            var blk = w + b * Bytes;
+            var q = TLow.Unpack(blk + 2);
+            var dw = Vector256.Create(Fp16.ToSingle(*(ushort*)blk));
+            var m = Fp16.ToSingle(*(ushort*)(blk + 2));
+            a0 = Step(q, x0, b, dw, a0);
+            a1 = Step(q, x1, b, dw, a1);
+            a2 = Step(q, x2, b, dw, a2);
+            a3 = Step(q, x3, b, dw, a3);
+            m0 = MathF.FusedMultiplyAdd(m, s0[b], m0);
+            m1 = MathF.FusedMultiplyAdd(m, s1[b], m1);
+            m2 = MathF.FusedMultiplyAdd(m, s2[b], m2);
+            m3 = MathF.FusedMultiplyAdd(m, s3[b], m3);
+        }
+        y[0] = BlockDot<TLow>.Hsum8(a0) + m0;
+        y[yStride] = BlockDot<TLow>.Hsum8(a1) + m1;
+        y[2 * yStride] = BlockDot<TLow>.Hsum8(a2) + m2;
+        y[3 * yStride] = BlockDot<TLow>.Hsum8(a3) + m3;
+    }
+
+    /// <summary>acc + (exact lane sums of block b) x (weight scale x activation scale), fused, as <see cref="Avx2Dot"/> takes each block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Step(Vector256<byte> q, in Q8Act a, int b, Vector256<float> dw, Vector256<float> acc)
+    {
+        var p32 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, Vector256.Load(a.Qs + 32 * b)), Vector256<short>.One);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), dw * Vector256.Load(a.Dv + 8 * b), acc);
     }
 }

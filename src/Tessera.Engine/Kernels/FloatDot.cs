@@ -78,11 +78,8 @@ internal static unsafe class FloatDot<TW> where TW : struct, IFloatWeights
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Scalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
-    {
-        for (var t = 0; t < 4; t++)
-            y[t * yStride] = Scalar(w, act + t * actStride, cols);
-    }
+    public static void Scalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        TokenLoop.Four(&Scalar, w, act, actStride, cols, y, yStride);
 
     // ---- 256-bit ----
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -143,11 +143,8 @@ internal static unsafe class KQuantDot
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q4KScalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
-    {
-        for (var t = 0; t < 4; t++)
-            y[t * yStride] = Q4KScalar(w, act + t * actStride, cols);
-    }
+    public static void Q4KScalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        TokenLoop.Four(&Q4KScalar, w, act, actStride, cols, y, yStride);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<short> Bcast(ulong packed, int index) => Vector256.Create((short)((packed >> (8 * index)) & 0xFF));
@@ -261,11 +258,8 @@ internal static unsafe class KQuantDot
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q5KScalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
-    {
-        for (var t = 0; t < 4; t++)
-            y[t * yStride] = Q5KScalar(w, act + t * actStride, cols);
-    }
+    public static void Q5KScalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        TokenLoop.Four(&Q5KScalar, w, act, actStride, cols, y, yStride);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Q5KUnpack(byte* blk, Vector256<byte> qh, int c, out Vector256<byte> lo, out Vector256<byte> hi)
@@ -303,13 +297,10 @@ internal static unsafe class KQuantDot
         return lanes.Total();
     }
 
+    // Q5_K is rare in practice: the tile reuses the one-token kernel (same arithmetic per token).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q5KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
-    {
-        // Q5_K is rare in practice: the tile reuses the one-token kernel (same arithmetic per token).
-        for (var t = 0; t < 4; t++)
-            y[t * yStride] = Q5KAvx2(w, act + t * actStride, cols);
-    }
+    public static void Q5KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        TokenLoop.Four(&Q5KAvx2, w, act, actStride, cols, y, yStride);
 
     // ======================= Q6_K =======================
 
@@ -355,11 +346,8 @@ internal static unsafe class KQuantDot
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q6KScalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
-    {
-        for (var t = 0; t < 4; t++)
-            y[t * yStride] = Q6KScalar(w, act + t * actStride, cols);
-    }
+    public static void Q6KScalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        TokenLoop.Four(&Q6KScalar, w, act, actStride, cols, y, yStride);
 
     /// <summary>The four 32-weight groups of half <paramref name="h"/> of a Q6_K super-block, unsigned (0..63).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

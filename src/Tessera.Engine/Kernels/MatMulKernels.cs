@@ -145,6 +145,11 @@ internal readonly unsafe struct MatMulKernel
         (GgmlType.Q5_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx2Dot, &BlockDot<Q5_0Block>.Avx2Dot4, &BlockDot<Q5_0Block>.Avx2Dot2x4),
         (GgmlType.Q5_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx512Dot, &BlockDot<Q5_0Block>.Avx512Dot4, &BlockDot<Q5_0Block>.Avx2Dot2x4),
 
+        (GgmlType.Q4_1, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &MinBlockDot<Q4_0Block>.Scalar, &MinBlockDot<Q4_0Block>.Scalar4),
+        (GgmlType.Q4_1, _) => new(ActivationFormat.Q8_0, &MinBlockDot<Q4_0Block>.Avx2Dot, &MinBlockDot<Q4_0Block>.Avx2Dot4),
+        (GgmlType.Q5_1, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &MinBlockDot<Q5_0Block>.Scalar, &MinBlockDot<Q5_0Block>.Scalar4),
+        (GgmlType.Q5_1, _) => new(ActivationFormat.Q8_0, &MinBlockDot<Q5_0Block>.Avx2Dot, &MinBlockDot<Q5_0Block>.Avx2Dot4),
+
         (GgmlType.Q4_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KQuantDot.Q4KScalar, &KQuantDot.Q4KScalar4),
         (GgmlType.Q4_K, _) => new(ActivationFormat.Q8_K, &KQuantDot.Q4KAvx2, &KQuantDot.Q4KAvx2x4),
         (GgmlType.Q5_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KQuantDot.Q5KScalar, &KQuantDot.Q5KScalar4),

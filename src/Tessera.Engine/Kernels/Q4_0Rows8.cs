@@ -312,11 +312,8 @@ internal static unsafe class Q4_0Rows8
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RowDot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
-    {
-        for (var t = 0; t < 4; t++)
-            y[t * yStride] = RowDot(w, act + t * actStride, cols);
-    }
+    public static void RowDot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        TokenLoop.Four(&RowDot, w, act, actStride, cols, y, yStride);
 
     /// <summary>The grouped layout one value at a time: the reference the vector kernels reproduce.</summary>
     public static void ScalarGemv8(byte* group, byte* act, int cols, float* y)

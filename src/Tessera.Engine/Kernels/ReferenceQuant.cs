@@ -16,8 +16,8 @@ public static class ReferenceQuant
 {
     /// <summary>Types <see cref="Quantize"/> and <see cref="Dequantize"/> accept.</summary>
     public static bool IsSupported(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
-        or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K
-        or GgmlType.Q8_K;
+        or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.Q4_K or GgmlType.Q5_K
+        or GgmlType.Q6_K or GgmlType.Q8_K;
 
     /// <summary>Quantizes <paramref name="source"/> (a whole number of blocks) into <paramref name="destination"/>.</summary>
     public static void Quantize(GgmlType type, ReadOnlySpan<float> source, Span<byte> destination)
@@ -37,6 +37,8 @@ public static class ReferenceQuant
                 case GgmlType.Q8_0: QuantizeQ8_0(x, y); break;
                 case GgmlType.Q4_0: QuantizeQ4_0(x, y); break;
                 case GgmlType.Q5_0: QuantizeQ5_0(x, y); break;
+                case GgmlType.Q4_1: QuantizeWithMin(x, y, bits: 4); break;
+                case GgmlType.Q5_1: QuantizeWithMin(x, y, bits: 5); break;
                 case GgmlType.Q4_K: QuantizeQ4K(x, y, 15); break;
                 case GgmlType.Q5_K: QuantizeQ5K(x, y); break;
                 case GgmlType.Q6_K: QuantizeQ6K(x, y); break;
@@ -64,6 +66,8 @@ public static class ReferenceQuant
                 case GgmlType.Q8_0: DequantizeQ8_0(x, y); break;
                 case GgmlType.Q4_0: DequantizeQ4_0(x, y); break;
                 case GgmlType.Q5_0: DequantizeQ5_0(x, y); break;
+                case GgmlType.Q4_1: DequantizeWithMin(x, y, bits: 4); break;
+                case GgmlType.Q5_1: DequantizeWithMin(x, y, bits: 5); break;
                 case GgmlType.Q4_K: DequantizeQ4K(x, y); break;
                 case GgmlType.Q5_K: DequantizeQ5K(x, y); break;
                 case GgmlType.Q6_K: DequantizeQ6K(x, y); break;
@@ -145,6 +149,50 @@ public static class ReferenceQuant
             var h1 = (int)((qh >> (j + 16)) & 1) << 4;
             y[j] = (((x[6 + j] & 0xF) | h0) - 16) * d;
             y[j + 16] = (((x[6 + j] >> 4) | h1) - 16) * d;
+        }
+    }
+
+    // ---- Q4_1: f16 d, f16 m; 16 bytes nibbles as Q4_0. Q5_1: f16 d, f16 m, u32 qh, 16 bytes nibbles as Q5_0.
+    //      value = q * d + m (q unsigned: 0..15, 0..31) ----
+    private static void QuantizeWithMin(ReadOnlySpan<float> x, Span<byte> y, int bits)
+    {
+        float min = float.MaxValue, max = float.MinValue;
+        foreach (var v in x)
+        {
+            min = Math.Min(min, v);
+            max = Math.Max(max, v);
+        }
+        var top = (1 << bits) - 1;
+        var d = (max - min) / top;
+        var id = d != 0 ? 1f / d : 0f;
+        WriteHalf(y, 0, d);
+        WriteHalf(y, 2, min);
+        var qs = bits == 4 ? 4 : 8;
+        uint qh = 0;
+        for (var j = 0; j < 16; j++)
+        {
+            var q0 = Math.Clamp((int)MathF.Round((x[j] - min) * id), 0, top);
+            var q1 = Math.Clamp((int)MathF.Round((x[j + 16] - min) * id), 0, top);
+            y[qs + j] = (byte)((q0 & 0xF) | ((q1 & 0xF) << 4));
+            qh |= (uint)(q0 >> 4) << j;
+            qh |= (uint)(q1 >> 4) << (j + 16);
+        }
+        if (bits == 5)
+            BinaryPrimitives.WriteUInt32LittleEndian(y[4..], qh);
+    }
+
+    private static void DequantizeWithMin(ReadOnlySpan<byte> x, Span<float> y, int bits)
+    {
+        var d = ReadHalf(x, 0);
+        var m = ReadHalf(x, 2);
+        var qh = bits == 5 ? BinaryPrimitives.ReadUInt32LittleEndian(x[4..]) : 0;
+        var qs = bits == 4 ? 4 : 8;
+        for (var j = 0; j < 16; j++)
+        {
+            var h0 = (int)((qh >> j) & 1) << 4;
+            var h1 = (int)((qh >> (j + 16)) & 1) << 4;
+            y[j] = ((x[qs + j] & 0xF) | h0) * d + m;
+            y[j + 16] = ((x[qs + j] >> 4) | h1) * d + m;
         }
     }
 

@@ -12,6 +12,8 @@ public class ReferenceQuantTests
     [InlineData(GgmlType.Q8_K, 0.025)]
     [InlineData(GgmlType.Q6_K, 0.04)]
     [InlineData(GgmlType.Q5_0, 0.08)]
+    [InlineData(GgmlType.Q5_1, 0.06)]
+    [InlineData(GgmlType.Q4_1, 0.12)]
     [InlineData(GgmlType.Q5_K, 0.06)]
     [InlineData(GgmlType.Q4_0, 0.16)]
     [InlineData(GgmlType.Q4_K, 0.12)]
@@ -38,6 +40,8 @@ public class ReferenceQuantTests
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.Q5_0)]
+    [InlineData(GgmlType.Q4_1)]
+    [InlineData(GgmlType.Q5_1)]
     [InlineData(GgmlType.Q4_K)]
     [InlineData(GgmlType.Q5_K)]
     [InlineData(GgmlType.Q6_K)]
@@ -52,6 +56,45 @@ public class ReferenceQuantTests
         ReferenceQuant.Dequantize(type, bytes, y);
 
         Assert.All(y, v => Assert.Equal(0f, v));
+    }
+
+    /// <summary>
+    /// Crafted Q4_1 and Q5_1 blocks, dequantized as ggml's reference does (value = q x d + m): the nibble and fifth-bit
+    /// layout, a negative minimum, the largest and smallest f16 scales, and a zero scale.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q4_1, 0.5f, -3f)]
+    [InlineData(GgmlType.Q5_1, 0.25f, 1.5f)]
+    [InlineData(GgmlType.Q4_1, 65504f, -65504f)]
+    [InlineData(GgmlType.Q5_1, 5.9604645e-8f, 0f)]
+    [InlineData(GgmlType.Q5_1, 0f, 2f)]
+    public void DequantizeWithMinimum_IsQTimesDPlusM_InGgmlsLayout(GgmlType type, float d, float m)
+    {
+        var five = type == GgmlType.Q5_1;
+        var block = new byte[five ? 24 : 20];
+        BitConverter.TryWriteBytes(block.AsSpan(0), BitConverter.HalfToUInt16Bits((Half)d));
+        BitConverter.TryWriteBytes(block.AsSpan(2), BitConverter.HalfToUInt16Bits((Half)m));
+        var qs = five ? 8 : 4;
+        var expected = new int[32];
+        uint qh = 0;
+        for (var j = 0; j < 16; j++)
+        {
+            // element j in the low nibble of byte j, element j + 16 in its high nibble; Q5_1's fifth bits in qh
+            int lo = (j * 7 + 3) % (five ? 32 : 16), hi = (j * 5 + 11) % (five ? 32 : 16);
+            block[qs + j] = (byte)((lo & 0xF) | ((hi & 0xF) << 4));
+            qh |= (uint)(lo >> 4) << j | (uint)(hi >> 4) << (j + 16);
+            (expected[j], expected[j + 16]) = (lo, hi);
+        }
+        if (five)
+            BitConverter.TryWriteBytes(block.AsSpan(4), qh);
+        var y = new float[32];
+
+        ReferenceQuant.Dequantize(type, block, y);
+
+        var dd = (float)(Half)d;
+        var mm = (float)(Half)m;
+        for (var j = 0; j < 32; j++)
+            Assert.Equal(expected[j] * dd + mm, y[j]);
     }
 
     [Fact]
