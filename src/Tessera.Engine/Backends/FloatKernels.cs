@@ -160,7 +160,7 @@ public static class FloatKernels
     {
         var inverse = 1.0f / cap;
         foreach (ref var v in x)
-            v = MathF.Tanh(v * inverse) * cap;
+            v = GgmlMath.Tanh(v * inverse) * cap;
     }
 
     /// <summary>output = gelu(gate) * up, GELU as llama.cpp evaluates it (<see cref="GgmlMath.Gelu"/>), then the product.</summary>

@@ -69,10 +69,11 @@ internal static class GgmlMath
     public static float Silu(float x) => x / (1.0f + MathF.Exp(-x));
 
     /// <summary>
-    /// tanh rounded correctly to float (through double), as the C library's <c>tanhf</c> llama.cpp calls gives it
-    /// (glibc 2.41 and later compute it correctly rounded; older ones may be an ulp away).
+    /// tanh as llama.cpp computes it: the C library's <c>tanhf</c> (what <see cref="MathF.Tanh"/> calls on Linux). Its last
+    /// bit varies between C library versions; a correctly rounded tanh through double agreed less with llama.cpp's
+    /// reference outputs (Gemma 2's soft caps, docs/engine.md).
     /// </summary>
-    public static float Tanh(float x) => (float)Math.Tanh(x);
+    public static float Tanh(float x) => MathF.Tanh(x);
 
     /// <summary>
     /// ggml's GELU (<c>ggml_vec_gelu_f32</c> with its default f16 table): 0 at or below -10, x at or above 10, else the

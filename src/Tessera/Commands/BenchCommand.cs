@@ -56,7 +56,7 @@ internal static class BenchCommand
             var lengths = result.GetValue(prefill)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
             var options = new ModelBenchmarkOptions(result.GetValue(threads), Math.Max(1, result.GetValue(runs)), Math.Max(2, result.GetValue(decodeTokens)), lengths,
                 Enum.Parse<WeightStorage>(result.GetValue(weights)!, ignoreCase: true), result.GetValue(device)!, DeviceBackendFactory.Instance);
-            var path = result.GetValue(model) ?? DefaultModel.EnsureExists();
+            var path = ModelArgument.Resolve(result.GetValue(model));
             var json = result.GetValue(output) == "json";
             var report = ModelBenchmark.Run(path, options, json ? null : message => Console.Error.WriteLine(message));
             if (json)

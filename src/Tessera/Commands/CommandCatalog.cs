@@ -24,6 +24,7 @@ internal static class CommandCatalog
         yield return TokenCommand.Create();
         yield return KeyCommands.Create();
         yield return ModelCommands.Create();
+        yield return ModelsCommand.Create();
         yield return BenchCommand.Create();
         yield return StageCommand.Create();
         yield return GpuCommand.Create();

@@ -30,7 +30,7 @@ internal static class DemoCommand
             using var stopping = PoolCli.OnStopSignal(invocationToken);
             var token = stopping.Token;
             var extra = Math.Max(0, result.GetValue(agents));
-            var modelPath = Path.GetFullPath(result.GetValue(model) ?? DefaultModel.EnsureExists());
+            var modelPath = Path.GetFullPath(ModelArgument.Resolve(result.GetValue(model)));
             var root = Path.Combine(DefaultModel.Home, "demo");
             // The demo pool is made afresh each run: ports change, and agents of an old run would dial the old one.
             if (Directory.Exists(root))

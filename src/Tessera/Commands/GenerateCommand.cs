@@ -58,7 +58,7 @@ internal static class GenerateCommand
         sampling.Validate();
         if (maxTokens < 0)
             throw new ArgumentException("--max-tokens must be zero or positive.");
-        using var model = LocalModel.Load(modelPath ?? DefaultModel.EnsureExists(), threads, context, device, DeviceBackendFactory.Instance);
+        using var model = LocalModel.Load(ModelArgument.Resolve(modelPath), threads, context, device, DeviceBackendFactory.Instance);
         int[] tokens;
         if (chat)
         {

@@ -60,7 +60,7 @@ internal static class ServeCommand
             throw new ArgumentException("--max-sessions must be at least 1 and --max-queue at least 0.");
         var key = noAuth ? null : apiKey ?? ApiKeyFormat.NewKey();
 
-        using var local = LocalModel.Load(modelPath ?? DefaultModel.EnsureExists(), threads, context, device, DeviceBackendFactory.Instance);
+        using var local = LocalModel.Load(ModelArgument.Resolve(modelPath), threads, context, device, DeviceBackendFactory.Instance);
         using var service = new LocalGenerationService(local, name, new LocalGenerationServiceOptions
         {
             MaxActiveSessions = maxSessions,

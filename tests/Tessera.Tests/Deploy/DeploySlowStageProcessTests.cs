@@ -79,14 +79,18 @@ public sealed class DeploySlowStageProcessTests(SlowStagePoolFixture pool, ITest
             throw;
         }
         var movedAfter = timer.Elapsed - slowedAt;
-        var events = await pool.WaitForEventsAsync(TimeSpan.FromSeconds(10), $"on node {slow.NodeName} is ", "x slower than planned", "plan improved: ");
+        var events = await pool.WaitForEventsAsync(TimeSpan.FromSeconds(10), $"from node {slow.NodeName} to", "plan improved: ");
         await done.CancelAsync();
         await client.WaitAsync(TimeSpan.FromSeconds(30));
         output.WriteLine(events);
 
-        // assert: the slowness was noticed in words, the layers left the slow node, and every stream kept the reference text
-        Assert.True(events.Contains($"on node {slow.NodeName} is ", StringComparison.Ordinal) && events.Contains("x slower than planned", StringComparison.Ordinal),
-            $"no slow stage noticed; events:\n{events}\n{pool.Logs}");
+        // assert: the slowness was noticed, the layers left the slow node, and every stream kept the reference text. It is
+        // noticed in words when the node's speed moves by the drift factor before the next periodic look; when the look
+        // comes first, the median of the slowed step times has already made another plan faster, and it moves them (seen
+        // on a loaded CI machine: "plan improved: periodic check; moved layer 3 from node agent-c").
+        var noticed = events.Contains($"on node {slow.NodeName} is ", StringComparison.Ordinal) && events.Contains("x slower than planned", StringComparison.Ordinal);
+        var movedOff = events.Contains($"from node {slow.NodeName} to", StringComparison.Ordinal);
+        Assert.True(noticed || movedOff, $"no slow stage noticed; events:\n{events}\n{pool.Logs}");
         Assert.Contains("plan improved: ", events);
         Assert.Contains("from its step times", events);
         var after = await api.GetAsync("tiny-slow", CancellationToken.None);

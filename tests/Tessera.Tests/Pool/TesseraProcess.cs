@@ -25,7 +25,8 @@ internal sealed class TesseraProcess : IDisposable
 
     public static string TesseraDll => Path.Combine(AppContext.BaseDirectory, "tessera.dll");
 
-    public static TesseraProcess Start(IEnumerable<string> arguments, string? networkNamespace = null)
+    /// <param name="environment">Variables to set (or, with a null value, remove) for the process.</param>
+    public static TesseraProcess Start(IEnumerable<string> arguments, string? networkNamespace = null, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var args = arguments.ToList();
         var start = new ProcessStartInfo
@@ -48,6 +49,13 @@ internal sealed class TesseraProcess : IDisposable
         }
         foreach (var a in args)
             start.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+                start.Environment.Remove(name);
+            else
+                start.Environment[name] = value;
+        }
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var result = new TesseraProcess(process, string.Join(' ', args.Take(2)));
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (result._lock) result._stdout.AppendLine(e.Data); };
@@ -59,9 +67,10 @@ internal sealed class TesseraProcess : IDisposable
     }
 
     /// <summary>Runs a command to completion and returns its exit code and output.</summary>
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(IEnumerable<string> arguments, TimeSpan timeout, string? networkNamespace = null)
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(IEnumerable<string> arguments, TimeSpan timeout, string? networkNamespace = null,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
-        using var process = Start(arguments, networkNamespace);
+        using var process = Start(arguments, networkNamespace, environment);
         using var cts = new CancellationTokenSource(timeout);
         try
         {
