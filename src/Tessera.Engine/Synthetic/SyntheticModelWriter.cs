@@ -33,6 +33,8 @@ public static class SyntheticModelWriter
             .Add("llama.rope.dimension_count", (uint)shape.HeadDim)
             .Add("llama.attention.layer_norm_rms_epsilon", 1e-5f)
             .Add("llama.rope.freq_base", shape.RopeFreqBase);
+        if (shape.ExpertCount > 0)
+            writer.Add("llama.expert_count", (uint)shape.ExpertCount).Add("llama.expert_used_count", (uint)shape.ExpertUsedCount);
         var vocab = SyntheticVocabulary.AddTo(writer, shape.VocabSize, vocabGgufPath);
 
         var d = shape.EmbeddingLength;
@@ -41,24 +43,34 @@ public static class SyntheticModelWriter
         // The row length must be a whole number of blocks; K-quants need 256, so small shapes fall back per tensor.
         GgmlType TypeFor(int cols) => cols % GgmlTypeInfo.BlockSize(type) == 0 ? type : GgmlType.Q8_0;
 
-        var tensors = new List<(string Name, GgmlType Type, int Rows, int Cols, bool Ones)>
+        // A stacked expert tensor is written as its experts' rows one after the other: dims {cols, rows, experts}.
+        var tensors = new List<(string Name, GgmlType Type, int Rows, int Cols, bool Ones, int Experts)>
         {
-            ("token_embd.weight", TypeFor(d), vocab, d, false),
-            ("output_norm.weight", GgmlType.F32, 1, d, true),
-            ("output.weight", TypeFor(d), vocab, d, false),
+            ("token_embd.weight", TypeFor(d), vocab, d, false, 0),
+            ("output_norm.weight", GgmlType.F32, 1, d, true, 0),
+            ("output.weight", TypeFor(d), vocab, d, false, 0),
         };
         for (var l = 0; l < shape.BlockCount; l++)
         {
             var p = $"blk.{l}.";
-            tensors.Add((p + "attn_norm.weight", GgmlType.F32, 1, d, true));
-            tensors.Add((p + "attn_q.weight", TypeFor(d), d, d, false));
-            tensors.Add((p + "attn_k.weight", TypeFor(d), kv, d, false));
-            tensors.Add((p + "attn_v.weight", TypeFor(d), kv, d, false));
-            tensors.Add((p + "attn_output.weight", TypeFor(d), d, d, false));
-            tensors.Add((p + "ffn_norm.weight", GgmlType.F32, 1, d, true));
-            tensors.Add((p + "ffn_gate.weight", TypeFor(d), ff, d, false));
-            tensors.Add((p + "ffn_up.weight", TypeFor(d), ff, d, false));
-            tensors.Add((p + "ffn_down.weight", TypeFor(ff), d, ff, false));
+            tensors.Add((p + "attn_norm.weight", GgmlType.F32, 1, d, true, 0));
+            tensors.Add((p + "attn_q.weight", TypeFor(d), d, d, false, 0));
+            tensors.Add((p + "attn_k.weight", TypeFor(d), kv, d, false, 0));
+            tensors.Add((p + "attn_v.weight", TypeFor(d), kv, d, false, 0));
+            tensors.Add((p + "attn_output.weight", TypeFor(d), d, d, false, 0));
+            tensors.Add((p + "ffn_norm.weight", GgmlType.F32, 1, d, true, 0));
+            if (shape.ExpertCount > 0)
+            {
+                var e = shape.ExpertCount;
+                tensors.Add((p + "ffn_gate_inp.weight", GgmlType.F32, e, d, false, 0));
+                tensors.Add((p + "ffn_gate_exps.weight", TypeFor(d), e * ff, d, false, e));
+                tensors.Add((p + "ffn_up_exps.weight", TypeFor(d), e * ff, d, false, e));
+                tensors.Add((p + "ffn_down_exps.weight", TypeFor(ff), e * d, ff, false, e));
+                continue;
+            }
+            tensors.Add((p + "ffn_gate.weight", TypeFor(d), ff, d, false, 0));
+            tensors.Add((p + "ffn_up.weight", TypeFor(d), ff, d, false, 0));
+            tensors.Add((p + "ffn_down.weight", TypeFor(ff), d, ff, false, 0));
         }
 
         long total = tensors.Sum(t => GgmlTypeInfo.RowBytes(t.Type, t.Cols) * t.Rows);
@@ -67,7 +79,7 @@ public static class SyntheticModelWriter
         foreach (var t in tensors)
         {
             var tensorSeed = seed * 1_000_003UL + (ulong)index++;
-            long[] dims = t.Rows == 1 ? [t.Cols] : [t.Cols, t.Rows];
+            long[] dims = t.Experts > 0 ? [t.Cols, t.Rows / t.Experts, t.Experts] : t.Rows == 1 ? [t.Cols] : [t.Cols, t.Rows];
             writer.AddTensor(t.Name, t.Type, dims, stream =>
             {
                 WriteRows(stream, t.Type, t.Rows, t.Cols, t.Ones, tensorSeed, bytes =>
