@@ -207,6 +207,7 @@ internal static class GpuKernels
     public const int TypeQ5_0 = 6;
     public const int TypeQ4_1 = 3;
     public const int TypeQ5_1 = 7;
+    public const int TypeIQ4_NL = 20;
     public const int TypeQ4_K = 12;
     public const int TypeQ5_K = 13;
     public const int TypeQ6_K = 14;
@@ -381,6 +382,14 @@ internal static class GpuKernels
             var q = ((j < 16 ? packed & 0xF : packed >> 4) | (((qh >> j) & 1) << 4)) - 16;
             return q * HalfToFloat(w[o] | (w[o + 1] << 8));
         }
+        if (type == TypeIQ4_NL)
+        {
+            // d; nibbles as Q4_0's, each an index into ggml's 16 non-uniform levels.
+            var o = rowStart + (long)(col / 32) * 18;
+            var j = col % 32;
+            int packed = w[o + 2 + j % 16];
+            return IQ4NLLevel(j < 16 ? packed & 0xF : packed >> 4) * HalfToFloat(w[o] | (w[o + 1] << 8));
+        }
         if (type == TypeQ4_1 || type == TypeQ5_1)
         {
             // d, m, (Q5_1: qh,) nibbles: value = q x d + m with q unsigned.
@@ -452,6 +461,13 @@ internal static class GpuKernels
         var y = g <= -10f ? 0f : g >= 10f ? g : table[HalfBits(RoundToHalf(g))];
         output[i] = y * up[i];
     }
+
+    /// <summary>ggml's <c>kvalues_iq4nl</c> level <paramref name="q"/> (0..15), without a table in device memory.</summary>
+    public static float IQ4NLLevel(int q) => q switch
+    {
+        0 => -127f, 1 => -104f, 2 => -83f, 3 => -65f, 4 => -49f, 5 => -35f, 6 => -22f, 7 => -10f,
+        8 => 1f, 9 => 13f, 10 => 25f, 11 => 38f, 12 => 53f, 13 => 69f, 14 => 89f, _ => 113f,
+    };
 
     /// <summary>The f16 bits of <paramref name="h"/>, a finite value an f16 holds exactly.</summary>
     public static int HalfBits(float h)

@@ -52,6 +52,7 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     [InlineData(GgmlType.Q5_0, 2)]
     [InlineData(GgmlType.Q4_1, 2)]
     [InlineData(GgmlType.Q5_1, 3)]
+    [InlineData(GgmlType.IQ4_NL, 2)]
     [InlineData(GgmlType.Q4_K, 2)]
     [InlineData(GgmlType.Q5_K, 2)]
     [InlineData(GgmlType.Q6_K, 2)]
@@ -72,6 +73,7 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.Q4_1)]
     [InlineData(GgmlType.Q5_1)]
+    [InlineData(GgmlType.IQ4_NL)]
     public void EmbeddingRows_AreTheCpuEnginesBitForBit(GgmlType type) => AssertPassed(GpuSelfCheck.EmbeddingRows(_device, _ops, type));
 
     [Fact]

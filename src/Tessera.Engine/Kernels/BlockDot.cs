@@ -449,3 +449,100 @@ internal static unsafe class MinBlockDot<TLow> where TLow : struct, IBlock32
         return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), dw * Vector256.Load(a.Dv + 8 * b), acc);
     }
 }
+
+/// <summary>
+/// Dot products of IQ4_NL blocks (a scale and 32 four-bit indices into ggml's 16 non-uniform levels) with Q8_0
+/// activations, in llama.cpp's AVX2 order: even and odd blocks into two accumulators of eight lanes (lane k: the exact
+/// integer products 4k..4k+3), each by one fused multiply-add with d_y x d, the two added before
+/// <see cref="BlockDot{TB}.Hsum8"/>; a last odd block after that, by its integer sum times its scales.
+/// </summary>
+internal static unsafe class IQ4NLDot
+{
+    private const int Bytes = 18;
+
+    private static int Level(byte* blk, int j) =>
+        ReferenceQuant.IQ4NLValues[j < 16 ? blk[2 + j] & 0xF : blk[2 + j - 16] >> 4];
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Scalar(byte* w, byte* act, int cols)
+    {
+        var nb = cols / 32;
+        var a = new Q8Act(act, cols);
+        var lanes = stackalloc float[16]; // [0, 8): even blocks, [8, 16): odd ones
+        for (var k = 0; k < 16; k++)
+            lanes[k] = 0;
+        for (var b = 0; b < (nb & ~1); b++)
+        {
+            var blk = w + b * Bytes;
+            var d = a.D[b] * Fp16.ToSingle(*(ushort*)blk);
+            var bank = (b & 1) * 8;
+            for (var k = 0; k < 8; k++)
+            {
+                var isum = 0;
+                for (var j = 4 * k; j < 4 * k + 4; j++)
+                    isum += Level(blk, j) * a.Qs[32 * b + j];
+                lanes[bank + k] = MathF.FusedMultiplyAdd(d, isum, lanes[bank + k]);
+            }
+        }
+        return Finish(lanes, w, a, nb);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Avx2Dot(byte* w, byte* act, int cols)
+    {
+        var nb = cols / 32;
+        var a = new Q8Act(act, cols);
+        var levels = Vector256.Create(Vector128.Create((ReadOnlySpan<sbyte>)ReferenceQuant.IQ4NLValues)).AsByte();
+        Vector256<float> even = default, odd = default;
+        for (var b = 0; b + 1 < nb; b += 2)
+        {
+            even = Step(levels, w + b * Bytes, a, b, even);
+            odd = Step(levels, w + (b + 1) * Bytes, a, b + 1, odd);
+        }
+        var lanes = stackalloc float[16];
+        even.Store(lanes);
+        odd.Store(lanes + 8);
+        return Finish(lanes, w, a, nb);
+    }
+
+    /// <summary>acc + d_y d x (exact lane sums of block b's levels times the activations), fused.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Step(Vector256<byte> levels, byte* blk, in Q8Act a, int b, Vector256<float> acc)
+    {
+        var q = Avx2.Shuffle(levels, Q4_0Block.Unpack(blk)).AsSByte();
+        var x = Vector256.Load(a.Qs + 32 * b);
+        var p32 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(q), Avx2.Sign(x, q)), Vector256<short>.One);
+        return Fma.MultiplyAdd(Vector256.Create(a.D[b] * Fp16.ToSingle(*(ushort*)blk)), Avx.ConvertToVector256Single(p32), acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Avx2Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        TokenLoop.Four(&Avx2Dot, w, act, actStride, cols, y, yStride);
+
+    /// <summary>The two banks added lane by lane, <c>hsum_float_8</c>, then a last odd block in ggml's scalar form.</summary>
+    private static float Finish(float* lanes, byte* w, in Q8Act a, int nb)
+    {
+        Span<float> sum = stackalloc float[8];
+        for (var k = 0; k < 8; k++)
+            sum[k] = lanes[k] + lanes[8 + k];
+        var total = ((sum[0] + sum[4]) + (sum[2] + sum[6])) + ((sum[1] + sum[5]) + (sum[3] + sum[7]));
+        if (nb % 2 == 1)
+        {
+            var b = nb - 1;
+            var blk = w + b * Bytes;
+            var d = a.D[b] * Fp16.ToSingle(*(ushort*)blk);
+            int sumi1 = 0, sumi2 = 0;
+            for (var j = 0; j < 16; j++)
+            {
+                sumi1 += a.Qs[32 * b + j] * Level(blk, j);
+                sumi2 += a.Qs[32 * b + j + 16] * Level(blk, j + 16);
+            }
+            total = MathF.FusedMultiplyAdd(d, sumi1 + sumi2, total);
+        }
+        return total;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Scalar4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        TokenLoop.Four(&Scalar, w, act, actStride, cols, y, yStride);
+}

@@ -150,6 +150,9 @@ internal readonly unsafe struct MatMulKernel
         (GgmlType.Q5_1, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &MinBlockDot<Q5_0Block>.Scalar, &MinBlockDot<Q5_0Block>.Scalar4),
         (GgmlType.Q5_1, _) => new(ActivationFormat.Q8_0, &MinBlockDot<Q5_0Block>.Avx2Dot, &MinBlockDot<Q5_0Block>.Avx2Dot4),
 
+        (GgmlType.IQ4_NL, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &IQ4NLDot.Scalar, &IQ4NLDot.Scalar4),
+        (GgmlType.IQ4_NL, _) => new(ActivationFormat.Q8_0, &IQ4NLDot.Avx2Dot, &IQ4NLDot.Avx2Dot4),
+
         (GgmlType.Q4_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KQuantDot.Q4KScalar, &KQuantDot.Q4KScalar4),
         (GgmlType.Q4_K, _) => new(ActivationFormat.Q8_K, &KQuantDot.Q4KAvx2, &KQuantDot.Q4KAvx2x4),
         (GgmlType.Q5_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KQuantDot.Q5KScalar, &KQuantDot.Q5KScalar4),

@@ -16,8 +16,8 @@ public static class ReferenceQuant
 {
     /// <summary>Types <see cref="Quantize"/> and <see cref="Dequantize"/> accept.</summary>
     public static bool IsSupported(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
-        or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.Q4_K or GgmlType.Q5_K
-        or GgmlType.Q6_K or GgmlType.Q8_K;
+        or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.IQ4_NL or GgmlType.Q4_K
+        or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K;
 
     /// <summary>Quantizes <paramref name="source"/> (a whole number of blocks) into <paramref name="destination"/>.</summary>
     public static void Quantize(GgmlType type, ReadOnlySpan<float> source, Span<byte> destination)
@@ -39,6 +39,7 @@ public static class ReferenceQuant
                 case GgmlType.Q5_0: QuantizeQ5_0(x, y); break;
                 case GgmlType.Q4_1: QuantizeWithMin(x, y, bits: 4); break;
                 case GgmlType.Q5_1: QuantizeWithMin(x, y, bits: 5); break;
+                case GgmlType.IQ4_NL: QuantizeIQ4NL(x, y); break;
                 case GgmlType.Q4_K: QuantizeQ4K(x, y, 15); break;
                 case GgmlType.Q5_K: QuantizeQ5K(x, y); break;
                 case GgmlType.Q6_K: QuantizeQ6K(x, y); break;
@@ -68,6 +69,7 @@ public static class ReferenceQuant
                 case GgmlType.Q5_0: DequantizeQ5_0(x, y); break;
                 case GgmlType.Q4_1: DequantizeWithMin(x, y, bits: 4); break;
                 case GgmlType.Q5_1: DequantizeWithMin(x, y, bits: 5); break;
+                case GgmlType.IQ4_NL: DequantizeIQ4NL(x, y); break;
                 case GgmlType.Q4_K: DequantizeQ4K(x, y); break;
                 case GgmlType.Q5_K: DequantizeQ5K(x, y); break;
                 case GgmlType.Q6_K: DequantizeQ6K(x, y); break;
@@ -193,6 +195,40 @@ public static class ReferenceQuant
             var h1 = (int)((qh >> (j + 16)) & 1) << 4;
             y[j] = ((x[qs + j] & 0xF) | h0) * d + m;
             y[j + 16] = ((x[qs + j] >> 4) | h1) * d + m;
+        }
+    }
+
+    /// <summary>ggml's <c>kvalues_iq4nl</c>: the 16 non-uniform levels a 4-bit IQ4_NL (and IQ4_XS) quant selects.</summary>
+    internal static ReadOnlySpan<sbyte> IQ4NLValues => [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+    // ---- IQ4_NL: f16 d; 16 bytes, low nibble = element j, high nibble = element j + 16. value = d x level[q] ----
+    private static void QuantizeIQ4NL(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        var max = SignedMaxAbs(x);
+        var d = max / -127f;
+        WriteHalf(y, 0, d);
+        var dd = ReadHalf(y, 0);
+        int Nearest(float v)
+        {
+            var best = 0;
+            for (var q = 1; q < 16; q++)
+            {
+                if (MathF.Abs(IQ4NLValues[q] * dd - v) < MathF.Abs(IQ4NLValues[best] * dd - v))
+                    best = q;
+            }
+            return best;
+        }
+        for (var j = 0; j < 16; j++)
+            y[2 + j] = (byte)(Nearest(x[j]) | (Nearest(x[j + 16]) << 4));
+    }
+
+    private static void DequantizeIQ4NL(ReadOnlySpan<byte> x, Span<float> y)
+    {
+        var d = ReadHalf(x, 0);
+        for (var j = 0; j < 16; j++)
+        {
+            y[j] = d * IQ4NLValues[x[2 + j] & 0xF];
+            y[j + 16] = d * IQ4NLValues[x[2 + j] >> 4];
         }
     }
 

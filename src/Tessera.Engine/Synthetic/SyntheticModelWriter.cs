@@ -13,7 +13,7 @@ public static class SyntheticModelWriter
 {
     /// <summary>Types a synthetic model can be written in.</summary>
     public static IReadOnlyList<GgmlType> SupportedTypes { get; } =
-        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
     /// <param name="progress">Called with (bytes written, total bytes) as tensors are produced.</param>
     public static void Write(string path, ModelShape shape, GgmlType type, string? vocabGgufPath = null, ulong seed = 42,

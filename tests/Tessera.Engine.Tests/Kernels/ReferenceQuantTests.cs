@@ -14,6 +14,7 @@ public class ReferenceQuantTests
     [InlineData(GgmlType.Q5_0, 0.08)]
     [InlineData(GgmlType.Q5_1, 0.06)]
     [InlineData(GgmlType.Q4_1, 0.12)]
+    [InlineData(GgmlType.IQ4_NL, 0.12)]
     [InlineData(GgmlType.Q5_K, 0.06)]
     [InlineData(GgmlType.Q4_0, 0.16)]
     [InlineData(GgmlType.Q4_K, 0.12)]
@@ -95,6 +96,30 @@ public class ReferenceQuantTests
         var mm = (float)(Half)m;
         for (var j = 0; j < 32; j++)
             Assert.Equal(expected[j] * dd + mm, y[j]);
+    }
+
+    /// <summary>A crafted IQ4_NL block: each nibble an index into ggml's 16 levels, element j low, j + 16 high; edge scales.</summary>
+    [Theory]
+    [InlineData(0.0625f)]
+    [InlineData(-65504f)]
+    [InlineData(5.9604645e-8f)]
+    public void DequantizeIQ4NL_IsDTimesTheLevel_InGgmlsLayout(float d)
+    {
+        sbyte[] levels = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+        var block = new byte[18];
+        BitConverter.TryWriteBytes(block.AsSpan(0), BitConverter.HalfToUInt16Bits((Half)d));
+        for (var j = 0; j < 16; j++)
+            block[2 + j] = (byte)(j | ((15 - j) << 4));
+        var y = new float[32];
+
+        ReferenceQuant.Dequantize(GgmlType.IQ4_NL, block, y);
+
+        var dd = (float)(Half)d;
+        for (var j = 0; j < 16; j++)
+        {
+            Assert.Equal(dd * levels[j], y[j]);
+            Assert.Equal(dd * levels[15 - j], y[j + 16]);
+        }
     }
 
     [Fact]
