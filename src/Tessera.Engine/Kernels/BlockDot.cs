@@ -492,32 +492,68 @@ internal static unsafe class IQ4NLDot
     {
         var nb = cols / 32;
         var a = new Q8Act(act, cols);
-        var levels = Vector256.Create(Vector128.Create((ReadOnlySpan<sbyte>)ReferenceQuant.IQ4NLValues)).AsByte();
+        var table = Table();
         Vector256<float> even = default, odd = default;
         for (var b = 0; b + 1 < nb; b += 2)
         {
-            even = Step(levels, w + b * Bytes, a, b, even);
-            odd = Step(levels, w + (b + 1) * Bytes, a, b + 1, odd);
+            even = Step(Levels(table, w + b * Bytes), Scale(w, b), a, b, even);
+            odd = Step(Levels(table, w + (b + 1) * Bytes), Scale(w, b + 1), a, b + 1, odd);
         }
+        return Finish(even, odd, w, a, nb);
+    }
+
+    /// <summary>One row against four tokens: each pair of blocks unpacked once, each token's two chains as in <see cref="Avx2Dot"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Avx2Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
+    {
+        var nb = cols / 32;
+        Q8Act x0 = new(act, cols), x1 = new(act + actStride, cols), x2 = new(act + 2 * actStride, cols), x3 = new(act + 3 * actStride, cols);
+        var table = Table();
+        Vector256<float> e0 = default, e1 = default, e2 = default, e3 = default, o0 = default, o1 = default, o2 = default, o3 = default;
+        for (var b = 0; b + 1 < nb; b += 2)
+        {
+            var (qe, qo) = (Levels(table, w + b * Bytes), Levels(table, w + (b + 1) * Bytes));
+            var (de, @do) = (Scale(w, b), Scale(w, b + 1));
+            e0 = Step(qe, de, x0, b, e0);
+            o0 = Step(qo, @do, x0, b + 1, o0);
+            e1 = Step(qe, de, x1, b, e1);
+            o1 = Step(qo, @do, x1, b + 1, o1);
+            e2 = Step(qe, de, x2, b, e2);
+            o2 = Step(qo, @do, x2, b + 1, o2);
+            e3 = Step(qe, de, x3, b, e3);
+            o3 = Step(qo, @do, x3, b + 1, o3);
+        }
+        y[0] = Finish(e0, o0, w, x0, nb);
+        y[yStride] = Finish(e1, o1, w, x1, nb);
+        y[2 * yStride] = Finish(e2, o2, w, x2, nb);
+        y[3 * yStride] = Finish(e3, o3, w, x3, nb);
+    }
+
+    private static Vector256<byte> Table() => Vector256.Create(Vector128.Create((ReadOnlySpan<sbyte>)ReferenceQuant.IQ4NLValues)).AsByte();
+
+    /// <summary>Block <paramref name="blk"/>'s 32 levels, signed, in element order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> Levels(Vector256<byte> table, byte* blk) => Avx2.Shuffle(table, Q4_0Block.Unpack(blk)).AsSByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Scale(byte* w, int b) => Fp16.ToSingle(*(ushort*)(w + b * Bytes));
+
+    /// <summary>acc + d_y d x (exact lane sums of the block's levels times the activations), fused.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Step(Vector256<sbyte> q, float d, in Q8Act a, int b, Vector256<float> acc)
+    {
+        var x = Vector256.Load(a.Qs + 32 * b);
+        var p32 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(q), Avx2.Sign(x, q)), Vector256<short>.One);
+        return Fma.MultiplyAdd(Vector256.Create(a.D[b] * d), Avx.ConvertToVector256Single(p32), acc);
+    }
+
+    private static float Finish(Vector256<float> even, Vector256<float> odd, byte* w, in Q8Act a, int nb)
+    {
         var lanes = stackalloc float[16];
         even.Store(lanes);
         odd.Store(lanes + 8);
         return Finish(lanes, w, a, nb);
     }
-
-    /// <summary>acc + d_y d x (exact lane sums of block b's levels times the activations), fused.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Step(Vector256<byte> levels, byte* blk, in Q8Act a, int b, Vector256<float> acc)
-    {
-        var q = Avx2.Shuffle(levels, Q4_0Block.Unpack(blk)).AsSByte();
-        var x = Vector256.Load(a.Qs + 32 * b);
-        var p32 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(q), Avx2.Sign(x, q)), Vector256<short>.One);
-        return Fma.MultiplyAdd(Vector256.Create(a.D[b] * Fp16.ToSingle(*(ushort*)blk)), Avx.ConvertToVector256Single(p32), acc);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Avx2Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
-        TokenLoop.Four(&Avx2Dot, w, act, actStride, cols, y, yStride);
 
     /// <summary>The two banks added lane by lane, <c>hsum_float_8</c>, then a last odd block in ggml's scalar form.</summary>
     private static float Finish(float* lanes, byte* w, in Q8Act a, int nb)
