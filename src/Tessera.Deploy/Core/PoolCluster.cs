@@ -86,9 +86,13 @@ internal static class PoolCluster
         var stages = new List<StagePlacement>(placed.Count);
         foreach (var p in placed)
         {
-            var (node, device, byName) = Find(nodes, p.Node, ComputeDevices.Cpu);
+            var device = ComputeDevices.Cpu;
+            var (node, byName) = Find(nodes, p.Node);
             if (node is null && p.Node.LastIndexOf('/') is > 0 and var slash)
-                (node, device, byName) = Find(nodes, p.Node[..slash], ComputeDevices.Local(p.Node[(slash + 1)..]));
+            {
+                device = ComputeDevices.Local(p.Node[(slash + 1)..]);
+                (node, byName) = Find(nodes, p.Node[..slash]);
+            }
             if (node is null)
             {
                 throw new DeploymentException(DeploymentErrorKind.Invalid, byName > 1
@@ -106,11 +110,12 @@ internal static class PoolCluster
         return stages;
     }
 
-    private static (PoolNode? Node, string Device, int ByName) Find(IReadOnlyList<PoolNode> nodes, string node, string device)
+    /// <summary>The node <paramref name="node"/> names (by id, or by a name one node has), and how many nodes have that name.</summary>
+    private static (PoolNode? Node, int ByName) Find(IReadOnlyList<PoolNode> nodes, string node)
     {
         var byId = nodes.FirstOrDefault(n => n.Id == node);
         var byName = nodes.Where(n => n.Name == node).ToList();
-        return (byId ?? (byName.Count == 1 ? byName[0] : null), device, byName.Count);
+        return (byId ?? (byName.Count == 1 ? byName[0] : null), byName.Count);
     }
 
     /// <summary>

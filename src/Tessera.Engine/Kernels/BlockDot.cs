@@ -137,6 +137,10 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         return s.ToScalar() + s.GetElement(1);
     }
 
+    /// <summary><see cref="Hsum8(Vector256{float})"/>'s order over eight lanes in memory (the scalar kernels).</summary>
+    internal static float Hsum8(float* lanes) =>
+        ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Scalar(byte* w, byte* act, int cols)
     {
@@ -157,7 +161,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
                 lanes[k] = MathF.FusedMultiplyAdd(isum, d, lanes[k]);
             }
         }
-        return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+        return Hsum8(lanes);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -386,7 +390,7 @@ internal static unsafe class MinBlockDot<TLow> where TLow : struct, IBlock32
                 lanes[k] = MathF.FusedMultiplyAdd(isum, d, lanes[k]);
             }
         }
-        return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7])) + mins;
+        return BlockDot<TLow>.Hsum8(lanes) + mins;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -558,10 +562,10 @@ internal static unsafe class IQ4NLDot
     /// <summary>The two banks added lane by lane, <c>hsum_float_8</c>, then a last odd block in ggml's scalar form.</summary>
     private static float Finish(float* lanes, byte* w, in Q8Act a, int nb)
     {
-        Span<float> sum = stackalloc float[8];
+        var sum = stackalloc float[8];
         for (var k = 0; k < 8; k++)
             sum[k] = lanes[k] + lanes[8 + k];
-        var total = ((sum[0] + sum[4]) + (sum[2] + sum[6])) + ((sum[1] + sum[5]) + (sum[3] + sum[7]));
+        var total = BlockDot<Q4_0Block>.Hsum8(sum);
         if (nb % 2 == 1)
         {
             var b = nb - 1;
