@@ -30,7 +30,7 @@ public static class ProfileBench
         var logits = new float[sessions * config.VocabSize];
         var prompt = Enumerable.Range(0, 16).Select(i => 100 + i * 7).ToArray();
         foreach (var cache in caches)
-            stage.Forward([new BatchSequence(cache, prompt.Length)], prompt, default, logits.AsSpan(0, config.VocabSize));
+            stage.Forward([new BatchSequence(cache, prompt.Length) { PromptLength = prompt.Length }], prompt, default, logits.AsSpan(0, config.VocabSize));
         for (var s = 1; s < sessions; s++)
             logits.AsSpan(0, config.VocabSize).CopyTo(logits.AsSpan(s * config.VocabSize));
         timing.Reset();

@@ -342,6 +342,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
             TopLogprobs = request.TopLogProbs,
             FeedBack = _options.FeedBackAtFirstStage,
             MaxTokens = request.MaxTokens,
+            PromptLength = request.Prompt.Length,
         };
         if (request.EndTokens is { } end)
             open.EndTokens.Add(end);

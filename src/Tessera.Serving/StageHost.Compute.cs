@@ -207,7 +207,7 @@ public sealed partial class StageHost
                 return;
             }
         }
-        var session = new Session(_stage.CreateCache(positions), sampler, open.TopLogprobs);
+        var session = new Session(_stage.CreateCache(positions), sampler, open.TopLogprobs) { PromptLength = open.PromptLength };
         if (_stage.IsFirst && open.FeedBack)
             session.FeedBack = new GenerationLimits(open.MaxTokens, positions, open.EndTokens.Count == 0 ? null : open.EndTokens.ToHashSet());
         item.Lane.Sessions[item.Session] = session;
@@ -276,7 +276,7 @@ public sealed partial class StageHost
         _batch.Clear();
         foreach (var s in _slices)
         {
-            _batch.Add(new BatchSequence(s.Session.Cache, s.Count));
+            _batch.Add(new BatchSequence(s.Session.Cache, s.Count) { PromptLength = s.Session.PromptLength });
             n += s.Count;
         }
         if (_tokens.Length < n)
@@ -558,6 +558,9 @@ public sealed partial class StageHost
         public KvCache Cache { get; } = cache;
         public Sampler? Sampler { get; } = sampler;
         public int TopLogProbs { get; } = Math.Clamp(topLogProbs, 0, 20);
+
+        /// <summary>Positions below it are the prompt's (SessionOpen.prompt_length): computed in the prompt's order.</summary>
+        public int PromptLength { get; init; }
 
         /// <summary>Token ids of the positions so far (for repetition penalties at the last stage).</summary>
         public List<int> History { get; } = [];

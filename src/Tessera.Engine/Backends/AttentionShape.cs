@@ -12,6 +12,12 @@ public readonly record struct AttentionShape(int Tokens, int StartPosition, int 
     /// <summary>A query at position p sees positions p - Window + 1 .. p only; 0: every earlier position.</summary>
     public int Window { get; init; }
 
+    /// <summary>
+    /// The first rows that are prompt positions, computed in the order llama.cpp gives a batch of two or more tokens
+    /// (llamafile's tinyBLAS) rather than the one it gives a decoded token; 0: every row is decoded.
+    /// </summary>
+    public int PromptRows { get; init; }
+
     /// <summary>The first position a query at <paramref name="position"/> sees.</summary>
     public int FirstVisible(int position) => Window > 0 ? Math.Max(0, position - Window + 1) : 0;
 

@@ -82,12 +82,15 @@ public static class FloatKernels
 
     /// <summary>
     /// Attention for every query row and heads <c>[firstHead, firstHead + headCount)</c>, in llama.cpp's numerics (its
-    /// non-flash CPU path as it decodes): the query rounded to f16 meets the f16 keys in <see cref="DotF16"/>'s order,
-    /// the scaled scores go through <see cref="SoftMax"/>, the probabilities are rounded to f16 and meet the values in
-    /// <see cref="ValuesF16"/>'s order. llama.cpp pads its view of the KV cache to 32 cells with masked ones; the
-    /// orders below include that padding (masked cells add exact zeros), and so do positions before a sliding window.
-    /// A soft cap is applied as llama.cpp's graph does: times (1 / cap), tanh, times cap. The result of a query does not depend on
-    /// the other queries of the batch. <paramref name="scores"/> holds at least <c>StartPosition + Tokens</c> floats.
+    /// non-flash CPU path): the query rounded to f16 meets the f16 keys, the scaled scores go through
+    /// <see cref="SoftMax"/>, the probabilities are rounded to f16 and meet the values. A decoded token's products follow
+    /// <c>ggml_vec_dot_f16</c> (<see cref="DotF16"/>, <see cref="ValuesF16"/>); a prompt row's
+    /// (<see cref="AttentionShape.PromptRows"/>) follow llamafile's tinyBLAS, which llama.cpp uses for a batch of two or
+    /// more tokens (<see cref="DotF16TinyBlas"/>, <see cref="ValuesF16TinyBlas"/>). llama.cpp pads its view of the KV
+    /// cache to 32 cells with masked ones; the orders below include that padding (masked cells add exact zeros), and
+    /// so do positions before a sliding window. A soft cap is applied as llama.cpp's graph does: times (1 / cap),
+    /// tanh, times cap. The result of a query depends on its position, the cache and whether it is a prompt row, never
+    /// on the other queries of the batch. <paramref name="scores"/> holds at least <c>StartPosition + Tokens</c> floats.
     /// </summary>
     public static void Attention(ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output,
         in AttentionShape shape, int firstHead, int headCount, Span<float> scores)
@@ -106,6 +109,8 @@ public static class FloatKernels
         {
             var visible = shape.StartPosition + t + 1;
             var s = scores[..visible];
+            // tinyBLAS takes f16 products only when the shared length is a multiple of 16 (else ggml's own path).
+            var tinyBlas = t < shape.PromptRows && d % 16 == 0;
             for (var h = firstHead; h < firstHead + headCount; h++)
             {
                 queries.Slice(t * qWidth + h * d, d).CopyTo(qh);
@@ -114,12 +119,18 @@ public static class FloatKernels
                 var first = shape.FirstVisible(visible - 1);
                 s[..first].Fill(float.NegativeInfinity);
                 for (var j = first; j < visible; j++)
-                    s[j] = DotF16(keys.Slice(j * kvWidth + kvOffset, d), qh) * shape.Scale;
+                {
+                    var key = keys.Slice(j * kvWidth + kvOffset, d);
+                    s[j] = (tinyBlas ? DotF16TinyBlas(key, qh) : DotF16(key, qh)) * shape.Scale;
+                }
                 if (shape.SoftCap > 0)
                     SoftCap(s[first..], shape.SoftCap);
                 SoftMax(s);
                 RoundToHalf(s);
-                ValuesF16(s, values[kvOffset..], kvWidth, output.Slice(t * qWidth + h * d, d), accumulators);
+                if (tinyBlas)
+                    ValuesF16TinyBlas(s, values[kvOffset..], kvWidth, output.Slice(t * qWidth + h * d, d), accumulators);
+                else
+                    ValuesF16(s, values[kvOffset..], kvWidth, output.Slice(t * qWidth + h * d, d), accumulators);
             }
         }
     }
@@ -210,6 +221,24 @@ public static class FloatKernels
     }
 
     /// <summary>
+    /// tinyBLAS's order for an f16 product (llamafile_sgemm with AVX-512, what llama.cpp uses for a batch of two or more
+    /// tokens): one 16-lane accumulator, element i into lane <c>i % 16</c> by fused multiply-add in order, then
+    /// <see cref="GgmlMath.ReduceAdd"/>. The length is a multiple of 16.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float DotF16TinyBlas(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        if (x.Length % 16 != 0 || y.Length < x.Length)
+            throw new ArgumentException("tinyBLAS products take lengths that are multiples of 16.");
+        var acc = Vector512<float>.Zero;
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        ref var yr = ref MemoryMarshal.GetReference(y);
+        for (nuint i = 0; i < (nuint)x.Length; i += 16)
+            acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, i), Vector512.LoadUnsafe(ref yr, i), acc);
+        return GgmlMath.ReduceAdd(acc);
+    }
+
+    /// <summary>
     /// ggml's soft max of one row in place (<c>ggml_vec_soft_max_f32</c>): exp(x - max) by <see cref="GgmlMath.Exp"/>
     /// over groups of 16 of the padded row (masked cells give 0), each group's sum by <see cref="GgmlMath.ReduceAdd"/>
     /// added in double, then every value times <c>(float)(1 / sum)</c>.
@@ -260,66 +289,14 @@ public static class FloatKernels
         if (np > 0)
         {
             var acc = accumulators[..(ValueLanes * d)];
-            var upto = Math.Min(visible, np);
-            ref var ar = ref MemoryMarshal.GetReference(acc);
-            ref var vr = ref MemoryMarshal.GetReference(v);
-            if (d % 64 == 0)
-            {
-                // Accumulator m takes cells m, m + 64, m + 128, ... in that order: walk them with the accumulator in
-                // registers, 64 outputs at a time (each output's sum is the same sequence of fused multiply-adds).
-                for (var cc = 0; cc < d; cc += 64)
-                {
-                    for (var m = 0; m < ValueLanes; m++)
-                    {
-                        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
-                        for (var j = m; j < upto; j += ValueLanes)
-                        {
-                            var row = (nuint)(j * vStride + cc);
-                            var pj = Vector512.Create(p[j]);
-                            c0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row), pj, c0);
-                            c1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + 16), pj, c1);
-                            c2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + 32), pj, c2);
-                            c3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + 48), pj, c3);
-                        }
-                        var a = (nuint)(m * d + cc);
-                        c0.StoreUnsafe(ref ar, a);
-                        c1.StoreUnsafe(ref ar, a + 16);
-                        c2.StoreUnsafe(ref ar, a + 32);
-                        c3.StoreUnsafe(ref ar, a + 48);
-                    }
-                }
-            }
-            else
-            {
-                acc.Clear();
-                var vectors = d % 16 == 0;
-                for (var j = 0; j < upto; j++)
-                {
-                    var a = (nuint)((j & (ValueLanes - 1)) * d);
-                    var row = (nuint)(j * vStride);
-                    if (vectors)
-                    {
-                        var pj = Vector512.Create(p[j]);
-                        for (nuint c = 0; c < (nuint)d; c += 16)
-                            Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + c), pj, Vector512.LoadUnsafe(ref ar, a + c)).StoreUnsafe(ref ar, a + c);
-                    }
-                    else
-                    {
-                        for (var c = 0; c < d; c++)
-                            acc[(int)a + c] = MathF.FusedMultiplyAdd(v[(int)row + c], p[j], acc[(int)a + c]);
-                    }
-                }
-            }
+            AccumulateLanes(p[..Math.Min(visible, np)], v, vStride, d, ValueLanes, acc);
             // Lane l of accumulator group k is accumulator 16k + l: (a0 + a2) + (a1 + a3) lane by lane, then the 16-lane
-            // tree of GgmlMath.ReduceAdd (l + 8 onto l, l + 4 onto l, then (0 + 2) + (1 + 3)). In place over acc.
+            // tree of GgmlMath.ReduceAdd. In place over acc.
             for (var l = 0; l < 16; l++)
                 AddRows(acc, l, l + 32, l + 16, l + 48, d);
-            for (var l = 0; l < 8; l++)
-                AddRows(acc, l, l + 8, -1, -1, d);
-            for (var l = 0; l < 4; l++)
-                AddRows(acc, l, l + 4, -1, -1, d);
+            ReduceSixteenRows(acc, d);
             for (var c = 0; c < d; c++)
-                sum[c] = (acc[c] + acc[2 * d + c]) + (acc[d + c] + acc[3 * d + c]);
+                sum[c] = acc[c];
         }
         if (d % 8 == 0 && Avx512F.IsSupported)
         {
@@ -343,6 +320,89 @@ public static class FloatKernels
         }
         for (var c = 0; c < d; c++)
             o[c] = (float)sum[c];
+    }
+
+    /// <summary>
+    /// The same sums in <see cref="DotF16TinyBlas"/>'s order (a prompt row): cell j feeds lane <c>j % 16</c> over every
+    /// visible cell (the padding adds exact zeros), then the 16-lane tree; no double tail. d is a multiple of 16;
+    /// <paramref name="accumulators"/> holds at least 16 x d floats.
+    /// </summary>
+    internal static void ValuesF16TinyBlas(ReadOnlySpan<float> p, ReadOnlySpan<float> v, int vStride, Span<float> o, Span<float> accumulators)
+    {
+        var d = o.Length;
+        var acc = accumulators[..(16 * d)];
+        AccumulateLanes(p, v, vStride, d, 16, acc);
+        ReduceSixteenRows(acc, d);
+        acc[..d].CopyTo(o);
+    }
+
+    /// <summary>
+    /// Row m of <paramref name="acc"/> (d floats) = the fused multiply-add chain over cells m, m + lanes, m + 2 lanes, ...
+    /// of v[j][c] * p[j], in that order, for every cell of <paramref name="p"/>.
+    /// </summary>
+    private static void AccumulateLanes(ReadOnlySpan<float> p, ReadOnlySpan<float> v, int vStride, int d, int lanes, Span<float> acc)
+    {
+        var upto = p.Length;
+        ref var ar = ref MemoryMarshal.GetReference(acc);
+        ref var vr = ref MemoryMarshal.GetReference(v);
+        if (d % 64 == 0)
+        {
+            // Walk each lane's cells with its accumulator in registers, 64 outputs at a time (each output's sum is the
+            // same sequence of fused multiply-adds).
+            for (var cc = 0; cc < d; cc += 64)
+            {
+                for (var m = 0; m < lanes; m++)
+                {
+                    Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+                    for (var j = m; j < upto; j += lanes)
+                    {
+                        var row = (nuint)(j * vStride + cc);
+                        var pj = Vector512.Create(p[j]);
+                        c0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row), pj, c0);
+                        c1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + 16), pj, c1);
+                        c2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + 32), pj, c2);
+                        c3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + 48), pj, c3);
+                    }
+                    var a = (nuint)(m * d + cc);
+                    c0.StoreUnsafe(ref ar, a);
+                    c1.StoreUnsafe(ref ar, a + 16);
+                    c2.StoreUnsafe(ref ar, a + 32);
+                    c3.StoreUnsafe(ref ar, a + 48);
+                }
+            }
+            return;
+        }
+        acc[..(lanes * d)].Clear();
+        var vectors = d % 16 == 0;
+        for (var j = 0; j < upto; j++)
+        {
+            var a = (nuint)(j % lanes * d);
+            var row = (nuint)(j * vStride);
+            if (vectors)
+            {
+                var pj = Vector512.Create(p[j]);
+                for (nuint c = 0; c < (nuint)d; c += 16)
+                    Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vr, row + c), pj, Vector512.LoadUnsafe(ref ar, a + c)).StoreUnsafe(ref ar, a + c);
+            }
+            else
+            {
+                for (var c = 0; c < d; c++)
+                    acc[(int)a + c] = MathF.FusedMultiplyAdd(v[(int)row + c], p[j], acc[(int)a + c]);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Rows 0..15 of <paramref name="acc"/> are the 16 lanes of each output: <see cref="GgmlMath.ReduceAdd"/>'s tree
+    /// (l + 8 onto l, l + 4 onto l, then (0 + 2) + (1 + 3)) lane by lane, the result in row 0.
+    /// </summary>
+    private static void ReduceSixteenRows(Span<float> acc, int d)
+    {
+        for (var l = 0; l < 8; l++)
+            AddRows(acc, l, l + 8, -1, -1, d);
+        for (var l = 0; l < 4; l++)
+            AddRows(acc, l, l + 4, -1, -1, d);
+        AddRows(acc, 0, 2, 1, 3, d);
     }
 
     /// <summary>Row x = x + y, or with <paramref name="z"/> &gt;= 0: x = (x + y) + (z + w), rows of d floats in <paramref name="acc"/>.</summary>

@@ -64,7 +64,7 @@ public static class ModelBenchmark
                 var tokens = RandomTokens(random, config.VocabSize, length);
                 using var cache = stage.CreateCache(length);
                 var start = Stopwatch.GetTimestamp();
-                stage.Forward([new BatchSequence(cache, length)], tokens, default, logits);
+                stage.Forward([new BatchSequence(cache, length) { PromptLength = length }], tokens, default, logits);
                 runs[r] = length / Stopwatch.GetElapsedTime(start).TotalSeconds;
             }
             prefill.Add(new PrefillResult(length, Median(runs), runs));
@@ -89,13 +89,13 @@ public static class ModelBenchmark
     {
         using var cache = stage.CreateCache(16 + tokens);
         var prompt = RandomTokens(random, stage.Config.VocabSize, 16);
-        stage.Forward([new BatchSequence(cache, prompt.Length)], prompt, default, logits);
+        stage.Forward([new BatchSequence(cache, prompt.Length) { PromptLength = prompt.Length }], prompt, default, logits);
         var one = new int[1];
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < tokens; i++)
         {
             one[0] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
-            stage.Forward([new BatchSequence(cache, 1)], one, default, logits);
+            stage.Forward([new BatchSequence(cache, 1) { PromptLength = prompt.Length }], one, default, logits);
         }
         return tokens / Stopwatch.GetElapsedTime(start).TotalSeconds;
     }

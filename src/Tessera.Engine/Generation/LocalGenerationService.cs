@@ -177,7 +177,7 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
                         continue;
                     var count = Math.Min(prefillBudget, s.Prompt.Length - s.PrefillOffset);
                     tokens.AddRange(s.Prompt.AsSpan(s.PrefillOffset, count));
-                    batch.Add(new BatchSequence(s.Cache!, count));
+                    batch.Add(new BatchSequence(s.Cache!, count) { PromptLength = s.Prompt.Length });
                     s.PrefillOffset += count;
                     prefillBudget -= count;
                     members.Add((s, s.PrefillOffset == s.Prompt.Length));
@@ -185,7 +185,7 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
                 else
                 {
                     tokens.Add(s.History[^1]);
-                    batch.Add(new BatchSequence(s.Cache!, 1));
+                    batch.Add(new BatchSequence(s.Cache!, 1) { PromptLength = s.Prompt.Length });
                     members.Add((s, true));
                 }
             }

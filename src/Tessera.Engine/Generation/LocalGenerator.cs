@@ -54,7 +54,7 @@ public sealed class LocalGenerator
         for (var offset = 0; offset < prompt.Length; offset += PrefillChunk)
         {
             var count = Math.Min(PrefillChunk, prompt.Length - offset);
-            _stage.Forward([new BatchSequence(cache, count)], prompt.AsSpan(offset, count), default, logits);
+            _stage.Forward([new BatchSequence(cache, count) { PromptLength = prompt.Length }], prompt.AsSpan(offset, count), default, logits);
             cancellation.ThrowIfCancellationRequested();
         }
         stats.PrefillTime = GenerationStats.Since(start);
@@ -88,7 +88,7 @@ public sealed class LocalGenerator
                 yield break;
 
             token[0] = id;
-            _stage.Forward([new BatchSequence(cache, 1)], token, default, logits);
+            _stage.Forward([new BatchSequence(cache, 1) { PromptLength = prompt.Length }], token, default, logits);
         }
     }
 }

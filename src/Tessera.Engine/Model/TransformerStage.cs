@@ -252,7 +252,12 @@ public sealed class TransformerStage : IDisposable
             _backend.Copy(v.Slice(row * c.KvWidth, count * c.KvWidth), newValues);
             _backend.RoundToHalf(newKeys);
             _backend.RoundToHalf(newValues);
-            var shape = new AttentionShape(count, start, c.HeadCount, c.HeadCountKv, c.HeadDim, scale) { SoftCap = c.AttentionSoftCap, Window = window };
+            var shape = new AttentionShape(count, start, c.HeadCount, c.HeadCountKv, c.HeadDim, scale)
+            {
+                SoftCap = c.AttentionSoftCap,
+                Window = window,
+                PromptRows = batch[i].PromptRows(start),
+            };
             _sequences[i] = new AttentionSequence(keys, values, row, shape);
             row += count;
         }

@@ -41,7 +41,9 @@ internal static class TeacherForcing
             foreach (var stage in pipeline)
             {
                 using var cache = stage.CreateCache();
-                BatchSequence[] batch = [new BatchSequence(cache, tokens.Length)];
+                // One pass over prompt and generated tokens; the prompt's positions in the order llama.cpp's prompt batch
+                // took, the generated ones as it decoded them.
+                BatchSequence[] batch = [new BatchSequence(cache, tokens.Length) { PromptLength = c.PromptTokens.Length }];
                 var output = new float[stage.OutputLength(batch, LogitsMode.All)];
                 stage.Forward(batch, stage.IsFirst ? tokens : [], hidden, output, LogitsMode.All);
                 hidden = output;

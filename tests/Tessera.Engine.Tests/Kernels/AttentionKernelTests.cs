@@ -11,13 +11,18 @@ public class AttentionKernelTests
     /// the same to the bit (what lets a pipeline replay a session's prefix and rebuild the same cache).
     /// </summary>
     [Theory]
-    [InlineData(64, 4, 1, 0, 13)]
-    [InlineData(64, 8, 2, 5, 70)]
-    [InlineData(128, 4, 2, 3, 9)]
-    [InlineData(32, 8, 4, 60, 10)]
-    [InlineData(80, 2, 1, 2, 6)]
-    [InlineData(8, 2, 1, 2, 5)]
-    public void AQuery_GivesTheSameBitsAloneInABatchAndAcrossThreads(int d, int heads, int kvHeads, int start, int tokens)
+    [InlineData(64, 4, 1, 0, 13, 0)]
+    [InlineData(64, 8, 2, 5, 70, 0)]
+    [InlineData(128, 4, 2, 3, 9, 0)]
+    [InlineData(32, 8, 4, 60, 10, 0)]
+    [InlineData(80, 2, 1, 2, 6, 0)]
+    [InlineData(8, 2, 1, 2, 5, 0)]
+    // Prompt rows (llama.cpp's prompt-batch order) and decoded rows in one call.
+    [InlineData(64, 4, 1, 0, 13, 9)]
+    [InlineData(32, 8, 4, 60, 40, 25)]
+    [InlineData(128, 4, 2, 3, 9, 9)]
+    [InlineData(80, 2, 1, 2, 6, 4)]
+    public void AQuery_GivesTheSameBitsAloneInABatchAndAcrossThreads(int d, int heads, int kvHeads, int start, int tokens, int promptRows)
     {
         var random = new Random(d * 31 + tokens);
         var q = Rand(random, tokens * heads * d);
@@ -25,15 +30,17 @@ public class AttentionKernelTests
         var v = Rand(random, (start + tokens) * kvHeads * d);
         var width = heads * d;
         var batch = new float[tokens * width];
-        FloatKernels.Attention(q, k, v, batch, new AttentionShape(tokens, start, heads, kvHeads, d, 1f / MathF.Sqrt(d)), 0, heads, new float[start + tokens]);
+        var shape = new AttentionShape(tokens, start, heads, kvHeads, d, 1f / MathF.Sqrt(d)) { PromptRows = promptRows };
+        FloatKernels.Attention(q, k, v, batch, shape, 0, heads, new float[start + tokens]);
         var viaBackend = new float[batch.Length];
         using (var backend = new CpuBackend(2))
-            backend.Attention(q, k, v, viaBackend, new AttentionShape(tokens, start, heads, kvHeads, d, 1f / MathF.Sqrt(d)));
+            backend.Attention(q, k, v, viaBackend, shape);
 
         for (var t = 0; t < tokens; t++)
         {
             var alone = new float[width];
-            FloatKernels.Attention(q.AsSpan(t * width, width), k, v, alone, new AttentionShape(1, start + t, heads, kvHeads, d, 1f / MathF.Sqrt(d)), 0, heads, new float[start + t + 1]);
+            var aloneShape = new AttentionShape(1, start + t, heads, kvHeads, d, 1f / MathF.Sqrt(d)) { PromptRows = t < promptRows ? 1 : 0 };
+            FloatKernels.Attention(q.AsSpan(t * width, width), k, v, alone, aloneShape, 0, heads, new float[start + t + 1]);
             for (var i = 0; i < width; i++)
             {
                 Assert.Equal(BitConverter.SingleToInt32Bits(batch[t * width + i]), BitConverter.SingleToInt32Bits(alone[i]));
@@ -102,13 +109,7 @@ public class GgmlDotOrderTests
             var r = new float[16];
             for (var l = 0; l < 16; l++)
                 r[l] = (acc[0, l] + acc[2, l]) + (acc[1, l] + acc[3, l]);
-            var h = new float[8];
-            for (var i = 0; i < 8; i++)
-                h[i] = r[i + 8] + r[i];
-            var q = new float[4];
-            for (var i = 0; i < 4; i++)
-                q[i] = h[i + 4] + h[i];
-            sum = (q[0] + q[2]) + (q[1] + q[3]);
+            sum = ReduceAdd16(r);
         }
         for (var i = np; i < n; i++)
             sum += x[i] * y[i];
@@ -135,19 +136,27 @@ public class GgmlDotOrderTests
     }
 
     [Theory]
-    [InlineData(32, 5)]
-    [InlineData(64, 33)]
-    [InlineData(64, 64)]
-    [InlineData(64, 130)]
-    [InlineData(128, 70)]
-    [InlineData(80, 100)]
-    public void ValueSums_FollowGgmlVecDotF16_OverThePaddedCells(int d, int visible)
+    [InlineData(32, 5, false)]
+    [InlineData(64, 33, false)]
+    [InlineData(64, 64, false)]
+    [InlineData(64, 130, false)]
+    [InlineData(128, 70, false)]
+    [InlineData(80, 100, false)]
+    [InlineData(32, 5, true)]
+    [InlineData(64, 33, true)]
+    [InlineData(64, 130, true)]
+    [InlineData(128, 70, true)]
+    [InlineData(80, 100, true)]
+    public void ValueSums_FollowGgmlOrTinyBlas_OverThePaddedCells(int d, int visible, bool prompt)
     {
         var random = new Random(d * 1000 + visible);
         var v = Halves(random, visible * d, 2);
         var p = Halves(random, visible, 0.1).Select(Math.Abs).ToArray();
         var output = new float[d];
-        FloatKernels.ValuesF16(p, v, d, output, new float[64 * d]);
+        if (prompt)
+            FloatKernels.ValuesF16TinyBlas(p, v, d, output, new float[64 * d]);
+        else
+            FloatKernels.ValuesF16(p, v, d, output, new float[64 * d]);
 
         var padded = (visible + 31) & ~31;
         for (var c = 0; c < d; c++)
@@ -159,7 +168,50 @@ public class GgmlDotOrderTests
                 column[j] = v[j * d + c];
                 probabilities[j] = p[j];
             }
-            Assert.Equal(BitConverter.SingleToInt32Bits(VecDotF16(column, probabilities)), BitConverter.SingleToInt32Bits(output[c]));
+            var expected = prompt ? TinyBlasDot(column, probabilities) : VecDotF16(column, probabilities);
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(output[c]));
         }
+    }
+
+    /// <summary>llamafile's tinyBLAS (AVX-512): one accumulator of 16 lanes, element i into lane i % 16 (fused), then the reduce-add tree.</summary>
+    private static float TinyBlasDot(float[] x, float[] y)
+    {
+        var lanes = new float[16];
+        for (var i = 0; i < x.Length; i++)
+            lanes[i % 16] = MathF.FusedMultiplyAdd(x[i], y[i], lanes[i % 16]);
+        return ReduceAdd16(lanes);
+    }
+
+    /// <summary>_mm512_reduce_add_ps: lane i + 8 onto i, i + 4 onto i, then (0 + 2) + (1 + 3).</summary>
+    private static float ReduceAdd16(float[] r)
+    {
+        var h = new float[8];
+        for (var i = 0; i < 8; i++)
+            h[i] = r[i + 8] + r[i];
+        var q = new float[4];
+        for (var i = 0; i < 4; i++)
+            q[i] = h[i + 4] + h[i];
+        return (q[0] + q[2]) + (q[1] + q[3]);
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    [InlineData(128)]
+    public void PromptScores_FollowTinyBlas(int d)
+    {
+        var random = new Random(d + 7);
+        var differ = 0;
+        for (var trial = 0; trial < 200; trial++)
+        {
+            var x = Halves(random, d, 4);
+            var y = Halves(random, d, 4);
+            var expected = TinyBlasDot(x, y);
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(FloatKernels.DotF16TinyBlas(x, y)));
+            if (d >= 64 && BitConverter.SingleToInt32Bits(expected) != BitConverter.SingleToInt32Bits(VecDotF16(x, y)))
+                differ++;
+        }
+        // The two orders are different functions: where both sum in float, some products round apart.
+        Assert.True(d < 64 || differ > 0, "tinyBLAS's order never differed from ggml_vec_dot_f16's");
     }
 }

@@ -16,26 +16,26 @@ public sealed class ReferenceAgreementTests
 
     public ReferenceAgreementTests(ITestOutputHelper output) => _output = output;
 
-    // Every file meets the bounds: top-1 identical at every position for f16 and q8_0 and at >= 95 % for q4_0
-    // and q4_k_m; log-probabilities within 0.02 (f16) and 0.1 (quantized) everywhere. The engine follows llama.cpp's
-    // float order in every product, the RMS norm, SiLU, soft max and attention, so most positions match to 0.001.
+    // The bounds are top-1 identical at every position for f16 and q8_0 and at >= 95 % for the 4-bit files,
+    // log-probabilities within 0.02 (f16) and 0.1 (quantized). The engine follows llama.cpp's float order in every
+    // product, the RMS norm, RoPE, SiLU, GELU, soft max and attention (a prompt's positions as its prompt batch computes
+    // them, the rest as it decodes), so every quantized file matches to 0.0002; the bounds below keep that, with room.
+    // F16 weights still differ in the last bits (llama.cpp converts activations to f16 for them; worst 0.011).
     [Theory]
     [InlineData("tiny-a-f16.gguf", 1.0, 0.02, 1.0)]
-    [InlineData("tiny-a-q8_0.gguf", 1.0, 0.1, 1.0)]
-    [InlineData("tiny-a-q4_0.gguf", 1.0, 0.1, 1.0)]
-    [InlineData("tiny-a-q4_k_m.gguf", 0.95, 0.1, 1.0)]
-    [InlineData("tiny-phi3-q8_0.gguf", 1.0, 0.1, 1.0)]
-    [InlineData("tiny-phi3-q4_k_m.gguf", 0.95, 0.1, 1.0)]
-    [InlineData("tiny-moe-q8_0.gguf", 1.0, 0.1, 1.0)]
-    [InlineData("tiny-moe-q4_k_m.gguf", 0.95, 0.1, 1.0)]
-    [InlineData("tiny-qwen2moe-q8_0.gguf", 1.0, 0.1, 1.0)]
-    [InlineData("tiny-qwen2moe-q4_k_m.gguf", 0.95, 0.1, 1.0)]
-    // Gemma 2 is below those bounds yet (measured: q8_0 top-1 79/80, worst 0.137; q4_k_m 75/80, worst 0.297): 73 of
-    // its 80 q8_0 positions match to 0.001, so the graph is right and some rounding differs. The attention soft cap's
-    // tanh is the suspect: computing it through double (correctly rounded) instead of the C library's tanhf changes 9
-    // top-1s. These bounds hold what is reached, so that a regression shows.
-    [InlineData("tiny-gemma2-q8_0.gguf", 0.975, 0.15, 1.0)]
-    [InlineData("tiny-gemma2-q4_k_m.gguf", 0.9, 0.3, 1.0)]
+    [InlineData("tiny-a-q8_0.gguf", 1.0, 0.01, 1.0)]
+    [InlineData("tiny-a-q4_0.gguf", 1.0, 0.01, 1.0)]
+    [InlineData("tiny-a-q4_k_m.gguf", 1.0, 0.01, 1.0)]
+    [InlineData("tiny-phi3-q8_0.gguf", 1.0, 0.01, 1.0)]
+    [InlineData("tiny-phi3-q4_k_m.gguf", 1.0, 0.01, 1.0)]
+    [InlineData("tiny-moe-q8_0.gguf", 1.0, 0.01, 1.0)]
+    [InlineData("tiny-moe-q4_k_m.gguf", 1.0, 0.01, 1.0)]
+    [InlineData("tiny-qwen2moe-q8_0.gguf", 1.0, 0.01, 1.0)]
+    [InlineData("tiny-qwen2moe-q4_k_m.gguf", 1.0, 0.01, 1.0)]
+    // Gemma 2 is the hardest test: 26 layers carry a last-bit difference anywhere (RoPE's fused multiply-adds, the
+    // order of a prompt's attention products) to the logits.
+    [InlineData("tiny-gemma2-q8_0.gguf", 1.0, 0.01, 1.0)]
+    [InlineData("tiny-gemma2-q4_k_m.gguf", 1.0, 0.01, 1.0)]
     public void TeacherForcing_MatchesLlamaCpp(string file, double minTop1Agreement, double maxLogProbError, double minWithinTolerance)
     {
         using var gguf = GgufFile.Open(TestPaths.Model(file));

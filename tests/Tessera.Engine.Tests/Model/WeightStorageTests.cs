@@ -75,6 +75,42 @@ public class WeightStorageTests
         Assert.Contains(together, v => v != 0);
     }
 
+    /// <summary>
+    /// A replay (prompt and generated tokens in one call, as a recovered session is rebuilt) gives the bits the session
+    /// had from its prompt batch and its decoded tokens one by one: the prompt's positions take the prompt's order
+    /// because the call carries the prompt length, not because of how many rows it holds. Gemma 2's head size of 64
+    /// is where the two attention orders differ.
+    /// </summary>
+    [Theory]
+    [InlineData("tiny-gemma2-q8_0.gguf")]
+    [InlineData("tiny-a-q8_0.gguf")]
+    public void AReplayInOneCall_GivesTheLogitsOfThePromptThenEachDecodedToken(string file)
+    {
+        using var gguf = GgufFile.Open(TestPaths.Model(file));
+        using var backend = new CpuBackend(2);
+        var config = ModelConfig.FromGguf(gguf);
+        using var stage = new TransformerStage(gguf, LayerRange.All(config.BlockCount), backend, 64, WeightStorage.Copy);
+        var vocab = config.VocabSize;
+        var prompt = Enumerable.Range(0, 20).Select(i => 100 + 37 * i).ToArray();
+        var generated = Enumerable.Range(0, 12).Select(i => 300 + 53 * i).ToArray();
+
+        var stepwise = new float[(prompt.Length + generated.Length) * vocab];
+        using (var cache = stage.CreateCache())
+        {
+            stage.Forward([new BatchSequence(cache, prompt.Length) { PromptLength = prompt.Length }], prompt, default, stepwise, LogitsMode.All);
+            for (var i = 0; i < generated.Length; i++)
+                stage.Forward([new BatchSequence(cache, 1) { PromptLength = prompt.Length }], [generated[i]], default,
+                    stepwise.AsSpan((prompt.Length + i) * vocab, vocab), LogitsMode.All);
+        }
+        var replay = new float[stepwise.Length];
+        using (var cache = stage.CreateCache())
+            stage.Forward([new BatchSequence(cache, prompt.Length + generated.Length) { PromptLength = prompt.Length }],
+                [.. prompt, .. generated], default, replay, LogitsMode.All);
+
+        Assert.Equal(stepwise, replay);
+        Assert.Contains(replay, v => v != 0);
+    }
+
     [Fact]
     public unsafe void Arena_CopiesBytesExactly_AndRefusesMoreThanItReserved()
     {
