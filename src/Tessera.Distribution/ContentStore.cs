@@ -39,6 +39,7 @@ public sealed class ContentStore
         PartialDirectory = Path.Combine(Root, "partial");
         ManifestDirectory = Path.Combine(Root, "manifests");
         RefDirectory = Path.Combine(Root, "refs");
+        NameDirectory = Path.Combine(Root, "models");
         Directory.CreateDirectory(BlobDirectory);
         Directory.CreateDirectory(PartialDirectory);
         Directory.CreateDirectory(ManifestDirectory);
@@ -57,6 +58,13 @@ public sealed class ContentStore
     internal string ManifestDirectory { get; }
 
     internal string RefDirectory { get; }
+
+    /// <summary>
+    /// <c>models/</c>: blobs under the names they have where they came from (<c>models/OWNER/REPO/REVISION/FILE</c>),
+    /// as links. The parts of a split model must sit side by side under their own names for the loader to find them; a
+    /// blob's hash is no such name.
+    /// </summary>
+    public string NameDirectory { get; }
 
     /// <summary>Bytes of published blobs.</summary>
     public long TotalBytes
@@ -356,6 +364,39 @@ public sealed class ContentStore
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// Gives a held blob a name under <see cref="NameDirectory"/> (<paramref name="relativePath"/>, '/'-separated, each
+    /// part already checked to stay inside it): a symbolic link to the blob, so an evicted blob leaves a dangling link
+    /// that no listing takes for a model, never bytes outside the budget. Returns the name's full path.
+    /// </summary>
+    public string SetName(string relativePath, ContentHash hash)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(relativePath);
+        var path = Path.GetFullPath(Path.Combine(NameDirectory, relativePath));
+        if (!path.StartsWith(NameDirectory + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new ArgumentException($"'{relativePath}' is not a name inside {NameDirectory}.", nameof(relativePath));
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var blob = GetBlobPath(hash);
+        if (new FileInfo(path).LinkTarget == blob)
+            return path;
+        // A new link renamed over the old one: a reader never finds the name missing or half made.
+        var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        File.CreateSymbolicLink(temp, blob);
+        File.Move(temp, path, overwrite: true);
+        return path;
+    }
+
+    /// <summary>The names under <see cref="NameDirectory"/>/<paramref name="relativeFolder"/> whose blob is held, '/'-separated and relative to that folder.</summary>
+    public IReadOnlyList<string> ListNames(string relativeFolder)
+    {
+        var folder = Path.GetFullPath(Path.Combine(NameDirectory, relativeFolder));
+        if (!folder.StartsWith(NameDirectory + Path.DirectorySeparatorChar, StringComparison.Ordinal) || !Directory.Exists(folder))
+            return [];
+        return Directory.GetFiles(folder, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, MaxRecursionDepth = 16 })
+            .Where(File.Exists) // a link whose blob was evicted names nothing
+            .Select(f => Path.GetRelativePath(folder, f).Replace('\\', '/')).Order(StringComparer.Ordinal).ToList();
     }
 
     internal void PublishVerified(string partialPath, ContentHash hash)
