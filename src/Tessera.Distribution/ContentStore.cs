@@ -23,11 +23,15 @@ public sealed class ContentStore
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly ILogger? _logger;
+    private readonly Func<string, string, bool> _hardLink;
     private long _totalBytes;
 
     /// <param name="root">The cache directory; created when missing.</param>
     /// <param name="maxBytes">Byte budget for published blobs; beyond it the least recently used are evicted.</param>
-    public ContentStore(string root, long maxBytes = long.MaxValue, TimeProvider? timeProvider = null, ILogger? logger = null)
+    /// <param name="hardLink">Makes a hard link (existing file, new name), false when it cannot; the system's by default.
+    /// Tests force the copy that follows a refusal with one that always refuses.</param>
+    public ContentStore(string root, long maxBytes = long.MaxValue, TimeProvider? timeProvider = null, ILogger? logger = null,
+        Func<string, string, bool>? hardLink = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(root);
         ArgumentOutOfRangeException.ThrowIfNegative(maxBytes);
@@ -35,10 +39,12 @@ public sealed class ContentStore
         MaxBytes = maxBytes;
         _time = timeProvider ?? TimeProvider.System;
         _logger = logger;
+        _hardLink = hardLink ?? FileLinks.TryHardLink;
         BlobDirectory = Path.Combine(Root, "blobs", "sha256");
         PartialDirectory = Path.Combine(Root, "partial");
         ManifestDirectory = Path.Combine(Root, "manifests");
         RefDirectory = Path.Combine(Root, "refs");
+        NameDirectory = Path.Combine(Root, "models");
         Directory.CreateDirectory(BlobDirectory);
         Directory.CreateDirectory(PartialDirectory);
         Directory.CreateDirectory(ManifestDirectory);
@@ -57,6 +63,13 @@ public sealed class ContentStore
     internal string ManifestDirectory { get; }
 
     internal string RefDirectory { get; }
+
+    /// <summary>
+    /// <c>models/</c>: blobs under the names they have where they came from (<c>models/OWNER/REPO/REVISION/FILE</c>),
+    /// as links. The parts of a split model must sit side by side under their own names for the loader to find them; a
+    /// blob's hash is no such name.
+    /// </summary>
+    public string NameDirectory { get; }
 
     /// <summary>Bytes of published blobs.</summary>
     public long TotalBytes
@@ -209,22 +222,64 @@ public sealed class ContentStore
         return actual;
     }
 
-    /// <summary>Copies a local file into the store (hashing it) and returns its hash; a no-op copy when already held.</summary>
-    public async Task<ContentHash> ImportAsync(string sourcePath, CancellationToken cancellationToken = default)
+    /// <summary>Brings a local file into the store (<see cref="ImportFileAsync"/>) and returns its hash.</summary>
+    public async Task<ContentHash> ImportAsync(string sourcePath, CancellationToken cancellationToken = default) =>
+        (await ImportFileAsync(sourcePath, cancellationToken).ConfigureAwait(false)).Hash;
+
+    /// <summary>
+    /// Brings a local file into the store: as a hard link when it is on the store's file system (no copy, no space),
+    /// else as a copy; nothing when the store holds it already. A linked blob shares the user's file's data, so the store
+    /// only ever reads it (hashed through the link, published by renaming the link, never opened for writing) and
+    /// removing it removes only the store's name. The log says which was done.
+    /// </summary>
+    public async Task<ImportResult> ImportFileAsync(string sourcePath, CancellationToken cancellationToken = default)
     {
+        ArgumentException.ThrowIfNullOrEmpty(sourcePath);
+        var link = Path.Combine(PartialDirectory, Guid.NewGuid().ToString("N") + ".import");
+        if (_hardLink(sourcePath, link))
+        {
+            try
+            {
+                var linked = await ContentHash.OfFileAsync(link, cancellationToken).ConfigureAwait(false);
+                using (await LockAsync(linked.Hex, cancellationToken).ConfigureAwait(false))
+                {
+                    if (TryGet(linked, out _))
+                        return Imported(sourcePath, linked, ImportMethod.AlreadyHeld);
+                    PublishVerified(link, linked, flush: false);
+                    return Imported(sourcePath, linked, ImportMethod.HardLink);
+                }
+            }
+            finally
+            {
+                TryDelete(link); // unlinks the store's name only, when it was not published
+            }
+        }
+
         var hash = await ContentHash.OfFileAsync(sourcePath, cancellationToken).ConfigureAwait(false);
         if (TryGet(hash, out _))
-            return hash;
+            return Imported(sourcePath, hash, ImportMethod.AlreadyHeld);
         using (await LockAsync(hash.Hex, cancellationToken).ConfigureAwait(false))
         {
             if (Contains(hash))
-                return hash;
+                return Imported(sourcePath, hash, ImportMethod.AlreadyHeld);
             var partial = GetPartialPath(hash) + ".import";
             await using (var source = new FileStream(sourcePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan))
             await using (var target = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous))
                 await source.CopyToAsync(target, cancellationToken).ConfigureAwait(false);
-            return await PublishAsync(partial, hash, sourcePath, cancellationToken).ConfigureAwait(false);
+            await PublishAsync(partial, hash, sourcePath, cancellationToken).ConfigureAwait(false);
+            return Imported(sourcePath, hash, ImportMethod.Copy);
         }
+    }
+
+    private ImportResult Imported(string source, ContentHash hash, ImportMethod method)
+    {
+        Log.Imported(_logger, source, hash.Hex, method switch
+        {
+            ImportMethod.HardLink => "by hard link, no copy",
+            ImportMethod.Copy => "by copy (not on the store's file system, or links refused)",
+            _ => "already held",
+        });
+        return new ImportResult(hash, method);
     }
 
     /// <summary>
@@ -358,7 +413,42 @@ public sealed class ContentStore
         }
     }
 
-    internal void PublishVerified(string partialPath, ContentHash hash)
+    /// <summary>
+    /// Gives a held blob a name under <see cref="NameDirectory"/> (<paramref name="relativePath"/>, '/'-separated, each
+    /// part already checked to stay inside it): a symbolic link to the blob, so an evicted blob leaves a dangling link
+    /// that no listing takes for a model, never bytes outside the budget. Returns the name's full path.
+    /// </summary>
+    public string SetName(string relativePath, ContentHash hash)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(relativePath);
+        var path = Path.GetFullPath(Path.Combine(NameDirectory, relativePath));
+        if (!path.StartsWith(NameDirectory + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new ArgumentException($"'{relativePath}' is not a name inside {NameDirectory}.", nameof(relativePath));
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var blob = GetBlobPath(hash);
+        if (new FileInfo(path).LinkTarget == blob)
+            return path;
+        // A new link renamed over the old one: a reader never finds the name missing or half made.
+        var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        File.CreateSymbolicLink(temp, blob);
+        File.Move(temp, path, overwrite: true);
+        return path;
+    }
+
+    /// <summary>The names under <see cref="NameDirectory"/>/<paramref name="relativeFolder"/> whose blob is held, '/'-separated and relative to that folder.</summary>
+    public IReadOnlyList<string> ListNames(string relativeFolder)
+    {
+        var folder = Path.GetFullPath(Path.Combine(NameDirectory, relativeFolder));
+        if (!folder.StartsWith(NameDirectory + Path.DirectorySeparatorChar, StringComparison.Ordinal) || !Directory.Exists(folder))
+            return [];
+        return Directory.GetFiles(folder, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, MaxRecursionDepth = 16 })
+            .Where(File.Exists) // a link whose blob was evicted names nothing
+            .Select(f => Path.GetRelativePath(folder, f).Replace('\\', '/')).Order(StringComparer.Ordinal).ToList();
+    }
+
+    /// <param name="flush">False for a hard link to a user's file: its data is theirs and already on disk, and flushing
+    /// would open it for writing.</param>
+    internal void PublishVerified(string partialPath, ContentHash hash, bool flush = true)
     {
         var target = GetBlobPath(hash);
         var size = new FileInfo(partialPath).Length;
@@ -371,7 +461,8 @@ public sealed class ContentStore
                 return;
             }
             // On disk before it is published: a power cut never leaves a blob whose name promises bytes it lacks.
-            FlushToDisk(partialPath);
+            if (flush)
+                FlushToDisk(partialPath);
             File.Move(partialPath, target, overwrite: true);
             _entries[hash] = new Entry(size, _time.GetUtcNow()) { Verified = true };
             _totalBytes += size;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Tessera.Engine.Gguf;
 
 namespace Tessera.Distribution;
 
@@ -52,8 +53,31 @@ public static class DiskModels
         foreach (var folder in where.LmStudio)
             found.AddRange(LmStudio(folder));
         if (where.Tessera is { } store)
-            found.AddRange(TesseraStore(store));
-        return found.GroupBy(m => m.Name, StringComparer.Ordinal).Select(g => g.First()).OrderBy(m => m.Name, StringComparer.Ordinal).ToList();
+        {
+            var named = TesseraNames(store).ToList();
+            found.AddRange(named);
+            // A blob with a name is listed by it only: a split model's later parts are no models of their own.
+            var namedBlobs = named.Select(m => Target(m.Path)).ToHashSet(StringComparer.Ordinal);
+            found.AddRange(TesseraStore(store).Where(m => !namedBlobs.Contains(m.Path)));
+        }
+        var unique = found.GroupBy(m => m.Name, StringComparer.Ordinal).Select(g => g.First()).ToList();
+        return CollapseSplitSets(unique).OrderBy(m => m.Name, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>
+    /// A split model once, as its part 1 (which opens them all) with the bytes of all its parts; its other parts are
+    /// not models of their own.
+    /// </summary>
+    private static IEnumerable<DiskModel> CollapseSplitSets(IReadOnlyList<DiskModel> models)
+    {
+        var byName = models.ToDictionary(m => m.Name, StringComparer.Ordinal);
+        foreach (var model in models)
+        {
+            if (!GgufSplitName.TryParse(model.Name, out var split) || split.Count == 1)
+                yield return model;
+            else if (split.Number == 1)
+                yield return model with { Bytes = split.AllParts().Sum(part => byName.TryGetValue(part, out var m) ? m.Bytes : 0) };
+        }
     }
 
     /// <summary>The model <paramref name="name"/> names among <paramref name="models"/>, or null.</summary>
@@ -63,6 +87,9 @@ public static class DiskModels
         var exact = models.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
         if (exact is not null)
             return exact;
+        // Any part of a split model names the model, listed as its part 1.
+        if (GgufSplitName.TryParse(name, out var split) && split.Number > 1)
+            return Resolve(split.PartName(1), models);
         // "ollama:llama3.2" means its "latest" tag, as ollama itself reads it.
         if (name.StartsWith("ollama:", StringComparison.Ordinal) && name.IndexOf(':', 7) < 0)
             return models.FirstOrDefault(m => m.Name == name + ":latest");
@@ -88,8 +115,10 @@ public static class DiskModels
                 foreach (var file in Files(snapshot, "*.gguf", recursive: true))
                 {
                     var relative = System.IO.Path.GetRelativePath(snapshot, file).Replace('\\', '/');
+                    // A split model's parts are found by their names, which only the snapshot's links carry.
+                    var split = GgufSplitName.TryParse(file, out var name) && name.Count > 1;
                     if (Gguf(Target(file)) is { } model)
-                        yield return new DiskModel($"hf://{repo}/{relative}", "huggingface", model.Path, model.Bytes);
+                        yield return new DiskModel($"hf://{repo}/{relative}", "huggingface", split ? file : model.Path, model.Bytes);
                 }
             }
         }
@@ -150,12 +179,34 @@ public static class DiskModels
         }
     }
 
+    /// <summary>
+    /// Files Tessera downloaded from Hugging Face, under their names in its store (<c>models/OWNER/REPO/REVISION/PATH</c>,
+    /// links to blobs): <c>hf://OWNER/REPO/PATH</c> for revision main, <c>hf://OWNER/REPO@REVISION/PATH</c> otherwise. The
+    /// path is the link, beside the other parts of a split model.
+    /// </summary>
+    private static IEnumerable<DiskModel> TesseraNames(string root)
+    {
+        var names = System.IO.Path.Combine(root, "models");
+        foreach (var file in Files(names, "*.gguf", recursive: true))
+        {
+            var parts = System.IO.Path.GetRelativePath(names, file).Replace('\\', '/').Split('/', 4);
+            if (parts.Length != 4)
+                continue;
+            var revision = Uri.UnescapeDataString(parts[2]);
+            var repo = revision == HuggingFaceUri.DefaultRevision ? $"{parts[0]}/{parts[1]}" : $"{parts[0]}/{parts[1]}@{revision}";
+            if (Gguf(file) is { } found)
+                yield return new DiskModel($"hf://{repo}/{parts[3]}", "tessera", file, found.Bytes);
+        }
+    }
+
     /// <summary>Tessera's content store: every blob that is a GGUF file, named by its hash.</summary>
     private static IEnumerable<DiskModel> TesseraStore(string root)
     {
         foreach (var file in Files(root, "*", recursive: true))
         {
             var name = System.IO.Path.GetFileName(file);
+            if (System.IO.Path.GetDirectoryName(file) is { } folder && System.IO.Path.GetFileName(folder) != "sha256")
+                continue; // blobs only: not partial files, nor names that happen to be 64 hex digits
             if (name.Length == 64 && name.All(char.IsAsciiHexDigitLower) && Gguf(file) is { } found)
                 yield return new DiskModel("sha256:" + name, "tessera", found.Path, found.Bytes);
         }
@@ -166,13 +217,12 @@ public static class DiskModels
     {
         try
         {
-            var info = new FileInfo(path);
-            if (!info.Exists || info.Length < 24)
+            using var stream = File.OpenRead(path); // follows a link, so the size is the file's, not the link's
+            if (stream.Length < 24)
                 return null;
-            using var stream = File.OpenRead(path);
             Span<byte> magic = stackalloc byte[4];
             stream.ReadExactly(magic);
-            return magic.SequenceEqual(GgufMagic) ? (info.FullName, info.Length) : null;
+            return magic.SequenceEqual(GgufMagic) ? (System.IO.Path.GetFullPath(path), stream.Length) : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

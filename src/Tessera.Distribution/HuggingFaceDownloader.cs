@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Microsoft.Extensions.Logging;
+using Tessera.Engine.Gguf;
 
 namespace Tessera.Distribution;
 
@@ -59,7 +60,9 @@ public sealed class HuggingFaceDownloader : IDisposable
     {
         ArgumentNullException.ThrowIfNull(file);
         file.Validate();
-        var remote = await WithRetriesAsync(file, () => 0, _ => ResolveAsync(file, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (_options.Offline)
+            return await CachedOfflineAsync(file, progress, cancellationToken).ConfigureAwait(false);
+        var remote = await WithRetriesAsync(file.ToString(), () => 0, _ => ResolveAsync(file, cancellationToken), cancellationToken).ConfigureAwait(false);
         if (remote.Sha256 is { } known && await _store.TryGetVerifiedAsync(known, cancellationToken).ConfigureAwait(false) is { } cachedPath)
             return Cached(file, known, cachedPath, progress);
 
@@ -82,7 +85,7 @@ public sealed class HuggingFaceDownloader : IDisposable
             meter.Report(force: true);
             try
             {
-                await WithRetriesAsync(file, () => PartialLength(partial),
+                await WithRetriesAsync(file.ToString(), () => PartialLength(partial),
                     _ => DownloadOnceAsync(file, remote, partial, meter, cancellationToken), cancellationToken).ConfigureAwait(false);
             }
             catch (DownloadTooLargeException)
@@ -101,7 +104,7 @@ public sealed class HuggingFaceDownloader : IDisposable
             meter.Total = length;
             meter.Report(force: true);
             var hash = await _store.PublishAsync(partial, remote.Sha256, file.ToString(), cancellationToken).ConfigureAwait(false);
-            _store.SetRef(file.ToString(), hash);
+            Remember(file, hash);
             _store.TryGet(hash, out var path);
             return new DownloadResult(path ?? _store.GetBlobPath(hash), hash, length, FromCache: false);
         }
@@ -130,6 +133,60 @@ public sealed class HuggingFaceDownloader : IDisposable
             return new RemoteFile(url, LinkedHash(response) ?? EtagHash(response), LinkedSize(response) ?? response.Content.Headers.ContentLength, Commit(response));
         }
         throw new HuggingFaceException($"{file}: more than {_options.MaxRedirects} redirects.");
+    }
+
+    /// <summary>
+    /// The files <paramref name="reference"/> names, without downloading them: for <c>hf://owner/repo:TAG</c> (or no tag)
+    /// the model <see cref="GgufFileChoice"/> picks from the repository's file list (the hub's, or offline the names an
+    /// earlier download left in the store); for a file, that file, or every part of the split set it is a part of.
+    /// </summary>
+    /// <exception cref="FormatException">The reference is not valid.</exception>
+    /// <exception cref="HuggingFaceException">The repository cannot be listed, or no single model matches.</exception>
+    public async Task<IReadOnlyList<HuggingFaceUri>> ResolveModelAsync(string reference, CancellationToken cancellationToken = default)
+    {
+        if (HuggingFaceRepoReference.IsRepoReference(reference))
+        {
+            var repo = HuggingFaceRepoReference.Parse(reference);
+            var files = _options.Offline
+                ? _store.ListNames(repo.StoreFolder)
+                : await WithRetriesAsync(repo.ToString(), () => 0, _ => ListFilesAsync(repo, cancellationToken), cancellationToken).ConfigureAwait(false);
+            if (_options.Offline && files.Count == 0)
+                throw new HuggingFaceException($"{repo}: no file of {repo.RepoId} is in the cache ({_store.Root}), and HF_HUB_OFFLINE is set, so the repository is not asked: unset HF_HUB_OFFLINE to download it.");
+            return GgufFileChoice.Choose(files, repo.Tag, repo.ToString()).Files.Select(repo.File).ToList();
+        }
+        var file = HuggingFaceUri.Parse(reference);
+        return GgufSplitName.TryParse(file.FilePath, out var split) && split.Count > 1
+            ? split.AllParts().Select(part => file with { FilePath = part }).ToList()
+            : [file];
+    }
+
+    /// <summary>
+    /// Downloads every file of the model <paramref name="reference"/> names (<see cref="ResolveModelAsync"/>) into the
+    /// store, or finds them there, each under its name in <see cref="ContentStore.NameDirectory"/> too, so a split
+    /// set's parts sit side by side.
+    /// </summary>
+    public async Task<ModelDownload> DownloadModelAsync(string reference, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        await DownloadModelAsync(await ResolveModelAsync(reference, cancellationToken).ConfigureAwait(false), progress, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Downloads <paramref name="files"/> (a model's, from <see cref="ResolveModelAsync"/>) as <see cref="DownloadModelAsync(string, IProgress{TransferProgress}?, CancellationToken)"/> does.</summary>
+    public async Task<ModelDownload> DownloadModelAsync(IReadOnlyList<HuggingFaceUri> files, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(files.Count);
+        var parts = new List<DownloadResult>(files.Count);
+        foreach (var file in files)
+            parts.Add(await DownloadAsync(file, progress, cancellationToken).ConfigureAwait(false));
+        return new ModelDownload(files, parts, Path.Combine(_store.NameDirectory, files[0].StoreName.Replace('/', Path.DirectorySeparatorChar)));
+    }
+
+    /// <summary>The repository's files at its revision, from the hub's <c>/api/models/...</c> (<c>siblings[].rfilename</c>).</summary>
+    public async Task<IReadOnlyList<string>> ListFilesAsync(HuggingFaceRepoReference repo, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(repo);
+        using var request = NewRequest(HttpMethod.Get, repo.ApiUrl(_options.Endpoint));
+        using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
+        ThrowIfRefused(repo.ToString(), repo.RepoId, repo.Revision, null, response);
+        var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        return HubModelInfo.Files(body, repo.ToString());
     }
 
     public void Dispose() => _http.Dispose();
@@ -240,7 +297,7 @@ public sealed class HuggingFaceDownloader : IDisposable
     }
 
     /// <summary>Runs <paramref name="action"/>, retrying transient failures (network loss, 5xx, timeouts) with backoff.</summary>
-    private async Task<T> WithRetriesAsync<T>(HuggingFaceUri file, Func<long> position, Func<int, Task<T>> action, CancellationToken cancellationToken)
+    private async Task<T> WithRetriesAsync<T>(string file, Func<long> position, Func<int, Task<T>> action, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -258,7 +315,7 @@ public sealed class HuggingFaceDownloader : IDisposable
                         $"Download of {file} interrupted after {done} bytes: {reason}. The {done} bytes received are kept in {_store.Root}; run the same command again to resume.",
                         done, 0, e);
                 }
-                Log.DownloadRetry(_logger, file.ToString(), position(), attempt + 1, reason);
+                Log.DownloadRetry(_logger, file, position(), attempt + 1, reason);
                 await Task.Delay(_options.RetryDelay * (1 << Math.Min(attempt - 1, 6)), _time, cancellationToken).ConfigureAwait(false);
             }
         }
@@ -318,34 +375,57 @@ public sealed class HuggingFaceDownloader : IDisposable
     private bool IsHub(Uri url) =>
         string.Equals(url.Host, _options.Endpoint.Host, StringComparison.OrdinalIgnoreCase) && url.Port == _options.Endpoint.Port;
 
-    private void ThrowIfRefused(HuggingFaceUri file, HttpResponseMessage response)
+    private void ThrowIfRefused(HuggingFaceUri file, HttpResponseMessage response) =>
+        ThrowIfRefused(file.ToString(), file.RepoId, file.Revision, file.FilePath, response);
+
+    /// <param name="filePath">The file asked for; null when the repository itself was.</param>
+    private void ThrowIfRefused(string shown, string repoId, string revision, string? filePath, HttpResponseMessage response)
     {
         if (response.IsSuccessStatusCode)
             return;
         var detail = response.Headers.TryGetValues("X-Error-Message", out var messages) ? " (" + string.Join(" ", messages) + ")" : "";
-        var at = file.Revision == HuggingFaceUri.DefaultRevision ? "" : $" at revision {file.Revision}";
+        var at = revision == HuggingFaceUri.DefaultRevision ? "" : $" at revision {revision}";
         switch (response.StatusCode)
         {
+            case HttpStatusCode.NotFound when filePath is null:
+                throw new HuggingFaceException($"repository not found on Hugging Face: {repoId}{at}{detail}. Check the owner, repository and revision.", response.StatusCode);
             case HttpStatusCode.NotFound:
-                throw new HuggingFaceException($"file not found on Hugging Face: {file.FilePath} in {file.RepoId}{at}{detail}. Check the owner, repository, file name and revision.", response.StatusCode);
+                throw new HuggingFaceException($"file not found on Hugging Face: {filePath} in {repoId}{at}{detail}. Check the owner, repository, file name and revision.", response.StatusCode);
             case HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden:
                 throw new HuggingFaceException(_options.Token is null
-                    ? $"{file} needs a token: set HF_TOKEN to a Hugging Face access token that can read {file.RepoId} (gated or private repository){detail}."
-                    : $"{file}: Hugging Face refused the token in HF_TOKEN (HTTP {(int)response.StatusCode}){detail}. Accept the model's license on its page or use a token with access to {file.RepoId}.",
+                    ? $"{shown} needs a token: set HF_TOKEN (or log in with `hf auth login`, which writes {TokenFileShown}) to a Hugging Face access token that can read {repoId} (gated or private repository){detail}."
+                    : $"{shown}: Hugging Face refused the token in {_options.TokenSource ?? "HF_TOKEN"} (HTTP {(int)response.StatusCode}){detail}. Accept the model's license on its page or use a token with access to {repoId}.",
                     response.StatusCode);
             default:
                 if ((int)response.StatusCode >= 500 || response.StatusCode == HttpStatusCode.TooManyRequests)
                     throw new HttpRequestException($"Hugging Face answered HTTP {(int)response.StatusCode} {response.ReasonPhrase}", null, response.StatusCode);
-                throw new HuggingFaceException($"{file}: Hugging Face answered HTTP {(int)response.StatusCode} {response.ReasonPhrase}{detail}.", response.StatusCode);
+                throw new HuggingFaceException($"{shown}: Hugging Face answered HTTP {(int)response.StatusCode} {response.ReasonPhrase}{detail}.", response.StatusCode);
         }
     }
+
+    private static string TokenFileShown => "the token file ($HF_TOKEN_PATH, else $HF_HOME/token)";
 
     private DownloadResult Cached(HuggingFaceUri file, ContentHash hash, string path, IProgress<TransferProgress>? progress)
     {
         var size = new FileInfo(path).Length;
         progress?.Report(new TransferProgress(file.ToString(), size, size, 0));
-        _store.SetRef(file.ToString(), hash);
+        Remember(file, hash);
         return new DownloadResult(path, hash, size, FromCache: true);
+    }
+
+    /// <summary>What the store records of a file it holds: its address's hash (ref) and its name (<see cref="ContentStore.SetName"/>).</summary>
+    private void Remember(HuggingFaceUri file, ContentHash hash)
+    {
+        _store.SetRef(file.ToString(), hash);
+        _store.SetName(file.StoreName, hash);
+    }
+
+    /// <summary>Offline: the file as an earlier download left it in the store (checked), or an error naming HF_HUB_OFFLINE.</summary>
+    private async Task<DownloadResult> CachedOfflineAsync(HuggingFaceUri file, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (_store.TryGetRef(file.ToString(), out var hash) && await _store.TryGetVerifiedAsync(hash, cancellationToken).ConfigureAwait(false) is { } path)
+            return Cached(file, hash, path, progress);
+        throw new HuggingFaceException($"{file} is not in the cache ({_store.Root}), and HF_HUB_OFFLINE is set, so it is not downloaded: unset HF_HUB_OFFLINE to download it.");
     }
 
     private static long PartialLength(string path)

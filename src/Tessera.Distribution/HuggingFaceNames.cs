@@ -41,6 +41,24 @@ internal static class HuggingFaceNames
         return null;
     }
 
+    /// <summary>Longest quantization tag accepted (<c>UD-Q4_K_XL</c> is 10).</summary>
+    public const int MaxTagLength = 64;
+
+    /// <summary>The problem with a quantization tag (<c>Q4_K_M</c>, <c>IQ4_XS</c>, <c>F16</c>), or null.</summary>
+    public static string? CheckTag(string value)
+    {
+        if (value.Length == 0)
+            return "is empty";
+        if (value.Length > MaxTagLength)
+            return $"is longer than {MaxTagLength} characters";
+        foreach (var c in value)
+        {
+            if (!IsNameChar(c))
+                return $"holds {Describe(c)}; a tag names a quantization with ASCII letters, digits, '-', '_' and '.' (e.g. Q4_K_M)";
+        }
+        return null;
+    }
+
     /// <summary>The problem with a revision (branch, tag, commit or refs/pr/N), or null.</summary>
     public static string? CheckRevision(string value)
     {

@@ -115,10 +115,13 @@ public sealed record HuggingFaceUri(string Owner, string Repository, string File
         return url;
     }
 
+    /// <summary>Its name in a content store's <see cref="ContentStore.NameDirectory"/>: <c>OWNER/REPO/REVISION/PATH</c> (the revision escaped).</summary>
+    public string StoreName => $"{Owner}/{Repository}/{Uri.EscapeDataString(Revision)}/{FilePath}";
+
     public override string ToString() =>
         Revision == DefaultRevision ? $"{Scheme}{Owner}/{Repository}/{FilePath}" : $"{Scheme}{Owner}/{Repository}@{Revision}/{FilePath}";
 
-    private static bool TryPart(string what, string raw, Func<string, string?> check, out string value, out string problem)
+    internal static bool TryPart(string what, string raw, Func<string, string?> check, out string value, out string problem)
     {
         if (!HuggingFaceNames.TryUnescape(raw, out value, out problem))
         {

@@ -35,6 +35,15 @@ internal static partial class Log
             LogDownloadRetry(logger, what, offset, attempt, reason);
     }
 
+    public static void Imported(ILogger? logger, string source, string hash, string how)
+    {
+        if (logger != null)
+            LogImported(logger, source, hash, how);
+    }
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "Imported {Source} as sha256:{Hash} {How}")]
+    private static partial void LogImported(ILogger logger, string source, string hash, string how);
+
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Published sha256:{Hash} ({Size} bytes) to the content store")]
     private static partial void LogPublished(ILogger logger, string hash, long size);
 

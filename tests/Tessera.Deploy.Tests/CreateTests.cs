@@ -77,6 +77,29 @@ public sealed class CreateTests
     }
 
     [Fact]
+    public async Task Create_APartOfASplitModel_IsRefusedBeforeAnythingIsImported()
+    {
+        await using var pool = DeployHarness.Start();
+        pool.Agents.Join("a");
+        var folder = Directory.CreateTempSubdirectory("tessera-split-deploy-");
+        try
+        {
+            var part = Path.Combine(folder.FullName, "big-Q8_0-00001-of-00003.gguf");
+            File.Copy(DeployHarness.Model, part);
+
+            var error = await Assert.ThrowsAsync<DeploymentException>(() => pool.Controller.CreateAsync(new DeploymentRequest(part, "x"), default));
+
+            Assert.Equal(DeploymentErrorKind.Invalid, error.Kind);
+            Assert.Contains("is a model split into 3 files (big-Q8_0-00001-of-00003.gguf, ...); deploy takes a model in one file", error.Message);
+            Assert.Empty(pool.Store.List());
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Create_AFileThatIsNotAModel_IsInvalid_NamingTheFile()
     {
         await using var pool = DeployHarness.Start();

@@ -40,6 +40,16 @@ public sealed class RuleTests
         Assert.Contains("a valid reference looks like hf://owner/repo/file.gguf", e.Message);
     }
 
+    [Fact]
+    public void Validate_TakesARepositoryWithAQuantizationTag_AndRefusesABadTag()
+    {
+        var valid = DeploymentRequestRules.Validate(new DeploymentRequest("hf://acme/tiny-GGUF:Q4_K_M"));
+        Assert.Equal("tiny-GGUF:Q4_K_M", DeploymentRequestRules.NameOf(valid));
+
+        var e = Assert.Throws<DeploymentException>(() => DeploymentRequestRules.Validate(new DeploymentRequest("hf://acme/tiny-GGUF:Q4 K")));
+        Assert.Contains("the tag", e.Message);
+    }
+
     [Theory]
     [InlineData(null, 32768, 4096)]
     [InlineData(null, 2048, 2048)]

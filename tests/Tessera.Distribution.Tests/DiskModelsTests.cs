@@ -79,9 +79,52 @@ public sealed class DiskModelsTests : IDisposable
         env["HF_HUB_CACHE"] = Home("hub-cache");
         Assert.Equal(Home("hub-cache"), ModelLocations.FromEnvironment(v => env.GetValueOrDefault(v), _home.FullName).HuggingFaceHub);
 
-        // Tessera's store: blobs named by their hash
-        Gguf(Home("tessera", "content", "blobs", new string('d', 64)));
+        // Tessera's store: blobs named by their hash (a partial download is none)
+        Gguf(Home("tessera", "content", "blobs", "sha256", new string('d', 64)));
+        Gguf(Home("tessera", "content", "partial", new string('e', 64)));
         Assert.Equal("sha256:" + new string('d', 64), Assert.Single(DiskModels.Find(where)).Name);
+    }
+
+    [Fact]
+    public void ASplitModel_IsListedOnceAsItsFirstPart_WithTheBytesOfAllItsParts_AndAnyPartNamesIt()
+    {
+        var snapshot = Home(".cache", "huggingface", "hub", "models--acme--big-GGUF", "snapshots", "c0ffee");
+        for (var i = 1; i <= 3; i++)
+        {
+            Gguf(Home(".cache", "huggingface", "hub", "models--acme--big-GGUF", "blobs", "b" + i), 100 * i);
+            Directory.CreateDirectory(Path.Combine(snapshot, "Q8_0"));
+            File.CreateSymbolicLink(Path.Combine(snapshot, "Q8_0", $"big-Q8_0-0000{i}-of-00003.gguf"), Path.Combine("..", "..", "..", "blobs", "b" + i));
+        }
+        File.WriteAllText(Directory.CreateDirectory(Home(".cache", "huggingface", "hub", "models--acme--big-GGUF", "refs")).FullName + "/main", "c0ffee");
+
+        var models = DiskModels.Find(ModelLocations.FromEnvironment(_ => null, _home.FullName));
+
+        var model = Assert.Single(models);
+        Assert.Equal("hf://acme/big-GGUF/Q8_0/big-Q8_0-00001-of-00003.gguf", model.Name);
+        Assert.Equal(600, model.Bytes);
+        Assert.Equal(Path.Combine(snapshot, "Q8_0", "big-Q8_0-00001-of-00003.gguf"), model.Path); // beside its parts, by name
+        Assert.Same(model, DiskModels.Resolve("hf://acme/big-GGUF/Q8_0/big-Q8_0-00003-of-00003.gguf", models));
+    }
+
+    [Fact]
+    public async Task FilesTesseraDownloaded_AreListedUnderTheirHfNames()
+    {
+        var store = new ContentStore(Home("tessera"));
+        var path = Home("model.gguf");
+        Gguf(path, 128);
+        var hash = ContentHash.OfFile(path);
+        await store.PublishAsync(path, hash, "test");
+        store.SetName("acme/tiny-GGUF/main/tiny.Q4_0.gguf", hash);
+        store.SetName("acme/tiny-GGUF/refs%2Fpr%2F3/tiny.Q4_0.gguf", hash);
+
+        var models = DiskModels.Find(new ModelLocations(null, null, [], store.Root));
+
+        Assert.Equal(["hf://acme/tiny-GGUF/tiny.Q4_0.gguf", "hf://acme/tiny-GGUF@refs/pr/3/tiny.Q4_0.gguf"], models.Select(m => m.Name));
+        Assert.Equal(Path.Combine(store.NameDirectory, "acme", "tiny-GGUF", "main", "tiny.Q4_0.gguf"), models[0].Path);
+        Assert.Equal(128, models[0].Bytes);
+
+        store.Remove(hash); // an evicted blob leaves links that name nothing
+        Assert.Empty(DiskModels.Find(new ModelLocations(null, null, [], store.Root)));
     }
 
     private static void WriteManifest(string path, string digest)

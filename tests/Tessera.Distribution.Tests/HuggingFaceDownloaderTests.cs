@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Tessera.Distribution;
+using Tessera.Testing;
 
 namespace Tessera.Distribution.Tests;
 

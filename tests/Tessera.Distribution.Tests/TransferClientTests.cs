@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Tessera.Distribution;
+using Tessera.Testing;
 
 namespace Tessera.Distribution.Tests;
 

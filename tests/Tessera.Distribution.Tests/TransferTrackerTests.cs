@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Tessera.Distribution;
+using Tessera.Testing;
 
 namespace Tessera.Distribution.Tests;
 

@@ -35,12 +35,17 @@ internal sealed class ModelFiles(ContentStore content, ILoggerFactory loggerFact
                 var hub = HuggingFaceOptions.FromEnvironment();
                 hub.MaxDownloadBytes = maxDownloadBytes;
                 using var downloader = new HuggingFaceDownloader(content, hub, logger: loggerFactory.CreateLogger<HuggingFaceDownloader>(), timeProvider: time);
-                var download = await downloader.DownloadAsync(model, null, cancellationToken).ConfigureAwait(false);
+                var files = await downloader.ResolveModelAsync(model, cancellationToken).ConfigureAwait(false);
+                if (files.Count > 1)
+                    throw RefuseSplit(model, files[0].FilePath, files.Count);
+                var download = await downloader.DownloadAsync(files[0], null, cancellationToken).ConfigureAwait(false);
                 return new ModelFile(download.Path, download.Hash.Hex, download.Size);
             }
             var full = Path.GetFullPath(model);
             if (!File.Exists(full))
-                throw new FileNotFoundException($"No file {full} on the coordinator's machine. Give a GGUF path there, or hf://owner/repo/file.gguf.");
+                throw new FileNotFoundException($"No file {full} on the coordinator's machine. Give a GGUF path there, hf://owner/repo/file.gguf or hf://owner/repo:Q4_K_M.");
+            if (GgufSplitName.TryParse(full, out var split) && split.Count > 1)
+                throw RefuseSplit(model, Path.GetFileName(full), split.Count);
             var info = new FileInfo(full);
             var key = string.Create(CultureInfo.InvariantCulture, $"file:{full}:{info.Length}:{info.LastWriteTimeUtc.Ticks}");
             if (!content.TryGetRef(key, out var hash) || await content.TryGetVerifiedAsync(hash, cancellationToken).ConfigureAwait(false) is null)
@@ -55,6 +60,16 @@ internal sealed class ModelFiles(ContentStore content, ILoggerFactory loggerFact
             throw new DeploymentException(DeploymentErrorKind.Invalid, ex.Message, ex);
         }
     }
+
+    /// <summary>
+    /// Deployments store, hash, slice and serve a model as one blob, so a model split over several files is refused
+    /// before anything is downloaded or imported: merged into one file first, it deploys like any other.
+    /// </summary>
+    private static DeploymentException RefuseSplit(string model, string file, int parts) =>
+        new(DeploymentErrorKind.Invalid,
+            $"{model} is a model split into {parts} files ({file}, ...); deploy takes a model in one file: merge the parts with " +
+            "`llama-gguf-split --merge FIRST-PART OUT.gguf` and deploy OUT.gguf (or choose a quantization published in one file). " +
+            "Split models run on one machine with generate, chat, serve and bench.");
 
     /// <summary>Opens the model for a deployment: its facts, read once, and the open file to cut slices from.</summary>
     /// <exception cref="DeploymentException">Invalid: the file is not a model Tessera can run.</exception>

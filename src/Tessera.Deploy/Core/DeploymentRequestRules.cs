@@ -27,9 +27,9 @@ internal static partial class DeploymentRequestRules
     public static ValidatedRequest Validate(DeploymentRequest request)
     {
         if (string.IsNullOrWhiteSpace(request.Model))
-            throw Invalid("Give the model to deploy: a GGUF path on the coordinator's machine or hf://owner/repo/file.gguf.");
+            throw Invalid("Give the model to deploy: a GGUF path on the coordinator's machine, hf://owner/repo/file.gguf or hf://owner/repo:Q4_K_M.");
         // Refused with the request, before a deployment exists or the hub is asked anything.
-        if (HuggingFaceUri.IsHuggingFace(request.Model.Trim()) && !HuggingFaceUri.TryParse(request.Model.Trim(), out _, out var reference))
+        if (HuggingFaceUri.IsHuggingFace(request.Model.Trim()) && !HuggingFaceRepoReference.IsValidModelReference(request.Model.Trim(), out var reference))
             throw Invalid(reference);
         ActivationFormat activations;
         try

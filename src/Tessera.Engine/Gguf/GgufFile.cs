@@ -1,5 +1,3 @@
-using System.IO.MemoryMappedFiles;
-using System.Text;
 using Tessera.Engine.Tensors;
 
 namespace Tessera.Engine.Gguf;
@@ -19,44 +17,51 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>ggml's GGML_MAX_DIMS.</summary>
     public const int MaxDimensions = 4;
 
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
+    private readonly GgufMappedFile[] _parts;
     private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
-    private byte* _base;
+    private bool _disposed;
 
-    private GgufFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePointer, long length,
-        uint version, GgufMetadata metadata, List<GgufTensorInfo> tensors, long tensorInfoOffset, long dataOffset, uint alignment)
+    /// <param name="parts">The file, or every part of a split model in order (part 1 holds the metadata).</param>
+    internal GgufFile(GgufMappedFile[] parts, List<GgufTensorInfo> tensors)
     {
-        FilePath = path;
-        _map = map;
-        _view = view;
-        _base = basePointer;
-        FileLength = length;
-        Version = version;
-        Metadata = metadata;
+        _parts = parts;
+        var first = parts[0].Header;
+        Version = first.Version;
+        Metadata = first.Metadata;
         Tensors = tensors;
-        TensorInfoOffset = tensorInfoOffset;
-        DataOffset = dataOffset;
-        Alignment = alignment;
+        TensorInfoOffset = first.TensorInfoOffset;
+        DataOffset = first.DataOffset;
+        Alignment = first.Alignment;
+        PartPaths = parts.Select(p => p.Path).ToArray();
+        FileLength = parts.Sum(p => p.Length);
         _tensorsByName = new Dictionary<string, GgufTensorInfo>(tensors.Count, StringComparer.Ordinal);
         foreach (var t in tensors)
             _tensorsByName[t.Name] = t;
     }
 
-    public string FilePath { get; }
+    /// <summary>The file (part 1 of a split model).</summary>
+    public string FilePath => _parts[0].Path;
 
+    /// <summary>The file, or every part of a split model in order; a tensor's <see cref="GgufTensorInfo.Part"/> indexes it.</summary>
+    public IReadOnlyList<string> PartPaths { get; }
+
+    /// <summary>Whether the model is split over several files.</summary>
+    public bool IsSplit => _parts.Length > 1;
+
+    /// <summary>Bytes of the file (of all parts, for a split model).</summary>
     public long FileLength { get; }
 
     public uint Version { get; }
 
     public GgufMetadata Metadata { get; }
 
+    /// <summary>Every tensor (of all parts, for a split model).</summary>
     public IReadOnlyList<GgufTensorInfo> Tensors { get; }
 
-    /// <summary>Absolute file offset where the tensor infos start (just after the metadata).</summary>
+    /// <summary>Absolute file offset where the tensor infos start (just after the metadata), in part 1.</summary>
     public long TensorInfoOffset { get; }
 
-    /// <summary>Absolute file offset where tensor data starts.</summary>
+    /// <summary>Absolute file offset where tensor data starts, in part 1.</summary>
     public long DataOffset { get; }
 
     public uint Alignment { get; }
@@ -65,93 +70,22 @@ public sealed unsafe class GgufFile : IDisposable
     public string Architecture => Metadata.GetString("general.architecture");
 
     /// <summary>
-    /// Opens and validates <paramref name="path"/>. Any problem with the file (missing, a directory, unreadable,
-    /// truncated, corrupt, unsupported) is a <see cref="GgufFormatException"/>; nothing else escapes for bad input.
+    /// Opens and validates <paramref name="path"/>. A part of a split model (<c>NAME-00001-of-00003.gguf</c>, as
+    /// llama.cpp's gguf-split writes them) opens every part of its set, whichever part is named: one model whose tensors
+    /// are the union of the parts' (<see cref="GgufSplitSet"/>). Any problem with the file or a part (missing, a
+    /// directory, unreadable, truncated, corrupt, unsupported, not of the same set) is a <see cref="GgufFormatException"/>
+    /// naming that file; nothing else escapes for bad input.
     /// </summary>
     public static GgufFile Open(string path)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        if (Directory.Exists(path))
-            throw new GgufFormatException(path, "is a directory, not a GGUF file.");
-        FileStream stream;
+        var file = GgufMappedFile.Open(path);
         try
         {
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new GgufFormatException(path, "file not found.");
-        }
-        catch (Exception e) when (e is UnauthorizedAccessException or IOException or NotSupportedException or ArgumentException)
-        {
-            throw new GgufFormatException(path, "cannot be read: " + e.Message);
-        }
-
-        long length;
-        try
-        {
-            length = stream.CanSeek ? stream.Length : -1;
-        }
-        catch (Exception e) when (e is IOException or NotSupportedException)
-        {
-            length = -1;
-        }
-
-        if (length <= 0)
-        {
-            stream.Dispose();
-            throw length == 0
-                ? new GgufFormatException(path, 0, "file is empty (0 bytes); the download or copy did not complete.")
-                : new GgufFormatException(path, "is not a regular file; a GGUF model must be a file on disk.");
-        }
-
-        MemoryMappedFile map;
-        MemoryMappedViewAccessor view;
-        try
-        {
-            map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            stream.Dispose();
-            throw new GgufFormatException(path, "cannot be memory-mapped: " + e.Message);
+            return GgufSplitSet.IsPart(file) ? GgufSplitSet.Open(file) : new GgufFile([file], file.Header.Tensors);
         }
         catch
         {
-            stream.Dispose();
-            throw;
-        }
-
-        try
-        {
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            map.Dispose();
-            throw new GgufFormatException(path, "cannot be memory-mapped: " + e.Message);
-        }
-        catch
-        {
-            map.Dispose();
-            throw;
-        }
-
-        byte* pointer = null;
-        view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
-        pointer += view.PointerOffset;
-        try
-        {
-            var parser = new GgufHeaderParser(path, pointer, length);
-            var header = parser.Parse();
-            return new GgufFile(path, map, view, pointer, length, header.Version, header.Metadata, header.Tensors,
-                header.TensorInfoOffset, header.DataOffset, header.Alignment);
-        }
-        catch
-        {
-            view.SafeMemoryMappedViewHandle.ReleasePointer();
-            view.Dispose();
-            map.Dispose();
+            file.Dispose();
             throw;
         }
     }
@@ -164,8 +98,10 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>Pointer to the first byte of a tensor's data inside the memory map; valid until disposal.</summary>
     public nint GetDataPointer(GgufTensorInfo tensor)
     {
-        ObjectDisposedException.ThrowIf(_base == null, this);
-        return (nint)(_base + tensor.FileOffset);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if ((uint)tensor.Part >= (uint)_parts.Length)
+            throw new ArgumentOutOfRangeException(nameof(tensor), $"tensor '{tensor.Name}' is in part {tensor.Part}; {FilePath} has {_parts.Length} part(s).");
+        return (nint)(_parts[tensor.Part].Base + tensor.FileOffset);
     }
 
     /// <summary>A tensor's bytes (tensors under 2 GiB).</summary>
@@ -194,11 +130,10 @@ public sealed unsafe class GgufFile : IDisposable
 
     public void Dispose()
     {
-        if (_base == null)
+        if (_disposed)
             return;
-        _base = null;
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
+        _disposed = true;
+        foreach (var part in _parts)
+            part.Dispose();
     }
 }

@@ -6,7 +6,10 @@ namespace Tessera.Engine.Gguf;
 /// One tensor of a GGUF file. <see cref="Dimensions"/> are ggml's ne[]: Dimensions[0] is the innermost
 /// (row length), so a weight matrix of Rows x Cols has Dimensions = [Cols, Rows].
 /// </summary>
-public sealed record GgufTensorInfo(string Name, GgmlType Type, long[] Dimensions, long FileOffset, long ByteSize)
+/// <param name="FileOffset">Where its data starts in the file that holds it.</param>
+/// <param name="Part">Which file holds it: 0 for a model in one file; the zero-based part of a split model
+/// (<see cref="GgufFile.PartPaths"/>).</param>
+public sealed record GgufTensorInfo(string Name, GgmlType Type, long[] Dimensions, long FileOffset, long ByteSize, int Part = 0)
 {
     /// <summary>
     /// The product of the dimensions. A parsed file's tensors have at most 2^50 elements; checked all the same, because

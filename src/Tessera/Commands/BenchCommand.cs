@@ -14,7 +14,7 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model", "-m") { Description = "GGUF model file (default: the small synthetic model)." };
+        var model = new Option<string?>("--model", "-m") { Description = "The model: " + ModelArgument.Forms + " (default: the small synthetic model)." };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (default: all cores).", DefaultValueFactory = _ => 0 };
         var runs = new Option<int>("--runs", "-r") { Description = "Runs of each measurement; the median is reported.", DefaultValueFactory = _ => 5 };
         var decodeTokens = new Option<int>("--decode-tokens") { Description = "Tokens per decode run.", DefaultValueFactory = _ => 64 };
@@ -56,7 +56,7 @@ internal static class BenchCommand
             var lengths = result.GetValue(prefill)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
             var options = new ModelBenchmarkOptions(result.GetValue(threads), Math.Max(1, result.GetValue(runs)), Math.Max(2, result.GetValue(decodeTokens)), lengths,
                 Enum.Parse<WeightStorage>(result.GetValue(weights)!, ignoreCase: true), result.GetValue(device)!, DeviceBackendFactory.Instance);
-            var path = ModelArgument.Resolve(result.GetValue(model));
+            var path = await ModelArgument.ResolveAsync(result.GetValue(model), cancellation).ConfigureAwait(false);
             var json = result.GetValue(output) == "json";
             var report = ModelBenchmark.Run(path, options, json ? null : message => Console.Error.WriteLine(message));
             if (json)

@@ -17,7 +17,7 @@ internal static class ChatCommand
         var url = new Option<string?>("--url") { Description = "OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 (default: $TESSERA_API_URL)." };
         var key = new Option<string?>("--api-key") { Description = "API key (default: $TESSERA_API_KEY)." };
         var caCert = new Option<string?>("--cacert") { Description = "PEM certificate to trust for an https endpoint (a pool's ca.crt)." };
-        var model = new Option<string?>("--model", "-m") { Description = "Chat with a GGUF file (or a name `tessera models` lists) in this process instead of an endpoint." };
+        var model = new Option<string?>("--model", "-m") { Description = "Chat in this process, instead of with an endpoint, with a model: " + ModelArgument.Forms + "." };
         var system = new Option<string?>("--system") { Description = "System message." };
         var maxTokens = new Option<int>("--max-tokens", "-n") { DefaultValueFactory = _ => 512 };
         var temperature = new Option<float>("--temperature") { DefaultValueFactory = _ => 0.7f };
@@ -41,7 +41,7 @@ internal static class ChatCommand
     private static async Task<IChatBackend> OpenBackendAsync(string? deployment, string? url, string? key, string? caCert, string? modelFile, int threads, CancellationToken ct)
     {
         if (modelFile != null)
-            return new LocalChatBackend(ModelArgument.Resolve(modelFile), threads, null);
+            return new LocalChatBackend(await ModelArgument.ResolveAsync(modelFile, ct).ConfigureAwait(false), threads, null);
         url ??= Environment.GetEnvironmentVariable("TESSERA_API_URL")
             ?? throw new ArgumentException("Give the endpoint with --url http://HOST:PORT/v1 (or set TESSERA_API_URL), or a local model with --model FILE.");
         key ??= Environment.GetEnvironmentVariable("TESSERA_API_KEY");

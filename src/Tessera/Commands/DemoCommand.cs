@@ -20,7 +20,7 @@ internal static class DemoCommand
     {
         var agents = new Option<int>("--agents") { Description = "Agents besides the coordinator's own.", DefaultValueFactory = _ => 2 };
         var stages = new Option<int?>("--stages") { Description = "Stages to split the model over (default: one per node)." };
-        var model = new Option<string?>("--model", "-m") { Description = "GGUF file to deploy (default: a small synthetic model made once)." };
+        var model = new Option<string?>("--model", "-m") { Description = "The model to deploy, in one file: " + ModelArgument.Forms + " (default: a small synthetic model made once)." };
         var activations = new Option<string?>("--activations") { Description = "Activations between stages: f16 (default), f32 or q8." };
         var command = new Command("demo", "Start a local pool (a coordinator and agents as child processes on 127.0.0.1), deploy a model split across them and serve it until Ctrl+C.");
         foreach (var option in new Option[] { agents, stages, model, activations })
@@ -30,7 +30,7 @@ internal static class DemoCommand
             using var stopping = PoolCli.OnStopSignal(invocationToken);
             var token = stopping.Token;
             var extra = Math.Max(0, result.GetValue(agents));
-            var modelPath = Path.GetFullPath(ModelArgument.Resolve(result.GetValue(model)));
+            var modelPath = Path.GetFullPath(await ModelArgument.ResolveAsync(result.GetValue(model), token).ConfigureAwait(false));
             var root = Path.Combine(DefaultModel.Home, "demo");
             // The demo pool is made afresh each run: ports change, and agents of an old run would dial the old one.
             if (Directory.Exists(root))

@@ -11,7 +11,8 @@ internal static class DeployCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "A GGUF path on the coordinator's machine, or hf://owner/repo/file.gguf." };
+        var model = new Argument<string>("MODEL") { Description = "A GGUF file in one piece: a path on the coordinator's machine, hf://owner/repo/file.gguf, or hf://owner/repo:Q4_K_M (the repository's " +
+            "file of that quantization; without a tag its only model, else its Q4_K_M one), downloaded by the coordinator. Split models are refused." };
         var name = new Option<string?>("--name") { Description = "Model id clients use at /v1 (default: the file name without .gguf)." };
         var replicas = new Option<int?>("--replicas") { Description = "Independent copies of the pipeline, on disjoint devices (default 1)." };
         var context = new Option<int?>("--context") { Description = "Context length per session (default: the model's, at most 4096)." };

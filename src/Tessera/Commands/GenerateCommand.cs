@@ -13,7 +13,7 @@ internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model", "-m") { Description = "GGUF model file. Without it, a small synthetic model is made once and reused." };
+        var model = new Option<string?>("--model", "-m") { Description = "The model: " + ModelArgument.Forms + ". Without it, a small synthetic model is made once and reused." };
         var prompt = new Option<string>("--prompt", "-p") { Description = "Prompt text.", DefaultValueFactory = _ => "Once upon a time" };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate at most.", DefaultValueFactory = _ => 128 };
         var temperature = new Option<float>("--temperature") { Description = "0 for greedy.", DefaultValueFactory = _ => 0.8f };
@@ -58,7 +58,7 @@ internal static class GenerateCommand
         sampling.Validate();
         if (maxTokens < 0)
             throw new ArgumentException("--max-tokens must be zero or positive.");
-        using var model = LocalModel.Load(ModelArgument.Resolve(modelPath), threads, context, device, DeviceBackendFactory.Instance);
+        using var model = LocalModel.Load(ModelArgument.Resolve(modelPath, cancellation), threads, context, device, DeviceBackendFactory.Instance);
         int[] tokens;
         if (chat)
         {

@@ -7,7 +7,7 @@ namespace Tessera.Cli.Commands;
 
 /// <summary>
 /// <c>tessera model pull</c>: brings a model file into the local content-addressed cache, from Hugging Face
-/// (<c>hf://owner/repo/file.gguf</c>), from content servers by hash (<c>sha256:HEX --from URL</c>) or from a local
+/// (<c>hf://owner/repo/file.gguf</c>, <c>hf://owner/repo:Q4_K_M</c>; every part of a split model), from content servers by hash (<c>sha256:HEX --from URL</c>) or from a local
 /// path, with a progress bar; interrupted pulls resume where they stopped. Prints the cached path and SHA-256.
 /// </summary>
 internal static class ModelPullCommand
@@ -16,7 +16,9 @@ internal static class ModelPullCommand
     {
         var source = new Argument<string>("MODEL")
         {
-            Description = "hf://owner/repo/file.gguf (optionally hf://owner/repo@revision/file.gguf), sha256:HEX with --from, or a local GGUF path.",
+            Description = "hf://owner/repo/file.gguf (optionally hf://owner/repo@revision/file.gguf), hf://owner/repo:Q4_K_M (the repository's " +
+                "file of that quantization; without a tag its only model, else its Q4_K_M one), sha256:HEX with --from, or a local GGUF path. " +
+                "A split model (NAME-00001-of-0000N.gguf) is pulled whole.",
         };
         var cacheDir = new Option<string?>("--cache-dir") { Description = "Cache directory (default $TESSERA_CACHE_DIR, else $TESSERA_HOME/cache, else ~/.tessera/cache)." };
         var from = new Option<string[]>("--from")
@@ -50,11 +52,11 @@ internal static class ModelPullCommand
     private static async Task<int> PullAsync(string model, string? cacheDir, string[] from, long maxDownloadBytes, CancellationToken cancellationToken)
     {
         var store = new ContentStore(string.IsNullOrWhiteSpace(cacheDir) ? ContentStore.DefaultRoot() : cacheDir);
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        DownloadResult result;
+        var console = DownloadProgress.ErrorConsole();
+        IReadOnlyList<DownloadResult> results;
         try
         {
-            result = await WithProgressAsync(console, model, progress => PullCoreAsync(store, model, from, maxDownloadBytes, progress, cancellationToken)).ConfigureAwait(false);
+            results = await DownloadProgress.RunAsync(console, progress => PullCoreAsync(store, model, from, maxDownloadBytes, progress, cancellationToken)).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -62,13 +64,17 @@ internal static class ModelPullCommand
             return 130;
         }
 
-        Console.WriteLine(result.Path);
-        Console.WriteLine("sha256:" + result.Hash);
-        console.MarkupLine($"[green]{(result.FromCache ? "already cached" : "pulled")}[/] {Markup.Escape(model)} ({Format.Bytes(result.Size)})");
+        foreach (var result in results)
+        {
+            Console.WriteLine(result.Path);
+            Console.WriteLine("sha256:" + result.Hash);
+        }
+        var parts = results.Count > 1 ? $", {results.Count} parts" : "";
+        console.MarkupLine($"[green]{(results.All(r => r.FromCache) ? "already cached" : "pulled")}[/] {Markup.Escape(model)} ({Format.Bytes(results.Sum(r => r.Size))}{parts})");
         return 0;
     }
 
-    private static async Task<DownloadResult> PullCoreAsync(ContentStore store, string model, string[] from, long maxDownloadBytes,
+    private static async Task<IReadOnlyList<DownloadResult>> PullCoreAsync(ContentStore store, string model, string[] from, long maxDownloadBytes,
         IProgress<TransferProgress> progress, CancellationToken cancellationToken)
     {
         if (HuggingFaceUri.IsHuggingFace(model))
@@ -76,7 +82,7 @@ internal static class ModelPullCommand
             var hub = HuggingFaceOptions.FromEnvironment();
             hub.MaxDownloadBytes = maxDownloadBytes;
             using var downloader = new HuggingFaceDownloader(store, hub);
-            return await downloader.DownloadAsync(HuggingFaceUri.Parse(model), progress, cancellationToken).ConfigureAwait(false);
+            return (await downloader.DownloadModelAsync(model, progress, cancellationToken).ConfigureAwait(false)).Parts;
         }
 
         if (ContentHash.TryParse(model, out var hash) && model.StartsWith("sha256:", StringComparison.OrdinalIgnoreCase))
@@ -86,51 +92,18 @@ internal static class ModelPullCommand
             using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
             var client = new TransferClient(http, store);
             var path = await client.FetchAsync(hash, sources, progress, cancellationToken).ConfigureAwait(false);
-            return new DownloadResult(path, hash, new FileInfo(path).Length, wasCached);
+            return [new DownloadResult(path, hash, new FileInfo(path).Length, wasCached)];
         }
 
         if (!File.Exists(model))
             throw new FileNotFoundException($"'{model}' is neither an hf:// address, a sha256: hash nor an existing file.");
         var imported = await store.ImportAsync(model, cancellationToken).ConfigureAwait(false);
         var blob = store.GetBlobPath(imported);
-        return new DownloadResult(blob, imported, new FileInfo(blob).Length, FromCache: false);
+        return [new DownloadResult(blob, imported, new FileInfo(blob).Length, FromCache: false)];
     }
 
     private static Uri ParseSource(string text) =>
         Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
             ? uri
             : throw new ArgumentException($"--from '{text}' is not an http(s) address of a content server.");
-
-    private static async Task<T> WithProgressAsync<T>(IAnsiConsole console, string what, Func<IProgress<TransferProgress>, Task<T>> action)
-    {
-        T result = default!;
-        await console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
-            .StartAsync(async ctx =>
-            {
-                var task = ctx.AddTask(Markup.Escape(ShortName(what)), maxValue: 1);
-                var progress = new InlineProgress(p =>
-                {
-                    if (p.TotalBytes > 0)
-                        task.MaxValue = p.TotalBytes;
-                    task.Value = p.BytesDone;
-                });
-                result = await action(progress).ConfigureAwait(false);
-                task.MaxValue = Math.Max(1, task.MaxValue);
-                task.Value = task.MaxValue;
-            }).ConfigureAwait(false);
-        return result;
-    }
-
-    private static string ShortName(string what)
-    {
-        var slash = what.LastIndexOf('/');
-        return slash >= 0 && slash < what.Length - 1 ? what[(slash + 1)..] : what.Length > 24 ? what[..24] + "…" : what;
-    }
-
-    private sealed class InlineProgress(Action<TransferProgress> report) : IProgress<TransferProgress>
-    {
-        public void Report(TransferProgress value) => report(value);
-    }
 }

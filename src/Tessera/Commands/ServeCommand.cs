@@ -14,7 +14,7 @@ internal static class ServeCommand
 
     public static Command Create()
     {
-        var model = new Option<string?>("--model", "-m") { Description = "GGUF model file. Without it, a small synthetic model is made once and reused." };
+        var model = new Option<string?>("--model", "-m") { Description = "The model: " + ModelArgument.Forms + ". Without it, a small synthetic model is made once and reused." };
         var listen = new Option<string>("--listen") { Description = "ADDR:PORT to listen on (plain HTTP; port 0 picks a free one).", DefaultValueFactory = _ => DefaultListen };
         var apiKey = new Option<string?>("--api-key") { Description = "The key clients must send (default: $TESSERA_API_KEY, else a new random tsk_ key, printed)." };
         var noAuth = new Option<bool>("--no-auth") { Description = "Accept requests without a key (loopback only)." };
@@ -60,7 +60,7 @@ internal static class ServeCommand
             throw new ArgumentException("--max-sessions must be at least 1 and --max-queue at least 0.");
         var key = noAuth ? null : apiKey ?? ApiKeyFormat.NewKey();
 
-        using var local = LocalModel.Load(ModelArgument.Resolve(modelPath), threads, context, device, DeviceBackendFactory.Instance);
+        using var local = LocalModel.Load(await ModelArgument.ResolveAsync(modelPath, cancellation).ConfigureAwait(false), threads, context, device, DeviceBackendFactory.Instance);
         using var service = new LocalGenerationService(local, name, new LocalGenerationServiceOptions
         {
             MaxActiveSessions = maxSessions,

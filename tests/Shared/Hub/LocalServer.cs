@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Tessera.Distribution.Tests;
+namespace Tessera.Testing;
 
 /// <summary>A real Kestrel server on 127.0.0.1 with an ephemeral port, configured by the test.</summary>
 internal sealed class LocalServer : IAsyncDisposable

@@ -3,13 +3,14 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Tessera.Distribution;
 
-namespace Tessera.Distribution.Tests;
+namespace Tessera.Testing;
 
 /// <summary>
 /// Answers like huggingface.co: <c>/{owner}/{repo}/resolve/{revision}/{path}</c> redirects LFS files (302) to a
 /// separate CDN server with <c>X-Linked-Etag</c> (the SHA-256), <c>X-Linked-Size</c> and <c>X-Repo-Commit</c>, and
 /// serves small git files directly with a git-blob ETag. Both honour Range; the CDN can drop connections, announce a
-/// size that is not the file's, or send a chunked body of unannounced length.
+/// size that is not the file's, or send a chunked body of unannounced length. <c>/api/models/{owner}/{repo}</c> (and
+/// <c>.../revision/{revision}</c>) describe a repository as the hub does, its files in <c>siblings[].rfilename</c>.
 /// </summary>
 internal sealed class FakeHuggingFace : IAsyncDisposable
 {
@@ -43,21 +44,45 @@ internal sealed class FakeHuggingFace : IAsyncDisposable
         var fake = new FakeHuggingFace();
         fake._cdn = await LocalServer.StartAsync(app => app.MapGet("/cdn/{sha}", fake.Cdn));
         fake._hub = await LocalServer.StartAsync(app =>
-            app.MapMethods("/{owner}/{repo}/resolve/{revision}/{**file}", [HttpMethods.Get, HttpMethods.Head], fake.Resolve));
+        {
+            app.MapMethods("/{owner}/{repo}/resolve/{revision}/{**file}", [HttpMethods.Get, HttpMethods.Head], fake.Resolve);
+            app.MapGet("/api/models/{owner}/{repo}", (HttpContext context, string owner, string repo) => fake.Describe(context, owner, repo, "main"));
+            app.MapGet("/api/models/{owner}/{repo}/revision/{revision}", fake.Describe);
+        });
         return fake;
     }
 
     public void Add(string repo, string revision, string file, HubFile content) => _files[$"{repo}/{revision}/{file}"] = content;
 
-    private IResult Resolve(HttpContext context, string owner, string repo, string revision, string file)
+    private IResult Describe(HttpContext context, string owner, string repo, string revision)
+    {
+        if (Refuse(context, owner, repo) is { } refused)
+            return refused;
+        var prefix = $"{owner}/{repo}/{revision}/";
+        var files = _files.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).Select(k => k[prefix.Length..]).Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0)
+        {
+            context.Response.Headers["X-Error-Code"] = "RepoNotFound";
+            return Results.StatusCode(StatusCodes.Status404NotFound);
+        }
+        return Results.Json(new { id = $"{owner}/{repo}", sha = Commit, siblings = files.Select(f => new { rfilename = f }) });
+    }
+
+    /// <summary>The hub's answer to a request without the token it requires, or null.</summary>
+    private IResult? Refuse(HttpContext context, string owner, string repo)
     {
         HubRequests.Enqueue($"{context.Request.Method} {context.Request.Path} auth={context.Request.Headers.Authorization}");
-        if (RequiredToken != null && context.Request.Headers.Authorization.ToString() != "Bearer " + RequiredToken)
-        {
-            context.Response.Headers["X-Error-Code"] = "GatedRepo";
-            context.Response.Headers["X-Error-Message"] = "Access to model " + owner + "/" + repo + " is restricted.";
-            return Results.StatusCode(StatusCodes.Status401Unauthorized);
-        }
+        if (RequiredToken == null || context.Request.Headers.Authorization.ToString() == "Bearer " + RequiredToken)
+            return null;
+        context.Response.Headers["X-Error-Code"] = "GatedRepo";
+        context.Response.Headers["X-Error-Message"] = "Access to model " + owner + "/" + repo + " is restricted.";
+        return Results.StatusCode(StatusCodes.Status401Unauthorized);
+    }
+
+    private IResult Resolve(HttpContext context, string owner, string repo, string revision, string file)
+    {
+        if (Refuse(context, owner, repo) is { } refused)
+            return refused;
         if (!_files.TryGetValue($"{owner}/{repo}/{revision}/{file}", out var hubFile))
         {
             context.Response.Headers["X-Error-Code"] = "EntryNotFound";
