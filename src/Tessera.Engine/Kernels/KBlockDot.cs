@@ -111,6 +111,29 @@ internal static unsafe class KBlockDot<TB> where TB : struct, IKSuperBlock
     private static Vector256<int> Step(Vector256<byte> q, sbyte* x, Vector256<short> scales) =>
         Avx2.MultiplyAddAdjacent(TB.Products(q, Vector256.Load(x)), scales);
 
+    /// <summary>Group <paramref name="g"/> of one super-block against one token's activations <paramref name="x"/> (of that super-block).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Group(byte* blk, in KBlockState state, sbyte* x, int g) =>
+        Step(TB.Group(blk, state, g), x + 32 * g, TB.GroupScales(state, g));
+
+    /// <summary>The integer lanes of four tokens.</summary>
+    private struct Four
+    {
+        public Vector256<int> C0, C1, C2, C3;
+    }
+
+    /// <summary>Group <paramref name="g"/> unpacked once, against four tokens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Group4(byte* blk, in KBlockState state, sbyte* x0, sbyte* x1, sbyte* x2, sbyte* x3, int g, ref Four c)
+    {
+        var q = TB.Group(blk, state, g);
+        var scales = TB.GroupScales(state, g);
+        c.C0 += Step(q, x0 + 32 * g, scales);
+        c.C1 += Step(q, x1 + 32 * g, scales);
+        c.C2 += Step(q, x2 + 32 * g, scales);
+        c.C3 += Step(q, x3 + 32 * g, scales);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Avx2Dot(byte* w, byte* act, int cols)
     {
@@ -124,9 +147,9 @@ internal static unsafe class KBlockDot<TB> where TB : struct, IKSuperBlock
             var blk = w + sb * TB.Bytes;
             var state = TB.Prepare(blk);
             var x = xq + 256 * sb;
-            var acc = Vector256<int>.Zero;
-            for (var g = 0; g < 8; g++)
-                acc += Step(TB.Group(blk, state, g), x + 32 * g, TB.GroupScales(state, g));
+            // Written out so that each group's shifts and scale shuffles are constants once inlined.
+            var acc = Group(blk, state, x, 0) + Group(blk, state, x, 1) + Group(blk, state, x, 2) + Group(blk, state, x, 3)
+                + Group(blk, state, x, 4) + Group(blk, state, x, 5) + Group(blk, state, x, 6) + Group(blk, state, x, 7);
             if (TB.HasMins)
                 lanes.AddMins8(TB.MinLanes(blk, bsums + 16 * sb), xd[sb], TB.Dmin(blk));
             lanes.Add(acc, xd[sb], TB.D(blk));
@@ -146,17 +169,17 @@ internal static unsafe class KBlockDot<TB> where TB : struct, IKSuperBlock
         {
             var blk = w + sb * TB.Bytes;
             var state = TB.Prepare(blk);
-            Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default;
-            for (var g = 0; g < 8; g++)
-            {
-                var q = TB.Group(blk, state, g);
-                var scales = TB.GroupScales(state, g);
-                var off = 256 * sb + 32 * g;
-                c0 += Step(q, q0 + off, scales);
-                c1 += Step(q, q1 + off, scales);
-                c2 += Step(q, q2 + off, scales);
-                c3 += Step(q, q3 + off, scales);
-            }
+            var four = new Four();
+            var off = 256 * sb;
+            Group4(blk, state, q0 + off, q1 + off, q2 + off, q3 + off, 0, ref four);
+            Group4(blk, state, q0 + off, q1 + off, q2 + off, q3 + off, 1, ref four);
+            Group4(blk, state, q0 + off, q1 + off, q2 + off, q3 + off, 2, ref four);
+            Group4(blk, state, q0 + off, q1 + off, q2 + off, q3 + off, 3, ref four);
+            Group4(blk, state, q0 + off, q1 + off, q2 + off, q3 + off, 4, ref four);
+            Group4(blk, state, q0 + off, q1 + off, q2 + off, q3 + off, 5, ref four);
+            Group4(blk, state, q0 + off, q1 + off, q2 + off, q3 + off, 6, ref four);
+            Group4(blk, state, q0 + off, q1 + off, q2 + off, q3 + off, 7, ref four);
+            var (c0, c1, c2, c3) = (four.C0, four.C1, four.C2, four.C3);
             if (TB.HasMins)
             {
                 var dmin = TB.Dmin(blk);
