@@ -208,6 +208,9 @@ internal static class GpuKernels
     public const int TypeQ4_1 = 3;
     public const int TypeQ5_1 = 7;
     public const int TypeIQ4_NL = 20;
+    public const int TypeQ2_K = 10;
+    public const int TypeQ3_K = 11;
+    public const int TypeIQ4_XS = 23;
     public const int TypeQ4_K = 12;
     public const int TypeQ5_K = 13;
     public const int TypeQ6_K = 14;
@@ -401,6 +404,38 @@ internal static class GpuKernels
             if (five)
                 q |= (((w[o + 4] | (w[o + 5] << 8) | (w[o + 6] << 16) | (w[o + 7] << 24)) >> j) & 1) << 4;
             return q * HalfToFloat(w[o] | (w[o + 1] << 8)) + HalfToFloat(w[o + 2] | (w[o + 3] << 8));
+        }
+        if (type == TypeQ2_K || type == TypeQ3_K)
+        {
+            // Weight 128h + 32s + b: bits 2s of quant byte 32h + b; a scale per 16 weights.
+            var q3 = type == TypeQ3_K;
+            var o = rowStart + (long)(col / 256) * (q3 ? 110 : 84);
+            var e = col % 256;
+            var q = (w[o + (q3 ? 32 : 16) + 32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+            if (!q3)
+            {
+                // Q2_K: 16 scale bytes (low nibble scale, high nibble min), the quants, f16 d, f16 dmin.
+                int sc = w[o + e / 16];
+                var dl = HalfToFloat(w[o + 80] | (w[o + 81] << 8)) * (sc & 0xF);
+                return dl * q - HalfToFloat(w[o + 82] | (w[o + 83] << 8)) * (sc >> 4);
+            }
+            // Q3_K: high bits (bit e / 32 of byte e % 32: q - 4 where it is clear), the quants, 6-bit scales, f16 d.
+            var j = e / 16;
+            var low = j < 8 ? w[o + 96 + j] & 0xF : w[o + 96 + j - 8] >> 4;
+            var high = (w[o + 104 + j % 4] >> (2 * (j / 4))) & 3;
+            var d3 = HalfToFloat(w[o + 108] | (w[o + 109] << 8)) * ((low | (high << 4)) - 32);
+            return d3 * (q - (((w[o + e % 32] >> (e / 32)) & 1) != 0 ? 0 : 4));
+        }
+        if (type == TypeIQ4_XS)
+        {
+            // f16 d, u16 high scale bits, 4 bytes of low scale nibbles, 8 blocks of IQ4_NL nibbles.
+            var o = rowStart + (long)(col / 256) * 136;
+            var ib = col % 256 / 32;
+            var j = col % 32;
+            var ls = ((w[o + 4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | ((((w[o + 2] | (w[o + 3] << 8)) >> (2 * ib)) & 3) << 4);
+            int packed = w[o + 8 + 16 * ib + j % 16];
+            var dl = HalfToFloat(w[o] | (w[o + 1] << 8)) * (ls - 32);
+            return dl * IQ4NLLevel(j < 16 ? packed & 0xF : packed >> 4);
         }
         if (type == TypeQ6_K)
         {

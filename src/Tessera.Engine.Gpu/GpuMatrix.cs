@@ -7,9 +7,10 @@ namespace Tessera.Engine.Gpu;
 /// <summary>A weight matrix copied into device memory, in the file's block layout (decode reads the blocks as they are).</summary>
 public sealed class GpuMatrix : IDisposable
 {
-    /// <summary>The tensor types the device kernels compute (Q4_1, Q5_0, Q5_1, IQ4_NL, the K-quants and BF16 through the dequantizing reference product).</summary>
+    /// <summary>The tensor types the device kernels compute (Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, the K-quants and BF16 through the dequantizing reference product).</summary>
     public static readonly GgmlType[] SupportedTypes =
-        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL,
+         GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_XS];
 
     private GpuMatrix(MemoryBuffer1D<byte, Stride1D.Dense> data, GgmlType type, int rows, int cols, string name)
     {

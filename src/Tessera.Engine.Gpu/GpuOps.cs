@@ -120,7 +120,7 @@ public sealed class GpuOps : IDisposable
         GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 => Activations.Float,
         GgmlType.Q8_0 or GgmlType.Q4_0 => Activations.Q8_0,
         GgmlType.Q5_0 or GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.IQ4_NL => Activations.Q8_0Values,
-        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => Activations.Q8_KValues,
+        GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.IQ4_XS => Activations.Q8_KValues,
         _ => throw new NotSupportedException($"No GPU kernel for {type} yet."),
     };
 

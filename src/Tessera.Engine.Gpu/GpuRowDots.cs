@@ -75,7 +75,7 @@ internal struct F16Rows : IRowDots
 }
 
 /// <summary>
-/// The types without a product of their own yet (Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, BF16): each weight dequantized where it is
+/// The types without a product of their own yet (Q4_1, Q5_0, Q5_1, IQ4_NL, the K-quants, IQ4_XS, BF16): each weight dequantized where it is
 /// read (<see cref="GpuKernels.WeightAt"/>) against activations already rounded as the CPU engine's kernels round
 /// them (<see cref="Effective"/>: Q8_0 or Q8_K values, or the input itself for BF16). A reference: it decodes a
 /// block's scales for every value, and agrees with the CPU's integer sums to float rounding.

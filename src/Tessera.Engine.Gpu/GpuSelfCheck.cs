@@ -45,7 +45,7 @@ public static unsafe class GpuSelfCheck
             results.Add(MatMul(device, ops, type, tokens: type is GgmlType.Q8_0 or GgmlType.Q4_0 ? 4 : 2));
         foreach (var type in new[] { GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.F16 })
             results.Add(MatMulGroup(device, ops, type));
-        foreach (var type in new[] { GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0 })
+        foreach (var type in new[] { GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q3_K })
             results.Add(EmbeddingRows(device, ops, type));
         results.Add(RmsNorm(device, ops));
         results.Add(SwiGlu(device, ops));
@@ -181,7 +181,8 @@ public static unsafe class GpuSelfCheck
     /// <summary>Embedding rows of <paramref name="type"/>: values differing from the CPU's dequantization.</summary>
     public static GpuCheckResult EmbeddingRows(GpuDevice device, GpuOps ops, GgmlType type)
     {
-        const int rows = 12, cols = 96;
+        const int rows = 12;
+        var cols = GgmlTypeInfo.BlockSize(type) == 256 ? 512 : 96;
         var bytes = Quantized(type, rows, cols, seed: 7, scale: 1f);
         int[] ids = [3, 0, 11, 3];
         var expected = new float[ids.Length * cols];

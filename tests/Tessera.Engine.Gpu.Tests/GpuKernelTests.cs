@@ -56,6 +56,9 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     [InlineData(GgmlType.Q4_K, 2)]
     [InlineData(GgmlType.Q5_K, 2)]
     [InlineData(GgmlType.Q6_K, 2)]
+    [InlineData(GgmlType.Q2_K, 2)]
+    [InlineData(GgmlType.Q3_K, 3)]
+    [InlineData(GgmlType.IQ4_XS, 2)]
     public void MatMul_AgreesWithTheCpuEngine(GgmlType type, int tokens) => AssertPassed(GpuSelfCheck.MatMul(_device, _ops, type, tokens));
 
     [Theory]
@@ -74,6 +77,9 @@ public sealed unsafe class GpuKernelTests(StandInDevice standIn) : IClassFixture
     [InlineData(GgmlType.Q4_1)]
     [InlineData(GgmlType.Q5_1)]
     [InlineData(GgmlType.IQ4_NL)]
+    [InlineData(GgmlType.Q2_K)]
+    [InlineData(GgmlType.Q3_K)]
+    [InlineData(GgmlType.IQ4_XS)]
     public void EmbeddingRows_AreTheCpuEnginesBitForBit(GgmlType type) => AssertPassed(GpuSelfCheck.EmbeddingRows(_device, _ops, type));
 
     [Fact]

@@ -18,7 +18,7 @@ internal static unsafe class KQuantDot
     private const int Q6KBytes = 210;
 
     /// <summary>Float accumulators of one dot product: eight lanes for the scaled products, four for the mins.</summary>
-    private struct Lanes
+    internal struct Lanes
     {
         public Vector256<float> Acc;
         public Vector128<float> Mins;
@@ -36,6 +36,11 @@ internal static unsafe class KQuantDot
         public void Add(Vector256<int> lanes, float dx, float dw) =>
             Acc = Fma.MultiplyAdd(Vector256.Create(dx * dw), Avx.ConvertToVector256Single(lanes), Acc);
 
+        /// <summary>Q2_K's mins in the same eight lanes, before its scaled products: <c>acc += (-dx * dmin) * minLanes</c>, fused.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void AddMins8(Vector256<int> minLanes, float dx, float dmin) =>
+            Acc = Fma.MultiplyAdd(Vector256.Create(-dx * dmin), Avx.ConvertToVector256Single(minLanes), Acc);
+
         /// <summary>llama.cpp's ending of a Q6_K product: <c>hsum_float_8(acc)</c>.</summary>
         public readonly float Total8() => BlockDot<Q8_0Block>.Hsum8(Acc);
 
@@ -44,7 +49,7 @@ internal static unsafe class KQuantDot
     }
 
     /// <summary>The scalar form of <see cref="Lanes"/> (same operations, one value at a time).</summary>
-    private struct ScalarLanes
+    internal struct ScalarLanes
     {
         private fixed float _acc[8];
         private fixed float _mins[4];
@@ -63,6 +68,14 @@ internal static unsafe class KQuantDot
             var d = dx * dw;
             for (var k = 0; k < 8; k++)
                 _acc[k] = MathF.FusedMultiplyAdd(d, lanes[k], _acc[k]);
+        }
+
+        /// <summary>Q2_K's mins in the eight lanes (see <see cref="Lanes.AddMins8"/>).</summary>
+        public void AddMins8(int* minLanes, float dx, float dmin)
+        {
+            var m = -dx * dmin;
+            for (var k = 0; k < 8; k++)
+                _acc[k] = MathF.FusedMultiplyAdd(m, minLanes[k], _acc[k]);
         }
 
         public readonly float Total8() => ((_acc[0] + _acc[4]) + (_acc[2] + _acc[6])) + ((_acc[1] + _acc[5]) + (_acc[3] + _acc[7]));
@@ -364,9 +377,9 @@ internal static unsafe class KQuantDot
         g3 = (Vector256.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & mask) | (Vector256.ShiftRightLogical(qh, 2).AsByte() & three);
     }
 
-    /// <summary>Scales of groups 2i and 2i+1 as 8 + 8 i16 lanes (matching the i16 pairs of a 32-byte maddubs).</summary>
+    /// <summary>Scales 2i and 2i+1 as 8 + 8 i16 lanes (matching the i16 pairs of a 32-byte maddubs): the scales of a 32-weight group whose halves have one each.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> Q6KScalePair(Vector128<sbyte> scales, int i) =>
+    internal static Vector256<short> Q6KScalePair(Vector128<sbyte> scales, int i) =>
         Avx2.ConvertToVector256Int16(Ssse3.Shuffle(scales,
             Vector128.Create((sbyte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1) + Vector128.Create((sbyte)(2 * i))));
 

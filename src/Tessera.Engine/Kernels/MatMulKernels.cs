@@ -153,6 +153,12 @@ internal readonly unsafe struct MatMulKernel
         (GgmlType.IQ4_NL, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &IQ4NLDot.Scalar, &IQ4NLDot.Scalar4),
         (GgmlType.IQ4_NL, _) => new(ActivationFormat.Q8_0, &IQ4NLDot.Avx2Dot, &IQ4NLDot.Avx2Dot4),
 
+        (GgmlType.Q2_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KBlockDot<Q2KBlock>.Scalar, &KBlockDot<Q2KBlock>.Scalar4),
+        (GgmlType.Q2_K, _) => new(ActivationFormat.Q8_K, &KBlockDot<Q2KBlock>.Avx2Dot, &KBlockDot<Q2KBlock>.Avx2Dot4),
+        (GgmlType.Q3_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KBlockDot<Q3KBlock>.Scalar, &KBlockDot<Q3KBlock>.Scalar4),
+        (GgmlType.Q3_K, _) => new(ActivationFormat.Q8_K, &KBlockDot<Q3KBlock>.Avx2Dot, &KBlockDot<Q3KBlock>.Avx2Dot4),
+        (GgmlType.IQ4_XS, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KBlockDot<IQ4XSBlock>.Scalar, &KBlockDot<IQ4XSBlock>.Scalar4),
+        (GgmlType.IQ4_XS, _) => new(ActivationFormat.Q8_K, &KBlockDot<IQ4XSBlock>.Avx2Dot, &KBlockDot<IQ4XSBlock>.Avx2Dot4),
         (GgmlType.Q4_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KQuantDot.Q4KScalar, &KQuantDot.Q4KScalar4),
         (GgmlType.Q4_K, _) => new(ActivationFormat.Q8_K, &KQuantDot.Q4KAvx2, &KQuantDot.Q4KAvx2x4),
         (GgmlType.Q5_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KQuantDot.Q5KScalar, &KQuantDot.Q5KScalar4),

@@ -16,8 +16,8 @@ public static class ReferenceQuant
 {
     /// <summary>Types <see cref="Quantize"/> and <see cref="Dequantize"/> accept.</summary>
     public static bool IsSupported(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
-        or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.IQ4_NL or GgmlType.Q4_K
-        or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K;
+        or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.IQ4_NL or GgmlType.Q2_K
+        or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.IQ4_XS or GgmlType.Q8_K;
 
     /// <summary>Quantizes <paramref name="source"/> (a whole number of blocks) into <paramref name="destination"/>.</summary>
     public static void Quantize(GgmlType type, ReadOnlySpan<float> source, Span<byte> destination)
@@ -40,6 +40,9 @@ public static class ReferenceQuant
                 case GgmlType.Q4_1: QuantizeWithMin(x, y, bits: 4); break;
                 case GgmlType.Q5_1: QuantizeWithMin(x, y, bits: 5); break;
                 case GgmlType.IQ4_NL: QuantizeIQ4NL(x, y); break;
+                case GgmlType.Q2_K: QuantizeQ2K(x, y); break;
+                case GgmlType.Q3_K: QuantizeQ3K(x, y); break;
+                case GgmlType.IQ4_XS: QuantizeIQ4XS(x, y); break;
                 case GgmlType.Q4_K: QuantizeQ4K(x, y, 15); break;
                 case GgmlType.Q5_K: QuantizeQ5K(x, y); break;
                 case GgmlType.Q6_K: QuantizeQ6K(x, y); break;
@@ -70,6 +73,9 @@ public static class ReferenceQuant
                 case GgmlType.Q4_1: DequantizeWithMin(x, y, bits: 4); break;
                 case GgmlType.Q5_1: DequantizeWithMin(x, y, bits: 5); break;
                 case GgmlType.IQ4_NL: DequantizeIQ4NL(x, y); break;
+                case GgmlType.Q2_K: DequantizeQ2K(x, y); break;
+                case GgmlType.Q3_K: DequantizeQ3K(x, y); break;
+                case GgmlType.IQ4_XS: DequantizeIQ4XS(x, y); break;
                 case GgmlType.Q4_K: DequantizeQ4K(x, y); break;
                 case GgmlType.Q5_K: DequantizeQ5K(x, y); break;
                 case GgmlType.Q6_K: DequantizeQ6K(x, y); break;
@@ -208,18 +214,8 @@ public static class ReferenceQuant
         var d = max / -127f;
         WriteHalf(y, 0, d);
         var dd = ReadHalf(y, 0);
-        int Nearest(float v)
-        {
-            var best = 0;
-            for (var q = 1; q < 16; q++)
-            {
-                if (MathF.Abs(IQ4NLValues[q] * dd - v) < MathF.Abs(IQ4NLValues[best] * dd - v))
-                    best = q;
-            }
-            return best;
-        }
         for (var j = 0; j < 16; j++)
-            y[2 + j] = (byte)(Nearest(x[j]) | (Nearest(x[j + 16]) << 4));
+            y[2 + j] = (byte)(NearestLevel(x[j], dd) | (NearestLevel(x[j + 16], dd) << 4));
     }
 
     private static void DequantizeIQ4NL(ReadOnlySpan<byte> x, Span<float> y)
@@ -230,6 +226,179 @@ public static class ReferenceQuant
             y[j] = d * IQ4NLValues[x[2 + j] & 0xF];
             y[j + 16] = d * IQ4NLValues[x[2 + j] >> 4];
         }
+    }
+
+    // ---- Q2_K: 16 bytes scales (low nibble: the 4-bit scale of 16 weights, high nibble: their 4-bit min); 64 bytes
+    // qs; f16 d; f16 dmin. value = d*sc*q - dmin*m, q in 0..3. Weight 128h + 32s + b (h 0..1, s 0..3, b 0..31) is bits
+    // 2s..2s+1 of qs[32h + b] and takes scale byte 8h + 2s + b/16 (the same element order as Q3_K) ----
+    private static void QuantizeQ2K(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        Span<int> sc = stackalloc int[16];
+        Span<int> mn = stackalloc int[16];
+        Span<int> q = stackalloc int[256];
+        var (d, dmin) = QuantizeWithSubMins(x, 3, 15, sc, mn, q);
+        for (var j = 0; j < 16; j++)
+            y[j] = (byte)(sc[j] | (mn[j] << 4));
+        PackTwoBits(q, y.Slice(16, 64));
+        WriteHalf(y, 80, d);
+        WriteHalf(y, 82, dmin);
+    }
+
+    private static void DequantizeQ2K(ReadOnlySpan<byte> x, Span<float> y)
+    {
+        var d = ReadHalf(x, 80);
+        var dmin = ReadHalf(x, 82);
+        var qs = x.Slice(16, 64);
+        for (var e = 0; e < 256; e += 16)
+        {
+            int sc = x[e / 16];
+            float dl = d * (sc & 0xF), ml = dmin * (sc >> 4);
+            for (var l = 0; l < 16; l++)
+                y[e + l] = dl * TwoBits(qs, e + l) - ml;
+        }
+    }
+
+    // ---- Q3_K: 32 bytes hmask; 64 bytes qs (low 2 bits, as Q2_K's); 12 bytes of sixteen 6-bit scales; f16 d.
+    // value = d*(sc - 32)*(q - 4), q = low 2 bits + 4 x (bit e/32 of hmask[e % 32]) for weight e ----
+    private static void QuantizeQ3K(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        Span<int> subScales = stackalloc int[16];
+        var d = SixBitSignedScales(x, 16, -4f, subScales);
+        var scales = y.Slice(96, 12);
+        scales.Clear();
+        Span<int> q = stackalloc int[256];
+        for (var j = 0; j < 16; j++)
+        {
+            var sc = subScales[j];
+            var l = sc + 32;
+            scales[j % 8] |= (byte)((l & 0xF) << (j < 8 ? 0 : 4));
+            scales[8 + j % 4] |= (byte)((l >> 4) << (2 * (j / 4)));
+            var step = d * sc;
+            for (var i = 0; i < 16; i++)
+                q[16 * j + i] = (step != 0 ? Math.Clamp((int)MathF.Round(x[16 * j + i] / step), -4, 3) : 0) + 4;
+        }
+        var hmask = y[..32];
+        hmask.Clear();
+        for (var e = 0; e < 256; e++)
+        {
+            hmask[e % 32] |= (byte)((q[e] >> 2) << (e / 32));
+            q[e] &= 3;
+        }
+        PackTwoBits(q, y.Slice(32, 64));
+        WriteHalf(y, 108, d);
+    }
+
+    private static void DequantizeQ3K(ReadOnlySpan<byte> x, Span<float> y)
+    {
+        var d = ReadHalf(x, 108);
+        var qs = x.Slice(32, 64);
+        var scales = x.Slice(96, 12);
+        for (var e = 0; e < 256; e += 16)
+        {
+            var dl = d * ScaleQ3K(e / 16, scales);
+            for (var l = 0; l < 16; l++)
+            {
+                var high = (x[(e + l) % 32] >> ((e + l) / 32)) & 1;
+                y[e + l] = dl * (TwoBits(qs, e + l) - (high != 0 ? 0 : 4));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Q3_K's and IQ4_XS's scales: each of <paramref name="groups"/> equal groups gets the scale that takes its value of
+    /// largest magnitude to <paramref name="levelOfMax"/>; the super-block's f16 d takes the largest of those to -32, and
+    /// each group's scale becomes a signed 6-bit multiple of d (-32..31) in <paramref name="scales"/>. Returns d.
+    /// </summary>
+    private static float SixBitSignedScales(ReadOnlySpan<float> x, int groups, float levelOfMax, Span<int> scales)
+    {
+        var size = x.Length / groups;
+        Span<float> exact = stackalloc float[groups];
+        float max = 0;
+        for (var j = 0; j < groups; j++)
+        {
+            exact[j] = SignedMaxAbs(x.Slice(size * j, size)) / levelOfMax;
+            if (MathF.Abs(exact[j]) > MathF.Abs(max))
+                max = exact[j];
+        }
+        var d = Fp16.ToSingle(Fp16.FromSingle(max / -32f));
+        for (var j = 0; j < groups; j++)
+            scales[j] = d != 0 ? Math.Clamp((int)MathF.Round(exact[j] / d), -32, 31) : 0;
+        return d;
+    }
+
+    /// <summary>Q3_K's scale of weights 16j..16j+15, less its offset of 32: low 4 bits in byte j % 8 (high nibble from j = 8 on), high 2 bits in byte 8 + j % 4.</summary>
+    internal static int ScaleQ3K(int j, ReadOnlySpan<byte> scales)
+    {
+        var low = j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4;
+        var high = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+        return (low | (high << 4)) - 32;
+    }
+
+    /// <summary>Q2_K's and Q3_K's 2-bit quant of weight <paramref name="e"/>: bits 2s of byte 32h + b for e = 128h + 32s + b.</summary>
+    private static int TwoBits(ReadOnlySpan<byte> qs, int e) => (qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+
+    private static void PackTwoBits(ReadOnlySpan<int> q, Span<byte> qs)
+    {
+        for (var h = 0; h < 2; h++)
+            for (var b = 0; b < 32; b++)
+                qs[32 * h + b] = (byte)(q[128 * h + b] | (q[128 * h + 32 + b] << 2) | (q[128 * h + 64 + b] << 4) | (q[128 * h + 96 + b] << 6));
+    }
+
+    // ---- IQ4_XS: f16 d; u16 scales_h; 4 bytes scales_l; 128 bytes qs. Block ib of 32 weights has the 6-bit scale
+    // (nibble ib % 2 of scales_l[ib / 2]) | (bits 2ib of scales_h) << 4, less 32, and IQ4_NL's nibbles at qs[16ib..].
+    // value = d x (scale - 32) x level[q] ----
+    private static void QuantizeIQ4XS(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        Span<int> blockScales = stackalloc int[8];
+        var d = SixBitSignedScales(x, 8, -127f, blockScales);
+        WriteHalf(y, 0, d);
+        var scalesH = 0;
+        y.Slice(4, 4).Clear();
+        for (var ib = 0; ib < 8; ib++)
+        {
+            var ls = blockScales[ib];
+            var l = ls + 32;
+            y[4 + ib / 2] |= (byte)((l & 0xF) << (4 * (ib % 2)));
+            scalesH |= (l >> 4) << (2 * ib);
+            var dl = d * ls;
+            for (var j = 0; j < 16; j++)
+                y[8 + 16 * ib + j] = (byte)(NearestLevel(x[32 * ib + j], dl) | (NearestLevel(x[32 * ib + j + 16], dl) << 4));
+        }
+        BinaryPrimitives.WriteUInt16LittleEndian(y[2..], (ushort)scalesH);
+    }
+
+    private static void DequantizeIQ4XS(ReadOnlySpan<byte> x, Span<float> y)
+    {
+        var d = ReadHalf(x, 0);
+        for (var ib = 0; ib < 8; ib++)
+        {
+            var dl = d * ScaleIQ4XS(ib, x);
+            for (var j = 0; j < 16; j++)
+            {
+                y[32 * ib + j] = dl * IQ4NLValues[x[8 + 16 * ib + j] & 0xF];
+                y[32 * ib + j + 16] = dl * IQ4NLValues[x[8 + 16 * ib + j] >> 4];
+            }
+        }
+    }
+
+    /// <summary>IQ4_XS's scale of block <paramref name="ib"/> (0..7) of the super-block <paramref name="block"/>, less its offset of 32.</summary>
+    internal static int ScaleIQ4XS(int ib, ReadOnlySpan<byte> block)
+    {
+        var low = (block[4 + ib / 2] >> (4 * (ib % 2))) & 0xF;
+        var high = (BinaryPrimitives.ReadUInt16LittleEndian(block[2..]) >> (2 * ib)) & 3;
+        return (low | (high << 4)) - 32;
+    }
+
+    /// <summary>The IQ4_NL level index whose value times <paramref name="d"/> is nearest to <paramref name="v"/>.</summary>
+    private static int NearestLevel(float v, float d)
+    {
+        var best = 0;
+        for (var q = 1; q < 16; q++)
+        {
+            if (MathF.Abs(IQ4NLValues[q] * d - v) < MathF.Abs(IQ4NLValues[best] * d - v))
+                best = q;
+        }
+        return best;
     }
 
     // ---- K-quant 6-bit scales and mins (Q4_K, Q5_K): 12 bytes for 8 (scale, min) pairs ----
@@ -262,16 +431,33 @@ public static class ReferenceQuant
     // Shared by Q4_K (levels 15) and Q5_K (levels 31): 8 sub-blocks of 32, value = d*sc*q - dmin*m, q in [0, levels].
     private static void QuantizeKWithMins(ReadOnlySpan<float> x, int levels, Span<byte> header, Span<int> q)
     {
-        Span<float> subScale = stackalloc float[8];
-        Span<float> subMin = stackalloc float[8];
+        Span<int> sc = stackalloc int[8];
+        Span<int> mn = stackalloc int[8];
+        var (d, dmin) = QuantizeWithSubMins(x, levels, 63, sc, mn, q);
+        WriteHalf(header, 0, d);
+        WriteHalf(header, 2, dmin);
+        PackScaleMinK4(sc, mn, header.Slice(4, 12));
+    }
+
+    /// <summary>
+    /// The K-quants with minimums (Q2_K, Q4_K, Q5_K): <paramref name="sc"/>.Length equal sub-blocks, each with a scale and
+    /// a minimum that are multiples (0..<paramref name="scaleMax"/>) of the super-block's f16 d and dmin, and quants
+    /// 0..<paramref name="levels"/>: value = d*sc*q - dmin*m.
+    /// </summary>
+    private static (float D, float Dmin) QuantizeWithSubMins(ReadOnlySpan<float> x, int levels, int scaleMax, Span<int> sc, Span<int> mn, Span<int> q)
+    {
+        var groups = sc.Length;
+        var size = x.Length / groups;
+        Span<float> subScale = stackalloc float[groups];
+        Span<float> subMin = stackalloc float[groups];
         float maxScale = 0, maxMin = 0;
-        for (var j = 0; j < 8; j++)
+        for (var j = 0; j < groups; j++)
         {
             float lo = 0, hi = 0;
-            for (var l = 0; l < 32; l++)
+            for (var l = 0; l < size; l++)
             {
-                lo = MathF.Min(lo, x[32 * j + l]);
-                hi = MathF.Max(hi, x[32 * j + l]);
+                lo = MathF.Min(lo, x[size * j + l]);
+                hi = MathF.Max(hi, x[size * j + l]);
             }
             subScale[j] = (hi - lo) / levels;
             subMin[j] = -lo;
@@ -279,26 +465,21 @@ public static class ReferenceQuant
             maxMin = MathF.Max(maxMin, subMin[j]);
         }
 
-        var d = Fp16.ToSingle(Fp16.FromSingle(maxScale / 63f));
-        var dmin = Fp16.ToSingle(Fp16.FromSingle(maxMin / 63f));
-        Span<int> sc = stackalloc int[8];
-        Span<int> mn = stackalloc int[8];
-        for (var j = 0; j < 8; j++)
+        var d = Fp16.ToSingle(Fp16.FromSingle(maxScale / scaleMax));
+        var dmin = Fp16.ToSingle(Fp16.FromSingle(maxMin / scaleMax));
+        for (var j = 0; j < groups; j++)
         {
-            sc[j] = d != 0 ? Math.Clamp((int)MathF.Round(subScale[j] / d), 0, 63) : 0;
-            mn[j] = dmin != 0 ? Math.Clamp((int)MathF.Round(subMin[j] / dmin), 0, 63) : 0;
+            sc[j] = d != 0 ? Math.Clamp((int)MathF.Round(subScale[j] / d), 0, scaleMax) : 0;
+            mn[j] = dmin != 0 ? Math.Clamp((int)MathF.Round(subMin[j] / dmin), 0, scaleMax) : 0;
             var step = d * sc[j];
             var offset = dmin * mn[j];
-            for (var l = 0; l < 32; l++)
+            for (var l = 0; l < size; l++)
             {
-                var v = step != 0 ? (int)MathF.Round((x[32 * j + l] + offset) / step) : 0;
-                q[32 * j + l] = Math.Clamp(v, 0, levels);
+                var v = step != 0 ? (int)MathF.Round((x[size * j + l] + offset) / step) : 0;
+                q[size * j + l] = Math.Clamp(v, 0, levels);
             }
         }
-
-        WriteHalf(header, 0, d);
-        WriteHalf(header, 2, dmin);
-        PackScaleMinK4(sc, mn, header.Slice(4, 12));
+        return (d, dmin);
     }
 
     // ---- Q4_K: f16 d; f16 dmin; 12 bytes scales; 128 bytes: chunk c (64 weights) = 32 bytes, low nibbles the

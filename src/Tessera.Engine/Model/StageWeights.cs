@@ -208,7 +208,7 @@ public sealed class StageWeights : IDisposable
     {
         if (!GgmlTypeInfo.IsComputeSupported(tensor.Type))
             throw new GgufFormatException(file.FilePath, tensor.FileOffset,
-                $"tensor '{tensor.Name}' has type {tensor.Type}, which tessera cannot compute yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K); convert the model to one of them.");
+                $"tensor '{tensor.Name}' has type {tensor.Type}, which tessera cannot compute yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS); convert the model to one of them.");
     }
 
     private static unsafe float[]? Vector(GgufFile file, string name, int length, bool optional = false)

@@ -11,9 +11,10 @@ namespace Tessera.Engine.Synthetic;
 /// </summary>
 public static class SyntheticModelWriter
 {
-    /// <summary>Types a synthetic model can be written in.</summary>
+    /// <summary>Types a synthetic model can be written in (every matrix in one type; see <see cref="QuantizationMix"/> for mixtures).</summary>
     public static IReadOnlyList<GgmlType> SupportedTypes { get; } =
-        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+        [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL,
+         GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_XS];
 
     /// <param name="progress">Called with (bytes written, total bytes) as tensors are produced.</param>
     public static void Write(string path, ModelShape shape, GgmlType type, string? vocabGgufPath = null, ulong seed = 42,
@@ -21,9 +22,17 @@ public static class SyntheticModelWriter
     {
         if (!SupportedTypes.Contains(type))
             throw new ArgumentException($"Synthetic models can be written as {string.Join(", ", SupportedTypes)}, not {type}.");
+        Write(path, shape, QuantizationMix.Pure(type), vocabGgufPath, seed, progress);
+    }
+
+    /// <summary>A model whose matrices take the types <paramref name="mix"/> chooses for them (norms and the router stay F32).</summary>
+    /// <param name="progress">Called with (bytes written, total bytes) as tensors are produced.</param>
+    public static void Write(string path, ModelShape shape, QuantizationMix mix, string? vocabGgufPath = null, ulong seed = 42,
+        Action<long, long>? progress = null)
+    {
         var writer = new GgufWriter();
         writer.Add("general.architecture", "llama")
-            .Add("general.name", $"synthetic-{shape.Name}-{type.ToString().ToLowerInvariant()}")
+            .Add("general.name", $"synthetic-{shape.Name}-{mix.Name.ToLowerInvariant()}")
             .Add("llama.context_length", (uint)shape.ContextLength)
             .Add("llama.embedding_length", (uint)shape.EmbeddingLength)
             .Add("llama.block_count", (uint)shape.BlockCount)
@@ -41,36 +50,36 @@ public static class SyntheticModelWriter
         var kv = shape.HeadCountKv * shape.HeadDim;
         var ff = shape.FeedForwardLength;
         // The row length must be a whole number of blocks; K-quants need 256, so small shapes fall back per tensor.
-        GgmlType TypeFor(int cols) => cols % GgmlTypeInfo.BlockSize(type) == 0 ? type : GgmlType.Q8_0;
+        GgmlType TypeFor(TensorRole role, int layer, int cols) => mix.TypeFor(role, layer, cols, shape);
 
         // A stacked expert tensor is written as its experts' rows one after the other: dims {cols, rows, experts}.
         var tensors = new List<(string Name, GgmlType Type, int Rows, int Cols, bool Ones, int Experts)>
         {
-            ("token_embd.weight", TypeFor(d), vocab, d, false, 0),
+            ("token_embd.weight", TypeFor(TensorRole.TokenEmbedding, 0, d), vocab, d, false, 0),
             ("output_norm.weight", GgmlType.F32, 1, d, true, 0),
-            ("output.weight", TypeFor(d), vocab, d, false, 0),
+            ("output.weight", TypeFor(TensorRole.Output, 0, d), vocab, d, false, 0),
         };
         for (var l = 0; l < shape.BlockCount; l++)
         {
             var p = $"blk.{l}.";
             tensors.Add((p + "attn_norm.weight", GgmlType.F32, 1, d, true, 0));
-            tensors.Add((p + "attn_q.weight", TypeFor(d), d, d, false, 0));
-            tensors.Add((p + "attn_k.weight", TypeFor(d), kv, d, false, 0));
-            tensors.Add((p + "attn_v.weight", TypeFor(d), kv, d, false, 0));
-            tensors.Add((p + "attn_output.weight", TypeFor(d), d, d, false, 0));
+            tensors.Add((p + "attn_q.weight", TypeFor(TensorRole.AttentionQ, l, d), d, d, false, 0));
+            tensors.Add((p + "attn_k.weight", TypeFor(TensorRole.AttentionK, l, d), kv, d, false, 0));
+            tensors.Add((p + "attn_v.weight", TypeFor(TensorRole.AttentionV, l, d), kv, d, false, 0));
+            tensors.Add((p + "attn_output.weight", TypeFor(TensorRole.AttentionOutput, l, d), d, d, false, 0));
             tensors.Add((p + "ffn_norm.weight", GgmlType.F32, 1, d, true, 0));
             if (shape.ExpertCount > 0)
             {
                 var e = shape.ExpertCount;
                 tensors.Add((p + "ffn_gate_inp.weight", GgmlType.F32, e, d, false, 0));
-                tensors.Add((p + "ffn_gate_exps.weight", TypeFor(d), e * ff, d, false, e));
-                tensors.Add((p + "ffn_up_exps.weight", TypeFor(d), e * ff, d, false, e));
-                tensors.Add((p + "ffn_down_exps.weight", TypeFor(ff), e * d, ff, false, e));
+                tensors.Add((p + "ffn_gate_exps.weight", TypeFor(TensorRole.FeedForwardGate, l, d), e * ff, d, false, e));
+                tensors.Add((p + "ffn_up_exps.weight", TypeFor(TensorRole.FeedForwardUp, l, d), e * ff, d, false, e));
+                tensors.Add((p + "ffn_down_exps.weight", TypeFor(TensorRole.FeedForwardDown, l, ff), e * d, ff, false, e));
                 continue;
             }
-            tensors.Add((p + "ffn_gate.weight", TypeFor(d), ff, d, false, 0));
-            tensors.Add((p + "ffn_up.weight", TypeFor(d), ff, d, false, 0));
-            tensors.Add((p + "ffn_down.weight", TypeFor(ff), d, ff, false, 0));
+            tensors.Add((p + "ffn_gate.weight", TypeFor(TensorRole.FeedForwardGate, l, d), ff, d, false, 0));
+            tensors.Add((p + "ffn_up.weight", TypeFor(TensorRole.FeedForwardUp, l, d), ff, d, false, 0));
+            tensors.Add((p + "ffn_down.weight", TypeFor(TensorRole.FeedForwardDown, l, ff), d, ff, false, 0));
         }
 
         long total = tensors.Sum(t => GgmlTypeInfo.RowBytes(t.Type, t.Cols) * t.Rows);

@@ -98,7 +98,8 @@ public static class GgmlTypeInfo
     /// <summary>Types the engine can compute with (matrix products and row lookups).</summary>
     public static bool IsComputeSupported(GgmlType type) => type is
         GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q5_0
-        or GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.IQ4_NL or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+        or GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.IQ4_NL or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K
+        or GgmlType.Q6_K or GgmlType.IQ4_XS;
 
     private static int BlockSizeOrZero(GgmlType type) => type switch
     {

@@ -23,11 +23,11 @@ internal static class DefaultModel
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         Console.Error.WriteLine($"No --model given: making a small synthetic model (random weights, so the text is gibberish) at {path}.");
         Console.Error.WriteLine("Use a real GGUF with --model FILE (any Llama, Mistral, Qwen2 or TinyLlama GGUF).");
-        Synthesize(path, ModelShape.Tiny, GgmlType.Q8_0, null);
+        Synthesize(path, ModelShape.Tiny, QuantizationMix.Pure(GgmlType.Q8_0), null);
         return path;
     }
 
-    public static void Synthesize(string path, ModelShape shape, GgmlType type, string? vocab)
+    public static void Synthesize(string path, ModelShape shape, QuantizationMix type, string? vocab)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         console.Progress()

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Tessera.Engine.Synthetic;
-using Tessera.Engine.Tensors;
 
 namespace Tessera.Cli.Commands;
 
@@ -10,7 +9,11 @@ internal static class ModelSynthCommand
     public static Command Create()
     {
         var shape = new Option<string>("--shape") { Description = $"Model shape: {string.Join(", ", ModelShape.All.Select(s => s.Name))}.", Required = true };
-        var type = new Option<string>("--type") { Description = $"Tensor type: {string.Join(", ", SyntheticModelWriter.SupportedTypes)}.", DefaultValueFactory = _ => "Q4_0" };
+        var type = new Option<string>("--type")
+        {
+            Description = $"Tensor type: {string.Join(", ", SyntheticModelWriter.SupportedTypes)}, or a mixture chosen per tensor as llama.cpp does: {string.Join(", ", QuantizationMix.Mixtures)}.",
+            DefaultValueFactory = _ => "Q4_0",
+        };
         var vocab = new Option<string?>("--vocab") { Description = "A GGUF whose tokenizer is copied (e.g. ggml-vocab-llama-spm.gguf); else a byte-level vocabulary is made." };
         var output = new Option<string>("--out") { Description = "Where to write the GGUF file.", Required = true };
         var command = new Command("synth", "Write a random-weight model of a real shape in any supported type.") { shape, type, vocab, output };
@@ -26,8 +29,5 @@ internal static class ModelSynthCommand
         return command;
     }
 
-    public static GgmlType ParseType(string text) =>
-        Enum.TryParse<GgmlType>(text.Replace('-', '_'), ignoreCase: true, out var t) && SyntheticModelWriter.SupportedTypes.Contains(t)
-            ? t
-            : throw new ArgumentException($"Unknown or unsupported type '{text}'; use one of {string.Join(", ", SyntheticModelWriter.SupportedTypes)}.");
+    public static QuantizationMix ParseType(string text) => QuantizationMix.Parse(text, SyntheticModelWriter.SupportedTypes);
 }

@@ -62,8 +62,9 @@ public class MatMulTests
         scalar.MatMul(m.Weights, x, ys, tokens);
         vector.MatMul(m.Weights, x, yv, tokens);
 
-        // K-quants sum integers exactly; Q8_0, Q5_0, Q4_1, Q5_1 and IQ4_NL follow llama.cpp's one float order on every path.
-        var exactInteger = type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_0 or GgmlType.Q5_0 or GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.IQ4_NL;
+        // K-quants (and IQ4_XS) sum integers exactly; Q8_0, Q5_0, Q4_1, Q5_1 and IQ4_NL follow llama.cpp's one float order on every path.
+        var exactInteger = type is GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.IQ4_XS
+            or GgmlType.Q8_0 or GgmlType.Q5_0 or GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.IQ4_NL;
         var (_, scale) = KernelTestData.Reference(m.Dequantized, x, Rows, cols, tokens);
         for (var i = 0; i < ys.Length; i++)
         {

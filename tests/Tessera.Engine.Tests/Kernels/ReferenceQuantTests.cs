@@ -18,6 +18,9 @@ public class ReferenceQuantTests
     [InlineData(GgmlType.Q5_K, 0.06)]
     [InlineData(GgmlType.Q4_0, 0.16)]
     [InlineData(GgmlType.Q4_K, 0.12)]
+    [InlineData(GgmlType.IQ4_XS, 0.12)]
+    [InlineData(GgmlType.Q3_K, 0.3)]
+    [InlineData(GgmlType.Q2_K, 0.45)]
     public void QuantizeThenDequantize_StaysWithinTheFormatsError(GgmlType type, double maxRelativeRms)
     {
         var x = KernelTestData.Random(256 * 16, seed: 1);
@@ -46,6 +49,9 @@ public class ReferenceQuantTests
     [InlineData(GgmlType.Q4_K)]
     [InlineData(GgmlType.Q5_K)]
     [InlineData(GgmlType.Q6_K)]
+    [InlineData(GgmlType.Q2_K)]
+    [InlineData(GgmlType.Q3_K)]
+    [InlineData(GgmlType.IQ4_XS)]
     public void QuantizeZeros_GivesZeros(GgmlType type)
     {
         var x = new float[256];

@@ -51,15 +51,15 @@ public sealed class ReferenceAgreementTests
     [Fact]
     public void ATensorTypeTheEngineDoesNotComputeYet_IsRefusedAtLoad_NamingTheTensorAndItsType()
     {
-        // A one-block llama whose query matrix is IQ4_XS (256-value blocks of 136 bytes), every other tensor F32.
+        // A one-block llama whose query matrix is IQ3_S (256-value blocks of 110 bytes), every other tensor F32.
         const int d = 256;
-        var path = Path.Combine(Path.GetTempPath(), $"tessera-iq4xs-{Guid.NewGuid():N}.gguf");
+        var path = Path.Combine(Path.GetTempPath(), $"tessera-iq3s-{Guid.NewGuid():N}.gguf");
         var writer = new GgufWriter()
             .Add("general.architecture", "llama")
             .Add("llama.embedding_length", (uint)d).Add("llama.block_count", 1u).Add("llama.feed_forward_length", (uint)d)
             .Add("llama.attention.head_count", 1u).Add("llama.vocab_size", 8u)
             .AddTensor("token_embd.weight", Tensors.GgmlType.F32, [d, 8], new byte[d * 8 * 4])
-            .AddTensor("blk.0.attn_q.weight", Tensors.GgmlType.IQ4_XS, [d, d], new byte[d * 136]);
+            .AddTensor("blk.0.attn_q.weight", Tensors.GgmlType.IQ3_S, [d, d], new byte[d * 110]);
         foreach (var name in new[] { "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down" })
             writer.AddTensor($"blk.0.{name}.weight", Tensors.GgmlType.F32, [d, d], new byte[d * d * 4]);
         writer.WriteFile(path);
@@ -70,7 +70,7 @@ public sealed class ReferenceAgreementTests
 
             var error = Assert.Throws<GgufFormatException>(() => new TransformerStage(gguf, new LayerRange(0, 1), backend));
 
-            Assert.Contains("tensor 'blk.0.attn_q.weight' has type IQ4_XS, which tessera cannot compute yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL", error.Message);
+            Assert.Contains("tensor 'blk.0.attn_q.weight' has type IQ3_S, which tessera cannot compute yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS)", error.Message);
         }
         finally
         {
