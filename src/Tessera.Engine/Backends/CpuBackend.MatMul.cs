@@ -268,12 +268,18 @@ public sealed unsafe partial class CpuBackend
             // Token quads outside, rows inside: one quad's activations stay in L1 while the rows (a few KB each)
             // come from L2. The order of (row, token) pairs does not change any single dot product.
             var dot2x4 = s->Kernel.Dot2x4;
+            var dot4x4 = s->Kernel.Dot4x4;
             var t = t0;
             for (; t + 4 <= t1; t += 4)
             {
                 var act = s->Act + t * actStride;
                 var y = s->Y + (nint)t * rows;
                 var r = r0;
+                if (dot4x4 != null)
+                {
+                    for (; r + 4 <= r1; r += 4)
+                        dot4x4(weights + r * rowBytes, rowBytes, act, actStride, cols, y + r, rows);
+                }
                 if (dot2x4 != null)
                 {
                     for (; r + 2 <= r1; r += 2)

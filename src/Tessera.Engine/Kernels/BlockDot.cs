@@ -180,7 +180,13 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
 
     /// <summary>One block of one token: acc + (exact lane sums) x (weight scale x activation scale), fused.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Step256(Vector256<byte> q, Vector256<sbyte> sign, in Q8Act a, int b, Vector256<float> dw, Vector256<float> acc)
+    private static Vector256<float> Step256(Vector256<byte> q, Vector256<sbyte> sign, in Q8Act a, int b, Vector256<float> dw, Vector256<float> acc) =>
+        // dv holds the activation scale eight times, so the product needs no scalar step and broadcast.
+        StepScaled(q, sign, a, b, dw * Vector256.Load(a.Dv + 8 * b), acc);
+
+    /// <summary><see cref="Step256"/> with the scale product d_w x d_y already formed (the same float in every lane).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> StepScaled(Vector256<byte> q, Vector256<sbyte> sign, in Q8Act a, int b, Vector256<float> d, Vector256<float> acc)
     {
         var x = Vector256.Load(a.Qs + 32 * b);
         if (TB.Signed)
@@ -188,8 +194,7 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         var p32 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, x), Vector256<short>.One);
         if (!TB.Signed)
             p32 -= Vector256.ShiftLeft(Vector256.Load(a.Sv + 8 * b), TB.OffsetShift);
-        // dv holds the activation scale eight times, so the product needs no scalar step and broadcast.
-        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), dw * Vector256.Load(a.Dv + 8 * b), acc);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), d, acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -330,6 +335,67 @@ internal static unsafe class BlockDot<TB> where TB : struct, IBlock32
         y[2 * yStride + 1] = Hsum8(b2);
         y[3 * yStride] = Hsum8(a3);
         y[3 * yStride + 1] = Hsum8(b3);
+    }
+
+    /// <summary>
+    /// Four consecutive rows against four tokens, as <see cref="Avx2Dot2x4"/> does two: sixteen independent chains, each
+    /// activation block loaded once for four rows. Needs the 32 vector registers of the AVX-512 path (256-bit steps).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Avx512Dot4x4(byte* w, nint rowBytes, byte* act, nint actStride, int cols, float* y, nint yStride)
+    {
+        var nb = cols / 32;
+        Q8Act x0 = new(act, cols), x1 = new(act + actStride, cols), x2 = new(act + 2 * actStride, cols), x3 = new(act + 3 * actStride, cols);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector256<float> e0 = default, e1 = default, e2 = default, e3 = default;
+        // The sixteen scale products of a block, four multiplies of four lanes (row scale x the tokens' scales), each
+        // then broadcast from memory: the same floats as the one-row kernel's dw x dv, with fewer multiplies.
+        var d = stackalloc float[16];
+        for (var b = 0; b < nb; b++)
+        {
+            var blk = w + b * TB.Bytes;
+            var dy = Vector128.Create(x0.D[b], x1.D[b], x2.D[b], x3.D[b]);
+            (Vector128.Create(Fp16.ToSingle(*(ushort*)blk)) * dy).Store(d);
+            (Vector128.Create(Fp16.ToSingle(*(ushort*)(blk + rowBytes))) * dy).Store(d + 4);
+            (Vector128.Create(Fp16.ToSingle(*(ushort*)(blk + 2 * rowBytes))) * dy).Store(d + 8);
+            (Vector128.Create(Fp16.ToSingle(*(ushort*)(blk + 3 * rowBytes))) * dy).Store(d + 12);
+            var qa = Prepare256(blk, out var sa);
+            var qb = Prepare256(blk + rowBytes, out var sb);
+            var qc = Prepare256(blk + 2 * rowBytes, out var sc);
+            var qe = Prepare256(blk + 3 * rowBytes, out var se);
+            a0 = StepScaled(qa, sa, x0, b, Vector256.Create(d[0]), a0);
+            b0 = StepScaled(qb, sb, x0, b, Vector256.Create(d[4]), b0);
+            c0 = StepScaled(qc, sc, x0, b, Vector256.Create(d[8]), c0);
+            e0 = StepScaled(qe, se, x0, b, Vector256.Create(d[12]), e0);
+            a1 = StepScaled(qa, sa, x1, b, Vector256.Create(d[1]), a1);
+            b1 = StepScaled(qb, sb, x1, b, Vector256.Create(d[5]), b1);
+            c1 = StepScaled(qc, sc, x1, b, Vector256.Create(d[9]), c1);
+            e1 = StepScaled(qe, se, x1, b, Vector256.Create(d[13]), e1);
+            a2 = StepScaled(qa, sa, x2, b, Vector256.Create(d[2]), a2);
+            b2 = StepScaled(qb, sb, x2, b, Vector256.Create(d[6]), b2);
+            c2 = StepScaled(qc, sc, x2, b, Vector256.Create(d[10]), c2);
+            e2 = StepScaled(qe, se, x2, b, Vector256.Create(d[14]), e2);
+            a3 = StepScaled(qa, sa, x3, b, Vector256.Create(d[3]), a3);
+            b3 = StepScaled(qb, sb, x3, b, Vector256.Create(d[7]), b3);
+            c3 = StepScaled(qc, sc, x3, b, Vector256.Create(d[11]), c3);
+            e3 = StepScaled(qe, se, x3, b, Vector256.Create(d[15]), e3);
+        }
+        StoreColumn(y, yStride, a0, a1, a2, a3);
+        StoreColumn(y + 1, yStride, b0, b1, b2, b3);
+        StoreColumn(y + 2, yStride, c0, c1, c2, c3);
+        StoreColumn(y + 3, yStride, e0, e1, e2, e3);
+    }
+
+    /// <summary>One row's four tokens: <c>y[t * yStride]</c>; inlined, so the accumulators stay in registers in the loop.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreColumn(float* y, nint yStride, Vector256<float> t0, Vector256<float> t1, Vector256<float> t2, Vector256<float> t3)
+    {
+        y[0] = Hsum8(t0);
+        y[yStride] = Hsum8(t1);
+        y[2 * yStride] = Hsum8(t2);
+        y[3 * yStride] = Hsum8(t3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -500,8 +566,10 @@ internal static unsafe class IQ4NLDot
         Vector256<float> even = default, odd = default;
         for (var b = 0; b + 1 < nb; b += 2)
         {
-            even = Step(Levels(table, w + b * Bytes), Scale(w, b), a, b, even);
-            odd = Step(Levels(table, w + (b + 1) * Bytes), Scale(w, b + 1), a, b + 1, odd);
+            var qe = Levels(table, w + b * Bytes);
+            var qo = Levels(table, w + (b + 1) * Bytes);
+            even = Step(Avx2.Abs(qe), qe, Scale(w, b), a, b, even);
+            odd = Step(Avx2.Abs(qo), qo, Scale(w, b + 1), a, b + 1, odd);
         }
         return Finish(even, odd, w, a, nb);
     }
@@ -517,20 +585,70 @@ internal static unsafe class IQ4NLDot
         for (var b = 0; b + 1 < nb; b += 2)
         {
             var (qe, qo) = (Levels(table, w + b * Bytes), Levels(table, w + (b + 1) * Bytes));
+            var (ue, uo) = (Avx2.Abs(qe), Avx2.Abs(qo));
             var (de, @do) = (Scale(w, b), Scale(w, b + 1));
-            e0 = Step(qe, de, x0, b, e0);
-            o0 = Step(qo, @do, x0, b + 1, o0);
-            e1 = Step(qe, de, x1, b, e1);
-            o1 = Step(qo, @do, x1, b + 1, o1);
-            e2 = Step(qe, de, x2, b, e2);
-            o2 = Step(qo, @do, x2, b + 1, o2);
-            e3 = Step(qe, de, x3, b, e3);
-            o3 = Step(qo, @do, x3, b + 1, o3);
+            e0 = Step(ue, qe, de, x0, b, e0);
+            o0 = Step(uo, qo, @do, x0, b + 1, o0);
+            e1 = Step(ue, qe, de, x1, b, e1);
+            o1 = Step(uo, qo, @do, x1, b + 1, o1);
+            e2 = Step(ue, qe, de, x2, b, e2);
+            o2 = Step(uo, qo, @do, x2, b + 1, o2);
+            e3 = Step(ue, qe, de, x3, b, e3);
+            o3 = Step(uo, qo, @do, x3, b + 1, o3);
         }
         y[0] = Finish(e0, o0, w, x0, nb);
         y[yStride] = Finish(e1, o1, w, x1, nb);
         y[2 * yStride] = Finish(e2, o2, w, x2, nb);
         y[3 * yStride] = Finish(e3, o3, w, x3, nb);
+    }
+
+    /// <summary>
+    /// Two consecutive rows against four tokens: sixteen chains (each (row, token)'s even and odd ones, as in
+    /// <see cref="Avx2Dot"/>), each activation block loaded once for both rows. Needs the 32 vector registers of the
+    /// AVX-512 path; results go to <c>y[t * yStride + r]</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Avx512Dot2x4(byte* w, nint rowBytes, byte* act, nint actStride, int cols, float* y, nint yStride)
+    {
+        var nb = cols / 32;
+        var v = w + rowBytes;
+        Q8Act x0 = new(act, cols), x1 = new(act + actStride, cols), x2 = new(act + 2 * actStride, cols), x3 = new(act + 3 * actStride, cols);
+        var table = Table();
+        Vector256<float> e0 = default, e1 = default, e2 = default, e3 = default, o0 = default, o1 = default, o2 = default, o3 = default;
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default, p0 = default, p1 = default, p2 = default, p3 = default;
+        for (var b = 0; b + 1 < nb; b += 2)
+        {
+            var (qe, re) = (Levels(table, w + b * Bytes), Levels(table, v + b * Bytes));
+            var (ue, se) = (Avx2.Abs(qe), Avx2.Abs(re));
+            var (de, ge) = (Scale(w, b), Scale(v, b));
+            e0 = Step(ue, qe, de, x0, b, e0);
+            f0 = Step(se, re, ge, x0, b, f0);
+            e1 = Step(ue, qe, de, x1, b, e1);
+            f1 = Step(se, re, ge, x1, b, f1);
+            e2 = Step(ue, qe, de, x2, b, e2);
+            f2 = Step(se, re, ge, x2, b, f2);
+            e3 = Step(ue, qe, de, x3, b, e3);
+            f3 = Step(se, re, ge, x3, b, f3);
+            var (qo, ro) = (Levels(table, w + (b + 1) * Bytes), Levels(table, v + (b + 1) * Bytes));
+            var (uo, so) = (Avx2.Abs(qo), Avx2.Abs(ro));
+            var (@do, go) = (Scale(w, b + 1), Scale(v, b + 1));
+            o0 = Step(uo, qo, @do, x0, b + 1, o0);
+            p0 = Step(so, ro, go, x0, b + 1, p0);
+            o1 = Step(uo, qo, @do, x1, b + 1, o1);
+            p1 = Step(so, ro, go, x1, b + 1, p1);
+            o2 = Step(uo, qo, @do, x2, b + 1, o2);
+            p2 = Step(so, ro, go, x2, b + 1, p2);
+            o3 = Step(uo, qo, @do, x3, b + 1, o3);
+            p3 = Step(so, ro, go, x3, b + 1, p3);
+        }
+        y[0] = Finish(e0, o0, w, x0, nb);
+        y[1] = Finish(f0, p0, v, x0, nb);
+        y[yStride] = Finish(e1, o1, w, x1, nb);
+        y[yStride + 1] = Finish(f1, p1, v, x1, nb);
+        y[2 * yStride] = Finish(e2, o2, w, x2, nb);
+        y[2 * yStride + 1] = Finish(f2, p2, v, x2, nb);
+        y[3 * yStride] = Finish(e3, o3, w, x3, nb);
+        y[3 * yStride + 1] = Finish(f3, p3, v, x3, nb);
     }
 
     private static Vector256<byte> Table() => Vector256.Create(Vector128.Create((ReadOnlySpan<sbyte>)ReferenceQuant.IQ4NLValues)).AsByte();
@@ -542,13 +660,17 @@ internal static unsafe class IQ4NLDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Scale(byte* w, int b) => Fp16.ToSingle(*(ushort*)(w + b * Bytes));
 
-    /// <summary>acc + d_y d x (exact lane sums of the block's levels times the activations), fused.</summary>
+    /// <summary>
+    /// acc + d_y d x (exact lane sums of the block's levels times the activations), fused; <paramref name="abs"/> is
+    /// |<paramref name="q"/>|, taken once per block. The scale product comes from the activations' eight copies of d_y
+    /// (the same float product as d_y x d, with no broadcast per token).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Step(Vector256<sbyte> q, float d, in Q8Act a, int b, Vector256<float> acc)
+    private static Vector256<float> Step(Vector256<byte> abs, Vector256<sbyte> q, float d, in Q8Act a, int b, Vector256<float> acc)
     {
         var x = Vector256.Load(a.Qs + 32 * b);
-        var p32 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(q), Avx2.Sign(x, q)), Vector256<short>.One);
-        return Fma.MultiplyAdd(Vector256.Create(a.D[b] * d), Avx.ConvertToVector256Single(p32), acc);
+        var p32 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(abs, Avx2.Sign(x, q)), Vector256<short>.One);
+        return Fma.MultiplyAdd(Vector256.Load(a.Dv + 8 * b) * Vector256.Create(d), Avx.ConvertToVector256Single(p32), acc);
     }
 
     private static float Finish(Vector256<float> even, Vector256<float> odd, byte* w, in Q8Act a, int nb)

@@ -29,13 +29,14 @@ internal enum ActivationFormat
 internal readonly unsafe struct MatMulKernel
 {
     public MatMulKernel(ActivationFormat format, delegate*<byte*, byte*, int, float> dot, delegate*<byte*, byte*, nint, int, float*, nint, void> dot4,
-        delegate*<byte*, nint, byte*, nint, int, float*, nint, void> dot2x4 = null)
+        delegate*<byte*, nint, byte*, nint, int, float*, nint, void> dot2x4 = null, delegate*<byte*, nint, byte*, nint, int, float*, nint, void> dot4x4 = null)
     {
         Format = format;
         BatchFormat = format;
         Dot = dot;
         Dot4 = dot4;
         Dot2x4 = dot2x4;
+        Dot4x4 = dot4x4;
     }
 
     /// <summary>
@@ -95,6 +96,9 @@ internal readonly unsafe struct MatMulKernel
     /// </summary>
     public delegate*<byte*, nint, byte*, nint, int, float*, nint, void> Dot2x4 { get; }
 
+    /// <summary>Optional: four consecutive rows against four tokens (arguments as <see cref="Dot2x4"/>), bit-identical to four <see cref="Dot4"/> calls.</summary>
+    public delegate*<byte*, nint, byte*, nint, int, float*, nint, void> Dot4x4 { get; }
+
     /// <summary>
     /// The kernels for matrix <paramref name="w"/> on <paramref name="path"/>: by its type, except Q4_0 in eights of rows,
     /// which llama.cpp multiplies block sum by block sum (<see cref="Q4_0Rows8"/>): regrouped when copied, row by row
@@ -136,14 +140,14 @@ internal readonly unsafe struct MatMulKernel
 
         (GgmlType.Q8_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Scalar, &BlockDot<Q8_0Block>.Scalar4),
         (GgmlType.Q8_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx2Dot, &BlockDot<Q8_0Block>.Avx2Dot4, &BlockDot<Q8_0Block>.Avx2Dot2x4),
-        (GgmlType.Q8_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx512Dot, &BlockDot<Q8_0Block>.Avx512Dot4, &BlockDot<Q8_0Block>.Avx2Dot2x4),
+        (GgmlType.Q8_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q8_0Block>.Avx512Dot, &BlockDot<Q8_0Block>.Avx512Dot4, &BlockDot<Q8_0Block>.Avx2Dot2x4, &BlockDot<Q8_0Block>.Avx512Dot4x4),
         (GgmlType.Q4_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q4_0Block>.Scalar, &BlockDot<Q4_0Block>.Scalar4),
         // Rows not in eights: llama.cpp's plain Q4_0 dot product, in the order BlockDot shares with Q8_0.
         (GgmlType.Q4_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q4_0Block>.Avx2Dot, &BlockDot<Q4_0Block>.Avx2Dot4, &BlockDot<Q4_0Block>.Avx2Dot2x4),
         (GgmlType.Q4_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q4_0Block>.Avx512Dot, &BlockDot<Q4_0Block>.Avx512Dot4, &BlockDot<Q4_0Block>.Avx2Dot2x4),
         (GgmlType.Q5_0, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Scalar, &BlockDot<Q5_0Block>.Scalar4),
         (GgmlType.Q5_0, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx2Dot, &BlockDot<Q5_0Block>.Avx2Dot4, &BlockDot<Q5_0Block>.Avx2Dot2x4),
-        (GgmlType.Q5_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx512Dot, &BlockDot<Q5_0Block>.Avx512Dot4, &BlockDot<Q5_0Block>.Avx2Dot2x4),
+        (GgmlType.Q5_0, KernelPath.Avx512) => new(ActivationFormat.Q8_0, &BlockDot<Q5_0Block>.Avx512Dot, &BlockDot<Q5_0Block>.Avx512Dot4, &BlockDot<Q5_0Block>.Avx2Dot2x4, &BlockDot<Q5_0Block>.Avx512Dot4x4),
 
         (GgmlType.Q4_1, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &MinBlockDot<Q4_0Block>.Scalar, &MinBlockDot<Q4_0Block>.Scalar4),
         (GgmlType.Q4_1, _) => new(ActivationFormat.Q8_0, &MinBlockDot<Q4_0Block>.Avx2Dot, &MinBlockDot<Q4_0Block>.Avx2Dot4),
@@ -151,7 +155,8 @@ internal readonly unsafe struct MatMulKernel
         (GgmlType.Q5_1, _) => new(ActivationFormat.Q8_0, &MinBlockDot<Q5_0Block>.Avx2Dot, &MinBlockDot<Q5_0Block>.Avx2Dot4),
 
         (GgmlType.IQ4_NL, KernelPath.Scalar) => new(ActivationFormat.Q8_0, &IQ4NLDot.Scalar, &IQ4NLDot.Scalar4),
-        (GgmlType.IQ4_NL, _) => new(ActivationFormat.Q8_0, &IQ4NLDot.Avx2Dot, &IQ4NLDot.Avx2Dot4),
+        (GgmlType.IQ4_NL, KernelPath.Avx2) => new(ActivationFormat.Q8_0, &IQ4NLDot.Avx2Dot, &IQ4NLDot.Avx2Dot4),
+        (GgmlType.IQ4_NL, _) => new(ActivationFormat.Q8_0, &IQ4NLDot.Avx2Dot, &IQ4NLDot.Avx2Dot4, &IQ4NLDot.Avx512Dot2x4),
 
         (GgmlType.Q2_K, KernelPath.Scalar) => new(ActivationFormat.Q8_K, &KBlockDot<Q2KBlock>.Scalar, &KBlockDot<Q2KBlock>.Scalar4),
         (GgmlType.Q2_K, _) => new(ActivationFormat.Q8_K, &KBlockDot<Q2KBlock>.Avx2Dot, &KBlockDot<Q2KBlock>.Avx2Dot4),
