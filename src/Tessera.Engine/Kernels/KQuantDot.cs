@@ -85,12 +85,19 @@ internal static unsafe class KQuantDot
 
     /// <summary>Lane m: mins[2m] * chunk sum 2m + mins[2m+1] * chunk sum 2m+1 (chunk sums from pairs of 16-value sums).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<int> MinLanes(ulong mins, short* bsums)
+    private static Vector128<int> MinLanes(ulong mins, short* bsums) => MinLanes(mins, ChunkSums(bsums));
+
+    /// <summary>The eight 32-value chunk sums of a token's sixteen block sums (shared by the rows of a tile).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<short> ChunkSums(short* bsums)
     {
-        var m = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mins).AsByte());
         var b = Vector256.Load(bsums);
-        return Sse2.MultiplyAddAdjacent(m, Ssse3.HorizontalAdd(b.GetLower(), b.GetUpper()));
+        return Ssse3.HorizontalAdd(b.GetLower(), b.GetUpper());
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> MinLanes(ulong mins, Vector128<short> chunkSums) =>
+        Sse2.MultiplyAddAdjacent(Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mins).AsByte()), chunkSums);
 
     private static void ScalarMinLanes(ulong mins, short* bsums, int* lanes)
     {
@@ -193,42 +200,12 @@ internal static unsafe class KQuantDot
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q4KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
-    {
-        var nb = cols / 256;
-        byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
-        sbyte* q0 = ActivationQuant.Q8_KQs(a0), q1 = ActivationQuant.Q8_KQs(a1), q2 = ActivationQuant.Q8_KQs(a2), q3 = ActivationQuant.Q8_KQs(a3);
-        var mask = Vector256.Create((byte)0x0F);
-        Lanes s0 = default, s1 = default, s2 = default, s3 = default;
-        for (var sb = 0; sb < nb; sb++)
-        {
-            var blk = w + sb * Q4KBytes;
-            UnpackScales(blk + 4, out var scales, out var mins);
-            Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default;
-            for (var c = 0; c < 4; c++)
-            {
-                var raw = Vector256.Load(blk + 16 + 32 * c);
-                var lo = raw & mask;
-                var hi = Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & mask;
-                var slo = Bcast(scales, 2 * c);
-                var shi = Bcast(scales, 2 * c + 1);
-                var off = 256 * sb + 64 * c;
-                c0 += Q4KChunk(lo, hi, q0 + off, slo, shi);
-                c1 += Q4KChunk(lo, hi, q1 + off, slo, shi);
-                c2 += Q4KChunk(lo, hi, q2 + off, slo, shi);
-                c3 += Q4KChunk(lo, hi, q3 + off, slo, shi);
-            }
-            float dw = Fp16.ToSingle(*(ushort*)blk), dmin = Fp16.ToSingle(*(ushort*)(blk + 2));
-            s0.Add(c0, MinLanes(mins, ActivationQuant.Q8_KBsums(a0, cols) + 16 * sb), ActivationQuant.Q8_KD(a0, cols)[sb], dw, dmin);
-            s1.Add(c1, MinLanes(mins, ActivationQuant.Q8_KBsums(a1, cols) + 16 * sb), ActivationQuant.Q8_KD(a1, cols)[sb], dw, dmin);
-            s2.Add(c2, MinLanes(mins, ActivationQuant.Q8_KBsums(a2, cols) + 16 * sb), ActivationQuant.Q8_KD(a2, cols)[sb], dw, dmin);
-            s3.Add(c3, MinLanes(mins, ActivationQuant.Q8_KBsums(a3, cols) + 16 * sb), ActivationQuant.Q8_KD(a3, cols)[sb], dw, dmin);
-        }
-        y[0] = s0.Total();
-        y[yStride] = s1.Total();
-        y[2 * yStride] = s2.Total();
-        y[3 * yStride] = s3.Total();
-    }
+    public static void Q4KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        Tiles<Q4KChunks>.Dot4(w, act, actStride, cols, y, yStride);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q4KAvx2x2x4(byte* w, nint rowBytes, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        Tiles<Q4KChunks>.Dot2x4(w, rowBytes, act, actStride, cols, y, yStride);
 
     // ======================= Q5_K =======================
 
@@ -310,10 +287,156 @@ internal static unsafe class KQuantDot
         return lanes.Total();
     }
 
-    // Q5_K is rare in practice: the tile reuses the one-token kernel (same arithmetic per token).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
-        TokenLoop.Four(&Q5KAvx2, w, act, actStride, cols, y, yStride);
+        Tiles<Q5KChunks>.Dot4(w, act, actStride, cols, y, yStride);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Q5KAvx2x2x4(byte* w, nint rowBytes, byte* act, nint actStride, int cols, float* y, nint yStride) =>
+        Tiles<Q5KChunks>.Dot2x4(w, rowBytes, act, actStride, cols, y, yStride);
+
+    /// <summary>How a Q4_K or Q5_K super-block gives its 64-weight chunks as unsigned bytes (first 32, last 32).</summary>
+    private interface IChunks
+    {
+        static abstract int Bytes { get; }
+
+        /// <summary>Chunk <paramref name="c"/> (weights 64c..64c+63) of super-block <paramref name="blk"/>: its first and last 32 weights.</summary>
+        static abstract void Chunk(byte* blk, int c, out Vector256<byte> lo, out Vector256<byte> hi);
+    }
+
+    private readonly struct Q4KChunks : IChunks
+    {
+        public static int Bytes => Q4KBytes;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Chunk(byte* blk, int c, out Vector256<byte> lo, out Vector256<byte> hi)
+        {
+            var mask = Vector256.Create((byte)0x0F);
+            var raw = Vector256.Load(blk + 16 + 32 * c);
+            lo = raw & mask;
+            hi = Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & mask;
+        }
+    }
+
+    private readonly struct Q5KChunks : IChunks
+    {
+        public static int Bytes => Q5KBytes;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Chunk(byte* blk, int c, out Vector256<byte> lo, out Vector256<byte> hi) =>
+            Q5KUnpack(blk, Vector256.Load(blk + 16), c, out lo, out hi);
+    }
+
+    /// <summary>
+    /// Q4_K/Q5_K tiles: one row against four tokens, two rows against four tokens. Each chunk is unpacked once for the
+    /// tokens, each token's block sums are paired once for the rows; every (row, token) keeps the one-token kernel's
+    /// exact integer lanes and its float operations in the same order, so the bits are the same.
+    /// </summary>
+    private static class Tiles<TC> where TC : struct, IChunks
+    {
+        /// <summary>The integer lanes of four tokens against one row.</summary>
+        private struct Four
+        {
+            public Vector256<int> C0, C1, C2, C3;
+        }
+
+        /// <summary>One super-block of one row against four tokens' activations (of that super-block): the exact lanes.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Four SuperBlock(byte* blk, ulong scales, sbyte* x0, sbyte* x1, sbyte* x2, sbyte* x3)
+        {
+            // Written out so that each chunk's shifts and scale positions are constants once inlined.
+            var f = new Four();
+            Chunk4(blk, scales, x0, x1, x2, x3, 0, ref f);
+            Chunk4(blk, scales, x0, x1, x2, x3, 1, ref f);
+            Chunk4(blk, scales, x0, x1, x2, x3, 2, ref f);
+            Chunk4(blk, scales, x0, x1, x2, x3, 3, ref f);
+            return f;
+        }
+
+        /// <summary>Chunk <paramref name="c"/> unpacked once, against four tokens.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Chunk4(byte* blk, ulong scales, sbyte* x0, sbyte* x1, sbyte* x2, sbyte* x3, int c, ref Four f)
+        {
+            TC.Chunk(blk, c, out var lo, out var hi);
+            Vector256<short> slo = Bcast(scales, 2 * c), shi = Bcast(scales, 2 * c + 1);
+            f.C0 += Q4KChunk(lo, hi, x0 + 64 * c, slo, shi);
+            f.C1 += Q4KChunk(lo, hi, x1 + 64 * c, slo, shi);
+            f.C2 += Q4KChunk(lo, hi, x2 + 64 * c, slo, shi);
+            f.C3 += Q4KChunk(lo, hi, x3 + 64 * c, slo, shi);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Dot4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride)
+        {
+            var nb = cols / 256;
+            byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
+            sbyte* q0 = ActivationQuant.Q8_KQs(a0), q1 = ActivationQuant.Q8_KQs(a1), q2 = ActivationQuant.Q8_KQs(a2), q3 = ActivationQuant.Q8_KQs(a3);
+            float* d0 = ActivationQuant.Q8_KD(a0, cols), d1 = ActivationQuant.Q8_KD(a1, cols), d2 = ActivationQuant.Q8_KD(a2, cols), d3 = ActivationQuant.Q8_KD(a3, cols);
+            short* b0 = ActivationQuant.Q8_KBsums(a0, cols), b1 = ActivationQuant.Q8_KBsums(a1, cols), b2 = ActivationQuant.Q8_KBsums(a2, cols), b3 = ActivationQuant.Q8_KBsums(a3, cols);
+            Lanes s0 = default, s1 = default, s2 = default, s3 = default;
+            for (var sb = 0; sb < nb; sb++)
+            {
+                var blk = w + sb * TC.Bytes;
+                UnpackScales(blk + 4, out var scales, out var mins);
+                var off = 256 * sb;
+                var f = SuperBlock(blk, scales, q0 + off, q1 + off, q2 + off, q3 + off);
+                float dw = Fp16.ToSingle(*(ushort*)blk), dmin = Fp16.ToSingle(*(ushort*)(blk + 2));
+                s0.Add(f.C0, MinLanes(mins, b0 + 16 * sb), d0[sb], dw, dmin);
+                s1.Add(f.C1, MinLanes(mins, b1 + 16 * sb), d1[sb], dw, dmin);
+                s2.Add(f.C2, MinLanes(mins, b2 + 16 * sb), d2[sb], dw, dmin);
+                s3.Add(f.C3, MinLanes(mins, b3 + 16 * sb), d3[sb], dw, dmin);
+            }
+            y[0] = s0.Total();
+            y[yStride] = s1.Total();
+            y[2 * yStride] = s2.Total();
+            y[3 * yStride] = s3.Total();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Dot2x4(byte* w, nint rowBytes, byte* act, nint actStride, int cols, float* y, nint yStride)
+        {
+            var nb = cols / 256;
+            var v = w + rowBytes;
+            byte* a0 = act, a1 = act + actStride, a2 = act + 2 * actStride, a3 = act + 3 * actStride;
+            sbyte* q0 = ActivationQuant.Q8_KQs(a0), q1 = ActivationQuant.Q8_KQs(a1), q2 = ActivationQuant.Q8_KQs(a2), q3 = ActivationQuant.Q8_KQs(a3);
+            float* d0 = ActivationQuant.Q8_KD(a0, cols), d1 = ActivationQuant.Q8_KD(a1, cols), d2 = ActivationQuant.Q8_KD(a2, cols), d3 = ActivationQuant.Q8_KD(a3, cols);
+            short* b0 = ActivationQuant.Q8_KBsums(a0, cols), b1 = ActivationQuant.Q8_KBsums(a1, cols), b2 = ActivationQuant.Q8_KBsums(a2, cols), b3 = ActivationQuant.Q8_KBsums(a3, cols);
+            Lanes s0 = default, s1 = default, s2 = default, s3 = default;
+            Lanes t0 = default, t1 = default, t2 = default, t3 = default;
+            for (var sb = 0; sb < nb; sb++)
+            {
+                var blk = w + sb * TC.Bytes;
+                var vlk = v + sb * TC.Bytes;
+                UnpackScales(blk + 4, out var scales, out var mins);
+                UnpackScales(vlk + 4, out var vscales, out var vmins);
+                var off = 256 * sb;
+                var f = SuperBlock(blk, scales, q0 + off, q1 + off, q2 + off, q3 + off);
+                var g = SuperBlock(vlk, vscales, q0 + off, q1 + off, q2 + off, q3 + off);
+                float dw = Fp16.ToSingle(*(ushort*)blk), dmin = Fp16.ToSingle(*(ushort*)(blk + 2));
+                float dv = Fp16.ToSingle(*(ushort*)vlk), vmin = Fp16.ToSingle(*(ushort*)(vlk + 2));
+                var cs = ChunkSums(b0 + 16 * sb);
+                s0.Add(f.C0, MinLanes(mins, cs), d0[sb], dw, dmin);
+                t0.Add(g.C0, MinLanes(vmins, cs), d0[sb], dv, vmin);
+                cs = ChunkSums(b1 + 16 * sb);
+                s1.Add(f.C1, MinLanes(mins, cs), d1[sb], dw, dmin);
+                t1.Add(g.C1, MinLanes(vmins, cs), d1[sb], dv, vmin);
+                cs = ChunkSums(b2 + 16 * sb);
+                s2.Add(f.C2, MinLanes(mins, cs), d2[sb], dw, dmin);
+                t2.Add(g.C2, MinLanes(vmins, cs), d2[sb], dv, vmin);
+                cs = ChunkSums(b3 + 16 * sb);
+                s3.Add(f.C3, MinLanes(mins, cs), d3[sb], dw, dmin);
+                t3.Add(g.C3, MinLanes(vmins, cs), d3[sb], dv, vmin);
+            }
+            y[0] = s0.Total();
+            y[1] = t0.Total();
+            y[yStride] = s1.Total();
+            y[yStride + 1] = t1.Total();
+            y[2 * yStride] = s2.Total();
+            y[2 * yStride + 1] = t2.Total();
+            y[3 * yStride] = s3.Total();
+            y[3 * yStride + 1] = t3.Total();
+        }
+    }
 
     // ======================= Q6_K =======================
 

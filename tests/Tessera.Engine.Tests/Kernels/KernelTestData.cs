@@ -71,6 +71,29 @@ internal static class KernelTestData
         }
     }
 
+    /// <summary>Random activations of <paramref name="tokens"/> tokens quantized to Q8_K, one per stride, in aligned unmanaged memory (freed on dispose).</summary>
+    public sealed unsafe class Q8KTokens : IDisposable
+    {
+        public Q8KTokens(int tokens, int cols, int seed)
+        {
+            Stride = ActivationQuant.Q8_KStride(cols);
+            Data = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(Stride * tokens), 64);
+            var x = Random(tokens * cols, seed);
+            fixed (float* xp = x)
+                for (var t = 0; t < tokens; t++)
+                    ActivationQuant.QuantizeQ8_K(xp + t * cols, cols, Data + t * Stride);
+        }
+
+        public byte* Data { get; private set; }
+        public nint Stride { get; }
+
+        public void Dispose()
+        {
+            System.Runtime.InteropServices.NativeMemory.AlignedFree(Data);
+            Data = null;
+        }
+    }
+
     /// <summary>Activations as the kernels see them: quantized then dequantized for integer kernels, else as given.</summary>
     public static unsafe float[] EffectiveActivations(GgmlType type, float[] x, int cols)
     {

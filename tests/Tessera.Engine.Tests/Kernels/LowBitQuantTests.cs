@@ -262,47 +262,37 @@ public unsafe class LowBitQuantTests
             Block(type, rng, d, (float)rng.NextDouble() * 0.01f).CopyTo(weights, b * bytes);
         }
         const int tokens = 4;
-        var stride = ActivationQuant.Q8_KStride(cols);
-        var act = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(stride * tokens), 64);
-        try
+        using var tokenData = new KernelTestData.Q8KTokens(tokens, cols, seed: 31);
+        var act = tokenData.Data;
+        var stride = tokenData.Stride;
+        fixed (byte* wp = weights)
         {
-            var x = KernelTestData.Random(tokens * cols, seed: 31);
-            fixed (float* xp = x)
-                for (var t = 0; t < tokens; t++)
-                    ActivationQuant.QuantizeQ8_K(xp + t * cols, cols, act + t * stride);
-            fixed (byte* wp = weights)
+            foreach (var path in new[] { KernelPath.Scalar, KernelPath.Avx2, KernelPath.Avx512 })
             {
-                foreach (var path in new[] { KernelPath.Scalar, KernelPath.Avx2, KernelPath.Avx512 })
+                if (!KernelPaths.IsSupported(path))
+                    continue;
+                var kernel = MatMulKernel.For(type, path);
+                Assert.Equal(ActivationFormat.Q8_K, kernel.Format);
+                for (var r = 0; r < rows; r++)
                 {
-                    if (!KernelPaths.IsSupported(path))
-                        continue;
-                    var kernel = MatMulKernel.For(type, path);
-                    Assert.Equal(ActivationFormat.Q8_K, kernel.Format);
-                    for (var r = 0; r < rows; r++)
+                    var row = weights[(r * cols / 256 * bytes)..((r + 1) * cols / 256 * bytes)];
+                    var four = new float[tokens];
+                    fixed (float* fp = four)
+                        kernel.Dot4(wp + r * cols / 256 * bytes, act, stride, cols, fp, 1);
+                    for (var t = 0; t < tokens; t++)
                     {
-                        var row = weights[(r * cols / 256 * bytes)..((r + 1) * cols / 256 * bytes)];
-                        var four = new float[tokens];
-                        fixed (float* fp = four)
-                            kernel.Dot4(wp + r * cols / 256 * bytes, act, stride, cols, fp, 1);
-                        for (var t = 0; t < tokens; t++)
-                        {
-                            var token = act + t * stride;
-                            var expected = LlamaCppDot(type, row,
-                                cols,
-                                new ReadOnlySpan<sbyte>(ActivationQuant.Q8_KQs(token), cols).ToArray(),
-                                new ReadOnlySpan<float>(ActivationQuant.Q8_KD(token, cols), cols / 256).ToArray(),
-                                new ReadOnlySpan<short>(ActivationQuant.Q8_KBsums(token, cols), cols / 16).ToArray());
-                            var one = kernel.Dot(wp + r * cols / 256 * bytes, token, cols);
-                            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(one));
-                            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(four[t]));
-                        }
+                        var token = act + t * stride;
+                        var expected = LlamaCppDot(type, row,
+                            cols,
+                            new ReadOnlySpan<sbyte>(ActivationQuant.Q8_KQs(token), cols).ToArray(),
+                            new ReadOnlySpan<float>(ActivationQuant.Q8_KD(token, cols), cols / 256).ToArray(),
+                            new ReadOnlySpan<short>(ActivationQuant.Q8_KBsums(token, cols), cols / 16).ToArray());
+                        var one = kernel.Dot(wp + r * cols / 256 * bytes, token, cols);
+                        Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(one));
+                        Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(four[t]));
                     }
                 }
             }
-        }
-        finally
-        {
-            System.Runtime.InteropServices.NativeMemory.AlignedFree(act);
         }
     }
 }

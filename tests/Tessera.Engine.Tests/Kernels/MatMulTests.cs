@@ -101,6 +101,60 @@ public class MatMulTests
         Assert.Equal(reference.AsSpan(2 * Rows, 5 * Rows).ToArray(), Run(3, 5, 2));
     }
 
+    public static TheoryData<GgmlType, KernelPath> SuperBlockTypesAndVectorPaths()
+    {
+        var data = new TheoryData<GgmlType, KernelPath>();
+        foreach (var type in new[] { GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_XS })
+            foreach (var path in new[] { KernelPath.Avx2, KernelPath.Avx512 })
+                data.Add(type, path);
+        return data;
+    }
+
+    /// <summary>
+    /// The K-quant tiles (one row x four tokens, two rows x four tokens) give every (row, token) the one-row kernel's
+    /// bits: the prefill tiles may not change a logit against decode or llama.cpp.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(SuperBlockTypesAndVectorPaths))]
+    public unsafe void SuperBlockTiles_EqualOneRowKernel_BitForBit(GgmlType type, KernelPath path)
+    {
+        if (!KernelPaths.IsSupported(path))
+            return;
+        const int rows = 5, tokens = 4, cols = 1280;
+        using var m = new KernelTestData.Matrix(type, rows, cols, seed: 41);
+        var kernel = MatMulKernel.For(type, path);
+        Assert.Equal(ActivationFormat.Q8_K, kernel.Format);
+        var rowBytes = (nint)GgmlTypeInfo.RowBytes(type, cols);
+        using var tokenData = new KernelTestData.Q8KTokens(tokens, cols, seed: 42);
+        var act = tokenData.Data;
+        var stride = tokenData.Stride;
+        var one = new float[tokens * rows];
+        var four = new float[tokens * rows];
+        var pairs = new float[tokens * rows];
+        fixed (float* fp = four)
+        fixed (float* pp = pairs)
+        {
+            for (var r = 0; r < rows; r++)
+            {
+                for (var t = 0; t < tokens; t++)
+                    one[t * rows + r] = kernel.Dot(m.Data + r * rowBytes, act + t * stride, cols);
+                kernel.Dot4(m.Data + r * rowBytes, act, stride, cols, fp + r, rows);
+            }
+            // Rows 0-1 and 2-3 as pairs, row 4 alone (as the backend runs an odd row count); without a pair tile, Dot4 alone.
+            var r2 = 0;
+            if (kernel.Dot2x4 != null)
+                for (; r2 + 2 <= rows; r2 += 2)
+                    kernel.Dot2x4(m.Data + r2 * rowBytes, rowBytes, act, stride, cols, pp + r2, rows);
+            for (; r2 < rows; r2++)
+                kernel.Dot4(m.Data + r2 * rowBytes, act, stride, cols, pp + r2, rows);
+        }
+        for (var i = 0; i < one.Length; i++)
+        {
+            Assert.Equal(BitConverter.SingleToInt32Bits(one[i]), BitConverter.SingleToInt32Bits(four[i]));
+            Assert.Equal(BitConverter.SingleToInt32Bits(one[i]), BitConverter.SingleToInt32Bits(pairs[i]));
+        }
+    }
+
     [Fact]
     public void MatMul_LargeMatrixManyChunks_IsBitIdenticalAcrossThreadCounts()
     {
