@@ -226,7 +226,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         var maxTokens = Math.Min(request.MaxTokens ?? (kind == Kind.Chat ? room : options.DefaultCompletionMaxTokens), room);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos), cancel.Token)
+        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos) { Grammar = request.Grammar }, cancel.Token)
             .GetAsyncEnumerator(cancel.Token);
         try
         {

@@ -59,7 +59,10 @@ internal static class RequestParser
         }
         var maxTokens = MaxTokensOf(body, "max_completion_tokens") ?? MaxTokensOf(body, "max_tokens");
         RejectUnsupportedChat(body);
-        return common with { Messages = messages, LogProbs = logprobs, TopLogProbs = top ?? 0, MaxTokens = maxTokens };
+        var grammar = ResponseFormat.GrammarOf(body);
+        if (grammar is not null && common.Grammar is not null)
+            throw OpenAiError.Invalid("Give either response_format or grammar, not both.", "grammar");
+        return common with { Messages = messages, LogProbs = logprobs, TopLogProbs = top ?? 0, MaxTokens = maxTokens, Grammar = grammar ?? common.Grammar };
     }
 
     public static ParsedRequest ParseCompletion(JsonElement body, SamplingParameters defaults)
@@ -146,6 +149,7 @@ internal static class RequestParser
             Sampling = sampling,
             Stop = ParseStop(body),
             IgnoreEos = Bool(body, "ignore_eos") ?? false,
+            Grammar = ResponseFormat.CustomGrammarOf(body),
         };
     }
 
@@ -258,9 +262,6 @@ internal static class RequestParser
     {
         if (body.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() > 0)
             throw OpenAiError.Invalid("tools (function calling) are not supported by this server.", "tools");
-        if (body.TryGetProperty("response_format", out var format) && format.ValueKind == JsonValueKind.Object
-            && Str(format, "type", "response_format.type") is { } type && type != "text")
-            throw OpenAiError.Invalid($"response_format '{type}' is not supported by this server; only 'text' is.", "response_format");
     }
 
     private static int? MaxTokensOf(JsonElement body, string name)
