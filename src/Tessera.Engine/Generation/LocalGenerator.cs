@@ -74,7 +74,9 @@ public sealed class LocalGenerator
                 yield break;
             }
 
+            var sampleStart = Stopwatch.GetTimestamp();
             var id = sampler.Sample(logits, CollectionsMarshal.AsSpan(history), step);
+            stats.SamplingTime += Stopwatch.GetElapsedTime(sampleStart);
             var logProb = Sampler.LogProbability(logits, id);
             var top = options.TopLogProbs > 0 ? Sampler.TopLogProbabilities(logits, options.TopLogProbs) : null;
             history.Add(id);
@@ -84,6 +86,7 @@ public sealed class LocalGenerator
             {
                 stats.FinishReason = reason.ToApiString();
                 stats.DecodeTime = GenerationStats.Since(decodeStart);
+                stats.GrammarRedraws = sampler.Redraws;
             }
             yield return new GeneratedToken(id, text.Next(id, finish), logProb, top, finish);
             if (finish is not null)

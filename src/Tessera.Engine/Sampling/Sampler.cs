@@ -44,6 +44,9 @@ public sealed class Sampler
     /// <summary>The grammar the output must follow, or null.</summary>
     public TokenConstraint? Constraint => _constraint;
 
+    /// <summary>How many draws the grammar refused, so that the token was drawn again from the masked logits.</summary>
+    public int Redraws { get; private set; }
+
     /// <summary>
     /// Picks the next token. <paramref name="history"/> is the session's tokens so far (for penalties);
     /// <paramref name="step"/> is the index of the token being generated (for the seeded draw).
@@ -61,6 +64,7 @@ public sealed class Sampler
         if (_constraint is null || _constraint.Allows(id))
             return id;
         _constraint.Mask(work);
+        Redraws++;
         return p.IsGreedy ? TensorPrimitives.IndexOfMax(work) : Draw(work, UniformDraw(p.Seed ^ RedrawSalt, step));
     }
 
