@@ -6,7 +6,6 @@ using Tessera.Engine.Benchmarks;
 using Tessera.Engine.Gpu;
 using Tessera.Engine.Kernels;
 using Tessera.Engine.Model;
-using Tessera.Generation.Constraints;
 
 namespace Tessera.Cli.Commands;
 
@@ -39,9 +38,10 @@ internal static class BenchCommand
         {
             Description = "Compare free and JSON-constrained decode (structured output): a JSON schema file, or 'object' for any JSON object.",
         };
+        var grammarFile = new Option<string?>("--grammar-file") { Description = "Compare free and grammar-constrained decode: a GBNF grammar file." };
         var command = new Command("bench", "Measure prefill and decode tokens/s, memory bandwidth and decode efficiency on this machine; or, with --deployment, time to first token, per-token latency and aggregate tokens/s of concurrent streams through the API.")
         {
-            model, threads, runs, decodeTokens, prefill, output, weights, device, deployment, url, apiKey, caCert, streams, promptTokens, jsonSchema,
+            model, threads, runs, decodeTokens, prefill, output, weights, device, deployment, url, apiKey, caCert, streams, promptTokens, jsonSchema, grammarFile,
         };
         command.SetAction((result, cancellation) => CliErrors.RunAsync(async () =>
         {
@@ -58,11 +58,8 @@ internal static class BenchCommand
                 return 0;
             }
 
-            if (result.GetValue(jsonSchema) is { } schemaArgument)
+            if (GrammarArgument.Resolve(result.GetValue(grammarFile), result.GetValue(jsonSchema)) is { } grammar)
             {
-                var grammar = schemaArgument == "object"
-                    ? JsonSchemaGrammar.AnyObject()
-                    : JsonSchemaGrammar.ForSchema(JsonDocument.Parse(await File.ReadAllTextAsync(schemaArgument, cancellation).ConfigureAwait(false)).RootElement);
                 var modelPath = await ModelArgument.ResolveAsync(result.GetValue(model), cancellation).ConfigureAwait(false);
                 var asJson = result.GetValue(output) == "json";
                 var constrained = ConstrainedDecodeBenchmark.Run(modelPath, grammar, result.GetValue(threads), Math.Max(1, result.GetValue(runs)),
