@@ -151,22 +151,22 @@ internal static unsafe class Q4_0Rows8
         }
     }
 
-    private interface ITokenCount
+    internal interface ITokenCount
     {
         static abstract int Count { get; }
     }
 
-    private readonly struct Two : ITokenCount
+    internal readonly struct Two : ITokenCount
     {
         public static int Count => 2;
     }
 
-    private readonly struct Three : ITokenCount
+    internal readonly struct Three : ITokenCount
     {
         public static int Count => 3;
     }
 
-    private readonly struct Four : ITokenCount
+    internal readonly struct Four : ITokenCount
     {
         public static int Count => 4;
     }
@@ -342,14 +342,8 @@ internal static unsafe class Q4_0Rows8
         }
     }
 
-    public static void ScalarGemmN(byte* group, nint groupBytes, int groups, byte* act, nint actStride, int tokens, int cols, float* y, nint yStride)
-    {
-        for (var i = 0; i < groups; i++)
-        {
-            for (var t = 0; t < tokens; t++)
-                ScalarGemv8(group + i * groupBytes, act + t * actStride, cols, y + t * yStride + i * Rows);
-        }
-    }
+    public static void ScalarGemmN(byte* group, nint groupBytes, int groups, byte* act, nint actStride, int tokens, int cols, float* y, nint yStride) =>
+        TokenLoop.Groups(&ScalarGemv8, group, groupBytes, groups, act, actStride, tokens, cols, y, yStride);
 
     /// <summary>The eight rows' f16 scales of one block as floats (exact for finite values).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
