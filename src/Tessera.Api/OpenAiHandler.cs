@@ -143,7 +143,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
     /// Checks the key and its rate, runs <paramref name="body"/> with what the key may do, and answers any error in
     /// OpenAI's shape (never with a stack trace).
     /// </summary>
-    private async Task HandleAsync(HttpContext http, Func<ApiKeyGrant, Task> body)
+    internal async Task HandleAsync(HttpContext http, Func<ApiKeyGrant, Task> body)
     {
         try
         {
@@ -189,6 +189,9 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
 
     private async Task<ApiKeyGrant> AuthorizeAsync(HttpContext http)
     {
+        // A batch's line runs with the grant its batch was created with (set in-process; no request can carry it).
+        if (http.Items.TryGetValue(Batches.BatchGrant.ItemKey, out var batchGrant) && batchGrant is ApiKeyGrant granted)
+            return granted;
         var header = http.Request.Headers.Authorization.ToString();
         string? key = null;
         if (header.Length > 0)
@@ -203,7 +206,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         throw key is null ? OpenAiError.MissingKey() : OpenAiError.WrongKey();
     }
 
-    private async Task<JsonElement> ReadJsonAsync(HttpContext http)
+    internal async Task<JsonElement> ReadJsonAsync(HttpContext http)
     {
         // The bound holds before anything is buffered: a declared length is checked, an undeclared one is cut off by Kestrel.
         if (http.Request.ContentLength > options.MaxRequestBodyBytes)
