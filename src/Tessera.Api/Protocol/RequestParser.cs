@@ -10,7 +10,7 @@ namespace Tessera.Api.Protocol;
 /// <see cref="OpenAiError"/> (400, invalid_request_error) naming the field at fault. Unknown fields are ignored,
 /// as OpenAI's clients send fields this server has no use for (user, metadata, store, ...).
 /// </summary>
-internal static class RequestParser
+internal static partial class RequestParser
 {
     public const int MaxStopSequences = 4;
 
@@ -59,7 +59,8 @@ internal static class RequestParser
         }
         var maxTokens = MaxTokensOf(body, "max_completion_tokens") ?? MaxTokensOf(body, "max_tokens");
         RejectUnsupportedChat(body);
-        return common with { Messages = messages, LogProbs = logprobs, TopLogProbs = top ?? 0, MaxTokens = maxTokens };
+        var tools = ParseTools(body);
+        return common with { Messages = messages, LogProbs = logprobs, TopLogProbs = top ?? 0, MaxTokens = maxTokens, Tools = tools };
     }
 
     public static ParsedRequest ParseCompletion(JsonElement body, SamplingParameters defaults)
@@ -197,7 +198,7 @@ internal static class RequestParser
                 throw OpenAiError.Invalid($"Missing required parameter: '{where}.role'.", $"{where}.role");
             if (!Roles.Contains(role))
                 throw OpenAiError.Invalid($"Invalid value for '{where}.role': '{role}'. Supported values are: 'system', 'developer', 'user', 'assistant' and 'tool'.", $"{where}.role");
-            list.Add(new ChatMessage(role == "developer" ? "system" : role, Content(message, where)));
+            list.Add(WithToolFields(new ChatMessage(role == "developer" ? "system" : role, Content(message, where)), message, where, list));
             i++;
         }
         if (list.Count == 0)
@@ -256,8 +257,6 @@ internal static class RequestParser
 
     private static void RejectUnsupportedChat(JsonElement body)
     {
-        if (body.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() > 0)
-            throw OpenAiError.Invalid("tools (function calling) are not supported by this server.", "tools");
         if (body.TryGetProperty("response_format", out var format) && format.ValueKind == JsonValueKind.Object
             && Str(format, "type", "response_format.type") is { } type && type != "text")
             throw OpenAiError.Invalid($"response_format '{type}' is not supported by this server; only 'text' is.", "response_format");
