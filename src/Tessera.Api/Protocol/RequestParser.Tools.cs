@@ -98,9 +98,10 @@ internal static partial class RequestParser
 
     /// <summary>
     /// Adds a message's tool fields: an assistant's <c>tool_calls</c>, a tool result's <c>tool_call_id</c> (which must
-    /// answer a call made earlier in the conversation), and <c>name</c>.
+    /// answer a call made earlier in the conversation), and <c>name</c>. <paramref name="callIds"/> holds the ids of the
+    /// calls made so far; this message's calls are added (a set, so a long conversation is not searched once per result).
     /// </summary>
-    private static ChatMessage WithToolFields(ChatMessage message, JsonElement json, string where, IReadOnlyList<ChatMessage> earlier)
+    private static ChatMessage WithToolFields(ChatMessage message, JsonElement json, string where, HashSet<string> callIds)
     {
         var name = Str(json, "name", $"{where}.name");
         IReadOnlyList<ToolCall>? calls = null;
@@ -118,13 +119,14 @@ internal static partial class RequestParser
                 j++;
             }
             calls = list.Count == 0 ? null : list;
+            callIds.UnionWith(list.Select(c => c.Id));
         }
         string? callId = null;
         if (message.Role == "tool")
         {
             var param = $"{where}.tool_call_id";
             callId = Str(json, "tool_call_id", param) ?? throw OpenAiError.Invalid($"Missing required parameter: '{param}': a message with role 'tool' answers a tool call and must name its id.", param);
-            if (!earlier.Any(m => m.ToolCalls?.Any(c => c.Id == callId) == true))
+            if (!callIds.Contains(callId))
                 throw OpenAiError.Invalid($"Invalid '{param}': '{callId}'. A message with role 'tool' must answer a tool call of an earlier assistant message; no call has that id.", param);
         }
         return message with { ToolCalls = calls, ToolCallId = callId, Name = name };

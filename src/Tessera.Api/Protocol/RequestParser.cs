@@ -187,6 +187,7 @@ internal static partial class RequestParser
         if (messages.GetArrayLength() > MaxMessages)
             throw OpenAiError.Invalid($"messages may hold at most {MaxMessages} messages, got {messages.GetArrayLength()}.", "messages");
         var list = new List<ChatMessage>();
+        var callIds = new HashSet<string>(StringComparer.Ordinal);
         var i = 0;
         foreach (var message in messages.EnumerateArray())
         {
@@ -198,7 +199,7 @@ internal static partial class RequestParser
                 throw OpenAiError.Invalid($"Missing required parameter: '{where}.role'.", $"{where}.role");
             if (!Roles.Contains(role))
                 throw OpenAiError.Invalid($"Invalid value for '{where}.role': '{role}'. Supported values are: 'system', 'developer', 'user', 'assistant' and 'tool'.", $"{where}.role");
-            list.Add(WithToolFields(new ChatMessage(role == "developer" ? "system" : role, Content(message, where)), message, where, list));
+            list.Add(WithToolFields(new ChatMessage(role == "developer" ? "system" : role, Content(message, where)), message, where, callIds));
             i++;
         }
         if (list.Count == 0)
