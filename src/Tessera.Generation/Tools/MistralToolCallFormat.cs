@@ -20,6 +20,26 @@ internal sealed class MistralToolCallFormat : ToolCallFormat
 
     public override string NewCallId() => RandomAlphanumerics(9);
 
+    /// <summary>
+    /// Ids that are not 9 alphanumerics (OpenAI's <c>call_…</c>, another model's) are replaced by 9 derived from them, the
+    /// same in a call and in its result, so that a conversation begun elsewhere renders instead of being refused by the
+    /// template. Derived, not random: the same conversation renders to the same prompt.
+    /// </summary>
+    public override TemplateInput Prepare(IReadOnlyList<ChatMessage> messages, ChatTools? tools, bool systemRole = true)
+    {
+        var input = base.Prepare(messages, tools, systemRole);
+        if (!messages.Any(m => m.ToolCalls?.Any(c => !IsValidId(c.Id)) == true || (m.ToolCallId is { } id && !IsValidId(id))))
+            return input;
+        var rewritten = messages.Select(m => m with
+        {
+            ToolCalls = m.ToolCalls?.Select(c => c with { Id = NineCharacterId(c.Id) }).ToList(),
+            ToolCallId = m.ToolCallId is null ? null : NineCharacterId(m.ToolCallId),
+        }).ToList();
+        return input with { Messages = rewritten };
+    }
+
+    private string NineCharacterId(string id) => IsValidId(id) ? id : DerivedAlphanumerics(id, 9);
+
     protected override bool IsValidId(string id) => IsAlphanumeric(id, 9);
 
     internal override ParsedCalls? ParseCalls(string text)

@@ -143,6 +143,17 @@ public abstract class ToolCallFormat
 
     protected static string RandomAlphanumerics(int length) => RandomNumberGenerator.GetString(Alphanumerics, length);
 
+    /// <summary><paramref name="length"/> alphanumerics that depend only on <paramref name="source"/> (from its SHA-256).</summary>
+    protected static string DerivedAlphanumerics(string source, int length)
+    {
+        var hash = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(source));
+        return string.Create(length, hash, static (chars, bytes) =>
+        {
+            for (var i = 0; i < chars.Length; i++)
+                chars[i] = Alphanumerics[bytes[i] % Alphanumerics.Length];
+        });
+    }
+
     protected static bool IsAlphanumeric(string id, int length) => id.Length == length && id.All(char.IsAsciiLetterOrDigit);
 
     /// <summary>

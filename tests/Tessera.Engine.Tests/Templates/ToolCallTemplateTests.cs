@@ -106,6 +106,24 @@ public sealed class ToolCallTemplateTests
     }
 
     [Fact]
+    public void MistralNemo_IdsNotOfNineAlphanumerics_AreReplacedTheSameInCallAndResult()
+    {
+        ChatMessage[] openAiIds =
+        [
+            CallAndResult[0],
+            CallAndResult[1] with { ToolCalls = [new ToolCall("call_Xy12", "get_weather", "{}")] },
+            CallAndResult[2] with { ToolCallId = "call_Xy12" },
+        ];
+
+        var prompt = Render(Mistral, openAiIds, Tools); // the template itself refuses other ids
+
+        var ids = System.Text.RegularExpressions.Regex.Matches(prompt, "\"(?:id|call_id)\": \"([A-Za-z0-9]{9})\"").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(2, ids.Count);
+        Assert.Equal(ids[0], ids[1]);
+        Assert.Equal(prompt, Render(Mistral, openAiIds, Tools)); // derived, not random
+    }
+
+    [Fact]
     public void Phi35_GenericFormat_DescribesTheToolsInASystemMessage()
     {
         var prompt = Render(Phi, Question, Tools);
