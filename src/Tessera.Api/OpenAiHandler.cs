@@ -228,9 +228,9 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         var maxTokens = Math.Min(request.MaxTokens ?? (kind == Kind.Chat ? room : options.DefaultCompletionMaxTokens), room);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        // With tool_choice 'required' or a named function (request.Tools.MustCall) the template asks for a call and the
-        // reply is read for one, but decoding is not constrained: the seam for that is GenerationOptions.Grammar, built
-        // from model.ToolCallFormat.ForcedCallEnvelope(name) around each tool's parameters schema.
+        // With tool_choice 'required' or a named function the template asks for a call and the reply is read for one, but
+        // decoding is not constrained yet; it will be through GenerationOptions.Grammar, composed from
+        // request.Tools.ForcedCalls(model.ToolCallFormat): each callable tool's envelope around its parameters schema.
         var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos), cancel.Token)
             .GetAsyncEnumerator(cancel.Token);
         try

@@ -21,4 +21,16 @@ public sealed record ChatTools(IReadOnlyList<ToolDefinition> Tools, ToolChoice C
 
     /// <summary>Whether the model is asked to call a tool whatever the conversation (<c>required</c> or a named tool).</summary>
     public bool MustCall => Choice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function;
+
+    /// <summary>
+    /// What constrained decoding must force when the model must call (<see cref="MustCall"/>; empty otherwise): for each
+    /// tool it may call, the literal text around the arguments in <paramref name="format"/> and the tool, whose
+    /// <see cref="ToolDefinition.Parameters"/> schema the arguments follow (any JSON object when it has none). A grammar
+    /// for the reply is the alternation, over these, of Before, the arguments, After.
+    /// </summary>
+    public IReadOnlyList<(ToolDefinition Tool, ToolCallEnvelope Envelope)> ForcedCalls(ToolCallFormat format)
+    {
+        ArgumentNullException.ThrowIfNull(format);
+        return MustCall ? Tools.Where(t => MayCall(t.Name)).Select(t => (t, format.ForcedCallEnvelope(t.Name))).ToList() : [];
+    }
 }

@@ -233,6 +233,19 @@ public sealed class ToolCallFormatTests
         Assert.Equal(new ToolCallEnvelope("{\"tool_calls\": [{\"name\": \"get_time\", \"arguments\": ", "}]}"), ToolCallFormat.Generic.ForcedCallEnvelope("get_time"));
     }
 
+    [Fact]
+    public void ForcedCalls_AreEveryToolForRequired_TheNamedOneForAFunction_AndNoneOtherwise()
+    {
+        var required = (Auto with { Choice = ToolChoice.Required }).ForcedCalls(ToolCallFormat.Hermes);
+        Assert.Equal(["get_weather", "get_time"], required.Select(f => f.Tool.Name));
+        Assert.Equal(ToolCallFormat.Hermes.ForcedCallEnvelope("get_time"), required[1].Envelope);
+
+        var named = (Auto with { Choice = ToolChoice.Function("get_weather") }).ForcedCalls(ToolCallFormat.Llama3);
+        Assert.Same(Weather, Assert.Single(named).Tool);
+
+        Assert.Empty(Auto.ForcedCalls(ToolCallFormat.Hermes));
+    }
+
     [Theory]
     [InlineData("hermes")]
     [InlineData("llama3")]
