@@ -231,7 +231,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         // With tool_choice 'required' or a named function the template asks for a call and the reply is read for one, but
         // decoding is not constrained yet; it will be through GenerationOptions.Grammar, composed from
         // request.Tools.ForcedCalls(model.ToolCallFormat): each callable tool's envelope around its parameters schema.
-        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos), cancel.Token)
+        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos) { Grammar = request.Grammar }, cancel.Token)
             .GetAsyncEnumerator(cancel.Token);
         try
         {

@@ -175,6 +175,7 @@ public sealed class PipelineGenerationService : IPipelineService
             {
                 TopLogProbs = options.TopLogProbs,
                 EndTokens = options.IgnoreEndOfGeneration ? null : _tokenizer.EndOfGenerationIds,
+                Grammar = options.Grammar,
             };
             await foreach (var t in _driver.GenerateAsync(request, cancellation).ConfigureAwait(false))
                 yield return new GeneratedToken(t.Id, text.Next(t.Id, t.Finish), t.LogProb, t.TopLogProbs, t.Finish);

@@ -35,6 +35,9 @@ internal sealed record ParsedRequest
 
     public int[]? PromptTokens { get; init; }
 
+    /// <summary>The grammar (GBNF) the output must follow: from response_format, or llama.cpp's grammar field; null for free text.</summary>
+    public string? Grammar { get; init; }
+
     /// <summary>Completions: send the prompt back before the generated text.</summary>
     public bool Echo { get; init; }
 }

@@ -58,9 +58,11 @@ internal static partial class RequestParser
                 throw OpenAiError.Invalid("top_logprobs needs logprobs set to true.", "top_logprobs");
         }
         var maxTokens = MaxTokensOf(body, "max_completion_tokens") ?? MaxTokensOf(body, "max_tokens");
-        RejectUnsupportedChat(body);
         var tools = ParseTools(body);
-        return common with { Messages = messages, LogProbs = logprobs, TopLogProbs = top ?? 0, MaxTokens = maxTokens, Tools = tools };
+        var grammar = ResponseFormat.GrammarOf(body);
+        if (grammar is not null && common.Grammar is not null)
+            throw OpenAiError.Invalid("Give either response_format or grammar, not both.", "grammar");
+        return common with { Messages = messages, LogProbs = logprobs, TopLogProbs = top ?? 0, MaxTokens = maxTokens, Grammar = grammar ?? common.Grammar, Tools = tools };
     }
 
     public static ParsedRequest ParseCompletion(JsonElement body, SamplingParameters defaults)
@@ -147,6 +149,7 @@ internal static partial class RequestParser
             Sampling = sampling,
             Stop = ParseStop(body),
             IgnoreEos = Bool(body, "ignore_eos") ?? false,
+            Grammar = ResponseFormat.CustomGrammarOf(body),
         };
     }
 
@@ -254,13 +257,6 @@ internal static partial class RequestParser
         if (only.ValueKind == JsonValueKind.Array && only.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number))
             return (null, only.EnumerateArray().Select(e => e.TryGetInt32(out var id) && id >= 0 ? id : throw OpenAiError.Invalid("prompt token ids must be non-negative integers.", "prompt")).ToArray());
         throw TypeError("prompt", "a string, an array of strings or an array of token ids", only);
-    }
-
-    private static void RejectUnsupportedChat(JsonElement body)
-    {
-        if (body.TryGetProperty("response_format", out var format) && format.ValueKind == JsonValueKind.Object
-            && Str(format, "type", "response_format.type") is { } type && type != "text")
-            throw OpenAiError.Invalid($"response_format '{type}' is not supported by this server; only 'text' is.", "response_format");
     }
 
     private static int? MaxTokensOf(JsonElement body, string name)
