@@ -39,6 +39,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
             var body = await ReadJsonAsync(http).ConfigureAwait(false);
             request = RequestParser.ParseChat(body, options.DefaultSampling);
             model = Find(request.Model, grant);
+            request = ForcedToolCalls.Constrain(request, model.ToolCallFormat);
             var (messages, tools) = (request.Messages!, request.Tools);
             prompt = await TokenizeAdmittedAsync(model, () =>
             {
@@ -228,9 +229,6 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         var maxTokens = Math.Min(request.MaxTokens ?? (kind == Kind.Chat ? room : options.DefaultCompletionMaxTokens), room);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        // With tool_choice 'required' or a named function the template asks for a call and the reply is read for one, but
-        // decoding is not constrained yet; it will be through GenerationOptions.Grammar, composed from
-        // request.Tools.ForcedCalls(model.ToolCallFormat): each callable tool's envelope around its parameters schema.
         var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos) { Grammar = request.Grammar }, cancel.Token)
             .GetAsyncEnumerator(cancel.Token);
         try

@@ -69,6 +69,23 @@ public sealed class OpenAiClientToolTests(TinyModelServer fixture)
     }
 
     [Fact]
+    public async Task RequiredToolChoice_MakesEvenTheRandomModelCallTheTool()
+    {
+        var options = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 96, Seed = 1, ToolChoice = ChatToolChoice.CreateRequiredChoice() };
+        options.Tools.Add(ChatTool.CreateFunctionTool("set_unit", "Choose the temperature unit",
+            BinaryData.FromString("""{"type":"object","properties":{"unit":{"enum":["celsius","fahrenheit"]}},"required":["unit"],"additionalProperties":false}""")));
+
+        ChatCompletion completion = await Chat().CompleteChatAsync(Question, options);
+
+        Assert.Equal(ChatFinishReason.ToolCalls, completion.FinishReason);
+        var call = Assert.Single(completion.ToolCalls);
+        Assert.Equal("set_unit", call.FunctionName);
+        Assert.StartsWith("call_", call.Id);
+        using var arguments = System.Text.Json.JsonDocument.Parse(call.FunctionArguments);
+        Assert.Contains(arguments.RootElement.GetProperty("unit").GetString(), new[] { "celsius", "fahrenheit" });
+    }
+
+    [Fact]
     public async Task AConversationWithACallAndItsResult_GoesThroughTheTemplate()
     {
         ChatMessage[] conversation =

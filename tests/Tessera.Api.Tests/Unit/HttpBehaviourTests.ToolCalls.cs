@@ -108,4 +108,26 @@ public sealed partial class HttpBehaviourTests
         Assert.Equal("", messages[1].Content);
         Assert.Equal(("tool", "20 C", "call_1"), (messages[2].Role, messages[2].Content, messages[2].ToolCallId));
     }
+
+    [Fact]
+    public async Task RequiredToolChoice_ConstrainsDecodingToACallInTheModelsSyntax_AutoDoesNot()
+    {
+        _service.ToolCallFormat = ToolCallFormat.Hermes;
+
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync("v1/chat/completions", WithTools + ""","tool_choice":"required"}""")).StatusCode);
+        Assert.Equal(ToolCallGrammar.For(_service.LastTools!, ToolCallFormat.Hermes), _service.LastOptions!.Grammar);
+        Assert.Contains("<tool_call>", _service.LastOptions!.Grammar);
+
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync("v1/chat/completions", WithTools + ""","tool_choice":"auto"}""")).StatusCode);
+        Assert.Null(_service.LastOptions!.Grammar);
+    }
+
+    [Fact]
+    public async Task ForcedToolChoice_WithResponseFormat_Is400NamingToolChoice()
+    {
+        var response = await PostAsync("v1/chat/completions", WithTools + ""","tool_choice":"required","response_format":{"type":"json_object"}}""");
+
+        var error = await ErrorOf(response, HttpStatusCode.BadRequest, null);
+        Assert.Equal("tool_choice", error.GetProperty("param").GetString());
+    }
 }
