@@ -1,4 +1,5 @@
 using Tessera.Generation;
+using Tessera.Generation.Tools;
 
 namespace Tessera.Api.Protocol;
 
@@ -22,6 +23,9 @@ internal sealed record ParsedRequest
     public bool LogProbs { get; init; }
 
     public int TopLogProbs { get; init; }
+
+    /// <summary>Chat: the tools offered and how they may be used; null when none.</summary>
+    public ChatTools? Tools { get; init; }
 
     /// <summary>Chat: the conversation.</summary>
     public IReadOnlyList<ChatMessage>? Messages { get; init; }

@@ -10,7 +10,7 @@ namespace Tessera.Api.Protocol;
 /// <see cref="OpenAiError"/> (400, invalid_request_error) naming the field at fault. Unknown fields are ignored,
 /// as OpenAI's clients send fields this server has no use for (user, metadata, store, ...).
 /// </summary>
-internal static class RequestParser
+internal static partial class RequestParser
 {
     public const int MaxStopSequences = 4;
 
@@ -58,11 +58,11 @@ internal static class RequestParser
                 throw OpenAiError.Invalid("top_logprobs needs logprobs set to true.", "top_logprobs");
         }
         var maxTokens = MaxTokensOf(body, "max_completion_tokens") ?? MaxTokensOf(body, "max_tokens");
-        RejectUnsupportedChat(body);
+        var tools = ParseTools(body);
         var grammar = ResponseFormat.GrammarOf(body);
         if (grammar is not null && common.Grammar is not null)
             throw OpenAiError.Invalid("Give either response_format or grammar, not both.", "grammar");
-        return common with { Messages = messages, LogProbs = logprobs, TopLogProbs = top ?? 0, MaxTokens = maxTokens, Grammar = grammar ?? common.Grammar };
+        return common with { Messages = messages, LogProbs = logprobs, TopLogProbs = top ?? 0, MaxTokens = maxTokens, Grammar = grammar ?? common.Grammar, Tools = tools };
     }
 
     public static ParsedRequest ParseCompletion(JsonElement body, SamplingParameters defaults)
@@ -190,6 +190,7 @@ internal static class RequestParser
         if (messages.GetArrayLength() > MaxMessages)
             throw OpenAiError.Invalid($"messages may hold at most {MaxMessages} messages, got {messages.GetArrayLength()}.", "messages");
         var list = new List<ChatMessage>();
+        var callIds = new HashSet<string>(StringComparer.Ordinal);
         var i = 0;
         foreach (var message in messages.EnumerateArray())
         {
@@ -201,7 +202,7 @@ internal static class RequestParser
                 throw OpenAiError.Invalid($"Missing required parameter: '{where}.role'.", $"{where}.role");
             if (!Roles.Contains(role))
                 throw OpenAiError.Invalid($"Invalid value for '{where}.role': '{role}'. Supported values are: 'system', 'developer', 'user', 'assistant' and 'tool'.", $"{where}.role");
-            list.Add(new ChatMessage(role == "developer" ? "system" : role, Content(message, where)));
+            list.Add(WithToolFields(new ChatMessage(role == "developer" ? "system" : role, Content(message, where)), message, where, callIds));
             i++;
         }
         if (list.Count == 0)
@@ -256,12 +257,6 @@ internal static class RequestParser
         if (only.ValueKind == JsonValueKind.Array && only.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number))
             return (null, only.EnumerateArray().Select(e => e.TryGetInt32(out var id) && id >= 0 ? id : throw OpenAiError.Invalid("prompt token ids must be non-negative integers.", "prompt")).ToArray());
         throw TypeError("prompt", "a string, an array of strings or an array of token ids", only);
-    }
-
-    private static void RejectUnsupportedChat(JsonElement body)
-    {
-        if (body.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() > 0)
-            throw OpenAiError.Invalid("tools (function calling) are not supported by this server.", "tools");
     }
 
     private static int? MaxTokensOf(JsonElement body, string name)

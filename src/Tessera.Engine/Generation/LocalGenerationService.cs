@@ -7,6 +7,7 @@ using Tessera.Engine.Templates;
 using Tessera.Engine.Tokenization;
 using Tessera.Generation;
 using Tessera.Generation.Constraints;
+using Tessera.Generation.Tools;
 
 namespace Tessera.Engine.Generation;
 
@@ -52,7 +53,10 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
         _options = options ?? new LocalGenerationServiceOptions();
         _template = model.ChatTemplate ?? ChatTemplate.Parse(ChatPrompt.FallbackTemplate);
         var name = id ?? Path.GetFileNameWithoutExtension(model.File.FilePath);
-        _served = new ServedModel(name, _options.ContextLength ?? model.Stage.ContextLength, "tessera", DateTimeOffset.UtcNow);
+        _served = new ServedModel(name, _options.ContextLength ?? model.Stage.ContextLength, "tessera", DateTimeOffset.UtcNow)
+        {
+            ToolCallFormat = _template.ToolCallFormat,
+        };
         _worker = new Thread(Run) { IsBackground = true, Name = $"tessera-generation-{name}" };
         _worker.Start();
     }
@@ -90,10 +94,10 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
             return _active.Count + _waiting.Count < _options.MaxActiveSessions + _options.MaxQueuedSessions;
     }
 
-    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages)
+    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null)
     {
         Require(model);
-        return ChatPrompt.Tokenize(_template, _model.Tokenizer, messages);
+        return ChatPrompt.Tokenize(_template, _model.Tokenizer, messages, tools);
     }
 
     public int[] TokenizePrompt(string model, string prompt)
