@@ -49,7 +49,8 @@ internal sealed class PoolCoordinator : IAsyncDisposable
                 app.MapOpenAiApi(generation ?? deployments.Router, keys, new OpenAiApiOptions
                 {
                     Time = time,
-                    Batches = new Tessera.Api.Batches.BatchOptions { Directory = Path.Combine(options.DataDirectory.Root, "batches") },
+                    // Lines go through the router, which spreads them over a deployment's replicas: more at once than one server.
+                    Batches = new Tessera.Api.Batches.BatchOptions { Directory = Path.Combine(options.DataDirectory.Root, "batches"), MaxConcurrentLines = 8 },
                 });
             },
         }, loggerFactory, time, cancellationToken).ConfigureAwait(false);
