@@ -9,7 +9,8 @@ namespace Tessera.Engine.Kernels;
 /// each 256-weight super-block reduces to eight exact integer lanes (lane k: the scaled products of weights 4k..4k+3 of
 /// every 32-weight chunk) that enter eight float accumulators by one fused multiply-add each; Q4_K/Q5_K mins go through
 /// four more lanes. The sums at the end follow llama.cpp too, so every path (scalar, AVX2, AVX-512) gives the same bits
-/// as each other and as llama.cpp.
+/// as each other and as llama.cpp. Q4_K instead follows its eight-row kernels (<see cref="RowSums"/>): the same exact
+/// integers, summed to one per super-block before they meet the floats.
 /// </summary>
 internal static unsafe class KQuantDot
 {
@@ -17,8 +18,41 @@ internal static unsafe class KQuantDot
     private const int Q5KBytes = 176;
     private const int Q6KBytes = 210;
 
+    /// <summary>How a dot product's super-blocks (their exact integer lanes) enter its floats, and its ending.</summary>
+    internal interface ISuperBlockSums
+    {
+        void Add(Vector256<int> lanes, Vector128<int> minLanes, float dx, float dw, float dmin);
+
+        float Total();
+    }
+
+    /// <summary>
+    /// Q4_K's order: per super-block one exact integer sum of the scaled products and one of the mins' products, then
+    /// <c>acc = fma(isum, dw * dx, acc)</c>, <c>mins = fma(imin, dmin * dx, mins)</c>, and <c>acc - mins</c> at the
+    /// end: the order of the eight-row kernels (<see cref="Q4_KRows8"/>), which need just one integer per row and
+    /// super-block, so all of Q4_K's forms give the same bits.
+    /// </summary>
+    internal struct RowSums : ISuperBlockSums
+    {
+        public float Acc;
+        public float Mins;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(Vector256<int> lanes, Vector128<int> minLanes, float dx, float dw, float dmin) =>
+            Add(Vector256.Sum(lanes), Vector128.Sum(minLanes), dx, dw, dmin);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(int isum, int imin, float dx, float dw, float dmin)
+        {
+            Acc = MathF.FusedMultiplyAdd(isum, dw * dx, Acc);
+            Mins = MathF.FusedMultiplyAdd(imin, dmin * dx, Mins);
+        }
+
+        public readonly float Total() => Acc - Mins;
+    }
+
     /// <summary>Float accumulators of one dot product: eight lanes for the scaled products, four for the mins.</summary>
-    internal struct Lanes
+    internal struct Lanes : ISuperBlockSums
     {
         public Vector256<float> Acc;
         public Vector128<float> Mins;
@@ -132,8 +166,7 @@ internal static unsafe class KQuantDot
         var xq = ActivationQuant.Q8_KQs(act);
         var xd = ActivationQuant.Q8_KD(act, cols);
         var bsums = ActivationQuant.Q8_KBsums(act, cols);
-        var acc = new ScalarLanes();
-        var lanes = stackalloc int[8];
+        var acc = new RowSums();
         var minLanes = stackalloc int[4];
         for (var sb = 0; sb < nb; sb++)
         {
@@ -141,23 +174,19 @@ internal static unsafe class KQuantDot
             UnpackScales(blk + 4, out var scales, out var mins);
             var qs = blk + 16;
             var x = xq + 256 * sb;
-            for (var k = 0; k < 8; k++)
+            var isum = 0;
+            for (var c = 0; c < 4; c++)
             {
-                var lane = 0;
-                for (var c = 0; c < 4; c++)
+                int lo = 0, hi = 0;
+                for (var l = 0; l < 32; l++)
                 {
-                    int lo = 0, hi = 0;
-                    for (var l = 4 * k; l < 4 * k + 4; l++)
-                    {
-                        lo += (qs[32 * c + l] & 0xF) * x[64 * c + l];
-                        hi += (qs[32 * c + l] >> 4) * x[64 * c + 32 + l];
-                    }
-                    lane += (int)((scales >> (16 * c)) & 0xFF) * lo + (int)((scales >> (16 * c + 8)) & 0xFF) * hi;
+                    lo += (qs[32 * c + l] & 0xF) * x[64 * c + l];
+                    hi += (qs[32 * c + l] >> 4) * x[64 * c + 32 + l];
                 }
-                lanes[k] = lane;
+                isum += (int)((scales >> (16 * c)) & 0xFF) * lo + (int)((scales >> (16 * c + 8)) & 0xFF) * hi;
             }
             ScalarMinLanes(mins, bsums + 16 * sb, minLanes);
-            acc.Add(lanes, minLanes, xd[sb], Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)));
+            acc.Add(isum, minLanes[0] + minLanes[1] + minLanes[2] + minLanes[3], xd[sb], Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)));
         }
         return acc.Total();
     }
@@ -182,7 +211,7 @@ internal static unsafe class KQuantDot
         var xd = ActivationQuant.Q8_KD(act, cols);
         var bsums = ActivationQuant.Q8_KBsums(act, cols);
         var mask = Vector256.Create((byte)0x0F);
-        var lanes = new Lanes();
+        var lanes = new RowSums();
         for (var sb = 0; sb < nb; sb++)
         {
             var blk = w + sb * Q4KBytes;
@@ -201,11 +230,11 @@ internal static unsafe class KQuantDot
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
-        Tiles<Q4KChunks>.Dot4(w, act, actStride, cols, y, yStride);
+        Tiles<Q4KChunks, RowSums>.Dot4(w, act, actStride, cols, y, yStride);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4KAvx2x2x4(byte* w, nint rowBytes, byte* act, nint actStride, int cols, float* y, nint yStride) =>
-        Tiles<Q4KChunks>.Dot2x4(w, rowBytes, act, actStride, cols, y, yStride);
+        Tiles<Q4KChunks, RowSums>.Dot2x4(w, rowBytes, act, actStride, cols, y, yStride);
 
     // ======================= Q5_K =======================
 
@@ -289,11 +318,11 @@ internal static unsafe class KQuantDot
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
-        Tiles<Q5KChunks>.Dot4(w, act, actStride, cols, y, yStride);
+        Tiles<Q5KChunks, Lanes>.Dot4(w, act, actStride, cols, y, yStride);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5KAvx2x2x4(byte* w, nint rowBytes, byte* act, nint actStride, int cols, float* y, nint yStride) =>
-        Tiles<Q5KChunks>.Dot2x4(w, rowBytes, act, actStride, cols, y, yStride);
+        Tiles<Q5KChunks, Lanes>.Dot2x4(w, rowBytes, act, actStride, cols, y, yStride);
 
     /// <summary>How a Q4_K or Q5_K super-block gives its 64-weight chunks as unsigned bytes (first 32, last 32).</summary>
     private interface IChunks
@@ -330,9 +359,9 @@ internal static unsafe class KQuantDot
     /// <summary>
     /// Q4_K/Q5_K tiles: one row against four tokens, two rows against four tokens. Each chunk is unpacked once for the
     /// tokens, each token's block sums are paired once for the rows; every (row, token) keeps the one-token kernel's
-    /// exact integer lanes and its float operations in the same order, so the bits are the same.
+    /// exact integer lanes and its float operations (<typeparamref name="TS"/>) in the same order, so the bits are the same.
     /// </summary>
-    private static class Tiles<TC> where TC : struct, IChunks
+    private static class Tiles<TC, TS> where TC : struct, IChunks where TS : struct, ISuperBlockSums
     {
         /// <summary>The integer lanes of four tokens against one row.</summary>
         private struct Four
@@ -373,7 +402,7 @@ internal static unsafe class KQuantDot
             sbyte* q0 = ActivationQuant.Q8_KQs(a0), q1 = ActivationQuant.Q8_KQs(a1), q2 = ActivationQuant.Q8_KQs(a2), q3 = ActivationQuant.Q8_KQs(a3);
             float* d0 = ActivationQuant.Q8_KD(a0, cols), d1 = ActivationQuant.Q8_KD(a1, cols), d2 = ActivationQuant.Q8_KD(a2, cols), d3 = ActivationQuant.Q8_KD(a3, cols);
             short* b0 = ActivationQuant.Q8_KBsums(a0, cols), b1 = ActivationQuant.Q8_KBsums(a1, cols), b2 = ActivationQuant.Q8_KBsums(a2, cols), b3 = ActivationQuant.Q8_KBsums(a3, cols);
-            Lanes s0 = default, s1 = default, s2 = default, s3 = default;
+            TS s0 = default, s1 = default, s2 = default, s3 = default;
             for (var sb = 0; sb < nb; sb++)
             {
                 var blk = w + sb * TC.Bytes;
@@ -401,8 +430,8 @@ internal static unsafe class KQuantDot
             sbyte* q0 = ActivationQuant.Q8_KQs(a0), q1 = ActivationQuant.Q8_KQs(a1), q2 = ActivationQuant.Q8_KQs(a2), q3 = ActivationQuant.Q8_KQs(a3);
             float* d0 = ActivationQuant.Q8_KD(a0, cols), d1 = ActivationQuant.Q8_KD(a1, cols), d2 = ActivationQuant.Q8_KD(a2, cols), d3 = ActivationQuant.Q8_KD(a3, cols);
             short* b0 = ActivationQuant.Q8_KBsums(a0, cols), b1 = ActivationQuant.Q8_KBsums(a1, cols), b2 = ActivationQuant.Q8_KBsums(a2, cols), b3 = ActivationQuant.Q8_KBsums(a3, cols);
-            Lanes s0 = default, s1 = default, s2 = default, s3 = default;
-            Lanes t0 = default, t1 = default, t2 = default, t3 = default;
+            TS s0 = default, s1 = default, s2 = default, s3 = default;
+            TS t0 = default, t1 = default, t2 = default, t3 = default;
             for (var sb = 0; sb < nb; sb++)
             {
                 var blk = w + sb * TC.Bytes;

@@ -115,6 +115,12 @@ internal readonly unsafe struct MatMulKernel
                 _ => new(ActivationFormat.Q8_0, &Q4_0Rows8.Gemv8, &Q4_0Rows8Pairs.Gemm, ActivationFormat.Q8_0Pairs, &Q4_0Rows8.GemvFew),
             };
         }
+        if (w.Layout == WeightLayout.Q4_KGroups)
+        {
+            return path == KernelPath.Scalar
+                ? new(ActivationFormat.Q8_K, &Q4_KRows8.ScalarGemv8, &Q4_KRows8.ScalarGemmN, ActivationFormat.Q8_K)
+                : new(ActivationFormat.Q8_K, &Q4_KRows8.Gemv8, &Q4_KRows8.GemmN, ActivationFormat.Q8_K);
+        }
         if (w.Type == GgmlType.Q4_0 && w.Rows % Q4_0Rows8.Rows == 0)
             return new(ActivationFormat.Q8_0, &Q4_0Rows8.RowDot, &Q4_0Rows8.RowDot4);
         // One-token F16 products are bound by widening f16 to float. Activations of up to 4096 inputs (16 KiB as floats)

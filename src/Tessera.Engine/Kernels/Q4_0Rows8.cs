@@ -29,23 +29,17 @@ internal static unsafe class Q4_0Rows8
     {
         if (rows % Rows != 0 || cols % 32 != 0)
             throw new ArgumentException($"Grouped Q4_0 needs rows in eights and whole blocks, not {rows} x {cols}.");
-        var nb = cols / 32;
-        var rowBytes = (nint)nb * BlockBytes;
-        for (var g = 0; g < rows / Rows; g++)
+        TokenLoop.Regroup(source, destination, rows, cols / 32, BlockBytes, &RegroupBlock);
+    }
+
+    private static void RegroupBlock(byte* first, nint rowBytes, byte* group)
+    {
+        for (var r = 0; r < Rows; r++)
         {
-            var src = source + g * Rows * rowBytes;
-            var dst = destination + g * Rows * rowBytes;
-            for (var b = 0; b < nb; b++)
-            {
-                var group = dst + b * GroupBlockBytes;
-                for (var r = 0; r < Rows; r++)
-                {
-                    var block = src + r * rowBytes + b * BlockBytes;
-                    ((ushort*)group)[r] = *(ushort*)block;
-                    for (var c = 0; c < 4; c++)
-                        *(uint*)(group + 16 + 32 * c + 4 * r) = *(uint*)(block + 2 + 4 * c);
-                }
-            }
+            var block = first + r * rowBytes;
+            ((ushort*)group)[r] = *(ushort*)block;
+            for (var c = 0; c < 4; c++)
+                *(uint*)(group + 16 + 32 * c + 4 * r) = *(uint*)(block + 2 + 4 * c);
         }
     }
 
@@ -342,14 +336,8 @@ internal static unsafe class Q4_0Rows8
         }
     }
 
-    public static void ScalarGemmN(byte* group, nint groupBytes, int groups, byte* act, nint actStride, int tokens, int cols, float* y, nint yStride)
-    {
-        for (var i = 0; i < groups; i++)
-        {
-            for (var t = 0; t < tokens; t++)
-                ScalarGemv8(group + i * groupBytes, act + t * actStride, cols, y + t * yStride + i * Rows);
-        }
-    }
+    public static void ScalarGemmN(byte* group, nint groupBytes, int groups, byte* act, nint actStride, int tokens, int cols, float* y, nint yStride) =>
+        TokenLoop.Groups(&ScalarGemv8, group, groupBytes, groups, act, actStride, tokens, cols, y, yStride);
 
     /// <summary>The eight rows' f16 scales of one block as floats (exact for finite values).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -54,6 +54,12 @@ public sealed unsafe class WeightArena : IDisposable
             Kernels.Q4_0Rows8.Repack((byte*)source.Data, destination, source.Rows, source.Cols);
             return new WeightMatrix((nint)destination, source.Type, source.Rows, source.Cols, source.Name, WeightLayout.Q4_0Groups);
         }
+        // So is Q4_K, for its eight-row kernels (see Q4_KRows8).
+        if (source.Type == GgmlType.Q4_K && source.Layout == WeightLayout.Rows && source.Rows % Kernels.Q4_KRows8.Rows == 0)
+        {
+            Kernels.Q4_KRows8.Repack((byte*)source.Data, destination, source.Rows, source.Cols);
+            return new WeightMatrix((nint)destination, source.Type, source.Rows, source.Cols, source.Name, WeightLayout.Q4_KGroups);
+        }
         Buffer.MemoryCopy((void*)source.Data, destination, source.ByteSize, source.ByteSize);
         return new WeightMatrix((nint)destination, source.Type, source.Rows, source.Cols, source.Name, source.Layout);
     }

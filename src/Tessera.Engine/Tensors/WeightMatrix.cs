@@ -45,7 +45,7 @@ public readonly struct WeightMatrix
         return new WeightMatrix(RowPointer(first), Type, count, Cols, name);
     }
 
-    /// <summary>Pointer to the first byte of <paramref name="row"/> (of its group of eight in <see cref="WeightLayout.Q4_0Groups"/>).</summary>
+    /// <summary>Pointer to the first byte of <paramref name="row"/> (of its group of eight in a regrouped layout).</summary>
     public nint RowPointer(int row) => Data + (nint)(RowBytes * row);
 }
 
@@ -57,4 +57,7 @@ public enum WeightLayout
 
     /// <summary>Q4_0 regrouped eight rows at a time (the same bytes per group; see Kernels.Q4_0Rows8).</summary>
     Q4_0Groups,
+
+    /// <summary>Q4_K regrouped eight rows at a time (the same bytes per group; see Kernels.Q4_KRows8).</summary>
+    Q4_KGroups,
 }
