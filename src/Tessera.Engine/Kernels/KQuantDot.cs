@@ -24,6 +24,11 @@ internal static unsafe class KQuantDot
         void Add(Vector256<int> lanes, Vector128<int> minLanes, float dx, float dw, float dmin);
 
         float Total();
+
+        /// <summary>One super-block of one row against four tokens (a tile's step): each token as <see cref="Add"/>.</summary>
+        static abstract void AddFour<TS>(ref TS s0, ref TS s1, ref TS s2, ref TS s3, Vector256<int> l0, Vector256<int> l1, Vector256<int> l2, Vector256<int> l3,
+            Vector128<int> m0, Vector128<int> m1, Vector128<int> m2, Vector128<int> m3, float d0, float d1, float d2, float d3, float dw, float dmin)
+            where TS : struct, ISuperBlockSums;
     }
 
     /// <summary>
@@ -42,13 +47,35 @@ internal static unsafe class KQuantDot
             Add(Vector256.Sum(lanes), Vector128.Sum(minLanes), dx, dw, dmin);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Add(int isum, int imin, float dx, float dw, float dmin)
+        public void Add(int isum, int imin, float dx, float dw, float dmin) => Add((float)isum, imin, dx, dw, dmin);
+
+        public readonly float Total() => Acc - Mins;
+
+        /// <summary>The four tokens' lanes summed together (<c>vphaddd</c>, exact), then each token's two fused multiply-adds.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void AddFour<TS>(ref TS s0, ref TS s1, ref TS s2, ref TS s3, Vector256<int> l0, Vector256<int> l1, Vector256<int> l2, Vector256<int> l3,
+            Vector128<int> m0, Vector128<int> m1, Vector128<int> m2, Vector128<int> m3, float d0, float d1, float d2, float d3, float dw, float dmin)
+            where TS : struct, ISuperBlockSums
+        {
+            var h = Avx2.HorizontalAdd(Avx2.HorizontalAdd(l0, l1), Avx2.HorizontalAdd(l2, l3));
+            var isum = Avx.ConvertToVector128Single(h.GetLower() + h.GetUpper());
+            var imin = Avx.ConvertToVector128Single(Ssse3.HorizontalAdd(Ssse3.HorizontalAdd(m0, m1), Ssse3.HorizontalAdd(m2, m3)));
+            ref var r0 = ref Unsafe.As<TS, RowSums>(ref s0);
+            ref var r1 = ref Unsafe.As<TS, RowSums>(ref s1);
+            ref var r2 = ref Unsafe.As<TS, RowSums>(ref s2);
+            ref var r3 = ref Unsafe.As<TS, RowSums>(ref s3);
+            r0.Add(isum.GetElement(0), imin.GetElement(0), d0, dw, dmin);
+            r1.Add(isum.GetElement(1), imin.GetElement(1), d1, dw, dmin);
+            r2.Add(isum.GetElement(2), imin.GetElement(2), d2, dw, dmin);
+            r3.Add(isum.GetElement(3), imin.GetElement(3), d3, dw, dmin);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void Add(float isum, float imin, float dx, float dw, float dmin)
         {
             Acc = MathF.FusedMultiplyAdd(isum, dw * dx, Acc);
             Mins = MathF.FusedMultiplyAdd(imin, dmin * dx, Mins);
         }
-
-        public readonly float Total() => Acc - Mins;
     }
 
     /// <summary>Float accumulators of one dot product: eight lanes for the scaled products, four for the mins.</summary>
@@ -80,6 +107,17 @@ internal static unsafe class KQuantDot
 
         /// <summary>llama.cpp's ending: <c>hsum_float_8(acc)</c> plus the mins' (m0 + m2) + (m1 + m3).</summary>
         public readonly float Total() => BlockDot<Q8_0Block>.Hsum8(Acc) + ((Mins.GetElement(0) + Mins.GetElement(2)) + (Mins.GetElement(1) + Mins.GetElement(3)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void AddFour<TS>(ref TS s0, ref TS s1, ref TS s2, ref TS s3, Vector256<int> l0, Vector256<int> l1, Vector256<int> l2, Vector256<int> l3,
+            Vector128<int> m0, Vector128<int> m1, Vector128<int> m2, Vector128<int> m3, float d0, float d1, float d2, float d3, float dw, float dmin)
+            where TS : struct, ISuperBlockSums
+        {
+            s0.Add(l0, m0, d0, dw, dmin);
+            s1.Add(l1, m1, d1, dw, dmin);
+            s2.Add(l2, m2, d2, dw, dmin);
+            s3.Add(l3, m3, d3, dw, dmin);
+        }
     }
 
     /// <summary>The scalar form of <see cref="Lanes"/> (same operations, one value at a time).</summary>
@@ -410,10 +448,9 @@ internal static unsafe class KQuantDot
                 var off = 256 * sb;
                 var f = SuperBlock(blk, scales, q0 + off, q1 + off, q2 + off, q3 + off);
                 float dw = Fp16.ToSingle(*(ushort*)blk), dmin = Fp16.ToSingle(*(ushort*)(blk + 2));
-                s0.Add(f.C0, MinLanes(mins, b0 + 16 * sb), d0[sb], dw, dmin);
-                s1.Add(f.C1, MinLanes(mins, b1 + 16 * sb), d1[sb], dw, dmin);
-                s2.Add(f.C2, MinLanes(mins, b2 + 16 * sb), d2[sb], dw, dmin);
-                s3.Add(f.C3, MinLanes(mins, b3 + 16 * sb), d3[sb], dw, dmin);
+                TS.AddFour(ref s0, ref s1, ref s2, ref s3, f.C0, f.C1, f.C2, f.C3,
+                    MinLanes(mins, b0 + 16 * sb), MinLanes(mins, b1 + 16 * sb), MinLanes(mins, b2 + 16 * sb), MinLanes(mins, b3 + 16 * sb),
+                    d0[sb], d1[sb], d2[sb], d3[sb], dw, dmin);
             }
             y[0] = s0.Total();
             y[yStride] = s1.Total();
@@ -443,18 +480,11 @@ internal static unsafe class KQuantDot
                 var g = SuperBlock(vlk, vscales, q0 + off, q1 + off, q2 + off, q3 + off);
                 float dw = Fp16.ToSingle(*(ushort*)blk), dmin = Fp16.ToSingle(*(ushort*)(blk + 2));
                 float dv = Fp16.ToSingle(*(ushort*)vlk), vmin = Fp16.ToSingle(*(ushort*)(vlk + 2));
-                var cs = ChunkSums(b0 + 16 * sb);
-                s0.Add(f.C0, MinLanes(mins, cs), d0[sb], dw, dmin);
-                t0.Add(g.C0, MinLanes(vmins, cs), d0[sb], dv, vmin);
-                cs = ChunkSums(b1 + 16 * sb);
-                s1.Add(f.C1, MinLanes(mins, cs), d1[sb], dw, dmin);
-                t1.Add(g.C1, MinLanes(vmins, cs), d1[sb], dv, vmin);
-                cs = ChunkSums(b2 + 16 * sb);
-                s2.Add(f.C2, MinLanes(mins, cs), d2[sb], dw, dmin);
-                t2.Add(g.C2, MinLanes(vmins, cs), d2[sb], dv, vmin);
-                cs = ChunkSums(b3 + 16 * sb);
-                s3.Add(f.C3, MinLanes(mins, cs), d3[sb], dw, dmin);
-                t3.Add(g.C3, MinLanes(vmins, cs), d3[sb], dv, vmin);
+                Vector128<short> cs0 = ChunkSums(b0 + 16 * sb), cs1 = ChunkSums(b1 + 16 * sb), cs2 = ChunkSums(b2 + 16 * sb), cs3 = ChunkSums(b3 + 16 * sb);
+                TS.AddFour(ref s0, ref s1, ref s2, ref s3, f.C0, f.C1, f.C2, f.C3,
+                    MinLanes(mins, cs0), MinLanes(mins, cs1), MinLanes(mins, cs2), MinLanes(mins, cs3), d0[sb], d1[sb], d2[sb], d3[sb], dw, dmin);
+                TS.AddFour(ref t0, ref t1, ref t2, ref t3, g.C0, g.C1, g.C2, g.C3,
+                    MinLanes(vmins, cs0), MinLanes(vmins, cs1), MinLanes(vmins, cs2), MinLanes(vmins, cs3), d0[sb], d1[sb], d2[sb], d3[sb], dv, vmin);
             }
             y[0] = s0.Total();
             y[1] = t0.Total();
