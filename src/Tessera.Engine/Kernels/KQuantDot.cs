@@ -9,8 +9,7 @@ namespace Tessera.Engine.Kernels;
 /// each 256-weight super-block reduces to eight exact integer lanes (lane k: the scaled products of weights 4k..4k+3 of
 /// every 32-weight chunk) that enter eight float accumulators by one fused multiply-add each; Q4_K/Q5_K mins go through
 /// four more lanes. The sums at the end follow llama.cpp too, so every path (scalar, AVX2, AVX-512) gives the same bits
-/// as each other and as llama.cpp. Q4_K instead follows its eight-row kernels (<see cref="RowSums"/>): the same exact
-/// integers, summed to one per super-block before they meet the floats.
+/// as each other and as llama.cpp.
 /// </summary>
 internal static unsafe class KQuantDot
 {
@@ -18,68 +17,8 @@ internal static unsafe class KQuantDot
     private const int Q5KBytes = 176;
     private const int Q6KBytes = 210;
 
-    /// <summary>How a dot product's super-blocks (their exact integer lanes) enter its floats, and its ending.</summary>
-    internal interface ISuperBlockSums
-    {
-        void Add(Vector256<int> lanes, Vector128<int> minLanes, float dx, float dw, float dmin);
-
-        float Total();
-
-        /// <summary>One super-block of one row against four tokens (a tile's step): each token as <see cref="Add"/>.</summary>
-        static abstract void AddFour<TS>(ref TS s0, ref TS s1, ref TS s2, ref TS s3, Vector256<int> l0, Vector256<int> l1, Vector256<int> l2, Vector256<int> l3,
-            Vector128<int> m0, Vector128<int> m1, Vector128<int> m2, Vector128<int> m3, float d0, float d1, float d2, float d3, float dw, float dmin)
-            where TS : struct, ISuperBlockSums;
-    }
-
-    /// <summary>
-    /// Q4_K's order: per super-block one exact integer sum of the scaled products and one of the mins' products, then
-    /// <c>acc = fma(isum, dw * dx, acc)</c>, <c>mins = fma(imin, dmin * dx, mins)</c>, and <c>acc - mins</c> at the
-    /// end: the order of the eight-row kernels (<see cref="Q4_KRows8"/>), which need just one integer per row and
-    /// super-block, so all of Q4_K's forms give the same bits.
-    /// </summary>
-    internal struct RowSums : ISuperBlockSums
-    {
-        public float Acc;
-        public float Mins;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Add(Vector256<int> lanes, Vector128<int> minLanes, float dx, float dw, float dmin) =>
-            Add(Vector256.Sum(lanes), Vector128.Sum(minLanes), dx, dw, dmin);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Add(int isum, int imin, float dx, float dw, float dmin) => Add((float)isum, imin, dx, dw, dmin);
-
-        public readonly float Total() => Acc - Mins;
-
-        /// <summary>The four tokens' lanes summed together (<c>vphaddd</c>, exact), then each token's two fused multiply-adds.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void AddFour<TS>(ref TS s0, ref TS s1, ref TS s2, ref TS s3, Vector256<int> l0, Vector256<int> l1, Vector256<int> l2, Vector256<int> l3,
-            Vector128<int> m0, Vector128<int> m1, Vector128<int> m2, Vector128<int> m3, float d0, float d1, float d2, float d3, float dw, float dmin)
-            where TS : struct, ISuperBlockSums
-        {
-            var h = Avx2.HorizontalAdd(Avx2.HorizontalAdd(l0, l1), Avx2.HorizontalAdd(l2, l3));
-            var isum = Avx.ConvertToVector128Single(h.GetLower() + h.GetUpper());
-            var imin = Avx.ConvertToVector128Single(Ssse3.HorizontalAdd(Ssse3.HorizontalAdd(m0, m1), Ssse3.HorizontalAdd(m2, m3)));
-            ref var r0 = ref Unsafe.As<TS, RowSums>(ref s0);
-            ref var r1 = ref Unsafe.As<TS, RowSums>(ref s1);
-            ref var r2 = ref Unsafe.As<TS, RowSums>(ref s2);
-            ref var r3 = ref Unsafe.As<TS, RowSums>(ref s3);
-            r0.Add(isum.GetElement(0), imin.GetElement(0), d0, dw, dmin);
-            r1.Add(isum.GetElement(1), imin.GetElement(1), d1, dw, dmin);
-            r2.Add(isum.GetElement(2), imin.GetElement(2), d2, dw, dmin);
-            r3.Add(isum.GetElement(3), imin.GetElement(3), d3, dw, dmin);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private void Add(float isum, float imin, float dx, float dw, float dmin)
-        {
-            Acc = MathF.FusedMultiplyAdd(isum, dw * dx, Acc);
-            Mins = MathF.FusedMultiplyAdd(imin, dmin * dx, Mins);
-        }
-    }
-
     /// <summary>Float accumulators of one dot product: eight lanes for the scaled products, four for the mins.</summary>
-    internal struct Lanes : ISuperBlockSums
+    internal struct Lanes
     {
         public Vector256<float> Acc;
         public Vector128<float> Mins;
@@ -107,17 +46,6 @@ internal static unsafe class KQuantDot
 
         /// <summary>llama.cpp's ending: <c>hsum_float_8(acc)</c> plus the mins' (m0 + m2) + (m1 + m3).</summary>
         public readonly float Total() => BlockDot<Q8_0Block>.Hsum8(Acc) + ((Mins.GetElement(0) + Mins.GetElement(2)) + (Mins.GetElement(1) + Mins.GetElement(3)));
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void AddFour<TS>(ref TS s0, ref TS s1, ref TS s2, ref TS s3, Vector256<int> l0, Vector256<int> l1, Vector256<int> l2, Vector256<int> l3,
-            Vector128<int> m0, Vector128<int> m1, Vector128<int> m2, Vector128<int> m3, float d0, float d1, float d2, float d3, float dw, float dmin)
-            where TS : struct, ISuperBlockSums
-        {
-            s0.Add(l0, m0, d0, dw, dmin);
-            s1.Add(l1, m1, d1, dw, dmin);
-            s2.Add(l2, m2, d2, dw, dmin);
-            s3.Add(l3, m3, d3, dw, dmin);
-        }
     }
 
     /// <summary>The scalar form of <see cref="Lanes"/> (same operations, one value at a time).</summary>
@@ -204,7 +132,8 @@ internal static unsafe class KQuantDot
         var xq = ActivationQuant.Q8_KQs(act);
         var xd = ActivationQuant.Q8_KD(act, cols);
         var bsums = ActivationQuant.Q8_KBsums(act, cols);
-        var acc = new RowSums();
+        var acc = new ScalarLanes();
+        var lanes = stackalloc int[8];
         var minLanes = stackalloc int[4];
         for (var sb = 0; sb < nb; sb++)
         {
@@ -212,19 +141,23 @@ internal static unsafe class KQuantDot
             UnpackScales(blk + 4, out var scales, out var mins);
             var qs = blk + 16;
             var x = xq + 256 * sb;
-            var isum = 0;
-            for (var c = 0; c < 4; c++)
+            for (var k = 0; k < 8; k++)
             {
-                int lo = 0, hi = 0;
-                for (var l = 0; l < 32; l++)
+                var lane = 0;
+                for (var c = 0; c < 4; c++)
                 {
-                    lo += (qs[32 * c + l] & 0xF) * x[64 * c + l];
-                    hi += (qs[32 * c + l] >> 4) * x[64 * c + 32 + l];
+                    int lo = 0, hi = 0;
+                    for (var l = 4 * k; l < 4 * k + 4; l++)
+                    {
+                        lo += (qs[32 * c + l] & 0xF) * x[64 * c + l];
+                        hi += (qs[32 * c + l] >> 4) * x[64 * c + 32 + l];
+                    }
+                    lane += (int)((scales >> (16 * c)) & 0xFF) * lo + (int)((scales >> (16 * c + 8)) & 0xFF) * hi;
                 }
-                isum += (int)((scales >> (16 * c)) & 0xFF) * lo + (int)((scales >> (16 * c + 8)) & 0xFF) * hi;
+                lanes[k] = lane;
             }
             ScalarMinLanes(mins, bsums + 16 * sb, minLanes);
-            acc.Add(isum, minLanes[0] + minLanes[1] + minLanes[2] + minLanes[3], xd[sb], Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)));
+            acc.Add(lanes, minLanes, xd[sb], Fp16.ToSingle(*(ushort*)blk), Fp16.ToSingle(*(ushort*)(blk + 2)));
         }
         return acc.Total();
     }
@@ -249,7 +182,7 @@ internal static unsafe class KQuantDot
         var xd = ActivationQuant.Q8_KD(act, cols);
         var bsums = ActivationQuant.Q8_KBsums(act, cols);
         var mask = Vector256.Create((byte)0x0F);
-        var lanes = new RowSums();
+        var lanes = new Lanes();
         for (var sb = 0; sb < nb; sb++)
         {
             var blk = w + sb * Q4KBytes;
@@ -268,11 +201,11 @@ internal static unsafe class KQuantDot
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
-        Tiles<Q4KChunks, RowSums>.Dot4(w, act, actStride, cols, y, yStride);
+        Tiles<Q4KChunks>.Dot4(w, act, actStride, cols, y, yStride);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4KAvx2x2x4(byte* w, nint rowBytes, byte* act, nint actStride, int cols, float* y, nint yStride) =>
-        Tiles<Q4KChunks, RowSums>.Dot2x4(w, rowBytes, act, actStride, cols, y, yStride);
+        Tiles<Q4KChunks>.Dot2x4(w, rowBytes, act, actStride, cols, y, yStride);
 
     // ======================= Q5_K =======================
 
@@ -356,11 +289,11 @@ internal static unsafe class KQuantDot
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5KAvx2x4(byte* w, byte* act, nint actStride, int cols, float* y, nint yStride) =>
-        Tiles<Q5KChunks, Lanes>.Dot4(w, act, actStride, cols, y, yStride);
+        Tiles<Q5KChunks>.Dot4(w, act, actStride, cols, y, yStride);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5KAvx2x2x4(byte* w, nint rowBytes, byte* act, nint actStride, int cols, float* y, nint yStride) =>
-        Tiles<Q5KChunks, Lanes>.Dot2x4(w, rowBytes, act, actStride, cols, y, yStride);
+        Tiles<Q5KChunks>.Dot2x4(w, rowBytes, act, actStride, cols, y, yStride);
 
     /// <summary>How a Q4_K or Q5_K super-block gives its 64-weight chunks as unsigned bytes (first 32, last 32).</summary>
     private interface IChunks
@@ -397,9 +330,9 @@ internal static unsafe class KQuantDot
     /// <summary>
     /// Q4_K/Q5_K tiles: one row against four tokens, two rows against four tokens. Each chunk is unpacked once for the
     /// tokens, each token's block sums are paired once for the rows; every (row, token) keeps the one-token kernel's
-    /// exact integer lanes and its float operations (<typeparamref name="TS"/>) in the same order, so the bits are the same.
+    /// exact integer lanes and its float operations in the same order, so the bits are the same.
     /// </summary>
-    private static class Tiles<TC, TS> where TC : struct, IChunks where TS : struct, ISuperBlockSums
+    private static class Tiles<TC> where TC : struct, IChunks
     {
         /// <summary>The integer lanes of four tokens against one row.</summary>
         private struct Four
@@ -440,7 +373,7 @@ internal static unsafe class KQuantDot
             sbyte* q0 = ActivationQuant.Q8_KQs(a0), q1 = ActivationQuant.Q8_KQs(a1), q2 = ActivationQuant.Q8_KQs(a2), q3 = ActivationQuant.Q8_KQs(a3);
             float* d0 = ActivationQuant.Q8_KD(a0, cols), d1 = ActivationQuant.Q8_KD(a1, cols), d2 = ActivationQuant.Q8_KD(a2, cols), d3 = ActivationQuant.Q8_KD(a3, cols);
             short* b0 = ActivationQuant.Q8_KBsums(a0, cols), b1 = ActivationQuant.Q8_KBsums(a1, cols), b2 = ActivationQuant.Q8_KBsums(a2, cols), b3 = ActivationQuant.Q8_KBsums(a3, cols);
-            TS s0 = default, s1 = default, s2 = default, s3 = default;
+            Lanes s0 = default, s1 = default, s2 = default, s3 = default;
             for (var sb = 0; sb < nb; sb++)
             {
                 var blk = w + sb * TC.Bytes;
@@ -448,9 +381,10 @@ internal static unsafe class KQuantDot
                 var off = 256 * sb;
                 var f = SuperBlock(blk, scales, q0 + off, q1 + off, q2 + off, q3 + off);
                 float dw = Fp16.ToSingle(*(ushort*)blk), dmin = Fp16.ToSingle(*(ushort*)(blk + 2));
-                TS.AddFour(ref s0, ref s1, ref s2, ref s3, f.C0, f.C1, f.C2, f.C3,
-                    MinLanes(mins, b0 + 16 * sb), MinLanes(mins, b1 + 16 * sb), MinLanes(mins, b2 + 16 * sb), MinLanes(mins, b3 + 16 * sb),
-                    d0[sb], d1[sb], d2[sb], d3[sb], dw, dmin);
+                s0.Add(f.C0, MinLanes(mins, b0 + 16 * sb), d0[sb], dw, dmin);
+                s1.Add(f.C1, MinLanes(mins, b1 + 16 * sb), d1[sb], dw, dmin);
+                s2.Add(f.C2, MinLanes(mins, b2 + 16 * sb), d2[sb], dw, dmin);
+                s3.Add(f.C3, MinLanes(mins, b3 + 16 * sb), d3[sb], dw, dmin);
             }
             y[0] = s0.Total();
             y[yStride] = s1.Total();
@@ -467,8 +401,8 @@ internal static unsafe class KQuantDot
             sbyte* q0 = ActivationQuant.Q8_KQs(a0), q1 = ActivationQuant.Q8_KQs(a1), q2 = ActivationQuant.Q8_KQs(a2), q3 = ActivationQuant.Q8_KQs(a3);
             float* d0 = ActivationQuant.Q8_KD(a0, cols), d1 = ActivationQuant.Q8_KD(a1, cols), d2 = ActivationQuant.Q8_KD(a2, cols), d3 = ActivationQuant.Q8_KD(a3, cols);
             short* b0 = ActivationQuant.Q8_KBsums(a0, cols), b1 = ActivationQuant.Q8_KBsums(a1, cols), b2 = ActivationQuant.Q8_KBsums(a2, cols), b3 = ActivationQuant.Q8_KBsums(a3, cols);
-            TS s0 = default, s1 = default, s2 = default, s3 = default;
-            TS t0 = default, t1 = default, t2 = default, t3 = default;
+            Lanes s0 = default, s1 = default, s2 = default, s3 = default;
+            Lanes t0 = default, t1 = default, t2 = default, t3 = default;
             for (var sb = 0; sb < nb; sb++)
             {
                 var blk = w + sb * TC.Bytes;
@@ -480,11 +414,18 @@ internal static unsafe class KQuantDot
                 var g = SuperBlock(vlk, vscales, q0 + off, q1 + off, q2 + off, q3 + off);
                 float dw = Fp16.ToSingle(*(ushort*)blk), dmin = Fp16.ToSingle(*(ushort*)(blk + 2));
                 float dv = Fp16.ToSingle(*(ushort*)vlk), vmin = Fp16.ToSingle(*(ushort*)(vlk + 2));
-                Vector128<short> cs0 = ChunkSums(b0 + 16 * sb), cs1 = ChunkSums(b1 + 16 * sb), cs2 = ChunkSums(b2 + 16 * sb), cs3 = ChunkSums(b3 + 16 * sb);
-                TS.AddFour(ref s0, ref s1, ref s2, ref s3, f.C0, f.C1, f.C2, f.C3,
-                    MinLanes(mins, cs0), MinLanes(mins, cs1), MinLanes(mins, cs2), MinLanes(mins, cs3), d0[sb], d1[sb], d2[sb], d3[sb], dw, dmin);
-                TS.AddFour(ref t0, ref t1, ref t2, ref t3, g.C0, g.C1, g.C2, g.C3,
-                    MinLanes(vmins, cs0), MinLanes(vmins, cs1), MinLanes(vmins, cs2), MinLanes(vmins, cs3), d0[sb], d1[sb], d2[sb], d3[sb], dv, vmin);
+                var cs = ChunkSums(b0 + 16 * sb);
+                s0.Add(f.C0, MinLanes(mins, cs), d0[sb], dw, dmin);
+                t0.Add(g.C0, MinLanes(vmins, cs), d0[sb], dv, vmin);
+                cs = ChunkSums(b1 + 16 * sb);
+                s1.Add(f.C1, MinLanes(mins, cs), d1[sb], dw, dmin);
+                t1.Add(g.C1, MinLanes(vmins, cs), d1[sb], dv, vmin);
+                cs = ChunkSums(b2 + 16 * sb);
+                s2.Add(f.C2, MinLanes(mins, cs), d2[sb], dw, dmin);
+                t2.Add(g.C2, MinLanes(vmins, cs), d2[sb], dv, vmin);
+                cs = ChunkSums(b3 + 16 * sb);
+                s3.Add(f.C3, MinLanes(mins, cs), d3[sb], dw, dmin);
+                t3.Add(g.C3, MinLanes(vmins, cs), d3[sb], dv, vmin);
             }
             y[0] = s0.Total();
             y[1] = t0.Total();

@@ -5,19 +5,18 @@ using System.Runtime.Intrinsics.X86;
 namespace Tessera.Engine.Kernels;
 
 /// <summary>
-/// Q4_K matrices regrouped eight rows at a time (llama.cpp repacks Q4_K so on x86 too: one activation load serves eight
-/// rows). Per (row, token) and super-block the arithmetic is <see cref="KQuantDot"/>'s Q4_K order: one exact integer
-/// sum of the scaled products and one of the mins' products, then <c>acc = fma(isum, dw * dx, acc)</c> and
-/// <c>mins = fma(imin, dmin * dx, mins)</c>, the result <c>acc - mins</c>. So every form gives the same bits.
+/// Q4_K matrices regrouped eight rows at a time (llama.cpp repacks Q4_K so on x86 too: one activation broadcast serves
+/// eight rows). Per (row, token) the arithmetic is the one-row kernel's (<see cref="KQuantDot"/>, llama.cpp's
+/// <c>ggml_vec_dot_q4_K_q8_K</c> order): per super-block eight exact integer lanes and four for the mins, one fused
+/// multiply-add each, its final sums; a 256-bit vector holds one lane of the eight rows. So every form gives the same bits.
 /// </summary>
 /// <remarks>
 /// Per group of eight rows and per super-block, <see cref="GroupBlockBytes"/> (eight rows' 144 bytes, at the same place):
 /// at 0 the eight rows' f16 d, at 16 their f16 dmin; at 32 the 6-bit scales and mins, split so vector code unpacks them
 /// (<see cref="PackScales"/>); at 128, for chunk c = 0..3 and k = 0..7, 32 bytes whose lane r holds bytes
 /// 32c+4k..32c+4k+3 of row r's quants (low nibbles: weights 64c+4k.., sub-block 2c; high: 64c+32+4k.., sub-block 2c+1).
-/// The scaled products of a sub-block are summed in 16 bits before one multiply by the scale: eight
-/// <c>vpmaddubsw</c> pairs stay within 8 x 2 x 15 x 128 = 30720, and one <c>vpmaddwd</c> per sub-block and token serves
-/// all eight rows, where the one-row kernel needs one per four weights.
+/// The scales and mins are unpacked once per group and super-block (not per row), the nibbles once per pass of up to
+/// <see cref="MaxTokens"/> tokens.
 /// </remarks>
 internal static unsafe class Q4_KRows8
 {
@@ -115,7 +114,10 @@ internal static unsafe class Q4_KRows8
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Halves(byte* h) => Q4_0Rows8.Scales(h);
 
-    /// <summary>Eight rows (the group at <paramref name="group"/>) against one token: y[0..8).</summary>
+    /// <summary>
+    /// Eight rows (the group at <paramref name="group"/>) against one token: y[0..8). Lanes and accumulators stay in
+    /// registers (through <see cref="GemmN"/>'s stack buffers, decode measured 1.4x slower).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gemv8(byte* group, byte* act, int cols, float* y)
     {
@@ -130,54 +132,74 @@ internal static unsafe class Q4_KRows8
         var bsums = ActivationQuant.Q8_KBsums(act, cols);
         var sc = stackalloc Vector256<short>[8];
         var mn = stackalloc Vector256<short>[4];
-        Vector256<float> acc = default, mins = default;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
         for (var sb = 0; sb < nb; sb++)
         {
             var g = group + sb * GroupBlockBytes;
             UnpackScales(g, sc, mn);
-            var x = xq + 256 * sb;
-            var isum = Chunk(g, 0, x, sc) + Chunk(g, 1, x, sc) + (Chunk(g, 2, x, sc) + Chunk(g, 3, x, sc));
+            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default, i4 = default, i5 = default, i6 = default, i7 = default;
+            for (var c = 0; c < 4; c++)
+            {
+                var q = g + QsOffset + 256 * c;
+                var x = xq + 256 * sb + 64 * c;
+                Vector256<short> slo = sc[2 * c], shi = sc[2 * c + 1];
+                i0 += RawLane(q, x, slo, shi);
+                i1 += RawLane(q + 32, x + 4, slo, shi);
+                i2 += RawLane(q + 64, x + 8, slo, shi);
+                i3 += RawLane(q + 96, x + 12, slo, shi);
+                i4 += RawLane(q + 128, x + 16, slo, shi);
+                i5 += RawLane(q + 160, x + 20, slo, shi);
+                i6 += RawLane(q + 192, x + 24, slo, shi);
+                i7 += RawLane(q + 224, x + 28, slo, shi);
+            }
             var dx = Vector256.Create(xd[sb]);
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Halves(g) * dx, acc);
-            mins = Fma.MultiplyAdd(Avx.ConvertToVector256Single(MinSums(mn, bsums + 16 * sb)), Halves(g + 16) * dx, mins);
+            var d = Halves(g) * dx;
+            a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), d, a0);
+            a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), d, a1);
+            a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i2), d, a2);
+            a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i3), d, a3);
+            a4 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i4), d, a4);
+            a5 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i5), d, a5);
+            a6 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i6), d, a6);
+            a7 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i7), d, a7);
+            var m = Vector256.Negate(Halves(g + 16) * dx);
+            var pairs = ChunkPairs(bsums + 16 * sb);
+            m0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(MinLane(mn, pairs, 0)), m, m0);
+            m1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(MinLane(mn, pairs, 1)), m, m1);
+            m2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(MinLane(mn, pairs, 2)), m, m2);
+            m3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(MinLane(mn, pairs, 3)), m, m3);
         }
-        (acc - mins).Store(y);
+        (((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)) + ((m0 + m2) + (m1 + m3))).Store(y);
     }
 
-    /// <summary>One chunk (64 weights of the eight rows) against one token's 64 quants at <paramref name="x"/>, unpacking as it goes.</summary>
+    /// <summary><see cref="Lane"/> with the nibbles unpacked from <paramref name="q"/> on the way.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Chunk(byte* g, int c, sbyte* x, Vector256<short>* sc)
+    private static Vector256<int> RawLane(byte* q, sbyte* x, Vector256<short> slo, Vector256<short> shi)
     {
         var mask = Vector256.Create((byte)0x0F);
-        var q = g + QsOffset + 256 * c;
-        x += 64 * c;
-        Vector256<short> lo = default, hi = default;
-        for (var k = 0; k < 8; k++)
-        {
-            var raw = Vector256.Load(q + 32 * k);
-            lo += Avx2.MultiplyAddAdjacent(raw & mask, Vector256.Create(*(int*)(x + 4 * k)).AsSByte());
-            hi += Avx2.MultiplyAddAdjacent(Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & mask, Vector256.Create(*(int*)(x + 32 + 4 * k)).AsSByte());
-        }
-        return Avx2.MultiplyAddAdjacent(lo, sc[2 * c]) + Avx2.MultiplyAddAdjacent(hi, sc[2 * c + 1]);
+        var raw = Vector256.Load(q);
+        return Lane(raw & mask, Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & mask, x, slo, shi);
     }
 
-    /// <summary>Lane r: the exact sum over sub-blocks of row r's min times the token's sum of that sub-block's 32 quants.</summary>
+    /// <summary>i32 p: a token's sums of sub-blocks 2p and 2p+1 (i16 each), from its sixteen block sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> MinSums(Vector256<short>* mn, short* bsums)
+    private static Vector256<int> ChunkPairs(short* bsums)
     {
         var b = Vector256.Load(bsums);
-        // i32 p: the sums of sub-blocks 2p and 2p+1 (i16 each), broadcast to meet row r's mins 2p, 2p+1.
-        var pairs = Ssse3.HorizontalAdd(b.GetLower(), b.GetUpper()).ToVector256Unsafe().AsInt32();
-        return Avx2.MultiplyAddAdjacent(mn[0], Avx2.PermuteVar8x32(pairs, Vector256<int>.Zero).AsInt16())
-            + Avx2.MultiplyAddAdjacent(mn[1], Avx2.PermuteVar8x32(pairs, Vector256.Create(1)).AsInt16())
-            + (Avx2.MultiplyAddAdjacent(mn[2], Avx2.PermuteVar8x32(pairs, Vector256.Create(2)).AsInt16())
-            + Avx2.MultiplyAddAdjacent(mn[3], Avx2.PermuteVar8x32(pairs, Vector256.Create(3)).AsInt16()));
+        return Ssse3.HorizontalAdd(b.GetLower(), b.GetUpper()).ToVector256Unsafe().AsInt32();
     }
+
+    /// <summary>Min lane p of the eight rows (lane r: row r's mins 2p, 2p+1 times the token's sums of those sub-blocks), exact.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> MinLane(Vector256<short>* mn, Vector256<int> pairs, int p) =>
+        Avx2.MultiplyAddAdjacent(mn[p], Avx2.PermuteVar8x32(pairs, Vector256.Create(p)).AsInt16());
 
     /// <summary>
     /// Groups of eight rows (<paramref name="groupBytes"/> apart) against <paramref name="tokens"/> tokens
-    /// (y[t * yStride + 8 g + r]): each chunk of a group is unpacked once and met by every token of a pass, each
-    /// token's integer sums kept in a small stack buffer. Bit-identical to <see cref="Gemv8"/> token by token.
+    /// (y[t * yStride + 8 g + r]): each chunk of a group is unpacked once and met by every token of a pass; each
+    /// token's eight integer lane vectors (lane r of vector k: row r's lane k) and twelve float accumulators wait in a
+    /// small stack buffer. Bit-identical to the one-row kernel (<see cref="KQuantDot.Q4KAvx2"/>) for every (row, token).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GemmN(byte* group, nint groupBytes, int groups, byte* act, nint actStride, int tokens, int cols, float* y, nint yStride)
@@ -192,8 +214,8 @@ internal static unsafe class Q4_KRows8
         var bOffset = (nint)((byte*)ActivationQuant.Q8_KBsums(act, cols) - act);
         var sc = stackalloc Vector256<short>[8];
         var mn = stackalloc Vector256<short>[4];
-        var isums = stackalloc Vector256<int>[MaxTokens];
-        var accs = stackalloc Vector256<float>[2 * MaxTokens];
+        var lanes = stackalloc Vector256<int>[MaxTokens * 8];
+        var accs = stackalloc Vector256<float>[MaxTokens * 12];
         var mask = Vector256.Create((byte)0x0F);
         for (var i = 0; i < groups; i++, group += groupBytes, y += Rows)
         {
@@ -201,12 +223,12 @@ internal static unsafe class Q4_KRows8
             {
                 var count = Math.Min(MaxTokens, tokens - t0);
                 var first = act + t0 * actStride;
-                new Span<Vector256<float>>(accs, 2 * count).Clear();
+                new Span<Vector256<float>>(accs, 12 * count).Clear();
                 for (var sb = 0; sb < nb; sb++)
                 {
                     var g = group + sb * GroupBlockBytes;
                     UnpackScales(g, sc, mn);
-                    new Span<Vector256<int>>(isums, count).Clear();
+                    new Span<Vector256<int>>(lanes, 8 * count).Clear();
                     for (var c = 0; c < 4; c++)
                     {
                         var q = g + QsOffset + 256 * c;
@@ -223,17 +245,17 @@ internal static unsafe class Q4_KRows8
                         var h7 = Vector256.ShiftRightLogical(r7.AsUInt16(), 4).AsByte() & mask;
                         Vector256<short> slo = sc[2 * c], shi = sc[2 * c + 1];
                         var x = (sbyte*)first + 256 * sb + 64 * c;
-                        for (var t = 0; t < count; t++, x += actStride)
+                        var l = lanes;
+                        for (var t = 0; t < count; t++, x += actStride, l += 8)
                         {
-                            var lo = Avx2.MultiplyAddAdjacent(l0, Bcast(x)) + Avx2.MultiplyAddAdjacent(l1, Bcast(x + 4))
-                                + (Avx2.MultiplyAddAdjacent(l2, Bcast(x + 8)) + Avx2.MultiplyAddAdjacent(l3, Bcast(x + 12)))
-                                + (Avx2.MultiplyAddAdjacent(l4, Bcast(x + 16)) + Avx2.MultiplyAddAdjacent(l5, Bcast(x + 20))
-                                + (Avx2.MultiplyAddAdjacent(l6, Bcast(x + 24)) + Avx2.MultiplyAddAdjacent(l7, Bcast(x + 28))));
-                            var hi = Avx2.MultiplyAddAdjacent(h0, Bcast(x + 32)) + Avx2.MultiplyAddAdjacent(h1, Bcast(x + 36))
-                                + (Avx2.MultiplyAddAdjacent(h2, Bcast(x + 40)) + Avx2.MultiplyAddAdjacent(h3, Bcast(x + 44)))
-                                + (Avx2.MultiplyAddAdjacent(h4, Bcast(x + 48)) + Avx2.MultiplyAddAdjacent(h5, Bcast(x + 52))
-                                + (Avx2.MultiplyAddAdjacent(h6, Bcast(x + 56)) + Avx2.MultiplyAddAdjacent(h7, Bcast(x + 60))));
-                            isums[t] += Avx2.MultiplyAddAdjacent(lo, slo) + Avx2.MultiplyAddAdjacent(hi, shi);
+                            l[0] += Lane(l0, h0, x, slo, shi);
+                            l[1] += Lane(l1, h1, x + 4, slo, shi);
+                            l[2] += Lane(l2, h2, x + 8, slo, shi);
+                            l[3] += Lane(l3, h3, x + 12, slo, shi);
+                            l[4] += Lane(l4, h4, x + 16, slo, shi);
+                            l[5] += Lane(l5, h5, x + 20, slo, shi);
+                            l[6] += Lane(l6, h6, x + 24, slo, shi);
+                            l[7] += Lane(l7, h7, x + 28, slo, shi);
                         }
                     }
                     Vector256<float> dw = Halves(g), dmin = Halves(g + 16);
@@ -241,50 +263,76 @@ internal static unsafe class Q4_KRows8
                     for (var t = 0; t < count; t++, token += actStride)
                     {
                         var dx = Vector256.Create(*((float*)(token + dOffset) + sb));
-                        accs[2 * t] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isums[t]), dw * dx, accs[2 * t]);
-                        var imin = MinSums(mn, (short*)(token + bOffset) + 16 * sb);
-                        accs[2 * t + 1] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(imin), dmin * dx, accs[2 * t + 1]);
+                        var d = dw * dx;
+                        var m = Vector256.Negate(dmin * dx);
+                        var a = accs + 12 * t;
+                        var l = lanes + 8 * t;
+                        for (var k = 0; k < 8; k++)
+                            a[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(l[k]), d, a[k]);
+                        var pairs = ChunkPairs((short*)(token + bOffset) + 16 * sb);
+                        for (var p = 0; p < 4; p++)
+                            a[8 + p] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(MinLane(mn, pairs, p)), m, a[8 + p]);
                     }
                 }
                 for (var t = 0; t < count; t++)
-                    (accs[2 * t] - accs[2 * t + 1]).Store(y + (t0 + t) * yStride);
+                {
+                    // llama.cpp's ending per row: hsum_float_8 of the eight lanes, plus the mins' (m0 + m2) + (m1 + m3).
+                    var a = accs + 12 * t;
+                    var sum = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+                    (sum + ((a[8] + a[10]) + (a[9] + a[11]))).Store(y + (t0 + t) * yStride);
+                }
             }
         }
     }
 
+    /// <summary>
+    /// Lane k of chunk c for the eight rows: weights 4k..4k+3 of sub-blocks 2c (<paramref name="lo"/>, scales
+    /// <paramref name="slo"/>) and 2c+1 (<paramref name="hi"/>) against the token's quants at <paramref name="x"/> and
+    /// 32 further, exact.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Lane(Vector256<byte> lo, Vector256<byte> hi, sbyte* x, Vector256<short> slo, Vector256<short> shi) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, Bcast(x)), slo) + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, Bcast(x + 32)), shi);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<sbyte> Bcast(sbyte* x) => Vector256.Create(*(int*)x).AsSByte();
 
-    /// <summary>The grouped layout one value at a time: the reference the vector kernels reproduce.</summary>
+    /// <summary>The grouped layout one value at a time, in the one-row kernel's order: the reference the vector kernels reproduce.</summary>
     public static void ScalarGemv8(byte* group, byte* act, int cols, float* y)
     {
         var nb = cols / 256;
         var xq = ActivationQuant.Q8_KQs(act);
         var xd = ActivationQuant.Q8_KD(act, cols);
         var bsums = ActivationQuant.Q8_KBsums(act, cols);
+        var lanes = stackalloc int[8];
+        var minLanes = stackalloc int[4];
         for (var r = 0; r < Rows; r++)
         {
-            float acc = 0, mins = 0;
+            var acc = new KQuantDot.ScalarLanes();
             for (var sb = 0; sb < nb; sb++)
             {
                 var g = group + sb * GroupBlockBytes;
                 var x = xq + 256 * sb;
-                int isum = 0, imin = 0;
-                for (var j = 0; j < 8; j++)
+                for (var k = 0; k < 8; k++)
                 {
-                    var c = j / 2;
-                    var shift = 4 * (j & 1);
-                    var part = 0;
-                    for (var l = 0; l < 32; l++)
-                        part += ((g[QsOffset + 256 * c + 32 * (l / 4) + 4 * r + (l & 3)] >> shift) & 0xF) * x[32 * j + l];
-                    isum += Scale(g, r, j) * part;
-                    imin += Min(g, r, j) * (bsums[16 * sb + 2 * j] + bsums[16 * sb + 2 * j + 1]);
+                    var lane = 0;
+                    for (var j = 0; j < 8; j++)
+                    {
+                        var part = 0;
+                        for (var l = 4 * k; l < 4 * k + 4; l++)
+                            part += ((g[QsOffset + 256 * (j / 2) + 32 * (l / 4) + 4 * r + (l & 3)] >> (4 * (j & 1))) & 0xF) * x[32 * j + l];
+                        lane += Scale(g, r, j) * part;
+                    }
+                    lanes[k] = lane;
                 }
-                var dx = xd[sb];
-                acc = MathF.FusedMultiplyAdd(isum, Fp16.ToSingle(((ushort*)g)[r]) * dx, acc);
-                mins = MathF.FusedMultiplyAdd(imin, Fp16.ToSingle(((ushort*)g)[8 + r]) * dx, mins);
+                for (var p = 0; p < 4; p++)
+                {
+                    minLanes[p] = Min(g, r, 2 * p) * (bsums[16 * sb + 4 * p] + bsums[16 * sb + 4 * p + 1])
+                        + Min(g, r, 2 * p + 1) * (bsums[16 * sb + 4 * p + 2] + bsums[16 * sb + 4 * p + 3]);
+                }
+                acc.Add(lanes, minLanes, xd[sb], Fp16.ToSingle(((ushort*)g)[r]), Fp16.ToSingle(((ushort*)g)[8 + r]));
             }
-            y[r] = acc - mins;
+            y[r] = acc.Total();
         }
     }
 

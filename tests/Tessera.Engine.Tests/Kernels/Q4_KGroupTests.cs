@@ -6,7 +6,7 @@ namespace Tessera.Engine.Tests.Kernels;
 
 /// <summary>
 /// Q4_K matrices in eights of rows: regrouped at load (copy) or read row by row (memory map), every path and every
-/// form (one token, a batch, the one-row kernel and its tiles) gives each (row, token) the same bits.
+/// form (one token, a batch, the one-row kernel and its tiles) gives each (row, token) the one-row kernel's bits.
 /// </summary>
 public sealed unsafe class Q4_KGroupTests
 {
@@ -21,7 +21,7 @@ public sealed unsafe class Q4_KGroupTests
     public void RegroupedAndRowByRow_GiveTheSameBits_OnEveryPath(int tokens, int rows, int cols) =>
         RegroupCheck.RegroupedAndRowByRow_GiveTheReferenceBits(GgmlType.Q4_K, WeightLayout.Q4_KGroups, tokens, rows, cols, Reference);
 
-    /// <summary>The kernels called directly: the batched one for any token count, and one token, against the grouped scalar reference.</summary>
+    /// <summary>The kernels called directly: the batched one for any token count, and one token, against the grouped scalar form and the one-row kernel.</summary>
     [Theory]
     [InlineData(1)]
     [InlineData(3)]
@@ -55,6 +55,8 @@ public sealed unsafe class Q4_KGroupTests
         }
         for (var i = 0; i < expected.Length; i++)
         {
+            var row = KQuantDot.Q4KScalar(m.Data + (i % rows) * w.RowBytes, act.Data + i / rows * act.Stride, cols);
+            Assert.True(BitConverter.SingleToInt32Bits(row) == BitConverter.SingleToInt32Bits(expected[i]), $"grouped scalar [{i}]: {expected[i]} vs {row}");
             Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(one[i]), $"one token [{i}]: {one[i]} vs {expected[i]}");
             Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(y[i]), $"batched [{i}]: {y[i]} vs {expected[i]}");
         }
@@ -68,10 +70,7 @@ public sealed unsafe class Q4_KGroupTests
         Assert.Equal(WeightLayout.Rows, arena.Copy(m.Weights).Layout);
     }
 
-    /// <summary>
-    /// The arithmetic written out from the file's layout: per row and super-block the exact integer sums of the scaled
-    /// products and of the mins' products, two fused multiply-adds, the difference at the end.
-    /// </summary>
+    /// <summary>The one-row scalar kernel on the file's rows (llama.cpp's order, checked against it elsewhere).</summary>
     private static float[] Reference(WeightMatrix w, float[] x, int tokens)
     {
         var cols = w.Cols;
@@ -83,33 +82,9 @@ public sealed unsafe class Q4_KGroupTests
         {
             for (var t = 0; t < tokens; t++)
             {
-                var token = ap + t * stride;
-                ActivationQuant.QuantizeQ8_K(xp + t * cols, cols, token);
-                var qs = ActivationQuant.Q8_KQs(token);
-                var xd = ActivationQuant.Q8_KD(token, cols);
-                var bsums = ActivationQuant.Q8_KBsums(token, cols);
+                ActivationQuant.QuantizeQ8_K(xp + t * cols, cols, ap + t * stride);
                 for (var r = 0; r < w.Rows; r++)
-                {
-                    var row = (byte*)w.RowPointer(r);
-                    float acc = 0, mins = 0;
-                    for (var sb = 0; sb < cols / 256; sb++)
-                    {
-                        var block = row + 144 * sb;
-                        int isum = 0, imin = 0;
-                        for (var j = 0; j < 8; j++)
-                        {
-                            ReferenceQuant.ScaleMinK4(j, new ReadOnlySpan<byte>(block + 4, 12), out var sc, out var mn);
-                            var part = 0;
-                            for (var l = 0; l < 32; l++)
-                                part += ((block[16 + 32 * (j / 2) + l] >> (4 * (j & 1))) & 0xF) * qs[256 * sb + 32 * j + l];
-                            isum += sc * part;
-                            imin += mn * (bsums[16 * sb + 2 * j] + bsums[16 * sb + 2 * j + 1]);
-                        }
-                        acc = MathF.FusedMultiplyAdd(isum, (float)BitConverter.UInt16BitsToHalf(*(ushort*)block) * xd[sb], acc);
-                        mins = MathF.FusedMultiplyAdd(imin, (float)BitConverter.UInt16BitsToHalf(*(ushort*)(block + 2)) * xd[sb], mins);
-                    }
-                    y[t * w.Rows + r] = acc - mins;
-                }
+                    y[t * w.Rows + r] = KQuantDot.Q4KScalar((byte*)w.RowPointer(r), ap + t * stride, cols);
             }
         }
         return y;
