@@ -117,9 +117,12 @@ internal readonly unsafe struct MatMulKernel
         }
         if (w.Layout == WeightLayout.Q4_KGroups)
         {
-            return path == KernelPath.Scalar
-                ? new(ActivationFormat.Q8_K, &Q4_KRows8.ScalarGemv8, &Q4_KRows8.ScalarGemmN, ActivationFormat.Q8_K)
-                : new(ActivationFormat.Q8_K, &Q4_KRows8.Gemv8, &Q4_KRows8.GemmN, ActivationFormat.Q8_K);
+            return path switch
+            {
+                KernelPath.Scalar => new(ActivationFormat.Q8_K, &Q4_KRows8.ScalarGemv8, &Q4_KRows8.ScalarGemmN, ActivationFormat.Q8_K),
+                KernelPath.Avx2 => new(ActivationFormat.Q8_K, &Q4_KRows8.Gemv8, &Q4_KRows8.GemmN, ActivationFormat.Q8_K),
+                _ => new(ActivationFormat.Q8_K, &Q4_KRows8.Gemv8, &Q4_KRows8.GemmN512, ActivationFormat.Q8_K),
+            };
         }
         if (w.Type == GgmlType.Q4_0 && w.Rows % Q4_0Rows8.Rows == 0)
             return new(ActivationFormat.Q8_0, &Q4_0Rows8.RowDot, &Q4_0Rows8.RowDot4);

@@ -29,7 +29,7 @@ public sealed unsafe class Q4_KGroupTests
     [InlineData(19)]
     public void GroupedKernels_EqualTheScalarReference(int tokens)
     {
-        const int rows = 80, cols = 768;
+        const int rows = 88, cols = 768; // eleven groups: five pairs for the 512-bit kernel and one alone
         using var m = new KernelTestData.Matrix(GgmlType.Q4_K, rows, cols, seed: 5);
         using var arena = new WeightArena(WeightArena.Footprint(m.Weights));
         var w = arena.Copy(m.Weights);
@@ -53,12 +53,16 @@ public sealed unsafe class Q4_KGroupTests
             }
             Q4_KRows8.GemmN(data, groupBytes, rows / 8, act.Data, act.Stride, tokens, cols, yp, rows);
         }
+        var y512 = new float[tokens * rows];
+        fixed (float* zp = y512)
+            Q4_KRows8.GemmN512(data, groupBytes, rows / 8, act.Data, act.Stride, tokens, cols, zp, rows); // GemmN where AVX-512 is missing
         for (var i = 0; i < expected.Length; i++)
         {
             var row = KQuantDot.Q4KScalar(m.Data + (i % rows) * w.RowBytes, act.Data + i / rows * act.Stride, cols);
             Assert.True(BitConverter.SingleToInt32Bits(row) == BitConverter.SingleToInt32Bits(expected[i]), $"grouped scalar [{i}]: {expected[i]} vs {row}");
             Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(one[i]), $"one token [{i}]: {one[i]} vs {expected[i]}");
             Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(y[i]), $"batched [{i}]: {y[i]} vs {expected[i]}");
+            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(y512[i]), $"batched 512 [{i}]: {y512[i]} vs {expected[i]}");
         }
     }
 
