@@ -37,6 +37,9 @@ public sealed record OpenAiApiOptions
     /// </summary>
     public int MaxPreparingRequests { get; init; } = 64;
 
+    /// <summary>OpenAI's Files and Batch API (<c>/v1/files</c>, <c>/v1/batches</c>), kept in a folder; null: not served.</summary>
+    public Batches.BatchOptions? Batches { get; init; }
+
     /// <summary>Value of the <c>owned_by</c> field when the service gives none.</summary>
     public string OwnedBy { get; init; } = "tessera";
 }

@@ -9,7 +9,9 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Tessera.Api.Protocol;
 using Tessera.Api.Streaming;
+using Tessera.Api.Tools;
 using Tessera.Generation;
+using Tessera.Generation.Tools;
 
 namespace Tessera.Api;
 
@@ -37,12 +39,13 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
             var body = await ReadJsonAsync(http).ConfigureAwait(false);
             request = RequestParser.ParseChat(body, options.DefaultSampling);
             model = Find(request.Model, grant);
-            var messages = request.Messages!;
+            request = ForcedToolCalls.Constrain(request, model.ToolCallFormat);
+            var (messages, tools) = (request.Messages!, request.Tools);
             prompt = await TokenizeAdmittedAsync(model, () =>
             {
                 try
                 {
-                    return generation.TokenizeChat(model.Id, messages);
+                    return generation.TokenizeChat(model.Id, messages, tools);
                 }
                 catch (ConversationRejectedException e)
                 {
@@ -143,7 +146,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
     /// Checks the key and its rate, runs <paramref name="body"/> with what the key may do, and answers any error in
     /// OpenAI's shape (never with a stack trace).
     /// </summary>
-    private async Task HandleAsync(HttpContext http, Func<ApiKeyGrant, Task> body)
+    internal async Task HandleAsync(HttpContext http, Func<ApiKeyGrant, Task> body)
     {
         try
         {
@@ -189,6 +192,9 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
 
     private async Task<ApiKeyGrant> AuthorizeAsync(HttpContext http)
     {
+        // A batch's line runs with the grant its batch was created with (set in-process; no request can carry it).
+        if (http.Items.TryGetValue(Batches.BatchGrant.ItemKey, out var batchGrant) && batchGrant is ApiKeyGrant granted)
+            return granted;
         var header = http.Request.Headers.Authorization.ToString();
         string? key = null;
         if (header.Length > 0)
@@ -203,7 +209,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         throw key is null ? OpenAiError.MissingKey() : OpenAiError.WrongKey();
     }
 
-    private async Task<JsonElement> ReadJsonAsync(HttpContext http)
+    internal async Task<JsonElement> ReadJsonAsync(HttpContext http)
     {
         // The bound holds before anything is buffered: a declared length is checked, an undeclared one is cut off by Kestrel.
         if (http.Request.ContentLength > options.MaxRequestBodyBytes)
@@ -226,7 +232,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         var maxTokens = Math.Min(request.MaxTokens ?? (kind == Kind.Chat ? room : options.DefaultCompletionMaxTokens), room);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos), cancel.Token)
+        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos) { Grammar = request.Grammar }, cancel.Token)
             .GetAsyncEnumerator(cancel.Token);
         try
         {
@@ -268,7 +274,9 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
         var usage = new Usage(prompt.Length, run.CompletionTokens, prompt.Length + run.CompletionTokens);
         if (kind == Kind.Chat)
         {
-            var choice = new ChatChoice(0, new ChatMessageOut("assistant", text.ToString()), logprobs?.Chat(), run.FinishReason.ToApiString());
+            var calls = request.Tools is { ExpectsCalls: true } tools ? model.ToolCallFormat.Parse(text.ToString(), tools) : null;
+            var message = new ChatMessageOut("assistant", calls is null ? text.ToString() : calls.Content) { ToolCalls = ToolCallReplies.Message(calls) };
+            var choice = new ChatChoice(0, message, logprobs?.Chat(), ToolCallReplies.FinishReason(calls, run.FinishReason));
             await WriteJsonAsync(http, new ChatCompletion(id, created, model.Id, [choice], usage), OpenAiJsonContext.Relaxed.ChatCompletion).ConfigureAwait(false);
         }
         else
@@ -299,6 +307,8 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
             await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(request.Prompt!, 0, null, null)], null), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
 
         var offset = request.Echo ? request.Prompt!.Length : 0;
+        var toolCalls = kind == Kind.Chat && request.Tools is { ExpectsCalls: true } tools ? new ToolCallStream(model.ToolCallFormat, tools) : null;
+        ToolCallOutput? calls = null;
         try
         {
             await foreach (var piece in run.PiecesAsync().ConfigureAwait(false))
@@ -306,10 +316,11 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
                 var logprobs = request.LogProbs && piece.Tokens.Count > 0 ? new LogProbCollector(this, model.Id, request.TopLogProbs, offset) : null;
                 logprobs?.Add(piece.Tokens);
                 offset += piece.Text.Length;
-                if (piece.Text.Length == 0 && logprobs is null)
+                var text = toolCalls?.Push(piece.Text) ?? piece.Text; // text that may start a tool call is held back
+                if (text.Length == 0 && logprobs is null)
                     continue;
                 if (kind == Kind.Chat)
-                    await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, piece.Text), logprobs?.Chat(), null)], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
+                    await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, text), logprobs?.Chat(), null)], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
                 else
                     await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(piece.Text, 0, logprobs?.Completion(), null)], null), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
             }
@@ -326,8 +337,17 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
             return;
         }
 
+        if (toolCalls is not null)
+        {
+            calls = toolCalls.Finish();
+            var deltas = ToolCallReplies.Deltas(calls);
+            if (calls.Content is { } rest)
+                deltas = deltas.Prepend(new ChatDelta(null, rest));
+            foreach (var delta in deltas)
+                await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, delta, null, null)], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
+        }
         if (kind == Kind.Chat)
-            await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, null), null, run.FinishReason.ToApiString())], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
+            await SendAsync(new ChatCompletionChunk(id, created, model.Id, [new ChatChunkChoice(0, new ChatDelta(null, null), null, ToolCallReplies.FinishReason(calls, run.FinishReason))], null), OpenAiJsonContext.Relaxed.ChatCompletionChunk).ConfigureAwait(false);
         else
             await SendAsync(new Completion(id, created, model.Id, [new CompletionChoice(string.Empty, 0, null, run.FinishReason.ToApiString())], null), OpenAiJsonContext.Relaxed.Completion).ConfigureAwait(false);
         if (request.IncludeUsage)

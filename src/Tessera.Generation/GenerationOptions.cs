@@ -8,4 +8,10 @@ public sealed record GenerationOptions(SamplingParameters Sampling, int MaxToken
 {
     /// <summary>The most alternatives a token may report (OpenAI's bound on top_logprobs).</summary>
     public const int MaxTopLogProbs = 20;
+
+    /// <summary>
+    /// A grammar the output must follow, in llama.cpp's GBNF (<see cref="Constraints.Gbnf"/>): structured output and
+    /// forced tool calls. Applied where tokens are sampled; null for free text.
+    /// </summary>
+    public string? Grammar { get; init; }
 }

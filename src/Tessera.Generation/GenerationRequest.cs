@@ -17,6 +17,19 @@ public static class GenerationRequest
             throw new ArgumentException($"max_tokens must be at least 1, got {options.MaxTokens}.");
         if (options.TopLogProbs is < 0 or > GenerationOptions.MaxTopLogProbs)
             throw new ArgumentException($"top_logprobs must be between 0 and {GenerationOptions.MaxTopLogProbs}, got {options.TopLogProbs}.");
+        if (options.Grammar is not null && options.IgnoreEndOfGeneration)
+            throw new ArgumentException("A grammar-constrained output ends with an end-of-generation token; it cannot be combined with ignore_eos.");
+        if (options.Grammar is not null)
+        {
+            try
+            {
+                Constraints.Gbnf.Parse(options.Grammar);
+            }
+            catch (Constraints.GrammarException e)
+            {
+                throw new ArgumentException($"The grammar is not valid: {e.Message}", e);
+            }
+        }
         if (prompt.IsEmpty)
             throw new ArgumentException("The prompt has no tokens.", nameof(prompt));
         for (var i = 0; i < prompt.Length; i++)

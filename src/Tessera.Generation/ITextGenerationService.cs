@@ -1,3 +1,5 @@
+using Tessera.Generation.Tools;
+
 namespace Tessera.Generation;
 
 /// <summary>
@@ -19,10 +21,14 @@ public interface ITextGenerationService
     /// </summary>
     bool HasRoom(string model);
 
-    /// <summary>Renders <paramref name="messages"/> with the model's chat template (ending with the assistant's turn) and tokenizes.</summary>
+    /// <summary>
+    /// Renders <paramref name="messages"/> with the model's chat template (ending with the assistant's turn) and tokenizes.
+    /// <paramref name="tools"/>, when given, are described to the model as its template's tool-call format wants
+    /// (<see cref="ServedModel.ToolCallFormat"/>, which also reads the reply).
+    /// </summary>
     /// <exception cref="UnknownModelException">No such model.</exception>
     /// <exception cref="ConversationRejectedException">The template rejects the conversation (message says why).</exception>
-    int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages);
+    int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null);
 
     /// <summary>Tokenizes a plain prompt (with BOS where the model wants it).</summary>
     int[] TokenizePrompt(string model, string prompt);

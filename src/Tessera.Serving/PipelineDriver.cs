@@ -338,7 +338,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
         {
             Session = session.Id,
             MaxPositions = session.MaxPositions,
-            Sampling = SamplingWire.ToWire(request.Sampling),
+            Sampling = SamplingWire.ToWire(request.Sampling, request.Grammar),
             TopLogprobs = request.TopLogProbs,
             FeedBack = _options.FeedBackAtFirstStage,
             MaxTokens = request.MaxTokens,

@@ -4,6 +4,7 @@ using Tessera.Engine.Gguf;
 using Tessera.Engine.Templates;
 using Tessera.Engine.Tokenization;
 using Tessera.Generation;
+using Tessera.Generation.Tools;
 
 namespace Tessera.Serving;
 
@@ -63,7 +64,7 @@ public sealed class PipelineGenerationService : IPipelineService
         _template = template ?? ChatTemplate.Parse(ChatPrompt.FallbackTemplate);
         _options = options ?? new PipelineGenerationServiceOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxActiveSessions, 1);
-        _served = new ServedModel(id, driver.ContextLength, "tessera", DateTimeOffset.UtcNow);
+        _served = new ServedModel(id, driver.ContextLength, "tessera", DateTimeOffset.UtcNow) { ToolCallFormat = _template.ToolCallFormat };
         _slots = new SemaphoreSlim(_options.MaxActiveSessions);
     }
 
@@ -130,10 +131,10 @@ public sealed class PipelineGenerationService : IPipelineService
             return _slots.CurrentCount > 0 || _queued < _options.MaxQueuedSessions;
     }
 
-    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages)
+    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null)
     {
         Require(model);
-        return ChatPrompt.Tokenize(_template, _tokenizer, messages);
+        return ChatPrompt.Tokenize(_template, _tokenizer, messages, tools);
     }
 
     public int[] TokenizePrompt(string model, string prompt)
@@ -174,6 +175,7 @@ public sealed class PipelineGenerationService : IPipelineService
             {
                 TopLogProbs = options.TopLogProbs,
                 EndTokens = options.IgnoreEndOfGeneration ? null : _tokenizer.EndOfGenerationIds,
+                Grammar = options.Grammar,
             };
             await foreach (var t in _driver.GenerateAsync(request, cancellation).ConfigureAwait(false))
                 yield return new GeneratedToken(t.Id, text.Next(t.Id, t.Finish), t.LogProb, t.TopLogProbs, t.Finish);

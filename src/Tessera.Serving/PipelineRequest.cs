@@ -15,8 +15,11 @@ public sealed record PipelineRequest(int[] Prompt, SamplingParameters Sampling, 
     /// <summary>Tokens that end the session (the model's end-of-generation ids); null: none do.</summary>
     public IReadOnlySet<int>? EndTokens { get; init; }
 
+    /// <summary>A grammar (GBNF) the output must follow, applied by the last stage where it samples; null: free text.</summary>
+    public string? Grammar { get; init; }
+
     /// <summary>The request as the generation contract sees it (what <see cref="GenerationRequest.Validate"/> checks).</summary>
-    public GenerationOptions Options => new(Sampling, MaxTokens, TopLogProbs, IgnoreEndOfGeneration: EndTokens is null);
+    public GenerationOptions Options => new(Sampling, MaxTokens, TopLogProbs, IgnoreEndOfGeneration: EndTokens is null) { Grammar = Grammar };
 }
 
 /// <summary>

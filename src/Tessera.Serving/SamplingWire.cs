@@ -7,8 +7,9 @@ namespace Tessera.Serving;
 /// <summary>Converts sampling parameters to and from their wire form.</summary>
 internal static class SamplingWire
 {
-    public static Sampling ToWire(SamplingParameters p) => new()
+    public static Sampling ToWire(SamplingParameters p, string? grammar = null) => new()
     {
+        Grammar = grammar ?? "",
         Temperature = p.Temperature,
         TopK = p.TopK,
         TopP = p.TopP,

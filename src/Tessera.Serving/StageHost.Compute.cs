@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Tessera.Engine.Model;
 using Tessera.Engine.Sampling;
 using Tessera.Generation;
+using Tessera.Generation.Constraints;
 using Tessera.Serving.Protocol;
 
 namespace Tessera.Serving;
@@ -199,7 +200,9 @@ public sealed partial class StageHost
         {
             try
             {
-                sampler = new Sampler(SamplingWire.FromWire(open.Sampling), _stage.Config.VocabSize);
+                var grammar = open.Sampling?.Grammar;
+                var constraint = GrammarCache.ConstraintFor(grammar, string.IsNullOrEmpty(grammar) ? null : _vocabulary.Value, open.PromptLength);
+                sampler = new Sampler(SamplingWire.FromWire(open.Sampling), _stage.Config.VocabSize, constraint);
             }
             catch (ArgumentException e)
             {

@@ -39,6 +39,7 @@ public sealed partial class StageHost : IDisposable
     private long _decodeWaits;
     private long _decodeWaitTicks;
     private bool _stopping;
+    private readonly Lazy<Tessera.Generation.Constraints.TokenVocabulary?> _vocabulary;
 
     public StageHost(TransformerStage stage, StageHostOptions options, ILogger? logger = null)
     {
@@ -48,6 +49,7 @@ public sealed partial class StageHost : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxLanes, 1);
         _stage = stage;
         _options = options;
+        _vocabulary = new(() => options.Vocabulary?.Invoke());
         // f16 hidden states at every layer boundary make the output independent of the split (see RoundHiddenToHalf).
         stage.RoundHiddenToHalf = options.Activations == ActivationFormat.F16;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;

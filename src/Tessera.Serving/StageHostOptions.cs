@@ -47,6 +47,12 @@ public sealed record StageHostOptions
     public string ModelName { get; init; } = "";
 
     /// <summary>
+    /// The model's tokens as grammars see them, for sessions whose output is constrained (the last stage samples);
+    /// built on first use. Null: such sessions are refused with a clear error.
+    /// </summary>
+    public Func<Tessera.Generation.Constraints.TokenVocabulary>? Vocabulary { get; init; }
+
+    /// <summary>
     /// Fault injection, for tests and chaos runs only: read before each forward pass, a factor above 1 makes the pass
     /// take that many times as long (the stage waits out the difference, as under a CPU quota). Null (always, outside
     /// fault injection): passes run at full speed. See <see cref="FaultSlowdownFile"/>.

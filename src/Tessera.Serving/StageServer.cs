@@ -5,6 +5,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tessera.Engine.Backends;
 using Tessera.Engine.Gguf;
+using Tessera.Engine.Tokenization;
+using Tessera.Engine.Sampling;
 using Tessera.Engine.Model;
 
 namespace Tessera.Serving;
@@ -72,6 +74,7 @@ public sealed class StageServer : IAsyncDisposable
                 Tls = options.Tls,
                 ModelName = Path.GetFileName(options.ModelPath),
                 FaultSlowdown = options.FaultSlowdown,
+                Vocabulary = stage.IsLast ? () => ConstraintVocabulary.For(Tokenizer.FromGguf(file.Metadata)) : null,
             }, loggerFactory.CreateLogger<StageHost>());
 
             var app = Build(options, host, loggerFactory);

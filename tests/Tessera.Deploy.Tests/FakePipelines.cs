@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Tessera.Generation;
+using Tessera.Generation.Tools;
 using Tessera.Serving;
 
 namespace Tessera.Deploy.Tests;
@@ -145,7 +146,7 @@ internal sealed class FakePipeline(PipelineTarget target, IReadOnlyList<string> 
 
     public bool HasRoom(string model) => true;
 
-    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages) => [1, 2, 3];
+    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null) => [1, 2, 3];
 
     public int[] TokenizePrompt(string model, string prompt) => [1, 2, 3];
 

@@ -36,11 +36,19 @@ internal sealed record ChatLogProbs(IReadOnlyList<TokenLogProb> Content)
     public object? Refusal => null;
 }
 
-internal sealed record ChatMessageOut(string Role, string Content)
+internal sealed record ChatMessageOut(string Role, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Content)
 {
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public object? Refusal => null;
+
+    /// <summary>The calls the model made; absent when none.</summary>
+    public IReadOnlyList<ToolCallOut>? ToolCalls { get; init; }
 }
+
+/// <summary>A tool call in a reply; in a stream, <c>index</c> says which call a chunk continues, and later chunks carry only the arguments.</summary>
+internal sealed record ToolCallOut(int? Index, string? Id, string? Type, FunctionCallOut Function);
+
+internal sealed record FunctionCallOut(string? Name, string? Arguments);
 
 internal sealed record ChatChoice(int Index, ChatMessageOut Message, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] ChatLogProbs? Logprobs, string FinishReason);
 
@@ -53,7 +61,10 @@ internal sealed record ChatCompletion(string Id, long Created, string Model, IRe
     public string? SystemFingerprint => null;
 }
 
-internal sealed record ChatDelta(string? Role, string? Content);
+internal sealed record ChatDelta(string? Role, string? Content)
+{
+    public IReadOnlyList<ToolCallOut>? ToolCalls { get; init; }
+}
 
 internal sealed record ChatChunkChoice(int Index, ChatDelta Delta,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] ChatLogProbs? Logprobs,

@@ -1,4 +1,5 @@
 using Tessera.Generation;
+using Tessera.Generation.Tools;
 
 namespace Tessera.Api.Protocol;
 
@@ -23,6 +24,9 @@ internal sealed record ParsedRequest
 
     public int TopLogProbs { get; init; }
 
+    /// <summary>Chat: the tools offered and how they may be used; null when none.</summary>
+    public ChatTools? Tools { get; init; }
+
     /// <summary>Chat: the conversation.</summary>
     public IReadOnlyList<ChatMessage>? Messages { get; init; }
 
@@ -30,6 +34,9 @@ internal sealed record ParsedRequest
     public string? Prompt { get; init; }
 
     public int[]? PromptTokens { get; init; }
+
+    /// <summary>The grammar (GBNF) the output must follow: from response_format, or llama.cpp's grammar field; null for free text.</summary>
+    public string? Grammar { get; init; }
 
     /// <summary>Completions: send the prompt back before the generated text.</summary>
     public bool Echo { get; init; }

@@ -10,7 +10,7 @@ namespace Tessera.Api.Protocol;
 /// <see cref="OpenAiError"/> (400, invalid_request_error) naming the field at fault. Unknown fields are ignored,
 /// as OpenAI's clients send fields this server has no use for (user, metadata, store, ...).
 /// </summary>
-internal static class RequestParser
+internal static partial class RequestParser
 {
     public const int MaxStopSequences = 4;
 
@@ -58,8 +58,11 @@ internal static class RequestParser
                 throw OpenAiError.Invalid("top_logprobs needs logprobs set to true.", "top_logprobs");
         }
         var maxTokens = MaxTokensOf(body, "max_completion_tokens") ?? MaxTokensOf(body, "max_tokens");
-        RejectUnsupportedChat(body);
-        return common with { Messages = messages, LogProbs = logprobs, TopLogProbs = top ?? 0, MaxTokens = maxTokens };
+        var tools = ParseTools(body);
+        var grammar = ResponseFormat.GrammarOf(body);
+        if (grammar is not null && common.Grammar is not null)
+            throw OpenAiError.Invalid("Give either response_format or grammar, not both.", "grammar");
+        return common with { Messages = messages, LogProbs = logprobs, TopLogProbs = top ?? 0, MaxTokens = maxTokens, Grammar = grammar ?? common.Grammar, Tools = tools };
     }
 
     public static ParsedRequest ParseCompletion(JsonElement body, SamplingParameters defaults)
@@ -146,6 +149,7 @@ internal static class RequestParser
             Sampling = sampling,
             Stop = ParseStop(body),
             IgnoreEos = Bool(body, "ignore_eos") ?? false,
+            Grammar = ResponseFormat.CustomGrammarOf(body),
         };
     }
 
@@ -186,6 +190,7 @@ internal static class RequestParser
         if (messages.GetArrayLength() > MaxMessages)
             throw OpenAiError.Invalid($"messages may hold at most {MaxMessages} messages, got {messages.GetArrayLength()}.", "messages");
         var list = new List<ChatMessage>();
+        var callIds = new HashSet<string>(StringComparer.Ordinal);
         var i = 0;
         foreach (var message in messages.EnumerateArray())
         {
@@ -197,7 +202,7 @@ internal static class RequestParser
                 throw OpenAiError.Invalid($"Missing required parameter: '{where}.role'.", $"{where}.role");
             if (!Roles.Contains(role))
                 throw OpenAiError.Invalid($"Invalid value for '{where}.role': '{role}'. Supported values are: 'system', 'developer', 'user', 'assistant' and 'tool'.", $"{where}.role");
-            list.Add(new ChatMessage(role == "developer" ? "system" : role, Content(message, where)));
+            list.Add(WithToolFields(new ChatMessage(role == "developer" ? "system" : role, Content(message, where)), message, where, callIds));
             i++;
         }
         if (list.Count == 0)
@@ -252,15 +257,6 @@ internal static class RequestParser
         if (only.ValueKind == JsonValueKind.Array && only.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number))
             return (null, only.EnumerateArray().Select(e => e.TryGetInt32(out var id) && id >= 0 ? id : throw OpenAiError.Invalid("prompt token ids must be non-negative integers.", "prompt")).ToArray());
         throw TypeError("prompt", "a string, an array of strings or an array of token ids", only);
-    }
-
-    private static void RejectUnsupportedChat(JsonElement body)
-    {
-        if (body.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() > 0)
-            throw OpenAiError.Invalid("tools (function calling) are not supported by this server.", "tools");
-        if (body.TryGetProperty("response_format", out var format) && format.ValueKind == JsonValueKind.Object
-            && Str(format, "type", "response_format.type") is { } type && type != "text")
-            throw OpenAiError.Invalid($"response_format '{type}' is not supported by this server; only 'text' is.", "response_format");
     }
 
     private static int? MaxTokensOf(JsonElement body, string name)

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using Tessera.Generation;
+using Tessera.Generation.Tools;
 using Tessera.Serving;
 
 namespace Tessera.Deploy;
@@ -49,7 +50,7 @@ public sealed class DeploymentRouter : ITextGenerationService, ITokenDecoder
         return replicas.Length == 0; // not serving yet: that answer (503) is not "full"
     }
 
-    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages) => Pick(model).TokenizeChat(model, messages);
+    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null) => Pick(model).TokenizeChat(model, messages, tools);
 
     public int[] TokenizePrompt(string model, string prompt) => Pick(model).TokenizePrompt(model, prompt);
 

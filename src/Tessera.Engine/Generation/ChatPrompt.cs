@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Tessera.Engine.Templates;
 using Tessera.Engine.Tokenization;
 using Tessera.Generation;
+using Tessera.Generation.Tools;
 using Tessera.Jinja;
 
 namespace Tessera.Engine.Generation;
@@ -15,9 +17,32 @@ public static class ChatPrompt
         "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}" +
         "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
-    /// <summary>Renders <paramref name="messages"/> ending with the assistant's turn, with the model's BOS/EOS texts.</summary>
+    /// <summary>
+    /// Renders <paramref name="messages"/> ending with the assistant's turn, with the model's BOS/EOS texts and the
+    /// request's <paramref name="tools"/> (described as the template's tool-call format wants, see
+    /// <see cref="ToolCallFormat.Prepare"/>).
+    /// </summary>
     /// <exception cref="ConversationRejectedException">The template rejects the conversation or fails; the message says why.</exception>
-    public static string Render(ChatTemplate template, Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages)
+    public static string Render(ChatTemplate template, Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null) =>
+        RenderWithTools(template, tokenizer, messages, tools).Rendered;
+
+    private static (TemplateInput Input, string Rendered) RenderWithTools(ChatTemplate template, Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages, ChatTools? tools)
+    {
+        var format = template.ToolCallFormat;
+        var input = format.Prepare(messages, tools);
+        try
+        {
+            return (input, RenderInput(template, tokenizer, input.Messages, input.Tools));
+        }
+        catch (ConversationRejectedException) when (!format.TemplateRendersTools && tools is { ExpectsCalls: true })
+        {
+            // A template that refuses a system message (Gemma 2) gets the tool instructions in the first user message.
+            input = format.Prepare(messages, tools, systemRole: false);
+            return (input, RenderInput(template, tokenizer, input.Messages, input.Tools));
+        }
+    }
+
+    private static string RenderInput(ChatTemplate template, Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages, IReadOnlyList<object?>? tools)
     {
         try
         {
@@ -26,6 +51,7 @@ public static class ChatPrompt
                 AddGenerationPrompt = true,
                 BosToken = tokenizer.BosId >= 0 ? tokenizer.TokenText(tokenizer.BosId) : "",
                 EosToken = tokenizer.EosId >= 0 ? tokenizer.TokenText(tokenizer.EosId) : "",
+                ExtraVariables = tools is null ? null : new Dictionary<string, object?>(StringComparer.Ordinal) { ["tools"] = tools },
             });
         }
         catch (TemplateException e)
@@ -44,11 +70,13 @@ public static class ChatPrompt
     /// The template rejects the conversation or fails; or a message holds a control token's text and the template
     /// changes that message, so it cannot be kept apart as text.
     /// </exception>
-    public static int[] Tokenize(ChatTemplate template, Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages)
+    public static int[] Tokenize(ChatTemplate template, Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null)
     {
-        var rendered = Render(template, tokenizer, messages);
+        var (input, rendered) = RenderWithTools(template, tokenizer, messages, tools);
+        RequireNoControlTextInTools(tokenizer, input.Messages, input.Tools is null ? [] : tools!.Offered);
+        messages = input.Messages;
         var tokens = messages.Any(m => tokenizer.FindControlText(m.Content) is not null)
-            ? tokenizer.Encode(rendered, addSpecial: true, PlainSpans(template, tokenizer, messages, rendered))
+            ? tokenizer.Encode(rendered, addSpecial: true, PlainSpans(template, tokenizer, messages, input.Tools, rendered))
             : tokenizer.Encode(rendered, addSpecial: true, parseSpecial: true);
         var bos = tokenizer.BosId;
         return tokens.Length >= 2 && bos >= 0 && tokens[0] == bos && tokens[1] == bos ? tokens[1..] : tokens;
@@ -59,10 +87,10 @@ public static class ChatPrompt
     /// replaced by a marker (private-use characters no template writes), and the markers' places are the contents'
     /// when putting the contents back gives the same text.
     /// </summary>
-    private static List<Range> PlainSpans(ChatTemplate template, Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages, string rendered)
+    private static List<Range> PlainSpans(ChatTemplate template, Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages, IReadOnlyList<object?>? tools, string rendered)
     {
         var markers = messages.Select((_, i) => $"\uE000{i}\uE001").ToArray();
-        var skeleton = Render(template, tokenizer, messages.Select((m, i) => m with { Content = markers[i] }).ToList());
+        var skeleton = RenderInput(template, tokenizer, messages.Select((m, i) => m with { Content = markers[i] }).ToList(), tools);
         var spans = new List<Range>();
         var text = new StringBuilder(rendered.Length);
         var pos = 0;
@@ -87,6 +115,34 @@ public static class ChatPrompt
             throw Unkept(tokenizer, messages);
         return spans;
     }
+
+    /// <summary>
+    /// Tool definitions and calls that the template writes itself (not as a message's content) are parsed with the
+    /// template's markup, so a control token's text in them would become a control token: such a request is refused.
+    /// </summary>
+    private static void RequireNoControlTextInTools(Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition> tools)
+    {
+        foreach (var tool in tools)
+        {
+            var texts = new[] { tool.Name, tool.Description ?? "" }.Concat(tool.Parameters is { } p ? JsonStrings(p) : []);
+            if (texts.Select(tokenizer.FindControlText).FirstOrDefault(t => t is not null) is { } found)
+                throw new ConversationRejectedException($"the tool '{tool.Name}' holds '{found}', the text of one of the model's control tokens; remove that text from the tool's definition.");
+        }
+        foreach (var (message, index) in messages.Select((m, i) => (m, i)))
+        {
+            var texts = (message.ToolCalls ?? []).SelectMany(c => new[] { c.Id, c.Name, c.Arguments }).Append(message.ToolCallId ?? "").Append(message.Name ?? "");
+            if (texts.Select(tokenizer.FindControlText).FirstOrDefault(t => t is not null) is { } found)
+                throw new ConversationRejectedException($"message {index} ({message.Role}) holds '{found}', the text of one of the model's control tokens, in its tool calls, tool_call_id or name; remove that text.");
+        }
+    }
+
+    private static IEnumerable<string> JsonStrings(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.String => [element.GetString()!],
+        JsonValueKind.Array => element.EnumerateArray().SelectMany(JsonStrings),
+        JsonValueKind.Object => element.EnumerateObject().SelectMany(p => JsonStrings(p.Value).Prepend(p.Name)),
+        _ => [],
+    };
 
     private static ConversationRejectedException Unkept(Tokenizer tokenizer, IReadOnlyList<ChatMessage> messages)
     {

@@ -11,6 +11,12 @@ public sealed class GenerationStats
     public TimeSpan PrefillTime { get; internal set; }
     public TimeSpan DecodeTime { get; internal set; }
 
+    /// <summary>Time spent choosing tokens from logits (sampling, and the grammar's masks when there is one).</summary>
+    public TimeSpan SamplingTime { get; internal set; }
+
+    /// <summary>With a grammar: tokens whose first draw the grammar refused (drawn again from the masked logits).</summary>
+    public int GrammarRedraws { get; internal set; }
+
     /// <summary>"stop" (end-of-generation token or stop text), "length" (token limit) or "cancelled".</summary>
     public string FinishReason { get; internal set; } = "length";
 

@@ -6,6 +6,8 @@ using Tessera.Engine.Sampling;
 using Tessera.Engine.Templates;
 using Tessera.Engine.Tokenization;
 using Tessera.Generation;
+using Tessera.Generation.Constraints;
+using Tessera.Generation.Tools;
 
 namespace Tessera.Engine.Generation;
 
@@ -51,7 +53,10 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
         _options = options ?? new LocalGenerationServiceOptions();
         _template = model.ChatTemplate ?? ChatTemplate.Parse(ChatPrompt.FallbackTemplate);
         var name = id ?? Path.GetFileNameWithoutExtension(model.File.FilePath);
-        _served = new ServedModel(name, _options.ContextLength ?? model.Stage.ContextLength, "tessera", DateTimeOffset.UtcNow);
+        _served = new ServedModel(name, _options.ContextLength ?? model.Stage.ContextLength, "tessera", DateTimeOffset.UtcNow)
+        {
+            ToolCallFormat = _template.ToolCallFormat,
+        };
         _worker = new Thread(Run) { IsBackground = true, Name = $"tessera-generation-{name}" };
         _worker.Start();
     }
@@ -89,10 +94,10 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
             return _active.Count + _waiting.Count < _options.MaxActiveSessions + _options.MaxQueuedSessions;
     }
 
-    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages)
+    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null)
     {
         Require(model);
-        return ChatPrompt.Tokenize(_template, _model.Tokenizer, messages);
+        return ChatPrompt.Tokenize(_template, _model.Tokenizer, messages, tools);
     }
 
     public int[] TokenizePrompt(string model, string prompt)
@@ -112,7 +117,8 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
 
         var limits = GenerationLimits.For(prompt.Length, options.MaxTokens, _served.ContextLength,
             options.IgnoreEndOfGeneration ? null : _model.Tokenizer.EndOfGenerationIds);
-        var session = new Session(prompt, options, limits, _model.Stage.Config.VocabSize, _model.Tokenizer);
+        var constraint = GrammarCache.ConstraintFor(options.Grammar, options.Grammar is null ? null : ConstraintVocabulary.For(_model.Tokenizer), prompt.Length);
+        var session = new Session(prompt, options, limits, new Sampler(options.Sampling, _model.Stage.Config.VocabSize, constraint), _model.Tokenizer);
         lock (_gate)
         {
             // Count waiting and running together: the worker admits from the queue on its own schedule.
@@ -207,8 +213,17 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
             for (var i = 0; i < members.Count; i++)
             {
                 var (s, samples) = members[i];
-                if (samples && !s.Cancelled)
+                if (!samples || s.Cancelled)
+                    continue;
+                try
+                {
                     Emit(s, _logits.AsSpan(i * vocab, vocab));
+                }
+                catch (InvalidOperationException e)
+                {
+                    // A grammar no token can continue fails its own session, never the loop that serves the others.
+                    Finish(s, e);
+                }
             }
         }
 
@@ -266,12 +281,12 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
         s.Output.Writer.TryComplete(error);
     }
 
-    private sealed class Session(int[] prompt, GenerationOptions options, GenerationLimits limits, int vocab, Tokenizer tokenizer)
+    private sealed class Session(int[] prompt, GenerationOptions options, GenerationLimits limits, Sampler sampler, Tokenizer tokenizer)
     {
         public int[] Prompt { get; } = prompt;
         public GenerationOptions Options { get; } = options;
         public GenerationLimits Limits { get; } = limits;
-        public Sampler Sampler { get; } = new(options.Sampling, vocab);
+        public Sampler Sampler { get; } = sampler;
         public GenerationText Text { get; } = new(tokenizer, prompt);
         public List<int> History { get; } = new(prompt);
         public Channel<GeneratedToken> Output { get; } = Channel.CreateUnbounded<GeneratedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });

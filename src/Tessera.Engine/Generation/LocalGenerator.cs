@@ -4,6 +4,7 @@ using Tessera.Engine.Model;
 using Tessera.Engine.Sampling;
 using Tessera.Engine.Tokenization;
 using Tessera.Generation;
+using Tessera.Generation.Constraints;
 
 namespace Tessera.Engine.Generation;
 
@@ -30,12 +31,12 @@ public sealed class LocalGenerator
     /// <summary>
     /// Generates up to <paramref name="maxTokens"/> tokens after <paramref name="prompt"/>, ending at an
     /// end-of-generation token (<see cref="GenerationLimits"/>). <paramref name="maxTokens"/> 0 only prefills the
-    /// prompt (its speed lands in <paramref name="stats"/>).
+    /// prompt (its speed lands in <paramref name="stats"/>). A <paramref name="grammar"/> (GBNF) constrains the output.
     /// </summary>
     public IEnumerable<GeneratedToken> Generate(int[] prompt, SamplingParameters sampling, int maxTokens, GenerationStats stats,
-        int topLogProbs = 0, CancellationToken cancellation = default)
+        int topLogProbs = 0, CancellationToken cancellation = default, string? grammar = null)
     {
-        var options = new GenerationOptions(sampling, maxTokens == 0 ? 1 : maxTokens, topLogProbs);
+        var options = new GenerationOptions(sampling, maxTokens == 0 ? 1 : maxTokens, topLogProbs) { Grammar = grammar };
         GenerationRequest.Validate(prompt, options, _stage.ContextLength, Math.Min(_stage.Config.VocabSize, _tokenizer.VocabularySize));
         return Run(prompt, options, maxTokens == 0, stats, cancellation);
     }
@@ -44,7 +45,8 @@ public sealed class LocalGenerator
     {
         var limits = GenerationLimits.For(prompt.Length, options.MaxTokens, _stage.ContextLength, _tokenizer.EndOfGenerationIds);
         using var cache = _stage.CreateCache(limits.MaxPositions); // freed when the enumeration ends or is abandoned
-        var sampler = new Sampler(options.Sampling, _stage.Config.VocabSize);
+        var constraint = GrammarCache.ConstraintFor(options.Grammar, options.Grammar is null ? null : ConstraintVocabulary.For(_tokenizer), prompt.Length);
+        var sampler = new Sampler(options.Sampling, _stage.Config.VocabSize, constraint);
         var logits = new float[_stage.Config.VocabSize];
         var history = new List<int>(prompt.Length + options.MaxTokens);
         history.AddRange(prompt);
@@ -72,7 +74,9 @@ public sealed class LocalGenerator
                 yield break;
             }
 
+            var sampleStart = Stopwatch.GetTimestamp();
             var id = sampler.Sample(logits, CollectionsMarshal.AsSpan(history), step);
+            stats.SamplingTime += Stopwatch.GetElapsedTime(sampleStart);
             var logProb = Sampler.LogProbability(logits, id);
             var top = options.TopLogProbs > 0 ? Sampler.TopLogProbabilities(logits, options.TopLogProbs) : null;
             history.Add(id);
@@ -82,6 +86,7 @@ public sealed class LocalGenerator
             {
                 stats.FinishReason = reason.ToApiString();
                 stats.DecodeTime = GenerationStats.Since(decodeStart);
+                stats.GrammarRedraws = sampler.Redraws;
             }
             yield return new GeneratedToken(id, text.Next(id, finish), logProb, top, finish);
             if (finish is not null)

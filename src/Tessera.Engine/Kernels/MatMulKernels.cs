@@ -126,6 +126,15 @@ internal readonly unsafe struct MatMulKernel
         }
         if (w.Type == GgmlType.Q4_0 && w.Rows % Q4_0Rows8.Rows == 0)
             return new(ActivationFormat.Q8_0, &Q4_0Rows8.RowDot, &Q4_0Rows8.RowDot4);
+        // IQ4_NL likewise (IQ4NLRows8): a sign per level on the activations, otherwise Q4_0's design.
+        if (w.Layout == WeightLayout.IQ4_NLGroups)
+        {
+            return path == KernelPath.Scalar
+                ? new(ActivationFormat.Q8_0, &IQ4NLRows8.ScalarGemv8, &IQ4NLRows8.ScalarGemmN, ActivationFormat.Q8_0)
+                : new(ActivationFormat.Q8_0, &IQ4NLRows8.Gemv8, &IQ4NLRows8.Gemm, ActivationFormat.Q8_0, &IQ4NLRows8.GemvFew);
+        }
+        if (w.Type == GgmlType.IQ4_NL && w.Rows % IQ4NLRows8.Rows == 0)
+            return new(ActivationFormat.Q8_0, &IQ4NLRows8.RowDot, &IQ4NLRows8.RowDot4);
         // One-token F16 products are bound by widening f16 to float. Activations of up to 4096 inputs (16 KiB as floats)
         // stay in L1 beside the streaming weights, so they are read as floats and only the weights are widened (1.7x the
         // compute ceiling); longer rows read them as f16 to halve their footprint. Same products, same order, same bits.

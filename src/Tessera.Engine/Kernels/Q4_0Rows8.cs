@@ -145,22 +145,22 @@ internal static unsafe class Q4_0Rows8
         }
     }
 
-    private interface ITokenCount
+    internal interface ITokenCount
     {
         static abstract int Count { get; }
     }
 
-    private readonly struct Two : ITokenCount
+    internal readonly struct Two : ITokenCount
     {
         public static int Count => 2;
     }
 
-    private readonly struct Three : ITokenCount
+    internal readonly struct Three : ITokenCount
     {
         public static int Count => 3;
     }
 
-    private readonly struct Four : ITokenCount
+    internal readonly struct Four : ITokenCount
     {
         public static int Count => 4;
     }

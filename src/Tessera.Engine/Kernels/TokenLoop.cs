@@ -9,7 +9,7 @@ internal static unsafe class TokenLoop
             y[t * yStride] = one(w, act + t * actStride, cols);
     }
 
-    /// <summary>Groups of eight rows against any number of tokens, one (group, token) at a time by <paramref name="gemv8"/>.</summary>
+    /// <summary>Groups of eight rows (<paramref name="groupBytes"/> apart) against any number of tokens, one group and token at a time.</summary>
     public static void Groups(delegate*<byte*, byte*, int, float*, void> gemv8, byte* group, nint groupBytes, int groups, byte* act, nint actStride,
         int tokens, int cols, float* y, nint yStride)
     {

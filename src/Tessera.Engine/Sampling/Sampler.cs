@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using Tessera.Generation;
+using Tessera.Generation.Constraints;
 
 namespace Tessera.Engine.Sampling;
 
@@ -7,6 +8,13 @@ namespace Tessera.Engine.Sampling;
 /// Chooses tokens from logits: penalties, then top-k, top-p, min-p, temperature and a seeded draw.
 /// The draw for the n-th token depends only on (seed, n), not on earlier draws, so a session resumed on
 /// another machine samples exactly what it would have. Buffers are reused: no allocation per token.
+/// <para>
+/// With a <see cref="TokenConstraint"/> (a grammar: JSON schema, tool call), the token is drawn as without one and
+/// kept when the grammar allows it; otherwise the logits of every token the grammar refuses are masked and the token
+/// drawn again (a second, independent draw). Keeping an allowed first draw and redrawing from the masked
+/// distribution otherwise is exactly sampling from the masked distribution, and the mask, the costly part, is only
+/// computed when needed (and cached per grammar state).
+/// </para>
 /// </summary>
 public sealed class Sampler
 {
@@ -17,11 +25,13 @@ public sealed class Sampler
     private readonly float[] _probs;
     private readonly float[] _sortKeys;
     private readonly Dictionary<int, int> _counts = new();
+    private readonly TokenConstraint? _constraint;
 
-    public Sampler(SamplingParameters parameters, int vocabularySize)
+    public Sampler(SamplingParameters parameters, int vocabularySize, TokenConstraint? constraint = null)
     {
         parameters.Validate();
         _parameters = parameters;
+        _constraint = constraint;
         _vocab = vocabularySize;
         _work = new float[vocabularySize];
         _ids = new int[vocabularySize];
@@ -31,20 +41,40 @@ public sealed class Sampler
 
     public SamplingParameters Parameters => _parameters;
 
+    /// <summary>The grammar the output must follow, or null.</summary>
+    public TokenConstraint? Constraint => _constraint;
+
+    /// <summary>How many draws the grammar refused, so that the token was drawn again from the masked logits.</summary>
+    public int Redraws { get; private set; }
+
     /// <summary>
     /// Picks the next token. <paramref name="history"/> is the session's tokens so far (for penalties);
     /// <paramref name="step"/> is the index of the token being generated (for the seeded draw).
     /// </summary>
+    /// <exception cref="InvalidOperationException">A constrained session's history breaks its grammar, or no token can continue it.</exception>
     public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history, long step)
     {
         var p = _parameters;
         var work = _work.AsSpan(0, _vocab);
         logits[.._vocab].CopyTo(work);
         ApplyPenalties(work, history);
+        _constraint?.CatchUp(history);
 
-        if (p.IsGreedy)
-            return TensorPrimitives.IndexOfMax(work);
+        var id = p.IsGreedy ? TensorPrimitives.IndexOfMax(work) : Draw(work, UniformDraw(p.Seed, step));
+        if (_constraint is null || _constraint.Allows(id))
+            return id;
+        _constraint.Mask(work);
+        Redraws++;
+        return p.IsGreedy ? TensorPrimitives.IndexOfMax(work) : Draw(work, UniformDraw(p.Seed ^ RedrawSalt, step));
+    }
 
+    /// <summary>Makes the redraw after a refused token independent of the first draw.</summary>
+    private const ulong RedrawSalt = 0xA0761D6478BD642FUL;
+
+    /// <summary>Top-k, top-p, min-p and temperature over <paramref name="work"/>, then the draw <paramref name="u"/> in [0, 1).</summary>
+    private int Draw(Span<float> work, double u)
+    {
+        var p = _parameters;
         // Candidates sorted by logit, descending, cut to top-k.
         var ids = _ids.AsSpan(0, _vocab);
         var k = p.TopK > 0 ? Math.Min(p.TopK, _vocab) : _vocab;
@@ -93,7 +123,7 @@ public sealed class Sampler
             total += probs[i];
         }
 
-        var r = (float)(UniformDraw(p.Seed, step) * total);
+        var r = (float)(u * total);
         for (var i = 0; i < keep; i++)
         {
             r -= probs[i];

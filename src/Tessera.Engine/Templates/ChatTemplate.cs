@@ -1,4 +1,5 @@
 using Tessera.Generation;
+using Tessera.Generation.Tools;
 using Tessera.Jinja;
 
 namespace Tessera.Engine.Templates;
@@ -15,13 +16,18 @@ public sealed class ChatTemplate
 
     private readonly JinjaTemplate _template;
 
-    private ChatTemplate(JinjaTemplate template)
+    private ChatTemplate(JinjaTemplate template, ToolCallFormat toolCallFormat)
     {
         _template = template;
+        ToolCallFormat = toolCallFormat;
     }
 
+    /// <summary>How the model this template belongs to writes tool calls, detected from the template's text.</summary>
+    public ToolCallFormat ToolCallFormat { get; }
+
     /// <exception cref="TemplateSyntaxException">The template is not valid, naming line, column and what was expected.</exception>
-    public static ChatTemplate Parse(string source) => new(JinjaTemplate.Parse(source, JinjaSyntaxOptions.HuggingFace));
+    public static ChatTemplate Parse(string source) =>
+        new(JinjaTemplate.Parse(source, JinjaSyntaxOptions.HuggingFace), ToolCallFormat.Detect(source));
 
     /// <summary>Renders the prompt text for <paramref name="messages"/>.</summary>
     /// <exception cref="TemplateRaisedException">The template rejected the conversation (its own message, e.g. roles must alternate).</exception>
@@ -49,7 +55,7 @@ public sealed class ChatTemplate
                 variables[name] = value;
             }
         }
-        variables["messages"] = messages;
+        variables["messages"] = messages.Select(ToTemplateValue).ToList();
         variables["add_generation_prompt"] = options.AddGenerationPrompt;
         variables["bos_token"] = options.BosToken;
         variables["eos_token"] = options.EosToken;
@@ -60,5 +66,22 @@ public sealed class ChatTemplate
             Limits = options.Limits ?? JinjaRenderLimits.Default,
         };
         return _template.Render(variables, renderOptions);
+    }
+
+    /// <summary>
+    /// A message as Hugging Face transformers hands it to templates: a mapping with <c>role</c> and <c>content</c>, and
+    /// <c>tool_calls</c>, <c>tool_call_id</c> and <c>name</c> only when the message has them. Absent, not none: Llama
+    /// 3.1's template asks <c>'tool_calls' in message</c>, which a none value would answer yes for every message.
+    /// </summary>
+    private static Dictionary<string, object?> ToTemplateValue(ChatMessage message)
+    {
+        var value = new Dictionary<string, object?>(StringComparer.Ordinal) { ["role"] = message.Role, ["content"] = message.Content };
+        if (message.ToolCalls is { Count: > 0 } calls)
+            value["tool_calls"] = calls.Select(c => c.ToTemplateValue()).ToList();
+        if (message.ToolCallId is not null)
+            value["tool_call_id"] = message.ToolCallId;
+        if (message.Name is not null)
+            value["name"] = message.Name;
+        return value;
     }
 }

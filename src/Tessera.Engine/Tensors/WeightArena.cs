@@ -48,11 +48,13 @@ public sealed unsafe class WeightArena : IDisposable
             throw new InvalidOperationException($"The weight arena ({_capacity} bytes) has no room for {source.Name} ({source.ByteSize} bytes).");
         var destination = _base + _used;
         _used += size;
-        // Q4_0 in eights of rows is regrouped for the eight-row kernels (llama.cpp's arithmetic, see Q4_0Rows8).
-        if (source.Type == GgmlType.Q4_0 && source.Layout == WeightLayout.Rows && source.Rows % Kernels.Q4_0Rows8.Rows == 0)
+        // Q4_0 and IQ4_NL (the same block bytes) in eights of rows are regrouped for the eight-row kernels (llama.cpp's
+        // arithmetic, see Q4_0Rows8 and IQ4NLRows8).
+        if (source.Type is GgmlType.Q4_0 or GgmlType.IQ4_NL && source.Layout == WeightLayout.Rows && source.Rows % Kernels.Q4_0Rows8.Rows == 0)
         {
             Kernels.Q4_0Rows8.Repack((byte*)source.Data, destination, source.Rows, source.Cols);
-            return new WeightMatrix((nint)destination, source.Type, source.Rows, source.Cols, source.Name, WeightLayout.Q4_0Groups);
+            var layout = source.Type == GgmlType.Q4_0 ? WeightLayout.Q4_0Groups : WeightLayout.IQ4_NLGroups;
+            return new WeightMatrix((nint)destination, source.Type, source.Rows, source.Cols, source.Name, layout);
         }
         // So is Q4_K, for its eight-row kernels (see Q4_KRows8).
         if (source.Type == GgmlType.Q4_K && source.Layout == WeightLayout.Rows && source.Rows % Kernels.Q4_KRows8.Rows == 0)

@@ -58,6 +58,9 @@ public enum WeightLayout
     /// <summary>Q4_0 regrouped eight rows at a time (the same bytes per group; see Kernels.Q4_0Rows8).</summary>
     Q4_0Groups,
 
+    /// <summary>IQ4_NL regrouped eight rows at a time, in Q4_0's grouped layout (see Kernels.IQ4NLRows8).</summary>
+    IQ4_NLGroups,
+
     /// <summary>Q4_K regrouped eight rows at a time (the same bytes per group; see Kernels.Q4_KRows8).</summary>
     Q4_KGroups,
 }

@@ -34,9 +34,14 @@ internal static class BenchCommand
         var caCert = new Option<string?>("--cacert") { Description = "With --deployment: PEM certificate to trust for an https endpoint (a pool's ca.crt)." };
         var streams = new Option<string>("--streams") { Description = "With --deployment: comma-separated numbers of concurrent streams, e.g. 1,8.", DefaultValueFactory = _ => "1,8" };
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "With --deployment: prompt length of each stream.", DefaultValueFactory = _ => 16 };
+        var jsonSchema = new Option<string?>("--json-schema")
+        {
+            Description = "Compare free and JSON-constrained decode (structured output): a JSON schema file, or 'object' for any JSON object.",
+        };
+        var grammarFile = new Option<string?>("--grammar-file") { Description = "Compare free and grammar-constrained decode: a GBNF grammar file." };
         var command = new Command("bench", "Measure prefill and decode tokens/s, memory bandwidth and decode efficiency on this machine; or, with --deployment, time to first token, per-token latency and aggregate tokens/s of concurrent streams through the API.")
         {
-            model, threads, runs, decodeTokens, prefill, output, weights, device, deployment, url, apiKey, caCert, streams, promptTokens,
+            model, threads, runs, decodeTokens, prefill, output, weights, device, deployment, url, apiKey, caCert, streams, promptTokens, jsonSchema, grammarFile,
         };
         command.SetAction((result, cancellation) => CliErrors.RunAsync(async () =>
         {
@@ -53,6 +58,19 @@ internal static class BenchCommand
                 return 0;
             }
 
+            if (GrammarArgument.Resolve(result.GetValue(grammarFile), result.GetValue(jsonSchema)) is { } grammar)
+            {
+                var modelPath = await ModelArgument.ResolveAsync(result.GetValue(model), cancellation).ConfigureAwait(false);
+                var asJson = result.GetValue(output) == "json";
+                var constrained = ConstrainedDecodeBenchmark.Run(modelPath, grammar, result.GetValue(threads), Math.Max(1, result.GetValue(runs)),
+                    Math.Max(2, result.GetValue(decodeTokens)), asJson ? null : message => Console.Error.WriteLine(message));
+                if (asJson)
+                    Console.WriteLine(JsonSerializer.Serialize(constrained, CliJson.Options));
+                else
+                    Print(constrained);
+                return 0;
+            }
+
             var lengths = result.GetValue(prefill)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
             var options = new ModelBenchmarkOptions(result.GetValue(threads), Math.Max(1, result.GetValue(runs)), Math.Max(2, result.GetValue(decodeTokens)), lengths,
                 Enum.Parse<WeightStorage>(result.GetValue(weights)!, ignoreCase: true), result.GetValue(device)!, DeviceBackendFactory.Instance);
@@ -66,6 +84,19 @@ internal static class BenchCommand
             return 0;
         }));
         return command;
+    }
+
+    private static void Print(ConstrainedDecodeReport r)
+    {
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("decode").AddColumn(new TableColumn("median").RightAligned()).AddColumn("runs");
+        table.AddRow("free", $"{r.FreeTokensPerSecond:F1} t/s", string.Join(" ", r.FreeRuns.Select(x => x.ToString("F1"))));
+        table.AddRow("constrained", $"{r.ConstrainedTokensPerSecond:F1} t/s", string.Join(" ", r.ConstrainedRuns.Select(x => x.ToString("F1"))));
+        table.AddRow("constrained / free", $"{r.Ratio:F2}", "");
+        table.AddRow("first draws refused", $"{r.RefusedShare:P0}", "");
+        table.AddRow("sampling, free / constrained", $"{r.FreeSamplingMicroseconds:F0} / {r.ConstrainedSamplingMicroseconds:F0} us", "");
+        table.AddRow("grammar's share of a token's time", $"{r.GrammarShareOfToken:P1}", "");
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(r.Model)}[/] ({Markup.Escape(r.Backend)}, up to {r.MaxTokens} tokens per run)");
+        AnsiConsole.Write(table);
     }
 
     private static void Print(ModelBenchmarkReport r)

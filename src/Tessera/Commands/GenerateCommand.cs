@@ -30,11 +30,14 @@ internal static class GenerateCommand
         var system = new Option<string?>("--system") { Description = "System message when --chat is used." };
         var output = new Option<string>("--output", "-o") { Description = "text, or json: one object per token then a summary.", DefaultValueFactory = _ => "text" };
         var device = ComputeDeviceOption.Create();
+        var grammarFile = new Option<string?>("--grammar-file") { Description = GrammarArgument.GrammarDescription };
+        var jsonSchema = new Option<string?>("--json-schema") { Description = GrammarArgument.SchemaDescription };
         output.AcceptOnlyFromAmong("text", "json");
 
         var command = new Command("generate", "Generate text from a GGUF model on this machine, streaming tokens as they come.")
         {
             model, prompt, maxTokens, temperature, topK, topP, minP, repeat, frequency, presence, seed, threads, context, chat, system, output, device,
+            grammarFile, jsonSchema,
         };
         command.SetAction((result, cancellation) => CliErrors.RunAsync(() => Task.FromResult(Run(
             result.GetValue(model), result.GetValue(prompt)!, result.GetValue(maxTokens), new SamplingParameters
@@ -48,12 +51,13 @@ internal static class GenerateCommand
                 PresencePenalty = result.GetValue(presence),
                 Seed = result.GetValue(seed) ?? (ulong)Random.Shared.NextInt64(),
             },
-            result.GetValue(threads), result.GetValue(context), result.GetValue(chat), result.GetValue(system), result.GetValue(output) == "json", result.GetValue(device)!, cancellation))));
+            result.GetValue(threads), result.GetValue(context), result.GetValue(chat), result.GetValue(system), result.GetValue(output) == "json", result.GetValue(device)!,
+            GrammarArgument.Resolve(result.GetValue(grammarFile), result.GetValue(jsonSchema)), cancellation))));
         return command;
     }
 
     private static int Run(string? modelPath, string prompt, int maxTokens, SamplingParameters sampling, int threads, int? context,
-        bool chat, string? system, bool json, string device, CancellationToken cancellation)
+        bool chat, string? system, bool json, string device, string? grammar, CancellationToken cancellation)
     {
         sampling.Validate();
         if (maxTokens < 0)
@@ -81,7 +85,7 @@ internal static class GenerateCommand
             if (chat)
                 stdout.WriteLine();
         }
-        foreach (var token in model.Generator.Generate(tokens, sampling, maxTokens, stats, cancellation: cancellation))
+        foreach (var token in model.Generator.Generate(tokens, sampling, maxTokens, stats, cancellation: cancellation, grammar: grammar))
         {
             if (json)
                 stdout.WriteLine(JsonSerializer.Serialize(new TokenLine(token.Id, token.Text, token.LogProb), CliJson.Options));

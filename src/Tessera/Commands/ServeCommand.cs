@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net;
 using Tessera.Api;
+using Tessera.Api.Batches;
 using Tessera.Api.Keys;
 using Tessera.Engine.Gpu;
 using Tessera.Engine.Generation;
@@ -23,14 +24,16 @@ internal static class ServeCommand
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (default: all cores).", DefaultValueFactory = _ => 0 };
         var sessions = new Option<int>("--max-sessions") { Description = "Sessions computed together; more wait in a queue.", DefaultValueFactory = _ => 8 };
         var device = ComputeDeviceOption.Create();
+        var batchDir = new Option<string?>("--batch-dir") { Description = "Folder of the Batch API's files and jobs (default: $TESSERA_HOME/batches/NAME, ~/.tessera if unset)." };
         var queue = new Option<int>("--max-queue") { Description = "Sessions that may wait; beyond, requests get 429.", DefaultValueFactory = _ => 32 };
         var command = new Command("serve", "Serve a GGUF model on this machine behind an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models).")
         {
-            model, listen, apiKey, noAuth, name, context, threads, sessions, queue, device,
+            model, listen, apiKey, noAuth, name, context, threads, sessions, queue, device, batchDir,
         };
         command.SetAction((result, ct) => CliErrors.RunAsync(() => RunAsync(
             result.GetValue(model), result.GetValue(listen)!, result.GetValue(apiKey), result.GetValue(noAuth), result.GetValue(name),
-            result.GetValue(context), result.GetValue(threads), result.GetValue(sessions), result.GetValue(queue), result.GetValue(device)!, ct)));
+            result.GetValue(context), result.GetValue(threads), result.GetValue(sessions), result.GetValue(queue), result.GetValue(device)!,
+            result.GetValue(batchDir), ct)));
         return command;
     }
 
@@ -48,7 +51,7 @@ internal static class ServeCommand
     }
 
     private static async Task<int> RunAsync(string? modelPath, string listenText, string? apiKey, bool noAuth, string? name, int? context,
-        int threads, int maxSessions, int maxQueue, string device, CancellationToken cancellation)
+        int threads, int maxSessions, int maxQueue, string device, string? batchDir, CancellationToken cancellation)
     {
         var listen = ParseListen(listenText);
         apiKey ??= Environment.GetEnvironmentVariable("TESSERA_API_KEY") is { Length: > 0 } fromEnv ? fromEnv : null;
@@ -73,7 +76,8 @@ internal static class ServeCommand
         OpenAiServer server;
         try
         {
-            server = await OpenAiServer.StartAsync(listen, service, validator, new OpenAiApiOptions(),
+            var batches = new BatchOptions { Directory = batchDir ?? Path.Combine(DefaultModel.Home, "batches", service.ListModels()[0].Id) };
+            server = await OpenAiServer.StartAsync(listen, service, validator, new OpenAiApiOptions { Batches = batches },
                 logging, signal.Token).ConfigureAwait(false);
         }
         catch (IOException e)

@@ -46,7 +46,11 @@ internal sealed class PoolCoordinator : IAsyncDisposable
                 deployments = CoordinatorDeployments.Create(pool, options.DataDirectory.Root, loggerFactory, time, deploymentOptions);
                 DeploymentApi.Map(app, deployments, pool);
                 ApiKeyEndpoints.Map(app.MapGroup("/api").AddEndpointFilter(new AdminKeyFilter(pool)), keys, pool.Store, time);
-                app.MapOpenAiApi(generation ?? deployments.Router, keys, new OpenAiApiOptions { Time = time });
+                app.MapOpenAiApi(generation ?? deployments.Router, keys, new OpenAiApiOptions
+                {
+                    Time = time,
+                    Batches = new Tessera.Api.Batches.BatchOptions { Directory = Path.Combine(options.DataDirectory.Root, "batches") },
+                });
             },
         }, loggerFactory, time, cancellationToken).ConfigureAwait(false);
         deployments!.Start();

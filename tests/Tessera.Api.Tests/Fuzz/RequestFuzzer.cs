@@ -33,12 +33,18 @@ internal static class RequestFuzzer
         (Endpoint.Chat, """{"model":"fake","messages":[{"role":"user","content":"hi"}]}"""),
         (Endpoint.Chat, """
             {"model":"fake","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"Hel"},{"type":"input_text","text":"lo"}]},
-             {"role":"assistant","content":null},{"role":"developer","content":"x"},{"role":"tool","content":"42"}],
+             {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"add","arguments":"{\"a\":2}"}}]},
+             {"role":"developer","content":"x"},{"role":"tool","tool_call_id":"call_1","name":"add","content":"42"}],
              "temperature":0.7,"top_p":0.9,"top_k":40,"min_p":0.05,"repetition_penalty":1.1,"presence_penalty":0.5,"frequency_penalty":-0.5,
              "max_tokens":8,"max_completion_tokens":7,"stop":["\n","END"],"seed":42,"logprobs":true,"top_logprobs":3,
              "stream":true,"stream_options":{"include_usage":true},"n":1,"response_format":{"type":"text"},"tools":[],"ignore_eos":false,"user":"u1"}
             """),
         (Endpoint.Chat, """{"model":"fake","messages":[{"role":"user","content":"2+2="}],"stop":"=","stream":false,"seed":-1,"temperature":0,"max_tokens":3}"""),
+        (Endpoint.Chat, """
+            {"model":"fake","messages":[{"role":"user","content":"sum"}],"parallel_tool_calls":false,"tool_choice":{"type":"function","function":{"name":"add"}},
+             "tools":[{"type":"function","function":{"name":"add","description":"Adds","parameters":{"type":"object","properties":{"a":{"type":"number"}}},"strict":true}},
+                      {"type":"function","function":{"name":"sub"}}]}
+            """),
         (Endpoint.Chat, """{"model":"fake","messages":[{"role":"user","content":[{"type":"text","text":"a"}]}],"logprobs":false,"top_logprobs":0,"stream_options":null,"response_format":null,"tools":null}"""),
         (Endpoint.Completion, """{"model":"fake","prompt":"Once upon"}"""),
         (Endpoint.Completion, """
@@ -56,6 +62,7 @@ internal static class RequestFuzzer
         "model", "messages", "prompt", "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty",
         "max_tokens", "max_completion_tokens", "stop", "seed", "logprobs", "top_logprobs", "stream", "stream_options", "include_usage", "n",
         "best_of", "suffix", "echo", "ignore_eos", "response_format", "tools", "role", "content", "type", "text", "user", "metadata",
+        "tool_choice", "parallel_tool_calls", "tool_calls", "tool_call_id", "function", "name", "arguments", "parameters", "strict",
     ];
 
     /// <summary>Values shaped like the parser's: roles, part types, messages, content parts, long lists of each.</summary>

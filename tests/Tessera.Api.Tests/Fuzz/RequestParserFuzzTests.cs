@@ -153,6 +153,11 @@ public sealed class RequestParserFuzzTests(ITestOutputHelper output)
                 return $"accepted a message with role '{bad.Role}' and content {(bad.Content is null ? "null" : "text")}";
             if (r.TopLogProbs is < 0 or > RequestParser.MaxChatTopLogProbs)
                 return $"accepted top_logprobs {r.TopLogProbs}";
+            if (r.Tools is { } tools && (tools.Tools.Count is 0 or > RequestParser.MaxTools || tools.Tools.DistinctBy(t => t.Name).Count() != tools.Tools.Count
+                || (tools.Choice.FunctionName is { } forced && tools.Tools.All(t => t.Name != forced))))
+                return $"accepted tools that are empty, too many, named twice, or a tool_choice naming none of them: {tools}";
+            if (messages.FirstOrDefault(m => (m.Role == "tool") != (m.ToolCallId is not null) || (m.ToolCalls is not null && m.Role != "assistant")) is { } stray)
+                return $"accepted a '{stray.Role}' message with tool fields it may not have";
         }
         else
         {

@@ -3,6 +3,7 @@ using Tessera.Engine.Generation;
 using Tessera.Engine.Model;
 using Tessera.Engine.Templates;
 using Tessera.Generation;
+using Tessera.Generation.Tools;
 
 namespace Tessera.Api.Tests.Unit;
 
@@ -10,7 +11,20 @@ namespace Tessera.Api.Tests.Unit;
 internal sealed class FakeGenerationService : ITextGenerationService
 {
     public const string Model = "fake";
-    private readonly ServedModel _model = new(Model, 64, "tests", DateTimeOffset.FromUnixTimeSeconds(1_700_000_000));
+    private ServedModel _model = new(Model, 64, "tests", DateTimeOffset.FromUnixTimeSeconds(1_700_000_000));
+
+    /// <summary>How the fake model writes tool calls (what the API reads its scripted replies with).</summary>
+    public ToolCallFormat ToolCallFormat
+    {
+        get => _model.ToolCallFormat;
+        set => _model = _model with { ToolCallFormat = value };
+    }
+
+    /// <summary>The tools of the last chat tokenized.</summary>
+    public ChatTools? LastTools { get; private set; }
+
+    /// <summary>The messages of the last chat tokenized.</summary>
+    public IReadOnlyList<ChatMessage>? LastMessages { get; private set; }
 
     /// <summary>Texts of the tokens to stream; an empty text at the end is the end-of-generation token (finish "stop").</summary>
     public string[] Script { get; set; } = ["Hello", ",", " world", ""];
@@ -41,8 +55,13 @@ internal sealed class FakeGenerationService : ITextGenerationService
 
     public ServedModel? FindModel(string id) => id == Model ? _model : null;
 
-    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages) =>
-        FindModel(model) is null ? throw new UnknownModelException(model) : Tokens(string.Concat(messages.Select(m => m.Content)));
+    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null)
+    {
+        if (FindModel(model) is null)
+            throw new UnknownModelException(model);
+        (LastTools, LastMessages) = (tools, messages);
+        return Tokens(string.Concat(messages.Select(m => m.Content)));
+    }
 
     public int[] TokenizePrompt(string model, string prompt) =>
         FindModel(model) is null ? throw new UnknownModelException(model) : Tokens(prompt);

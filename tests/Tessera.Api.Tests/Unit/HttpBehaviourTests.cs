@@ -9,7 +9,7 @@ using Tessera.Generation;
 namespace Tessera.Api.Tests.Unit;
 
 /// <summary>The HTTP surface against a scripted service: status codes, error shapes, SSE, stop strings, cancellation.</summary>
-public sealed class HttpBehaviourTests : IAsyncLifetime
+public sealed partial class HttpBehaviourTests : IAsyncLifetime
 {
     private const string Key = "tsk_test-key";
     private readonly FakeGenerationService _service = new();
