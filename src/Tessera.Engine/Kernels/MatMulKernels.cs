@@ -115,6 +115,15 @@ internal readonly unsafe struct MatMulKernel
                 _ => new(ActivationFormat.Q8_0, &Q4_0Rows8.Gemv8, &Q4_0Rows8Pairs.Gemm, ActivationFormat.Q8_0Pairs, &Q4_0Rows8.GemvFew),
             };
         }
+        if (w.Layout == WeightLayout.Q4_KGroups)
+        {
+            return path switch
+            {
+                KernelPath.Scalar => new(ActivationFormat.Q8_K, &Q4_KRows8.ScalarGemv8, &Q4_KRows8.ScalarGemmN, ActivationFormat.Q8_K),
+                KernelPath.Avx2 => new(ActivationFormat.Q8_K, &Q4_KRows8.Gemv8, &Q4_KRows8.GemmN, ActivationFormat.Q8_K),
+                _ => new(ActivationFormat.Q8_K, &Q4_KRows8.Gemv8, &Q4_KRows8.GemmN512, ActivationFormat.Q8_K),
+            };
+        }
         if (w.Type == GgmlType.Q4_0 && w.Rows % Q4_0Rows8.Rows == 0)
             return new(ActivationFormat.Q8_0, &Q4_0Rows8.RowDot, &Q4_0Rows8.RowDot4);
         // IQ4_NL likewise (IQ4NLRows8): a sign per level on the activations, otherwise Q4_0's design.

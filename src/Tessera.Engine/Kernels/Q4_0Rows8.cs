@@ -29,23 +29,17 @@ internal static unsafe class Q4_0Rows8
     {
         if (rows % Rows != 0 || cols % 32 != 0)
             throw new ArgumentException($"Grouped Q4_0 needs rows in eights and whole blocks, not {rows} x {cols}.");
-        var nb = cols / 32;
-        var rowBytes = (nint)nb * BlockBytes;
-        for (var g = 0; g < rows / Rows; g++)
+        TokenLoop.Regroup(source, destination, rows, cols / 32, BlockBytes, &RegroupBlock);
+    }
+
+    private static void RegroupBlock(byte* first, nint rowBytes, byte* group)
+    {
+        for (var r = 0; r < Rows; r++)
         {
-            var src = source + g * Rows * rowBytes;
-            var dst = destination + g * Rows * rowBytes;
-            for (var b = 0; b < nb; b++)
-            {
-                var group = dst + b * GroupBlockBytes;
-                for (var r = 0; r < Rows; r++)
-                {
-                    var block = src + r * rowBytes + b * BlockBytes;
-                    ((ushort*)group)[r] = *(ushort*)block;
-                    for (var c = 0; c < 4; c++)
-                        *(uint*)(group + 16 + 32 * c + 4 * r) = *(uint*)(block + 2 + 4 * c);
-                }
-            }
+            var block = first + r * rowBytes;
+            ((ushort*)group)[r] = *(ushort*)block;
+            for (var c = 0; c < 4; c++)
+                *(uint*)(group + 16 + 32 * c + 4 * r) = *(uint*)(block + 2 + 4 * c);
         }
     }
 

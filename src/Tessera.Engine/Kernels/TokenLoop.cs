@@ -19,4 +19,21 @@ internal static unsafe class TokenLoop
                 gemv8(group + i * groupBytes, act + t * actStride, cols, y + t * yStride + i * 8);
         }
     }
+
+    /// <summary>
+    /// Walks <paramref name="rows"/> rows (a multiple of 8) of <paramref name="nb"/> blocks of <paramref name="blockBytes"/>
+    /// into a layout grouped eight rows at a time: <paramref name="regroup"/> gets row 0's block b of a group (the other
+    /// rows a row apart), the row's bytes, and where the group's block b goes (eight blocks' bytes, in place).
+    /// </summary>
+    public static void Regroup(byte* source, byte* destination, int rows, int nb, int blockBytes, delegate*<byte*, nint, byte*, void> regroup)
+    {
+        var rowBytes = (nint)nb * blockBytes;
+        for (var g = 0; g < rows / 8; g++)
+        {
+            var src = source + g * 8 * rowBytes;
+            var dst = destination + g * 8 * rowBytes;
+            for (var b = 0; b < nb; b++)
+                regroup(src + b * blockBytes, rowBytes, dst + b * 8 * blockBytes);
+        }
+    }
 }

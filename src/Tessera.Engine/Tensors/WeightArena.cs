@@ -56,6 +56,12 @@ public sealed unsafe class WeightArena : IDisposable
             var layout = source.Type == GgmlType.Q4_0 ? WeightLayout.Q4_0Groups : WeightLayout.IQ4_NLGroups;
             return new WeightMatrix((nint)destination, source.Type, source.Rows, source.Cols, source.Name, layout);
         }
+        // So is Q4_K, for its eight-row kernels (see Q4_KRows8).
+        if (source.Type == GgmlType.Q4_K && source.Layout == WeightLayout.Rows && source.Rows % Kernels.Q4_KRows8.Rows == 0)
+        {
+            Kernels.Q4_KRows8.Repack((byte*)source.Data, destination, source.Rows, source.Cols);
+            return new WeightMatrix((nint)destination, source.Type, source.Rows, source.Cols, source.Name, WeightLayout.Q4_KGroups);
+        }
         Buffer.MemoryCopy((void*)source.Data, destination, source.ByteSize, source.ByteSize);
         return new WeightMatrix((nint)destination, source.Type, source.Rows, source.Cols, source.Name, source.Layout);
     }

@@ -45,7 +45,7 @@ public readonly struct WeightMatrix
         return new WeightMatrix(RowPointer(first), Type, count, Cols, name);
     }
 
-    /// <summary>Pointer to the first byte of <paramref name="row"/> (of its group of eight in <see cref="WeightLayout.Q4_0Groups"/>).</summary>
+    /// <summary>Pointer to the first byte of <paramref name="row"/> (of its group of eight in a regrouped layout).</summary>
     public nint RowPointer(int row) => Data + (nint)(RowBytes * row);
 }
 
@@ -60,4 +60,7 @@ public enum WeightLayout
 
     /// <summary>IQ4_NL regrouped eight rows at a time, in Q4_0's grouped layout (see Kernels.IQ4NLRows8).</summary>
     IQ4_NLGroups,
+
+    /// <summary>Q4_K regrouped eight rows at a time (the same bytes per group; see Kernels.Q4_KRows8).</summary>
+    Q4_KGroups,
 }

@@ -25,35 +25,9 @@ public sealed unsafe class Q4_0GroupTests
     [InlineData(33, 136, 1088)]
     public void RegroupedAndRowByRow_GiveTheSameBits_OnEveryPath(int tokens, int rows, int cols)
     {
-        RegroupedAndRowByRow(GgmlType.Q4_0, WeightLayout.Q4_0Groups, tokens, rows, cols);
+        RegroupCheck.RegroupedAndRowByRow_GiveTheReferenceBits(GgmlType.Q4_0, WeightLayout.Q4_0Groups, tokens, rows, cols, Reference);
         // IQ4_NL has Q4_0's block bytes and is regrouped the same way (IQ4NLRows8).
-        RegroupedAndRowByRow(GgmlType.IQ4_NL, WeightLayout.IQ4_NLGroups, tokens, rows, cols);
-    }
-
-    private static void RegroupedAndRowByRow(GgmlType type, WeightLayout layout, int tokens, int rows, int cols)
-    {
-        using var m = new KernelTestData.Matrix(type, rows, cols, seed: 21);
-        using var arena = new WeightArena(WeightArena.Footprint(m.Weights));
-        var grouped = arena.Copy(m.Weights);
-        Assert.Equal(layout, grouped.Layout);
-        var x = KernelTestData.Random(tokens * cols, seed: 8);
-
-        var expected = Reference(m.Weights, x, tokens);
-        foreach (var path in new[] { KernelPath.Scalar, KernelPath.Avx2, KernelPath.Avx512 })
-        {
-            if (!KernelPaths.IsSupported(path))
-                continue;
-            using var backend = new CpuBackend(2, path);
-            var yRows = new float[tokens * rows];
-            var yGroups = new float[tokens * rows];
-            backend.MatMul(m.Weights, x, yRows, tokens);
-            backend.MatMul(grouped, x, yGroups, tokens);
-            for (var i = 0; i < expected.Length; i++)
-            {
-                Assert.Equal(BitConverter.SingleToInt32Bits(expected[i]), BitConverter.SingleToInt32Bits(yRows[i]));
-                Assert.Equal(BitConverter.SingleToInt32Bits(expected[i]), BitConverter.SingleToInt32Bits(yGroups[i]));
-            }
-        }
+        RegroupCheck.RegroupedAndRowByRow_GiveTheReferenceBits(GgmlType.IQ4_NL, WeightLayout.IQ4_NLGroups, tokens, rows, cols, Reference);
     }
 
     /// <summary>
