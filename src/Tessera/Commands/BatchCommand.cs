@@ -20,6 +20,7 @@ internal static class BatchCommand
         command.Subcommands.Add(Run());
         command.Subcommands.Add(Status());
         command.Subcommands.Add(Cancel());
+        command.Subcommands.Add(Bench());
         return command;
     }
 
@@ -113,6 +114,71 @@ internal static class BatchCommand
             var batch = await SendAsync(http, HttpMethod.Post, $"batches/{result.GetValue(id)}/cancel", null, cancellation).ConfigureAwait(false);
             Console.WriteLine($"{batch["id"]}: {batch["status"]}");
             return 0;
+        }));
+        return command;
+    }
+
+    private static Command Bench()
+    {
+        var deployment = new Option<string>("--deployment", "-d") { Description = "The model or deployment to measure.", Required = true };
+        var lines = new Option<int>("--lines") { Description = "Short prompts in the batch.", DefaultValueFactory = _ => 10_000 };
+        var sequential = new Option<int>("--sequential") { Description = "Of the same prompts, how many to send one at a time through the streaming API.", DefaultValueFactory = _ => 200 };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens each answer may have.", DefaultValueFactory = _ => 8 };
+        var connection = ConnectionOptions();
+        var command = new Command("bench", "Lines per second of a batch of short prompts against the same prompts sent one at a time through the streaming API.")
+        {
+            deployment, lines, sequential, maxTokens, connection.Url, connection.Key, connection.CaCert,
+        };
+        command.SetAction((result, cancellation) => CliErrors.RunAsync(async () =>
+        {
+            using var http = Connect(result, connection);
+            var model = result.GetValue(deployment)!;
+            var max = Math.Max(1, result.GetValue(maxTokens));
+            string Prompt(int i) => new JsonObject
+            {
+                ["model"] = model,
+                ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = $"Write one short line about the number {i}." }),
+                ["max_tokens"] = max,
+                ["temperature"] = 0,
+            }.ToJsonString();
+            var console = DownloadProgress.ErrorConsole();
+
+            // One at a time through the streaming API: read each stream to its end before the next request.
+            var oneByOne = Math.Max(1, result.GetValue(sequential));
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            for (var i = 0; i < oneByOne; i++)
+            {
+                var body = JsonNode.Parse(Prompt(i))!;
+                body["stream"] = true;
+                using var request = new HttpRequestMessage(HttpMethod.Post, "chat/completions") { Content = Json(body) };
+                using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellation).ConfigureAwait(false);
+                await EnsureAsync(response, cancellation).ConfigureAwait(false);
+                await response.Content.CopyToAsync(Stream.Null, cancellation).ConfigureAwait(false);
+            }
+            var streamingRate = oneByOne / clock.Elapsed.TotalSeconds;
+            console.MarkupLine($"one at a time: {oneByOne} requests in {clock.Elapsed.TotalSeconds:F1} s, {streamingRate:F1} per second");
+
+            var count = Math.Max(1, result.GetValue(lines));
+            var input = Prepare(Enumerable.Range(0, count).Select(Prompt), null, "/v1/chat/completions");
+            using var form = new MultipartFormDataContent { { new StringContent("batch"), "purpose" }, { new ByteArrayContent(input), "file", "bench.jsonl" } };
+            var uploaded = await SendAsync(http, HttpMethod.Post, "files", form, cancellation).ConfigureAwait(false);
+            clock.Restart();
+            var created = await SendAsync(http, HttpMethod.Post, "batches", Json(new JsonObject
+            {
+                ["input_file_id"] = uploaded["id"]!.GetValue<string>(),
+                ["endpoint"] = "/v1/chat/completions",
+                ["completion_window"] = "24h",
+            }), cancellation).ConfigureAwait(false);
+            var batch = await FollowAsync(http, console, created, cancellation).ConfigureAwait(false);
+            var seconds = clock.Elapsed.TotalSeconds;
+            var counts = batch["request_counts"]!;
+            var batchRate = counts["completed"]!.GetValue<int>() / seconds;
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("way", "requests", "seconds", "per second");
+            table.AddRow("one at a time, streaming", $"{oneByOne}", $"{oneByOne / streamingRate:F1}", $"{streamingRate:F1}");
+            table.AddRow($"batch ({batch["status"]}, {counts["failed"]} refused)", $"{counts["completed"]}", $"{seconds:F1}", $"{batchRate:F1}");
+            table.AddRow("batch / one at a time", "", "", $"{batchRate / streamingRate:F2}x");
+            AnsiConsole.Write(table);
+            return batch["status"]!.GetValue<string>() == "completed" && counts["failed"]!.GetValue<int>() == 0 ? 0 : 1;
         }));
         return command;
     }

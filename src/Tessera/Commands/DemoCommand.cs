@@ -21,9 +21,10 @@ internal static class DemoCommand
         var agents = new Option<int>("--agents") { Description = "Agents besides the coordinator's own.", DefaultValueFactory = _ => 2 };
         var stages = new Option<int?>("--stages") { Description = "Stages to split the model over (default: one per node)." };
         var model = new Option<string?>("--model", "-m") { Description = "The model to deploy, in one file: " + ModelArgument.Forms + " (default: a small synthetic model made once)." };
+        var replicas = new Option<int?>("--replicas") { Description = "Independent copies of the pipeline, on disjoint nodes (default 1); with --stages 1, one per node." };
         var activations = new Option<string?>("--activations") { Description = "Activations between stages: f16 (default), f32 or q8." };
         var command = new Command("demo", "Start a local pool (a coordinator and agents as child processes on 127.0.0.1), deploy a model split across them and serve it until Ctrl+C.");
-        foreach (var option in new Option[] { agents, stages, model, activations })
+        foreach (var option in new Option[] { agents, stages, model, activations, replicas })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -52,7 +53,7 @@ internal static class DemoCommand
 
                 using var api = DeployClient.Create(coordinatorDir, null, null);
                 var stageCount = result.GetValue(stages) ?? extra + 1;
-                var created = await api.CreateAsync(new DeploymentRequest(modelPath, "demo", Context: 1024, MaxSessions: 4,
+                var created = await api.CreateAsync(new DeploymentRequest(modelPath, "demo", Replicas: result.GetValue(replicas), Context: 1024, MaxSessions: 4,
                     Activations: result.GetValue(activations), MinStages: stageCount), token).ConfigureAwait(false);
                 DeployCommand.PrintPlan(created);
                 var ready = await DeployCommand.WaitReadyAsync(api, created.Name, StartTimeout, token).ConfigureAwait(false);
