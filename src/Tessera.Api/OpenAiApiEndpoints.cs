@@ -14,7 +14,7 @@ namespace Tessera.Api;
 public static class OpenAiApiEndpoints
 {
     /// <summary>
-    /// Maps POST /v1/chat/completions, POST /v1/completions, GET /v1/models and GET /v1/models/{id}, every one
+    /// Maps POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, GET /v1/models and GET /v1/models/{id}, every one
     /// behind <paramref name="keys"/>; any other /v1 path answers 404 in OpenAI's error shape.
     /// </summary>
     public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder endpoints, ITextGenerationService generation, IApiKeyValidator keys, OpenAiApiOptions? options = null)
@@ -27,6 +27,7 @@ public static class OpenAiApiEndpoints
         var v1 = endpoints.MapGroup("/v1");
         v1.MapPost("/chat/completions", handler.ChatCompletionsAsync);
         v1.MapPost("/completions", handler.CompletionsAsync);
+        v1.MapPost("/embeddings", handler.EmbeddingsAsync);
         v1.MapGet("/models", handler.ModelsAsync);
         v1.MapGet("/models/{**id}", handler.ModelAsync);
         if ((options ?? new OpenAiApiOptions()).Batches is { } batches)

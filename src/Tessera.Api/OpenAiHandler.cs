@@ -16,7 +16,7 @@ using Tessera.Generation.Tools;
 namespace Tessera.Api;
 
 /// <summary>The request handlers behind <see cref="OpenAiApiEndpoints.MapOpenAiApi"/>.</summary>
-internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyValidator keys, OpenAiApiOptions options, ILogger logger)
+internal sealed partial class OpenAiHandler(ITextGenerationService generation, IApiKeyValidator keys, OpenAiApiOptions options, ILogger logger)
 {
     private readonly ITokenDecoder? _decoder = options.TokenDecoder ?? generation as ITokenDecoder;
     private readonly KeyRateLimiter _rates = new(options.Time);
@@ -101,7 +101,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
     /// Renders and tokenizes only for a model with room for the session, and at most one prompt per core at once: a
     /// full server answers 429 without spending CPU on the request, and tokenizing cannot starve the rest.
     /// </summary>
-    private async Task<int[]> TokenizeAdmittedAsync(ServedModel model, Func<int[]> tokenize, CancellationToken cancellation)
+    private async Task<T> TokenizeAdmittedAsync<T>(ServedModel model, Func<T> tokenize, CancellationToken cancellation)
     {
         RequireRoom(model);
         await _tokenizing.WaitAsync(cancellation).ConfigureAwait(false);
@@ -132,7 +132,7 @@ internal sealed class OpenAiHandler(ITextGenerationService generation, IApiKeyVa
     });
 
     public Task UnknownPathAsync(HttpContext http) => HandleAsync(http, _ =>
-        throw new OpenAiError(HttpStatusCode.NotFound, $"Invalid URL ({http.Request.Method} {http.Request.Path}). This server has POST /v1/chat/completions, POST /v1/completions, GET /v1/models and GET /v1/models/{{id}}.",
+        throw new OpenAiError(HttpStatusCode.NotFound, $"Invalid URL ({http.Request.Method} {http.Request.Path}). This server has POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, GET /v1/models and GET /v1/models/{{id}}.",
             "invalid_request_error"));
 
     private ModelObject ToObject(ServedModel m) =>

@@ -46,4 +46,13 @@ public interface ITextGenerationService
     /// <exception cref="ContextFullException">Prompt plus one token does not fit the context.</exception>
     /// <exception cref="CapacityExceededException">Too many sessions are waiting; retry later.</exception>
     IAsyncEnumerable<GeneratedToken> GenerateAsync(string model, int[] prompt, GenerationOptions options, CancellationToken cancellation);
+
+    /// <summary>
+    /// Embeds each of <paramref name="inputs"/> (token ids, BOS included as for completions): the model's hidden states
+    /// after its final norm, pooled per input (see <see cref="EmbeddingOptions.Pooling"/>) and L2-normalised.
+    /// </summary>
+    /// <exception cref="UnknownModelException">No such model.</exception>
+    /// <exception cref="ArgumentException">The request is not valid (<see cref="EmbeddingRequest.Validate"/>; the parameter names the field).</exception>
+    /// <exception cref="CapacityExceededException">Too many sessions are waiting; retry later.</exception>
+    Task<EmbeddingResult> EmbedAsync(string model, IReadOnlyList<int[]> inputs, EmbeddingOptions options, CancellationToken cancellation);
 }

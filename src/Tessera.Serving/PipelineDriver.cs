@@ -195,10 +195,8 @@ public sealed partial class PipelineDriver : IAsyncDisposable
     public async IAsyncEnumerable<PipelineToken> GenerateAsync(PipelineRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        GenerationRequest.Validate(request.Prompt, request.Options, ContextLength, VocabSize);
-
         var id = (ulong)Interlocked.Increment(ref _nextSession);
-        var session = new DriverSession(id, request, GenerationLimits.For(request.Prompt.Length, request.MaxTokens, ContextLength, request.EndTokens));
+        var session = new DriverSession(id, request, LimitsOf(request));
         lock (_gate)
         {
             if (_broken is { } broken)
@@ -344,6 +342,11 @@ public sealed partial class PipelineDriver : IAsyncDisposable
             MaxTokens = request.MaxTokens,
             PromptLength = request.Prompt.Length,
         };
+        if (request.Pooling is { } pooling)
+        {
+            open.Pooling = (int)pooling;
+            open.FeedBack = false;
+        }
         if (request.EndTokens is { } end)
             open.EndTokens.Add(end);
         Abandon(session);
@@ -455,6 +458,11 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                 _maxPause = pause;
             PauseHistogram.Record(pause.TotalMilliseconds);
             LogSessionResumed(t.Session, (long)t.Step, pause.TotalMilliseconds);
+        }
+        if (session.Request.Pooling is not null)
+        {
+            OnEmbedding(lane, session, t);
+            return;
         }
         var request = session.Request;
         session.Generated.Add(t.Token);

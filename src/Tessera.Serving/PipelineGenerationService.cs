@@ -46,7 +46,7 @@ public sealed record PipelineGenerationServiceOptions
 /// come from the GGUF file on this side; a <see cref="PipelineDriver"/> runs the sessions through the stages.
 /// Output is token-for-token what <see cref="LocalGenerationService"/> gives with f32 activations.
 /// </summary>
-public sealed class PipelineGenerationService : IPipelineService
+public sealed partial class PipelineGenerationService : IPipelineService
 {
     private readonly PipelineDriver _driver;
     private readonly Tokenizer _tokenizer;

@@ -18,6 +18,9 @@ public sealed record PipelineRequest(int[] Prompt, SamplingParameters Sampling, 
     /// <summary>A grammar (GBNF) the output must follow, applied by the last stage where it samples; null: free text.</summary>
     public string? Grammar { get; init; }
 
+    /// <summary>Set: an embedding session. The last stage pools the prompt's positions and sends one vector back instead of sampling.</summary>
+    public EmbeddingPooling? Pooling { get; init; }
+
     /// <summary>The request as the generation contract sees it (what <see cref="GenerationRequest.Validate"/> checks).</summary>
     public GenerationOptions Options => new(Sampling, MaxTokens, TopLogProbs, IgnoreEndOfGeneration: EndTokens is null) { Grammar = Grammar };
 }
@@ -29,4 +32,7 @@ public sealed record PipelineRequest(int[] Prompt, SamplingParameters Sampling, 
 public readonly record struct PipelineToken(int Id, int Step, float LogProb, (int Id, float LogProb)[]? TopLogProbs, FinishReason? Finish)
 {
     public bool IsLast => Finish is not null;
+
+    /// <summary>An embedding session's pooled, L2-normalised vector (its only answer); null for a sampled token.</summary>
+    public float[]? Embedding { get; init; }
 }

@@ -196,7 +196,7 @@ public sealed partial class StageHost
         }
         var positions = open.MaxPositions <= 0 ? _stage.ContextLength : Math.Min(open.MaxPositions, _stage.ContextLength);
         Sampler? sampler = null;
-        if (_stage.IsLast)
+        if (_stage.IsLast && open.Pooling == 0)
         {
             try
             {
@@ -210,8 +210,8 @@ public sealed partial class StageHost
                 return;
             }
         }
-        var session = new Session(_stage.CreateCache(positions), sampler, open.TopLogprobs) { PromptLength = open.PromptLength };
-        if (_stage.IsFirst && open.FeedBack)
+        var session = new Session(_stage.CreateCache(positions), sampler, open.TopLogprobs) { PromptLength = open.PromptLength, Pooled = PoolerFor(open) };
+        if (_stage.IsFirst && open.FeedBack && open.Pooling == 0)
             session.FeedBack = new GenerationLimits(open.MaxTokens, positions, open.EndTokens.Count == 0 ? null : open.EndTokens.ToHashSet());
         item.Lane.Sessions[item.Session] = session;
         Touch(item.Lane).Opens.Add(open);
@@ -274,6 +274,7 @@ public sealed partial class StageHost
         _slices.RemoveRange(valid, _slices.Count - valid);
         if (_slices.Count == 0)
             return;
+        _generating = _stage.IsLast ? PutEmbeddingsLast() : _slices.Count;
 
         var n = 0;
         _batch.Clear();
@@ -302,13 +303,13 @@ public sealed partial class StageHost
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            _stage.Forward(batch, _tokens.AsSpan(0, n), _stage.IsFirst ? default : _input.AsSpan(0, n * d), _output);
+            ForwardSplit(batch, n, d);
             var computed = System.Diagnostics.Stopwatch.GetTimestamp() - started;
             if (_options.FaultSlowdown is { } slowdown)
                 StretchForFault(started, slowdown());
             var ticks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
             Interlocked.Add(ref _computeTicks, ticks);
-            _lastPassDecoded = n == _slices.Count;
+            _lastPassDecoded = n == _slices.Count && _generating == _slices.Count;
             if (_lastPassDecoded)
             {
                 // Every session had one position: a decoding pass, the time the coordinator learns this stage's speed from.
@@ -362,10 +363,17 @@ public sealed partial class StageHost
     private void Sample()
     {
         var vocab = _stage.Config.VocabSize;
+        var pooledRow = 0;
         for (var i = 0; i < _slices.Count; i++)
         {
             var s = _slices[i];
             var session = s.Session;
+            if (i >= _generating)
+            {
+                Pool(s, pooledRow);
+                pooledRow += s.Count;
+                continue;
+            }
             session.History.AddRange(s.Item.Tokens.AsSpan(s.TokenOffset, s.Count));
             if (s.SampleStep < 0)
                 continue;
@@ -578,6 +586,9 @@ public sealed partial class StageHost
 
         /// <summary>The driver closed the session; its close is queued.</summary>
         public bool Closing { get; set; }
+
+        /// <summary>At the last stage, an embedding session's pooled positions (SessionOpen.pooling); null: it samples.</summary>
+        public EmbeddingAccumulator? Pooled { get; init; }
     }
 
     private sealed class Outgoing

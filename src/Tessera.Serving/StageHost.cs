@@ -124,6 +124,7 @@ public sealed partial class StageHost : IDisposable
                 DecodeWaits = Interlocked.Read(ref _decodeWaits),
                 DecodeWaitSeconds = (double)Interlocked.Read(ref _decodeWaitTicks) / System.Diagnostics.Stopwatch.Frequency,
                 DecodeHeadSeconds = (double)Interlocked.Read(ref _decodeHeadTicks) / System.Diagnostics.Stopwatch.Frequency,
+                PoolingType = c.PoolingType ?? -1,
             };
         }
     }

@@ -63,6 +63,8 @@ internal static class StageInputBounds
                 throw Invalid($"Session {open.Session} names {open.EndTokens.Count} end tokens; at most {MaxEndTokens} are allowed.");
             if (open.MaxTokens < 0)
                 throw Invalid($"Session {open.Session} has a negative max_tokens ({open.MaxTokens}).");
+            if (open.Pooling is < 0 or > 3)
+                throw Invalid($"Session {open.Session} asks for pooling {open.Pooling}; 0 (none), 1 (mean), 2 (cls) and 3 (last) are known.");
         }
         long rows = 0;
         foreach (var w in message.Work)

@@ -158,6 +158,9 @@ internal sealed class FakePipeline(PipelineTarget target, IReadOnlyList<string> 
         yield return new GeneratedToken(7, "ok", -0.1f, null, FinishReason.Stop);
     }
 
+    public Task<EmbeddingResult> EmbedAsync(string model, IReadOnlyList<int[]> inputs, EmbeddingOptions options, CancellationToken cancellation) =>
+        Task.FromResult(new EmbeddingResult(inputs.Select(_ => new[] { 1f }).ToList(), inputs.Sum(i => i.Length)));
+
     public ValueTask DisposeAsync()
     {
         Disposed = true;

@@ -65,6 +65,9 @@ public sealed class DeploymentRouter : ITextGenerationService, ITokenDecoder
             yield return token;
     }
 
+    public Task<EmbeddingResult> EmbedAsync(string model, IReadOnlyList<int[]> inputs, EmbeddingOptions options, CancellationToken cancellation) =>
+        Pick(model).EmbedAsync(model, inputs, options, cancellation);
+
     private IPipelineService Pick(string model)
     {
         if (!_routes.TryGetValue(model, out var replicas))

@@ -33,7 +33,7 @@ public sealed record LocalGenerationServiceOptions
 /// pending prompts), samples each session's next token and streams it. New sessions join at any step;
 /// finished or cancelled ones leave at the next. One thread computes; callers only wait on channels.
 /// </summary>
-public sealed class LocalGenerationService : ITextGenerationService, ITokenDecoder, IDisposable
+public sealed partial class LocalGenerationService : ITextGenerationService, ITokenDecoder, IDisposable
 {
     private readonly LocalModel _model;
     private readonly ServedModel _served;
@@ -91,7 +91,7 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
     public bool HasRoom(string model)
     {
         lock (_gate)
-            return _active.Count + _waiting.Count < _options.MaxActiveSessions + _options.MaxQueuedSessions;
+            return Occupied < _options.MaxActiveSessions + _options.MaxQueuedSessions;
     }
 
     public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null)
@@ -122,7 +122,7 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
         lock (_gate)
         {
             // Count waiting and running together: the worker admits from the queue on its own schedule.
-            if (_active.Count + _waiting.Count >= _options.MaxActiveSessions + _options.MaxQueuedSessions)
+            if (Occupied >= _options.MaxActiveSessions + _options.MaxQueuedSessions)
                 throw new CapacityExceededException(TimeSpan.FromSeconds(2), $"{_active.Count} sessions running and {_waiting.Count} waiting");
             _waiting.Enqueue(session);
         }
@@ -165,9 +165,11 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
         while (!_stopping.IsCancellationRequested)
         {
             Admit(stage);
+            var embedded = RunEmbeddingStep(stage); // between passes, on this thread: the stage is never shared
             if (_active.Count == 0)
             {
-                _wake.Wait();
+                if (!embedded)
+                    _wake.Wait();
                 continue;
             }
 
@@ -234,6 +236,7 @@ public sealed class LocalGenerationService : ITextGenerationService, ITokenDecod
             _active.Clear();
             _waiting.Clear();
         }
+        AbandonEmbeddings();
     }
 
     private void Admit(TransformerStage stage)

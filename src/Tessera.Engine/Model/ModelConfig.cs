@@ -65,6 +65,9 @@ public sealed record ModelConfig
     /// <summary>Positions a query sees in sliding-window layers (itself included); 0: no sliding window.</summary>
     public int SlidingWindow { get; init; }
 
+    /// <summary>The pooling the model declares for embeddings (<c>{arch}.pooling_type</c>, llama.cpp's numbers: 0 none, 1 mean, 2 cls, 3 last, 4 rank); null when absent.</summary>
+    public int? PoolingType { get; init; }
+
     /// <summary>Which layers use <see cref="SlidingWindow"/>.</summary>
     public SlidingLayers SlidingLayers { get; init; }
 
@@ -198,6 +201,7 @@ public sealed record ModelConfig
             SlidingLayers = window == 0 ? SlidingLayers.None : gemma ? SlidingLayers.Even : SlidingLayers.All,
             PostNorms = gemma,
             ExpertCount = experts,
+            PoolingType = m.TryGetInt32(Key("pooling_type"), 0, 4),
             ExpertUsedCount = expertsUsed,
             ExpertFeedForwardLength = expertFeedForward,
             SharedExpertFeedForwardLength = experts > 0 ? OptionalCount("expert_shared_feed_forward_length") ?? 0 : 0,

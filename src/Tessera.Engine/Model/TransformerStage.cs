@@ -95,7 +95,7 @@ public sealed class TransformerStage : IDisposable
     public int OutputLength(ReadOnlySpan<BatchSequence> batch, LogitsMode mode = LogitsMode.LastPerSequence)
     {
         var tokens = TotalTokens(batch);
-        if (!IsLast)
+        if (!IsLast || mode == LogitsMode.NormedHidden)
             return tokens * Config.EmbeddingLength;
         return (mode == LogitsMode.All ? tokens : batch.Length) * Config.VocabSize;
     }
@@ -157,6 +157,13 @@ public sealed class TransformerStage : IDisposable
         if (!IsLast)
         {
             _backend.Download(x, output[..(n * d)]);
+        }
+        else if (mode == LogitsMode.NormedHidden)
+        {
+            var normed = _h!.Slice(0, n * d);
+            _backend.RmsNorm(x, _outputNorm, normed, n, c.RmsNormEps);
+            _backend.Download(normed, output[..(n * d)]);
+            LastHeadTicks = 0;
         }
         else
         {

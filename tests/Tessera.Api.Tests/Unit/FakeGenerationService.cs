@@ -99,6 +99,21 @@ internal sealed class FakeGenerationService : ITextGenerationService
                 yield break;
         }
     }
+
+    /// <summary>Two dimensions per input: its length and its first id, normalised, so tests can tell inputs apart.</summary>
+    public Task<EmbeddingResult> EmbedAsync(string model, IReadOnlyList<int[]> inputs, EmbeddingOptions options, CancellationToken cancellation)
+    {
+        if (FindModel(model) is null)
+            throw new UnknownModelException(model);
+        EmbeddingRequest.Validate(inputs, options, _model.ContextLength, int.MaxValue, 2);
+        var vectors = inputs.Select(i =>
+        {
+            float[] v = [i.Length, i[0]];
+            EmbeddingRequest.Normalize(v);
+            return v;
+        }).ToList();
+        return Task.FromResult(new EmbeddingResult(vectors, inputs.Sum(i => i.Length)));
+    }
 }
 
 /// <summary>A transient failure, as a pipeline that lost a stage and could not be replaced in time reports it.</summary>
