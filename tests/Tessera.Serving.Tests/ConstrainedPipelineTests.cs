@@ -59,7 +59,7 @@ public sealed class ConstrainedPipelineTests
     {
         using var local = LocalModel.Load(Model, threads: 1, contextLength: 512);
         await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-2", "2-4");
-        var recovery = new ReplaceLastStage(pipeline);
+        var recovery = new InProcessStageReplacement(pipeline, Model, ^1, "2-4");
         await using var driver = await PipelineDriver.ConnectAsync(pipeline.Endpoints, new PipelineDriverOptions { Recovery = recovery });
         var prompt = local.Tokenizer.Encode("Pick one:", addSpecial: true);
         var expected = Local(local, prompt);
@@ -79,28 +79,5 @@ public sealed class ConstrainedPipelineTests
         Assert.True(expected.Count > 6, "the output outlasts the failure");
         Assert.Equal(expected, actual);
         Assert.Single(recovery.Calls);
-    }
-
-    private sealed class ReplaceLastStage(InProcessPipeline pipeline) : IPipelineRecovery
-    {
-        public List<PipelineFailure> Calls { get; } = [];
-
-        public async Task<IReadOnlyList<string>> ReplaceAsync(PipelineFailure failure, CancellationToken cancellation)
-        {
-            Calls.Add(failure);
-            var server = await StageServer.StartAsync(new StageServerOptions
-            {
-                ModelPath = Model,
-                Layers = LayerRange.Parse("2-4"),
-                Activations = ActivationFormat.F32,
-                Threads = 1,
-                ContextLength = 512,
-                AllowPlaintext = true,
-            }, cancellation: cancellation);
-            pipeline.Servers.Add(server);
-            var endpoints = failure.Endpoints.ToArray();
-            endpoints[^1] = server.Address;
-            return endpoints;
-        }
     }
 }

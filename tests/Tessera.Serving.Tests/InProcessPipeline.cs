@@ -64,3 +64,29 @@ internal sealed class InProcessPipeline : IAsyncDisposable
             await s.DisposeAsync();
     }
 }
+
+/// <summary>A recovery that starts a fresh in-process stage (f32 activations) for <paramref name="range"/> in place of stage <paramref name="index"/>.</summary>
+internal sealed class InProcessStageReplacement(InProcessPipeline pipeline, string model, Index index, string range) : IPipelineRecovery
+{
+    public List<PipelineFailure> Calls { get; } = [];
+
+    public static Task<StageServer> StartStageAsync(string model, string range, CancellationToken cancellation = default) => StageServer.StartAsync(new StageServerOptions
+    {
+        ModelPath = model,
+        Layers = LayerRange.Parse(range),
+        Activations = ActivationFormat.F32,
+        Threads = 1,
+        ContextLength = 512,
+        AllowPlaintext = true,
+    }, cancellation: cancellation);
+
+    public async Task<IReadOnlyList<string>> ReplaceAsync(PipelineFailure failure, CancellationToken cancellation)
+    {
+        Calls.Add(failure);
+        var server = await StartStageAsync(model, range, cancellation);
+        pipeline.Servers.Add(server);
+        var endpoints = failure.Endpoints.ToArray();
+        endpoints[index] = server.Address;
+        return endpoints;
+    }
+}

@@ -13,31 +13,9 @@ public sealed class PipelineRecoveryTests
 {
     private static readonly string Model = TestPaths.Model("tiny-a-q8_0.gguf");
 
-    private static Task<StageServer> StartStageAsync(string range) => StageServer.StartAsync(new StageServerOptions
-    {
-        ModelPath = Model,
-        Layers = LayerRange.Parse(range),
-        Activations = ActivationFormat.F32,
-        Threads = 1,
-        ContextLength = 512,
-        AllowPlaintext = true,
-    });
+    private static Task<StageServer> StartStageAsync(string range) => InProcessStageReplacement.StartStageAsync(Model, range);
 
-    /// <summary>Starts a fresh stage for the range of stage <paramref name="index"/> and returns the chain with it in place of the lost one.</summary>
-    private sealed class ReplaceStage(InProcessPipeline pipeline, int index, string range) : IPipelineRecovery
-    {
-        public List<PipelineFailure> Calls { get; } = [];
-
-        public async Task<IReadOnlyList<string>> ReplaceAsync(PipelineFailure failure, CancellationToken cancellation)
-        {
-            Calls.Add(failure);
-            var server = await StartStageAsync(range);
-            pipeline.Servers.Add(server);
-            var endpoints = failure.Endpoints.ToArray();
-            endpoints[index] = server.Address;
-            return endpoints;
-        }
-    }
+    private static InProcessStageReplacement ReplaceStage(InProcessPipeline pipeline, int index, string range) => new(pipeline, Model, index, range);
 
     private sealed class NoReplacement : IPipelineRecovery
     {
@@ -68,7 +46,7 @@ public sealed class PipelineRecoveryTests
         // arrange
         using var local = LocalModel.Load(Model, threads: 1, contextLength: 512);
         await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-1", "1-3", "3-4");
-        var recovery = new ReplaceStage(pipeline, 1, "1-3");
+        var recovery = ReplaceStage(pipeline, 1, "1-3");
         await using var driver = await PipelineDriver.ConnectAsync(pipeline.Endpoints, new PipelineDriverOptions { Recovery = recovery });
         var greedyPrompt = local.Tokenizer.Encode("The quick brown fox", addSpecial: true);
         var seededPrompt = local.Tokenizer.Encode("Once upon a time,", addSpecial: true);
@@ -108,7 +86,7 @@ public sealed class PipelineRecoveryTests
     {
         // arrange: three stages; the last one's loss is seen by the middle stage and passed up through the first
         await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-1", "1-3", "3-4");
-        var recovery = new ReplaceStage(pipeline, 2, "3-4");
+        var recovery = ReplaceStage(pipeline, 2, "3-4");
         await using var driver = await PipelineDriver.ConnectAsync(pipeline.Endpoints, new PipelineDriverOptions { Recovery = recovery });
         var expected = await RunAsync(driver, [1, 450, 4996], SamplingParameters.Greedy, 24).WaitAsync(TimeSpan.FromSeconds(60));
         var last = pipeline.Servers[2];
@@ -159,7 +137,7 @@ public sealed class PipelineRecoveryTests
     public async Task ASessionPastItsRecoveryBound_FailsRetryably_WhileTheRebuiltPipelineServesNewSessions()
     {
         await using var pipeline = await InProcessPipeline.StartAsync(Model, ActivationFormat.F32, "0-1", "1-3", "3-4");
-        var recovery = new ReplaceStage(pipeline, 1, "1-3");
+        var recovery = ReplaceStage(pipeline, 1, "1-3");
         await using var driver = await PipelineDriver.ConnectAsync(pipeline.Endpoints, new PipelineDriverOptions { Recovery = recovery, MaxRecoveriesPerSession = 0 });
         var middle = pipeline.Servers[1];
 
