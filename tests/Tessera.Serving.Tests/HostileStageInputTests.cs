@@ -129,6 +129,31 @@ public sealed class HostileStageInputTests(ITestOutputHelper output) : IAsyncLif
     }
 
     [Fact]
+    public async Task AnUnknownPooling_EndsTheLane_AndAnEmbeddingRewoundMidPrompt_FailsOnlyItsSession()
+    {
+        var open = Open(3);
+        open.Opens[0].Pooling = 9;
+        var (status, detail, _) = await SendAsync(1, open, Work(3, 0, [1, 2]));
+        Assert.Equal(StatusCode.InvalidArgument, status);
+        Assert.Contains("pooling", detail);
+
+        var embedding = Open(4);
+        embedding.Opens[0].Pooling = 1;
+        var prefix = Work(4, 0, [1, 2, 3, 4]);
+        prefix.Work[0].SampleStep = -1;
+        using var channel = StageChannels.Create(_pipeline.Endpoints[1], null);
+        using var call = new Stage.StageClient(channel).Run();
+        foreach (var m in new[] { embedding, prefix, Work(4, 2, [5]) })
+            await call.RequestStream.WriteAsync(m);
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        var failure = Assert.Single(call.ResponseStream.Current.Failures);
+        Assert.Contains("pooled", failure.Message);
+        Assert.Empty(call.ResponseStream.Current.Tokens);
+        await call.RequestStream.CompleteAsync();
+        await AssertPipelineUnharmedAsync();
+    }
+
+    [Fact]
     public async Task PositionsOutsideTheContext_AndEmptyWork_AreRefused()
     {
         Assert.Equal(StatusCode.InvalidArgument, (await SendAsync(1, Open(2), Work(2, Context - 1, [1, 2]))).Status);
