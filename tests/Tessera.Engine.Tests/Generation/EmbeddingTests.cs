@@ -68,7 +68,7 @@ public sealed class EmbeddingTests : IDisposable
             EmbeddingPooling.Cls => rows[0],
             _ => rows[^1],
         };
-        AssertClose(Normalized(expected), vector, 1e-4f);
+        AssertClose(Normalized(expected), vector, 1e-6f);
     }
 
     [Fact]
