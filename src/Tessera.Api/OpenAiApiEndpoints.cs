@@ -45,6 +45,7 @@ public static class OpenAiApiEndpoints
         {
             ["/v1/chat/completions"] = handler.ChatCompletionsAsync,
             ["/v1/completions"] = handler.CompletionsAsync,
+            ["/v1/embeddings"] = handler.EmbeddingsAsync,
         };
         var runner = new BatchRunner(store, (endpoint, http) => targets.TryGetValue(endpoint, out var target) ? target(http) : handler.UnknownPathAsync(http),
             generation, options, time, logger);

@@ -13,7 +13,7 @@ namespace Tessera.Api.Tests.EndToEnd;
 /// <summary>OpenAI's Batch API on a real model: files through the official client, batches over HTTP, restarts on the same folder.</summary>
 [Collection(TinyModelCollection.Name)]
 [Trait("Category", "EndToEnd")]
-public sealed class BatchApiTests(TinyModelServer fixture) : IDisposable
+public sealed partial class BatchApiTests(TinyModelServer fixture) : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("tessera-batches-").FullName;
 
