@@ -54,6 +54,11 @@ public sealed class TokenConstraint
             var end = Math.Min(count, (w + 1) * 64);
             if (bits == ulong.MaxValue)
                 continue;
+            if (bits == 0)
+            {
+                logits[(w * 64)..end].Fill(float.NegativeInfinity);
+                continue;
+            }
             for (var id = w * 64; id < end; id++)
             {
                 if ((bits & (1UL << (id & 63))) == 0)
