@@ -27,18 +27,11 @@ public sealed class DeployBatchRestartProcessTests(DeployPoolFixture pool, ITest
         string batchId;
         using (var http = pool.OpenAi())
         {
-            var lines = Enumerable.Range(0, Lines).Select(i => JsonSerializer.Serialize(new
+            batchId = await StartAsync(http, Enumerable.Range(0, Lines).Select(i => JsonSerializer.Serialize(new
             {
                 custom_id = $"n{i}", method = "POST", url = "/v1/completions",
                 body = new { model = "tiny-batch", prompt = $"Story {i}:", max_tokens = 24, temperature = 0 },
-            }));
-            using var form = new MultipartFormDataContent { { new StringContent("batch"), "purpose" } };
-            form.Add(new ByteArrayContent(Encoding.UTF8.GetBytes(string.Join("\n", lines))) { Headers = { ContentType = new MediaTypeHeaderValue("application/jsonl") } }, "file", "in.jsonl");
-            var file = await ReadAsync(await http.PostAsync("v1/files", form));
-            var batch = await ReadAsync(await http.PostAsync("v1/batches", new StringContent(
-                JsonSerializer.Serialize(new { input_file_id = file.GetProperty("id").GetString(), endpoint = "/v1/completions", completion_window = "24h" }),
-                Encoding.UTF8, "application/json")));
-            batchId = batch.GetProperty("id").GetString()!;
+            })), "/v1/completions");
             await PollAsync(http, batchId, b => b.GetProperty("request_counts").GetProperty("completed").GetInt32() >= 2, TimeSpan.FromSeconds(60));
         }
 
@@ -55,7 +48,7 @@ public sealed class DeployBatchRestartProcessTests(DeployPoolFixture pool, ITest
         Assert.All(answers, a => Assert.Equal(200, a.GetProperty("response").GetProperty("status_code").GetInt32()));
     }
 
-    private static async Task<JsonElement> ReadAsync(HttpResponseMessage response)
+    internal static async Task<JsonElement> ReadAsync(HttpResponseMessage response)
     {
         using (response)
         {
@@ -66,7 +59,21 @@ public sealed class DeployBatchRestartProcessTests(DeployPoolFixture pool, ITest
     }
 
     /// <summary>Polls the batch until <paramref name="until"/>; a coordinator that is starting again answers errors meanwhile.</summary>
-    private async Task<JsonElement> PollAsync(HttpClient http, string id, Func<JsonElement, bool> until, TimeSpan timeout)
+    private Task<JsonElement> PollAsync(HttpClient http, string id, Func<JsonElement, bool> until, TimeSpan timeout) =>
+        PollAsync(http, id, until, timeout, () => pool.Logs);
+
+    internal static async Task<string> StartAsync(HttpClient http, IEnumerable<string> lines, string endpoint)
+    {
+        using var form = new MultipartFormDataContent { { new StringContent("batch"), "purpose" } };
+        form.Add(new ByteArrayContent(Encoding.UTF8.GetBytes(string.Join("\n", lines))) { Headers = { ContentType = new MediaTypeHeaderValue("application/jsonl") } }, "file", "in.jsonl");
+        var file = await ReadAsync(await http.PostAsync("v1/files", form));
+        var batch = await ReadAsync(await http.PostAsync("v1/batches", new StringContent(
+            JsonSerializer.Serialize(new { input_file_id = file.GetProperty("id").GetString(), endpoint, completion_window = "24h" }),
+            Encoding.UTF8, "application/json")));
+        return batch.GetProperty("id").GetString()!;
+    }
+
+    internal static async Task<JsonElement> PollAsync(HttpClient http, string id, Func<JsonElement, bool> until, TimeSpan timeout, Func<string> logs)
     {
         var deadline = DateTime.UtcNow + timeout;
         var last = "";
@@ -85,7 +92,7 @@ public sealed class DeployBatchRestartProcessTests(DeployPoolFixture pool, ITest
             }
             await Task.Delay(200);
         }
-        Assert.Fail($"batch {id} did not get there within {timeout}: {last}\n{pool.Logs}");
+        Assert.Fail($"batch {id} did not get there within {timeout}: {last}\n{logs()}");
         return default;
     }
 }
