@@ -232,7 +232,11 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
         var maxTokens = Math.Min(request.MaxTokens ?? (kind == Kind.Chat ? room : options.DefaultCompletionMaxTokens), room);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos) { Grammar = request.Grammar }, cancel.Token)
+        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos)
+        {
+            Grammar = request.Grammar,
+            Background = http.Items.ContainsKey(Batches.BatchGrant.ItemKey), // a batch line: after every interactive request
+        }, cancel.Token)
             .GetAsyncEnumerator(cancel.Token);
         try
         {

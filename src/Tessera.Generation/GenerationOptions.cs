@@ -14,4 +14,10 @@ public sealed record GenerationOptions(SamplingParameters Sampling, int MaxToken
     /// forced tool calls. Applied where tokens are sampled; null for free text.
     /// </summary>
     public string? Grammar { get; init; }
+
+    /// <summary>
+    /// Background work (a batch line): it waits while interactive requests wait for a session, and takes a session only
+    /// when none does (<see cref="PrioritySlots"/>).
+    /// </summary>
+    public bool Background { get; init; }
 }

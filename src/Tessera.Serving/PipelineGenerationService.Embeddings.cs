@@ -16,7 +16,7 @@ public sealed partial class PipelineGenerationService
         var pooling = EmbeddingRequest.Resolve(options.Pooling, _driver.DeclaredPooling);
         lock (_gate)
         {
-            if (_slots.CurrentCount == 0 && _queued >= _options.MaxQueuedSessions)
+            if (_slots.Free == 0 && _queued >= _options.MaxQueuedSessions)
                 throw new CapacityExceededException(TimeSpan.FromSeconds(2), $"{_options.MaxActiveSessions} sessions running and {_queued} waiting");
             _queued++;
         }
@@ -29,7 +29,7 @@ public sealed partial class PipelineGenerationService
                 CancellationToken = cancellation,
             }, async (i, ct) =>
             {
-                await _slots.WaitAsync(ct).ConfigureAwait(false);
+                await _slots.WaitAsync(background: false, ct).ConfigureAwait(false);
                 try
                 {
                     vectors[i] = await _driver.EmbedAsync(inputs[i], pooling, ct).ConfigureAwait(false);

@@ -53,7 +53,7 @@ public sealed partial class PipelineGenerationService : IPipelineService
     private readonly ChatTemplate _template;
     private readonly ServedModel _served;
     private readonly PipelineGenerationServiceOptions _options;
-    private readonly SemaphoreSlim _slots;
+    private readonly PrioritySlots _slots;
     private readonly Lock _gate = new();
     private int _queued;
 
@@ -65,7 +65,7 @@ public sealed partial class PipelineGenerationService : IPipelineService
         _options = options ?? new PipelineGenerationServiceOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxActiveSessions, 1);
         _served = new ServedModel(id, driver.ContextLength, "tessera", DateTimeOffset.UtcNow) { ToolCallFormat = _template.ToolCallFormat };
-        _slots = new SemaphoreSlim(_options.MaxActiveSessions);
+        _slots = new PrioritySlots(_options.MaxActiveSessions);
     }
 
     public PipelineDriver Driver => _driver;
@@ -128,7 +128,7 @@ public sealed partial class PipelineGenerationService : IPipelineService
     public bool HasRoom(string model)
     {
         lock (_gate)
-            return _slots.CurrentCount > 0 || _queued < _options.MaxQueuedSessions;
+            return _slots.Free > 0 || _queued < _options.MaxQueuedSessions;
     }
 
     public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null)
@@ -154,13 +154,13 @@ public sealed partial class PipelineGenerationService : IPipelineService
 
         lock (_gate)
         {
-            if (_slots.CurrentCount == 0 && _queued >= _options.MaxQueuedSessions)
+            if (_slots.Free == 0 && _queued >= _options.MaxQueuedSessions)
                 throw new CapacityExceededException(TimeSpan.FromSeconds(2), $"{_options.MaxActiveSessions} sessions running and {_queued} waiting");
             _queued++;
         }
         try
         {
-            await _slots.WaitAsync(cancellation).ConfigureAwait(false);
+            await _slots.WaitAsync(options.Background, cancellation).ConfigureAwait(false);
         }
         finally
         {
@@ -189,7 +189,6 @@ public sealed partial class PipelineGenerationService : IPipelineService
     public async ValueTask DisposeAsync()
     {
         await _driver.DisposeAsync().ConfigureAwait(false);
-        _slots.Dispose();
     }
 
     private void Require(string model)

@@ -19,7 +19,7 @@ public sealed partial class LocalGenerationService
     private float[] _normed = [];
 
     /// <summary>Places taken against the admission limit: sessions running and waiting, and embedding jobs. Caller holds _gate.</summary>
-    private int Occupied => _active.Count + _waiting.Count + _embeddingJobs.Count;
+    private int Occupied => _active.Count + _waiting.Count + _waitingBackground.Count + _embeddingJobs.Count;
 
     public Task<EmbeddingResult> EmbedAsync(string model, IReadOnlyList<int[]> inputs, EmbeddingOptions options, CancellationToken cancellation)
     {

@@ -41,6 +41,9 @@ public sealed partial class LocalGenerationService : ITextGenerationService, ITo
     private readonly ChatTemplate _template;
     private readonly object _gate = new();
     private readonly Queue<Session> _waiting = new();
+
+    // Background sessions (batch lines) wait here and are admitted only when no interactive session waits.
+    private readonly Queue<Session> _waitingBackground = new();
     private readonly List<Session> _active = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stopping = new();
@@ -77,7 +80,7 @@ public sealed partial class LocalGenerationService : ITextGenerationService, ITo
         get
         {
             lock (_gate)
-                return _waiting.Count;
+                return _waiting.Count + _waitingBackground.Count;
         }
     }
 
@@ -123,8 +126,8 @@ public sealed partial class LocalGenerationService : ITextGenerationService, ITo
         {
             // Count waiting and running together: the worker admits from the queue on its own schedule.
             if (Occupied >= _options.MaxActiveSessions + _options.MaxQueuedSessions)
-                throw new CapacityExceededException(TimeSpan.FromSeconds(2), $"{_active.Count} sessions running and {_waiting.Count} waiting");
-            _waiting.Enqueue(session);
+                throw new CapacityExceededException(TimeSpan.FromSeconds(2), $"{_active.Count} sessions running and {_waiting.Count + _waitingBackground.Count} waiting");
+            (options.Background ? _waitingBackground : _waiting).Enqueue(session);
         }
         _wake.Release();
 
@@ -231,10 +234,11 @@ public sealed partial class LocalGenerationService : ITextGenerationService, ITo
 
         lock (_gate)
         {
-            foreach (var s in _active.Concat(_waiting))
+            foreach (var s in _active.Concat(_waiting).Concat(_waitingBackground))
                 s.Output.Writer.TryComplete(new ObjectDisposedException(nameof(LocalGenerationService)));
             _active.Clear();
             _waiting.Clear();
+            _waitingBackground.Clear();
         }
         AbandonEmbeddings();
     }
@@ -252,7 +256,7 @@ public sealed partial class LocalGenerationService : ITextGenerationService, ITo
                 s.Cache = null;
                 return true;
             });
-            while (_active.Count < _options.MaxActiveSessions && _waiting.TryDequeue(out var next))
+            while (_active.Count < _options.MaxActiveSessions && (_waiting.TryDequeue(out var next) || _waitingBackground.TryDequeue(out next)))
             {
                 if (next.Cancelled)
                 {

@@ -123,4 +123,32 @@ public sealed class LocalGenerationServiceTests : IDisposable
         Assert.Contains("<|im_start|>user", text);
         Assert.EndsWith("assistant\n", text);
     }
+    [Fact]
+    public async Task WaitingInteractiveSessions_AreAdmittedBeforeWaitingBackgroundOnes()
+    {
+        using var service = new LocalGenerationService(_model, "tiny", new LocalGenerationServiceOptions { MaxActiveSessions = 1, MaxQueuedSessions = 4 });
+        var prompt = service.TokenizePrompt("tiny", "Once upon a time");
+        var order = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        async Task Run(string name, GenerationOptions options)
+        {
+            var first = true;
+            await foreach (var _ in service.GenerateAsync("tiny", prompt, options, default))
+            {
+                if (first)
+                    order.Enqueue(name);
+                first = false;
+            }
+        }
+
+        var holder = Run("holder", new GenerationOptions(SamplingParameters.Greedy, 200, IgnoreEndOfGeneration: true) { Background = true });
+        while (order.IsEmpty)
+            await Task.Delay(5);
+        var batchLine = Run("batch", new GenerationOptions(SamplingParameters.Greedy, 4) { Background = true });
+        while (service.QueuedSessions < 1)
+            await Task.Delay(5);
+        var interactive = Run("interactive", new GenerationOptions(SamplingParameters.Greedy, 4));
+        await Task.WhenAll(holder, batchLine, interactive).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(["holder", "interactive", "batch"], order.ToArray());
+    }
 }
