@@ -15,6 +15,9 @@ public static class Gbnf
     /// <summary>The longest repetition bound accepted: <c>x{0,100000}</c> would make a hundred thousand rules.</summary>
     public const int MaxRepetition = 4096;
 
+    /// <summary>The deepest nesting of groups: the parser recurses per group, and a grammar must not exhaust its stack.</summary>
+    public const int MaxNesting = 64;
+
     /// <summary>Parses and compiles <paramref name="text"/>; the rule named <paramref name="root"/> matches the whole output.</summary>
     /// <exception cref="GrammarException">The text is not valid GBNF (line and column said), a rule is undefined or left-recursive.</exception>
     public static Grammar Parse(string text, string root = "root")
@@ -45,6 +48,7 @@ public static class Gbnf
     private sealed class Parser(string text)
     {
         private int _pos;
+        private int _depth;
 
         public List<RuleDefinition> ParseRules()
         {
@@ -156,7 +160,10 @@ public static class Gbnf
                     return new CharClass([], Negated: true);
                 case '(':
                     _pos++;
+                    if (++_depth > MaxNesting)
+                        throw Error($"groups nested at most {MaxNesting} deep");
                     var group = Alternatives(nested: true);
+                    _depth--;
                     SkipSpace();
                     if (_pos >= text.Length || text[_pos] != ')')
                         throw Error("')' to close the group");

@@ -91,24 +91,33 @@ public sealed class Grammar
                 }
             }
         }
+        // Depth-first with an explicit stack: chains of thousands of rules (long repetitions) must not exhaust the thread's.
         var color = new byte[RuleCount]; // 0 new, 1 on the path, 2 done
-        for (var r = 0; r < RuleCount; r++)
+        var path = new Stack<(int Rule, int Next)>();
+        for (var root = 0; root < RuleCount; root++)
         {
-            if (color[r] == 0)
-                Visit(r);
-        }
-
-        void Visit(int r)
-        {
-            color[r] = 1;
-            foreach (var s in edges[r])
+            if (color[root] != 0)
+                continue;
+            color[root] = 1;
+            path.Push((root, 0));
+            while (path.Count > 0)
             {
+                var (r, next) = path.Pop();
+                if (next == edges[r].Count)
+                {
+                    color[r] = 2;
+                    continue;
+                }
+                path.Push((r, next + 1));
+                var s = edges[r][next];
                 if (color[s] == 1)
                     throw new GrammarException($"rule '{RuleNames[s]}' is left-recursive (it can reach itself before matching any character); rewrite it with repetition, e.g. a ::= b (\",\" b)*.");
                 if (color[s] == 0)
-                    Visit(s);
+                {
+                    color[s] = 1;
+                    path.Push((s, 0));
+                }
             }
-            color[r] = 2;
         }
     }
 }

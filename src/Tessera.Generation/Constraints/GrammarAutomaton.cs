@@ -20,6 +20,15 @@ public sealed class GrammarAutomaton
     private const int MaxStates = 40_000;
     private const int MaxMasks = 2048;
 
+    /// <summary>
+    /// Parses alive at once, and rule references followed without consuming a byte. JSON grammars stay far below both;
+    /// a grammar past them (very ambiguous, or nesting thousands of empty-matching rules) fails its session with
+    /// <see cref="InvalidOperationException"/> instead of taking the sampling thread's time or stack.
+    /// </summary>
+    public const int MaxStacks = 1024;
+
+    private const int MaxExpansionDepth = 512;
+
     private readonly Grammar _grammar;
     private readonly TokenVocabulary _vocabulary;
     private readonly object _gate = new();
@@ -192,8 +201,8 @@ public sealed class GrammarAutomaton
     /// </summary>
     private void ExpandAt(int pos, StackNode? parent, ref bool canEnd, int depth)
     {
-        if (depth > 10_000)
-            throw new GrammarException("The grammar nests rules more than 10,000 deep without matching a character.");
+        if (depth > MaxExpansionDepth)
+            throw new InvalidOperationException($"the grammar nests rules more than {MaxExpansionDepth} deep without matching a character.");
         while (true)
         {
             var element = _grammar.Elements[pos];
@@ -212,7 +221,11 @@ public sealed class GrammarAutomaton
             {
                 var node = Node(pos, parent);
                 if (_seen.Add(node))
+                {
                     _found.Add(node);
+                    if (_found.Count > MaxStacks)
+                        throw new InvalidOperationException($"the grammar is too ambiguous: more than {MaxStacks} parses of the output are alive at once.");
+                }
                 return;
             }
             // A rule reference: return to the element after it, or straight to the parent when it ends the alternative.

@@ -55,5 +55,9 @@ public static class GrammarCache
         {
             throw new ArgumentException($"The grammar is not valid: {e.Message}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            throw new ArgumentException($"The grammar cannot be used: {e.Message}", e);
+        }
     }
 }

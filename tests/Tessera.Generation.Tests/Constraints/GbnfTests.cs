@@ -175,4 +175,23 @@ public sealed class GbnfTests
         }
         Assert.True(automaton.Walk(automaton.Start, bytes).CanEnd);
     }
+    [Fact]
+    public void HostileGrammars_FailCleanly_WithoutTakingTheThread()
+    {
+        // Nesting past the parser's bound is a syntax error, not a stack overflow.
+        var deep = "root ::= " + new string('(', 10_000) + "\"a\"" + new string(')', 10_000);
+        Assert.Contains("nested at most", Assert.Throws<GrammarException>(() => Gbnf.Parse(deep)).Message);
+
+        // A chain of thousands of empty-matching rules: compiles (no recursion in the checks), and matching it is refused
+        // as too deep instead of recursing without bound.
+        var chainText = "root ::= (\"a\"?){0,4096} \"b\"";
+        Gbnf.Parse(chainText);
+        Assert.Contains("more than 512 deep", Assert.Throws<InvalidOperationException>(() => Compile(chainText)).Message);
+        Assert.Contains("cannot be used", Assert.Throws<ArgumentException>(() => GrammarCache.ConstraintFor(chainText, Bytes, 0)).Message);
+
+        // Very ambiguous: after n a's, 2^n ways to close them are alive (each level ends in b or c) until the cap says no.
+        var ambiguous = Compile("root ::= x\nx ::= \"a\" x \"b\" | \"a\" x \"c\" | ");
+        Assert.False(ambiguous.Walk(ambiguous.Start, "aaaa"u8).IsDead);
+        Assert.Contains("too ambiguous", Assert.Throws<InvalidOperationException>(() => ambiguous.Walk(ambiguous.Start, "aaaaaaaaaaaaaaaaaaaa"u8)).Message);
+    }
 }
