@@ -23,7 +23,7 @@ public static class GenerationRequest
         {
             try
             {
-                Constraints.Gbnf.Parse(options.Grammar);
+                Constraints.GrammarCache.Parse(options.Grammar);
             }
             catch (Constraints.GrammarException e)
             {

@@ -72,7 +72,7 @@ internal static class ResponseFormat
     {
         try
         {
-            Gbnf.Parse(grammar);
+            GrammarCache.Parse(grammar);
             return grammar;
         }
         catch (GrammarException e)

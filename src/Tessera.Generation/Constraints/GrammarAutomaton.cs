@@ -103,12 +103,7 @@ public sealed class GrammarAutomaton
     {
         if (state.Mask is { } cached)
             return cached;
-        var mask = new ulong[(_vocabulary.Count + 63) / 64];
-        if (state.CanEnd)
-        {
-            foreach (var id in _vocabulary.EndIds)
-                mask[id >> 6] |= 1UL << (id & 63);
-        }
+        var mask = state.CanEnd ? (ulong[])_vocabulary.EndMask.Clone() : new ulong[_vocabulary.EndMask.Length];
         if (!state.IsFinal)
             WalkVocabulary(state, mask);
         lock (_gate)

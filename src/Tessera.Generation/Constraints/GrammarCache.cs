@@ -1,14 +1,24 @@
 namespace Tessera.Generation.Constraints;
 
 /// <summary>
-/// Compiled grammars by their text and vocabulary, so requests that share a schema (an application sends the same one
-/// every time) share one automaton and its cached masks. Keeps the most recently used few; thread-safe.
+/// Grammars by their text, parsed and compiled for a vocabulary, so requests that share a schema (an application sends
+/// the same one every time) parse it once and share one automaton and its cached masks. A request's grammar is checked
+/// where it arrives and compiled where it is sampled: both take the same parsed grammar. Keeps the most recently used
+/// few of each; thread-safe.
 /// </summary>
 public static class GrammarCache
 {
     private const int Capacity = 32;
-    private static readonly LinkedList<(string Text, TokenVocabulary Vocabulary, GrammarAutomaton Automaton)> Entries = new();
-    private static readonly object Gate = new();
+    private static readonly Recent<string, Grammar> Parsed = new(Capacity);
+    private static readonly Recent<(string Text, TokenVocabulary Vocabulary), GrammarAutomaton> Compiled = new(Capacity);
+
+    /// <summary>The parsed <paramref name="grammar"/> (GBNF).</summary>
+    /// <exception cref="GrammarException">The grammar is not valid.</exception>
+    public static Grammar Parse(string grammar)
+    {
+        ArgumentNullException.ThrowIfNull(grammar);
+        return Parsed.GetOrAdd(grammar, text => Gbnf.Parse(text));
+    }
 
     /// <summary>The automaton of <paramref name="grammar"/> (GBNF) over <paramref name="vocabulary"/>.</summary>
     /// <exception cref="GrammarException">The grammar is not valid.</exception>
@@ -16,27 +26,7 @@ public static class GrammarCache
     {
         ArgumentNullException.ThrowIfNull(grammar);
         ArgumentNullException.ThrowIfNull(vocabulary);
-        lock (Gate)
-        {
-            for (var node = Entries.First; node is not null; node = node.Next)
-            {
-                if (ReferenceEquals(node.Value.Vocabulary, vocabulary) && string.Equals(node.Value.Text, grammar, StringComparison.Ordinal))
-                {
-                    Entries.Remove(node);
-                    Entries.AddFirst(node);
-                    return node.Value.Automaton;
-                }
-            }
-        }
-        // Compile outside the lock: a large grammar must not hold up sessions whose grammar is cached.
-        var automaton = new GrammarAutomaton(Gbnf.Parse(grammar), vocabulary);
-        lock (Gate)
-        {
-            Entries.AddFirst((grammar, vocabulary, automaton));
-            while (Entries.Count > Capacity)
-                Entries.RemoveLast();
-        }
-        return automaton;
+        return Compiled.GetOrAdd((grammar, vocabulary), key => new GrammarAutomaton(Parse(key.Text), key.Vocabulary));
     }
 
     /// <summary>A constraint for one session: the grammar over the vocabulary, after a prompt of <paramref name="promptLength"/> tokens.</summary>
@@ -59,5 +49,39 @@ public static class GrammarCache
         {
             throw new ArgumentException($"The grammar cannot be used: {e.Message}", e);
         }
+    }
+}
+
+/// <summary>
+/// The most recently used values by key, made outside the lock (a large grammar must not hold up requests whose grammar
+/// is kept); two callers making the same value at once both make it, and one is kept.
+/// </summary>
+internal sealed class Recent<TKey, TValue>(int capacity) where TKey : notnull
+{
+    private readonly LinkedList<(TKey Key, TValue Value)> _entries = new();
+    private readonly Lock _gate = new();
+
+    public TValue GetOrAdd(TKey key, Func<TKey, TValue> make)
+    {
+        lock (_gate)
+        {
+            for (var node = _entries.First; node is not null; node = node.Next)
+            {
+                if (EqualityComparer<TKey>.Default.Equals(node.Value.Key, key))
+                {
+                    _entries.Remove(node);
+                    _entries.AddFirst(node);
+                    return node.Value.Value;
+                }
+            }
+        }
+        var value = make(key);
+        lock (_gate)
+        {
+            _entries.AddFirst((key, value));
+            while (_entries.Count > capacity)
+                _entries.RemoveLast();
+        }
+        return value;
     }
 }

@@ -44,7 +44,7 @@ public sealed class TokenConstraint
     /// <exception cref="InvalidOperationException">No token of the vocabulary can continue the output.</exception>
     public void Mask(Span<float> logits)
     {
-        var mask = Ended ? EndOnly() : _automaton.Mask(State);
+        var mask = Ended ? _automaton.Vocabulary.EndMask : _automaton.Mask(State);
         var any = false;
         var count = Math.Min(logits.Length, _automaton.Vocabulary.Count);
         for (var w = 0; w * 64 < count; w++)
@@ -89,13 +89,5 @@ public sealed class TokenConstraint
         if (next.IsDead)
             throw new InvalidOperationException($"token {id} does not continue the output as the grammar requires.");
         State = next;
-    }
-
-    private ulong[] EndOnly()
-    {
-        var mask = new ulong[(_automaton.Vocabulary.Count + 63) / 64];
-        foreach (var id in _automaton.Vocabulary.EndIds)
-            mask[id >> 6] |= 1UL << (id & 63);
-        return mask;
     }
 }

@@ -20,16 +20,15 @@ public sealed class TokenVocabulary
         ArgumentNullException.ThrowIfNull(endOfGeneration);
         _bytes = tokenBytes;
         _isEnd = new bool[tokenBytes.Length];
-        var ends = new List<int>();
+        EndMask = new ulong[(tokenBytes.Length + 63) / 64];
         foreach (var id in endOfGeneration)
         {
-            if ((uint)id < (uint)tokenBytes.Length && !_isEnd[id])
+            if ((uint)id < (uint)tokenBytes.Length)
             {
                 _isEnd[id] = true;
-                ends.Add(id);
+                EndMask[id >> 6] |= 1UL << (id & 63);
             }
         }
-        EndIds = [.. ends];
 
         var order = new List<int>(tokenBytes.Length);
         for (var id = 0; id < tokenBytes.Length; id++)
@@ -59,7 +58,8 @@ public sealed class TokenVocabulary
 
     internal int MaxTokenLength { get; }
 
-    internal int[] EndIds { get; }
+    /// <summary>A token mask (one bit per id) with only the end-of-generation tokens set; never written.</summary>
+    internal ulong[] EndMask { get; }
 
     public ReadOnlySpan<byte> BytesOf(int id) => _bytes[id];
 

@@ -256,14 +256,6 @@ internal static class BatchCommand
         if (response.IsSuccessStatusCode)
             return;
         var text = await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false);
-        string? message = null;
-        try
-        {
-            message = JsonNode.Parse(text)?["error"]?["message"]?.GetValue<string>();
-        }
-        catch (JsonException)
-        {
-        }
-        throw new InvalidOperationException($"The server answered {(int)response.StatusCode}: {message ?? text}");
+        throw new InvalidOperationException($"The server answered {(int)response.StatusCode}: {OpenAiErrorText.Of(text)}");
     }
 }

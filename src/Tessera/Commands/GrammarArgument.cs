@@ -19,7 +19,7 @@ internal static class GrammarArgument
             if (grammarFile is not null)
             {
                 var text = File.ReadAllText(grammarFile);
-                Gbnf.Parse(text);
+                GrammarCache.Parse(text);
                 return text;
             }
             if (jsonSchema is null)

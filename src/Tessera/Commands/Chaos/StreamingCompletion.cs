@@ -67,7 +67,7 @@ internal static class StreamingCompletion
             if (response.StatusCode != HttpStatusCode.OK)
             {
                 var detail = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-                return End(AttemptEnd.Refused, (int)response.StatusCode, ErrorMessage(detail), response.Headers.RetryAfter?.Delta);
+                return End(AttemptEnd.Refused, (int)response.StatusCode, OpenAiErrorText.Of(detail), response.Headers.RetryAfter?.Delta);
             }
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
             while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
@@ -104,19 +104,6 @@ internal static class StreamingCompletion
         catch (JsonException ex)
         {
             return End(AttemptEnd.ErrorEvent, 200, "an event that is not JSON: " + ex.Message);
-        }
-    }
-
-    private static string ErrorMessage(string body)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(body);
-            return document.RootElement.GetProperty("error").GetProperty("message").GetString() ?? body;
-        }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            return body.Length > 200 ? body[..200] : body;
         }
     }
 }
