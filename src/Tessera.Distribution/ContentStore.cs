@@ -45,6 +45,7 @@ public sealed class ContentStore
         ManifestDirectory = Path.Combine(Root, "manifests");
         RefDirectory = Path.Combine(Root, "refs");
         NameDirectory = Path.Combine(Root, "models");
+        HoldDirectory = Path.Combine(Root, "holds");
         Directory.CreateDirectory(BlobDirectory);
         Directory.CreateDirectory(PartialDirectory);
         Directory.CreateDirectory(ManifestDirectory);
@@ -63,6 +64,9 @@ public sealed class ContentStore
     internal string ManifestDirectory { get; }
 
     internal string RefDirectory { get; }
+
+    /// <summary><c>holds/&lt;hex&gt;/</c>: one file per holder of a blob, so holds outlive the process (see <see cref="Hold"/>).</summary>
+    internal string HoldDirectory { get; }
 
     /// <summary>
     /// <c>models/</c>: blobs under the names they have where they came from (<c>models/OWNER/REPO/REVISION/FILE</c>),
@@ -366,7 +370,7 @@ public sealed class ContentStore
             {
                 if (excess <= 0)
                     break;
-                if (_pins.ContainsKey(hash) || hash == keep)
+                if (_pins.ContainsKey(hash) || hash == keep || IsHeld(hash))
                     continue;
                 victims.Add((hash, entry.Size));
                 excess -= entry.Size;
@@ -385,6 +389,95 @@ public sealed class ContentStore
             freed += size;
         }
         return freed;
+    }
+
+    /// <summary>
+    /// Keeps a blob from eviction for <paramref name="holder"/> (a name such as <c>batch-file:ID</c>) until
+    /// <see cref="Release"/>: unlike <see cref="Pin"/>, a hold is a file on disk, so it survives restarts and is seen by
+    /// every process sharing the store. Held blobs count against the budget but are never evicted. Idempotent.
+    /// </summary>
+    public void Hold(ContentHash hash, string holder)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(holder);
+        var path = HoldPath(hash, holder);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, holder + "\n");
+    }
+
+    /// <summary>
+    /// Drops <paramref name="holder"/>'s hold. When no hold and no pin is left, the blob is removed at once (its bytes
+    /// were kept for the holders, not as a cache). Returns whether the blob was removed.
+    /// </summary>
+    public bool Release(ContentHash hash, string holder)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(holder);
+        TryDelete(HoldPath(hash, holder));
+        var folder = Path.Combine(HoldDirectory, hash.Hex);
+        try
+        {
+            Directory.Delete(folder); // only when empty
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false; // another holder still has it, or it was never held
+        }
+        lock (_gate)
+        {
+            if (_pins.ContainsKey(hash))
+                return false;
+        }
+        return Remove(hash);
+    }
+
+    /// <summary>Whether any holder has a hold on the blob (read from disk: holds made by other processes count).</summary>
+    public bool IsHeld(ContentHash hash)
+    {
+        var folder = Path.Combine(HoldDirectory, hash.Hex);
+        try
+        {
+            return Directory.Exists(folder) && Directory.EnumerateFiles(folder).Any();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return true; // cannot tell: keep it
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="source"/> into the store and holds the blob for <paramref name="holder"/> before it is
+    /// published, so no eviction can take it in between. A stream that fails or is cancelled leaves nothing behind.
+    /// Returns the hash and size.
+    /// </summary>
+    public async Task<(ContentHash Hash, long Size)> AddHeldAsync(Stream source, string holder, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var partial = Path.Combine(PartialDirectory, Guid.NewGuid().ToString("N") + ".import");
+        try
+        {
+            ContentHash hash;
+            long size = 0;
+            await using (var target = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            {
+                using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+                var buffer = new byte[1 << 16];
+                int read;
+                while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    size += read;
+                    sha.AppendData(buffer, 0, read);
+                    await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                }
+                hash = ContentHash.FromBytes(sha.GetHashAndReset());
+            }
+            Hold(hash, holder);
+            using (await LockAsync(hash.Hex, cancellationToken).ConfigureAwait(false))
+                PublishVerified(partial, hash);
+            return (hash, size);
+        }
+        finally
+        {
+            TryDelete(partial); // gone already when it was published
+        }
     }
 
     /// <summary>Records that <paramref name="name"/> (an hf:// address, a slice key) resolves to <paramref name="hash"/>.</summary>
@@ -471,6 +564,9 @@ public sealed class ContentStore
         Log.Published(_logger, hash.Hex, size);
         EnsureSpace(0, hash);
     }
+
+    private string HoldPath(ContentHash hash, string holder) =>
+        Path.Combine(HoldDirectory, hash.Hex, ContentHash.Of(Encoding.UTF8.GetBytes(holder)).Hex);
 
     private string RefPath(string name) => Path.Combine(RefDirectory, ContentHash.Of(Encoding.UTF8.GetBytes(name)).Hex);
 

@@ -112,6 +112,49 @@ public sealed class ContentStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task HeldBlob_SurvivesEvictionAndRestarts_AndGoesWithItsLastHolder()
+    {
+        var time = new ManualTimeProvider();
+        var root = _dir.Combine("cache");
+        var store = new ContentStore(root, maxBytes: 15_000, timeProvider: time);
+        var data = TestData.Bytes(10_000, 1);
+        var (held, size) = await store.AddHeldAsync(new MemoryStream(data), "batch-file:a");
+        await store.AddHeldAsync(new MemoryStream(data), "batch-file:b"); // same bytes, a second holder, one blob
+        Assert.Equal((ContentHash.Of(data), 10_000L), (held, size));
+        Assert.Equal(1, store.Count);
+        Assert.Empty(Directory.EnumerateFiles(store.PartialDirectory));
+
+        // A second instance (another process, or after a restart) sees the hold on disk and never evicts the blob.
+        time.Advance(TimeSpan.FromMinutes(1));
+        var other = new ContentStore(root, maxBytes: 15_000, timeProvider: time);
+        var newer = await TestData.PublishAsync(other, _dir, TestData.Bytes(10_000, 2));
+        other.EnsureSpace();
+        Assert.False(other.Contains(newer)); // over budget, the only blob that may go is the one not held
+        Assert.True(other.Contains(held));
+        Assert.True(other.IsHeld(held));
+        Assert.True(store.Contains(held));
+
+        // Released by one holder it stays for the other; released by both it goes at once, budget or not.
+        Assert.False(store.Release(held, "batch-file:a"));
+        Assert.True(store.IsHeld(held));
+        Assert.True(store.TryGet(held, out _));
+        Assert.True(store.Release(held, "batch-file:b"));
+        Assert.False(store.IsHeld(held));
+        Assert.False(store.Contains(held));
+        Assert.False(File.Exists(store.GetBlobPath(held)));
+    }
+
+    [Fact]
+    public async Task AddHeld_OfAStreamThatFails_LeavesNothingBehind()
+    {
+        var store = new ContentStore(_dir.Combine("cache"));
+        await Assert.ThrowsAsync<IOException>(() => store.AddHeldAsync(new BreaksAfter(TestData.Bytes(50_000), 20_000), "batch-file:x"));
+        Assert.Equal(0, store.Count);
+        Assert.Empty(Directory.EnumerateFiles(store.PartialDirectory));
+        Assert.False(Directory.Exists(store.HoldDirectory) && Directory.EnumerateFileSystemEntries(store.HoldDirectory).Any());
+    }
+
+    [Fact]
     public async Task ConcurrentImportsOfTheSameContent_PublishOneBlob()
     {
         var store = new ContentStore(_dir.Combine("cache"));
@@ -235,5 +278,26 @@ public sealed class ContentStoreTests : IDisposable
         Assert.Equal(valid, ContentHash.TryParse(text, out var hash));
         if (valid)
             Assert.Equal(text[7..].ToLowerInvariant(), hash.Hex);
+    }
+
+    /// <summary>A readable stream that fails like a dropped upload once <paramref name="limit"/> bytes were read.</summary>
+    private sealed class BreaksAfter(byte[] data, int limit) : MemoryStream(data)
+    {
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (Position >= limit)
+                throw new IOException("connection reset (test)");
+            return base.Read(buffer, offset, (int)Math.Min(count, limit - Position));
+        }
+
+        public override int Read(Span<byte> buffer)
+        {
+            var chunk = new byte[buffer.Length];
+            var read = Read(chunk, 0, chunk.Length);
+            chunk.AsSpan(0, read).CopyTo(buffer);
+            return read;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(Read(buffer.Span));
     }
 }

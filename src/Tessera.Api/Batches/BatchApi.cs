@@ -41,8 +41,8 @@ internal sealed class BatchApi(BatchStore store, BatchRunner runner, BatchOption
         }
         try
         {
-            await using var target = File.Create(store.FilePath(id));
-            await file.CopyToAsync(target, http.RequestAborted).ConfigureAwait(false);
+            await using var source = file.OpenReadStream();
+            await store.WriteFileAsync(id, source, http.RequestAborted).ConfigureAwait(false);
         }
         catch
         {
@@ -60,10 +60,14 @@ internal sealed class BatchApi(BatchStore store, BatchRunner runner, BatchOption
     public async Task FileContentAsync(HttpContext http, ApiKeyGrant grant)
     {
         var file = OwnFile(http, grant);
+        var path = ContentPath(file); // before any header: a missing file is answered as an error, not as a short body
         http.Response.ContentType = "application/jsonl";
         http.Response.ContentLength = file.Bytes;
-        await http.Response.SendFileAsync(store.FilePath(file.Id), http.RequestAborted).ConfigureAwait(false);
+        await http.Response.SendFileAsync(path, http.RequestAborted).ConfigureAwait(false);
     }
+
+    private string ContentPath(StoredFile file) => store.ContentPath(file)
+        ?? throw new OpenAiError(HttpStatusCode.Gone, $"The bytes of file {file.Id} are gone from the server's content store (removed by hand?); delete the file and upload it again.", "invalid_request_error");
 
     public Task DeleteFileAsync(HttpContext http, ApiKeyGrant grant)
     {
@@ -93,7 +97,7 @@ internal sealed class BatchApi(BatchStore store, BatchRunner runner, BatchOption
         var input = store.FindFile(inputId) is { } f && f.Owner == grant.KeyId && f.Purpose == "batch"
             ? f : throw new OpenAiError(HttpStatusCode.NotFound, $"No file with id '{inputId}' (uploaded with purpose 'batch').", "invalid_request_error", "input_file_id");
 
-        var (lines, errors) = await ReadLinesAsync(store.FilePath(input.Id), endpoint, grant, http.RequestAborted).ConfigureAwait(false);
+        var (lines, errors) = await ReadLinesAsync(ContentPath(input), endpoint, grant, http.RequestAborted).ConfigureAwait(false);
         var now = Now();
         var failed = errors.Count > 0;
         var batch = new StoredBatch(BatchStore.NewId("batch_"), grant.KeyId, grant.Model, endpoint, input.Id, window, failed ? "failed" : "in_progress", metadata,

@@ -3,8 +3,14 @@ namespace Tessera.Api.Batches;
 /// <summary>Where OpenAI's Batch API keeps its files and jobs, and how hard it may push.</summary>
 public sealed record BatchOptions
 {
-    /// <summary>The folder of <c>batches.db</c> and the uploaded and result files (created if missing).</summary>
+    /// <summary>The folder of <c>batches.db</c>, the files' and batches' records (created if missing).</summary>
     public required string Directory { get; init; }
+
+    /// <summary>
+    /// The content store that keeps the files' bytes, each held for its file (never evicted while the file exists);
+    /// null for one of its own in <see cref="Directory"/>/content.
+    /// </summary>
+    public Tessera.Distribution.ContentStore? Content { get; init; }
 
     /// <summary>The largest file one upload may hold (OpenAI's limit for batch input is 200 MB).</summary>
     public long MaxFileBytes { get; init; } = 200L << 20;

@@ -176,10 +176,15 @@ internal sealed class BatchRunner(BatchStore store, Func<string, HttpContext, Ta
         if (results.Count == 0)
             return null;
         var id = BatchStore.NewId("file-");
-        var path = store.FilePath(id);
-        await File.WriteAllTextAsync(path, string.Join("\n", results) + "\n", stopping).ConfigureAwait(false);
-        store.AddFile(new StoredFile(id, batch.Owner, "batch_output", $"{batch.Id}_{(state == "done" ? "output" : "error")}.jsonl",
-            new FileInfo(path).Length, Now()));
+        var lines = new MemoryStream();
+        await using (var writer = new StreamWriter(lines, new System.Text.UTF8Encoding(false), leaveOpen: true))
+        {
+            foreach (var result in results)
+                await writer.WriteAsync(result + "\n").ConfigureAwait(false);
+        }
+        lines.Position = 0;
+        store.AddFile(new StoredFile(id, batch.Owner, "batch_output", $"{batch.Id}_{(state == "done" ? "output" : "error")}.jsonl", lines.Length, Now()));
+        await store.WriteFileAsync(id, lines, stopping).ConfigureAwait(false);
         return id;
     }
 

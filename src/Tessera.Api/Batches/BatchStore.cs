@@ -1,12 +1,14 @@
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
+using Tessera.Distribution;
 using Tessera.Storage;
 
 namespace Tessera.Api.Batches;
 
 /// <summary>
-/// Where batch jobs live, so that they survive a restart: uploaded files under <c>files/</c>, and in
-/// <c>batches.db</c> (SQLite) the files' metadata, each batch, and each of its lines with its result once it has one.
+/// Where batch jobs live, so that they survive a restart: the bytes of uploaded and result files in the content store
+/// (each held there for its file, so the store's eviction never takes it), and in <c>batches.db</c> (SQLite) the files'
+/// metadata and hashes, each batch, and each of its lines with its result once it has one.
 /// A line's result is written once, in the same statement that marks it done, so a line run again after a crash
 /// (its result was never written) appears in the output exactly once.
 /// </summary>
@@ -14,7 +16,8 @@ internal sealed class BatchStore : IDisposable
 {
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS files (
-            id TEXT PRIMARY KEY, owner TEXT, purpose TEXT NOT NULL, filename TEXT NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL);
+            id TEXT PRIMARY KEY, owner TEXT, purpose TEXT NOT NULL, filename TEXT NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL,
+            sha256 TEXT);
         CREATE TABLE IF NOT EXISTS batches (
             id TEXT PRIMARY KEY, owner TEXT, scope TEXT, endpoint TEXT NOT NULL, input_file_id TEXT NOT NULL, completion_window TEXT NOT NULL,
             status TEXT NOT NULL, metadata TEXT, errors TEXT, created_at INTEGER NOT NULL, in_progress_at INTEGER, finalizing_at INTEGER,
@@ -26,39 +29,64 @@ internal sealed class BatchStore : IDisposable
         CREATE INDEX IF NOT EXISTS batch_lines_pending ON batch_lines (batch_id, state);
         """;
 
-    private readonly SqliteDatabase _db;
+    private const string FileColumns = "id, owner, purpose, filename, bytes, created_at, sha256";
 
-    public BatchStore(string directory)
+    private readonly SqliteDatabase _db;
+    private readonly ContentStore _content;
+
+    public BatchStore(string directory, ContentStore content)
     {
         Directory = directory;
-        System.IO.Directory.CreateDirectory(FilesDirectory);
+        _content = content;
+        System.IO.Directory.CreateDirectory(directory);
         _db = SqliteDatabase.Open(Path.Combine(directory, "batches.db"));
         _db.Execute(Schema);
+        if (!_db.Query("PRAGMA table_info(files)", r => r.GetString(1)).Contains("sha256"))
+            _db.Execute("ALTER TABLE files ADD COLUMN sha256 TEXT");
+        AdoptLooseFiles();
     }
 
     public string Directory { get; }
 
-    private string FilesDirectory => Path.Combine(Directory, "files");
+    /// <summary>Where earlier versions kept file bytes, one file per id; moved into the content store at open.</summary>
+    private string LegacyFilesDirectory => Path.Combine(Directory, "files");
 
     public static string NewId(string prefix) => prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
 
-    public string FilePath(string id) => Path.Combine(FilesDirectory, id);
+    /// <summary>The name a file's hold has in the content store.</summary>
+    private static string Holder(string id) => "batch-file:" + id;
 
     // ---- files ----
 
+    /// <summary>Adds a file's row before its bytes exist, reserving its size against the limit; <see cref="WriteFileAsync"/> fills it.</summary>
     public void AddFile(StoredFile file) => _db.Execute(
         "INSERT INTO files (id, owner, purpose, filename, bytes, created_at) VALUES ($id, $owner, $purpose, $filename, $bytes, $created)",
         ("$id", file.Id), ("$owner", file.Owner), ("$purpose", file.Purpose), ("$filename", file.Filename), ("$bytes", file.Bytes), ("$created", file.CreatedAt));
 
-    public StoredFile? FindFile(string id) => _db.QueryFirst("SELECT id, owner, purpose, filename, bytes, created_at FROM files WHERE id = $id", ReadFile, ("$id", id));
+    /// <summary>Stores a file's bytes in the content store, held for the file, and records their hash and size.</summary>
+    public async Task WriteFileAsync(string id, Stream content, CancellationToken cancellationToken)
+    {
+        var (hash, size) = await _content.AddHeldAsync(content, Holder(id), cancellationToken).ConfigureAwait(false);
+        if (_db.Execute("UPDATE files SET sha256 = $hash, bytes = $bytes WHERE id = $id", ("$id", id), ("$hash", hash.Hex), ("$bytes", size)) == 0)
+            _content.Release(hash, Holder(id)); // deleted while it was being written
+    }
+
+    /// <summary>A complete file (its bytes are stored); files still being written are not found.</summary>
+    public StoredFile? FindFile(string id) => _db.QueryFirst($"SELECT {FileColumns} FROM files WHERE id = $id AND sha256 IS NOT NULL", ReadFile, ("$id", id));
 
     public List<StoredFile> ListFiles(string? owner) => _db.Query(
-        "SELECT id, owner, purpose, filename, bytes, created_at FROM files WHERE owner IS $owner ORDER BY created_at DESC, id", ReadFile, ("$owner", owner));
+        $"SELECT {FileColumns} FROM files WHERE owner IS $owner AND sha256 IS NOT NULL ORDER BY created_at DESC, id", ReadFile, ("$owner", owner));
+
+    /// <summary>Where a file's bytes are, or null when the content store lost them (deleted behind its back).</summary>
+    public string? ContentPath(StoredFile file) =>
+        ContentHash.TryParse(file.Sha256, out var hash) && _content.TryGet(hash, out var path) ? path : null;
 
     public bool DeleteFile(string id)
     {
+        var sha = _db.Scalar("SELECT sha256 FROM files WHERE id = $id", ("$id", id)) as string;
         var removed = _db.Execute("DELETE FROM files WHERE id = $id", ("$id", id)) > 0;
-        File.Delete(FilePath(id));
+        if (ContentHash.TryParse(sha, out var hash))
+            _content.Release(hash, Holder(id));
         return removed;
     }
 
@@ -66,7 +94,27 @@ internal sealed class BatchStore : IDisposable
     public long TotalFileBytes() => (long)(_db.Scalar("SELECT COALESCE(SUM(bytes), 0) FROM files") ?? 0L);
 
     private static StoredFile ReadFile(SqliteDataReader r) =>
-        new(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt64(5));
+        new(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt64(5), r.IsDBNull(6) ? null : r.GetString(6));
+
+    /// <summary>
+    /// At open, every file row without a hash is either an upload a crash cut short (no bytes: the row goes, freeing its
+    /// reservation) or a file an earlier version kept under <c>files/</c> (moved into the content store, by hard link).
+    /// </summary>
+    private void AdoptLooseFiles()
+    {
+        foreach (var id in _db.Query("SELECT id FROM files WHERE sha256 IS NULL", r => r.GetString(0)))
+        {
+            var legacy = Path.Combine(LegacyFilesDirectory, id);
+            if (!File.Exists(legacy))
+            {
+                _db.Execute("DELETE FROM files WHERE id = $id", ("$id", id));
+                continue;
+            }
+            using (var stream = File.OpenRead(legacy))
+                WriteFileAsync(id, stream, CancellationToken.None).GetAwaiter().GetResult();
+            File.Delete(legacy);
+        }
+    }
 
     // ---- batches ----
 
@@ -166,7 +214,7 @@ internal sealed class BatchStore : IDisposable
     public void Dispose() => _db.Dispose();
 }
 
-internal sealed record StoredFile(string Id, string? Owner, string Purpose, string Filename, long Bytes, long CreatedAt);
+internal sealed record StoredFile(string Id, string? Owner, string Purpose, string Filename, long Bytes, long CreatedAt, string? Sha256 = null);
 
 internal sealed record StoredBatch(
     string Id, string? Owner, string? Scope, string Endpoint, string InputFileId, string CompletionWindow, string Status, string? Metadata, string? Errors,

@@ -3,6 +3,7 @@ using System.Net;
 using Tessera.Api;
 using Tessera.Api.Batches;
 using Tessera.Api.Keys;
+using Tessera.Distribution;
 using Tessera.Engine.Gpu;
 using Tessera.Engine.Generation;
 
@@ -24,7 +25,7 @@ internal static class ServeCommand
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (default: all cores).", DefaultValueFactory = _ => 0 };
         var sessions = new Option<int>("--max-sessions") { Description = "Sessions computed together; more wait in a queue.", DefaultValueFactory = _ => 8 };
         var device = ComputeDeviceOption.Create();
-        var batchDir = new Option<string?>("--batch-dir") { Description = "Folder of the Batch API's files and jobs (default: $TESSERA_HOME/batches/NAME, ~/.tessera if unset)." };
+        var batchDir = new Option<string?>("--batch-dir") { Description = "Folder of the Batch API's jobs and, in its content/ folder, their files (default: jobs in $TESSERA_HOME/batches/NAME, ~/.tessera if unset, and files in the model cache)." };
         var queue = new Option<int>("--max-queue") { Description = "Sessions that may wait; beyond, requests get 429.", DefaultValueFactory = _ => 32 };
         var command = new Command("serve", "Serve a GGUF model on this machine behind an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models).")
         {
@@ -76,7 +77,12 @@ internal static class ServeCommand
         OpenAiServer server;
         try
         {
-            var batches = new BatchOptions { Directory = batchDir ?? Path.Combine(DefaultModel.Home, "batches", service.ListModels()[0].Id) };
+            var batches = new BatchOptions
+            {
+                Directory = batchDir ?? Path.Combine(DefaultModel.Home, "batches", service.ListModels()[0].Id),
+                // By default the files sit in the content store the models are cached in, held there; --batch-dir keeps everything in one folder.
+                Content = batchDir is null ? new ContentStore(ContentStore.DefaultRoot()) : null,
+            };
             server = await OpenAiServer.StartAsync(listen, service, validator, new OpenAiApiOptions { Batches = batches },
                 logging, signal.Token).ConfigureAwait(false);
         }

@@ -50,7 +50,12 @@ internal sealed class PoolCoordinator : IAsyncDisposable
                 {
                     Time = time,
                     // Lines go through the router, which spreads them over a deployment's replicas: more at once than one server.
-                    Batches = new Tessera.Api.Batches.BatchOptions { Directory = Path.Combine(options.DataDirectory.Root, "batches"), MaxConcurrentLines = 8 },
+                    Batches = new Tessera.Api.Batches.BatchOptions
+                    {
+                        Directory = Path.Combine(options.DataDirectory.Root, "batches"),
+                        Content = deployments.Content, // files beside the models, held so the model cache's eviction spares them
+                        MaxConcurrentLines = 8,
+                    },
                 });
             },
         }, loggerFactory, time, cancellationToken).ConfigureAwait(false);

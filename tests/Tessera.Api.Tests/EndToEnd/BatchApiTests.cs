@@ -7,6 +7,7 @@ using System.Text.Json;
 using OpenAI;
 using OpenAI.Files;
 using Tessera.Api.Batches;
+using Tessera.Distribution;
 
 namespace Tessera.Api.Tests.EndToEnd;
 
@@ -19,10 +20,14 @@ public sealed partial class BatchApiTests(TinyModelServer fixture) : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    private Task<OpenAiServer> StartAsync(int concurrentLines = 2) => OpenAiServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), fixture.Service,
+    private Task<OpenAiServer> StartAsync(int concurrentLines = 2, ContentStore? content = null) => OpenAiServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), fixture.Service,
         ApiKeyValidators.Single(TinyModelServer.Key), new OpenAiApiOptions
         {
-            Batches = new BatchOptions { Directory = _directory, MaxConcurrentLines = concurrentLines, PollInterval = TimeSpan.FromMilliseconds(100), BusyBackoff = TimeSpan.FromMilliseconds(100) },
+            Batches = new BatchOptions
+            {
+                Directory = _directory, Content = content, MaxConcurrentLines = concurrentLines,
+                PollInterval = TimeSpan.FromMilliseconds(100), BusyBackoff = TimeSpan.FromMilliseconds(100),
+            },
         });
 
     private static HttpClient Http(OpenAiServer server)
@@ -206,5 +211,70 @@ public sealed partial class BatchApiTests(TinyModelServer fixture) : IDisposable
         using var wrongPurpose = await http.PostAsync("/v1/files", form);
         Assert.Equal(HttpStatusCode.BadRequest, wrongPurpose.StatusCode);
         Assert.Contains("purpose must be 'batch'", await wrongPurpose.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Files_LiveInTheContentStore_HeldAgainstItsEviction_AndGoWhenDeleted()
+    {
+        // A model cache with a small budget, shared with the batch files as on a coordinator.
+        var content = new ContentStore(Path.Combine(_directory, "cache"), maxBytes: 64 << 10);
+        await using var server = await StartAsync(content: content);
+        using var http = Http(server);
+        var bytes = Encoding.UTF8.GetBytes(string.Join("\n", Enumerable.Range(0, 3).Select(i => ChatLine($"h-{i}", $"Hello {i}"))) + "\n");
+        OpenAIFile input = await Files(server).UploadFileAsync(new MemoryStream(bytes), "requests.jsonl", FileUploadPurpose.Batch);
+        var hash = ContentHash.Of(bytes);
+        Assert.True(content.Contains(hash));
+        Assert.True(content.IsHeld(hash));
+
+        // Models pass through the cache far beyond its budget: the held file stays, the models' blobs are evicted.
+        for (var i = 0; i < 4; i++)
+        {
+            var model = Path.Combine(_directory, $"model-{i}.bin");
+            await File.WriteAllBytesAsync(model, Enumerable.Repeat((byte)(i + 10), 40 << 10).ToArray());
+            await content.ImportAsync(model);
+        }
+        Assert.InRange(content.TotalBytes, (40 << 10) + bytes.Length, 64 << 10);
+        Assert.True(content.Contains(hash));
+
+        var created = await PostJsonAsync(http, "/v1/batches", new { input_file_id = input.Id, endpoint = "/v1/chat/completions", completion_window = "24h" });
+        var done = await WaitAsync(http, created.GetProperty("id").GetString()!, b => b.GetProperty("status").GetString() == "completed");
+        var outputId = done.GetProperty("output_file_id").GetString()!;
+        BinaryData output = await Files(server).DownloadFileAsync(outputId);
+        var outputHash = ContentHash.Of(output.ToArray());
+        Assert.True(content.IsHeld(outputHash));
+        Assert.Equal(3, output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+
+        // Deleting a file frees its bytes at once.
+        Assert.True((await Files(server).DeleteFileAsync(input.Id)).Value.Deleted);
+        Assert.False(content.Contains(hash));
+        Assert.True(content.Contains(outputHash));
+
+        // Bytes removed behind the store's back: a clear error naming what to do, not a crash.
+        File.Delete(content.GetBlobPath(outputHash));
+        using var gone = await http.GetAsync($"/v1/files/{outputId}/content");
+        Assert.Equal(HttpStatusCode.Gone, gone.StatusCode);
+        Assert.Contains("upload it again", await gone.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task AStoreOpened_AdoptsFilesOfEarlierVersions_AndDropsUploadsACrashCutShort()
+    {
+        var content = new ContentStore(Path.Combine(_directory, "cache"));
+        using (var first = new BatchStore(_directory, content))
+        {
+            first.AddFile(new StoredFile("file-old", "key", "batch", "old.jsonl", 5, 1));
+            first.AddFile(new StoredFile("file-cut", "key", "batch", "cut.jsonl", 99, 2));
+        }
+        Directory.CreateDirectory(Path.Combine(_directory, "files"));
+        await File.WriteAllTextAsync(Path.Combine(_directory, "files", "file-old"), "{}\n{}");
+
+        using var store = new BatchStore(_directory, content);
+        var adopted = store.FindFile("file-old");
+        Assert.NotNull(adopted);
+        Assert.Equal("{}\n{}", await File.ReadAllTextAsync(store.ContentPath(adopted)!));
+        Assert.True(content.IsHeld(ContentHash.Parse(adopted.Sha256!)));
+        Assert.False(File.Exists(Path.Combine(_directory, "files", "file-old")));
+        Assert.Null(store.FindFile("file-cut"));
+        Assert.Equal(5, store.TotalFileBytes());
     }
 }

@@ -46,6 +46,13 @@ public sealed class DeployBatchRestartProcessTests(DeployPoolFixture pool, ITest
         var answers = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.Equal(Enumerable.Range(0, Lines).Select(i => $"n{i}"), answers.Select(a => a.GetProperty("custom_id").GetString()));
         Assert.All(answers, a => Assert.Equal(200, a.GetProperty("response").GetProperty("status_code").GetInt32()));
+
+        // The files' bytes live in the coordinator's content store, beside the model, each held against its eviction.
+        var content = Path.Combine(pool.Harness.CoordinatorDir, "content");
+        var outputHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+        Assert.True(File.Exists(Path.Combine(content, "blobs", "sha256", outputHash)));
+        Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(content, "holds", outputHash)));
+        Assert.False(Directory.Exists(Path.Combine(pool.Harness.CoordinatorDir, "batches", "files")));
     }
 
     internal static async Task<JsonElement> ReadAsync(HttpResponseMessage response)
