@@ -124,18 +124,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
             }
 
             using var open = _files.Open(model, name, valid.Model);
-            var contextLength = DeploymentRequestRules.ContextOf(request, open.Facts.ContextLength);
-            var draft = new StoredDeployment(Secrets.NewId("dep_"), name, request with { Name = name, Activations = ActivationFormats.Name(valid.Activations) },
-                model.Path, model.Sha256, model.Bytes, contextLength, request.MaxSessions ?? DeploymentRequestRules.DefaultMaxSessions,
-                ActivationFormats.Name(valid.Activations), 0, string.Empty, [], _time.GetUtcNow());
-            var nodes = _ports.Nodes.Snapshot();
-            var cluster = Cluster(nodes, HoldingsBesides(except: null), ignoreLinks: request.IgnoreLinks == true);
-            if (cluster.Devices.Count == 0)
-                throw new DeploymentException(DeploymentErrorKind.DoesNotFit, "The pool has no ready node to run stages: start agents with `tessera join TOKEN` (or `tessera pool start` without --no-agent).");
-            var planRequest = PlanRequests.For(draft, open.Facts.Profile);
-            var result = valid.Placement is { } placement
-                ? PoolPlanner.Place(planRequest, cluster, PoolCluster.Placement(nodes, placement), PlannerOptions())
-                : PoolPlanner.Plan(planRequest, cluster, PlannerOptions());
+            var (draft, cluster, result) = PlanNew(valid, name, model, open);
             if (!result.Succeeded)
                 throw new DeploymentException(DeploymentErrorKind.DoesNotFit, result.Failure.Message);
             var plan = result.Plan;
@@ -168,6 +157,46 @@ public sealed partial class DeploymentController : IAsyncDisposable
         {
             _createGate.Release();
         }
+    }
+
+    /// <summary>
+    /// Plans a deployment as <see cref="CreateAsync"/> would, on the pool as it is now, and starts nothing: what
+    /// <c>tessera plan</c> and <c>POST /api/plans</c> show. The model is resolved as for a deployment (a local file is
+    /// imported by hard link; an hf:// model the coordinator does not hold is downloaded), so a deploy that follows
+    /// finds it in the content store.
+    /// </summary>
+    /// <exception cref="DeploymentException">Invalid (bad input, a model Tessera cannot run) or DoesNotFit (the message says what is missing).</exception>
+    public async Task<PlanView> PlanAsync(DeploymentRequest request, int promptTokens, CancellationToken cancellationToken)
+    {
+        if (promptTokens < 1)
+            throw new DeploymentException(DeploymentErrorKind.Invalid, $"promptTokens must be at least 1 (got {promptTokens}).");
+        var valid = DeploymentRequestRules.Validate(request);
+        var model = await _files.ResolveAsync(valid.Model, cancellationToken).ConfigureAwait(false);
+        var name = DeploymentRequestRules.NameOf(valid);
+        using var open = _files.Open(model, name, valid.Model);
+        var (draft, _, result) = PlanNew(valid, name, model, open);
+        if (!result.Succeeded)
+            throw new DeploymentException(DeploymentErrorKind.DoesNotFit, result.Failure.Message);
+        return PlanViews.Of(draft, result.Plan, promptTokens);
+    }
+
+    /// <summary>The deployment a request describes (not stored) and the planner's answer for it on today's pool.</summary>
+    private (StoredDeployment Draft, Tessera.Planner.ClusterDescription Cluster, PlanResult Result) PlanNew(ValidatedRequest valid, string name, ModelFile model, ModelFiles.OpenModel open)
+    {
+        var request = valid.Request;
+        var contextLength = DeploymentRequestRules.ContextOf(request, open.Facts.ContextLength);
+        var draft = new StoredDeployment(Secrets.NewId("dep_"), name, request with { Name = name, Activations = ActivationFormats.Name(valid.Activations) },
+            model.Path, model.Sha256, model.Bytes, contextLength, request.MaxSessions ?? DeploymentRequestRules.DefaultMaxSessions,
+            ActivationFormats.Name(valid.Activations), 0, string.Empty, [], _time.GetUtcNow());
+        var nodes = _ports.Nodes.Snapshot();
+        var cluster = Cluster(nodes, HoldingsBesides(except: null), ignoreLinks: request.IgnoreLinks == true);
+        if (cluster.Devices.Count == 0)
+            throw new DeploymentException(DeploymentErrorKind.DoesNotFit, "The pool has no ready node to run stages: start agents with `tessera join TOKEN` (or `tessera pool start` without --no-agent).");
+        var planRequest = PlanRequests.For(draft, open.Facts.Profile);
+        var result = valid.Placement is { } placement
+            ? PoolPlanner.Place(planRequest, cluster, PoolCluster.Placement(nodes, placement), PlannerOptions())
+            : PoolPlanner.Plan(planRequest, cluster, PlannerOptions());
+        return (draft, cluster, result);
     }
 
     /// <summary>

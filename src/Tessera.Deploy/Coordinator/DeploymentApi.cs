@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -9,7 +10,7 @@ using Tessera.Pool.Coordinator;
 namespace Tessera.Deploy;
 
 /// <summary>
-/// The deployment endpoints on the coordinator's port: <c>/api/deployments</c> (admin key) and <c>/blobs</c>, the
+/// The deployment endpoints on the coordinator's port: <c>/api/deployments</c> and <c>/api/plans</c> (admin key) and <c>/blobs</c>, the
 /// coordinator's content store, for agents only (mutual TLS: a node certificate of the pool). The controller's
 /// domain errors become HTTP statuses here, and only here.
 /// </summary>
@@ -39,6 +40,27 @@ public static class DeploymentApi
             try
             {
                 return Results.Ok(await controller.DeleteAsync(name).ConfigureAwait(false));
+            }
+            catch (DeploymentException ex)
+            {
+                return Error(ex);
+            }
+        });
+
+        // A dry run of POST /api/deployments: the same body (plus promptTokens and explain), the plan it would get, nothing started.
+        app.MapGroup("/api/plans").AddEndpointFilter(new AdminKeyFilter(pool)).MapPost("", async (JsonElement? body, CancellationToken cancellationToken) =>
+        {
+            if (body is not { ValueKind: JsonValueKind.Object } json)
+                return Results.BadRequest(new ErrorView("Send a JSON object as for POST /api/deployments: {\"model\": \"PATH or hf://owner/repo/file.gguf\", ...}, with \"promptTokens\" and \"explain\" if you like."));
+            try
+            {
+                var request = JsonSerializer.Deserialize<DeploymentRequest>(json, JsonSerializerOptions.Web)!;
+                var query = JsonSerializer.Deserialize<PlanQuery>(json, JsonSerializerOptions.Web)!;
+                return Results.Ok(await controller.PlanAsync(request, query.PromptTokens ?? PlanQuery.DefaultPromptTokens, cancellationToken).ConfigureAwait(false));
+            }
+            catch (JsonException ex)
+            {
+                return Results.BadRequest(new ErrorView($"The body is not a plan request: {ex.Message}"));
             }
             catch (DeploymentException ex)
             {

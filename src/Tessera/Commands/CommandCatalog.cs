@@ -12,6 +12,7 @@ internal static class CommandCatalog
         yield return GenerateCommand.Create();
         yield return ChatCommand.Create();
         yield return ServeCommand.Create();
+        yield return PlanCommand.Create();
         yield return DeployCommand.Create();
         yield return DeployListCommand.Create();
         yield return DeployUndeployCommand.Create();

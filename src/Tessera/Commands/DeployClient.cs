@@ -43,6 +43,15 @@ internal sealed class DeployClient : IDisposable
     public Task<DeploymentView> CreateAsync(DeploymentRequest request, CancellationToken ct) =>
         _api.SendAsync<DeploymentView>(HttpMethod.Post, "api/deployments", JsonContent.Create(request, options: JsonSerializerOptions.Web), ct);
 
+    /// <summary>POST /api/plans: the plan <paramref name="request"/> would get, nothing started.</summary>
+    public Task<PlanView> PlanAsync(DeploymentRequest request, PlanQuery query, CancellationToken ct)
+    {
+        var body = JsonSerializer.SerializeToNode(request, JsonSerializerOptions.Web)!.AsObject();
+        foreach (var (key, value) in JsonSerializer.SerializeToNode(query, JsonSerializerOptions.Web)!.AsObject().ToList())
+            body[key] = value?.DeepClone();
+        return _api.SendAsync<PlanView>(HttpMethod.Post, "api/plans", JsonContent.Create(body, options: JsonSerializerOptions.Web), ct);
+    }
+
     public Task<List<DeploymentView>> ListAsync(CancellationToken ct) => _api.SendAsync<List<DeploymentView>>(HttpMethod.Get, "api/deployments", null, ct);
 
     public Task<DeploymentView> GetAsync(string name, CancellationToken ct) =>

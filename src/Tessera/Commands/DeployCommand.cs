@@ -13,34 +13,25 @@ internal static class DeployCommand
     {
         var model = new Argument<string>("MODEL") { Description = "A GGUF file in one piece: a path on the coordinator's machine, hf://owner/repo/file.gguf, or hf://owner/repo:Q4_K_M (the repository's " +
             "file of that quantization; without a tag its only model, else its Q4_K_M one), downloaded by the coordinator. Split models are refused." };
-        var name = new Option<string?>("--name") { Description = "Model id clients use at /v1 (default: the file name without .gguf)." };
-        var replicas = new Option<int?>("--replicas") { Description = "Independent copies of the pipeline, on disjoint devices (default 1)." };
-        var context = new Option<int?>("--context") { Description = "Context length per session (default: the model's, at most 4096)." };
-        var sessions = new Option<int?>("--max-sessions") { Description = "Sessions served at once; every stage reserves a KV cache for each (default 4)." };
-        var activations = new Option<string?>("--activations") { Description = "Activations between stages: f16 (default), f32 (exact) or q8 (least traffic)." };
-        var minStages = new Option<int?>("--min-stages") { Description = "Split over at least this many stages even when fewer would hold the model." };
         var threads = new Option<int?>("--threads") { Description = "Compute threads per stage (default: all of the agent's processors)." };
         var fetch = new Option<bool>("--fetch") { Description = "Agents always fetch the model over the network, even on the coordinator's machine." };
         var noWait = new Option<bool>("--no-wait") { Description = "Return once the stages are sent; do not wait until they are ready." };
         var timeout = new Option<string>("--timeout") { Description = "How long to wait for the stages.", DefaultValueFactory = _ => "30m" };
-        var placement = new Option<string?>("--placement")
-        {
-            Description = "Split the model yourself instead of the planner: NODE:FIRST-LAST per stage, in pipeline order, e.g. agent-a/gpu0:0-11,agent-b:11-22 " +
-                "(a node's name or id, on its CPU, or NODE/gpuN on one of its GPUs; layers first inclusive, last exclusive). The plan shows the planner's own choice beside it.",
-        };
-        var ignoreLinks = new Option<bool>("--ignore-links") { Description = "Plan as if no link had been measured (every hop the planner's default), to compare with a plan that uses them." };
         var command = new Command("deploy", "Deploy a model on the pool, split over its machines, and serve it at the coordinator's /v1 (OpenAI API).");
         command.Arguments.Add(model);
-        foreach (var option in new Option[] { name, replicas, context, sessions, activations, minStages, threads, fetch, placement, ignoreLinks, noWait, timeout })
+        var planning = PlanningOptions.AddTo(command);
+        foreach (var option in new Option[] { threads, fetch, noWait, timeout })
             command.Options.Add(option);
         var client = DeployClient.AddOptions(command);
         command.SetAction((result, ct) => PoolCli.RunAsync(async () =>
         {
             using var api = client(result);
             var wait = Tessera.Pool.Security.DurationParser.Parse(result.GetValue(timeout)!);
-            var request = new DeploymentRequest(ModelArgument(result.GetValue(model)!), result.GetValue(name), result.GetValue(replicas), result.GetValue(context),
-                result.GetValue(sessions), result.GetValue(activations), result.GetValue(minStages), result.GetValue(threads), result.GetValue(fetch) ? true : null,
-                Placement: result.GetValue(placement), IgnoreLinks: result.GetValue(ignoreLinks) ? true : null);
+            var request = planning(result, ModelArgument(result.GetValue(model)!)) with
+            {
+                Threads = result.GetValue(threads),
+                Fetch = result.GetValue(fetch) ? true : null,
+            };
             Console.WriteLine($"Planning {request.Model} on the pool at {api.BaseUrl} ...");
             var created = await api.CreateAsync(request, ct).ConfigureAwait(false);
             PrintPlan(created);
@@ -59,7 +50,7 @@ internal static class DeployCommand
     }
 
     /// <summary>A local path is made absolute here, so a coordinator on this machine finds it whatever its working folder.</summary>
-    private static string ModelArgument(string model) =>
+    internal static string ModelArgument(string model) =>
         model.Contains("://", StringComparison.Ordinal) || !File.Exists(model) ? model : Path.GetFullPath(model);
 
     internal static void PrintPlan(DeploymentView d)

@@ -105,6 +105,55 @@ public sealed class DeployProcessTests(DeployPoolFixture pool) : IClassFixture<D
     }
 
     [Fact]
+    public async Task Plan_ShowsWhereEachLayerWouldGo_AsDeployWouldPlace_AndStartsNothing()
+    {
+        var model = TestPaths.Model("tiny-a-q8_0.gguf");
+
+        var plan = await pool.RunAsync("plan", model, "--name", "planned", "--min-stages", "3", "--context", "256", "--output", "json");
+
+        Assert.True(plan.ExitCode == 0, $"{plan.Stdout}\n{plan.Stderr}");
+        var view = JsonDocument.Parse(plan.Stdout).RootElement;
+        Assert.Equal("planned", view.GetProperty("name").GetString());
+        var stages = view.GetProperty("stages").EnumerateArray().ToList();
+        Assert.Equal(3, stages.Count);
+        Assert.Equal(3, stages.Select(s => s.GetProperty("nodeId").GetString()).Distinct().Count());
+        var next = 0;
+        foreach (var stage in stages)
+        {
+            Assert.Equal(next, stage.GetProperty("firstLayer").GetInt32());
+            next = stage.GetProperty("lastLayer").GetInt32();
+            Assert.InRange(stage.GetProperty("memoryBytes").GetInt64(), 1, stage.GetProperty("availableBytes").GetInt64());
+            Assert.True(stage.GetProperty("computeMilliseconds").GetDouble() > 0);
+        }
+        Assert.Equal(view.GetProperty("layerCount").GetInt32(), next);
+        Assert.True(view.GetProperty("singleStreamTokensPerSecond").GetDouble() > 0);
+        Assert.True(view.GetProperty("maxThroughputTokensPerSecond").GetDouble() >= view.GetProperty("singleStreamTokensPerSecond").GetDouble());
+        using var api = pool.Client();
+        Assert.DoesNotContain(await api.ListAsync(CancellationToken.None), d => d.Name == "planned");
+
+        var table = await pool.RunAsync("plan", model, "--min-stages", "2", "--context", "256");
+        Assert.True(table.ExitCode == 0, table.Stderr);
+        Assert.Contains("Predicted:", table.Stdout);
+        Assert.Contains("single-stream", table.Stdout);
+
+        var tooBig = await pool.RunAsync("plan", model, "--context", "1000000", "--max-sessions", "1000");
+        Assert.Equal(3, tooBig.ExitCode);
+        Assert.Contains("missing", tooBig.Stderr + tooBig.Stdout, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task PlansEndpoint_WantsTheAdminKey_AndAnObjectBody()
+    {
+        using var withApiKey = pool.OpenAi(); // a key for /v1 is not the admin key
+        using var refused = await withApiKey.PostAsJsonAsync("api/plans", new { model = TestPaths.Model("tiny-a-q8_0.gguf") });
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+
+        var bad = await pool.RunAsync("plan", TestPaths.Model("tiny-a-q8_0.gguf"), "--prompt-tokens", "0");
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("promptTokens must be at least 1", bad.Stderr + bad.Stdout);
+    }
+
+    [Fact]
     public async Task UnknownDeployment_Gives404_InOpenAisErrorShape_AndInTheAdminApi()
     {
         using var http = pool.OpenAi();
