@@ -161,9 +161,8 @@ public sealed partial class DeploymentController : IAsyncDisposable
 
     /// <summary>
     /// Plans a deployment as <see cref="CreateAsync"/> would, on the pool as it is now, and starts nothing: what
-    /// <c>tessera plan</c> and <c>POST /api/plans</c> show. The model is resolved as for a deployment (a local file is
-    /// imported by hard link; an hf:// model the coordinator does not hold is downloaded), so a deploy that follows
-    /// finds it in the content store.
+    /// <c>tessera plan</c> and <c>POST /api/plans</c> show. A local file is imported as for a deployment (by hard link);
+    /// an hf:// model the coordinator does not hold is read for its header only, never downloaded.
     /// </summary>
     /// <exception cref="DeploymentException">Invalid (bad input, a model Tessera cannot run) or DoesNotFit (the message says what is missing).</exception>
     public async Task<PlanView> PlanAsync(DeploymentRequest request, int promptTokens, CancellationToken cancellationToken)
@@ -171,10 +170,10 @@ public sealed partial class DeploymentController : IAsyncDisposable
         if (promptTokens < 1)
             throw new DeploymentException(DeploymentErrorKind.Invalid, $"promptTokens must be at least 1 (got {promptTokens}).");
         var valid = DeploymentRequestRules.Validate(request);
-        var model = await _files.ResolveAsync(valid.Model, cancellationToken).ConfigureAwait(false);
+        using var model = await _files.ResolveForPlanAsync(valid.Model, cancellationToken).ConfigureAwait(false);
         var name = DeploymentRequestRules.NameOf(valid);
-        using var open = _files.Open(model, name, valid.Model);
-        var (draft, _, result) = PlanNew(valid, name, model, open);
+        using var open = _files.Open(model.File, name, valid.Model);
+        var (draft, _, result) = PlanNew(valid, name, model.File, open);
         if (!result.Succeeded)
             throw new DeploymentException(DeploymentErrorKind.DoesNotFit, result.Failure.Message);
         return PlanViews.Of(draft, result.Plan, promptTokens);

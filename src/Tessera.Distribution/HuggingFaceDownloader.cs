@@ -110,6 +110,38 @@ public sealed class HuggingFaceDownloader : IDisposable
         }
     }
 
+    /// <summary>
+    /// The first <paramref name="count"/> bytes of a file (fewer when it is shorter) and its whole size, by one ranged
+    /// GET, following redirects; nothing is stored. Reads a GGUF's header without downloading its tensors.
+    /// </summary>
+    public async Task<(byte[] Prefix, long Size)> ReadPrefixAsync(HuggingFaceUri file, int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        file.Validate();
+        var url = file.ResolveUrl(_options.Endpoint);
+        for (var hop = 0; hop <= _options.MaxRedirects; hop++)
+        {
+            var request = NewRequest(HttpMethod.Get, url);
+            request.Headers.Range = new RangeHeaderValue(0, count - 1);
+            using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
+            if ((int)response.StatusCode is >= 300 and < 400 && response.Headers.Location is { } location)
+            {
+                url = Follow(file, url, location);
+                continue;
+            }
+            ThrowIfRefused(file, response);
+            var size = response.Content.Headers.ContentRange?.Length ?? response.Content.Headers.ContentLength
+                ?? throw new HuggingFaceException($"{file}: the server did not say how large the file is.", response.StatusCode);
+            // A server that ignores Range sends the whole file: read only what was asked for.
+            var prefix = new byte[(int)Math.Min(count, size)];
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            await body.ReadAtLeastAsync(prefix, prefix.Length, throwOnEndOfStream: true, cancellationToken).ConfigureAwait(false);
+            return (prefix, size);
+        }
+        throw new HuggingFaceException($"{file}: more than {_options.MaxRedirects} redirects.");
+    }
+
     /// <summary>HEAD on the resolve address: the file's SHA-256, size and the address to download from.</summary>
     public async Task<RemoteFile> ResolveAsync(HuggingFaceUri file, CancellationToken cancellationToken = default)
     {

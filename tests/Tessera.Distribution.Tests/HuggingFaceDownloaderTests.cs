@@ -6,22 +6,11 @@ using Tessera.Testing;
 namespace Tessera.Distribution.Tests;
 
 /// <summary>hf:// downloads against a local server that answers the way Hugging Face does.</summary>
-public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
+public sealed class HuggingFaceDownloaderTests : FakeHubTests
 {
-    private readonly TempDirectory _dir = new();
-    private FakeHuggingFace _hf = null!;
-
-    public async Task InitializeAsync() => _hf = await FakeHuggingFace.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _hf.DisposeAsync();
-        _dir.Dispose();
-    }
-
     private HuggingFaceOptions Options(int attempts = 5, string? token = null, long maxDownload = HuggingFaceOptions.DefaultMaxDownloadBytes) => new()
     {
-        Endpoint = _hf.Endpoint,
+        Endpoint = Hub.Endpoint,
         Token = token,
         MaxAttempts = attempts,
         RetryDelay = TimeSpan.FromMilliseconds(10),
@@ -29,14 +18,14 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
         MaxDownloadBytes = maxDownload,
     };
 
-    private ContentStore Store(long maxBytes = long.MaxValue) => new(_dir.Combine("cache"), maxBytes);
+    private ContentStore Store(long maxBytes = long.MaxValue) => new(Dir.Combine("cache"), maxBytes);
 
     [Fact]
     public async Task Download_OfAnLfsFile_FollowsTheRedirectVerifiesTheSha256AndPublishes()
     {
         // Arrange
         var data = TestData.Bytes(1_500_000);
-        _hf.Add("acme/tiny-GGUF", "main", "models/tiny.Q4_0.gguf", new(data, Lfs: true));
+        Hub.Add("acme/tiny-GGUF", "main", "models/tiny.Q4_0.gguf", new(data, Lfs: true));
         var store = Store();
         using var downloader = new HuggingFaceDownloader(store, Options());
         var reports = new List<TransferProgress>();
@@ -54,10 +43,10 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
         Assert.Equal(result.Hash, recorded);
 
         // A second pull finds it in the cache: one HEAD, no download.
-        var cdnBefore = _hf.CdnRequests.Count;
+        var cdnBefore = Hub.CdnRequests.Count;
         var again = await downloader.DownloadAsync("hf://acme/tiny-GGUF/models/tiny.Q4_0.gguf");
         Assert.True(again.FromCache);
-        Assert.Equal(cdnBefore, _hf.CdnRequests.Count);
+        Assert.Equal(cdnBefore, Hub.CdnRequests.Count);
     }
 
     [Fact]
@@ -65,9 +54,9 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
     {
         // Arrange: the CDN cuts the first two connections after 300 000 bytes.
         var data = TestData.Bytes(2_000_000);
-        _hf.Add("acme/m", "main", "m.gguf", new(data, Lfs: true));
+        Hub.Add("acme/m", "main", "m.gguf", new(data, Lfs: true));
         var drops = 0;
-        _hf.CdnFault = (context, _) => Interlocked.Increment(ref drops) <= 2 ? new FaultyStream(context.Response.Body, context, dropAfter: 300_000) : null;
+        Hub.CdnFault = (context, _) => Interlocked.Increment(ref drops) <= 2 ? new FaultyStream(context.Response.Body, context, dropAfter: 300_000) : null;
         using var downloader = new HuggingFaceDownloader(Store(), Options());
 
         // Act
@@ -75,7 +64,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
 
         // Assert: three GETs, the later two resuming from where the previous stopped.
         Assert.Equal(data, await File.ReadAllBytesAsync(result.Path));
-        var ranges = _hf.CdnRequests.Select(r => r.Range).ToList();
+        var ranges = Hub.CdnRequests.Select(r => r.Range).ToList();
         Assert.Equal(3, ranges.Count);
         Assert.Equal("", ranges[0]);
         var starts = ranges.Skip(1).Select(r => long.Parse(r["bytes=".Length..r.IndexOf('-')])).ToList();
@@ -87,9 +76,9 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
     public async Task Download_InterruptedForGood_KeepsThePartialAndTheNextRunResumes()
     {
         var data = TestData.Bytes(1_000_000);
-        _hf.Add("acme/m", "main", "m.gguf", new(data, Lfs: true));
+        Hub.Add("acme/m", "main", "m.gguf", new(data, Lfs: true));
         var broken = true;
-        _hf.CdnFault = (context, _) => Volatile.Read(ref broken) ? new FaultyStream(context.Response.Body, context, dropAfter: 400_000) : null;
+        Hub.CdnFault = (context, _) => Volatile.Read(ref broken) ? new FaultyStream(context.Response.Body, context, dropAfter: 400_000) : null;
 
         using (var first = new HuggingFaceDownloader(Store(), Options(attempts: 1)))
         {
@@ -103,8 +92,8 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
         var result = await second.DownloadAsync("hf://acme/m/m.gguf");
 
         Assert.Equal(data, await File.ReadAllBytesAsync(result.Path));
-        Assert.StartsWith("bytes=", _hf.CdnRequests.Last().Range);
-        Assert.NotEqual("bytes=0-", _hf.CdnRequests.Last().Range);
+        Assert.StartsWith("bytes=", Hub.CdnRequests.Last().Range);
+        Assert.NotEqual("bytes=0-", Hub.CdnRequests.Last().Range);
     }
 
     [Fact]
@@ -112,7 +101,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
     {
         var data = TestData.Bytes(300_000);
         var wrong = ContentHash.Of(TestData.Bytes(10, seed: 5)).Hex;
-        _hf.Add("acme/m", "main", "m.gguf", new(data, Lfs: true, AdvertisedSha256: wrong));
+        Hub.Add("acme/m", "main", "m.gguf", new(data, Lfs: true, AdvertisedSha256: wrong));
         var store = Store();
         using var downloader = new HuggingFaceDownloader(store, Options());
 
@@ -139,8 +128,8 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
     [Fact]
     public async Task Download_OfAGatedFileWithoutAToken_SaysToSetHfToken()
     {
-        _hf.Add("acme/gated", "main", "m.gguf", new(TestData.Bytes(1000), Lfs: true));
-        _hf.RequiredToken = "hf_secret";
+        Hub.Add("acme/gated", "main", "m.gguf", new(TestData.Bytes(1000), Lfs: true));
+        Hub.RequiredToken = "hf_secret";
         using var downloader = new HuggingFaceDownloader(Store(), Options());
 
         var error = await Assert.ThrowsAsync<HuggingFaceException>(() => downloader.DownloadAsync("hf://acme/gated/m.gguf"));
@@ -152,22 +141,22 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
     public async Task Download_WithAToken_SendsItToTheHubButNotToTheCdn()
     {
         var data = TestData.Bytes(50_000);
-        _hf.Add("acme/gated", "main", "m.gguf", new(data, Lfs: true));
-        _hf.RequiredToken = "hf_secret";
+        Hub.Add("acme/gated", "main", "m.gguf", new(data, Lfs: true));
+        Hub.RequiredToken = "hf_secret";
         using var downloader = new HuggingFaceDownloader(Store(), Options(token: "hf_secret"));
 
         var result = await downloader.DownloadAsync("hf://acme/gated/m.gguf");
 
         Assert.Equal(data, await File.ReadAllBytesAsync(result.Path));
-        Assert.All(_hf.HubRequests, r => Assert.EndsWith("auth=Bearer hf_secret", r));
-        Assert.All(_hf.CdnRequests, r => Assert.Equal("", r.Authorization));
+        Assert.All(Hub.HubRequests, r => Assert.EndsWith("auth=Bearer hf_secret", r));
+        Assert.All(Hub.CdnRequests, r => Assert.Equal("", r.Authorization));
     }
 
     [Fact]
     public async Task Download_OfARevisionAndANonLfsFile_UsesTheRevisionAndHashesTheContent()
     {
         var data = "{\"architectures\":[\"LlamaForCausalLM\"]}"u8.ToArray();
-        _hf.Add("acme/m", "v1.0", "config.json", new(data, Lfs: false));
+        Hub.Add("acme/m", "v1.0", "config.json", new(data, Lfs: false));
         using var downloader = new HuggingFaceDownloader(Store(), Options());
 
         var result = await downloader.DownloadAsync("hf://acme/m@v1.0/config.json");
@@ -181,7 +170,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
     {
         // Arrange: the hub announces 300 000 bytes; the limit is 299 999.
         var data = TestData.Bytes(300_000);
-        _hf.Add("acme/big", "main", "m.gguf", new(data, Lfs: true));
+        Hub.Add("acme/big", "main", "m.gguf", new(data, Lfs: true));
         var store = Store();
         using var downloader = new HuggingFaceDownloader(store, Options(maxDownload: data.Length - 1));
 
@@ -192,7 +181,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
         Assert.Contains("hf://acme/big/m.gguf is 300000 bytes, more than the download limit of 299999 bytes (--max-download)", error.Message);
         Assert.Equal(data.Length, error.Size);
         Assert.Equal(data.Length - 1, error.Limit);
-        Assert.Empty(_hf.CdnRequests);
+        Assert.Empty(Hub.CdnRequests);
         AssertNothingKept(store);
 
         // A file exactly at the limit is not over it.
@@ -204,7 +193,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
     public async Task Download_LargerThanTheStoreCanEverHold_IsRefusedAndSaysWhichLimit()
     {
         var data = TestData.Bytes(300_000);
-        _hf.Add("acme/big", "main", "m.gguf", new(data, Lfs: true));
+        Hub.Add("acme/big", "main", "m.gguf", new(data, Lfs: true));
         var store = Store(maxBytes: 200_000);
         using var downloader = new HuggingFaceDownloader(store, Options());
 
@@ -212,7 +201,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
 
         Assert.Contains("more than the 200000 bytes the content store may hold (--cache-limit): it could never stay there", error.Message);
         Assert.Equal(200_000, error.Limit);
-        Assert.Empty(_hf.CdnRequests);
+        Assert.Empty(Hub.CdnRequests);
         AssertNothingKept(store);
     }
 
@@ -221,8 +210,8 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
     {
         // Arrange: one file already in the store; then a file whose size nobody announces, sent chunked, 2 MB against a 300 000-byte limit.
         var kept = TestData.Bytes(50_000, seed: 2);
-        _hf.Add("acme/small", "main", "s.gguf", new(kept, Lfs: true));
-        _hf.Add("acme/endless", "main", "m.gguf", new(TestData.Bytes(2_000_000), Lfs: true, AdvertisedSize: -1, Chunked: true));
+        Hub.Add("acme/small", "main", "s.gguf", new(kept, Lfs: true));
+        Hub.Add("acme/endless", "main", "m.gguf", new(TestData.Bytes(2_000_000), Lfs: true, AdvertisedSize: -1, Chunked: true));
         var store = Store();
         using var downloader = new HuggingFaceDownloader(store, Options(maxDownload: 300_000));
         var before = await downloader.DownloadAsync("hf://acme/small/s.gguf");
@@ -233,7 +222,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
         // Assert: stopped at the limit, not retried, nothing of it kept; the earlier file is untouched.
         Assert.Contains("the server's response is larger than 300000 bytes, the download limit (--max-download), and the file's size was not announced", error.Message);
         Assert.InRange(error.Size, 300_001, 2_000_000);
-        Assert.Equal(2, _hf.CdnRequests.Count);
+        Assert.Equal(2, Hub.CdnRequests.Count);
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(store.Root, "partial")));
         Assert.Equal(1, store.Count);
         Assert.Equal(before.Path, await store.TryGetVerifiedAsync(before.Hash));
@@ -245,7 +234,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
     public async Task Download_UnannouncedChunkedBodyWithinTheLimit_IsPublished()
     {
         var data = TestData.Bytes(200_000);
-        _hf.Add("acme/m", "main", "m.gguf", new(data, Lfs: true, AdvertisedSize: -1, Chunked: true));
+        Hub.Add("acme/m", "main", "m.gguf", new(data, Lfs: true, AdvertisedSize: -1, Chunked: true));
         using var downloader = new HuggingFaceDownloader(Store(), Options(maxDownload: 300_000));
 
         var result = await downloader.DownloadAsync("hf://acme/m/m.gguf");
@@ -257,7 +246,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
     public async Task Download_BodyLongerThanAnnounced_IsStoppedAndPublishesNothing()
     {
         // The hub announces 100 000 bytes; the CDN streams 1 MB without a Content-Length.
-        _hf.Add("acme/liar", "main", "m.gguf", new(TestData.Bytes(1_000_000), Lfs: true, AdvertisedSize: 100_000, Chunked: true));
+        Hub.Add("acme/liar", "main", "m.gguf", new(TestData.Bytes(1_000_000), Lfs: true, AdvertisedSize: 100_000, Chunked: true));
         var store = Store();
         using var downloader = new HuggingFaceDownloader(store, Options());
 
@@ -265,7 +254,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
 
         Assert.Contains("the server's response is larger than the 100000 bytes announced for the file", error.Message);
         Assert.Equal(100_000, error.Limit);
-        Assert.Single(_hf.CdnRequests);
+        Assert.Single(Hub.CdnRequests);
         AssertNothingKept(store);
     }
 
@@ -274,7 +263,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
     {
         // The hub announces 1 000 bytes; the CDN answers with Content-Length: 300000.
         var data = TestData.Bytes(300_000);
-        _hf.Add("acme/liar", "main", "m.gguf", new(data, Lfs: true, AdvertisedSize: 1_000));
+        Hub.Add("acme/liar", "main", "m.gguf", new(data, Lfs: true, AdvertisedSize: 1_000));
         var store = Store();
         using var downloader = new HuggingFaceDownloader(store, Options());
 
@@ -294,7 +283,7 @@ public sealed class HuggingFaceDownloaderTests : IAsyncLifetime
         await Assert.ThrowsAsync<FormatException>(() => downloader.DownloadAsync("hf://acme/m/%2e%2e/%2e%2e/x.gguf"));
         await Assert.ThrowsAsync<FormatException>(() => downloader.DownloadAsync(new HuggingFaceUri("acme", "m", "../../x.gguf", "main")));
 
-        Assert.Empty(_hf.HubRequests);
+        Assert.Empty(Hub.HubRequests);
     }
 
     [Fact]

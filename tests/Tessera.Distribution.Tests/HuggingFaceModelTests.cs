@@ -7,30 +7,19 @@ namespace Tessera.Distribution.Tests;
 /// Models named by repository and tag, split models and offline use, against a local server that answers as the hub
 /// does: the repository is listed, the tagged file (or every part of a split set) downloaded and named in the store.
 /// </summary>
-public sealed class HuggingFaceModelTests : IAsyncLifetime
+public sealed class HuggingFaceModelTests : FakeHubTests
 {
-    private readonly TempDirectory _dir = new();
-    private FakeHuggingFace _hf = null!;
-
-    public async Task InitializeAsync() => _hf = await FakeHuggingFace.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _hf.DisposeAsync();
-        _dir.Dispose();
-    }
-
     private HuggingFaceOptions Options(bool offline = false, string? token = null) => new()
     {
-        Endpoint = _hf.Endpoint, Token = token, Offline = offline, RetryDelay = TimeSpan.FromMilliseconds(10), StallTimeout = TimeSpan.FromSeconds(10),
+        Endpoint = Hub.Endpoint, Token = token, Offline = offline, RetryDelay = TimeSpan.FromMilliseconds(10), StallTimeout = TimeSpan.FromSeconds(10),
     };
 
-    private ContentStore Store() => new(_dir.Combine("cache"));
+    private ContentStore Store() => new(Dir.Combine("cache"));
 
     private void AddRepo(string repo, params (string File, byte[] Data)[] files)
     {
         foreach (var (file, data) in files)
-            _hf.Add(repo, "main", file, new(data, Lfs: true));
+            Hub.Add(repo, "main", file, new(data, Lfs: true));
     }
 
     [Fact]
@@ -47,7 +36,7 @@ public sealed class HuggingFaceModelTests : IAsyncLifetime
         Assert.Equal(ContentHash.Of(q4), part.Hash);
         Assert.Equal(Path.Combine(store.NameDirectory, "acme", "tiny-GGUF", "main", "tiny.Q4_0.gguf"), model.Path);
         Assert.Equal(q4, await File.ReadAllBytesAsync(model.Path));
-        Assert.Contains(_hf.HubRequests, r => r.StartsWith("GET /api/models/acme/tiny-GGUF auth=Bearer hf_secret", StringComparison.Ordinal));
+        Assert.Contains(Hub.HubRequests, r => r.StartsWith("GET /api/models/acme/tiny-GGUF auth=Bearer hf_secret", StringComparison.Ordinal));
         Assert.Equal(["tiny.Q4_0.gguf"], store.ListNames("acme/tiny-GGUF/main"));
     }
 
@@ -60,7 +49,7 @@ public sealed class HuggingFaceModelTests : IAsyncLifetime
         var e = await Assert.ThrowsAsync<HuggingFaceException>(() => downloader.DownloadModelAsync("hf://acme/tiny-GGUF:Q5_K_M"));
 
         Assert.Equal("hf://acme/tiny-GGUF:Q5_K_M: no GGUF model of the repository is Q5_K_M; there are: Q4_0, Q8_0.", e.Message);
-        Assert.Empty(_hf.CdnRequests);
+        Assert.Empty(Hub.CdnRequests);
     }
 
     [Fact]
@@ -77,7 +66,7 @@ public sealed class HuggingFaceModelTests : IAsyncLifetime
     public async Task ASplitModel_IsDownloadedWhole_AndOpensAsOneFromTheStore()
     {
         // Arrange: tiny-a split by gguf-split into three parts, published in a folder of the repository
-        var parts = GgufSplitWriter.Split(TestPaths.Model("tiny-a-q8_0.gguf"), _dir.Combine("tiny-a-Q8_0"), 3);
+        var parts = GgufSplitWriter.Split(TestPaths.Model("tiny-a-q8_0.gguf"), Dir.Combine("tiny-a-Q8_0"), 3);
         AddRepo("acme/tiny-a-GGUF", parts.Select(p => ("Q8_0/" + Path.GetFileName(p), File.ReadAllBytes(p))).ToArray());
         var store = Store();
         using var downloader = new HuggingFaceDownloader(store, Options());
@@ -106,7 +95,7 @@ public sealed class HuggingFaceModelTests : IAsyncLifetime
         var store = Store();
         using (var online = new HuggingFaceDownloader(store, Options()))
             await online.DownloadModelAsync("hf://acme/tiny-GGUF/tiny.Q4_0.gguf");
-        var asked = _hf.HubRequests.Count;
+        var asked = Hub.HubRequests.Count;
         using var offline = new HuggingFaceDownloader(Store(), Options(offline: true));
 
         var cached = await offline.DownloadModelAsync("hf://acme/tiny-GGUF:Q4_0");
@@ -117,7 +106,7 @@ public sealed class HuggingFaceModelTests : IAsyncLifetime
         Assert.Equal(data, await File.ReadAllBytesAsync(cached.Path));
         Assert.Contains("HF_HUB_OFFLINE is set", missing.Message);
         Assert.Contains("HF_HUB_OFFLINE is set", missingRepo.Message);
-        Assert.Equal(asked, _hf.HubRequests.Count);
+        Assert.Equal(asked, Hub.HubRequests.Count);
     }
 
     [Fact]
@@ -125,7 +114,7 @@ public sealed class HuggingFaceModelTests : IAsyncLifetime
     {
         // Arrange: the tagged file is in a Hugging Face cache laid out as huggingface_hub writes it
         AddRepo("acme/tiny-GGUF", ("tiny.Q4_0.gguf", TestData.Bytes(100, seed: 1)), ("tiny.Q8_0.gguf", TestData.Bytes(100, seed: 2)));
-        var hub = _dir.Combine("hf-hub");
+        var hub = Dir.Combine("hf-hub");
         var snapshot = Path.Combine(hub, "models--acme--tiny-GGUF", "snapshots", FakeHuggingFace.Commit);
         Directory.CreateDirectory(snapshot);
         File.Copy(TestPaths.Model("tiny-a-q8_0.gguf"), Path.Combine(snapshot, "tiny.Q8_0.gguf"));
@@ -142,7 +131,7 @@ public sealed class HuggingFaceModelTests : IAsyncLifetime
         // Assert
         Assert.Equal(Path.Combine(snapshot, "tiny.Q8_0.gguf"), online);
         Assert.Equal(online, offline);
-        Assert.Empty(_hf.CdnRequests);
+        Assert.Empty(Hub.CdnRequests);
         var e = await Assert.ThrowsAsync<HuggingFaceException>(() => HuggingFaceModelFinder.FindOrDownloadAsync("hf://acme/tiny-GGUF:Q4_0", onDisk, downloader, offline: true));
         Assert.Contains("no GGUF model of the repository is Q4_0; there are: Q8_0", e.Message);
     }

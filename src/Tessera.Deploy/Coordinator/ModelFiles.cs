@@ -62,6 +62,48 @@ internal sealed class ModelFiles(ContentStore content, ILoggerFactory loggerFact
     }
 
     /// <summary>
+    /// The model for a plan only: as <see cref="ResolveAsync"/> for a local file or an hf:// model the store holds, but
+    /// an hf:// model it does not hold is read for its header alone (<see cref="RemoteGgufHeader"/>): planning needs the
+    /// tensor table, not the weights, so nothing is downloaded. Dispose the result to remove that header file.
+    /// </summary>
+    public async Task<PlanningModel> ResolveForPlanAsync(string model, CancellationToken cancellationToken)
+    {
+        if (!HuggingFaceUri.IsHuggingFace(model))
+            return new PlanningModel(await ResolveAsync(model, cancellationToken).ConfigureAwait(false), null);
+        try
+        {
+            using var downloader = new HuggingFaceDownloader(content, HuggingFaceOptions.FromEnvironment(), logger: loggerFactory.CreateLogger<HuggingFaceDownloader>(), timeProvider: time);
+            var files = await downloader.ResolveModelAsync(model, cancellationToken).ConfigureAwait(false);
+            if (files.Count > 1)
+                throw RefuseSplit(model, files[0].FilePath, files.Count);
+            var remote = await downloader.ResolveAsync(files[0], cancellationToken).ConfigureAwait(false);
+            if (remote.Sha256 is { } hash && await content.TryGetVerifiedAsync(hash, cancellationToken).ConfigureAwait(false) is { } held)
+                return new PlanningModel(new ModelFile(held, hash.Hex, content.GetSize(hash)), null);
+            var header = await RemoteGgufHeader.FetchAsync(downloader, files[0], Path.Combine(Path.GetTempPath(), "tessera-plan"), cancellationToken).ConfigureAwait(false);
+            return new PlanningModel(new ModelFile(header, remote.Sha256?.Hex ?? string.Empty, new FileInfo(header).Length), header);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HuggingFaceException or TransferException or ArgumentException or FormatException or GgufFormatException)
+        {
+            throw new DeploymentException(DeploymentErrorKind.Invalid, ex.Message, ex);
+        }
+    }
+
+    /// <summary>A model resolved for planning; when it is a header read from the hub, disposing removes that file.</summary>
+    internal sealed class PlanningModel(ModelFile file, string? headerPath) : IDisposable
+    {
+        public ModelFile File => file;
+
+        /// <summary>Only the header was read: the weights were not downloaded.</summary>
+        public bool HeaderOnly => headerPath is not null;
+
+        public void Dispose()
+        {
+            if (headerPath is not null)
+                System.IO.File.Delete(headerPath);
+        }
+    }
+
+    /// <summary>
     /// Deployments store, hash, slice and serve a model as one blob, so a model split over several files is refused
     /// before anything is downloaded or imported: merged into one file first, it deploys like any other.
     /// </summary>
