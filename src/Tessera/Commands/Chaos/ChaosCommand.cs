@@ -273,17 +273,8 @@ internal sealed record ChaosSettings(int Agents, int Stages, int Clients, TimeSp
         if (LinkDelayText is { } linkDelay)
         {
             Check(Namespaces, "--link-delay needs --namespaces (the agents on hosts of their own).");
-            var parts = linkDelay.Split(':');
-            try
-            {
-                LinkDelay = (DurationParser.Parse(parts[0]), parts.Length > 1 ? DurationParser.Parse(parts[1]) : TimeSpan.Zero);
-            }
-            catch (PoolException)
-            {
-                parts = [];
-            }
-            Check(parts.Length is 1 or 2 && LinkDelay is { } d && d.Delay <= TimeSpan.FromSeconds(2) && d.Jitter <= d.Delay,
-                "--link-delay must be DELAY or DELAY:JITTER, e.g. 40ms:20ms, with the delay at most 2s and the jitter at most the delay.");
+            LinkDelay = LinkDelaySpec.TryParse(linkDelay);
+            Check(LinkDelay is not null, $"--link-delay must be {LinkDelaySpec.Rule}.");
         }
         Check(RestartAfter <= TimeSpan.FromMinutes(5), "--restart-after must be at most 5m.");
         Check(MaxKills >= 0, "--max-kills must be 0 or more.");

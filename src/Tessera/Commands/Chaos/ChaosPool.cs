@@ -101,11 +101,15 @@ internal sealed class ChaosPool : IAsyncDisposable
     }
 
     /// <summary>Deploys <paramref name="model"/> over <paramref name="stages"/> stages and waits until it serves.</summary>
-    public async Task<DeploymentView> DeployAsync(string model, int stages, int sessions, int threads, string activations, CancellationToken cancellationToken)
+    public Task<DeploymentView> DeployAsync(string model, int stages, int sessions, int threads, string activations, CancellationToken cancellationToken) =>
+        DeployAsync(new DeploymentRequest(model, DeploymentName, Context: 512, MaxSessions: sessions, Activations: activations, MinStages: stages, Threads: threads),
+            cancellationToken);
+
+    /// <summary>Deploys as <paramref name="request"/> says and waits until it serves.</summary>
+    public async Task<DeploymentView> DeployAsync(DeploymentRequest request, CancellationToken cancellationToken)
     {
         using var api = DeployClient.Create(CoordinatorDirectory, null, null, TimeSpan.FromSeconds(60));
-        var created = await api.CreateAsync(new DeploymentRequest(model, DeploymentName, Context: 512, MaxSessions: sessions, Activations: activations,
-            MinStages: stages, Threads: threads), cancellationToken).ConfigureAwait(false);
+        var created = await api.CreateAsync(request, cancellationToken).ConfigureAwait(false);
         // Polled quietly: stdout is kept for the report (--output json).
         var clock = Stopwatch.StartNew();
         while (true)
@@ -114,7 +118,7 @@ internal sealed class ChaosPool : IAsyncDisposable
             if (view.State == DeploymentStates.Ready)
                 return view;
             if (view.State == DeploymentStates.Failed || clock.Elapsed > StartTimeout)
-                throw new PoolException($"The chaos deployment did not become ready: {view.Error ?? view.State}. Logs are in {LogDirectory}.");
+                throw new PoolException($"The deployment {created.Name} did not become ready: {view.Error ?? view.State}. Logs are in {LogDirectory}.");
             await Task.Delay(200, cancellationToken).ConfigureAwait(false);
         }
     }
