@@ -189,9 +189,11 @@ public static class SvgChart
     private static string End(StringBuilder sb) => sb.AppendLine("</svg>").ToString();
 
     /// <summary>A tick or tooltip number: 3 significant digits, thousands as k/M.</summary>
-    internal static string Number(double v)
+    public static string Number(double v)
     {
         var a = Math.Abs(v);
+        if (a >= 1e9)
+            return (v / 1e9).ToString("0.##", CultureInfo.InvariantCulture) + "G";
         if (a >= 1e6)
             return (v / 1e6).ToString("0.##", CultureInfo.InvariantCulture) + "M";
         if (a >= 1e4)
