@@ -1,0 +1,11 @@
+namespace Tessera.Planner.Simulation;
+
+/// <summary>What the planner's cost model predicts for a system's placement on the pool's true links.</summary>
+/// <param name="SingleStreamTokensPerSecond">One session alone (every stage and hop in turn).</param>
+/// <param name="SaturatedTokensPerSecond">Every stage busy: the sum over pipelines of 1 / slowest stage.</param>
+/// <param name="NodesUsed">Distinct machines holding a stage.</param>
+/// <param name="Stages">Stages over all pipelines.</param>
+public sealed record PipelinePrediction(double SingleStreamTokensPerSecond, double SaturatedTokensPerSecond, int NodesUsed, int Stages)
+{
+    public static readonly PipelinePrediction None = new(0, 0, 0, 0);
+}
