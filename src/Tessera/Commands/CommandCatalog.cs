@@ -27,7 +27,6 @@ internal static class CommandCatalog
         yield return ModelCommands.Create();
         yield return ModelsCommand.Create();
         yield return BenchCommand.Create();
-        yield return PlanSimulateCommand.CreatePlanGroup();
         yield return BatchCommand.Create();
         yield return StageCommand.Create();
         yield return GpuCommand.Create();

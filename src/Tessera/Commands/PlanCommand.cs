@@ -21,6 +21,7 @@ internal static class PlanCommand
         command.Options.Add(explain);
         command.Options.Add(output);
         var client = DeployClient.AddOptions(command);
+        command.Subcommands.Add(PlanSimulateCommand.Create());
         command.Subcommands.Add(PlanCheckCommand.Create());
         command.SetAction((result, ct) => PoolCli.RunAsync(async () =>
         {

@@ -16,15 +16,6 @@ internal static class PlanSimulateCommand
 {
     private static readonly JsonSerializerOptions Json = new(PoolCli.Json) { Converters = { new JsonStringEnumConverter() } };
 
-    /// <summary>
-    /// The <c>plan</c> group holding only <c>simulate</c>, so the command runs before the <c>plan</c> command for live
-    /// pools (PlanCommand.cs) lands; when it does, that group takes <see cref="Create"/> and this method goes.
-    /// </summary>
-    internal static Command CreatePlanGroup() => new("plan", "Plan a model's placement; `plan simulate` tries the planner on simulated pools.")
-    {
-        Create(),
-    };
-
     internal static Command Create()
     {
         var nodes = new Option<string>("--nodes") { Description = "Pool sizes, comma-separated.", DefaultValueFactory = _ => "10,100,1000,10000" };
