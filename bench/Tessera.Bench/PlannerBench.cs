@@ -6,8 +6,8 @@ namespace Tessera.Bench;
 
 /// <summary>
 /// Planning time at scale (issue 20): median wall time of <see cref="PoolPlanner.Plan"/> on deterministic synthetic
-/// pools (<see cref="SyntheticPool"/>, seed 7) of 1,000, 3,000 and 10,000 devices, for one replica, four, and
-/// automatic replicas, and two models: 80 blocks of 1 GB (a 70B model in 8 bits, two large cards) and 126 blocks of
+/// pools (<see cref="SyntheticPool"/>, seed 7) of 1,000, 3,000 and 10,000 devices, for one replica, four, automatic
+/// replicas, and one replica with the alternatives of <c>--explain</c>, and two models: 80 blocks of 1 GB (a 70B model in 8 bits, two large cards) and 126 blocks of
 /// 3.2 GB (a 405B model in 8 bits, five or more devices).
 /// Usage: <c>dotnet run -c Release --project bench/Tessera.Bench -- planner [runs=7]</c>.
 /// </summary>
@@ -29,15 +29,16 @@ internal static class PlannerBench
             var cluster = SyntheticPool.Generate(devices, seed: 7);
             foreach (var model in models)
             {
-                foreach (var replicas in new[] { "1", "4", "auto" })
+                foreach (var replicas in new[] { "1", "4", "auto", "1 --explain" })
                 {
                     var request = new PlanRequest
                     {
                         Model = model,
                         ContextLength = 4096,
                         MaxSessions = 4,
-                        Replicas = replicas == "auto" ? 1 : int.Parse(replicas, CultureInfo.InvariantCulture),
+                        Replicas = replicas == "4" ? 4 : 1,
                         AutoReplicas = replicas == "auto",
+                        Explain = replicas.EndsWith("--explain", StringComparison.Ordinal),
                     };
                     var result = PoolPlanner.Plan(request, cluster); // warm-up: JIT, and the pool's link index
                     var times = new double[runs];

@@ -109,10 +109,7 @@ internal static class Prediction
         // One table of standard exponential draws, read by crossing c at token t at (t + c x stride) mod n: each token's
         // crossings get distinct draws (independent, as the model wants) for n logarithms in all instead of n per
         // crossing, which kept PoolPlanner.Place (a simulator calls it thousands of times) cheap on long pipelines.
-        var draws = new double[n];
-        var rng = new SplitMix(cost.Options.LatencySeed);
-        for (var t = 0; t < draws.Length; t++)
-            draws[t] = -Math.Log(1 - rng.NextDouble()); // 1 - U is in (0, 1]
+        var draws = Draws(cost.Options.LatencySeed, n);
         var samples = new double[n];
         samples.AsSpan().Fill(constant);
         var stride = Stride(n);
@@ -126,8 +123,65 @@ internal static class Prediction
                 samples[t] += mean * draws[i < n ? i : i - n];
             }
         }
-        Array.Sort(samples);
-        return (Percentile(samples, 0.50), Percentile(samples, 0.99));
+        // Two selections rather than a sort: a simulator predicts thousands of pipelines.
+        var p50 = Select(samples, Rank(0.50, n));
+        var p99 = Select(samples, Rank(0.99, n));
+        return (p50, p99);
+    }
+
+    /// <summary>The last table of standard exponential draws, kept: every pipeline of every plan reads the same one.</summary>
+    private static DrawTable? s_draws;
+
+    private static double[] Draws(ulong seed, int n)
+    {
+        // One reference swapped whole (a struct could tear between threads); threads planning at once at worst each
+        // build the same table.
+        if (s_draws is { } cached && cached.Seed == seed && cached.Draws.Length == n)
+            return cached.Draws;
+        var draws = new double[n];
+        var rng = new SplitMix(seed);
+        for (var t = 0; t < draws.Length; t++)
+            draws[t] = -Math.Log(1 - rng.NextDouble()); // 1 - U is in (0, 1]
+        s_draws = new DrawTable(seed, draws);
+        return draws;
+    }
+
+    private sealed record DrawTable(ulong Seed, double[] Draws);
+
+    /// <summary>Nearest rank: the smallest sample with at least <paramref name="p"/> of the samples at or below it, as an index.</summary>
+    private static int Rank(double p, int n) => Math.Clamp((int)Math.Ceiling(p * n) - 1, 0, n - 1);
+
+    /// <summary>The <paramref name="k"/>-th smallest of <paramref name="values"/> (reordered in place): Hoare's selection, O(n) on average.</summary>
+    private static double Select(Span<double> values, int k)
+    {
+        var lo = 0;
+        var hi = values.Length - 1;
+        while (lo < hi)
+        {
+            var pivot = values[lo + (hi - lo) / 2];
+            var i = lo;
+            var j = hi;
+            while (i <= j)
+            {
+                while (values[i] < pivot)
+                    i++;
+                while (values[j] > pivot)
+                    j--;
+                if (i <= j)
+                {
+                    (values[i], values[j]) = (values[j], values[i]);
+                    i++;
+                    j--;
+                }
+            }
+            if (k <= j)
+                hi = j;
+            else if (k >= i)
+                lo = i;
+            else
+                return values[k];
+        }
+        return values[k];
     }
 
     /// <summary>
@@ -148,7 +202,4 @@ internal static class Prediction
             (a, b) = (b, a % b);
         return a;
     }
-
-    /// <summary>Nearest rank: the smallest sample with at least <paramref name="p"/> of the samples at or below it.</summary>
-    private static double Percentile(double[] sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
 }
