@@ -16,6 +16,12 @@ if (args.Length > 0 && args[0] == "relay")
     return;
 }
 
+if (args.Length > 0 && args[0] == "planner")
+{
+    Tessera.Bench.PlannerBench.Run(args);
+    return;
+}
+
 if (args.Length > 0 && args[0] == "attention")
 {
     Tessera.Bench.AttentionBench.Run(args);

@@ -18,6 +18,12 @@ public sealed record Plan
     /// <summary>Why these devices and ranges were chosen, for the CLI and the events log.</summary>
     public required string Explanation { get; init; }
 
+    /// <summary>
+    /// Plans considered and rejected, with their predicted speeds and why, when <see cref="PlanRequest.Explain"/> was
+    /// set (at most eight, in a fixed order); empty otherwise.
+    /// </summary>
+    public IReadOnlyList<PlanAlternative> Alternatives { get; init; } = [];
+
     /// <summary>Every stage of every replica, replica by replica, in pipeline order.</summary>
     public IReadOnlyList<PlanStage> Stages => Pipelines.SelectMany(p => p.Stages).ToArray();
 
@@ -42,6 +48,8 @@ public sealed record Plan
         foreach (var p in Pipelines)
             p.Describe(sb);
         sb.Append(Explanation);
+        foreach (var a in Alternatives)
+            sb.AppendLine().Append("  not chosen: ").Append(a.Description).Append(" (").Append(a.Reason).Append("): ").Append(a.Why);
         return sb.ToString();
     }
 

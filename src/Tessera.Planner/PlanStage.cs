@@ -29,6 +29,12 @@ public sealed record PlanStage(
     double ComputeSeconds,
     double HopSeconds)
 {
+    /// <summary>
+    /// What the stage costs on a prompt (prefill), for <see cref="PipelinePlan.PrefillSeconds"/>; set on the plans the
+    /// planner returns, null on stages built by hand.
+    /// </summary>
+    public StagePrefill? Prefill { get; init; }
+
     /// <summary>Memory the stage needs: weights, KV cache and scratch.</summary>
     public long MemoryBytes => WeightBytes + KvBytes + ScratchBytes;
 

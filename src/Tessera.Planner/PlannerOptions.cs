@@ -60,6 +60,38 @@ public sealed record PlannerOptions
     /// </summary>
     public double ImproveGainPerMovedModel { get; init; } = 0.15;
 
+    /// <summary>
+    /// FLOP/s a CPU is assumed to reach per byte/s of its measured bandwidth when its FLOP/s are unknown, for prefill:
+    /// 4, from this engine's prefill of 128 tokens on a 2-core machine whose probe read 30-35 GB/s (TinyLlama-1.1B,
+    /// 2.07 GFLOP a token: Q8_0 67-72 and F16 52-61 tokens/s, 120-150 GFLOP/s; Q4_0's 127-139 tokens/s is faster).
+    /// Decode never uses it: it is bound by the bandwidth. See docs/planner.md, <em>Prefill and time to first token</em>.
+    /// </summary>
+    public double CpuFlopsPerByte { get; init; } = 4;
+
+    /// <summary>
+    /// As <see cref="CpuFlopsPerByte"/> for a GPU: 20, not measured on this engine yet (no GPU has been lent to it):
+    /// plain FP32 kernels without tensor cores reach about half of a card's 40-80 FLOP per byte of bandwidth.
+    /// </summary>
+    public double GpuFlopsPerByte { get; init; } = 20;
+
+    /// <summary>
+    /// With <see cref="PlanRequest.AutoReplicas"/>, every replica must decode one session at least this fraction as
+    /// fast as the best one-replica plan (0.8: more replicas never cost a chat user more than a fifth of the speed).
+    /// </summary>
+    public double AutoReplicaMinSingleStream { get; init; } = 0.8;
+
+    /// <summary>Most replicas <see cref="PlanRequest.AutoReplicas"/> tries.</summary>
+    public int MaxAutoReplicas { get; init; } = 64;
+
+    /// <summary>
+    /// Tokens drawn to predict a pipeline's p50 and p99 time per token from its links' jitter (10,000). 0 turns the
+    /// draws off: both percentiles are then the time per token with every link at its median.
+    /// </summary>
+    public int LatencySamples { get; init; } = 10_000;
+
+    /// <summary>Seed of those draws: fixed, so the same plan always predicts the same percentiles.</summary>
+    public ulong LatencySeed { get; init; } = 0x7E55E2A;
+
     /// <summary>The link between two nodes (<see cref="SameNodeLink"/> when they are one).</summary>
     public LinkInfo LinkBetween(ClusterDescription cluster, string nodeA, string nodeB)
     {

@@ -28,40 +28,45 @@ public static class PoolPlanner
         var cost = new CostModel(request, options);
         var eligible = Eligible(cost, cluster);
         var preferred = request.PreferredDevices.ToHashSet(StringComparer.Ordinal);
-        var pipelines = new List<PipelinePlan>(request.Replicas);
-        var used = new HashSet<string>(StringComparer.Ordinal);
         var notes = new StringBuilder();
-        var considered = 0;
-        for (var r = 0; r < request.Replicas; r++)
+        var sequence = new ReplicaSequence(cost, cluster, eligible, preferred);
+        ReplicaChoice? auto = null;
+        if (request.AutoReplicas)
         {
-            var pool = eligible.Where(d => !used.Contains(d.Id)).ToList();
-            PlacementSearch.Outcome? outcome = null;
-            if (preferred.Count > 0)
+            auto = ReplicaChooser.Choose(cost, cluster, eligible, preferred, sequence, notes);
+            if (auto is null)
+                return PlanResult.Fail(FailureAnalyzer.Explain(cost, eligible, cluster.Devices.Count, null));
+        }
+        else
+        {
+            for (var r = 0; r < request.Replicas; r++)
             {
-                outcome = PlacementSearch.Search(cost, cluster, pool.Where(d => preferred.Contains(d.Id)).ToList(), r);
-                if (outcome is null)
-                    notes.Append(r == 0 ? "The preferred devices cannot hold it alone, so other devices are used too. " : $"Replica {r + 1} also uses devices that are not preferred. ");
+                if (sequence.Next(notes) is null)
+                {
+                    var prefix = request.Replicas > 1 ? $"Replica {r + 1} of {request.Replicas} does not fit on the devices the others leave: " : null;
+                    return PlanResult.Fail(FailureAnalyzer.Explain(cost, sequence.Left(), cluster.Devices.Count, prefix));
+                }
             }
-            outcome ??= PlacementSearch.Search(cost, cluster, pool, r);
-            if (outcome is null)
-            {
-                var prefix = request.Replicas > 1 ? $"Replica {r + 1} of {request.Replicas} does not fit on the devices the others leave: " : null;
-                return PlanResult.Fail(FailureAnalyzer.Explain(cost, pool, cluster.Devices.Count, prefix));
-            }
-            considered = Math.Max(considered, outcome.CandidatesConsidered);
-            pipelines.Add(outcome.Pipeline);
-            foreach (var s in outcome.Pipeline.Stages)
-                used.Add(s.DeviceId);
         }
 
+        var pipelines = auto?.Pipelines ?? sequence.Pipelines;
+        var considered = auto?.Considered ?? sequence.Considered;
         var explanation = ExplainPlacement(cost, cluster, eligible, pipelines[0], considered) + notes.ToString().TrimEnd();
-        return PlanResult.Success(new Plan
+        if (auto is not null)
+            explanation = explanation.TrimEnd() + " " + auto.Explanation;
+        var byId = new Dictionary<string, DeviceInfo>(StringComparer.Ordinal);
+        foreach (var d in eligible)
+            byId[d.Id] = d;
+        var plan = Prediction.Finish(cost, cluster, new Plan
         {
             ModelName = request.Model.Name,
             LayerCount = request.Model.LayerCount,
             Pipelines = pipelines,
             Explanation = explanation.TrimEnd(),
-        });
+        }, id => byId.GetValueOrDefault(id));
+        if (request.Explain)
+            plan = plan with { Alternatives = Alternatives.List(cost, cluster, eligible, preferred, plan, auto) };
+        return PlanResult.Success(plan);
     }
 
     /// <summary>
@@ -101,7 +106,7 @@ public static class PoolPlanner
         {
             ModelName = request.Model.Name,
             LayerCount = request.Model.LayerCount,
-            Pipelines = [pipeline],
+            Pipelines = [Prediction.Finish(cost, cluster, devices, pipeline)],
             Explanation = sb.ToString().TrimEnd(),
         });
     }
@@ -154,7 +159,7 @@ public static class PoolPlanner
         ArgumentNullException.ThrowIfNull(cluster);
         request.Validate();
         var cost = new CostModel(request, options ?? PlannerOptions.Default);
-        return Replanner.Replan(current, cost, cluster, reason);
+        return Finish(cost, cluster, Replanner.Replan(current, cost, cluster, reason));
     }
 
     /// <summary>
@@ -172,7 +177,7 @@ public static class PoolPlanner
         request.Validate();
         options ??= PlannerOptions.Default;
         var cost = new CostModel(request, options);
-        return Replanner.Improve(current, cost, cluster);
+        return Finish(cost, cluster, Replanner.Improve(current, cost, cluster));
     }
 
     /// <summary>
@@ -190,6 +195,10 @@ public static class PoolPlanner
             throw new ArgumentOutOfRangeException(nameof(layers), $"Layers {layers} are not a non-empty range of the model's {request.Model.LayerCount}.");
         return new CostModel(request, options ?? PlannerOptions.Default).ReadBytes(layers.First, layers.Last);
     }
+
+    /// <summary>A changed plan with its prefill and latency predictions; a plan kept is returned as it came.</summary>
+    private static ReplanResult Finish(CostModel cost, ClusterDescription cluster, ReplanResult result) =>
+        result is { Changed: true, Plan: { } plan } ? result with { Plan = Prediction.Finish(cost, cluster, plan, cluster.FindDevice) } : result;
 
     /// <summary>Devices that may take a stage: usable node, not excluded, a measured bandwidth, room left after headroom; sorted by id.</summary>
     internal static List<DeviceInfo> Eligible(CostModel cost, ClusterDescription cluster)

@@ -19,12 +19,28 @@ internal static class PlacementSearch
 
     public sealed record Outcome(PipelinePlan Pipeline, int CandidatesConsidered);
 
-    public static Outcome? Search(CostModel cost, ClusterDescription cluster, IReadOnlyList<DeviceInfo> eligible, int replica)
+    /// <summary>The best pipeline on <paramref name="eligible"/>, or null when none fits.</summary>
+    /// <param name="exactStages">When set, only pipelines of exactly this many stages (for the alternatives of <c>--explain</c>).</param>
+    /// <param name="extraStages">Stages tried beyond the fewest that hold the model; <see cref="PlannerOptions.ExtraStagesTried"/> when null.</param>
+    public static Outcome? Search(CostModel cost, ClusterDescription cluster, IReadOnlyList<DeviceInfo> eligible, int replica, int? exactStages = null, int? extraStages = null)
     {
         if (eligible.Count == 0)
             return null;
+        return SearchCandidates(cost, cluster, Prefilter(cost, eligible, cost.Options.CandidateDevices), replica, exactStages, extraStages);
+    }
+
+    /// <summary>As <see cref="Search"/> on the devices of <paramref name="index"/> not yet taken by other replicas.</summary>
+    public static Outcome? Search(CostModel cost, ClusterDescription cluster, DeviceIndex index, int replica, int? exactStages = null, int? extraStages = null)
+    {
+        if (index.Remaining == 0)
+            return null;
+        return SearchCandidates(cost, cluster, index.Prefilter(cost, cost.Options.CandidateDevices), replica, exactStages, extraStages);
+    }
+
+    private static Outcome? SearchCandidates(CostModel cost, ClusterDescription cluster, List<DeviceInfo> candidates, int replica, int? exactStages, int? extraStages)
+    {
         var options = cost.Options;
-        var candidates = Prefilter(cost, eligible, options.CandidateDevices);
+        var hops = new HopTable(cost, cluster, candidates);
 
         // Fewest stages that could hold the model: the largest devices first.
         var byCapacity = candidates.OrderByDescending(cost.Available).ThenBy(d => d.Id, StringComparer.Ordinal).ToArray();
@@ -40,22 +56,28 @@ internal static class PlacementSearch
         if (cumulative < cost.TotalBytes(kMin))
             return null;
         kMin = Math.Max(kMin, Math.Min(Math.Min(cost.Request.MinStages, candidates.Count), cost.L));
+        var kMax = Math.Min(Math.Min(kMin + (extraStages ?? options.ExtraStagesTried), candidates.Count), cost.L);
+        if (exactStages is { } exact)
+        {
+            if (exact < kMin || exact > Math.Min(candidates.Count, cost.L))
+                return null;
+            kMin = kMax = exact;
+        }
 
         var bySpeed = candidates.OrderByDescending(d => d.MemoryBandwidthGBps).ThenBy(d => d.Id, StringComparer.Ordinal).ToArray();
         var thresholds = Thresholds(bySpeed);
-        var kMax = Math.Min(Math.Min(kMin + options.ExtraStagesTried, candidates.Count), cost.L);
         PipelinePlan? best = null;
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var k = kMin; k <= kMax; k++)
         {
             var foundForK = false;
-            foreach (var set in Sets(cost, cluster, byCapacity, thresholds, k))
+            foreach (var set in Sets(hops, cluster, byCapacity, thresholds, k))
             {
                 if (set.Length < k || set.Sum(cost.Available) < cost.TotalBytes(k))
                     continue;
                 if (!seen.Add(string.Join('\n', set.Select(d => d.Id).Order(StringComparer.Ordinal))))
                     continue;
-                foreach (var order in Orders(cost, cluster, set))
+                foreach (var order in Orders(hops, cluster, set))
                 {
                     var spans = SplitSolver.Solve(cost, order);
                     if (spans is null)
@@ -79,7 +101,7 @@ internal static class PlacementSearch
     /// link to the set so far (among devices at least as fast as the threshold), so that a slow or cut link between two
     /// equally good devices is left out rather than found only when the set is ordered.
     /// </summary>
-    private static IEnumerable<DeviceInfo[]> Sets(CostModel cost, ClusterDescription cluster, DeviceInfo[] byCapacity, double[] thresholds, int k)
+    private static IEnumerable<DeviceInfo[]> Sets(HopTable hops, ClusterDescription cluster, DeviceInfo[] byCapacity, double[] thresholds, int k)
     {
         foreach (var tau in thresholds)
         {
@@ -87,25 +109,39 @@ internal static class PlacementSearch
             yield return fast.Take(k).ToArray();
             if (cluster.Links.Count == 0 || fast.Length <= k)
                 continue;
+            // The cheapest link from the set so far to each device, kept up to date as the set grows (the minimum over
+            // the set's members, as if recomputed, without the O(k) pass per device and step).
+            var node = new int[fast.Length];
+            for (var i = 0; i < fast.Length; i++)
+                node[i] = hops.NodeOf(fast[i]);
+            var joinCost = new double[fast.Length];
+            var inSet = new bool[fast.Length];
             for (var start = 0; start < Math.Min(MaxStarts, fast.Length); start++)
             {
-                var set = new List<DeviceInfo> { fast[start] };
-                while (set.Count < k)
+                Array.Fill(joinCost, double.PositiveInfinity);
+                Array.Clear(inSet);
+                var set = new List<DeviceInfo>(k);
+                var member = start;
+                while (true)
                 {
-                    DeviceInfo? next = null;
-                    var nextCost = double.PositiveInfinity;
-                    foreach (var d in fast)
-                    {
-                        if (set.Contains(d))
-                            continue;
-                        // The cheapest link from the set to d: where d would join the pipeline.
-                        var c = set.Min(m => cost.Options.HopCost.HopSeconds(cost.Options.LinkBetween(cluster, m.NodeId, d.NodeId), cost.ActivationBytes));
-                        if (c < nextCost)
-                            (next, nextCost) = (d, c);
-                    }
-                    if (next is null)
+                    set.Add(fast[member]);
+                    inSet[member] = true;
+                    if (set.Count >= k)
                         break;
-                    set.Add(next);
+                    var next = -1;
+                    var nextCost = double.PositiveInfinity;
+                    for (var i = 0; i < fast.Length; i++)
+                    {
+                        if (inSet[i])
+                            continue;
+                        var c = Math.Min(joinCost[i], hops.Seconds(node[member], node[i]));
+                        joinCost[i] = c;
+                        if (c < nextCost)
+                            (next, nextCost) = (i, c);
+                    }
+                    if (next < 0)
+                        break;
+                    member = next;
                 }
                 yield return [.. set];
             }
@@ -113,7 +149,7 @@ internal static class PlacementSearch
     }
 
     /// <summary>The devices that matter: the fastest, the largest, and enough of the largest to hold the model.</summary>
-    private static List<DeviceInfo> Prefilter(CostModel cost, IReadOnlyList<DeviceInfo> eligible, int keep)
+    internal static List<DeviceInfo> Prefilter(CostModel cost, IReadOnlyList<DeviceInfo> eligible, int keep)
     {
         if (eligible.Count <= 2 * keep)
             return eligible.OrderBy(d => d.Id, StringComparer.Ordinal).ToList();
@@ -150,7 +186,7 @@ internal static class PlacementSearch
     /// next link from a start node. The start is the coordinator's node when the set has a device there, otherwise
     /// each of the first <see cref="MaxStarts"/> nodes by id is tried.
     /// </summary>
-    private static IEnumerable<DeviceInfo[]> Orders(CostModel cost, ClusterDescription cluster, DeviceInfo[] set)
+    private static IEnumerable<DeviceInfo[]> Orders(HopTable hops, ClusterDescription cluster, DeviceInfo[] set)
     {
         if (set.Length == 1)
         {
@@ -179,7 +215,7 @@ internal static class PlacementSearch
                 {
                     if (used[i])
                         continue;
-                    var c = cost.Options.HopCost.HopSeconds(cost.Options.LinkBetween(cluster, nodes[current].Node, nodes[i].Node), cost.ActivationBytes);
+                    var c = hops.Seconds(hops.NodeOf(nodes[current].Devices[0]), hops.NodeOf(nodes[i].Devices[0]));
                     if (c < nextCost)
                     {
                         nextCost = c;
