@@ -132,6 +132,8 @@ public sealed partial class DeploymentController : IAsyncDisposable
             var stages = await StagesOfAsync(plan, draft, open.StageFileAsync, cancellationToken).ConfigureAwait(false);
             var stored = draft with
             {
+                // Replicas the planner chose stay that many: repairs and improvements keep the count.
+                Spec = draft.Spec.AutoReplicas == true ? draft.Spec with { Replicas = plan.Pipelines.Count, AutoReplicas = null } : draft.Spec,
                 Stages = stages,
                 PredictedTokensPerSecond = double.IsFinite(plan.SingleStreamTokensPerSecond) ? plan.SingleStreamTokensPerSecond : 0,
                 Explanation = plan.Explanation,
@@ -165,7 +167,7 @@ public sealed partial class DeploymentController : IAsyncDisposable
     /// an hf:// model the coordinator does not hold is read for its header only, never downloaded.
     /// </summary>
     /// <exception cref="DeploymentException">Invalid (bad input, a model Tessera cannot run) or DoesNotFit (the message says what is missing).</exception>
-    public async Task<PlanView> PlanAsync(DeploymentRequest request, int promptTokens, CancellationToken cancellationToken)
+    public async Task<PlanView> PlanAsync(DeploymentRequest request, int promptTokens, bool explain, CancellationToken cancellationToken)
     {
         if (promptTokens < 1)
             throw new DeploymentException(DeploymentErrorKind.Invalid, $"promptTokens must be at least 1 (got {promptTokens}).");
@@ -173,14 +175,15 @@ public sealed partial class DeploymentController : IAsyncDisposable
         using var model = await _files.ResolveForPlanAsync(valid.Model, cancellationToken).ConfigureAwait(false);
         var name = DeploymentRequestRules.NameOf(valid);
         using var open = _files.Open(model.File, name, valid.Model);
-        var (draft, _, result) = PlanNew(valid, name, model.File, open);
+        var (draft, _, result) = PlanNew(valid, name, model.File, open, r => r with { PromptTokens = promptTokens, Explain = explain });
         if (!result.Succeeded)
             throw new DeploymentException(DeploymentErrorKind.DoesNotFit, result.Failure.Message);
         return PlanViews.Of(draft, result.Plan, promptTokens);
     }
 
     /// <summary>The deployment a request describes (not stored) and the planner's answer for it on today's pool.</summary>
-    private (StoredDeployment Draft, Tessera.Planner.ClusterDescription Cluster, PlanResult Result) PlanNew(ValidatedRequest valid, string name, ModelFile model, ModelFiles.OpenModel open)
+    private (StoredDeployment Draft, Tessera.Planner.ClusterDescription Cluster, PlanResult Result) PlanNew(ValidatedRequest valid, string name, ModelFile model,
+        ModelFiles.OpenModel open, Func<PlanRequest, PlanRequest>? adjust = null)
     {
         var request = valid.Request;
         var contextLength = DeploymentRequestRules.ContextOf(request, open.Facts.ContextLength);
@@ -192,6 +195,8 @@ public sealed partial class DeploymentController : IAsyncDisposable
         if (cluster.Devices.Count == 0)
             throw new DeploymentException(DeploymentErrorKind.DoesNotFit, "The pool has no ready node to run stages: start agents with `tessera join TOKEN` (or `tessera pool start` without --no-agent).");
         var planRequest = PlanRequests.For(draft, open.Facts.Profile);
+        if (adjust is not null)
+            planRequest = adjust(planRequest);
         var result = valid.Placement is { } placement
             ? PoolPlanner.Place(planRequest, cluster, PoolCluster.Placement(nodes, placement), PlannerOptions())
             : PoolPlanner.Plan(planRequest, cluster, PlannerOptions());

@@ -17,6 +17,11 @@ namespace Tessera.Deploy;
 /// <c>agent-a:0-11,agent-b:11-22</c>. One replica; improvements leave it alone, recovery repairs it as any plan.
 /// </param>
 /// <param name="IgnoreLinks">Plan as if no link had been measured (every hop the planner's default): to compare with a plan that uses them.</param>
+/// <param name="AutoReplicas">
+/// Let the planner choose the number of replicas (<c>--replicas auto</c>): the count with the most tokens/s with every
+/// stage busy whose replicas each keep at least 0.8x the single-stream speed of one pipeline. Chosen once, at creation:
+/// the deployment then keeps that count (<see cref="Replicas"/>) through repairs and improvements.
+/// </param>
 public sealed record DeploymentRequest(
     string? Model,
     string? Name = null,
@@ -29,7 +34,8 @@ public sealed record DeploymentRequest(
     bool? Fetch = null,
     bool? Slice = null,
     string? Placement = null,
-    bool? IgnoreLinks = null);
+    bool? IgnoreLinks = null,
+    bool? AutoReplicas = null);
 
 /// <summary>A deployment as the API shows it.</summary>
 public sealed record DeploymentView(

@@ -11,6 +11,11 @@ namespace Tessera.Deploy;
 /// <param name="PromptTokens">The prompt length the time to first token is predicted for.</param>
 /// <param name="SingleStreamTokensPerSecond">Predicted decode speed of one session alone (the slowest replica's).</param>
 /// <param name="MaxThroughputTokensPerSecond">Predicted tokens/s over all replicas with every stage busy.</param>
+/// <param name="PrefillSeconds">Predicted time to take in a prompt of <paramref name="PromptTokens"/> (the slowest replica's).</param>
+/// <param name="TimeToFirstTokenSeconds">Prefill plus the first token's way back (the slowest replica's).</param>
+/// <param name="TokenLatencyP50Milliseconds">Median time per token of one session, with the links' jitter (the slowest replica's).</param>
+/// <param name="TokenLatencyP99Milliseconds">99th percentile of it: what one in a hundred tokens takes.</param>
+/// <param name="Alternatives">With <c>explain</c>: the plans considered and rejected, and why.</param>
 public sealed record PlanView(
     string Name,
     string Model,
@@ -23,8 +28,25 @@ public sealed record PlanView(
     double SingleStreamTokensPerSecond,
     double MaxThroughputTokensPerSecond,
     int PromptTokens,
+    double PrefillSeconds,
+    double TimeToFirstTokenSeconds,
+    double TokenLatencyP50Milliseconds,
+    double TokenLatencyP99Milliseconds,
     string Explanation,
-    IReadOnlyList<PlannedStageView> Stages);
+    IReadOnlyList<PlannedStageView> Stages,
+    IReadOnlyList<PlanAlternativeView> Alternatives);
+
+/// <summary>A plan the planner considered and did not choose: what it is, why not, and its predicted speeds when it fits.</summary>
+/// <param name="Reason">did-not-fit, slower, less-throughput, more-hops, hop-bound, crosses-jittery-link, fewer-replicas or single-stream-too-slow.</param>
+public sealed record PlanAlternativeView(
+    string Description,
+    string Reason,
+    string Why,
+    int? Stages,
+    int Replicas,
+    double? SingleStreamTokensPerSecond,
+    double? MaxThroughputTokensPerSecond,
+    double? TokenLatencyP99Milliseconds);
 
 /// <summary>One stage of a plan: its device, layers, memory and predicted time per token.</summary>
 public sealed record PlannedStageView(
@@ -64,9 +86,22 @@ internal static class PlanViews
         Finite(plan.SingleStreamTokensPerSecond),
         Finite(plan.MaxThroughputTokensPerSecond),
         promptTokens,
+        Finite(plan.Pipelines.Max(p => p.Prompt?.PrefillSeconds ?? 0)),
+        Finite(plan.Pipelines.Max(p => p.Prompt?.TimeToFirstTokenSeconds ?? 0)),
+        Finite(plan.Pipelines.Max(p => p.TokenLatencyP50Seconds) * 1000),
+        Finite(plan.Pipelines.Max(p => p.TokenLatencyP99Seconds) * 1000),
         plan.Explanation,
         plan.Stages.Select(s => new PlannedStageView(s.Replica, s.Index, s.NodeId, s.NodeName, ComputeDevices.Local(s.DeviceId), s.Layers.First, s.Layers.Last,
-            s.WeightBytes, s.KvBytes, s.MemoryBytes, s.AvailableBytes, s.ComputeSeconds * 1000, s.HopSeconds * 1000)).ToList());
+            s.WeightBytes, s.KvBytes, s.MemoryBytes, s.AvailableBytes, s.ComputeSeconds * 1000, s.HopSeconds * 1000)).ToList(),
+        plan.Alternatives.Select(a => new PlanAlternativeView(a.Description, ReasonName(a.Reason), a.Why, a.Stages, a.Replicas,
+            Finite(a.SingleStreamTokensPerSecond), Finite(a.MaxThroughputTokensPerSecond), Finite(a.TokenLatencyP99Seconds * 1000))).ToList());
+
+    /// <summary>"DoesNotFit" as "did-not-fit": a reason as scripts and people read it.</summary>
+    private static string ReasonName(AlternativeReason reason) => reason == AlternativeReason.DoesNotFit
+        ? "did-not-fit"
+        : string.Concat(reason.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+
+    private static double? Finite(double? value) => value is { } v ? Finite(v) : null;
 
     /// <summary>JSON has no infinity: a prediction without a bound (no time at all) is shown as 0, "unknown".</summary>
     private static double Finite(double value) => double.IsFinite(value) ? value : 0;

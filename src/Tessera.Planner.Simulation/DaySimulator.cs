@@ -18,6 +18,7 @@ namespace Tessera.Planner.Simulation;
 /// <param name="FractionLost">TokensLost over what the starting rate would have served (0.05 = 5 % of the day's tokens).</param>
 /// <param name="TokensPerSecondLost">TokensLost over the simulated seconds: the mean rate lost to failures.</param>
 /// <param name="GigabytesLoaded">Weights loaded onto machines after the start (decimal GB).</param>
+/// <param name="TokenLatencyP99Milliseconds">Predicted 99th-percentile time per token of one session at the start, with the links' jitter.</param>
 public sealed record SystemOutcome(
     SystemKind System,
     bool Fits,
@@ -33,7 +34,8 @@ public sealed record SystemOutcome(
     double TokensLost,
     double FractionLost,
     double TokensPerSecondLost,
-    double GigabytesLoaded);
+    double GigabytesLoaded,
+    double TokenLatencyP99Milliseconds = 0);
 
 /// <summary>Runs one system through a pool's day of departures and returns, the events in time order.</summary>
 public static class DaySimulator
@@ -82,7 +84,8 @@ public static class DaySimulator
         return new SystemOutcome(system.Kind, true, null, prediction.SingleStreamTokensPerSecond, prediction.SaturatedTokensPerSecond,
             prediction.NodesUsed, (double)prediction.NodesUsed / pool.Nodes.Count, context.Disruptions, context.Repairs,
             context.Timeline.DownSeconds, context.Timeline.TokensServed, lost,
-            prediction.SaturatedTokensPerSecond * end > 0 ? lost / (prediction.SaturatedTokensPerSecond * end) : 0, end > 0 ? lost / end : 0, context.BytesLoaded / 1e9);
+            prediction.SaturatedTokensPerSecond * end > 0 ? lost / (prediction.SaturatedTokensPerSecond * end) : 0, end > 0 ? lost / end : 0, context.BytesLoaded / 1e9,
+            prediction.TokenLatencyP99Seconds * 1000);
     }
 
     /// <summary>A fresh instance of <paramref name="kind"/> (systems keep state for one day).</summary>

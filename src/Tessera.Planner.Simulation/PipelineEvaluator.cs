@@ -36,7 +36,7 @@ public sealed class PipelineEvaluator(SimulatedPool pool, PlanRequest request)
     /// <summary>Every pipeline of <paramref name="pipelines"/> predicted on the true links; null when one does not fit.</summary>
     public PipelinePrediction? Predict(IEnumerable<IReadOnlyList<StagePlacement>> pipelines)
     {
-        double single = double.PositiveInfinity, saturated = 0;
+        double single = double.PositiveInfinity, saturated = 0, p99 = 0;
         var nodes = new HashSet<int>();
         var stages = 0;
         foreach (var p in pipelines)
@@ -47,11 +47,12 @@ public sealed class PipelineEvaluator(SimulatedPool pool, PlanRequest request)
             var pipeline = result.Plan.Pipelines[0];
             single = Math.Min(single, pipeline.SingleStreamTokensPerSecond);
             saturated += pipeline.MaxThroughputTokensPerSecond;
+            p99 = Math.Max(p99, pipeline.TokenLatencyP99Seconds);
             foreach (var s in p)
                 nodes.Add(Pool.DeviceNode[Pool.DeviceIndex(s.DeviceId)]);
             stages += p.Count;
         }
-        return stages == 0 ? null : new PipelinePrediction(single, saturated, nodes.Count, stages);
+        return stages == 0 ? null : new PipelinePrediction(single, saturated, nodes.Count, stages, p99);
     }
 
     /// <summary>A planner's plan predicted on the true links (it was chosen with the planner's view of them).</summary>

@@ -35,7 +35,7 @@ public static class SimulationRunner
                 var outcomes = new List<SystemOutcome>(settings.Systems.Count);
                 foreach (var kind in settings.Systems)
                 {
-                    var request = settings.Request(model, kind == SystemKind.Tessera ? settings.Replicas : 1);
+                    var request = settings.Request(model, kind == SystemKind.Tessera ? settings.Replicas : 1, kind == SystemKind.Tessera && settings.AutoReplicas);
                     outcomes.Add(DaySimulator.Run(DaySimulator.Create(kind), pool, request, churn, settings.Hours));
                 }
                 var outcome = new PoolOutcome(model.Name, model.TotalWeightBytes / 1e9, count, pool.Devices.Count, departures, outcomes);

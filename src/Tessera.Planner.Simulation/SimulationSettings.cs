@@ -26,6 +26,9 @@ public sealed record SimulationSettings
     /// <summary>Replicas Tessera's planner places (the baselines run one pipeline or one swarm).</summary>
     public int Replicas { get; init; } = 1;
 
+    /// <summary>Tessera's planner chooses its replicas (<c>--replicas auto</c>, <see cref="PlanRequest.AutoReplicas"/>); <see cref="Replicas"/> is then ignored.</summary>
+    public bool AutoReplicas { get; init; }
+
     /// <summary>Multiplies every machine's departure rate (0: no failures).</summary>
     public double ChurnScale { get; init; } = 1;
 
@@ -46,6 +49,6 @@ public sealed record SimulationSettings
     }
 
     /// <summary>What every system is asked to place for <paramref name="model"/>.</summary>
-    public PlanRequest Request(ModelProfile model, int replicas) =>
-        new() { Model = model, ContextLength = ContextLength, MaxSessions = Sessions, Replicas = replicas };
+    public PlanRequest Request(ModelProfile model, int replicas, bool autoReplicas = false) =>
+        new() { Model = model, ContextLength = ContextLength, MaxSessions = Sessions, Replicas = replicas, AutoReplicas = autoReplicas };
 }

@@ -55,10 +55,11 @@ public sealed class TesseraPlannerSystem : SimulatedSystem
         context.Repairs++;
         var cluster = context.Pool.PlannerViewWith(context.NodeUp);
         var result = PoolPlanner.Replan(_plan, context.Request, cluster, ReplanReason.NodeLost, context.Pool.PlannerOptions);
-        context.Timeline.Set(seconds, 0);
+        // The replicas the machine held no stage of go on serving while the others are repaired (the router skips them).
+        context.Timeline.Set(seconds, SurvivingRate(context, _plan, node));
         if (!result.Succeeded)
         {
-            // Nothing fits on what is left: down until a returning machine makes room (see Tick).
+            // Nothing fits on what is left: only the untouched replicas serve until a returning machine makes room (see Tick).
             _plan = null;
             _pendingAt = double.PositiveInfinity;
             return;
@@ -115,6 +116,21 @@ public sealed class TesseraPlannerSystem : SimulatedSystem
         _pendingAt = at;
         _pendingRate = context.Evaluator.Predict(plan)?.SaturatedTokensPerSecond ?? 0;
         context.WakeAt(at);
+    }
+
+    /// <summary>Saturated tokens/s of the plan's pipelines that hold no stage on <paramref name="node"/>.</summary>
+    private static double SurvivingRate(SimulationContext context, Plan plan, int node)
+    {
+        var kept = new List<PipelinePlan>(plan.Pipelines.Count);
+        foreach (var pipeline in plan.Pipelines)
+        {
+            var touched = false;
+            foreach (var stage in pipeline.Stages)
+                touched |= context.Pool.NodeOfDevice(stage.DeviceId).Index == node;
+            if (!touched)
+                kept.Add(pipeline);
+        }
+        return kept.Count == 0 ? 0 : context.Evaluator.Predict(plan with { Pipelines = kept })?.SaturatedTokensPerSecond ?? 0;
     }
 
     private static double LoadMoves(SimulationContext context, IReadOnlyList<LayerMove> moves)

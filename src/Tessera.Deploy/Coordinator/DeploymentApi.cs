@@ -56,7 +56,7 @@ public static class DeploymentApi
             {
                 var request = JsonSerializer.Deserialize<DeploymentRequest>(json, JsonSerializerOptions.Web)!;
                 var query = JsonSerializer.Deserialize<PlanQuery>(json, JsonSerializerOptions.Web)!;
-                return Results.Ok(await controller.PlanAsync(request, query.PromptTokens ?? PlanQuery.DefaultPromptTokens, cancellationToken).ConfigureAwait(false));
+                return Results.Ok(await controller.PlanAsync(request, query.PromptTokens ?? PlanQuery.DefaultPromptTokens, query.Explain == true, cancellationToken).ConfigureAwait(false));
             }
             catch (JsonException ex)
             {

@@ -44,10 +44,12 @@ internal static partial class DeploymentRequestRules
             throw Invalid("replicas, context, max_sessions and min_stages must be at least 1 (threads at least 0).");
         if (!string.IsNullOrWhiteSpace(request.Name))
             CheckName(request.Name.Trim());
+        if (request.AutoReplicas == true && request.Replicas is not null)
+            throw Invalid("Give either replicas (a number) or autoReplicas (the planner chooses), not both.");
         IReadOnlyList<RequestedStage>? placement = null;
         if (request.Placement is not null)
         {
-            if (request.Replicas is > 1 || request.MinStages is > 1)
+            if (request.Replicas is > 1 || request.MinStages is > 1 || request.AutoReplicas == true)
                 throw Invalid("A placement gives the stages of one pipeline itself: leave out replicas and min_stages.");
             placement = ParsePlacement(request.Placement);
         }

@@ -16,6 +16,7 @@ internal static class PlanRequests
         ContextLength = deployment.ContextLength,
         MaxSessions = deployment.MaxSessions,
         Replicas = deployment.Spec.Replicas ?? 1,
+        AutoReplicas = deployment.Spec.AutoReplicas == true,
         ActivationBytesPerElement = ActivationFormats.BytesPerElement(ActivationFormats.Parse(deployment.Activations)),
         // A repair moves as few layers as it can: neighbours that take a lost stage's layers leave fewer stages.
         MinStages = deployment.Spec.MinStages ?? 1,

@@ -57,10 +57,24 @@ internal static class PlanCommand
                 Ms(s.HopMilliseconds));
         }
         PoolCli.WriteTable(table);
-        Console.WriteLine($"Predicted: {Rate(plan.SingleStreamTokensPerSecond)} single-stream, {Rate(plan.MaxThroughputTokensPerSecond)} with every stage busy.");
+        Console.WriteLine($"Predicted: {Rate(plan.SingleStreamTokensPerSecond)} single-stream, {Rate(plan.MaxThroughputTokensPerSecond)} with every stage busy; " +
+            $"per token p50 {Ms(plan.TokenLatencyP50Milliseconds)}, p99 {Ms(plan.TokenLatencyP99Milliseconds)} (with the links' jitter); " +
+            $"a prompt of {plan.PromptTokens} tokens: prefill {Seconds(plan.PrefillSeconds)}, first token after {Seconds(plan.TimeToFirstTokenSeconds)}.");
         if (!string.IsNullOrWhiteSpace(plan.Explanation))
             Console.WriteLine(plan.Explanation);
+        if (plan.Alternatives.Count == 0)
+            return;
+        Console.WriteLine("Not chosen:");
+        var alternatives = new Table().AddColumns("Alternative", "Why not", "Single-stream", "Every stage busy", "Token p99", "");
+        foreach (var a in plan.Alternatives)
+        {
+            alternatives.AddRow(Markup.Escape(a.Description), Markup.Escape(a.Reason), a.SingleStreamTokensPerSecond is { } single ? Rate(single) : "-",
+                a.MaxThroughputTokensPerSecond is { } busy ? Rate(busy) : "-", a.TokenLatencyP99Milliseconds is { } p99 ? Ms(p99) : "-", Markup.Escape(a.Why));
+        }
+        PoolCli.WriteTable(alternatives);
     }
+
+    private static string Seconds(double seconds) => seconds < 1 ? Ms(seconds * 1000) : seconds.ToString("0.00", CultureInfo.InvariantCulture) + " s";
 
     private static string Ms(double ms) => ms.ToString(ms < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture) + " ms";
 

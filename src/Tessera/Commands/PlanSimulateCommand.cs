@@ -28,7 +28,11 @@ internal static class PlanSimulateCommand
         var hours = new Option<double>("--hours") { Description = "Simulated time of departures and returns.", DefaultValueFactory = _ => 24 };
         var context = new Option<int>("--context") { Description = "Context length of every session's KV cache.", DefaultValueFactory = _ => 4096 };
         var sessions = new Option<int>("--sessions") { Description = "Sessions each pipeline holds at once.", DefaultValueFactory = _ => 4 };
-        var replicas = new Option<int>("--replicas") { Description = "Replicas Tessera's planner places (the baselines run one pipeline or one swarm).", DefaultValueFactory = _ => 1 };
+        var replicas = new Option<string>("--replicas")
+        {
+            Description = "Replicas Tessera's planner places, or auto: it chooses (the baselines run one pipeline or one swarm).",
+            DefaultValueFactory = _ => "auto",
+        };
         var churn = new Option<double>("--churn") { Description = "Multiplies every machine's departure rate (0: no failures).", DefaultValueFactory = _ => 1 };
         var outDir = new Option<string?>("--out") { Description = "Folder for the SVG plots and report.json (none: no files)." };
         var output = PoolCli.OutputOption();
@@ -51,7 +55,8 @@ internal static class PlanSimulateCommand
                 Hours = result.GetValue(hours),
                 ContextLength = result.GetValue(context),
                 Sessions = result.GetValue(sessions),
-                Replicas = result.GetValue(replicas),
+                Replicas = PlanningOptions.ParseReplicas(result.GetValue(replicas)).Count ?? 1,
+                AutoReplicas = PlanningOptions.ParseReplicas(result.GetValue(replicas)).Auto == true,
                 ChurnScale = result.GetValue(churn),
             };
             return Run(settings, result.GetValue(outDir), result.GetValue(output)!);
@@ -101,7 +106,7 @@ internal static class PlanSimulateCommand
             var first = group.First();
             Console.WriteLine($"{group.Key} ({first.ModelGigabytes:0.#} GB), {s.Catalog.ToString().ToLowerInvariant()} pools, seed {s.Seed}, " +
                 $"{s.ContextLength} tokens x {s.Sessions} sessions, {s.Hours:0.#} h simulated");
-            var table = new Table().AddColumns("Machines", "System", "Single tok/s", "Saturated tok/s", "Machines used", "Hit by", "Down",
+            var table = new Table().AddColumns("Machines", "System", "Single tok/s", "Saturated tok/s", "Token p99", "Machines used", "Hit by", "Down",
                 "Tokens lost", "Lost", "Tok/s lost");
             foreach (var pool in group)
             {
@@ -110,7 +115,7 @@ internal static class PlanSimulateCommand
                     var label = SystemKinds.Label(o.System);
                     if (!o.Fits)
                     {
-                        table.AddRow(pool.Nodes.ToString("N0", CultureInfo.InvariantCulture), label, "does not fit", Markup.Escape(o.Failure ?? ""), "", "", "", "", "", "");
+                        table.AddRow(pool.Nodes.ToString("N0", CultureInfo.InvariantCulture), label, "does not fit", Markup.Escape(o.Failure ?? ""), "", "", "", "", "", "", "");
                         continue;
                     }
                     table.AddRow(
@@ -118,6 +123,7 @@ internal static class PlanSimulateCommand
                         label,
                         Rate(o.SingleStreamTokensPerSecond),
                         Rate(o.SaturatedTokensPerSecond),
+                        o.TokenLatencyP99Milliseconds.ToString("0.0", CultureInfo.InvariantCulture) + " ms",
                         $"{o.NodesUsed:N0} ({o.FractionOfNodesUsed * 100:0.##} %)",
                         o.Disruptions.ToString("N0", CultureInfo.InvariantCulture),
                         (o.DownSeconds / 3600).ToString("0.00", CultureInfo.InvariantCulture) + " h",
