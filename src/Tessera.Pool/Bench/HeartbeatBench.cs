@@ -59,9 +59,17 @@ public sealed record HeartbeatBenchResult(
 /// </summary>
 public static class HeartbeatBench
 {
+    /// <summary>Files a process holds besides the agents' sockets: the runtime, the database, the API client, logs.</summary>
+    public const int FilesBesideAgents = 512;
+
     public static async Task<HeartbeatBenchResult> RunAsync(HeartbeatBenchOptions options, ProcessStartInfo coordinatorCommand, string dataDirectory, Action<string> progress, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Agents, 1);
+        // Each agent is a socket in this process and another in the coordinator (which inherits this limit). Without
+        // enough, connections fail late and one by one with "Too many open files", which reads like a coordinator bug.
+        var files = options.Agents + FilesBesideAgents;
+        if (ProcessSampler.OpenFileLimit() is { } limit && limit < files)
+            throw new PoolException($"{options.Agents} agents need about {files} open files in this process and in the coordinator, but the limit is {limit}. Raise it in this shell (e.g. `ulimit -n 65536`; the hard limit may need root or LimitNOFILE in a systemd unit) and run again, or bench fewer agents.", exitCode: 2);
         var time = TimeProvider.System;
         using var coordinator = Process.Start(coordinatorCommand) ?? throw new PoolException("Could not start the coordinator process.");
         coordinator.OutputDataReceived += (_, _) => { };
@@ -119,11 +127,12 @@ public static class HeartbeatBench
             }
             while (true)
             {
-                var nodes = await api.GetNodesAsync(cancellationToken).ConfigureAwait(false);
-                if (nodes.Count(n => n.State == "ready") == options.Agents)
+                // Counts, not the node list: the wait must not load the coordinator it is about to measure.
+                var readyNow = await ReadyAsync(api, cancellationToken).ConfigureAwait(false);
+                if (readyNow == options.Agents)
                     break;
                 if (readyClock.Elapsed > options.ReadyTimeout)
-                    throw new PoolException($"Only {nodes.Count(n => n.State == "ready")} of {options.Agents} agents were ready after {options.ReadyTimeout.TotalSeconds:0} s.");
+                    throw new PoolException($"Only {readyNow} of {options.Agents} agents were ready after {options.ReadyTimeout.TotalSeconds:0} s.");
                 await Task.Delay(500, cancellationToken).ConfigureAwait(false);
             }
             var readyTime = readyClock.Elapsed;
@@ -145,7 +154,7 @@ public static class HeartbeatBench
             var cpu = ProcessSampler.CpuTime(coordinator.Id) - cpuBefore;
             var rss = ProcessSampler.ResidentBytes(coordinator.Id);
             var beats = await HeartbeatsAsync(api, cancellationToken).ConfigureAwait(false) - beatsBefore;
-            var readyAtEnd = (await api.GetNodesAsync(cancellationToken).ConfigureAwait(false)).Count(n => n.State == "ready");
+            var readyAtEnd = await ReadyAsync(api, cancellationToken).ConfigureAwait(false);
             return new HeartbeatBenchResult(options.Agents, joinTime, readyTime, elapsed, cpu / elapsed, rss, Math.Max(peak, rss),
                 beats / elapsed.TotalSeconds, latencies.Count, latencies.Percentile(50), latencies.Percentile(90), latencies.Percentile(99), latencies.Percentile(100), readyAtEnd);
         }
@@ -170,6 +179,9 @@ public static class HeartbeatBench
             }
         }
     }
+
+    private static async Task<int> ReadyAsync(PoolApiClient api, CancellationToken cancellationToken) =>
+        (await api.GetStatsAsync(cancellationToken).ConfigureAwait(false)).States.GetValueOrDefault("ready");
 
     private static async Task<long> HeartbeatsAsync(PoolApiClient api, CancellationToken cancellationToken)
     {
