@@ -16,6 +16,7 @@ public sealed record HeartbeatBenchOptions
     public int Agents { get; init; } = 1000;
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(30);
     public int JoinConcurrency { get; init; } = 16;
+    /// <summary>How long all agents may take to be ready after connecting; the bench adds 50 ms per agent beyond 3,600 (10,000 agents: 500 s).</summary>
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(180);
 }
 
@@ -33,7 +34,8 @@ public sealed record HeartbeatBenchResult(
     double P90Ms,
     double P99Ms,
     double MaxMs,
-    int ReadyAtEnd)
+    int ReadyAtEnd,
+    TimeSpan HeartbeatInterval)
 {
     public string ToMarkdown()
     {
@@ -45,6 +47,7 @@ public sealed record HeartbeatBenchResult(
         s.AppendLine(c, $"| measured window | {Measured.TotalSeconds:0} s |");
         s.AppendLine(c, $"| coordinator CPU | {CoordinatorCores:0.00} cores |");
         s.AppendLine(c, $"| coordinator memory (RSS, end / peak) | {CoordinatorRssBytes / 1048576.0:0} MB / {CoordinatorPeakRssBytes / 1048576.0:0} MB |");
+        s.AppendLine(c, $"| heartbeat interval (the coordinator's welcome) | {HeartbeatInterval.TotalSeconds:0.00} s |");
         s.AppendLine(c, $"| heartbeats applied | {HeartbeatsPerSecond:0} /s |");
         s.AppendLine(c, $"| heartbeat sent -> state applied -> ack received (n={AcksMeasured}) | p50 {P50Ms:0.0} ms, p90 {P90Ms:0.0} ms, p99 {P99Ms:0.0} ms, max {MaxMs:0.0} ms |");
         s.AppendLine(c, $"| nodes ready at the end | {ReadyAtEnd} / {Agents} |");
@@ -109,7 +112,9 @@ public static class HeartbeatBench
             progress($"Connecting {options.Agents} agents...");
             var latencies = new LatencyRecorder();
             var metrics = new Metrics { RamFreeBytes = 8L << 30, DiskFreeBytes = 100L << 30, CpuBusyPercent = 5 };
+            var longestIntervalMs = 0;
             var readyClock = Stopwatch.StartNew();
+            var readyTimeout = options.ReadyTimeout + TimeSpan.FromMilliseconds(50.0 * Math.Max(0, options.Agents - 3600));
             for (var i = 0; i < options.Agents; i++)
             {
                 var agentOptions = new AgentOptions
@@ -118,6 +123,7 @@ public static class HeartbeatBench
                     Hardware = () => hardware,
                     Metrics = () => metrics,
                     OnHeartbeatAcknowledged = latencies.Record,
+                    OnWelcome = welcome => InterlockedMax(ref longestIntervalMs, welcome.HeartbeatIntervalMs),
                     MaxBackoff = TimeSpan.FromSeconds(2),
                 };
                 var runner = new AgentRunner(identities[i], agentOptions, time, NullLogger.Instance);
@@ -131,8 +137,8 @@ public static class HeartbeatBench
                 var readyNow = await ReadyAsync(api, cancellationToken).ConfigureAwait(false);
                 if (readyNow == options.Agents)
                     break;
-                if (readyClock.Elapsed > options.ReadyTimeout)
-                    throw new PoolException($"Only {readyNow} of {options.Agents} agents were ready after {options.ReadyTimeout.TotalSeconds:0} s.");
+                if (readyClock.Elapsed > readyTimeout)
+                    throw new PoolException($"Only {readyNow} of {options.Agents} agents were ready after {readyTimeout.TotalSeconds:0} s.");
                 await Task.Delay(500, cancellationToken).ConfigureAwait(false);
             }
             var readyTime = readyClock.Elapsed;
@@ -156,7 +162,8 @@ public static class HeartbeatBench
             var beats = await HeartbeatsAsync(api, cancellationToken).ConfigureAwait(false) - beatsBefore;
             var readyAtEnd = await ReadyAsync(api, cancellationToken).ConfigureAwait(false);
             return new HeartbeatBenchResult(options.Agents, joinTime, readyTime, elapsed, cpu / elapsed, rss, Math.Max(peak, rss),
-                beats / elapsed.TotalSeconds, latencies.Count, latencies.Percentile(50), latencies.Percentile(90), latencies.Percentile(99), latencies.Percentile(100), readyAtEnd);
+                beats / elapsed.TotalSeconds, latencies.Count, latencies.Percentile(50), latencies.Percentile(90), latencies.Percentile(99), latencies.Percentile(100), readyAtEnd,
+                TimeSpan.FromMilliseconds(Volatile.Read(ref longestIntervalMs)));
         }
         finally
         {
@@ -177,6 +184,17 @@ public static class HeartbeatBench
                     await coordinator.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
                 }
             }
+        }
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        for (var seen = Volatile.Read(ref target); value > seen;)
+        {
+            var was = Interlocked.CompareExchange(ref target, value, seen);
+            if (was == seen)
+                return;
+            seen = was;
         }
     }
 

@@ -50,6 +50,7 @@ public sealed class MembershipService : IAsyncDisposable
                 Metrics = record.Metrics,
                 Address = record.Address,
                 LastHeartbeat = record.LastHeartbeat,
+                DetectorOptions = detectorOptions,
             };
             if (NodeLifecycle.IsMonitored(record.State))
                 node.Detector = new PhiAccrualFailureDetector(detectorOptions, now);
@@ -75,6 +76,13 @@ public sealed class MembershipService : IAsyncDisposable
     }
 
     public FailureDetectorOptions DetectorOptions => _detectorOptions;
+
+    /// <summary>The heartbeat interval <paramref name="node"/> was told at its last connection.</summary>
+    internal TimeSpan HeartbeatInterval(LiveNode node)
+    {
+        lock (node.Gate)
+            return node.DetectorOptions.HeartbeatInterval;
+    }
 
     public long HeartbeatsApplied => Interlocked.Read(ref _heartbeats);
 
@@ -120,6 +128,7 @@ public sealed class MembershipService : IAsyncDisposable
             Labels = record.Labels ?? new Dictionary<string, string>(),
             Address = record.Address,
             Detector = new PhiAccrualFailureDetector(_detectorOptions, _time.GetUtcNow()),
+            DetectorOptions = _detectorOptions,
         };
         if (!_nodes.TryAdd(record.Id, node))
             throw new InvalidOperationException($"Node {record.Id} is already a member.");
@@ -136,13 +145,24 @@ public sealed class MembershipService : IAsyncDisposable
 
     internal bool IsNameTaken(string name) => _nodes.Values.Any(n => n.Name == name && n.State != NodeState.Left);
 
-    /// <summary>Registers the agent's stream; returns the connection id to pass back on disconnect.</summary>
+    /// <summary>
+    /// Registers the agent's stream; returns the connection id to pass back on disconnect. The node is given the
+    /// heartbeat interval for the pool's size now (<see cref="FailureDetectorOptions.IntervalFor"/>), which its welcome
+    /// carries; when that differs from the interval it had, its detector starts afresh with the new one, as the old
+    /// history would make every longer gap look like a failure.
+    /// </summary>
     internal long Connect(LiveNode node, Hello hello, string address, AgentOutbox outbox)
     {
         var id = Interlocked.Increment(ref _connectionIds);
+        var interval = _detectorOptions.IntervalFor(_nodes.Count);
         AgentOutbox? previous;
         lock (node.Gate)
         {
+            if (node.DetectorOptions.HeartbeatInterval != interval)
+            {
+                node.DetectorOptions = _detectorOptions.ForInterval(interval);
+                node.Detector = null; // seeded by the heartbeat that the hello counts as, below
+            }
             previous = node.Outbox;
             node.Outbox = outbox;
             node.ConnectionId = id;
@@ -183,7 +203,7 @@ public sealed class MembershipService : IAsyncDisposable
         {
             if (node.State == NodeState.Left)
                 return node.State;
-            node.Detector ??= new PhiAccrualFailureDetector(_detectorOptions, now);
+            node.Detector ??= new PhiAccrualFailureDetector(node.DetectorOptions, now);
             node.Detector.Heartbeat(now);
             node.LastHeartbeat = now;
             if (metrics is not null)
