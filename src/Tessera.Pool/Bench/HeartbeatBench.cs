@@ -16,6 +16,7 @@ public sealed record HeartbeatBenchOptions
     public int Agents { get; init; } = 1000;
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(30);
     public int JoinConcurrency { get; init; } = 16;
+    /// <summary>How long all agents may take to be ready after connecting; the bench adds 50 ms per agent beyond 3,600 (10,000 agents: 500 s).</summary>
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(180);
 }
 
@@ -33,7 +34,8 @@ public sealed record HeartbeatBenchResult(
     double P90Ms,
     double P99Ms,
     double MaxMs,
-    int ReadyAtEnd)
+    int ReadyAtEnd,
+    TimeSpan HeartbeatInterval)
 {
     public string ToMarkdown()
     {
@@ -45,6 +47,7 @@ public sealed record HeartbeatBenchResult(
         s.AppendLine(c, $"| measured window | {Measured.TotalSeconds:0} s |");
         s.AppendLine(c, $"| coordinator CPU | {CoordinatorCores:0.00} cores |");
         s.AppendLine(c, $"| coordinator memory (RSS, end / peak) | {CoordinatorRssBytes / 1048576.0:0} MB / {CoordinatorPeakRssBytes / 1048576.0:0} MB |");
+        s.AppendLine(c, $"| heartbeat interval (the coordinator's welcome) | {HeartbeatInterval.TotalSeconds:0.00} s |");
         s.AppendLine(c, $"| heartbeats applied | {HeartbeatsPerSecond:0} /s |");
         s.AppendLine(c, $"| heartbeat sent -> state applied -> ack received (n={AcksMeasured}) | p50 {P50Ms:0.0} ms, p90 {P90Ms:0.0} ms, p99 {P99Ms:0.0} ms, max {MaxMs:0.0} ms |");
         s.AppendLine(c, $"| nodes ready at the end | {ReadyAtEnd} / {Agents} |");
@@ -59,9 +62,17 @@ public sealed record HeartbeatBenchResult(
 /// </summary>
 public static class HeartbeatBench
 {
+    /// <summary>Files a process holds besides the agents' sockets: the runtime, the database, the API client, logs.</summary>
+    public const int FilesBesideAgents = 512;
+
     public static async Task<HeartbeatBenchResult> RunAsync(HeartbeatBenchOptions options, ProcessStartInfo coordinatorCommand, string dataDirectory, Action<string> progress, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Agents, 1);
+        // Each agent is a socket in this process and another in the coordinator (which inherits this limit). Without
+        // enough, connections fail late and one by one with "Too many open files", which reads like a coordinator bug.
+        var files = options.Agents + FilesBesideAgents;
+        if (ProcessSampler.OpenFileLimit() is { } limit && limit < files)
+            throw new PoolException($"{options.Agents} agents need about {files} open files in this process and in the coordinator, but the limit is {limit}. Raise it in this shell (e.g. `ulimit -n 65536`; the hard limit may need root or LimitNOFILE in a systemd unit) and run again, or bench fewer agents.", exitCode: 2);
         var time = TimeProvider.System;
         using var coordinator = Process.Start(coordinatorCommand) ?? throw new PoolException("Could not start the coordinator process.");
         coordinator.OutputDataReceived += (_, _) => { };
@@ -101,7 +112,9 @@ public static class HeartbeatBench
             progress($"Connecting {options.Agents} agents...");
             var latencies = new LatencyRecorder();
             var metrics = new Metrics { RamFreeBytes = 8L << 30, DiskFreeBytes = 100L << 30, CpuBusyPercent = 5 };
+            var longestIntervalMs = 0;
             var readyClock = Stopwatch.StartNew();
+            var readyTimeout = options.ReadyTimeout + TimeSpan.FromMilliseconds(50.0 * Math.Max(0, options.Agents - 3600));
             for (var i = 0; i < options.Agents; i++)
             {
                 var agentOptions = new AgentOptions
@@ -110,20 +123,25 @@ public static class HeartbeatBench
                     Hardware = () => hardware,
                     Metrics = () => metrics,
                     OnHeartbeatAcknowledged = latencies.Record,
+                    OnWelcome = welcome => InterlockedMax(ref longestIntervalMs, welcome.HeartbeatIntervalMs),
                     MaxBackoff = TimeSpan.FromSeconds(2),
                 };
                 var runner = new AgentRunner(identities[i], agentOptions, time, NullLogger.Instance);
                 runners.Add(Task.Run(() => runner.RunAsync(stop.Token), CancellationToken.None));
-                if (i % 50 == 49)
-                    await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+                // 200 connections a second: each is a TLS handshake with a client certificate on both sides, and a
+                // faster storm (1,000 a second) kept the coordinator's two cores busy with handshakes for so long that
+                // 10,000 agents' first heartbeats timed out and reconnected, which measures the storm, not the pool.
+                if (i % 20 == 19)
+                    await Task.Delay(100, cancellationToken).ConfigureAwait(false);
             }
             while (true)
             {
-                var nodes = await api.GetNodesAsync(cancellationToken).ConfigureAwait(false);
-                if (nodes.Count(n => n.State == "ready") == options.Agents)
+                // Counts, not the node list: the wait must not load the coordinator it is about to measure.
+                var readyNow = await ReadyAsync(api, cancellationToken).ConfigureAwait(false);
+                if (readyNow == options.Agents)
                     break;
-                if (readyClock.Elapsed > options.ReadyTimeout)
-                    throw new PoolException($"Only {nodes.Count(n => n.State == "ready")} of {options.Agents} agents were ready after {options.ReadyTimeout.TotalSeconds:0} s.");
+                if (readyClock.Elapsed > readyTimeout)
+                    throw new PoolException($"Only {readyNow} of {options.Agents} agents were ready after {readyTimeout.TotalSeconds:0} s.");
                 await Task.Delay(500, cancellationToken).ConfigureAwait(false);
             }
             var readyTime = readyClock.Elapsed;
@@ -145,9 +163,10 @@ public static class HeartbeatBench
             var cpu = ProcessSampler.CpuTime(coordinator.Id) - cpuBefore;
             var rss = ProcessSampler.ResidentBytes(coordinator.Id);
             var beats = await HeartbeatsAsync(api, cancellationToken).ConfigureAwait(false) - beatsBefore;
-            var readyAtEnd = (await api.GetNodesAsync(cancellationToken).ConfigureAwait(false)).Count(n => n.State == "ready");
+            var readyAtEnd = await ReadyAsync(api, cancellationToken).ConfigureAwait(false);
             return new HeartbeatBenchResult(options.Agents, joinTime, readyTime, elapsed, cpu / elapsed, rss, Math.Max(peak, rss),
-                beats / elapsed.TotalSeconds, latencies.Count, latencies.Percentile(50), latencies.Percentile(90), latencies.Percentile(99), latencies.Percentile(100), readyAtEnd);
+                beats / elapsed.TotalSeconds, latencies.Count, latencies.Percentile(50), latencies.Percentile(90), latencies.Percentile(99), latencies.Percentile(100), readyAtEnd,
+                TimeSpan.FromMilliseconds(Volatile.Read(ref longestIntervalMs)));
         }
         finally
         {
@@ -168,6 +187,30 @@ public static class HeartbeatBench
                     await coordinator.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
                 }
             }
+        }
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        for (var seen = Volatile.Read(ref target); value > seen;)
+        {
+            var was = Interlocked.CompareExchange(ref target, value, seen);
+            if (was == seen)
+                return;
+            seen = was;
+        }
+    }
+
+    /// <summary>Nodes ready now; -1 when the coordinator, busy with the agents' handshakes, did not answer in time (asked again later).</summary>
+    private static async Task<int> ReadyAsync(PoolApiClient api, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await api.GetStatsAsync(cancellationToken).ConfigureAwait(false)).States.GetValueOrDefault("ready");
+        }
+        catch (PoolException ex) when (ex.ExitCode == 4)
+        {
+            return -1;
         }
     }
 

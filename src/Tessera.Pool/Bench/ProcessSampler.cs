@@ -27,4 +27,22 @@ public static class ProcessSampler
         }
         return 0;
     }
+
+    /// <summary>
+    /// This process's limit on open files (the soft limit, which .NET raises to the hard limit at start), or null where
+    /// /proc does not say.
+    /// </summary>
+    public static long? OpenFileLimit()
+    {
+        if (!File.Exists("/proc/self/limits"))
+            return null;
+        foreach (var line in File.ReadLines("/proc/self/limits"))
+        {
+            if (!line.StartsWith("Max open files", StringComparison.Ordinal))
+                continue;
+            var soft = line["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
+            return soft == "unlimited" ? long.MaxValue : long.Parse(soft, CultureInfo.InvariantCulture);
+        }
+        return null;
+    }
 }

@@ -77,7 +77,11 @@ public sealed record HealthView(string Status, string PoolId, string CaSha256, s
 
 public sealed record ErrorView(string Error);
 
-public sealed record StatsView(int Nodes, long HeartbeatsApplied);
+/// <summary>The pool's size and load: nodes, heartbeats applied since the coordinator started, and nodes per state (ready, down, ...).</summary>
+public sealed record StatsView(int Nodes, long HeartbeatsApplied)
+{
+    public IReadOnlyDictionary<string, int> States { get; init; } = new Dictionary<string, int>();
+}
 
 /// <summary>A new admin key: shown once. <paramref name="Path"/> is where the coordinator wrote it on its machine.</summary>
 public sealed record RotatedAdminKeyView(string Key, string Path);

@@ -65,11 +65,16 @@ public sealed class PoolApiClient : IDisposable
         return (url, http, ca);
     }
 
-    public Task<List<NodeView>> GetNodesAsync(CancellationToken ct) => GetAsync<List<NodeView>>("api/nodes", ct);
+    /// <summary>Every node, in join order: the pages of /api/nodes followed to the last.</summary>
+    public Task<List<NodeView>> GetNodesAsync(CancellationToken ct) => GetAllAsync<NodeView>($"api/nodes?limit={Page<NodeView>.MaxLimit}", ct);
+
+    /// <summary>One page of nodes: at most <paramref name="limit"/> after the node <paramref name="after"/> (from the first when null).</summary>
+    public Task<Page<NodeView>> GetNodesPageAsync(string? after, int limit, CancellationToken ct) =>
+        GetPageAsync<NodeView>($"api/nodes?limit={limit}" + (after is null ? string.Empty : "&after=" + Uri.EscapeDataString(after)), "after", ct);
 
     public Task<NodeView> GetNodeAsync(string node, CancellationToken ct) => GetAsync<NodeView>($"api/nodes/{Uri.EscapeDataString(node)}", ct);
 
-    public Task<List<DeviceView>> GetDevicesAsync(CancellationToken ct) => GetAsync<List<DeviceView>>("api/devices", ct);
+    public Task<List<DeviceView>> GetDevicesAsync(CancellationToken ct) => GetAllAsync<DeviceView>($"api/devices?limit={Page<DeviceView>.MaxLimit}", ct);
 
     public Task<NodeView> DrainAsync(string node, CancellationToken ct) => SendAsync<NodeView>(HttpMethod.Post, $"api/nodes/{Uri.EscapeDataString(node)}/drain", null, ct);
 
@@ -83,8 +88,30 @@ public sealed class PoolApiClient : IDisposable
 
     public Task<TokenView> RevokeTokenAsync(string id, CancellationToken ct) => SendAsync<TokenView>(HttpMethod.Delete, $"api/tokens/{Uri.EscapeDataString(id)}", null, ct);
 
+    /// <summary>One page of events, oldest first: at most <paramref name="limit"/> (up to 5,000) with ids above <paramref name="after"/>.</summary>
     public Task<List<EventView>> GetEventsAsync(long after, int limit, string? node, CancellationToken ct) =>
-        GetAsync<List<EventView>>($"api/events?after={after}&limit={limit}" + (node is null ? string.Empty : "&node=" + Uri.EscapeDataString(node)), ct);
+        GetAsync<List<EventView>>($"api/events?after={after}&limit={limit}" + NodeFilter(node), ct);
+
+    /// <summary>
+    /// The last <paramref name="count"/> events (of <paramref name="node"/> when given), oldest first: read from the end of
+    /// the log page by page (newest first), so the cost is that of the events asked for, not of the whole log.
+    /// </summary>
+    public async Task<List<EventView>> GetLatestEventsAsync(int count, string? node, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var events = new List<EventView>(Math.Min(count, Page<EventView>.MaxEventLimit));
+        string? path = $"api/events?order=desc&limit={Math.Min(count, Page<EventView>.MaxEventLimit)}" + NodeFilter(node);
+        while (path is not null && events.Count < count)
+        {
+            var (page, next) = await ReceiveAsync<List<EventView>>(HttpMethod.Get, path, null, ct).ConfigureAwait(false);
+            events.AddRange(page.Take(count - events.Count));
+            path = NextPath(path, next);
+        }
+        events.Reverse();
+        return events;
+    }
+
+    private static string NodeFilter(string? node) => node is null ? string.Empty : "&node=" + Uri.EscapeDataString(node);
 
     public Task<List<ApiKeyView>> GetApiKeysAsync(CancellationToken ct) => GetAsync<List<ApiKeyView>>("api/keys", ct);
 
@@ -99,7 +126,7 @@ public sealed class PoolApiClient : IDisposable
     public Task<RotatedAdminKeyView> RotateAdminKeyAsync(CancellationToken ct) => SendAsync<RotatedAdminKeyView>(HttpMethod.Post, "api/admin-key/rotate", null, ct);
 
     /// <summary>The latest measurement of each link.</summary>
-    public Task<List<LinkView>> GetLinksAsync(CancellationToken ct) => GetAsync<List<LinkView>>("api/links", ct);
+    public Task<List<LinkView>> GetLinksAsync(CancellationToken ct) => GetAllAsync<LinkView>($"api/links?limit={Page<LinkView>.MaxLimit}", ct);
 
     /// <summary>The links' latencies as the deployments' pipelines showed them (a coordinator without deployments: none).</summary>
     public Task<List<ObservedHopView>> GetObservedHopsAsync(CancellationToken ct) => GetAsync<List<ObservedHopView>>("api/links/observed", ct);
@@ -113,12 +140,68 @@ public sealed class PoolApiClient : IDisposable
 
     private Task<T> GetAsync<T>(string path, CancellationToken ct) => SendAsync<T>(HttpMethod.Get, path, null, ct);
 
+    /// <summary>Every item of a paged list: its pages followed through their Link headers to the last.</summary>
+    private async Task<List<T>> GetAllAsync<T>(string path, CancellationToken ct)
+    {
+        var all = new List<T>();
+        for (string? next = path; next is not null;)
+        {
+            var (page, link) = await ReceiveAsync<List<T>>(HttpMethod.Get, next, null, ct).ConfigureAwait(false);
+            all.AddRange(page);
+            next = NextPath(next, link);
+        }
+        return all;
+    }
+
+    private async Task<Page<T>> GetPageAsync<T>(string path, string cursorParameter, CancellationToken ct)
+    {
+        var (items, link) = await ReceiveAsync<List<T>>(HttpMethod.Get, path, null, ct).ConfigureAwait(false);
+        var next = link is null ? null : System.Web.HttpUtility.ParseQueryString(new Uri(new Uri("https://coordinator/"), link).Query)[cursorParameter];
+        return new Page<T>(items, next);
+    }
+
+    /// <summary>
+    /// The next page's path from a Link target, or null on the last page. A target that does not move on from the page
+    /// just read would loop for ever: that is the coordinator's fault, reported as such.
+    /// </summary>
+    private static string? NextPath(string current, string? link)
+    {
+        if (link is null)
+            return null;
+        var next = link.TrimStart('/');
+        if (next == current.TrimStart('/'))
+            throw new PoolException($"The coordinator's next page of {current} is the same page; stopped instead of reading it for ever.");
+        return next;
+    }
+
+    /// <summary>The target of the header <c>Link: &lt;URL&gt;; rel="next"</c>, or null.</summary>
+    internal static string? NextLink(HttpResponseMessage response)
+    {
+        if (!response.Headers.TryGetValues("Link", out var values))
+            return null;
+        foreach (var value in values)
+        {
+            foreach (var part in value.Split(','))
+            {
+                var close = part.IndexOf('>', StringComparison.Ordinal);
+                var open = part.IndexOf('<', StringComparison.Ordinal);
+                if (open >= 0 && close > open && part[(close + 1)..].Replace(" ", string.Empty, StringComparison.Ordinal).Contains("rel=\"next\"", StringComparison.OrdinalIgnoreCase))
+                    return part[(open + 1)..close];
+            }
+        }
+        return null;
+    }
+
     /// <summary>
     /// Sends a request to the coordinator's API and reads its JSON answer. Failures become a <see cref="PoolException"/>
     /// with the coordinator's message and an exit code: 4 unreachable, 5 refused (admin key), 3 does not fit (422),
     /// 6 not found, 1 otherwise.
     /// </summary>
-    public async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
+    public async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, CancellationToken ct) =>
+        (await ReceiveAsync<T>(method, path, content, ct).ConfigureAwait(false)).Value;
+
+    /// <summary><see cref="SendAsync{T}"/>, with the target of the answer's next-page link (null when none).</summary>
+    private async Task<(T Value, string? Next)> ReceiveAsync<T>(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
         HttpResponseMessage response;
@@ -148,8 +231,9 @@ public sealed class PoolApiClient : IDisposable
                 };
                 throw new PoolException(error ?? $"The coordinator answered {(int)response.StatusCode} {response.ReasonPhrase}.", exitCode: code);
             }
-            return await response.Content.ReadFromJsonAsync<T>(JsonSerializerOptions.Web, ct).ConfigureAwait(false)
+            var value = await response.Content.ReadFromJsonAsync<T>(JsonSerializerOptions.Web, ct).ConfigureAwait(false)
                 ?? throw new PoolException("The coordinator sent an empty answer.");
+            return (value, NextLink(response));
         }
     }
 

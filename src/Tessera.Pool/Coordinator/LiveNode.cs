@@ -44,6 +44,9 @@ internal sealed class LiveNode
     public string ProbeEndpoint { get; set; } = string.Empty;
     public DateTimeOffset? LastHeartbeat { get; set; }
     public PhiAccrualFailureDetector? Detector { get; set; }
+
+    /// <summary>The detector's options for the heartbeat interval this node was told at its last connection.</summary>
+    public required FailureDetectorOptions DetectorOptions { get; set; }
     public bool Dirty { get; set; }
 
     /// <summary>Messages to the agent over its current stream; null while it is not connected.</summary>

@@ -21,6 +21,15 @@ public sealed class MembershipService : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly FailureDetectorOptions _detectorOptions;
     private readonly ConcurrentDictionary<string, LiveNode> _nodes = new();
+
+    // Every node in join order (joined at, then id), kept sorted as nodes join: the order of every listing, so a page
+    // of the node list is a binary search and a copy of the page, not a sort of the whole pool on every call.
+    private readonly List<LiveNode> _byJoin = [];
+    private readonly Lock _byJoinGate = new();
+
+    // Nodes per state, changed with each transition: what /api/stats reports, so a client that wants to know how many
+    // nodes are ready asks for a count instead of listing the pool.
+    private readonly int[] _stateCounts = new int[Enum.GetValues<NodeState>().Length];
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _loops = [];
     private long _connectionIds;
@@ -41,11 +50,15 @@ public sealed class MembershipService : IAsyncDisposable
                 Metrics = record.Metrics,
                 Address = record.Address,
                 LastHeartbeat = record.LastHeartbeat,
+                DetectorOptions = detectorOptions,
             };
             if (NodeLifecycle.IsMonitored(record.State))
                 node.Detector = new PhiAccrualFailureDetector(detectorOptions, now);
             _nodes[record.Id] = node;
+            _byJoin.Add(node);
+            _stateCounts[(int)record.State]++;
         }
+        _byJoin.Sort(JoinOrder.Instance);
         RefreshRevocations();
     }
 
@@ -64,9 +77,20 @@ public sealed class MembershipService : IAsyncDisposable
 
     public FailureDetectorOptions DetectorOptions => _detectorOptions;
 
+    /// <summary>The heartbeat interval <paramref name="node"/> was told at its last connection.</summary>
+    internal TimeSpan HeartbeatInterval(LiveNode node)
+    {
+        lock (node.Gate)
+            return node.DetectorOptions.HeartbeatInterval;
+    }
+
     public long HeartbeatsApplied => Interlocked.Read(ref _heartbeats);
 
     public int NodeCount => _nodes.Count;
+
+    /// <summary>How many nodes are in each state now.</summary>
+    public IReadOnlyDictionary<NodeState, int> StateCounts() =>
+        Enum.GetValues<NodeState>().ToDictionary(s => s, s => Volatile.Read(ref _stateCounts[(int)s]));
 
     /// <summary>Starts the detector and flush loops.</summary>
     public void Start(TimeSpan tick, TimeSpan flushInterval)
@@ -104,21 +128,41 @@ public sealed class MembershipService : IAsyncDisposable
             Labels = record.Labels ?? new Dictionary<string, string>(),
             Address = record.Address,
             Detector = new PhiAccrualFailureDetector(_detectorOptions, _time.GetUtcNow()),
+            DetectorOptions = _detectorOptions,
         };
-        _nodes[record.Id] = node;
+        if (!_nodes.TryAdd(record.Id, node))
+            throw new InvalidOperationException($"Node {record.Id} is already a member.");
+        Interlocked.Increment(ref _stateCounts[(int)record.State]);
+        lock (_byJoinGate)
+        {
+            // Joins arrive in time order, so this is almost always an append.
+            var at = _byJoin.BinarySearch(node, JoinOrder.Instance);
+            _byJoin.Insert(at < 0 ? ~at : at, node);
+        }
     }
 
     internal LiveNode? Get(string nodeId) => _nodes.GetValueOrDefault(nodeId);
 
     internal bool IsNameTaken(string name) => _nodes.Values.Any(n => n.Name == name && n.State != NodeState.Left);
 
-    /// <summary>Registers the agent's stream; returns the connection id to pass back on disconnect.</summary>
+    /// <summary>
+    /// Registers the agent's stream; returns the connection id to pass back on disconnect. The node is given the
+    /// heartbeat interval for the pool's size now (<see cref="FailureDetectorOptions.IntervalFor"/>), which its welcome
+    /// carries; when that differs from the interval it had, its detector starts afresh with the new one, as the old
+    /// history would make every longer gap look like a failure.
+    /// </summary>
     internal long Connect(LiveNode node, Hello hello, string address, AgentOutbox outbox)
     {
         var id = Interlocked.Increment(ref _connectionIds);
+        var interval = _detectorOptions.IntervalFor(_nodes.Count);
         AgentOutbox? previous;
         lock (node.Gate)
         {
+            if (node.DetectorOptions.HeartbeatInterval != interval)
+            {
+                node.DetectorOptions = _detectorOptions.ForInterval(interval);
+                node.Detector = null; // seeded by the heartbeat that the hello counts as, below
+            }
             previous = node.Outbox;
             node.Outbox = outbox;
             node.ConnectionId = id;
@@ -159,7 +203,7 @@ public sealed class MembershipService : IAsyncDisposable
         {
             if (node.State == NodeState.Left)
                 return node.State;
-            node.Detector ??= new PhiAccrualFailureDetector(_detectorOptions, now);
+            node.Detector ??= new PhiAccrualFailureDetector(node.DetectorOptions, now);
             node.Detector.Heartbeat(now);
             node.LastHeartbeat = now;
             if (metrics is not null)
@@ -277,13 +321,38 @@ public sealed class MembershipService : IAsyncDisposable
     {
         var previous = node.State;
         node.State = next;
+        Interlocked.Decrement(ref _stateCounts[(int)previous]);
+        Interlocked.Increment(ref _stateCounts[(int)next]);
         _store.TransitionNode(node.Id, previous, next, node.Drained, now, reason);
         _logger.LogNodeStateChanged(node.Name, node.Id, previous.ToWire(), next.ToWire(), reason);
     }
 
     /// <summary>Every node now, typed (states as <see cref="NodeState"/>), in the order they joined.</summary>
     public IReadOnlyList<PoolNode> Snapshot() =>
-        _nodes.Values.OrderBy(n => n.JoinedAt).ThenBy(n => n.Id).Select(n => { lock (n.Gate) return Typed(n); }).ToList();
+        InJoinOrder(null, int.MaxValue).Select(n => { lock (n.Gate) return Typed(n); }).ToList();
+
+    /// <summary>
+    /// Up to <paramref name="count"/> nodes in join order, after the node <paramref name="after"/> (from the first when
+    /// null): a copy, taken under the order's lock, of the references only; each node is read later under its own lock.
+    /// </summary>
+    /// <exception cref="PoolException">No node has the id <paramref name="after"/>.</exception>
+    private List<LiveNode> InJoinOrder(string? after, int count)
+    {
+        LiveNode? cursor = null;
+        if (after is not null && !_nodes.TryGetValue(after, out cursor))
+            throw new PoolException($"'{after}' is not a node id, so it cannot be the cursor of a page of nodes: pass after=ID with the id of the last node of the previous page, as the Link header's next URL does.", exitCode: 2);
+        lock (_byJoinGate)
+        {
+            var start = 0;
+            if (cursor is not null)
+            {
+                // A node that joined a moment ago may be in _nodes before it is here: its place is where it will go.
+                var at = _byJoin.BinarySearch(cursor, JoinOrder.Instance);
+                start = at < 0 ? ~at : at + 1;
+            }
+            return _byJoin.GetRange(start, (int)Math.Min(count, (long)_byJoin.Count - start));
+        }
+    }
 
     private static PoolNode Typed(LiveNode n) => new(n.Id, n.Name, n.State, n.Drained, n.Outbox is not null, n.Address,
         n.Metrics?.RamFreeBytes ?? n.Hardware.RamFreeBytes, n.Hardware.CpuSpeedGbps)
@@ -296,8 +365,26 @@ public sealed class MembershipService : IAsyncDisposable
     private static long GpuFree(Protocol.Gpu gpu, Metrics? metrics) =>
         metrics?.Gpus.FirstOrDefault(m => m.Index == gpu.Index)?.MemoryFreeBytes ?? gpu.MemoryFreeBytes;
 
-    public IReadOnlyList<NodeView> ListNodes() =>
-        _nodes.Values.Select(n => { lock (n.Gate) return View(n); }).OrderBy(n => n.JoinedAt).ThenBy(n => n.Id).ToList();
+    /// <summary>Every node, in the order they joined. O(nodes): listings for users go through <see cref="ListNodes(string?, int)"/>.</summary>
+    public IReadOnlyList<NodeView> ListNodes() => Views(InJoinOrder(null, int.MaxValue));
+
+    /// <summary>
+    /// A page of nodes in the order they joined: at most <paramref name="limit"/> after the node <paramref name="after"/>
+    /// (from the first when null), and the cursor of the next page (the last node's id) when more follow. Its cost is that
+    /// of the page, whatever the size of the pool.
+    /// </summary>
+    /// <exception cref="PoolException"><paramref name="after"/> is not a node's id.</exception>
+    public Page<NodeView> ListNodes(string? after, int limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        var nodes = InJoinOrder(after, limit + 1);
+        var more = nodes.Count > limit;
+        if (more)
+            nodes.RemoveAt(limit);
+        return new Page<NodeView>(Views(nodes), more ? nodes[^1].Id : null);
+    }
+
+    private static List<NodeView> Views(List<LiveNode> nodes) => nodes.ConvertAll(n => { lock (n.Gate) return View(n); });
 
     public NodeView? FindNode(string idOrName)
     {
@@ -306,10 +393,37 @@ public sealed class MembershipService : IAsyncDisposable
             lock (byId.Gate)
                 return View(byId);
         }
-        var matches = ListNodes().Where(n => n.Name == idOrName && n.State != NodeState.Left.ToWire()).ToList();
+        // By name: the names are compared under each node's lock and only the matches are turned into views.
+        var matches = new List<NodeView>();
+        foreach (var node in _nodes.Values)
+        {
+            lock (node.Gate)
+            {
+                if (node.Name == idOrName && node.State != NodeState.Left)
+                    matches.Add(View(node));
+            }
+        }
         if (matches.Count > 1)
-            throw new PoolException($"More than one node is named '{idOrName}' ({string.Join(", ", matches.Select(n => n.Id))}); use the node id.");
+            throw new PoolException($"More than one node is named '{idOrName}' ({string.Join(", ", matches.OrderBy(n => n.JoinedAt).Select(n => n.Id))}); use the node id.");
         return matches.SingleOrDefault();
+    }
+
+    /// <summary>The order of every listing: join time, then id (ordinal), so nodes that joined in the same tick keep one order.</summary>
+    private sealed class JoinOrder : IComparer<LiveNode>
+    {
+        public static readonly JoinOrder Instance = new();
+
+        public int Compare(LiveNode? x, LiveNode? y)
+        {
+            if (ReferenceEquals(x, y))
+                return 0;
+            if (x is null)
+                return -1;
+            if (y is null)
+                return 1;
+            var byTime = x.JoinedAt.CompareTo(y.JoinedAt);
+            return byTime != 0 ? byTime : string.CompareOrdinal(x.Id, y.Id);
+        }
     }
 
     private static NodeView View(LiveNode n)

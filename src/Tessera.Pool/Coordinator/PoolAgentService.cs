@@ -95,7 +95,7 @@ public sealed class PoolAgentService(CoordinatorContext pool, ILogger<PoolAgentS
             {
                 NodeId = node.Id,
                 PoolId = pool.PoolId,
-                HeartbeatIntervalMs = (int)pool.Membership.DetectorOptions.HeartbeatInterval.TotalMilliseconds,
+                HeartbeatIntervalMs = (int)pool.Membership.HeartbeatInterval(node).TotalMilliseconds,
                 State = state.ToWire(),
             },
         });

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Tessera.Identity;
 using Tessera.Pool.Client;
+using Tessera.Pool.Membership;
 using Tessera.Pool.Security;
 
 namespace Tessera.Pool.Coordinator;
@@ -18,12 +19,14 @@ internal static class PoolApi
         api.MapGet("/openapi.json", () => Results.Text(OpenApiDocument.Json, "application/json"));
 
         var admin = api.MapGroup("").AddEndpointFilter(new AdminKeyFilter(pool));
-        admin.MapGet("/nodes", () => pool.Membership.ListNodes());
+        admin.MapGet("/nodes", (HttpContext http, string? after, string? limit) =>
+            ApiPaging.Respond(http, pool.Membership.ListNodes(NonEmpty(after), ApiPaging.Limit(limit, Page<NodeView>.DefaultLimit, Page<NodeView>.MaxLimit)), "after"));
         admin.MapGet("/nodes/{node}", (string node) => Find(pool, node) is { } view ? Results.Ok(view) : NotFound(node));
         admin.MapPost("/nodes/{node}/drain", (string node) => Find(pool, node) is { } view ? Results.Ok(pool.Membership.Drain(view.Id)) : NotFound(node));
         admin.MapPost("/nodes/{node}/remove", (string node) => Find(pool, node) is { } view ? Results.Ok(pool.Membership.Remove(view.Id)) : NotFound(node));
         admin.MapDelete("/nodes/{node}", (string node) => Find(pool, node) is { } view ? Results.Ok(pool.Membership.Remove(view.Id)) : NotFound(node));
-        admin.MapGet("/devices", () => Devices(pool));
+        admin.MapGet("/devices", (HttpContext http, string? after, string? limit) =>
+            ApiPaging.Respond(http, Devices(pool, NonEmpty(after), ApiPaging.Limit(limit, Page<DeviceView>.DefaultLimit, Page<DeviceView>.MaxLimit)), "after"));
         admin.MapGet("/tokens", () => pool.Store.ListTokens().Select(t => ToView(t, pool.Time.GetUtcNow())));
         admin.MapPost("/tokens", (CreateTokenRequest? request) =>
         {
@@ -34,13 +37,15 @@ internal static class PoolApi
         admin.MapDelete("/tokens/{id}", (string id) => pool.Store.RevokeToken(id, pool.Time.GetUtcNow())
             ? Results.Ok(ToView(pool.Store.GetToken(id)!, pool.Time.GetUtcNow()))
             : Results.NotFound(new ErrorView($"No token {id}. List tokens with `tessera token list`.")));
-        admin.MapGet("/events", (long? after, int? limit, string? node) =>
-            pool.Store.ListEvents(after ?? 0, Math.Clamp(limit ?? 200, 1, 5000), node)
-                .Select(e => new EventView(e.Id, e.At, e.Kind, e.NodeId, e.FromState, e.ToState, e.Message)));
-        admin.MapGet("/links", () => pool.Store.ListLinks()
-            .Select(l => new LinkView(l.FromNodeId, l.ToNodeId, l.RttMs, l.JitterP99Ms, l.BandwidthMbps, l.MeasuredAt, l.RttP99Ms, l.Loss, l.Samples, l.Error)));
+        admin.MapGet("/events", (HttpContext http, string? after, string? before, string? limit, string? node, string? order) =>
+            ApiPaging.Respond(http, Events(pool, after, before, limit, NonEmpty(node), order), Descending(order) ? "before" : "after"));
+        admin.MapGet("/links", (HttpContext http, string? after, string? limit) =>
+            ApiPaging.Respond(http, Links(pool, NonEmpty(after), ApiPaging.Limit(limit, Page<LinkView>.DefaultLimit, Page<LinkView>.MaxLimit)), "after"));
         admin.MapPost("/admin-key/rotate", () => Results.Ok(new RotatedAdminKeyView(pool.RotateAdminKey(), pool.AdminKeyPath)));
-        admin.MapGet("/stats", () => new StatsView(pool.Membership.NodeCount, pool.Membership.HeartbeatsApplied));
+        admin.MapGet("/stats", () => new StatsView(pool.Membership.NodeCount, pool.Membership.HeartbeatsApplied)
+        {
+            States = pool.Membership.StateCounts().ToDictionary(s => s.Key.ToWire(), s => s.Value),
+        });
     }
 
     private static NodeView? Find(CoordinatorContext pool, string node) => pool.Membership.FindNode(node);
@@ -48,14 +53,90 @@ internal static class PoolApi
     private static IResult NotFound(string node) =>
         Results.NotFound(new ErrorView($"No node named or with id '{node}'. List nodes with `tessera nodes`."));
 
-    private static IEnumerable<DeviceView> Devices(CoordinatorContext pool)
+    private static string? NonEmpty(string? text) => string.IsNullOrEmpty(text) ? null : text;
+
+    /// <summary>
+    /// A page of devices: each node's CPU then its GPUs, nodes in join order; the cursor is the last device's id
+    /// (NODE/DEVICE), so a page may end inside a node and the next one goes on with that node's next device.
+    /// </summary>
+    private static Page<DeviceView> Devices(CoordinatorContext pool, string? after, int limit)
     {
-        foreach (var node in pool.Membership.ListNodes())
+        var devices = new List<DeviceView>(limit + 1);
+        string? nodeCursor = null;
+        if (after is not null)
         {
-            yield return new DeviceView(node.Id, node.Name, node.State, "cpu", 0, node.Cpu.Model, node.RamTotalBytes, node.RamFreeBytes, node.Cpu.SpeedGBps) { Id = node.Id + "/cpu" };
-            foreach (var gpu in node.Gpus)
-                yield return new DeviceView(node.Id, node.Name, node.State, "gpu", gpu.Index, gpu.Name, gpu.MemoryTotalBytes, gpu.MemoryFreeBytes, gpu.SpeedGBps) { Id = node.Id + "/" + gpu.Device };
+            var slash = after.IndexOf('/', StringComparison.Ordinal);
+            var node = slash > 0 ? pool.Membership.Get(after[..slash]) : null;
+            if (node is null)
+                throw new PoolException($"'{after}' is not a device id, so it cannot be the cursor of a page of devices: pass after=NODE/DEVICE with the id of the last device of the previous page, as the Link header's next URL does.", exitCode: 2);
+            nodeCursor = node.Id;
+            // The rest of the cursor's node first; a device it no longer has (a GPU gone since) ends the node there.
+            var own = DevicesOf(pool.Membership.FindNode(node.Id)!);
+            var at = own.FindIndex(d => d.Id == after);
+            if (at >= 0)
+                devices.AddRange(own.Skip(at + 1));
         }
+        while (devices.Count <= limit)
+        {
+            // Nodes have one to a few devices: a page of nodes as large as the page of devices always fills it.
+            var nodes = pool.Membership.ListNodes(nodeCursor, limit);
+            foreach (var node in nodes.Items)
+                devices.AddRange(DevicesOf(node));
+            if (nodes.Next is null)
+                break;
+            nodeCursor = nodes.Next;
+        }
+        var more = devices.Count > limit;
+        if (more)
+            devices.RemoveRange(limit, devices.Count - limit);
+        return new Page<DeviceView>(devices, more ? devices[^1].Id : null);
+    }
+
+    private static List<DeviceView> DevicesOf(NodeView node)
+    {
+        var devices = new List<DeviceView>(1 + node.Gpus.Count)
+        {
+            new(node.Id, node.Name, node.State, "cpu", 0, node.Cpu.Model, node.RamTotalBytes, node.RamFreeBytes, node.Cpu.SpeedGBps) { Id = node.Id + "/cpu" },
+        };
+        foreach (var gpu in node.Gpus)
+            devices.Add(new DeviceView(node.Id, node.Name, node.State, "gpu", gpu.Index, gpu.Name, gpu.MemoryTotalBytes, gpu.MemoryFreeBytes, gpu.SpeedGBps) { Id = node.Id + "/" + gpu.Device });
+        return devices;
+    }
+
+    private static bool Descending(string? order) => string.Equals(order, "desc", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// A page of events: oldest first from after= (default), or newest first from before= with order=desc, which is how
+    /// the last events of a long log are read without reading the log.
+    /// </summary>
+    private static Page<EventView> Events(CoordinatorContext pool, string? after, string? before, string? limitText, string? node, string? order)
+    {
+        if (!string.IsNullOrEmpty(order) && !Descending(order) && !string.Equals(order, "asc", StringComparison.OrdinalIgnoreCase))
+            throw new PoolException($"order={order} is not an order: give asc (oldest first, the default) or desc (newest first).", exitCode: 2);
+        var limit = ApiPaging.Limit(limitText, Page<EventView>.DefaultEventLimit, Page<EventView>.MaxEventLimit);
+        var newestFirst = Descending(order);
+        var rows = pool.Store.ListEvents(ApiPaging.EventId(after, "after") ?? 0, ApiPaging.EventId(before, "before") ?? long.MaxValue, limit + 1, node, newestFirst);
+        var more = rows.Count > limit;
+        var items = rows.Take(limit).Select(e => new EventView(e.Id, e.At, e.Kind, e.NodeId, e.FromState, e.ToState, e.Message)).ToList();
+        return new Page<EventView>(items, more ? items[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null);
+    }
+
+    /// <summary>A page of links in (from, to) order; the cursor is the last link's FROM/TO.</summary>
+    private static Page<LinkView> Links(CoordinatorContext pool, string? after, int limit)
+    {
+        (string, string)? cursor = null;
+        if (after is not null)
+        {
+            var slash = after.IndexOf('/', StringComparison.Ordinal);
+            if (slash <= 0 || slash == after.Length - 1 || after.IndexOf('/', slash + 1) >= 0)
+                throw new PoolException($"'{after}' is not a link, so it cannot be the cursor of a page of links: pass after=FROM/TO with the nodes of the last link of the previous page, as the Link header's next URL does.", exitCode: 2);
+            cursor = (after[..slash], after[(slash + 1)..]);
+        }
+        var rows = pool.Store.ListLinks(cursor, limit + 1);
+        var more = rows.Count > limit;
+        var items = rows.Take(limit)
+            .Select(l => new LinkView(l.FromNodeId, l.ToNodeId, l.RttMs, l.JitterP99Ms, l.BandwidthMbps, l.MeasuredAt, l.RttP99Ms, l.Loss, l.Samples, l.Error)).ToList();
+        return new Page<LinkView>(items, more ? items[^1].FromNodeId + "/" + items[^1].ToNodeId : null);
     }
 
     private static TokenView ToView(TokenRecord t, DateTimeOffset now) => new(t.Id, t.Description, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.Uses,

@@ -227,11 +227,21 @@ public sealed class PoolStore : IDisposable
     }
 
     public IReadOnlyList<EventRecord> ListEvents(long afterId = 0, int limit = 200, string? nodeId = null) =>
+        ListEvents(afterId, long.MaxValue, limit, nodeId, newestFirst: false);
+
+    /// <summary>
+    /// At most <paramref name="limit"/> events with <paramref name="afterId"/> &lt; id &lt; <paramref name="beforeId"/>
+    /// (of <paramref name="nodeId"/> when given), oldest first, or newest first with <paramref name="newestFirst"/>: the
+    /// last events of a long log are read from its end (the id is the row id, and events_node covers a node's events),
+    /// never by reading the whole log.
+    /// </summary>
+    public IReadOnlyList<EventRecord> ListEvents(long afterId, long beforeId, int limit, string? nodeId, bool newestFirst) =>
         _database.Query(
-            "SELECT id, at, kind, node_id, from_state, to_state, message FROM events WHERE id > $after AND ($node IS NULL OR node_id = $node) ORDER BY id LIMIT $limit",
+            "SELECT id, at, kind, node_id, from_state, to_state, message FROM events WHERE id > $after AND id < $before AND ($node IS NULL OR node_id = $node) ORDER BY id "
+                + (newestFirst ? "DESC" : "ASC") + " LIMIT $limit",
             r => new EventRecord(r.GetInt64(0), FromMs(r.GetInt64(1)), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
                 r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetString(6)),
-            ("$after", afterId), ("$node", nodeId), ("$limit", limit));
+            ("$after", afterId), ("$before", beforeId), ("$node", nodeId), ("$limit", limit));
 
     private void InsertEvent(SqliteTransaction tx, DateTimeOffset at, string kind, string? nodeId, string? from, string? to, string message)
     {
@@ -282,15 +292,23 @@ public sealed class PoolStore : IDisposable
         }
     }
 
-    public IReadOnlyList<LinkRecord> ListLinks() =>
-        _database.Query("SELECT from_node, to_node, rtt_ms, jitter_p99_ms, bandwidth_mbps, measured_at, rtt_p99_ms, loss, samples, error FROM links ORDER BY from_node, to_node",
+    public IReadOnlyList<LinkRecord> ListLinks() => ListLinks(null, int.MaxValue);
+
+    /// <summary>
+    /// At most <paramref name="limit"/> links in (from, to) order, after the link <paramref name="after"/> (from the first
+    /// when null): a range of the table's primary key, so a page costs the same however many links the pool measured.
+    /// </summary>
+    public IReadOnlyList<LinkRecord> ListLinks((string From, string To)? after, int limit) =>
+        _database.Query("SELECT from_node, to_node, rtt_ms, jitter_p99_ms, bandwidth_mbps, measured_at, rtt_p99_ms, loss, samples, error FROM links"
+            + (after is null ? string.Empty : " WHERE (from_node, to_node) > ($f, $t)") + " ORDER BY from_node, to_node LIMIT $limit",
             r => new LinkRecord(r.GetString(0), r.GetString(1), r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), FromMs(r.GetInt64(5)))
             {
                 RttP99Ms = r.GetDouble(6),
                 Loss = r.GetDouble(7),
                 Samples = r.GetInt32(8),
                 Error = r.IsDBNull(9) ? null : r.GetString(9),
-            });
+            },
+            ("$f", after?.From), ("$t", after?.To), ("$limit", limit));
 
     // ---- helpers ----
 

@@ -9,14 +9,14 @@ internal static class PoolBenchCommand
 {
     public static Command Create()
     {
-        var agents = new Option<int>("--agents") { Description = "Number of simulated agents (1..5000).", DefaultValueFactory = _ => 1000 };
+        var agents = new Option<int>("--agents") { Description = "Number of simulated agents (1..20000); each needs an open file here and one in the coordinator (ulimit -n).", DefaultValueFactory = _ => 1000 };
         var seconds = new Option<int>("--seconds") { Description = "Length of the measured window (1..600).", DefaultValueFactory = _ => 30 };
         var command = new Command("bench-heartbeats", "Benchmark: simulated agents speaking the real protocol (join, mutual TLS, 1 heartbeat/s) against a coordinator; reports its CPU, memory and heartbeat latency.");
         command.Options.Add(agents);
         command.Options.Add(seconds);
         command.SetAction((result, cancellationToken) => PoolCli.RunAsync(async () =>
         {
-            var count = Math.Clamp(result.GetValue(agents), 1, 5000);
+            var count = Math.Clamp(result.GetValue(agents), 1, 20000);
             var duration = TimeSpan.FromSeconds(Math.Clamp(result.GetValue(seconds), 1, 600));
             var dir = Directory.CreateTempSubdirectory("tessera-bench-").FullName;
             try

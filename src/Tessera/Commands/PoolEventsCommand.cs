@@ -19,17 +19,8 @@ internal static class PoolEventsCommand
         command.SetAction((result, ct) => PoolCli.RunAsync(async () =>
         {
             using var api = client(result);
-            var all = new List<Tessera.Pool.Client.EventView>();
-            long after = 0;
-            while (true)
-            {
-                var page = await api.GetEventsAsync(after, 5000, result.GetValue(node), ct).ConfigureAwait(false);
-                all.AddRange(page);
-                if (page.Count < 5000)
-                    break;
-                after = page[^1].Id;
-            }
-            var events = all.TakeLast(Math.Max(1, result.GetValue(limit))).ToList();
+            // The last events are read from the end of the log, page by page: the cost follows --limit, not the log's length.
+            var events = await api.GetLatestEventsAsync(Math.Max(1, result.GetValue(limit)), result.GetValue(node), ct).ConfigureAwait(false);
             if (result.GetValue(output) == "json")
             {
                 PoolCli.WriteJson(events);

@@ -198,4 +198,42 @@ public sealed class MembershipServiceTests : IDisposable
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         _dir.Delete(true);
     }
+
+    [Fact]
+    public async Task AnAgentConnectingToALargePool_IsToldALongerInterval_AndItsDetectorExpectsIt()
+    {
+        using var store = OpenStore();
+        // A budget of 2 heartbeats a second: a pool of 6 nodes asks for one every 3 s.
+        var options = FailureDetectorOptions.Default with { MaxHeartbeatsPerSecond = 2 };
+        await using var membership = new MembershipService(store, _time, NullLogger.Instance, options);
+        foreach (var id in new[] { "node_a", "node_b", "node_c", "node_d", "node_e", "node_f" })
+            Joined(store, membership, id);
+        var node = membership.Get("node_a")!;
+
+        membership.Connect(node, new Protocol.Hello { Name = "node_a" }, "10.0.0.9", new AgentOutbox());
+        Assert.Equal(TimeSpan.FromSeconds(3), membership.HeartbeatInterval(node));
+
+        // Beats every 3 s keep it ready (the default 1 s expectation would have made it suspect after 2 s).
+        for (var i = 0; i < 10; i++)
+        {
+            for (var step = 0; step < 12; step++)
+            {
+                _time.Advance(TimeSpan.FromMilliseconds(250));
+                membership.Evaluate(_time.Now);
+            }
+            Assert.Equal("ready", membership.FindNode("node_a")!.State);
+            membership.Heartbeat(node, null, "10.0.0.9");
+        }
+
+        // Silent, it is down after a few intervals, not never.
+        var silence = TimeSpan.Zero;
+        while (membership.FindNode("node_a")!.State != "down")
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(250));
+            silence += TimeSpan.FromMilliseconds(250);
+            membership.Evaluate(_time.Now);
+            Assert.True(silence < TimeSpan.FromSeconds(10), "a silent node told to beat every 3 s was not down after 10 s");
+        }
+        Assert.True(silence > TimeSpan.FromSeconds(3), $"down after {silence.TotalSeconds} s of silence, within one interval");
+    }
 }
