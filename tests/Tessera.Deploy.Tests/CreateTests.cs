@@ -52,6 +52,27 @@ public sealed class CreateTests
         Assert.Equal(2, pool.Controller.Router.Replicas("m").Count);
     }
 
+    [Fact]
+    public async Task Create_WithAutoReplicas_TheCountThePlannerChoseIsStored_SoRepairsKeepIt()
+    {
+        await using var pool = DeployHarness.Start();
+        foreach (var name in new[] { "a", "b", "c", "d" })
+            pool.Agents.Join(name);
+
+        var plan = await pool.Controller.PlanAsync(new DeploymentRequest(DeployHarness.Model, "m", Context: 512, MaxSessions: 2, AutoReplicas: true), 64, explain: true, default);
+        var created = await pool.Controller.CreateAsync(new DeploymentRequest(DeployHarness.Model, "m", Context: 512, MaxSessions: 2, AutoReplicas: true), default);
+
+        // Four equal nodes, each holding the model: one copy per node serves the most, each as fast as one alone.
+        Assert.Equal(4, plan.Replicas);
+        Assert.Equal(4, created.Stages.Select(s => s.Replica).Distinct().Count());
+        Assert.Null(pool.Store.List()[0].Spec.AutoReplicas);
+        Assert.Equal(4, pool.Store.List()[0].Spec.Replicas);
+        Assert.Contains("replicas", plan.Explanation);
+        Assert.True(plan.TimeToFirstTokenSeconds > plan.PrefillSeconds * 0.99 && plan.PrefillSeconds > 0);
+        Assert.Equal(64, plan.PromptTokens);
+        Assert.NotEmpty(plan.Alternatives);
+    }
+
     public static TheoryData<DeploymentRequest, string> InvalidRequests() => new()
     {
         { new DeploymentRequest(null), "Give the model to deploy" },
@@ -59,6 +80,8 @@ public sealed class CreateTests
         { new DeploymentRequest(DeployHarness.Model, Replicas: 0), "must be at least 1" },
         { new DeploymentRequest(DeployHarness.Model, Name: "no spaces please"), "is not a deployment name" },
         { new DeploymentRequest("/no/such/file.gguf"), "No file /no/such/file.gguf" },
+        { new DeploymentRequest(DeployHarness.Model, Replicas: 2, AutoReplicas: true), "either replicas" },
+        { new DeploymentRequest(DeployHarness.Model, Placement: "a:0-8", AutoReplicas: true), "A placement gives the stages of one pipeline" },
     };
 
     [Theory]

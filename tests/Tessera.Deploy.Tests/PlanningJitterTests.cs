@@ -17,6 +17,17 @@ public sealed class PlanningJitterTests
     }
 
     [Fact]
+    public void JitterEveryLinkShares_IsLeftOutOfPlacement_ButKeptAsWhatTheLinksSee()
+    {
+        var recent = Recent(("ab", [12, 10, 11]), ("bc", [10, 13, 10]), ("ac", [11, 10, 12]), ("cd", [40]));
+
+        Assert.Empty(PlanningJitter.Excess(recent)); // nothing tells the links apart
+        var steady = PlanningJitter.Steady(recent);
+        Assert.Equal([10.0, 10.0, 10.0], [steady["ab"], steady["bc"], steady["ac"]]); // each link's steadiest figure
+        Assert.DoesNotContain("cd", steady.Keys); // measured once: not yet
+    }
+
+    [Fact]
     public void OneLateEcho_DoesNotMakeAQuietLinkJittery()
     {
         // One measurement's p99 is its largest echo: a scheduling hiccup shows in one measurement only.

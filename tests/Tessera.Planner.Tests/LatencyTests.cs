@@ -35,6 +35,28 @@ public sealed class LatencyTests
     }
 
     [Fact]
+    public void TokenLatency_DrawsFromTheMeasuredJitter_WhenThePlanningFigureLeavesItOut()
+    {
+        // Every link equally jittery: the coordinator plans with the excess over the pool's common jitter (none), but
+        // the tokens still see all of it: the latency draws take the measured figure.
+        var devices = Enumerable.Range(0, 4).Select(i => Device($"d{i}", 0.9, 100, node: $"m{i}")).ToArray();
+        Plan Place(double? measured)
+        {
+            var links = Enumerable.Range(0, 3).Select(i => new LinkInfo($"m{i}", $"m{i + 1}", 1, 0, 1e9, measured)).ToArray();
+            var stages = Enumerable.Range(0, 4).Select(i => new StagePlacement($"d{i}", new LayerSpan(8 * i, 8 * i + 8))).ToArray();
+            return PoolPlanner.Place(Request(Model(kvWidth: 0)), Cluster(devices) with { Links = links, CoordinatorNodeId = "m0" }, stages, NoScratch).Plan!;
+        }
+
+        var uniform = Place(measured: 10).Pipelines[0];
+        var planned = Chain(10, 10, 10).Pipelines[0];
+
+        Assert.Equal(Still(), uniform.TokenSeconds, 12); // what placement weighs: no jitter
+        Assert.Equal(planned.TokenLatencyP99Seconds, uniform.TokenLatencyP99Seconds, 12); // what the tokens see: all of it
+        Assert.True(uniform.TokenLatencyP99Seconds > uniform.TokenLatencyP50Seconds);
+        Assert.Equal(Place(measured: null).Pipelines[0].TokenSeconds, Place(measured: null).Pipelines[0].TokenLatencyP99Seconds, 12);
+    }
+
+    [Fact]
     public void TokenLatency_IsTheSameEveryTime()
     {
         Assert.Equal(Chain(10, 10, 10).Pipelines[0].TokenLatencyP99Seconds, Chain(10, 10, 10).Pipelines[0].TokenLatencyP99Seconds);

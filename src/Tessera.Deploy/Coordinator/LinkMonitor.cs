@@ -129,11 +129,13 @@ public sealed class LinkMonitor : ILinkDirectory, IAsyncDisposable
             }
         }
         var jitter = PlanningJitter.Excess(recent);
+        var measured = PlanningJitter.Steady(recent);
         return RelayedLinks.Apply([.. links.Select(l =>
         {
             var pair = LinkProbePolicy.Pair(l.FromNodeId, l.ToNodeId);
             return l.Reachable
-                ? new LinkInfo(l.FromNodeId, l.ToNodeId, steadyRtt.GetValueOrDefault(pair, l.RttMs), jitter.GetValueOrDefault(pair), l.BandwidthMbps * 1e6 / 8)
+                ? new LinkInfo(l.FromNodeId, l.ToNodeId, steadyRtt.GetValueOrDefault(pair, l.RttMs), jitter.GetValueOrDefault(pair), l.BandwidthMbps * 1e6 / 8,
+                    measured.TryGetValue(pair, out var own) ? own : null)
                 : new LinkInfo(l.FromNodeId, l.ToNodeId, UnreachableRttMs, 0, 0);
         })], _relayed, CoordinatorId, UnreachableRttMs);
     }

@@ -28,16 +28,7 @@ internal static class PlanningJitter
     public static Dictionary<TKey, double> Excess<TKey>(IReadOnlyDictionary<TKey, IReadOnlyList<double>> recent)
         where TKey : notnull
     {
-        var steady = new Dictionary<TKey, double>();
-        foreach (var (link, values) in recent)
-        {
-            if (values.Count < MinMeasurements)
-                continue;
-            var min = double.PositiveInfinity;
-            for (var i = Math.Max(0, values.Count - Window); i < values.Count; i++)
-                min = Math.Min(min, Math.Max(0, values[i]));
-            steady[link] = min;
-        }
+        var steady = Steady(recent);
         var result = new Dictionary<TKey, double>();
         if (steady.Count == 0)
             return result;
@@ -48,5 +39,25 @@ internal static class PlanningJitter
                 result[link] = jitter - floor;
         }
         return result;
+    }
+
+    /// <summary>
+    /// Each link's own steady jitter (ms): the smallest of its last <see cref="Window"/> measurements, for links measured
+    /// at least <see cref="MinMeasurements"/> times; before the pool's common floor is taken off (what its packets see).
+    /// </summary>
+    public static Dictionary<TKey, double> Steady<TKey>(IReadOnlyDictionary<TKey, IReadOnlyList<double>> recent)
+        where TKey : notnull
+    {
+        var steady = new Dictionary<TKey, double>();
+        foreach (var (link, values) in recent)
+        {
+            if (values.Count < MinMeasurements)
+                continue;
+            var min = double.PositiveInfinity;
+            for (var i = Math.Max(0, values.Count - Window); i < values.Count; i++)
+                min = Math.Min(min, Math.Max(0, values[i]));
+            steady[link] = min;
+        }
+        return steady;
     }
 }

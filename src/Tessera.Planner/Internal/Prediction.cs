@@ -96,9 +96,10 @@ internal static class Prediction
             var link = cost.Options.LinkBetween(cluster, devices[i].NodeId, devices[i + 1].NodeId);
             var still = link.JitterP99Ms > 0 ? link with { JitterP99Ms = 0 } : link;
             constant += cost.Options.HopCost.HopSeconds(still, cost.ActivationBytes) + cost.Options.HopCost.HopSeconds(still, CostModel.TokenBytes);
-            if (link.JitterP99Ms > 0 && double.IsFinite(link.JitterP99Ms))
+            var jitter = link.MeasuredJitterP99Ms ?? link.JitterP99Ms;
+            if (jitter > 0 && double.IsFinite(jitter))
             {
-                var mean = link.JitterP99Ms / 2 / 1000 / Ln100;
+                var mean = jitter / 2 / 1000 / Ln100;
                 means.Add(mean); // forward
                 means.Add(mean); // the sampled token back
             }

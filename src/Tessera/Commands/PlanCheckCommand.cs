@@ -19,7 +19,8 @@ namespace Tessera.Cli.Commands;
 internal static class PlanCheckCommand
 {
     public sealed record Row(string Links, int Stages, string Placement, double PredictedTokensPerSecond, double MeasuredTokensPerSecond,
-        double ErrorPercent, double MeasuredTokenP50Ms, double MeasuredTokenP99Ms);
+        double ErrorPercent, double PredictedTokenP50Ms, double PredictedTokenP99Ms, double MeasuredTokenP50Ms, double MeasuredTokenP99Ms,
+        double PredictedTimeToFirstTokenMs, double MeasuredTimeToFirstTokenMs);
 
     public static Command Create()
     {
@@ -32,12 +33,13 @@ internal static class PlanCheckCommand
         };
         var runs = new Option<int>("--runs") { Description = "Measured runs per case (the median is kept), after one warm-up.", DefaultValueFactory = _ => 3 };
         var decodeTokens = new Option<int>("--decode-tokens") { Description = "Tokens generated per run.", DefaultValueFactory = _ => 64 };
+        var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length of each run: the time to first token is predicted and measured for it.", DefaultValueFactory = _ => 128 };
         var threads = new Option<int>("--threads") { Description = "Compute threads per stage.", DefaultValueFactory = _ => 1 };
         var dataDir = new Option<string?>("--data-dir") { Description = "Folder for the pool's data and logs (default: ~/.tessera/plan-check, emptied first)." };
         var output = PoolCli.OutputOption();
         var command = new Command("check", "Measure how far the planner's predictions are from real runs: agents on network-namespace hosts (needs root, iproute2; " +
             "iptables for --link-delay), each stage count planned, deployed with that placement and measured.");
-        foreach (var option in new Option[] { model, stages, links, runs, decodeTokens, threads, dataDir, output })
+        foreach (var option in new Option[] { model, stages, links, runs, decodeTokens, promptTokens, threads, dataDir, output })
             command.Options.Add(option);
         command.SetAction((result, ct) => PoolCli.RunAsync(async () =>
         {
@@ -52,7 +54,7 @@ internal static class PlanCheckCommand
                 throw new PoolException($"plan check needs network namespaces: {why}.", exitCode: 2);
             var modelPath = Path.GetFullPath(result.GetValue(model) ?? DefaultModel.EnsureExists());
             var root = Path.GetFullPath(result.GetValue(dataDir) ?? Path.Combine(DefaultModel.Home, "plan-check"));
-            var bench = new StreamBench.Settings([1], Math.Max(1, result.GetValue(runs)), 16, Math.Max(8, result.GetValue(decodeTokens)), Json: false);
+            var bench = new StreamBench.Settings([1], Math.Max(1, result.GetValue(runs)), Math.Max(1, result.GetValue(promptTokens)), Math.Max(8, result.GetValue(decodeTokens)), Json: false);
             using var stopping = PoolCli.OnStopSignal(ct);
             var rows = new List<Row>();
             foreach (var (text, delay) in settings)
@@ -76,7 +78,11 @@ internal static class PlanCheckCommand
         Console.Error.WriteLine($"Links {linksText}: starting a pool of {counts.Max()} agents on hosts of their own ...");
         await using var pool = await ChaosPool.StartAsync(root, counts.Max(), namespaces: true, cancellationToken, delay).ConfigureAwait(false);
         using (var admin = PoolApiClient.Create(pool.CoordinatorDirectory, null, null, TimeProvider.System, TimeSpan.FromMinutes(2)))
-            await admin.MeasureLinksAsync(cancellationToken).ConfigureAwait(false);
+        {
+            // A link's jitter counts once it showed in every one of its last three measurements (docs/planner.md).
+            for (var round = 0; round < 3; round++)
+                await admin.MeasureLinksAsync(cancellationToken).ConfigureAwait(false);
+        }
         using var api = DeployClient.Create(pool.CoordinatorDirectory, null, null, TimeSpan.FromMinutes(2));
         var info = CoordinatorInfo.TryLoad(pool.CoordinatorDirectory.CoordinatorInfo) ?? throw new PoolException($"No coordinator.json in {pool.CoordinatorDirectory.Root}.");
         using var http = ApiTokenSource.CreateClient(info.ApiUrl.TrimEnd('/') + "/v1", await pool.CreateApiKeyAsync(cancellationToken).ConfigureAwait(false),
@@ -95,7 +101,8 @@ internal static class PlanCheckCommand
             var predicted = plan.SingleStreamTokensPerSecond;
             var measured = report.StreamDecodeTokensPerSecond;
             rows.Add(new Row(linksText, plan.Stages.Count, placement, predicted, measured, measured > 0 ? (predicted - measured) / measured * 100 : 0,
-                report.TokenLatencyP50Ms, report.TokenLatencyP99Ms));
+                plan.TokenLatencyP50Milliseconds, plan.TokenLatencyP99Milliseconds, report.TokenLatencyP50Ms, report.TokenLatencyP99Ms,
+                plan.TimeToFirstTokenSeconds * 1000, report.TimeToFirstTokenP50Ms));
             // The stages stop in the background; the next deployment must not find their memory still taken.
             await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
         }
@@ -104,13 +111,15 @@ internal static class PlanCheckCommand
 
     private static void Print(IReadOnlyList<Row> rows)
     {
-        var table = new Table().AddColumns("Links", "Stages", "Placement", "Predicted tokens/s", "Measured tokens/s", "Error", "Measured token p50 / p99");
+        var table = new Table().AddColumns("Links", "Stages", "Placement", "Predicted tokens/s", "Measured tokens/s", "Error", "Predicted token p50 / p99", "Measured token p50 / p99", "First token: predicted / measured");
         foreach (var r in rows)
         {
             table.AddRow(Markup.Escape(r.Links), r.Stages.ToString(CultureInfo.InvariantCulture), Markup.Escape(r.Placement),
                 r.PredictedTokensPerSecond.ToString("0.0", CultureInfo.InvariantCulture), r.MeasuredTokensPerSecond.ToString("0.0", CultureInfo.InvariantCulture),
                 r.ErrorPercent.ToString("+0;-0", CultureInfo.InvariantCulture) + " %",
-                $"{r.MeasuredTokenP50Ms.ToString("0.0", CultureInfo.InvariantCulture)} / {r.MeasuredTokenP99Ms.ToString("0.0", CultureInfo.InvariantCulture)} ms");
+                $"{r.PredictedTokenP50Ms.ToString("0.0", CultureInfo.InvariantCulture)} / {r.PredictedTokenP99Ms.ToString("0.0", CultureInfo.InvariantCulture)} ms",
+                $"{r.MeasuredTokenP50Ms.ToString("0.0", CultureInfo.InvariantCulture)} / {r.MeasuredTokenP99Ms.ToString("0.0", CultureInfo.InvariantCulture)} ms",
+                $"{r.PredictedTimeToFirstTokenMs.ToString("0", CultureInfo.InvariantCulture)} / {r.MeasuredTimeToFirstTokenMs.ToString("0", CultureInfo.InvariantCulture)} ms");
         }
         PoolCli.WriteTable(table);
         var errors = rows.Select(r => Math.Abs(r.ErrorPercent)).Order().ToList();

@@ -65,7 +65,7 @@ internal static class PlanCommand
         if (plan.Alternatives.Count == 0)
             return;
         Console.WriteLine("Not chosen:");
-        var alternatives = new Table().AddColumns("Alternative", "Why not", "Single-stream", "Every stage busy", "Token p99", "");
+        var alternatives = new Table().AddColumns("Alternative", "Why not", "Single-stream", "Every stage busy", "Token p99", "Why");
         foreach (var a in plan.Alternatives)
         {
             alternatives.AddRow(Markup.Escape(a.Description), Markup.Escape(a.Reason), a.SingleStreamTokensPerSecond is { } single ? Rate(single) : "-",

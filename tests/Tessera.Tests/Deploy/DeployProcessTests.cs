@@ -131,6 +131,20 @@ public sealed class DeployProcessTests(DeployPoolFixture pool) : IClassFixture<D
         using var api = pool.Client();
         Assert.DoesNotContain(await api.ListAsync(CancellationToken.None), d => d.Name == "planned");
 
+        Assert.True(view.GetProperty("timeToFirstTokenSeconds").GetDouble() >= view.GetProperty("prefillSeconds").GetDouble());
+        Assert.True(view.GetProperty("prefillSeconds").GetDouble() > 0);
+        Assert.InRange(view.GetProperty("tokenLatencyP99Milliseconds").GetDouble(), view.GetProperty("tokenLatencyP50Milliseconds").GetDouble(), 1e6);
+        Assert.Empty(view.GetProperty("alternatives").EnumerateArray()); // only with --explain
+
+        var explained = await pool.RunAsync("plan", model, "--replicas", "auto", "--context", "256", "--explain", "--prompt-tokens", "64", "--output", "json");
+        Assert.True(explained.ExitCode == 0, explained.Stderr);
+        var auto = JsonDocument.Parse(explained.Stdout).RootElement;
+        Assert.Equal(64, auto.GetProperty("promptTokens").GetInt32());
+        Assert.InRange(auto.GetProperty("replicas").GetInt32(), 1, 3);
+        Assert.True(auto.GetProperty("explanation").GetString()!.Contains("Replicas chosen by the planner", StringComparison.Ordinal), explained.Stdout);
+        Assert.All(auto.GetProperty("alternatives").EnumerateArray(), a => Assert.False(string.IsNullOrEmpty(a.GetProperty("why").GetString())));
+        Assert.NotEmpty(auto.GetProperty("alternatives").EnumerateArray());
+
         var table = await pool.RunAsync("plan", model, "--min-stages", "2", "--context", "256");
         Assert.True(table.ExitCode == 0, table.Stderr);
         Assert.Contains("Predicted:", table.Stdout);
@@ -151,6 +165,9 @@ public sealed class DeployProcessTests(DeployPoolFixture pool) : IClassFixture<D
         var bad = await pool.RunAsync("plan", TestPaths.Model("tiny-a-q8_0.gguf"), "--prompt-tokens", "0");
         Assert.NotEqual(0, bad.ExitCode);
         Assert.Contains("promptTokens must be at least 1", bad.Stderr + bad.Stdout);
+        var badReplicas = await pool.RunAsync("plan", TestPaths.Model("tiny-a-q8_0.gguf"), "--replicas", "many");
+        Assert.NotEqual(0, badReplicas.ExitCode);
+        Assert.Contains("--replicas takes a number of at least 1 or auto", badReplicas.Stderr + badReplicas.Stdout);
     }
 
     [Fact]
