@@ -40,7 +40,7 @@ public static class OpenAiApiEndpoints
     private static void MapBatches(IEndpointRouteBuilder endpoints, RouteGroupBuilder v1, OpenAiHandler handler, ITextGenerationService generation,
         BatchOptions options, TimeProvider time, ILogger logger)
     {
-        var store = new BatchStore(options.Directory, options.Content ?? new Tessera.Distribution.ContentStore(Path.Combine(options.Directory, "content")));
+        var store = new BatchStore(options.Directory, options.Files);
         var targets = new Dictionary<string, Func<HttpContext, Task>>(StringComparer.Ordinal)
         {
             ["/v1/chat/completions"] = handler.ChatCompletionsAsync,

@@ -7,10 +7,9 @@ public sealed record BatchOptions
     public required string Directory { get; init; }
 
     /// <summary>
-    /// The content store that keeps the files' bytes, each held for its file (never evicted while the file exists);
-    /// null for one of its own in <see cref="Directory"/>/content.
+    /// Where the files' bytes live: the content store, each held for its file (never evicted while the file exists).
     /// </summary>
-    public Tessera.Distribution.ContentStore? Content { get; init; }
+    public required IBatchFileStore Files { get; init; }
 
     /// <summary>The largest file one upload may hold (OpenAI's limit for batch input is 200 MB).</summary>
     public long MaxFileBytes { get; init; } = 200L << 20;

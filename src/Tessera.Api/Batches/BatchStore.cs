@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
-using Tessera.Distribution;
 using Tessera.Storage;
 
 namespace Tessera.Api.Batches;
@@ -32,9 +31,9 @@ internal sealed class BatchStore : IDisposable
     private const string FileColumns = "id, owner, purpose, filename, bytes, created_at, sha256";
 
     private readonly SqliteDatabase _db;
-    private readonly ContentStore _content;
+    private readonly IBatchFileStore _content;
 
-    public BatchStore(string directory, ContentStore content)
+    public BatchStore(string directory, IBatchFileStore content)
     {
         Directory = directory;
         _content = content;
@@ -66,8 +65,8 @@ internal sealed class BatchStore : IDisposable
     /// <summary>Stores a file's bytes in the content store, held for the file, and records their hash and size.</summary>
     public async Task WriteFileAsync(string id, Stream content, CancellationToken cancellationToken)
     {
-        var (hash, size) = await _content.AddHeldAsync(content, Holder(id), cancellationToken).ConfigureAwait(false);
-        if (_db.Execute("UPDATE files SET sha256 = $hash, bytes = $bytes WHERE id = $id", ("$id", id), ("$hash", hash.Hex), ("$bytes", size)) == 0)
+        var (hash, size) = await _content.AddAsync(content, Holder(id), cancellationToken).ConfigureAwait(false);
+        if (_db.Execute("UPDATE files SET sha256 = $hash, bytes = $bytes WHERE id = $id", ("$id", id), ("$hash", hash), ("$bytes", size)) == 0)
             _content.Release(hash, Holder(id)); // deleted while it was being written
     }
 
@@ -78,15 +77,14 @@ internal sealed class BatchStore : IDisposable
         $"SELECT {FileColumns} FROM files WHERE owner IS $owner AND sha256 IS NOT NULL ORDER BY created_at DESC, id", ReadFile, ("$owner", owner));
 
     /// <summary>Where a file's bytes are, or null when the content store lost them (deleted behind its back).</summary>
-    public string? ContentPath(StoredFile file) =>
-        ContentHash.TryParse(file.Sha256, out var hash) && _content.TryGet(hash, out var path) ? path : null;
+    public string? ContentPath(StoredFile file) => file.Sha256 is { } hash ? _content.PathOf(hash) : null;
 
     public bool DeleteFile(string id)
     {
         var sha = _db.Scalar("SELECT sha256 FROM files WHERE id = $id", ("$id", id)) as string;
         var removed = _db.Execute("DELETE FROM files WHERE id = $id", ("$id", id)) > 0;
-        if (ContentHash.TryParse(sha, out var hash))
-            _content.Release(hash, Holder(id));
+        if (sha is not null)
+            _content.Release(sha, Holder(id));
         return removed;
     }
 

@@ -3,6 +3,7 @@ using System.Net;
 using Tessera.Api;
 using Tessera.Api.Batches;
 using Tessera.Api.Keys;
+using Tessera.Cli.Hosting;
 using Tessera.Distribution;
 using Tessera.Engine.Gpu;
 using Tessera.Engine.Generation;
@@ -81,7 +82,7 @@ internal static class ServeCommand
             {
                 Directory = batchDir ?? Path.Combine(DefaultModel.Home, "batches", service.ListModels()[0].Id),
                 // By default the files sit in the content store the models are cached in, held there; --batch-dir keeps everything in one folder.
-                Content = batchDir is null ? new ContentStore(ContentStore.DefaultRoot()) : null,
+                Files = new ContentStoreBatchFiles(new ContentStore(batchDir is null ? ContentStore.DefaultRoot() : Path.Combine(batchDir, "content"))),
             };
             server = await OpenAiServer.StartAsync(listen, service, validator, new OpenAiApiOptions { Batches = batches },
                 logging, signal.Token).ConfigureAwait(false);

@@ -53,7 +53,7 @@ internal sealed class PoolCoordinator : IAsyncDisposable
                     Batches = new Tessera.Api.Batches.BatchOptions
                     {
                         Directory = Path.Combine(options.DataDirectory.Root, "batches"),
-                        Content = deployments.Content, // files beside the models, held so the model cache's eviction spares them
+                        Files = new ContentStoreBatchFiles(deployments.Content), // beside the models, held so the model cache's eviction spares them
                         MaxConcurrentLines = 8,
                     },
                 });

@@ -7,6 +7,7 @@ using System.Text.Json;
 using OpenAI;
 using OpenAI.Files;
 using Tessera.Api.Batches;
+using Tessera.Cli.Hosting;
 using Tessera.Distribution;
 
 namespace Tessera.Api.Tests.EndToEnd;
@@ -25,7 +26,7 @@ public sealed partial class BatchApiTests(TinyModelServer fixture) : IDisposable
         {
             Batches = new BatchOptions
             {
-                Directory = _directory, Content = content, MaxConcurrentLines = concurrentLines,
+                Directory = _directory, Files = new ContentStoreBatchFiles(content ?? new ContentStore(Path.Combine(_directory, "content"))), MaxConcurrentLines = concurrentLines,
                 PollInterval = TimeSpan.FromMilliseconds(100), BusyBackoff = TimeSpan.FromMilliseconds(100),
             },
         });
@@ -260,7 +261,7 @@ public sealed partial class BatchApiTests(TinyModelServer fixture) : IDisposable
     public async Task AStoreOpened_AdoptsFilesOfEarlierVersions_AndDropsUploadsACrashCutShort()
     {
         var content = new ContentStore(Path.Combine(_directory, "cache"));
-        using (var first = new BatchStore(_directory, content))
+        using (var first = new BatchStore(_directory, new ContentStoreBatchFiles(content)))
         {
             first.AddFile(new StoredFile("file-old", "key", "batch", "old.jsonl", 5, 1));
             first.AddFile(new StoredFile("file-cut", "key", "batch", "cut.jsonl", 99, 2));
@@ -268,7 +269,7 @@ public sealed partial class BatchApiTests(TinyModelServer fixture) : IDisposable
         Directory.CreateDirectory(Path.Combine(_directory, "files"));
         await File.WriteAllTextAsync(Path.Combine(_directory, "files", "file-old"), "{}\n{}");
 
-        using var store = new BatchStore(_directory, content);
+        using var store = new BatchStore(_directory, new ContentStoreBatchFiles(content));
         var adopted = store.FindFile("file-old");
         Assert.NotNull(adopted);
         Assert.Equal("{}\n{}", await File.ReadAllTextAsync(store.ContentPath(adopted)!));
