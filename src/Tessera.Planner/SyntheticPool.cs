@@ -1,5 +1,3 @@
-using Tessera.Planner.Internal;
-
 namespace Tessera.Planner;
 
 /// <summary>
@@ -28,7 +26,7 @@ public static class SyntheticPool
     public static ClusterDescription Generate(int devices, int seed = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(devices, 1);
-        var rng = new SplitMix((ulong)seed);
+        var rng = new SplitMix64((ulong)seed);
         var list = new List<DeviceInfo>(devices);
         var nodes = new List<string>();
         while (list.Count < devices)

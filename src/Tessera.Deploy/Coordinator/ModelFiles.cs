@@ -32,13 +32,9 @@ internal sealed class ModelFiles(ContentStore content, ILoggerFactory loggerFact
         {
             if (HuggingFaceUri.IsHuggingFace(model))
             {
-                var hub = HuggingFaceOptions.FromEnvironment();
-                hub.MaxDownloadBytes = maxDownloadBytes;
-                using var downloader = new HuggingFaceDownloader(content, hub, logger: loggerFactory.CreateLogger<HuggingFaceDownloader>(), timeProvider: time);
-                var files = await downloader.ResolveModelAsync(model, cancellationToken).ConfigureAwait(false);
-                if (files.Count > 1)
-                    throw RefuseSplit(model, files[0].FilePath, files.Count);
-                var download = await downloader.DownloadAsync(files[0], null, cancellationToken).ConfigureAwait(false);
+                using var downloader = NewDownloader();
+                var file = await OneFileAsync(downloader, model, cancellationToken).ConfigureAwait(false);
+                var download = await downloader.DownloadAsync(file, null, cancellationToken).ConfigureAwait(false);
                 return new ModelFile(download.Path, download.Hash.Hex, download.Size);
             }
             var full = Path.GetFullPath(model);
@@ -55,7 +51,7 @@ internal sealed class ModelFiles(ContentStore content, ILoggerFactory loggerFact
             }
             return new ModelFile(content.GetBlobPath(hash), hash.Hex, content.GetSize(hash));
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HuggingFaceException or TransferException or ArgumentException or FormatException)
+        catch (Exception ex) when (IsResolveFailure(ex))
         {
             throw new DeploymentException(DeploymentErrorKind.Invalid, ex.Message, ex);
         }
@@ -72,29 +68,41 @@ internal sealed class ModelFiles(ContentStore content, ILoggerFactory loggerFact
             return new PlanningModel(await ResolveAsync(model, cancellationToken).ConfigureAwait(false), null);
         try
         {
-            using var downloader = new HuggingFaceDownloader(content, HuggingFaceOptions.FromEnvironment(), logger: loggerFactory.CreateLogger<HuggingFaceDownloader>(), timeProvider: time);
-            var files = await downloader.ResolveModelAsync(model, cancellationToken).ConfigureAwait(false);
-            if (files.Count > 1)
-                throw RefuseSplit(model, files[0].FilePath, files.Count);
-            var remote = await downloader.ResolveAsync(files[0], cancellationToken).ConfigureAwait(false);
+            using var downloader = NewDownloader();
+            var file = await OneFileAsync(downloader, model, cancellationToken).ConfigureAwait(false);
+            var remote = await downloader.ResolveAsync(file, cancellationToken).ConfigureAwait(false);
             if (remote.Sha256 is { } hash && await content.TryGetVerifiedAsync(hash, cancellationToken).ConfigureAwait(false) is { } held)
                 return new PlanningModel(new ModelFile(held, hash.Hex, content.GetSize(hash)), null);
-            var header = await RemoteGgufHeader.FetchAsync(downloader, files[0], Path.Combine(Path.GetTempPath(), "tessera-plan"), cancellationToken).ConfigureAwait(false);
+            var header = await RemoteGgufHeader.FetchAsync(downloader, file, Path.Combine(Path.GetTempPath(), "tessera-plan"), cancellationToken).ConfigureAwait(false);
             return new PlanningModel(new ModelFile(header, remote.Sha256?.Hex ?? string.Empty, new FileInfo(header).Length), header);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HuggingFaceException or TransferException or ArgumentException or FormatException or GgufFormatException)
+        catch (Exception ex) when (IsResolveFailure(ex) || ex is GgufFormatException)
         {
             throw new DeploymentException(DeploymentErrorKind.Invalid, ex.Message, ex);
         }
+    }
+
+    private static bool IsResolveFailure(Exception ex) =>
+        ex is IOException or UnauthorizedAccessException or HuggingFaceException or TransferException or ArgumentException or FormatException;
+
+    private HuggingFaceDownloader NewDownloader()
+    {
+        var hub = HuggingFaceOptions.FromEnvironment();
+        hub.MaxDownloadBytes = maxDownloadBytes;
+        return new HuggingFaceDownloader(content, hub, logger: loggerFactory.CreateLogger<HuggingFaceDownloader>(), timeProvider: time);
+    }
+
+    /// <summary>The one file <paramref name="model"/> names on the hub; a split model is refused before anything is fetched.</summary>
+    private static async Task<HuggingFaceUri> OneFileAsync(HuggingFaceDownloader downloader, string model, CancellationToken cancellationToken)
+    {
+        var files = await downloader.ResolveModelAsync(model, cancellationToken).ConfigureAwait(false);
+        return files.Count > 1 ? throw RefuseSplit(model, files[0].FilePath, files.Count) : files[0];
     }
 
     /// <summary>A model resolved for planning; when it is a header read from the hub, disposing removes that file.</summary>
     internal sealed class PlanningModel(ModelFile file, string? headerPath) : IDisposable
     {
         public ModelFile File => file;
-
-        /// <summary>Only the header was read: the weights were not downloaded.</summary>
-        public bool HeaderOnly => headerPath is not null;
 
         public void Dispose()
         {

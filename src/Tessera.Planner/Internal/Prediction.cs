@@ -140,7 +140,7 @@ internal static class Prediction
         if (s_draws is { } cached && cached.Seed == seed && cached.Draws.Length == n)
             return cached.Draws;
         var draws = new double[n];
-        var rng = new SplitMix(seed);
+        var rng = new SplitMix64(seed);
         for (var t = 0; t < draws.Length; t++)
             draws[t] = -Math.Log(1 - rng.NextDouble()); // 1 - U is in (0, 1]
         s_draws = new DrawTable(seed, draws);

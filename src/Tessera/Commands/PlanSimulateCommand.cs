@@ -45,6 +45,7 @@ internal static class PlanSimulateCommand
         };
         command.SetAction(result => CliErrors.Run(() =>
         {
+            var (replicaCount, autoReplicas) = PlanningOptions.ParseReplicas(result.GetValue(replicas));
             var settings = new SimulationSettings
             {
                 NodeCounts = ParseCounts(result.GetValue(nodes)!),
@@ -55,8 +56,8 @@ internal static class PlanSimulateCommand
                 Hours = result.GetValue(hours),
                 ContextLength = result.GetValue(context),
                 Sessions = result.GetValue(sessions),
-                Replicas = PlanningOptions.ParseReplicas(result.GetValue(replicas)).Count ?? 1,
-                AutoReplicas = PlanningOptions.ParseReplicas(result.GetValue(replicas)).Auto == true,
+                Replicas = replicaCount ?? 1,
+                AutoReplicas = autoReplicas == true,
                 ChurnScale = result.GetValue(churn),
             };
             return Run(settings, result.GetValue(outDir), result.GetValue(output)!);

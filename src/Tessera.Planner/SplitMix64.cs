@@ -1,10 +1,11 @@
-namespace Tessera.Planner.Simulation;
+namespace Tessera.Planner;
 
 /// <summary>
-/// A tiny seeded generator (SplitMix64). Ours rather than <see cref="Random"/> so that the same seed gives the same
-/// pool, byte for byte, whatever the .NET version: that is what makes a simulation's output reproducible.
+/// SplitMix64: a tiny generator whose sequence is fixed by its seed on every runtime (unlike <see cref="Random"/>,
+/// whose algorithm may change), so synthetic and simulated pools and sampled latencies are the same on every machine,
+/// byte for byte.
 /// </summary>
-internal struct SplitMix64(ulong seed)
+public struct SplitMix64(ulong seed)
 {
     private ulong _state = seed;
 
@@ -16,12 +17,15 @@ internal struct SplitMix64(ulong seed)
         return z ^ (z >> 31);
     }
 
+    /// <summary>Uniform in [0, <paramref name="bound"/>).</summary>
+    public ulong Next(ulong bound) => Next() % bound;
+
     /// <summary>Uniform in [0, 1).</summary>
     public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
 
     /// <summary>Exponential with the given mean.</summary>
     public double NextExponential(double mean) => -mean * Math.Log(1 - NextDouble());
 
-    /// <summary>A generator for stream <paramref name="stream"/> of <paramref name="seed"/>: independent streams per machine.</summary>
+    /// <summary>A generator for stream <paramref name="stream"/> of <paramref name="seed"/>: independent streams, e.g. one per machine.</summary>
     public static SplitMix64 ForStream(int seed, int stream) => new(((ulong)(uint)seed << 32) ^ (ulong)(uint)stream ^ 0x5DEECE66DUL);
 }
