@@ -19,4 +19,7 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = (int)PoolLogEvents.AgentStopped, Level = LogLevel.Warning, Message = "Agent stopped: {Reason}")]
     public static partial void LogStopped(this ILogger logger, string reason);
+
+    [LoggerMessage(EventId = (int)PoolLogEvents.AgentControlLinkUnavailable, Level = LogLevel.Information, Message = "The coordinator at {Address} does not offer the control link (an older version): using the gRPC stream instead")]
+    public static partial void LogControlLinkUnavailable(this ILogger logger, string address);
 }

@@ -32,6 +32,9 @@ public sealed record AgentOptions
     /// <summary>HOST:PORT of the agent's link probe, sent in every hello; null or empty: none.</summary>
     public Func<string?>? AdvertisedEndpoint { get; init; }
 
+    /// <summary>How the stream reaches the coordinator: the control link, falling back to gRPC for an older coordinator, by default.</summary>
+    public AgentTransport Transport { get; init; } = AgentTransport.Auto;
+
     /// <summary>Called on every welcome (first connection and each reconnection).</summary>
     public Action<Welcome>? OnWelcome { get; init; }
 }

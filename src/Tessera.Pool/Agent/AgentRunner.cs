@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
+using System.Net.Sockets;
+using System.Security.Authentication;
 using Tessera.Identity;
+using Tessera.Pool.Control;
 using Tessera.Pool.Protocol;
 
 namespace Tessera.Pool.Agent;
@@ -19,6 +22,7 @@ public sealed class AgentRunner
     private readonly TimeProvider time;
     private readonly ILogger logger;
     private Session? current;
+    private bool coordinatorLacksControlLink;
 
     public AgentRunner(NodeIdentity identity, AgentOptions options, TimeProvider time, ILogger logger)
     {
@@ -39,7 +43,7 @@ public sealed class AgentRunner
         {
             await session.SendAsync(message, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException or SocketException)
         {
             // The connection is going away; the handler's snapshot is resent after the next welcome.
         }
@@ -73,11 +77,17 @@ public sealed class AgentRunner
                 logger.LogStopped(ex.Status.Detail);
                 return new AgentExit(AgentExitReason.Refused, ex.Status.Detail);
             }
+            catch (AgentRefusedException ex) when (ex.IsFinal)
+            {
+                logger.LogStopped(ex.Message);
+                return new AgentExit(AgentExitReason.Refused, ex.Message);
+            }
             catch (RpcException ex)
             {
                 reason = string.IsNullOrEmpty(ex.Status.Detail) ? ex.StatusCode.ToString() : ex.Status.Detail;
             }
-            catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException or TimeoutException or InvalidOperationException)
+            catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException or TimeoutException or InvalidOperationException
+                or SocketException or AuthenticationException or InvalidDataException or AgentRefusedException)
             {
                 reason = ex.Message;
             }
@@ -101,6 +111,26 @@ public sealed class AgentRunner
         return new AgentExit(AgentExitReason.Stopped, "stopped");
     }
 
+    /// <summary>
+    /// The stream to the coordinator: the control link unless told otherwise, or gRPC Connect when the coordinator
+    /// chose h2 over it (one that predates it; remembered for this runner's later connections).
+    /// </summary>
+    private async Task<ICoordinatorLink> OpenLinkAsync(CancellationToken cancellationToken)
+    {
+        var address = identity.File.Coordinator;
+        if (options.Transport != AgentTransport.Grpc && !coordinatorLacksControlLink)
+        {
+            var control = await ControlCoordinatorLink.ConnectAsync(address, identity.CaCertificate, identity.Certificate, time, cancellationToken).ConfigureAwait(false);
+            if (control is not null)
+                return control;
+            if (options.Transport == AgentTransport.Control)
+                throw new InvalidOperationException($"the coordinator at {address} does not offer the control link (it predates it): upgrade it, or let the agent use gRPC");
+            logger.LogControlLinkUnavailable(address);
+            coordinatorLacksControlLink = true;
+        }
+        return new GrpcCoordinatorLink(address, identity.CaCertificate, identity.Certificate, time, cancellationToken);
+    }
+
     private static TimeSpan Jitter(TimeSpan delay) => delay * (0.8 + (Random.Shared.NextDouble() * 0.4));
 
     /// <summary>One connection: from dialling to the end of the stream.</summary>
@@ -111,26 +141,24 @@ public sealed class AgentRunner
         private long _lastAck;
         private Exception? _heartbeatFailure;
         private TimeSpan _interval = DefaultInterval;
-        private IClientStreamWriter<AgentMessage>? _stream;
+        private ICoordinatorLink? _link;
         private CancellationToken _token;
 
         public bool Welcomed { get; private set; }
 
         public Task SendAsync(AgentMessage message, CancellationToken cancellationToken)
         {
-            var stream = _stream;
-            if (stream is null || !Welcomed || _token.IsCancellationRequested)
+            var link = _link;
+            if (link is null || !Welcomed || _token.IsCancellationRequested)
                 return Task.CompletedTask;
-            return WriteAsync(stream, message, cancellationToken);
+            return WriteAsync(link, message, cancellationToken);
         }
 
         public async Task<AgentExit?> RunAsync(CancellationToken cancellationToken)
         {
-            using var channel = CoordinatorChannel.Create(owner.identity.File.Coordinator, owner.identity.CaCertificate, owner.identity.Certificate, owner.time);
-            var client = new PoolAgent.PoolAgentClient(channel);
             using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            using var call = client.Connect(cancellationToken: session.Token);
-            await WriteAsync(call.RequestStream, new AgentMessage
+            await using var link = await owner.OpenLinkAsync(session.Token).ConfigureAwait(false);
+            await WriteAsync(link, new AgentMessage
             {
                 Hello = new Hello
                 {
@@ -141,13 +169,13 @@ public sealed class AgentRunner
             }, session.Token).ConfigureAwait(false);
             _lastAck = Stopwatch.GetTimestamp();
             _token = session.Token;
-            _stream = call.RequestStream;
+            _link = link;
 
-            var heartbeats = HeartbeatLoopAsync(call.RequestStream, session);
+            var heartbeats = HeartbeatLoopAsync(link, session);
             AgentExit? exit = null;
             try
             {
-                await foreach (var message in call.ResponseStream.ReadAllAsync(session.Token).ConfigureAwait(false))
+                while (await link.ReadAsync(session.Token).ConfigureAwait(false) is { } message)
                 {
                     switch (message.KindCase)
                     {
@@ -161,7 +189,7 @@ public sealed class AgentRunner
                             if (owner.options.CommandHandler is { } handler)
                             {
                                 foreach (var report in handler.Snapshot())
-                                    await WriteAsync(call.RequestStream, report, session.Token).ConfigureAwait(false);
+                                    await WriteAsync(link, report, session.Token).ConfigureAwait(false);
                             }
                             break;
                         case CoordinatorMessage.KindOneofCase.HeartbeatAck:
@@ -172,7 +200,7 @@ public sealed class AgentRunner
                                 owner.options.OnHeartbeatAcknowledged?.Invoke(Stopwatch.GetElapsedTime(sent, now));
                             break;
                         case CoordinatorMessage.KindOneofCase.Command:
-                            exit = await HandleCommandAsync(call.RequestStream, message.Command, session.Token).ConfigureAwait(false);
+                            exit = await HandleCommandAsync(link, message.Command, session.Token).ConfigureAwait(false);
                             if (exit is not null)
                                 return exit;
                             break;
@@ -192,7 +220,7 @@ public sealed class AgentRunner
             return exit;
         }
 
-        private async Task HeartbeatLoopAsync(IClientStreamWriter<AgentMessage> stream, CancellationTokenSource session)
+        private async Task HeartbeatLoopAsync(ICoordinatorLink link, CancellationTokenSource session)
         {
             try
             {
@@ -205,7 +233,7 @@ public sealed class AgentRunner
                         throw new TimeoutException($"no acknowledgement from the coordinator for {silentFor.TotalSeconds:0.0} s");
                     sequence++;
                     _sentTimestamps[sequence % _sentTimestamps.Length] = Stopwatch.GetTimestamp();
-                    await WriteAsync(stream, new AgentMessage
+                    await WriteAsync(link, new AgentMessage
                     {
                         Heartbeat = new Heartbeat { Sequence = sequence, SentUnixMs = owner.time.GetUtcNow().ToUnixTimeMilliseconds(), Metrics = owner.options.Metrics() },
                     }, session.Token).ConfigureAwait(false);
@@ -219,7 +247,7 @@ public sealed class AgentRunner
             }
         }
 
-        private async Task<AgentExit?> HandleCommandAsync(IClientStreamWriter<AgentMessage> stream, Command command, CancellationToken cancellationToken)
+        private async Task<AgentExit?> HandleCommandAsync(ICoordinatorLink link, Command command, CancellationToken cancellationToken)
         {
             owner.logger.LogCommand(command.CommandId, command.KindCase.ToString());
             var result = new CommandResult { CommandId = command.CommandId, Ok = true };
@@ -246,16 +274,16 @@ public sealed class AgentRunner
                     result.Error = $"this agent does not support the command {command.KindCase}";
                     break;
             }
-            await WriteAsync(stream, new AgentMessage { CommandResult = result }, cancellationToken).ConfigureAwait(false);
+            await WriteAsync(link, new AgentMessage { CommandResult = result }, cancellationToken).ConfigureAwait(false);
             return exit;
         }
 
-        private async Task WriteAsync(IClientStreamWriter<AgentMessage> stream, AgentMessage message, CancellationToken cancellationToken)
+        private async Task WriteAsync(ICoordinatorLink link, AgentMessage message, CancellationToken cancellationToken)
         {
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                await stream.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+                await link.WriteAsync(message, cancellationToken).ConfigureAwait(false);
             }
             finally
             {

@@ -18,8 +18,7 @@ public static class CoordinatorChannel
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             EnableMultipleHttp2Connections = false,
         };
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-            certificate is not null && CertificateChecks.CheckCoordinator(AsCertificate2(certificate), ca, time.GetUtcNow()) is null;
+        handler.SslOptions.RemoteCertificateValidationCallback = CoordinatorValidation(ca, time);
         if (clientCertificate is not null)
         {
             handler.SslOptions.ClientCertificates = [clientCertificate];
@@ -27,6 +26,10 @@ public static class CoordinatorChannel
         }
         return handler;
     }
+
+    /// <summary>Accepts only a coordinator certificate issued by the pool CA <paramref name="ca"/> and valid now.</summary>
+    public static System.Net.Security.RemoteCertificateValidationCallback CoordinatorValidation(X509Certificate2 ca, TimeProvider time) =>
+        (_, certificate, _, _) => certificate is not null && CertificateChecks.CheckCoordinator(AsCertificate2(certificate), ca, time.GetUtcNow()) is null;
 
     public static GrpcChannel Create(string address, X509Certificate2 ca, X509Certificate2? clientCertificate, TimeProvider time) =>
         GrpcChannel.ForAddress("https://" + address, new GrpcChannelOptions

@@ -18,6 +18,8 @@ public sealed record HeartbeatBenchOptions
     public int JoinConcurrency { get; init; } = 16;
     /// <summary>How long all agents may take to be ready after connecting; the bench adds 50 ms per agent beyond 3,600 (10,000 agents: 500 s).</summary>
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(180);
+    /// <summary>How the simulated agents carry their stream: the control link (as real agents do) or gRPC Connect.</summary>
+    public AgentTransport Transport { get; init; } = AgentTransport.Control;
 }
 
 public sealed record HeartbeatBenchResult(
@@ -125,6 +127,7 @@ public static class HeartbeatBench
                     OnHeartbeatAcknowledged = latencies.Record,
                     OnWelcome = welcome => InterlockedMax(ref longestIntervalMs, welcome.HeartbeatIntervalMs),
                     MaxBackoff = TimeSpan.FromSeconds(2),
+                    Transport = options.Transport,
                 };
                 var runner = new AgentRunner(identities[i], agentOptions, time, NullLogger.Instance);
                 runners.Add(Task.Run(() => runner.RunAsync(stop.Token), CancellationToken.None));

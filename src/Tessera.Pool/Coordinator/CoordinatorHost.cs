@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Tessera.Identity;
 using Tessera.Pool.Client;
+using Tessera.Pool.Control;
 using Tessera.Pool.State;
 using Tessera.Storage;
 
@@ -173,7 +174,15 @@ public sealed class CoordinatorHost : IAsyncDisposable
                     CheckCertificateRevocation = false,
                     ClientCertificateValidation = (certificate, _, _) =>
                         CertificateChecks.CheckNode(certificate, authority.Certificate, time.GetUtcNow()).Error is null,
+                    // First, so that an agent offering it and h2 gets it here and h2 from an older coordinator.
+                    OnAuthenticate = (_, ssl) =>
+                    {
+                        if (options.OfferControlLink)
+                            ssl.ApplicationProtocols?.Insert(0, ControlFrames.Protocol);
+                    },
                 });
+                var control = new ControlLinkServer(context, loggerFactory.CreateLogger<ControlLinkServer>());
+                listenOptions.Use(next => connection => ControlLinkServer.Negotiated(connection) ? control.RunAsync(connection) : next(connection));
             });
         });
         builder.Services.AddGrpc(grpc =>

@@ -20,6 +20,9 @@ public sealed record CoordinatorOptions
 
     public TimeSpan HeartbeatFlushInterval { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>False: agents' control links are not offered (ALPN h2 and http/1.1 only), as by a coordinator that predates them; for tests of the agents' fallback.</summary>
+    internal bool OfferControlLink { get; init; } = true;
+
     /// <summary>
     /// Maps more endpoints on the coordinator's port, after /api: what the executable composes into the coordinator
     /// (deployments, the model store, the OpenAI API and its keys). Called once, while the host is built.

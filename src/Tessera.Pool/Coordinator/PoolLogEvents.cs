@@ -17,4 +17,5 @@ internal enum PoolLogEvents
     AgentConnectionLost = 2002,
     AgentCommand = 2003,
     AgentStopped = 2004,
+    AgentControlLinkUnavailable = 2005,
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using Tessera.Pool.Agent;
 using Tessera.Pool.Bench;
 
 namespace Tessera.Cli.Commands;
@@ -11,9 +12,12 @@ internal static class PoolBenchCommand
     {
         var agents = new Option<int>("--agents") { Description = "Number of simulated agents (1..20000); each needs an open file here and one in the coordinator (ulimit -n).", DefaultValueFactory = _ => 1000 };
         var seconds = new Option<int>("--seconds") { Description = "Length of the measured window (1..600).", DefaultValueFactory = _ => 30 };
+        var transport = new Option<string>("--transport") { Description = "How the simulated agents reach the coordinator: control (the control link, as agents do) or grpc (the gRPC Connect stream over HTTP/2).", DefaultValueFactory = _ => "control" };
+        transport.AcceptOnlyFromAmong("control", "grpc");
         var command = new Command("bench-heartbeats", "Benchmark: simulated agents speaking the real protocol (join, mutual TLS, 1 heartbeat/s) against a coordinator; reports its CPU, memory and heartbeat latency.");
         command.Options.Add(agents);
         command.Options.Add(seconds);
+        command.Options.Add(transport);
         command.SetAction((result, cancellationToken) => PoolCli.RunAsync(async () =>
         {
             var count = Math.Clamp(result.GetValue(agents), 1, 20000);
@@ -22,9 +26,9 @@ internal static class PoolBenchCommand
             try
             {
                 var start = SelfCommand(["pool", "start", "--no-agent", "--listen", "127.0.0.1:0", "--data-dir", dir, "--speed-probe-mb", "0"]);
-                var outcome = await HeartbeatBench.RunAsync(new HeartbeatBenchOptions { Agents = count, Duration = duration }, start, dir, Console.WriteLine, cancellationToken).ConfigureAwait(false);
+                var outcome = await HeartbeatBench.RunAsync(new HeartbeatBenchOptions { Agents = count, Duration = duration, Transport = result.GetValue(transport) == "grpc" ? AgentTransport.Grpc : AgentTransport.Control }, start, dir, Console.WriteLine, cancellationToken).ConfigureAwait(false);
                 Console.WriteLine();
-                Console.WriteLine($"Pool heartbeat benchmark on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription}):");
+                Console.WriteLine($"Pool heartbeat benchmark, {result.GetValue(transport)} transport, on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription}):");
                 Console.WriteLine("| measure | value |");
                 Console.WriteLine("| --- | --- |");
                 Console.Write(outcome.ToMarkdown());
