@@ -35,10 +35,14 @@ public sealed class CoordinatorContext
         PrivateFile.WriteAllText(AdminKeyPath, key + "\n");
         Store.SetMeta("admin_key_sha256", hash);
         Volatile.Write(ref _adminKeyHash, hash);
+        Dashboard.EndAll();
         Store.AddEvent(Time.GetUtcNow(), "admin-key-rotated", null, "The admin key was replaced; the old one is refused from now on.");
         return key;
     }
     public required string AdminKeyPath { get; init; }
+
+    /// <summary>The dashboard's signed-in browsers; all end when the admin key is rotated.</summary>
+    public required Dashboard.DashboardSessions Dashboard { get; init; }
 
     /// <summary>
     /// Receives what agents report beyond membership (stage statuses, failed command results), with the node id.

@@ -117,6 +117,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
                 AdminKeyHash = adminKeyHash,
                 AdminKeyPath = dir.AdminKey,
                 JoinThrottle = new Security.JoinThrottle(time),
+                Dashboard = new Dashboard.DashboardSessions(time),
             };
             var serverCertificate = authority.IssueServerCertificate(["localhost", Dns.GetHostName()], LocalAddresses().Append(listen.Address), time);
             var app = Build(options, loggerFactory, context, authority, serverCertificate, listen, time);
@@ -193,6 +194,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
         var app = builder.Build();
         app.MapGrpcService<PoolAgentService>();
         PoolApi.Map(app, context);
+        Dashboard.DashboardEndpoints.Map(app, context);
         options.MapEndpoints?.Invoke(app, context);
         return app;
     }

@@ -130,6 +130,7 @@ internal static class PoolCommand
         var info = host.Info;
         Console.WriteLine($"Pool {info.PoolId} is running ({(host.Created ? "created now" : "resumed")}), listening on {info.Listen}.");
         Console.WriteLine($"  API        {info.ApiUrl}/api   (OpenAPI: {info.ApiUrl}/api/openapi.json)");
+        Console.WriteLine($"  Dashboard  {info.ApiUrl}/dashboard   (sign in with the admin key; docs/dashboard.md says how a browser trusts the pool CA)");
         Console.WriteLine($"  Admin key  {dir.AdminKey}   (send as 'Authorization: Bearer <key>')");
         Console.WriteLine($"  Pool CA    {dir.CaCertificate}   (sha256 {info.CaSha256})");
         Console.WriteLine($"  State      {dir.Database}");

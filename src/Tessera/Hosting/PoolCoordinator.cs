@@ -46,9 +46,13 @@ internal sealed class PoolCoordinator : IAsyncDisposable
                 deployments = CoordinatorDeployments.Create(pool, options.DataDirectory.Root, loggerFactory, time, deploymentOptions);
                 DeploymentApi.Map(app, deployments, pool);
                 ApiKeyEndpoints.Map(app.MapGroup("/api").AddEndpointFilter(new AdminKeyFilter(pool)), keys, pool.Store, time);
-                app.MapOpenAiApi(generation ?? deployments.Router, keys, new OpenAiApiOptions
+                var served = generation ?? deployments.Router;
+                var serving = new ServingLive(served);
+                DashboardServingEndpoints.Map(app, pool, serving);
+                app.MapOpenAiApi(serving, keys, new OpenAiApiOptions
                 {
                     Time = time,
+                    TokenDecoder = served as ITokenDecoder,
                     // Lines go through the router, which spreads them over a deployment's replicas: more at once than one server.
                     Batches = new Tessera.Api.Batches.BatchOptions
                     {
