@@ -19,6 +19,7 @@ internal static class CommandCatalog
         yield return PoolCommand.Create();
         yield return JoinCommand.Create();
         yield return NodesCommand.Create();
+        yield return TopCommand.Create();
         yield return LinksCommand.Create();
         yield return NodeCommand.Create();
         yield return PoolEventsCommand.Create();

@@ -25,6 +25,9 @@ internal sealed class DeployClient : IDisposable
 
     public PoolDataDirectory Directory { get; }
 
+    /// <summary>The pool's admin API on the same connection (nodes, events, stats).</summary>
+    public PoolApiClient Pool => _api;
+
     public static DeployClient Create(PoolDataDirectory dir, string? coordinatorUrl, string? adminKey, TimeSpan? timeout = null) =>
         new(PoolApiClient.Create(dir, coordinatorUrl, adminKey, TimeProvider.System, timeout ?? TimeSpan.FromMinutes(30)), dir);
 

@@ -85,6 +85,12 @@ public sealed class PoolMembershipProcessTests
         var json = await Cli("nodes", "--output", "json");
         Assert.Contains("\"state\": \"ready\"", json.Stdout);
 
+        // tessera top prints one frame when its output is not a terminal: both nodes, the serving line, the events.
+        var top = await Cli("top", "--once");
+        Assert.Equal(0, top.ExitCode);
+        foreach (var expected in new[] { "head", "worker", "2 nodes", "tokens/s", "node-joined" })
+            Assert.Contains(expected, top.Stdout);
+
         var drained = await Cli("node", "drain", "worker");
         Assert.Contains("draining", drained.Stdout);
         await pool.WaitForNodesAsync(n => n.Single(x => x.Name == "worker").State == "draining", TimeSpan.FromSeconds(5), "worker draining");
