@@ -6,18 +6,70 @@ using Tessera.Generation.Tools;
 namespace Tessera.Cli.Hosting;
 
 /// <summary>What the dashboard's charts show: the last <see cref="WindowSeconds"/> of serving, and totals since start.</summary>
-public sealed record ServingLiveView(double TokensPerSecond, double TimeToFirstTokenMs, double TokenLatencyMs, int WindowSeconds, long Requests, long Tokens);
+public sealed record ServingLiveView(double TokensPerSecond, double TimeToFirstTokenMs, double TokenLatencyMs, int WindowSeconds, long Requests, long Tokens)
+{
+    /// <summary>The same figures for each model (deployment) served since start.</summary>
+    public IReadOnlyDictionary<string, ServingLiveView>? Models { get; init; }
+}
 
 /// <summary>
 /// The coordinator's generation service as /v1 and the dashboard's chat use it, measured where clients see it: time to
 /// first token (from the request to its first token) and the time between tokens, counted into one-second buckets so
-/// the dashboard can chart the last few seconds. Everything else passes through.
+/// the dashboard can chart the last few seconds, for all models and for each. Everything else passes through.
 /// </summary>
 internal sealed class ServingLive(ITextGenerationService inner) : ITextGenerationService
 {
     public const int WindowSeconds = 10;
-    private const int Buckets = 64;
 
+    /// <summary>Models followed one by one at most; requests beyond are counted in the total only.</summary>
+    private const int MaxModels = 256;
+
+    private readonly ServingWindow _all = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ServingWindow> _models = new(StringComparer.Ordinal);
+
+    public ServingLiveView Live()
+    {
+        var now = Stopwatch.GetTimestamp() / Stopwatch.Frequency;
+        return _all.View(now) with { Models = _models.ToDictionary(m => m.Key, m => m.Value.View(now), StringComparer.Ordinal) };
+    }
+
+    public async IAsyncEnumerable<GeneratedToken> GenerateAsync(string model, int[] prompt, GenerationOptions options, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var previous = 0L;
+        var one = _models.Count < MaxModels || _models.ContainsKey(model) ? _models.GetOrAdd(model, _ => new ServingWindow()) : null;
+        _all.Started();
+        one?.Started();
+        await foreach (var token in inner.GenerateAsync(model, prompt, options, cancellation).ConfigureAwait(false))
+        {
+            var now = Stopwatch.GetTimestamp();
+            double? first = previous == 0 ? Stopwatch.GetElapsedTime(started, now).TotalSeconds : null;
+            double? between = previous == 0 ? null : Stopwatch.GetElapsedTime(previous, now).TotalSeconds;
+            _all.Record(now, first, between);
+            one?.Record(now, first, between);
+            previous = now;
+            yield return token;
+        }
+    }
+
+    public IReadOnlyList<ServedModel> ListModels() => inner.ListModels();
+
+    public ServedModel? FindModel(string id) => inner.FindModel(id);
+
+    public bool HasRoom(string model) => inner.HasRoom(model);
+
+    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null) => inner.TokenizeChat(model, messages, tools);
+
+    public int[] TokenizePrompt(string model, string prompt) => inner.TokenizePrompt(model, prompt);
+
+    public Task<EmbeddingResult> EmbedAsync(string model, IReadOnlyList<int[]> inputs, EmbeddingOptions options, CancellationToken cancellation) =>
+        inner.EmbedAsync(model, inputs, options, cancellation);
+}
+
+/// <summary>Tokens, first-token times and between-token times in one-second buckets (the last 64 s), and totals.</summary>
+internal sealed class ServingWindow
+{
+    private const int Buckets = 64;
     private readonly Lock _gate = new();
     private readonly Bucket[] _buckets = new Bucket[Buckets];
     private long _requests;
@@ -33,52 +85,14 @@ internal sealed class ServingLive(ITextGenerationService inner) : ITextGeneratio
         public long Betweens;
     }
 
-    public ServingLiveView Live()
-    {
-        var now = Stopwatch.GetTimestamp() / Stopwatch.Frequency;
-        Bucket sum = default;
-        lock (_gate)
-        {
-            // The current second is still filling: the window is the WindowSeconds before it.
-            for (var s = now - WindowSeconds; s < now; s++)
-            {
-                ref var b = ref _buckets[s % Buckets];
-                if (b.Second != s)
-                    continue;
-                sum.Tokens += b.Tokens;
-                sum.FirstTokenSeconds += b.FirstTokenSeconds;
-                sum.FirstTokens += b.FirstTokens;
-                sum.BetweenSeconds += b.BetweenSeconds;
-                sum.Betweens += b.Betweens;
-            }
-            return new ServingLiveView(
-                sum.Tokens / (double)WindowSeconds,
-                sum.FirstTokens == 0 ? 0 : 1000 * sum.FirstTokenSeconds / sum.FirstTokens,
-                sum.Betweens == 0 ? 0 : 1000 * sum.BetweenSeconds / sum.Betweens,
-                WindowSeconds, _requests, _tokens);
-        }
-    }
+    public void Started() => Interlocked.Increment(ref _requests);
 
-    public async IAsyncEnumerable<GeneratedToken> GenerateAsync(string model, int[] prompt, GenerationOptions options, [EnumeratorCancellation] CancellationToken cancellation)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var previous = 0L;
-        Interlocked.Increment(ref _requests);
-        await foreach (var token in inner.GenerateAsync(model, prompt, options, cancellation).ConfigureAwait(false))
-        {
-            var now = Stopwatch.GetTimestamp();
-            Record(now, previous == 0 ? Stopwatch.GetElapsedTime(started, now).TotalSeconds : null, previous == 0 ? null : Stopwatch.GetElapsedTime(previous, now).TotalSeconds);
-            previous = now;
-            yield return token;
-        }
-    }
-
-    private void Record(long timestamp, double? firstToken, double? between)
+    public void Record(long timestamp, double? firstToken, double? between)
     {
         var second = timestamp / Stopwatch.Frequency;
-        Interlocked.Increment(ref _tokens);
         lock (_gate)
         {
+            _tokens++;
             ref var b = ref _buckets[second % Buckets];
             if (b.Second != second)
                 b = new Bucket { Second = second };
@@ -96,16 +110,28 @@ internal sealed class ServingLive(ITextGenerationService inner) : ITextGeneratio
         }
     }
 
-    public IReadOnlyList<ServedModel> ListModels() => inner.ListModels();
-
-    public ServedModel? FindModel(string id) => inner.FindModel(id);
-
-    public bool HasRoom(string model) => inner.HasRoom(model);
-
-    public int[] TokenizeChat(string model, IReadOnlyList<ChatMessage> messages, ChatTools? tools = null) => inner.TokenizeChat(model, messages, tools);
-
-    public int[] TokenizePrompt(string model, string prompt) => inner.TokenizePrompt(model, prompt);
-
-    public Task<EmbeddingResult> EmbedAsync(string model, IReadOnlyList<int[]> inputs, EmbeddingOptions options, CancellationToken cancellation) =>
-        inner.EmbedAsync(model, inputs, options, cancellation);
+    /// <summary>The <see cref="ServingLive.WindowSeconds"/> before the current second (which is still filling).</summary>
+    public ServingLiveView View(long nowSecond)
+    {
+        Bucket sum = default;
+        lock (_gate)
+        {
+            for (var s = nowSecond - ServingLive.WindowSeconds; s < nowSecond; s++)
+            {
+                ref var b = ref _buckets[s % Buckets];
+                if (b.Second != s)
+                    continue;
+                sum.Tokens += b.Tokens;
+                sum.FirstTokenSeconds += b.FirstTokenSeconds;
+                sum.FirstTokens += b.FirstTokens;
+                sum.BetweenSeconds += b.BetweenSeconds;
+                sum.Betweens += b.Betweens;
+            }
+            return new ServingLiveView(
+                sum.Tokens / (double)ServingLive.WindowSeconds,
+                sum.FirstTokens == 0 ? 0 : 1000 * sum.FirstTokenSeconds / sum.FirstTokens,
+                sum.Betweens == 0 ? 0 : 1000 * sum.BetweenSeconds / sum.Betweens,
+                ServingLive.WindowSeconds, Interlocked.Read(ref _requests), _tokens);
+        }
+    }
 }

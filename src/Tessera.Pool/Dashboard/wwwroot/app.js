@@ -2,7 +2,7 @@
 // token for actions), and follows the event log as server-sent events. No framework, no CDN.
 'use strict';
 
-const state = { csrf: null, nodes: [], nodeNames: new Map(), deployments: [], lastEvent: 0, series: { tps: [], ttft: [], tpot: [] } };
+const state = { csrf: null, nodes: [], nodeNames: new Map(), reachable: new Map(), deployments: [], lastEvent: 0, series: { tps: [], ttft: [], tpot: [] } };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -73,7 +73,7 @@ async function refreshNodes() {
       el('td', {}, bar(n.ramTotalBytes - n.ramFreeBytes, n.ramTotalBytes, `${gib(n.ramTotalBytes - n.ramFreeBytes)} / ${gib(n.ramTotalBytes)}`)),
       el('td', {}, bar(n.cpu.busyPercent, 100, `${n.cpu.busyPercent.toFixed(0)} %`)),
       el('td', { text: speed }),
-      el('td', { text: n.address }),
+      el('td', {}, n.address, state.reachable.has(n.id) ? (state.reachable.get(n.id) ? '' : el('span', { class: 'muted', title: 'peers cannot dial it: the coordinator relays its stages', text: ' (relayed)' })) : ''),
       el('td', { 'data-heartbeat': n.lastHeartbeat || '', text: ago(n.lastHeartbeat) }),
       el('td', {}, drain));
   }));
@@ -98,7 +98,8 @@ async function refreshDeployments() {
       try { await api('DELETE', `/api/deployments/${encodeURIComponent(d.name)}`); toast(`${d.name} undeployed`); refreshDeployments(); } catch (e) { toast(e.message, true); }
     } });
     return el('div', { class: 'deployment', 'data-deployment': d.name },
-      el('h3', {}, d.name, badge(d.state), el('span', { class: 'muted', text: `${d.model} · ${gib(d.modelBytes)} · predicted ${d.predictedTokensPerSecond.toFixed(1)} tokens/s` }), el('span', { class: 'spacer' }), undeploy),
+      el('h3', {}, d.name, badge(d.state), el('span', { class: 'muted', text: `${d.model} · ${gib(d.modelBytes)} · predicted ${d.predictedTokensPerSecond.toFixed(1)} tokens/s` }),
+        el('span', { class: 'serving', 'data-serving': d.name, text: servingText(d.name) }), el('span', { class: 'spacer' }), undeploy),
       d.error ? el('p', { class: 'error', text: d.error }) : null, map);
   })));
   const select = $('chat-model');
@@ -107,8 +108,18 @@ async function refreshDeployments() {
   if (chosen) select.value = chosen;
 }
 
+// A deployment's own serving figures, from the last /api/serving/live.
+function servingText(name) {
+  const m = state.serving && state.serving.models && state.serving.models[name];
+  return m ? `serving ${m.tokensPerSecond.toFixed(1)} tokens/s, first token ${m.timeToFirstTokenMs.toFixed(0)} ms, ${m.requests} requests` : '';
+}
+
 async function refreshLinks() {
   const links = await api('GET', '/api/links?limit=1000');
+  // As `tessera nodes`: a node is reachable when the newest measurement of a link to it succeeded.
+  const newest = new Map();
+  for (const l of links) { const seen = newest.get(l.toNodeId); if (!seen || seen.measuredAt < l.measuredAt) newest.set(l.toNodeId, l); }
+  state.reachable = new Map([...newest.entries()].map(([id, l]) => [id, !l.error]));
   const nodes = [...new Set(links.flatMap((l) => [l.fromNodeId, l.toNodeId]))].sort();
   if (nodes.length === 0) { $('links').replaceChildren(el('p', { class: 'muted', text: 'No link measured yet.' })); return; }
   const byPair = new Map(links.map((l) => [`${l.fromNodeId}|${l.toNodeId}`, l]));
@@ -179,6 +190,8 @@ function plot(id, values, nowId, unit) {
 async function refreshServing() {
   let live;
   try { live = await api('GET', '/api/serving/live'); } catch { $('serving-note').textContent = 'Serving figures are not available from this coordinator.'; return; }
+  state.serving = live;
+  for (const span of document.querySelectorAll('[data-serving]')) span.textContent = servingText(span.getAttribute('data-serving'));
   for (const [key, value] of [['tps', live.tokensPerSecond], ['ttft', live.timeToFirstTokenMs], ['tpot', live.tokenLatencyMs]]) {
     state.series[key].push(value || 0);
     if (state.series[key].length > 150) state.series[key].shift();
