@@ -74,6 +74,13 @@ public sealed class DashboardBrowserTests(DeployPoolFixture pool, ITestOutputHel
             await page.WaitForSelectorAsync($"[data-deployment='dash'] .stage[data-layers='{stage.FirstLayer}-{stage.LastLayer}']");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "2-dashboard.png"), FullPage = true });
 
+        // A join token made from the page: its join command shown, ready to copy, and the token listed.
+        await page.FillAsync("#token-description", "from the browser");
+        await page.ClickAsync("#token-form button[type=submit]");
+        await page.WaitForSelectorAsync("#token-created:not([hidden])");
+        Assert.StartsWith("tessera join tsr1_", await page.TextContentAsync("#join-command"));
+        await page.WaitForSelectorAsync("#tokens td:text('from the browser')");
+
         // The chat box streams a reply from the deployment.
         await page.WaitForSelectorAsync("#chat-model option[value='dash']", new PageWaitForSelectorOptions { State = WaitForSelectorState.Attached });
         await page.SelectOptionAsync("#chat-model", "dash");
