@@ -126,7 +126,10 @@ public class DeployPoolFixture : IAsyncLifetime
     internal DeployClient Client() => DeployClient.Create(new PoolDataDirectory(CoordinatorDir), null, null, TimeSpan.FromSeconds(60));
 
     /// <summary>An HTTP client of the coordinator's /v1 that trusts the pool CA and sends the API key.</summary>
-    public HttpClient OpenAi()
+    public HttpClient OpenAi() => Https(ApiKey);
+
+    /// <summary>An HTTP client of the coordinator that trusts the pool CA and sends <paramref name="bearer"/> (none when null).</summary>
+    public HttpClient Https(string? bearer)
     {
         var dir = new PoolDataDirectory(CoordinatorDir);
         using var pem = X509Certificate2.CreateFromPem(File.ReadAllText(dir.CaCertificate));
@@ -136,7 +139,8 @@ public class DeployPoolFixture : IAsyncLifetime
             BaseAddress = new Uri(ApiUrl + "/"),
             Timeout = TimeSpan.FromSeconds(60),
         };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
+        if (bearer is not null)
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
         return http;
     }
 
