@@ -51,6 +51,7 @@ public sealed partial class DeployProcessTests
         Assert.Equal(2, metrics.Sum("tessera_requests_total", ("deployment", "metered"), ("endpoint", "completions"), ("status", "200")));
         Assert.Equal(generated, metrics.Sum("tessera_generated_tokens_total", ("deployment", "metered")));
         Assert.Single(metrics.Series("tessera_sessions_queued", ("deployment", "metered")));
+        MetricsDocs.AssertDocumented(metrics);
 
         // The nodes: each agent ready, with a fresh heartbeat.
         Assert.Equal(3, metrics.Sum("tessera_nodes", ("state", "ready")));

@@ -55,6 +55,7 @@ public sealed partial class ServeMetricsProcessTests
             Assert.Single(after.Series("tessera_sessions_queued", ("deployment", Model)));
             Assert.True(after.Sum("tessera_kv_cache_capacity_positions", ("deployment", Model)) > 0);
             Assert.Contains(after.Samples, s => s.Name == "process_cpu_seconds_total");
+            MetricsDocs.AssertDocumented(after);
 
             // Without the key, or with a wrong one, /metrics is refused as /v1 is.
             using var anonymous = new HttpClient { BaseAddress = http.BaseAddress };
