@@ -144,6 +144,32 @@ public class DeployPoolFixture : IAsyncLifetime
         return http;
     }
 
+    /// <summary>The coordinator's /metrics, read with the pool's scrape key (metrics.key).</summary>
+    internal async Task<Tessera.Tests.Telemetry.PrometheusText> ScrapeAsync()
+    {
+        using var scraper = Https((await File.ReadAllTextAsync(new PoolDataDirectory(CoordinatorDir).MetricsKey)).Trim());
+        using var response = await scraper.GetAsync("metrics");
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.OK, text);
+        return Tessera.Tests.Telemetry.PrometheusText.Parse(text);
+    }
+
+    /// <summary>Scrapes /metrics every 250 ms until <paramref name="condition"/> holds (stages' figures arrive with their agents' heartbeats, once a second).</summary>
+    internal async Task<Tessera.Tests.Telemetry.PrometheusText> WaitForScrapeAsync(Func<Tessera.Tests.Telemetry.PrometheusText, bool> condition, string what)
+    {
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var metrics = await ScrapeAsync();
+            if (condition(metrics))
+                return metrics;
+            if (deadline.Elapsed > TimeSpan.FromSeconds(20))
+                throw new TimeoutException($"no {what} at /metrics within 20 s; last scrape:\n" +
+                    string.Join('\n', metrics.Samples.Where(s => s.Name.StartsWith("tessera_", StringComparison.Ordinal)).Select(s => $"{s.Name} {string.Join(',', s.Labels)} {s.Value}")) + "\n" + Logs);
+            await Task.Delay(250);
+        }
+    }
+
     /// <summary>Runs a CLI command against this pool (adds --data-dir).</summary>
     /// <summary>
     /// Polls `tessera events --output json` (no table wrapping) until every one of <paramref name="texts"/>

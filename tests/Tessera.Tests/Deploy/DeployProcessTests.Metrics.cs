@@ -14,12 +14,10 @@ public sealed partial class DeployProcessTests
     [Fact]
     public async Task CoordinatorMetrics_ShowEachStagesFiguresFromItsAgent_AndTheNodes_AndWantAKey()
     {
-        // Arrange: a model over the three agents, and clients without a key, with a wrong one and with the scrape key.
+        // Arrange: a model over the three agents, and clients without a key and with a wrong one (the fixture scrapes with the scrape key).
         var view = await pool.DeployThreeStagesAsync(TestPaths.Model("tiny-a-q8_0.gguf"), "metered");
-        var scrapeKey = (await File.ReadAllTextAsync(new PoolDataDirectory(pool.CoordinatorDir).MetricsKey)).Trim();
         using var anonymous = pool.Https(null);
         using var wrong = pool.Https("tsm_wrong");
-        using var scraper = pool.Https(scrapeKey);
         using var api = pool.OpenAi();
 
         // Act: two completions through the pipeline.
@@ -34,7 +32,7 @@ public sealed partial class DeployProcessTests
 
         // Assert: within a few heartbeats every stage's passes, labelled with the deployment, its index and its node; and
         // what each stage sent the next one received, counted at both ends.
-        var metrics = await WaitForScrapeAsync(scraper, m => Enumerable.Range(0, 3).All(i =>
+        var metrics = await pool.WaitForScrapeAsync(m => Enumerable.Range(0, 3).All(i =>
                 m.Sum("tessera_stage_forward_passes_total", StageLabels(view, i)) > 0 && m.Sum("tessera_stage_positions_total", StageLabels(view, i)) > 0)
             && Enumerable.Range(0, 2).All(i => m.Sum("tessera_stage_activations_sent_bytes_total", StageLabels(view, i)) > 0
                 && m.Sum("tessera_stage_activations_sent_bytes_total", StageLabels(view, i)) == m.Sum("tessera_stage_activations_received_bytes_total", StageLabels(view, i + 1))),
@@ -72,27 +70,9 @@ public sealed partial class DeployProcessTests
         // Once undeployed, its stages leave the scrape.
         var undeploy = await pool.RunAsync("undeploy", "metered");
         Assert.True(undeploy.ExitCode == 0, undeploy.Stderr);
-        await WaitForScrapeAsync(scraper, m => !m.Series("tessera_stage_forward_passes_total", ("deployment", "metered")).Any(), "the stages gone");
+        await pool.WaitForScrapeAsync(m => !m.Series("tessera_stage_forward_passes_total", ("deployment", "metered")).Any(), "the stages gone");
     }
 
     private static (string, string)[] StageLabels(Tessera.Deploy.DeploymentView view, int stage) =>
         [("deployment", view.Name), ("stage", stage.ToString(CultureInfo.InvariantCulture)), ("node", view.Stages[stage].NodeName)];
-
-    /// <summary>Scrapes /metrics every 250 ms until <paramref name="condition"/> holds (heartbeats bring the stages' figures once a second).</summary>
-    private async Task<PrometheusText> WaitForScrapeAsync(HttpClient scraper, Func<PrometheusText, bool> condition, string what)
-    {
-        var deadline = System.Diagnostics.Stopwatch.StartNew();
-        var last = "";
-        while (deadline.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            using var response = await scraper.GetAsync("metrics");
-            last = await response.Content.ReadAsStringAsync();
-            Assert.True(response.StatusCode == HttpStatusCode.OK, last);
-            var metrics = PrometheusText.Parse(last);
-            if (condition(metrics))
-                return metrics;
-            await Task.Delay(250);
-        }
-        throw new TimeoutException($"no {what} at /metrics within 20 s; last scrape:\n{string.Join('\n', last.Split('\n').Where(l => l.StartsWith("tessera_", StringComparison.Ordinal)))}\n{pool.Logs}");
-    }
 }
