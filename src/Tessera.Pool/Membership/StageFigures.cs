@@ -29,8 +29,8 @@ public sealed record StageFigures(string DeploymentId, int StageIndex, long Forw
     /// no time that is not a finite number, no id longer than an id. A node reports what it likes; the coordinator keeps
     /// only this much of it, and exports only the stages of deployments it knows.
     /// </summary>
-    internal static IReadOnlyList<StageFigures> From(IEnumerable<StageMetrics> reported) =>
-        reported.Where(m => m.DeploymentId.Length is > 0 and <= MaxIdLength && m.StageIndex >= 0)
+    internal static IReadOnlyList<StageFigures> From(IReadOnlyList<StageMetrics> reported) =>
+        reported.Count == 0 ? [] : reported.Where(m => m.DeploymentId.Length is > 0 and <= MaxIdLength && m.StageIndex >= 0)
             .Take(MaxPerNode)
             .Select(m => new StageFigures(m.DeploymentId, m.StageIndex, Count(m.ForwardPasses), double.IsFinite(m.ForwardSeconds) ? Math.Max(0, m.ForwardSeconds) : 0,
                 Count(m.Positions), Count(m.ActivationBytesReceived), Count(m.ActivationBytesSent), Math.Max(0, m.Sessions), Count(m.KvPositions),

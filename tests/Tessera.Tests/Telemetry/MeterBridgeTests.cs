@@ -73,7 +73,7 @@ public sealed class MeterBridgeTests
             ForwardPasses = -5,
             ForwardSeconds = double.NaN,
             ActivationBytesSent = 42,
-        });
+        }).ToList();
 
         var figures = StageFigures.From(reported);
 
