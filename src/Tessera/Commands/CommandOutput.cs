@@ -29,6 +29,16 @@ internal sealed partial class CommandOutput(LogFormat format, ILoggerFactory log
             LogError(_logger, text);
     }
 
+    /// <summary>
+    /// An error that ended a command run with JSON logs, as one JSON log line: the command's own logging is gone by the
+    /// time the error reaches the code that reports it, so this makes (and flushes) logging of its own.
+    /// </summary>
+    public static void JsonError(string text)
+    {
+        using var logging = PoolCli.CreateLogging(verbose: false, LogFormat.Json);
+        new CommandOutput(LogFormat.Json, logging).Error(text);
+    }
+
     [LoggerMessage(EventId = 9001, Level = LogLevel.Information, Message = "{Text}")]
     private static partial void LogLine(ILogger logger, string text);
 

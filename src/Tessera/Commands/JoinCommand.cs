@@ -109,7 +109,7 @@ internal static class JoinCommand
                         return 0;
                 }
             }
-        }));
+        }, result.GetValue(logFormat)));
         return command;
     }
 

@@ -133,7 +133,8 @@ internal static class PoolCli
     }
 
     /// <summary>Runs a command body, turning <see cref="PoolException"/> into a message on stderr and its exit code.</summary>
-    public static async Task<int> RunAsync(Func<Task<int>> body)
+    /// <param name="format">With <see cref="LogFormat.Json"/> (a long-running command's --log-format) the message is one JSON log line.</param>
+    public static async Task<int> RunAsync(Func<Task<int>> body, LogFormat format = LogFormat.Text)
     {
         try
         {
@@ -141,18 +142,26 @@ internal static class PoolCli
         }
         catch (PoolException ex)
         {
-            await Console.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
+            await ReportAsync(ex.Message, format).ConfigureAwait(false);
             return ex.ExitCode;
         }
         catch (IdentityException ex)
         {
-            await Console.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
+            await ReportAsync(ex.Message, format).ConfigureAwait(false);
             return 1;
         }
         catch (OperationCanceledException)
         {
             return 130;
         }
+    }
+
+    private static async Task ReportAsync(string message, LogFormat format)
+    {
+        if (format == LogFormat.Json)
+            CommandOutput.JsonError(message);
+        else
+            await Console.Error.WriteLineAsync("error: " + message).ConfigureAwait(false);
     }
 
     /// <summary>

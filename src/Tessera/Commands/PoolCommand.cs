@@ -123,7 +123,7 @@ internal static class PoolCommand
                 output.Line("Coordinator stopping; the pool's state is in " + dir.Database);
             }
             return 0;
-        }));
+        }, result.GetValue(logFormat)));
         return command;
     }
 

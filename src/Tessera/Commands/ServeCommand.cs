@@ -38,7 +38,7 @@ internal static class ServeCommand
         command.SetAction((result, ct) => CliErrors.RunAsync(() => RunAsync(
             result.GetValue(model), result.GetValue(listen)!, result.GetValue(apiKey), result.GetValue(noAuth), result.GetValue(name),
             result.GetValue(context), result.GetValue(threads), result.GetValue(sessions), result.GetValue(queue), result.GetValue(device)!,
-            result.GetValue(batchDir), result.GetValue(logFormat), ct)));
+            result.GetValue(batchDir), result.GetValue(logFormat), ct), result.GetValue(logFormat)));
         return command;
     }
 

@@ -87,7 +87,7 @@ internal static class StageCommand
             }
             output.Line("Stage stopping.");
             return 0;
-        }));
+        }, result.GetValue(logFormat)));
         return cmd;
     }
 

@@ -41,20 +41,28 @@ public sealed class JsonLogProcessTests
     }
 
     [Fact]
-    public async Task Serve_WithJsonLogs_WritesOneJsonObjectPerLine_AndNothingElse()
+    public async Task Serve_WithJsonLogs_WritesOneJsonObjectPerLine_AndNothingElse_EvenTheErrorThatStopsIt()
     {
         var folder = Directory.CreateTempSubdirectory("tessera-json-serve-").FullName;
         try
         {
-            using var serve = TesseraProcess.Start(["serve", "--model", TestPaths.Model("tiny-a-q8_0.gguf"), "--listen", "127.0.0.1:0", "--api-key", "tsk_json",
-                "--threads", "1", "--context", "256", "--batch-dir", Path.Combine(folder, "batches"), "--log-format", "json"]);
+            string[] Serve(string listen) => ["serve", "--model", TestPaths.Model("tiny-a-q8_0.gguf"), "--listen", listen, "--api-key", "tsk_json",
+                "--threads", "1", "--context", "256", "--batch-dir", Path.Combine(folder, "batches"), "--log-format", "json"];
+            using var serve = TesseraProcess.Start(Serve("127.0.0.1:0"));
             await serve.WaitForStderrAsync("Press Ctrl+C", Ready);
+            var port = new Uri(Messages(serve.Stderr).Select(m => m.Message).Single(m => m.StartsWith("Metrics: ", StringComparison.Ordinal)).Split(' ')[1]).Port;
+
+            // A second server on the same port fails, and says why in JSON too.
+            var (code, stdout, stderr) = await TesseraProcess.RunAsync(Serve($"127.0.0.1:{port}"), Ready);
             await serve.StopAsync(TimeSpan.FromSeconds(10));
 
             Assert.True(serve.Stdout.Trim().Length == 0, serve.Output);
             var log = Messages(serve.Stderr);
             Assert.Contains(log, m => m.Category == "Tessera.Cli" && m.Message.StartsWith("Serving tiny-a-q8_0", StringComparison.Ordinal));
-            Assert.Contains(log, m => m.Message.StartsWith("Metrics: http://127.0.0.1:", StringComparison.Ordinal));
+            Assert.Contains(log, m => m.Message == $"Metrics: http://127.0.0.1:{port}/metrics (Prometheus, with the same key)");
+            Assert.Equal(2, code);
+            Assert.Equal("", stdout.Trim());
+            Assert.Contains(Messages(stderr), m => m.Level == "Error" && m.Message.StartsWith($"Cannot listen on 127.0.0.1:{port}", StringComparison.Ordinal));
         }
         finally
         {
