@@ -18,8 +18,7 @@ internal sealed partial class OpenAiHandler
         {
             var body = await ReadJsonAsync(http).ConfigureAwait(false);
             request = EmbeddingRequestParser.Parse(body);
-            model = Find(request.Model, grant);
-            meter.Deployment = model.Id;
+            model = Find(request.Model, grant, meter);
             var parsed = request;
             inputs = await TokenizeAdmittedAsync(model, () => parsed.Tokens ?? parsed.Texts!.Select(t => generation.TokenizePrompt(model.Id, t)).ToList(),
                 http.RequestAborted).ConfigureAwait(false);

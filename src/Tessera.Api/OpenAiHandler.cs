@@ -38,8 +38,7 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
         {
             var body = await ReadJsonAsync(http).ConfigureAwait(false);
             request = RequestParser.ParseChat(body, options.DefaultSampling);
-            model = Find(request.Model, grant);
-            meter.Deployment = model.Id;
+            model = Find(request.Model, grant, meter);
             request = ForcedToolCalls.Constrain(request, model.ToolCallFormat);
             var (messages, tools) = (request.Messages!, request.Tools);
             prompt = await TokenizeAdmittedAsync(model, () =>
@@ -70,8 +69,7 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
         {
             var body = await ReadJsonAsync(http).ConfigureAwait(false);
             request = RequestParser.ParseCompletion(body, options.DefaultSampling);
-            model = Find(request.Model, grant);
-            meter.Deployment = model.Id;
+            model = Find(request.Model, grant, meter);
             if (request.Echo && request.Prompt is null)
                 throw OpenAiError.Invalid("echo needs the prompt as text, not token ids.", "echo");
             var (tokens, text) = (request.PromptTokens, request.Prompt);
@@ -143,6 +141,25 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
     /// <summary>The model, when the key may use it: a model outside the key's scope is answered as one that does not exist.</summary>
     private ServedModel Find(string id, ApiKeyGrant grant) =>
         (grant.Allows(id) ? generation.FindModel(id) : null) ?? throw OpenAiError.ModelNotFound(id);
+
+    /// <summary>
+    /// <see cref="Find(string, ApiKeyGrant)"/>, naming the request's deployment in <paramref name="meter"/> once the
+    /// service knows the model: found, or known but unable to serve now (a deployment without a pipeline, 503).
+    /// </summary>
+    private ServedModel Find(string id, ApiKeyGrant grant, ApiMetrics.RequestMeter meter)
+    {
+        try
+        {
+            var model = Find(id, grant);
+            meter.Deployment = model.Id;
+            return model;
+        }
+        catch (Exception e) when (e is IRetryableError && grant.Allows(id))
+        {
+            meter.Deployment = id;
+            throw;
+        }
+    }
 
     /// <summary>
     /// <see cref="HandleAsync"/> for a generation endpoint: the request is counted once answered, with its deployment (once
