@@ -9,7 +9,7 @@ namespace Tessera.Api;
 /// <summary>POST /v1/embeddings: OpenAI's request and response, served by <see cref="ITextGenerationService.EmbedAsync"/>.</summary>
 internal sealed partial class OpenAiHandler
 {
-    public Task EmbeddingsAsync(HttpContext http) => HandleAsync(http, async grant =>
+    public Task EmbeddingsAsync(HttpContext http) => HandleMeteredAsync(http, ApiMetrics.Endpoints.Embeddings, async (grant, meter) =>
     {
         EmbeddingRequestBody request;
         ServedModel model;
@@ -18,7 +18,7 @@ internal sealed partial class OpenAiHandler
         {
             var body = await ReadJsonAsync(http).ConfigureAwait(false);
             request = EmbeddingRequestParser.Parse(body);
-            model = Find(request.Model, grant);
+            model = Find(request.Model, grant, meter);
             var parsed = request;
             inputs = await TokenizeAdmittedAsync(model, () => parsed.Tokens ?? parsed.Texts!.Select(t => generation.TokenizePrompt(model.Id, t)).ToList(),
                 http.RequestAborted).ConfigureAwait(false);
@@ -40,6 +40,7 @@ internal sealed partial class OpenAiHandler
         {
             throw OpenAiError.Invalid(e.Message.Split(" (Parameter '")[0], e.ParamName);
         }
+        meter.Prompt(inputs.Sum(i => (long)i.Length));
         await WriteEmbeddingsAsync(http, model.Id, result, request.Base64).ConfigureAwait(false);
     });
 

@@ -29,7 +29,7 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
         Completion,
     }
 
-    public Task ChatCompletionsAsync(HttpContext http) => HandleAsync(http, async grant =>
+    public Task ChatCompletionsAsync(HttpContext http) => HandleMeteredAsync(http, ApiMetrics.Endpoints.Chat, async (grant, meter) =>
     {
         ParsedRequest request;
         ServedModel model;
@@ -38,7 +38,7 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
         {
             var body = await ReadJsonAsync(http).ConfigureAwait(false);
             request = RequestParser.ParseChat(body, options.DefaultSampling);
-            model = Find(request.Model, grant);
+            model = Find(request.Model, grant, meter);
             request = ForcedToolCalls.Constrain(request, model.ToolCallFormat);
             var (messages, tools) = (request.Messages!, request.Tools);
             prompt = await TokenizeAdmittedAsync(model, () =>
@@ -57,10 +57,10 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
                 }
             }, http.RequestAborted).ConfigureAwait(false);
         }
-        await GenerateAsync(http, Kind.Chat, request, model, prompt).ConfigureAwait(false);
+        await GenerateAsync(http, Kind.Chat, request, model, prompt, meter).ConfigureAwait(false);
     });
 
-    public Task CompletionsAsync(HttpContext http) => HandleAsync(http, async grant =>
+    public Task CompletionsAsync(HttpContext http) => HandleMeteredAsync(http, ApiMetrics.Endpoints.Completions, async (grant, meter) =>
     {
         ParsedRequest request;
         ServedModel model;
@@ -69,13 +69,13 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
         {
             var body = await ReadJsonAsync(http).ConfigureAwait(false);
             request = RequestParser.ParseCompletion(body, options.DefaultSampling);
-            model = Find(request.Model, grant);
+            model = Find(request.Model, grant, meter);
             if (request.Echo && request.Prompt is null)
                 throw OpenAiError.Invalid("echo needs the prompt as text, not token ids.", "echo");
             var (tokens, text) = (request.PromptTokens, request.Prompt);
             prompt = await TokenizeAdmittedAsync(model, () => tokens ?? generation.TokenizePrompt(model.Id, text!), http.RequestAborted).ConfigureAwait(false);
         }
-        await GenerateAsync(http, Kind.Completion, request, model, prompt).ConfigureAwait(false);
+        await GenerateAsync(http, Kind.Completion, request, model, prompt, meter).ConfigureAwait(false);
     });
 
     /// <summary>
@@ -143,6 +143,42 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
         (grant.Allows(id) ? generation.FindModel(id) : null) ?? throw OpenAiError.ModelNotFound(id);
 
     /// <summary>
+    /// <see cref="Find(string, ApiKeyGrant)"/>, naming the request's deployment in <paramref name="meter"/> once the
+    /// service knows the model: found, or known but unable to serve now (a deployment without a pipeline, 503).
+    /// </summary>
+    private ServedModel Find(string id, ApiKeyGrant grant, ApiMetrics.RequestMeter meter)
+    {
+        try
+        {
+            var model = Find(id, grant);
+            meter.Deployment = model.Id;
+            return model;
+        }
+        catch (Exception e) when (e is IRetryableError && grant.Allows(id))
+        {
+            meter.Deployment = id;
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="HandleAsync"/> for a generation endpoint: the request is counted once answered, with its deployment (once
+    /// <paramref name="body"/> has found the model) and status (<see cref="ApiMetrics"/>).
+    /// </summary>
+    private async Task HandleMeteredAsync(HttpContext http, string endpoint, Func<ApiKeyGrant, ApiMetrics.RequestMeter, Task> body)
+    {
+        var meter = new ApiMetrics.RequestMeter(endpoint);
+        try
+        {
+            await HandleAsync(http, grant => body(grant, meter)).ConfigureAwait(false);
+        }
+        finally
+        {
+            meter.Answered(http);
+        }
+    }
+
+    /// <summary>
     /// Checks the key and its rate, runs <paramref name="body"/> with what the key may do, and answers any error in
     /// OpenAI's shape (never with a stack trace).
     /// </summary>
@@ -195,18 +231,21 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
         // A batch's line runs with the grant its batch was created with (set in-process; no request can carry it).
         if (http.Items.TryGetValue(Batches.BatchGrant.ItemKey, out var batchGrant) && batchGrant is ApiKeyGrant granted)
             return granted;
-        var header = http.Request.Headers.Authorization.ToString();
-        string? key = null;
-        if (header.Length > 0)
-        {
-            const string scheme = "Bearer ";
-            key = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : header.Trim();
-            if (key.Length == 0)
-                key = null;
-        }
+        var key = KeyOf(http.Request);
         if (await keys.ValidateAsync(key, http.RequestAborted).ConfigureAwait(false) is { } grant)
             return grant;
         throw key is null ? OpenAiError.MissingKey() : OpenAiError.WrongKey();
+    }
+
+    /// <summary>The key a request sends (<c>Authorization: Bearer KEY</c>, or the bare key), or null when it sends none.</summary>
+    internal static string? KeyOf(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (header.Length == 0)
+            return null;
+        const string scheme = "Bearer ";
+        var key = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : header.Trim();
+        return key.Length == 0 ? null : key;
     }
 
     internal async Task<JsonElement> ReadJsonAsync(HttpContext http)
@@ -219,7 +258,7 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
         return await RequestParser.ReadBodyAsync(http.Request.Body, http.RequestAborted).ConfigureAwait(false);
     }
 
-    private async Task GenerateAsync(HttpContext http, Kind kind, ParsedRequest request, ServedModel model, int[] prompt)
+    private async Task GenerateAsync(HttpContext http, Kind kind, ParsedRequest request, ServedModel model, int[] prompt, ApiMetrics.RequestMeter meter)
     {
         if (prompt.Length == 0)
             throw OpenAiError.Invalid("The prompt is empty.", kind == Kind.Chat ? "messages" : "prompt");
@@ -232,16 +271,18 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
         var maxTokens = Math.Min(request.MaxTokens ?? (kind == Kind.Chat ? room : options.DefaultCompletionMaxTokens), room);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        var tokens = generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos)
+        var background = http.Items.ContainsKey(Batches.BatchGrant.ItemKey); // a batch line: after every interactive request
+        var tokens = meter.Time(generation.GenerateAsync(model.Id, prompt, new GenerationOptions(request.Sampling, maxTokens, request.TopLogProbs, request.IgnoreEos)
         {
             Grammar = request.Grammar,
-            Background = http.Items.ContainsKey(Batches.BatchGrant.ItemKey), // a batch line: after every interactive request
+            Background = background,
         }, cancel.Token)
-            .GetAsyncEnumerator(cancel.Token);
+            .GetAsyncEnumerator(cancel.Token), background);
         try
         {
             // The first token decides the status code: errors before it (capacity, context) are still 4xx.
             var hasFirst = await tokens.MoveNextAsync().ConfigureAwait(false);
+            meter.Prompt(prompt.Length);
             var run = new GenerationRun(tokens, hasFirst, request.Stop);
             var id = (kind == Kind.Chat ? "chatcmpl-" : "cmpl-") + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
             var created = options.Time.GetUtcNow().ToUnixTimeSeconds();
@@ -374,7 +415,7 @@ internal sealed partial class OpenAiHandler(ITextGenerationService generation, I
 
     internal static ErrorEnvelope Envelope(OpenAiError error) => new(new ErrorBody(error.Message, error.Type, error.Param, error.Code));
 
-    private static Task WriteErrorAsync(HttpContext http, OpenAiError error)
+    internal static Task WriteErrorAsync(HttpContext http, OpenAiError error)
     {
         http.Response.StatusCode = (int)error.Status;
         if (error.RetryAfter is { } retry)

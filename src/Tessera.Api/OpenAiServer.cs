@@ -27,8 +27,10 @@ public sealed class OpenAiServer : IAsyncDisposable
     public Uri BaseAddress { get; }
 
     /// <summary>Starts listening on <paramref name="endpoint"/> (port 0 picks a free one).</summary>
+    /// <param name="mapEndpoints">Maps more endpoints beside /v1 (the CLI's /metrics); null: none.</param>
     public static async Task<OpenAiServer> StartAsync(IPEndPoint endpoint, ITextGenerationService generation, IApiKeyValidator keys,
-        OpenAiApiOptions? options = null, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+        OpenAiApiOptions? options = null, ILoggerFactory? loggerFactory = null, Action<Microsoft.AspNetCore.Routing.IEndpointRouteBuilder>? mapEndpoints = null,
+        CancellationToken cancellationToken = default)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
@@ -42,6 +44,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         });
         var app = builder.Build();
         app.MapOpenAiApi(generation, keys, options);
+        mapEndpoints?.Invoke(app);
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);

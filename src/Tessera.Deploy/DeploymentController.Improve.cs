@@ -123,6 +123,7 @@ public sealed partial class DeploymentController
             lock (_gate)
                 before = new PlanSnapshot(runtime.Stored, runtime.Stages, runtime.Improvement.LastChange);
             summary = await ApplyPlanAsync(runtime, result, new HashSet<string>(), stops, cancellationToken).ConfigureAwait(false);
+            DeploymentMetrics.Replanned(name, PlanChange.Improved);
             await SwitchReplicasAsync(runtime, moved, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

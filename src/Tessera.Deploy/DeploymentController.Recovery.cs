@@ -235,6 +235,7 @@ public sealed partial class DeploymentController
         }
         var dead = change == PlanChange.NodeLost ? excluded : new HashSet<string>();
         words.Append(await ApplyPlanAsync(runtime, result, dead, deferredStops, cancellationToken).ConfigureAwait(false));
+        DeploymentMetrics.Replanned(runtime.Stored.Name, change);
         return words.ToString();
     }
 

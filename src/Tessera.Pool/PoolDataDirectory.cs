@@ -2,7 +2,7 @@ namespace Tessera.Pool;
 
 /// <summary>
 /// Where a machine keeps the pool's files. The coordinator's: pool.db (SQLite), ca.crt, ca.key,
-/// admin.key, coordinator.json. An agent's, under agent/: agent.json, node.crt, node.key, ca.crt.
+/// admin.key, metrics.key, coordinator.json. An agent's, under agent/: agent.json, node.crt, node.key, ca.crt.
 /// Defaults to $TESSERA_HOME, else ~/.tessera.
 /// </summary>
 public sealed class PoolDataDirectory
@@ -18,6 +18,9 @@ public sealed class PoolDataDirectory
     public string CaCertificate => Path.Combine(Root, "ca.crt");
     public string CaKey => Path.Combine(Root, "ca.key");
     public string AdminKey => Path.Combine(Root, "admin.key");
+
+    /// <summary>The key Prometheus sends to read the coordinator's /metrics (and nothing else).</summary>
+    public string MetricsKey => Path.Combine(Root, "metrics.key");
     public string CoordinatorInfo => Path.Combine(Root, "coordinator.json");
     public string AgentDirectory => Path.Combine(Root, "agent");
 

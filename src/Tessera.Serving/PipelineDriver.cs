@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Grpc.Core;
@@ -24,10 +23,6 @@ namespace Tessera.Serving;
 /// </summary>
 public sealed partial class PipelineDriver : IAsyncDisposable
 {
-    private static readonly Meter Meter = new("Tessera.Serving");
-    private static readonly Counter<long> RecoveryCounter = Meter.CreateCounter<long>("tessera.pipeline.recoveries", description: "Pipelines replaced after a stage failed");
-    private static readonly Histogram<double> PauseHistogram = Meter.CreateHistogram<double>("tessera.pipeline.pause", "ms", "Time from a pipeline failure to a paused session's next token");
-
     private readonly PipelineDriverOptions _options;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
@@ -456,7 +451,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
             _lastPause = pause;
             if (pause > _maxPause)
                 _maxPause = pause;
-            PauseHistogram.Record(pause.TotalMilliseconds);
+            PipelineMetrics.Paused(_options.Name, pause);
             LogSessionResumed(t.Session, (long)t.Step, pause.TotalMilliseconds);
         }
         if (session.Request.Pooling is not null)
@@ -570,7 +565,7 @@ public sealed partial class PipelineDriver : IAsyncDisposable
                     ForgetInFlight();
                     _recovering = false;
                     _recoveries++;
-                    RecoveryCounter.Add(1);
+                    PipelineMetrics.Recovered(_options.Name);
                     var context = stages.Min(s => s.ContextLength);
                     foreach (var session in _sessions.Values.ToList())
                     {

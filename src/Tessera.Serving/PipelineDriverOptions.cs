@@ -48,6 +48,9 @@ public sealed record PipelineDriverOptions
 
     public ILogger? Logger { get; init; }
 
+    /// <summary>What the driver serves (a deployment's name): the <c>deployment</c> label of its metrics (<see cref="PipelineMetrics"/>).</summary>
+    public string Name { get; init; } = string.Empty;
+
     /// <summary>Clock for pause measurements and stall deadlines.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }

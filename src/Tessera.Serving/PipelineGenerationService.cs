@@ -46,7 +46,7 @@ public sealed record PipelineGenerationServiceOptions
 /// come from the GGUF file on this side; a <see cref="PipelineDriver"/> runs the sessions through the stages.
 /// Output is token-for-token what <see cref="LocalGenerationService"/> gives with f32 activations.
 /// </summary>
-public sealed partial class PipelineGenerationService : IPipelineService
+public sealed partial class PipelineGenerationService : IPipelineService, IGenerationLoad
 {
     private readonly PipelineDriver _driver;
     private readonly Tokenizer _tokenizer;
@@ -77,6 +77,15 @@ public sealed partial class PipelineGenerationService : IPipelineService
     public int ActiveSessions => _driver.ActiveSessions;
 
     public PipelineRecoveryStatistics RecoveryStatistics => _driver.RecoveryStatistics;
+
+    /// <summary>Sessions in the pipeline and waiting for a slot; the KV caches are the stages' (they report them).</summary>
+    public IReadOnlyList<ModelLoad> Load()
+    {
+        int queued;
+        lock (_gate)
+            queued = _queued;
+        return [new ModelLoad(_served.Id, _driver.ActiveSessions, queued)];
+    }
 
     public Task<bool> MoveToAsync(IReadOnlyList<string> endpoints, CancellationToken cancellation) => _driver.MoveToAsync(endpoints, cancellation);
 
@@ -114,6 +123,7 @@ public sealed partial class PipelineGenerationService : IPipelineService
             RecoveryTimeout = options.RecoveryTimeout,
             Logger = options.Logger,
             Tickets = options.Tickets,
+            Name = options.Id ?? string.Empty,
         }, cancellation).ConfigureAwait(false);
         return new PipelineGenerationService(driver, tokenizer, template, options.Id ?? "model", options);
     }

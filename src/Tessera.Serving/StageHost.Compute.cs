@@ -521,6 +521,7 @@ public sealed partial class StageHost
                     at += count;
                 }
                 input.Activations = UnsafeByteOperations.UnsafeWrap(ActivationCodec.Encode(_options.Activations, values, d));
+                Interlocked.Add(ref _activationBytesSent, input.Activations.Length);
             }
             if (lane.Down is { } down)
             {

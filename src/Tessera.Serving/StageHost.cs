@@ -38,6 +38,8 @@ public sealed partial class StageHost : IDisposable
     private long _decodeHeadTicks;
     private long _decodeWaits;
     private long _decodeWaitTicks;
+    private long _activationBytesReceived;
+    private long _activationBytesSent;
     private bool _stopping;
     private readonly Lazy<Tessera.Generation.Constraints.TokenVocabulary?> _vocabulary;
 
@@ -113,6 +115,10 @@ public sealed partial class StageHost : IDisposable
                 ForwardCalls = _forwardCalls,
                 TokensProcessed = _tokensProcessed,
                 KvBytes = _lanes.Sum(l => l.Sessions.Values.Sum(s => s.Cache.ByteSize)),
+                KvPositions = _lanes.Sum(l => l.Sessions.Values.Sum(s => (long)s.Cache.Length)),
+                KvCapacityPositions = (long)_options.MaxSessions * _stage.ContextLength,
+                ActivationBytesReceived = Interlocked.Read(ref _activationBytesReceived),
+                ActivationBytesSent = Interlocked.Read(ref _activationBytesSent),
                 Next = _options.Next ?? "",
                 Backend = _stage.Backend.Name,
                 ComputeSeconds = (double)Interlocked.Read(ref _computeTicks) / System.Diagnostics.Stopwatch.Frequency,
@@ -272,6 +278,7 @@ public sealed partial class StageHost : IDisposable
                 throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument,
                     $"The message carries {message.Activations.Length} bytes of activations; {rows} positions of {d} values in {message.Format} need {expected}."));
             hidden = new float[rows * d];
+            Interlocked.Add(ref _activationBytesReceived, message.Activations.Length);
             try
             {
                 ActivationCodec.Decode(message.Format, message.Activations.Span, d, hidden);

@@ -7,8 +7,9 @@ namespace Tessera.Deploy;
 /// <summary>Wires deployments into an agent: the stage supervisor that runs the stages the coordinator assigns.</summary>
 public static class DeploymentHosting
 {
-    /// <summary>Agent options that run deployments' stages with <paramref name="supervisor"/>.</summary>
-    public static AgentOptions WithStages(this AgentOptions options, StageSupervisor supervisor) => options with { CommandHandler = supervisor };
+    /// <summary>Agent options that run deployments' stages with <paramref name="supervisor"/> and report their figures with every heartbeat.</summary>
+    public static AgentOptions WithStages(this AgentOptions options, StageSupervisor supervisor) =>
+        options with { CommandHandler = supervisor, Metrics = ReportingStages(options, supervisor) };
 
     /// <summary>
     /// Agent options that run deployments' stages with <paramref name="supervisor"/>, measure links with
@@ -20,7 +21,15 @@ public static class DeploymentHosting
         {
             CommandHandler = relay is null ? new CombinedCommandHandler(supervisor, links) : new CombinedCommandHandler(supervisor, links, relay),
             AdvertisedEndpoint = () => links.AdvertisedEndpoint,
+            Metrics = ReportingStages(options, supervisor),
         };
+
+    /// <summary>The heartbeat's metrics of <paramref name="options"/> with <paramref name="supervisor"/>'s stages' figures added.</summary>
+    private static Func<Tessera.Pool.Protocol.Metrics> ReportingStages(AgentOptions options, StageSupervisor supervisor)
+    {
+        var machine = options.Metrics;
+        return () => supervisor.WithStageFigures(machine().Clone()); // a copy: a source may hand out one object every time
+    }
 
     /// <summary>
     /// The agent's side of the coordinator's relay: what lets a machine behind NAT host stages. It connects the relay

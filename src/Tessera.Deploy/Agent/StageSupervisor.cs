@@ -7,6 +7,7 @@ using Tessera.Engine.Backends;
 using Tessera.Engine.Model;
 using Tessera.Identity;
 using Tessera.Pool.Agent;
+using Tessera.Pool.Membership;
 using Tessera.Pool.Protocol;
 using Tessera.Serving;
 using StageStatus = Tessera.Pool.Protocol.StageStatus;
@@ -66,6 +67,45 @@ public sealed class StageSupervisor : IAgentCommandHandler, IAsyncDisposable
 
     /// <summary>Whether a stage running here listens on <paramref name="port"/> (the relay connects only to those).</summary>
     public bool ServesPort(int port) => _stages.Values.Any(s => s.Server?.Endpoint.Port == port);
+
+    /// <summary>
+    /// Adds the figures of every stage serving here (at most <see cref="StageFigures.MaxPerNode"/>) to a heartbeat's
+    /// <paramref name="metrics"/>: how the coordinator learns each stage's passes, traffic and KV cache without asking it.
+    /// </summary>
+    public Metrics WithStageFigures(Metrics metrics)
+    {
+        foreach (var stage in _stages.Values)
+        {
+            if (metrics.Stages.Count >= StageFigures.MaxPerNode)
+                break;
+            if (stage.Server is not { } server)
+                continue;
+            Tessera.Serving.Protocol.StageStatus status;
+            try
+            {
+                status = server.Host.Status();
+            }
+            catch (ObjectDisposedException)
+            {
+                continue; // stopped while this heartbeat was made
+            }
+            metrics.Stages.Add(new StageMetrics
+            {
+                DeploymentId = stage.Command.DeploymentId,
+                StageIndex = stage.Command.StageIndex,
+                ForwardPasses = status.ForwardCalls,
+                ForwardSeconds = status.ComputeSeconds,
+                Positions = status.TokensProcessed,
+                ActivationBytesReceived = status.ActivationBytesReceived,
+                ActivationBytesSent = status.ActivationBytesSent,
+                Sessions = status.LiveSessions,
+                KvPositions = status.KvPositions,
+                KvCapacityPositions = status.KvCapacityPositions,
+                KvBytes = status.KvBytes,
+            });
+        }
+        return metrics;
+    }
 
     public IReadOnlyList<AgentMessage> Snapshot() =>
         _stages.Values.Select(s => new AgentMessage { StageStatus = s.Status.Clone() }).ToList();

@@ -13,7 +13,7 @@ namespace Tessera.Deploy;
 /// requests get <see cref="DeploymentUnavailableException"/> (503 with Retry-After at /v1). An unknown name is
 /// <see cref="UnknownModelException"/> (404 at /v1).
 /// </summary>
-public sealed class DeploymentRouter : ITextGenerationService, ITokenDecoder
+public sealed class DeploymentRouter : ITextGenerationService, ITokenDecoder, IGenerationLoad
 {
     private ImmutableDictionary<string, ImmutableArray<IPipelineService>> _routes =
         ImmutableDictionary.Create<string, ImmutableArray<IPipelineService>>(StringComparer.Ordinal);
@@ -27,6 +27,19 @@ public sealed class DeploymentRouter : ITextGenerationService, ITokenDecoder
 
     /// <summary>The replicas serving <paramref name="name"/> now (none while it cannot serve).</summary>
     public IReadOnlyList<IPipelineService> Replicas(string name) => _routes.TryGetValue(name, out var replicas) ? replicas : [];
+
+    /// <summary>Every deployment's sessions and queue, over its replicas (zero while it has none).</summary>
+    public IReadOnlyList<ModelLoad> Load() =>
+        _routes.OrderBy(r => r.Key, StringComparer.Ordinal).Select(r =>
+        {
+            var (active, queued) = (0, 0);
+            foreach (var replica in r.Value)
+            {
+                foreach (var load in (replica as IGenerationLoad)?.Load() ?? [])
+                    (active, queued) = (active + load.ActiveSessions, queued + load.QueuedSessions);
+            }
+            return new ModelLoad(r.Key, active, queued);
+        }).ToList();
 
     public IReadOnlyList<ServedModel> ListModels() =>
         _routes.Where(r => r.Value.Length > 0).OrderBy(r => r.Key, StringComparer.Ordinal).SelectMany(r => r.Value[0].ListModels()).ToList();

@@ -33,7 +33,7 @@ public sealed record LocalGenerationServiceOptions
 /// pending prompts), samples each session's next token and streams it. New sessions join at any step;
 /// finished or cancelled ones leave at the next. One thread computes; callers only wait on channels.
 /// </summary>
-public sealed partial class LocalGenerationService : ITextGenerationService, ITokenDecoder, IDisposable
+public sealed partial class LocalGenerationService : ITextGenerationService, ITokenDecoder, IGenerationLoad, IDisposable
 {
     private readonly LocalModel _model;
     private readonly ServedModel _served;
@@ -81,6 +81,20 @@ public sealed partial class LocalGenerationService : ITextGenerationService, ITo
         {
             lock (_gate)
                 return _waiting.Count + _waitingBackground.Count;
+        }
+    }
+
+    /// <summary>Sessions running and waiting, and the positions their KV caches hold, of at most <c>MaxActiveSessions</c> caches of the context.</summary>
+    public IReadOnlyList<ModelLoad> Load()
+    {
+        lock (_gate)
+        {
+            // Caches are created and dropped under the gate; a cache's length moves on the worker and is read as it stands.
+            long positions = 0;
+            foreach (var s in _active)
+                positions += s.Cache?.Length ?? 0;
+            return [new ModelLoad(_served.Id, _active.Count, _waiting.Count + _waitingBackground.Count, positions,
+                (long)_options.MaxActiveSessions * _served.ContextLength)];
         }
     }
 

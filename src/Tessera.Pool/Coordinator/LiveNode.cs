@@ -40,6 +40,9 @@ internal sealed class LiveNode
     }
     public string Address { get; set; } = string.Empty;
 
+    /// <summary>The figures of its deployments' stages from its last heartbeat (none while it is not connected); never stored.</summary>
+    public IReadOnlyList<StageFigures> Stages { get; set; } = [];
+
     /// <summary>HOST:PORT of the agent's link probe, from its last hello; empty: none.</summary>
     public string ProbeEndpoint { get; set; } = string.Empty;
     public DateTimeOffset? LastHeartbeat { get; set; }

@@ -190,6 +190,7 @@ public sealed class MembershipService : IAsyncDisposable
             if (node.ConnectionId != connectionId)
                 return;
             node.Outbox = null;
+            node.Stages = [];
         }
         _logger.LogNodeDisconnected(node.Id, reason);
     }
@@ -199,6 +200,13 @@ public sealed class MembershipService : IAsyncDisposable
     {
         var now = _time.GetUtcNow();
         Interlocked.Increment(ref _heartbeats);
+        IReadOnlyList<StageFigures>? stages = null;
+        if (metrics is not null)
+        {
+            // Stage figures live in memory only: the database keeps the machine's metrics, not counters of stages long gone.
+            stages = StageFigures.From(metrics.Stages);
+            metrics.Stages.Clear();
+        }
         lock (node.Gate)
         {
             if (node.State == NodeState.Left)
@@ -207,7 +215,10 @@ public sealed class MembershipService : IAsyncDisposable
             node.Detector.Heartbeat(now);
             node.LastHeartbeat = now;
             if (metrics is not null)
+            {
                 node.Metrics = metrics;
+                node.Stages = stages!;
+            }
             node.Address = address;
             node.Dirty = true;
             var next = NodeLifecycle.OnHeartbeat(node.State, node.Drained);
@@ -358,6 +369,8 @@ public sealed class MembershipService : IAsyncDisposable
         n.Metrics?.RamFreeBytes ?? n.Hardware.RamFreeBytes, n.Hardware.CpuSpeedGbps)
     {
         ProbeEndpoint = n.ProbeEndpoint,
+        LastHeartbeat = n.LastHeartbeat,
+        Stages = n.Stages,
         Gpus = n.Hardware.Gpus.Select(g => new PoolGpu(g.Device, g.Name, g.MemoryTotalBytes, GpuFree(g, n.Metrics), g.SpeedGbps)).ToList(),
     };
 

@@ -15,6 +15,12 @@ public sealed record PoolNode(string Id, string Name, NodeState State, bool Drai
     /// <summary>Its GPUs as its agent reported them, with their free memory as last sampled.</summary>
     public IReadOnlyList<PoolGpu> Gpus { get; init; } = [];
 
+    /// <summary>When its last heartbeat arrived; null before the first.</summary>
+    public DateTimeOffset? LastHeartbeat { get; init; }
+
+    /// <summary>Its deployments' stages as its last heartbeat described them; none while its agent is not connected.</summary>
+    public IReadOnlyList<StageFigures> Stages { get; init; } = [];
+
     /// <summary>Connected and able to run what it runs (ready, or draining while its work moves away).</summary>
     public bool IsServing => Connected && State is NodeState.Ready or NodeState.Draining;
 

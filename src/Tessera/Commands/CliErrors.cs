@@ -23,7 +23,8 @@ internal static class CliErrors
         }
     }
 
-    public static async Task<int> RunAsync(Func<Task<int>> action)
+    /// <param name="format">With <see cref="LogFormat.Json"/> (a long-running command's --log-format) the error is one JSON log line.</param>
+    public static async Task<int> RunAsync(Func<Task<int>> action, LogFormat format = LogFormat.Text)
     {
         try
         {
@@ -31,7 +32,10 @@ internal static class CliErrors
         }
         catch (Exception e) when (IsUserError(e))
         {
-            Report(e);
+            if (format == LogFormat.Json)
+                CommandOutput.JsonError(e.Message);
+            else
+                Report(e);
             return UserError;
         }
     }

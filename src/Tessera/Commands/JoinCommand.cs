@@ -42,6 +42,7 @@ internal static class JoinCommand
         var cacheLimit = PoolCli.CacheLimitOption();
         var probePort = PoolCli.ProbePortOption();
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
+        var logFormat = PoolCli.LogFormatOption();
         var faultSlowdown = new Option<string?>("--fault-slowdown-file")
         {
             // A fault-injection hook for tests and chaos runs: hidden, never needed in normal use.
@@ -51,7 +52,7 @@ internal static class JoinCommand
         var standInGpu = PoolCli.StandInGpuOption();
         var command = new Command("join", "Join this machine to a pool and contribute its devices. Runs until stopped; reconnects by itself.");
         command.Arguments.Add(token);
-        foreach (var option in new Option[] { tokenFile, name, dataDir, probe, speed, cacheLimit, probePort, verbose, faultSlowdown, standInGpu })
+        foreach (var option in new Option[] { tokenFile, name, dataDir, probe, speed, cacheLimit, probePort, verbose, logFormat, faultSlowdown, standInGpu })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -62,7 +63,8 @@ internal static class JoinCommand
             var dir = new PoolDataDirectory(result.GetValue(dataDir));
             var agentDir = dir.AgentDirectory;
             var time = TimeProvider.System;
-            using var logging = PoolCli.CreateLogging(result.GetValue(verbose));
+            using var logging = PoolCli.CreateLogging(result.GetValue(verbose), result.GetValue(logFormat));
+            var output = new CommandOutput(result.GetValue(logFormat), logging);
 
             NodeIdentity identity;
             Tessera.Pool.Protocol.Hardware hardware;
@@ -74,7 +76,7 @@ internal static class JoinCommand
                     identity.Dispose();
                     throw new PoolException($"{dir.Root} already belongs to pool {identity.File.PoolId}, not to the pool of this token. Use another --data-dir to join a second pool.", exitCode: 2);
                 }
-                Console.WriteLine($"Already a member of pool {identity.File.PoolId} as node {identity.File.Name} ({identity.NodeId}); reconnecting to {identity.File.Coordinator}.");
+                output.Line($"Already a member of pool {identity.File.PoolId} as node {identity.File.Name} ({identity.NodeId}); reconnecting to {identity.File.Coordinator}.");
                 hardware = PoolCli.Discover(dir.Root, result.GetValue(probe), result.GetValue(speed), result.GetValue(standInGpu));
             }
             else
@@ -84,7 +86,7 @@ internal static class JoinCommand
                 hardware = PoolCli.Discover(ExistingAncestor(dir.Root), result.GetValue(probe), result.GetValue(speed), result.GetValue(standInGpu));
                 var nodeName = result.GetValue(name) ?? Environment.MachineName;
                 identity = await JoinClient.JoinAsync(parsed, agentDir, nodeName, hardware, time, cancellationToken).ConfigureAwait(false);
-                Console.WriteLine($"Joined pool {identity.File.PoolId} as node {identity.File.Name} ({identity.NodeId}). Identity stored in {agentDir}.");
+                output.Line($"Joined pool {identity.File.PoolId} as node {identity.File.Name} ({identity.NodeId}). Identity stored in {agentDir}.");
             }
 
             using (identity)
@@ -98,16 +100,16 @@ internal static class JoinCommand
                 switch (exit.Reason)
                 {
                     case AgentExitReason.Removed:
-                        Console.WriteLine(exit.Message);
+                        output.Line(exit.Message);
                         return 0;
                     case AgentExitReason.Refused:
-                        await Console.Error.WriteLineAsync("error: " + exit.Message).ConfigureAwait(false);
+                        output.Error(exit.Message);
                         return 3;
                     default:
                         return 0;
                 }
             }
-        }));
+        }, result.GetValue(logFormat)));
         return command;
     }
 

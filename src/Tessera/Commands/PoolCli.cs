@@ -133,7 +133,8 @@ internal static class PoolCli
     }
 
     /// <summary>Runs a command body, turning <see cref="PoolException"/> into a message on stderr and its exit code.</summary>
-    public static async Task<int> RunAsync(Func<Task<int>> body)
+    /// <param name="format">With <see cref="LogFormat.Json"/> (a long-running command's --log-format) the message is one JSON log line.</param>
+    public static async Task<int> RunAsync(Func<Task<int>> body, LogFormat format = LogFormat.Text)
     {
         try
         {
@@ -141,18 +142,26 @@ internal static class PoolCli
         }
         catch (PoolException ex)
         {
-            await Console.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
+            await ReportAsync(ex.Message, format).ConfigureAwait(false);
             return ex.ExitCode;
         }
         catch (IdentityException ex)
         {
-            await Console.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
+            await ReportAsync(ex.Message, format).ConfigureAwait(false);
             return 1;
         }
         catch (OperationCanceledException)
         {
             return 130;
         }
+    }
+
+    private static async Task ReportAsync(string message, LogFormat format)
+    {
+        if (format == LogFormat.Json)
+            CommandOutput.JsonError(message);
+        else
+            await Console.Error.WriteLineAsync("error: " + message).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -190,13 +199,33 @@ internal static class PoolCli
         }
     }
 
-    public static ILoggerFactory CreateLogging(bool verbose) => LoggerFactory.Create(builder =>
+    /// <summary>--log-format of the long-running commands (pool start, join, serve, stage serve).</summary>
+    public static Option<LogFormat> LogFormatOption() => new("--log-format")
     {
-        builder.AddSimpleConsole(o =>
+        Description = "How log messages are written to stderr: text (one line each, for people) or json (one JSON object per line: Timestamp, LogLevel, Category, Message, State, for log collectors; what the command prints for you is logged too).",
+        DefaultValueFactory = _ => LogFormat.Text,
+    };
+
+    /// <summary>Logging to stderr for a long-running command: every message on one line, as text or as one JSON object.</summary>
+    public static ILoggerFactory CreateLogging(bool verbose, LogFormat format = LogFormat.Text) => LoggerFactory.Create(builder =>
+    {
+        if (format == LogFormat.Json)
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss ";
-        });
+            builder.AddJsonConsole(o =>
+            {
+                o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+                o.UseUtcTimestamp = true;
+                o.JsonWriterOptions = new JsonWriterOptions { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+            });
+        }
+        else
+        {
+            builder.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+            });
+        }
         builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.AddFilter((category, level) =>
         {

@@ -64,8 +64,9 @@ internal static class PoolCommand
             DefaultValueFactory = _ => "2s",
         };
         var verbose = new Option<bool>("--verbose") { Description = "Log debug messages." };
+        var logFormat = PoolCli.LogFormatOption();
         var command = new Command("start", "Start the coordinator of a pool (creating the pool on first start) and an agent for this machine.");
-        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, tokenUses, probe, speed, cacheLimit, probePort, maxDownload, noImprove, improveInterval, improveMinGain, improveMoveGain, observeInterval, verbose })
+        foreach (var option in new Option[] { dataDir, listen, advertise, noAgent, name, ttl, tokenUses, probe, speed, cacheLimit, probePort, maxDownload, noImprove, improveInterval, improveMinGain, improveMoveGain, observeInterval, verbose, logFormat })
             command.Options.Add(option);
         command.SetAction((result, invocationToken) => PoolCli.RunAsync(async () =>
         {
@@ -73,7 +74,8 @@ internal static class PoolCommand
             var cancellationToken = stopping.Token;
             var dir = new PoolDataDirectory(result.GetValue(dataDir));
             var tokenTtl = DurationParser.Parse(result.GetValue(ttl)!);
-            using var logging = PoolCli.CreateLogging(result.GetValue(verbose));
+            using var logging = PoolCli.CreateLogging(result.GetValue(verbose), result.GetValue(logFormat));
+            var output = new CommandOutput(result.GetValue(logFormat), logging);
             var time = TimeProvider.System;
             await using var coordinator = await PoolCoordinator.StartAsync(new CoordinatorOptions
             {
@@ -96,7 +98,7 @@ internal static class PoolCommand
             var host = coordinator.Host;
             // A token is a key to the pool: one is made when the pool is created, not at every start.
             var joinToken = host.Created ? host.Context.CreateToken(tokenTtl, "printed by pool start", result.GetValue(tokenUses)) : default;
-            PrintBanner(host, dir, joinToken.Record, tokenTtl, joinToken.Token);
+            PrintBanner(output, host, dir, joinToken.Record, tokenTtl, joinToken.Token);
 
             Task<AgentExit>? agent = null;
             if (!result.GetValue(noAgent))
@@ -112,40 +114,41 @@ internal static class PoolCommand
                 var runner = new AgentRunner(identity, LocalAgent.StandardOptions(dir.AgentDirectory, result.GetValue(name), hardware, time).WithStages(stages, links, relay), time, logging.CreateLogger<AgentRunner>());
                 agent = runner.RunAsync(cancellationToken);
                 await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
-                Console.WriteLine("Coordinator stopping; the pool's state is in " + dir.Database);
+                output.Line("Coordinator stopping; the pool's state is in " + dir.Database);
                 await agent.ConfigureAwait(false);
             }
             else
             {
                 await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
-                Console.WriteLine("Coordinator stopping; the pool's state is in " + dir.Database);
+                output.Line("Coordinator stopping; the pool's state is in " + dir.Database);
             }
             return 0;
-        }));
+        }, result.GetValue(logFormat)));
         return command;
     }
 
-    private static void PrintBanner(CoordinatorHost host, PoolDataDirectory dir, TokenRecord? token, TimeSpan ttl, string? tokenText)
+    private static void PrintBanner(CommandOutput output, CoordinatorHost host, PoolDataDirectory dir, TokenRecord? token, TimeSpan ttl, string? tokenText)
     {
         var info = host.Info;
-        Console.WriteLine($"Pool {info.PoolId} is running ({(host.Created ? "created now" : "resumed")}), listening on {info.Listen}.");
-        Console.WriteLine($"  API        {info.ApiUrl}/api   (OpenAPI: {info.ApiUrl}/api/openapi.json)");
-        Console.WriteLine($"  Dashboard  {info.ApiUrl}/dashboard   (sign in with the admin key; docs/dashboard.md says how a browser trusts the pool CA)");
-        Console.WriteLine($"  Admin key  {dir.AdminKey}   (send as 'Authorization: Bearer <key>')");
-        Console.WriteLine($"  Pool CA    {dir.CaCertificate}   (sha256 {info.CaSha256})");
-        Console.WriteLine($"  State      {dir.Database}");
-        Console.WriteLine();
+        output.Line($"Pool {info.PoolId} is running ({(host.Created ? "created now" : "resumed")}), listening on {info.Listen}.");
+        output.Line($"  API        {info.ApiUrl}/api   (OpenAPI: {info.ApiUrl}/api/openapi.json)");
+        output.Line($"  Dashboard  {info.ApiUrl}/dashboard   (sign in with the admin key; docs/dashboard.md says how a browser trusts the pool CA)");
+        output.Line($"  Admin key  {dir.AdminKey}   (send as 'Authorization: Bearer <key>')");
+        output.Line($"  Metrics    {info.ApiUrl}/metrics   (Prometheus; bearer: the key in {dir.MetricsKey} or the admin key)");
+        output.Line($"  Pool CA    {dir.CaCertificate}   (sha256 {info.CaSha256})");
+        output.Line($"  State      {dir.Database}");
+        output.Line();
         if (token is not null && tokenText is not null)
         {
             var machines = token.MaxUses == 1 ? "one machine" : $"{token.MaxUses} machines";
-            Console.WriteLine($"Join another machine with (token {token.Id}, for {machines}, valid {ttl.TotalHours:0.#} h; more with `tessera token create`):");
-            Console.WriteLine($"  tessera join {tokenText}");
+            output.Line($"Join another machine with (token {token.Id}, for {machines}, valid {ttl.TotalHours:0.#} h; more with `tessera token create`):");
+            output.Line($"  tessera join {tokenText}");
         }
         else
         {
-            Console.WriteLine("Join another machine with a token from `tessera token create` (add --uses N for several machines).");
+            output.Line("Join another machine with a token from `tessera token create` (add --uses N for several machines).");
         }
-        Console.WriteLine();
+        output.Line();
     }
 
     private static async Task WaitForCancellationAsync(CancellationToken cancellationToken)

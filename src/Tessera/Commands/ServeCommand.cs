@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Net;
+using Microsoft.AspNetCore.Http;
 using Tessera.Api;
 using Tessera.Api.Batches;
 using Tessera.Api.Keys;
 using Tessera.Cli.Hosting;
+using Tessera.Cli.Telemetry;
 using Tessera.Distribution;
 using Tessera.Engine.Gpu;
 using Tessera.Engine.Generation;
@@ -28,14 +30,15 @@ internal static class ServeCommand
         var device = ComputeDeviceOption.Create();
         var batchDir = new Option<string?>("--batch-dir") { Description = "Folder of the Batch API's jobs and, in its content/ folder, their files (default: jobs in $TESSERA_HOME/batches/NAME, ~/.tessera if unset, and files in the model cache)." };
         var queue = new Option<int>("--max-queue") { Description = "Sessions that may wait; beyond, requests get 429.", DefaultValueFactory = _ => 32 };
-        var command = new Command("serve", "Serve a GGUF model on this machine behind an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models).")
+        var logFormat = PoolCli.LogFormatOption();
+        var command = new Command("serve", "Serve a GGUF model on this machine behind an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models) and its Prometheus metrics (/metrics, with the same key).")
         {
-            model, listen, apiKey, noAuth, name, context, threads, sessions, queue, device, batchDir,
+            model, listen, apiKey, noAuth, name, context, threads, sessions, queue, device, batchDir, logFormat,
         };
         command.SetAction((result, ct) => CliErrors.RunAsync(() => RunAsync(
             result.GetValue(model), result.GetValue(listen)!, result.GetValue(apiKey), result.GetValue(noAuth), result.GetValue(name),
             result.GetValue(context), result.GetValue(threads), result.GetValue(sessions), result.GetValue(queue), result.GetValue(device)!,
-            result.GetValue(batchDir), ct)));
+            result.GetValue(batchDir), result.GetValue(logFormat), ct), result.GetValue(logFormat)));
         return command;
     }
 
@@ -53,7 +56,7 @@ internal static class ServeCommand
     }
 
     private static async Task<int> RunAsync(string? modelPath, string listenText, string? apiKey, bool noAuth, string? name, int? context,
-        int threads, int maxSessions, int maxQueue, string device, string? batchDir, CancellationToken cancellation)
+        int threads, int maxSessions, int maxQueue, string device, string? batchDir, LogFormat logFormat, CancellationToken cancellation)
     {
         var listen = ParseListen(listenText);
         apiKey ??= Environment.GetEnvironmentVariable("TESSERA_API_KEY") is { Length: > 0 } fromEnv ? fromEnv : null;
@@ -73,8 +76,11 @@ internal static class ServeCommand
             ContextLength = context,
         });
         using var signal = PoolCli.OnStopSignal(cancellation);
-        using var logging = PoolCli.CreateLogging(verbose: false);
+        using var logging = PoolCli.CreateLogging(verbose: false, logFormat);
+        var output = new CommandOutput(logFormat, logging);
         var validator = key is null ? ApiKeyValidators.AllowAll : ApiKeyValidators.Single(key);
+        using var metrics = new MetricsExporter();
+        metrics.Add(new GenerationGauges(service, metrics.Factory));
         OpenAiServer server;
         try
         {
@@ -85,7 +91,7 @@ internal static class ServeCommand
                 Files = new ContentStoreBatchFiles(new ContentStore(batchDir is null ? ContentStore.DefaultRoot() : Path.Combine(batchDir, "content"))),
             };
             server = await OpenAiServer.StartAsync(listen, service, validator, new OpenAiApiOptions { Batches = batches },
-                logging, signal.Token).ConfigureAwait(false);
+                logging, endpoints => metrics.Map(endpoints).AddEndpointFilter(new ApiKeyFilter(validator)), signal.Token).ConfigureAwait(false);
         }
         catch (IOException e)
         {
@@ -95,13 +101,14 @@ internal static class ServeCommand
         {
             var model = service.ListModels()[0];
             var baseUrl = new Uri(server.BaseAddress, "v1").ToString();
-            Console.WriteLine($"Serving {model.Id} (context {model.ContextLength}) at {baseUrl}");
-            Console.WriteLine(key is null ? "API key: none needed (--no-auth)" : $"API key: {key}");
+            output.Line($"Serving {model.Id} (context {model.ContextLength}) at {baseUrl}");
+            output.Line(key is null ? "API key: none needed (--no-auth)" : $"API key: {key}");
+            output.Line($"Metrics: {new Uri(server.BaseAddress, "metrics")} (Prometheus, with the same key)");
             if (!IPAddress.IsLoopback(listen.Address))
-                Console.WriteLine("warning: plain HTTP: keys and text cross the network unencrypted. For a network endpoint use the pool's coordinator (TLS).");
+                output.Line("warning: plain HTTP: keys and text cross the network unencrypted. For a network endpoint use the pool's coordinator (TLS).");
             var auth = key is null ? "" : $" -H \"Authorization: Bearer {key}\"";
-            Console.WriteLine($"Try: curl {baseUrl}/chat/completions{auth} -H \"Content-Type: application/json\" -d '{{\"model\":\"{model.Id}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'");
-            Console.WriteLine("Press Ctrl+C to stop.");
+            output.Line($"Try: curl {baseUrl}/chat/completions{auth} -H \"Content-Type: application/json\" -d '{{\"model\":\"{model.Id}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'");
+            output.Line("Press Ctrl+C to stop.");
             try
             {
                 await Task.Delay(Timeout.Infinite, signal.Token).ConfigureAwait(false);

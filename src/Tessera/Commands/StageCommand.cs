@@ -45,9 +45,10 @@ internal static class StageCommand
             Description = "First stage only: groups its decoding sessions are split into so the stages of several machines compute at once (0: one per host in the route, 1: one batch).",
             DefaultValueFactory = _ => 0,
         };
+        var logFormat = PoolCli.LogFormatOption();
         var cmd = new Command("serve", "Host a layer range of a model and serve the stage protocol until stopped (SIGINT/SIGTERM).")
         {
-            model, layers, listen, next, activations, threads, context, device, batch, tlsDir, plaintext, microBatches,
+            model, layers, listen, next, activations, threads, context, device, batch, tlsDir, plaintext, microBatches, logFormat,
         };
         cmd.SetAction((result, invocation) => CliErrors.RunAsync(async () =>
         {
@@ -71,10 +72,11 @@ internal static class StageCommand
                 Tls = tls,
                 AllowPlaintext = result.GetValue(plaintext),
             };
-            using var logging = PoolCli.CreateLogging(verbose: false);
+            using var logging = PoolCli.CreateLogging(verbose: false, result.GetValue(logFormat));
+            var output = new CommandOutput(result.GetValue(logFormat), logging);
             await using var server = await StageServer.StartAsync(options, logging, stopping.Token).ConfigureAwait(false);
             var s = server.Host.Stage;
-            Console.WriteLine($"Stage for layers {s.Range} of {s.Config.BlockCount} ({Path.GetFileName(options.ModelPath)}, {s.Backend.Name}, {ActivationFormats.Name(options.Activations)} out) listening on {server.Address}{(tls is null ? " (plaintext)" : " (mTLS)")}");
+            output.Line($"Stage for layers {s.Range} of {s.Config.BlockCount} ({Path.GetFileName(options.ModelPath)}, {s.Backend.Name}, {ActivationFormats.Name(options.Activations)} out) listening on {server.Address}{(tls is null ? " (plaintext)" : " (mTLS)")}");
             Console.Out.Flush();
             try
             {
@@ -83,9 +85,9 @@ internal static class StageCommand
             catch (OperationCanceledException)
             {
             }
-            Console.WriteLine("Stage stopping.");
+            output.Line("Stage stopping.");
             return 0;
-        }));
+        }, result.GetValue(logFormat)));
         return cmd;
     }
 
@@ -109,15 +111,17 @@ internal static class StageCommand
                 Console.WriteLine(JsonSerializer.Serialize(rows.Select(r => new
                 {
                     r.Model, r.FirstLayer, r.LastLayer, r.BlockCount, r.LiveSessions, r.Lanes, r.ForwardCalls, r.TokensProcessed, r.KvBytes, r.ContextLength, r.Backend,
-                    r.ComputeSeconds,
+                    r.ComputeSeconds, r.ActivationBytesReceived, r.ActivationBytesSent, r.KvPositions, r.KvCapacityPositions,
                 }), CliJson.Options));
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("stage", "model", "layers", "sessions", "lanes", "forward calls", "tokens", "ms per call", "KV");
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("stage", "model", "layers", "sessions", "lanes", "forward calls", "tokens", "ms per call", "KV",
+                "received", "sent");
             var i = 0;
             foreach (var r in rows)
                 table.AddRow($"{i++}", Markup.Escape(r.Model), $"{r.FirstLayer}-{r.LastLayer} of {r.BlockCount}", $"{r.LiveSessions}", $"{r.Lanes}", $"{r.ForwardCalls}", $"{r.TokensProcessed}",
-                    r.ForwardCalls == 0 ? "-" : $"{r.ComputeSeconds * 1000 / r.ForwardCalls:F2}", Format.Bytes(r.KvBytes));
+                    r.ForwardCalls == 0 ? "-" : $"{r.ComputeSeconds * 1000 / r.ForwardCalls:F2}", Format.Bytes(r.KvBytes), Format.Bytes(r.ActivationBytesReceived),
+                    Format.Bytes(r.ActivationBytesSent));
             PoolCli.WriteTable(table);
             return 0;
         }));

@@ -103,17 +103,18 @@ internal static class TopCommand
         if (frame.Nodes.Count > 40)
             nodes.Caption($"and {frame.Nodes.Count - 40} more (tessera nodes lists them all)");
 
-        var deployments = new Table().Expand().AddColumns("Deployment", "State", "Stages", "Tokens/s (predicted)", "Model");
+        var deployments = new Table().Expand().AddColumns("Deployment", "State", "Stages", "Tokens/s (predicted)", "Sessions / queued", "Model");
         foreach (var d in frame.Deployments)
         {
             var stages = string.Join("  ", d.Stages.OrderBy(x => x.Replica).ThenBy(x => x.Index)
                 .Select(x => $"{Markup.Escape(x.NodeName)}[grey][[{x.FirstLayer},{x.LastLayer})[/] {StageMarkup(x.State)}"));
             var served = frame.Serving?.Models?.GetValueOrDefault(d.Name);
             deployments.AddRow(Markup.Escape(d.Name), StageMarkup(d.State), stages,
-                string.Create(c, $"{served?.TokensPerSecond ?? 0:0.0} ({d.PredictedTokensPerSecond:0.0})"), Markup.Escape(Path.GetFileName(d.Model)));
+                string.Create(c, $"{served?.TokensPerSecond ?? 0:0.0} ({d.PredictedTokensPerSecond:0.0})"),
+                string.Create(c, $"{served?.ActiveSessions ?? 0} / {served?.QueuedSessions ?? 0}"), Markup.Escape(Path.GetFileName(d.Model)));
         }
         if (frame.Deployments.Count == 0)
-            deployments.AddRow("[grey]none[/]", string.Empty, string.Empty, string.Empty, string.Empty);
+            deployments.AddRow("[grey]none[/]", string.Empty, string.Empty, string.Empty, string.Empty, string.Empty);
 
         var events = new Table().Expand().HideHeaders().NoBorder().AddColumns("At", "Kind", "Message");
         foreach (var e in frame.Events)

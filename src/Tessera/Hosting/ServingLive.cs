@@ -10,6 +10,12 @@ public sealed record ServingLiveView(double TokensPerSecond, double TimeToFirstT
 {
     /// <summary>The same figures for each model (deployment) served since start.</summary>
     public IReadOnlyDictionary<string, ServingLiveView>? Models { get; init; }
+
+    /// <summary>Sessions generating now (for a model; all models in the total).</summary>
+    public int ActiveSessions { get; init; }
+
+    /// <summary>Requests waiting for a session slot now.</summary>
+    public int QueuedSessions { get; init; }
 }
 
 /// <summary>
@@ -30,7 +36,14 @@ internal sealed class ServingLive(ITextGenerationService inner) : ITextGeneratio
     public ServingLiveView Live()
     {
         var now = Stopwatch.GetTimestamp() / Stopwatch.Frequency;
-        return _all.View(now) with { Models = _models.ToDictionary(m => m.Key, m => m.Value.View(now), StringComparer.Ordinal) };
+        var load = (inner as IGenerationLoad)?.Load() ?? [];
+        var models = _models.ToDictionary(m => m.Key, m => m.Value.View(now), StringComparer.Ordinal);
+        foreach (var l in load)
+        {
+            var seen = models.GetValueOrDefault(l.Model) ?? ServingWindow.Empty;
+            models[l.Model] = seen with { ActiveSessions = l.ActiveSessions, QueuedSessions = l.QueuedSessions };
+        }
+        return _all.View(now) with { Models = models, ActiveSessions = load.Sum(l => l.ActiveSessions), QueuedSessions = load.Sum(l => l.QueuedSessions) };
     }
 
     public async IAsyncEnumerable<GeneratedToken> GenerateAsync(string model, int[] prompt, GenerationOptions options, [EnumeratorCancellation] CancellationToken cancellation)
@@ -84,6 +97,9 @@ internal sealed class ServingWindow
         public double BetweenSeconds;
         public long Betweens;
     }
+
+    /// <summary>A model served nothing yet.</summary>
+    public static readonly ServingLiveView Empty = new(0, 0, 0, ServingLive.WindowSeconds, 0, 0);
 
     public void Started() => Interlocked.Increment(ref _requests);
 

@@ -126,7 +126,10 @@ public class DeployPoolFixture : IAsyncLifetime
     internal DeployClient Client() => DeployClient.Create(new PoolDataDirectory(CoordinatorDir), null, null, TimeSpan.FromSeconds(60));
 
     /// <summary>An HTTP client of the coordinator's /v1 that trusts the pool CA and sends the API key.</summary>
-    public HttpClient OpenAi()
+    public HttpClient OpenAi() => Https(ApiKey);
+
+    /// <summary>An HTTP client of the coordinator that trusts the pool CA and sends <paramref name="bearer"/> (none when null).</summary>
+    public HttpClient Https(string? bearer)
     {
         var dir = new PoolDataDirectory(CoordinatorDir);
         using var pem = X509Certificate2.CreateFromPem(File.ReadAllText(dir.CaCertificate));
@@ -136,8 +139,35 @@ public class DeployPoolFixture : IAsyncLifetime
             BaseAddress = new Uri(ApiUrl + "/"),
             Timeout = TimeSpan.FromSeconds(60),
         };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
+        if (bearer is not null)
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
         return http;
+    }
+
+    /// <summary>The coordinator's /metrics, read with the pool's scrape key (metrics.key).</summary>
+    internal async Task<Tessera.Tests.Telemetry.PrometheusText> ScrapeAsync()
+    {
+        using var scraper = Https((await File.ReadAllTextAsync(new PoolDataDirectory(CoordinatorDir).MetricsKey)).Trim());
+        using var response = await scraper.GetAsync("metrics");
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.OK, text);
+        return Tessera.Tests.Telemetry.PrometheusText.Parse(text);
+    }
+
+    /// <summary>Scrapes /metrics every 250 ms until <paramref name="condition"/> holds (stages' figures arrive with their agents' heartbeats, once a second).</summary>
+    internal async Task<Tessera.Tests.Telemetry.PrometheusText> WaitForScrapeAsync(Func<Tessera.Tests.Telemetry.PrometheusText, bool> condition, string what)
+    {
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var metrics = await ScrapeAsync();
+            if (condition(metrics))
+                return metrics;
+            if (deadline.Elapsed > TimeSpan.FromSeconds(20))
+                throw new TimeoutException($"no {what} at /metrics within 20 s; last scrape:\n" +
+                    string.Join('\n', metrics.Samples.Where(s => s.Name.StartsWith("tessera_", StringComparison.Ordinal)).Select(s => $"{s.Name} {string.Join(',', s.Labels)} {s.Value}")) + "\n" + Logs);
+            await Task.Delay(250);
+        }
     }
 
     /// <summary>Runs a CLI command against this pool (adds --data-dir).</summary>

@@ -15,7 +15,7 @@ namespace Tessera.Tests.Deploy;
 /// </summary>
 [Trait("Category", "Process")]
 [Collection(ProcessCollection.Name)]
-public sealed class DeployProcessTests(DeployPoolFixture pool) : IClassFixture<DeployPoolFixture>
+public sealed partial class DeployProcessTests(DeployPoolFixture pool) : IClassFixture<DeployPoolFixture>
 {
     private const string Prompt = "Once upon a time";
     private const int Tokens = 12;

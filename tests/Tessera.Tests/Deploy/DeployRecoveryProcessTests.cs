@@ -74,6 +74,13 @@ public sealed class DeployRecoveryProcessTests(SpareAgentPoolFixture pool, ITest
         Assert.Contains("moved layer", events);
         Assert.Contains("sessions resumed after", events);
 
+        // /metrics counts the recovery, the re-plan that dropped the lost node and the pauses the sessions saw
+        // (and the killed node out of ready)
+        var metrics = await pool.WaitForScrapeAsync(m => m.Sum("tessera_pipeline_pause_seconds_count", ("deployment", "tiny-r")) >= 1
+            && m.Sum("tessera_node_state", ("node", middle.NodeName), ("state", "ready")) == 0, "the pause, and the killed node out of ready");
+        Assert.True(metrics.Sum("tessera_pipeline_recoveries_total", ("deployment", "tiny-r")) >= 1);
+        Assert.True(metrics.Sum("tessera_deployment_replans_total", ("deployment", "tiny-r"), ("reason", "node_lost")) >= 1);
+
         // a new request is served by the new pipeline
         var again = await CompletionStreams.StreamAsync(http, "tiny-r", Prompts[0], Tokens, null);
         Assert.Equal(expected[0], again.Text);

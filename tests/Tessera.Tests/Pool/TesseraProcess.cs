@@ -90,10 +90,15 @@ internal sealed class TesseraProcess : IDisposable
 
     public string Output => $"--- stdout of {Description}\n{Stdout}\n--- stderr\n{Stderr}";
 
-    public async Task WaitForStdoutAsync(string text, TimeSpan timeout)
+    public Task WaitForStdoutAsync(string text, TimeSpan timeout) => WaitForAsync(() => Stdout, text, timeout);
+
+    /// <summary>Waits for <paramref name="text"/> on stderr, where logs go.</summary>
+    public Task WaitForStderrAsync(string text, TimeSpan timeout) => WaitForAsync(() => Stderr, text, timeout);
+
+    private async Task WaitForAsync(Func<string> output, string text, TimeSpan timeout)
     {
         var deadline = Stopwatch.StartNew();
-        while (!Stdout.Contains(text, StringComparison.Ordinal))
+        while (!output().Contains(text, StringComparison.Ordinal))
         {
             if (_process.HasExited)
                 throw new InvalidOperationException($"tessera {Description} exited ({_process.ExitCode}) before printing '{text}'.\n{Output}");

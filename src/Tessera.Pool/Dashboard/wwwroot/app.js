@@ -111,7 +111,7 @@ async function refreshDeployments() {
 // A deployment's own serving figures, from the last /api/serving/live.
 function servingText(name) {
   const m = state.serving && state.serving.models && state.serving.models[name];
-  return m ? `serving ${m.tokensPerSecond.toFixed(1)} tokens/s, first token ${m.timeToFirstTokenMs.toFixed(0)} ms, ${m.requests} requests` : '';
+  return m ? `serving ${m.tokensPerSecond.toFixed(1)} tokens/s, first token ${m.timeToFirstTokenMs.toFixed(0)} ms · ${m.activeSessions} sessions, ${m.queuedSessions} queued · ${m.requests} requests` : '';
 }
 
 async function refreshLinks() {
