@@ -38,13 +38,50 @@ internal static class Prediction
     }
 
     /// <summary>
-    /// The device's FLOP/s for prefill: measured when known, otherwise its bandwidth times
-    /// <see cref="PlannerOptions.CpuFlopsPerByte"/> or <see cref="PlannerOptions.GpuFlopsPerByte"/>.
+    /// The device's FLOP/s for prefill of <paramref name="layers"/>, on the weights and on attention. Measured when
+    /// known, for both. Otherwise its bandwidth times a FLOP/s per byte/s: on a GPU <see cref="PlannerOptions.GpuFlopsPerByte"/>
+    /// for both; on a CPU, for the weights, each weight type's <see cref="PlannerOptions.CpuFlopsPerByteOf"/> combined
+    /// by the FLOPs stored in it (<see cref="CpuWeightFlopsPerByte"/>), and for attention, whose operands are
+    /// activations, <see cref="PlannerOptions.CpuFlopsPerByte"/>.
     /// </summary>
-    public static (double Flops, bool Measured) Flops(PlannerOptions options, DeviceInfo d) =>
-        d.FlopsPerSecond is > 0 and var f && double.IsFinite(f)
-            ? (f, true)
-            : (d.MemoryBandwidthGBps * 1e9 * (d.Kind == DeviceKind.Gpu ? options.GpuFlopsPerByte : options.CpuFlopsPerByte), false);
+    public static (double Weights, double Attention, bool Measured) Flops(PlannerOptions options, DeviceInfo d, ModelProfile model, LayerSpan layers)
+    {
+        if (d.FlopsPerSecond is > 0 and var f && double.IsFinite(f))
+            return (f, f, true);
+        var bandwidth = d.MemoryBandwidthGBps * 1e9;
+        if (d.Kind == DeviceKind.Gpu)
+            return (bandwidth * options.GpuFlopsPerByte, bandwidth * options.GpuFlopsPerByte, false);
+        return (bandwidth * CpuWeightFlopsPerByte(options, model, layers), bandwidth * options.CpuFlopsPerByte, false);
+    }
+
+    /// <summary>
+    /// A CPU's FLOP/s per byte/s on the weights of <paramref name="layers"/>: their FLOPs over the time each type's
+    /// share takes at its own factor (FLOPs / factor, added up). Times add, rates do not: a Q4_K_M block whose Q6_K
+    /// matrices run slower than its Q4_K ones takes the sum of both times. A block without known types counts at
+    /// <see cref="PlannerOptions.CpuFlopsPerByte"/>.
+    /// </summary>
+    internal static double CpuWeightFlopsPerByte(PlannerOptions options, ModelProfile model, LayerSpan layers)
+    {
+        double flops = 0, seconds = 0; // seconds at one byte/s of bandwidth
+        for (var l = layers.First; l < layers.Last; l++)
+        {
+            var blockFlops = model.LayerFlopsPerToken[l];
+            double typed = 0, typedSeconds = 0;
+            if (model.LayerFlopsByType is { } types)
+            {
+                foreach (var t in types[l])
+                {
+                    if (!(t.FlopsPerToken > 0))
+                        continue;
+                    typed += t.FlopsPerToken;
+                    typedSeconds += t.FlopsPerToken / options.CpuFlopsPerByteOf(t.Type);
+                }
+            }
+            flops += blockFlops;
+            seconds += typed > 0 ? blockFlops * typedSeconds / typed : blockFlops / options.CpuFlopsPerByte;
+        }
+        return seconds > 0 ? flops / seconds : options.CpuFlopsPerByte;
+    }
 
     private static StagePrefill StagePrefill(CostModel cost, ClusterDescription cluster, IReadOnlyList<DeviceInfo> devices, int index, LayerSpan layers)
     {
@@ -57,7 +94,7 @@ internal static class Prediction
         var flopsPerToken = 0.0;
         for (var l = layers.First; l < layers.Last; l++)
             flopsPerToken += model.LayerFlopsPerToken[l];
-        var (flops, measured) = Flops(cost.Options, d);
+        var (flops, attention, measured) = Flops(cost.Options, d, model, layers);
         double latency = 0, perToken = 0;
         if (index < devices.Count - 1)
         {
@@ -70,6 +107,7 @@ internal static class Prediction
             AttentionFlopsPerTokenSquared: 2.0 * model.HiddenSize * layers.Count,
             FixedFlops: last ? model.HeadFlopsPerToken : 0, // logits of the last position only
             FlopsPerSecond: flops,
+            AttentionFlopsPerSecond: attention,
             FlopsMeasured: measured,
             WeightReadSeconds: readOnce / (d.MemoryBandwidthGBps * 1e9),
             HopLatencySeconds: latency,
