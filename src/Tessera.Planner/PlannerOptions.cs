@@ -140,6 +140,24 @@ public sealed record PlannerOptions
     /// <summary>Seed of those draws: fixed, so the same plan always predicts the same percentiles.</summary>
     public ulong LatencySeed { get; init; } = 0x7E55E2A;
 
+    /// <summary>
+    /// The spread of one CPU stage's compute per decoded token, as its p99 over its p50, for
+    /// <see cref="PipelinePlan.TokenLatencyP99Seconds"/>: each stage's compute is drawn log-normal around its
+    /// prediction (the median), independently of the other stages'. 1.2: the spread this engine showed on one stage of
+    /// TinyLlama-1.1B Q4_0, one thread, on the 2-core development machine (p50 / p1 1.17-1.22 alone, p99 / p50 1.22 end
+    /// to end through the API with nothing else running; 1.3 and more whenever another process shared the cores), low
+    /// on purpose: a pool of machines that run nothing else shows less. 1 takes compute as constant. See
+    /// docs/planner.md, <em>Token latency</em>.
+    /// </summary>
+    public double CpuComputeTailP99 { get; init; } = 1.2;
+
+    /// <summary>
+    /// As <see cref="CpuComputeTailP99"/> for a GPU stage: 1.1, not measured (no GPU has been lent to this engine's
+    /// measurements yet): a dedicated card's kernels vary less than a shared CPU's, the host's share of a token still
+    /// varies.
+    /// </summary>
+    public double GpuComputeTailP99 { get; init; } = 1.1;
+
     /// <summary>The link between two nodes (<see cref="SameNodeLink"/> when they are one).</summary>
     public LinkInfo LinkBetween(ClusterDescription cluster, string nodeA, string nodeB)
     {
