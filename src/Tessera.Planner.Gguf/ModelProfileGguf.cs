@@ -9,7 +9,7 @@ public static class ModelProfileGguf
     extension(ModelProfile)
     {
         /// <summary>
-        /// Profiles the model in <paramref name="file"/>: per-layer bytes and FLOPs from its tensor table, KV width and
+        /// Profiles the model in <paramref name="file"/>: per-layer bytes, FLOPs and weight types from its tensor table, KV width and
         /// hidden size from its metadata (through <see cref="ModelConfig.FromGguf"/>, so unsupported architectures are
         /// refused the same way the engine refuses them). The engine caches keys and values as f32.
         /// </summary>
@@ -29,7 +29,8 @@ public static class ModelProfileGguf
                 KvBytesPerElement: sizeof(float),
                 ExpertCount: config.ExpertCount,
                 ExpertsUsed: config.ExpertUsedCount);
-            return ModelProfile.FromTensors(shape, file.Tensors.Select(t => new TensorSize(t.Name, t.ElementCount, t.ByteSize)));
+            // Each tensor's type as ggml names it (GgmlType's names are ggml's), for the CPU's prefill FLOP/s per type.
+            return ModelProfile.FromTensors(shape, file.Tensors.Select(t => new TensorSize(t.Name, t.ElementCount, t.ByteSize, t.Type.ToString())));
         }
     }
 }

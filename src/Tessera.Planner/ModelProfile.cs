@@ -60,6 +60,14 @@ public sealed record ModelProfile
     /// <summary>FLOPs one decoded token costs in each block (about 2 x parameters; of experts, the chosen ones).</summary>
     public required IReadOnlyList<double> LayerFlopsPerToken { get; init; }
 
+    /// <summary>
+    /// How each block's FLOPs divide among the types its weights are stored in (a Q4_K_M block: Q4_K and Q6_K
+    /// matrices, F32 norms), in the order the tensors came: the prefill FLOP/s of a CPU depend on the type
+    /// (<see cref="PlannerOptions.CpuFlopsPerByteByType"/>). Read as shares of <see cref="LayerFlopsPerToken"/>;
+    /// tensors of no known type are left out. Null, or a block with no entry: the types are unknown.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<WeightTypeFlops>>? LayerFlopsByType { get; init; }
+
     /// <summary>KV cache bytes one token position costs in one block: 2 x KV width x bytes per element.</summary>
     public required long KvBytesPerTokenPerLayer { get; init; }
 
@@ -134,6 +142,8 @@ public sealed record ModelProfile
                 throw new ArgumentException($"Model profile '{Name}': layer {i} has negative bytes or FLOPs.");
             if (LayerReadBytes is { } read && (read.Count != LayerCount || read[i] < 0 || read[i] > LayerWeightBytes[i]))
                 throw new ArgumentException($"Model profile '{Name}': layer {i} reads more bytes per token than it holds, or a negative number.");
+            if (LayerFlopsByType is { } types && (types.Count != LayerCount || types[i].Any(t => !(t.FlopsPerToken >= 0))))
+                throw new ArgumentException($"Model profile '{Name}': layer {i} has no weight types entry, or a negative FLOP count for one.");
         }
         if (KvBytesPerTokenPerLayer < 0 || EmbeddingBytes < 0 || HeadBytes < 0 || SharedBytes < 0 || HiddenSize <= 0 || VocabSize < 0)
             throw new ArgumentException($"Model profile '{Name}' has a negative size.");
@@ -144,7 +154,8 @@ public sealed record ModelProfile
     /// <summary>
     /// Profiles a model from its tensor table. Tensors named blk.N.* belong to layer N; token_embd.weight is the
     /// embedding; output_norm.weight and output.weight the head (token_embd.weight again when output.weight is
-    /// absent); anything else is shared by every stage. FLOPs are 2 x parameters. Stacked expert tensors
+    /// absent); anything else is shared by every stage. FLOPs are 2 x parameters, divided among the blocks' weight types
+    /// when the tensors carry theirs (<see cref="LayerFlopsByType"/>). Stacked expert tensors
     /// (<c>blk.N.ffn_*_exps.*</c>) are held whole but read, and computed, for <see cref="ModelShape.ExpertsUsed"/> of
     /// <see cref="ModelShape.ExpertCount"/> experts per token.
     /// </summary>
@@ -157,6 +168,8 @@ public sealed record ModelProfile
         var layerBytes = new long[shape.BlockCount];
         var layerRead = new long[shape.BlockCount];
         var layerFlops = new double[shape.BlockCount];
+        var layerTypes = new List<WeightTypeFlops>[shape.BlockCount];
+        var typed = false;
         var experts = shape.ExpertCount > 0;
         long embedding = 0, head = 0, shared = 0;
         double headFlops = 0;
@@ -171,6 +184,11 @@ public sealed record ModelProfile
                 var share = experts && t.Name.Contains("_exps.", StringComparison.Ordinal) ? (double)shape.ExpertsUsed / shape.ExpertCount : 1;
                 layerRead[block] += (long)(t.ByteSize * share);
                 layerFlops[block] += 2.0 * t.ElementCount * share;
+                if (!string.IsNullOrEmpty(t.Type))
+                {
+                    typed = true;
+                    AddFlops(layerTypes[block] ??= [], t.Type, 2.0 * t.ElementCount * share);
+                }
             }
             else if (t.Name == "token_embd.weight")
             {
@@ -200,6 +218,7 @@ public sealed record ModelProfile
             LayerWeightBytes = layerBytes,
             LayerReadBytes = experts ? layerRead : null,
             LayerFlopsPerToken = layerFlops,
+            LayerFlopsByType = typed ? layerTypes.Select(t => t is null ? (IReadOnlyList<WeightTypeFlops>)[] : t).ToArray() : null,
             KvBytesPerTokenPerLayer = 2L * shape.KvWidth * shape.KvBytesPerElement,
             EmbeddingBytes = embedding,
             HeadBytes = hasOutput ? head : head + embedding,
@@ -213,17 +232,20 @@ public sealed record ModelProfile
 
     /// <summary>
     /// A synthetic model whose blocks are all <paramref name="layerBytes"/> bytes: for tests and what-if planning.
-    /// FLOPs assume about one byte per parameter (8-bit weights); KV cache is f32.
+    /// FLOPs assume about one byte per parameter (8-bit weights); KV cache is f32. <paramref name="weightType"/>, when
+    /// given, is the type every block is stored in (for a CPU's prefill FLOP/s); null leaves it unknown.
     /// </summary>
     public static ModelProfile Uniform(string name, int layers, long layerBytes, int hiddenSize = 4096, int kvWidth = 1024,
-        int vocabSize = 32000, long embeddingBytes = 0, long headBytes = 0)
+        int vocabSize = 32000, long embeddingBytes = 0, long headBytes = 0, string? weightType = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(layers, 1);
+        IReadOnlyList<WeightTypeFlops> blockTypes = weightType is null ? [] : [new WeightTypeFlops(weightType, 2.0 * layerBytes)];
         return new ModelProfile
         {
             Name = name,
             LayerWeightBytes = Enumerable.Repeat(layerBytes, layers).ToArray(),
             LayerFlopsPerToken = Enumerable.Repeat(2.0 * layerBytes, layers).ToArray(),
+            LayerFlopsByType = weightType is null ? null : Enumerable.Repeat(blockTypes, layers).ToArray(),
             KvBytesPerTokenPerLayer = 2L * kvWidth * sizeof(float),
             EmbeddingBytes = embeddingBytes,
             HeadBytes = headBytes,
@@ -231,6 +253,19 @@ public sealed record ModelProfile
             HiddenSize = hiddenSize,
             VocabSize = vocabSize,
         };
+    }
+
+    private static void AddFlops(List<WeightTypeFlops> types, string type, double flops)
+    {
+        for (var i = 0; i < types.Count; i++)
+        {
+            if (string.Equals(types[i].Type, type, StringComparison.Ordinal))
+            {
+                types[i] = types[i] with { FlopsPerToken = types[i].FlopsPerToken + flops };
+                return;
+            }
+        }
+        types.Add(new WeightTypeFlops(type, flops));
     }
 
     private static bool TryParseBlock(string name, out int block)

@@ -19,15 +19,16 @@ public sealed record PipelinePlan(int Replica, IReadOnlyList<PlanStage> Stages)
     public double MaxThroughputTokensPerSecond => BottleneckSeconds > 0 ? 1 / BottleneckSeconds : double.PositiveInfinity;
 
     /// <summary>
-    /// Median time per token of one session, compute plus every hop with its link's jitter drawn
-    /// (<see cref="PlannerOptions.LatencySamples"/> tokens from a fixed seed): see docs/planner.md, <em>Token latency</em>.
-    /// 0 on pipelines built by hand.
+    /// Median time per token of one session, every stage's compute with its tail and every hop with its link's jitter
+    /// drawn (<see cref="PlannerOptions.LatencySamples"/> tokens from a fixed seed): see docs/planner.md, <em>Token
+    /// latency</em>. 0 on pipelines built by hand.
     /// </summary>
     public double TokenLatencyP50Seconds { get; init; }
 
     /// <summary>
-    /// 99th percentile of the time per token of one session (as <see cref="TokenLatencyP50Seconds"/>). Below
-    /// <see cref="TokenSeconds"/>, which adds every hop's own p99 as if all were late on the same token.
+    /// 99th percentile of the time per token of one session (as <see cref="TokenLatencyP50Seconds"/>). Well below the
+    /// sum of every hop's and stage's own p99 (<see cref="TokenSeconds"/> adds the hops' so): they are rarely late on
+    /// the same token.
     /// </summary>
     public double TokenLatencyP99Seconds { get; init; }
 

@@ -1,8 +1,38 @@
+using System.Collections.Frozen;
+
 namespace Tessera.Planner;
 
 /// <summary>Tunables of the planner. The defaults are what <c>tessera deploy</c> uses.</summary>
 public sealed record PlannerOptions
 {
+    /// <summary>
+    /// The measured table behind <see cref="CpuFlopsPerByteByType"/>: 4 x each type's prefill tokens/s over Q8_0's on
+    /// the same machine (TinyLlama-1.1B shape, 128-token prompt, 2 threads), from docs/benchmarks.md's side-by-side
+    /// runs of 2026-12-07 (each type's latest same-round ratio to llama.cpp times llama.cpp's figure in the all-types
+    /// session), F32 from alternating runs against Q8_0 (2026-12-07 22:04-22:06 UTC). Q4_0's kernels reach 2.1 times
+    /// Q8_0's FLOP/s, F16's 0.7. Declared before <see cref="Default"/>: static initializers run in order, and Default
+    /// reads it.
+    /// </summary>
+    public static IReadOnlyDictionary<string, double> DefaultCpuFlopsPerByteByType { get; } =
+        new Dictionary<string, double>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["Q8_0"] = 4,
+            ["Q4_0"] = 8.4,
+            ["Q4_1"] = 3.3,
+            ["Q5_0"] = 3.5,
+            ["Q5_1"] = 3.1,
+            ["Q2_K"] = 5.8,
+            ["Q3_K"] = 4.6,
+            ["Q4_K"] = 5.9,
+            ["Q5_K"] = 4.3,
+            ["Q6_K"] = 4.4,
+            ["IQ4_NL"] = 5.5,
+            ["IQ4_XS"] = 4.5,
+            ["F16"] = 2.8,
+            ["BF16"] = 3.4,
+            ["F32"] = 2.4,
+        }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+
     public static PlannerOptions Default { get; } = new();
 
     /// <summary>
@@ -61,12 +91,30 @@ public sealed record PlannerOptions
     public double ImproveGainPerMovedModel { get; init; } = 0.15;
 
     /// <summary>
-    /// FLOP/s a CPU is assumed to reach per byte/s of its measured bandwidth when its FLOP/s are unknown, for prefill:
-    /// 4, from this engine's prefill of 128 tokens on a 2-core machine whose probe read 30-35 GB/s (TinyLlama-1.1B,
-    /// 2.07 GFLOP a token: Q8_0 67-72 and F16 52-61 tokens/s, 120-150 GFLOP/s; Q4_0's 127-139 tokens/s is faster).
-    /// Decode never uses it: it is bound by the bandwidth. See docs/planner.md, <em>Prefill and time to first token</em>.
+    /// FLOP/s a CPU is assumed to reach per byte/s of its measured bandwidth when its FLOP/s are unknown, for prefill
+    /// of weights of a type <see cref="CpuFlopsPerByteByType"/> does not list, and for attention (its operands are
+    /// activations, whatever the weights): 4, Q8_0's, from this engine's prefill of 128 tokens on a 2-core machine
+    /// whose probe read 30-35 GB/s (TinyLlama-1.1B, 2.07 GFLOP a token: Q8_0 67-72 tokens/s, 140-150 GFLOP/s), which
+    /// <c>tessera plan check</c> confirmed end to end. Decode never uses it: it is bound by the bandwidth. See
+    /// docs/planner.md, <em>Prefill and time to first token</em>.
     /// </summary>
     public double CpuFlopsPerByte { get; init; } = 4;
+
+    /// <summary>
+    /// As <see cref="CpuFlopsPerByte"/> for each weight type (as ggml names it: Q4_0, Q6_K, F16, ...), because each type
+    /// has its own prefill kernels: Q8_0 at 4, every other type at 4 x its prefill tokens/s over Q8_0's on the same
+    /// machine (<see cref="DefaultCpuFlopsPerByteByType"/>; docs/planner.md, <em>Where the CPU factors come from</em>,
+    /// has the figures and the commands). A type it does not list gets <see cref="CpuFlopsPerByte"/>. The default
+    /// table's keys compare without case.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> CpuFlopsPerByteByType { get; init; } = DefaultCpuFlopsPerByteByType;
+
+    /// <summary>
+    /// The FLOP/s per byte/s a CPU without measured FLOP/s is credited with on weights of <paramref name="weightType"/>:
+    /// <see cref="CpuFlopsPerByteByType"/>'s entry when it has a positive one, else <see cref="CpuFlopsPerByte"/>.
+    /// </summary>
+    public double CpuFlopsPerByteOf(string? weightType) =>
+        weightType is not null && CpuFlopsPerByteByType.TryGetValue(weightType, out var f) && f > 0 && double.IsFinite(f) ? f : CpuFlopsPerByte;
 
     /// <summary>
     /// As <see cref="CpuFlopsPerByte"/> for a GPU: 20, not measured on this engine yet (no GPU has been lent to it):
@@ -91,6 +139,24 @@ public sealed record PlannerOptions
 
     /// <summary>Seed of those draws: fixed, so the same plan always predicts the same percentiles.</summary>
     public ulong LatencySeed { get; init; } = 0x7E55E2A;
+
+    /// <summary>
+    /// The spread of one CPU stage's compute per decoded token, as its p99 over its p50, for
+    /// <see cref="PipelinePlan.TokenLatencyP99Seconds"/>: each stage's compute is drawn log-normal around its
+    /// prediction (the median), independently of the other stages'. 1.2: the spread this engine showed on one stage of
+    /// TinyLlama-1.1B Q4_0, one thread, on the 2-core development machine (p50 / p1 1.17-1.22 alone, p99 / p50 1.22 end
+    /// to end through the API with nothing else running; 1.3 and more whenever another process shared the cores), low
+    /// on purpose: a pool of machines that run nothing else shows less. 1 takes compute as constant. See
+    /// docs/planner.md, <em>Token latency</em>.
+    /// </summary>
+    public double CpuComputeTailP99 { get; init; } = 1.2;
+
+    /// <summary>
+    /// As <see cref="CpuComputeTailP99"/> for a GPU stage: 1.1, not measured (no GPU has been lent to this engine's
+    /// measurements yet): a dedicated card's kernels vary less than a shared CPU's, the host's share of a token still
+    /// varies.
+    /// </summary>
+    public double GpuComputeTailP99 { get; init; } = 1.1;
 
     /// <summary>The link between two nodes (<see cref="SameNodeLink"/> when they are one).</summary>
     public LinkInfo LinkBetween(ClusterDescription cluster, string nodeA, string nodeB)

@@ -3,16 +3,24 @@ namespace Tessera.Planner;
 /// <summary>
 /// What a stage costs when it takes in a prompt (prefill), kept per stage so that a plan predicts prefill and time to
 /// first token for any prompt length, read back from JSON too (see <see cref="PipelinePlan.PrefillSeconds"/>).
-/// A prompt of N tokens costs the stage <c>max((N x FlopsPerToken + N^2 x AttentionFlopsPerTokenSquared + FixedFlops)
-/// / FlopsPerSecond, WeightReadSeconds)</c>: compute-bound once the prompt is long, bound by reading the weights once
-/// when it is short; then the hop carries N activations: <c>HopLatencySeconds + N x HopSecondsPerToken</c>.
+/// A prompt of N tokens costs the stage <c>max((N x FlopsPerToken + FixedFlops) / FlopsPerSecond + N^2 x
+/// AttentionFlopsPerTokenSquared / AttentionFlopsPerSecond, WeightReadSeconds)</c>: compute-bound once the prompt is
+/// long, bound by reading the weights once when it is short; then the hop carries N activations:
+/// <c>HopLatencySeconds + N x HopSecondsPerToken</c>.
 /// </summary>
 /// <param name="FlopsPerToken">FLOPs each prompt token costs in the stage's blocks (2 x parameters read).</param>
 /// <param name="AttentionFlopsPerTokenSquared">
 /// Attention's part that grows with the prompt: causal scores and weighted sums cost 2 x hidden size x N^2 FLOPs per block.
 /// </param>
 /// <param name="FixedFlops">FLOPs paid once per prompt: the output head of the last stage, for the last position only.</param>
-/// <param name="FlopsPerSecond">The device's FLOP/s: measured, or derived from its kind and bandwidth (<see cref="PlannerOptions.CpuFlopsPerByte"/>).</param>
+/// <param name="FlopsPerSecond">
+/// The device's FLOP/s on the stage's weights: measured, or derived from its kind, its bandwidth and, on a CPU, the
+/// types the blocks are stored in (<see cref="PlannerOptions.CpuFlopsPerByteByType"/>). 0: that compute is not counted.
+/// </param>
+/// <param name="AttentionFlopsPerSecond">
+/// The device's FLOP/s on attention, whose operands are activations whatever the weights' type: measured, or derived
+/// from its kind and bandwidth alone (<see cref="PlannerOptions.CpuFlopsPerByte"/>). 0: attention is not counted.
+/// </param>
 /// <param name="FlopsMeasured">False when <paramref name="FlopsPerSecond"/> was derived rather than measured.</param>
 /// <param name="WeightReadSeconds">Reading every weight the stage holds once at the device's bandwidth: the floor of any prefill.</param>
 /// <param name="HopLatencySeconds">The fixed part of the hop to the next stage (0 for the last stage).</param>
@@ -22,6 +30,7 @@ public sealed record StagePrefill(
     double AttentionFlopsPerTokenSquared,
     double FixedFlops,
     double FlopsPerSecond,
+    double AttentionFlopsPerSecond,
     bool FlopsMeasured,
     double WeightReadSeconds,
     double HopLatencySeconds,
@@ -32,8 +41,9 @@ public sealed record StagePrefill(
     {
         ArgumentOutOfRangeException.ThrowIfNegative(promptTokens);
         double n = promptTokens;
-        var flops = n * FlopsPerToken + n * n * AttentionFlopsPerTokenSquared + FixedFlops;
-        return Math.Max(FlopsPerSecond > 0 ? flops / FlopsPerSecond : 0, WeightReadSeconds);
+        var weights = FlopsPerSecond > 0 ? (n * FlopsPerToken + FixedFlops) / FlopsPerSecond : 0;
+        var attention = AttentionFlopsPerSecond > 0 ? n * n * AttentionFlopsPerTokenSquared / AttentionFlopsPerSecond : 0;
+        return Math.Max(weights + attention, WeightReadSeconds);
     }
 
     /// <summary>Seconds the prompt's activations take to the next stage.</summary>

@@ -34,6 +34,45 @@ public sealed class ModelProfileGgufTests
     }
 
     [Fact]
+    public void FromGguf_AQ4_K_MFile_SplitsEachBlocksFlopsByTheTypesItsTensorsAreStoredIn()
+    {
+        using var file = GgufFile.Open(TestPaths.Model("tiny-a-q4_k_m.gguf"));
+
+        var profile = ModelProfile.FromGguf(file);
+
+        var types = profile.LayerFlopsByType!;
+        var mixed = 0;
+        for (var i = 0; i < profile.LayerCount; i++)
+        {
+            var expected = file.Tensors.Where(t => t.Name.StartsWith($"blk.{i}.", StringComparison.Ordinal))
+                .GroupBy(t => t.Type.ToString())
+                .ToDictionary(g => g.Key, g => g.Sum(t => 2.0 * t.ElementCount));
+            Assert.Equal(expected, types[i].ToDictionary(t => t.Type, t => t.FlopsPerToken));
+            Assert.Equal(profile.LayerFlopsPerToken[i], types[i].Sum(t => t.FlopsPerToken), 6);
+            if (types[i].Count(t => t.Type is "Q4_K" or "Q5_K" or "Q6_K") > 1)
+                mixed++;
+        }
+        Assert.True(mixed > 0, "a Q4_K_M file keeps some matrices in Q6_K (or Q5_K)");
+    }
+
+    [Fact]
+    public void FromGguf_AQ4_K_MFile_PrefillsEachTensorAtItsTypesFactor()
+    {
+        using var file = GgufFile.Open(TestPaths.Model("tiny-a-q4_k_m.gguf"));
+        var profile = ModelProfile.FromGguf(file);
+        var options = PlannerOptions.Default with { StageScratchBytes = 0 };
+        var cluster = new ClusterDescription { Devices = [new DeviceInfo("cpu0", "local", "local", DeviceKind.Cpu, 1_000_000_000, 20)] };
+
+        var stage = PoolPlanner.Plan(new PlanRequest { Model = profile, ContextLength = 256 }, cluster, options).GetPlanOrThrow().Pipelines[0].Stages[0];
+
+        // by hand: the blocks' FLOPs over the sum of each tensor's FLOPs over its type's factor, times 20 GB/s
+        var blocks = file.Tensors.Where(t => t.Name.StartsWith("blk.", StringComparison.Ordinal)).ToList();
+        var perByte = blocks.Sum(t => 2.0 * t.ElementCount / options.CpuFlopsPerByteOf(t.Type.ToString()));
+        Assert.Equal(blocks.Sum(t => 2.0 * t.ElementCount) / perByte * 20e9, stage.Prefill!.FlopsPerSecond, stage.Prefill.FlopsPerSecond * 1e-12);
+        Assert.Equal(4 * 20e9, stage.Prefill.AttentionFlopsPerSecond);
+    }
+
+    [Fact]
     public void FromGguf_TinyA_PlansOnOneDevice()
     {
         using var file = GgufFile.Open(TestPaths.Model("tiny-a-q4_0.gguf"));

@@ -52,6 +52,44 @@ public sealed class ModelProfileTests
     }
 
     [Fact]
+    public void FromTensors_SplitsEachBlocksFlopsByWeightType_InTheOrderTheTypesCame()
+    {
+        TensorSize[] tensors =
+        [
+            new("blk.0.attn_q.weight", 64, 40, "Q4_K"),
+            new("blk.0.ffn_down.weight", 128, 70, "Q6_K"),
+            new("blk.0.ffn_up.weight", 128, 70, "Q4_K"),
+            new("blk.0.attn_norm.weight", 8, 32, "F32"),
+            new("blk.1.attn_q.weight", 64, 45), // no type: left out, the block's FLOPs stay whole
+            new("output.weight", 80, 90, "Q6_K"),
+        ];
+
+        var p = ModelProfile.FromTensors(Shape, tensors);
+
+        Assert.Equal([2.0 * 328, 2.0 * 64], p.LayerFlopsPerToken);
+        Assert.Equal([new WeightTypeFlops("Q4_K", 2.0 * 192), new WeightTypeFlops("Q6_K", 2.0 * 128), new WeightTypeFlops("F32", 2.0 * 8)], p.LayerFlopsByType![0]);
+        Assert.Empty(p.LayerFlopsByType[1]);
+        p.Validate();
+    }
+
+    [Fact]
+    public void FromTensors_WithoutTypes_LeavesThemUnknown()
+    {
+        var p = ModelProfile.FromTensors(Shape, [new TensorSize("blk.0.x", 1, 1), new TensorSize("blk.1.x", 1, 1)]);
+
+        Assert.Null(p.LayerFlopsByType);
+    }
+
+    [Fact]
+    public void Validate_TypesForTooFewBlocks_Throws()
+    {
+        var p = ModelProfile.Uniform("u", 4, 10, weightType: "Q4_0");
+
+        p.Validate();
+        Assert.Throws<ArgumentException>(() => (p with { LayerFlopsByType = [[new WeightTypeFlops("Q4_0", 20)]] }).Validate());
+    }
+
+    [Fact]
     public void FromTensors_BlockBeyondTheCount_Throws()
     {
         Assert.Throws<ArgumentException>(() => ModelProfile.FromTensors(Shape, [new TensorSize("blk.2.x", 1, 1)]));
