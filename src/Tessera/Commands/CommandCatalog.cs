@@ -31,6 +31,7 @@ internal static class CommandCatalog
         yield return StageCommand.Create();
         yield return GpuCommand.Create();
         yield return ChaosCommand.Create();
+        yield return ServiceCommand.Create();
         yield return VersionCommand.Create();
     }
 }
