@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Runtime.InteropServices;
 using Tessera.Pool;
 using Tessera.Pool.Client;
+using Tessera.Pool.Coordinator;
 using Tessera.Testing;
 
 namespace Tessera.Tests.Install;
@@ -53,6 +54,8 @@ public sealed class SingleFilePublishProcessTests : IDisposable
             var health = await http.GetFromJsonAsync<HealthView>("/api/health");
             Assert.Equal(info.PoolId, health!.PoolId);
             Assert.True(File.Exists(Path.Combine(data, "pool.db")));
+            // The OpenAPI document is generated at request time, by reflection over the endpoints: it works in the single file too.
+            Assert.Contains("\"/api/nodes\"", await http.GetStringAsync(CoordinatorOpenApi.Path), StringComparison.Ordinal);
         }
         finally
         {
