@@ -73,6 +73,7 @@ internal sealed class ExternalProgram : IDisposable
             await term.WaitForExitAsync();
         if (!Process.WaitForExit(timeout))
             Process.Kill(entireProcessTree: true);
+        Process.WaitForExit(); // the end of the output too, which the timed wait does not wait for
     }
 
     public void Dispose()
