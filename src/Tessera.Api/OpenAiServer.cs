@@ -10,8 +10,8 @@ using Tessera.Generation;
 namespace Tessera.Api;
 
 /// <summary>
-/// A plain-HTTP Kestrel server with only the OpenAI endpoints: <c>tessera serve</c> on one machine, and tests.
-/// (The pool's coordinator maps the same endpoints into its own TLS server instead.)
+/// A plain-HTTP Kestrel server with only the OpenAI endpoints and their OpenAPI document (<see cref="OpenApiPath"/>):
+/// <c>tessera serve</c> on one machine, and tests. (The pool's coordinator maps the same endpoints into its own TLS server instead.)
 /// </summary>
 public sealed class OpenAiServer : IAsyncDisposable
 {
@@ -22,6 +22,9 @@ public sealed class OpenAiServer : IAsyncDisposable
         _app = app;
         BaseAddress = baseAddress;
     }
+
+    /// <summary>Where the OpenAPI document, generated from the endpoints, is served (without a key), as vLLM and llama.cpp's server do.</summary>
+    public const string OpenApiPath = "/openapi.json";
 
     /// <summary>The server's root, e.g. <c>http://127.0.0.1:8080/</c>; OpenAI clients take <c>BaseAddress + "v1"</c>.</summary>
     public Uri BaseAddress { get; }
@@ -37,6 +40,17 @@ public sealed class OpenAiServer : IAsyncDisposable
         if (loggerFactory is not null)
             builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, NoConsoleLifetime>();
+        builder.Services.AddOpenApi(openApi => openApi.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info = new Microsoft.OpenApi.OpenApiInfo
+            {
+                Title = "Tessera OpenAI-compatible API",
+                Version = typeof(OpenAiServer).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
+                Description = "OpenAI's chat completions, completions, embeddings, models, files and batches over one model on this machine (`tessera serve`). "
+                    + "Send 'Authorization: Bearer <API key>'.",
+            };
+            return Task.CompletedTask;
+        }));
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -45,6 +59,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         var app = builder.Build();
         app.MapOpenAiApi(generation, keys, options);
         mapEndpoints?.Invoke(app);
+        app.MapOpenApi(OpenApiPath);
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -58,6 +73,10 @@ public sealed class OpenAiServer : IAsyncDisposable
         var uri = new Uri(address.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("[::]", "[::1]", StringComparison.Ordinal));
         return new OpenAiServer(app, new Uri(uri.GetLeftPart(UriPartial.Authority) + "/"));
     }
+
+    /// <summary>The endpoints the server answers (its OpenAPI test compares them with the document).</summary>
+    internal IReadOnlyList<Microsoft.AspNetCore.Http.Endpoint> Endpoints =>
+        _app.Services.GetRequiredService<Microsoft.AspNetCore.Routing.EndpointDataSource>().Endpoints;
 
     public async ValueTask DisposeAsync()
     {

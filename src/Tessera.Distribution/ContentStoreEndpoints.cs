@@ -30,7 +30,7 @@ public static class ContentStoreEndpoints
                 return NotHeld(hash);
             return Results.File(path, "application/octet-stream", fileDownloadName: null, lastModified: null,
                 entityTag: new EntityTagHeaderValue("\"" + hash.Hex + "\""), enableRangeProcessing: true);
-        });
+        }).WithSummary("A blob by its SHA-256 (Range requests; the ETag is the hash)").Produces(200, contentType: "application/octet-stream");
 
         group.MapGet("/{sha256}/manifest", async (string sha256, int? chunkSize, CancellationToken cancellationToken) =>
         {
@@ -50,7 +50,7 @@ public static class ContentStoreEndpoints
             {
                 return NotHeld(hash);
             }
-        });
+        }).WithSummary("A blob's chunk manifest (the SHA-256 of each chunk), for transfers from several sources").Produces(200, contentType: "application/json");
 
         return group;
     }

@@ -18,9 +18,10 @@ public static class DeploymentApi
 {
     public static void Map(IEndpointRouteBuilder app, DeploymentController controller, CoordinatorContext pool)
     {
-        var api = app.MapGroup("/api/deployments").AddEndpointFilter(new AdminKeyFilter(pool));
-        api.MapGet("", () => controller.List());
-        api.MapGet("/{name}", (string name) => controller.Find(name) is { } view ? Results.Ok(view) : NotFound(name));
+        var api = app.MapGroup("/api/deployments").WithTags("Deployments").RequireAdminKey(pool);
+        api.MapGet("", () => controller.List()).WithSummary("The deployments, each with its stages (layers, node, device, health)");
+        api.MapGet("/{name}", (string name) => controller.Find(name) is { } view ? Results.Ok(view) : NotFound(name))
+            .WithSummary("One deployment, by name or id").Produces<DeploymentView>().Produces<ErrorView>(404);
         api.MapPost("", async (DeploymentRequest? request, CancellationToken cancellationToken) =>
         {
             if (request is null)
@@ -34,7 +35,8 @@ public static class DeploymentApi
             {
                 return Error(ex);
             }
-        });
+        }).WithSummary("Plan and deploy a model (a GGUF path or hf://owner/repo/file.gguf) across the pool").Produces<DeploymentView>(201).Produces<ErrorView>(400)
+            .Produces<ErrorView>(409).Produces<ErrorView>(422);
         api.MapDelete("/{name}", async (string name) =>
         {
             try
@@ -45,10 +47,10 @@ public static class DeploymentApi
             {
                 return Error(ex);
             }
-        });
+        }).WithSummary("Undeploy: stop the deployment's stages and forget it").Produces<DeploymentView>().Produces<ErrorView>(404);
 
         // A dry run of POST /api/deployments: the same body (plus promptTokens and explain), the plan it would get, nothing started.
-        app.MapGroup("/api/plans").AddEndpointFilter(new AdminKeyFilter(pool)).MapPost("", async (JsonElement? body, CancellationToken cancellationToken) =>
+        app.MapGroup("/api/plans").WithTags("Deployments").RequireAdminKey(pool).MapPost("", async (JsonElement? body, CancellationToken cancellationToken) =>
         {
             if (body is not { ValueKind: JsonValueKind.Object } json)
                 return Results.BadRequest(new ErrorView("Send a JSON object as for POST /api/deployments: {\"model\": \"PATH or hf://owner/repo/file.gguf\", ...}, with \"promptTokens\" and \"explain\" if you like."));
@@ -66,18 +68,22 @@ public static class DeploymentApi
             {
                 return Error(ex);
             }
-        });
+        }).WithSummary("Where the layers would go on the live pool and how fast, without deploying: the body of POST /api/deployments, plus promptTokens and explain")
+            .Produces<PlanView>().Produces<ErrorView>(400).Produces<ErrorView>(422);
 
         if (controller.Links is { } links)
         {
             // Measures every link now and waits for the agents' reports; GET /api/links then lists them.
-            app.MapGroup("/api/links").AddEndpointFilter(new AdminKeyFilter(pool)).MapPost("/measure", async (CancellationToken cancellationToken) =>
-                Results.Ok(await links.RunRoundAsync(everything: true, cancellationToken).ConfigureAwait(false)));
+            app.MapGroup("/api/links").WithTags("Pool").RequireAdminKey(pool).MapPost("/measure", async (CancellationToken cancellationToken) =>
+                Results.Ok(await links.RunRoundAsync(everything: true, cancellationToken).ConfigureAwait(false)))
+                .WithSummary("Measure every link now and wait for the agents' reports; GET /api/links then lists them").Produces<LinkRoundSummary>();
         }
         // The links' latencies as the deployments' pipelines showed them, which plans use in place of the probe's RTT.
-        app.MapGroup("/api/links").AddEndpointFilter(new AdminKeyFilter(pool)).MapGet("/observed", () => Results.Ok(controller.ObservedHopLatencies()));
+        app.MapGroup("/api/links").WithTags("Pool").RequireAdminKey(pool).MapGet("/observed", () => Results.Ok(controller.ObservedHopLatencies()))
+            .WithSummary("The links' latencies as deployments' pipelines showed them (a decoded token's time on the link both ways, less the transfer), "
+                + "which plans use in place of the probe's round trip").Produces<IReadOnlyList<ObservedHopView>>();
 
-        app.MapContentStore(controller.Content).AddEndpointFilter(async (context, next) =>
+        app.MapContentStore(controller.Content).WithTags("Model store").AddEndpointFilter(async (context, next) =>
         {
             var certificate = context.HttpContext.Connection.ClientCertificate;
             // Membership, not only the CA's signature: a removed node's certificate is still signed, and refused here.

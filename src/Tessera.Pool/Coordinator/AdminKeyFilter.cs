@@ -9,7 +9,8 @@ namespace Tessera.Pool.Coordinator;
 /// Lets a request through only with the pool's admin key (<c>Authorization: Bearer KEY</c>): every /api endpoint
 /// but health, the CA and the OpenAPI document, and whatever else the coordinator's host maps for administrators
 /// (deployments, API keys); or a browser signed in to the dashboard. A <see cref="PoolException"/> thrown behind it
-/// becomes a 400 with its message.
+/// becomes a 400 with its message. Groups take it through <see cref="CoordinatorOpenApi.RequireAdminKey"/>, which also
+/// says so in the OpenAPI document.
 /// </summary>
 public sealed class AdminKeyFilter(CoordinatorContext pool) : IEndpointFilter
 {

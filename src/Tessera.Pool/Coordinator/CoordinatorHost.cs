@@ -50,6 +50,9 @@ public sealed class CoordinatorHost : IAsyncDisposable
     /// <summary>True when this start created the pool (first start in this data directory).</summary>
     public bool Created { get; }
 
+    /// <summary>The endpoints the host answers, mapped by the pool and by whoever composed it (its OpenAPI test compares them with the document).</summary>
+    internal IReadOnlyList<Microsoft.AspNetCore.Http.Endpoint> Endpoints => _app.Services.GetRequiredService<Microsoft.AspNetCore.Routing.EndpointDataSource>().Endpoints;
+
     public static async Task<CoordinatorHost> StartAsync(CoordinatorOptions options, ILoggerFactory loggerFactory, TimeProvider time, CancellationToken cancellationToken)
     {
         var dir = options.DataDirectory;
@@ -186,6 +189,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
                 listenOptions.Use(next => connection => ControlLinkServer.Negotiated(connection) ? control.RunAsync(connection) : next(connection));
             });
         });
+        builder.Services.AddCoordinatorOpenApi();
         builder.Services.AddGrpc(grpc =>
         {
             grpc.EnableDetailedErrors = false;

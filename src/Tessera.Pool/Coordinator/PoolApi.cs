@@ -13,40 +13,62 @@ internal static class PoolApi
 {
     public static void Map(IEndpointRouteBuilder app, CoordinatorContext pool)
     {
-        var api = app.MapGroup("/api");
-        api.MapGet("/health", () => new HealthView("ok", pool.PoolId, pool.Authority.Fingerprint, pool.JoinAddress));
-        api.MapGet("/ca", () => Results.Text(pool.Authority.Certificate.ExportCertificatePem(), "application/x-pem-file"));
-        api.MapGet("/openapi.json", () => Results.Text(OpenApiDocument.Json, "application/json"));
+        var api = app.MapGroup("/api").WithTags("Pool");
+        api.MapGet("/health", () => new HealthView("ok", pool.PoolId, pool.Authority.Fingerprint, pool.JoinAddress))
+            .WithSummary("Liveness and the pool's identity");
+        api.MapGet("/ca", () => Results.Text(pool.Authority.Certificate.ExportCertificatePem(), "application/x-pem-file"))
+            .WithSummary("The pool CA certificate (PEM); check its SHA-256 against the fingerprint in a join token").Produces<string>(contentType: "application/x-pem-file");
+        app.MapCoordinatorOpenApi();
 
-        var admin = api.MapGroup("").AddEndpointFilter(new AdminKeyFilter(pool));
+        var admin = api.MapGroup("").RequireAdminKey(pool);
         admin.MapGet("/nodes", (HttpContext http, string? after, string? limit) =>
-            ApiPaging.Respond(http, pool.Membership.ListNodes(NonEmpty(after), ApiPaging.Limit(limit, Page<NodeView>.DefaultLimit, Page<NodeView>.MaxLimit)), "after"));
-        admin.MapGet("/nodes/{node}", (string node) => Find(pool, node) is { } view ? Results.Ok(view) : NotFound(node));
-        admin.MapPost("/nodes/{node}/drain", (string node) => Find(pool, node) is { } view ? Results.Ok(pool.Membership.Drain(view.Id)) : NotFound(node));
-        admin.MapPost("/nodes/{node}/remove", (string node) => Find(pool, node) is { } view ? Results.Ok(pool.Membership.Remove(view.Id)) : NotFound(node));
-        admin.MapDelete("/nodes/{node}", (string node) => Find(pool, node) is { } view ? Results.Ok(pool.Membership.Remove(view.Id)) : NotFound(node));
+            ApiPaging.Respond(http, pool.Membership.ListNodes(NonEmpty(after), ApiPaging.Limit(limit, Page<NodeView>.DefaultLimit, Page<NodeView>.MaxLimit)), "after"))
+            .WithSummary(PageSummary("nodes in join order", "the id of the last node")).Produces<List<NodeView>>().Produces<ErrorView>(400);
+        admin.MapGet("/nodes/{node}", (string node) => Find(pool, node) is { } view ? Results.Ok(view) : NotFound(node))
+            .WithSummary("One node, by id or unique name").Produces<NodeView>().Produces<ErrorView>(404);
+        admin.MapPost("/nodes/{node}/drain", (string node) => Find(pool, node) is { } view ? Results.Ok(pool.Membership.Drain(view.Id)) : NotFound(node))
+            .WithSummary("Drain the node: no new work is placed on it").Produces<NodeView>().Produces<ErrorView>(404);
+        admin.MapPost("/nodes/{node}/remove", (string node) => Find(pool, node) is { } view ? Results.Ok(pool.Membership.Remove(view.Id)) : NotFound(node))
+            .WithSummary("Same as DELETE /api/nodes/{node}").Produces<NodeView>().Produces<ErrorView>(404);
+        admin.MapDelete("/nodes/{node}", (string node) => Find(pool, node) is { } view ? Results.Ok(pool.Membership.Remove(view.Id)) : NotFound(node))
+            .WithSummary("Remove the node (state left; its certificate is refused from now on)").Produces<NodeView>().Produces<ErrorView>(404);
         admin.MapGet("/devices", (HttpContext http, string? after, string? limit) =>
-            ApiPaging.Respond(http, Devices(pool, NonEmpty(after), ApiPaging.Limit(limit, Page<DeviceView>.DefaultLimit, Page<DeviceView>.MaxLimit)), "after"));
-        admin.MapGet("/tokens", () => pool.Store.ListTokens().Select(t => ToView(t, pool.Time.GetUtcNow())));
+            ApiPaging.Respond(http, Devices(pool, NonEmpty(after), ApiPaging.Limit(limit, Page<DeviceView>.DefaultLimit, Page<DeviceView>.MaxLimit)), "after"))
+            .WithSummary(PageSummary("devices (each node's CPU and GPUs, nodes in join order) with memory and measured speed", "the id (NODE/DEVICE) of the last device"))
+            .Produces<List<DeviceView>>().Produces<ErrorView>(400);
+        admin.MapGet("/tokens", () => pool.Store.ListTokens().Select(t => ToView(t, pool.Time.GetUtcNow())))
+            .WithSummary("Join tokens (never their secrets)");
         admin.MapPost("/tokens", (CreateTokenRequest? request) =>
         {
             var ttl = DurationParser.Parse(string.IsNullOrWhiteSpace(request?.Ttl) ? "24h" : request.Ttl);
             var (record, token) = pool.CreateToken(ttl, request?.Description ?? string.Empty, request?.Uses ?? 1, request?.Labels);
             return Results.Created($"/api/tokens/{record.Id}", new CreatedTokenView(record.Id, token, record.ExpiresAt, $"tessera join {token}", record.MaxUses ?? 0));
-        });
+        }).WithSummary("Create a join token; its text is shown only now").Produces<CreatedTokenView>(201).Produces<ErrorView>(400);
         admin.MapDelete("/tokens/{id}", (string id) => pool.Store.RevokeToken(id, pool.Time.GetUtcNow())
             ? Results.Ok(ToView(pool.Store.GetToken(id)!, pool.Time.GetUtcNow()))
-            : Results.NotFound(new ErrorView($"No token {id}. List tokens with `tessera token list`.")));
+            : Results.NotFound(new ErrorView($"No token {id}. List tokens with `tessera token list`.")))
+            .WithSummary("Revoke a join token").Produces<TokenView>().Produces<ErrorView>(404);
         admin.MapGet("/events", (HttpContext http, string? after, string? before, string? limit, string? node, string? order) =>
-            ApiPaging.Respond(http, Events(pool, after, before, limit, NonEmpty(node), order), Descending(order) ? "before" : "after"));
+            ApiPaging.Respond(http, Events(pool, after, before, limit, NonEmpty(node), order), Descending(order) ? "before" : "after"))
+            .WithSummary("A page of events (state transitions, joins, token changes): oldest first from after=, or with order=desc newest first from before=; "
+                + $"limit= at most {Page<EventView>.MaxEventLimit} ({Page<EventView>.DefaultEventLimit} when absent); node= keeps one node's; the Link header's rel=\"next\" URL is the next page")
+            .Produces<List<EventView>>().Produces<ErrorView>(400);
         admin.MapGet("/links", (HttpContext http, string? after, string? limit) =>
-            ApiPaging.Respond(http, Links(pool, NonEmpty(after), ApiPaging.Limit(limit, Page<LinkView>.DefaultLimit, Page<LinkView>.MaxLimit)), "after"));
-        admin.MapPost("/admin-key/rotate", () => Results.Ok(new RotatedAdminKeyView(pool.RotateAdminKey(), pool.AdminKeyPath)));
+            ApiPaging.Respond(http, Links(pool, NonEmpty(after), ApiPaging.Limit(limit, Page<LinkView>.DefaultLimit, Page<LinkView>.MaxLimit)), "after"))
+            .WithSummary(PageSummary("the measured links between nodes in (from, to) order, the latest measurement of each", "FROM/TO of the last link"))
+            .Produces<List<LinkView>>().Produces<ErrorView>(400);
+        admin.MapPost("/admin-key/rotate", () => Results.Ok(new RotatedAdminKeyView(pool.RotateAdminKey(), pool.AdminKeyPath)))
+            .WithSummary("Replace the admin key: the coordinator writes a new admin.key and refuses the old key from now on").Produces<RotatedAdminKeyView>();
         admin.MapGet("/stats", () => new StatsView(pool.Membership.NodeCount, pool.Membership.HeartbeatsApplied)
         {
             States = pool.Membership.StateCounts().ToDictionary(s => s.Key.ToWire(), s => s.Value),
-        });
+        }).WithSummary("How many nodes, in which states, and the heartbeats applied");
     }
+
+    /// <summary>The summary of a paged list: what it lists, and what its cursor is.</summary>
+    private static string PageSummary(string items, string cursor) =>
+        $"A page of {items}; after= is {cursor} of the previous page, limit= at most {Page<NodeView>.MaxLimit} ({Page<NodeView>.DefaultLimit} when absent); "
+        + "the Link header's rel=\"next\" URL is the next page, absent on the last";
 
     private static NodeView? Find(CoordinatorContext pool, string node) => pool.Membership.FindNode(node);
 

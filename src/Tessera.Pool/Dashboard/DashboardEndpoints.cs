@@ -70,7 +70,7 @@ public static class DashboardEndpoints
         });
         app.MapGet("/dashboard/assets/{file}", (HttpContext http, string file) => Asset(http, file));
 
-        var admin = app.MapGroup("/api").AddEndpointFilter(new AdminKeyFilter(pool));
+        var admin = app.MapGroup("/api").WithTags("Dashboard").RequireAdminKey(pool);
         // The page's CSRF token: readable only with the cookie, and only by a page of this origin (no CORS).
         admin.MapGet("/session", (HttpContext http) =>
             pool.Dashboard.Find(http.Request.Cookies[DashboardSessions.CookieName]) is { } session

@@ -19,7 +19,7 @@ public static class HardwareDiscovery
             RamFreeBytes = ramFree,
             DiskFreeBytes = DiskFree(dataDirectory),
             Os = RuntimeInformation.OSDescription,
-            AgentVersion = typeof(HardwareDiscovery).Assembly.GetName().Version?.ToString() ?? "0.0.0",
+            AgentVersion = BuildVersion.Full,
             CpuSpeedGbps = cpuSpeedGbps,
         };
         hardware.Simd.AddRange(SimdFeatures.Detect());

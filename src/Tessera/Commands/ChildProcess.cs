@@ -42,21 +42,21 @@ internal sealed class ChildProcess
         var start = new ProcessStartInfo { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
             start.Environment[key] = value;
-        var self = Environment.ProcessPath ?? "dotnet";
-        start.FileName = self;
+        var self = SelfCommand.Prefix();
+        start.FileName = self[0];
         if (networkNamespace is not null)
         {
             start.FileName = "ip";
-            foreach (var a in new[] { "netns", "exec", networkNamespace, self })
+            foreach (var a in new[] { "netns", "exec", networkNamespace, self[0] })
                 start.ArgumentList.Add(a);
         }
-        if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-            start.ArgumentList.Add(typeof(ChildProcess).Assembly.Location);
+        foreach (var a in self.Skip(1))
+            start.ArgumentList.Add(a);
         foreach (var a in arguments)
             start.ArgumentList.Add(a);
         Directory.CreateDirectory(logDirectory);
         var logPath = Path.Combine(logDirectory, name + ".log");
-        var process = Process.Start(start) ?? throw new PoolException($"Cannot start {self}.");
+        var process = Process.Start(start) ?? throw new PoolException($"Cannot start {self[0]}.");
         var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
         var pump = Task.WhenAll(Pump(process.StandardOutput, log), Pump(process.StandardError, log)).ContinueWith(_ => log.Dispose(), TaskScheduler.Default);
         return new ChildProcess(name, process, logPath, pump);

@@ -18,7 +18,7 @@ internal static class JoinCommand
     public const string TokenVariable = "TESSERA_JOIN_TOKEN";
 
     /// <summary>The token from the argument, else the file (or standard input), else the environment; null when none.</summary>
-    private static string? TokenText(string? argument, string? file)
+    internal static string? TokenText(string? argument, string? file)
     {
         if (!string.IsNullOrWhiteSpace(argument))
             return argument;

@@ -25,7 +25,7 @@ internal static class PoolBenchCommand
             var dir = Directory.CreateTempSubdirectory("tessera-bench-").FullName;
             try
             {
-                var start = SelfCommand(["pool", "start", "--no-agent", "--listen", "127.0.0.1:0", "--data-dir", dir, "--speed-probe-mb", "0"]);
+                var start = SelfStartInfo(["pool", "start", "--no-agent", "--listen", "127.0.0.1:0", "--data-dir", dir, "--speed-probe-mb", "0"]);
                 var outcome = await HeartbeatBench.RunAsync(new HeartbeatBenchOptions { Agents = count, Duration = duration, Transport = result.GetValue(transport) == "grpc" ? AgentTransport.Grpc : AgentTransport.Control }, start, dir, Console.WriteLine, cancellationToken).ConfigureAwait(false);
                 Console.WriteLine();
                 Console.WriteLine($"Pool heartbeat benchmark, {result.GetValue(transport)} transport, on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription}):");
@@ -49,12 +49,12 @@ internal static class PoolBenchCommand
     }
 
     /// <summary>A command line that runs this same tessera (apphost or `dotnet tessera.dll`).</summary>
-    private static ProcessStartInfo SelfCommand(IEnumerable<string> args)
+    private static ProcessStartInfo SelfStartInfo(IEnumerable<string> args)
     {
-        var host = Environment.ProcessPath ?? "dotnet";
-        var start = new ProcessStartInfo(host) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
-            start.ArgumentList.Add(typeof(PoolBenchCommand).Assembly.Location);
+        var self = SelfCommand.Prefix();
+        var start = new ProcessStartInfo(self[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in self.Skip(1))
+            start.ArgumentList.Add(a);
         foreach (var a in args)
             start.ArgumentList.Add(a);
         return start;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Tessera.Pool;
 
 namespace Tessera.Cli.Commands;
 
@@ -6,10 +7,10 @@ internal static class VersionCommand
 {
     public static Command Create()
     {
-        var command = new Command("version", "Print the version of tessera.");
+        var command = new Command("version", "Print the version of tessera, the commit it was built from, its .NET runtime and platform.");
         command.SetAction(_ =>
         {
-            Console.WriteLine(typeof(VersionCommand).Assembly.GetName().Version?.ToString() ?? "0.0.0");
+            Console.WriteLine(BuildVersion.Describe());
             return 0;
         });
         return command;

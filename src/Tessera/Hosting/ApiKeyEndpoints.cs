@@ -17,7 +17,7 @@ internal static class ApiKeyEndpoints
     /// <summary>Maps the endpoints into <paramref name="admin"/>, a group under /api that already requires the admin key.</summary>
     public static void Map(IEndpointRouteBuilder admin, ApiKeyStore keys, PoolStore events, TimeProvider time)
     {
-        admin.MapGet("/keys", () => keys.List().Select(k => ToView(k, time.GetUtcNow())));
+        admin.MapGet("/keys", () => keys.List().Select(k => ToView(k, time.GetUtcNow()))).WithSummary("The API keys of /v1 (never the keys themselves)");
         admin.MapPost("/keys", (CreateApiKeyRequest? request) =>
         {
             var name = request?.Name?.Trim() ?? string.Empty;
@@ -35,14 +35,15 @@ internal static class ApiKeyEndpoints
                 + (model is null ? "" : $" for model {model}") + (record.ExpiresAt is { } e ? $", valid until {e:u}" : "") + ".");
             return Results.Created($"/api/keys/{record.Id}",
                 new CreatedApiKeyView(record.Id, record.Name, key, record.CreatedAt, record.ExpiresAt, record.Model, record.RequestsPerMinute));
-        });
+        }).WithSummary("Create an API key for /v1, optionally for one model, with a lifetime and a rate; the key is shown only now")
+            .Produces<CreatedApiKeyView>(201).Produces<ErrorView>(400);
         admin.MapDelete("/keys/{id}", (string id) =>
         {
             if (keys.Revoke(id) is not { } record)
                 return Results.NotFound(new ErrorView($"No API key {id}. List keys with `tessera key list`."));
             events.AddEvent(record.RevokedAt ?? time.GetUtcNow(), "api-key-revoked", null, $"API key {record.Id} revoked.");
             return Results.Ok(ToView(record, time.GetUtcNow()));
-        });
+        }).WithSummary("Revoke an API key").Produces<ApiKeyView>().Produces<ErrorView>(404);
     }
 
     private static ApiKeyView ToView(ApiKeyRecord r, DateTimeOffset now) =>

@@ -30,7 +30,7 @@ internal static class DashboardServingEndpoints
 
     public static void Map(IEndpointRouteBuilder app, CoordinatorContext pool, ServingLive serving)
     {
-        var admin = app.MapGroup("/api").AddEndpointFilter(new AdminKeyFilter(pool));
+        var admin = app.MapGroup("/api").WithTags("Dashboard").RequireAdminKey(pool);
         admin.MapGet("/serving/live", () => serving.Live());
         admin.MapPost("/dashboard/chat", (HttpContext http, DashboardChatRequest? request) => ChatAsync(http, serving, request));
     }

@@ -53,7 +53,7 @@ internal sealed class PoolCoordinator : IAsyncDisposable
                     keys = new ApiKeyStore(pool.Store.Database, time);
                     deployments = CoordinatorDeployments.Create(pool, options.DataDirectory.Root, loggerFactory, time, deploymentOptions);
                     DeploymentApi.Map(app, deployments, pool);
-                    ApiKeyEndpoints.Map(app.MapGroup("/api").AddEndpointFilter(new AdminKeyFilter(pool)), keys, pool.Store, time);
+                    ApiKeyEndpoints.Map(app.MapGroup("/api").WithTags("API keys").RequireAdminKey(pool), keys, pool.Store, time);
                     var served = generation ?? deployments.Router;
                     var controller = deployments;
                     if (served is IGenerationLoad load)

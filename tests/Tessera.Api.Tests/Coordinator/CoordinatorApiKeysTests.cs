@@ -1,43 +1,23 @@
 using System.Net;
 using System.Net.Http.Headers;
-using Microsoft.Extensions.Logging.Abstractions;
 using Tessera.Api.Tests.Unit;
-using Tessera.Cli.Hosting;
-using Tessera.Deploy;
 using Tessera.Pool;
 using Tessera.Pool.Client;
-using Tessera.Pool.Coordinator;
 
 namespace Tessera.Api.Tests.Coordinator;
 
 /// <summary>The coordinator as `pool start` composes it, with a scripted model at /v1: behind keys made and revoked through /api/keys.</summary>
 public sealed class CoordinatorApiKeysTests : IAsyncLifetime
 {
-    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("tessera-coordinator-keys-");
-    private PoolCoordinator _coordinator = null!;
-    private PoolDataDirectory _data = null!;
+    private ComposedCoordinator _pool = null!;
 
-    public async Task InitializeAsync()
-    {
-        _data = new PoolDataDirectory(_dir.FullName);
-        _coordinator = await PoolCoordinator.StartAsync(new CoordinatorOptions
-        {
-            DataDirectory = _data,
-            Listen = "127.0.0.1:0",
-        }, DeploymentControllerOptions.Default, NullLoggerFactory.Instance, TimeProvider.System, CancellationToken.None, generation: new FakeGenerationService());
-    }
+    public async Task InitializeAsync() => _pool = await ComposedCoordinator.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _coordinator.DisposeAsync();
-        _dir.Delete(recursive: true);
-    }
+    public async Task DisposeAsync() => await _pool.DisposeAsync();
 
     private HttpClient V1Client(string? key)
     {
-        // The coordinator's certificate is issued by the pool CA; this test only checks the API, not TLS trust.
-        var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator };
-        var http = new HttpClient(handler) { BaseAddress = new Uri(_coordinator.Host.Info.ApiUrl.TrimEnd('/') + "/") };
+        var http = _pool.Http();
         if (key is not null)
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         return http;
@@ -46,13 +26,13 @@ public sealed class CoordinatorApiKeysTests : IAsyncLifetime
     [Fact]
     public async Task KeyCreatedThroughAdminApi_OpensV1_UntilRevoked()
     {
-        using var admin = PoolApiClient.Create(_data, null, null, TimeProvider.System);
+        using var admin = PoolApiClient.Create(_pool.Data, null, null, TimeProvider.System);
         var created = await admin.CreateApiKeyAsync("ci", CancellationToken.None);
         Assert.StartsWith("tsk_", created.Key);
 
         using (var anonymous = V1Client(null))
             Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("v1/models")).StatusCode);
-        using (var admin401 = V1Client(File.ReadAllText(_data.AdminKey).Trim()))
+        using (var admin401 = V1Client(File.ReadAllText(_pool.Data.AdminKey).Trim()))
             Assert.Equal(HttpStatusCode.Unauthorized, (await admin401.GetAsync("v1/models")).StatusCode);
 
         using var client = V1Client(created.Key);
@@ -75,7 +55,7 @@ public sealed class CoordinatorApiKeysTests : IAsyncLifetime
     [Fact]
     public async Task ScopedKey_SeesOnlyItsModel_AndARateLimitedKeyGets429WithRetryAfter()
     {
-        using var admin = PoolApiClient.Create(_data, null, null, TimeProvider.System);
+        using var admin = PoolApiClient.Create(_pool.Data, null, null, TimeProvider.System);
         var scoped = await admin.CreateApiKeyAsync(new CreateApiKeyRequest("other-team", "7d", "other-model"), CancellationToken.None);
         Assert.Equal("other-model", scoped.Model);
         Assert.NotNull(scoped.ExpiresAt);
@@ -116,20 +96,20 @@ public sealed class CoordinatorApiKeysTests : IAsyncLifetime
     [Fact]
     public async Task RotatingTheAdminKey_RefusesTheOldKey_AndWritesTheNewOneToAdminKey()
     {
-        var old = File.ReadAllText(_data.AdminKey).Trim();
+        var old = File.ReadAllText(_pool.Data.AdminKey).Trim();
         RotatedAdminKeyView rotated;
-        using (var admin = PoolApiClient.Create(_data, null, null, TimeProvider.System))
+        using (var admin = PoolApiClient.Create(_pool.Data, null, null, TimeProvider.System))
         {
             rotated = await admin.RotateAdminKeyAsync(CancellationToken.None);
             Assert.StartsWith("tsa_", rotated.Key);
             Assert.NotEqual(old, rotated.Key);
-            Assert.Equal(rotated.Key, File.ReadAllText(_data.AdminKey).Trim());
+            Assert.Equal(rotated.Key, File.ReadAllText(_pool.Data.AdminKey).Trim());
             // This client still sends the old key: refused from now on (exit code 5: refused).
             var refused = await Assert.ThrowsAsync<PoolException>(() => admin.GetApiKeysAsync(CancellationToken.None));
             Assert.Equal(5, refused.ExitCode);
-            Assert.DoesNotContain(_dir.FullName, refused.Message); // no file paths in the error
+            Assert.DoesNotContain(_pool.Directory.FullName, refused.Message); // no file paths in the error
         }
-        using (var fresh = PoolApiClient.Create(_data, null, null, TimeProvider.System))
+        using (var fresh = PoolApiClient.Create(_pool.Data, null, null, TimeProvider.System))
             Assert.Empty(await fresh.GetApiKeysAsync(CancellationToken.None));
     }
 
