@@ -63,6 +63,7 @@ internal static class DemoCommand
                 DeployCommand.PrintUsage(api, ready.Name, key.Key);
                 Console.WriteLine();
                 Console.WriteLine($"API key {key.Key}; admin key in {coordinatorDir.AdminKey}. Other commands: `tessera deployments --data-dir {coordinatorDir.Root}`.");
+                Console.WriteLine($"Dashboard {api.BaseUrl}/dashboard (sign in with the admin key; `tessera top --data-dir {coordinatorDir.Root}` in a terminal).");
                 Console.WriteLine("Serving until Ctrl+C.");
                 try
                 {
