@@ -15,19 +15,19 @@ internal static class GradientCheck
 
     /// <summary>The largest relative error between <paramref name="analytic"/> and the finite differences of
     /// <paramref name="loss"/> w.r.t. each value of <paramref name="parameter"/>.</summary>
-    public static double MaxRelativeError(float[] parameter, ReadOnlySpan<float> analytic, Func<double> loss)
+    public static double MaxRelativeError(float[] parameter, ReadOnlySpan<float> analytic, Func<double> loss, float epsilon = Epsilon)
     {
         Assert.Equal(parameter.Length, analytic.Length);
         var worst = 0.0;
         for (var i = 0; i < parameter.Length; i++)
         {
             var saved = parameter[i];
-            parameter[i] = saved + Epsilon;
+            parameter[i] = saved + epsilon;
             var plus = loss();
-            parameter[i] = saved - Epsilon;
+            parameter[i] = saved - epsilon;
             var minus = loss();
             parameter[i] = saved;
-            var numeric = (plus - minus) / (2.0 * Epsilon);
+            var numeric = (plus - minus) / (2.0 * epsilon);
             var error = Math.Abs(analytic[i] - numeric) / Math.Max(Floor, Math.Max(Math.Abs(analytic[i]), Math.Abs(numeric)));
             worst = Math.Max(worst, error);
         }
