@@ -1,0 +1,281 @@
+using System.Numerics.Tensors;
+
+namespace Tessera.Training;
+
+// Conventions shared by every layer below, in the style of llm.c:
+// - tensors are row-major Span<float>; a "row" is one position of the token sequence;
+// - Forward writes its outputs (overwriting them);
+// - Backward ADDS into the gradient buffers (dx, dw, ...), so a tensor used twice (a residual) sums its gradients,
+//   and the caller zeroes the buffers once per step.
+
+/// <summary>A linear layer without bias: y = x Wᵀ, with x [rows, in] and W [out, in] (the GGUF/PyTorch layout).</summary>
+public static class Linear
+{
+    /// <summary>y[r, o] = Σᵢ x[r, i] · w[o, i].</summary>
+    public static void Forward(Span<float> y, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int rows, int inDim, int outDim)
+    {
+        for (var r = 0; r < rows; r++)
+        {
+            var xr = x.Slice(r * inDim, inDim);
+            for (var o = 0; o < outDim; o++)
+                y[r * outDim + o] = TensorPrimitives.Dot(xr, w.Slice(o * inDim, inDim));
+        }
+    }
+
+    /// <summary>dx[r, i] += Σₒ dy[r, o] · w[o, i]; dw[o, i] += Σᵣ dy[r, o] · x[r, i].</summary>
+    public static void Backward(
+        Span<float> dx, Span<float> dw, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
+        int rows, int inDim, int outDim)
+    {
+        for (var r = 0; r < rows; r++)
+        {
+            var xr = x.Slice(r * inDim, inDim);
+            var dxr = dx.Slice(r * inDim, inDim);
+            for (var o = 0; o < outDim; o++)
+            {
+                var g = dy[r * outDim + o];
+                if (g == 0f) continue;
+                TensorPrimitives.MultiplyAdd(w.Slice(o * inDim, inDim), g, dxr, dxr);
+                var dwo = dw.Slice(o * inDim, inDim);
+                TensorPrimitives.MultiplyAdd(xr, g, dwo, dwo);
+            }
+        }
+    }
+}
+
+/// <summary>RMSNorm with a weight: y = x · rstd · w, rstd = 1 / √(mean(x²) + ε), per row of <c>dim</c> values.</summary>
+public static class RmsNorm
+{
+    /// <summary>Normalizes each row; saves each row's rstd (length <paramref name="rows"/>) for the backward pass.</summary>
+    public static void Forward(
+        Span<float> y, Span<float> rstd, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, int rows, int dim, float epsilon)
+    {
+        for (var r = 0; r < rows; r++)
+        {
+            var xr = x.Slice(r * dim, dim);
+            var s = 1f / MathF.Sqrt(TensorPrimitives.Dot(xr, xr) / dim + epsilon);
+            rstd[r] = s;
+            var yr = y.Slice(r * dim, dim);
+            TensorPrimitives.Multiply(xr, s, yr);
+            TensorPrimitives.Multiply(yr, weight, yr);
+        }
+    }
+
+    /// <summary>
+    /// With g = dy · w: dx = rstd · g − x · rstd³ · (Σ g·x) / dim; dw += Σᵣ dy · x · rstd.
+    /// </summary>
+    public static void Backward(
+        Span<float> dx, Span<float> dWeight, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> weight,
+        ReadOnlySpan<float> rstd, int rows, int dim)
+    {
+        for (var r = 0; r < rows; r++)
+        {
+            var s = rstd[r];
+            var dot = 0f; // Σ dy·w·x
+            for (var i = 0; i < dim; i++)
+            {
+                var xi = x[r * dim + i];
+                var dyi = dy[r * dim + i];
+                dot += dyi * weight[i] * xi;
+                dWeight[i] += dyi * xi * s;
+            }
+            var c = s * s * s * dot / dim;
+            for (var i = 0; i < dim; i++)
+                dx[r * dim + i] += s * dy[r * dim + i] * weight[i] - c * x[r * dim + i];
+        }
+    }
+}
+
+/// <summary>The SwiGLU gate: out = silu(gate) · up, silu(g) = g · σ(g), elementwise.</summary>
+public static class SwiGlu
+{
+    /// <summary>out[i] = silu(gate[i]) · up[i].</summary>
+    public static void Forward(Span<float> output, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
+    {
+        for (var i = 0; i < output.Length; i++)
+        {
+            var g = gate[i];
+            output[i] = g / (1f + MathF.Exp(-g)) * up[i];
+        }
+    }
+
+    /// <summary>dgate += dy · up · σ(g)(1 + g(1 − σ(g))); dup += dy · silu(g).</summary>
+    public static void Backward(
+        Span<float> dGate, Span<float> dUp, ReadOnlySpan<float> dy, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
+    {
+        for (var i = 0; i < dy.Length; i++)
+        {
+            var g = gate[i];
+            var sig = 1f / (1f + MathF.Exp(-g));
+            dGate[i] += dy[i] * up[i] * sig * (1f + g * (1f - sig));
+            dUp[i] += dy[i] * g * sig;
+        }
+    }
+}
+
+/// <summary>
+/// Rotary position embedding in llama.cpp's NORM convention (LLAMA_ROPE_TYPE_NORM, the one Llama GGUFs use): adjacent
+/// pairs (x[2i], x[2i+1]) of each head are rotated by the angle pos · base^(−2i / headDim). Works in place on
+/// [rows, heads, headDim], row r being position <c>startPosition + r</c>.
+/// </summary>
+public static class Rope
+{
+    /// <summary>Rotates each pair: (x₀, x₁) → (x₀ cos − x₁ sin, x₀ sin + x₁ cos).</summary>
+    public static void Forward(Span<float> x, int rows, int heads, int headDim, float thetaBase, int startPosition = 0) =>
+        Rotate(x, rows, heads, headDim, thetaBase, startPosition, sign: 1f);
+
+    /// <summary>
+    /// Replaces the gradient w.r.t. the rotated values by the gradient w.r.t. the inputs, in place: a rotation's
+    /// Jacobian is orthogonal, so this is the rotation by the opposite angle.
+    /// </summary>
+    public static void Backward(Span<float> dx, int rows, int heads, int headDim, float thetaBase, int startPosition = 0) =>
+        Rotate(dx, rows, heads, headDim, thetaBase, startPosition, sign: -1f);
+
+    private static void Rotate(Span<float> x, int rows, int heads, int headDim, float thetaBase, int startPosition, float sign)
+    {
+        if (headDim % 2 != 0) throw new ArgumentException("RoPE needs an even head dimension.", nameof(headDim));
+        for (var r = 0; r < rows; r++)
+        {
+            var pos = startPosition + r;
+            for (var i = 0; i < headDim / 2; i++)
+            {
+                var angle = pos * Math.Pow(thetaBase, -2.0 * i / headDim);
+                var cos = (float)Math.Cos(angle);
+                var sin = sign * (float)Math.Sin(angle);
+                for (var h = 0; h < heads; h++)
+                {
+                    var at = (r * heads + h) * headDim + 2 * i;
+                    var x0 = x[at];
+                    var x1 = x[at + 1];
+                    x[at] = x0 * cos - x1 * sin;
+                    x[at + 1] = x0 * sin + x1 * cos;
+                }
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Causal multi-head scaled dot-product attention with grouped-query heads: q is [T, heads, headDim], k and v are
+/// [T, kvHeads, headDim] (heads a multiple of kvHeads; query head h reads kv head h / (heads / kvHeads)), the output is
+/// [T, heads, headDim]. Position t attends to positions 0..t.
+/// </summary>
+public static class Attention
+{
+    /// <summary>Computes the output and saves the softmax probabilities <paramref name="probs"/> [heads, T, T].</summary>
+    public static void Forward(
+        Span<float> output, Span<float> probs, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        int tokens, int heads, int kvHeads, int headDim)
+    {
+        var group = heads / kvHeads;
+        var scale = 1f / MathF.Sqrt(headDim);
+        output.Clear();
+        probs.Clear();
+        for (var h = 0; h < heads; h++)
+        {
+            var kvh = h / group;
+            for (var t = 0; t < tokens; t++)
+            {
+                var qt = q.Slice((t * heads + h) * headDim, headDim);
+                var p = probs.Slice((h * tokens + t) * tokens, t + 1);
+                for (var s = 0; s <= t; s++)
+                    p[s] = scale * TensorPrimitives.Dot(qt, k.Slice((s * kvHeads + kvh) * headDim, headDim));
+                TensorPrimitives.SoftMax(p, p);
+                var ot = output.Slice((t * heads + h) * headDim, headDim);
+                for (var s = 0; s <= t; s++)
+                    TensorPrimitives.MultiplyAdd(v.Slice((s * kvHeads + kvh) * headDim, headDim), p[s], ot, ot);
+            }
+        }
+    }
+
+    /// <summary>
+    /// dv[s] += p[t,s] · dout[t]; dp[s] = dout[t] · v[s]; dscore = p · (dp − Σ p·dp);
+    /// dq[t] += scale · Σₛ dscore[s] · k[s]; dk[s] += scale · dscore[s] · q[t].
+    /// </summary>
+    public static void Backward(
+        Span<float> dq, Span<float> dk, Span<float> dv, ReadOnlySpan<float> dOutput, ReadOnlySpan<float> probs,
+        ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int tokens, int heads, int kvHeads, int headDim)
+    {
+        var group = heads / kvHeads;
+        var scale = 1f / MathF.Sqrt(headDim);
+        Span<float> dp = tokens <= 1024 ? stackalloc float[tokens] : new float[tokens];
+        for (var h = 0; h < heads; h++)
+        {
+            var kvh = h / group;
+            for (var t = 0; t < tokens; t++)
+            {
+                var p = probs.Slice((h * tokens + t) * tokens, t + 1);
+                var dot = dOutput.Slice((t * heads + h) * headDim, headDim);
+                var qt = q.Slice((t * heads + h) * headDim, headDim);
+                var dqt = dq.Slice((t * heads + h) * headDim, headDim);
+                var sum = 0f;
+                for (var s = 0; s <= t; s++)
+                {
+                    var kv = (s * kvHeads + kvh) * headDim;
+                    var dvs = dv.Slice(kv, headDim);
+                    TensorPrimitives.MultiplyAdd(dot, p[s], dvs, dvs);
+                    dp[s] = TensorPrimitives.Dot(dot, v.Slice(kv, headDim));
+                    sum += p[s] * dp[s];
+                }
+                for (var s = 0; s <= t; s++)
+                {
+                    var ds = p[s] * (dp[s] - sum) * scale;
+                    var kv = (s * kvHeads + kvh) * headDim;
+                    TensorPrimitives.MultiplyAdd(k.Slice(kv, headDim), ds, dqt, dqt);
+                    var dks = dk.Slice(kv, headDim);
+                    TensorPrimitives.MultiplyAdd(qt, ds, dks, dks);
+                }
+            }
+        }
+    }
+}
+
+/// <summary>Token embedding lookup: out[t] = table[token[t]], with the table [vocab, dim].</summary>
+public static class Embedding
+{
+    /// <summary>Copies each token's row of the table.</summary>
+    public static void Forward(Span<float> output, ReadOnlySpan<int> tokens, ReadOnlySpan<float> table, int dim)
+    {
+        for (var t = 0; t < tokens.Length; t++)
+            table.Slice(tokens[t] * dim, dim).CopyTo(output.Slice(t * dim, dim));
+    }
+
+    /// <summary>dtable[token[t]] += dout[t].</summary>
+    public static void Backward(Span<float> dTable, ReadOnlySpan<float> dOutput, ReadOnlySpan<int> tokens, int dim)
+    {
+        for (var t = 0; t < tokens.Length; t++)
+        {
+            var row = dTable.Slice(tokens[t] * dim, dim);
+            TensorPrimitives.Add(row, dOutput.Slice(t * dim, dim), row);
+        }
+    }
+}
+
+/// <summary>Cross-entropy of the softmax of logits [T, vocab] against target tokens, the mean over the T positions.</summary>
+public static class CrossEntropy
+{
+    /// <summary>Writes the softmax <paramref name="probs"/> [T, vocab] and returns mean −log p[target].</summary>
+    public static float Forward(Span<float> probs, ReadOnlySpan<float> logits, ReadOnlySpan<int> targets, int vocab)
+    {
+        var loss = 0.0;
+        for (var t = 0; t < targets.Length; t++)
+        {
+            var p = probs.Slice(t * vocab, vocab);
+            TensorPrimitives.SoftMax(logits.Slice(t * vocab, vocab), p);
+            loss -= Math.Log(p[targets[t]]);
+        }
+        return (float)(loss / targets.Length);
+    }
+
+    /// <summary>dlogits[t] += (p[t] − onehot(target[t])) / T · dLoss.</summary>
+    public static void Backward(Span<float> dLogits, ReadOnlySpan<float> probs, ReadOnlySpan<int> targets, int vocab, float dLoss = 1f)
+    {
+        var scale = dLoss / targets.Length;
+        for (var t = 0; t < targets.Length; t++)
+        {
+            var row = dLogits.Slice(t * vocab, vocab);
+            TensorPrimitives.MultiplyAdd(probs.Slice(t * vocab, vocab), scale, row, row);
+            row[targets[t]] -= scale;
+        }
+    }
+}
