@@ -127,6 +127,9 @@ internal static class PoolApi
 
     private static bool Descending(string? order) => string.Equals(order, "desc", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>An event of the log as the API shows it (its page and its stream).</summary>
+    internal static EventView ToView(State.EventRecord e) => new(e.Id, e.At, e.Kind, e.NodeId, e.FromState, e.ToState, e.Message);
+
     /// <summary>
     /// A page of events: oldest first from after= (default), or newest first from before= with order=desc, which is how
     /// the last events of a long log are read without reading the log.
@@ -139,7 +142,7 @@ internal static class PoolApi
         var newestFirst = Descending(order);
         var rows = pool.Store.ListEvents(ApiPaging.EventId(after, "after") ?? 0, ApiPaging.EventId(before, "before") ?? long.MaxValue, limit + 1, node, newestFirst);
         var more = rows.Count > limit;
-        var items = rows.Take(limit).Select(e => new EventView(e.Id, e.At, e.Kind, e.NodeId, e.FromState, e.ToState, e.Message)).ToList();
+        var items = rows.Take(limit).Select(ToView).ToList();
         return new Page<EventView>(items, more ? items[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null);
     }
 

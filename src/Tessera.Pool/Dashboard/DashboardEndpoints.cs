@@ -27,6 +27,11 @@ public static class DashboardEndpoints
 
     private static readonly Assembly Assets = typeof(DashboardEndpoints).Assembly;
 
+    /// <summary>The built-in files' texts by name, read from the assembly once.</summary>
+    private static readonly Dictionary<string, string> Texts = Assets.GetManifestResourceNames()
+        .Where(name => name.StartsWith(ResourcePrefix, StringComparison.Ordinal))
+        .ToDictionary(name => name[ResourcePrefix.Length..], ReadResource, StringComparer.Ordinal);
+
     public static void Map(IEndpointRouteBuilder app, CoordinatorContext pool)
     {
         var throttle = new JoinThrottle(pool.Time);
@@ -108,8 +113,7 @@ public static class DashboardEndpoints
                 var rows = pool.Store.ListEvents(last, long.MaxValue, 200, null, newestFirst: false);
                 foreach (var e in rows)
                 {
-                    var view = new EventView(e.Id, e.At, e.Kind, e.NodeId, e.FromState, e.ToState, e.Message);
-                    await http.Response.WriteAsync($"id: {e.Id}\nevent: pool\ndata: {JsonSerializer.Serialize(view, JsonSerializerOptions.Web)}\n\n", cancellationToken).ConfigureAwait(false);
+                    await http.Response.WriteAsync($"id: {e.Id}\nevent: pool\ndata: {JsonSerializer.Serialize(PoolApi.ToView(e), JsonSerializerOptions.Web)}\n\n", cancellationToken).ConfigureAwait(false);
                     last = e.Id;
                 }
                 if (rows.Count > 0 || pool.Time.GetElapsedTime(quietSince) > TimeSpan.FromSeconds(15))
@@ -129,6 +133,12 @@ public static class DashboardEndpoints
         }
     }
 
+    private static string ReadResource(string name)
+    {
+        using var reader = new StreamReader(Assets.GetManifestResourceStream(name)!);
+        return reader.ReadToEnd();
+    }
+
     private static IResult LoginFailed(HttpContext http, int status, string message)
     {
         // The form shows the reason from the query; the status tells scripts and tests.
@@ -139,11 +149,8 @@ public static class DashboardEndpoints
     /// <summary>A built-in asset by name, with its type and the dashboard's security headers; 404 for any other name.</summary>
     private static IResult Asset(HttpContext http, string file, string? error = null, int status = 200)
     {
-        using var stream = Assets.GetManifestResourceStream(ResourcePrefix + file);
-        if (stream is null || file.Contains('/') || file.Contains('\\'))
+        if (!Texts.TryGetValue(file, out var text))
             return Results.NotFound(new ErrorView($"The dashboard has no file '{file}'."));
-        using var reader = new StreamReader(stream);
-        var text = reader.ReadToEnd();
         if (file == "login.html")
             text = text.Replace("<!--error-->", error is null ? string.Empty : $"<p class=\"error\" role=\"alert\">{error}</p>", StringComparison.Ordinal);
         var headers = http.Response.Headers;

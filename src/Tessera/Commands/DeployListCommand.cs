@@ -61,7 +61,8 @@ internal static class DeployListCommand
         return table;
     }
 
-    private static string StateMarkup(string state) => state switch
+    /// <summary>A deployment's or a stage's state, coloured as `tessera deployments` and `tessera top` show it.</summary>
+    internal static string StateMarkup(string state) => state switch
     {
         "ready" => "[green]ready[/]",
         "failed" => "[red]failed[/]",

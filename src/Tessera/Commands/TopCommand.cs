@@ -107,9 +107,9 @@ internal static class TopCommand
         foreach (var d in frame.Deployments)
         {
             var stages = string.Join("  ", d.Stages.OrderBy(x => x.Replica).ThenBy(x => x.Index)
-                .Select(x => $"{Markup.Escape(x.NodeName)}[grey][[{x.FirstLayer},{x.LastLayer})[/] {StageMarkup(x.State)}"));
+                .Select(x => $"{Markup.Escape(x.NodeName)}[grey][[{x.FirstLayer},{x.LastLayer})[/] {DeployListCommand.StateMarkup(x.State)}"));
             var served = frame.Serving?.Models?.GetValueOrDefault(d.Name);
-            deployments.AddRow(Markup.Escape(d.Name), StageMarkup(d.State), stages,
+            deployments.AddRow(Markup.Escape(d.Name), DeployListCommand.StateMarkup(d.State), stages,
                 string.Create(c, $"{served?.TokensPerSecond ?? 0:0.0} ({d.PredictedTokensPerSecond:0.0})"),
                 string.Create(c, $"{served?.ActiveSessions ?? 0} / {served?.QueuedSessions ?? 0}"), Markup.Escape(Path.GetFileName(d.Model)));
         }
@@ -121,11 +121,4 @@ internal static class TopCommand
             events.AddRow(Markup.Escape(e.At.ToLocalTime().ToString("T", CultureInfo.CurrentCulture)), Markup.Escape(e.Kind), Markup.Escape(e.Message));
         return new Rows(header, nodes, deployments, new Panel(events).Header("last events").Expand());
     }
-
-    private static string StageMarkup(string state) => state switch
-    {
-        "ready" or "running" or "serving" => $"[green]{state}[/]",
-        "failed" or "down" or "error" => $"[red]{state}[/]",
-        _ => $"[yellow]{Markup.Escape(state)}[/]",
-    };
 }
