@@ -23,7 +23,7 @@ public sealed record LlamaConfig(
 /// one flat vector (<see cref="Parameters"/>, the order of <see cref="Offsets"/>), and so do their gradients, so an
 /// optimizer or an exchange sees one array.
 /// </summary>
-public sealed class LlamaModel
+public sealed class LlamaModel : ITrainableModel
 {
     private readonly LlamaConfig _c;
     private Activations? _saved;
@@ -50,6 +50,9 @@ public sealed class LlamaModel
 
     /// <summary>The gradients of the last <see cref="Backward"/>, laid out as <see cref="Parameters"/>.</summary>
     public float[] Gradients { get; }
+
+    /// <summary>The logits [tokens, vocab] of the last <see cref="Forward"/> (to compare with an inference engine).</summary>
+    public ReadOnlySpan<float> Logits => (_saved ?? throw new InvalidOperationException("Logits need a Forward first.")).Logits;
 
     /// <summary>Norm weights 1, matrices uniform in ±<paramref name="scale"/> / √(fan-in), from a seeded generator.</summary>
     public void Initialize(int seed, float scale = 1f)
@@ -163,6 +166,39 @@ public sealed class LlamaModel
             RmsNorm.Backward(dx, g.Slice(b.AttentionNorm, D), dNormed, a.Residual[l], p.Slice(b.AttentionNorm, D), s.Rstd1, T, D);
         }
         Embedding.Backward(g.Slice(Offsets.TokenEmbedding, _c.Vocab * D), dx, a.Tokens, D);
+    }
+
+    /// <inheritdoc/>
+    public float ForwardBackward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> targets, int sequences)
+    {
+        var t = SequenceLength(tokens, targets, sequences);
+        var total = new float[Gradients.Length];
+        var loss = 0.0;
+        for (var s = 0; s < sequences; s++)
+        {
+            loss += Forward(tokens.Slice(s * t, t), targets.Slice(s * t, t));
+            Backward();
+            System.Numerics.Tensors.TensorPrimitives.Add(total, Gradients, total);
+        }
+        System.Numerics.Tensors.TensorPrimitives.Multiply(total, 1f / sequences, Gradients);
+        return (float)(loss / sequences);
+    }
+
+    /// <inheritdoc/>
+    public float Evaluate(ReadOnlySpan<int> tokens, ReadOnlySpan<int> targets, int sequences)
+    {
+        var t = SequenceLength(tokens, targets, sequences);
+        var loss = 0.0;
+        for (var s = 0; s < sequences; s++) loss += Forward(tokens.Slice(s * t, t), targets.Slice(s * t, t));
+        _saved = null;
+        return (float)(loss / sequences);
+    }
+
+    private static int SequenceLength(ReadOnlySpan<int> tokens, ReadOnlySpan<int> targets, int sequences)
+    {
+        if (sequences <= 0 || tokens.Length != targets.Length || tokens.Length == 0 || tokens.Length % sequences != 0)
+            throw new ArgumentException("Give one target per token and sequences of equal, non-zero length.", nameof(sequences));
+        return tokens.Length / sequences;
     }
 
     private static void AddInPlace(Span<float> target, ReadOnlySpan<float> addend) =>
