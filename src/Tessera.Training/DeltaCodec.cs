@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 
 namespace Tessera.Training;
 
@@ -45,23 +47,28 @@ public static class DeltaCodec
     public static byte[] Encode(ReadOnlySpan<float> values, DeltaCompression compression)
     {
         var output = new byte[EncodedSize(compression, values.Length)];
-        var o = output.AsSpan();
+        Encode(values, compression, output);
+        return output;
+    }
+
+    /// <summary>Encodes <paramref name="values"/> into the first <see cref="EncodedSize"/> bytes of <paramref name="destination"/>.</summary>
+    public static void Encode(ReadOnlySpan<float> values, DeltaCompression compression, Span<byte> destination)
+    {
+        var o = destination[..checked((int)EncodedSize(compression, values.Length))];
         switch (compression)
         {
             case DeltaCompression.F32:
-                for (var i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(o[(4 * i)..], values[i]);
+                MemoryMarshal.AsBytes(values).CopyTo(o); // every supported machine is little-endian
                 break;
             case DeltaCompression.F16:
-                for (var i = 0; i < values.Length; i++) BinaryPrimitives.WriteHalfLittleEndian(o[(2 * i)..], (Half)values[i]);
+                TensorPrimitives.ConvertToHalf(values, MemoryMarshal.Cast<byte, Half>(o));
                 break;
             case DeltaCompression.Int8:
                 var at = 0;
                 for (var start = 0; start < values.Length; start += Int8BlockSize)
                 {
                     var block = values.Slice(start, Math.Min(Int8BlockSize, values.Length - start));
-                    var max = 0f;
-                    foreach (var v in block) max = MathF.Max(max, MathF.Abs(v));
-                    var scale = max / 127f;
+                    var scale = TensorPrimitives.MaxMagnitude(block) is var m && float.IsFinite(m) ? MathF.Abs(m) / 127f : float.NaN;
                     BinaryPrimitives.WriteSingleLittleEndian(o[at..], scale);
                     at += 4;
                     var inverse = scale > 0f ? 1f / scale : 0f;
@@ -71,7 +78,6 @@ public static class DeltaCodec
             default:
                 throw new ArgumentOutOfRangeException(nameof(compression));
         }
-        return output;
     }
 
     /// <summary>Decodes <paramref name="encoded"/> into <paramref name="values"/>; throws <see cref="FormatException"/> when the length does not fit.</summary>
@@ -82,10 +88,10 @@ public static class DeltaCodec
         switch (compression)
         {
             case DeltaCompression.F32:
-                for (var i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(encoded[(4 * i)..]);
+                MemoryMarshal.Cast<byte, float>(encoded).CopyTo(values);
                 break;
             case DeltaCompression.F16:
-                for (var i = 0; i < values.Length; i++) values[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(encoded[(2 * i)..]);
+                TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(encoded), values);
                 break;
             case DeltaCompression.Int8:
                 var at = 0;

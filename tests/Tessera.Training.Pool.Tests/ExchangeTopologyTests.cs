@@ -20,11 +20,11 @@ public sealed class ExchangeTopologyTests
     private static float[] Sum(float[][] inputs) => Enumerable.Range(0, Count).Select(i => inputs.Sum(v => v[i])).ToArray();
 
     [Theory]
-    [InlineData("star", ExchangeFormat.F32)]
-    [InlineData("star", ExchangeFormat.F16)]
-    [InlineData("ring", ExchangeFormat.F32)]
-    [InlineData("ring", ExchangeFormat.F16)]
-    public async Task Every_worker_gets_the_exact_sum(string topology, ExchangeFormat format)
+    [InlineData("star", DeltaCompression.F32)]
+    [InlineData("star", DeltaCompression.F16)]
+    [InlineData("ring", DeltaCompression.F32)]
+    [InlineData("ring", DeltaCompression.F16)]
+    public async Task Every_worker_gets_the_exact_sum(string topology, DeltaCompression format)
     {
         var inputs = Inputs();
         var results = topology == "star" ? await RunStar(inputs, format) : await RunRing(inputs, format);
@@ -37,7 +37,7 @@ public sealed class ExchangeTopologyTests
     {
         var inputs = Inputs();
         var expected = Sum(inputs);
-        foreach (var results in new[] { await RunStar(inputs, ExchangeFormat.Int8), await RunRing(inputs, ExchangeFormat.Int8) })
+        foreach (var results in new[] { await RunStar(inputs, DeltaCompression.Int8), await RunRing(inputs, DeltaCompression.Int8) })
         {
             Assert.All(results, r => Assert.Equal(results[0], r));
             // A block's scale is its largest |value| / 127: at most 150/127 here, so half a step a rounding, three roundings a hop.
@@ -48,17 +48,17 @@ public sealed class ExchangeTopologyTests
     [Fact]
     public void Chunks_cover_the_vector_on_block_boundaries()
     {
-        var chunks = Enumerable.Range(0, 7).Select(i => ExchangeCodec.Chunk(100_003, 7, i)).ToArray();
+        var chunks = Enumerable.Range(0, 7).Select(i => RingAllReduce.Chunk(100_003, 7, i)).ToArray();
         Assert.Equal(0, chunks[0].Start);
         for (var i = 1; i < chunks.Length; i++)
         {
             Assert.Equal(chunks[i - 1].Start + chunks[i - 1].Length, chunks[i].Start);
-            Assert.Equal(0, chunks[i].Start % ExchangeCodec.BlockSize);
+            Assert.Equal(0, chunks[i].Start % DeltaCodec.Int8BlockSize);
         }
         Assert.Equal(100_003, chunks[^1].Start + chunks[^1].Length);
     }
 
-    private static async Task<float[][]> RunStar(float[][] inputs, ExchangeFormat format)
+    private static async Task<float[][]> RunStar(float[][] inputs, DeltaCompression format)
     {
         var (coordinator, workers) = ExchangeIdentity.CreateInMemory(Workers);
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -84,7 +84,7 @@ public sealed class ExchangeTopologyTests
         }
     }
 
-    private static async Task<float[][]> RunRing(float[][] inputs, ExchangeFormat format)
+    private static async Task<float[][]> RunRing(float[][] inputs, DeltaCompression format)
     {
         var (coordinator, workers) = ExchangeIdentity.CreateInMemory(Workers);
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));

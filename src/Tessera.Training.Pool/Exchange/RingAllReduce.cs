@@ -1,4 +1,5 @@
 using System.Net;
+using System.Numerics.Tensors;
 using System.Net.Sockets;
 
 namespace Tessera.Training.Pool.Exchange;
@@ -13,15 +14,15 @@ namespace Tessera.Training.Pool.Exchange;
 public static class RingAllReduce
 {
     /// <summary>The sum of every worker's <paramref name="change"/>; <paramref name="left"/> receives from rank-1, <paramref name="right"/> sends to rank+1.</summary>
-    public static async Task<float[]> AllReduceAsync(ExchangeLink left, ExchangeLink right, int rank, int size, ReadOnlyMemory<float> change, ExchangeFormat format, CancellationToken cancellationToken)
+    public static async Task<float[]> AllReduceAsync(ExchangeLink left, ExchangeLink right, int rank, int size, ReadOnlyMemory<float> change, DeltaCompression format, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rank);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(rank, size);
         var sum = change.ToArray();
         if (size == 1)
             return sum;
-        var chunks = Enumerable.Range(0, size).Select(i => ExchangeCodec.Chunk(sum.Length, size, i)).ToArray();
-        var encoded = chunks.Select(c => new byte[ExchangeCodec.EncodedLength(format, c.Length)]).ToArray();
+        var chunks = Enumerable.Range(0, size).Select(i => Chunk(sum.Length, size, i)).ToArray();
+        var encoded = chunks.Select(c => new byte[(int)DeltaCodec.EncodedSize(format, c.Length)]).ToArray();
         var incoming = new byte[encoded.Max(e => e.Length)];
         var scratch = new float[chunks.Max(c => c.Length)];
 
@@ -29,11 +30,12 @@ public static class RingAllReduce
         {
             int send = Mod(rank - step, size), receive = Mod(rank - step - 1, size);
             var (start, length) = chunks[send];
-            ExchangeCodec.Encode(format, sum.AsSpan(start, length), encoded[send]);
+            DeltaCodec.Encode(sum.AsSpan(start, length), format, encoded[send]);
             var message = incoming.AsMemory(0, encoded[receive].Length);
             await Task.WhenAll(right.SendAsync(encoded[send], cancellationToken), left.ReceiveAsync(message, cancellationToken)).ConfigureAwait(false);
             (start, length) = chunks[receive];
-            ExchangeCodec.DecodeAdd(format, message.Span, sum.AsSpan(start, length), scratch);
+            DeltaCodec.Decode(message.Span, format, scratch.AsSpan(0, length));
+            TensorPrimitives.Add(sum.AsSpan(start, length), scratch.AsSpan(0, length), sum.AsSpan(start, length));
         }
 
         var owned = Mod(rank + 1, size);
@@ -43,15 +45,15 @@ public static class RingAllReduce
             int send = Mod(rank + 1 - step, size), receive = Mod(rank - step, size);
             await Task.WhenAll(right.SendAsync(encoded[send], cancellationToken), left.ReceiveAsync(encoded[receive], cancellationToken)).ConfigureAwait(false);
             var (start, length) = chunks[receive];
-            ExchangeCodec.Decode(format, encoded[receive], sum.AsSpan(start, length));
+            DeltaCodec.Decode(encoded[receive], format, sum.AsSpan(start, length));
         }
         return sum;
 
         void Finish(int chunk)
         {
             var (start, length) = chunks[chunk];
-            ExchangeCodec.Encode(format, sum.AsSpan(start, length), encoded[chunk]);
-            ExchangeCodec.Decode(format, encoded[chunk], sum.AsSpan(start, length));
+            DeltaCodec.Encode(sum.AsSpan(start, length), format, encoded[chunk]);
+            DeltaCodec.Decode(encoded[chunk], format, sum.AsSpan(start, length));
         }
     }
 
@@ -71,6 +73,19 @@ public static class RingAllReduce
             throw;
         }
         return (accept.Result, connect.Result);
+    }
+
+    /// <summary>
+    /// Part <paramref name="index"/> of <paramref name="parts"/> near-equal parts of a vector of <paramref name="count"/>,
+    /// cut on multiples of the int8 block (the last part takes any remainder), so every chunk encodes like the whole.
+    /// </summary>
+    public static (int Start, int Length) Chunk(int count, int parts, int index)
+    {
+        const int block = DeltaCodec.Int8BlockSize;
+        var blocks = ((long)count + block - 1) / block;
+        var start = Math.Min(count, blocks * index / parts * block);
+        var end = Math.Min(count, blocks * (index + 1) / parts * block);
+        return ((int)start, (int)(end - start));
     }
 
     private static int Mod(int value, int size) => ((value % size) + size) % size;

@@ -10,14 +10,14 @@ namespace Tessera.Training.Pool.Exchange;
 public static class StarExchange
 {
     /// <summary>The worker's side: uploads <paramref name="change"/>, returns the sum of the accepted changes, as every worker gets it.</summary>
-    public static async Task<float[]> WorkerAsync(ExchangeLink coordinator, ReadOnlyMemory<float> change, ExchangeFormat format, CancellationToken cancellationToken)
+    public static async Task<float[]> WorkerAsync(ExchangeLink coordinator, ReadOnlyMemory<float> change, DeltaCompression format, CancellationToken cancellationToken)
     {
-        var encoded = new byte[ExchangeCodec.EncodedLength(format, change.Length)];
-        ExchangeCodec.Encode(format, change.Span, encoded);
+        var encoded = new byte[(int)DeltaCodec.EncodedSize(format, change.Length)];
+        DeltaCodec.Encode(change.Span, format, encoded);
         await coordinator.SendAsync(encoded, cancellationToken).ConfigureAwait(false);
         await coordinator.ReceiveAsync(encoded, cancellationToken).ConfigureAwait(false);
         var sum = new float[change.Length];
-        ExchangeCodec.Decode(format, encoded, sum);
+        DeltaCodec.Decode(encoded, format, sum);
         return sum;
     }
 
@@ -25,9 +25,9 @@ public static class StarExchange
     /// The coordinator's side of one exchange of <paramref name="count"/> parameters: decodes and checks each upload as it
     /// arrives, sends the sum to all. Returns how many contributions it accepted (a non-finite one is left out).
     /// </summary>
-    public static async Task<int> CoordinatorAsync(IReadOnlyList<ExchangeLink> workers, int count, ExchangeFormat format, CancellationToken cancellationToken)
+    public static async Task<int> CoordinatorAsync(IReadOnlyList<ExchangeLink> workers, int count, DeltaCompression format, CancellationToken cancellationToken)
     {
-        var length = ExchangeCodec.EncodedLength(format, count);
+        var length = (int)DeltaCodec.EncodedSize(format, count);
         var sum = new float[count];
         var scratch = new float[count];
         var accepted = 0;
@@ -40,14 +40,14 @@ public static class StarExchange
         await foreach (var upload in Task.WhenEach(uploads).WithCancellation(cancellationToken).ConfigureAwait(false))
         {
             var buffer = await upload.ConfigureAwait(false);
-            ExchangeCodec.Decode(format, buffer, scratch);
+            DeltaCodec.Decode(buffer, format, scratch);
             if (!float.IsFinite(TensorPrimitives.Norm(scratch)))
                 continue;
             TensorPrimitives.Add(sum, scratch, sum);
             accepted++;
         }
         var result = new byte[length];
-        ExchangeCodec.Encode(format, sum, result);
+        DeltaCodec.Encode(sum, format, result);
         await Task.WhenAll(workers.Select(link => link.SendAsync(result, cancellationToken))).ConfigureAwait(false);
         return accepted;
     }

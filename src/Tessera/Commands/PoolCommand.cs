@@ -19,7 +19,6 @@ internal static class PoolCommand
         var command = new Command("pool", "Start and inspect a pool of machines.");
         command.Subcommands.Add(CreateStart());
         command.Subcommands.Add(PoolBenchCommand.Create());
-        command.Subcommands.Add(TrainExchangeBenchCommand.Create());
         command.Subcommands.Add(CreateRotateAdminKey());
         return command;
     }

@@ -36,6 +36,7 @@ internal static class TrainCommand
         command.Subcommands.Add(StatusCommand());
         command.Subcommands.Add(ExportCommand());
         command.Subcommands.Add(PlotCommand());
+        command.Subcommands.Add(TrainExchangeBenchCommand.Create());
         return command;
     }
 

@@ -1,3 +1,4 @@
+using Tessera.Training;
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Diagnostics;
@@ -43,7 +44,7 @@ internal static class TrainExchangeBenchCommand
         command.SetAction((result, cancellationToken) => PoolCli.RunAsync(async () =>
         {
             var count = result.GetValue(parameters);
-            if (count is < 32 or > 100_000_000 || count % ExchangeCodec.BlockSize != 0)
+            if (count is < DeltaCodec.Int8BlockSize or > 100_000_000 || count % DeltaCodec.Int8BlockSize != 0)
                 throw new PoolException("--parameters must be a multiple of 32 from 32 to 100000000.");
             var delay = TimeSpan.FromMilliseconds(Math.Clamp(result.GetValue(delayMs), 0, 10_000));
             if (result.GetValue(role) is { } childRole)
@@ -54,7 +55,7 @@ internal static class TrainExchangeBenchCommand
             var bench = new BenchSpec(
                 CommandPath(result),
                 [.. List(result.GetValue(workers)!).Select(w => Math.Clamp(int.Parse(w, CultureInfo.InvariantCulture), 2, 64))],
-                [.. List(result.GetValue(formats)!).Select(ExchangeCodec.Parse)],
+                [.. List(result.GetValue(formats)!).Select(DeltaCodec.Parse)],
                 [.. List(result.GetValue(topologies)!).Select(t => t is "star" or "ring" ? t : throw new PoolException($"Unknown topology {t}: star or ring."))],
                 count, Math.Clamp(result.GetValue(repeat), 1, 20), result.GetValue(hosts) == "namespaces", result.GetValue(mbit), result.GetValue(coordinatorMbit) ?? result.GetValue(mbit), delay);
             if (bench.Namespaces && VirtualHosts.Unavailable() is { } why)
@@ -76,7 +77,7 @@ internal static class TrainExchangeBenchCommand
         return command;
     }
 
-    private sealed record BenchSpec(IReadOnlyList<string> Path, IReadOnlyList<int> Workers, IReadOnlyList<ExchangeFormat> Formats, IReadOnlyList<string> Topologies,
+    private sealed record BenchSpec(IReadOnlyList<string> Path, IReadOnlyList<int> Workers, IReadOnlyList<DeltaCompression> Formats, IReadOnlyList<string> Topologies,
         int Parameters, int Repeat, bool Namespaces, double Mbit, double CoordinatorMbit, TimeSpan Delay);
 
     private sealed record ChildSpec(string Role, int Rank, string Directory, IPEndPoint Control, IReadOnlyList<IPEndPoint> Endpoints, int Parameters, TimeSpan Delay);
@@ -97,7 +98,7 @@ internal static class TrainExchangeBenchCommand
     }
 
     /// <summary>One case: spawns the processes (on their hosts), runs a warm-up and the measured exchanges, and returns its table row.</summary>
-    private static async Task<string> RunCaseAsync(BenchSpec bench, int n, ExchangeFormat format, string topology, CancellationToken cancellationToken)
+    private static async Task<string> RunCaseAsync(BenchSpec bench, int n, DeltaCompression format, string topology, CancellationToken cancellationToken)
     {
         var star = topology == "star";
         var dir = Directory.CreateTempSubdirectory("tessera-exchange-").FullName;
@@ -157,14 +158,14 @@ internal static class TrainExchangeBenchCommand
                 controls[ready.Split(' ')[1]] = line;
             }
 
-            var warmUp = Math.Max(ExchangeCodec.BlockSize, bench.Parameters / 16 / ExchangeCodec.BlockSize * ExchangeCodec.BlockSize);
+            var warmUp = Math.Max(DeltaCodec.Int8BlockSize, bench.Parameters / 16 / DeltaCodec.Int8BlockSize * DeltaCodec.Int8BlockSize);
             var times = new List<double>();
             string[] last = [];
             for (var round = 0; round <= bench.Repeat; round++)
             {
                 var clock = Stopwatch.StartNew();
                 foreach (var line in controls.Values)
-                    await line.WriteAsync($"go {(round == 0 ? warmUp : bench.Parameters)} {ExchangeCodec.Name(format)}", timeout.Token).ConfigureAwait(false);
+                    await line.WriteAsync($"go {(round == 0 ? warmUp : bench.Parameters)} {format.ToString().ToLowerInvariant()}", timeout.Token).ConfigureAwait(false);
                 last = await Task.WhenAll(roles.Select(name => controls[name].ReadAsync(timeout.Token))).ConfigureAwait(false);
                 clock.Stop();
                 if (round > 0)
@@ -184,9 +185,9 @@ internal static class TrainExchangeBenchCommand
             long Max(int field) => workerRows.Max(d => long.Parse(d.Fields[field], CultureInfo.InvariantCulture));
             var coordinator = done.FirstOrDefault(d => d.Name == Coordinator).Fields;
             times.Sort();
-            var payload = ExchangeCodec.EncodedLength(format, bench.Parameters);
+            var payload = (int)DeltaCodec.EncodedSize(format, bench.Parameters);
             failed = false;
-            return $"| {n} | {ExchangeCodec.Name(format)} | {topology} | {Megabytes(payload)} | {times[times.Count / 2]:0.00} s | {times[0]:0.00}..{times[^1]:0.00} s " +
+            return $"| {n} | {format.ToString().ToLowerInvariant()} | {topology} | {Megabytes(payload)} | {times[times.Count / 2]:0.00} s | {times[0]:0.00}..{times[^1]:0.00} s " +
                 $"| {Megabytes(Max(1))} | {Megabytes(Max(2))} | {(coordinator is null ? "-" : Megabytes(long.Parse(coordinator[1], CultureInfo.InvariantCulture)))} " +
                 $"| {(coordinator is null ? "-" : Megabytes(long.Parse(coordinator[2], CultureInfo.InvariantCulture)))} |";
         }
@@ -220,7 +221,7 @@ internal static class TrainExchangeBenchCommand
         TcpListener? listener = null;
         try
         {
-            Func<int, ExchangeFormat, Task<string>> exchange;
+            Func<int, DeltaCompression, Task<string>> exchange;
             var change = new float[spec.Parameters];
             var random = new Random(spec.Rank + 1);
             for (var i = 0; i < change.Length; i++)
@@ -256,7 +257,7 @@ internal static class TrainExchangeBenchCommand
             {
                 var parts = line.Split(' ');
                 long sent = links.Sum(l => l.BytesSent), received = links.Sum(l => l.BytesReceived);
-                var check = await exchange(int.Parse(parts[1], CultureInfo.InvariantCulture), ExchangeCodec.Parse(parts[2])).ConfigureAwait(false);
+                var check = await exchange(int.Parse(parts[1], CultureInfo.InvariantCulture), DeltaCodec.Parse(parts[2])).ConfigureAwait(false);
                 await control.WriteAsync($"done {links.Sum(l => l.BytesSent) - sent} {links.Sum(l => l.BytesReceived) - received} {check}", cancellationToken).ConfigureAwait(false);
             }
             return 0;
