@@ -76,8 +76,26 @@ public sealed class TrainingCoordinator
         foreach (var line in File.Exists(HistoryPath) ? File.ReadAllLines(HistoryPath) : [])
         {
             var record = JsonSerializer.Deserialize<RoundRecord>(line, TrainingConfig.Json);
-            if (record is not null && record.Round < Round) _history.Add(record);
+            if (record is not null && record.Round <= Round) _history.Add(record);
         }
+        if (Round == 0 && _history.Count == 0)
+        {
+            // The starting point, so curves begin at 0 tokens and a test can see the loss fall.
+            var validation = Evaluate(_global);
+            var start = new RoundRecord(0, 0, 0, 0, float.NaN, validation, 0, 0, [], [], _time.GetUtcNow());
+            _history.Add(start);
+            LastValidationLoss = validation;
+            File.AppendAllText(HistoryPath, JsonSerializer.Serialize(start, JsonLine) + "\n");
+            if (validation is { } v) log($"validation loss before training: {v:F4}");
+        }
+    }
+
+    private float? Evaluate(float[] parameters)
+    {
+        if (_evaluator is null || _config.EvalSequences <= 0 || _data.ValidationSequences == 0) return null;
+        parameters.CopyTo(_evaluator.Parameters, 0);
+        var (inputs, targets, count) = _data.ValidationBatch(_config.EvalSequences);
+        return _evaluator.Evaluate(inputs, targets, count);
     }
 
     public string RunId { get; }
@@ -311,13 +329,7 @@ public sealed class TrainingCoordinator
                 next = (float[])_global.Clone();
                 System.Numerics.Tensors.TensorPrimitives.Add(next, decoded, next);
             }
-            float? validation = null;
-            if (_evaluator is not null && _config.EvalSequences > 0 && _data.ValidationSequences > 0)
-            {
-                next.CopyTo(_evaluator.Parameters, 0);
-                var (inputs, targets, count) = _data.ValidationBatch(_config.EvalSequences);
-                validation = _evaluator.Evaluate(inputs, targets, count);
-            }
+            var validation = Evaluate(next);
             lock (_gate)
             {
                 _global = next;
