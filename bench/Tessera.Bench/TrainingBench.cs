@@ -32,7 +32,7 @@ public static class TrainingBench
         {
             SetThreads(model, threads);
             var peak = PeakFlops(threads);
-            model.ForwardBackward(tokens, targets, Sequences); // warm-up: JIT, buffers
+            for (var w = 0; w < 2; w++) model.ForwardBackward(tokens, targets, Sequences); // warm-up: JIT, buffers
             var times = new List<double>();
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var wall = Stopwatch.StartNew();

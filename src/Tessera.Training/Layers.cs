@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Tessera.Training;
 
@@ -6,7 +7,9 @@ namespace Tessera.Training;
 // - tensors are row-major Span<float>; a "row" is one position of the token sequence;
 // - Forward writes its outputs (overwriting them);
 // - Backward ADDS into the gradient buffers (dx, dw, ...), so a tensor used twice (a residual) sums its gradients,
-//   and the caller zeroes the buffers once per step.
+//   and the caller zeroes the buffers once per step;
+// - the loops a training step runs are compiled fully optimized at once (AggressiveOptimization): a step calls each a
+//   few times, so tiered compilation would leave them unoptimized for the first steps of a run.
 
 /// <summary>A linear layer without bias: y = x Wᵀ, with x [rows, in] and W [out, in] (the GGUF/PyTorch layout).
 /// The products are <see cref="MatMul"/>'s register-blocked FMA kernels; the overloads with <c>threads</c> split them
@@ -54,6 +57,7 @@ public static class Linear
 public static class RmsNorm
 {
     /// <summary>Normalizes each row; saves each row's rstd (length <paramref name="rows"/>) for the backward pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward(
         Span<float> y, Span<float> rstd, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, int rows, int dim, float epsilon)
     {
@@ -71,6 +75,7 @@ public static class RmsNorm
     /// <summary>
     /// With g = dy · w: dx = rstd · g − x · rstd³ · (Σ g·x) / dim; dw += Σᵣ dy · x · rstd.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward(
         Span<float> dx, Span<float> dWeight, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> weight,
         ReadOnlySpan<float> rstd, int rows, int dim)
@@ -99,6 +104,7 @@ public static class SwiGlu
     private const int Chunk = 4096;
 
     /// <summary>out[i] = silu(gate[i]) · up[i].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward(Span<float> output, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
     {
         if (gate.Length < output.Length || up.Length < output.Length) throw new ArgumentException("gate and up are shorter than the output.");
@@ -110,6 +116,7 @@ public static class SwiGlu
     }
 
     /// <summary>dgate += dy · up · σ(g)(1 + g(1 − σ(g))); dup += dy · silu(g).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward(
         Span<float> dGate, Span<float> dUp, ReadOnlySpan<float> dy, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
     {
@@ -200,6 +207,7 @@ public static class Rope
     }
 
     /// <summary>Rotates rows at positions startPosition.. by a <see cref="Table"/>; sign −1 rotates back.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Rotate(
         Span<float> x, int rows, int heads, int headDim, ReadOnlySpan<float> cosTable, ReadOnlySpan<float> sinTable, int startPosition, float sign)
     {
@@ -241,6 +249,7 @@ public static class Attention
 
     /// <summary><see cref="Forward"/> for the query heads that read kv head <paramref name="kvh"/> (it writes only
     /// theirs, so groups can run on different threads).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ForwardGroup(
         Span<float> output, Span<float> probs, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
         int tokens, int heads, int kvHeads, int headDim, int kvh)
@@ -278,6 +287,7 @@ public static class Attention
 
     /// <summary><see cref="Backward"/> for the query heads that read kv head <paramref name="kvh"/>: it adds only into
     /// their dq and that kv head's dk and dv, so groups can run on different threads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void BackwardGroup(
         Span<float> dq, Span<float> dk, Span<float> dv, ReadOnlySpan<float> dOutput, ReadOnlySpan<float> probs,
         ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int tokens, int heads, int kvHeads, int headDim, int kvh)

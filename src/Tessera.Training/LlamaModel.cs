@@ -1,3 +1,6 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+
 namespace Tessera.Training;
 
 /// <summary>The shape of a Llama model to train.</summary>
@@ -268,7 +271,7 @@ public sealed class LlamaModel : ITrainableModel
     }
 
     private static void AddInPlace(Span<float> target, ReadOnlySpan<float> addend) =>
-        System.Numerics.Tensors.TensorPrimitives.Add(target, addend.Slice(0, target.Length), target);
+        TensorPrimitives.Add(target, addend.Slice(0, target.Length), target);
 
     /// <summary>Softmax and −log p[target] of a block of rows (forward), or p turned into (p − onehot) / rows in place
     /// (backward).</summary>
@@ -280,6 +283,7 @@ public sealed class LlamaModel : ITrainableModel
         public int Rows, Vocab;
         public bool Backward;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int task)
         {
             var scale = 1f / Rows;
@@ -288,13 +292,20 @@ public sealed class LlamaModel : ITrainableModel
                 var p = Probs.AsSpan(r * Vocab, Vocab);
                 if (Backward)
                 {
-                    System.Numerics.Tensors.TensorPrimitives.Multiply(p, scale, p);
+                    TensorPrimitives.Multiply(p, scale, p);
                     p[Targets[r]] -= scale;
                 }
                 else
                 {
-                    System.Numerics.Tensors.TensorPrimitives.SoftMax(Logits.AsSpan(r * Vocab, Vocab), p);
-                    RowLoss[r] = -Math.Log(p[Targets[r]]);
+                    // p = exp(x − max) / Σ exp(x − max), exp once per value; −log p[target] = log Σ − (x[target] − max).
+                    var x = Logits.AsSpan(r * Vocab, Vocab);
+                    var max = TensorPrimitives.Max(x);
+                    TensorPrimitives.Subtract(x, max, p);
+                    var shifted = p[Targets[r]];
+                    TensorPrimitives.Exp(p, p);
+                    var sum = TensorPrimitives.Sum(p);
+                    TensorPrimitives.Multiply(p, 1f / sum, p);
+                    RowLoss[r] = Math.Log(sum) - shifted;
                 }
             }
         }

@@ -14,7 +14,7 @@ namespace Tessera.Training;
 /// </summary>
 internal static unsafe class MatMul
 {
-    private const int RowBlock = 64, ColumnBlock = 64, KChunk = 256;
+    private const int RowBlock = 64, ColumnBlock = 64, KChunk = 256, ABColumns = 128;
 
     /// <summary>y[r, o] = Σₖ x[r, k] · w[o, k]; x [rows, k], w [n, k], y [rows, n] (overwritten).</summary>
     public static void ABt(float* y, float* x, float* w, int rows, int k, int n, int threads)
@@ -27,14 +27,14 @@ internal static unsafe class MatMul
     public static void AB(float* c, float* a, float* b, int rows, int k, int n, int threads)
     {
         var job = new ABJob { C = c, A = a, B = b, Rows = rows, K = k, N = n, RowBlocks = Blocks(rows, RowBlock) };
-        Parallelism.For(threads, job.RowBlocks * Blocks(n, 32), job);
+        Parallelism.For(threads, job.RowBlocks * Blocks(n, ABColumns), job);
     }
 
     /// <summary>c[o, j] += Σᵣ a[r, o] · b[r, j]; a [rows, n], b [rows, m], c [n, m]. (dW += dyᵀ · x.)</summary>
     public static void AtB(float* c, float* a, float* b, int rows, int n, int m, int threads)
     {
         var job = new AtBJob { C = c, A = a, B = b, Rows = rows, N = n, M = m };
-        Parallelism.For(threads, Blocks(n, 16), job);
+        Parallelism.For(threads, Blocks(n, 24), job);
     }
 
     private static int Blocks(int count, int size) => (count + size - 1) / size;
@@ -52,7 +52,6 @@ internal static unsafe class MatMul
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
     private static float Dot(float* x, float* w, int k)
     {
         var acc = Vector256<float>.Zero;
@@ -67,7 +66,6 @@ internal static unsafe class MatMul
         public int Rows, K, N, RowBlocks;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
         public readonly void Run(int task)
         {
             int r0 = task % RowBlocks * RowBlock, o0 = task / RowBlocks * ColumnBlock;
@@ -89,7 +87,6 @@ internal static unsafe class MatMul
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
         private static void Tile4x2(float* x, float* w0, float* w1, float* y, int k, int n)
         {
             float* x0 = x, x1 = x + k, x2 = x1 + k, x3 = x2 + k;
@@ -116,27 +113,39 @@ internal static unsafe class MatMul
         }
     }
 
-    /// <summary>Tasks are blocks of 64 rows by 32 columns; the k terms go in chunks of 256 (so a chunk of b stays in
-    /// cache across the block's rows), each element still adding them in increasing k.</summary>
+    /// <summary>Tasks are blocks of 64 rows by 128 columns (so each task reads its rows of a once: for the output
+    /// head a is dLogits, 32 MB); the k terms go in chunks of 256 (so a chunk of b stays in cache across the block's
+    /// rows), each element still adding them in increasing k. Tiles of 6 rows by 16 columns keep 12 FMA chains going.</summary>
     private struct ABJob : IParallelJob
     {
         public float* C, A, B;
         public int Rows, K, N, RowBlocks;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
         public readonly void Run(int task)
         {
-            int r0 = task % RowBlocks * RowBlock, j0 = task / RowBlocks * 32;
-            int r1 = Math.Min(Rows, r0 + RowBlock), j1 = Math.Min(N, j0 + 32);
+            int r0 = task % RowBlocks * RowBlock, j0 = task / RowBlocks * ABColumns;
+            int r1 = Math.Min(Rows, r0 + RowBlock), j1 = Math.Min(N, j0 + ABColumns);
             for (var k0 = 0; k0 < K; k0 += KChunk)
             {
                 var k1 = Math.Min(K, k0 + KChunk);
                 var r = r0;
+                for (; r + 6 <= r1; r += 6)
+                {
+                    var j = j0;
+                    for (; j + 16 <= j1; j += 16) Tile6x16(r, j, k0, k1);
+                    for (; j + 8 <= j1; j += 8)
+                    {
+                        Tile4x8(r, j, k0, k1);
+                        for (var q = r + 4; q < r + 6; q++)
+                            for (var jj = j; jj < j + 8; jj++) Scalar(q, jj, k0, k1);
+                    }
+                    for (; j < j1; j++)
+                        for (var q = r; q < r + 6; q++) Scalar(q, j, k0, k1);
+                }
                 for (; r + 4 <= r1; r += 4)
                 {
                     var j = j0;
-                    for (; j + 16 <= j1; j += 16) Tile4x16(r, j, k0, k1);
                     for (; j + 8 <= j1; j += 8) Tile4x8(r, j, k0, k1);
                     for (; j < j1; j++)
                         for (var q = r; q < r + 4; q++) Scalar(q, j, k0, k1);
@@ -147,7 +156,6 @@ internal static unsafe class MatMul
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
         private readonly void Scalar(int r, int j, int k0, int k1)
         {
             var c = C + (long)r * N + j;
@@ -156,14 +164,15 @@ internal static unsafe class MatMul
             *c = sum;
         }
 
+        /// <summary>Six rows by 16 columns: 12 accumulators, enough independent FMA chains to cover the FMA latency.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
-        private readonly void Tile4x16(int r, int j, int k0, int k1)
+        private readonly void Tile6x16(int r, int j, int k0, int k1)
         {
-            float* c0 = C + (long)r * N + j, c1 = c0 + N, c2 = c1 + N, c3 = c2 + N;
-            float* a0 = A + (long)r * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
+            float* c0 = C + (long)r * N + j, c1 = c0 + N, c2 = c1 + N, c3 = c2 + N, c4 = c3 + N, c5 = c4 + N;
+            float* a0 = A + (long)r * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K, a4 = a3 + K, a5 = a4 + K;
             Vector256<float> s00 = Vector256.Load(c0), s01 = Vector256.Load(c0 + 8), s10 = Vector256.Load(c1), s11 = Vector256.Load(c1 + 8),
-                s20 = Vector256.Load(c2), s21 = Vector256.Load(c2 + 8), s30 = Vector256.Load(c3), s31 = Vector256.Load(c3 + 8);
+                s20 = Vector256.Load(c2), s21 = Vector256.Load(c2 + 8), s30 = Vector256.Load(c3), s31 = Vector256.Load(c3 + 8),
+                s40 = Vector256.Load(c4), s41 = Vector256.Load(c4 + 8), s50 = Vector256.Load(c5), s51 = Vector256.Load(c5 + 8);
             for (var o = k0; o < k1; o++)
             {
                 var b = B + (long)o * N + j;
@@ -177,13 +186,17 @@ internal static unsafe class MatMul
                 s20 = Fma(u, v0, s20); s21 = Fma(u, v1, s21);
                 u = Vector256.Create(a3[o]);
                 s30 = Fma(u, v0, s30); s31 = Fma(u, v1, s31);
+                u = Vector256.Create(a4[o]);
+                s40 = Fma(u, v0, s40); s41 = Fma(u, v1, s41);
+                u = Vector256.Create(a5[o]);
+                s50 = Fma(u, v0, s50); s51 = Fma(u, v1, s51);
             }
             s00.Store(c0); s01.Store(c0 + 8); s10.Store(c1); s11.Store(c1 + 8);
             s20.Store(c2); s21.Store(c2 + 8); s30.Store(c3); s31.Store(c3 + 8);
+            s40.Store(c4); s41.Store(c4 + 8); s50.Store(c5); s51.Store(c5 + 8);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
         private readonly void Tile4x8(int r, int j, int k0, int k1)
         {
             float* c0 = C + (long)r * N + j, c1 = c0 + N, c2 = c1 + N, c3 = c2 + N;
@@ -201,22 +214,27 @@ internal static unsafe class MatMul
         }
     }
 
-    /// <summary>Tasks are blocks of 16 outputs (rows of c); each element adds the rows' terms in increasing r.</summary>
+    /// <summary>Tasks are blocks of 24 outputs (rows of c); each element adds the rows' terms in increasing r.</summary>
     private struct AtBJob : IParallelJob
     {
         public float* C, A, B;
         public int Rows, N, M;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
         public readonly void Run(int task)
         {
-            int o0 = task * 16, o1 = Math.Min(N, o0 + 16);
+            int o0 = task * 24, o1 = Math.Min(N, o0 + 24);
             var o = o0;
+            for (; o + 6 <= o1; o += 6)
+            {
+                var j = 0;
+                for (; j + 16 <= M; j += 16) Tile6x16(o, j);
+                for (; j < M; j++)
+                    for (var q = o; q < o + 6; q++) Scalar(q, j);
+            }
             for (; o + 4 <= o1; o += 4)
             {
                 var j = 0;
-                for (; j + 16 <= M; j += 16) Tile4x16(o, j);
                 for (; j + 8 <= M; j += 8) Tile4x8(o, j);
                 for (; j < M; j++)
                     for (var q = o; q < o + 4; q++) Scalar(q, j);
@@ -226,7 +244,6 @@ internal static unsafe class MatMul
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
         private readonly void Scalar(int o, int j)
         {
             var c = C + (long)o * M + j;
@@ -235,13 +252,14 @@ internal static unsafe class MatMul
             *c = sum;
         }
 
+        /// <summary>Six outputs by 16 columns: 12 accumulators.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
-        private readonly void Tile4x16(int o, int j)
+        private readonly void Tile6x16(int o, int j)
         {
-            float* c0 = C + (long)o * M + j, c1 = c0 + M, c2 = c1 + M, c3 = c2 + M;
+            float* c0 = C + (long)o * M + j, c1 = c0 + M, c2 = c1 + M, c3 = c2 + M, c4 = c3 + M, c5 = c4 + M;
             Vector256<float> s00 = Vector256.Load(c0), s01 = Vector256.Load(c0 + 8), s10 = Vector256.Load(c1), s11 = Vector256.Load(c1 + 8),
-                s20 = Vector256.Load(c2), s21 = Vector256.Load(c2 + 8), s30 = Vector256.Load(c3), s31 = Vector256.Load(c3 + 8);
+                s20 = Vector256.Load(c2), s21 = Vector256.Load(c2 + 8), s30 = Vector256.Load(c3), s31 = Vector256.Load(c3 + 8),
+                s40 = Vector256.Load(c4), s41 = Vector256.Load(c4 + 8), s50 = Vector256.Load(c5), s51 = Vector256.Load(c5 + 8);
             for (var r = 0; r < Rows; r++)
             {
                 var b = B + (long)r * M + j;
@@ -256,13 +274,17 @@ internal static unsafe class MatMul
                 s20 = Fma(u, v0, s20); s21 = Fma(u, v1, s21);
                 u = Vector256.Create(a[3]);
                 s30 = Fma(u, v0, s30); s31 = Fma(u, v1, s31);
+                u = Vector256.Create(a[4]);
+                s40 = Fma(u, v0, s40); s41 = Fma(u, v1, s41);
+                u = Vector256.Create(a[5]);
+                s50 = Fma(u, v0, s50); s51 = Fma(u, v1, s51);
             }
             s00.Store(c0); s01.Store(c0 + 8); s10.Store(c1); s11.Store(c1 + 8);
             s20.Store(c2); s21.Store(c2 + 8); s30.Store(c3); s31.Store(c3 + 8);
+            s40.Store(c4); s41.Store(c4 + 8); s50.Store(c5); s51.Store(c5 + 8);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-
         private readonly void Tile4x8(int o, int j)
         {
             float* c0 = C + (long)o * M + j, c1 = c0 + M, c2 = c1 + M, c3 = c2 + M;

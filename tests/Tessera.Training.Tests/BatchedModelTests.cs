@@ -105,6 +105,7 @@ public sealed class BatchedModelTests
     [InlineData(5, 3, 7)]
     [InlineData(9, 37, 21)]
     [InlineData(130, 33, 300)]
+    [InlineData(70, 40, 28)]
     public void LinearKernels_MatchAPlainLoop(int rows, int inDim, int outDim)
     {
         var rng = new Random(rows * 1000 + inDim);
