@@ -39,6 +39,13 @@ internal static unsafe class MatMul
 
     private static int Blocks(int count, int size) => (count + size - 1) / size;
 
+    /// <summary>The rows [r0, r1) and columns [c0, c1) of a task numbered row block first.</summary>
+    private static (int R0, int R1, int C0, int C1) Block(int task, int rowBlocks, int rows, int columnBlock, int columns)
+    {
+        int r0 = task % rowBlocks * RowBlock, c0 = task / rowBlocks * columnBlock;
+        return (r0, Math.Min(rows, r0 + RowBlock), c0, Math.Min(columns, c0 + columnBlock));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
         Vector256.FusedMultiplyAdd(a, b, c);
@@ -68,8 +75,8 @@ internal static unsafe class MatMul
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int task)
         {
-            int r0 = task % RowBlocks * RowBlock, o0 = task / RowBlocks * ColumnBlock;
-            int r1 = Math.Min(Rows, r0 + RowBlock), o1 = Math.Min(N, o0 + ColumnBlock), k = K;
+            var (r0, r1, o0, o1) = Block(task, RowBlocks, Rows, ColumnBlock, N);
+            var k = K;
             var o = o0;
             for (; o + 2 <= o1; o += 2)
             {
@@ -124,8 +131,7 @@ internal static unsafe class MatMul
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int task)
         {
-            int r0 = task % RowBlocks * RowBlock, j0 = task / RowBlocks * ABColumns;
-            int r1 = Math.Min(Rows, r0 + RowBlock), j1 = Math.Min(N, j0 + ABColumns);
+            var (r0, r1, j0, j1) = Block(task, RowBlocks, Rows, ABColumns, N);
             for (var k0 = 0; k0 < K; k0 += KChunk)
             {
                 var k1 = Math.Min(K, k0 + KChunk);
