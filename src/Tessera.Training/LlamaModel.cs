@@ -195,8 +195,9 @@ public sealed class LlamaModel : ITrainableModel
     {
         int N = tokens.Length, T = N / sequences, D = _c.Dim, hd = _c.HeadDim, qDim = _c.Heads * hd, kvDim = _c.KvHeads * hd;
         int F = _c.HiddenDim, V = _c.Vocab, threads = _threads;
-        foreach (var token in tokens)
-            if ((uint)token >= (uint)V) throw new ArgumentOutOfRangeException(nameof(tokens), "A token is outside the vocabulary.");
+        for (var i = 0; i < N; i++)
+            if ((uint)tokens[i] >= (uint)V || (uint)targets[i] >= (uint)V)
+                throw new ArgumentOutOfRangeException(nameof(tokens), "A token or target is outside the vocabulary.");
         var a = Prepare(sequences, T);
         tokens.CopyTo(a.Tokens);
         targets.CopyTo(a.Targets);
