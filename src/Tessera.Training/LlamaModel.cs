@@ -408,7 +408,9 @@ public sealed class LlamaModel : ITrainableModel
 /// <summary>Where each tensor of a <see cref="LlamaModel"/> starts in its flat parameter vector.</summary>
 public sealed class ParameterOffsets
 {
-    internal ParameterOffsets(LlamaConfig c)
+    /// <summary>The layout of a model of shape <paramref name="c"/> (what <see cref="LlamaModel.Offsets"/> holds), without
+    /// allocating one: for readers and writers of parameter vectors.</summary>
+    public ParameterOffsets(LlamaConfig c)
     {
         var at = 0;
         int Take(int n) { var start = at; at += n; return start; }

@@ -48,6 +48,16 @@ public sealed class AdamW
     public Span<float> SecondMoment => _v;
 
     /// <summary>Updates <paramref name="parameters"/> in place from <paramref name="gradients"/>.</summary>
+    /// <summary>Restores the moments and the step count saved from <see cref="FirstMoment"/>, <see cref="SecondMoment"/> and <see cref="Steps"/>.</summary>
+    public void Restore(ReadOnlySpan<float> firstMoment, ReadOnlySpan<float> secondMoment, int steps)
+    {
+        if (firstMoment.Length != _m.Length || secondMoment.Length != _v.Length || steps < 0)
+            throw new ArgumentException("The saved state does not fit this optimizer.");
+        firstMoment.CopyTo(_m);
+        secondMoment.CopyTo(_v);
+        Steps = steps;
+    }
+
     public void Step(Span<float> parameters, ReadOnlySpan<float> gradients)
     {
         if (parameters.Length != _m.Length || gradients.Length != _m.Length)
@@ -121,9 +131,21 @@ public sealed class NesterovOuterOptimizer
             var share = (float)(weights[k] / total);
             for (var i = 0; i < global.Length; i++) _delta[i] += share * workers[k][i];
         }
+        for (var i = 0; i < global.Length; i++) _delta[i] = global[i] - _delta[i];
+        StepWithPseudoGradient(global, _delta);
+    }
+
+    /// <summary>
+    /// The Nesterov update of <paramref name="global"/> with an already averaged pseudo-gradient (global − the workers'
+    /// weighted mean), as the coordinator computes it from the changes workers send.
+    /// </summary>
+    public void StepWithPseudoGradient(Span<float> global, ReadOnlySpan<float> pseudoGradient)
+    {
+        if (pseudoGradient.Length != global.Length || global.Length != _momentum.Length)
+            throw new ArgumentException("The pseudo-gradient, the parameters and the optimizer must have the same size.", nameof(pseudoGradient));
         for (var i = 0; i < global.Length; i++)
         {
-            var d = global[i] - _delta[i];
+            var d = pseudoGradient[i];
             _momentum[i] = Momentum * _momentum[i] + d;
             global[i] -= LearningRate * (d + Momentum * _momentum[i]);
         }

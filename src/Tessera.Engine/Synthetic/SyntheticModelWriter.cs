@@ -31,19 +31,7 @@ public static class SyntheticModelWriter
         Action<long, long>? progress = null)
     {
         var writer = new GgufWriter();
-        writer.Add("general.architecture", "llama")
-            .Add("general.name", $"synthetic-{shape.Name}-{mix.Name.ToLowerInvariant()}")
-            .Add("llama.context_length", (uint)shape.ContextLength)
-            .Add("llama.embedding_length", (uint)shape.EmbeddingLength)
-            .Add("llama.block_count", (uint)shape.BlockCount)
-            .Add("llama.feed_forward_length", (uint)shape.FeedForwardLength)
-            .Add("llama.attention.head_count", (uint)shape.HeadCount)
-            .Add("llama.attention.head_count_kv", (uint)shape.HeadCountKv)
-            .Add("llama.rope.dimension_count", (uint)shape.HeadDim)
-            .Add("llama.attention.layer_norm_rms_epsilon", 1e-5f)
-            .Add("llama.rope.freq_base", shape.RopeFreqBase);
-        if (shape.ExpertCount > 0)
-            writer.Add("llama.expert_count", (uint)shape.ExpertCount).Add("llama.expert_used_count", (uint)shape.ExpertUsedCount);
+        AddLlamaHyperParameters(writer, shape, $"synthetic-{shape.Name}-{mix.Name.ToLowerInvariant()}", rmsNormEpsilon: 1e-5f);
         var vocab = SyntheticVocabulary.AddTo(writer, shape.VocabSize, vocabGgufPath);
 
         var d = shape.EmbeddingLength;
@@ -99,6 +87,31 @@ public static class SyntheticModelWriter
             });
         }
         writer.WriteFile(path);
+    }
+
+    /// <summary>
+    /// Adds <c>general.architecture</c> = llama, <c>general.name</c> and the <c>llama.*</c> hyper-parameters the engine
+    /// reads for a dense or mixture-of-experts <paramref name="shape"/> (RoPE over whole heads): for any writer of llama
+    /// files, synthetic or trained.
+    /// </summary>
+    public static GgufWriter AddLlamaHyperParameters(GgufWriter writer, ModelShape shape, string name, float rmsNormEpsilon)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(shape);
+        writer.Add("general.architecture", "llama")
+            .Add("general.name", name)
+            .Add("llama.context_length", (uint)shape.ContextLength)
+            .Add("llama.embedding_length", (uint)shape.EmbeddingLength)
+            .Add("llama.block_count", (uint)shape.BlockCount)
+            .Add("llama.feed_forward_length", (uint)shape.FeedForwardLength)
+            .Add("llama.attention.head_count", (uint)shape.HeadCount)
+            .Add("llama.attention.head_count_kv", (uint)shape.HeadCountKv)
+            .Add("llama.rope.dimension_count", (uint)shape.HeadDim)
+            .Add("llama.attention.layer_norm_rms_epsilon", rmsNormEpsilon)
+            .Add("llama.rope.freq_base", shape.RopeFreqBase);
+        if (shape.ExpertCount > 0)
+            writer.Add("llama.expert_count", (uint)shape.ExpertCount).Add("llama.expert_used_count", (uint)shape.ExpertUsedCount);
+        return writer;
     }
 
     private static void WriteRows(Stream stream, GgmlType type, int rows, int cols, bool ones, ulong seed, Action<long> written)

@@ -32,6 +32,7 @@ internal static class CommandCatalog
         yield return StageCommand.Create();
         yield return GpuCommand.Create();
         yield return ChaosCommand.Create();
+        yield return TrainCommand.Create();
         yield return ServiceCommand.Create();
         yield return VersionCommand.Create();
     }

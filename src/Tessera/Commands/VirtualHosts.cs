@@ -137,6 +137,21 @@ internal sealed class VirtualHosts : IDisposable
     private readonly HashSet<string> _limited = [];
 
     /// <summary>
+    /// Makes <paramref name="host"/>'s link to the LAN a <paramref name="megabitsPerSecond"/> one each way, whoever is at
+    /// the other end: a token bucket (tbf) on both ends of its veth, the host's end for what it sends and the bridge's
+    /// end for what it receives. For a host on the LAN (not behind NAT).
+    /// </summary>
+    public void Shape(string host, double megabitsPerSecond)
+    {
+        var i = Index(host);
+        if (_natted.Contains(host))
+            throw new ArgumentException($"{host} is behind NAT; shape hosts on the LAN.", nameof(host));
+        string[] tbf = ["root", "tbf", "rate", $"{megabitsPerSecond * 1000:0}kbit", "burst", "64kb", "latency", "50ms"];
+        Tc(["qdisc", "add", "dev", $"tsh{i}{_suffix}", .. tbf]);
+        Tc(["-n", NamespaceOf(host), "qdisc", "add", "dev", $"tsp{i}{_suffix}", .. tbf]);
+    }
+
+    /// <summary>
     /// Makes the link between <paramref name="a"/> and <paramref name="b"/> slow and jittery (a round trip of about
     /// <paramref name="delay"/> ± <paramref name="jitter"/>) without netem (see <see cref="EmulateLinks"/>): the two
     /// emulators to run, one in each host.
