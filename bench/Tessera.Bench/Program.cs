@@ -28,4 +28,10 @@ if (args.Length > 0 && args[0] == "attention")
     return;
 }
 
+if (args.Length > 0 && args[0] == "training")
+{
+    Tessera.Bench.TrainingBench.Run(args);
+    return;
+}
+
 BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

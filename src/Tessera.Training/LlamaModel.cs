@@ -1,3 +1,6 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+
 namespace Tessera.Training;
 
 /// <summary>The shape of a Llama model to train.</summary>
@@ -26,7 +29,12 @@ public sealed record LlamaConfig(
 public sealed class LlamaModel : ITrainableModel
 {
     private readonly LlamaConfig _c;
-    private Activations? _saved;
+    private Activations? _a;
+    private int _sequences, _length; // the batch the activations hold; 0 when there is none
+    private bool _backwardReady;
+    private int _threads = Environment.ProcessorCount;
+    private float[] _ropeCos = [], _ropeSin = [];
+    private int _ropePositions;
 
     /// <summary>Creates a model with zeroed parameters; call <see cref="Initialize"/> for random ones.</summary>
     public LlamaModel(LlamaConfig config)
@@ -51,8 +59,21 @@ public sealed class LlamaModel : ITrainableModel
     /// <summary>The gradients of the last <see cref="Backward"/>, laid out as <see cref="Parameters"/>.</summary>
     public float[] Gradients { get; }
 
-    /// <summary>The logits [tokens, vocab] of the last <see cref="Forward"/> (to compare with an inference engine).</summary>
-    public ReadOnlySpan<float> Logits => (_saved ?? throw new InvalidOperationException("Logits need a Forward first.")).Logits;
+    /// <summary>
+    /// How many threads a pass may use (default: the processor count). 1 runs everything on the calling thread. The
+    /// work is split into tasks that do not depend on this number and every sum keeps its order, so the loss and the
+    /// gradients are bitwise the same for any value.
+    /// </summary>
+    public int Threads
+    {
+        get => _threads;
+        set => _threads = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), "At least one thread.");
+    }
+
+    /// <summary>The logits [tokens, vocab] of the last <see cref="Forward"/> or <see cref="ForwardBackward"/>
+    /// (to compare with an inference engine).</summary>
+    public ReadOnlySpan<float> Logits =>
+        _a is { } a && _sequences > 0 ? a.Logits.AsSpan(0, _sequences * _length * _c.Vocab) : throw new InvalidOperationException("Logits need a Forward first.");
 
     /// <summary>Norm weights 1, matrices uniform in ±<paramref name="scale"/> / √(fan-in), from a seeded generator.</summary>
     public void Initialize(int seed, float scale = 1f)
@@ -83,115 +104,164 @@ public sealed class LlamaModel : ITrainableModel
     }
 
     /// <summary>The mean cross-entropy of predicting <paramref name="targets"/>[t] from <paramref name="tokens"/>[0..t];
-    /// keeps the activations for <see cref="Backward"/>.</summary>
+    /// keeps the activations for <see cref="Backward"/>. The same as <see cref="ForwardBackward"/>'s forward with one
+    /// sequence.</summary>
     public float Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> targets)
     {
         if (tokens.Length != targets.Length || tokens.Length == 0) throw new ArgumentException("One target per token, at least one.", nameof(targets));
-        int T = tokens.Length, D = _c.Dim, hd = _c.HeadDim, qDim = _c.Heads * hd, kvDim = _c.KvHeads * hd;
-        var p = Parameters.AsSpan();
-        var a = new Activations(_c, tokens.ToArray(), targets.ToArray());
-        Embedding.Forward(a.Residual[0], tokens, p.Slice(Offsets.TokenEmbedding, _c.Vocab * D), D);
-        for (var l = 0; l < _c.Layers; l++)
-        {
-            var b = Offsets.Blocks[l];
-            var s = a.Blocks[l];
-            RmsNorm.Forward(s.Norm1, s.Rstd1, a.Residual[l], p.Slice(b.AttentionNorm, D), T, D, _c.NormEpsilon);
-            Linear.Forward(s.Q, s.Norm1, p.Slice(b.Wq, qDim * D), T, D, qDim);
-            Linear.Forward(s.K, s.Norm1, p.Slice(b.Wk, kvDim * D), T, D, kvDim);
-            Linear.Forward(s.V, s.Norm1, p.Slice(b.Wv, kvDim * D), T, D, kvDim);
-            Rope.Forward(s.Q, T, _c.Heads, hd, _c.RopeBase);
-            Rope.Forward(s.K, T, _c.KvHeads, hd, _c.RopeBase);
-            Attention.Forward(s.Attended, s.Probs, s.Q, s.K, s.V, T, _c.Heads, _c.KvHeads, hd);
-            Linear.Forward(s.Middle, s.Attended, p.Slice(b.Wo, D * qDim), T, qDim, D);
-            AddInPlace(s.Middle, a.Residual[l]);
-            RmsNorm.Forward(s.Norm2, s.Rstd2, s.Middle, p.Slice(b.FeedForwardNorm, D), T, D, _c.NormEpsilon);
-            Linear.Forward(s.Gate, s.Norm2, p.Slice(b.WGate, _c.HiddenDim * D), T, D, _c.HiddenDim);
-            Linear.Forward(s.Up, s.Norm2, p.Slice(b.WUp, _c.HiddenDim * D), T, D, _c.HiddenDim);
-            SwiGlu.Forward(s.Gated, s.Gate, s.Up);
-            var next = a.Residual[l + 1];
-            Linear.Forward(next, s.Gated, p.Slice(b.WDown, D * _c.HiddenDim), T, _c.HiddenDim, D);
-            AddInPlace(next, s.Middle);
-        }
-        RmsNorm.Forward(a.FinalNormed, a.FinalRstd, a.Residual[_c.Layers], p.Slice(Offsets.FinalNorm, D), T, D, _c.NormEpsilon);
-        Linear.Forward(a.Logits, a.FinalNormed, p.Slice(Offsets.Output, _c.Vocab * D), T, D, _c.Vocab);
-        _saved = a;
-        return CrossEntropy.Forward(a.Probs, a.Logits, targets, _c.Vocab);
-    }
-
-    /// <summary>Overwrites <see cref="Gradients"/> with the gradient of the last <see cref="Forward"/>'s loss.</summary>
-    public void Backward()
-    {
-        var a = _saved ?? throw new InvalidOperationException("Backward needs a Forward first.");
-        int T = a.Tokens.Length, D = _c.Dim, hd = _c.HeadDim, qDim = _c.Heads * hd, kvDim = _c.KvHeads * hd, F = _c.HiddenDim;
-        ReadOnlySpan<float> p = Parameters;
-        var g = Gradients.AsSpan();
-        g.Clear();
-
-        var dLogits = new float[T * _c.Vocab];
-        CrossEntropy.Backward(dLogits, a.Probs, a.Targets, _c.Vocab);
-        var dNormed = new float[T * D];
-        Linear.Backward(dNormed, g.Slice(Offsets.Output, _c.Vocab * D), dLogits, a.FinalNormed, p.Slice(Offsets.Output, _c.Vocab * D), T, D, _c.Vocab);
-        var dx = new float[T * D]; // the gradient w.r.t. the residual stream after the block being undone
-        RmsNorm.Backward(dx, g.Slice(Offsets.FinalNorm, D), dNormed, a.Residual[_c.Layers], p.Slice(Offsets.FinalNorm, D), a.FinalRstd, T, D);
-
-        var dGated = new float[T * F];
-        var dGate = new float[T * F];
-        var dUp = new float[T * F];
-        var dQ = new float[T * qDim];
-        var dK = new float[T * kvDim];
-        var dV = new float[T * kvDim];
-        var dAttended = new float[T * qDim];
-        var dMiddle = new float[T * D];
-        for (var l = _c.Layers - 1; l >= 0; l--)
-        {
-            var b = Offsets.Blocks[l];
-            var s = a.Blocks[l];
-            Array.Clear(dGated); Array.Clear(dGate); Array.Clear(dUp); Array.Clear(dNormed);
-            Linear.Backward(dGated, g.Slice(b.WDown, D * F), dx, s.Gated, p.Slice(b.WDown, D * F), T, F, D);
-            SwiGlu.Backward(dGate, dUp, dGated, s.Gate, s.Up);
-            Linear.Backward(dNormed, g.Slice(b.WGate, F * D), dGate, s.Norm2, p.Slice(b.WGate, F * D), T, D, F);
-            Linear.Backward(dNormed, g.Slice(b.WUp, F * D), dUp, s.Norm2, p.Slice(b.WUp, F * D), T, D, F);
-            dx.CopyTo(dMiddle, 0); // the residual path
-            RmsNorm.Backward(dMiddle, g.Slice(b.FeedForwardNorm, D), dNormed, s.Middle, p.Slice(b.FeedForwardNorm, D), s.Rstd2, T, D);
-
-            Array.Clear(dAttended); Array.Clear(dQ); Array.Clear(dK); Array.Clear(dV); Array.Clear(dNormed);
-            Linear.Backward(dAttended, g.Slice(b.Wo, D * qDim), dMiddle, s.Attended, p.Slice(b.Wo, D * qDim), T, qDim, D);
-            Attention.Backward(dQ, dK, dV, dAttended, s.Probs, s.Q, s.K, s.V, T, _c.Heads, _c.KvHeads, hd);
-            Rope.Backward(dQ, T, _c.Heads, hd, _c.RopeBase);
-            Rope.Backward(dK, T, _c.KvHeads, hd, _c.RopeBase);
-            Linear.Backward(dNormed, g.Slice(b.Wq, qDim * D), dQ, s.Norm1, p.Slice(b.Wq, qDim * D), T, D, qDim);
-            Linear.Backward(dNormed, g.Slice(b.Wk, kvDim * D), dK, s.Norm1, p.Slice(b.Wk, kvDim * D), T, D, kvDim);
-            Linear.Backward(dNormed, g.Slice(b.Wv, kvDim * D), dV, s.Norm1, p.Slice(b.Wv, kvDim * D), T, D, kvDim);
-            dMiddle.CopyTo(dx, 0); // the residual path
-            RmsNorm.Backward(dx, g.Slice(b.AttentionNorm, D), dNormed, a.Residual[l], p.Slice(b.AttentionNorm, D), s.Rstd1, T, D);
-        }
-        Embedding.Backward(g.Slice(Offsets.TokenEmbedding, _c.Vocab * D), dx, a.Tokens, D);
+        return RunForward(tokens, targets, 1);
     }
 
     /// <inheritdoc/>
+    /// <remarks>One pass over all sequences at once: the linear layers and the head multiply all B·T rows together,
+    /// attention stays within each sequence. Activation and gradient buffers are kept for the largest batch seen.</remarks>
     public float ForwardBackward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> targets, int sequences)
     {
-        var t = SequenceLength(tokens, targets, sequences);
-        var total = new float[Gradients.Length];
-        var loss = 0.0;
-        for (var s = 0; s < sequences; s++)
-        {
-            loss += Forward(tokens.Slice(s * t, t), targets.Slice(s * t, t));
-            Backward();
-            System.Numerics.Tensors.TensorPrimitives.Add(total, Gradients, total);
-        }
-        System.Numerics.Tensors.TensorPrimitives.Multiply(total, 1f / sequences, Gradients);
-        return (float)(loss / sequences);
+        SequenceLength(tokens, targets, sequences);
+        var loss = RunForward(tokens, targets, sequences);
+        Backward();
+        return loss;
     }
 
     /// <inheritdoc/>
     public float Evaluate(ReadOnlySpan<int> tokens, ReadOnlySpan<int> targets, int sequences)
     {
-        var t = SequenceLength(tokens, targets, sequences);
+        SequenceLength(tokens, targets, sequences);
+        var loss = RunForward(tokens, targets, sequences);
+        _backwardReady = false;
+        _sequences = 0;
+        return loss;
+    }
+
+    /// <summary>Overwrites <see cref="Gradients"/> with the gradient of the last <see cref="Forward"/>'s loss (once:
+    /// it turns the saved probabilities into the logits' gradient in place).</summary>
+    public void Backward()
+    {
+        if (!_backwardReady || _a is not { } a) throw new InvalidOperationException("Backward needs a Forward first.");
+        _backwardReady = false;
+        int B = _sequences, T = _length, N = B * T, D = _c.Dim, hd = _c.HeadDim, qDim = _c.Heads * hd, kvDim = _c.KvHeads * hd, F = _c.HiddenDim;
+        int V = _c.Vocab, threads = _threads;
+        ReadOnlySpan<float> p = Parameters;
+        var g = Gradients.AsSpan();
+        g.Clear();
+
+        var dLogits = a.Probs; // the softmax becomes (p − onehot) / N in place
+        Parallelism.For(threads, Blocks(N), new CrossEntropyJob { Probs = a.Probs, Targets = a.Targets, Rows = N, Vocab = V, Backward = true });
+        var dNormed = Cleared(a.DNormed, N * D);
+        Linear.Backward(dNormed, g.Slice(Offsets.Output, V * D), dLogits, a.FinalNormed, p.Slice(Offsets.Output, V * D), N, D, V, threads);
+        var dx = Cleared(a.DResidual, N * D); // the gradient w.r.t. the residual stream after the block being undone
+        RmsNorm.Backward(dx, g.Slice(Offsets.FinalNorm, D), dNormed, a.Residual[_c.Layers], p.Slice(Offsets.FinalNorm, D), a.FinalRstd, N, D);
+
+        var dMiddle = a.DMiddle.AsSpan(0, N * D);
+        for (var l = _c.Layers - 1; l >= 0; l--)
+        {
+            var b = Offsets.Blocks[l];
+            var s = a.Blocks[l];
+            var dGated = Cleared(a.DGated, N * F);
+            Cleared(a.DGate, N * F);
+            Cleared(a.DUp, N * F);
+            Cleared(a.DNormed, N * D);
+            Linear.Backward(dGated, g.Slice(b.WDown, D * F), dx, s.Gated, p.Slice(b.WDown, D * F), N, F, D, threads);
+            SwiGlu.Backward(a.DGate, a.DUp, a.DGated, s.Gate, s.Up, N * F, threads);
+            Linear.Backward(dNormed, g.Slice(b.WGate, F * D), a.DGate.AsSpan(0, N * F), s.Norm2, p.Slice(b.WGate, F * D), N, D, F, threads);
+            Linear.Backward(dNormed, g.Slice(b.WUp, F * D), a.DUp.AsSpan(0, N * F), s.Norm2, p.Slice(b.WUp, F * D), N, D, F, threads);
+            dx.CopyTo(dMiddle); // the residual path
+            RmsNorm.Backward(dMiddle, g.Slice(b.FeedForwardNorm, D), dNormed, s.Middle, p.Slice(b.FeedForwardNorm, D), s.Rstd2, N, D);
+
+            var dAttended = Cleared(a.DAttended, N * qDim);
+            var dQ = Cleared(a.DQ, N * qDim);
+            var dK = Cleared(a.DK, N * kvDim);
+            var dV = Cleared(a.DV, N * kvDim);
+            dNormed.Clear();
+            Linear.Backward(dAttended, g.Slice(b.Wo, D * qDim), dMiddle, s.Attended, p.Slice(b.Wo, D * qDim), N, qDim, D, threads);
+            Parallelism.For(threads, B * _c.KvHeads, new AttentionJob(_c, s, a, T, backward: true));
+            for (var q = 0; q < B; q++)
+            {
+                Rope.Rotate(dQ.Slice(q * T * qDim, T * qDim), T, _c.Heads, hd, _ropeCos, _ropeSin, 0, -1f);
+                Rope.Rotate(dK.Slice(q * T * kvDim, T * kvDim), T, _c.KvHeads, hd, _ropeCos, _ropeSin, 0, -1f);
+            }
+            Linear.Backward(dNormed, g.Slice(b.Wq, qDim * D), dQ, s.Norm1, p.Slice(b.Wq, qDim * D), N, D, qDim, threads);
+            Linear.Backward(dNormed, g.Slice(b.Wk, kvDim * D), dK, s.Norm1, p.Slice(b.Wk, kvDim * D), N, D, kvDim, threads);
+            Linear.Backward(dNormed, g.Slice(b.Wv, kvDim * D), dV, s.Norm1, p.Slice(b.Wv, kvDim * D), N, D, kvDim, threads);
+            dMiddle.CopyTo(dx); // the residual path
+            RmsNorm.Backward(dx, g.Slice(b.AttentionNorm, D), dNormed, a.Residual[l], p.Slice(b.AttentionNorm, D), s.Rstd1, N, D);
+        }
+        Embedding.Backward(g.Slice(Offsets.TokenEmbedding, V * D), dx, a.Tokens.AsSpan(0, N), D);
+    }
+
+    /// <summary>The forward pass over <paramref name="sequences"/> sequences laid end to end; returns the mean loss
+    /// over all positions and keeps what <see cref="Backward"/> needs.</summary>
+    private float RunForward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> targets, int sequences)
+    {
+        int N = tokens.Length, T = N / sequences, D = _c.Dim, hd = _c.HeadDim, qDim = _c.Heads * hd, kvDim = _c.KvHeads * hd;
+        int F = _c.HiddenDim, V = _c.Vocab, threads = _threads;
+        for (var i = 0; i < N; i++)
+            if ((uint)tokens[i] >= (uint)V || (uint)targets[i] >= (uint)V)
+                throw new ArgumentOutOfRangeException(nameof(tokens), "A token or target is outside the vocabulary.");
+        var a = Prepare(sequences, T);
+        tokens.CopyTo(a.Tokens);
+        targets.CopyTo(a.Targets);
+        var p = Parameters.AsSpan();
+        Embedding.Forward(a.Residual[0], tokens, p.Slice(Offsets.TokenEmbedding, V * D), D);
+        for (var l = 0; l < _c.Layers; l++)
+        {
+            var b = Offsets.Blocks[l];
+            var s = a.Blocks[l];
+            RmsNorm.Forward(s.Norm1, s.Rstd1, a.Residual[l], p.Slice(b.AttentionNorm, D), N, D, _c.NormEpsilon);
+            Linear.Forward(s.Q, s.Norm1, p.Slice(b.Wq, qDim * D), N, D, qDim, threads);
+            Linear.Forward(s.K, s.Norm1, p.Slice(b.Wk, kvDim * D), N, D, kvDim, threads);
+            Linear.Forward(s.V, s.Norm1, p.Slice(b.Wv, kvDim * D), N, D, kvDim, threads);
+            for (var q = 0; q < sequences; q++)
+            {
+                Rope.Rotate(s.Q.AsSpan(q * T * qDim, T * qDim), T, _c.Heads, hd, _ropeCos, _ropeSin, 0, 1f);
+                Rope.Rotate(s.K.AsSpan(q * T * kvDim, T * kvDim), T, _c.KvHeads, hd, _ropeCos, _ropeSin, 0, 1f);
+            }
+            Parallelism.For(threads, sequences * _c.KvHeads, new AttentionJob(_c, s, a, T, backward: false));
+            Linear.Forward(s.Middle, s.Attended, p.Slice(b.Wo, D * qDim), N, qDim, D, threads);
+            AddInPlace(s.Middle.AsSpan(0, N * D), a.Residual[l]);
+            RmsNorm.Forward(s.Norm2, s.Rstd2, s.Middle, p.Slice(b.FeedForwardNorm, D), N, D, _c.NormEpsilon);
+            Linear.Forward(s.Gate, s.Norm2, p.Slice(b.WGate, F * D), N, D, F, threads);
+            Linear.Forward(s.Up, s.Norm2, p.Slice(b.WUp, F * D), N, D, F, threads);
+            SwiGlu.Forward(s.Gated, s.Gate, s.Up, N * F, threads);
+            var next = a.Residual[l + 1];
+            Linear.Forward(next, s.Gated, p.Slice(b.WDown, D * F), N, F, D, threads);
+            AddInPlace(next.AsSpan(0, N * D), s.Middle);
+        }
+        RmsNorm.Forward(a.FinalNormed, a.FinalRstd, a.Residual[_c.Layers], p.Slice(Offsets.FinalNorm, D), N, D, _c.NormEpsilon);
+        Linear.Forward(a.Logits, a.FinalNormed, p.Slice(Offsets.Output, V * D), N, D, V, threads);
+        Parallelism.For(threads, Blocks(N), new CrossEntropyJob { Logits = a.Logits, Probs = a.Probs, Targets = a.Targets, RowLoss = a.RowLoss, Rows = N, Vocab = V });
         var loss = 0.0;
-        for (var s = 0; s < sequences; s++) loss += Forward(tokens.Slice(s * t, t), targets.Slice(s * t, t));
-        _saved = null;
-        return (float)(loss / sequences);
+        for (var r = 0; r < N; r++) loss += a.RowLoss[r];
+        _sequences = sequences;
+        _length = T;
+        _backwardReady = true;
+        return (float)(loss / N);
+    }
+
+    /// <summary>The activation buffers, grown (never shrunk) to hold <paramref name="sequences"/> of
+    /// <paramref name="length"/> tokens, and RoPE's table for that length.</summary>
+    private Activations Prepare(int sequences, int length)
+    {
+        var rows = sequences * length;
+        if (_a is not { } a || a.RowCapacity < rows || a.ProbsCapacity < (long)rows * length)
+            _a = a = new Activations(_c, Math.Max(rows, _a?.RowCapacity ?? 0), Math.Max(rows * length, _a?.ProbsCapacity ?? 0));
+        if (_ropePositions < length)
+        {
+            (_ropeCos, _ropeSin) = Rope.Table(length, _c.HeadDim, _c.RopeBase);
+            _ropePositions = length;
+        }
+        return a;
+    }
+
+    private const int RowsPerTask = 8;
+
+    private static int Blocks(int rows) => (rows + RowsPerTask - 1) / RowsPerTask;
+
+    private static Span<float> Cleared(float[] buffer, int length)
+    {
+        var span = buffer.AsSpan(0, length);
+        span.Clear();
+        return span;
     }
 
     private static int SequenceLength(ReadOnlySpan<int> tokens, ReadOnlySpan<int> targets, int sequences)
@@ -202,26 +272,100 @@ public sealed class LlamaModel : ITrainableModel
     }
 
     private static void AddInPlace(Span<float> target, ReadOnlySpan<float> addend) =>
-        System.Numerics.Tensors.TensorPrimitives.Add(target, addend, target);
+        TensorPrimitives.Add(target, addend.Slice(0, target.Length), target);
 
-    /// <summary>What the forward pass keeps for the backward pass.</summary>
+    /// <summary>Softmax and −log p[target] of a block of rows (forward), or p turned into (p − onehot) / rows in place
+    /// (backward).</summary>
+    private struct CrossEntropyJob : IParallelJob
+    {
+        public float[] Logits, Probs;
+        public int[] Targets;
+        public double[] RowLoss;
+        public int Rows, Vocab;
+        public bool Backward;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Run(int task)
+        {
+            var scale = 1f / Rows;
+            for (int r = task * RowsPerTask, end = Math.Min(Rows, r + RowsPerTask); r < end; r++)
+            {
+                var p = Probs.AsSpan(r * Vocab, Vocab);
+                if (Backward)
+                {
+                    TensorPrimitives.Multiply(p, scale, p);
+                    p[Targets[r]] -= scale;
+                }
+                else
+                {
+                    // p = exp(x − max) / Σ exp(x − max), exp once per value; −log p[target] = log Σ − (x[target] − max).
+                    var x = Logits.AsSpan(r * Vocab, Vocab);
+                    var max = TensorPrimitives.Max(x);
+                    TensorPrimitives.Subtract(x, max, p);
+                    var shifted = p[Targets[r]];
+                    TensorPrimitives.Exp(p, p);
+                    var sum = TensorPrimitives.Sum(p);
+                    TensorPrimitives.Multiply(p, 1f / sum, p);
+                    RowLoss[r] = Math.Log(sum) - shifted;
+                }
+            }
+        }
+    }
+
+    /// <summary>Attention of one sequence and one kv head's group of query heads (forward or backward).</summary>
+    private readonly struct AttentionJob(LlamaConfig c, BlockActivations s, Activations a, int T, bool backward) : IParallelJob
+    {
+        public void Run(int task)
+        {
+            var hd = c.HeadDim;
+            int qDim = c.Heads * hd, kvDim = c.KvHeads * hd, seq = task / c.KvHeads, kvh = task % c.KvHeads;
+            int q0 = seq * T * qDim, kv0 = seq * T * kvDim, p0 = seq * c.Heads * T * T;
+            var q = s.Q.AsSpan(q0, T * qDim);
+            var k = s.K.AsSpan(kv0, T * kvDim);
+            var v = s.V.AsSpan(kv0, T * kvDim);
+            var probs = s.Probs.AsSpan(p0, c.Heads * T * T);
+            if (backward)
+                Attention.BackwardGroup(a.DQ.AsSpan(q0, T * qDim), a.DK.AsSpan(kv0, T * kvDim), a.DV.AsSpan(kv0, T * kvDim),
+                    a.DAttended.AsSpan(q0, T * qDim), probs, q, k, v, T, c.Heads, c.KvHeads, hd, kvh);
+            else
+                Attention.ForwardGroup(s.Attended.AsSpan(q0, T * qDim), probs, q, k, v, T, c.Heads, c.KvHeads, hd, kvh);
+        }
+    }
+
+    /// <summary>What the forward pass keeps for the backward pass, and the backward pass's own buffers, for up to
+    /// <see cref="RowCapacity"/> positions (rows) in all; slices of the front are used for smaller batches.</summary>
     private sealed class Activations
     {
-        public Activations(LlamaConfig c, int[] tokens, int[] targets)
+        public Activations(LlamaConfig c, int rows, int probsPerHead)
         {
-            Tokens = tokens;
-            Targets = targets;
-            var t = tokens.Length;
+            RowCapacity = rows;
+            ProbsCapacity = probsPerHead;
+            Tokens = new int[rows];
+            Targets = new int[rows];
             Residual = new float[c.Layers + 1][];
-            for (var l = 0; l <= c.Layers; l++) Residual[l] = new float[t * c.Dim];
+            for (var l = 0; l <= c.Layers; l++) Residual[l] = new float[rows * c.Dim];
             Blocks = new BlockActivations[c.Layers];
-            for (var l = 0; l < c.Layers; l++) Blocks[l] = new BlockActivations(c, t);
-            FinalNormed = new float[t * c.Dim];
-            FinalRstd = new float[t];
-            Logits = new float[t * c.Vocab];
-            Probs = new float[t * c.Vocab];
+            for (var l = 0; l < c.Layers; l++) Blocks[l] = new BlockActivations(c, rows, probsPerHead);
+            FinalNormed = new float[rows * c.Dim];
+            FinalRstd = new float[rows];
+            Logits = new float[(long)rows * c.Vocab];
+            Probs = new float[(long)rows * c.Vocab];
+            RowLoss = new double[rows];
+            int qDim = c.Heads * c.HeadDim, kvDim = c.KvHeads * c.HeadDim;
+            DNormed = new float[rows * c.Dim];
+            DResidual = new float[rows * c.Dim];
+            DMiddle = new float[rows * c.Dim];
+            DGated = new float[rows * c.HiddenDim];
+            DGate = new float[rows * c.HiddenDim];
+            DUp = new float[rows * c.HiddenDim];
+            DQ = new float[rows * qDim];
+            DK = new float[rows * kvDim];
+            DV = new float[rows * kvDim];
+            DAttended = new float[rows * qDim];
         }
 
+        public int RowCapacity { get; }
+        public int ProbsCapacity { get; }
         public int[] Tokens { get; }
         public int[] Targets { get; }
         public float[][] Residual { get; }
@@ -230,23 +374,34 @@ public sealed class LlamaModel : ITrainableModel
         public float[] FinalRstd { get; }
         public float[] Logits { get; }
         public float[] Probs { get; }
+        public double[] RowLoss { get; }
+        public float[] DNormed { get; }
+        public float[] DResidual { get; }
+        public float[] DMiddle { get; }
+        public float[] DGated { get; }
+        public float[] DGate { get; }
+        public float[] DUp { get; }
+        public float[] DQ { get; }
+        public float[] DK { get; }
+        public float[] DV { get; }
+        public float[] DAttended { get; }
     }
 
-    private sealed class BlockActivations(LlamaConfig c, int t)
+    private sealed class BlockActivations(LlamaConfig c, int rows, int probsPerHead)
     {
-        public float[] Norm1 { get; } = new float[t * c.Dim];
-        public float[] Rstd1 { get; } = new float[t];
-        public float[] Q { get; } = new float[t * c.Heads * c.HeadDim];
-        public float[] K { get; } = new float[t * c.KvHeads * c.HeadDim];
-        public float[] V { get; } = new float[t * c.KvHeads * c.HeadDim];
-        public float[] Probs { get; } = new float[c.Heads * t * t];
-        public float[] Attended { get; } = new float[t * c.Heads * c.HeadDim];
-        public float[] Middle { get; } = new float[t * c.Dim];
-        public float[] Norm2 { get; } = new float[t * c.Dim];
-        public float[] Rstd2 { get; } = new float[t];
-        public float[] Gate { get; } = new float[t * c.HiddenDim];
-        public float[] Up { get; } = new float[t * c.HiddenDim];
-        public float[] Gated { get; } = new float[t * c.HiddenDim];
+        public float[] Norm1 { get; } = new float[rows * c.Dim];
+        public float[] Rstd1 { get; } = new float[rows];
+        public float[] Q { get; } = new float[rows * c.Heads * c.HeadDim];
+        public float[] K { get; } = new float[rows * c.KvHeads * c.HeadDim];
+        public float[] V { get; } = new float[rows * c.KvHeads * c.HeadDim];
+        public float[] Probs { get; } = new float[c.Heads * probsPerHead];
+        public float[] Attended { get; } = new float[rows * c.Heads * c.HeadDim];
+        public float[] Middle { get; } = new float[rows * c.Dim];
+        public float[] Norm2 { get; } = new float[rows * c.Dim];
+        public float[] Rstd2 { get; } = new float[rows];
+        public float[] Gate { get; } = new float[rows * c.HiddenDim];
+        public float[] Up { get; } = new float[rows * c.HiddenDim];
+        public float[] Gated { get; } = new float[rows * c.HiddenDim];
     }
 }
 
