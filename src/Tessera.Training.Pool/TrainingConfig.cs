@@ -59,6 +59,14 @@ public sealed class TrainingConfig
     /// <summary>Validation sequences the coordinator evaluates after every round (0: none).</summary>
     public int EvalSequences { get; set; } = 32;
 
+    /// <summary>
+    /// Marks this run as the synchronous data-parallel baseline of this many workers, run as one worker with their
+    /// global batch (mathematically the same updates, since the gradients of equal shares average to the gradient of
+    /// the whole batch). Its plots then count the bytes those workers would exchange: every step, each sends its f32
+    /// gradient and receives the average (2 × 4 bytes × parameters × workers a step).
+    /// </summary>
+    public int? SyncBaselineWorkers { get; set; }
+
     /// <summary>Where the training coordinator listens (ADDR:PORT; port 0 picks a free one).</summary>
     public string Listen { get; set; } = "127.0.0.1:0";
 
@@ -187,6 +195,7 @@ public sealed class TrainingConfig
         Need(StragglerTimeoutSeconds > 0, "straggler_timeout_seconds must be positive");
         Need(WorkerTimeoutSeconds > 0, "worker_timeout_seconds must be positive");
         Need(EvalSequences >= 0, "eval_sequences must be 0 or more");
+        Need(SyncBaselineWorkers is null or >= 1, "sync_baseline_workers must be at least 1");
         try { _ = CompressionKind; } catch (FormatException ex) { problems.Add("compression: " + ex.Message); }
         if (Init is null)
         {

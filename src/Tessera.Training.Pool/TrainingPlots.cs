@@ -17,8 +17,10 @@ public static class TrainingPlots
         {
             var folder = TrainingRunFolder.Open(run);
             var rounds = ReadHistory(folder.HistoryPath).Where(r => r.ValidationLoss is not null).ToList();
+            var parameters = TrainingCheckpoint.ReadLatest(folder.CheckpointDirectory)?.Header.ParameterCount ?? 0;
             byTokens.Add(new ChartSeries(folder.Config.Name, rounds.Select(r => ((double)r.Tokens, (double)r.ValidationLoss!.Value)).ToList()));
-            byBytes.Add(new ChartSeries(folder.Config.Name, rounds.Select(r => ((double)Math.Max(1, r.BytesUp + r.BytesDown), (double)r.ValidationLoss!.Value)).ToList()));
+            byBytes.Add(new ChartSeries(folder.Config.Name, rounds.Where(r => r.Round > 0)
+                .Select(r => ((double)Math.Max(1, BytesExchanged(folder.Config, r, parameters)), (double)r.ValidationLoss!.Value)).ToList()));
         }
         Directory.CreateDirectory(outputDirectory);
         var tokensPath = Path.Combine(outputDirectory, "loss-vs-tokens.svg");
@@ -27,6 +29,15 @@ public static class TrainingPlots
         File.WriteAllText(bytesPath, SvgLineChart.Render("Validation loss against bytes exchanged", "bytes exchanged (log scale)", "validation loss", byBytes, logX: true));
         return [tokensPath, bytesPath];
     }
+
+    /// <summary>
+    /// Bytes exchanged up to the end of a round: as measured, or for a synchronous baseline what its workers would have
+    /// sent and received (<see cref="TrainingConfig.SyncBaselineWorkers"/>).
+    /// </summary>
+    public static long BytesExchanged(TrainingConfig config, RoundRecord round, long parameters) =>
+        config.SyncBaselineWorkers is { } workers
+            ? (long)round.Round * config.InnerSteps * 2L * 4 * parameters * workers
+            : round.BytesUp + round.BytesDown;
 
     /// <summary>The rounds in a history file, one per round (the last record of each), in order.</summary>
     public static IReadOnlyList<RoundRecord> ReadHistory(string path)

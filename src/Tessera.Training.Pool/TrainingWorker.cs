@@ -36,7 +36,7 @@ public sealed class TrainingWorker(string coordinatorAddress, string identityDir
         var config = TrainingConfig.Parse(hello.ConfigJson, yaml: false, "the coordinator's config");
         var shape = config.ModelShape(hello.Vocab);
         var model = new LlamaModel(shape);
-        TrySetThreads(model, threads);
+        model.Threads = threads;
         var adam = new AdamW(model.Parameters.Length, config.Inner.LearningRate, config.Inner.Beta1, config.Inner.Beta2, 1e-8f, config.Inner.WeightDecay);
         var statePath = Path.Combine(identityDirectory, $"inner-{hello.RunId}.state");
         InnerState.TryLoad(statePath, adam, log);
@@ -110,14 +110,6 @@ public sealed class TrainingWorker(string coordinatorAddress, string identityDir
             case "scale": System.Numerics.Tensors.TensorPrimitives.Multiply(delta, 1000f, delta); return;
             default: throw new ArgumentException($"Unknown poison '{_faults.Poison}': nan or scale.");
         }
-    }
-
-    private static void TrySetThreads(LlamaModel model, int threads)
-    {
-        // The model's thread count, where the model has one (set through reflection-free duck typing is not possible in C#,
-        // so the property is looked up once; absent in builds without the threaded model).
-        var property = typeof(LlamaModel).GetProperty("Threads");
-        if (property is { CanWrite: true }) property.SetValue(model, threads);
     }
 
     private async Task<HelloResponse> HelloAsync(HttpClient http, CancellationToken cancellationToken) =>
