@@ -101,7 +101,12 @@ internal sealed class TesseraProcess : IDisposable
         while (!output().Contains(text, StringComparison.Ordinal))
         {
             if (_process.HasExited)
+            {
+                _process.WaitForExit(); // the output read asynchronously may still be arriving: drain it before deciding
+                if (output().Contains(text, StringComparison.Ordinal))
+                    return;
                 throw new InvalidOperationException($"tessera {Description} exited ({_process.ExitCode}) before printing '{text}'.\n{Output}");
+            }
             if (deadline.Elapsed > timeout)
                 throw new TimeoutException($"tessera {Description} did not print '{text}' within {timeout}.\n{Output}");
             await Task.Delay(50);

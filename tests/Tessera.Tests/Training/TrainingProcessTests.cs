@@ -140,6 +140,23 @@ public sealed class TrainingProcessTests(ITestOutputHelper output) : IDisposable
         await train.WaitForStdoutAsync("round 2/5 starts", TimeSpan.FromMinutes(3));
         await Task.Delay(300);
         doomed.Kill(); // mid-round: its change never comes
+
+        // /api/training through `train status` (the run's key), and refused without it.
+        var status = await TesseraProcess.RunAsync(["train", "status", run, "--json"], TimeSpan.FromMinutes(1));
+        Assert.True(status.ExitCode == 0, status.Stdout + status.Stderr);
+        using (var json = System.Text.Json.JsonDocument.Parse(status.Stdout))
+        {
+            Assert.Equal("running", json.RootElement.GetProperty("state").GetString());
+            var names = json.RootElement.GetProperty("worker_list").EnumerateArray().Select(w => w.GetProperty("name").GetString()).ToList();
+            Assert.Equal(["doomed", "poisoner", "steady"], names);
+        }
+        using (var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator })
+        using (var http = new HttpClient(handler))
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "wrong");
+            Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync($"https://{address}/api/training")).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await http.PostAsync($"https://{address}/train/v1/next", new StringContent("{}"))).StatusCode); // no worker certificate
+        }
         StartWorker(run, "newcomer", address, "--inject-slow-ms", "200");
         await train.WaitForStdoutAsync("done:", TimeSpan.FromMinutes(4));
         output.WriteLine(train.Stdout);
