@@ -184,6 +184,7 @@ public sealed class TrainingConfig
         Need(BatchSequences >= 1, "batch_sequences must be at least 1");
         Need(InnerSteps >= 1, "inner_steps must be at least 1");
         Need(Rounds >= 1, "rounds must be at least 1");
+        Need((long)InnerSteps * BatchSequences <= 65_536, "inner_steps × batch_sequences (the windows of a round) must be at most 65,536");
         Need(Data.SequenceLength is >= 2 and <= 4096, "data.sequence_length must be 2 to 4096");
         Need(Data.ValidationFraction is >= 0 and < 0.5, "data.validation_fraction must be in [0, 0.5)");
         Need(Inner.LearningRate > 0 && float.IsFinite(Inner.LearningRate), "inner.learning_rate must be positive");

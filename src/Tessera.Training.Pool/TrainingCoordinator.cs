@@ -188,7 +188,7 @@ public sealed class TrainingCoordinator
     /// <summary>Training windows at a cursor (count × (sequence_length+1) tokens).</summary>
     public int[] Data(long cursor, int count)
     {
-        if (count is <= 0 or > 1_000_000 || cursor < 0) throw new ArgumentOutOfRangeException(nameof(count), "Ask for 1 to 1,000,000 windows at a cursor of 0 or more.");
+        if (count is <= 0 or > 65_536 || cursor < 0) throw new ArgumentOutOfRangeException(nameof(count), "Ask for 1 to 65,536 windows at a cursor of 0 or more.");
         var windows = new int[count * (_data.SequenceLength + 1)];
         lock (_gate) _data.CopyTrainWindows(cursor, count, windows);
         return windows;

@@ -123,5 +123,16 @@ public sealed class TrainingRunPiecesTests : IDisposable
         Assert.Single(warnings);
     }
 
+    [Fact]
+    public void BytesExchanged_IsMeasured_OrForASyncBaselineWhatItsWorkersWouldSend()
+    {
+        var round = new RoundRecord(3, 1000, 700, 800, 5f, 5f, 1, 1, [], [], DateTimeOffset.UnixEpoch);
+        var diloco = TrainingConfig.Parse("""{ "inner_steps": 50 }""", yaml: false);
+        var sync = TrainingConfig.Parse("""{ "inner_steps": 50, "sync_baseline_workers": 4 }""", yaml: false);
+        Assert.Equal(1500, TrainingPlots.BytesExchanged(diloco, round, 9_000_000));
+        // 3 rounds of 50 steps; each step 4 workers send an f32 gradient and receive the average.
+        Assert.Equal(3L * 50 * 4 * (4L * 9_000_000 * 2), TrainingPlots.BytesExchanged(sync, round, 9_000_000));
+    }
+
     private static CheckpointHeader Header(int round) => new("run-1", round, round * 10L, round * 100L, 1, 2, 3, [0.5], 4.2f, DateTimeOffset.UnixEpoch);
 }

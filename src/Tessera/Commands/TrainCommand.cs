@@ -29,8 +29,12 @@ internal static class TrainCommand
         command.Options.Add(localWorkers);
         command.Options.Add(listen);
         command.Options.Add(poolData);
-        command.SetAction((result, ct) => Guard(() => TrainAsync(result.GetValue(config)!, result.GetValue(runDir), result.GetValue(localWorkers),
-            result.GetValue(listen), result.GetValue(poolData), ct)));
+        command.SetAction((result, ct) => Guard(async () =>
+        {
+            using var stopping = PoolCli.OnStopSignal(ct); // SIGTERM or Ctrl+C: stop the workers started here, keep the checkpoints
+            return await TrainAsync(result.GetValue(config)!, result.GetValue(runDir), result.GetValue(localWorkers),
+                result.GetValue(listen), result.GetValue(poolData), stopping.Token).ConfigureAwait(false);
+        }));
         command.Subcommands.Add(WorkerCommand());
         command.Subcommands.Add(AddWorkerCommand());
         command.Subcommands.Add(StatusCommand());
@@ -105,6 +109,8 @@ internal static class TrainCommand
         }
         finally
         {
+            // Workers leave by themselves once told the run is done; stop only those still there after a moment.
+            for (var wait = 0; wait < 50 && children.Any(c => !c.HasExited); wait++) await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
             foreach (var child in children)
                 if (!child.HasExited) await child.StopAsync().ConfigureAwait(false);
             folder.SetAddress(null);
@@ -167,7 +173,8 @@ internal static class TrainCommand
             var worker = new TrainingWorker(result.GetValue(coordinator)!, folder, result.GetValue(name) ?? Environment.MachineName,
                 Math.Max(1, result.GetValue(threads)), line => Console.WriteLine($"{DateTime.Now.ToString("HH:mm:ss", CultureInfo.InvariantCulture)} {line}"),
                 new WorkerFaults(result.GetValue(poison), result.GetValue(slow)));
-            await worker.RunAsync(ct).ConfigureAwait(false);
+            using var stopping = PoolCli.OnStopSignal(ct);
+            await worker.RunAsync(stopping.Token).ConfigureAwait(false);
             return 0;
         }));
         return command;
