@@ -201,4 +201,25 @@ public sealed class TrainingProcessTests(ITestOutputHelper output) : IDisposable
         foreach (var worker in new[] { a, b })
             await worker.WaitForStdoutAsync("the run is done", TimeSpan.FromMinutes(1));
     }
+
+    [Fact]
+    public async Task Sigterm_StopsTheCoordinatorAndTheWorkersItStarted()
+    {
+        var run = Path.Combine(_dir, "run");
+        var train = Start("train", Config("stop", workers: 2, localWorkers: 2, rounds: 500), "--run-dir", run);
+        await train.WaitForStdoutAsync("round 2/500 starts", TimeSpan.FromMinutes(3));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await train.StopAsync(TimeSpan.FromSeconds(30));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"stopping took {clock.Elapsed}");
+        Assert.True(TrainingCheckpoint.List(Path.Combine(run, "checkpoints")).Count >= 1, "the rounds done are kept");
+        Assert.Null(TrainingRunFolder.Open(run).Info.Address); // run.json says it is not running
+        await Task.Delay(1000);
+        var workers = System.Diagnostics.Process.GetProcesses().Where(p =>
+        {
+            try { return File.ReadAllText($"/proc/{p.Id}/cmdline").Contains(run, StringComparison.Ordinal); }
+            catch (IOException) { return false; }
+            catch (UnauthorizedAccessException) { return false; }
+        }).ToList();
+        Assert.Empty(workers);
+    }
 }
