@@ -129,12 +129,18 @@ public static class SvgLineChart
         return (min, max);
     }
 
-    /// <summary>A tick's text: as many decimals as the step between ticks needs, exponents for large or tiny values.</summary>
+    /// <summary>A tick's text: as many decimals as the step between ticks needs, k/M/G/T for large values, exponents for tiny ones.</summary>
     private static string Label(double value, double[] ticks)
     {
         if (Math.Abs(value) < 1e-12 * (ticks.Length > 1 ? Math.Abs(ticks[1] - ticks[0]) : 1)) value = 0;
         var magnitude = Math.Abs(value);
-        if (magnitude != 0 && (magnitude >= 1e6 || magnitude < 1e-4)) return value.ToString("0.##E+0", CultureInfo.InvariantCulture);
+        if (magnitude >= 1e3 && magnitude < 1e15)
+        {
+            // 200k, 1.2M, 10G: what tokens and bytes are read as.
+            var (scale, suffix) = magnitude >= 1e12 ? (1e12, "T") : magnitude >= 1e9 ? (1e9, "G") : magnitude >= 1e6 ? (1e6, "M") : (1e3, "k");
+            return (value / scale).ToString("0.##", CultureInfo.InvariantCulture) + suffix;
+        }
+        if (magnitude != 0 && (magnitude >= 1e15 || magnitude < 1e-4)) return value.ToString("0.##E+0", CultureInfo.InvariantCulture);
         if (ticks.Length < 2) return value.ToString("G4", CultureInfo.InvariantCulture);
         var decimals = Math.Clamp((int)Math.Ceiling(-Math.Log10(Math.Abs(ticks[1] - ticks[0])) - 1e-9), 0, 6);
         return value.ToString("F" + decimals, CultureInfo.InvariantCulture);
