@@ -17,7 +17,7 @@ namespace Tessera.Distribution;
 public sealed class ContentStore
 {
     private readonly object _gate = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(ContentHash Hash, int ChunkSize), Task<ChunkManifest>> _manifestBuilds = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(ContentHash Hash, int ChunkSize), Lazy<Task<ChunkManifest>>> _manifestBuilds = new();
     private readonly Dictionary<ContentHash, Entry> _entries = new();
     private readonly Dictionary<ContentHash, int> _pins = new();
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
@@ -313,15 +313,17 @@ public sealed class ContentStore
         }
         // One computation per blob and chunk size at a time, however many clients ask at once (each would read the whole blob).
         var key = (hash, chunkSize);
-        var build = _manifestBuilds.GetOrAdd(key, k => Task.Run(() => BuildManifestAsync(k.Hash, path, k.ChunkSize, manifestPath)));
+        // GetOrAdd may run its factory on several threads at once and keep one result: the Lazy makes sure only the kept
+        // one starts a computation (a discarded Task.Run would still hash the blob and write a manifest of its own).
+        var build = _manifestBuilds.GetOrAdd(key, k => new Lazy<Task<ChunkManifest>>(() => Task.Run(() => BuildManifestAsync(k.Hash, path, k.ChunkSize, manifestPath))));
         try
         {
-            return await build.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await build.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            if (build.IsCompleted)
-                _manifestBuilds.TryRemove(new KeyValuePair<(ContentHash, int), Task<ChunkManifest>>(key, build));
+            if (build.Value.IsCompleted)
+                _manifestBuilds.TryRemove(new KeyValuePair<(ContentHash, int), Lazy<Task<ChunkManifest>>>(key, build));
         }
     }
 

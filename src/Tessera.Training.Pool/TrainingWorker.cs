@@ -55,6 +55,8 @@ public sealed class TrainingWorker(string coordinatorAddress, string identityDir
             if (next.State == "hello") { await Retry(() => HelloAsync(http, cancellationToken), cancellationToken).ConfigureAwait(false); continue; }
             if (next.State != "round") continue;
 
+            // Alive from the start of the round: the download and the first steps can outlast worker_timeout_seconds on a busy machine.
+            _ = http.PostAsJsonAsync("progress", new ProgressReport(next.Round, 0, float.NaN, 0), TrainingConfig.Json, cancellationToken).ContinueWith(t => t.Exception, TaskScheduler.Default);
             version = await Retry(() => SyncModelAsync(http, global, version, next.Round, compression, cancellationToken), cancellationToken).ConfigureAwait(false);
             global.CopyTo(model.Parameters, 0);
             var windows = await Retry(async () => MemoryMarshal.Cast<byte, int>(await http.GetByteArrayAsync($"data?cursor={next.Cursor}&count={next.Sequences}", cancellationToken).ConfigureAwait(false)).ToArray(), cancellationToken).ConfigureAwait(false);

@@ -41,7 +41,7 @@ public sealed class TrainingProcessTests(ITestOutputHelper output) : IDisposable
               "workers": {{workers}}, "local_workers": {{localWorkers}}, "threads_per_worker": 1,
               "batch_sequences": 2, "inner_steps": 5, "rounds": {{rounds}},
               "inner": { "learning_rate": 0.003, "warmup_steps": 2 },
-              "compression": "int8", "eval_sequences": 8, "worker_timeout_seconds": 4, "straggler_timeout_seconds": 60
+              "compression": "int8", "eval_sequences": 8, "worker_timeout_seconds": 10, "straggler_timeout_seconds": 60
               {{extra}}
             }
             """);
