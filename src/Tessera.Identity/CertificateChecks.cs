@@ -17,6 +17,11 @@ public static class CertificateChecks
     public static string Fingerprint(X509Certificate2 certificate) =>
         Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
 
+    /// <summary>A TLS client's server check that accepts only a coordinator certificate issued by <paramref name="ca"/> and valid now.</summary>
+    public static System.Net.Security.RemoteCertificateValidationCallback CoordinatorValidation(X509Certificate2 ca, TimeProvider time) =>
+        (_, certificate, _, _) => certificate is not null && CheckCoordinator(
+            certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()), ca, time.GetUtcNow()) is null;
+
     /// <summary>Null when <paramref name="presented"/> is a valid coordinator certificate of the pool whose CA is <paramref name="ca"/>; otherwise why not.</summary>
     public static string? CheckCoordinator(X509Certificate2 presented, X509Certificate2 ca, DateTimeOffset now)
     {

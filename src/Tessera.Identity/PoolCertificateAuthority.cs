@@ -125,6 +125,20 @@ public sealed class PoolCertificateAuthority : IDisposable
         return Sign(request, now.AddMinutes(-5), now.AddYears(5));
     }
 
+    /// <summary>
+    /// A node certificate for a key made here, with that key, for a party whose key may live beside the CA (the
+    /// coordinator driving stages, workers a training run starts, tests). Through PKCS#12 so SslStream can use the key on
+    /// every platform.
+    /// </summary>
+    public X509Certificate2 IssueNodeCertificate(string nodeId, TimeProvider time)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = new CertificateRequest($"CN={nodeId}", key, HashAlgorithmName.SHA256).CreateSigningRequest();
+        using var issued = SignNodeRequest(csr, nodeId, time);
+        using var withKey = issued.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+    }
+
     private X509Certificate2 Sign(CertificateRequest request, DateTimeOffset notBefore, DateTimeOffset notAfter)
     {
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Certificate, true, false));

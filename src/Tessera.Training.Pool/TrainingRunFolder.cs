@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Security.Cryptography.X509Certificates;
 using Tessera.Identity;
 
 namespace Tessera.Training.Pool;
@@ -109,10 +110,9 @@ public sealed class TrainingRunFolder
     public static string IssueWorker(PoolCertificateAuthority authority, string directory, string name, string runId, TimeProvider time)
     {
         if (NodeIdentity.Exists(directory)) return directory;
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var csr = new System.Security.Cryptography.X509Certificates.CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256).CreateSigningRequest();
         var nodeId = Secrets.NewId("worker-");
-        using var certificate = authority.SignNodeRequest(csr, nodeId, time);
+        using var certificate = authority.IssueNodeCertificate(nodeId, time);
+        using var key = certificate.GetECDsaPrivateKey()!;
         NodeIdentity.Save(directory, new NodeIdentityFile(nodeId, name, runId, "", authority.Fingerprint, time.GetUtcNow()), key,
             certificate.RawData, authority.Certificate.RawData).Dispose();
         return directory;

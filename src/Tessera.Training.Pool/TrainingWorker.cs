@@ -25,9 +25,7 @@ public sealed class TrainingWorker(string coordinatorAddress, string identityDir
     {
         using var identity = NodeIdentity.Load(identityDirectory);
         using var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(5), PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) };
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-            certificate is not null && CertificateChecks.CheckCoordinator(certificate as System.Security.Cryptography.X509Certificates.X509Certificate2
-                ?? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()), identity.CaCertificate, DateTimeOffset.UtcNow) is null;
+        handler.SslOptions.RemoteCertificateValidationCallback = CertificateChecks.CoordinatorValidation(identity.CaCertificate, TimeProvider.System);
         handler.SslOptions.ClientCertificates = [identity.Certificate];
         handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => identity.Certificate;
         using var http = new HttpClient(handler, disposeHandler: false) { BaseAddress = new Uri($"https://{coordinatorAddress}/train/v1/"), Timeout = TimeSpan.FromMinutes(5) };

@@ -69,12 +69,7 @@ internal sealed class DeployHarness : IAsyncDisposable
     /// <summary>A member's mutual-TLS identity under <see cref="Ca"/> (for real link probes on loopback).</summary>
     public Tessera.Serving.StageTls MemberTls(string nodeId)
     {
-        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
-        var csr = new System.Security.Cryptography.X509Certificates.CertificateRequest($"CN={nodeId}", key, System.Security.Cryptography.HashAlgorithmName.SHA256).CreateSigningRequest();
-        using var issued = Ca.SignNodeRequest(csr, nodeId, TimeProvider.System);
-        using var withKey = issued.CopyWithPrivateKey(key);
-        // Through PKCS#12 so the key is usable for TLS on every platform.
-        return new Tessera.Serving.StageTls(X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null), Ca.Certificate);
+        return new Tessera.Serving.StageTls(Ca.IssueNodeCertificate(nodeId, TimeProvider.System), Ca.Certificate);
     }
 
     /// <summary>The pool's event log (real, in the test's SQLite file).</summary>

@@ -12,15 +12,7 @@ namespace Tessera.Serving.Tests;
 public sealed class StageTlsTests
 {
     /// <summary>A node certificate of <paramref name="ca"/>'s pool, with its key, usable by SslStream.</summary>
-    internal static X509Certificate2 NodeCertificate(PoolCertificateAuthority ca, string nodeId)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var csr = new CertificateRequest($"CN={nodeId}", key, HashAlgorithmName.SHA256).CreateSigningRequest();
-        using var certificate = ca.SignNodeRequest(csr, nodeId, TimeProvider.System);
-        using var withKey = certificate.CopyWithPrivateKey(key);
-        // A PFX round trip gives a certificate whose key SslStream can use on every platform.
-        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pfx), null);
-    }
+    internal static X509Certificate2 NodeCertificate(PoolCertificateAuthority ca, string nodeId) => ca.IssueNodeCertificate(nodeId, TimeProvider.System);
 
     private static Task<StageServer> StartAsync(string range, StageTls tls) => StageServer.StartAsync(new StageServerOptions
     {

@@ -63,12 +63,7 @@ public static class CoordinatorDeployments
     /// </summary>
     private static StageTls IssueDriverCertificate(CoordinatorContext pool, TimeProvider time)
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var csr = new CertificateRequest("CN=driver", key, HashAlgorithmName.SHA256).CreateSigningRequest();
-        using var issued = pool.Authority.SignNodeRequest(csr, "driver_" + pool.PoolId, time);
-        using var withKey = issued.CopyWithPrivateKey(key);
-        // Through PKCS#12 so the key is usable for TLS on every platform.
-        var certificate = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        var certificate = pool.Authority.IssueNodeCertificate("driver_" + pool.PoolId, time);
         return new StageTls(certificate, pool.Authority.Certificate, time, pool.Membership.Revocations);
     }
 

@@ -18,7 +18,7 @@ public static class CoordinatorChannel
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             EnableMultipleHttp2Connections = false,
         };
-        handler.SslOptions.RemoteCertificateValidationCallback = CoordinatorValidation(ca, time);
+        handler.SslOptions.RemoteCertificateValidationCallback = CertificateChecks.CoordinatorValidation(ca, time);
         if (clientCertificate is not null)
         {
             handler.SslOptions.ClientCertificates = [clientCertificate];
@@ -27,10 +27,6 @@ public static class CoordinatorChannel
         return handler;
     }
 
-    /// <summary>Accepts only a coordinator certificate issued by the pool CA <paramref name="ca"/> and valid now.</summary>
-    public static System.Net.Security.RemoteCertificateValidationCallback CoordinatorValidation(X509Certificate2 ca, TimeProvider time) =>
-        (_, certificate, _, _) => certificate is not null && CertificateChecks.CheckCoordinator(AsCertificate2(certificate), ca, time.GetUtcNow()) is null;
-
     public static GrpcChannel Create(string address, X509Certificate2 ca, X509Certificate2? clientCertificate, TimeProvider time) =>
         GrpcChannel.ForAddress("https://" + address, new GrpcChannelOptions
         {
@@ -38,9 +34,6 @@ public static class CoordinatorChannel
             DisposeHttpClient = true,
             MaxReceiveMessageSize = 4 * 1024 * 1024,
         });
-
-    internal static X509Certificate2 AsCertificate2(X509Certificate certificate) =>
-        certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
 
     /// <summary>A handler that accepts any server certificate: used only to download the CA, whose hash is then checked against the token.</summary>
     internal static SocketsHttpHandler UnverifiedHandler()

@@ -1,3 +1,4 @@
+using Tessera.Identity;
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -96,7 +97,7 @@ internal sealed class ControlCoordinatorLink : ICoordinatorLink
                     ApplicationProtocols = [ControlFrames.Protocol, SslApplicationProtocol.Http2],
                     ClientCertificates = [certificate],
                     LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
-                    RemoteCertificateValidationCallback = CoordinatorChannel.CoordinatorValidation(ca, time),
+                    RemoteCertificateValidationCallback = CertificateChecks.CoordinatorValidation(ca, time),
                 }, timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)

@@ -26,7 +26,7 @@ public sealed class ExchangeIdentity(X509Certificate2 certificate, X509Certifica
             File.WriteAllBytes(PfxPath(directory, null), coordinator.Export(X509ContentType.Pkcs12));
         for (var i = 0; i < workers; i++)
         {
-            using var worker = IssueWorker(ca, i);
+            using var worker = ca.IssueNodeCertificate($"worker-{i}", TimeProvider.System);
             File.WriteAllBytes(PfxPath(directory, i), worker.Export(X509ContentType.Pkcs12));
         }
     }
@@ -40,25 +40,15 @@ public sealed class ExchangeIdentity(X509Certificate2 certificate, X509Certifica
     public static (ExchangeIdentity Coordinator, ExchangeIdentity[] Workers) CreateInMemory(int workers)
     {
         using var ca = PoolCertificateAuthority.Create("exchange", TimeProvider.System);
-        // Round-trip through PKCS#12 so the keys are usable by SslStream on every platform.
-        static X509Certificate2 Reload(X509Certificate2 c)
-        {
-            using (c)
-                return X509CertificateLoader.LoadPkcs12(c.Export(X509ContentType.Pkcs12), null);
-        }
-        var coordinator = new ExchangeIdentity(Reload(ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback], TimeProvider.System)), X509CertificateLoader.LoadCertificate(ca.Certificate.RawData));
+        // Round-trip through PKCS#12 so the key is usable by SslStream on every platform (node certificates come so already).
+        X509Certificate2 server;
+        using (var issued = ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback], TimeProvider.System))
+            server = X509CertificateLoader.LoadPkcs12(issued.Export(X509ContentType.Pkcs12), null);
+        var coordinator = new ExchangeIdentity(server, X509CertificateLoader.LoadCertificate(ca.Certificate.RawData));
         var list = Enumerable.Range(0, workers)
-            .Select(i => new ExchangeIdentity(Reload(IssueWorker(ca, i)), X509CertificateLoader.LoadCertificate(ca.Certificate.RawData)))
+            .Select(i => new ExchangeIdentity(ca.IssueNodeCertificate($"worker-{i}", TimeProvider.System), X509CertificateLoader.LoadCertificate(ca.Certificate.RawData)))
             .ToArray();
         return (coordinator, list);
-    }
-
-    private static X509Certificate2 IssueWorker(PoolCertificateAuthority ca, int index)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var csr = new CertificateRequest($"CN=worker-{index}", key, HashAlgorithmName.SHA256).CreateSigningRequest();
-        using var certificate = ca.SignNodeRequest(csr, $"worker-{index}", TimeProvider.System);
-        return certificate.CopyWithPrivateKey(key);
     }
 
     private static string PfxPath(string directory, int? worker) => Path.Combine(directory, worker is { } i ? $"worker-{i}.pfx" : "coordinator.pfx");

@@ -60,7 +60,7 @@ public sealed class ControlLinkTests : IAsyncLifetime
             ApplicationProtocols = [ControlFrames.Protocol],
             ClientCertificates = certificate is null ? null : [certificate],
             LocalCertificateSelectionCallback = certificate is null ? null : (_, _, _, _, _) => certificate,
-            RemoteCertificateValidationCallback = CoordinatorChannel.CoordinatorValidation(_host.Context.Authority.Certificate, _time),
+            RemoteCertificateValidationCallback = CertificateChecks.CoordinatorValidation(_host.Context.Authority.Certificate, _time),
         });
         Assert.Equal(ControlFrames.Protocol, tls.NegotiatedApplicationProtocol);
         return (tls, PipeReader.Create(tls), PipeWriter.Create(tls));
