@@ -73,11 +73,8 @@ public sealed class TrainingCoordinator
             LastValidationLoss = c.Header.ValidationLoss;
             log($"resumed from the checkpoint after round {Round} ({Tokens:N0} tokens trained)");
         }
-        foreach (var line in File.Exists(HistoryPath) ? File.ReadAllLines(HistoryPath) : [])
-        {
-            var record = JsonSerializer.Deserialize<RoundRecord>(line, TrainingConfig.Json);
-            if (record is not null && record.Round <= Round) _history.Add(record);
-        }
+        // Rounds after the checkpoint (checkpoint_every > 1) are run again and recorded again.
+        _history.AddRange(TrainingPlots.ReadHistory(HistoryPath).Where(r => r.Round <= Round));
         if (Round == 0 && _history.Count == 0)
         {
             // The starting point, so curves begin at 0 tokens and a test can see the loss fall.

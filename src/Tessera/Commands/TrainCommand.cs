@@ -148,11 +148,17 @@ internal static class TrainCommand
     private static (LlamaConfig Shape, float[] Parameters) InitialModel(TrainingConfig config, TrainingRunFolder folder)
     {
         if (config.Init is not null) return TrainingGguf.Import(config.Init);
-        using var vocabulary = Tessera.Engine.Gguf.GgufFile.Open(folder.Info.VocabularyPath);
-        var vocab = Tessera.Engine.Tokenization.Tokenizer.FromGguf(vocabulary.Metadata).VocabularySize;
-        var model = new LlamaModel(config.ModelShape(vocab));
+        var model = new LlamaModel(ModelShape(folder));
         model.Initialize(config.Model.Seed, config.Model.InitScale);
         return (model.Config, model.Parameters);
+    }
+
+    /// <summary>The run's model shape: the init GGUF's, or the config's with the vocabulary's size.</summary>
+    private static LlamaConfig ModelShape(TrainingRunFolder folder)
+    {
+        if (folder.Config.Init is not null) return TrainingGguf.Import(folder.Config.Init).Config;
+        using var vocabulary = Tessera.Engine.Gguf.GgufFile.Open(folder.Info.VocabularyPath);
+        return folder.Config.ModelShape(Tessera.Engine.Tokenization.Tokenizer.FromGguf(vocabulary.Metadata).VocabularySize);
     }
 
     private static Command WorkerCommand()
@@ -212,15 +218,13 @@ internal static class TrainCommand
             var folder = TrainingRunFolder.Open(result.GetValue(run)!);
             if (folder.Info.Address is null)
             {
-                var history = File.Exists(folder.HistoryPath) ? File.ReadLines(folder.HistoryPath).Count() : 0;
-                Console.WriteLine($"{folder.Config.Name} is not running; {history} of {folder.Config.Rounds} rounds recorded in {folder.HistoryPath}.");
+                var rounds = TrainingPlots.ReadHistory(folder.HistoryPath).LastOrDefault()?.Round ?? 0;
+                Console.WriteLine($"{folder.Config.Name} is not running; {rounds} of {folder.Config.Rounds} rounds recorded in {folder.HistoryPath}.");
                 return 0;
             }
             using var authority = folder.Authority(null, TimeProvider.System);
             using var handler = new SocketsHttpHandler();
-            var ca = authority.Certificate;
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, c, _, _) => c is not null &&
-                Tessera.Identity.CertificateChecks.CheckCoordinator(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(c.GetRawCertData()), ca, DateTimeOffset.UtcNow) is null;
+            handler.SslOptions.RemoteCertificateValidationCallback = Tessera.Identity.CertificateChecks.CoordinatorValidation(authority.Certificate, TimeProvider.System);
             using var http = new HttpClient(handler) { BaseAddress = new Uri($"https://{folder.Info.Address}/"), Timeout = TimeSpan.FromSeconds(15) };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", folder.TrainingKey());
             if (result.GetValue(json))
@@ -249,7 +253,7 @@ internal static class TrainCommand
             var folder = TrainingRunFolder.Open(result.GetValue(run)!);
             var latest = TrainingCheckpoint.ReadLatest(folder.CheckpointDirectory, m => Console.Error.WriteLine("warning: " + m))
                 ?? throw new TrainingConfigException($"{folder.Root} has no checkpoint yet: a run writes one after its first round.");
-            var (shape, _) = InitialShape(folder);
+            var shape = ModelShape(folder);
             var exportType = result.GetValue(type)!.ToLowerInvariant() switch
             {
                 "f32" => TrainingExportType.F32,
@@ -262,18 +266,6 @@ internal static class TrainCommand
             return Task.FromResult(0);
         }));
         return command;
-    }
-
-    private static (LlamaConfig Shape, int Vocab) InitialShape(TrainingRunFolder folder)
-    {
-        if (folder.Config.Init is not null)
-        {
-            var (shape, _) = TrainingGguf.Import(folder.Config.Init);
-            return (shape, shape.Vocab);
-        }
-        using var vocabulary = Tessera.Engine.Gguf.GgufFile.Open(folder.Info.VocabularyPath);
-        var vocab = Tessera.Engine.Tokenization.Tokenizer.FromGguf(vocabulary.Metadata).VocabularySize;
-        return (folder.Config.ModelShape(vocab), vocab);
     }
 
     private static Command PlotCommand()
